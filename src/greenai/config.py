@@ -1,0 +1,142 @@
+"""Configuration: file (greenai.toml or [tool.greenai] in pyproject.toml) -> GREENAI_* env
+-> explicit arguments, later sources winning. Values are validated before anything is built.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from greenai.errors import ConfigError
+
+# Ember, Global Electricity Review 2024: world average 480 gCO2e/kWh in 2023. Used only when
+# the user names no country, region or trace; every report says so.
+WORLD_INTENSITY_G_PER_KWH = 480.0
+
+
+@dataclass(frozen=True)
+class Config:
+    ledger: Path | None = None  # None: GREENAI_LEDGER or ~/.local/share/greenai/ledger.db
+    sample_hz: float = 10.0
+    flush_interval_s: float = 1.0
+    intensity: str = ""  # "FRA", "FR", "gcp:europe-west1", "230", "trace:PATH"; "" = world avg
+    pue: float = 1.0
+    price_per_kwh: float | None = None  # None: cost not configured
+    currency: str = "EUR"
+    cpu_idle_w: float | None = None  # overrides of the estimated CPU power model
+    cpu_max_w: float | None = None
+    rapl_root: Path = Path("/sys/class/powercap")
+    meters: tuple[str, ...] = ()  # meters the user requires, e.g. ("rapl", "nvml"); () = auto
+    simulate: bool = False
+
+    def validate(self) -> Config:
+        _positive("sample_hz", self.sample_hz, upper=1000.0)
+        _positive("flush_interval_s", self.flush_interval_s, upper=60.0)
+        if not (math.isfinite(self.pue) and self.pue >= 1.0):
+            raise ConfigError(f"pue must be a number >= 1.0 (got {self.pue}); 1.0 means no overhead")
+        if self.price_per_kwh is not None and not (
+            math.isfinite(self.price_per_kwh) and self.price_per_kwh >= 0
+        ):
+            raise ConfigError(f"price_per_kwh must be a number >= 0 (got {self.price_per_kwh})")
+        for key in ("cpu_idle_w", "cpu_max_w"):
+            value = getattr(self, key)
+            if value is not None:
+                _positive(key, value, upper=10_000.0, allow_zero=key == "cpu_idle_w")
+        if (self.cpu_idle_w is not None and self.cpu_max_w is not None
+                and self.cpu_idle_w > self.cpu_max_w):
+            raise ConfigError(
+                f"cpu_idle_w ({self.cpu_idle_w}) must not exceed cpu_max_w ({self.cpu_max_w})"
+            )
+        unknown = set(self.meters) - KNOWN_METERS
+        if unknown:
+            raise ConfigError(
+                f"unknown meter {sorted(unknown)[0]!r}; known meters: {', '.join(sorted(KNOWN_METERS))}"
+            )
+        return self
+
+
+KNOWN_METERS = frozenset({"rapl", "nvml", "cpu_model", "dram_model", "io", "simulated"})
+
+
+def _positive(key: str, value: float, *, upper: float, allow_zero: bool = False) -> None:
+    ok = math.isfinite(value) and (value >= 0 if allow_zero else value > 0) and value <= upper
+    if not ok:
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ConfigError(f"{key} must be a number {bound} and <= {upper:g} (got {value})")
+
+
+def _coerce(key: str, raw: Any, source: str) -> Any:
+    """Turn a raw file/env value into the field's type, with a one-line error naming the source."""
+    try:
+        if key in {"sample_hz", "flush_interval_s", "pue"}:
+            return float(raw)
+        if key in {"price_per_kwh", "cpu_idle_w", "cpu_max_w"}:
+            return None if raw in (None, "") else float(raw)
+        if key in {"ledger", "rapl_root"}:
+            return Path(os.path.expanduser(str(raw)))
+        if key == "meters":
+            items = raw.split(",") if isinstance(raw, str) else list(raw)
+            return tuple(m.strip() for m in items if str(m).strip() and m.strip() != "auto")
+        if key == "simulate":
+            if isinstance(raw, bool):
+                return raw
+            if str(raw).lower() in {"1", "true", "yes", "on"}:
+                return True
+            if str(raw).lower() in {"0", "false", "no", "off", ""}:
+                return False
+            raise ValueError(raw)
+        return str(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{source}: {key} has an invalid value {raw!r}") from None
+
+
+FIELD_NAMES = tuple(f.name for f in fields(Config))
+
+
+def _from_mapping(values: Mapping[str, Any], source: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, raw in values.items():
+        if key not in FIELD_NAMES:
+            raise ConfigError(f"{source}: unknown setting {key!r}; known: {', '.join(FIELD_NAMES)}")
+        out[key] = _coerce(key, raw, source)
+    return out
+
+
+def read_file_settings(directory: Path) -> dict[str, Any]:
+    """Settings from greenai.toml, else [tool.greenai] of pyproject.toml, in `directory`."""
+    for name, table in (("greenai.toml", None), ("pyproject.toml", ("tool", "greenai"))):
+        path = directory / name
+        if not path.is_file():
+            continue
+        try:
+            data = tomllib.loads(path.read_text())
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            raise ConfigError(f"{path}: not valid TOML ({e})") from None
+        for part in table or ():
+            data = data.get(part, {})
+        if table is None or data:
+            return _from_mapping(data, str(path))
+    return {}
+
+
+def read_env_settings(environ: Mapping[str, str]) -> dict[str, Any]:
+    values = {k[len("GREENAI_"):].lower(): v for k, v in environ.items() if k.startswith("GREENAI_")}
+    values = {k: v for k, v in values.items() if k in FIELD_NAMES}  # GREENAI_DEBUG etc. are not settings
+    return _from_mapping(values, "environment")
+
+
+def load_config(
+    directory: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> Config:
+    """Merge file -> env -> overrides (None overrides are ignored) and validate."""
+    merged: dict[str, Any] = {}
+    merged.update(read_file_settings(directory or Path.cwd()))
+    merged.update(read_env_settings(os.environ if environ is None else environ))
+    merged.update(_from_mapping({k: v for k, v in overrides.items() if v is not None}, "argument"))
+    return replace(Config(), **merged).validate()
