@@ -1,0 +1,34 @@
+"""Carbon intensity of electricity (constant, country, cloud region, trace), PUE and price."""
+
+from __future__ import annotations
+
+from greenai.carbon.accounting import CarbonAccount, Charge
+from greenai.carbon.intensity import (
+    CloudRegion,
+    ConstantIntensity,
+    CountryIntensity,
+    IntensitySource,
+    cloud_region_intensity,
+    cloud_regions,
+    countries,
+    country_intensity,
+)
+from greenai.carbon.resolve import resolve_intensity
+from greenai.carbon.trace import SHIPPED_TRACES, TraceIntensity, shipped_trace
+
+__all__ = [
+    "SHIPPED_TRACES",
+    "CarbonAccount",
+    "Charge",
+    "CloudRegion",
+    "ConstantIntensity",
+    "CountryIntensity",
+    "IntensitySource",
+    "TraceIntensity",
+    "cloud_region_intensity",
+    "cloud_regions",
+    "countries",
+    "country_intensity",
+    "resolve_intensity",
+    "shipped_trace",
+]

@@ -1,0 +1,135 @@
+"""Read and validate a carbon intensity trace: a CSV of (timestamp, gCO2e/kWh) rows.
+
+Columns are found by header name (case-insensitive): time in ``Time``, ``timestamp`` or
+``datetime``; intensity in ``Carbon Intensity``, ``intensity`` or ``g_co2e_per_kwh`` (the
+first two are the headers of the "Let's Wait Awhile" traces, Wiesner et al., Middleware 2021).
+Timestamps are ISO 8601; those without an offset are read in the given time zone.
+
+Every problem is a ``CarbonDataError`` naming the file and the line.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import math
+import statistics
+from datetime import datetime, tzinfo
+from collections.abc import Iterable
+
+from greenai.errors import CarbonDataError
+
+TIME_COLUMNS = ("time", "timestamp", "datetime")
+INTENSITY_COLUMNS = ("carbon intensity", "intensity", "g_co2e_per_kwh")
+
+
+def format_duration(seconds: float) -> str:
+    """Short human duration: ``1.5 h``, ``45 min``, ``30 s``."""
+    if seconds >= 3600:
+        return f"{seconds / 3600:g} h"
+    if seconds >= 60:
+        return f"{seconds / 60:g} min"
+    return f"{seconds:g} s"
+
+
+def _column(
+    header: list[str], wanted: str | None, accepted: tuple[str, ...], what: str, name: str
+) -> int:
+    names = [h.strip().lower() for h in header]
+    for candidate in (wanted.strip().lower(),) if wanted else accepted:
+        if candidate in names:
+            return names.index(candidate)
+    expected = repr(wanted) if wanted else " or ".join(repr(a) for a in accepted)
+    raise CarbonDataError(f"trace {name}: no {what} column {expected} in header {header}")
+
+
+def _parse_time(text: str, tz: tzinfo, name: str, line: int) -> float:
+    try:
+        stamp = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise CarbonDataError(
+            f"trace {name} line {line}: cannot read time {text!r} as ISO 8601"
+        ) from None
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=tz)
+    return stamp.timestamp()
+
+
+def _parse_value(text: str, name: str, line: int) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise CarbonDataError(
+            f"trace {name} line {line}: intensity {text!r} is not a number"
+        ) from None
+    if not math.isfinite(value) or value < 0:
+        raise CarbonDataError(
+            f"trace {name} line {line}: intensity {text!r} must be a finite number >= 0"
+        )
+    return value
+
+
+def read_trace(
+    rows: Iterable[str],
+    name: str,
+    tz: tzinfo,
+    *,
+    max_gap_s: float | None = None,
+    time_column: str | None = None,
+    intensity_column: str | None = None,
+) -> tuple[list[float], list[float]]:
+    """Unix times (s) and intensities (gCO2e/kWh) of the CSV text lines ``rows``, validated.
+
+    Times must strictly increase. A step longer than ``max_gap_s`` (default: twice the
+    median step) is a gap in the data and is rejected rather than silently bridged.
+    """
+    reader = csv.reader(rows)
+    header = next(reader, None)
+    if header is None:
+        raise CarbonDataError(f"trace {name}: file is empty")
+    ti = _column(header, time_column, TIME_COLUMNS, "time", name)
+    vi = _column(header, intensity_column, INTENSITY_COLUMNS, "intensity", name)
+    times: list[float] = []
+    values: list[float] = []
+    lines: list[int] = []
+    for row in reader:
+        if not any(cell.strip() for cell in row):
+            continue
+        line = reader.line_num
+        if len(row) <= max(ti, vi):
+            raise CarbonDataError(
+                f"trace {name} line {line}: expected {max(ti, vi) + 1} columns, found {len(row)}"
+            )
+        t = _parse_time(row[ti], tz, name, line)
+        if times and t <= times[-1]:
+            kind = "repeats" if t == times[-1] else "goes back before"
+            raise CarbonDataError(
+                f"trace {name} line {line}: time {row[ti].strip()!r} {kind} the time on line "
+                f"{lines[-1]}; times must strictly increase"
+            )
+        times.append(t)
+        values.append(_parse_value(row[vi], name, line))
+        lines.append(line)
+    if len(times) < 2:
+        found = "no data rows" if not times else "one data row"
+        raise CarbonDataError(f"trace {name}: {found}; a trace needs at least two rows")
+    _check_gaps(times, lines, name, max_gap_s)
+    return times, values
+
+
+def _check_gaps(times: list[float], lines: list[int], name: str, max_gap_s: float | None) -> None:
+    steps = [b - a for a, b in itertools.pairwise(times)]
+    median = statistics.median(steps)
+    limit = max_gap_s if max_gap_s is not None else 2 * median
+    for i, step in enumerate(steps):
+        if step > limit:
+            why = (
+                "max_gap_s"
+                if max_gap_s is not None
+                else f"2x the median step of {format_duration(median)}"
+            )
+            raise CarbonDataError(
+                f"trace {name}: gap of {format_duration(step)} between line {lines[i]} and "
+                f"line {lines[i + 1]} exceeds {format_duration(limit)} ({why}); "
+                "fill it or pass a larger max_gap_s"
+            )

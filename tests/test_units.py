@@ -1,0 +1,35 @@
+"""Exact unit conversions (1 kWh = 1000 W x 3600 s = 3_600_000 J)."""
+
+from __future__ import annotations
+
+from greenai import units
+
+
+def test_kwh_is_exactly_3_6_megajoules() -> None:
+    assert units.J_PER_KWH == 3_600_000
+    assert units.joules_to_kwh(3_600_000) == 1.0
+    assert units.kwh_to_joules(2.5) == 9_000_000.0
+    assert units.joules_to_wh(3_600) == 1.0
+
+
+def test_device_counter_units() -> None:
+    assert units.microjoules_to_joules(1_500_000) == 1.5  # RAPL energy_uj
+    assert units.millijoules_to_joules(2_500) == 2.5  # NVML total energy, mJ
+    assert units.milliwatts_to_watts(250_000) == 250.0  # NVML power, mW
+
+
+def test_energy_of_constant_power() -> None:
+    assert units.energy_j(300.0, 3_600.0) == 1_080_000.0
+
+
+def test_carbon_and_cost_of_energy() -> None:
+    assert units.carbon_g(3_600_000, 100.0) == 100.0  # 1 kWh at 100 g/kWh
+    assert units.carbon_g(1_800_000, 56.0) == 28.0
+    assert units.cost(7_200_000, 0.25) == 0.5
+
+
+def test_format_energy_switches_unit_at_10_kj_and_1_kwh() -> None:
+    assert units.format_energy(9_999.9) == "9,999.9 J"
+    assert units.format_energy(10_000) == "2.78 Wh"
+    assert units.format_energy(3_600_000) == "1.000 kWh"
+    assert units.format_energy(-5) == "-5.0 J"
