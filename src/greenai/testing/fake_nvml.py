@@ -1,0 +1,176 @@
+"""A fake NVML module: the functions of nvidia-ml-py (`pynvml`) that greenai calls, with
+the same names, parameters, units (mJ, mW) and error codes, over scripted GPUs.
+
+Use it where the real module would go: `NvmlMeter(nvml=fake, clock=fake.clock)`. Time is
+the fake's own: `advance(seconds)` runs every GPU at its current power, feeding its energy
+counter, so counter and power readings agree exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+# Values as in pynvml.py (nvidia-ml-py 13), so code written against either module agrees.
+NVML_SUCCESS = 0
+NVML_ERROR_UNINITIALIZED = 1
+NVML_ERROR_INVALID_ARGUMENT = 2
+NVML_ERROR_NOT_SUPPORTED = 3
+NVML_ERROR_NOT_FOUND = 6
+NVML_ERROR_DRIVER_NOT_LOADED = 9
+NVML_ERROR_LIBRARY_NOT_FOUND = 12
+NVML_ERROR_FUNCTION_NOT_FOUND = 13
+NVML_ERROR_GPU_IS_LOST = 15
+NVML_DEVICE_MIG_DISABLE = 0
+NVML_DEVICE_MIG_ENABLE = 1
+
+_MESSAGES = {
+    NVML_ERROR_UNINITIALIZED: "Uninitialized",
+    NVML_ERROR_INVALID_ARGUMENT: "Invalid Argument",
+    NVML_ERROR_NOT_SUPPORTED: "Not Supported",
+    NVML_ERROR_NOT_FOUND: "Not Found",
+    NVML_ERROR_DRIVER_NOT_LOADED: "Driver Not Loaded",
+    NVML_ERROR_LIBRARY_NOT_FOUND: "NVML Shared Library Not Found",
+    NVML_ERROR_FUNCTION_NOT_FOUND: "Function Not Found",
+    NVML_ERROR_GPU_IS_LOST: "GPU is lost",
+}
+
+
+class NVMLError(Exception):
+    """Like pynvml.NVMLError: `.value` is the NVML return code."""
+
+    def __init__(self, value: int):
+        super().__init__(value)
+        self.value = value
+
+    def __str__(self) -> str:
+        return _MESSAGES.get(self.value, f"NVML Error with code {self.value}")
+
+
+@dataclass
+class FakeGpu:
+    """One scripted GPU. `mig_uuids` non-empty means MIG mode is on, with those instances."""
+
+    name: str = "NVIDIA A100-SXM4-40GB"
+    uuid: str = "GPU-00000000-0000-0000-0000-000000000000"
+    power_w: float = 100.0
+    energy_counter: bool = True  # nvmlDeviceGetTotalEnergyConsumption supported (Volta+)
+    energy_mj: int = 0  # counter value: mJ since driver load
+    mig_uuids: tuple[str, ...] = ()
+    lost: bool = False
+
+
+@dataclass(frozen=True)
+class _Handle:
+    gpu: FakeGpu
+    index: int  # physical (NVML) index
+    mig_uuid: str | None = None
+
+
+@dataclass
+class FakeNvml:
+    """The fake module. Set `library_missing` to make nvmlInit fail as without a driver."""
+
+    gpus: list[FakeGpu] = field(default_factory=list)
+    library_missing: bool = False
+    now_s: float = 0.0
+    init_count: int = 0
+    NVMLError: ClassVar[type[NVMLError]] = NVMLError
+
+    # --- driving the fake --------------------------------------------------------------
+    def clock(self) -> float:
+        return self.now_s
+
+    def advance(self, duration_s: float) -> None:
+        """Let `duration_s` pass with every GPU at its current `power_w`."""
+        self.now_s += duration_s
+        for gpu in self.gpus:
+            gpu.energy_mj += round(gpu.power_w * duration_s * 1000)
+
+    def lose(self, index: int) -> None:
+        """The GPU falls off the bus: every later call on it raises GPU_IS_LOST."""
+        self.gpus[index].lost = True
+
+    # --- the NVML API ------------------------------------------------------------------
+    def nvmlInit(self) -> None:
+        if self.library_missing:
+            raise NVMLError(NVML_ERROR_LIBRARY_NOT_FOUND)
+        self.init_count += 1
+
+    def nvmlShutdown(self) -> None:
+        self._check_init()
+        self.init_count -= 1
+
+    def nvmlDeviceGetCount(self) -> int:
+        self._check_init()
+        return len(self.gpus)
+
+    def nvmlDeviceGetHandleByIndex(self, index: int) -> _Handle:
+        self._check_init()
+        if not 0 <= index < len(self.gpus):
+            raise NVMLError(NVML_ERROR_INVALID_ARGUMENT)
+        return _Handle(self.gpus[index], index)
+
+    def nvmlDeviceGetHandleByUUID(self, uuid: str | bytes) -> _Handle:
+        self._check_init()
+        uuid = uuid.decode() if isinstance(uuid, bytes) else uuid
+        for index, gpu in enumerate(self.gpus):
+            if gpu.uuid == uuid:
+                return _Handle(gpu, index)
+            if uuid in gpu.mig_uuids:
+                return _Handle(gpu, index, mig_uuid=uuid)
+        raise NVMLError(NVML_ERROR_NOT_FOUND)
+
+    def nvmlDeviceGetUUID(self, handle: _Handle) -> str:
+        return handle.mig_uuid or self._gpu(handle).uuid
+
+    def nvmlDeviceGetName(self, handle: _Handle) -> str:
+        return self._gpu(handle).name
+
+    def nvmlDeviceGetIndex(self, handle: _Handle) -> int:
+        self._gpu(handle)
+        return handle.index
+
+    def nvmlDeviceGetTotalEnergyConsumption(self, handle: _Handle) -> int:
+        gpu = self._gpu(handle)
+        if not gpu.energy_counter or handle.mig_uuid:
+            raise NVMLError(NVML_ERROR_NOT_SUPPORTED)
+        return gpu.energy_mj
+
+    def nvmlDeviceGetPowerUsage(self, handle: _Handle) -> int:
+        gpu = self._gpu(handle)
+        if handle.mig_uuid:
+            raise NVMLError(NVML_ERROR_NOT_SUPPORTED)
+        return round(gpu.power_w * 1000)
+
+    def nvmlDeviceGetMigMode(self, device: _Handle) -> list[int]:
+        gpu = self._gpu(device)
+        if not gpu.mig_uuids:
+            raise NVMLError(NVML_ERROR_NOT_SUPPORTED)  # as on GPUs without MIG
+        return [NVML_DEVICE_MIG_ENABLE, NVML_DEVICE_MIG_ENABLE]
+
+    def nvmlDeviceIsMigDeviceHandle(self, device: _Handle) -> int:
+        self._gpu(device)
+        return int(device.mig_uuid is not None)
+
+    def nvmlDeviceGetDeviceHandleFromMigDeviceHandle(self, migDevice: _Handle) -> _Handle:
+        self._gpu(migDevice)
+        if migDevice.mig_uuid is None:
+            raise NVMLError(NVML_ERROR_INVALID_ARGUMENT)
+        return _Handle(migDevice.gpu, migDevice.index)
+
+    def _check_init(self) -> None:
+        if self.init_count <= 0:
+            raise NVMLError(NVML_ERROR_UNINITIALIZED)
+
+    def _gpu(self, handle: _Handle) -> FakeGpu:
+        self._check_init()
+        if handle.gpu.lost:
+            raise NVMLError(NVML_ERROR_GPU_IS_LOST)
+        return handle.gpu
+
+
+for _name, _value in list(globals().items()):  # the module's NVML_* constants, as pynvml has
+    if _name.startswith("NVML_"):
+        setattr(FakeNvml, _name, _value)
+del _name, _value
