@@ -1,0 +1,176 @@
+"""Export runs as JSON or CSV, and the JSON-safe dict form the CLI's `--json` prints.
+
+Times are unix seconds inside; exports add ISO-8601 UTC strings. Energy is also given in
+kWh at this edge. Non-finite numbers (unknown values) become null / empty cells.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, Literal, TextIO
+
+from greenai.ledger.records import RunRecord, SampleRow
+from greenai.units import joules_to_kwh
+
+RUN_COLUMNS = (
+    "run_id",
+    "name",
+    "status",
+    "started_at",
+    "duration_s",
+    "energy_j",
+    "energy_kwh",
+    "provenance",
+    "rel_uncertainty",
+    "carbon_g",
+    "cost",
+    "currency",
+    "pue",
+    "carbon_source",
+)
+SAMPLE_COLUMNS = ("run_id", "time_utc", "t", "device", "kind", "power_w", "energy_j", "provenance")
+
+SampleLoader = Callable[[str], Sequence[SampleRow]]
+
+
+def export_runs(
+    records: Sequence[RunRecord],
+    fmt: Literal["csv", "json"],
+    out: TextIO,
+    samples: bool = False,
+    *,
+    load_samples: SampleLoader | None = None,
+) -> None:
+    """Write `records` to `out`. JSON: a list of runs with every field (and their samples
+    if `samples`). CSV: one row per run, or with `samples` one row per sample.
+
+    Records carry no samples, so `samples=True` needs `load_samples` (e.g. `Ledger.samples`).
+    """
+    if samples and load_samples is None:
+        raise ValueError("exporting samples needs load_samples (e.g. Ledger.samples)")
+    loader = load_samples if samples else None
+    if fmt == "json":
+        _write_json(records, out, loader)
+    elif fmt == "csv" and loader is not None:
+        _write_sample_csv(records, out, loader)
+    elif fmt == "csv":
+        _write_run_csv(records, out)
+    else:
+        raise ValueError(f"unknown export format {fmt!r}; use 'csv' or 'json'")
+
+
+def _write_json(records: Sequence[RunRecord], out: TextIO, loader: SampleLoader | None) -> None:
+    runs = [record_to_dict(r) for r in records]
+    if loader is not None:
+        for run, record in zip(runs, records, strict=True):
+            run["samples"] = [sample_to_dict(s) for s in loader(record.start.run_id)]
+    json.dump(runs, out, indent=2, allow_nan=False)
+    out.write("\n")
+
+
+def _write_run_csv(records: Sequence[RunRecord], out: TextIO) -> None:
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(RUN_COLUMNS)
+    for record in records:
+        row = record_to_dict(record) | {"started_at": iso_utc(record.start.started_at)}
+        writer.writerow(_cells(row, RUN_COLUMNS))
+
+
+def _write_sample_csv(records: Sequence[RunRecord], out: TextIO, loader: SampleLoader) -> None:
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(SAMPLE_COLUMNS)
+    for record in records:
+        run_id = record.start.run_id
+        for sample in loader(run_id):
+            row = sample_to_dict(sample) | {"run_id": run_id, "time_utc": iso_utc(sample.t)}
+            writer.writerow(_cells(row, SAMPLE_COLUMNS))
+
+
+def record_to_dict(record: RunRecord) -> dict[str, Any]:
+    """A run as a flat, JSON-safe dict: enums as their values, NaN and inf as None."""
+    start, snap = record.start, record.snapshot
+    return {
+        "run_id": start.run_id,
+        "name": start.name,
+        "status": record.status,
+        "started_at": start.started_at,
+        "started_at_utc": iso_utc(start.started_at),
+        "ended_at": record.ended_at,
+        "ended_at_utc": None if record.ended_at is None else iso_utc(record.ended_at),
+        "updated_at": record.updated_at,
+        "host": start.host,
+        "pid": start.pid,
+        "duration_s": _finite(snap.duration_s),
+        "energy_j": _finite(snap.energy_j),
+        "energy_kwh": _finite(joules_to_kwh(snap.energy_j)),
+        "rel_uncertainty": _finite(snap.rel_uncertainty),
+        "provenance": snap.provenance.value,
+        "facility_energy_j": _finite(snap.facility_energy_j),
+        "carbon_g": _finite(snap.carbon_g),
+        "cost": _finite(snap.cost),
+        "currency": snap.currency,
+        "carbon_source": snap.carbon_source,
+        "pue": _finite(snap.pue),
+        "tags": dict(start.tags),
+        "environment": _json_safe(start.environment),
+        "devices": [
+            {
+                "device": d.device,
+                "kind": d.kind.value,
+                "energy_j": _finite(d.energy_j),
+                "provenance": d.provenance.value,
+                "rel_uncertainty": _finite(d.rel_uncertainty),
+            }
+            for d in snap.devices
+        ],
+        "phases": [
+            {
+                "phase": p.phase,
+                "device": p.device,
+                "energy_j": _finite(p.energy_j),
+                "duration_s": _finite(p.duration_s),
+                "calls": p.calls,
+            }
+            for p in snap.phases
+        ],
+        "counters": {name: _finite(value) for name, value in snap.counters.items()},
+    }
+
+
+def sample_to_dict(sample: SampleRow) -> dict[str, Any]:
+    return {
+        "t": sample.t,
+        "device": sample.device,
+        "kind": sample.kind.value,
+        "power_w": _finite(sample.power_w),
+        "energy_j": _finite(sample.energy_j),
+        "provenance": sample.provenance.value,
+    }
+
+
+def iso_utc(t: float) -> str:
+    """Unix seconds as ISO-8601 UTC, e.g. 2024-05-01T12:00:00.250000+00:00."""
+    return datetime.fromtimestamp(t, tz=UTC).isoformat()
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float):
+        return _finite(value)
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def _cells(row: dict[str, Any], columns: Sequence[str]) -> list[Any]:
+    """CSV cells in column order; None (unknown) as an empty cell."""
+    return ["" if row[c] is None else row[c] for c in columns]

@@ -1,0 +1,67 @@
+"""Incomplete runs: a run still marked `running` whose process is gone.
+
+On this host the process is looked up by pid (a pid reused by a process created after the
+run started does not count). Runs from other hosts are judged by their last flush. Marking
+a run incomplete only changes its status and sets `ended_at` to its last flush; its rows
+stay. A tracker that is in fact alive and flushes again turns it back to `running`.
+"""
+
+from __future__ import annotations
+
+import socket
+import sqlite3
+import time
+from collections.abc import Sequence
+
+import psutil
+
+from greenai.ledger.records import RunStatus
+
+OTHER_HOST_STALE_S = 600.0
+# psutil derives create_time from the boot time in whole seconds: allow for that rounding.
+CREATE_TIME_SLACK_S = 2.0
+
+
+def find_abandoned(conn: sqlite3.Connection) -> list[tuple[str, float]]:
+    """(run_id, updated_at) of running runs whose process is gone."""
+    host, now = socket.gethostname(), time.time()
+    rows = conn.execute(
+        "SELECT run_id, host, pid, started_at, updated_at FROM runs WHERE status = ?",
+        (RunStatus.RUNNING,),
+    ).fetchall()
+    return [
+        (row["run_id"], row["updated_at"])
+        for row in rows
+        if is_abandoned(row["host"], row["pid"], row["started_at"], row["updated_at"], host, now)
+    ]
+
+
+def mark_incomplete(conn: sqlite3.Connection, abandoned: Sequence[tuple[str, float]]) -> None:
+    """Mark runs incomplete unless they flushed since `find_abandoned` looked at them."""
+    conn.executemany(
+        "UPDATE runs SET status = ?, ended_at = updated_at"
+        " WHERE run_id = ? AND status = ? AND updated_at = ?",
+        [(RunStatus.INCOMPLETE, run_id, RunStatus.RUNNING, at) for run_id, at in abandoned],
+    )
+
+
+def is_abandoned(
+    run_host: str, pid: int, started_at: float, updated_at: float, host: str, now: float
+) -> bool:
+    if run_host != host:
+        return now - updated_at > OTHER_HOST_STALE_S
+    return not process_alive(pid, started_at)
+
+
+def process_alive(pid: int, started_at: float) -> bool:
+    """True if `pid` is a live process that already existed when the run started."""
+    try:
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return False
+        created = process.create_time()
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.AccessDenied:
+        return True  # it exists; we cannot tell more, so do not declare it dead
+    return bool(created <= started_at + CREATE_TIME_SLACK_S)

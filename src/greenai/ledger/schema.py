@@ -1,0 +1,160 @@
+"""The ledger's schema: versioned SQL migrations, applied in one transaction.
+
+The version lives in `PRAGMA user_version`; the `greenai_meta` table (`app = 'greenai'`)
+tells a greenai ledger apart from any other SQLite file. Migration N (1-based) is
+`MIGRATIONS[N - 1]`; a database at version V gets `MIGRATIONS[V:]`. Never edit a released
+migration: append a new one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from greenai.errors import LedgerError
+
+APP = "greenai"
+
+V1 = """
+CREATE TABLE greenai_meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+INSERT INTO greenai_meta (key, value) VALUES ('app', 'greenai');
+
+-- Measured figures are nullable: SQLite stores NaN as NULL, and a NaN must not fail a flush.
+CREATE TABLE runs (
+    run_id            TEXT PRIMARY KEY,
+    name              TEXT NOT NULL,
+    status            TEXT NOT NULL CHECK (status IN
+                        ('running', 'completed', 'failed', 'interrupted', 'incomplete')),
+    started_at        REAL NOT NULL,
+    ended_at          REAL,
+    updated_at        REAL NOT NULL,
+    host              TEXT NOT NULL,
+    pid               INTEGER NOT NULL,
+    duration_s        REAL,
+    energy_j          REAL,
+    rel_uncertainty   REAL,
+    provenance        TEXT NOT NULL,
+    facility_energy_j REAL,
+    carbon_g          REAL,
+    cost              REAL,
+    currency          TEXT NOT NULL DEFAULT '',
+    carbon_source     TEXT NOT NULL DEFAULT '',
+    pue               REAL,
+    environment_json  TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX runs_started_at ON runs (started_at);
+CREATE INDEX runs_status ON runs (status);
+
+CREATE TABLE tags (
+    run_id TEXT NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
+    key    TEXT NOT NULL,
+    value  TEXT NOT NULL,
+    PRIMARY KEY (run_id, key)
+);
+
+CREATE TABLE devices (
+    run_id          TEXT NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
+    device          TEXT NOT NULL,
+    kind            TEXT NOT NULL,
+    energy_j        REAL,
+    provenance      TEXT NOT NULL,
+    rel_uncertainty REAL
+);
+CREATE INDEX devices_run ON devices (run_id);
+
+CREATE TABLE phases (
+    run_id     TEXT NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
+    phase      TEXT NOT NULL,
+    device     TEXT NOT NULL,
+    energy_j   REAL,
+    duration_s REAL,
+    calls      INTEGER NOT NULL
+);
+CREATE INDEX phases_run ON phases (run_id);
+
+CREATE TABLE counters (
+    run_id TEXT NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
+    name   TEXT NOT NULL,
+    value  REAL,
+    PRIMARY KEY (run_id, name)
+);
+
+CREATE TABLE samples (
+    run_id     TEXT NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
+    t          REAL NOT NULL,
+    device     TEXT NOT NULL,
+    kind       TEXT NOT NULL,
+    power_w    REAL,
+    energy_j   REAL,
+    provenance TEXT NOT NULL
+);
+CREATE INDEX samples_run_t ON samples (run_id, t);
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1,)
+
+
+def migrate(conn: sqlite3.Connection, path: Path, migrations: Sequence[str] = MIGRATIONS) -> int:
+    """Bring the database up to `len(migrations)`; return the final version.
+
+    `conn` must be in autocommit mode (`isolation_level=None`). All pending migrations and
+    the new `user_version` commit together or not at all. The version is re-read under the
+    write lock, so processes opening a fresh file at the same moment migrate it once.
+    """
+    target = len(migrations)
+    if check_identity(conn, path, target) == target:
+        return target
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = check_identity(conn, path, target)
+        for script in migrations[version:]:
+            for statement in split_statements(script):
+                conn.execute(statement)
+        # PRAGMA takes no bound parameters; `target` is an int computed here, not input.
+        conn.execute(f"PRAGMA user_version = {int(target)}")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.rollback()
+        raise
+    return target
+
+
+def check_identity(conn: sqlite3.Connection, path: Path, known: int) -> int:
+    """Return the schema version of a greenai ledger (0 for an empty file).
+
+    Raises LedgerError for a foreign SQLite file or one written by a newer greenai.
+    """
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if version == 0 and not tables:
+        return 0
+    app = None
+    if "greenai_meta" in tables:
+        app = conn.execute("SELECT value FROM greenai_meta WHERE key = 'app'").fetchone()
+    if app is None or app[0] != APP:
+        raise LedgerError(
+            f"ledger {path} is an SQLite database but not a greenai ledger; "
+            "point GREENAI_LEDGER at another file"
+        )
+    if version > known:
+        raise LedgerError(
+            f"ledger {path} was written by a newer greenai (schema v{version}); upgrade greenai"
+        )
+    return version
+
+
+def split_statements(script: str) -> Iterator[str]:
+    """Split a script into complete statements (so they can run inside our transaction;
+    `executescript` would commit first)."""
+    buffer = ""
+    for piece in script.split(";"):
+        buffer += piece + ";"
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip(" \t\r\n;"):
+                yield buffer
+            buffer = ""

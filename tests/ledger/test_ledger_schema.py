@@ -1,0 +1,215 @@
+"""Opening files: migration, newer schemas, corrupt, foreign and unwritable files."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sqlite3
+import tempfile
+from pathlib import Path
+
+import pytest
+from ledger_factories import make_samples, make_snapshot, make_start, raw
+
+from greenai.errors import LedgerError
+from greenai.ledger import Ledger
+from greenai.ledger.schema import V1, migrate, split_statements
+
+FAKE_V2 = "ALTER TABLE runs ADD COLUMN gpu_model TEXT; CREATE TABLE notes (run_id TEXT, body TEXT);"
+
+
+def _hand_made_v1(path: Path) -> None:
+    conn = raw(path)
+    conn.executescript(V1)
+    conn.execute("PRAGMA user_version = 1")
+    conn.execute(
+        "INSERT INTO runs (run_id, name, status, started_at, updated_at, host, pid, provenance,"
+        " energy_j) VALUES"
+        " ('old1', 'legacy', 'completed', 1000.0, 1010.0, 'h', 1, 'measured', 42.0)"
+    )
+    conn.close()
+
+
+def _files(directory: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in directory.iterdir()}
+
+
+def test_migrates_an_older_schema(tmp_path: Path) -> None:
+    path = tmp_path / "v1.db"
+    _hand_made_v1(path)
+    conn = raw(path)
+    assert migrate(conn, path, migrations=(V1, FAKE_V2)) == 2
+    assert conn.execute("PRAGMA user_version").fetchone() == (2,)
+    columns = [row[1] for row in conn.execute("PRAGMA table_info(runs)")]
+    assert columns[-1] == "gpu_model"
+    assert conn.execute("SELECT run_id, name, gpu_model FROM runs").fetchall() == [
+        ("old1", "legacy", None)
+    ]
+    assert conn.execute("SELECT count(*) FROM notes").fetchone() == (0,)
+    conn.close()
+
+
+def test_failed_migration_changes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "v1.db"
+    _hand_made_v1(path)
+    conn = raw(path)
+    broken_v3 = "CREATE TABLE half_done (x); INSERT INTO no_such_table VALUES (1);"
+    with pytest.raises(sqlite3.OperationalError, match="no_such_table"):
+        migrate(conn, path, migrations=(V1, FAKE_V2, broken_v3))
+    assert conn.execute("PRAGMA user_version").fetchone() == (1,)
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"notes", "half_done"} & tables == set()
+    assert "gpu_model" not in [row[1] for row in conn.execute("PRAGMA table_info(runs)")]
+    conn.close()
+
+
+def test_hand_made_v1_opens_with_current_code(tmp_path: Path) -> None:
+    path = tmp_path / "v1.db"
+    _hand_made_v1(path)
+    with Ledger(path) as ledger:
+        record = ledger.get_run("old")
+    assert (record.start.name, record.status, record.snapshot.energy_j) == (
+        "legacy",
+        "completed",
+        42.0,
+    )
+
+
+def test_refuses_a_newer_schema_and_leaves_it_alone(db_path: Path) -> None:
+    Ledger(db_path).close()
+    conn = raw(db_path)
+    conn.execute("PRAGMA user_version = 7")
+    conn.close()
+    before = _files(db_path.parent)
+    with pytest.raises(
+        LedgerError, match=r"written by a newer greenai \(schema v7\); upgrade greenai"
+    ):
+        Ledger(db_path)
+    assert _files(db_path.parent) == before
+
+
+def test_random_bytes_are_refused_and_never_touched(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    path.write_bytes(os.urandom(16384))
+    before = _files(tmp_path)
+    with pytest.raises(LedgerError) as info:
+        Ledger(path)
+    message = str(info.value)
+    assert str(path) in message and "move it aside or point GREENAI_LEDGER" in message
+    assert "\n" not in message
+    assert _files(tmp_path) == before
+
+
+def test_damaged_pages_are_caught_by_quick_check(db_path: Path) -> None:
+    with Ledger(db_path) as ledger:
+        start = make_start()
+        ledger.begin_run(start)
+        for k in range(40):
+            ledger.flush(start.run_id, make_snapshot(), make_samples(start.started_at + k, 50))
+    data = bytearray(db_path.read_bytes())
+    page = 4096
+    assert len(data) > 8 * page
+    data[2 * page : len(data) - page] = b"\x07" * (len(data) - 3 * page)  # keep header page
+    db_path.write_bytes(bytes(data))
+    before = _files(db_path.parent)
+    with pytest.raises(LedgerError, match=r"corrupt.*move it aside"):
+        Ledger(db_path)
+    assert _files(db_path.parent) == before
+
+
+def test_foreign_sqlite_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "other.db"
+    conn = raw(path)
+    conn.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT)")
+    conn.execute("INSERT INTO users (email) VALUES ('a@example.org')")
+    conn.close()
+    before = _files(tmp_path)
+    with pytest.raises(LedgerError, match="is an SQLite database but not a greenai ledger"):
+        Ledger(path)
+    assert _files(tmp_path) == before
+
+
+def test_meta_table_of_another_app_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "other.db"
+    conn = raw(path)
+    conn.execute("CREATE TABLE greenai_meta (key TEXT PRIMARY KEY, value TEXT)")
+    conn.execute("INSERT INTO greenai_meta VALUES ('app', 'somethingelse')")
+    conn.close()
+    with pytest.raises(LedgerError, match="not a greenai ledger"):
+        Ledger(path)
+
+
+def test_empty_file_becomes_a_ledger(tmp_path: Path) -> None:
+    path = tmp_path / "empty.db"
+    path.touch()
+    with Ledger(path) as ledger:
+        ledger.begin_run(make_start(run_id="fresh"))
+        assert ledger.get_run("fresh").status == "running"
+
+
+def _open_each(targets: list[Path]) -> list[str]:
+    """Try to open each path; return "opened" or the LedgerError message for each."""
+    messages = []
+    for target in targets:
+        try:
+            Ledger(target).close()
+            messages.append("opened")
+        except LedgerError as e:
+            messages.append(str(e))
+    return messages
+
+
+def _open_each_as_nobody(targets: list[Path]) -> list[str]:
+    """Root ignores file modes, so a forked child drops to uid "nobody" first."""
+    parent_end, child_end = multiprocessing.get_context("fork").Pipe()
+
+    def child() -> None:
+        os.setgid(65534)
+        os.setuid(65534)
+        child_end.send(_open_each(targets))
+
+    process = multiprocessing.get_context("fork").Process(target=child)
+    process.start()
+    process.join(60)
+    assert process.exitcode == 0
+    return parent_end.recv()
+
+
+def test_permission_denied_names_the_path() -> None:
+    with tempfile.TemporaryDirectory() as top:  # pytest's tmp dirs are private to root
+        Path(top).chmod(0o755)
+        _check_permission_messages(Path(top))
+
+
+def _check_permission_messages(top: Path) -> None:
+    locked = top / "locked"
+    locked.mkdir()
+    read_only = top / "ro.db"
+    Ledger(read_only).close()
+    read_only.chmod(0o444)
+    locked.chmod(0o555)
+    targets = [locked / "ledger.db", read_only, locked / "sub" / "ledger.db"]
+    try:
+        messages = _open_each_as_nobody(targets) if os.geteuid() == 0 else _open_each(targets)
+    finally:
+        locked.chmod(0o755)
+    assert messages[0] == (
+        f"permission denied: ledger directory {locked} is not writable (SQLite keeps "
+        "ledger.db-wal beside the ledger); "
+        "fix its permissions or point GREENAI_LEDGER at another file"
+    )
+    assert messages[1] == (
+        f"permission denied: cannot read and write ledger {read_only}; "
+        "fix its permissions or point GREENAI_LEDGER at another file"
+    )
+    assert messages[2].startswith(f"cannot open ledger {targets[2]}: Permission denied")
+    assert read_only.stat().st_size > 0
+    assert not (locked / "sub").exists()
+
+
+def test_split_statements_keeps_comments_and_multiline_bodies() -> None:
+    script = "-- a; comment\nCREATE TABLE t (x TEXT DEFAULT ';');\n\nCREATE INDEX i ON t (x);\n"
+    assert [s.strip() for s in split_statements(script)] == [
+        "-- a; comment\nCREATE TABLE t (x TEXT DEFAULT ';');",
+        "CREATE INDEX i ON t (x);",
+    ]
