@@ -1,0 +1,132 @@
+"""Estimated CPU energy of a process tree: idle share plus utilization-linear dynamic power.
+
+Per logical CPU the model has an idle and a maximum power:
+- bare metal with a known TDP: max = TDP / logical CPUs per package (TDP from Intel/AMD
+  spec pages via CodeCarbon's table); idle = max x 0.74 / 3.5, the ratio below;
+- under a hypervisor or for an unknown CPU: 0.74 W idle and 3.5 W max per vCPU, the Cloud
+  Carbon Footprint averages of SPECpower results over AWS's processor fleet ("Average
+  Min/Max Watts per vCPU", https://www.cloudcarbonfootprint.org/docs/methodology). A VM's
+  vCPUs are a slice of a host whose socket TDP says nothing about that slice, so a 2-vCPU
+  VM peaks at 7 W, never a TDP.
+
+Over an interval dt in which the tree used c CPU-seconds, with u usable CPUs
+(ProcessScope.usable_cpus: affinity and cgroup quota):
+
+    P = u x idle + (max - idle) x min(c / dt, u)
+
+The tree is charged the idle power of the share of the machine it holds, and dynamic power
+linear in utilization, the model of Fan, Weber and Barroso, "Power provisioning for a
+warehouse-sized computer", ISCA 2007. User overrides `idle_w`/`max_w` are for the whole usable
+share: P = idle_w + (max_w - idle_w) x min(c / dt / u, 1).
+
+Uncertainty (~95% half-width): 40% with a known TDP (or user-given watts), 50% on the
+per-vCPU defaults. TDP is a thermal design
+limit, not measured power (real draw at full load ranges from well below it to above it under
+turbo); linear utilization models err by tens of percent on single workloads (Fan et al.
+report ~1% on aggregated clusters, far worse per machine and per workload); the per-vCPU
+averages hide a wide spread across processor generations.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from greenai.errors import ConfigError, MeterError
+from greenai.meters.base import DeviceEnergy, DeviceKind, MeterInfo, Provenance
+from greenai.meters.cpu_info import CpuInfo, read_cpu_info
+
+VCPU_IDLE_W = 0.74  # CCF, SPECpower-derived average minimum watts per vCPU
+VCPU_MAX_W = 3.5  # CCF, SPECpower-derived average maximum watts per vCPU
+REL_UNCERTAINTY_WATTS_KNOWN = 0.40  # TDP known, or the user gave idle_w/max_w
+REL_UNCERTAINTY_DEFAULT = 0.50
+
+
+class CpuUsage(Protocol):
+    """What the model needs from a process scope (ProcessScope implements it)."""
+
+    def cpu_seconds(self) -> float: ...
+
+    def usable_cpus(self) -> float: ...
+
+
+def tree_power_w(
+    cpu_s: float, dt_s: float, usable: float, idle_per_cpu_w: float, max_per_cpu_w: float
+) -> float:
+    """P = u x idle + (max - idle) x min(c / dt, u), watts over an interval (per-CPU model)."""
+    busy = min(max(cpu_s / dt_s, 0.0), usable)
+    return usable * idle_per_cpu_w + (max_per_cpu_w - idle_per_cpu_w) * busy
+
+
+class CpuModelMeter:
+    """Estimated CPU energy (`cpu:0`) of a process tree from its CPU time."""
+
+    def __init__(
+        self,
+        scope: CpuUsage,
+        idle_w: float | None = None,
+        max_w: float | None = None,
+        cpu_info: CpuInfo | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if (idle_w is None) != (max_w is None):
+            raise ConfigError("cpu power override needs both idle_w and max_w")
+        if idle_w is not None and max_w is not None and not 0 <= idle_w <= max_w:
+            raise ConfigError(f"cpu power override needs 0 <= idle_w <= max_w: {idle_w}, {max_w}")
+        self._scope = scope
+        self._override = None if idle_w is None or max_w is None else (idle_w, max_w)
+        self._cpu = cpu_info if cpu_info is not None else read_cpu_info()
+        self._clock = clock
+        tdp_w = None if self._cpu.hypervisor else self._cpu.tdp_w
+        self._use_tdp = tdp_w is not None
+        self._max_per_cpu = VCPU_MAX_W if tdp_w is None else tdp_w / self._cpu.logical_per_package
+        self._idle_per_cpu = self._max_per_cpu * VCPU_IDLE_W / VCPU_MAX_W
+        generic = self._override is None and tdp_w is None
+        self._rel = REL_UNCERTAINTY_DEFAULT if generic else REL_UNCERTAINTY_WATTS_KNOWN
+        self._last: tuple[float, float] | None = None  # (time, cpu seconds) of the last read
+        self._energy_j = 0.0
+
+    def info(self) -> MeterInfo:
+        return MeterInfo("cpu_model", ("cpu:0",), Provenance.ESTIMATED, self._detail())
+
+    def start(self) -> None:
+        self._last = (self._clock(), self._scope.cpu_seconds())
+        self._energy_j = 0.0
+
+    def read(self) -> list[DeviceEnergy]:
+        if self._last is None:
+            raise MeterError("cpu_model: read() before start()")
+        now, cpu_s = self._clock(), self._scope.cpu_seconds()
+        dt_s = now - self._last[0]
+        if dt_s > 0:
+            self._energy_j += self._power_w(cpu_s - self._last[1], dt_s) * dt_s
+            self._last = (now, cpu_s)
+        return [DeviceEnergy("cpu:0", DeviceKind.CPU, self._energy_j, Provenance.ESTIMATED, self._rel)]
+
+    def close(self) -> None:
+        self._last = None
+
+    def _power_w(self, cpu_s: float, dt_s: float) -> float:
+        usable = self._scope.usable_cpus()
+        if self._override is None:
+            return tree_power_w(cpu_s, dt_s, usable, self._idle_per_cpu, self._max_per_cpu)
+        idle_w, max_w = self._override
+        return idle_w + (max_w - idle_w) * min(max(cpu_s / dt_s / usable, 0.0), 1.0)
+
+    def _detail(self) -> str:
+        usable = self._scope.usable_cpus()
+        if self._override is not None:
+            low, high = self._override
+            source = "user override"
+        else:
+            low, high = usable * self._idle_per_cpu, usable * self._max_per_cpu
+            if self._use_tdp:
+                source = f"TDP {self._cpu.tdp_w:g} W / {self._cpu.logical_per_package} logical CPUs"
+            else:
+                why = "hypervisor" if self._cpu.hypervisor else "TDP unknown"
+                source = f"{VCPU_IDLE_W}-{VCPU_MAX_W} W per vCPU (CCF default; {why})"
+        return (
+            f"model '{self._cpu.model_name}', {source}, {usable:g} usable CPUs, "
+            f"{low:.2f}-{high:.2f} W, utilization-linear, +/-{self._rel:.0%}"
+        )
