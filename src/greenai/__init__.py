@@ -1,0 +1,35 @@
+"""greenai: measure, predict and cut the energy, carbon and cost of AI training and inference.
+
+The public surface is small and imported lazily so `import greenai` stays fast.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+__all__ = ["track", "Tracker", "RunResult", "load_config", "Config", "GreenAIError", "__version__"]
+
+if TYPE_CHECKING:
+    from greenai.config import Config, load_config
+    from greenai.errors import GreenAIError
+    from greenai.tracking.result import RunResult
+    from greenai.tracking.tracker import Tracker, track
+
+_LAZY = {
+    "track": "greenai.tracking.tracker",
+    "Tracker": "greenai.tracking.tracker",
+    "RunResult": "greenai.tracking.result",
+    "load_config": "greenai.config",
+    "Config": "greenai.config",
+    "GreenAIError": "greenai.errors",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'greenai' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)

@@ -1,0 +1,106 @@
+"""Turns successive cumulative meter readings into run totals, phase shares, carbon and cost.
+
+Owned by the sampler thread; the tracker reads snapshots from it under the sampler's lock.
+Combined uncertainty is the linear sum of per-device absolute bands (errors of estimates are
+largely systematic, hence correlated; the linear sum is the conservative bound, cf. JCGM
+100:2008 GUM section 5.2 on fully correlated inputs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from greenai.carbon.accounting import CarbonAccount, Charge
+from greenai.ledger.records import DeviceTotal, PhaseTotal, RunSnapshot, SampleRow
+from greenai.meters.base import DeviceEnergy, DeviceKind, Provenance
+from greenai.tracking.phases import PhaseApportioner
+
+
+@dataclass
+class _DeviceState:
+    kind: DeviceKind
+    provenance: Provenance
+    rel_uncertainty: float
+    last_cumulative_j: float = 0.0  # as reported by its meter
+    energy_j: float = 0.0  # accumulated by the run
+
+
+@dataclass
+class RunAccumulator:
+    account: CarbonAccount
+    devices: dict[str, _DeviceState] = field(default_factory=dict)
+    phases: PhaseApportioner = field(default_factory=PhaseApportioner)
+    pending_samples: list[SampleRow] = field(default_factory=list)
+    charge: Charge = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.charge = Charge(0.0, 0.0, 0.0, 0.0, self.account.currency)
+
+    def tick(
+        self,
+        readings: list[DeviceEnergy],
+        t0_ns: int,
+        t1_ns: int,
+        wall_t0: float,
+        wall_t1: float,
+        events: list[tuple[int, str | None, bool]],
+    ) -> None:
+        """Account one sampling interval [t0, t1) given the readings taken at t1."""
+        dt_s = max((t1_ns - t0_ns) / 1e9, 1e-9)
+        deltas: dict[str, float] = {}
+        for r in readings:
+            state = self.devices.get(r.device)
+            if state is None:
+                # first sight of a device: its meter started with the run, so all of
+                # r.energy_j belongs to the run
+                state = self.devices[r.device] = _DeviceState(r.kind, r.provenance, r.rel_uncertainty)
+            delta = max(r.energy_j - state.last_cumulative_j, 0.0)  # counters never run back
+            state.last_cumulative_j = r.energy_j
+            state.energy_j += delta
+            if r.provenance.rank > state.provenance.rank:
+                state.provenance = r.provenance  # a fallback mid-run weakens the whole total
+            state.rel_uncertainty = max(state.rel_uncertainty, r.rel_uncertainty)
+            deltas[r.device] = delta
+            self.pending_samples.append(
+                SampleRow(wall_t1, r.device, r.kind, delta / dt_s, state.energy_j, r.provenance)
+            )
+        self.phases.apportion(t0_ns, t1_ns, events, deltas)
+        self.charge = self.charge + self.account.charge(sum(deltas.values()), wall_t0, wall_t1)
+
+    def take_samples(self) -> list[SampleRow]:
+        samples, self.pending_samples = self.pending_samples, []
+        return samples
+
+    def snapshot(self, duration_s: float, counters: dict[str, float]) -> RunSnapshot:
+        devices = tuple(
+            DeviceTotal(name, s.kind, s.energy_j, s.provenance, s.rel_uncertainty)
+            for name, s in sorted(self.devices.items())
+        )
+        energy_j = sum(d.energy_j for d in devices)
+        band_j = sum(d.energy_j * d.rel_uncertainty for d in devices)
+        weakest = max((d.provenance for d in devices), key=lambda p: p.rank, default=Provenance.ESTIMATED)
+        phases = tuple(
+            PhaseTotal(
+                phase,
+                device,
+                joules,
+                self.phases.duration_s.get(phase, 0.0),
+                self.phases.calls.get(phase, 0),
+            )
+            for (phase, device), joules in sorted(self.phases.energy_j.items())
+        )
+        return RunSnapshot(
+            duration_s=duration_s,
+            energy_j=energy_j,
+            rel_uncertainty=band_j / energy_j if energy_j > 0 else 0.0,
+            provenance=weakest,
+            facility_energy_j=self.charge.facility_energy_j,
+            carbon_g=self.charge.carbon_g,
+            cost=self.charge.cost,
+            currency=self.account.currency,
+            devices=devices,
+            phases=phases,
+            counters=dict(counters),
+            carbon_source=self.account.describe(),
+            pue=self.account.pue,
+        )

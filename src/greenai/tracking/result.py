@@ -1,0 +1,54 @@
+"""The result of a tracked run, as returned to the user's code."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from greenai.ledger.records import RunSnapshot
+from greenai.tracking.phases import SEPARATOR
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_id: str
+    name: str
+    status: str
+    snapshot: RunSnapshot
+    ledger_path: Path | None
+    cost_configured: bool
+
+    @property
+    def energy_j(self) -> float:
+        return self.snapshot.energy_j
+
+    @property
+    def duration_s(self) -> float:
+        return self.snapshot.duration_s
+
+    @property
+    def carbon_g(self) -> float:
+        return self.snapshot.carbon_g
+
+    def energy_per(self, counter: str) -> float | None:
+        """Joules per unit of a user counter (e.g. J/sample); None if the counter is 0 or unset."""
+        count = self.snapshot.counters.get(counter, 0.0)
+        return self.snapshot.energy_j / count if count > 0 else None
+
+    def device_energy_j(self, device: str) -> float:
+        return sum(d.energy_j for d in self.snapshot.devices if d.device == device)
+
+    def phase_energy_j(self, phase: str) -> float:
+        """Energy of a phase including its nested phases (the ledger stores exclusive shares)."""
+        prefix = phase + SEPARATOR
+        return sum(
+            p.energy_j for p in self.snapshot.phases if p.phase == phase or p.phase.startswith(prefix)
+        )
+
+    def phase_duration_s(self, phase: str) -> float:
+        prefix = phase + SEPARATOR
+        seen: dict[str, float] = {}
+        for p in self.snapshot.phases:
+            if p.phase == phase or p.phase.startswith(prefix):
+                seen[p.phase] = p.duration_s  # same duration repeated per device
+        return sum(seen.values())
