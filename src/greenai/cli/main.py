@@ -1,0 +1,73 @@
+"""The `greenai` command. Each subcommand lives in its own module; this one wires them and
+turns every error into one line on stderr and a non-zero exit (GREENAI_DEBUG=1 shows the
+traceback)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from greenai.cli import demo_cmd, env_cmd, run_cmd, runs_cmd
+from greenai.errors import GreenAIError
+
+app = typer.Typer(
+    name="greenai",
+    help="Measure, predict and cut the energy, carbon and cost of AI training and inference.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.command("env")(env_cmd.env)
+app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(
+    run_cmd.run
+)
+app.command("demo")(demo_cmd.demo)
+app.add_typer(runs_cmd.app, name="runs")
+
+EXIT_ERROR = 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point: returns (and exits with) the command's exit code."""
+    code = _invoke(argv)
+    sys.exit(code)
+
+
+def _invoke(argv: list[str] | None) -> int:
+    try:
+        result = app(args=argv, prog_name="greenai", standalone_mode=False)
+        return result if isinstance(result, int) else 0
+    except typer.Exit as e:
+        return e.exit_code
+    except typer.Abort:
+        _error("aborted")
+        return 130
+    except typer.TyperException as e:  # usage errors: unknown command or option, bad value
+        if type(e).__name__ == "NoArgsIsHelpError":  # help was printed; Typer has no public name for it
+            return 0
+        ctx = getattr(e, "ctx", None)
+        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        _error(f"{e.format_message()}{hint}")
+        return e.exit_code
+    except GreenAIError as e:
+        _error(str(e))
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return 130
+    except Exception as e:  # a bug of ours: still one line, unless debugging
+        if os.environ.get("GREENAI_DEBUG"):
+            raise
+        _error(f"internal error: {type(e).__name__}: {e} (set GREENAI_DEBUG=1 for a traceback)")
+        return EXIT_ERROR
+
+
+def _error(message: str) -> None:
+    print(f"greenai: error: {message}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

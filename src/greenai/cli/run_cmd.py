@@ -1,0 +1,104 @@
+"""`greenai run -- CMD ARGS`: track any program and its child processes.
+
+The program's stdout and stdin are untouched; the summary goes to stderr (or JSON to
+stdout with --json). SIGTERM and SIGHUP are forwarded to the program; SIGINT (Ctrl-C) is
+not, because the terminal already delivers it to the whole foreground process group, and a
+second copy would interrupt the program's own clean-up. The program's exit code becomes
+greenai's (128+N when it was killed by signal N, as shells report it).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from typing import Annotated, Optional
+
+import typer
+
+from greenai.cli.options import (IntensityOpt, JsonOpt, LedgerOpt, PriceOpt, PueOpt,
+                                 SampleHzOpt, SimulateOpt, build_config, print_json)
+from greenai.cli.render import make_console, render_run
+from greenai.errors import GreenAIError
+from greenai.ledger.records import RunStatus
+
+FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+def run(
+    command: Annotated[list[str], typer.Argument(help="The program and its arguments, after --.")],
+    name: Annotated[Optional[str], typer.Option("--name", "-n", help="Run name (default: the program).")] = None,
+    tag: Annotated[Optional[list[str]], typer.Option("--tag", "-t", help="KEY=VALUE tag, repeatable.")] = None,
+    ledger: LedgerOpt = None,
+    intensity: IntensityOpt = None,
+    pue: PueOpt = None,
+    price: PriceOpt = None,
+    simulate: SimulateOpt = False,
+    sample_hz: SampleHzOpt = None,
+    json_out: JsonOpt = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary on stderr.")] = False,
+) -> int:
+    """Run a program and track the energy of its whole process tree."""
+    from greenai.tracking.tracker import Tracker
+
+    tags = parse_tags(tag or [])
+    config = build_config(ledger, intensity, pue, price, simulate, sample_hz)
+    try:
+        proc = subprocess.Popen(command)
+    except FileNotFoundError:
+        raise GreenAIError(f"command not found: {command[0]}") from None
+    except PermissionError:
+        raise GreenAIError(f"permission denied: cannot execute {command[0]}") from None
+    tracker = Tracker(name or os.path.basename(command[0]), tags=tags, config=config,
+                      pid=proc.pid, handle_signals=False)
+    try:
+        tracker.start()
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    received: list[int] = []
+    previous = {sig: signal.signal(sig, _forward_to(proc, received, forward=sig in FORWARDED_SIGNALS))
+                for sig in (signal.SIGINT, *FORWARDED_SIGNALS)}
+    try:
+        returncode = proc.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    status = (RunStatus.COMPLETED if returncode == 0
+              else RunStatus.INTERRUPTED if received else RunStatus.FAILED)
+    result = tracker.stop(status)
+    if json_out:
+        from greenai.cli.runs_cmd import result_to_dict
+
+        print_json({**result_to_dict(result), "exit_code": exit_code(returncode)})
+    elif not quiet:
+        render_run(make_console(stderr=True), run_id=result.run_id, name=result.name,
+                   status=result.status, snapshot=result.snapshot,
+                   cost_configured=result.cost_configured,
+                   ledger_path=str(result.ledger_path) if result.ledger_path else None)
+    return exit_code(returncode)
+
+
+def exit_code(returncode: int) -> int:
+    """Popen reports death by signal N as -N; shells report 128+N."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def parse_tags(items: list[str]) -> dict[str, str]:
+    tags = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise GreenAIError(f"tag {item!r} must look like KEY=VALUE")
+        tags[key] = value
+    return tags
+
+
+def _forward_to(proc: subprocess.Popen[bytes], received: list[int], forward: bool):  # type: ignore[no-untyped-def]
+    def handler(signum: int, frame: object) -> None:
+        received.append(signum)
+        if forward and proc.poll() is None:
+            proc.send_signal(signum)
+
+    return handler

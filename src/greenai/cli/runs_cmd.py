@@ -1,0 +1,185 @@
+"""`greenai runs list | show | export | compare | delete`: read and manage the ledger."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.table import Table
+
+from greenai.cli.options import JsonOpt, LedgerOpt, build_config, print_json
+from greenai.cli.render import band, make_console, render_run
+from greenai.errors import GreenAIError
+from greenai.ledger import Ledger, compare_runs, default_ledger_path, export_runs, record_to_dict
+from greenai.ledger.export import iso_utc, sample_to_dict
+from greenai.ledger.records import RunStatus
+from greenai.tracking.result import RunResult
+
+app = typer.Typer(help="List, show, export, compare and delete recorded runs.", no_args_is_help=True)
+
+
+def open_ledger(ledger: Path | None) -> Ledger:
+    path = ledger or build_config().ledger or default_ledger_path()
+    if not path.exists():
+        raise GreenAIError(f"no ledger at {path} yet: track a run first (e.g. `greenai demo`)")
+    return Ledger(path)
+
+
+def result_to_dict(result: RunResult) -> dict[str, Any]:
+    """A finished run as JSON, read back from the ledger it was stored in."""
+    if result.ledger_path is None:
+        raise GreenAIError("this run was not stored in a ledger")
+    with Ledger(result.ledger_path) as ledger:
+        return {**record_to_dict(ledger.get_run(result.run_id)),
+                "ledger": str(result.ledger_path)}
+
+
+@app.command("list")
+def list_runs(
+    limit: Annotated[int, typer.Option(min=1, help="At most this many runs, newest first.")] = 20,
+    name: Annotated[Optional[str], typer.Option(help="Only runs with this name.")] = None,
+    status: Annotated[Optional[str], typer.Option(help=f"Only runs with this status ({', '.join(RunStatus.ALL)}).")] = None,
+    ledger: LedgerOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """List recorded runs, newest first."""
+    if status is not None and status not in RunStatus.ALL:
+        raise GreenAIError(f"unknown status {status!r}; use one of {', '.join(RunStatus.ALL)}")
+    with open_ledger(ledger) as store:
+        records = store.list_runs(limit=limit, name=name, status=status)
+    if json_out:
+        print_json([record_to_dict(r) for r in records])
+        return
+    table = Table(title=f"{len(records)} run(s)", title_justify="left")
+    for col in ("id", "name", "status", "started (UTC)", "duration", "energy", "provenance",
+                "gCO2e", "J/sample"):
+        table.add_column(col, justify="right" if col in ("duration", "energy", "gCO2e", "J/sample") else "left",
+                         no_wrap=col in ("id", "status"), min_width=8 if col == "id" else None)
+    for r in records:
+        s = r.snapshot
+        samples = s.counters.get("samples", 0)
+        table.add_row(r.start.run_id[:8], r.start.name, r.status,
+                      iso_utc(r.start.started_at)[:19].replace("T", " "), f"{s.duration_s:.1f} s",
+                      band(s.energy_j, s.rel_uncertainty), s.provenance.value, f"{s.carbon_g:.3g}",
+                      f"{s.energy_j / samples:.3g}" if samples else "")
+    make_console().print(table)
+
+
+@app.command("show")
+def show(
+    run_id: Annotated[str, typer.Argument(help="Run id or a unique prefix of it.")],
+    ledger: LedgerOpt = None,
+    samples: Annotated[bool, typer.Option("--samples", help="With --json: include the power time series.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Show one run: totals per device and per phase, carbon, cost, meters used."""
+    with open_ledger(ledger) as store:
+        record = store.get_run(run_id)
+        rows = store.samples(record.start.run_id) if samples else []
+    if json_out:
+        data = record_to_dict(record)
+        if samples:
+            data["samples"] = [sample_to_dict(s) for s in rows]
+        print_json(data)
+        return
+    console = make_console()
+    config = record.start.environment.get("config", {})
+    render_run(console, run_id=record.start.run_id, name=record.start.name, status=record.status,
+               snapshot=record.snapshot, cost_configured=config.get("price_per_kwh") is not None)
+    console.print(f"Started {iso_utc(record.start.started_at)} on {record.start.host} (pid {record.start.pid})")
+    for meter in record.start.environment.get("meters", []):
+        console.print(f"  meter [bold]{meter['name']}[/] ({meter['provenance']}): {meter['detail']}")
+    if record.start.tags:
+        console.print("  tags: " + ", ".join(f"{k}={v}" for k, v in record.start.tags.items()))
+
+
+@app.command("export")
+def export(
+    run_ids: Annotated[Optional[list[str]], typer.Argument(help="Runs to export (default: all).")] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="csv or json.")] = "csv",
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="File to write (default: stdout).")] = None,
+    samples: Annotated[bool, typer.Option("--samples", help="Export the power samples instead of one row per run (csv), or with the runs (json).")] = False,
+    ledger: LedgerOpt = None,
+) -> None:
+    """Export runs as CSV or JSON."""
+    if fmt not in ("csv", "json"):
+        raise GreenAIError(f"unknown format {fmt!r}; use csv or json")
+    with open_ledger(ledger) as store:
+        records = ([store.get_run(r) for r in run_ids] if run_ids
+                   else store.list_runs(limit=1_000_000))
+        if output is None:
+            export_runs(records, fmt, sys.stdout, samples, load_samples=store.samples)  # type: ignore[arg-type]
+            return
+        try:
+            with output.open("w", newline="") as out:
+                export_runs(records, fmt, out, samples, load_samples=store.samples)  # type: ignore[arg-type]
+        except OSError as e:
+            raise GreenAIError(f"cannot write {output}: {e.strerror}") from None
+    make_console(stderr=True).print(f"Exported {len(records)} run(s) to {output}")
+
+
+@app.command("compare")
+def compare(
+    run_ids: Annotated[list[str], typer.Argument(help="Two or more runs; the first is the baseline.")],
+    ledger: LedgerOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Compare runs against the first: energy, time, carbon, cost, J per counter."""
+    if len(run_ids) < 2:
+        raise GreenAIError("compare needs at least two run ids; the first is the baseline")
+    with open_ledger(ledger) as store:
+        comparison = compare_runs([store.get_run(r) for r in run_ids])
+    if json_out:
+        print_json(_jsonable(asdict(comparison)))
+        return
+    table = Table(title=f"Compared with {comparison.baseline.name} ({comparison.baseline.run_id[:8]})",
+                  title_justify="left")
+    for col in ("id", "name", "provenance", "energy", "x energy", "time", "x time", "gCO2e",
+                *(f"J/{c}" for c in comparison.counters)):
+        table.add_column(col, justify="left" if col in ("id", "name", "provenance") else "right")
+    for r in comparison.runs:
+        table.add_row(r.run_id[:8], r.name, r.provenance.value, f"{r.energy_j:.4g} J",
+                      _ratio(r.ratio.get("energy_j")), f"{r.duration_s:.3g} s",
+                      _ratio(r.ratio.get("duration_s")), f"{r.carbon_g:.3g}",
+                      *(f"{r.j_per[c]:.4g}" if r.j_per.get(c) is not None else "" for c in comparison.counters))
+    console = make_console()
+    console.print(table)
+    for note in comparison.notes:
+        console.print(f"[yellow]note:[/] {note}")
+
+
+@app.command("delete")
+def delete(
+    run_ids: Annotated[list[str], typer.Argument(help="Runs to delete (ids or unique prefixes).")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    ledger: LedgerOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Delete runs and everything recorded with them."""
+    with open_ledger(ledger) as store:
+        records = [store.get_run(r) for r in run_ids]  # all must exist before any is deleted
+        if not yes:
+            if not sys.stdin.isatty():
+                raise GreenAIError("refusing to delete without confirmation: pass --yes")
+            names = ", ".join(f"{r.start.run_id[:8]} ({r.start.name})" for r in records)
+            typer.confirm(f"Delete {names}?", abort=True)
+        deleted = [store.delete_run(r.start.run_id) for r in records]
+    if json_out:
+        print_json({"deleted": deleted})
+    else:
+        make_console().print(f"Deleted {len(deleted)} run(s): " + ", ".join(d[:8] for d in deleted))
+
+
+def _ratio(value: float | None) -> str:
+    return "" if value is None else f"{value:.3g}x"
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return getattr(value, "value", value)  # enums as their values

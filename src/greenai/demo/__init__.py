@@ -1,0 +1,1 @@
+"""The main job: a real classifier trained under the tracker (see `greenai demo`)."""
