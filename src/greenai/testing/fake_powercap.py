@@ -9,10 +9,15 @@ as with sysfs.
 
 from __future__ import annotations
 
+import os
+
 from collections.abc import Sequence
 from pathlib import Path
 
 INTEL_MAX_ENERGY_RANGE_UJ = 262_143_328_850  # a typical Intel package zone's range
+
+
+_COUNTER_WIDTH = 20  # digits of a 64-bit counter, space-padded so rewrites never shrink
 
 
 class FakePowercap:
@@ -68,7 +73,13 @@ class FakePowercap:
         return int(self.energy_path(zone).read_text())
 
     def set_energy(self, zone: str, energy_uj: int) -> None:
-        self.energy_path(zone).write_text(f"{energy_uj}\n")  # truncates: same inode, as sysfs
+        """Overwrite the counter in place with one fixed-width write: same inode (readers keep
+        their fd, as with sysfs) and no truncated state a concurrent reader could see."""
+        fd = os.open(self.energy_path(zone), os.O_WRONLY)
+        try:
+            os.pwrite(fd, f"{energy_uj:<{_COUNTER_WIDTH}}\n".encode(), 0)
+        finally:
+            os.close(fd)
 
     def add_energy(self, zone: str, energy_j: float) -> None:
         """Advance a counter by `energy_j` joules, wrapping modulo its range."""
@@ -99,7 +110,8 @@ class FakePowercap:
     ) -> None:
         path.mkdir()
         path.chmod(0o755)  # world-readable, as sysfs before Linux 5.10, whatever the umask
-        files = {"name": name, "energy_uj": energy_uj, "max_energy_range_uj": range_uj}
+        files = {"name": name, "energy_uj": f"{energy_uj:<{_COUNTER_WIDTH}}",
+                 "max_energy_range_uj": range_uj}
         if max_power_uw is not None:
             files["constraint_0_max_power_uw"] = max_power_uw
         for file_name, value in files.items():

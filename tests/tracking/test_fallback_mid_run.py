@@ -1,0 +1,70 @@
+"""A hardware counter that fails mid-run is replaced by an estimate; training goes on."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+
+import pytest
+
+from greenai.config import Config
+from greenai.meters.base import Provenance
+from greenai.meters.discover import discover
+from greenai.meters.fallback import FallbackMeter
+from greenai.meters.process import ProcessScope
+from greenai.testing.fake_powercap import FakePowercap
+from greenai.testing.faults import FailingAfter
+from greenai.tracking.tracker import Tracker
+
+
+def burn_power(powercap: FakePowercap, zone: str, watts: float, stop: threading.Event) -> None:
+    """Advance a fake package counter as a CPU drawing `watts` would."""
+    while not stop.wait(0.01):
+        powercap.add_energy(zone, watts * 0.01)
+
+
+def test_discovery_prefers_rapl_and_wraps_it_in_a_fallback(tmp_path):
+    fake = FakePowercap(tmp_path / "powercap")
+    fake.add_package(0)
+    found = discover(Config(rapl_root=tmp_path / "powercap").validate(), ProcessScope(os.getpid()))
+    names = [m.info().name for m in found.meters]
+    assert names[0] == "rapl" and isinstance(found.meters[0], FallbackMeter)
+    assert "dram_model" not in names  # RAPL has a dram zone here
+    assert set(found.meters[0].info().devices) == {"cpu:0", "dram:0"}
+    for meter in found.meters:
+        meter.close()
+
+
+def test_rapl_failure_mid_run_falls_back_to_estimate(tmp_path, caplog):
+    fake = FakePowercap(tmp_path / "powercap")
+    zone = fake.add_package(0, subzones=())
+    cfg = Config(ledger=tmp_path / "l.db", rapl_root=tmp_path / "powercap", sample_hz=50.0,
+                 flush_interval_s=0.2, intensity="100").validate()
+    found = discover(cfg, ProcessScope(os.getpid()))
+    rapl_with_fallback = found.meters[0]
+    assert isinstance(rapl_with_fallback, FallbackMeter)
+    # inject the fault at the meter boundary: the counter fails on its 10th read
+    flaky = FallbackMeter(FailingAfter(rapl_with_fallback._primary, n_reads=10),
+                          rapl_with_fallback._make_fallback)
+    stop = threading.Event()
+    burner = threading.Thread(target=burn_power, args=(fake, zone, 40.0, stop), daemon=True)
+    burner.start()
+    try:
+        with caplog.at_level(logging.WARNING, logger="greenai"):
+            with Tracker("flaky", config=cfg, meters=[flaky]) as run:
+                deadline = time.monotonic() + 0.8
+                while time.monotonic() < deadline:  # the user's loop keeps running
+                    sum(range(1000))
+    finally:
+        stop.set()
+        burner.join()
+    result = run.result
+    assert result.status == "completed"
+    assert "continuing with a fallback estimate" in caplog.text
+    cpu = next(d for d in result.snapshot.devices if d.device == "cpu:0")
+    assert cpu.provenance is Provenance.ESTIMATED  # the total is only as strong as its weakest part
+    # measured part (~10 reads at 50 Hz of a 40 W counter) plus an estimated tail
+    assert cpu.energy_j > 40.0 * 0.1
+    assert result.snapshot.provenance is Provenance.ESTIMATED
