@@ -1,0 +1,66 @@
+"""What a model does, counted per operation: the contract between op counting and the
+energy/time model.
+
+An operation falls in one *class* whose cost on a machine is calibrated as a whole
+(see calibrate.py): the classes are chosen so that one roofline (peak rate, bandwidth,
+fixed overhead per call) describes each of them reasonably on CPUs and GPUs.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class OpClass(str, enum.Enum):
+    MATMUL = "matmul"  # mm, bmm, addmm, linear, baddbmm, scaled-dot-product attention
+    CONV = "conv"  # dense and grouped convolutions (groups < channels)
+    DEPTHWISE_CONV = "depthwise_conv"  # groups == in_channels: memory-bound on most hardware
+    RECURRENT = "recurrent"  # fused LSTM/GRU cells where the backend has them
+    ELEMENTWISE = "elementwise"  # activations, add/mul, dropout, optimizer updates
+    NORMALIZATION = "normalization"  # batch/layer/group norm
+    SOFTMAX = "softmax"  # softmax, log_softmax, cross entropy
+    REDUCTION = "reduction"  # sum, mean, max, pooling
+    EMBEDDING = "embedding"  # embedding lookups (gathers) and their backward (scatters)
+    DATA_MOVEMENT = "data_movement"  # copies, cat, transposes made contiguous, indexing
+    COMMUNICATION = "communication"  # collectives (all_reduce, ...): bytes over a link
+
+
+class Pass(str, enum.Enum):
+    FORWARD = "forward"
+    BACKWARD = "backward"
+    OPTIMIZER = "optimizer"
+
+
+@dataclass(frozen=True, slots=True)
+class OpRecord:
+    """One call of one aten operator."""
+
+    op: str  # aten name, e.g. "aten.addmm.default"
+    op_class: OpClass
+    dtype: str  # dtype of the main input, e.g. "float32", "bfloat16", "qint8"
+    flops: float  # floating-point (or integer) operations; a multiply-add counts as 2
+    bytes_read: float
+    bytes_written: float
+    module: str  # dotted path of the innermost nn.Module running it ("" at top level)
+    pass_: Pass
+
+
+@dataclass(frozen=True)
+class OpCounts:
+    """Everything one forward (inference) or one training step does."""
+
+    records: tuple[OpRecord, ...]
+    parameters: int  # number of parameters of the model
+    parameter_bytes: int
+    activation_bytes: int  # bytes of forward outputs kept (upper bound on activation memory)
+    batch_size: int  # leading dimension of the example input
+    notes: tuple[str, ...] = field(default_factory=tuple)  # e.g. ops counted with a fallback formula
+
+    @property
+    def flops(self) -> float:
+        return sum(r.flops for r in self.records)
+
+    @property
+    def bytes_moved(self) -> float:
+        return sum(r.bytes_read + r.bytes_written for r in self.records)
