@@ -101,7 +101,7 @@ def test_io_energy_is_bytes_times_coefficients() -> None:
 
 def test_io_counter_that_drops_never_runs_energy_back() -> None:
     tree, net = FakeTree(), [1_000_000]
-    meter = IoMeter(tree, net_bytes=lambda: net[0])
+    meter = IoMeter(tree, net_bytes=lambda: net[0], refresh_s=0.0)
     meter.start()
     net[0] = 3_000_000
     assert meter.read()[1].energy_j == pytest.approx(2e6 * NETWORK_J_PER_BYTE)
@@ -109,6 +109,31 @@ def test_io_counter_that_drops_never_runs_energy_back() -> None:
     assert meter.read()[1].energy_j == pytest.approx(2e6 * NETWORK_J_PER_BYTE)
     net[0] = 1_500_000
     assert meter.read()[1].energy_j == pytest.approx(3e6 * NETWORK_J_PER_BYTE)
+
+
+def test_io_counters_are_read_at_most_once_per_refresh() -> None:
+    tree, net, clock = FakeTree(), [0], Clock()
+    meter = IoMeter(tree, net_bytes=lambda: net[0], refresh_s=1.0, clock=clock)
+    meter.start()
+    net[0] = 1_000_000
+    assert meter.read()[1].energy_j == pytest.approx(1e6 * NETWORK_J_PER_BYTE)
+    net[0], clock.now_s = 2_000_000, 0.5
+    assert meter.read()[1].energy_j == pytest.approx(1e6 * NETWORK_J_PER_BYTE)  # cached
+    clock.now_s = 1.0
+    assert meter.read()[1].energy_j == pytest.approx(2e6 * NETWORK_J_PER_BYTE)
+
+
+def test_dram_rss_is_reread_once_per_refresh_and_integrated_between() -> None:
+    tree, clock = FakeTree(rss=2 * GIB), Clock()
+    meter = DramModelMeter(tree, clock=clock, rss_refresh_s=1.0)
+    meter.start()
+    clock.now_s = 0.1
+    meter.read()  # reads 2 GiB, valid until 1.1 s
+    tree.rss, clock.now_s = 8 * GIB, 0.6
+    meter.read()  # still 2 GiB
+    clock.now_s = 1.1
+    (reading,) = meter.read()  # 8 GiB from here on, charged for 0.6 .. 1.1
+    assert reading.energy_j == pytest.approx(0.375 * (2 * 0.6 + 8 * 0.5))
 
 
 def test_io_info_says_network_is_host_wide() -> None:

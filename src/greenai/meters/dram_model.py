@@ -11,6 +11,7 @@ rate more than on capacity, and RSS counts pages shared between processes once p
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from typing import Protocol
@@ -39,10 +40,16 @@ class DramModelMeter:
         scope: MemoryUsage,
         w_per_gb: float = W_PER_GB,
         clock: Callable[[], float] = time.monotonic,
+        rss_refresh_s: float = 1.0,
     ) -> None:
         self._scope = scope
         self._w_per_gb = w_per_gb
         self._clock = clock
+        # RSS changes slowly and reading it costs ~100 us of /proc parsing per process: at
+        # 10 Hz it is re-read once a second and the last value integrated in between.
+        self._rss_refresh_s = rss_refresh_s
+        self._power_w = 0.0
+        self._power_until = -math.inf
         self._last_s: float | None = None
         self._energy_j = 0.0
 
@@ -53,14 +60,17 @@ class DramModelMeter:
     def start(self) -> None:
         self._last_s = self._clock()
         self._energy_j = 0.0
+        self._power_until = -math.inf
 
     def read(self) -> list[DeviceEnergy]:
         if self._last_s is None:
             raise MeterError("dram_model: read() before start()")
         now = self._clock()
         if now > self._last_s:
-            power_w = dram_power_w(self._scope.rss_bytes(), self._w_per_gb)
-            self._energy_j += power_w * (now - self._last_s)
+            if now >= self._power_until:
+                self._power_w = dram_power_w(self._scope.rss_bytes(), self._w_per_gb)
+                self._power_until = now + self._rss_refresh_s
+            self._energy_j += self._power_w * (now - self._last_s)
             self._last_s = now
         return [
             DeviceEnergy("dram:0", DeviceKind.DRAM, self._energy_j, Provenance.ESTIMATED, REL_UNCERTAINTY)
