@@ -1,0 +1,526 @@
+"""Count what a PyTorch model does, one aten operator call at a time.
+
+``count_ops(model, example_input)`` runs one inference forward (or one training step:
+forward, backward, optimizer step) under a ``TorchDispatchMode`` that sees every aten
+operator call and turns it into an :class:`~greenai.estimate.ops.OpRecord`: its class,
+FLOPs, bytes read and written, dtype, module and pass.
+
+How it avoids real compute. By default the model and input are replaced by *fake*
+tensors (``torch._subclasses.FakeTensorMode``): meta-device storage (no memory, no
+arithmetic) that reports the device the model would really run on (``cpu`` for a model
+built on ``meta``). Plain meta tensors would make PyTorch pick other kernels than on
+the real device: ``nn.LSTM`` decomposes into per-step matmuls instead of the fused
+``mkldnn_rnn_layer``, attention takes the math path instead of
+``_scaled_dot_product_flash_attention_for_cpu``. Fake CPU tensors keep the CPU choices,
+so counting "on meta" gives the same records as counting on the CPU.
+
+FLOPs. Matmul, convolution and attention use ``torch.utils.flop_counter.flop_registry``
+(one multiply-add = 2 FLOPs), except the convolution backward, whose weight-gradient
+term torch counts as if groups were 1 (fixed here: divided by groups). Everything that
+registry counts as zero gets a formula below. Convention: elementwise arithmetic,
+comparisons and libm calls count 1 per element, as in the DeepSpeed flops profiler and
+fvcore; unlike those (1 per element for any activation), an activation counts the
+steps of its usual formula: sigmoid 1/(1+exp(-x)) = 4, tanh (e^2x-1)/(e^2x+1) = 5,
+silu = sigmoid + 1 = 5, gelu 8 (a convention between the erf form, 5, and the tanh form,
+13). Softmax: max, subtract, exp, sum, divide = 5 per element. Normalization with batch
+statistics: 5 per element (DeepSpeed's 4-5) + 1 per affine term. Reductions and
+pooling: 1 per input element / per window element. Embedding lookups: 0. Backward
+formulas of normalizations and fused RNN layers are 2x their forward (the usual rule).
+The optimizer is not a formula: its FLOPs are those of the ops it runs (Adam: 13 per
+parameter, AdamW 14, SGD with momentum 4).
+
+Bytes. ``bytes_read`` is the sum of ``numel * element_size`` of the tensor inputs (a
+view counts the size it views, not its storage; an expanded tensor counts its expanded
+size), ``bytes_written`` the same for the outputs (mutated arguments for in-place ops).
+Gathers (embedding, index_select, ...) read only the rows they gather, plus the indices.
+Destinations that are only written (``copy_``, ``fill_``, ``out=``) are not read.
+
+Zero-cost ops are skipped entirely (no record): views (``view``, ``transpose``, ``t``,
+``permute``, ``expand``, ``unsqueeze``, ``detach``, ``alias``, ``_unsafe_view``,
+``as_strided``, ``split``, ...), allocations that write nothing (``empty*``) and
+metadata queries. Their cost is dispatcher overhead, which the per-call overhead of
+the classes that do real work absorbs. Real copies (``clone``, ``contiguous``,
+``cat``, ``copy_``, ``_to_copy``) are ``DATA_MOVEMENT`` records with their bytes.
+
+Classes. Convolutions with groups == in_channels > 1 are ``DEPTHWISE_CONV``, others
+``CONV``. On CPU, ``nn.LSTM`` runs one fused ``mkldnn_rnn_layer`` per layer and
+direction: ``RECURRENT``, FLOPs from its shapes. ``nn.GRU`` and ``nn.RNN`` have no fused
+CPU kernel: they run per-time-step ``addmm``/``mm`` and elementwise ops, counted as
+``MATMUL`` and ``ELEMENTWISE`` (that is what the hardware executes). Attention through
+``scaled_dot_product_attention`` is ``MATMUL``; the fused inference fast path of
+``nn.TransformerEncoderLayer``/``nn.MultiheadAttention`` is switched off while counting
+so that its parts are seen. ``quantized::linear*`` (int8 dynamic/static) is ``MATMUL``
+with the packed weight's dtype. Collectives are ``COMMUNICATION``. An op without a rule
+is ``DATA_MOVEMENT`` with its bytes, 0 FLOPs, and is listed once in the notes.
+
+Modules. Forward: the innermost module whose forward is running (hooks on every
+module; "" for the model itself and for the loss). Backward: the module whose forward
+created the autograd node being executed (``torch._C._current_autograd_node()``; nodes
+are claimed by the innermost module when its forward returns). Optimizer: the module
+owning the parameter (or its gradient or optimizer state) being updated.
+
+Training step. ``model.train()``, forward, loss, backward, then one optimizer step
+counted in the steady state: a first, uncounted step creates the optimizer state (Adam's
+moment buffers, SGD's momentum) so that the counted step is what every later step does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch._C import DispatchKey
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten, tree_map
+
+from greenai.errors import GreenAIError
+from greenai.estimate.op_rules import (
+    COMMUNICATION_NAMESPACES,
+    FREE,
+    QUANTIZED_RULES,
+    SKIPPED_NAMESPACES,
+    WRITE_ONLY_SELF,
+    Call,
+    Rule,
+    base_name,
+    lookup,
+    main_dtype,
+    nbytes,
+    zero,
+)
+from greenai.estimate.ops import OpClass, OpCounts, OpRecord, Pass
+
+__all__ = ["EstimateError", "count_ops", "OPTIMIZERS"]
+
+
+class EstimateError(GreenAIError):
+    """The model or its example input cannot be counted (bad input, model fails to run)."""
+
+
+# --------------------------------------------------------------------------- module scope
+
+
+class _Scope:
+    """Which module runs an op: a stack in the forward, the autograd node's owner in the
+    backward (each node is claimed, at the forward hook of the innermost module that
+    created it, by walking the graph back from the module outputs to its inputs), the
+    parameter's owner in the optimizer step. Also sums activation bytes."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.stack: list[str] = [""]
+        self._last_owner = ""
+        self.node_owner: dict[Any, str] = {}
+        self.tensor_owner: dict[int, str] = {}
+        self.activation_bytes = 0
+        self._counted: set[int] = set()
+        self._keep: list[Tensor] = []  # keeps counted tensors alive so ids stay unique
+        self._boundaries: list[set[Any]] = []
+        self._handles = []
+        for name, module in model.named_modules():
+            self._handles.append(module.register_forward_pre_hook(self._pre(name), with_kwargs=True))
+            self._handles.append(module.register_forward_hook(self._post(name), with_kwargs=True))
+
+    def close(self) -> None:
+        for h in self._handles:
+            h.remove()
+
+    def _pre(self, name: str) -> Callable:
+        def hook(module: nn.Module, args: tuple, kwargs: dict) -> None:
+            self.stack.append(name)
+            nodes = {t.grad_fn for t in _tensors((args, kwargs)) if t.grad_fn is not None}
+            self._boundaries.append(nodes)
+
+        return hook
+
+    def _post(self, name: str) -> Callable:
+        def hook(module: nn.Module, args: tuple, kwargs: dict, output: Any) -> None:
+            if self.stack and self.stack[-1] == name:
+                self.stack.pop()
+            boundary = self._boundaries.pop() if self._boundaries else set()
+            outs = _tensors(output)
+            self._claim([t.grad_fn for t in outs if t.grad_fn is not None], boundary, name)
+            for t in outs:
+                base = t._base if t._base is not None else t
+                if id(base) not in self._counted:
+                    self._counted.add(id(base))
+                    self._keep.append(base)
+                    self.activation_bytes += nbytes(base)
+
+        return hook
+
+    def _claim(self, todo: list[Any], boundary: set[Any], name: str) -> None:
+        while todo:
+            node = todo.pop()
+            if node is None or node in boundary or node in self.node_owner:
+                continue
+            self.node_owner[node] = name
+            todo.extend(fn for fn, _ in node.next_functions if fn is not None)
+
+    def module_for(self, pass_: Pass, ins: list[Tensor]) -> str:
+        if pass_ is Pass.FORWARD:
+            return self.stack[-1]
+        if pass_ is Pass.BACKWARD:
+            node = _current_autograd_node()
+            return self.node_owner.get(node, "") if node is not None else ""
+        for t in ins:  # optimizer: the owner of the parameter, gradient or state touched
+            owner = self.tensor_owner.get(id(t))
+            if owner is not None:
+                self._last_owner = owner
+                return owner
+        return self._last_owner  # temporaries (e.g. Adam's denominator) stay with the last owner
+
+
+# The autograd node being executed (private API, present since torch 2.1).
+_current_autograd_node: Callable[[], Any] = getattr(torch._C, "_current_autograd_node", lambda: None)
+
+
+def _tensors(tree: Any) -> list[Tensor]:
+    return [t for t in tree_flatten(tree)[0] if isinstance(t, Tensor)]
+
+
+# --------------------------------------------------------------------------- the mode
+
+
+class _CountingMode(TorchDispatchMode):
+    """Records one OpRecord per aten call that does work."""
+
+    def __init__(self, scope: _Scope, backend_key: str) -> None:
+        super().__init__()
+        self.scope = scope
+        self.pass_ = Pass.FORWARD
+        self.records: list[OpRecord] = []
+        self.unknown: set[str] = set()  # ops without a rule
+        self.failed: set[str] = set()  # ops whose rule raised (not recorded)
+        self._backend = backend_key
+
+    def _composite_only(self, func: Any) -> bool:
+        """True for ops that only have a CompositeImplicitAutograd kernel on this backend.
+        Outside autograd (inference mode) they reach the mode undecomposed; running their
+        decomposition under the mode shows the kernels that really run."""
+        name = func.name()
+        has = torch._C._dispatch_has_kernel_for_dispatch_key
+        return has(name, DispatchKey.CompositeImplicitAutograd) and not has(name, self._backend)
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+        kwargs = kwargs or {}
+        namespace = func.namespace
+        if namespace in SKIPPED_NAMESPACES or not isinstance(func, torch._ops.OpOverload):
+            return func(*args, **kwargs)
+        if self._composite_only(func):
+            with self:
+                return func._op_dk(DispatchKey.CompositeImplicitAutograd, *args, **kwargs)
+        out = func(*args, **kwargs)
+        name = func._schema.name.split("::", 1)[-1]
+        if name in FREE or func.is_view:
+            return out
+        try:
+            self._record(func, name, namespace, Call(func, args, kwargs, out))
+        except Exception as e:  # counting must never break the model run
+            self.failed.add(f"{func} ({type(e).__name__}: {e})")
+        return out
+
+    def _record(self, func: Any, name: str, namespace: str, call: Call) -> None:
+        base = base_name(name)
+        rule = lookup(base) if namespace == "aten" else None
+        if namespace == "quantized":
+            rule = QUANTIZED_RULES.get(name)
+        if namespace in COMMUNICATION_NAMESPACES:
+            rule = Rule(OpClass.COMMUNICATION, zero)
+        if rule is None:
+            self.unknown.add(str(func))
+            rule = Rule(OpClass.DATA_MOVEMENT, zero)
+        op_class = rule.op_class(call) if callable(rule.op_class) else rule.op_class
+        ins, outs = call.ins(), call.outs()
+        read = rule.bytes_read(call) if rule.bytes_read else self._read(call, base, ins)
+        written = rule.bytes_written(call) if rule.bytes_written else self._written(call, outs)
+        flops = float(rule.flops(call))
+        self.records.append(
+            OpRecord(
+                op=str(func),
+                op_class=op_class,
+                dtype=(rule.dtype and rule.dtype(call)) or main_dtype(ins, outs),
+                flops=flops,
+                bytes_read=float(read),
+                bytes_written=float(written),
+                module=self.scope.module_for(self.pass_, ins),
+                pass_=self.pass_,
+            )
+        )
+
+    @staticmethod
+    def _mutated(call: Call) -> list[tuple[Any, Any]]:
+        schema = call.func._schema
+        return [(a, call.get(a.name)) for a in schema.arguments if a.alias_info is not None and a.alias_info.is_write]
+
+    def _read(self, call: Call, base: str, ins: list[Tensor]) -> float:
+        skip: set[int] = set()
+        for arg, value in self._mutated(call):
+            if arg.kwarg_only or (base.rstrip("_") in WRITE_ONLY_SELF and arg.name == "self"):
+                skip.update(id(t) for t in _tensors(value))
+        return float(sum(nbytes(t) for t in ins if id(t) not in skip))
+
+    def _written(self, call: Call, outs: list[Tensor]) -> float:
+        seen: dict[int, Tensor] = {id(t): t for t in outs}
+        for _, value in self._mutated(call):
+            seen.update((id(t), t) for t in _tensors(value))
+        return float(sum(nbytes(t) for t in seen.values()))
+
+
+# --------------------------------------------------------------------------- running
+
+
+def _make_optimizer(name: str | None, params: list[nn.Parameter]) -> torch.optim.Optimizer | None:
+    if name is None or not params:
+        return None
+    makers = OPTIMIZERS.get(name.lower())
+    if makers is None:
+        raise EstimateError(f"unknown optimizer {name!r}: use one of {', '.join(OPTIMIZERS)} or None")
+    return makers(params)
+
+
+# Default hyperparameters only matter for which ops run (momentum and weight decay add ops).
+OPTIMIZERS: dict[str, Callable[[list[nn.Parameter]], torch.optim.Optimizer]] = {
+    "adam": lambda ps: torch.optim.Adam(ps, lr=1e-3),
+    "adamw": lambda ps: torch.optim.AdamW(ps, lr=1e-3, weight_decay=0.01),
+    "sgd": lambda ps: torch.optim.SGD(ps, lr=1e-2, momentum=0.9),
+}
+
+
+def _check_input(example_input: Any) -> list[Tensor]:
+    if not isinstance(example_input, (Tensor, tuple, dict)):
+        raise EstimateError(
+            f"the example input must be a tensor, a tuple of tensors or a dict of tensors, "
+            f"not {type(example_input).__name__}"
+        )
+    if isinstance(example_input, dict) and not all(isinstance(k, str) for k in example_input):
+        raise EstimateError("the keys of a dict example input must be argument names (str)")
+    leaves = tree_flatten(example_input)[0]
+    bad = [x for x in leaves if not isinstance(x, (Tensor, bool, int, float, type(None)))]
+    if bad:
+        raise EstimateError(
+            f"the example input holds a {type(bad[0]).__name__}: only tensors (and None, bool, "
+            "int, float arguments) can be passed"
+        )
+    tensors = [x for x in leaves if isinstance(x, Tensor)]
+    if not tensors:
+        raise EstimateError("the example input holds no tensor")
+    return tensors
+
+
+def _call(model: nn.Module, inputs: Any) -> Any:
+    if isinstance(inputs, tuple):
+        return model(*inputs)
+    if isinstance(inputs, dict):
+        return model(**inputs)
+    return model(inputs)
+
+
+def _standin_loss(output: Any) -> Tensor:
+    """The loss when none is given: the first floating-point output, as float32, summed."""
+    for t in _tensors(output):
+        if t.dtype.is_floating_point or t.dtype.is_complex:
+            return t.float().sum()
+    raise EstimateError("the model output holds no floating-point tensor to build a loss from")
+
+
+def _target_device(model: nn.Module, inputs: list[Tensor]) -> torch.device:
+    for t in (*model.parameters(), *model.buffers(), *inputs):
+        if t.device.type != "meta":
+            return t.device
+    return torch.device("cpu")
+
+
+def _is_materialized(model: nn.Module, inputs: list[Tensor]) -> bool:
+    return all(t.device.type != "meta" for t in (*model.parameters(), *model.buffers(), *inputs))
+
+
+def _fake_copy(model: nn.Module, example_input: Any, fake_mode: Any, device: torch.device) -> tuple[nn.Module, Any]:
+    """Copy the module tree with every parameter and buffer replaced by a fake tensor on
+    `device`: nothing is materialized, whatever device the model lives on."""
+
+    def fake(t: Tensor) -> Tensor:
+        with fake_mode:
+            f = torch.empty_strided(t.shape, t.stride(), dtype=t.dtype, device=device)
+        if isinstance(t, nn.Parameter):
+            return nn.Parameter(f, requires_grad=t.requires_grad)
+        return f.requires_grad_(t.requires_grad) if t.requires_grad else f
+
+    memo: dict[int, Any] = {}
+    for t in (*model.parameters(), *model.buffers()):
+        memo[id(t)] = fake(t)
+    work = copy.deepcopy(model, memo)
+    return work, tree_map(lambda x: fake(x) if isinstance(x, Tensor) else x, example_input)
+
+
+@contextlib.contextmanager
+def _no_mha_fastpath() -> Iterator[None]:
+    """nn.TransformerEncoderLayer and nn.MultiheadAttention take a fused inference fast
+    path (one opaque aten op) on CPU and CUDA; count the ops it is made of instead."""
+    mha = torch.backends.mha
+    before = mha.get_fastpath_enabled()
+    mha.set_fastpath_enabled(False)
+    try:
+        yield
+    finally:
+        mha.set_fastpath_enabled(before)
+
+
+@dataclass
+class _Run:
+    mode: _CountingMode
+    scope: _Scope
+    notes: list[str]
+
+
+def _run(
+    work: nn.Module,
+    inputs: Any,
+    device: torch.device,
+    context: Any,
+    *,
+    training: bool,
+    loss_fn: Callable[[Any], Tensor] | None,
+    optimizer: str | None,
+) -> _Run:
+    scope = _Scope(work)
+    mode = _CountingMode(scope, {"cpu": "CPU", "cuda": "CUDA"}.get(device.type, device.type.upper()))
+    notes: list[str] = []
+    try:
+        with context, _no_mha_fastpath():
+            if not training:
+                work.eval()
+                with torch.inference_mode(), mode:
+                    _guard(lambda: _call(work, inputs), "the model does not run on the example input")
+                return _Run(mode, scope, notes)
+            work.train()
+            params = [p for p in work.parameters() if p.requires_grad]
+            opt = _make_optimizer(optimizer, params)
+            with mode:
+                out = _guard(lambda: _call(work, inputs), "the model does not run on the example input")
+                loss = _guard(
+                    lambda: loss_fn(out) if loss_fn is not None else _standin_loss(out),
+                    "the loss function fails on the model output",
+                )
+                if not isinstance(loss, Tensor) or not loss.requires_grad:
+                    raise EstimateError("the training loss does not depend on any trainable parameter")
+                mode.pass_ = Pass.BACKWARD
+                _guard(loss.backward, "the backward pass fails")
+            if loss_fn is None:
+                notes.append("loss = first floating-point output .float().sum() (stand-in: pass loss_fn)")
+            if opt is not None:
+                # The first step also creates the optimizer state; count a steady-state step.
+                _guard(opt.step, "the optimizer step fails")
+                owner = {id(p): n.rpartition(".")[0] for n, p in work.named_parameters()}
+                for p in params:
+                    related = [p, p.grad, *tree_flatten(opt.state.get(p, {}))[0]]
+                    scope.tensor_owner.update((id(t), owner[id(p)]) for t in related if isinstance(t, Tensor))
+                mode.pass_ = Pass.OPTIMIZER
+                with mode:
+                    _guard(opt.step, "the optimizer step fails")
+            elif optimizer is not None:
+                notes.append("no trainable parameter: no optimizer step counted")
+    finally:
+        scope.close()
+    return _Run(mode, scope, notes)
+
+
+def _guard(fn: Callable[[], Any], what: str) -> Any:
+    try:
+        return fn()
+    except EstimateError:
+        raise
+    except Exception as e:
+        raise EstimateError(f"{what}: {type(e).__name__}: {e}") from e
+
+
+def count_ops(
+    model: nn.Module,
+    example_input: Tensor | tuple | dict,
+    *,
+    training: bool = False,
+    loss_fn: Callable[[Any], Tensor] | None = None,
+    optimizer: str | None = "adam",
+    on_meta: bool = True,
+) -> OpCounts:
+    """Count every aten operator call of one inference forward or one training step.
+
+    model: any nn.Module, on any device, including one built on ``meta``. It is never
+        modified (a copy runs) and, with ``on_meta``, never computed with or copied in memory.
+    example_input: a tensor (``model(x)``), a tuple (``model(*x)``) or a dict
+        (``model(**x)``) of tensors with the real shapes and dtypes.
+    training: False counts ``model.eval()`` under ``torch.inference_mode()``; True counts
+        ``model.train()``: forward, ``loss_fn(output)`` (default: the first floating
+        output ``.float().sum()``, a stand-in), backward and one steady-state optimizer
+        step (``"adam"``, ``"adamw"``, ``"sgd"`` with momentum, or None for none).
+    on_meta: count on fake tensors (meta storage that reports the model's real device,
+        ``cpu`` for a meta model), so no memory is allocated and nothing is computed.
+        If fake counting fails (e.g. data-dependent control flow) and the model has real
+        weights, it falls back to running on them, with a note.
+
+    The result's ``activation_bytes`` is the size of the distinct tensors returned by the
+    forwards of all modules (a tensor, or the base of a view, counted once): what the
+    forward produces between layers; a proxy for activation memory (autograd may also
+    keep intermediates computed inside a module, e.g. attention scores, dropout masks). ``parameters``/``parameter_bytes`` count the model's parameters
+    (shared ones once, buffers excluded); ``batch_size`` is the first dim of the first
+    input tensor.
+
+    Raises EstimateError for an input that is not tensors or a model that fails on it.
+    """
+    if not isinstance(model, nn.Module):
+        raise EstimateError(f"model must be a torch.nn.Module, not {type(model).__name__}")
+    tensors = _check_input(example_input)
+    options = {"training": training, "loss_fn": loss_fn, "optimizer": optimizer}
+    if optimizer is not None and optimizer.lower() not in OPTIMIZERS:
+        raise EstimateError(f"unknown optimizer {optimizer!r}: use one of {', '.join(OPTIMIZERS)} or None")
+    materialized = _is_materialized(model, tensors)
+    fallback_note: list[str] = []
+    if on_meta or not materialized:
+        from torch._subclasses.fake_tensor import FakeTensorMode
+
+        fake_mode = FakeTensorMode(allow_non_fake_inputs=True)
+        device = _target_device(model, tensors)
+        try:
+            work, inputs = _guard(
+                lambda: _fake_copy(model, example_input, fake_mode, device), "cannot make a fake copy"
+            )
+            run = _run(work, inputs, device, fake_mode, **options)
+        except EstimateError as e:
+            if not materialized:
+                raise
+            fallback_note.append(f"counted on real tensors: fake-tensor counting failed ({e})")
+        else:
+            return _counts(model, tensors, run)
+    try:
+        work = copy.deepcopy(model)
+    except Exception as e:
+        raise EstimateError(f"the model cannot be copied for counting: {type(e).__name__}: {e}") from e
+    for p in work.parameters():
+        p.grad = None  # gradients the user's model holds would add accumulation ops
+    run = _run(work, example_input, _target_device(model, tensors), contextlib.nullcontext(), **options)
+    run.notes[:0] = fallback_note
+    return _counts(model, tensors, run)
+
+
+def _counts(model: nn.Module, inputs: list[Tensor], run: _Run) -> OpCounts:
+    params = list(model.parameters())
+    notes = list(run.notes)
+    if run.mode.unknown:
+        notes.append(
+            "no FLOP formula, counted as data movement (bytes only): " + ", ".join(sorted(run.mode.unknown))
+        )
+    if run.mode.failed:
+        notes.append("not counted, the formula failed: " + "; ".join(sorted(run.mode.failed)))
+    first = inputs[0]
+    return OpCounts(
+        records=tuple(run.mode.records),
+        parameters=sum(p.numel() for p in params),
+        parameter_bytes=sum(nbytes(p) for p in params),
+        activation_bytes=run.scope.activation_bytes,
+        batch_size=int(first.shape[0]) if first.dim() > 0 else 1,
+        notes=tuple(notes),
+    )
