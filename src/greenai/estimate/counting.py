@@ -68,6 +68,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -431,11 +432,25 @@ def _run(
 
 def _guard(fn: Callable[[], Any], what: str) -> Any:
     try:
-        return fn()
+        with _quiet_fake_tensor_log():
+            return fn()
     except EstimateError:
         raise
     except Exception as e:
         raise EstimateError(f"{what}: {type(e).__name__}: {e}") from e
+
+
+@contextlib.contextmanager
+def _quiet_fake_tensor_log() -> Iterator[None]:
+    """FakeTensorMode logs a traceback at ERROR when an op fails on fake tensors; the failure
+    reaches the user once, as an EstimateError, so the log is silenced while counting."""
+    logger = logging.getLogger("torch._subclasses.fake_tensor")
+    previous = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)
 
 
 def count_ops(
