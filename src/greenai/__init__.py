@@ -8,11 +8,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["track", "Tracker", "RunResult", "load_config", "Config", "GreenAIError", "__version__"]
+__all__ = [
+    "track", "Tracker", "RunResult", "Budget", "BudgetExceeded", "estimate", "load_config", "Config",
+    "GreenAIError", "__version__",
+]
 
 if TYPE_CHECKING:
     from greenai.config import Config, load_config
     from greenai.errors import GreenAIError
+    from greenai.estimate.api import estimate
+    from greenai.tracking.budget import Budget, BudgetExceeded
     from greenai.tracking.result import RunResult
     from greenai.tracking.tracker import Tracker, track
 
@@ -20,6 +25,9 @@ _LAZY = {
     "track": "greenai.tracking.tracker",
     "Tracker": "greenai.tracking.tracker",
     "RunResult": "greenai.tracking.result",
+    "Budget": "greenai.tracking.budget",
+    "BudgetExceeded": "greenai.tracking.budget",
+    "estimate": "greenai.estimate.api",
     "load_config": "greenai.config",
     "Config": "greenai.config",
     "GreenAIError": "greenai.errors",

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from greenai.ledger.records import RunSnapshot
 from greenai.tracking.phases import SEPARATOR
+
+if TYPE_CHECKING:
+    from greenai.tracking.budget import BudgetBreach
+    from greenai.tracking.forecast import Forecast
 
 
 @dataclass(frozen=True)
@@ -17,6 +22,16 @@ class RunResult:
     snapshot: RunSnapshot
     ledger_path: Path | None
     cost_configured: bool
+    # the forecast from the whole trace at the end (None without a plan): for a run stopped
+    # early, what the planned run would have used
+    forecast: Forecast | None = None
+    budget_breaches: tuple[BudgetBreach, ...] = ()  # every budget that fired, in order
+    stopped_by: BudgetBreach | None = None  # the stop budget that ended the run, if any
+
+    @property
+    def stop_reason(self) -> str | None:
+        """Why the run ended early because of a budget (None otherwise)."""
+        return self.stopped_by.message() if self.stopped_by is not None else None
 
     @property
     def energy_j(self) -> float:

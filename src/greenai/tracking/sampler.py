@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable, Sequence
+from typing import Callable, Protocol, Sequence, TypeVar
 
 from greenai.ledger.records import RunSnapshot, SampleRow
 from greenai.meters.base import DeviceEnergy, Meter
@@ -23,6 +23,17 @@ from greenai.tracking.phases import PhaseTimeline
 log = logging.getLogger("greenai.tracking")
 
 FlushSink = Callable[[RunSnapshot, list[SampleRow]], None]
+T = TypeVar("T")
+
+
+class TickObserver(Protocol):
+    """Told about every tick, in the sampler thread (the forecast trace, budget checks)."""
+
+    def observe(self, elapsed_s: float, accumulator: RunAccumulator) -> None:
+        """Called under the sampler's lock, right after the accumulator's tick: keep it cheap."""
+
+    def after_tick(self, elapsed_s: float) -> None:
+        """Called after the lock is released (may take a millisecond, e.g. a forecast)."""
 
 
 class Sampler:
@@ -35,6 +46,7 @@ class Sampler:
         sink: FlushSink | None,
         interval_s: float,
         flush_interval_s: float,
+        observer: TickObserver | None = None,
     ) -> None:
         self._meters = list(meters)
         self._timeline = timeline
@@ -43,6 +55,7 @@ class Sampler:
         self._sink = sink
         self._interval_s = interval_s
         self._flush_interval_s = flush_interval_s
+        self._observer = observer
         self._stop = threading.Event()
         self._lock = threading.Lock()  # guards the accumulator against snapshot() readers
         self._thread = threading.Thread(target=self._loop, name="greenai-sampler", daemon=True)
@@ -78,6 +91,11 @@ class Sampler:
             self._unflushed = []
             return rows
 
+    def locked(self, read: Callable[[], T]) -> T:
+        """Run `read` under the lock that guards the accumulator and the observer's state."""
+        with self._lock:
+            return read()
+
     def snapshot(self) -> RunSnapshot:
         with self._lock:
             duration_s = (self._last_ns - self._start_ns) / 1e9
@@ -107,9 +125,20 @@ class Sampler:
         now_ns = time.perf_counter_ns()
         wall = time.time()
         events = self._timeline.drain_until(now_ns)
+        elapsed_s = (now_ns - self._start_ns) / 1e9
         with self._lock:
             self._acc.tick(readings, self._last_ns, now_ns, self._last_wall, wall, events)
             self._last_ns, self._last_wall = now_ns, wall
+            if self._observer is not None:
+                try:
+                    self._observer.observe(elapsed_s, self._acc)
+                except Exception:  # never lose a tick (or break the run) over the forecast
+                    log.exception("greenai: tick observer failed (tracking continues)")
+        if self._observer is not None:
+            try:
+                self._observer.after_tick(elapsed_s)
+            except Exception:
+                log.exception("greenai: tick observer failed (tracking continues)")
 
     def _flush(self) -> None:
         self._last_flush_ns = time.perf_counter_ns()

@@ -1,14 +1,17 @@
 """The tracker: `with greenai.track("name") as run:`, a decorator, or start()/stop().
 
 Start-up is strict (a meter the user named that is missing, a bad config, a corrupt ledger:
-errors before the user's code runs); once running, nothing raises into the user's code.
+errors before the user's code runs); once running, nothing raises into the user's code, with
+one documented exception: a `stop` budget raises `BudgetExceeded` at a safe point (budget.py).
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
 import logging
+import math
 import os
 import signal
 import socket
@@ -23,13 +26,23 @@ from typing import Any, Callable, Sequence, TypeVar
 from greenai.carbon.accounting import CarbonAccount
 from greenai.carbon import ConstantIntensity, resolve_intensity
 from greenai.config import WORLD_INTENSITY_G_PER_KWH, Config, load_config
+from greenai.errors import ConfigError
 from greenai.ledger.records import RunStart, RunStatus
 from greenai.ledger.store import Ledger, default_ledger_path
 from greenai.meters.base import Meter
 from greenai.meters.discover import discover
 from greenai.meters.process import ProcessScope
 from greenai.tracking.accumulator import RunAccumulator
+from greenai.tracking.budget import Budget, BudgetBreach, BudgetExceeded, BudgetMonitor
 from greenai.tracking.environment import describe_environment
+from greenai.tracking.forecast import (
+    DEFAULT_PERIODIC_PHASES,
+    Forecast,
+    NotYet,
+    Plan,
+    ProgressRecorder,
+    make_forecast,
+)
 from greenai.tracking.phases import PhaseTimeline
 from greenai.tracking.result import RunResult
 from greenai.tracking.sampler import Sampler
@@ -42,7 +55,9 @@ _active_lock = threading.Lock()
 
 
 class _Phase:
-    """Context manager for one phase; cheap: two deque appends under a lock."""
+    """Context manager for one phase; cheap: two deque appends under a lock. A phase exit is
+    never a budget safe point: with flat phases (forward, backward, optimizer_step) it would
+    fall between a backward and its optimizer step."""
 
     __slots__ = ("_timeline", "_name")
 
@@ -77,12 +92,26 @@ class Tracker(contextlib.ContextDecorator):
         store: bool = True,
         pid: int | None = None,
         handle_signals: bool = True,
+        planned_steps: int | None = None,
+        planned_epochs: int | None = None,
+        progress_counter: str = "steps",
+        epoch_counter: str = "epochs",
+        eval_phases: Sequence[str] = DEFAULT_PERIODIC_PHASES,
+        budgets: Sequence[Budget] = (),
+        on_budget: Callable[[Tracker, BudgetBreach], None] | None = None,
         **settings: Any,
     ) -> None:
+        """`planned_steps` (or `planned_epochs`, with `run.count("epochs")` at each epoch's
+        end) is what `forecast()` extrapolates to, progress being the `progress_counter`
+        ("steps"); phases named in `eval_phases` are modelled as periodic. `budgets` warn or
+        stop the run; `on_budget(run, breach)` is called in this thread at a safe point."""
         self.name = name
         self.tags = {str(k): str(v) for k, v in (tags or {}).items()}
         self._args = dict(tags=tags, config=config, meters=meters, store=store, pid=pid,
-                          handle_signals=handle_signals, **settings)
+                          handle_signals=handle_signals, planned_steps=planned_steps,
+                          planned_epochs=planned_epochs, progress_counter=progress_counter,
+                          epoch_counter=epoch_counter, eval_phases=eval_phases, budgets=budgets,
+                          on_budget=on_budget, **settings)
         self.config = config if config is not None else load_config(**settings)
         self.run_id = uuid.uuid4().hex
         self._given_meters = meters
@@ -97,6 +126,24 @@ class Tracker(contextlib.ContextDecorator):
         self._ledger_path: Path | None = None
         self._previous_sigterm: Any = None
         self.result: RunResult | None = None
+        # forecast and budgets
+        self._plan = _validated_plan(planned_steps, planned_epochs)
+        self._progress_counter, self._epoch_counter = progress_counter, epoch_counter
+        self._eval_phases = tuple(eval_phases)
+        self._budgets = tuple(budgets)
+        if not all(isinstance(b, Budget) for b in self._budgets):
+            raise ConfigError("budgets must be greenai Budget(...) objects")
+        if on_budget is not None and not callable(on_budget):
+            raise ConfigError("on_budget must be callable as on_budget(run, breach)")
+        self._on_budget = on_budget
+        self._recorder: ProgressRecorder | None = None
+        self._budget_pending: bool | None = None  # set by the sampler thread; read at safe points
+        self._pending_breaches: list[BudgetBreach] = []
+        self._pending_lock = threading.Lock()
+        self._breaches: list[BudgetBreach] = []
+        self._stopped_by: BudgetBreach | None = None
+        self._owner_thread: int | None = None
+        self.forecast_reason = "the run has not started"  # why forecast() last returned None
 
     # -- lifecycle -------------------------------------------------------------------
     def start(self) -> Tracker:
@@ -119,11 +166,16 @@ class Tracker(contextlib.ContextDecorator):
             self._ledger.begin_run(RunStart(
                 run_id=self.run_id, name=self.name, started_at=time.time(),
                 host=socket.gethostname(), pid=self._pid, tags=self.tags,
-                environment=describe_environment(meters, unavailable, cfg, scope),
+                environment=self._describe_plan(describe_environment(meters, unavailable, cfg, scope)),
             ))
         sink = self._flush_to_ledger if self._ledger is not None else None
+        self._owner_thread = threading.get_ident()
+        self._recorder = ProgressRecorder(self._counters.get, self._progress_counter,
+                                          self._epoch_counter, self._eval_phases)
+        monitor = BudgetMonitor(self._budgets, self._on_breach, self._forecast_in_sampler)
         self._sampler = Sampler(meters, self._timeline, RunAccumulator(account),
-                                self.counters, sink, 1.0 / cfg.sample_hz, cfg.flush_interval_s)
+                                self.counters, sink, 1.0 / cfg.sample_hz, cfg.flush_interval_s,
+                                _RunObserver(self._recorder, monitor))
         self._sampler.start()
         with _active_lock:
             _active.add(self)
@@ -140,6 +192,8 @@ class Tracker(contextlib.ContextDecorator):
         with _active_lock:
             _active.discard(self)
         snapshot = self._sampler.stop()
+        if status == RunStatus.COMPLETED and self._stopped_by is not None:
+            status = RunStatus.INTERRUPTED  # the user caught BudgetExceeded to leave the loop
         if self._ledger is not None:
             try:
                 self._ledger.end_run(self.run_id, status, time.time(), snapshot,
@@ -149,7 +203,8 @@ class Tracker(contextlib.ContextDecorator):
             finally:
                 self._ledger.close()
         self.result = RunResult(self.run_id, self.name, status, snapshot, self._ledger_path,
-                                self.config.price_per_kwh is not None)
+                                self.config.price_per_kwh is not None, self.forecast(),
+                                tuple(self._breaches), self._stopped_by)
         return self.result
 
     def __enter__(self) -> Tracker:
@@ -171,9 +226,36 @@ class Tracker(contextlib.ContextDecorator):
         return _Phase(self._timeline, name)
 
     def count(self, counter: str, amount: float = 1) -> None:
-        """Add to a user counter (samples, tokens, steps) so results read as J/sample."""
+        """Add to a user counter (samples, tokens, steps) so results read as J/sample.
+        Outside any phase this is also a budget safe point."""
         with self._counter_lock:
             self._counters[counter] = self._counters.get(counter, 0.0) + amount
+        if self._budget_pending is not None:
+            self._at_safe_point()
+
+    def safe_point(self) -> None:
+        """A place where a `stop` budget may end the run (raising `BudgetExceeded` after
+        calling `on_budget`); does nothing inside a phase. Costs one attribute read."""
+        if self._budget_pending is not None:
+            self._at_safe_point()
+
+    def plan(self, steps: int | None = None, epochs: int | None = None) -> None:
+        """Set or change the planned steps (or epochs) the forecast extrapolates to."""
+        self._plan = _validated_plan(steps, epochs)
+
+    def forecast(self) -> Forecast | None:
+        """Where the run is heading (energy, time, carbon, cost, with ~95 % bands), or None
+        before enough of it has run (`forecast_reason` says why). Computed now, from the
+        sampler's trace; costs about a millisecond, so call it at most every few steps."""
+        if self._sampler is None or self._recorder is None:
+            return None
+        try:
+            series = self._sampler.locked(self._recorder.series)
+            return self._forecast_from(series)
+        except Exception:  # the tracker never breaks the user's program
+            log.exception("greenai: forecast failed")
+            self.forecast_reason = "internal error (logged)"
+            return None
 
     def counters(self) -> dict[str, float]:
         with self._counter_lock:
@@ -186,6 +268,63 @@ class Tracker(contextlib.ContextDecorator):
         return self._sampler.snapshot()
 
     # -- plumbing --------------------------------------------------------------------
+    def _forecast_from(self, series: Any) -> Forecast | None:
+        outcome = make_forecast(series, self._plan)
+        if isinstance(outcome, NotYet):
+            self.forecast_reason = outcome.reason
+            return None
+        return outcome
+
+    def _forecast_in_sampler(self) -> Forecast | None:
+        # the sampler thread is the recorder's only writer, so it reads it without the lock
+        assert self._recorder is not None
+        return self._forecast_from(self._recorder.series())
+
+    def _on_breach(self, breach: BudgetBreach) -> None:
+        """Sampler thread: record and log a breach; leave stops (and callbacks) to a safe point."""
+        self._breaches.append(breach)
+        with self._counter_lock:
+            self._counters[breach.counter] = 1.0
+        if breach.action == "stop":
+            log.warning("greenai: run %r: %s; stopping at the next safe point", self.name, breach.message())
+        else:
+            log.warning("greenai: run %r: %s", self.name, breach.message())
+        if breach.action == "stop" or self._on_budget is not None:
+            with self._pending_lock:
+                self._pending_breaches.append(breach)
+                self._budget_pending = True
+
+    def _at_safe_point(self) -> None:
+        """User's thread, a breach pending: outside any phase, call on_budget, raise if stop."""
+        if threading.get_ident() != self._owner_thread or self._timeline._stack or self.result is not None:
+            return
+        with self._pending_lock:
+            pending, self._pending_breaches = self._pending_breaches, []
+            self._budget_pending = None
+        stop: BudgetBreach | None = None
+        callback_error: Exception | None = None
+        for breach in pending:
+            if self._on_budget is not None:
+                try:
+                    self._on_budget(self, breach)
+                except Exception as e:  # the budget stop still happens
+                    log.exception("greenai: on_budget callback failed")
+                    callback_error = callback_error or e
+            if breach.action == "stop" and stop is None:
+                stop = breach
+        if stop is not None:
+            self._stopped_by = stop
+            raise BudgetExceeded(stop) from callback_error
+
+    def _describe_plan(self, environment: dict[str, Any]) -> dict[str, Any]:
+        if self._plan.steps or self._plan.epochs:
+            environment["plan"] = {"planned_steps": self._plan.steps, "planned_epochs": self._plan.epochs,
+                                   "progress_counter": self._progress_counter,
+                                   "eval_phases": list(self._eval_phases)}
+        if self._budgets:
+            environment["budgets"] = [dataclasses.asdict(b) for b in self._budgets]
+        return environment
+
     def _flush_to_ledger(self, snapshot: Any, rows: list[Any]) -> None:
         assert self._ledger is not None
         self._ledger.flush(self.run_id, snapshot, rows)
@@ -203,6 +342,29 @@ class Tracker(contextlib.ContextDecorator):
             self._previous_sigterm = None
 
 
+class _RunObserver:
+    """Sampler-thread hooks: record the forecast trace, then check the budgets."""
+
+    def __init__(self, recorder: ProgressRecorder, monitor: BudgetMonitor) -> None:
+        self._recorder = recorder
+        self._monitor = monitor
+
+    def observe(self, elapsed_s: float, accumulator: RunAccumulator) -> None:
+        self._recorder.observe(elapsed_s, accumulator)
+
+    def after_tick(self, elapsed_s: float) -> None:
+        latest = self._recorder.latest
+        if latest is not None and self._monitor.active:
+            self._monitor.check(latest.t_s, latest.energy_j, latest.carbon_g)
+
+
+def _validated_plan(steps: int | None, epochs: int | None) -> Plan:
+    for key, value in (("planned_steps", steps), ("planned_epochs", epochs)):
+        if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+            raise ConfigError(f"{key} must be a number > 0 (got {value!r})")
+    return Plan(steps, epochs)
+
+
 class TerminatedBySignal(SystemExit):
     """Raised in the main thread when SIGTERM arrives during a tracked run."""
 
@@ -214,7 +376,7 @@ def _raise_on_sigterm(signum: int, frame: object) -> None:
 def _status_for(exc: BaseException | None) -> str:
     if exc is None:
         return RunStatus.COMPLETED
-    if isinstance(exc, (KeyboardInterrupt, TerminatedBySignal)):
+    if isinstance(exc, (KeyboardInterrupt, TerminatedBySignal, BudgetExceeded)):
         return RunStatus.INTERRUPTED
     if isinstance(exc, SystemExit) and exc.code in (0, None):
         return RunStatus.COMPLETED

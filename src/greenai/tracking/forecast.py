@@ -1,0 +1,601 @@
+"""Forecast: where a run is heading (energy, time, carbon, cost), with a confidence interval.
+
+Progress is the user's "steps" counter (`run.count("steps")`), the target `planned_steps`
+(or `planned_epochs`, converted with the mean steps per completed epoch). The sampler
+thread records a compact trace at every tick (`ProgressRecorder`, bounded memory); the
+forecast is computed from it lazily (`run.forecast()`, or every 10th tick in the sampler
+thread when a budget watches the forecast), never on the training hot path. There is no
+forecast before 5 % of the planned steps, nor before the trace holds a few windows.
+
+Method. The baseline is CarbonTracker's (Anthony, Kanding and Selvan, "Carbontracker:
+Tracking and Predicting the Carbon Footprint of Training Deep Learning Models", ICML
+Workshop on Challenges in Deploying and Monitoring ML Systems, 2020; arXiv:2007.03051):
+measure the first epoch(s) and extrapolate linearly, `predict_energy(total_epochs,
+epoch_energy_usages) = total_epochs * mean(epoch_energy_usages)` (carbontracker/predictor.py).
+That rule is biased whenever the first epoch is not typical: warm-up steps (allocator and
+kernel warm-up, a data cache filling, a learning-rate or batch-size ramp), evaluation run
+at a period that is not one epoch, epochs of unequal length. Here, instead:
+
+    E_total = E_spent + r_train * (N - n) + sum over periodic phases p of K_p * e_p
+
+- `r_train`: steady-state training energy per step. Training energy is the total minus the
+  energy the tracker already apportions to the periodic phases (by default phases named
+  "eval" or "evaluation", at any depth). The trace is cut into up to 24 windows of equal
+  step span (each over at least 4 samples). The reference level is the median rate of the
+  most recent third of the windows; going back from there, warm-up ends after the latest
+  pair of consecutive windows more than max(5 %, 3 robust SDs) off that level ("discard
+  steps until the per-step cost has stabilised", judged from the present backwards, so an
+  isolated noisy window is not mistaken for warm-up). `r_train` is the ratio of energy to
+  steps over the remaining (steady) span.
+- `e_p`: mean energy of one occurrence of periodic phase p (a first occurrence that is an
+  outlier is treated as warm-up); `K_p`: occurrences still expected. If every occurrence
+  starts at an epoch end (the "epochs" counter), one per epoch still to end
+  (`planned_epochs`, or estimated from the mean epoch length so far, which is biased when
+  epochs grow); otherwise from their period in steps (mean gap between starts) up to the
+  planned step count.
+- Time uses the same model on wall time; carbon and cost charge the remaining energy at
+  the carbon (cost) per joule of the steady span, so a time-varying intensity trace is
+  followed up to the last sample.
+
+Uncertainty (~95 %, like the meters' bands), reported as two bands:
+- statistical: prediction interval of the remaining energy. With window rates r_1..r_n
+  (SD s, lag-1 autocorrelation rho, n_eff = n(1-rho)/(1+rho)), M future windows of w steps
+  and R = N - n remaining steps: var = M (w s)^2 + (R s)^2 / n_eff, half-width
+  t_{0.975, n_eff-1} * sqrt(var) (noise of the future windows plus the error of the
+  estimated mean). Periodic phases add K s_e^2 + (K s_e)^2 / m and one occurrence (the
+  count may be off by one: a final evaluation, alignment with the last step); the parts
+  are combined in quadrature (independent). This band answers "what will the meter read".
+- meter: the meters' own relative uncertainty times the forecast (their error is
+  systematic, so it applies to spent and future energy alike). `energy_low_j`/`high_j`
+  are the linear sum of both bands (conservative, as for run totals).
+The statistical band assumes the future looks like the steady part seen so far; it cannot
+cover a run whose cost per step changes later (other jobs on a shared machine, a schedule
+change the tracker is not told about). benchmarks/forecast_accuracy.py measures both.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from itertools import pairwise
+from typing import NamedTuple
+
+from greenai.meters.base import Provenance
+from greenai.tracking.accumulator import RunAccumulator
+from greenai.tracking.phases import NO_PHASE, SEPARATOR
+
+DEFAULT_PERIODIC_PHASES = ("eval", "evaluation")
+METHOD = "steady-state energy per step x remaining steps + periodic phases x remaining occurrences"
+TARGET_WINDOWS = 24
+MIN_WINDOWS = 4
+MIN_STEADY_WINDOWS = 3
+MIN_TICKS_PER_WINDOW = 4
+MIN_PROGRESS = 0.05
+MAX_POINTS = 2048
+MAX_OCCURRENCES = 1024
+WARMUP_REL_TOL = 0.05  # warm-up must differ from the steady rate by more than 5 %
+OUTLIER_REL_TOL = 0.25  # a first periodic occurrence this far from the others is warm-up
+PRIOR_REL_SD = 0.25  # SD assumed for a periodic phase seen only once
+
+# Student t, two-sided 95 % (0.975 quantile), df 1..30; then interpolated to 1.96.
+_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
+         2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
+         2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+
+
+def t975(df: float) -> float:
+    """0.975 quantile of Student's t (tables; 1.96 + 2.4/df beyond 30 df, within 0.3 %)."""
+    if df < 1:
+        return _T975[0]
+    if df <= 30:
+        return _T975[int(df) - 1]
+    return 1.96 + 2.4 / df
+
+
+# -- the trace ------------------------------------------------------------------------------
+
+
+class TracePoint(NamedTuple):
+    """The run's cumulative state at one sampler tick."""
+
+    t_s: float  # since the run started
+    steps: float  # the progress counter
+    epochs: float
+    energy_j: float  # IT energy, all devices
+    periodic_energy_j: float  # of which in periodic phases (evaluation, ...)
+    periodic_time_s: float
+    carbon_g: float
+    cost: float
+
+
+class Occurrence(NamedTuple):
+    """One occurrence of a periodic phase (or `count` of them, if they fell in one tick)."""
+
+    phase: str
+    start_steps: float
+    count: int
+    energy_j: float
+    duration_s: float
+
+
+@dataclass(frozen=True)
+class ProgressSeries:
+    """An immutable copy of the recorder's trace, for the forecast (and for tests)."""
+
+    points: tuple[TracePoint, ...]
+    occurrences: tuple[Occurrence, ...] = ()
+    epoch_ends: tuple[float, ...] = ()  # progress count when the epoch counter went up
+    rel_uncertainty: float = 0.0
+    provenance: Provenance = Provenance.ESTIMATED
+    currency: str = "EUR"
+    periodic_phases: tuple[str, ...] = ()  # the names watched (for the forecast's notes)
+
+
+class ProgressRecorder:
+    """Sampler-thread side: one `TracePoint` per tick (downsampled 2:1 whenever `max_points`
+    is reached, so memory is bounded and the points stay evenly spread), plus a log of
+    periodic-phase occurrences (start step, energy, duration)."""
+
+    def __init__(
+        self,
+        counter: Callable[[str], float | None],
+        progress_counter: str = "steps",
+        epoch_counter: str = "epochs",
+        periodic_phases: Sequence[str] = DEFAULT_PERIODIC_PHASES,
+        max_points: int = MAX_POINTS,
+    ) -> None:
+        self._counter = counter
+        self._progress = progress_counter
+        self._epochs = epoch_counter
+        self._names = tuple(periodic_phases)
+        self._max_points = max(max_points, 16)
+        self._points: list[TracePoint] = []
+        self._stride = 1
+        self._ticks = 0
+        self.latest: TracePoint | None = None
+        self._occurrences: deque[Occurrence] = deque(maxlen=MAX_OCCURRENCES)
+        self._epoch_ends: deque[float] = deque(maxlen=MAX_OCCURRENCES)
+        self._last_epochs = 0.0
+        self._owner: dict[str, str | None] = {}  # phase path -> periodic phase it belongs to
+        self._prev: dict[str, tuple[float, float, int]] = {}  # name -> (energy, time, calls)
+        self._open: dict[str, tuple[float, float, int, float]] = {}  # name -> base, start step
+        self._rel_uncertainty = 0.0
+        self._provenance = Provenance.ESTIMATED
+        self._currency = "EUR"
+
+    @property
+    def ticks(self) -> int:
+        return self._ticks
+
+    def observe(self, t_s: float, acc: RunAccumulator) -> None:
+        """Record the state after one accumulator tick (called under the sampler's lock)."""
+        steps = float(self._counter(self._progress) or 0.0)
+        epochs = float(self._counter(self._epochs) or 0.0)
+        energy_j = sum(d.energy_j for d in acc.devices.values())
+        while self._last_epochs + 1 <= epochs:
+            self._last_epochs += 1
+            self._epoch_ends.append(steps)
+        per_e, per_t = self._observe_periodic(acc, steps)
+        point = TracePoint(t_s, steps, epochs, energy_j, per_e, per_t, acc.charge.carbon_g, acc.charge.cost)
+        self.latest = point
+        if self._ticks % self._stride == 0:
+            self._points.append(point)
+            if len(self._points) >= self._max_points:
+                self._points = self._points[::2]
+                self._stride *= 2
+        self._ticks += 1
+        if acc.devices:
+            band = sum(d.energy_j * d.rel_uncertainty for d in acc.devices.values())
+            self._rel_uncertainty = band / energy_j if energy_j > 0 else max(
+                d.rel_uncertainty for d in acc.devices.values())
+            self._provenance = max((d.provenance for d in acc.devices.values()), key=lambda p: p.rank)
+        self._currency = acc.account.currency
+
+    def series(self) -> ProgressSeries:
+        points = list(self._points)
+        if self.latest is not None and (not points or points[-1] is not self.latest):
+            points.append(self.latest)
+        return ProgressSeries(tuple(points), tuple(self._occurrences), tuple(self._epoch_ends),
+                              self._rel_uncertainty, self._provenance, self._currency, self._names)
+
+    def _phase_owner(self, path: str) -> str | None:
+        owner = self._owner.get(path, "")
+        if owner == "":
+            owner = next((part for part in path.split(SEPARATOR) if part in self._names), None)
+            self._owner[path] = owner
+        return owner
+
+    def _observe_periodic(self, acc: RunAccumulator, steps: float) -> tuple[float, float]:
+        if not self._names:
+            return 0.0, 0.0
+        ph = acc.phases
+        energy: dict[str, float] = {}
+        time_s: dict[str, float] = {}
+        calls: dict[str, int] = {}
+        for (path, _device), joules in ph.energy_j.items():
+            owner = self._phase_owner(path)
+            if owner is not None:
+                energy[owner] = energy.get(owner, 0.0) + joules
+        for path, secs in ph.duration_s.items():
+            owner = self._phase_owner(path)
+            if owner is not None:
+                time_s[owner] = time_s.get(owner, 0.0) + secs
+        for path, n in ph.calls.items():
+            owner = self._phase_owner(path)
+            if owner is not None and path.rsplit(SEPARATOR, 1)[-1] == owner:
+                calls[owner] = calls.get(owner, 0) + n
+        current = ph.current if ph.current not in (None, NO_PHASE) else None
+        inside = self._phase_owner(current) if current is not None else None
+        for name in set(calls) | set(self._open):
+            self._track_occurrence(name, energy.get(name, 0.0), time_s.get(name, 0.0),
+                                   calls.get(name, 0), inside == name, steps)
+        return sum(energy.values()), sum(time_s.values())
+
+    def _track_occurrence(self, name: str, e: float, t: float, c: int, inside: bool,
+                          steps: float) -> None:
+        pe, pt, pc = self._prev.get(name, (0.0, 0.0, 0))
+        opened = self._open.get(name)
+        if opened is not None and c > pc and inside:
+            # a new occurrence started while the last one was still open: close that one
+            # at the previous tick and start the next from there
+            be, bt, bc, s0 = opened
+            if pc > bc:
+                self._occurrences.append(Occurrence(name, s0, pc - bc, pe - be, pt - bt))
+            opened = self._open[name] = (pe, pt, pc, steps)
+        elif opened is None and (c > pc or inside):
+            opened = self._open[name] = (pe, pt, pc, steps)
+        if opened is not None and not inside:
+            be, bt, bc, s0 = self._open.pop(name)
+            self._occurrences.append(Occurrence(name, s0, max(c - bc, 1), e - be, t - bt))
+        self._prev[name] = (e, t, c)
+
+
+# -- the forecast --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PeriodicModel:
+    """How one periodic phase (e.g. evaluation) enters the forecast."""
+
+    phase: str
+    occurrences: int  # seen so far
+    energy_per_occurrence_j: float
+    duration_per_occurrence_s: float
+    period_steps: float | None
+    remaining: int
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """Where the run is heading if it runs to the planned number of steps (~95 % bands)."""
+
+    progress: float  # steps done / planned steps
+    steps_done: float
+    planned_steps: float
+    energy_spent_j: float
+    energy_j: float
+    energy_low_j: float  # statistical and meter bands, summed
+    energy_high_j: float
+    energy_stat_band_j: float  # half-width: dispersion of per-step energy, periodic phases
+    energy_meter_band_j: float  # half-width: the meters' relative uncertainty
+    duration_s: float
+    duration_low_s: float
+    duration_high_s: float
+    carbon_g: float
+    carbon_low_g: float
+    carbon_high_g: float
+    cost: float
+    currency: str
+    steady_energy_per_step_j: float
+    warmup_steps: float  # steps excluded from the steady-state fit
+    periodic: tuple[PeriodicModel, ...]
+    provenance: Provenance  # of the energy it extrapolates
+    made_at_s: float  # run time when the forecast was made
+    method: str = METHOD
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def energy_kwh(self) -> float:
+        return self.energy_j / 3_600_000.0
+
+    def summary(self) -> str:
+        """One line, e.g. for a log or a progress bar."""
+        band = max(self.energy_high_j - self.energy_j, self.energy_j - self.energy_low_j)
+        return (f"forecast at {self.progress:.0%}: {self.energy_j:.4g} J ± {band:.2g} "
+                f"({self.energy_low_j:.4g}-{self.energy_high_j:.4g} J, {self.provenance.value}), "
+                f"{self.duration_s:.4g} s, {self.carbon_g:.3g} gCO2e")
+
+
+@dataclass(frozen=True)
+class NotYet:
+    """No forecast yet, and why."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    steps: float | None = None
+    epochs: float | None = None
+
+
+@dataclass(frozen=True)
+class _Rate:
+    rate: float  # per step
+    start_index: int  # first steady point
+    warmup_steps: float
+    sd: float  # of window rates
+    n_eff: float
+    window_steps: float
+
+
+def make_forecast(series: ProgressSeries, plan: Plan, min_progress: float = MIN_PROGRESS) -> Forecast | NotYet:
+    """The forecast for `series` under `plan` (a pure function of its arguments)."""
+    points = series.points
+    if not points:
+        return NotYet("no samples yet")
+    last = points[-1]
+    notes: list[str] = []
+    planned = _planned_steps(points, plan, notes)
+    if isinstance(planned, NotYet):
+        return planned
+    progress = last.steps / planned
+    if progress < min_progress:
+        return NotYet(f"progress {progress:.1%} is below the warm-up fraction {min_progress:.0%}")
+    train_e = [p.energy_j - p.periodic_energy_j for p in points]
+    train_t = [p.t_s - p.periodic_time_s for p in points]
+    steps = [p.steps for p in points]
+    energy_rate = _steady_rate(steps, train_e)
+    time_rate = _steady_rate(steps, train_t)
+    if energy_rate is None or time_rate is None:
+        return NotYet("not enough steps sampled yet for a steady-state estimate")
+    if energy_rate.warmup_steps > 0:
+        notes.append(f"warm-up: the first {energy_rate.warmup_steps:g} steps are excluded from "
+                     "the per-step energy")
+    remaining = max(planned - last.steps, 0.0)
+    if last.steps > planned:
+        notes.append(f"{last.steps:g} steps done, more than the {planned:g} planned")
+
+    # half-widths of independent parts, combined in quadrature
+    e_half2 = (t975(energy_rate.n_eff - 1)) ** 2 * _future_variance(energy_rate, remaining)
+    t_half2 = (t975(time_rate.n_eff - 1)) ** 2 * _future_variance(time_rate, remaining)
+    e_future = energy_rate.rate * remaining
+    t_future = time_rate.rate * remaining
+    models = []
+    epochs_total = _epochs_total(series, plan, planned)
+    for name in dict.fromkeys(o.phase for o in series.occurrences):
+        model, e_part, t_part = _periodic(name, series, planned, remaining, epochs_total, notes)
+        models.append(model)
+        e_future, t_future = e_future + e_part[0], t_future + t_part[0]
+        e_half2, t_half2 = e_half2 + e_part[1] ** 2, t_half2 + t_part[1] ** 2
+    if not models and series.periodic_phases:
+        notes.append(f"no {'/'.join(series.periodic_phases)} phase seen yet: none is in the forecast")
+
+    energy_j = last.energy_j + e_future
+    stat_j = math.sqrt(e_half2)
+    meter_j = energy_j * series.rel_uncertainty
+    floor_j = last.energy_j * (1 - series.rel_uncertainty)
+    low_j = max(energy_j - stat_j - meter_j, floor_j)
+    high_j = energy_j + stat_j + meter_j
+    duration_s = last.t_s + t_future
+    stat_s = math.sqrt(t_half2)
+
+    # carbon and cost of the remaining energy at the steady span's rate per joule
+    first = points[energy_rate.start_index]
+    de = last.energy_j - first.energy_j
+    g_per_j = (last.carbon_g - first.carbon_g) / de if de > 0 else (
+        last.carbon_g / last.energy_j if last.energy_j > 0 else 0.0)
+    cost_per_j = (last.cost - first.cost) / de if de > 0 else (
+        last.cost / last.energy_j if last.energy_j > 0 else 0.0)
+    if series.rel_uncertainty > 0:
+        notes.append(f"meters: ±{series.rel_uncertainty:.0%} ({series.provenance.value})")
+    return Forecast(
+        progress=progress,
+        steps_done=last.steps,
+        planned_steps=planned,
+        energy_spent_j=last.energy_j,
+        energy_j=energy_j,
+        energy_low_j=low_j,
+        energy_high_j=high_j,
+        energy_stat_band_j=stat_j,
+        energy_meter_band_j=meter_j,
+        duration_s=duration_s,
+        duration_low_s=max(duration_s - stat_s, last.t_s),
+        duration_high_s=duration_s + stat_s,
+        carbon_g=last.carbon_g + e_future * g_per_j,
+        carbon_low_g=last.carbon_g + max(low_j - last.energy_j, 0.0) * g_per_j,
+        carbon_high_g=last.carbon_g + (high_j - last.energy_j) * g_per_j,
+        cost=last.cost + e_future * cost_per_j,
+        currency=series.currency,
+        steady_energy_per_step_j=energy_rate.rate,
+        warmup_steps=energy_rate.warmup_steps,
+        periodic=tuple(models),
+        provenance=series.provenance,
+        made_at_s=last.t_s,
+        notes=tuple(notes),
+    )
+
+
+def _planned_steps(points: Sequence[TracePoint], plan: Plan, notes: list[str]) -> float | NotYet:
+    if plan.steps:
+        return float(plan.steps)
+    if not plan.epochs:
+        return NotYet("no plan: pass planned_steps (or planned_epochs and count 'epochs')")
+    last = points[-1]
+    done = math.floor(last.epochs)
+    if done < 1:
+        return NotYet("planned_epochs needs one completed epoch (run.count('epochs'))")
+    # steps when the epoch counter first reached its current value
+    at_boundary = next(p.steps for p in points if p.epochs >= done)
+    per_epoch = at_boundary / done
+    if per_epoch <= 0:
+        return NotYet("no steps counted in the completed epochs")
+    notes.append(f"planned steps estimated: {per_epoch:.4g} steps per epoch over {done} "
+                 f"completed epoch(s) x {plan.epochs:g} epochs")
+    return at_boundary + (plan.epochs - done) * per_epoch
+
+
+def _steady_rate(steps: Sequence[float], values: Sequence[float]) -> _Rate | None:
+    """Steady-state increase of `values` per step, warm-up excluded (see module doc)."""
+    start = 0
+    while start + 1 < len(steps) and steps[start + 1] == steps[0]:
+        start += 1  # energy before the first step (set-up) is spent, not a per-step cost
+    span = steps[-1] - steps[start]
+    if span <= 0:
+        return None
+    # windows of equal step span, each over several samples (a window's ends are off by up
+    # to a sampling interval, so a window of one or two ticks would be mostly noise)
+    n_windows = min(TARGET_WINDOWS, (len(steps) - start) // MIN_TICKS_PER_WINDOW)
+    if n_windows < MIN_WINDOWS:
+        return None
+    min_gap = max(span / n_windows, 1.0)
+    bounds = [start]
+    for i in range(start + 1, len(steps)):
+        if steps[i] - steps[bounds[-1]] >= min_gap:
+            bounds.append(i)
+    if len(bounds) - 1 < MIN_WINDOWS:
+        return None
+    # the value when the count reached steps[i]: that happened between samples i-1 and i,
+    # so take the midpoint (unbiased if the step ended anywhere in the interval)
+    def at(i: int) -> float:
+        return (values[i - 1] + values[i]) / 2 if i > start and steps[i - 1] < steps[i] else values[i]
+
+    rates = [(at(j) - at(i)) / (steps[j] - steps[i]) for i, j in pairwise(bounds)]
+    k0 = _warmup_windows(rates)
+    steady = rates[k0:]
+    i0 = bounds[k0]
+    # end when the latest count was reached (the latest sample may be in the next step)
+    end = next(i for i in range(i0, len(steps)) if steps[i] == steps[-1])
+    rate = (at(end) - at(i0)) / (steps[end] - steps[i0]) if steps[end] > steps[i0] else steady[-1]
+    sd = statistics.stdev(steady) if len(steady) > 1 else 0.0
+    n = len(steady)
+    rho = _lag1_autocorrelation(steady)
+    n_eff = min(max(n * (1 - rho) / (1 + rho), 2.0), float(n)) if rho > 0 else float(n)
+    gaps = [steps[j] - steps[i] for i, j in pairwise(bounds[k0:])]
+    return _Rate(rate, i0, steps[i0] - steps[start], sd, n_eff, statistics.fmean(gaps))
+
+
+def _warmup_windows(rates: Sequence[float]) -> int:
+    """How many leading windows are warm-up. The reference level is the median of the most
+    recent third of the windows (at least MIN_STEADY_WINDOWS); a window is off-level when
+    it is more than max(5 %, 3 robust SDs) from it. Scanning back from the reference, the
+    warm-up ends after the latest pair of consecutive off-level windows (or after the first
+    window, if only it is off): isolated outliers later on are noise, not warm-up."""
+    n = len(rates)
+    m = max(MIN_STEADY_WINDOWS, n // 3)
+    ref = rates[-m:]
+    level = statistics.median(ref)
+    mad = statistics.median(abs(r - level) for r in ref)
+    tol = max(WARMUP_REL_TOL * abs(level), 3 * 1.4826 * mad)
+    off = [abs(r - level) > tol for r in rates]
+    for k in range(n - m - 1, -1, -1):
+        if off[k] and (k == 0 or off[k - 1]):
+            return k + 1
+    return 0
+
+
+def _lag1_autocorrelation(xs: Sequence[float]) -> float:
+    if len(xs) < 3:
+        return 0.0
+    mean = statistics.fmean(xs)
+    den = sum((x - mean) ** 2 for x in xs)
+    if den == 0:
+        return 0.0
+    return sum((a - mean) * (b - mean) for a, b in pairwise(xs)) / den
+
+
+def _future_variance(r: _Rate, remaining_steps: float) -> float:
+    """Variance of the remaining total: future windows' noise + the estimated mean's error."""
+    future_windows = remaining_steps / r.window_steps
+    return future_windows * (r.window_steps * r.sd) ** 2 + (remaining_steps * r.sd) ** 2 / r.n_eff
+
+
+def _epochs_total(series: ProgressSeries, plan: Plan, planned: float) -> float | None:
+    """Epochs the run will have: planned, or estimated from the mean epoch length so far."""
+    if plan.epochs:
+        return float(plan.epochs)
+    ends = series.epoch_ends
+    if not ends or ends[-1] <= 0:
+        return None
+    return len(ends) + max(round((planned - ends[-1]) / (ends[-1] / len(ends))), 0)
+
+
+def _per_epoch(mine: Sequence[Occurrence], series: ProgressSeries) -> int | None:
+    """If the phase runs once per epoch (at its end), the number of epochs whose one it has
+    seen; else None. Once per epoch means: every occurrence starts at an epoch end (within
+    a few steps; the counter may move just before or just after it), except that the latest
+    may be at a step past the last counted end where training has not moved since (the
+    counter is about to move), and at least one matched a counted end."""
+    ends = series.epoch_ends
+    if not ends:
+        return None
+    lengths = [b - a for a, b in pairwise((0.0, *ends))]
+    tol = max(2.0, 0.1 * min(lengths))
+    steps_now = series.points[-1].steps
+    latest: int | None = None
+    for i, o in enumerate(mine):
+        j = next((j for j, b in enumerate(ends, 1) if abs(o.start_steps - b) <= tol), None)
+        if j is not None:
+            latest = j
+        elif o.start_steps <= tol:
+            continue  # an evaluation before training started
+        elif i == len(mine) - 1 and o.start_steps > ends[-1] and steps_now - o.start_steps <= tol:
+            latest = len(ends) + 1 if latest is not None else None
+        else:
+            return None
+    return latest
+
+
+def _periodic(
+    name: str, series: ProgressSeries, planned: float, remaining_steps: float,
+    epochs_total: float | None, notes: list[str],
+) -> tuple[PeriodicModel, tuple[float, float], tuple[float, float]]:
+    """Model of one periodic phase: (model, (energy to add, half-width), (time, half-width))."""
+    mine = [o for o in series.occurrences if o.phase == name]
+    energies = [o.energy_j / o.count for o in mine]
+    durations = [o.duration_s / o.count for o in mine]
+    if len(mine) >= 3:
+        rest = statistics.median(energies[1:])
+        if rest > 0 and abs(energies[0] - rest) > OUTLIER_REL_TOL * rest:
+            energies, durations = energies[1:], durations[1:]
+            notes.append(f"{name}: the first occurrence is treated as warm-up")
+    e_mean, t_mean = statistics.fmean(energies), statistics.fmean(durations)
+    m = len(energies)
+    e_sd = statistics.stdev(energies) if m > 1 else PRIOR_REL_SD * e_mean
+    t_sd = statistics.stdev(durations) if m > 1 else PRIOR_REL_SD * t_mean
+    starts = sorted(dict.fromkeys(o.start_steps for o in mine))
+    period: float | None = None
+    remaining = 0
+    seen_epochs = _per_epoch(mine, series) if epochs_total is not None else None
+    if epochs_total is not None and seen_epochs is not None:
+        # once per epoch, at its end: one more for each epoch still to end
+        remaining = max(round(epochs_total) - seen_epochs, 0)
+        period = (starts[-1] - starts[0]) / (len(starts) - 1) if len(starts) > 1 else None
+        notes.append(f"{name}: once per epoch, {remaining} more expected "
+                     f"(of {round(epochs_total)} epochs)")
+        count_error = 1.0
+    else:
+        if len(starts) > 1:
+            period = (starts[-1] - starts[0]) / (len(starts) - 1)  # mean gap: right count on average
+        elif starts and starts[0] > 0:
+            period = starts[0]
+            notes.append(f"{name}: seen once; its period is assumed to be {period:g} steps")
+        else:
+            notes.append(f"{name}: seen once at step 0; no further occurrences assumed")
+        if period and remaining_steps > 0:
+            remaining = max(math.floor((planned - starts[-1]) / period + 1e-9), 0)
+        if period:
+            notes.append(f"{name}: every {period:.4g} steps, {remaining} more expected")
+        count_error = 1.0 if period else 0.0  # one occurrence more or fewer than modelled
+    model = PeriodicModel(name, sum(o.count for o in mine), e_mean, t_mean, period, remaining)
+    notes.append(f"{name}: {e_mean:.4g} J and {t_mean:.3g} s per occurrence")
+    k = remaining
+    t_q = t975(m - 1) if m > 1 else 1.96  # a single occurrence: the prior SD, normal quantile
+
+    def half_width(mean: float, sd: float) -> float:
+        return math.hypot(t_q * math.sqrt(k * sd**2 + (k * sd) ** 2 / m), count_error * mean)
+
+    return model, (k * e_mean, half_width(e_mean, e_sd)), (k * t_mean, half_width(t_mean, t_sd))
