@@ -9,7 +9,7 @@ import sys
 
 import typer
 
-from greenai.cli import demo_cmd, env_cmd, run_cmd, runs_cmd
+from greenai.cli import calibrate_cmd, demo_cmd, env_cmd, estimate_cmd, run_cmd, runs_cmd
 from greenai.errors import GreenAIError
 
 app = typer.Typer(
@@ -25,6 +25,8 @@ app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_o
     run_cmd.run
 )
 app.command("demo")(demo_cmd.demo)
+app.command("estimate")(estimate_cmd.estimate)
+app.command("calibrate")(calibrate_cmd.calibrate)
 app.add_typer(runs_cmd.app, name="runs")
 
 EXIT_ERROR = 1

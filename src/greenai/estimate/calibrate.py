@@ -1,0 +1,519 @@
+"""Calibrate this machine: run the micro-benchmarks (microbench.py) within a time budget, each
+inside a greenai Tracker (store=False) so its energy comes from this machine's meters, then fit
+
+- per (class, dtype[, backward]) a roofline t = overhead + max(flops / rate, bytes / bandwidth)
+  plus an extra cost per byte beyond the last-level cache (DRAM is slower than the cache the
+  small sizes live in), minimising the *relative* squared error so that small sizes
+  (overhead) and large sizes (rate) both count; the regime of each point (compute- or
+  memory-bound) is re-assigned until stable (a piecewise-linear least squares), each step a
+  non-negative least squares;
+- the CPUs each class keeps busy (from CPU time per call), for the active-power basis;
+- energy. With `measured`/`integrated` meters (RAPL, NVML): per-class coefficients by
+  non-negative least squares of E = sum_c e_c C_c + P_static t over the benchmark segments
+  (C_c: FLOPs for compute classes, bytes for memory classes). With `estimated` meters (no
+  counter on this machine, e.g. a VM): the meter's energy follows greenai's utilization-linear
+  power model (docs/measurement.md), so what can be fitted is that model's answer,
+  E = P_base t + P_cpu x CPU-seconds, used as P_active(u) = P_base + P_cpu u; the profile says
+  so (energy_basis "active_power", energy_provenance "estimated").
+
+NNLS is scipy.optimize.nnls when scipy is installed; otherwise a small Lawson-Hanson
+implementation (below) so calibration needs only numpy (which torch brings). The problems are
+tiny (at most a few dozen unknowns), so both give the same answer; with a budget under 10 s
+the hand-written one is used, as importing scipy.optimize alone takes ~0.7 s.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+from greenai.estimate import microbench as mb
+from greenai.estimate.ops import OpClass
+from greenai.estimate.profile import (BASIS_ACTIVE_POWER, BASIS_COEFFICIENTS, BenchPoint,
+                                      EnergyModel, Profile, TimeModel, current_fingerprint, now_iso,
+                                      save_profile)
+from greenai.meters.base import Provenance
+
+COMPUTE_CLASSES = frozenset({OpClass.MATMUL, OpClass.CONV, OpClass.DEPTHWISE_CONV, OpClass.RECURRENT})
+TRACKER_COST_S = 0.015  # starting and stopping one Tracker (meter discovery), measured ~10 ms
+FIT_RESERVE_S = 0.3  # fitting and saving
+MIN_TARGET_S, MAX_TARGET_S = 0.004, 0.35
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One benchmark run inside one Tracker."""
+
+    bench: mb.Bench
+    time_s: float  # median per call
+    cpu_per_call_s: float
+    calls: int  # all calls in the segment, warm-up included
+    wall_s: float  # tracker duration
+    cpu_s: float  # CPU seconds of the process during the segment
+    energy_j: float
+    provenance: Provenance
+    rel_uncertainty: float
+
+
+# -- NNLS ----------------------------------------------------------------------------------
+SCIPY_MIN_BUDGET_S = 10.0  # below it, importing scipy.optimize (~0.7 s) costs too much budget
+_use_scipy = True
+
+
+def _nnls_impl() -> Callable[[Any, Any], Any]:
+    if not _use_scipy:
+        return nnls_lawson_hanson
+    try:
+        from scipy.optimize import nnls as scipy_nnls
+    except ImportError:
+        return nnls_lawson_hanson
+    return lambda a, b: scipy_nnls(a, b)[0]
+
+
+def nnls(a: Any, b: Any) -> Any:
+    """min ||A x - b||, x >= 0 (scipy if installed, else Lawson-Hanson below)."""
+    import numpy as np
+
+    return _nnls_impl()(np.asarray(a, dtype=float), np.asarray(b, dtype=float))
+
+
+def nnls_lawson_hanson(a: Any, b: Any, max_iter: int | None = None) -> Any:
+    """Lawson & Hanson, "Solving Least Squares Problems" (1974), ch. 23: active-set NNLS.
+    Columns are scaled to unit norm first (fitted values span 1e-11 ... 1e-4 here)."""
+    import numpy as np
+
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    norms = np.linalg.norm(a, axis=0)
+    usable = norms > 0
+    a = a[:, usable] / norms[usable]
+    m, n = a.shape
+    x = np.zeros(n)
+    passive = np.zeros(n, dtype=bool)
+    w = a.T @ b
+    tol = 10 * np.finfo(float).eps * max(m, n, 1) * max(float(np.linalg.norm(b)), 1e-300)
+    for _ in range(max_iter or 3 * n + 10):
+        if passive.all() or w[~passive].max(initial=-np.inf) <= tol:
+            break
+        passive[int(np.argmax(np.where(passive, -np.inf, w)))] = True
+        while True:
+            z = np.zeros(n)
+            z[passive] = np.linalg.lstsq(a[:, passive], b, rcond=None)[0]
+            if (z[passive] > 0).all():
+                x = z
+                break
+            bad = passive & (z <= 0)
+            alpha = np.min(x[bad] / (x[bad] - z[bad]))
+            x = x + alpha * (z - x)
+            passive &= x > 0
+            x[~passive] = 0.0
+            if not passive.any():
+                break
+        w = a.T @ (b - a @ x)
+    out = np.zeros(len(norms))
+    out[usable] = x / norms[usable]
+    return out
+
+
+# -- fits ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RooflineFit:
+    overhead_s: float
+    rate_flops: float | None
+    bandwidth_bps: float | None
+    dram_s_per_byte: float  # extra time per byte beyond the last-level cache
+    mape: float
+
+
+def fit_roofline(flops: Sequence[float], nbytes: Sequence[float], times: Sequence[float],
+                 use_flops: bool = True, calls: Sequence[float] | None = None,
+                 cache_bytes: float = float("inf")) -> RooflineFit:
+    """Fit t = n o + max(F / r, B / w) + max(B - C, 0) d (n kernel calls per benchmark, C the
+    last-level cache) minimising the relative error: each point is assigned to its bound
+    (compute or memory), the linear problem in (o, 1/r, 1/w, d) solved by NNLS, and the
+    assignment repeated until stable; the best of that and the single-bound fits is kept."""
+    import numpy as np
+
+    F, B, T = (np.asarray(v, dtype=float) for v in (flops, nbytes, times))
+    N = np.ones_like(T) if calls is None else np.asarray(calls, dtype=float)
+    beyond = np.maximum(B - cache_bytes, 0.0) if math.isfinite(cache_bytes) else np.zeros_like(B)
+
+    def solve(compute_bound: Any) -> tuple[Any, float]:
+        cols = [N, np.where(compute_bound, F, 0.0), np.where(compute_bound, 0.0, B), beyond]
+        a = np.stack(cols, axis=1) / T[:, None]
+        x = nnls(a, np.ones_like(T))
+        pred = N * x[0] + np.maximum(F * x[1], B * x[2]) + beyond * x[3]
+        return x, float(np.mean(np.abs(pred - T) / T))
+
+    candidates = [solve(np.zeros_like(T, dtype=bool))]  # bandwidth only
+    if use_flops and F.any():
+        candidates.append(solve(np.ones_like(T, dtype=bool)))  # rate only
+        regime = F / max(float(np.max(F / T)), 1e-30) >= B / max(float(np.max(B / T)), 1e-30)
+        for _ in range(20):
+            x, err = solve(regime)
+            candidates.append((x, err))
+            if x[1] <= 0 or x[2] <= 0:
+                break
+            new = F * x[1] >= B * x[2]
+            if (new == regime).all():
+                break
+            regime = new
+    x, err = min(candidates, key=lambda c: c[1])
+    return RooflineFit(float(x[0]), 1.0 / x[1] if x[1] > 0 else None,
+                       1.0 / x[2] if x[2] > 0 else None, float(x[3]), err)
+
+
+def cache_sizes(root: str = "/sys/devices/system/cpu/cpu0/cache") -> list[float]:
+    """Sizes of this CPU's caches (sysfs), smallest first; [] when unknown."""
+    sizes = set()
+    try:
+        for index in os.listdir(root):
+            text = open(os.path.join(root, index, "size")).read().strip().upper()
+            unit = {"K": 1024, "M": 1024 ** 2, "G": 1024 ** 3}.get(text[-1:], 1)
+            sizes.add(float(text.rstrip("KMG")) * unit)
+    except (OSError, ValueError):
+        return []
+    return sorted(sizes)
+
+
+def knee_candidates() -> list[float]:
+    """Where DRAM may start to cost: the L2 size, fractions of the last-level cache (a VM or a
+    shared socket sees only part of it), the whole of it, or never."""
+    sizes = cache_sizes()
+    if not sizes:
+        return [float("inf")]
+    llc = sizes[-1]
+    out = {llc / 8, llc / 4, llc / 2, llc, float("inf")}
+    if len(sizes) >= 3:
+        out.add(sizes[-2])
+    return sorted(out)
+
+
+def fit_busy(scale: float, work_s: Sequence[float], cpu_s: Sequence[float], usable: float,
+             fixed_s: Sequence[float]) -> tuple[float, float]:
+    """(CPUs busy during the fixed part, during the work part) from CPU time per call:
+    cpu = u_o x fixed + u_w x work, by relative NNLS."""
+    import numpy as np
+
+    W, C, O = (np.asarray(v, dtype=float) for v in (work_s, cpu_s, fixed_s))
+    keep = C > 0
+    if not keep.any():
+        return 1.0, 1.0
+    W, C, O = W[keep], C[keep], O[keep] * scale
+    a = np.stack([O, W], axis=1) / C[:, None]
+    u_o, u_w = nnls(a, np.ones_like(C))
+    if float(np.max(W / np.maximum(W + O, 1e-30))) < 0.3:  # work never seen: as the fixed part
+        u_w = u_o
+    clamp = lambda u: float(min(max(u, 0.0), usable))  # noqa: E731
+    return clamp(u_o) or 1.0, clamp(u_w) or clamp(u_o) or 1.0
+
+
+def _work_units(bench: mb.Bench) -> float:
+    return bench.flops if bench.op_class in COMPUTE_CLASSES else bench.bytes_moved
+
+
+# -- the run -------------------------------------------------------------------------------
+def resolve_dtypes(dtypes: str | Sequence[str]) -> tuple[tuple[str, ...], list[str], dict[str, str]]:
+    """(dtypes to measure, notes, dtype -> reason it is skipped)."""
+    notes: list[str] = []
+    skipped: dict[str, str] = {}
+    wanted = (mb.FP32, mb.BF16, mb.INT8) if dtypes == "auto" else tuple(dtypes)
+    chosen: list[str] = []
+    for d in wanted:
+        if d == mb.BF16:
+            native, why = mb.bf16_support()
+            notes.append(f"bfloat16: {why}")
+            chosen.append(d)
+        elif d == mb.INT8:
+            ok, why = mb.int8_support()
+            if ok:
+                chosen.append(d)
+                notes.append(f"int8: {why}; other classes are not benchmarked in int8")
+            else:
+                skipped[d] = why
+                notes.append(f"int8 skipped: {why}")
+        elif d == mb.FP32:
+            chosen.append(d)
+        else:
+            skipped[d] = f"{d} is not benchmarked (supported: float32, bfloat16, int8)"
+    if mb.FP32 not in chosen:
+        chosen.insert(0, mb.FP32)  # the fallback of every class
+    return tuple(chosen), notes, skipped
+
+
+def _plan(benches: list[mb.Bench], available_s: float) -> list[mb.Bench]:
+    """The two smallest sizes of every group first, most important groups first (so a small
+    budget fits float32 classes before the rest), then larger sizes rank by rank; with a small
+    budget fewer sizes per group are kept."""
+    per_bench_min = TRACKER_COST_S + 0.02
+    keep = max(b.rank for b in benches) + 1
+    while keep > 2 and sum(1 for b in benches if b.rank < keep) * per_bench_min > available_s * 0.5:
+        keep -= 1
+    chosen = [b for b in benches if b.rank < keep]
+    return sorted(chosen, key=lambda b: (b.rank >= 2, mb.priority(b) if b.rank < 2 else 0, b.rank, b.group))
+
+
+def calibrate(budget_s: float = 60.0, dtypes: str | Sequence[str] = "auto",
+              progress: Progress | None = None, *, backward: bool = True, save: bool = True,
+              path: str | os.PathLike[str] | None = None, config: Any = None) -> Profile:
+    """Fit this machine's profile from micro-benchmarks in at most ~budget_s seconds (a hard
+    cap on the benchmarks; the real wall time is in `profile.calibration_s`) and save it
+    (to `path`, default this machine's profile location) unless save=False.
+
+    dtypes: "auto" (float32, bfloat16 (marked emulated when the CPU lacks bf16 instructions),
+    int8 (dynamic quantized linear) when torch.ao has it) or a sequence of them. progress:
+    called with one line per benchmark. config: the greenai Config for the trackers."""
+    global _use_scipy
+    start = time.perf_counter()
+    if not budget_s > 0:
+        raise ValueError(f"budget_s must be > 0, got {budget_s}")
+    before = _use_scipy
+    _use_scipy = budget_s >= SCIPY_MIN_BUDGET_S
+    try:
+        return _calibrate(start, budget_s, dtypes, progress, backward, save, path, config)
+    finally:
+        _use_scipy = before
+
+
+def _calibrate(start: float, budget_s: float, dtypes: str | Sequence[str], progress: Progress | None,
+               backward: bool, save: bool, path: str | os.PathLike[str] | None, config: Any) -> Profile:
+    import torch
+
+    from greenai.tracking.tracker import Tracker
+
+    _nnls_impl()  # import scipy now (inside the budget), not during the fit
+    say = progress or (lambda msg: None)
+    chosen, notes, skipped = resolve_dtypes(dtypes)
+    usable = max(current_fingerprint().usable_cpus, 1.0)
+    benches = mb.suite(chosen, backward=backward)
+    deadline = start + budget_s - min(FIT_RESERVE_S, 0.1 * budget_s)
+    with mb.quiet():
+        ctx = mb.context(min(0.15, budget_s * 0.02))
+    plan = _plan(benches, deadline - time.perf_counter())
+    planned = {id(b) for b in plan}
+    skipped_sizes: dict[str, list[str]] = {}
+    for b in benches:
+        if id(b) not in planned:
+            skipped_sizes.setdefault(b.group, []).append(f"{b.name}: trimmed to fit the budget")
+    segments: list[Segment] = []
+    by_group: dict[str, list[Segment]] = {}
+    say(f"calibrating: {len(plan)} micro-benchmarks, budget {budget_s:g} s, "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    for i, bench in enumerate(plan):
+        left = deadline - time.perf_counter()
+        if left <= TRACKER_COST_S * 2:
+            skipped_sizes.setdefault(bench.group, []).append(f"{bench.name}: budget exhausted")
+            continue
+        target = min(max(left * 0.8 / (len(plan) - i) - TRACKER_COST_S, MIN_TARGET_S), MAX_TARGET_S)
+        guess = _guess_call_s(by_group.get(bench.group, []), bench)
+        if guess is not None and (guess * 2 > left * 0.5 or guess > max(target * 3, 0.05)):
+            skipped_sizes.setdefault(bench.group, []).append(
+                f"{bench.name}: ~{guess:.3g} s per call, too slow for the budget")
+            continue
+        try:
+            with mb.quiet():
+                call = mb.make_copies(bench, min(0.02, max(target * 0.3, 0.002)))
+        except Exception as e:  # an operator this build lacks
+            skipped_sizes.setdefault(bench.group, []).append(f"{bench.name}: {type(e).__name__}: {e}")
+            continue
+        tracker = Tracker(f"calibrate {bench.name}", store=False, config=config, handle_signals=False)
+        tracker.start()
+        c0 = _cpu_now()
+        with mb.quiet():
+            timing = mb.run_bench(call, target)
+        cpu = _cpu_now() - c0
+        snap = tracker.stop().snapshot
+        seg = Segment(bench, timing.time_s, timing.cpu_s, timing.calls + timing.warmup_calls,
+                      snap.duration_s, cpu, snap.energy_j, snap.provenance, snap.rel_uncertainty)
+        segments.append(seg)
+        by_group.setdefault(bench.group, []).append(seg)
+        del call
+        say(f"  {bench.group:32s} {bench.name:34s} {timing.time_s * 1e6:10.1f} us")
+    fit_start = time.perf_counter()
+    models, missing, points, mape_time = _fit_time(by_group, skipped_sizes, usable, ctx)
+    for dtype in chosen:
+        for op_class in OpClass:
+            key = f"{op_class.value}/{dtype}"
+            if key in models or key in missing:
+                continue
+            if op_class is OpClass.COMMUNICATION:
+                missing[key] = "collectives need several processes; not benchmarked"
+            elif dtype == mb.INT8:
+                missing[key] = ("int8 is benchmarked for matmul only (dynamic quantized linear); "
+                                "other operations of such models run in float32")
+            else:
+                missing[key] = "not benchmarked"
+    for dtype, why in skipped.items():
+        for op_class in OpClass:
+            missing[f"{op_class.value}/{dtype}"] = why
+    basis, energy, provenance, mape_energy, energy_notes = _fit_energy(segments)
+    notes += energy_notes
+    notes.append(f"context: module call {ctx.module_call_s * 1e6:.1f} us, autograd record "
+                 f"{ctx.grad_record_s * 1e6:.1f} us per forward op, backward start "
+                 f"{ctx.backward_call_s * 1e6:.1f} us, view {ctx.view_s * 1e6:.1f} us; Adam step "
+                 f"{ctx.optimizer_step_s * 1e6:.1f} us + {ctx.optimizer_record_s * 1e6:.1f} us per operator")
+    elapsed = time.perf_counter() - start
+    notes.append(f"{len(segments)} benchmarks in {fit_start - start:.1f} s, fit "
+                 f"{time.perf_counter() - fit_start:.2f} s")
+    prov = provenance.value if provenance else "none"
+    profile = Profile(
+        fingerprint=current_fingerprint(prov), created_at=now_iso(), time_models=models,
+        missing=missing, energy_basis=basis, energy=energy, energy_provenance=prov,
+        fit_mape_time=mape_time, fit_mape_energy=mape_energy, view_overhead_s=ctx.view_s,
+        module_call_s=ctx.module_call_s, grad_record_s=ctx.grad_record_s,
+        backward_call_s=ctx.backward_call_s, optimizer_step_s=ctx.optimizer_step_s,
+        optimizer_record_s=ctx.optimizer_record_s, calibration_s=elapsed, budget_s=budget_s,
+        notes=tuple(notes), points=tuple(points),
+    )
+    if save:
+        say(f"saved {save_profile(profile, path)}")
+    say(f"calibrated in {elapsed:.1f} s: time fit {_pct(mape_time)} MAPE, energy fit "
+        f"{_pct(mape_energy)} ({basis}, {prov})")
+    return profile
+
+
+def _cpu_now() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+def _guess_call_s(done: list[Segment], bench: mb.Bench) -> float | None:
+    """Time per call of a bigger size, extrapolated from the group's smaller ones."""
+    if not done:
+        return None
+    units = max(bench.flops, bench.bytes_moved)
+    best = max((max(s.bench.flops, s.bench.bytes_moved) / s.time_s for s in done), default=0.0)
+    return units / best if best > 0 else None
+
+
+def _fit_time(by_group: dict[str, list[Segment]], skipped_sizes: dict[str, list[str]],
+              usable: float, ctx: mb.Context
+              ) -> tuple[dict[str, TimeModel], dict[str, str], list[BenchPoint], float | None]:
+    """Forward groups first (their benchmarks hold one class), then backward groups, from whose
+    times the engine start and the kernels of other classes (predicted) are taken out."""
+    models: dict[str, TimeModel] = {}
+    missing: dict[str, str] = {}
+    points: list[BenchPoint] = []
+    errors: list[float] = []
+    knees = knee_candidates()
+    # forward class groups first (data movement first of all: other benchmarks hold some),
+    # then operators with their own roofline, then backward groups
+    groups = sorted(set(by_group) | set(skipped_sizes),
+                    key=lambda g: (g.count("/"), "@" in g, g != "data_movement/float32", g))
+    for group in groups:
+        segs = by_group.get(group, [])
+        skipped = skipped_sizes.get(group, [])
+        if len(segs) < 2:
+            why = "; ".join(skipped[:2]) or "no benchmark"
+            missing[group] = f"{len(segs)} size(s) measured, 2 needed ({why})"
+            continue
+        op_class, dtype = segs[0].bench.op_class, segs[0].bench.dtype
+        backward = segs[0].bench.pass_ == mb.BACKWARD
+        fixed = [_aux_s(s.bench, models, dtype) + (ctx.backward_call_s if backward else 0.0) for s in segs]
+        T = [max(s.time_s - f, 0.2 * s.time_s) for s, f in zip(segs, fixed)]
+        fits = [(fit_roofline([s.bench.flops for s in segs], [s.bench.bytes_moved for s in segs], T,
+                              True, [len(s.bench.main) for s in segs], knee), knee) for knee in knees]
+        fit, cache = min(fits, key=lambda f: f[0].mape + (1e-9 if math.isfinite(f[1]) else 0.0))
+        o, rate, bw = fit.overhead_s, fit.rate_flops, fit.bandwidth_bps
+        probe = TimeModel(o, rate, bw, dram_s_per_byte=fit.dram_s_per_byte,
+                          cache_bytes=cache if math.isfinite(cache) else None)
+        work = [sum(probe.work_s(f, b) for _, f, b in s.bench.main) for s in segs]
+        fixed_calls = [o * len(s.bench.main) for s in segs]
+        u_o, u_w = fit_busy(1.0, work, [s.cpu_per_call_s for s in segs], usable, fixed_calls)
+        fitted = [sum(probe.time_s(f, b) for _, f, b in s.bench.main) + fx for s, fx in zip(segs, fixed)]
+        errs = [abs(p - s.time_s) / s.time_s for p, s in zip(fitted, segs)]
+        note = f"{len(skipped)} size(s) skipped" if skipped else ""
+        models[group] = dataclasses.replace(probe, busy_cpus=u_w, overhead_busy_cpus=u_o,
+                                            mape=sum(errs) / len(errs), points=len(segs), note=note)
+        errors += errs
+        for s, p in zip(segs, fitted):
+            points.append(BenchPoint(s.bench.name, group, dtype, s.bench.flops, s.bench.bytes_moved,
+                                     s.time_s, s.cpu_per_call_s, p))
+    mape = sum(errors) / len(errors) if errors else None
+    return models, missing, points, mape
+
+
+def _aux_s(bench: mb.Bench, models: dict[str, TimeModel], dtype: str) -> float:
+    """Predicted time of a benchmark's kernels of other classes (forward models)."""
+    total = 0.0
+    for cls, f, b in bench.kernels:
+        if cls is bench.op_class:
+            continue
+        model = models.get(f"{cls.value}/{dtype}") or models.get(f"{cls.value}/{mb.FP32}")
+        if model is not None:
+            total += model.time_s(f, b)
+    return total
+
+
+def _fit_energy(segments: list[Segment]
+                ) -> tuple[str, EnergyModel, Provenance | None, float | None, list[str]]:
+    import numpy as np
+
+    segs = [s for s in segments if s.energy_j > 0 and s.wall_s > 0]
+    if not segs:
+        return (BASIS_ACTIVE_POWER, EnergyModel(), None, None,
+                ["no energy readings: energy model empty"])
+    provenance = max((s.provenance for s in segs), key=lambda p: p.rank)
+    rel = max(s.rel_uncertainty for s in segs)
+    E = np.array([s.energy_j for s in segs])
+    t = np.array([s.wall_s for s in segs])
+    active_w = float(E.sum() / t.sum())
+    # each segment also holds part of its Tracker's own start and stop (a fixed energy per
+    # segment: the last column), which is not the benchmark's
+    if provenance in (Provenance.MEASURED, Provenance.INTEGRATED):
+        keys = sorted({f"{s.bench.op_class.value}/{s.bench.dtype}" for s in segs})
+        cols = np.zeros((len(segs), len(keys) + 2))
+        for i, s in enumerate(segs):
+            cols[i, keys.index(f"{s.bench.op_class.value}/{s.bench.dtype}")] = _work_units(s.bench) * s.calls
+            cols[i, -2] = s.wall_s
+            cols[i, -1] = 1.0
+        x = nnls(cols / E[:, None], np.ones_like(E))
+        mape = float(np.mean(np.abs(cols @ x - E) / E))
+        flop_table, byte_table = {}, {}
+        for key, e in zip(keys, x[:-2]):
+            table = flop_table if OpClass(key.split("/")[0]) in COMPUTE_CLASSES else byte_table
+            table[key] = float(e * 1e12)
+        energy = EnergyModel(static_w=float(x[-2]), pj_per_flop=flop_table, pj_per_byte=byte_table,
+                             active_power_w=active_w, meter_rel_uncertainty=rel)
+        note = (f"energy: {provenance.value} meters; E = sum_c e_c C_c + P_static t fitted by NNLS "
+                f"over {len(segs)} segments (P_static {x[-2]:.2f} W; {x[-1] * 1e3:.1f} mJ per segment "
+                "of tracker start/stop left out)")
+        return BASIS_COEFFICIENTS, energy, provenance, mape, [note]
+    cpu = np.array([s.cpu_s for s in segs])
+    a = np.stack([t, cpu, np.ones_like(t)], axis=1)
+    x = nnls(a / E[:, None], np.ones_like(E))
+    base, per_cpu = float(x[0]), float(x[1])
+    mape = float(np.mean(np.abs(a @ x - E) / E))
+    energy = EnergyModel(active_power_w=active_w, base_power_w=base, power_per_busy_cpu_w=per_cpu,
+                         meter_rel_uncertainty=rel)
+    note = (f"energy: {provenance.value} meters (no hardware counter): the energy follows greenai's "
+            f"utilization-linear CPU power model, fitted as P_active = {base:.2f} W + {per_cpu:.2f} W "
+            f"x busy CPUs (mean {active_w:.2f} W over the suite; {x[2] * 1e3:.1f} mJ per segment of "
+            f"tracker start/stop left out); predictions reproduce that model, +/-{rel:.0%} against "
+            "true energy")
+    return BASIS_ACTIVE_POWER, energy, provenance, mape, [note]
+
+
+def describe(profile: Profile) -> str:
+    """A few lines for `greenai calibrate` and logs."""
+    lines = [f"calibration {profile.created_at} on {profile.fingerprint.describe()} "
+             f"in {profile.calibration_s:.1f} s (budget {profile.budget_s:g} s)"]
+    for key, m in sorted(profile.time_models.items()):
+        rate = f"{m.rate_flops / 1e9:8.2f} GFLOP/s" if m.rate_flops else " " * 16
+        bw = f"{m.bandwidth_bps / 1e9:7.2f} GB/s" if m.bandwidth_bps else " " * 12
+        lines.append(f"  {key:32s} {m.overhead_s * 1e6:7.1f} us {rate} {bw}  busy {m.busy_cpus:.2f} "
+                     f"fit {m.mape:5.1%} ({m.points} pts)")
+    for key, why in sorted(profile.missing.items()):
+        lines.append(f"  {key:32s} missing: {why}")
+    lines += [f"  note: {n}" for n in profile.notes]
+    lines.append(f"  fit: time {_pct(profile.fit_mape_time)} MAPE, energy {_pct(profile.fit_mape_energy)}")
+    return "\n".join(lines)
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.1%}"

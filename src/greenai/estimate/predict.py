@@ -1,0 +1,294 @@
+"""Predict time and energy before a run: E = sum_i E_i * C_i over counted operations.
+
+Time of one operation (a roofline per operation class and dtype, from the profile; the
+backward pass and a few operators whose cost is far from their class's (transcendentals,
+dropout's random numbers, max pooling, EmbeddingBag) have their own rooflines where
+calibrated; a dtype without one falls back on float32, noted (integer bookkeeping silently),
+then on the default coefficients, noted):
+
+    t_i = overhead + max(flops_i / rate, bytes_i / bandwidth)
+
+and of a call that moves no data (a view) the profile's view overhead. A step's time is the
+sum (eager execution runs one operation after another) plus what eager PyTorch adds around
+kernels: one module-call cost per nn.Module the records show, and in a training step one
+autograd-recording cost per forward operation, one engine start for the backward, and for
+the optimizer step a fixed cost plus, per operator, the measured cost of an operator inside
+optimizer.step() (Python included) instead of the class's overhead.
+
+Energy, by the profile's basis (see profile.py):
+- "coefficients": E = sum_i (pJ/FLOP x flops_i + pJ/B x bytes_i) + P_static x t;
+- "active_power": E = sum_i P_active(u_i) x t_i, u_i the CPUs the operation keeps busy.
+
+Uncertainty band (~95%): with default coefficients a factor of 2 (-50% / +100%): they are
+rough (coefficients.py). Calibrated: +/- max(15%, 2 x the profile's own error on its
+micro-benchmarks) for time, and for energy that model band plus the band of the meters the
+profile was fitted on (linear sum, as greenai combines bands: docs/measurement.md). The model
+band is a judgement, not a statistic: it says what the accuracy benchmark
+(benchmarks/estimate_accuracy.py) found on real models, which the micro-benchmarks cannot see
+(Python overhead between operations, cache effects, threads).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from dataclasses import dataclass
+
+from greenai.estimate import coefficients as co
+from greenai.estimate.ops import OpClass, OpCounts, OpRecord, Pass
+from greenai.estimate.profile import BASIS_ACTIVE_POWER, Profile, TimeModel, default_profile
+
+from greenai.estimate.formulas import total_energy, training_time_s, weighted_energy
+
+MIN_MODEL_BAND = 0.15  # calibrated: at least +/-15%
+DEFAULT_LOW, DEFAULT_HIGH = 0.5, 1.0  # default coefficients: -50% / +100% (a factor of 2)
+PJ = 1e-12
+
+
+@dataclass(frozen=True, slots=True)
+class LayerRow:
+    module: str  # dotted module path, "" for the top level
+    flops: float
+    bytes_moved: float
+    time_s: float
+    energy_j: float
+
+
+@dataclass(frozen=True, slots=True)
+class ClassRow:
+    op_class: str
+    dtype: str
+    calls: int
+    flops: float
+    bytes_moved: float
+    time_s: float
+    energy_j: float
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Predicted time and energy of one forward (inference batch) or one training step."""
+
+    time_s: float
+    time_low_s: float
+    time_high_s: float
+    energy_j: float
+    energy_low_j: float
+    energy_high_j: float
+    provenance: str  # "estimated (calibrated <date>)" or "estimated (default coefficients, rough)"
+    per_pass: dict[str, tuple[float, float]]  # pass -> (time_s, energy_j)
+    per_layer: tuple[LayerRow, ...]
+    per_class: tuple[ClassRow, ...]
+    batch_size: int
+    transfer_energy_j: float = 0.0  # part of energy_j spent on communication
+    notes: tuple[str, ...] = ()
+
+    @property
+    def samples_per_s(self) -> float:
+        return self.batch_size / self.time_s if self.time_s > 0 else float("inf")
+
+    @property
+    def compute_energy_j(self) -> float:
+        return self.energy_j - self.transfer_energy_j
+
+
+@dataclass(frozen=True)
+class RunPrediction:
+    """A whole run: `steps` steps of one predicted step."""
+
+    steps: int
+    samples: int
+    time_s: float
+    time_low_s: float
+    time_high_s: float
+    energy_j: float
+    energy_low_j: float
+    energy_high_j: float
+    provenance: str
+
+
+def predict(counts: OpCounts, profile: Profile | None = None) -> Prediction:
+    """Time and energy of what `counts` describes, on the machine `profile` was made on
+    (None: the rough default coefficients)."""
+    prof = profile if profile is not None else default_profile()
+    notes: list[str] = list(counts.notes)
+    seen_fallbacks: set[str] = set()
+    per_pass: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    layers: dict[str, list[float]] = {}
+    classes: dict[tuple[str, str], list[float]] = {}
+    totals = [0.0, 0.0, 0.0]  # time, energy, transfer energy
+
+    def add(module: str, pass_: str, t: float, e: float, flops: float = 0.0, nbytes: float = 0.0) -> None:
+        totals[0] += t
+        totals[1] += e
+        per_pass[pass_][0] += t
+        per_pass[pass_][1] += e
+        row = layers.setdefault(module, [0.0, 0.0, 0.0, 0.0])
+        row[0] += flops
+        row[1] += nbytes
+        row[2] += t
+        row[3] += e
+
+    for record in counts.records:
+        t, e = _record_cost(record, prof, notes, seen_fallbacks)
+        nbytes = record.bytes_read + record.bytes_written
+        add(record.module, Pass(record.pass_).value, t, e, record.flops, nbytes)
+        if record.op_class is OpClass.COMMUNICATION:
+            totals[2] += e
+        crow = classes.setdefault((OpClass(record.op_class).value, co.canonical_dtype(record.dtype)),
+                                  [0, 0.0, 0.0, 0.0, 0.0])
+        crow[0] += 1
+        crow[1] += record.flops
+        crow[2] += nbytes
+        crow[3] += t
+        crow[4] += e
+    # what eager PyTorch adds around the kernels: module calls, autograd graph, engine start
+    one_cpu_w = _overhead_power_w(prof)
+    forward = [r for r in counts.records if Pass(r.pass_) is Pass.FORWARD]
+    training = any(Pass(r.pass_) is Pass.BACKWARD for r in counts.records)
+    for module in module_calls(forward):
+        add(module, Pass.FORWARD.value, prof.module_call_s, prof.module_call_s * one_cpu_w)
+    if training:
+        for r in forward:
+            add(r.module, Pass.FORWARD.value, prof.grad_record_s, prof.grad_record_s * one_cpu_w)
+        add("", Pass.BACKWARD.value, prof.backward_call_s, prof.backward_call_s * one_cpu_w)
+    if any(Pass(r.pass_) is Pass.OPTIMIZER for r in counts.records):
+        add("", Pass.OPTIMIZER.value, prof.optimizer_step_s, prof.optimizer_step_s * one_cpu_w)
+    total_t, total_e, transfer_e = totals
+    t_low, t_high, e_low, e_high = _bands(prof)
+    return Prediction(
+        time_s=total_t, time_low_s=total_t * (1 - t_low), time_high_s=total_t * (1 + t_high),
+        energy_j=total_e, energy_low_j=total_e * (1 - e_low), energy_high_j=total_e * (1 + e_high),
+        provenance=provenance_label(prof),
+        per_pass={k: (v[0], v[1]) for k, v in per_pass.items()},
+        per_layer=tuple(LayerRow(m, *v) for m, v in layers.items()),
+        per_class=tuple(ClassRow(c, d, int(v[0]), *v[1:]) for (c, d), v in classes.items()),
+        batch_size=counts.batch_size, transfer_energy_j=transfer_e, notes=tuple(notes),
+    )
+
+
+def module_calls(forward: list[OpRecord]) -> list[str]:
+    """Modules called in a forward, as far as the records show: every module that ran an
+    operator, its ancestors, and the model itself (modules with no operator, e.g. Dropout
+    in eval or Flatten, are not seen)."""
+    seen: dict[str, None] = {"": None}
+    for r in forward:
+        if r.module and r.module not in seen:
+            parts = r.module.split(".")
+            for i in range(1, len(parts) + 1):
+                seen.setdefault(".".join(parts[:i]), None)
+    return list(seen)
+
+
+def whole_run(step: Prediction, steps: int) -> RunPrediction:
+    """A run of `steps` identical steps: t = D / V (D samples at V samples/s) and
+    E = sum_i E_i x C_i with one kind of step; communication stays apart from compute."""
+    if steps < 0:
+        raise ValueError(f"steps must be >= 0, got {steps}")
+    samples = steps * step.batch_size
+    if step.time_s > 0:
+        time_s = training_time_s(samples, step.samples_per_s)
+    else:
+        time_s = 0.0
+    compute = weighted_energy([step.compute_energy_j], [steps])
+    transfer = weighted_energy([step.transfer_energy_j], [steps])
+    energy = total_energy(compute, transfer)
+    scale_t = time_s / step.time_s if step.time_s > 0 else 0.0
+    scale_e = energy / step.energy_j if step.energy_j > 0 else 0.0
+    return RunPrediction(
+        steps=steps, samples=samples, time_s=time_s,
+        time_low_s=step.time_low_s * scale_t, time_high_s=step.time_high_s * scale_t,
+        energy_j=energy, energy_low_j=step.energy_low_j * scale_e,
+        energy_high_j=step.energy_high_j * scale_e, provenance=step.provenance,
+    )
+
+
+def provenance_label(profile: Profile) -> str:
+    if profile.default:
+        return "estimated (default coefficients, rough)"
+    return f"estimated (calibrated {profile.date})"
+
+
+# -- one record ----------------------------------------------------------------------------
+def _record_cost(record: OpRecord, prof: Profile, notes: list[str],
+                 seen: set[str]) -> tuple[float, float]:
+    bytes_moved = record.bytes_read + record.bytes_written
+    op_class = OpClass(record.op_class)
+    dtype = co.canonical_dtype(record.dtype)
+    pass_ = Pass(record.pass_)
+    if record.flops == 0 and bytes_moved == 0:  # a view, a detach: dispatch cost only
+        t = prof.view_overhead_s
+        model = None
+    else:
+        model = _time_model(prof, op_class, dtype, pass_.value, op_base_name(record.op), notes, seen)
+        if pass_ is Pass.OPTIMIZER and prof.optimizer_record_s > 0:
+            # inside optimizer.step() each operator costs the Python around it, measured
+            model = dataclasses.replace(model, overhead_s=prof.optimizer_record_s)
+        t = model.time_s(record.flops, bytes_moved)
+    if prof.energy_basis == BASIS_ACTIVE_POWER:
+        if model is None:
+            busy = 1.0
+        else:
+            busy = model.cpu_s(record.flops, bytes_moved) / t if t > 0 else 0.0
+        busy = min(max(busy, 0.0), max(prof.fingerprint.usable_cpus, 1.0))
+        return t, prof.energy.active_power(busy) * t
+    em = prof.energy
+    dynamic = (em.coefficient(em.pj_per_flop, op_class.value, dtype) * record.flops
+               + em.coefficient(em.pj_per_byte, op_class.value, dtype) * bytes_moved) * PJ
+    return t, dynamic + em.static_w * t
+
+
+def _overhead_power_w(prof: Profile) -> float:
+    """Power while Python dispatches (one CPU busy)."""
+    if prof.energy_basis == BASIS_ACTIVE_POWER:
+        return prof.energy.active_power(1.0)
+    return prof.energy.static_w
+
+
+# operators timed under another name: the training variant of a forward-only kernel
+OP_ALIASES = {"_embedding_bag": "_embedding_bag_forward_only"}
+
+
+def op_base_name(op: str) -> str:
+    """"aten.tanh_.default" -> "tanh": the key of operators with a roofline of their own."""
+    parts = op.split(".")
+    name = parts[1] if len(parts) >= 2 and parts[0] in ("aten", "quantized") else parts[0]
+    if name.endswith("_") and not name.endswith("__"):  # in place: add_ -> add
+        name = name[:-1]
+    return OP_ALIASES.get(name, name)
+
+
+def _time_model(prof: Profile, op_class: OpClass, dtype: str, pass_: str, op: str,
+                notes: list[str], seen: set[str]) -> TimeModel:
+    model = prof.time_model(op_class, dtype, pass_, op)
+    if model is not None:
+        return model
+    key = f"{op_class.value}/{dtype}"
+    fallback = prof.time_model(op_class, "float32", pass_, op)
+    if fallback is not None:
+        if key not in seen and dtype in co.DTYPES + ("float64",):  # integer bookkeeping: silent
+            seen.add(key)
+            why = prof.missing.get(key, "not calibrated")
+            notes.append(f"{key}: no time model ({why}); used {op_class.value}/float32")
+        return fallback
+    d = co.default_time(op_class, dtype, prof.fingerprint.usable_cpus)
+    if key not in seen:
+        seen.add(key)
+        why = prof.missing.get(key, "not calibrated")
+        notes.append(f"{key}: no time model ({why}); used default coefficients (rough)")
+    return TimeModel(d.overhead_s, d.rate_flops, d.bandwidth_bps,
+                     busy_cpus=max(prof.fingerprint.usable_cpus, 1.0), note="default")
+
+
+def _bands(prof: Profile) -> tuple[float, float, float, float]:
+    """(time low, time high, energy low, energy high) as fractions of the point estimate."""
+    if prof.default:
+        return DEFAULT_LOW, DEFAULT_HIGH, DEFAULT_LOW, DEFAULT_HIGH
+    time_band = max(MIN_MODEL_BAND, 2 * _finite(prof.fit_mape_time))
+    energy_model = max(MIN_MODEL_BAND, 2 * (_finite(prof.fit_mape_time) + _finite(prof.fit_mape_energy)))
+    energy_band = energy_model + prof.energy.meter_rel_uncertainty
+    return time_band, time_band, min(energy_band, 0.99), energy_band
+
+
+def _finite(x: float | None) -> float:
+    return x if x is not None and x == x and x != float("inf") else 0.0

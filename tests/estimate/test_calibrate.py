@@ -1,0 +1,124 @@
+"""Calibration: the fits recover known parameters; a tiny-budget run respects its budget and
+accounts for every class."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from greenai.estimate import microbench as mb
+from greenai.estimate.calibrate import (Segment, _fit_energy, calibrate, fit_busy, fit_roofline,
+                                        nnls, nnls_lawson_hanson)
+from greenai.estimate.ops import OpClass
+from greenai.estimate.profile import BASIS_ACTIVE_POWER, BASIS_COEFFICIENTS, load_profile
+from greenai.meters.base import Provenance
+
+
+def test_lawson_hanson_matches_scipy_and_known_solutions():
+    scipy_nnls = pytest.importorskip("scipy.optimize").nnls
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        a = rng.normal(size=(30, 6))
+        b = rng.normal(size=30)
+        np.testing.assert_allclose(nnls_lawson_hanson(a, b), scipy_nnls(a, b)[0], atol=1e-9)
+    a = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    np.testing.assert_allclose(nnls_lawson_hanson(a, a @ np.array([2.0, 3.0])), [2.0, 3.0])
+    np.testing.assert_allclose(nnls_lawson_hanson(a, a @ np.array([2.0, -3.0])), [0.5, 0.0], atol=1e-12)
+    np.testing.assert_allclose(nnls(a, a @ np.array([2.0, 3.0])), [2.0, 3.0])
+
+
+def test_fit_roofline_recovers_overhead_rate_and_bandwidth():
+    o, rate, bw = 5e-6, 2e10, 4e9
+    flops = np.array([1e3, 1e5, 1e7, 1e9, 1e6, 1e8, 4e8])
+    nbytes = np.array([1e3, 1e4, 1e5, 1e6, 4e6, 2e8, 1e9])  # the last three memory-bound
+    times = o + np.maximum(flops / rate, nbytes / bw)
+    fit = fit_roofline(flops, nbytes, times)
+    assert fit.overhead_s == pytest.approx(o, rel=1e-6)
+    assert fit.rate_flops == pytest.approx(rate, rel=1e-6)
+    assert fit.bandwidth_bps == pytest.approx(bw, rel=1e-6)
+    assert fit.dram_s_per_byte == 0.0 and fit.mape < 1e-9
+    # bandwidth only; two calls per benchmark double the overhead; bytes beyond a 1 MB cache
+    # cost 1e-10 s more each
+    times2 = 2 * o + nbytes / bw + np.maximum(nbytes - 1e6, 0) * 1e-10
+    fit = fit_roofline(flops * 0, nbytes, times2, calls=[2] * len(flops), cache_bytes=1e6)
+    assert (fit.overhead_s, fit.rate_flops) == (pytest.approx(o, rel=1e-6), None)
+    assert fit.bandwidth_bps == pytest.approx(bw, rel=1e-6)
+    assert fit.dram_s_per_byte == pytest.approx(1e-10, rel=1e-6)
+
+
+def test_fit_busy_recovers_cpus_busy():
+    fixed = np.array([1e-5, 1e-5, 1e-5, 1e-5])
+    work = np.array([0.0, 1e-5, 1e-4, 1e-3])
+    cpu = 1.0 * fixed + 1.8 * work
+    assert fit_busy(1.0, work, cpu, 2.0, fixed) == (pytest.approx(1.0), pytest.approx(1.8))
+    assert fit_busy(1.0, work, cpu * 10, 2.0, fixed) == (2.0, 2.0)  # clamped to usable CPUs
+
+
+def _segment(cls: OpClass, flops: float, nbytes: float, calls: int, wall: float, cpu: float,
+             energy: float, prov: Provenance) -> Segment:
+    bench = mb.Bench("b", cls, "float32", "forward", 0, ((cls, flops, nbytes),), lambda: lambda: None)
+    return Segment(bench, wall / calls, cpu / calls, calls, wall, cpu, energy, prov, 0.05)
+
+
+def test_energy_fit_measured_meters_recovers_coefficients():
+    # E = 20 pJ/FLOP x matmul FLOPs + 500 pJ/B x elementwise bytes + 8 W x t
+    segs = []
+    for calls, wall, f, b in [(100, 0.2, 1e8, 1e6), (1000, 0.1, 1e5, 1e3), (10, 0.3, 1e9, 1e7)]:
+        segs.append(_segment(OpClass.MATMUL, f, b, calls, wall, wall, 20e-12 * f * calls + 8 * wall,
+                             Provenance.MEASURED))
+    for calls, wall, b in [(100, 0.2, 1e7), (1000, 0.1, 1e4), (50, 0.05, 1e5)]:
+        segs.append(_segment(OpClass.ELEMENTWISE, b / 4, b, calls, wall, wall,
+                             500e-12 * b * calls + 8 * wall, Provenance.MEASURED))
+    basis, energy, prov, err, notes = _fit_energy(segs)
+    assert (basis, prov) == (BASIS_COEFFICIENTS, Provenance.MEASURED)
+    assert energy.static_w == pytest.approx(8.0, rel=1e-6)
+    assert energy.pj_per_flop["matmul/float32"] == pytest.approx(20.0, rel=1e-6)
+    assert energy.pj_per_byte["elementwise/float32"] == pytest.approx(500.0, rel=1e-6)
+    assert err < 1e-6
+
+
+def test_energy_fit_estimated_meters_is_active_power():
+    # greenai's CPU model: E = 1.5 W x t + 2.8 W x CPU-seconds
+    segs = [_segment(OpClass.MATMUL, 1e6, 1e4, 10, wall, cpu, 1.5 * wall + 2.8 * cpu, Provenance.ESTIMATED)
+            for wall, cpu in [(0.1, 0.1), (0.2, 0.38), (0.3, 0.45), (0.05, 0.02)]]
+    basis, energy, prov, err, notes = _fit_energy(segs)
+    assert (basis, prov) == (BASIS_ACTIVE_POWER, Provenance.ESTIMATED)
+    assert energy.base_power_w == pytest.approx(1.5, rel=1e-6)
+    assert energy.power_per_busy_cpu_w == pytest.approx(2.8, rel=1e-6)
+    assert energy.active_power(2.0) == pytest.approx(7.1, rel=1e-6)
+    assert "utilization-linear" in notes[0]
+
+
+def test_tiny_budget_calibration_respects_budget_and_accounts_for_every_class(tmp_path, monkeypatch):
+    monkeypatch.setenv("GREENAI_CALIBRATION_DIR", str(tmp_path / "calib"))
+    import torch
+
+    from greenai.tracking.tracker import Tracker  # noqa: F401  (imports are not the budget's)
+
+    x = torch.ones(2, requires_grad=True)
+    torch.autograd.grad(x.sum(), [x])  # first calls import sympy and torch._dynamo (~2 s)
+    p = torch.nn.Parameter(torch.ones(2))
+    p.grad = torch.ones(2)
+    torch.optim.Adam([p]).step()
+    budget = 3.0
+    messages: list[str] = []
+    t0 = time.perf_counter()
+    profile = calibrate(budget, progress=messages.append)
+    wall = time.perf_counter() - t0
+    assert wall < budget * 1.5 + 1.0
+    assert profile.calibration_s <= wall and profile.budget_s == budget
+    for op_class in OpClass:
+        for dtype in ("float32", "bfloat16", "int8"):
+            key = f"{op_class.value}/{dtype}"
+            assert key in profile.time_models or profile.missing.get(key), key
+    assert profile.missing["communication/float32"].startswith("collectives")
+    for key, model in profile.time_models.items():
+        assert model.overhead_s >= 0 and model.points >= 2, key
+        assert model.rate_flops or model.bandwidth_bps or model.overhead_s > 0, key
+    assert profile.energy_provenance in {p.value for p in Provenance}
+    assert profile.module_call_s >= 0 and profile.backward_call_s > 0
+    assert load_profile() == profile  # saved where load_profile finds it
+    assert messages[0].startswith("calibrating:") and messages[-1].startswith("calibrated in")
+    assert profile.time_models, "a 3 s budget fits the two smallest sizes of some classes"

@@ -1,0 +1,172 @@
+"""predict(): exact arithmetic on hand-made counts and a hand-made profile."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from greenai.estimate.ops import OpClass, OpCounts, OpRecord, Pass
+from greenai.estimate.predict import module_calls, predict, whole_run
+from greenai.estimate.profile import (BASIS_ACTIVE_POWER, BASIS_COEFFICIENTS, EnergyModel, Profile,
+                                      TimeModel, current_fingerprint, default_profile)
+
+
+def rec(cls: OpClass, flops: float, nbytes: float, module: str, pass_: Pass = Pass.FORWARD,
+        dtype: str = "float32") -> OpRecord:
+    return OpRecord(f"aten.{cls.value}", cls, dtype, flops, nbytes / 2, nbytes / 2, module, pass_)
+
+
+def counts(*records: OpRecord, batch: int = 8) -> OpCounts:
+    return OpCounts(records=records, parameters=100, parameter_bytes=400, activation_bytes=1000,
+                    batch_size=batch)
+
+
+def hand_profile(basis: str = BASIS_ACTIVE_POWER, **changes) -> Profile:
+    fp = dataclasses.replace(current_fingerprint("estimated"), usable_cpus=2.0)
+    models = {
+        "matmul/float32": TimeModel(10e-6, 1e9, 1e9, busy_cpus=2.0, overhead_busy_cpus=1.0),
+        "matmul/float32/backward": TimeModel(20e-6, 5e8, None, busy_cpus=2.0, overhead_busy_cpus=1.0),
+        "elementwise/float32": TimeModel(2e-6, None, 1e9, busy_cpus=1.0, overhead_busy_cpus=1.0),
+    }
+    if basis == BASIS_ACTIVE_POWER:
+        energy = EnergyModel(active_power_w=4.0, base_power_w=1.0, power_per_busy_cpu_w=2.0,
+                             meter_rel_uncertainty=0.5)
+    else:
+        energy = EnergyModel(static_w=10.0, pj_per_flop={"matmul/float32": 5.0, "*/*": 1.0},
+                             pj_per_byte={"*/*": 100.0}, meter_rel_uncertainty=0.05)
+    base = Profile(
+        fingerprint=fp, created_at="2025-03-04T05:06:07+00:00", time_models=models,
+        missing={"matmul/bfloat16": "emulated, skipped"}, energy_basis=basis, energy=energy,
+        energy_provenance="estimated" if basis == BASIS_ACTIVE_POWER else "measured",
+        fit_mape_time=0.05, fit_mape_energy=0.01, view_overhead_s=1e-6, module_call_s=1e-6,
+        grad_record_s=0.5e-6, backward_call_s=10e-6,
+    )
+    return dataclasses.replace(base, **changes)
+
+
+FC = rec(OpClass.MATMUL, 2e6, 1e5, "fc1")  # t = 10us + max(2e6/1e9, 1e5/1e9) = 2.01 ms
+ACT = rec(OpClass.ELEMENTWISE, 1e3, 4e3, "act")  # t = 2us + 4e3/1e9 = 6 us
+
+
+def test_inference_time_and_energy_active_power_basis():
+    p = predict(counts(FC, ACT), hand_profile())
+    # kernels 2.01 ms + 6 us, plus 3 module calls ("", fc1, act) of 1 us
+    assert p.time_s == pytest.approx(2.01e-3 + 6e-6 + 3e-6, rel=1e-12)
+    # E = P_active(u) t = 1 W x t + 2 W x cpu; fc1: cpu = 10us x 1 + 2 ms x 2 = 4.01 ms
+    e_fc = 1.0 * 2.01e-3 + 2.0 * 4.01e-3
+    e_act = 1.0 * 6e-6 + 2.0 * 6e-6
+    e_modules = 3 * 1e-6 * (1.0 + 2.0 * 1)  # dispatch keeps one CPU busy
+    assert p.energy_j == pytest.approx(e_fc + e_act + e_modules, rel=1e-12)
+    assert p.provenance == "estimated (calibrated 2025-03-04)"
+    assert list(p.per_pass) == ["forward"]
+    assert p.per_pass["forward"] == pytest.approx((p.time_s, p.energy_j))
+    layers = {row.module: row for row in p.per_layer}
+    assert layers["fc1"].time_s == pytest.approx(2.01e-3 + 1e-6)
+    assert layers["fc1"].flops == 2e6 and layers["fc1"].bytes_moved == 1e5
+    assert layers["act"].energy_j == pytest.approx(e_act + 3e-6)
+    assert sum(r.time_s for r in p.per_layer) == pytest.approx(p.time_s)
+    assert sum(r.energy_j for r in p.per_layer) == pytest.approx(p.energy_j)
+    assert p.samples_per_s == pytest.approx(8 / p.time_s)
+    classes = {(c.op_class, c.dtype): c for c in p.per_class}
+    assert classes[("matmul", "float32")].calls == 1
+    assert classes[("elementwise", "float32")].time_s == pytest.approx(6e-6)
+
+
+def test_training_step_uses_backward_models_and_autograd_costs():
+    bwd = rec(OpClass.MATMUL, 4e6, 2e5, "fc1", Pass.BACKWARD)  # 20us + 4e6/5e8 = 8.02 ms
+    opt = rec(OpClass.ELEMENTWISE, 3e3, 1e4, "fc1", Pass.OPTIMIZER)  # 5us (in step) + 10us
+    p = predict(counts(FC, ACT, bwd, opt),
+                hand_profile(optimizer_step_s=40e-6, optimizer_record_s=5e-6))
+    forward_t = 2.01e-3 + 6e-6 + 3e-6 + 2 * 0.5e-6  # + autograd record per forward kernel
+    backward_t = 8.02e-3 + 10e-6  # + engine start
+    optimizer_t = 15e-6 + 40e-6  # the operator, then optimizer.step()'s fixed cost
+    assert p.per_pass["forward"][0] == pytest.approx(forward_t, rel=1e-12)
+    assert p.per_pass["backward"][0] == pytest.approx(backward_t, rel=1e-12)
+    assert p.per_pass["optimizer"][0] == pytest.approx(optimizer_t, rel=1e-12)
+    assert p.time_s == pytest.approx(forward_t + backward_t + optimizer_t, rel=1e-12)
+    e_bwd = 1.0 * 8.02e-3 + 2.0 * (20e-6 + 8e-3 * 2) + 3.0 * 10e-6
+    assert p.per_pass["backward"][1] == pytest.approx(e_bwd, rel=1e-12)
+
+
+def test_coefficients_basis_is_sum_of_e_times_c_plus_static():
+    p = predict(counts(FC), hand_profile(BASIS_COEFFICIENTS))
+    t = 2.01e-3 + 2e-6  # kernel + 2 module calls ("", fc1)
+    assert p.time_s == pytest.approx(t, rel=1e-12)
+    dynamic = (5.0 * 2e6 + 100.0 * 1e5) * 1e-12  # matmul/float32 pJ/FLOP, */* pJ/byte
+    assert p.energy_j == pytest.approx(dynamic + 10.0 * t, rel=1e-12)
+
+
+def test_missing_dtype_falls_back_to_float32_with_a_note():
+    bf16 = rec(OpClass.MATMUL, 2e6, 1e5, "fc1", dtype="bfloat16")
+    p = predict(counts(bf16), hand_profile())
+    assert p.time_s == pytest.approx(2.01e-3 + 2e-6, rel=1e-12)  # the float32 model
+    assert any("matmul/bfloat16: no time model (emulated, skipped); used matmul/float32" in n
+               for n in p.notes)
+
+
+def test_missing_class_falls_back_to_default_coefficients_with_a_note():
+    sm = rec(OpClass.SOFTMAX, 5e3, 8e3, "head")
+    p = predict(counts(sm), hand_profile())
+    assert any("softmax/float32: no time model (not calibrated); used default coefficients" in n
+               for n in p.notes)
+    assert p.time_s > 8e3 / 1e12  # some time, from the defaults
+
+
+def test_uncertainty_bands_contain_the_point_estimate():
+    calibrated = predict(counts(FC, ACT), hand_profile())
+    assert calibrated.time_low_s < calibrated.time_s < calibrated.time_high_s
+    assert calibrated.energy_low_j < calibrated.energy_j < calibrated.energy_high_j
+    # time: +/- max(15%, 2 x 5%); energy: max(15%, 2 x (5% + 1%)) + the meter's 50%
+    assert calibrated.time_high_s == pytest.approx(calibrated.time_s * 1.15)
+    assert calibrated.time_low_s == pytest.approx(calibrated.time_s * 0.85)
+    assert calibrated.energy_high_j == pytest.approx(calibrated.energy_j * 1.65)
+    assert calibrated.energy_low_j == pytest.approx(calibrated.energy_j * 0.35)
+    poor = predict(counts(FC), hand_profile(fit_mape_time=0.2))
+    assert poor.time_high_s == pytest.approx(poor.time_s * 1.4)  # 2 x self-MAPE
+    rough = predict(counts(FC, ACT), default_profile())
+    assert rough.provenance == "estimated (default coefficients, rough)"
+    assert rough.time_low_s == pytest.approx(rough.time_s / 2)
+    assert rough.time_high_s == pytest.approx(rough.time_s * 2)
+    assert rough.energy_low_j < rough.energy_j < rough.energy_high_j
+
+
+def test_default_profile_prediction_is_used_without_a_profile():
+    p = predict(counts(FC))
+    assert p.provenance == "estimated (default coefficients, rough)"
+    assert p.time_s > 0 and p.energy_j > 0
+
+
+def test_whole_run_scales_one_step():
+    step = predict(counts(FC, ACT, batch=32), hand_profile())
+    run = whole_run(step, 1000)
+    assert run.samples == 32_000
+    assert run.time_s == pytest.approx(1000 * step.time_s)  # t = D / V
+    assert run.energy_j == pytest.approx(1000 * step.energy_j)
+    assert run.time_low_s < run.time_s < run.time_high_s
+    assert run.energy_low_j == pytest.approx(1000 * step.energy_low_j)
+    assert run.provenance == step.provenance
+    assert whole_run(step, 0).energy_j == 0.0
+    with pytest.raises(ValueError):
+        whole_run(step, -1)
+
+
+def test_module_calls_include_ancestors_once():
+    records = [rec(OpClass.MATMUL, 1, 1, "encoder.layers.0.linear1"),
+               rec(OpClass.MATMUL, 1, 1, "encoder.layers.0.linear2"),
+               rec(OpClass.ELEMENTWISE, 1, 1, "encoder.layers.1.act")]
+    assert module_calls(records) == ["", "encoder", "encoder.layers", "encoder.layers.0",
+                                     "encoder.layers.0.linear1", "encoder.layers.0.linear2",
+                                     "encoder.layers.1", "encoder.layers.1.act"]
+
+
+def test_operator_with_its_own_roofline_is_preferred_over_its_class():
+    profile = hand_profile()
+    models = {**profile.time_models,
+              "elementwise/float32@tanh": TimeModel(3e-6, None, 1e8, busy_cpus=1.0, overhead_busy_cpus=1.0)}
+    profile = dataclasses.replace(profile, time_models=models)
+    tanh = OpRecord("aten.tanh_.default", OpClass.ELEMENTWISE, "float32", 5e3, 2e3, 2e3, "gru", Pass.FORWARD)
+    add = OpRecord("aten.add_.Tensor", OpClass.ELEMENTWISE, "float32", 1e3, 2e3, 2e3, "gru", Pass.FORWARD)
+    p = predict(counts(tanh, add), profile)
+    # tanh_: 3us + 4e3 B / 1e8 B/s = 43 us; add_: the class roofline, 2us + 4e3 / 1e9 = 6 us
+    assert p.time_s == pytest.approx(43e-6 + 6e-6 + 2 * 1e-6, rel=1e-12)
