@@ -155,3 +155,17 @@ def test_phase_names_are_validated(tmp_path):
     tracker = Tracker("names", config=config(tmp_path), meters=[gpu()], store=False)
     with pytest.raises(ValueError):
         tracker.phase("a/b")
+
+
+def test_slow_devices_get_one_row_per_second_and_a_final_row(tmp_path):
+    dram = SimulatedMeter("dram:0", DeviceKind.DRAM, 3.0)
+    with Tracker("rows", config=config(tmp_path), meters=[gpu(100.0), dram]) as run:
+        time.sleep(1.3)
+    with Ledger(tmp_path / "ledger.db") as ledger:
+        rows = ledger.samples(run.run_id)
+    gpu_rows = [r for r in rows if r.device == "gpu:0"]
+    dram_rows = [r for r in rows if r.device == "dram:0"]
+    assert len(gpu_rows) >= 40  # 50 Hz
+    assert 2 <= len(dram_rows) <= 4  # ~1 Hz, plus the last one at stop
+    assert dram_rows[-1].energy_j == pytest.approx(run.result.device_energy_j("dram:0"))
+    assert dram_rows[-1].power_w == pytest.approx(3.0, rel=0.05)

@@ -90,6 +90,7 @@ class ProcessScope:
         cgroup_root: str | Path = "/sys/fs/cgroup",
         proc_root: str | Path = "/proc",
         refresh_s: float = 1.0,
+        usable_refresh_s: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         try:
@@ -101,6 +102,8 @@ class ProcessScope:
         self._cgroup_root = Path(cgroup_root)
         self._proc_root = Path(proc_root)
         self._refresh_s = refresh_s
+        # affinity and cgroup quota rarely change and cost several /proc and cgroupfs reads
+        self._usable_refresh_s = usable_refresh_s
         self._clock = clock
         self._is_self = root_pid == os.getpid()
         self._members: dict[int, tuple[psutil.Process, int]] = {}  # pid -> (process, ppid)
@@ -129,7 +132,7 @@ class ProcessScope:
         return int(read), int(write)
 
     def usable_cpus(self) -> float:
-        """CPUs this process may use: min(affinity, cgroup CPU quota). Re-read every refresh_s."""
+        """CPUs this process may use: min(affinity, cgroup CPU quota). Re-read every usable_refresh_s."""
         if self._clock() >= self._usable_until:
             try:
                 allowed = float(len(self._root.cpu_affinity()))
@@ -137,7 +140,7 @@ class ProcessScope:
                 allowed = float(os.cpu_count() or 1)
             quota = cgroup_cpu_limit(self.root_pid, self._cgroup_root, self._proc_root)
             self._usable = allowed if quota is None else min(allowed, quota)
-            self._usable_until = self._clock() + self._refresh_s
+            self._usable_until = self._clock() + self._usable_refresh_s
         return self._usable
 
     def _root_cpu(self, root: psutil.Process) -> tuple[float, float]:

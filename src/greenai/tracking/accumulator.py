@@ -16,6 +16,12 @@ from greenai.meters.base import DeviceEnergy, DeviceKind, Provenance
 from greenai.tracking.phases import PhaseApportioner
 
 
+# Devices whose meters update about once a second (DRAM, disk and network estimates): their
+# power series is stored at 1 Hz, not at the sampler's rate, to keep ledger flushes small.
+SLOW_KINDS = frozenset({DeviceKind.DRAM, DeviceKind.DISK, DeviceKind.NETWORK})
+SLOW_ROW_INTERVAL_S = 1.0
+
+
 @dataclass
 class _DeviceState:
     kind: DeviceKind
@@ -23,6 +29,8 @@ class _DeviceState:
     rel_uncertainty: float
     last_cumulative_j: float = 0.0  # as reported by its meter
     energy_j: float = 0.0  # accumulated by the run
+    row_t: float | None = None  # wall time and run energy of the last sample row written
+    row_energy_j: float = 0.0
 
 
 @dataclass
@@ -46,7 +54,6 @@ class RunAccumulator:
         events: list[tuple[int, str | None, bool]],
     ) -> None:
         """Account one sampling interval [t0, t1) given the readings taken at t1."""
-        dt_s = max((t1_ns - t0_ns) / 1e9, 1e-9)
         deltas: dict[str, float] = {}
         for r in readings:
             state = self.devices.get(r.device)
@@ -61,11 +68,28 @@ class RunAccumulator:
                 state.provenance = r.provenance  # a fallback mid-run weakens the whole total
             state.rel_uncertainty = max(state.rel_uncertainty, r.rel_uncertainty)
             deltas[r.device] = delta
-            self.pending_samples.append(
-                SampleRow(wall_t1, r.device, r.kind, delta / dt_s, state.energy_j, r.provenance)
-            )
+            self._add_row(r.device, state, wall_t0, wall_t1, r.provenance)
         self.phases.apportion(t0_ns, t1_ns, events, deltas)
         self.charge = self.charge + self.account.charge(sum(deltas.values()), wall_t0, wall_t1)
+
+    def _add_row(self, device: str, state: _DeviceState, wall_t0: float, wall_t1: float,
+                 provenance: Provenance) -> None:
+        """A power-series row: every tick, or about once a second for slow devices."""
+        since = state.row_t if state.row_t is not None else wall_t0
+        if state.kind in SLOW_KINDS and state.row_t is not None and wall_t1 - since < SLOW_ROW_INTERVAL_S:
+            return
+        power_w = (state.energy_j - state.row_energy_j) / max(wall_t1 - since, 1e-9)
+        self.pending_samples.append(SampleRow(wall_t1, device, state.kind, power_w, state.energy_j, provenance))
+        state.row_t, state.row_energy_j = wall_t1, state.energy_j
+
+    def close_rows(self, wall_t: float) -> None:
+        """At the end of a run, a last row for slow devices whose last row lags their total."""
+        for device, state in self.devices.items():
+            if state.row_t is not None and state.energy_j != state.row_energy_j and wall_t > state.row_t:
+                power_w = (state.energy_j - state.row_energy_j) / (wall_t - state.row_t)
+                self.pending_samples.append(
+                    SampleRow(wall_t, device, state.kind, power_w, state.energy_j, state.provenance))
+                state.row_t, state.row_energy_j = wall_t, state.energy_j
 
     def take_samples(self) -> list[SampleRow]:
         samples, self.pending_samples = self.pending_samples, []

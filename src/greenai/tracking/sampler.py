@@ -77,6 +77,8 @@ class Sampler:
         self._stop.set()
         self._thread.join()
         self._tick()
+        with self._lock:
+            self._acc.close_rows(self._last_wall)
         snapshot = self.snapshot()
         for meter in self._meters:
             try:
