@@ -122,3 +122,42 @@ def test_tiny_budget_calibration_respects_budget_and_accounts_for_every_class(tm
     assert load_profile() == profile  # saved where load_profile finds it
     assert messages[0].startswith("calibrating:") and messages[-1].startswith("calibrated in")
     assert profile.time_models, "a 3 s budget fits the two smallest sizes of some classes"
+
+
+def test_benchmarks_count_what_op_counting_counts():
+    """The FLOPs and bytes the calibration fits against are op counting's, kernel by kernel."""
+    import torch
+
+    from greenai.estimate.counting import count_ops
+
+    class Run(torch.nn.Module):
+        def __init__(self, call):
+            super().__init__()
+            self.call = call
+
+        def forward(self, x):
+            self.call()
+            return x
+
+    wanted = {"linear 64x128->128", "conv 8x3x32x32 k32 3x3/1", "layer_norm 64x256",
+              "max_pool2d 4x16x32x32", "embedding_bag 20000x32 [32x20]", "gelu 65536", "cat 64x64x2",
+              "dwconv 1x32x32x32 k32 3x3/1", "softmax 64x128", "sum 64x1024"}
+    benches = [b for b in mb.suite((mb.FP32,), backward=False) if b.name in wanted]
+    assert {b.name for b in benches} == wanted
+    for bench in benches:
+        counts = count_ops(Run(bench.make()), torch.zeros(1), on_meta=False)
+        got = sorted((r.op_class.value, r.flops, r.bytes_read + r.bytes_written) for r in counts.records)
+        assert got == sorted((k.value, f, b) for k, f, b in bench.kernels), bench.name
+        if bench.op:
+            assert any(bench.op in r.op for r in counts.records), bench.name
+
+
+def test_fit_roofline_keeps_the_additive_form_when_it_fits_better():
+    o, rate, bw = 4e-6, 5e10, 1e10
+    flops = np.array([1e4, 1e6, 1e7, 1e8, 1e9, 3e6, 3e8])
+    nbytes = np.array([1e4, 1e5, 3e6, 1e6, 1e7, 2e7, 4e8])
+    times = o + flops / rate + nbytes / bw  # compute and memory traffic not overlapped
+    fit = fit_roofline(flops, nbytes, times)
+    assert fit.overlap is False and fit.mape < 1e-6
+    assert (fit.overhead_s, fit.rate_flops, fit.bandwidth_bps) == (
+        pytest.approx(o, rel=1e-5), pytest.approx(rate, rel=1e-5), pytest.approx(bw, rel=1e-5))

@@ -170,3 +170,10 @@ def test_operator_with_its_own_roofline_is_preferred_over_its_class():
     p = predict(counts(tanh, add), profile)
     # tanh_: 3us + 4e3 B / 1e8 B/s = 43 us; add_: the class roofline, 2us + 4e3 / 1e9 = 6 us
     assert p.time_s == pytest.approx(43e-6 + 6e-6 + 2 * 1e-6, rel=1e-12)
+
+
+def test_time_model_without_overlap_adds_compute_and_memory():
+    overlapped = TimeModel(2e-6, 1e9, 1e9)
+    additive = dataclasses.replace(overlapped, overlap=False)
+    assert overlapped.time_s(3e3, 1e3) == pytest.approx(2e-6 + 3e-6)
+    assert additive.time_s(3e3, 1e3) == pytest.approx(2e-6 + 3e-6 + 1e-6)

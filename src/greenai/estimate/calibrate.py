@@ -51,7 +51,7 @@ class Segment:
     """One benchmark run inside one Tracker."""
 
     bench: mb.Bench
-    time_s: float  # median per call
+    time_s: float  # typical (lower-quartile) time per call
     cpu_per_call_s: float
     calls: int  # all calls in the segment, warm-up included
     wall_s: float  # tracker duration
@@ -121,6 +121,11 @@ def nnls_lawson_hanson(a: Any, b: Any, max_iter: int | None = None) -> Any:
 
 
 # -- fits ----------------------------------------------------------------------------------
+HUBER_REL = 0.15  # relative residual beyond which a benchmark point is down-weighted
+MIN_POINTS_FULL = 4  # sizes needed to fit more than overhead + one rate
+TERM_PENALTY = 0.005  # MAPE a fit must gain per extra term to be preferred
+
+
 @dataclass(frozen=True)
 class RooflineFit:
     overhead_s: float
@@ -128,30 +133,64 @@ class RooflineFit:
     bandwidth_bps: float | None
     dram_s_per_byte: float  # extra time per byte beyond the last-level cache
     mape: float
+    overlap: bool = True  # max(F / r, B / w); False: F / r + B / w (no overlap)
 
 
 def fit_roofline(flops: Sequence[float], nbytes: Sequence[float], times: Sequence[float],
                  use_flops: bool = True, calls: Sequence[float] | None = None,
-                 cache_bytes: float = float("inf")) -> RooflineFit:
+                 cache_bytes: float = float("inf"), prefer: str = "bytes") -> RooflineFit:
     """Fit t = n o + max(F / r, B / w) + max(B - C, 0) d (n kernel calls per benchmark, C the
     last-level cache) minimising the relative error: each point is assigned to its bound
     (compute or memory), the linear problem in (o, 1/r, 1/w, d) solved by NNLS, and the
-    assignment repeated until stable; the best of that and the single-bound fits is kept."""
+    assignment repeated until stable; the best of that and the single-bound fits is kept.
+    The additive form t = n o + F / r + B / w (compute and memory traffic not overlapped,
+    which fits CPU matmuls and depthwise convolutions better) is fitted too and kept when
+    it fits the class's micro-benchmarks better (`overlap` False).
+
+    With fewer than MIN_POINTS_FULL points only t = n o + W / v is fitted, W the `prefer`red
+    work ("flops" or "bytes"): two or three sizes cannot tell more terms apart, and an exact
+    fit of them by the wrong terms extrapolates wildly. Among fits of about the same error the
+    one with fewer terms wins.
+
+    Robust: a few shapes take another algorithm (e.g. oneDNN convolutions with 3 input
+    channels at some batch sizes run 5x slower per FLOP); Huber weights on the relative
+    residuals (iteratively reweighted, threshold HUBER_REL) keep them from skewing the fit
+    of the typical shapes. The MAPE reported is over every point."""
     import numpy as np
 
     F, B, T = (np.asarray(v, dtype=float) for v in (flops, nbytes, times))
     N = np.ones_like(T) if calls is None else np.asarray(calls, dtype=float)
-    beyond = np.maximum(B - cache_bytes, 0.0) if math.isfinite(cache_bytes) else np.zeros_like(B)
+    few = len(T) < MIN_POINTS_FULL
+    finite = math.isfinite(cache_bytes) and not few
+    beyond = np.maximum(B - cache_bytes, 0.0) if finite else np.zeros_like(B)
 
     def solve(compute_bound: Any) -> tuple[Any, float]:
         cols = [N, np.where(compute_bound, F, 0.0), np.where(compute_bound, 0.0, B), beyond]
         a = np.stack(cols, axis=1) / T[:, None]
-        x = nnls(a, np.ones_like(T))
+        weights = np.ones_like(T)
+        for _ in range(4):  # IRLS with Huber weights
+            x = nnls(a * weights[:, None], weights)
+            rel = np.abs(a @ x - 1.0)
+            weights = np.sqrt(np.minimum(1.0, HUBER_REL / np.maximum(rel, 1e-12)))
         pred = N * x[0] + np.maximum(F * x[1], B * x[2]) + beyond * x[3]
         return x, float(np.mean(np.abs(pred - T) / T))
 
+    if few:
+        by_flops = prefer == "flops" and use_flops and bool(F.any())
+        x, err = solve(np.full_like(T, by_flops, dtype=bool))
+        return RooflineFit(float(x[0]), 1.0 / x[1] if x[1] > 0 else None,
+                           1.0 / x[2] if x[2] > 0 else None, 0.0, err)
     candidates = [solve(np.zeros_like(T, dtype=bool))]  # bandwidth only
+    additive = None
     if use_flops and F.any():
+        # no overlap of compute and memory traffic: t = n o + F / r + B / w (+ DRAM)
+        a = np.stack([N, F, B, beyond], axis=1) / T[:, None]
+        weights = np.ones_like(T)
+        for _ in range(4):
+            x = nnls(a * weights[:, None], weights)
+            rel = np.abs(a @ x - 1.0)
+            weights = np.sqrt(np.minimum(1.0, HUBER_REL / np.maximum(rel, 1e-12)))
+        additive = (x, float(np.mean(np.abs(a @ x - 1.0))))
         candidates.append(solve(np.ones_like(T, dtype=bool)))  # rate only
         regime = F / max(float(np.max(F / T)), 1e-30) >= B / max(float(np.max(B / T)), 1e-30)
         for _ in range(20):
@@ -163,9 +202,15 @@ def fit_roofline(flops: Sequence[float], nbytes: Sequence[float], times: Sequenc
             if (new == regime).all():
                 break
             regime = new
-    x, err = min(candidates, key=lambda c: c[1])
+    def score(c: tuple[Any, float]) -> float:  # error, then fewer terms
+        return c[1] + TERM_PENALTY * int(np.count_nonzero(c[0]))
+
+    x, err = min(candidates, key=score)
+    overlap = True
+    if additive is not None and score(additive) < score((x, err)) and additive[0][1] > 0 and additive[0][2] > 0:
+        (x, err), overlap = additive, False
     return RooflineFit(float(x[0]), 1.0 / x[1] if x[1] > 0 else None,
-                       1.0 / x[2] if x[2] > 0 else None, float(x[3]), err)
+                       1.0 / x[2] if x[2] > 0 else None, float(x[3]), err, overlap)
 
 
 def cache_sizes(root: str = "/sys/devices/system/cpu/cpu0/cache") -> list[float]:
@@ -247,15 +292,27 @@ def resolve_dtypes(dtypes: str | Sequence[str]) -> tuple[tuple[str, ...], list[s
 
 
 def _plan(benches: list[mb.Bench], available_s: float) -> list[mb.Bench]:
-    """The two smallest sizes of every group first, most important groups first (so a small
-    budget fits float32 classes before the rest), then larger sizes rank by rank; with a small
-    budget fewer sizes per group are kept."""
+    """Each group's smallest size and a middle one first (two far-apart sizes: overhead and
+    rate), most important groups first (so a small budget fits float32 classes before the
+    rest), then the other sizes, smallest first; with a small budget fewer sizes are kept."""
+    sizes: dict[str, int] = {}
+    for b in benches:
+        sizes[b.group] = max(sizes.get(b.group, 0), b.rank + 1)
+
+    def turn(b: mb.Bench) -> int:  # 0: smallest, 1: middle, then the others by size
+        mid = sizes[b.group] // 2
+        if b.rank == 0:
+            return 0
+        if b.rank == mid:
+            return 1
+        return b.rank + 1 if b.rank < mid else b.rank
+
     per_bench_min = TRACKER_COST_S + 0.02
-    keep = max(b.rank for b in benches) + 1
-    while keep > 2 and sum(1 for b in benches if b.rank < keep) * per_bench_min > available_s * 0.5:
+    keep = max(sizes.values()) + 1
+    while keep > 2 and sum(1 for b in benches if turn(b) < keep) * per_bench_min > available_s * 0.5:
         keep -= 1
-    chosen = [b for b in benches if b.rank < keep]
-    return sorted(chosen, key=lambda b: (b.rank >= 2, mb.priority(b) if b.rank < 2 else 0, b.rank, b.group))
+    chosen = [b for b in benches if turn(b) < keep]
+    return sorted(chosen, key=lambda b: (turn(b) >= 2, mb.priority(b) if turn(b) < 2 else 0, turn(b), b.group))
 
 
 def calibrate(budget_s: float = 60.0, dtypes: str | Sequence[str] = "auto",
@@ -416,12 +473,14 @@ def _fit_time(by_group: dict[str, list[Segment]], skipped_sizes: dict[str, list[
         backward = segs[0].bench.pass_ == mb.BACKWARD
         fixed = [_aux_s(s.bench, models, dtype) + (ctx.backward_call_s if backward else 0.0) for s in segs]
         T = [max(s.time_s - f, 0.2 * s.time_s) for s, f in zip(segs, fixed)]
+        prefer = "flops" if op_class in COMPUTE_CLASSES else "bytes"
         fits = [(fit_roofline([s.bench.flops for s in segs], [s.bench.bytes_moved for s in segs], T,
-                              True, [len(s.bench.main) for s in segs], knee), knee) for knee in knees]
+                              True, [len(s.bench.main) for s in segs], knee, prefer), knee)
+                for knee in (knees if len(segs) >= MIN_POINTS_FULL else [float("inf")])]
         fit, cache = min(fits, key=lambda f: f[0].mape + (1e-9 if math.isfinite(f[1]) else 0.0))
         o, rate, bw = fit.overhead_s, fit.rate_flops, fit.bandwidth_bps
         probe = TimeModel(o, rate, bw, dram_s_per_byte=fit.dram_s_per_byte,
-                          cache_bytes=cache if math.isfinite(cache) else None)
+                          cache_bytes=cache if math.isfinite(cache) else None, overlap=fit.overlap)
         work = [sum(probe.work_s(f, b) for _, f, b in s.bench.main) for s in segs]
         fixed_calls = [o * len(s.bench.main) for s in segs]
         u_o, u_w = fit_busy(1.0, work, [s.cpu_per_call_s for s in segs], usable, fixed_calls)

@@ -4,8 +4,9 @@ Each benchmark is one PyTorch call of one class and dtype at one size. It lists 
 *kernels* op counting (counting.py) records for that call, each with its class, FLOPs and
 bytes by counting's conventions (a multiply-add is 2 FLOPs; bytes are the tensor inputs read
 plus the outputs written; views are free), so what is fitted here is what `predict` is given.
-`run_bench` warms a call up, repeats it for a target time and keeps the median wall time per
-call (perf_counter) and the mean CPU time per call (all threads: how many CPUs it keeps busy).
+`run_bench` warms a call up, repeats it for a target time and keeps the typical wall time per
+call (perf_counter; the lower quartile, robust to other jobs on a shared machine) and the mean
+CPU time per call (all threads: how many CPUs it keeps busy).
 
 Sizes go from microseconds (where the fixed cost of a call dominates) to tens of
 milliseconds (where the rate or the bandwidth does), square and skinny, so that a roofline
@@ -72,7 +73,7 @@ class Bench:
 
 @dataclass(frozen=True)
 class BenchTiming:
-    time_s: float  # median wall time per call
+    time_s: float  # typical wall time per call (lower quartile)
     cpu_s: float  # mean CPU time per call, all threads
     calls: int  # timed calls
     warmup_calls: int = 0
@@ -120,7 +121,7 @@ def int8_support() -> tuple[bool, str]:
 # -- timing --------------------------------------------------------------------------------
 def run_bench(call: Callable[[], Any] | list[Callable[[], Any]], target_s: float, *,
               max_calls: int = 200_000, min_calls: int = 3) -> BenchTiming:
-    """Warm up, then repeat for about target_s; median wall time, mean CPU time per call.
+    """Warm up, then repeat for about target_s; typical wall time, mean CPU time per call.
     A list of calls (copies of one benchmark on different tensors) is cycled through, so
     each call finds its inputs out of the caches, as a model's weights are."""
     calls = call if isinstance(call, list) else [call]
@@ -144,10 +145,20 @@ def run_bench(call: Callable[[], Any] | list[Callable[[], Any]], target_s: float
         now = perf()
         times.append(now - a)
     cpu = time.process_time() - c0
-    return BenchTiming(statistics.median(times), cpu / len(times), len(times), warm)
+    return BenchTiming(typical(times), cpu / len(times), len(times), warm)
 
 
-COLD_BYTES = 48 << 20  # inputs cycled through per benchmark: more than the caches hold
+def typical(times: list[float]) -> float:
+    """The time of an undisturbed call: the lower quartile. On a shared machine some calls
+    wait for a CPU (an OpenMP barrier whose other thread was descheduled costs a whole
+    scheduler slice, milliseconds); the lower quartile ignores up to three quarters of such
+    calls, where the median ignores half."""
+    if len(times) < 4:
+        return min(times)
+    return statistics.quantiles(times, n=4, method="inclusive")[0]
+
+
+COLD_BYTES = 64 << 20  # inputs cycled through per benchmark: more than the caches hold
 MAX_COPIES = 256
 
 
@@ -211,9 +222,9 @@ def optimizer_costs(target_s: float = 0.1) -> tuple[float, float]:
 
     points = []
     for n in (2, 16):
-        params = [torch.nn.Parameter(torch.randn(8)) for _ in range(n)]
+        params = [torch.nn.Parameter(_filled(8)) for _ in range(n)]
         for p in params:
-            p.grad = torch.randn(8)
+            p.grad = _filled(8)
         opt = torch.optim.Adam(params, lr=1e-3)
         opt.step()  # creates the state
         counter = _OpCounter()
@@ -232,7 +243,7 @@ def context(target_s: float = 0.1) -> Context:
 
     each = target_s / 18
     t = lambda call: run_bench(call, each).time_s  # noqa: E731
-    x = torch.randn(4, 16)
+    x = _filled(4, 16)
     lin = torch.nn.Linear(16, 16)
     relu = torch.nn.ReLU()
     w, b = lin.weight.detach().clone(), lin.bias.detach().clone()
@@ -240,7 +251,7 @@ def context(target_s: float = 0.1) -> Context:
         module = statistics.median([t(lambda: lin(x)) - t(lambda: F.linear(x, w, b)),
                                     t(lambda: relu(x)) - t(lambda: F.relu(x))])
         plain = [t(lambda: F.linear(x, w, b)), t(lambda: F.relu(x)), t(lambda: x * x)]
-    xg = torch.randn(4, 16, requires_grad=True)
+    xg = _filled(4, 16, requires_grad=True)
     wg, bg = w.clone().requires_grad_(), b.clone().requires_grad_()
     graph = [t(lambda: F.linear(xg, wg, bg)), t(lambda: F.relu(xg)), t(lambda: xg * xg)]
     grad_record = statistics.median(g - p for g, p in zip(graph, plain))
@@ -263,6 +274,14 @@ def _tdtype(dtype: str) -> Any:
     return {FP32: torch.float32, BF16: torch.bfloat16}[dtype]
 
 
+def _filled(*shape: int, dtype: Any = None, requires_grad: bool = False) -> Any:
+    """A tensor of 0.5s: filled ~10x faster than randn, so a benchmark can afford enough
+    copies to cycle its inputs out of the caches; the kernels timed do not depend on values."""
+    import torch
+
+    return torch.full(shape, 0.5, dtype=dtype).requires_grad_(requires_grad)
+
+
 def _inference(op: Callable[..., Any], *args: Any) -> Callable[[], Any]:
     import torch
 
@@ -278,7 +297,7 @@ def _backward(forward: Callable[..., Any], *inputs: Any) -> Callable[[], Any]:
     import torch
 
     out = forward(*inputs)
-    grad = torch.randn_like(out)
+    grad = torch.full_like(out, 0.5)
     needs = [t for t in inputs if getattr(t, "requires_grad", False)]
     return lambda: torch.autograd.grad(out, needs, grad, retain_graph=True)
 
@@ -307,9 +326,9 @@ def matmul_benches(dtype: str, backward: bool = False) -> list[Bench]:
     for m, k, n in linears:
         def make(m=m, k=k, n=n) -> Callable[[], Any]:
             td = _tdtype(dtype)
-            x = torch.randn(m, k, dtype=td, requires_grad=backward)
-            w = torch.randn(n, k, dtype=td, requires_grad=backward)
-            b = torch.randn(n, dtype=td, requires_grad=backward)
+            x = _filled(m, k, dtype=td, requires_grad=backward)
+            w = _filled(n, k, dtype=td, requires_grad=backward)
+            b = _filled(n, dtype=td, requires_grad=backward)
             return _backward(F.linear, x, w, b) if backward else _inference(F.linear, x, w, b)
 
         f = 2 * m * k * n
@@ -322,8 +341,8 @@ def matmul_benches(dtype: str, backward: bool = False) -> list[Bench]:
     for bt, m, k, n in bmms:
         def make(bt=bt, m=m, k=k, n=n) -> Callable[[], Any]:
             td = _tdtype(dtype)
-            a = torch.randn(bt, m, k, dtype=td, requires_grad=backward)
-            b = torch.randn(bt, k, n, dtype=td, requires_grad=backward)
+            a = _filled(bt, m, k, dtype=td, requires_grad=backward)
+            b = _filled(bt, k, n, dtype=td, requires_grad=backward)
             return _backward(torch.bmm, a, b) if backward else _inference(torch.bmm, a, b)
 
         f = 2 * bt * m * k * n
@@ -345,7 +364,7 @@ def int8_linear_benches() -> list[Bench]:
 
             with quiet():
                 lin = nnqd.Linear(k, n, dtype=torch.qint8)
-            x = torch.randn(m, k)
+            x = _filled(m, k)
             return _inference(lin, x)
 
         # int8 weights; fp32 activations quantized on the fly, fp32 output
@@ -382,9 +401,9 @@ def conv_benches(dtype: str, depthwise: bool, backward: bool = False) -> list[Be
 
         def make(n=n, c=c, h=h, k_out=k_out, k=k, stride=stride, groups=groups, pad=pad):
             td = _tdtype(dtype)
-            x = torch.randn(n, c, h, h, dtype=td, requires_grad=backward)
-            w = torch.randn(k_out, c // groups, k, k, dtype=td, requires_grad=backward)
-            b = torch.randn(k_out, dtype=td, requires_grad=backward)
+            x = _filled(n, c, h, h, dtype=td, requires_grad=backward)
+            w = _filled(k_out, c // groups, k, k, dtype=td, requires_grad=backward)
+            b = _filled(k_out, dtype=td, requires_grad=backward)
 
             def op(x: Any, w: Any, b: Any) -> Any:
                 return F.conv2d(x, w, b, stride=stride, padding=pad, groups=groups)
@@ -418,7 +437,7 @@ def lstm_benches(dtype: str, backward: bool = False) -> list[Bench]:
             td = _tdtype(dtype)
             lstm = torch.nn.LSTM(i, hdim, batch_first=True).to(td)
             lstm.requires_grad_(backward)
-            x = torch.randn(bsz, t, i, dtype=td, requires_grad=backward)
+            x = _filled(bsz, t, i, dtype=td, requires_grad=backward)
             if backward:
                 return _backward(lambda x: lstm(x)[0], x)
             return _inference(lstm, x)
@@ -483,7 +502,7 @@ def elementwise_benches(dtype: str, backward: bool = False) -> list[Bench]:
         for n in (sizes if own is None else sizes[::2] if dtype == FP32 else sizes[:3]):
             def make(call=call, arity=arity, n=n, name=name):
                 td = _tdtype(dtype)
-                xs = [torch.randn(n, dtype=td, requires_grad=backward) for _ in range(arity)]
+                xs = [_filled(n, dtype=td, requires_grad=backward) for _ in range(arity)]
                 if name == "sqrt":
                     xs = [x.abs() for x in xs]
                 return _backward(call, *xs) if backward else _inference(call, *xs)
@@ -508,7 +527,7 @@ def normalization_benches(dtype: str, backward: bool = False) -> list[Bench]:
     for rows, dim in [(8, 64), (64, 256), (512, 512), (1024, 768), (2048, 512)]:
         def make(rows=rows, dim=dim):
             td = _tdtype(dtype)
-            x = torch.randn(rows, dim, dtype=td, requires_grad=backward)
+            x = _filled(rows, dim, dtype=td, requires_grad=backward)
             w = torch.ones(dim, dtype=td, requires_grad=backward)
             b = torch.zeros(dim, dtype=td, requires_grad=backward)
             op = lambda x, w, b: F.layer_norm(x, (dim,), w, b)  # noqa: E731
@@ -523,7 +542,7 @@ def normalization_benches(dtype: str, backward: bool = False) -> list[Bench]:
     for n_, c, h in [(1, 16, 8), (8, 32, 32), (8, 64, 32), (16, 64, 32)]:
         def make(n_=n_, c=c, h=h):
             td = _tdtype(dtype)
-            x = torch.randn(n_, c, h, h, dtype=td, requires_grad=backward)
+            x = _filled(n_, c, h, h, dtype=td, requires_grad=backward)
             w = torch.ones(c, dtype=td, requires_grad=backward)
             b = torch.zeros(c, dtype=td, requires_grad=backward)
             rm, rv = torch.zeros(c, dtype=td), torch.ones(c, dtype=td)
@@ -548,7 +567,7 @@ def softmax_benches(dtype: str, backward: bool = False) -> list[Bench]:
         for name, op in [("softmax", torch.softmax), ("log_softmax", torch.log_softmax)]:
             def make(rows=rows, dim=dim, op=op):
                 td = _tdtype(dtype)
-                x = torch.randn(rows, dim, dtype=td, requires_grad=backward)
+                x = _filled(rows, dim, dtype=td, requires_grad=backward)
                 f = lambda x: op(x, -1)  # noqa: E731
                 return _backward(f, x) if backward else _inference(f, x)
 
@@ -571,13 +590,13 @@ def reduction_benches(dtype: str, backward: bool = False) -> list[Bench]:
             n = rows * dim
 
             def make(rows=rows, dim=dim):
-                x = torch.randn(rows, dim, dtype=_tdtype(dtype))
+                x = _filled(rows, dim, dtype=_tdtype(dtype))
                 return _inference(lambda: x.sum(-1))
 
             out.append(_bench(f"sum {rows}x{dim}", RD, dtype, False, [(RD, n, s * (n + rows))], make))
 
             def make_mean(rows=rows, dim=dim):
-                x = torch.randn(rows, dim, dtype=_tdtype(dtype))
+                x = _filled(rows, dim, dtype=_tdtype(dtype))
                 return _inference(lambda: x.mean(0))
 
             out.append(_bench(f"mean0 {rows}x{dim}", RD, dtype, False, [(RD, n, s * (n + dim))], make_mean))
@@ -585,7 +604,7 @@ def reduction_benches(dtype: str, backward: bool = False) -> list[Bench]:
             m = n_ * c * h * h
 
             def make_avg(n_=n_, c=c, h=h):
-                x = torch.randn(n_, c, h, h, dtype=_tdtype(dtype))
+                x = _filled(n_, c, h, h, dtype=_tdtype(dtype))
                 return _inference(lambda: F.adaptive_avg_pool2d(x, 1))
 
             out.append(_bench(f"avg_pool {n_}x{c}x{h}x{h}", RD, dtype, False,
@@ -595,7 +614,7 @@ def reduction_benches(dtype: str, backward: bool = False) -> list[Bench]:
         q = m // 4
 
         def make_pool(n_=n_, c=c, h=h):
-            x = torch.randn(n_, c, h, h, dtype=_tdtype(dtype), requires_grad=backward)
+            x = _filled(n_, c, h, h, dtype=_tdtype(dtype), requires_grad=backward)
             op = lambda x: F.max_pool2d(x, 2)  # noqa: E731
             return _backward(op, x) if backward else _inference(op, x)
 
@@ -618,7 +637,7 @@ def embedding_benches(dtype: str, backward: bool = False) -> list[Bench]:
     for vocab, dim, tokens in [(1000, 16, 32), (10000, 64, 512), (30000, 128, 4096),
                                (50000, 256, 4096), (5000, 512, 2048), (100000, 64, 1024)]:
         def make(vocab=vocab, dim=dim, tokens=tokens):
-            w = torch.randn(vocab, dim, dtype=_tdtype(dtype), requires_grad=backward)
+            w = _filled(vocab, dim, dtype=_tdtype(dtype), requires_grad=backward)
             idx = torch.randint(0, vocab, (tokens,))
             f = lambda w: F.embedding(idx, w)  # noqa: E731
             return _backward(f, w) if backward else _inference(f, w)
@@ -632,7 +651,7 @@ def embedding_benches(dtype: str, backward: bool = False) -> list[Bench]:
     for vocab, dim, bags, per_bag in [(1000, 16, 4, 8), (20000, 32, 32, 20), (50000, 64, 128, 20),
                                       (20000, 128, 256, 32)]:
         def make_bag(vocab=vocab, dim=dim, bags=bags, per_bag=per_bag):
-            w = torch.randn(vocab, dim, dtype=_tdtype(dtype), requires_grad=backward)
+            w = _filled(vocab, dim, dtype=_tdtype(dtype), requires_grad=backward)
             idx = torch.randint(0, vocab, (bags, per_bag))
             f = lambda w: F.embedding_bag(idx, w, mode="mean")  # noqa: E731
             return _backward(f, w) if backward else _inference(f, w)
@@ -659,7 +678,7 @@ def data_movement_benches(dtype: str) -> list[Bench]:
     out = []
     for n in [16, 64, 256, 512, 1024]:
         def make_clone(n=n):
-            x = torch.randn(n, n, dtype=_tdtype(dtype))
+            x = _filled(n, n, dtype=_tdtype(dtype))
             return _inference(lambda: x.clone())
 
         out.append(_bench(f"clone {n}x{n}", DM, dtype, False, [(DM, 0, 2 * s * n * n)], make_clone))
@@ -667,13 +686,13 @@ def data_movement_benches(dtype: str) -> list[Bench]:
             continue
 
         def make_cat(n=n):
-            a, b = torch.randn(n, n, dtype=_tdtype(dtype)), torch.randn(n, n, dtype=_tdtype(dtype))
+            a, b = _filled(n, n, dtype=_tdtype(dtype)), _filled(n, n, dtype=_tdtype(dtype))
             return _inference(lambda: torch.cat([a, b], 1))
 
         out.append(_bench(f"cat {n}x{n}x2", DM, dtype, False, [(DM, 0, 4 * s * n * n)], make_cat))
 
         def make_stack(n=n):
-            a, b = torch.randn(n, n, dtype=_tdtype(dtype)), torch.randn(n, n, dtype=_tdtype(dtype))
+            a, b = _filled(n, n, dtype=_tdtype(dtype)), _filled(n, n, dtype=_tdtype(dtype))
             return _inference(lambda: torch.stack([a, b]))
 
         out.append(_bench(f"stack {n}x{n}x2", DM, dtype, False, [(DM, 0, 4 * s * n * n)], make_stack))

@@ -82,8 +82,9 @@ class Fingerprint:
 @dataclass(frozen=True)
 class TimeModel:
     """Roofline of one (class, dtype): t = overhead + max(flops / rate, bytes / bandwidth)
-    (+ dram_s_per_byte per byte beyond the last-level cache); a rate or bandwidth of None
-    drops its term. `busy_cpus`: CPUs kept busy during the work
+    (or, with overlap False, their sum: calibration keeps the form that fits the class's
+    micro-benchmarks better) + dram_s_per_byte per byte beyond the last-level cache; a rate
+    or bandwidth of None drops its term. `busy_cpus`: CPUs kept busy during the work
     part, `overhead_busy_cpus` during the fixed part (for the active-power energy basis)."""
 
     overhead_s: float
@@ -96,6 +97,7 @@ class TimeModel:
     note: str = ""
     dram_s_per_byte: float = 0.0  # extra time per byte beyond cache_bytes (DRAM, not cache)
     cache_bytes: float | None = None  # last-level cache; None: unknown (no extra term)
+    overlap: bool = True  # compute and memory overlap: max(...); False: their sum
 
     def work_s(self, flops: float, bytes_moved: float) -> float:
         compute = flops / self.rate_flops if self.rate_flops else 0.0
@@ -103,7 +105,7 @@ class TimeModel:
         beyond = 0.0
         if self.dram_s_per_byte and self.cache_bytes is not None and bytes_moved > self.cache_bytes:
             beyond = (bytes_moved - self.cache_bytes) * self.dram_s_per_byte
-        return max(compute, memory) + beyond
+        return (max(compute, memory) if self.overlap else compute + memory) + beyond
 
     def time_s(self, flops: float, bytes_moved: float) -> float:
         return self.overhead_s + self.work_s(flops, bytes_moved)
@@ -144,7 +146,7 @@ class BenchPoint:
     dtype: str
     flops: float
     bytes_moved: float
-    time_s: float  # median per call
+    time_s: float  # typical (lower-quartile) time per call
     cpu_s: float  # CPU seconds per call (all threads)
     fitted_s: float  # what the profile's time model says
 
