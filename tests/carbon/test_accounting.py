@@ -88,3 +88,4 @@ def test_zero_energy_has_zero_intensity_and_describe() -> None:
     )
     assert account.charge(0.0, T0, T0).intensity_g_per_kwh == 0.0
     assert account.describe() == "country FRA: 56.0 gCO2e/kWh; PUE 1.2; 0.3 EUR/kWh"
+    assert "EUR" not in CarbonAccount(account.intensity, pue=1.2).describe()  # no price set

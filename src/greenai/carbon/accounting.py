@@ -96,8 +96,6 @@ class CarbonAccount:
         )
 
     def describe(self) -> str:
-        """One line: intensity source, PUE and price."""
-        return (
-            f"{self.intensity.describe()}; PUE {self.pue:g}; "
-            f"{self.price_per_kwh:g} {self.currency}/kWh"
-        )
+        """One line: intensity source, PUE and price (omitted when no price is set)."""
+        price = f"; {self.price_per_kwh:g} {self.currency}/kWh" if self.price_per_kwh else ""
+        return f"{self.intensity.describe()}; PUE {self.pue:g}{price}"
