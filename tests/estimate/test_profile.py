@@ -103,10 +103,11 @@ def test_minor_difference_only_warns(tmp_path):
 
 
 def test_matching_profile_loads_without_warning(tmp_path):
-    path = save_profile(make_profile(), tmp_path / "p.json")
+    profile = make_profile()
+    path = save_profile(profile, tmp_path / "p.json")
     with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        load_profile(path)
+        warnings.simplefilter("error")  # any warning fails the test
+        assert load_profile(path) == profile
 
 
 def test_corrupt_json_is_a_clear_error(tmp_path):

@@ -344,6 +344,7 @@ def _calibrate(start: float, budget_s: float, dtypes: str | Sequence[str], progr
     from greenai.tracking.tracker import Tracker
 
     _nnls_impl()  # import scipy now (inside the budget), not during the fit
+    others0, wall0 = _others_cpu_s(), time.monotonic()
     say = progress or (lambda msg: None)
     chosen, notes, skipped = resolve_dtypes(dtypes)
     usable = max(current_fingerprint().usable_cpus, 1.0)
@@ -414,6 +415,11 @@ def _calibrate(start: float, budget_s: float, dtypes: str | Sequence[str], progr
                  f"{ctx.grad_record_s * 1e6:.1f} us per forward op, backward start "
                  f"{ctx.backward_call_s * 1e6:.1f} us, view {ctx.view_s * 1e6:.1f} us; Adam step "
                  f"{ctx.optimizer_step_s * 1e6:.1f} us + {ctx.optimizer_record_s * 1e6:.1f} us per operator")
+    others = (_others_cpu_s() - others0) / max(time.monotonic() - wall0, 1e-9)
+    if others > 0.25:
+        notes.append(f"other processes kept {others:.2f} CPUs busy during calibration (a shared "
+                     "machine): its timings, and so its predictions, are less reliable; calibrate "
+                     "again when the machine is quiet")
     elapsed = time.perf_counter() - start
     notes.append(f"{len(segments)} benchmarks in {fit_start - start:.1f} s, fit "
                  f"{time.perf_counter() - fit_start:.2f} s")
@@ -432,6 +438,15 @@ def _calibrate(start: float, budget_s: float, dtypes: str | Sequence[str], progr
     say(f"calibrated in {elapsed:.1f} s: time fit {_pct(mape_time)} MAPE, energy fit "
         f"{_pct(mape_energy)} ({basis}, {prov})")
     return profile
+
+
+def _others_cpu_s() -> float:
+    """CPU seconds used so far by every other process on the machine (system-wide minus ours)."""
+    import psutil
+
+    t = psutil.cpu_times()
+    busy = t.user + t.system + getattr(t, "nice", 0.0) + getattr(t, "irq", 0.0) + getattr(t, "softirq", 0.0)
+    return busy - _cpu_now()
 
 
 def _cpu_now() -> float:
