@@ -36,6 +36,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 START, END = "<!-- estimate:start -->", "<!-- estimate:end -->"
+QUIET_CPUS = 0.25  # other jobs below this many busy CPUs: a quiet measurement
 
 
 @dataclass
@@ -172,9 +173,15 @@ def run(args: argparse.Namespace) -> tuple[list[Case], object, dict]:
     from greenai.estimate.profile import default_profile
 
     info = {"load_before": os.getloadavg(), "waited_s": wait_for_quiet(args.max_wait)}
-    t0 = time.perf_counter()
-    profile = calibrate(args.budget, save=args.save, progress=(print if args.verbose else None))
-    info["calibration_wall_s"] = time.perf_counter() - t0
+    for attempt in range(3):  # again if other jobs disturbed it (calibrate() notes it)
+        t0 = time.perf_counter()
+        profile = calibrate(args.budget, save=args.save, progress=(print if args.verbose else None))
+        info["calibration_wall_s"] = time.perf_counter() - t0
+        if not any(n.startswith("other processes kept") for n in profile.notes):
+            break
+        print(f"calibration disturbed by other jobs (attempt {attempt + 1}); waiting to redo it", flush=True)
+        info["waited_s"] += wait_for_quiet(args.max_wait)
+    info["calibrations"] = attempt + 1
     print(f"calibrated in {info['calibration_wall_s']:.1f} s (budget {args.budget:g} s)", flush=True)
     if args.verbose:
         print(describe(profile))
@@ -190,8 +197,11 @@ def run(args: argparse.Namespace) -> tuple[list[Case], object, dict]:
                 counts = count_ops(model, x, training=mode == "training", optimizer="adam")
                 cal = predict(counts, profile)
                 rough = predict(counts, defaults)
-                info["waited_s"] += wait_for_quiet(args.max_wait)
-                t, e, e_mean, prov, steps, co_load = measure(model, x, mode, args.seconds)
+                for _attempt in range(3):  # measured again while other jobs disturbed it
+                    info["waited_s"] += wait_for_quiet(args.max_wait)
+                    t, e, e_mean, prov, steps, co_load = measure(model, x, mode, args.seconds)
+                    if co_load < QUIET_CPUS:
+                        break
                 case = Case(name, batch, mode, len(counts.records), cal.time_s, cal.energy_j,
                             rough.time_s, rough.energy_j, t, e, e_mean, prov, steps, co_load,
                             tuple(n for n in cal.notes if "no time model" in n))
@@ -231,7 +241,8 @@ def markdown(cases: list[Case], profile, info: dict, args: argparse.Namespace) -
         f"Command: `python benchmarks/estimate_accuracy.py --budget {args.budget:g} --batches "
         f"{args.batches} --seconds {args.seconds:g}{f' --threads {args.threads}' if args.threads else ''} --write`",
         "",
-        f"**Calibration** (once, micro-benchmarks only; the models below are never seen): "
+        f"**Calibration** (once{'' if info['calibrations'] == 1 else ' kept, after ' + str(info['calibrations'] - 1) + ' disturbed by other jobs and redone'}, "
+        "micro-benchmarks only; the models below are never seen): "
         f"{info['calibration_wall_s']:.1f} s wall time for a budget of {args.budget:g} s, "
         f"{len(profile.points)} benchmark sizes, {len(profile.time_models)} rooflines; its own fit "
         f"error {_pct(profile.fit_mape_time)} (time), {_pct(profile.fit_mape_energy)} (energy). "
@@ -259,6 +270,9 @@ def markdown(cases: list[Case], profile, info: dict, args: argparse.Namespace) -
         f"| **calibrated** | **{mape(cal_t):.1%}** | **{mape(cal_e):.1%}** | {len(cases)} |",
         f"| calibrated, energy as tracker energy / steps | | {mape([c.energy_mean_err for c in cases]):.1%} | {len(cases)} |",
     ]
+    quiet = [c for c in cases if c.co_load < QUIET_CPUS]
+    lines.append(f"| calibrated, quiet cases only (other jobs < {QUIET_CPUS} CPU) | "
+                 f"{mape([c.time_err for c in quiet]):.1%} | {mape([c.energy_err for c in quiet]):.1%} | {len(quiet)} |")
     for mode in ("inference", "training"):
         sub = [c for c in cases if c.mode == mode]
         lines.append(f"| calibrated, {mode} | {mape([c.time_err for c in sub]):.1%} | "

@@ -51,7 +51,7 @@ class Segment:
     """One benchmark run inside one Tracker."""
 
     bench: mb.Bench
-    time_s: float  # typical (lower-quartile) time per call
+    time_s: float  # median time per call
     cpu_per_call_s: float
     calls: int  # all calls in the segment, warm-up included
     wall_s: float  # tracker duration
@@ -121,7 +121,6 @@ def nnls_lawson_hanson(a: Any, b: Any, max_iter: int | None = None) -> Any:
 
 
 # -- fits ----------------------------------------------------------------------------------
-HUBER_REL = 0.15  # relative residual beyond which a benchmark point is down-weighted
 MIN_POINTS_FULL = 4  # sizes needed to fit more than overhead + one rate
 TERM_PENALTY = 0.005  # MAPE a fit must gain per extra term to be preferred
 
@@ -151,11 +150,7 @@ def fit_roofline(flops: Sequence[float], nbytes: Sequence[float], times: Sequenc
     work ("flops" or "bytes"): two or three sizes cannot tell more terms apart, and an exact
     fit of them by the wrong terms extrapolates wildly. Among fits of about the same error the
     one with fewer terms wins.
-
-    Robust: a few shapes take another algorithm (e.g. oneDNN convolutions with 3 input
-    channels at some batch sizes run 5x slower per FLOP); Huber weights on the relative
-    residuals (iteratively reweighted, threshold HUBER_REL) keep them from skewing the fit
-    of the typical shapes. The MAPE reported is over every point."""
+"""
     import numpy as np
 
     F, B, T = (np.asarray(v, dtype=float) for v in (flops, nbytes, times))
@@ -167,11 +162,7 @@ def fit_roofline(flops: Sequence[float], nbytes: Sequence[float], times: Sequenc
     def solve(compute_bound: Any) -> tuple[Any, float]:
         cols = [N, np.where(compute_bound, F, 0.0), np.where(compute_bound, 0.0, B), beyond]
         a = np.stack(cols, axis=1) / T[:, None]
-        weights = np.ones_like(T)
-        for _ in range(4):  # IRLS with Huber weights
-            x = nnls(a * weights[:, None], weights)
-            rel = np.abs(a @ x - 1.0)
-            weights = np.sqrt(np.minimum(1.0, HUBER_REL / np.maximum(rel, 1e-12)))
+        x = nnls(a, np.ones_like(T))
         pred = N * x[0] + np.maximum(F * x[1], B * x[2]) + beyond * x[3]
         return x, float(np.mean(np.abs(pred - T) / T))
 
@@ -185,11 +176,7 @@ def fit_roofline(flops: Sequence[float], nbytes: Sequence[float], times: Sequenc
     if use_flops and F.any():
         # no overlap of compute and memory traffic: t = n o + F / r + B / w (+ DRAM)
         a = np.stack([N, F, B, beyond], axis=1) / T[:, None]
-        weights = np.ones_like(T)
-        for _ in range(4):
-            x = nnls(a * weights[:, None], weights)
-            rel = np.abs(a @ x - 1.0)
-            weights = np.sqrt(np.minimum(1.0, HUBER_REL / np.maximum(rel, 1e-12)))
+        x = nnls(a, np.ones_like(T))
         additive = (x, float(np.mean(np.abs(a @ x - 1.0))))
         candidates.append(solve(np.ones_like(T, dtype=bool)))  # rate only
         regime = F / max(float(np.max(F / T)), 1e-30) >= B / max(float(np.max(B / T)), 1e-30)

@@ -4,9 +4,11 @@ Each benchmark is one PyTorch call of one class and dtype at one size. It lists 
 *kernels* op counting (counting.py) records for that call, each with its class, FLOPs and
 bytes by counting's conventions (a multiply-add is 2 FLOPs; bytes are the tensor inputs read
 plus the outputs written; views are free), so what is fitted here is what `predict` is given.
-`run_bench` warms a call up, repeats it for a target time and keeps the typical wall time per
-call (perf_counter; the lower quartile, robust to other jobs on a shared machine) and the mean
-CPU time per call (all threads: how many CPUs it keeps busy).
+`run_bench` warms a call up, repeats it for a target time and keeps the median wall time per
+call (perf_counter; as the accuracy benchmark keeps the median step) and the mean CPU time per
+call (all threads: how many CPUs it keeps busy). On a shared machine other jobs' threads stall
+torch's OpenMP barriers (a scheduler slice, milliseconds): calibrate when it is quiet
+(calibrate() notes in the profile when it was not).
 
 Sizes go from microseconds (where the fixed cost of a call dominates) to tens of
 milliseconds (where the rate or the bandwidth does), square and skinny, so that a roofline
@@ -73,7 +75,7 @@ class Bench:
 
 @dataclass(frozen=True)
 class BenchTiming:
-    time_s: float  # typical wall time per call (lower quartile)
+    time_s: float  # median wall time per call
     cpu_s: float  # mean CPU time per call, all threads
     calls: int  # timed calls
     warmup_calls: int = 0
@@ -121,7 +123,7 @@ def int8_support() -> tuple[bool, str]:
 # -- timing --------------------------------------------------------------------------------
 def run_bench(call: Callable[[], Any] | list[Callable[[], Any]], target_s: float, *,
               max_calls: int = 200_000, min_calls: int = 3) -> BenchTiming:
-    """Warm up, then repeat for about target_s; typical wall time, mean CPU time per call.
+    """Warm up, then repeat for about target_s; median wall time, mean CPU time per call.
     A list of calls (copies of one benchmark on different tensors) is cycled through, so
     each call finds its inputs out of the caches, as a model's weights are."""
     calls = call if isinstance(call, list) else [call]
@@ -145,17 +147,7 @@ def run_bench(call: Callable[[], Any] | list[Callable[[], Any]], target_s: float
         now = perf()
         times.append(now - a)
     cpu = time.process_time() - c0
-    return BenchTiming(typical(times), cpu / len(times), len(times), warm)
-
-
-def typical(times: list[float]) -> float:
-    """The time of an undisturbed call: the lower quartile. On a shared machine some calls
-    wait for a CPU (an OpenMP barrier whose other thread was descheduled costs a whole
-    scheduler slice, milliseconds); the lower quartile ignores up to three quarters of such
-    calls, where the median ignores half."""
-    if len(times) < 4:
-        return min(times)
-    return statistics.quantiles(times, n=4, method="inclusive")[0]
+    return BenchTiming(statistics.median(times), cpu / len(times), len(times), warm)
 
 
 COLD_BYTES = 64 << 20  # inputs cycled through per benchmark: more than the caches hold

@@ -146,7 +146,7 @@ class BenchPoint:
     dtype: str
     flops: float
     bytes_moved: float
-    time_s: float  # typical (lower-quartile) time per call
+    time_s: float  # median time per call
     cpu_s: float  # CPU seconds per call (all threads)
     fitted_s: float  # what the profile's time model says
 
