@@ -23,3 +23,9 @@ class CarbonDataError(GreenAIError):
 
 class RunNotFoundError(GreenAIError):
     """No run in the ledger matches the given id or prefix."""
+
+
+class TransformSkipped(GreenAIError):
+    """An optimization transform cannot handle this model or machine; the message says why.
+
+    A search records the reason beside the candidate and goes on with the others."""

@@ -95,7 +95,66 @@ CREATE TABLE samples (
 CREATE INDEX samples_run_t ON samples (run_id, t);
 """
 
-MIGRATIONS: tuple[str, ...] = (V1,)
+# V2: what optimize, tune and schedule record beside runs. Each table belongs to one
+# module (ledger/candidates.py, ledger/tuning.py, ledger/jobs.py) that reads and writes it.
+V2 = """
+CREATE TABLE optimize_candidates (
+    study_id            TEXT NOT NULL,
+    name                TEXT NOT NULL,
+    created_at          REAL NOT NULL,
+    transforms_json     TEXT NOT NULL DEFAULT '[]',
+    status              TEXT NOT NULL CHECK (status IN ('measured', 'skipped', 'failed')),
+    reason              TEXT NOT NULL DEFAULT '',
+    run_id              TEXT REFERENCES runs (run_id) ON DELETE SET NULL,
+    energy_per_sample_j REAL,
+    rel_uncertainty     REAL,
+    provenance          TEXT NOT NULL DEFAULT '',
+    time_per_sample_s   REAL,
+    quality             REAL,
+    quality_name        TEXT NOT NULL DEFAULT '',
+    size_bytes          INTEGER,
+    parameters          INTEGER,
+    nonzero_parameters  INTEGER,
+    notes_json          TEXT NOT NULL DEFAULT '[]',
+    PRIMARY KEY (study_id, name)
+);
+
+CREATE TABLE tuning_trials (
+    tuning_id    TEXT NOT NULL,
+    run_id       TEXT REFERENCES runs (run_id) ON DELETE SET NULL,
+    created_at   REAL NOT NULL,
+    setting_json TEXT NOT NULL,
+    iterations   INTEGER NOT NULL,
+    duration_s   REAL,
+    energy_j     REAL,
+    provenance   TEXT NOT NULL DEFAULT '',
+    objective    TEXT NOT NULL,
+    cost         REAL,
+    chosen       INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX tuning_trials_id ON tuning_trials (tuning_id);
+
+CREATE TABLE schedule_jobs (
+    batch_id              TEXT NOT NULL,
+    job_id                TEXT NOT NULL,
+    name                  TEXT NOT NULL,
+    status                TEXT NOT NULL CHECK (status IN
+                            ('pending', 'running', 'completed', 'failed', 'deferred')),
+    node                  TEXT NOT NULL DEFAULT '',
+    run_id                TEXT REFERENCES runs (run_id) ON DELETE SET NULL,
+    submitted_at          REAL,
+    started_at            REAL,
+    ended_at              REAL,
+    energy_j              REAL,
+    provenance            TEXT NOT NULL DEFAULT '',
+    carbon_g              REAL,
+    error                 TEXT NOT NULL DEFAULT '',
+    scheduling_overhead_s REAL,
+    PRIMARY KEY (batch_id, job_id)
+);
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2)
 
 
 def migrate(conn: sqlite3.Connection, path: Path, migrations: Sequence[str] = MIGRATIONS) -> int:

@@ -148,6 +148,11 @@ class Ledger:
 
     # -- internals -----------------------------------------------------------------
 
+    def transaction(self, work: Callable[[sqlite3.Connection], T], *, write: bool) -> T:
+        """Run `work(conn)` in one transaction (retried while another writer holds the
+        lock); for the modules that own the optimize, tuning and schedule tables."""
+        return self._transaction(work, write=write)
+
     def _reconcile(self) -> None:
         """Mark runs whose process is gone as incomplete (keeping all their rows)."""
         abandoned = self._transaction(find_abandoned, write=False)

@@ -1,0 +1,1 @@
+"""Cut energy: transforms judged by measured joules at a stated quality."""

@@ -1,0 +1,1 @@
+"""Energy- and carbon-aware timing and placement of jobs, locally and on Ray."""
