@@ -11,6 +11,7 @@ from ledger_factories import make_samples, make_snapshot, make_start, raw
 from greenai.errors import LedgerError, RunNotFoundError
 from greenai.ledger import Ledger, default_ledger_path
 from greenai.ledger.records import RunSnapshot, RunStatus
+from greenai.ledger.schema import MIGRATIONS
 from greenai.meters.base import Provenance
 
 
@@ -165,7 +166,7 @@ def test_list_runs_newest_first_with_filters(ledger: Ledger) -> None:
 def test_wal_mode_schema_version_and_app_marker(ledger: Ledger, db_path: Path) -> None:
     conn = raw(db_path)
     assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-    assert conn.execute("PRAGMA user_version").fetchone() == (1,)
+    assert conn.execute("PRAGMA user_version").fetchone() == (len(MIGRATIONS),)
     assert conn.execute("SELECT value FROM greenai_meta WHERE key = 'app'").fetchone() == (
         "greenai",
     )
