@@ -1,0 +1,91 @@
+"""The `optimize_candidates` table: every candidate a search built, measured or skipped."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+
+from greenai.ledger.store import Ledger
+
+COLUMNS = (
+    "study_id", "name", "created_at", "transforms_json", "status", "reason", "run_id",
+    "energy_per_sample_j", "rel_uncertainty", "provenance", "time_per_sample_s", "quality",
+    "quality_name", "size_bytes", "parameters", "nonzero_parameters", "notes_json",
+)
+
+
+@dataclass(frozen=True)
+class CandidateRow:
+    study_id: str
+    name: str
+    status: str  # measured | skipped | failed
+    transforms: tuple[str, ...] = ()
+    reason: str = ""
+    run_id: str | None = None
+    energy_per_sample_j: float | None = None
+    rel_uncertainty: float | None = None
+    provenance: str = ""
+    time_per_sample_s: float | None = None
+    quality: float | None = None
+    quality_name: str = ""
+    size_bytes: int | None = None
+    parameters: int | None = None
+    nonzero_parameters: int | None = None
+    notes: tuple[str, ...] = ()
+    created_at: float = 0.0
+
+
+def record_candidates(ledger: Ledger, rows: list[CandidateRow]) -> None:
+    """Insert (or replace) the rows of one study in a single transaction."""
+    now = time.time()
+
+    def work(conn: sqlite3.Connection) -> None:
+        conn.executemany(
+            f"INSERT OR REPLACE INTO optimize_candidates ({', '.join(COLUMNS)}) "
+            f"VALUES ({', '.join('?' for _ in COLUMNS)})",
+            [(r.study_id, r.name, r.created_at or now, json.dumps(list(r.transforms)), r.status,
+              r.reason, r.run_id, r.energy_per_sample_j, r.rel_uncertainty, r.provenance,
+              r.time_per_sample_s, r.quality, r.quality_name, r.size_bytes, r.parameters,
+              r.nonzero_parameters, json.dumps(list(r.notes))) for r in rows],
+        )
+
+    ledger.transaction(work, write=True)
+
+
+def study_candidates(ledger: Ledger, study_id: str) -> list[CandidateRow]:
+    """The rows of one study (an id or a unique prefix), in the order they were recorded."""
+
+    def work(conn: sqlite3.Connection) -> list[tuple]:
+        return conn.execute(
+            f"SELECT {', '.join(COLUMNS)} FROM optimize_candidates WHERE study_id LIKE ? "
+            "ORDER BY created_at, rowid", (study_id.replace("%", "") + "%",),
+        ).fetchall()
+
+    return [_row(values) for values in ledger.transaction(work, write=False)]
+
+
+def list_studies(ledger: Ledger) -> list[tuple[str, float, int]]:
+    """(study_id, first created_at, number of candidates), newest first."""
+
+    def work(conn: sqlite3.Connection) -> list[tuple[str, float, int]]:
+        return conn.execute(
+            "SELECT study_id, min(created_at), count(*) FROM optimize_candidates "
+            "GROUP BY study_id ORDER BY min(created_at) DESC"
+        ).fetchall()
+
+    return ledger.transaction(work, write=False)
+
+
+def _row(values: tuple) -> CandidateRow:
+    d = dict(zip(COLUMNS, values))
+    return CandidateRow(
+        study_id=d["study_id"], name=d["name"], status=d["status"],
+        transforms=tuple(json.loads(d["transforms_json"])), reason=d["reason"], run_id=d["run_id"],
+        energy_per_sample_j=d["energy_per_sample_j"], rel_uncertainty=d["rel_uncertainty"],
+        provenance=d["provenance"], time_per_sample_s=d["time_per_sample_s"], quality=d["quality"],
+        quality_name=d["quality_name"], size_bytes=d["size_bytes"], parameters=d["parameters"],
+        nonzero_parameters=d["nonzero_parameters"], notes=tuple(json.loads(d["notes_json"])),
+        created_at=d["created_at"],
+    )

@@ -1,0 +1,158 @@
+"""Measure candidates' inference energy per sample under the tracker, interleaved.
+
+One tracked run holds a whole study: every candidate runs inside its own phase
+(`candidate:<name>`), and the tracker apportions energy to phases by time. The machine is
+noisy, so candidates are measured in rounds: each round runs every candidate once (the
+order rotating between rounds), after a warm-up pass that is not counted. A repeat is made
+long enough (`min_repeat_s`) to span several sampler ticks.
+
+Per candidate:
+- time per sample: median over repeats of (repeat time / samples in the repeat);
+- energy per sample: mean power of the candidate's phase x the median time per sample.
+  Mean power is the phase's energy over its duration; with a hardware counter it is
+  measured, otherwise the meter's model — the provenance says which;
+- relative uncertainty (~95 %): the meter's band and the repeats' spread (half the
+  interquartile range of repeat times over their median), combined in quadrature.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import statistics
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from greenai.meters.base import Provenance
+from greenai.optimize.candidate import Batch, Candidate
+from greenai.tracking.result import RunResult
+from greenai.tracking.tracker import Tracker
+
+PHASE_PREFIX = "candidate:"
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """A candidate's inference cost per sample, with how it was obtained."""
+
+    energy_per_sample_j: float
+    time_per_sample_s: float
+    rel_uncertainty: float  # meter band and repeat spread combined
+    rel_spread: float  # repeat-to-repeat spread alone: what comparisons on one meter face
+    provenance: Provenance
+    samples: int  # samples run in the counted repeats
+    repeats: int
+
+
+def batch_size(batch: Batch) -> int:
+    """Samples in a batch: the first dimension of its first tensor."""
+    first = batch[0] if isinstance(batch, (tuple, list)) else batch
+    return int(first.shape[0])
+
+
+def as_args(batch: Batch) -> tuple:
+    return tuple(batch) if isinstance(batch, (tuple, list)) else (batch,)
+
+
+@contextlib.contextmanager
+def threads(count: int | None) -> Iterator[None]:
+    """Run with `count` intra-op threads, restoring the previous setting."""
+    if count is None:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def inputs_for(candidate: Candidate, inputs: Sequence[Batch]) -> Sequence[Batch]:
+    """The batches this candidate runs: the task's, re-cut when it sets a batch size."""
+    size = candidate.extra.get("batch_size")
+    if not size:
+        return inputs
+    from greenai.optimize.runtime import rebatch  # runtime imports this module
+
+    return rebatch(inputs, int(size))
+
+
+def run_inputs(candidate: Candidate, inputs: Sequence[Batch], passes: int = 1) -> int:
+    """Run the candidate over the inputs `passes` times; return the samples run."""
+    samples = 0
+    model = candidate.model
+    with threads(candidate.threads), torch.inference_mode():
+        for _ in range(passes):
+            for batch in inputs:
+                model(*as_args(batch))
+                samples += batch_size(batch)
+    return samples
+
+
+def measure(
+    candidates: Sequence[Candidate],
+    inputs: Sequence[Batch],
+    tracker: Tracker,
+    *,
+    repeats: int = 5,
+    min_repeat_s: float = 0.5,
+) -> tuple[dict[str, Measurement], RunResult]:
+    """Measure every candidate in one tracked run (started and stopped here)."""
+    if repeats < 1:
+        raise ValueError("repeats must be >= 1")
+    if not inputs:
+        raise ValueError("no input batches to measure on")
+    for candidate in candidates:
+        candidate.model.eval()
+    times: dict[str, list[float]] = {c.name: [] for c in candidates}
+    counted: dict[str, int] = {c.name: 0 for c in candidates}
+    prepared = {c.name: inputs_for(c, inputs) for c in candidates}
+    with tracker as run:
+        passes = {}
+        for candidate in candidates:  # warm-up, also sizing each repeat
+            with run.phase("warmup"):
+                t0 = time.perf_counter()
+                run_inputs(candidate, prepared[candidate.name])
+                passes[candidate.name] = max(1, math.ceil(min_repeat_s / max(time.perf_counter() - t0, 1e-6)))
+        for round_index in range(repeats):
+            shift = round_index % len(candidates)
+            for candidate in (*candidates[shift:], *candidates[:shift]):
+                with run.phase(PHASE_PREFIX + candidate.name):
+                    t0 = time.perf_counter()
+                    samples = run_inputs(candidate, prepared[candidate.name], passes[candidate.name])
+                    elapsed = time.perf_counter() - t0
+                times[candidate.name].append(elapsed / samples)
+                counted[candidate.name] += samples
+                run.count("samples", samples)
+    result = tracker.result
+    assert result is not None
+    return {c.name: _summarise(result, c.name, times[c.name], counted[c.name]) for c in candidates}, result
+
+
+def _summarise(result: RunResult, name: str, per_sample_s: list[float], samples: int) -> Measurement:
+    phase = PHASE_PREFIX + name
+    energy_j = result.phase_energy_j(phase)
+    duration_s = result.phase_duration_s(phase)
+    median_s = statistics.median(per_sample_s)
+    mean_power_w = energy_j / duration_s if duration_s > 0 else math.nan
+    return Measurement(
+        energy_per_sample_j=mean_power_w * median_s,
+        time_per_sample_s=median_s,
+        rel_uncertainty=math.hypot(result.snapshot.rel_uncertainty, _spread(per_sample_s)),
+        rel_spread=_spread(per_sample_s),
+        provenance=result.snapshot.provenance,
+        samples=samples,
+        repeats=len(per_sample_s),
+    )
+
+
+def _spread(values: list[float]) -> float:
+    """Half the interquartile range over the median (0 for fewer than two values)."""
+    if len(values) < 2:
+        return 0.0
+    q1, _, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    return (q3 - q1) / 2 / statistics.median(values)

@@ -1,0 +1,214 @@
+"""Search: build candidates from transform pipelines, judge each by quality and measured
+joules per sample, and recommend the cheapest within the user's quality bound.
+
+A pipeline is one transform or a sequence applied left to right; shared prefixes are built
+once (`prune-structured-30` is reused by `prune-structured-30+int8-static`). A transform
+that cannot apply is recorded as skipped with its reason, one that raises as failed; an
+evaluation that raises fails that candidate only. The search itself never stops for one
+candidate.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from greenai.config import Config, load_config
+from greenai.errors import TransformSkipped
+from greenai.ledger.candidates import CandidateRow, record_candidates
+from greenai.ledger.store import Ledger
+from greenai.optimize.candidate import Candidate, OptimizeTask, Transform
+from greenai.optimize.measure import Measurement, inputs_for, measure, run_inputs
+from greenai.optimize.model_stats import count_parameters, model_size_bytes
+from greenai.optimize.pareto import Point, cheapest_within, pareto_front, quality_bound, saving_is_real
+from greenai.tracking.tracker import Tracker
+
+log = logging.getLogger(__name__)
+
+Pipeline = Transform | Sequence[Transform]
+
+
+@dataclass
+class Outcome:
+    """What happened to one candidate."""
+
+    name: str
+    transforms: tuple[str, ...]
+    status: str  # measured | skipped | failed
+    reason: str = ""
+    candidate: Candidate | None = None
+    quality: float | None = None
+    measurement: Measurement | None = None
+    size_bytes: int | None = None
+    parameters: int | None = None
+    nonzero_parameters: int | None = None
+    notes: tuple[str, ...] = ()
+    build_s: float = 0.0
+
+    @property
+    def energy_j(self) -> float | None:
+        return self.measurement.energy_per_sample_j if self.measurement else None
+
+
+@dataclass
+class Study:
+    """A finished search: every outcome, the front, the bound and the recommendation."""
+
+    study_id: str
+    run_id: str | None
+    quality_name: str
+    bound: float
+    outcomes: list[Outcome]
+    front: list[str] = field(default_factory=list)
+    recommended: Outcome | None = None
+    greener: bool = False  # the recommendation's saving exceeds the measurement spread
+    ledger_path: Path | None = None
+
+    @property
+    def baseline(self) -> Outcome:
+        return self.outcomes[0]
+
+    def outcome(self, name: str) -> Outcome:
+        for o in self.outcomes:
+            if o.name == name:
+                return o
+        raise KeyError(name)
+
+    def energy_ratio(self, name: str) -> float | None:
+        """Baseline energy per sample over the candidate's (2.0 = half the energy)."""
+        base, other = self.baseline.energy_j, self.outcome(name).energy_j
+        return base / other if base and other else None
+
+
+def optimize(
+    task: OptimizeTask,
+    pipelines: Sequence[Pipeline],
+    *,
+    max_quality_drop: float | None = 0.01,
+    min_quality: float | None = None,
+    repeats: int = 5,
+    min_repeat_s: float = 0.5,
+    name: str = "optimize",
+    config: Config | None = None,
+    store: bool = True,
+    on_progress: Callable[[str], None] | None = None,
+) -> Study:
+    """Run the search; see the module docstring. Energy is measured in one tracked run."""
+    progress = on_progress or (lambda message: None)
+    config = config or load_config()
+    study_id = uuid.uuid4().hex
+    baseline = Outcome("baseline", (), "measured", candidate=Candidate.baseline(task))
+    outcomes = [baseline, *_build_all(task, pipelines, progress)]
+    for outcome in outcomes:
+        if outcome.candidate is not None:
+            progress(f"evaluating {outcome.name}")
+            _evaluate(task, outcome)
+    if baseline.status != "measured":
+        from greenai.errors import GreenAIError
+
+        raise GreenAIError(f"the baseline model cannot be evaluated: {baseline.reason}")
+    ready = [o for o in outcomes if o.status == "measured" and o.candidate is not None]
+    progress(f"measuring {len(ready)} candidates, {repeats} interleaved rounds")
+    tracker = Tracker(name, tags={"study": study_id, "kind": "optimize"}, config=config, store=store)
+    measurements, result = measure([o.candidate for o in ready], task.inputs, tracker,
+                                   repeats=repeats, min_repeat_s=min_repeat_s)
+    for o in ready:
+        o.measurement = measurements[o.name]
+    study = Study(study_id, result.run_id if store else None, task.quality_name,
+                  quality_bound(baseline.quality or 0.0, max_quality_drop, min_quality), outcomes,
+                  ledger_path=result.ledger_path)
+    _recommend(study)
+    if store and result.ledger_path is not None:
+        with Ledger(result.ledger_path) as ledger:
+            record_candidates(ledger, [_row(study, o) for o in outcomes])
+    return study
+
+
+def _build_all(task: OptimizeTask, pipelines: Sequence[Pipeline], progress: Callable[[str], None]) -> list[Outcome]:
+    """Build every pipeline, reusing shared prefixes; one outcome per distinct name."""
+    built: dict[tuple[str, ...], Outcome] = {}
+    base = Candidate.baseline(task)
+    for pipeline in pipelines:
+        steps = (pipeline,) if callable(pipeline) and hasattr(pipeline, "name") else tuple(pipeline)
+        current: Candidate | None = base
+        names: tuple[str, ...] = ()
+        for transform in steps:
+            names = (*names, transform.name)
+            if names in built:
+                current = built[names].candidate
+                continue
+            outcome = Outcome("+".join(names), names, "measured")
+            if current is None:
+                outcome.status, outcome.reason = "skipped", f"an earlier step ({names[-2]}) did not apply"
+            else:
+                progress(f"building {outcome.name}")
+                outcome.candidate = _apply(transform, current, task, outcome)
+            built[names] = outcome
+            current = outcome.candidate
+    return list(built.values())
+
+
+def _apply(transform: Transform, current: Candidate, task: OptimizeTask, outcome: Outcome) -> Candidate | None:
+    t0 = time.perf_counter()
+    try:
+        candidate = transform(current, task)
+    except TransformSkipped as e:
+        outcome.status, outcome.reason = "skipped", str(e)
+        return None
+    except Exception as e:  # one broken transform must not end the search
+        log.debug("transform %s failed", outcome.name, exc_info=True)
+        outcome.status, outcome.reason = "failed", f"{type(e).__name__}: {e}"
+        return None
+    finally:
+        outcome.build_s = time.perf_counter() - t0
+    outcome.notes = candidate.notes
+    return candidate
+
+
+def _evaluate(task: OptimizeTask, outcome: Outcome) -> None:
+    candidate = outcome.candidate
+    assert candidate is not None
+    try:
+        candidate.model.eval()
+        run_inputs(candidate, inputs_for(candidate, task.inputs)[:1])  # fails fast if the model cannot run the inputs
+        outcome.quality = float(task.evaluate(candidate.model))
+    except Exception as e:
+        outcome.status, outcome.reason = "failed", f"evaluation raised {type(e).__name__}: {e}"
+        outcome.candidate = None
+        return
+    outcome.parameters, outcome.nonzero_parameters = count_parameters(candidate.model)
+    try:
+        outcome.size_bytes = model_size_bytes(candidate.model)
+    except Exception:  # some wrapped or scripted modules do not serialise; size is a proxy
+        outcome.size_bytes = None
+
+
+def _recommend(study: Study) -> None:
+    measured = [o for o in study.outcomes if o.measurement is not None and o.quality is not None]
+    points = [Point(o.name, o.energy_j or 0.0, o.quality or 0.0) for o in measured]
+    study.front = [p.name for p in pareto_front(points)]
+    choice = cheapest_within(points, study.bound)
+    if choice is None:
+        return
+    study.recommended = study.outcome(choice.name)
+    base, rec = study.baseline.measurement, study.recommended.measurement
+    if base is not None and rec is not None and study.recommended is not study.baseline:
+        study.greener = saving_is_real(base.energy_per_sample_j, rec.energy_per_sample_j,
+                                       base.rel_spread, rec.rel_spread)
+
+
+def _row(study: Study, o: Outcome) -> CandidateRow:
+    m = o.measurement
+    return CandidateRow(
+        study_id=study.study_id, name=o.name, status=o.status, transforms=o.transforms,
+        reason=o.reason, run_id=study.run_id if m else None,
+        energy_per_sample_j=m.energy_per_sample_j if m else None,
+        rel_uncertainty=m.rel_uncertainty if m else None,
+        provenance=m.provenance.value if m else "", time_per_sample_s=m.time_per_sample_s if m else None,
+        quality=o.quality, quality_name=study.quality_name, size_bytes=o.size_bytes,
+        parameters=o.parameters, nonzero_parameters=o.nonzero_parameters, notes=o.notes,
+    )
