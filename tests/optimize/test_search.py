@@ -63,10 +63,10 @@ def _task() -> OptimizeTask:
         reference = model(x)
 
     def fidelity(m: nn.Module) -> float:
+        if any(p.numel() == 0 for p in m.parameters()):
+            raise ValueError("a layer has no units")
         with torch.no_grad():
             out = m(x)
-        if out.shape[1] == 0:
-            raise ValueError("empty output")
         return float(nn.functional.cosine_similarity(out, reference).min())
 
     return OptimizeTask(model, fidelity, inputs=[x[i:i + 32] for i in range(0, 256, 32)],
