@@ -3,10 +3,7 @@ prediction out (inference per batch and per sample, a training step, a whole run
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import math
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +14,7 @@ from greenai.estimate.counting import EstimateError, count_ops
 from greenai.estimate.ops import OpCounts
 from greenai.estimate.predict import Prediction, RunPrediction, predict, whole_run
 from greenai.estimate.profile import Profile, load_profile
+from greenai.factories import call_factory
 from greenai.units import carbon_g, cost, joules_to_kwh
 
 
@@ -128,38 +126,7 @@ def _resolve_profile(profile: Profile | str | Path | None, use_defaults: bool) -
 
 def load_factory(spec: str) -> tuple[Any, Any]:
     """Call `MODULE:FACTORY` (a dotted module or a .py file path) and return (model, input)."""
-    module_name, sep, attr = spec.rpartition(":")
-    if not sep or not module_name or not attr:
-        raise EstimateError(f"{spec!r} is not MODULE:FACTORY (e.g. mypkg.models:build or models.py:build)")
-    module = _import(module_name)
-    factory = getattr(module, attr, None)
-    if not callable(factory):
-        raise EstimateError(f"{module_name} has no callable {attr!r}")
-    try:
-        made = factory()
-    except Exception as e:
-        raise EstimateError(f"{spec}() failed: {type(e).__name__}: {e}") from e
+    made = call_factory(spec, EstimateError)
     if not (isinstance(made, tuple) and len(made) == 2):
         raise EstimateError(f"{spec}() must return (model, example_input), got {type(made).__name__}")
     return made
-
-
-def _import(name: str) -> Any:
-    path = Path(name)
-    try:
-        if name.endswith(".py"):
-            if not path.is_file():
-                raise EstimateError(f"no such file: {name}")
-            spec = importlib.util.spec_from_file_location(path.stem, path)
-            assert spec is not None and spec.loader is not None
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[path.stem] = module
-            spec.loader.exec_module(module)
-            return module
-        if str(Path.cwd()) not in sys.path:
-            sys.path.insert(0, str(Path.cwd()))  # as `python -m` would, for local modules
-        return importlib.import_module(name)
-    except EstimateError:
-        raise
-    except Exception as e:  # ImportError, SyntaxError, errors at import time
-        raise EstimateError(f"cannot import {name}: {type(e).__name__}: {e}") from e
