@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
 
-from greenai.cli.options import (IntensityOpt, JsonOpt, LedgerOpt, PriceOpt, PueOpt,
-                                 SimulateOpt, build_config, print_json)
+from greenai.cli.options import (
+    IntensityOpt,
+    JsonOpt,
+    LedgerOpt,
+    PriceOpt,
+    PueOpt,
+    SimulateOpt,
+    build_config,
+    print_json,
+)
 from greenai.cli.render import make_console, render_run
 
 
@@ -21,11 +37,16 @@ def demo(
     price: PriceOpt = None,
     simulate: SimulateOpt = False,
     json_out: JsonOpt = False,
+    optimize: Annotated[bool, typer.Option("--optimize/--no-optimize", help="Go on to cut the trained model's inference energy.")] = True,
+    repeats: Annotated[int, typer.Option(min=1, max=50, help="Interleaved measurement rounds per candidate.")] = 3,
+    out_dir: Annotated[Path, typer.Option(help="Where the optimized model and the plot go.")] = Path("greenai-demo"),
 ) -> None:
-    """Train a CNN on scikit-learn's bundled digits under the tracker and print the energy."""
+    """Train a CNN on scikit-learn's bundled digits under the tracker and print the energy;
+    then try compression, lower precision, a lighter architecture, distillation and runtime
+    knobs, and recommend the cheapest model within one point of accuracy, by measured joules."""
     try:
-        import torch  # noqa: F401
         import sklearn  # noqa: F401
+        import torch  # noqa: F401
     except ImportError as e:
         from greenai.errors import GreenAIError
 
@@ -50,10 +71,15 @@ def demo(
             outcome = train_digits(run, epochs=epochs, batch_size=batch_size, on_epoch=on_epoch)
     result = tracker.result
     assert result is not None
+    study = _optimize(outcome, config, repeats, out_dir, console, json_out) if optimize else None
     if json_out:
+        from greenai.cli.optimize_cmd import study_to_dict
         from greenai.cli.runs_cmd import result_to_dict
 
-        print_json({**result_to_dict(result), "test_accuracy": outcome.test_accuracy})
+        print_json({**result_to_dict(result), "test_accuracy": outcome.test_accuracy,
+                    "optimize": study_to_dict(study[0]) if study else None,
+                    "optimized_model": str(study[1]) if study else None,
+                    "plot": str(study[2]) if study else None})
         return
     console.print(f"Trained a CNN on scikit-learn digits: {outcome.epochs} epochs, "
                   f"{outcome.train_samples} training samples, "
@@ -63,3 +89,47 @@ def demo(
                ledger_path=str(result.ledger_path) if result.ledger_path else None)
     console.print("[dim]See it again with `greenai runs show "
                   f"{result.run_id[:8]}`; list runs with `greenai runs list`.[/]")
+    if study is not None:
+        from greenai.cli.optimize_cmd import render_study
+
+        console.print("\n[bold]Cutting the inference energy[/] of the trained CNN "
+                      "(test digits served in batches of 32):")
+        render_study(console, study[0])
+        console.print(before_after_table(study[0]))
+        if study[1] is not None:
+            console.print(f"Optimized model: [bold]{study[1]}[/]")
+        console.print(f"Energy-accuracy plot: [bold]{study[2]}[/]")
+
+
+def _optimize(outcome: Any, config: Any, repeats: int, out_dir: Path, console: Any,
+              quiet: bool) -> tuple[Any, Path | None, Path]:
+    from greenai.cli.optimize_cmd import save_recommended
+    from greenai.demo.digits import load_digits_data
+    from greenai.demo.digits_optimize import digits_plan, digits_task
+    from greenai.optimize.plot import plot_study
+    from greenai.optimize.search import optimize as run_search
+
+    task = digits_task(outcome.model, load_digits_data())
+    with console.status("optimizing") as status:
+        study = run_search(task, digits_plan(), max_quality_drop=0.01, repeats=repeats,
+                           config=config, name="digits-demo-optimize",
+                           on_progress=lambda message: None if quiet else status.update(message))
+    saved = save_recommended(study, out_dir / "digits-optimized.pt")
+    return study, saved, plot_study(study, out_dir / "digits-pareto.png")
+
+
+def before_after_table(study: Any) -> Table:
+    """Baseline and recommendation side by side."""
+    table = Table(title="Before and after", title_justify="left")
+    for col in ("", "model", "energy/sample", "provenance", study.quality_name, "size", "nonzero params"):
+        table.add_column(col, justify="left" if col in ("", "model", "provenance") else "right")
+    rows = [("before", study.baseline)]
+    if study.recommended is not None:
+        rows.append(("after", study.recommended))
+    for label, o in rows:
+        m = o.measurement
+        table.add_row(label, o.name, f"{m.energy_per_sample_j * 1e3:.3g} mJ ± {100 * m.rel_uncertainty:.0f}%",
+                      m.provenance.value, f"{o.quality:.4f}",
+                      f"{o.size_bytes / 1024:.0f} KiB" if o.size_bytes else "?",
+                      f"{o.nonzero_parameters:,}")
+    return table

@@ -9,7 +9,7 @@ import sys
 
 import typer
 
-from greenai.cli import calibrate_cmd, demo_cmd, env_cmd, estimate_cmd, run_cmd, runs_cmd
+from greenai.cli import calibrate_cmd, demo_cmd, env_cmd, estimate_cmd, optimize_cmd, run_cmd, runs_cmd
 from greenai.errors import GreenAIError
 
 app = typer.Typer(
@@ -27,6 +27,7 @@ app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_o
 app.command("demo")(demo_cmd.demo)
 app.command("estimate")(estimate_cmd.estimate)
 app.command("calibrate")(calibrate_cmd.calibrate)
+app.command("optimize")(optimize_cmd.optimize)
 app.add_typer(runs_cmd.app, name="runs")
 
 EXIT_ERROR = 1

@@ -24,7 +24,13 @@ from greenai.ledger.store import Ledger
 from greenai.optimize.candidate import Candidate, OptimizeTask, Transform
 from greenai.optimize.measure import Measurement, inputs_for, measure, run_inputs
 from greenai.optimize.model_stats import count_parameters, model_size_bytes
-from greenai.optimize.pareto import Point, cheapest_within, pareto_front, quality_bound, saving_is_real
+from greenai.optimize.pareto import (
+    Point,
+    cheapest_within,
+    pareto_front,
+    quality_bound,
+    saving_is_real,
+)
 from greenai.tracking.tracker import Tracker
 
 log = logging.getLogger(__name__)
