@@ -3,6 +3,7 @@ with phases for data loading, forward, backward, optimizer step and evaluation."
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Callable
 
@@ -60,30 +61,61 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     return correct / len(y)
 
 
+@dataclass(frozen=True)
+class Recipe:
+    """How to train: the model, batch size, learning rate, precision and threads.
+
+    `stop_at_accuracy` ends training at the first epoch whose test accuracy reaches it
+    (evaluation runs every epoch either way, as in the baseline)."""
+
+    make_model: Callable[[], nn.Module] = make_cnn
+    batch_size: int = 32
+    lr: float = 2e-3
+    bf16: bool = False
+    threads: int | None = None
+    stop_at_accuracy: float | None = None
+
+
 def train_digits(
     run: Tracker,
     epochs: int = 12,
     batch_size: int = 32,
     seed: int = 0,
     on_epoch: Callable[[int, float], None] | None = None,
+    recipe: Recipe | None = None,
 ) -> TrainOutcome:
-    """Train under `run`, marking phases; `on_epoch(epoch, test_accuracy)` reports progress."""
+    """Train under `run`, marking phases; `on_epoch(epoch, test_accuracy)` reports progress.
+    `recipe` (default: the demo's CNN, Adam 2e-3, fp32) overrides `batch_size`."""
+    recipe = recipe or Recipe(batch_size=batch_size)
+    previous_threads = torch.get_num_threads()
+    if recipe.threads:
+        torch.set_num_threads(recipe.threads)
+    try:
+        return _train(run, epochs, seed, on_epoch, recipe)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _train(run: Tracker, epochs: int, seed: int, on_epoch: Callable[[int, float], None] | None,
+           recipe: Recipe) -> TrainOutcome:
     torch.manual_seed(seed)
     with run.phase("data_loading"):
         data = load_digits_data(seed)
-    model = make_cnn()
-    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
+    model = recipe.make_model()
+    optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr)
     loss_fn = nn.CrossEntropyLoss()
-    n = len(data.x_train)
-    test_acc = 0.0
+    autocast = (torch.autocast("cpu", dtype=torch.bfloat16) if recipe.bf16
+                else contextlib.nullcontext())
+    n, batch_size = len(data.x_train), recipe.batch_size
+    test_acc, samples = 0.0, 0
     for epoch in range(epochs):
         order = torch.randperm(n)
         for start in range(0, n, batch_size):
             with run.phase("data_loading"):
                 idx = order[start:start + batch_size]
                 xb, yb = data.x_train[idx], data.y_train[idx]
-            with run.phase("forward"):
-                loss = loss_fn(model(xb), yb)
+            with run.phase("forward"), autocast:
+                loss = loss_fn(model(xb).float(), yb)
             with run.phase("backward"):
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -91,8 +123,11 @@ def train_digits(
                 optimizer.step()
             run.count("samples", len(idx))
             run.count("steps")
-        with run.phase("evaluation"):
+            samples += len(idx)
+        with run.phase("evaluation"), autocast:
             test_acc = accuracy(model, data.x_test, data.y_test)
         if on_epoch is not None:
             on_epoch(epoch, test_acc)
-    return TrainOutcome(model, test_acc, n * epochs, epochs)
+        if recipe.stop_at_accuracy is not None and test_acc >= recipe.stop_at_accuracy:
+            return TrainOutcome(model, test_acc, samples, epoch + 1)
+    return TrainOutcome(model, test_acc, samples, epochs)
