@@ -88,25 +88,26 @@ def render_study(console: Console, study: Any) -> None:
     table = Table(title=f"Candidates: energy per sample ({provenance}), {study.quality_name}",
                   title_justify="left")
     for col in ("candidate", "energy/sample", "± (95%)", "vs baseline", study.quality_name,
-                "size", "nonzero params", "notes"):
-        table.add_column(col, justify="left" if col in ("candidate", "notes") else "right",
-                         overflow="fold")
+                "size", "nonzero params"):
+        table.add_column(col, justify="left" if col == "candidate" else "right", overflow="fold")
     for o in study.outcomes:
         m = o.measurement
         if m is None:
-            table.add_row(o.name, "—", "", "", "", "", "", f"[yellow]{o.status}: {o.reason}[/]")
+            table.add_row(o.name, f"[yellow]{o.status}[/]", "", "", "", "", "")
             continue
         ratio = study.energy_ratio(o.name)
         front = " [green]◆[/]" if o.name in study.front else ""
         quality = f"{o.quality:.4f}" + ("" if (o.quality or 0) >= study.bound else " [red]✗[/]")
         table.add_row(
             o.name + front, _energy(m.energy_per_sample_j), f"{100 * m.rel_uncertainty:.0f}%",
-            f"{ratio:.2f}x less" if ratio else "", quality,
+            _ratio(ratio), quality,
             f"{o.size_bytes / 1024:.0f} KiB" if o.size_bytes else "?",
             f"{o.nonzero_parameters:,}" if o.nonzero_parameters is not None else "?",
-            "; ".join(o.notes),
         )
     console.print(table)
+    for o in study.outcomes:
+        for text in ((f"[yellow]{o.status}[/]: {o.reason}",) if o.measurement is None else o.notes):
+            console.print(f"  [dim]{o.name}:[/] {text}", highlight=False)
     console.print(f"[dim]◆ Pareto front. Quality bound {study.bound:.4g}. Uncertainty combines the meter's "
                   "band and the repeats' spread; ratios share one meter, so its bias cancels.[/]")
     rec = study.recommended
@@ -142,6 +143,12 @@ def study_to_dict(study: Any) -> dict[str, Any]:
         "quality_bound": study.bound, "recommended": study.recommended.name if study.recommended else None,
         "greener": study.greener, "candidates": [outcome(o) for o in study.outcomes],
     }
+
+
+def _ratio(ratio: float | None) -> str:
+    if not ratio:
+        return ""
+    return f"{ratio:.2f}x less" if ratio >= 1 else f"{1 / ratio:.2f}x more"
 
 
 def _energy(joules: float) -> str:
