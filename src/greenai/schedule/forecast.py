@@ -1,0 +1,426 @@
+"""Grid carbon intensity forecasts built only from what is known at decision time.
+
+A forecaster answers ``forecast(now_s, horizon_s)`` with an ``(n, 2)`` array of rows
+``(t_s, g_per_kwh)``: a step function on a regular grid whose first row is the slot holding
+``now_s`` and whose rows cover ``[now_s, now_s + horizon_s]``.
+
+What "known at decision time" means here: a trace row with time ``t`` is published at
+``t + delay_s`` (default 0: a row is known from its own timestamp, as the brief's "data at or
+before now"; pass the trace step to model data published only once its interval is over).
+The forecasters resample the trace onto a regular grid (the trace's median step); a grid slot
+is known once every trace row inside it is published, so known slots always form a prefix of
+the grid and nothing later than ``now_s`` can leak in (``_known_count`` is the single gate).
+
+Methods:
+
+- ``PersistenceForecaster``: the last known value ("last") or the value one day earlier at
+  the same time of day ("day"): the usual naive baselines of load and carbon forecasting
+  (Hyndman and Athanasopoulos, *Forecasting: Principles and Practice*, 3rd ed., sec. 5.2).
+- ``SeasonalForecaster`` (default ``method="profile"``): the mean of the last ``days`` daily
+  profiles at the target's time of day (seasonal naive averaged over days, same book sec.
+  5.2), anchored to the latest known value by an offset that decays with lead time
+  (``exp(-lead/tau_s)``, tau 24 h: the grid's departure from its usual day, mostly wind,
+  persists over hours). Variants kept for comparison (they scheduled worse on the 2020
+  traces, see ``benchmarks/carbon_scheduling.py``): ``"ridge"``, a direct per-lead ridge
+  regression on the last values and the values one, two and seven days before the target
+  (seasonal autoregression, sec. 9.9; "direct" multi-step strategy of Taieb et al., Expert
+  Systems with Applications 39(8), 2012), refitted daily on the last ``train_days`` days of
+  known data; ``"hybrid"``, ridge for the first ``short_lead_s`` then the anchored profile.
+- ``OracleForecaster``: the true future, for the oracle baseline only.
+- ``ProviderForecaster``: wraps a callable (a live API client) and validates its answer.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from greenai.carbon.trace import SHIPPED_TRACES
+from greenai.carbon.trace_csv import read_trace
+from greenai.errors import CarbonDataError, ConfigError
+
+DAY_S = 86_400.0
+WEEK_S = 7 * DAY_S
+MIN_TRAIN_DAYS = 3  # the ridge model needs a week of lags plus this much training data
+
+
+@dataclass(frozen=True, eq=False)
+class IntensitySeries:
+    """A validated carbon intensity trace as a step function: row ``i`` holds
+    ``values[i]`` gCO2e/kWh over ``[times_s[i], times_s[i+1])``; the last row holds for one
+    more step (as in ``greenai.carbon.trace``)."""
+
+    times_s: np.ndarray
+    values: np.ndarray
+    label: str = "trace"
+
+    def __post_init__(self) -> None:
+        t, v = np.asarray(self.times_s, float), np.asarray(self.values, float)
+        if t.ndim != 1 or t.shape != v.shape or len(t) < 2:
+            raise CarbonDataError(f"trace {self.label}: needs at least two (time, value) rows")
+        if np.any(np.diff(t) <= 0):
+            i = int(np.argmax(np.diff(t) <= 0)) + 1
+            raise CarbonDataError(f"trace {self.label}: times must strictly increase (row {i})")
+        if not np.all(np.isfinite(v)) or np.any(v < 0):
+            raise CarbonDataError(f"trace {self.label}: intensities must be finite and >= 0")
+        object.__setattr__(self, "times_s", t)
+        object.__setattr__(self, "values", v)
+        knots = np.append(t, 2 * t[-1] - t[-2])
+        object.__setattr__(self, "_knots", knots)
+        object.__setattr__(self, "_cum", np.concatenate(([0.0], np.cumsum(v * np.diff(knots)))))
+
+    @property
+    def start_s(self) -> float:
+        return float(self.times_s[0])
+
+    @property
+    def end_s(self) -> float:
+        """Exclusive end: last row plus one step."""
+        return float(self._knots[-1])  # type: ignore[attr-defined]
+
+    @property
+    def step_s(self) -> float:
+        """Median step between rows."""
+        return float(np.median(np.diff(self.times_s)))
+
+    def integral(self, t0: np.ndarray | float, t1: np.ndarray | float) -> np.ndarray:
+        """∫ intensity dt over ``[t0, t1]`` in (gCO2e/kWh)·s, exact for the step function."""
+        lo, hi = np.min(t0), np.max(t1)
+        if lo < self.start_s - 1e-6 or hi > self.end_s + 1e-6:
+            raise CarbonDataError(
+                f"trace {self.label} covers {self.start_s:.0f}..{self.end_s:.0f} s (unix) but "
+                f"the schedule needs {lo:.0f}..{hi:.0f} s: use a longer trace or fewer jobs"
+            )
+        knots, cum = self._knots, self._cum  # type: ignore[attr-defined]
+        return np.interp(t1, knots, cum) - np.interp(t0, knots, cum)
+
+    def regular(self, step_s: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Resample onto a regular grid: ``(slot_start_s, mean_g_per_kwh, last_row_time_s)``.
+
+        A slot's value is the exact time-weighted mean of the rows over it; ``last_row_time_s``
+        is the time of the last trace row that contributes to it (when it becomes known)."""
+        step = step_s or self.step_s
+        n = math.floor((self.end_s - self.start_s) / step + 1e-9)
+        starts = self.start_s + step * np.arange(n)
+        means = self.integral(starts, starts + step) / step
+        rows = np.searchsorted(self.times_s, starts + step, side="left") - 1
+        return starts, means, self.times_s[rows]
+
+
+def load_intensity_series(
+    spec: str | os.PathLike[str], *, timezone: str = "UTC", max_gap_s: float | None = None
+) -> IntensitySeries:
+    """A shipped trace name (``gb_2020``, ``fr_2020``) or a CSV path, validated by
+    ``greenai.carbon.trace_csv.read_trace`` (sorted times, no gaps, numeric values)."""
+    from greenai.carbon.trace import _zone  # the trace module's time zone parsing
+
+    text = str(spec)
+    if text in SHIPPED_TRACES:
+        from importlib import resources
+
+        path = resources.files("greenai.data").joinpath("traces").joinpath(f"{text}.csv")
+        label = text
+    else:
+        path, label = Path(text), text  # type: ignore[assignment]
+        if not path.is_file():  # type: ignore[union-attr]
+            raise CarbonDataError(
+                f"carbon trace {text!r} is neither a shipped trace "
+                f"({', '.join(SHIPPED_TRACES)}) nor a readable file"
+            )
+    try:
+        with path.open("r", encoding="utf-8") as f:
+            times, values = read_trace(f, label, _zone(timezone), max_gap_s=max_gap_s)
+    except OSError as e:
+        raise CarbonDataError(f"cannot read trace {label}: {e.strerror or e}") from e
+    except UnicodeDecodeError as e:
+        raise CarbonDataError(f"trace {label} is not UTF-8 text: {e.reason}") from e
+    return IntensitySeries(np.array(times), np.array(values), label)
+
+
+class IntensityForecaster(Protocol):
+    """Forecast of grid intensity from information available at ``now_s`` only."""
+
+    name: str
+
+    def forecast(self, now_s: float, horizon_s: float) -> np.ndarray:
+        """Rows ``(t_s, g_per_kwh)`` from the slot holding ``now_s`` to ``now_s + horizon_s``."""
+        ...
+
+
+class GridForecaster:
+    """Base of the trace-driven forecasters: a regular grid and the 'what is known' gate.
+
+    Subclasses implement ``_predict(known, first, count)``: values of grid slots
+    ``first .. first+count-1`` from ``known`` (the values of slots ``0 .. len(known)-1``)."""
+
+    name = "grid"
+
+    def __init__(self, series: IntensitySeries, *, step_s: float | None = None,
+                 delay_s: float = 0.0) -> None:
+        if delay_s < 0:
+            raise ConfigError(f"forecast delay_s must be >= 0, got {delay_s!r}")
+        self.series = series
+        self.times_s, self._values, last_row = series.regular(step_s)
+        self.step_s = float(self.times_s[1] - self.times_s[0])
+        self._known_from = last_row + delay_s
+        self.per_day = max(1, round(DAY_S / self.step_s))
+
+    def _known_count(self, now_s: float) -> int:
+        """Number of grid slots (a prefix) whose value is published at ``now_s``."""
+        return int(np.searchsorted(self._known_from, now_s, side="right"))
+
+    def _slot(self, now_s: float) -> int:
+        return math.floor((now_s - self.times_s[0]) / self.step_s + 1e-9)
+
+    def forecast(self, now_s: float, horizon_s: float) -> np.ndarray:
+        first = self._slot(now_s)
+        last = self._slot(now_s + horizon_s)
+        if first < 0 or now_s >= self.series.end_s:
+            raise CarbonDataError(f"no forecast at {now_s:.0f} s: outside trace {self.series.label}")
+        known = self._values[: min(self._known_count(now_s), first + 1 + (last - first))]
+        count = last - first + 1
+        out = np.empty((count, 2))
+        out[:, 0] = self.times_s[0] + self.step_s * np.arange(first, last + 1)
+        have = max(0, min(len(known) - first, count))
+        out[:have, 1] = known[first : first + have]
+        if have < count:
+            if len(known) == 0:
+                raise CarbonDataError(
+                    f"no intensity known yet at {now_s:.0f} s in trace {self.series.label}"
+                )
+            out[have:, 1] = np.maximum(self._predict(known, first + have, count - have), 0.0)
+        return out
+
+    def _predict(self, known: np.ndarray, first: int, count: int) -> np.ndarray:
+        raise NotImplementedError
+
+
+class PersistenceForecaster(GridForecaster):
+    """``mode="last"``: the last known value; ``mode="day"``: the same time one day earlier
+    (falling back to the last value where that is not known yet)."""
+
+    def __init__(self, series: IntensitySeries, *, mode: str = "day", **kw: float) -> None:
+        if mode not in ("last", "day"):
+            raise ConfigError(f"unknown persistence mode {mode!r}; use 'last' or 'day'")
+        super().__init__(series, **kw)
+        self.mode = mode
+        self.name = f"persistence-{mode}"
+
+    def _predict(self, known: np.ndarray, first: int, count: int) -> np.ndarray:
+        if self.mode == "last":
+            return np.full(count, known[-1])
+        idx = np.arange(first, first + count)
+        while np.any(idx >= len(known)):
+            idx = np.where(idx >= len(known), idx - self.per_day, idx)
+        return np.where(idx >= 0, known[np.maximum(idx, 0)], known[-1])
+
+
+class SeasonalForecaster(GridForecaster):
+    """Seasonal forecasts; see the module docstring. ``method="ridge"`` (default) or
+    ``"profile"``."""
+
+    def __init__(self, series: IntensitySeries, *, method: str = "profile", days: int = 7,
+                 train_days: int = 28, max_lead_s: float = 2 * DAY_S, ridge: float = 1.0,
+                 tau_s: float = 24 * 3600.0, lags: int = 3, short_lead_s: float = 3600.0,
+                 **kw: float) -> None:
+        if method not in ("ridge", "profile", "hybrid"):
+            raise ConfigError(f"unknown seasonal method {method!r}; use 'hybrid', 'ridge' or 'profile'")
+        if days < 1 or train_days < 1 or lags < 1:
+            raise ConfigError("days, train_days and lags must be >= 1")
+        super().__init__(series, **kw)
+        self.method, self.days, self.train_days, self.ridge = method, days, train_days, ridge
+        self.tau_s, self.lags = tau_s, lags
+        self.short = max(1, round(short_lead_s / self.step_s))
+        if method == "hybrid":
+            max_lead_s = short_lead_s
+        self.max_lead = max(1, math.ceil(max_lead_s / self.step_s))
+        self.name = f"seasonal-{method}"
+        self._fit_day = -1
+        self._coef: np.ndarray | None = None
+        # profile[i] = mean of the values days 1..days before slot i: it reads only slots
+        # <= i - per_day, so it is used only where those are known (see _profile)
+        lagged = [np.concatenate((np.full(d * self.per_day, np.nan), self._values))[: len(self._values)]
+                  for d in range(1, days + 1)]
+        self._profile_table = np.mean(lagged, axis=0)
+
+    # -- profile: blend of past days, anchored to the latest value -------------------
+    def _profile(self, known: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        top = int(idx.max())
+        if top - self.per_day < len(known) and top < len(self._profile_table) and int(idx.min()) >= self.days * self.per_day:
+            return self._profile_table[idx]  # every slot it reads is known
+        total, weight = np.zeros(len(idx)), np.zeros(len(idx))
+        for d in range(1, self.days + 1):
+            back = idx - d * self.per_day
+            # a target beyond the known data's next day uses its latest known day instead
+            back = np.where(back >= len(known), back - self.per_day * ((back - len(known)) // self.per_day + 1), back)
+            ok = back >= 0
+            total += np.where(ok, known[np.maximum(back, 0)], 0.0)
+            weight += ok
+        return np.where(weight > 0, total / np.maximum(weight, 1), known[-1])
+
+    def _predict(self, known: np.ndarray, first: int, count: int) -> np.ndarray:
+        if self.method == "profile" or len(known) < (7 + MIN_TRAIN_DAYS) * self.per_day + self.max_lead:
+            return self._predict_profile(known, first, count)
+        if self.method == "ridge":
+            return self._predict_ridge(known, first, count)
+        # hybrid: ridge for the short leads, then the anchored profile from its last value
+        last = len(known) - 1
+        n_short = max(0, min(count, last + self.short - first + 1))
+        short = self._predict_ridge(known, first, n_short) if n_short else np.empty(0)
+        rest = count - n_short
+        if rest == 0:
+            return short
+        anchor = (last + self.short, short[-1]) if n_short else None
+        return np.concatenate((short, self._predict_profile(known, first + n_short, rest, anchor)))
+
+    def _predict_profile(self, known: np.ndarray, first: int, count: int,
+                         anchor: tuple[int, float] | None = None) -> np.ndarray:
+        idx = np.arange(first, first + count)
+        last, value = anchor if anchor else (len(known) - 1, known[-1])
+        offset = value - self._profile(known, np.array([last]))[0]
+        decay = np.exp(-(idx - last) * self.step_s / self.tau_s)
+        return self._profile(known, idx) + offset * decay
+
+    # -- ridge: direct per-lead seasonal autoregression ------------------------------
+    def _features(self, known: np.ndarray, origin: np.ndarray, lead: np.ndarray) -> np.ndarray:
+        """Rows of features for forecasting slot ``origin + lead`` from data up to ``origin``."""
+        target = origin + lead
+        cols = [known[origin - k] for k in range(self.lags)]
+        for d in (1, 2, 7):
+            back = target - d * self.per_day
+            back = np.where(back > origin, back - self.per_day * ((back - origin - 1) // self.per_day + 1), back)
+            cols.append(known[back])
+        cols.append(_trailing_mean(known, origin, self.per_day))
+        cols.append(np.ones_like(target, dtype=float))
+        return np.stack(np.broadcast_arrays(*cols), axis=-1)
+
+    def _fit(self, known: np.ndarray) -> None:
+        """Least squares with a ridge penalty per lead, on origins in the last train_days."""
+        n = len(known)
+        origins_all = np.arange(n - self.train_days * self.per_day, n)
+        coefs = []
+        for lead in range(1, self.max_lead + 1):
+            origins = origins_all[origins_all + lead < n]
+            origins = origins[origins >= 7 * self.per_day + self.lags]
+            x = self._features(known, origins, np.full(len(origins), lead))
+            y = known[origins + lead]
+            scale = np.maximum(np.abs(x).mean(axis=0), 1e-9)
+            xs = x / scale
+            a = xs.T @ xs + self.ridge * len(y) * 1e-3 * np.eye(x.shape[1])
+            coefs.append(np.linalg.solve(a, xs.T @ y) / scale)
+        self._coef = np.array(coefs)
+
+    def _predict_ridge(self, known: np.ndarray, first: int, count: int) -> np.ndarray:
+        day = len(known) // self.per_day
+        if day != self._fit_day or self._coef is None:
+            self._fit(known)
+            self._fit_day = day
+        assert self._coef is not None
+        origin = len(known) - 1
+        leads = np.arange(first, first + count) - origin
+        capped = np.minimum(leads, self.max_lead)
+        x = self._features(known, np.full(count, origin), leads)
+        return np.einsum("ij,ij->i", x, self._coef[capped - 1])
+
+
+def _trailing_mean(values: np.ndarray, ends: np.ndarray, width: int) -> np.ndarray:
+    cum = np.concatenate(([0.0], np.cumsum(values)))
+    return (cum[ends + 1] - cum[np.maximum(ends + 1 - width, 0)]) / np.minimum(ends + 1, width)
+
+
+class OracleForecaster(GridForecaster):
+    """The true future of the trace: perfect knowledge, for the oracle baseline only."""
+
+    name = "oracle"
+
+    def _known_count(self, now_s: float) -> int:
+        return len(self._values)
+
+    def _predict(self, known: np.ndarray, first: int, count: int) -> np.ndarray:
+        raise CarbonDataError(
+            f"the oracle needs the future beyond the end of trace {self.series.label}: "
+            "use a longer trace or fewer jobs"
+        )
+
+
+class ProviderForecaster:
+    """Forecasts from a live source: ``provider(now_s, horizon_s)`` returns ``(t_s, g/kWh)``
+    pairs (e.g. a carbon intensity API client). Its answer is validated: sorted times, finite
+    values >= 0, a first row at or before ``now_s``, and coverage of the horizon."""
+
+    def __init__(self, provider: Callable[[float, float], Iterable[tuple[float, float]]],
+                 name: str = "provider") -> None:
+        self.provider = provider
+        self.name = name
+
+    def forecast(self, now_s: float, horizon_s: float) -> np.ndarray:
+        try:
+            rows = np.array([(float(t), float(g)) for t, g in self.provider(now_s, horizon_s)])
+        except (TypeError, ValueError) as e:
+            raise CarbonDataError(f"forecast provider {self.name}: bad answer ({e})") from e
+        except Exception as e:  # a live API failing: translated once, here
+            raise CarbonDataError(f"forecast provider {self.name} failed: {type(e).__name__}: {e}") from e
+        if rows.ndim != 2 or len(rows) == 0:
+            raise CarbonDataError(f"forecast provider {self.name}: returned no rows")
+        if np.any(np.diff(rows[:, 0]) <= 0) or not np.all(np.isfinite(rows)) or np.any(rows[:, 1] < 0):
+            raise CarbonDataError(
+                f"forecast provider {self.name}: times must increase and values be finite and >= 0"
+            )
+        if rows[0, 0] > now_s or rows[-1, 0] < now_s + horizon_s - _last_step(rows):
+            raise CarbonDataError(
+                f"forecast provider {self.name}: rows cover {rows[0, 0]:.0f}..{rows[-1, 0]:.0f} s, "
+                f"not {now_s:.0f}..{now_s + horizon_s:.0f} s"
+            )
+        return rows
+
+
+def _last_step(rows: np.ndarray) -> float:
+    return float(rows[-1, 0] - rows[-2, 0]) if len(rows) > 1 else 0.0
+
+
+class StepCurve:
+    """The step function of forecast rows ``(t_s, g/kWh)`` with a cumulative integral, so
+    that ∫ over many intervals is two interpolations. The last row holds for one more step
+    and its value continues beyond."""
+
+    def __init__(self, rows: np.ndarray) -> None:
+        t = rows[:, 0]
+        step = t[-1] - t[-2] if len(t) > 1 else 1.0
+        self.times_s = t
+        self._knots = np.append(t, t[-1] + step)
+        self._cum = np.concatenate(([0.0], np.cumsum(rows[:, 1] * np.diff(self._knots))))
+        self._tail = float(rows[-1, 1])
+
+    def _at(self, x: np.ndarray) -> np.ndarray:
+        beyond = np.maximum(x - self._knots[-1], 0.0) * self._tail
+        return np.interp(x, self._knots, self._cum) + beyond
+
+    def integral(self, t0: np.ndarray | float, t1: np.ndarray | float) -> np.ndarray:
+        """∫ intensity dt over ``[t0, t1]`` in (gCO2e/kWh)·s."""
+        return self._at(np.asarray(t1, float)) - self._at(np.asarray(t0, float))
+
+
+def step_integral(rows: np.ndarray, t0: np.ndarray | float, t1: np.ndarray | float) -> np.ndarray:
+    """∫ of the step function ``rows`` (as returned by ``forecast``) over ``[t0, t1]``."""
+    return StepCurve(rows).integral(t0, t1)
+
+
+def forecast_mae(forecaster: GridForecaster, origins_s: Iterable[float], horizon_s: float) -> float:
+    """Mean absolute error (gCO2e/kWh) of the forecast slots that were not yet known, over
+    the given forecast origins, against the forecaster's own regular grid."""
+    errors: list[np.ndarray] = []
+    truth = dict(zip(forecaster.times_s.tolist(), forecaster._values.tolist(), strict=True))
+    for now in origins_s:
+        rows = forecaster.forecast(now, horizon_s)
+        known = forecaster._known_count(now)
+        first = forecaster._slot(now)
+        pred = rows[max(0, known - first):]
+        if len(pred):
+            errors.append(np.abs(pred[:, 1] - np.array([truth[t] for t in pred[:, 0]])))
+    return float(np.concatenate(errors).mean()) if errors else float("nan")

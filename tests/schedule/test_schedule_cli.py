@@ -1,0 +1,63 @@
+"""`greenai schedule simulate` through Typer (the sub-app, until main.py registers it)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from greenai.cli.schedule_cmd import parse_duration, parse_node, schedule_app
+from greenai.errors import CarbonDataError, ConfigError
+
+runner = CliRunner()
+
+
+def invoke(*args: str):
+    app = typer.Typer()
+    app.add_typer(schedule_app, name="schedule")
+    return runner.invoke(app, ["schedule", "simulate", *args], catch_exceptions=True)
+
+
+def test_simulate_table():
+    result = invoke("--carbon", "fr_2020", "--hourly-jobs", "--days", "2", "--start", "2020-03-01")
+    assert result.exit_code == 0, result.output
+    for needle in ("48 jobs against carbon trace fr_2020", "fifo", "carbon", "oracle",
+                   "deadline misses", "% of oracle saving", "100.0%", "estimated"):
+        assert needle in result.output
+
+
+def test_simulate_json_with_a_job_file_and_a_stack(tmp_path):
+    jobs = tmp_path / "jobs.csv"
+    jobs.write_text("job_id,arrival,duration_s,slack_s,energy_j\n"
+                    + "".join(f"j{i},2020-06-01T{i:02d}:00:00,3600,43200,3600000\n" for i in range(6)))
+    result = invoke("--carbon", "gb_2020", "--jobs", str(jobs), "--policy", "carbon+budget",
+                    "--policy", "oracle", "--max-power-w", "1000", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    names = [p["policy"] for p in data["policies"]]
+    assert names == ["fifo", "carbon+budget", "oracle"] and data["jobs"] == 6
+    for p in data["policies"]:
+        assert p["energy_j"] == pytest.approx(6 * 3.6e6) and p["provenance"] == "estimated"
+    oracle = data["policies"][2]
+    assert oracle["share_of_oracle_saving"] == 1.0 and oracle["saving_vs_fifo_g"] >= 0
+
+
+def test_simulate_bad_input(tmp_path):
+    r = invoke("--hourly-jobs", "--policy", "greedy")
+    assert isinstance(r.exception, ConfigError) and "known policies: fifo, carbon" in str(r.exception)
+    r = invoke("--carbon", str(tmp_path / "nope.csv"), "--hourly-jobs")
+    assert isinstance(r.exception, CarbonDataError) and "neither a shipped trace" in str(r.exception)
+    r = invoke("--carbon", "gb_2020")
+    assert isinstance(r.exception, ConfigError) and "--jobs FILE or --hourly-jobs" in str(r.exception)
+    r = invoke("--hourly-jobs", "--duration", "soon")
+    assert isinstance(r.exception, ConfigError) and "--duration 'soon'" in str(r.exception)
+
+
+def test_option_parsers():
+    assert parse_duration("1.5h") == 5400 and parse_duration("30min") == 1800 and parse_duration("90") == 90
+    node = parse_node("gpu0:0.6:4")
+    assert (node.name, node.energy_factor, node.slots) == ("gpu0", 0.6, 4)
+    with pytest.raises(ConfigError, match="NAME"):
+        parse_node(":1")
