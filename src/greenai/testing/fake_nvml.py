@@ -4,6 +4,10 @@ the same names, parameters, units (mJ, mW) and error codes, over scripted GPUs.
 Use it where the real module would go: `NvmlMeter(nvml=fake, clock=fake.clock)`. Time is
 the fake's own: `advance(seconds)` runs every GPU at its current power, feeding its energy
 counter, so counter and power readings agree exactly.
+
+Power limits (mW, within `nvmlDeviceGetPowerManagementLimitConstraints`) and locked graphics
+clocks (MHz, from the supported list) can be read and set; on a GPU with `privileged=False`
+every setter raises `NVMLError_NoPermission`, as NVML does for a user without root.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ NVML_SUCCESS = 0
 NVML_ERROR_UNINITIALIZED = 1
 NVML_ERROR_INVALID_ARGUMENT = 2
 NVML_ERROR_NOT_SUPPORTED = 3
+NVML_ERROR_NO_PERMISSION = 4
 NVML_ERROR_NOT_FOUND = 6
 NVML_ERROR_DRIVER_NOT_LOADED = 9
 NVML_ERROR_LIBRARY_NOT_FOUND = 12
@@ -28,6 +33,7 @@ _MESSAGES = {
     NVML_ERROR_UNINITIALIZED: "Uninitialized",
     NVML_ERROR_INVALID_ARGUMENT: "Invalid Argument",
     NVML_ERROR_NOT_SUPPORTED: "Not Supported",
+    NVML_ERROR_NO_PERMISSION: "Insufficient Permissions",
     NVML_ERROR_NOT_FOUND: "Not Found",
     NVML_ERROR_DRIVER_NOT_LOADED: "Driver Not Loaded",
     NVML_ERROR_LIBRARY_NOT_FOUND: "NVML Shared Library Not Found",
@@ -37,7 +43,15 @@ _MESSAGES = {
 
 
 class NVMLError(Exception):
-    """Like pynvml.NVMLError: `.value` is the NVML return code."""
+    """Like pynvml.NVMLError: `.value` is the NVML return code, and `NVMLError(code)`
+    builds the code's subclass (e.g. `NVMLError_NoPermission`), as pynvml's `__new__` does."""
+
+    _subclasses: ClassVar[dict[int, type[NVMLError]]] = {}
+
+    def __new__(cls, value: int) -> NVMLError:
+        if cls is NVMLError:
+            cls = NVMLError._subclasses.get(value, cls)
+        return super().__new__(cls, value)
 
     def __init__(self, value: int):
         super().__init__(value)
@@ -45,6 +59,19 @@ class NVMLError(Exception):
 
     def __str__(self) -> str:
         return _MESSAGES.get(self.value, f"NVML Error with code {self.value}")
+
+
+class NVMLError_NoPermission(NVMLError):  # pynvml's class name
+    """Raised by setters on a GPU the caller may not configure (pynvml's class name)."""
+
+    def __new__(cls, value: int = NVML_ERROR_NO_PERMISSION) -> NVMLError_NoPermission:
+        return super().__new__(cls, value)
+
+    def __init__(self, value: int = NVML_ERROR_NO_PERMISSION):
+        super().__init__(value)
+
+
+NVMLError._subclasses[NVML_ERROR_NO_PERMISSION] = NVMLError_NoPermission
 
 
 @dataclass
@@ -58,6 +85,14 @@ class FakeGpu:
     energy_mj: int = 0  # counter value: mJ since driver load
     mig_uuids: tuple[str, ...] = ()
     lost: bool = False
+    # power management (mW) and clocks (MHz); `privileged=False`: setters raise NoPermission
+    power_limit_mw: int = 400_000
+    power_limit_constraints_mw: tuple[int, int] = (100_000, 400_000)
+    default_power_limit_mw: int = 400_000
+    memory_clocks_mhz: tuple[int, ...] = (1215,)
+    graphics_clocks_mhz: tuple[int, ...] = (1410, 1305, 1200, 1095, 990, 885, 780, 675, 570)
+    locked_clocks_mhz: tuple[int, int] | None = None  # (min, max) while locked
+    privileged: bool = True
 
 
 @dataclass(frozen=True)
@@ -76,6 +111,7 @@ class FakeNvml:
     now_s: float = 0.0
     init_count: int = 0
     NVMLError: ClassVar[type[NVMLError]] = NVMLError
+    NVMLError_NoPermission: ClassVar[type[NVMLError_NoPermission]] = NVMLError_NoPermission
 
     # --- driving the fake --------------------------------------------------------------
     def clock(self) -> float:
@@ -159,14 +195,58 @@ class FakeNvml:
             raise NVMLError(NVML_ERROR_INVALID_ARGUMENT)
         return _Handle(migDevice.gpu, migDevice.index)
 
+    def nvmlDeviceGetPowerManagementLimit(self, handle: _Handle) -> int:
+        return self._gpu(handle, whole=True).power_limit_mw
+
+    def nvmlDeviceGetPowerManagementLimitConstraints(self, handle: _Handle) -> list[int]:
+        return list(self._gpu(handle, whole=True).power_limit_constraints_mw)
+
+    def nvmlDeviceGetPowerManagementDefaultLimit(self, handle: _Handle) -> int:
+        return self._gpu(handle, whole=True).default_power_limit_mw
+
+    def nvmlDeviceSetPowerManagementLimit(self, handle: _Handle, limit: int) -> None:
+        gpu = self._settable(handle)
+        low, high = gpu.power_limit_constraints_mw
+        if not low <= limit <= high:
+            raise NVMLError(NVML_ERROR_INVALID_ARGUMENT)
+        gpu.power_limit_mw = int(limit)
+
+    def nvmlDeviceGetSupportedMemoryClocks(self, handle: _Handle) -> list[int]:
+        return list(self._gpu(handle, whole=True).memory_clocks_mhz)
+
+    def nvmlDeviceGetSupportedGraphicsClocks(self, handle: _Handle, memoryClockMHz: int) -> list[int]:
+        gpu = self._gpu(handle, whole=True)
+        if memoryClockMHz not in gpu.memory_clocks_mhz:
+            raise NVMLError(NVML_ERROR_NOT_FOUND)
+        return list(gpu.graphics_clocks_mhz)
+
+    def nvmlDeviceSetGpuLockedClocks(self, handle: _Handle, minGpuClockMHz: int,
+                                     maxGpuClockMHz: int) -> None:
+        gpu = self._settable(handle)
+        if minGpuClockMHz > maxGpuClockMHz:
+            raise NVMLError(NVML_ERROR_INVALID_ARGUMENT)
+        gpu.locked_clocks_mhz = (int(minGpuClockMHz), int(maxGpuClockMHz))
+
+    def nvmlDeviceResetGpuLockedClocks(self, handle: _Handle) -> None:
+        self._settable(handle).locked_clocks_mhz = None
+
+    def _settable(self, handle: _Handle) -> FakeGpu:
+        gpu = self._gpu(handle, whole=True)
+        if not gpu.privileged:
+            raise NVMLError_NoPermission()
+        return gpu
+
     def _check_init(self) -> None:
         if self.init_count <= 0:
             raise NVMLError(NVML_ERROR_UNINITIALIZED)
 
-    def _gpu(self, handle: _Handle) -> FakeGpu:
+    def _gpu(self, handle: _Handle, whole: bool = False) -> FakeGpu:
+        """The GPU behind a handle; `whole`: a call MIG instances do not support."""
         self._check_init()
         if handle.gpu.lost:
             raise NVMLError(NVML_ERROR_GPU_IS_LOST)
+        if whole and handle.mig_uuid:
+            raise NVMLError(NVML_ERROR_NOT_SUPPORTED)
         return handle.gpu
 
 

@@ -2,7 +2,9 @@
 
 The layout mirrors the kernel's: `/sys/class/powercap` lists every zone, packages as
 `<prefix>:N` and subzones as `<prefix>:N:M`, and each subzone also lives inside its
-package's directory. Every zone has `name`, `energy_uj` and `max_energy_range_uj`.
+package's directory. Every zone has `name`, `energy_uj` and `max_energy_range_uj`; a package
+given `power_limit_uw` also has the long-term power-cap files (`constraint_0_name`,
+`constraint_0_power_limit_uw`, `constraint_0_time_window_us`).
 Counters are rewritten in place, so a reader holding an open descriptor sees new values,
 as with sysfs.
 """
@@ -41,12 +43,19 @@ class FakePowercap:
         energy_uj: int = 0,
         max_energy_range_uj: int = INTEL_MAX_ENERGY_RANGE_UJ,
         max_power_uw: int | None = None,
+        power_limit_uw: int | None = None,
     ) -> str:
         """Add zone `<prefix>:<index>` (named `package-<index>` unless `name` is given) with
         subzones `<prefix>:<index>:<m>` named after `subzones`. Returns the zone id."""
         zone = f"{prefix}:{index}"
         self._write_zone(self.root / zone, name or f"package-{index}", energy_uj,
                          max_energy_range_uj, max_power_uw)
+        if power_limit_uw is not None:
+            for file_name, value in (("constraint_0_name", "long_term"),
+                                     ("constraint_0_power_limit_uw", power_limit_uw),
+                                     ("constraint_0_time_window_us", 999_424)):
+                (self.root / zone / file_name).write_text(f"{value}\n")
+                (self.root / zone / file_name).chmod(0o644)  # root-writable, as in sysfs
         for m, sub_name in enumerate(subzones):
             sub = f"{zone}:{m}"
             self._write_zone(self.root / zone / sub, sub_name, 0, max_energy_range_uj, None)
@@ -68,6 +77,10 @@ class FakePowercap:
 
     def energy_path(self, zone: str) -> Path:
         return self.zone_dir(zone) / "energy_uj"
+
+    def power_limit_uw(self, zone: str) -> int:
+        """The zone's long-term power cap (`constraint_0_power_limit_uw`)."""
+        return int((self.zone_dir(zone) / "constraint_0_power_limit_uw").read_text())
 
     def energy_uj(self, zone: str) -> int:
         return int(self.energy_path(zone).read_text())
