@@ -119,20 +119,27 @@ CREATE TABLE optimize_candidates (
     PRIMARY KEY (study_id, name)
 );
 
+-- One row per profiled setting; `work` counts the units the cost is per (samples, requests);
+-- cost is NULL when the setting broke the objective's constraint or failed (notes say why).
 CREATE TABLE tuning_trials (
-    tuning_id    TEXT NOT NULL,
-    run_id       TEXT REFERENCES runs (run_id) ON DELETE SET NULL,
-    created_at   REAL NOT NULL,
-    setting_json TEXT NOT NULL,
-    iterations   INTEGER NOT NULL,
-    duration_s   REAL,
-    energy_j     REAL,
-    provenance   TEXT NOT NULL DEFAULT '',
-    objective    TEXT NOT NULL,
-    cost         REAL,
-    chosen       INTEGER NOT NULL DEFAULT 0
+    tuning_id         TEXT NOT NULL,
+    trial             INTEGER NOT NULL,
+    run_id            TEXT REFERENCES runs (run_id) ON DELETE SET NULL,
+    created_at        REAL NOT NULL,
+    setting_json      TEXT NOT NULL,
+    iterations        INTEGER NOT NULL,
+    warmup_iterations INTEGER NOT NULL DEFAULT 0,
+    work              REAL,
+    duration_s        REAL,
+    energy_j          REAL,
+    rel_uncertainty   REAL,
+    provenance        TEXT NOT NULL DEFAULT '',
+    objective         TEXT NOT NULL,
+    cost              REAL,
+    chosen            INTEGER NOT NULL DEFAULT 0,
+    notes             TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (tuning_id, trial)
 );
-CREATE INDEX tuning_trials_id ON tuning_trials (tuning_id);
 
 CREATE TABLE schedule_jobs (
     batch_id              TEXT NOT NULL,
@@ -145,11 +152,15 @@ CREATE TABLE schedule_jobs (
     submitted_at          REAL,
     started_at            REAL,
     ended_at              REAL,
+    duration_s            REAL,
     energy_j              REAL,
+    rel_uncertainty       REAL,
     provenance            TEXT NOT NULL DEFAULT '',
     carbon_g              REAL,
     error                 TEXT NOT NULL DEFAULT '',
     scheduling_overhead_s REAL,
+    predicted_energy_j    REAL,
+    predicted_duration_s  REAL,
     PRIMARY KEY (batch_id, job_id)
 );
 """
