@@ -25,6 +25,10 @@ class RunNotFoundError(GreenAIError):
     """No run in the ledger matches the given id or prefix."""
 
 
+class ProfileError(GreenAIError):
+    """A calibration profile is missing, corrupt, or was made on another machine."""
+
+
 class TransformSkipped(GreenAIError):
     """An optimization transform cannot handle this model or machine; the message says why.
 

@@ -24,19 +24,14 @@ import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from greenai.errors import GreenAIError
+from greenai.errors import ProfileError
 from greenai.estimate import coefficients as co
 from greenai.estimate.ops import OpClass
 
 SCHEMA = 1
 BASIS_COEFFICIENTS = "coefficients"
 BASIS_ACTIVE_POWER = "active_power"
-
-
-class ProfileError(GreenAIError):
-    """A calibration profile is missing, corrupt, or was made on another machine."""
 
 
 class ProfileWarning(UserWarning):

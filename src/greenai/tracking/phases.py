@@ -27,6 +27,11 @@ class PhaseTimeline:
         self._stack: list[str] = []
         self._lock = threading.Lock()  # guards the stack if phases come from several threads
 
+    @property
+    def depth(self) -> int:
+        """How many phases are open now (0 outside any phase)."""
+        return len(self._stack)
+
     def enter(self, name: str) -> None:
         with self._lock:
             self._stack.append(name)

@@ -296,7 +296,7 @@ class Tracker(contextlib.ContextDecorator):
 
     def _at_safe_point(self) -> None:
         """User's thread, a breach pending: outside any phase, call on_budget, raise if stop."""
-        if threading.get_ident() != self._owner_thread or self._timeline._stack or self.result is not None:
+        if threading.get_ident() != self._owner_thread or self._timeline.depth or self.result is not None:
             return
         with self._pending_lock:
             pending, self._pending_breaches = self._pending_breaches, []
