@@ -184,7 +184,7 @@ def test_coordinate_descent_picks_the_cheapest_setting_within_budget(tracker: Tr
         assert r.run_id == tracker.run_id and r.objective == "energy"
         assert r.provenance == "simulated" and "cpu:0" in r.notes
         assert r.iterations == 12 and r.warmup_iterations == 1 and r.work == 12 * r.setting["batch_size"]
-        assert r.energy_j == pytest.approx(POWER_W * r.duration_s, rel=1e-3)  # one interval
+        assert r.energy_j == pytest.approx(POWER_W * r.duration_s, rel=2e-2)  # one interval, timed twice
         assert r.cost == pytest.approx(r.energy_j / r.work)
 
 

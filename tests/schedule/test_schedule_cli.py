@@ -61,3 +61,24 @@ def test_option_parsers():
     assert (node.name, node.energy_factor, node.slots) == ("gpu0", 0.6, 4)
     with pytest.raises(ConfigError, match="NAME"):
         parse_node(":1")
+
+
+def test_schedule_run_through_the_real_command(tmp_path: Path) -> None:
+    from tests.helpers import as_json, assert_one_line_error, greenai
+
+    jobs = tmp_path / "jobs.toml"
+    jobs.write_text('[[job]]\nid = "ok"\ncommand = ["python", "-c", "pass"]\n'
+                    '[[job]]\nid = "bad"\ncommand = ["python", "-c", "raise SystemExit(3)"]\n')
+    proc = greenai("schedule", "run", str(jobs), "--json", ledger=tmp_path / "l.db")
+    assert proc.returncode == 1, proc.stderr  # one job failed; the batch went on
+    import json
+
+    data = json.loads(proc.stdout)
+    assert data is not None
+    text = json.dumps(data)
+    assert '"ok"' in text and '"bad"' in text and "exit code 3" in text
+    missing = tmp_path / "missing.toml"
+    missing.write_text('[[job]]\nname = "no id"\ncommand = ["true"]\n')
+    assert_one_line_error(greenai("schedule", "run", str(missing), ledger=tmp_path / "l.db"), 1, "missing field 'id'")
+    assert as_json(greenai("schedule", "simulate", "--hourly-jobs", "--days", "2", "--json",
+                           ledger=tmp_path / "l.db")) is not None

@@ -17,6 +17,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from greenai.cli import schedule_run
 from greenai.cli.options import JsonOpt, print_json
 from greenai.cli.render import make_console
 from greenai.errors import ConfigError
@@ -135,3 +136,6 @@ def _simulate_table(rows: list[Any], trace_label: str, n_jobs: int) -> Table:
         table.add_row(s.policy, f"{s.carbon_g / 1000:.4g}", f"{s.energy_j / 3_600_000:.4g}",
                       f"{s.mean_wait_s / 3600:.2f} h", str(s.deadline_misses), saved, share)
     return table
+
+
+schedule_app.command("run")(schedule_run.run_jobs)

@@ -25,6 +25,7 @@ class Job:
     kwargs: dict[str, Any] = field(default_factory=dict)
     cpus: float = 1.0
     gpus: float = 0.0
+    resources: dict[str, float] = field(default_factory=dict)  # custom Ray resources
     arrival_s: float = 0.0
     slack_s: float = 0.0
     interruptible: bool = False

@@ -1,0 +1,137 @@
+"""`greenai schedule run JOBFILE`: run a job file for real, locally or on Ray.
+
+Every job runs under its own tracker; the batch and each job's outcome land in the ledger
+(`schedule_jobs`, linked to the jobs' runs). A table of outcomes goes to stdout (or JSON
+with --json), one progress line per finished job to stderr. Exit code 1 if any job failed.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from greenai.cli.options import (
+    IntensityOpt,
+    JsonOpt,
+    LedgerOpt,
+    PriceOpt,
+    PueOpt,
+    SampleHzOpt,
+    SimulateOpt,
+    build_config,
+    print_json,
+)
+from greenai.cli.render import make_console
+from greenai.errors import ConfigError
+from greenai.ledger.store import default_ledger_path
+from greenai.units import format_energy
+
+EXECUTORS = ("local", "ray")
+
+
+def run_jobs(
+    job_file: Annotated[Path, typer.Argument(help="Job file (.toml or .json) listing the jobs.")],
+    executor: Annotated[str, typer.Option("--executor", "-e", help="Where jobs run: local or ray.")] = "local",
+    ray_address: Annotated[Optional[str], typer.Option(
+        "--ray-address", help="Ray cluster to join: HOST:PORT, ray://HOST:PORT or auto "
+        "(default: start a local cluster).")] = None,
+    ray_cpus: Annotated[Optional[int], typer.Option(
+        "--ray-cpus", help="Logical CPUs of the local Ray cluster this starts (default: all).")] = None,
+    parallel: Annotated[Optional[int], typer.Option(
+        "--parallel", "-p", help="Jobs in flight at once (default: the usable CPUs / the cluster's CPUs).")] = None,
+    batch_id: Annotated[Optional[str], typer.Option("--batch-id", help="Id of this batch in the ledger (default: random).")] = None,
+    log_dir: Annotated[Optional[Path], typer.Option(
+        "--log-dir", help="Local executor: write each job's output to DIR/<job id>.log.")] = None,
+    ledger: LedgerOpt = None,
+    intensity: IntensityOpt = None,
+    pue: PueOpt = None,
+    price: PriceOpt = None,
+    simulate: SimulateOpt = False,
+    sample_hz: SampleHzOpt = None,
+    json_out: JsonOpt = False,
+) -> int:
+    """Run every job of a job file, each tracked; record the batch in the ledger."""
+    from greenai.schedule.batch import run_batch
+    from greenai.schedule.jobfile import load_job_file
+
+    if executor not in EXECUTORS:
+        raise ConfigError(f"unknown executor {executor!r}; use one of: {', '.join(EXECUTORS)}")
+    if executor == "local" and (ray_address or ray_cpus):
+        raise ConfigError("--ray-address and --ray-cpus need --executor ray")
+    if parallel is not None and parallel < 1:
+        raise ConfigError(f"--parallel must be >= 1 (got {parallel})")
+    jobs = load_job_file(job_file)  # validate before starting anything
+    config = build_config(ledger, intensity, pue, price, simulate, sample_hz)
+    ledger_path = config.ledger or default_ledger_path()
+    runner = _make_executor(executor, config, ray_address, ray_cpus, parallel, log_dir)
+    progress = make_console(stderr=True)
+    try:
+        summary = run_batch(jobs, runner, ledger_path, batch_id=batch_id, on_outcome=lambda o: progress.print(
+            f"{o.job_id}: {o.status}"
+            + (f", {format_energy(o.energy_j)} ({o.provenance})" if o.energy_j is not None else "")
+            + (f" — {o.error}" if o.error else ""), style="dim", markup=False, highlight=False))
+    finally:
+        runner.shutdown()
+    if json_out:
+        print_json(summary_to_dict(summary, executor, str(ledger_path)))
+    else:
+        render_summary(summary, executor, str(ledger_path))
+    return 1 if summary.failed else 0
+
+
+def _make_executor(name: str, config: Any, ray_address: str | None, ray_cpus: int | None,
+                   parallel: int | None, log_dir: Path | None) -> Any:
+    if name == "ray":
+        from greenai.schedule.executor_ray import RayExecutor
+
+        return RayExecutor(ray_address, num_cpus=ray_cpus, config=config, max_in_flight=parallel)
+    from greenai.schedule.executor_local import LocalExecutor
+
+    return LocalExecutor(parallel, config=config, log_dir=log_dir)
+
+
+def summary_to_dict(summary: Any, executor: str, ledger_path: str) -> dict[str, Any]:
+    return {
+        "batch_id": summary.batch_id, "executor": executor, "ledger": ledger_path,
+        "jobs": summary.jobs, "completed": summary.completed, "failed": summary.failed,
+        "energy_j": summary.energy_j, "provenance": summary.provenance, "carbon_g": summary.carbon_g,
+        "wall_s": summary.wall_s, "overhead_median_s": summary.overhead_median_s,
+        "overhead_p95_s": summary.overhead_p95_s,
+        "outcomes": [
+            {"job_id": o.job_id, "status": o.status, "run_id": o.run_id, "node": o.node,
+             "energy_j": o.energy_j, "rel_uncertainty": o.rel_uncertainty, "provenance": o.provenance,
+             "carbon_g": o.carbon_g, "duration_s": o.duration_s,
+             "scheduling_overhead_s": None if math.isnan(oh) else oh, "error": o.error}
+            for o, oh in zip(summary.outcomes, summary.overheads_s)
+        ],
+    }
+
+
+def render_summary(summary: Any, executor: str, ledger_path: str) -> None:
+    console = make_console()
+    table = Table(title=f"Batch {summary.batch_id} ({executor})", title_justify="left")
+    for col in ("job", "status", "node", "energy", "provenance", "duration", "overhead", "run", "error"):
+        table.add_column(col, justify="right" if col in ("energy", "duration", "overhead") else "left",
+                         overflow="fold")
+    for o, overhead in zip(summary.outcomes, summary.overheads_s):
+        energy = (f"{format_energy(o.energy_j)} ± {(o.rel_uncertainty or 0) * 100:.0f}%"
+                  if o.energy_j is not None else "—")
+        table.add_row(
+            Text(o.job_id), Text(o.status, style="green" if o.ok else "red"), o.node[:12], energy,
+            o.provenance or "—", f"{o.duration_s:.2f} s" if o.duration_s is not None else "—",
+            "—" if math.isnan(overhead) else f"{overhead * 1000:.0f} ms",
+            (o.run_id or "—")[:8], Text(o.error))
+    console.print(table)
+    overhead = ("—" if summary.overhead_median_s is None else
+                f"median {summary.overhead_median_s * 1000:.0f} ms, p95 {summary.overhead_p95_s * 1000:.0f} ms")
+    console.print(
+        f"[bold]{summary.completed}/{summary.jobs} completed[/], {summary.failed} failed; "
+        f"energy {format_energy(summary.energy_j)} ({summary.provenance or 'none measured'}; weakest "
+        f"source), carbon {summary.carbon_g:.4g} gCO2e; wall {summary.wall_s:.1f} s; "
+        f"scheduling overhead per job {overhead}")
+    console.print(Text(f"Stored in {ledger_path} as batch {summary.batch_id}", style="dim"))

@@ -1,0 +1,171 @@
+"""The `schedule_jobs` table: every job of a batch, from pending to completed or failed.
+
+A row is written when the batch starts (`pending`, or `deferred` when a policy delays it),
+updated when the job is submitted (`running`) and when its outcome arrives. `run_id` links
+to the job's tracked run; a run that is not in this ledger leaves it NULL rather than
+failing the write.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from greenai.errors import LedgerError
+from greenai.ledger.store import Ledger
+
+
+class JobStatus:
+    PENDING = "pending"
+    DEFERRED = "deferred"  # a policy holds it back until a later start time
+    RUNNING = "running"  # submitted to an executor
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+    ALL = (PENDING, DEFERRED, RUNNING, COMPLETED, FAILED)
+    FINAL = (COMPLETED, FAILED)
+
+
+COLUMNS = (
+    "batch_id", "job_id", "name", "status", "node", "run_id", "submitted_at", "started_at",
+    "ended_at", "duration_s", "energy_j", "rel_uncertainty", "provenance", "carbon_g", "error",
+    "scheduling_overhead_s", "predicted_energy_j", "predicted_duration_s",
+)
+# what an outcome overwrites; run_id and submitted_at get their own rules in finish_job
+_OUTCOME_COLUMNS = ("status", "node", "started_at", "ended_at", "duration_s", "energy_j",
+                    "rel_uncertainty", "provenance", "carbon_g", "error", "scheduling_overhead_s")
+
+
+@dataclass(frozen=True)
+class JobRow:
+    """One job of one batch. Times are unix seconds; energy in joules (IT energy, before PUE)."""
+
+    batch_id: str
+    job_id: str
+    name: str
+    status: str
+    node: str = ""
+    run_id: str | None = None
+    submitted_at: float | None = None
+    started_at: float | None = None  # when the job's own work began, under its tracker
+    ended_at: float | None = None
+    duration_s: float | None = None
+    energy_j: float | None = None
+    rel_uncertainty: float | None = None
+    provenance: str = ""
+    carbon_g: float | None = None
+    error: str = ""
+    scheduling_overhead_s: float | None = None  # started_at - submitted_at
+    predicted_energy_j: float | None = None
+    predicted_duration_s: float | None = None
+
+
+@dataclass(frozen=True)
+class BatchRow:
+    """A batch at a glance."""
+
+    batch_id: str
+    first_submitted_at: float | None
+    jobs: int
+    completed: int
+    failed: int
+    energy_j: float
+
+
+def add_jobs(ledger: Ledger, rows: Sequence[JobRow]) -> None:
+    """Insert new rows in one transaction; LedgerError if a (batch, job) pair already exists."""
+    for row in rows:
+        _check_status(row.status)
+
+    def work(conn: sqlite3.Connection) -> None:
+        try:
+            conn.executemany(
+                f"INSERT INTO schedule_jobs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})",
+                [_values(row) for row in rows],
+            )
+        except sqlite3.IntegrityError as e:
+            raise LedgerError(f"cannot add jobs to the ledger: {e} (a job id used twice in one batch?)") from None
+
+    ledger.transaction(work, write=True)
+
+
+def mark_running(ledger: Ledger, batch_id: str, job_id: str, submitted_at: float) -> None:
+    """The job was handed to an executor at `submitted_at`."""
+    ledger.transaction(
+        lambda conn: _update(conn, batch_id, job_id,
+                             "status = ?, submitted_at = ?", (JobStatus.RUNNING, submitted_at)),
+        write=True,
+    )
+
+
+def mark_deferred(ledger: Ledger, batch_id: str, job_id: str) -> None:
+    """A policy holds the job back for now."""
+    ledger.transaction(
+        lambda conn: _update(conn, batch_id, job_id, "status = ?", (JobStatus.DEFERRED,)), write=True)
+
+
+def finish_job(ledger: Ledger, row: JobRow) -> None:
+    """Write a job's outcome (status completed or failed, figures, error) over its row; the
+    row's name and predictions stay, and so does its submission time when `row` has none."""
+    if row.status not in JobStatus.FINAL:
+        raise ValueError(f"a job cannot finish with status {row.status!r}")
+    values = [getattr(row, c) for c in _OUTCOME_COLUMNS]
+    assignments = ", ".join(f"{c} = ?" for c in _OUTCOME_COLUMNS)
+    # the run may live in another ledger (a worker without the shared file): keep NULL then
+    assignments += (", run_id = (SELECT run_id FROM runs WHERE run_id = ?),"
+                    " submitted_at = coalesce(?, submitted_at)")
+    ledger.transaction(
+        lambda conn: _update(conn, row.batch_id, row.job_id, assignments,
+                             (*values, row.run_id, row.submitted_at)),
+        write=True,
+    )
+
+
+def batch_jobs(ledger: Ledger, batch_id: str) -> list[JobRow]:
+    """The jobs of one batch (an id or a unique prefix), in the order they were added."""
+
+    def work(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+        ids = [r[0] for r in conn.execute(
+            "SELECT DISTINCT batch_id FROM schedule_jobs WHERE substr(batch_id, 1, ?) = ?",
+            (len(batch_id), batch_id))]
+        if len(ids) > 1:
+            raise LedgerError(f"batch id prefix {batch_id!r} is ambiguous: {', '.join(sorted(ids)[:5])}")
+        if not ids:
+            return []
+        return conn.execute(
+            f"SELECT {', '.join(COLUMNS)} FROM schedule_jobs WHERE batch_id = ? ORDER BY rowid",
+            (ids[0],)).fetchall()
+
+    return [JobRow(**dict(zip(COLUMNS, tuple(r)))) for r in ledger.transaction(work, write=False)]
+
+
+def list_batches(ledger: Ledger, limit: int = 20) -> list[BatchRow]:
+    """Batches, newest first."""
+
+    def work(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+        return conn.execute(
+            "SELECT batch_id, min(submitted_at), count(*), sum(status = 'completed'),"
+            " sum(status = 'failed'), total(energy_j) FROM schedule_jobs GROUP BY batch_id"
+            " ORDER BY max(rowid) DESC LIMIT ?", (limit,)).fetchall()
+
+    return [BatchRow(*tuple(r)) for r in ledger.transaction(work, write=False)]
+
+
+def _update(conn: sqlite3.Connection, batch_id: str, job_id: str, assignments: str,
+            values: Sequence[object]) -> None:
+    # `assignments` is built in this module from fixed column names, never from input.
+    cursor = conn.execute(
+        f"UPDATE schedule_jobs SET {assignments} WHERE batch_id = ? AND job_id = ?",
+        (*values, batch_id, job_id))
+    if cursor.rowcount == 0:
+        raise LedgerError(f"no job {job_id!r} in batch {batch_id!r} of the ledger")
+
+
+def _check_status(status: str) -> None:
+    if status not in JobStatus.ALL:
+        raise ValueError(f"unknown job status {status!r}; expected one of {', '.join(JobStatus.ALL)}")
+
+
+def _values(row: JobRow) -> tuple[object, ...]:
+    return tuple(getattr(row, c) for c in COLUMNS)

@@ -1,0 +1,20 @@
+"""Callables for scheduler tests, imported by job subprocesses and Ray workers by name
+(`sched_jobs:spin`); the tests put this directory on their PYTHONPATH."""
+
+from __future__ import annotations
+
+import time
+
+
+def spin(seconds: float = 0.2) -> int:
+    """Keep one CPU busy for `seconds`; return the loop count."""
+    end, count = time.perf_counter() + seconds, 0
+    while time.perf_counter() < end:
+        count += 1
+    return count
+
+
+def fail(seconds: float = 0.1, message: str = "the job broke") -> None:
+    """Work a little, then raise."""
+    spin(seconds)
+    raise RuntimeError(message)

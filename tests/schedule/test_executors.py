@@ -1,0 +1,154 @@
+"""The local executor and the batch runner: every job tracked into the ledger, failures recorded
+with their energy, the rest of the batch going on; `greenai schedule run`'s function."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from greenai.ledger.jobs import batch_jobs
+from greenai.ledger.store import Ledger
+from greenai.schedule.batch import percentile, run_batch
+from greenai.schedule.executor_local import LocalExecutor
+from greenai.schedule.jobs import Job
+
+HERE = Path(__file__).parent
+PROVENANCES = {"measured", "integrated", "estimated"}
+BURN = "import time\nend = time.perf_counter() + 0.2\nwhile time.perf_counter() < end: pass"
+
+
+@pytest.fixture(autouse=True)
+def job_callables_importable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Job subprocesses import `sched_jobs` from this directory."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")])))
+
+
+def test_command_and_callable_jobs_are_each_tracked(tmp_path: Path) -> None:
+    ledger_path = tmp_path / "ledger.db"
+    jobs = [Job("cmd", name="burn", command=(sys.executable, "-c", BURN)),
+            Job("fn", callable_path="sched_jobs:spin", kwargs={"seconds": 0.2}, predicted_energy_j=3.0)]
+    with LocalExecutor(max_parallel=2) as executor:
+        summary = run_batch(jobs, executor, ledger_path, batch_id="b-ok")
+    assert (summary.jobs, summary.completed, summary.failed) == (2, 2, 0)
+    cmd, fn = summary.outcomes
+    assert fn.value > 0  # the callable's return value comes back
+    assert summary.energy_j == pytest.approx(cmd.energy_j + fn.energy_j)
+    assert summary.provenance in PROVENANCES
+    assert summary.overhead_median_s is not None and 0 <= summary.overhead_median_s < 10
+    with Ledger(ledger_path) as ledger:
+        rows = {r.job_id: r for r in batch_jobs(ledger, "b-ok")}
+        for outcome in summary.outcomes:
+            run = ledger.get_run(outcome.run_id)
+            row = rows[outcome.job_id]
+            assert run.status == "completed" and run.snapshot.energy_j > 0
+            assert run.snapshot.provenance.value in PROVENANCES
+            assert run.start.tags["job_id"] == outcome.job_id and run.start.tags["batch_id"] == "b-ok"
+            assert row.status == "completed" and row.run_id == outcome.run_id
+            assert row.energy_j == pytest.approx(run.snapshot.energy_j) and row.provenance == run.snapshot.provenance.value
+            assert row.submitted_at <= row.started_at <= row.ended_at
+            assert row.scheduling_overhead_s == pytest.approx(row.started_at - row.submitted_at)
+            # the job's whole life is under its tracker: the run lasts as long as the job
+            assert run.snapshot.duration_s >= 0.18
+        assert rows["cmd"].name == "burn" and rows["fn"].predicted_energy_j == 3.0
+
+
+def test_failed_jobs_are_recorded_with_energy_and_the_batch_goes_on(tmp_path: Path) -> None:
+    ledger_path = tmp_path / "ledger.db"
+    jobs = [Job("raises", callable_path="sched_jobs:fail", kwargs={"seconds": 0.15, "message": "bad lr"}),
+            Job("exit3", command=(sys.executable, "-c", BURN + "\nraise SystemExit(3)")),
+            Job("missing", command=("no-such-program-greenai",)),
+            Job("unimportable", callable_path="no_such_module_greenai:f"),
+            Job("good", callable_path="sched_jobs:spin", kwargs={"seconds": 0.1})]
+    with LocalExecutor(max_parallel=1) as executor:
+        summary = run_batch(jobs, executor, ledger_path, batch_id="b-fail")
+    assert (summary.completed, summary.failed) == (1, 4)
+    by_id = {o.job_id: o for o in summary.outcomes}
+    assert "RuntimeError: bad lr" in by_id["raises"].error
+    assert by_id["exit3"].error == "exit code 3"
+    assert by_id["missing"].error == "command not found: no-such-program-greenai"
+    assert "ModuleNotFoundError" in by_id["unimportable"].error
+    with Ledger(ledger_path) as ledger:
+        rows = {r.job_id: r for r in batch_jobs(ledger, "b-fail")}
+        for job_id in ("raises", "exit3", "unimportable"):
+            row = rows[job_id]
+            assert row.status == "failed" and row.energy_j > 0 and row.provenance in PROVENANCES
+            assert ledger.get_run(row.run_id).status == "failed"
+        assert rows["missing"].status == "failed" and rows["missing"].run_id is None
+        assert rows["missing"].energy_j is None and rows["missing"].error.startswith("command not found")
+        assert rows["good"].status == "completed" and rows["good"].energy_j > 0
+
+
+def test_a_policy_holds_jobs_back_and_arrivals_wait(tmp_path: Path) -> None:
+    from greenai.schedule.policies import PowerBudget
+
+    quick = (sys.executable, "-c", "pass")
+    jobs = [Job("a", command=quick, predicted_duration_s=1.0, predicted_energy_j=150.0),
+            Job("b", command=quick, predicted_duration_s=1.0, predicted_energy_j=150.0),
+            Job("late", command=quick, arrival_s=0.6, predicted_duration_s=1.0, predicted_energy_j=10.0)]
+    seen: list[str] = []
+    b_status_when_a_ended: list[str] = []
+
+    def on_outcome(outcome: Any) -> None:
+        seen.append(outcome.job_id)
+        if outcome.job_id == "a":
+            with Ledger(tmp_path / "l.db") as ledger:
+                b_status_when_a_ended.extend(r.status for r in batch_jobs(ledger, "b-policy") if r.job_id == "b")
+
+    start = time.time()
+    with LocalExecutor(max_parallel=3) as executor:  # room for all: only the budget holds b back
+        summary = run_batch(jobs, executor, tmp_path / "l.db", batch_id="b-policy",
+                            policy=PowerBudget(max_power_w=200.0), decision_interval_s=0.05,
+                            on_outcome=on_outcome)
+    assert summary.completed == 3 and seen.index("a") < seen.index("b")
+    assert b_status_when_a_ended == ["deferred"]
+    with Ledger(tmp_path / "l.db") as ledger:
+        rows = {r.job_id: r for r in batch_jobs(ledger, "b-policy")}
+    assert rows["b"].submitted_at >= rows["a"].ended_at  # 150 W + 150 W > 200 W: one at a time
+    assert rows["late"].submitted_at >= start + 0.6  # arrival_s counts from the batch's start
+
+
+def test_schedule_run_function(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from greenai.cli.schedule_run import run_jobs
+
+    job_file = tmp_path / "jobs.toml"
+    job_file.write_text(
+        '[[job]]\nid = "ok"\ncallable = "sched_jobs:spin"\nkwargs = { seconds = 0.1 }\n'
+        f'[[job]]\nid = "bad"\ncommand = [{json.dumps(sys.executable)}, "-c", "raise SystemExit(2)"]\n')
+    ledger_path = tmp_path / "cli.db"
+    code = run_jobs(job_file, ledger=ledger_path, parallel=2, json_out=True, batch_id="cli")
+    assert code == 1  # one job failed
+    data = json.loads(capsys.readouterr().out)
+    assert (data["jobs"], data["completed"], data["failed"], data["batch_id"]) == (2, 1, 1, "cli")
+    assert {o["job_id"]: o["status"] for o in data["outcomes"]} == {"ok": "completed", "bad": "failed"}
+    assert all(o["energy_j"] > 0 for o in data["outcomes"])
+    assert run_jobs(job_file, ledger=ledger_path, parallel=1, batch_id="cli-2") == 1
+    out = capsys.readouterr().out
+    assert "Batch cli-2 (local)" in out and "exit code 2" in out and "1/2 completed" in out
+
+
+def test_percentile_matches_numpy_linear() -> None:
+    values = [0.1, 0.2, 0.4, 0.8, 1.6]
+    assert percentile(values, 50) == 0.4
+    assert percentile(values, 95) == pytest.approx(0.8 + 0.8 * 0.8)
+    assert percentile([], 50) is None
+
+
+def test_schedule_run_bad_input(tmp_path: Path) -> None:
+    from greenai.cli.schedule_run import run_jobs
+    from greenai.errors import ConfigError
+    from greenai.schedule.jobfile import JobFileError
+
+    job_file = tmp_path / "jobs.toml"
+    job_file.write_text('[[job]]\nid = "x"\n')
+    with pytest.raises(JobFileError, match=r"job #1 \('x'\): give exactly one of 'command' or 'callable'"):
+        run_jobs(job_file, ledger=tmp_path / "l.db")
+    with pytest.raises(ConfigError, match="unknown executor 'slurm'"):
+        run_jobs(job_file, executor="slurm")
+    with pytest.raises(ConfigError, match="--ray-address and --ray-cpus need --executor ray"):
+        run_jobs(job_file, ray_address="auto")

@@ -1,0 +1,113 @@
+"""The Ray executor on a real local Ray cluster of two logical nodes (one module-scoped
+cluster: Ray takes ~20 s to start on 2 cores)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ray = pytest.importorskip("ray")
+
+from greenai.ledger.jobs import batch_jobs
+from greenai.ledger.store import Ledger
+from greenai.schedule.batch import run_batch
+from greenai.schedule.executor_ray import RayExecutor, RayUnavailableError, connect
+from greenai.schedule.jobs import Job
+
+HERE = Path(__file__).parent
+PROVENANCES = {"measured", "integrated", "estimated"}
+
+
+def test_unreachable_address_fails_fast_and_clearly() -> None:
+    with socket.socket() as s:  # a loopback port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    start = time.monotonic()
+    with pytest.raises(RayUnavailableError) as info:
+        connect(ray, f"127.0.0.1:{port}", None, None, timeout_s=2.0)
+    assert time.monotonic() - start < 3.0
+    message = str(info.value)
+    assert message.startswith(f"could not connect to Ray at 127.0.0.1:{port}: ")
+    assert "ray start --head" in message and "omit --ray-address" in message
+    with pytest.raises(RayUnavailableError, match="expected HOST:PORT"):
+        connect(ray, "not-an-address", None, None, timeout_s=1.0)
+    assert not ray.is_initialized()
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[str]:
+    """Head node (1 CPU) plus a second logical node (1 CPU and the custom resource
+    `special`); returns the second node's id."""
+    from ray.cluster_utils import Cluster
+
+    saved = os.environ.get("PYTHONPATH")
+    # workers inherit the raylet's environment: they import `sched_jobs` from here
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE), saved]))
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    try:
+        special = c.add_node(num_cpus=1, resources={"special": 1})
+        ray.init(address=c.address, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
+        c.wait_for_nodes()
+        yield special.node_id
+    finally:
+        ray.shutdown()
+        c.shutdown()
+        if saved is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = saved
+
+
+def test_ray_batch_records_every_task(cluster: str, tmp_path: Path) -> None:
+    ledger_path = tmp_path / "ray.db"
+    jobs = [Job("spin", callable_path="sched_jobs:spin", kwargs={"seconds": 0.3}),
+            Job("raises", callable_path="sched_jobs:fail", kwargs={"seconds": 0.1}),
+            Job("cmd", command=(sys.executable, "-c", "sum(range(10**6))"))]
+    executor = RayExecutor()  # joins the test's cluster
+    summary = run_batch(jobs, executor, ledger_path, batch_id="ray-1")
+    executor.shutdown()
+    assert ray.is_initialized()  # a connection it did not open is left alone
+    assert (summary.completed, summary.failed) == (2, 1)
+    by_id = {o.job_id: o for o in summary.outcomes}
+    assert by_id["spin"].value > 0 and "RuntimeError: the job broke" in by_id["raises"].error
+    nodes = {n["NodeID"] for n in ray.nodes()}
+    with Ledger(ledger_path) as ledger:
+        for row in batch_jobs(ledger, "ray-1"):
+            run = ledger.get_run(row.run_id)  # written by the worker into the shared ledger
+            assert row.energy_j == pytest.approx(run.snapshot.energy_j) and row.energy_j > 0
+            assert row.provenance in PROVENANCES and row.node in nodes
+            assert run.start.tags["ray_node"] == row.node and run.start.tags["batch_id"] == "ray-1"
+            assert run.status == ("failed" if row.job_id == "raises" else "completed") == row.status
+            assert row.scheduling_overhead_s is not None and row.scheduling_overhead_s >= 0
+            assert "recorded_by" not in run.start.environment  # the worker's own record
+
+
+def test_custom_resource_places_the_job_and_infeasible_jobs_fail(cluster: str, tmp_path: Path) -> None:
+    jobs = [Job("pinned", callable_path="sched_jobs:spin", kwargs={"seconds": 0.05}),
+            Job("huge", callable_path="sched_jobs:spin", cpus=64)]
+    executor = RayExecutor(extra_resources={"pinned": {"special": 1}})
+    summary = run_batch(jobs, executor, tmp_path / "place.db")
+    pinned, huge = summary.outcomes
+    assert pinned.ok and pinned.node == cluster
+    assert not huge.ok and huge.error.startswith("job 'huge' needs CPU=64, which no node of the Ray cluster has")
+
+
+def test_shipped_results_reach_the_driver_ledger(cluster: str, tmp_path: Path) -> None:
+    ledger_path = tmp_path / "driver.db"
+    executor = RayExecutor(worker_ledger="ship")  # workers write nothing: as on machines without a shared disk
+    summary = run_batch([Job("far", callable_path="sched_jobs:spin", kwargs={"seconds": 0.2})],
+                        executor, ledger_path)
+    (outcome,) = summary.outcomes
+    with Ledger(ledger_path) as ledger:
+        run = ledger.get_run(outcome.run_id)
+        assert run.start.environment["recorded_by"] == "ray driver from the task's result"
+        assert run.status == "completed" and outcome.energy_j > 0
+        assert run.snapshot.energy_j == pytest.approx(outcome.energy_j)
+        assert run.snapshot.devices  # per-device totals travel with the result
+        assert batch_jobs(ledger, summary.batch_id)[0].run_id == outcome.run_id
