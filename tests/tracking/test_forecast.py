@@ -15,6 +15,7 @@ import pytest
 from greenai.carbon import ConstantIntensity
 from greenai.carbon.accounting import CarbonAccount
 from greenai.config import Config
+from greenai.ledger.forecasts import run_forecasts
 from greenai.ledger.store import Ledger
 from greenai.meters.base import DeviceEnergy, DeviceKind, Provenance
 from greenai.meters.simulated import SimulatedMeter
@@ -327,7 +328,13 @@ def test_tracker_forecast_at_10_percent_on_a_run_with_warm_up_and_evaluation(tmp
     assert run.result.forecast.energy_j == pytest.approx(final, rel=0.01)
     with Ledger(tmp_path / "ledger.db") as ledger:
         env = ledger.get_run(run.run_id).start.environment
+        stored = run_forecasts(ledger, run.run_id)
     assert env["plan"]["planned_steps"] == planned
+    # the forecasts made as the run went are in the ledger, in order, judged on the same scale
+    assert stored and all(a.made_at_s < b.made_at_s for a, b in pairwise(stored))
+    assert all(0 < f.progress <= 1 and f.energy_low_j <= f.energy_j <= f.energy_high_j for f in stored)
+    assert stored[-1].provenance == "simulated"
+    assert abs(stored[-1].energy_j / final - 1) < 0.05
 
 
 def test_tracker_forecast_without_plan_is_none_with_a_reason(tmp_path):

@@ -13,10 +13,18 @@ from rich.table import Table
 from greenai.cli.options import JsonOpt, LedgerOpt, build_config, print_json
 from greenai.cli.render import band, make_console, render_run
 from greenai.errors import GreenAIError
-from greenai.ledger import Ledger, compare_runs, default_ledger_path, export_runs, record_to_dict
+from greenai.ledger import (
+    Ledger,
+    compare_runs,
+    default_ledger_path,
+    export_runs,
+    record_to_dict,
+)
 from greenai.ledger.export import iso_utc, sample_to_dict
+from greenai.ledger.forecasts import run_forecasts
 from greenai.ledger.records import RunStatus
 from greenai.tracking.result import RunResult
+from greenai.units import format_energy
 
 app = typer.Typer(help="List, show, export, compare and delete recorded runs.", no_args_is_help=True)
 
@@ -79,8 +87,10 @@ def show(
     with open_ledger(ledger) as store:
         record = store.get_run(run_id)
         rows = store.samples(record.start.run_id) if samples else []
+        forecasts = run_forecasts(store, record.start.run_id)
     if json_out:
         data = record_to_dict(record)
+        data["forecasts"] = [asdict(f) for f in forecasts]
         if samples:
             data["samples"] = [sample_to_dict(s) for s in rows]
         print_json(data)
@@ -94,6 +104,12 @@ def show(
         console.print(f"  meter [bold]{meter['name']}[/] ({meter['provenance']}): {meter['detail']}")
     if record.start.tags:
         console.print("  tags: " + ", ".join(f"{k}={v}" for k, v in record.start.tags.items()))
+    if forecasts:
+        first, last = forecasts[0], forecasts[-1]
+        console.print(f"  forecasts: {len(forecasts)} made during the run; "
+                      f"first at {first.progress:.0%}: {format_energy(first.energy_j)} "
+                      f"[{format_energy(first.energy_low_j)} .. {format_energy(first.energy_high_j)}]; "
+                      f"last at {last.progress:.0%}: {format_energy(last.energy_j)} ({last.provenance})")
 
 
 @app.command("export")

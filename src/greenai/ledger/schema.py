@@ -95,9 +95,25 @@ CREATE TABLE samples (
 CREATE INDEX samples_run_t ON samples (run_id, t);
 """
 
-# V2: what optimize, tune and schedule record beside runs. Each table belongs to one
+# V2: forecasts made during runs, and what optimize, tune and schedule record beside runs. Each table belongs to one
 # module (ledger/candidates.py, ledger/tuning.py, ledger/jobs.py) that reads and writes it.
 V2 = """
+-- The forecasts a run made as it went (one per flush once it had enough data): what the
+-- run was heading for at each moment, to judge a forecast against the run's end.
+CREATE TABLE forecasts (
+    run_id          TEXT NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
+    made_at_s       REAL NOT NULL,
+    progress        REAL,
+    energy_j        REAL,
+    energy_low_j    REAL,
+    energy_high_j   REAL,
+    duration_s      REAL,
+    carbon_g        REAL,
+    cost            REAL,
+    provenance      TEXT NOT NULL,
+    PRIMARY KEY (run_id, made_at_s)
+);
+
 CREATE TABLE optimize_candidates (
     study_id            TEXT NOT NULL,
     name                TEXT NOT NULL,

@@ -18,8 +18,15 @@ from typing import TypeVar
 from greenai.errors import LedgerError
 from greenai.ledger import queries
 from greenai.ledger.connect import open_connection, retry_while_busy
+from greenai.ledger.forecasts import ForecastRow, insert_forecast
 from greenai.ledger.reconcile import find_abandoned, mark_incomplete
-from greenai.ledger.records import RunRecord, RunSnapshot, RunStart, RunStatus, SampleRow
+from greenai.ledger.records import (
+    RunRecord,
+    RunSnapshot,
+    RunStart,
+    RunStatus,
+    SampleRow,
+)
 
 T = TypeVar("T")
 
@@ -62,12 +69,16 @@ class Ledger:
         """Record a new run as `running`."""
         self._transaction(lambda conn: queries.insert_run(conn, start, time.time()), write=True)
 
-    def flush(self, run_id: str, snapshot: RunSnapshot, new_samples: Sequence[SampleRow]) -> None:
-        """Append `new_samples` and replace the run's totals, in one transaction."""
+    def flush(self, run_id: str, snapshot: RunSnapshot, new_samples: Sequence[SampleRow],
+              forecast: ForecastRow | None = None) -> None:
+        """Append `new_samples` (and the run's latest forecast) and replace the run's totals,
+        in one transaction."""
 
         def work(conn: sqlite3.Connection) -> None:
             queries.write_snapshot(conn, run_id, snapshot, new_samples, time.time())
             queries.revive(conn, run_id)
+            if forecast is not None:
+                insert_forecast(conn, run_id, forecast)
 
         self._transaction(work, write=True)
 

@@ -321,6 +321,10 @@ class Plan:
     steps: float | None = None
     epochs: float | None = None
 
+    @property
+    def is_set(self) -> bool:
+        return self.steps is not None or self.epochs is not None
+
 
 @dataclass(frozen=True)
 class _Rate:

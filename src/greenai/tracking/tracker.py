@@ -23,10 +23,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Callable, Sequence, TypeVar
 
-from greenai.carbon.accounting import CarbonAccount
 from greenai.carbon import ConstantIntensity, resolve_intensity
+from greenai.carbon.accounting import CarbonAccount
 from greenai.config import WORLD_INTENSITY_G_PER_KWH, Config, load_config
 from greenai.errors import ConfigError
+from greenai.ledger.forecasts import ForecastRow
 from greenai.ledger.records import RunStart, RunStatus
 from greenai.ledger.store import Ledger, default_ledger_path
 from greenai.meters.base import Meter
@@ -326,8 +327,16 @@ class Tracker(contextlib.ContextDecorator):
         return environment
 
     def _flush_to_ledger(self, snapshot: Any, rows: list[Any]) -> None:
+        """Sampler thread: totals, new samples and, with a plan, the current forecast."""
         assert self._ledger is not None
-        self._ledger.flush(self.run_id, snapshot, rows)
+        row = None
+        if self._plan.is_set:
+            try:
+                forecast = self._forecast_in_sampler()
+                row = ForecastRow.of(forecast) if forecast is not None else None
+            except Exception:  # a forecast bug must not cost the flush its data
+                log.exception("greenai: forecast failed; flushing without it")
+        self._ledger.flush(self.run_id, snapshot, rows, row)
 
     def _install_sigterm(self) -> None:
         """Turn SIGTERM into SystemExit so `with` blocks unwind and the run ends cleanly."""
