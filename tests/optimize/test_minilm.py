@@ -21,7 +21,7 @@ from greenai.optimize.minilm import (
 )
 from greenai.optimize.padding import PaddingTrimmed, TrimPadding, trimmed_length
 from greenai.optimize.sentences import TOPICS, make_sentences, texts
-from greenai.optimize.transfer import minilm_transfer
+from greenai.optimize.transfer_minilm import minilm_transfer
 
 
 @pytest.fixture(scope="module", autouse=True)

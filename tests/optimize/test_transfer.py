@@ -14,15 +14,14 @@ from greenai.errors import ConfigError
 from greenai.meters.base import DeviceKind
 from greenai.meters.simulated import SimulatedMeter
 from greenai.optimize.transfer import (
-    DigitsSetup,
     count_params,
-    digits_transfer,
     find_head,
     fine_tune,
     freeze,
     replace_head,
     unfreeze,
 )
+from greenai.optimize.transfer_digits import DigitsSetup, digits_transfer
 from greenai.tracking.tracker import Tracker
 
 

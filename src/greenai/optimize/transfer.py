@@ -4,8 +4,9 @@ Freezing the pretrained body means backward passes stop at the first trainable l
 the optimizer touches few parameters, so each step costs less, and a good starting point
 needs fewer steps (Yosinski et al., "How transferable are features in deep neural
 networks?", NeurIPS 2014; Howard & Ruder, "ULMFiT", ACL 2018, for a smaller learning rate
-on unfrozen body layers). `fine_tune` is the recipe; `digits_transfer` and
-`minilm_transfer` are two worked demonstrations on real data and a real pretrained model.
+on unfrozen body layers). `fine_tune` is the recipe; `transfer_digits.digits_transfer` and
+`transfer_minilm.minilm_transfer` are two worked demonstrations on real data and a real
+pretrained model.
 """
 
 from __future__ import annotations
@@ -299,62 +300,8 @@ def _count(make_batches: Callable[[int], Iterable[Any]]) -> int:
     return sum(1 for _ in make_batches(0))
 
 
-# --- demonstration (a): digits 0-4 -> 5-9 --------------------------------------------------
-#
-# Measured on this CNN (3 seeds, see the report of issue 4): freezing conv1+conv2 and
-# training conv3, the dense layer and a new head reaches 0.85-0.90 test accuracy on 5-9 in
-# fewer or equal epochs than training from scratch when the new task has ~100 training
-# images; freezing all three convs transfers worse (conv3's features are specific to 0-4),
-# and with all ~670 images of 5-9 scratch training is as fast in epochs.
-
-DIGITS_FROZEN_LAYERS = 2  # make_cnn's first two conv layers (children with parameters)
-DIGITS_TARGET_SAMPLES = 100  # a small new task: about 20 images per digit
-
-
-@dataclass(frozen=True)
-class ArmResult:
-    """One way of reaching the target on the new task."""
-
-    name: str
-    epochs_to_target: int | None  # None: the target was not reached within max_epochs
-    steps: int
-    samples: int
-    trainable_params: int
-    total_params: int
-    test_accuracy: float
-    history: list[EpochMetrics]
-
-
-@dataclass(frozen=True)
-class DigitsTransferResult:
-    target_accuracy: float
-    pretrain_accuracy: float  # of the source model on digits 0-4 (its own test split)
-    pretrain_epochs: int
-    transfer: ArmResult
-    scratch: ArmResult
-
-
-@dataclass(frozen=True)
-class DigitsSetup:
-    """Shared settings of both arms (same data, optimiser, learning rate and schedule)."""
-
-    target_accuracy: float = 0.9
-    max_epochs: int = 25
-    batch_size: int = 32
-    lr: float = 5e-3
-    target_samples: int | None = DIGITS_TARGET_SAMPLES  # None: all training images of 5-9
-    seed: int = 0
-
-
-def _digit_split(x: torch.Tensor, y: torch.Tensor, low: int,
-                 limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    keep = (y >= low) & (y < low + 5)
-    x, y = x[keep][:limit], y[keep][:limit] - low
-    return x, y
-
-
-def _shuffled_batches(x: torch.Tensor, y: torch.Tensor, batch_size: int,
-                      seed: int) -> Callable[[int], list[tuple[torch.Tensor, torch.Tensor]]]:
+def shuffled_batches(x: torch.Tensor, y: torch.Tensor, batch_size: int,
+                     seed: int) -> Callable[[int], list[tuple[torch.Tensor, torch.Tensor]]]:
     """An epoch -> batches factory: a fresh permutation per epoch, the same for a given
     (seed, epoch) so runs are repeatable."""
     def make(epoch: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -363,190 +310,9 @@ def _shuffled_batches(x: torch.Tensor, y: torch.Tensor, batch_size: int,
     return make
 
 
-def _accuracy_on(x: torch.Tensor, y: torch.Tensor) -> Callable[[int, nn.Module], float]:
+def accuracy_on(x: torch.Tensor, y: torch.Tensor) -> Callable[[int, nn.Module], float]:
     def score(epoch: int, model: nn.Module) -> float:
         model.eval()
         with torch.inference_mode():
             return float((model(x).argmax(dim=1) == y).float().mean())
     return score
-
-
-def pretrain_digits_source(epochs: int = 10, batch_size: int = 32, lr: float = 2e-3,
-                           seed: int = 0) -> tuple[nn.Module, float]:
-    """The "pretrained model": make_cnn with a 5-way head trained on all training images
-    of digits 0-4 (not charged to any transfer run). Returns (model, test accuracy on 0-4)."""
-    from greenai.demo.digits import load_digits_data, make_cnn
-
-    data = load_digits_data(seed)
-    x, y = _digit_split(data.x_train, data.y_train, 0)
-    xt, yt = _digit_split(data.x_test, data.y_test, 0)
-    torch.manual_seed(seed)
-    model = make_cnn()
-    replace_head(model, 5)
-    result = fine_tune(model, None, _shuffled_batches(x, y, batch_size, seed),
-                       nn.CrossEntropyLoss(), epochs, lr, freeze=None,
-                       on_epoch=_accuracy_on(xt, yt))
-    return model, float(result.final_score or 0.0)
-
-
-def _arm(name: str, model: nn.Module, head: nn.Module | None, freeze_spec: FreezeSpec,
-         setup: DigitsSetup, run: Tracker | None) -> ArmResult:
-    from greenai.demo.digits import load_digits_data
-
-    data = load_digits_data(setup.seed)
-    x, y = _digit_split(data.x_train, data.y_train, 5, setup.target_samples)
-    xt, yt = _digit_split(data.x_test, data.y_test, 5)
-    result = fine_tune(model, head, _shuffled_batches(x, y, setup.batch_size, setup.seed + 1),
-                       nn.CrossEntropyLoss(), setup.max_epochs, setup.lr, freeze=freeze_spec,
-                       on_epoch=_accuracy_on(xt, yt), stop_at=setup.target_accuracy, run=run)
-    return ArmResult(name, len(result.epochs) if result.reached_target else None,
-                     result.steps, result.samples, result.trainable_params,
-                     count_params(model), float(result.final_score or 0.0), result.epochs)
-
-
-def digits_transfer_arm(pretrained: nn.Module, setup: DigitsSetup = DigitsSetup(),
-                        frozen_layers: int = DIGITS_FROZEN_LAYERS,
-                        run: Tracker | None = None) -> ArmResult:
-    """Digits 5-9 from a copy of `pretrained`: its first `frozen_layers` conv layers frozen,
-    a new 5-way head, the rest fine-tuned."""
-    import copy
-
-    model = copy.deepcopy(pretrained)
-    torch.manual_seed(setup.seed + 1)
-    head = nn.Linear(model.get_submodule(find_head(model)).in_features, 5)
-    return _arm("transfer", model, head, frozen_layers, setup, run)
-
-
-def digits_scratch_arm(setup: DigitsSetup = DigitsSetup(), run: Tracker | None = None) -> ArmResult:
-    """Digits 5-9 with the same CNN, randomly initialised, every layer trained."""
-    from greenai.demo.digits import make_cnn
-
-    torch.manual_seed(setup.seed + 1)
-    model = make_cnn()
-    replace_head(model, 5)
-    return _arm("scratch", model, None, None, setup, run)
-
-
-def digits_transfer(setup: DigitsSetup = DigitsSetup(), pretrain_epochs: int = 10,
-                    frozen_layers: int = DIGITS_FROZEN_LAYERS, run: Tracker | None = None,
-                    scratch_run: Tracker | None = None) -> DigitsTransferResult:
-    """Pretrain on digits 0-4, then reach `setup.target_accuracy` on 5-9 twice: by transfer
-    (frozen convs, new head; charged to `run`) and from scratch (charged to `scratch_run`).
-    The pretraining is the given "pretrained model" and is charged to neither."""
-    pretrained, source_acc = pretrain_digits_source(pretrain_epochs, setup.batch_size,
-                                                    seed=setup.seed)
-    transfer = digits_transfer_arm(pretrained, setup, frozen_layers, run)
-    scratch = digits_scratch_arm(setup, scratch_run)
-    return DigitsTransferResult(setup.target_accuracy, source_acc, pretrain_epochs, transfer,
-                                scratch)
-
-
-# --- demonstration (b): MiniLM sentence embeddings -> topic classifier ---------------------
-
-class SentenceClassifier(nn.Module):
-    """`forward(input_ids, attention_mask) -> logits`: a sentence encoder and a linear head."""
-
-    def __init__(self, encoder: nn.Module, head: nn.Linear) -> None:
-        super().__init__()
-        self.encoder = encoder
-        self.head = head
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return self.head(self.encoder(input_ids, attention_mask))
-
-
-@dataclass(frozen=True)
-class MiniLMTransferResult:
-    model: SentenceClassifier
-    test_accuracy: float
-    train_sentences: int
-    test_sentences: int
-    trainable_params: int
-    total_params: int
-    unfrozen_last_layer: bool
-    history: list[EpochMetrics]
-
-
-def _last_layer_prefix(classifier: SentenceClassifier) -> str:
-    """Name of the encoder's last transformer block (BERT: encoder.layer.<n-1>)."""
-    blocks = [name for name, module in classifier.named_modules()
-              if isinstance(module, nn.ModuleList)]
-    if not blocks:
-        raise ConfigError("the encoder has no list of transformer layers to unfreeze")
-    layers = classifier.get_submodule(blocks[-1])
-    return f"{blocks[-1]}.{len(layers) - 1}"
-
-
-def minilm_transfer(
-    n_train: int = 160,
-    n_test: int = 80,
-    epochs: int = 30,
-    lr: float = 1e-2,
-    unfreeze_last: bool = False,
-    last_layer_lr: float = 2e-5,
-    batch_size: int = 16,
-    seed: int = 0,
-    loaded: tuple[nn.Module, Any] | None = None,
-    run: Tracker | None = None,
-) -> MiniLMTransferResult:
-    """Topic classification (sentences.TOPICS) on the pretrained MiniLM encoder.
-
-    Frozen encoder: the sentence embeddings are computed once (inference, padding trimmed)
-    and only the linear head is trained on them: the cheapest transfer. With
-    `unfreeze_last`, the last transformer layer is trained too at `last_layer_lr` (much
-    smaller than the head's, as in ULMFiT), which needs the encoder in every step.
-    `loaded` reuses a `(MiniLMEncoder, tokenizer)` pair from `minilm.load_minilm()`.
-    Train and test sentences come from one seeded draw; test sentences whose text also
-    occurs in training are dropped.
-    """
-    import copy
-
-    from greenai.optimize.minilm import embed, load_minilm, tokenize_batches
-    from greenai.optimize.padding import trim_batch
-    from greenai.optimize.sentences import TOPICS, make_sentences
-
-    encoder, tokenizer = loaded if loaded is not None else load_minilm()
-    encoder = copy.deepcopy(encoder) if unfreeze_last else encoder
-    drawn = make_sentences(n_train + n_test, seed)
-    train, seen = drawn[:n_train], {s.text for s in drawn[:n_train]}
-    test = [s for s in drawn[n_train:] if s.text not in seen]
-
-    def batches(items: list[Any]) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-        encoded = tokenize_batches(tokenizer, [s.text for s in items], batch_size)
-        targets = torch.tensor([s.label for s in items]).split(batch_size)
-        return [(*trim_batch(ids, mask), y) for (ids, mask), y in zip(encoded, targets)]
-
-    train_batches, test_batches = batches(train), batches(test)
-    torch.manual_seed(seed)
-    dim = int(embed(encoder, [train_batches[0][:2]]).shape[1])
-    classifier = SentenceClassifier(encoder, nn.Linear(dim, len(TOPICS)))
-    y_test = torch.cat([b[2] for b in test_batches])
-    loss_fn = nn.CrossEntropyLoss()
-
-    if not unfreeze_last:  # the encoder only runs in inference mode: nothing to freeze
-        with _phase(run, "forward"):
-            x_train = embed(encoder, [b[:2] for b in train_batches])
-            x_test = embed(encoder, [b[:2] for b in test_batches])
-        y_train = torch.cat([b[2] for b in train_batches])
-        if run is not None:
-            run.count("encoded_sentences", len(x_train) + len(x_test))
-        feature_batches = _shuffled_batches(x_train, y_train, batch_size, seed)
-        result = fine_tune(classifier.head, None, feature_batches, loss_fn, epochs, lr,
-                           freeze=None, on_epoch=_accuracy_on(x_test, y_test), run=run)
-        trainable = count_params(classifier.head)
-    else:
-        last = _last_layer_prefix(classifier)
-        unfreeze(classifier, [last, "head"])  # the copy may come from a frozen encoder
-        frozen = [n for n, _ in classifier.named_parameters()
-                  if not (_under(n, last) or _under(n, "head"))]
-        def score(epoch: int, model: nn.Module) -> float:
-            model.eval()
-            logits = embed(model, [b[:2] for b in test_batches])
-            return float((logits.argmax(dim=1) == y_test).float().mean())
-        result = fine_tune(classifier, "head", train_batches, loss_fn, epochs, lr,
-                           freeze=frozen, on_epoch=score, body_lr=last_layer_lr, run=run)
-        trainable = result.trainable_params
-    classifier.eval()
-    return MiniLMTransferResult(classifier, float(result.final_score or 0.0), len(train),
-                                len(test), trainable,
-                                count_params(classifier), unfreeze_last, result.epochs)
