@@ -87,29 +87,33 @@ def render_study(console: Console, study: Any) -> None:
     provenance = base.provenance.value if base else "?"
     table = Table(title=f"Candidates: energy per sample ({provenance}), {study.quality_name}",
                   title_justify="left")
-    for col in ("candidate", "energy/sample", "± (95%)", "vs baseline", study.quality_name,
+    for col in ("candidate", "energy/sample", "± (95%)", "spread", "vs baseline", study.quality_name,
                 "size", "nonzero params"):
         table.add_column(col, justify="left" if col == "candidate" else "right", overflow="fold")
     for o in study.outcomes:
         m = o.measurement
         if m is None:
-            table.add_row(o.name, f"[yellow]{o.status}[/]", "", "", "", "", "")
+            table.add_row(o.name, f"[yellow]{o.status}[/]", "", "", "", "", "", "")
             continue
         ratio = study.energy_ratio(o.name)
         front = " [green]◆[/]" if o.name in study.front else ""
         quality = f"{o.quality:.4f}" + ("" if (o.quality or 0) >= study.bound else " [red]✗[/]")
         table.add_row(
             o.name + front, _energy(m.energy_per_sample_j), f"{100 * m.rel_uncertainty:.0f}%",
-            _ratio(ratio), quality,
+            f"{100 * m.rel_spread:.0f}%", "—" if o is study.baseline else _ratio(ratio), quality,
             f"{o.size_bytes / 1024:.0f} KiB" if o.size_bytes else "?",
             f"{o.nonzero_parameters:,}" if o.nonzero_parameters is not None else "?",
         )
     console.print(table)
+    shown: set[str] = set()  # a composed candidate repeats its steps' notes: print each once
     for o in study.outcomes:
         for text in ((f"[yellow]{o.status}[/]: {o.reason}",) if o.measurement is None else o.notes):
-            console.print(f"  [dim]{o.name}:[/] {text}", highlight=False)
-    console.print(f"[dim]◆ Pareto front. Quality bound {study.bound:.4g}. Uncertainty combines the meter's "
-                  "band and the repeats' spread; ratios share one meter, so its bias cancels.[/]")
+            if text not in shown:
+                shown.add(text)
+                console.print(f"  [dim]{o.name}:[/] {text}", highlight=False)
+    console.print(f"[dim]◆ Pareto front. Quality bound {study.bound:.4g}. ± combines the meter's band and "
+                  "the repeats' spread; ratios share one meter, so only the spread (half the interquartile "
+                  "range over the median) separates candidates.[/]")
     rec = study.recommended
     if rec is None:
         console.print("[yellow]No candidate meets the quality bound.[/]")
