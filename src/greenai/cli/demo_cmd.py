@@ -114,7 +114,7 @@ def _optimize(outcome: Any, config: Any, repeats: int, out_dir: Path, console: A
         study = run_search(task, digits_plan(), max_quality_drop=0.01, repeats=repeats,
                            config=config, name="digits-demo-optimize",
                            on_progress=lambda message: None if quiet else status.update(message))
-    saved = save_recommended(study, out_dir / "digits-optimized.pt")
+    saved = save_recommended(study, out_dir / "digits-optimized.pt", task.inputs[0])
     return study, saved, plot_study(study, out_dir / "digits-pareto.png")
 
 

@@ -36,6 +36,7 @@ def optimize(
     """Find the cheapest way to run a model within a quality bound, by measured joules."""
     from greenai.factories import call_factory
     from greenai.optimize.candidate import OptimizeTask
+    from greenai.optimize.measure import as_args
     from greenai.optimize.plans import default_plan, parse_pipeline
     from greenai.optimize.plot import plot_study
     from greenai.optimize.search import optimize as run_search
@@ -54,7 +55,7 @@ def optimize(
         study = run_search(task, plan, max_quality_drop=max_quality_drop, min_quality=min_quality,
                            repeats=repeats, config=config, name=f"optimize {factory}",
                            on_progress=lambda message: status.update(message))
-    saved = save_recommended(study, save)
+    saved = save_recommended(study, save, as_args(task.inputs[0]))
     plot_path = plot_study(study, plot)
     if json_out:
         print_json({**study_to_dict(study), "saved_model": str(saved) if saved else None, "plot": str(plot_path)})
@@ -66,7 +67,7 @@ def optimize(
     console.print(f"Energy-quality plot: [bold]{plot_path}[/]")
 
 
-def save_recommended(study: Any, path: Path) -> Path | None:
+def save_recommended(study: Any, path: Path, example: tuple | None = None) -> Path | None:
     from greenai.optimize.saved import save_model
 
     rec = study.recommended
@@ -78,7 +79,7 @@ def save_recommended(study: Any, path: Path) -> Path | None:
         "quality_name": study.quality_name, "energy_per_sample_j": m.energy_per_sample_j if m else None,
         "provenance": m.provenance.value if m else None, "study_id": study.study_id,
         "threads": rec.candidate.threads, "batch_size": rec.candidate.extra.get("batch_size"),
-    })
+    }, example)
 
 
 def render_study(console: Console, study: Any) -> None:

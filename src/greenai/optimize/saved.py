@@ -1,7 +1,16 @@
-"""Save the recommended model so it can be loaded and used, with what it was judged on."""
+"""Save the recommended model so it can be loaded and used, with what it was judged on.
+
+Two formats, tried in order:
+- the pickled module (`torch.save(model)`), kept only if it loads back — pruned, distilled,
+  bf16-wrapped and dynamically quantized modules do;
+- TorchScript traced on an example batch (`torch.jit.trace`), for modules whose pickling
+  does not round-trip (FX-converted static int8 modules: their fused quantized layers fail
+  to unpickle in torch 2.13).
+"""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +22,17 @@ from greenai.errors import GreenAIError
 FORMAT = "greenai-optimized/1"
 
 
-def save_model(path: Path, model: nn.Module, facts: dict[str, Any]) -> Path:
-    """Write the whole module (pickled: quantized and pruned modules have no plain
-    state_dict recipe) with `facts` (name, transforms, quality, energy, provenance)."""
+def save_model(path: Path, model: nn.Module, facts: dict[str, Any], example: tuple | None = None) -> Path:
+    """Write `model` with `facts` (name, transforms, quality, energy, provenance); `example`
+    (a batch, as positional arguments) enables the TorchScript fallback."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    payload = _pickled(model) or _scripted(model, example)
+    if payload is None:
+        raise GreenAIError("this model can be neither pickled nor traced to TorchScript; "
+                           "save its recipe (the transforms above) and rebuild it instead")
     tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save({"format": FORMAT, "model": model, "facts": facts}, tmp)
+    torch.save({"format": FORMAT, "kind": payload[0], "model": payload[1], "facts": facts}, tmp)
     tmp.replace(path)  # never leave a half-written model under the final name
     return path
 
@@ -33,10 +46,38 @@ def load_model(path: Path) -> tuple[nn.Module, dict[str, Any]]:
         raise GreenAIError(f"no saved model at {path}")
     try:
         payload = torch.load(path, weights_only=False, map_location="cpu")
+        if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+            raise GreenAIError(f"{path} was not written by greenai optimize (format {FORMAT} expected)")
+        model = payload["model"]
+        if payload.get("kind") == "torchscript":
+            model = torch.jit.load(io.BytesIO(model), map_location="cpu")
+    except GreenAIError:
+        raise
     except Exception as e:
         raise GreenAIError(f"{path} is not a readable greenai model: {type(e).__name__}: {e}") from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise GreenAIError(f"{path} was not written by greenai optimize (format {FORMAT} expected)")
-    model = payload["model"]
     model.eval()
     return model, dict(payload.get("facts", {}))
+
+
+def _pickled(model: nn.Module) -> tuple[str, nn.Module] | None:
+    buffer = io.BytesIO()
+    try:
+        torch.save(model, buffer)
+        buffer.seek(0)
+        torch.load(buffer, weights_only=False)
+    except Exception:
+        return None
+    return "module", model
+
+
+def _scripted(model: nn.Module, example: tuple | None) -> tuple[str, bytes] | None:
+    if example is None:
+        return None
+    buffer = io.BytesIO()
+    try:
+        with torch.inference_mode(False), torch.no_grad():
+            traced = torch.jit.trace(model.eval(), example, check_trace=False)
+        torch.jit.save(traced, buffer)
+    except Exception:
+        return None
+    return "torchscript", buffer.getvalue()
