@@ -24,7 +24,7 @@ from greenai.optimize.search import optimize
 
 RESULTS = Path(__file__).parent / "results" / "optimize_minilm.json"
 PLAN = (
-    "int8-dynamic", "bf16-autocast", "bf16", "trim-padding", "trim-padding+int8-dynamic",
+    "int8-dynamic", "int8-dynamic=perchannel", "bf16-autocast", "bf16", "trim-padding", "trim-padding+int8-dynamic",
     "trim-padding+bf16-autocast", "trim-padding+bf16", "threads=1", "trim-padding+bf16+threads=1",
 )
 MIN_COSINE = 0.99
