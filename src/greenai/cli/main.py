@@ -10,7 +10,7 @@ import sys
 import typer
 
 from greenai.cli import (calibrate_cmd, demo_cmd, env_cmd, estimate_cmd, optimize_cmd, run_cmd, runs_cmd,
-                         schedule_cmd)
+                         schedule_cmd, studies_cmd)
 from greenai.errors import GreenAIError
 
 app = typer.Typer(
@@ -29,6 +29,7 @@ app.command("demo")(demo_cmd.demo)
 app.command("estimate")(estimate_cmd.estimate)
 app.command("calibrate")(calibrate_cmd.calibrate)
 app.command("optimize")(optimize_cmd.optimize)
+app.command("studies")(studies_cmd.studies)
 app.add_typer(runs_cmd.app, name="runs")
 app.add_typer(schedule_cmd.schedule_app, name="schedule")
 
