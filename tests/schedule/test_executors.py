@@ -152,3 +152,47 @@ def test_schedule_run_bad_input(tmp_path: Path) -> None:
         run_jobs(job_file, executor="slurm")
     with pytest.raises(ConfigError, match="--ray-address and --ray-cpus need --executor ray"):
         run_jobs(job_file, ray_address="auto")
+    with pytest.raises(ConfigError, match="--log-dir needs --executor local"):
+        run_jobs(job_file, executor="ray", log_dir=tmp_path / "logs")
+
+
+class _NoGpuExecutor:
+    """A user-written executor (the `Executor` protocol) that cannot take GPU jobs: its
+    `submit` raises a plain ValueError, as Ray's does for options it rejects. Other jobs
+    run on a real LocalExecutor."""
+
+    name = "no-gpu"
+
+    def __init__(self) -> None:
+        self.inner = LocalExecutor(max_parallel=1)
+
+    def capacity(self) -> int:
+        return self.inner.capacity()
+
+    def submit(self, job: Job, *, ledger_path: Path, tags: Any = {}) -> Any:
+        if job.gpus:
+            raise ValueError("this executor has no GPUs")
+        return self.inner.submit(job, ledger_path=ledger_path, tags=tags)
+
+    def wait(self, handles: Any, timeout_s: float | None = None) -> Any:
+        return self.inner.wait(handles, timeout_s)
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+
+def test_an_executor_refusing_one_job_does_not_stop_the_batch(tmp_path: Path) -> None:
+    ledger_path = tmp_path / "ledger.db"
+    jobs = [Job("gpu", command=(sys.executable, "-c", "pass"), gpus=1.0),
+            Job("cpu", command=(sys.executable, "-c", "pass"))]
+    executor = _NoGpuExecutor()
+    try:
+        summary = run_batch(jobs, executor, ledger_path, batch_id="b-refused")
+    finally:
+        executor.shutdown()
+    gpu, cpu = summary.outcomes
+    assert (summary.completed, summary.failed) == (1, 1) and cpu.ok
+    assert gpu.error == "could not submit: ValueError: this executor has no GPUs"
+    with Ledger(ledger_path) as ledger:
+        rows = {r.job_id: r.status for r in batch_jobs(ledger, "b-refused")}
+    assert rows == {"gpu": "failed", "cpu": "completed"}

@@ -131,3 +131,8 @@ def test_custom_resources_are_read_and_checked(tmp_path: Path) -> None:
     bad.write_text('[[job]]\nid = "a"\ncommand = ["true"]\nresources = { accelerator = "lots" }\n')
     with pytest.raises(JobFileError, match="'resources' must be a table"):
         load_job_file(bad)
+    for key in ("CPU", "gpu"):
+        builtin = tmp_path / f"{key}.toml"
+        builtin.write_text(f'[[job]]\nid = "a"\ncommand = ["true"]\nresources = {{ {key} = 2 }}\n')
+        with pytest.raises(JobFileError, match=f"cannot name '{key}'; use the field '{key.lower()}s'"):
+            load_job_file(builtin)

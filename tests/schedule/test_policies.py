@@ -184,3 +184,23 @@ def test_trace_validation_reuses_the_trace_reader(tmp_path):
         load_intensity_series(gap)
     with pytest.raises(CarbonDataError, match="neither a shipped trace"):
         load_intensity_series(tmp_path / "missing.csv")
+
+
+def test_a_gapped_or_unsorted_series_built_in_code_is_refused():
+    t = np.array([0.0, 1800.0, 3600.0, 36_000.0, 37_800.0])  # 9 h without data
+    with pytest.raises(CarbonDataError, match="gap of 32400 s between rows 2 and 3"):
+        IntensitySeries(t, np.ones(5), "gappy")
+    assert IntensitySeries(t, np.ones(5), "gappy", max_gap_s=36_000.0).end_s == 39_600.0
+    with pytest.raises(CarbonDataError, match="strictly increase"):
+        IntensitySeries(np.array([0.0, 3600.0, 1800.0]), np.ones(3))
+
+
+def test_ridge_forecast_does_not_depend_on_a_later_question_of_the_same_day():
+    t = np.arange(int(20 * 86_400 / 3600)) * 3600.0
+    v = 200 - 100 * np.cos(((t % 86_400) / 3600 - 3) / 24 * 2 * np.pi) + np.random.default_rng(1).normal(0, 20, len(t))
+    s = IntensitySeries(t, np.maximum(v, 0))
+    early, late = 15 * 86_400 + 2 * 3600.0, 15 * 86_400 + 20 * 3600.0
+    asked_late_first = SeasonalForecaster(s, method="ridge")
+    asked_late_first.forecast(late, 6 * 3600)  # fits on data known at 20:00
+    fresh = SeasonalForecaster(s, method="ridge")
+    np.testing.assert_array_equal(asked_late_first.forecast(early, 6 * 3600), fresh.forecast(early, 6 * 3600))

@@ -140,3 +140,26 @@ def test_job_files(tmp_path):
     bad.write_text("job_id,arrival,duration_s\na,0,-3\n")
     with pytest.raises(ConfigError, match="line 2: duration_s '-3'"):
         load_jobs(bad)
+
+
+def test_power_budget_does_not_starve_a_big_job_behind_a_stream_of_small_ones():
+    trace = daily_trace(days=4)
+    small = [Job(f"s{i}", arrival_s=i * 3600.0, predicted_duration_s=7200.0, predicted_energy_j=200 * 7200.0)
+             for i in range(48)]  # always one running, the next overlapping it: 400 W at most
+    big = Job("big", arrival_s=1800.0, predicted_duration_s=3600.0, predicted_energy_j=900 * 3600.0)
+    res = simulate([*small, big], trace, PowerBudget(max_power_w=1000.0))
+    start = {r.job_id: r.start_s for r in res.records}
+    assert start["big"] == pytest.approx(7200.0)  # as soon as the running small job ends
+    assert _peak_power_w(res) <= 1000.0 + 1e-6 and res.summary.jobs == 49
+
+
+def test_a_waiting_job_never_takes_the_slot_of_a_running_one():
+    t = np.arange(int(DAY / STEP)) * STEP
+    v = np.where(t < 7200, 200.0, np.where(t < 3 * 3600, 100.0, 300.0))  # cheapest 02:00-03:00
+    trace = IntensitySeries(t, v, "step")
+    waits = Job("b", arrival_s=0.0, slack_s=7200.0, predicted_duration_s=3600.0)
+    urgent = Job("a", arrival_s=1800.0, predicted_duration_s=4 * 3600.0)  # runs 00:30-04:30
+    res = simulate([waits, urgent], trace, Oracle(trace), nodes=[Node("n", slots=1)])
+    rec = {r.job_id: r for r in res.records}
+    assert rec["a"].start_s == 1800.0 and rec["a"].end_s == 1800.0 + 4 * 3600
+    assert rec["b"].start_s >= rec["a"].end_s  # one slot: b waits, it does not run beside a

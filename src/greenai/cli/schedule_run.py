@@ -63,6 +63,8 @@ def run_jobs(
         raise ConfigError(f"unknown executor {executor!r}; use one of: {', '.join(EXECUTORS)}")
     if executor == "local" and (ray_address or ray_cpus):
         raise ConfigError("--ray-address and --ray-cpus need --executor ray")
+    if executor == "ray" and log_dir is not None:
+        raise ConfigError("--log-dir needs --executor local (Ray keeps each task's output in its own logs)")
     if parallel is not None and parallel < 1:
         raise ConfigError(f"--parallel must be >= 1 (got {parallel})")
     jobs = load_job_file(job_file)  # validate before starting anything

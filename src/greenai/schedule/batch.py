@@ -28,7 +28,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from greenai.errors import GreenAIError
 from greenai.ledger.jobs import JobRow, JobStatus, add_jobs, finish_job, mark_deferred, mark_running
@@ -36,6 +36,9 @@ from greenai.ledger.store import Ledger
 from greenai.meters.base import Provenance
 from greenai.schedule.executor import Executor, JobHandle, JobOutcome
 from greenai.schedule.jobs import Job
+
+if TYPE_CHECKING:  # policies import numpy: loaded only when a policy is used
+    from greenai.schedule.policies import Candidate, Node, Policy
 
 DECISION_INTERVAL_S = 5.0
 UNKNOWN_DURATION_S = 60.0
@@ -63,7 +66,7 @@ def run_batch(
     executor: Executor,
     ledger_path: Path,
     batch_id: str | None = None,
-    policy: Any | None = None,
+    policy: Policy | None = None,
     on_outcome: Callable[[JobOutcome], None] | None = None,
     decision_interval_s: float = DECISION_INTERVAL_S,
     assumed_power_w: float = ASSUMED_POWER_W,
@@ -97,7 +100,7 @@ def run_batch(
 
 class _BatchRunner:
     def __init__(self, batch_id: str, executor: Executor, ledger: Ledger, ledger_path: Path,
-                 policy: Any | None, on_outcome: Callable[[JobOutcome], None] | None,
+                 policy: Policy | None, on_outcome: Callable[[JobOutcome], None] | None,
                  decision_interval_s: float, assumed_power_w: float) -> None:
         self.batch_id, self.executor, self.ledger = batch_id, executor, ledger
         self.ledger_path, self.policy, self.on_outcome = ledger_path, policy, on_outcome
@@ -162,7 +165,7 @@ class _BatchRunner:
                 mark_deferred(self.ledger, self.batch_id, job.job_id)
         return chosen
 
-    def _candidate(self, job: Job, running: bool) -> Any:
+    def _candidate(self, job: Job, running: bool) -> Candidate:
         from greenai.schedule.policies import Candidate
 
         duration = job.predicted_duration_s or UNKNOWN_DURATION_S
@@ -174,9 +177,10 @@ class _BatchRunner:
         submitted = time.time()
         try:
             handle = self.executor.submit(job, ledger_path=self.ledger_path, tags=tags)
-        except GreenAIError as e:  # this job can never run here; the others go on
+        except Exception as e:  # noqa: BLE001 — this job cannot run here; the others go on
+            error = str(e) if isinstance(e, GreenAIError) else f"could not submit: {type(e).__name__}: {e}"
             self._record(submitted, JobOutcome(job.job_id, JobStatus.FAILED, None, None, "", None,
-                                               error=str(e)))
+                                               error=error))
             return None
         mark_running(self.ledger, self.batch_id, job.job_id, handle.submitted_at)
         return handle
@@ -203,14 +207,14 @@ class _ClusterView:
     """What a policy sees of a real batch: the policy's own nodes (or one node `local`), and
     the energy finished jobs used, spread evenly over each job's run."""
 
-    def __init__(self, policy: Any | None, outcomes: dict[str, JobOutcome]) -> None:
+    def __init__(self, policy: Policy | None, outcomes: dict[str, JobOutcome]) -> None:
         from greenai.schedule.policies import Node
 
         self.nodes = tuple(getattr(policy, "nodes", None) or (Node("local"),))
         self._by_name = {n.name: n for n in self.nodes}
         self._outcomes = outcomes
 
-    def node(self, name: str | None) -> Any:
+    def node(self, name: str | None) -> Node:
         return self._by_name.get(name or "", self.nodes[0])
 
     def energy_used_j(self, t0_s: float, t1_s: float) -> float:

@@ -54,11 +54,14 @@ MIN_TRAIN_DAYS = 3  # the ridge model needs a week of lags plus this much traini
 class IntensitySeries:
     """A validated carbon intensity trace as a step function: row ``i`` holds
     ``values[i]`` gCO2e/kWh over ``[times_s[i], times_s[i+1])``; the last row holds for one
-    more step (as in ``greenai.carbon.trace``)."""
+    more step (as in ``greenai.carbon.trace``). Times must strictly increase, and a step
+    longer than ``max_gap_s`` (default: twice the median step) is a gap in the data, refused
+    rather than silently bridged (the rule of ``greenai.carbon.trace_csv.read_trace``)."""
 
     times_s: np.ndarray
     values: np.ndarray
     label: str = "trace"
+    max_gap_s: float | None = None
 
     def __post_init__(self) -> None:
         t, v = np.asarray(self.times_s, float), np.asarray(self.values, float)
@@ -69,6 +72,14 @@ class IntensitySeries:
             raise CarbonDataError(f"trace {self.label}: times must strictly increase (row {i})")
         if not np.all(np.isfinite(v)) or np.any(v < 0):
             raise CarbonDataError(f"trace {self.label}: intensities must be finite and >= 0")
+        steps = np.diff(t)
+        limit = self.max_gap_s if self.max_gap_s is not None else 2 * float(np.median(steps))
+        if np.any(steps > limit):
+            i = int(np.argmax(steps > limit))
+            raise CarbonDataError(
+                f"trace {self.label}: gap of {steps[i]:g} s between rows {i} and {i + 1} exceeds "
+                f"{limit:g} s ({'max_gap_s' if self.max_gap_s is not None else '2x the median step'}); "
+                "fill it or pass a larger max_gap_s")
         object.__setattr__(self, "times_s", t)
         object.__setattr__(self, "values", v)
         knots = np.append(t, 2 * t[-1] - t[-2])
@@ -140,7 +151,7 @@ def load_intensity_series(
         raise CarbonDataError(f"cannot read trace {label}: {e.strerror or e}") from e
     except UnicodeDecodeError as e:
         raise CarbonDataError(f"trace {label} is not UTF-8 text: {e.reason}") from e
-    return IntensitySeries(np.array(times), np.array(values), label)
+    return IntensitySeries(np.array(times), np.array(values), label, max_gap_s=max_gap_s)
 
 
 class IntensityForecaster(Protocol):
@@ -222,8 +233,8 @@ class PersistenceForecaster(GridForecaster):
 
 
 class SeasonalForecaster(GridForecaster):
-    """Seasonal forecasts; see the module docstring. ``method="ridge"`` (default) or
-    ``"profile"``."""
+    """Seasonal forecasts; see the module docstring. ``method="profile"`` (default),
+    ``"ridge"`` or ``"hybrid"``."""
 
     def __init__(self, series: IntensitySeries, *, method: str = "profile", days: int = 7,
                  train_days: int = 28, max_lead_s: float = 2 * DAY_S, ridge: float = 1.0,
@@ -301,7 +312,8 @@ class SeasonalForecaster(GridForecaster):
         return np.stack(np.broadcast_arrays(*cols), axis=-1)
 
     def _fit(self, known: np.ndarray) -> None:
-        """Least squares with a ridge penalty per lead, on origins in the last train_days."""
+        """Least squares with a ridge penalty per lead, on origins in the last train_days of
+        ``known`` (whole days, see ``_predict_ridge``)."""
         n = len(known)
         origins_all = np.arange(n - self.train_days * self.per_day, n)
         coefs = []
@@ -319,7 +331,9 @@ class SeasonalForecaster(GridForecaster):
     def _predict_ridge(self, known: np.ndarray, first: int, count: int) -> np.ndarray:
         day = len(known) // self.per_day
         if day != self._fit_day or self._coef is None:
-            self._fit(known)
+            # fit on the whole days known: the cached model then depends on the day alone, so
+            # an earlier decision of the same day never reuses one fitted on later data
+            self._fit(known[: day * self.per_day])
             self._fit_day = day
         assert self._coef is not None
         origin = len(known) - 1

@@ -149,6 +149,10 @@ def parse_job(entry: Mapping[str, Any], where: str) -> Job:
             isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
             for k, v in resources.items()):
         raise JobFileError(f"{where}: field 'resources' must be a table of custom resource names to amounts >= 0")
+    builtin = [k for k in resources if k.upper() in ("CPU", "GPU")]
+    if builtin:
+        raise JobFileError(f"{where}: field 'resources' cannot name {builtin[0]!r}; "
+                           f"use the field '{builtin[0].lower()}s' for CPUs and GPUs")
     try:
         return Job(
             job_id=job_id, name=name, command=command, callable_path=callable_path,

@@ -227,7 +227,8 @@ class PowerBudget:
     """Defer jobs (earliest deadline first) so the cluster stays under ``max_power_w`` and
     under ``max_energy_j`` per fixed window of ``window_s`` (aligned to the unix epoch).
     Pinned jobs always continue; when nothing runs, the first job is admitted even if it
-    alone exceeds a cap, so every job completes."""
+    alone exceeds a cap; and once a job is past its latest start, no job behind it is
+    admitted until it fits, so a big job is never starved by a stream of small ones."""
 
     def __init__(self, max_power_w: float | None = None, max_energy_j: float | None = None,
                  window_s: float = 3600.0) -> None:
@@ -258,6 +259,10 @@ class PowerBudget:
                 out.append(c)
                 total_w += p
                 planned_j += extra_j
+            elif c.latest_start_s <= now_s + EPS_S:
+                # an overdue job that does not fit: admit nothing after it, so the running
+                # jobs drain and it gets its turn (else later small jobs could starve it)
+                break
         return out
 
 

@@ -169,7 +169,8 @@ def _decide(policy: Policy, now: float, cluster: _Cluster, active: list[_State])
         if s.cand.pinned and s.cand.job_id not in running:
             running[s.cand.job_id] = s
     placed = []
-    for s in running.values():
+    # jobs already on a node (pinned ones must stay) take their slots before new ones are placed
+    for s in sorted(running.values(), key=lambda s: (not s.cand.pinned, s.cand.node is None)):
         if s.cand.node is None:  # default placement: first node with a free slot
             node = next((n for n in cluster.nodes
                          if n.slots is None or used.get(n.name, 0) < n.slots), None)
