@@ -21,14 +21,21 @@ from torch import nn
 from greenai.errors import ConfigError, TransformSkipped
 from greenai.optimize.candidate import Candidate, OptimizeTask
 from greenai.optimize.precision import FeaturesSource, _features, smoke_test
-from greenai.optimize.quantize_common import quantized_engine, quiet_torch_ao, torch_ao_available
+from greenai.optimize.quantize_common import (
+    quantized_engine,
+    quiet_torch_ao,
+    torch_ao_available,
+)
 from greenai.optimize.quantize_dynamic import NoTransformerFastPath
 
 
 def quantize_linears(model: nn.Module, engine: str, per_channel: bool,
                      float_layers: Collection[str] = ()) -> nn.Module:
     """A dynamically quantized copy of `model`: every nn.Linear but `float_layers` in int8."""
-    from torch.ao.quantization import default_dynamic_qconfig, per_channel_dynamic_qconfig
+    from torch.ao.quantization import (
+        default_dynamic_qconfig,
+        per_channel_dynamic_qconfig,
+    )
     from torch.ao.quantization import quantize_dynamic as ao_quantize_dynamic
 
     qconfig = per_channel_dynamic_qconfig if per_channel else default_dynamic_qconfig
