@@ -11,6 +11,7 @@ from greenai.optimize.saved import load_model
 from tests.helpers import as_json, assert_one_line_error, greenai
 
 FACTORY = textwrap.dedent("""
+    import threading
     import torch
     from torch import nn
     from greenai.optimize.candidate import OptimizeTask
@@ -30,6 +31,27 @@ FACTORY = textwrap.dedent("""
 
     def not_a_task():
         return 42
+
+    def no_inputs():
+        made = task()
+        made.inputs = []
+        return made
+
+    class Unsaveable(nn.Module):
+        # neither picklable (a lock) nor traceable (a non-tensor output)
+
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(32, 4)
+            self.lock = threading.Lock()
+
+        def forward(self, x):
+            return {"out": self.lin(x), "rows": x.shape[0]}
+
+    def unsaveable():
+        model = Unsaveable()
+        x = torch.randn(64, 32)
+        return OptimizeTask(model, lambda m: 1.0, inputs=[(x[i:i + 32],) for i in range(0, 64, 32)])
 """)
 
 
@@ -77,3 +99,21 @@ def test_bad_input_is_one_line(tmp_path: Path) -> None:
                           1, "must return an OptimizeTask")
     assert_one_line_error(greenai("optimize", "no_such_module_xyz:task", ledger=tmp_path / "l.db"),
                           1, "cannot import no_such_module_xyz")
+    # a bad --try is refused before the factory runs (it may train a model first)
+    assert_one_line_error(greenai("optimize", "no_such_module_xyz:task", "--try", "int9-magic",
+                                  ledger=tmp_path / "l.db"), 1, "unknown transform 'int9-magic'")
+    assert_one_line_error(greenai("optimize", factory.replace(":task", ":no_inputs"), ledger=tmp_path / "l.db"),
+                          1, "the task has no input batches to measure energy on")
+    assert_one_line_error(greenai("optimize", factory, "--max-quality-drop", "-0.1", ledger=tmp_path / "l.db"),
+                          2, "--max-quality-drop", "greater than or equal to 0")
+
+
+def test_a_model_that_cannot_be_saved_still_shows_the_results(tmp_path: Path) -> None:
+    factory = _factory(tmp_path).replace(":task", ":unsaveable")
+    proc = greenai("optimize", factory, "--try", "threads=1", "--repeats", "1", "--json",
+                   "--save", str(tmp_path / "m.pt"), "--plot", str(tmp_path / "p.png"),
+                   ledger=tmp_path / "l.db", timeout=240)
+    data = as_json(proc)
+    assert data["recommended"] in {"baseline", "threads-1"} and data["saved_model"] is None
+    assert "neither pickled nor traced" in data["save_error"]
+    assert not (tmp_path / "m.pt").exists() and (tmp_path / "p.png").exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import torch
 
 from greenai.demo.digits import Recipe, make_cnn, train_digits
@@ -61,3 +62,29 @@ def test_demo_goes_on_to_optimize(tmp_path: Path) -> None:
     model, facts = load_model(Path(data["optimized_model"]))
     assert facts["name"] == study["recommended"]
     assert Path(data["plot"]).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_finetuning_leaves_the_model_in_eval_mode_even_when_a_step_fails() -> None:
+    from greenai.demo.digits import load_digits_data
+    from greenai.demo.digits_optimize import digits_finetune
+
+    class BreaksOnSecondStep(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10), torch.nn.Dropout(0.1))
+            self.calls = 0
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            self.calls += 1
+            if self.calls == 2:
+                raise RuntimeError("out of memory")
+            return self.net(x)
+
+    finetune = digits_finetune(load_digits_data())
+    model = BreaksOnSecondStep().eval()
+    with pytest.raises(RuntimeError, match="out of memory"):
+        finetune(model, 5)
+    assert not model.training and not model.net[2].training
+    healthy = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10)).eval()
+    finetune(healthy, 3)
+    assert not healthy.training

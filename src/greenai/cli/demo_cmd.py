@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import (
@@ -26,6 +26,13 @@ from greenai.cli.options import (
     print_json,
 )
 from greenai.cli.render import make_console, render_run
+
+if TYPE_CHECKING:  # torch and the demo load lazily
+    from rich.console import Console
+
+    from greenai.config import Config
+    from greenai.demo.digits import TrainOutcome
+    from greenai.optimize.search import Study
 
 
 def demo(
@@ -101,9 +108,10 @@ def demo(
         console.print(f"Energy-accuracy plot: [bold]{study[2]}[/]")
 
 
-def _optimize(outcome: Any, config: Any, repeats: int, out_dir: Path, console: Any,
-              quiet: bool) -> tuple[Any, Path | None, Path]:
-    from greenai.cli.optimize_cmd import save_recommended
+def _optimize(outcome: TrainOutcome, config: Config, repeats: int, out_dir: Path, console: Console,
+              quiet: bool) -> tuple[Study, Path | None, Path]:
+    """Search the trained CNN's cheaper variants; (study, saved model or None, plot)."""
+    from greenai.cli.optimize_cmd import try_save_recommended
     from greenai.demo.digits import load_digits_data
     from greenai.demo.digits_optimize import digits_plan, digits_task
     from greenai.optimize.plot import plot_study
@@ -114,11 +122,13 @@ def _optimize(outcome: Any, config: Any, repeats: int, out_dir: Path, console: A
         study = run_search(task, digits_plan(), max_quality_drop=0.01, repeats=repeats,
                            config=config, name="digits-demo-optimize",
                            on_progress=lambda message: None if quiet else status.update(message))
-    saved = save_recommended(study, out_dir / "digits-optimized.pt", task.inputs[0])
+    saved, error = try_save_recommended(study, out_dir / "digits-optimized.pt", task.inputs[0])
+    if error and not quiet:
+        console.print(f"[yellow]The optimized model was not saved:[/] {error}", highlight=False)
     return study, saved, plot_study(study, out_dir / "digits-pareto.png")
 
 
-def before_after_table(study: Any) -> Table:
+def before_after_table(study: Study) -> Table:
     """Baseline and recommendation side by side."""
     table = Table(title="Before and after", title_justify="left")
     for col in ("", "model", "energy/sample", "provenance", study.quality_name, "size", "nonzero params"):
@@ -131,5 +141,5 @@ def before_after_table(study: Any) -> Table:
         table.add_row(label, o.name, f"{m.energy_per_sample_j * 1e3:.3g} mJ ± {100 * m.rel_uncertainty:.0f}%",
                       m.provenance.value, f"{o.quality:.4f}",
                       f"{o.size_bytes / 1024:.0f} KiB" if o.size_bytes else "?",
-                      f"{o.nonzero_parameters:,}")
+                      f"{o.nonzero_parameters:,}" if o.nonzero_parameters is not None else "?")
     return table

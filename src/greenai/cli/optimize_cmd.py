@@ -4,7 +4,7 @@ bound, show the Pareto front, save the recommended model."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -19,6 +19,9 @@ from greenai.cli.options import (
 )
 from greenai.cli.render import make_console
 from greenai.errors import GreenAIError
+
+if TYPE_CHECKING:  # the command imports torch lazily
+    from greenai.optimize.search import Outcome, Study
 
 
 def optimize(
@@ -41,12 +44,13 @@ def optimize(
     from greenai.optimize.plot import plot_study
     from greenai.optimize.search import optimize as run_search
 
+    tried = [parse_pipeline(text) for text in try_] if try_ else None  # bad names fail before any training
     made = call_factory(factory)
     task, plan = made if isinstance(made, tuple) and len(made) == 2 else (made, None)
     if not isinstance(task, OptimizeTask):
         raise GreenAIError(f"{factory}() must return an OptimizeTask (or (task, pipelines)), got {type(task).__name__}")
-    if try_:
-        plan = [parse_pipeline(text) for text in try_]
+    if tried is not None:
+        plan = tried
     elif plan is None:
         plan = default_plan()
     config = build_config(ledger=ledger, simulate=simulate)
@@ -55,19 +59,24 @@ def optimize(
         study = run_search(task, plan, max_quality_drop=max_quality_drop, min_quality=min_quality,
                            repeats=repeats, config=config, name=f"optimize {factory}",
                            on_progress=lambda message: status.update(message))
-    saved = save_recommended(study, save, as_args(task.inputs[0]))
+    saved, save_error = try_save_recommended(study, save, as_args(task.inputs[0]))
     plot_path = plot_study(study, plot)
     if json_out:
-        print_json({**study_to_dict(study), "saved_model": str(saved) if saved else None, "plot": str(plot_path)})
+        print_json({**study_to_dict(study), "saved_model": str(saved) if saved else None,
+                    "save_error": save_error, "plot": str(plot_path)})
         return
     render_study(console, study)
     if saved:
         console.print(f"Saved the recommended model to [bold]{saved}[/] "
-                      "(load it with greenai.optimize.saved.load_model).")
+                      "(load it with greenai.optimize.load_model).")
+    elif save_error:
+        console.print(f"[yellow]The recommended model was not saved:[/] {save_error}", highlight=False)
     console.print(f"Energy-quality plot: [bold]{plot_path}[/]")
 
 
-def save_recommended(study: Any, path: Path, example: tuple | None = None) -> Path | None:
+def save_recommended(study: Study, path: Path, example: tuple | None = None) -> Path | None:
+    """Save the recommended candidate's model with the facts it was judged on (None when
+    nothing was recommended); GreenAIError when the model cannot be saved."""
     from greenai.optimize.saved import save_model
 
     rec = study.recommended
@@ -82,7 +91,17 @@ def save_recommended(study: Any, path: Path, example: tuple | None = None) -> Pa
     }, example)
 
 
-def render_study(console: Console, study: Any) -> None:
+def try_save_recommended(study: Study, path: Path, example: tuple | None = None
+                         ) -> tuple[Path | None, str | None]:
+    """(saved path, None), or (None, why not): a model that cannot be saved must not cost
+    the user the results of the search that found it."""
+    try:
+        return save_recommended(study, path, example), None
+    except GreenAIError as e:
+        return None, str(e)
+
+
+def render_study(console: Console, study: Study) -> None:
     """The candidates table, then the recommendation in words."""
     base = study.baseline.measurement
     provenance = base.provenance.value if base else "?"
@@ -128,8 +147,10 @@ def render_study(console: Console, study: Any) -> None:
                       f"({verdict}), {study.quality_name} {rec.quality:.4f} vs {study.baseline.quality:.4f}.")
 
 
-def study_to_dict(study: Any) -> dict[str, Any]:
-    def outcome(o: Any) -> dict[str, Any]:
+def study_to_dict(study: Study) -> dict[str, Any]:
+    """The study as JSON-ready data (one entry per candidate, skipped and failed included)."""
+
+    def outcome(o: Outcome) -> dict[str, Any]:
         m = o.measurement
         return {
             "name": o.name, "transforms": list(o.transforms), "status": o.status, "reason": o.reason,

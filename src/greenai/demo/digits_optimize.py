@@ -17,7 +17,8 @@ SERVING_BATCH = 32  # the baseline serves the test set in batches of 32, in floa
 
 def digits_finetune(data: DigitsData, batch_size: int = 32, lr: float = 1e-3, seed: int = 0
                     ) -> Callable[[nn.Module, int], None]:
-    """`finetune(model, steps)`: Adam on the training digits, cycling shuffled epochs."""
+    """`finetune(model, steps)`: Adam on the training digits, cycling shuffled epochs; the
+    model is left in eval mode, even when a step raises."""
 
     def finetune(model: nn.Module, steps: int) -> None:
         generator = torch.Generator().manual_seed(seed)
@@ -26,17 +27,19 @@ def digits_finetune(data: DigitsData, batch_size: int = 32, lr: float = 1e-3, se
         loss_fn = nn.CrossEntropyLoss()
         model.train()
         n, done = len(data.x_train), 0
-        while done < steps:
-            order = torch.randperm(n, generator=generator)
-            for start in range(0, n, batch_size):
-                if done >= steps:
-                    break
-                idx = order[start:start + batch_size]
-                optimizer.zero_grad(set_to_none=True)
-                loss_fn(model(data.x_train[idx]), data.y_train[idx]).backward()
-                optimizer.step()
-                done += 1
-        model.eval()
+        try:
+            while done < steps:
+                order = torch.randperm(n, generator=generator)
+                for start in range(0, n, batch_size):
+                    if done >= steps:
+                        break
+                    idx = order[start:start + batch_size]
+                    optimizer.zero_grad(set_to_none=True)
+                    loss_fn(model(data.x_train[idx]), data.y_train[idx]).backward()
+                    optimizer.step()
+                    done += 1
+        finally:  # a failed step must not leave the model in train mode (dropout, batch-norm)
+            model.eval()
 
     return finetune
 

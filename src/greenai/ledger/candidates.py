@@ -18,6 +18,9 @@ COLUMNS = (
 
 @dataclass(frozen=True)
 class CandidateRow:
+    """One candidate of a study as stored: energy, its provenance and the quality are set
+    only for measured candidates; `run_id` is the study's measurement run."""
+
     study_id: str
     name: str
     status: str  # measured | skipped | failed
@@ -55,12 +58,14 @@ def record_candidates(ledger: Ledger, rows: list[CandidateRow]) -> None:
 
 
 def study_candidates(ledger: Ledger, study_id: str) -> list[CandidateRow]:
-    """The rows of one study (an id or a unique prefix), in the order they were recorded."""
+    """The rows of the studies whose id starts with `study_id` (exactly, no wildcards), in the
+    order they were recorded; callers check that the prefix named one study."""
+    prefix = study_id.strip()
 
     def work(conn: sqlite3.Connection) -> list[tuple]:
         return conn.execute(
-            f"SELECT {', '.join(COLUMNS)} FROM optimize_candidates WHERE study_id LIKE ? "
-            "ORDER BY created_at, rowid", (study_id.replace("%", "") + "%",),
+            f"SELECT {', '.join(COLUMNS)} FROM optimize_candidates WHERE substr(study_id, 1, ?) = ? "
+            "ORDER BY created_at, rowid", (len(prefix), prefix),
         ).fetchall()
 
     return [_row(values) for values in ledger.transaction(work, write=False)]

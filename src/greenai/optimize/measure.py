@@ -13,11 +13,15 @@ Per candidate:
   measured, otherwise the meter's model — the provenance says which;
 - relative uncertainty (~95 %): the meter's band and the repeats' spread (half the
   interquartile range of repeat times over their median), combined in quadrature.
+
+A candidate whose model raises while measured (warm-up or any round) is dropped from the
+remaining rounds and reported in the failures; the others are measured as usual.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import statistics
 import time
@@ -26,10 +30,13 @@ from dataclasses import dataclass
 
 import torch
 
+from greenai.errors import ConfigError
 from greenai.meters.base import Provenance
 from greenai.optimize.candidate import Batch, Candidate
 from greenai.tracking.result import RunResult
 from greenai.tracking.tracker import Tracker
+
+log = logging.getLogger(__name__)
 
 PHASE_PREFIX = "candidate:"
 
@@ -54,6 +61,7 @@ def batch_size(batch: Batch) -> int:
 
 
 def as_args(batch: Batch) -> tuple:
+    """The batch as positional arguments for `model(*args)`."""
     return tuple(batch) if isinstance(batch, (tuple, list)) else (batch,)
 
 
@@ -100,37 +108,59 @@ def measure(
     *,
     repeats: int = 5,
     min_repeat_s: float = 0.5,
-) -> tuple[dict[str, Measurement], RunResult]:
-    """Measure every candidate in one tracked run (started and stopped here)."""
+) -> tuple[dict[str, Measurement], dict[str, str], RunResult]:
+    """Measure every candidate in one tracked run (started and stopped here).
+
+    Returns (measurements by name, failure reason by name, the run's result): a candidate
+    that raises is in the failures only, and the search goes on with the others."""
     if repeats < 1:
-        raise ValueError("repeats must be >= 1")
+        raise ConfigError(f"repeats must be >= 1, got {repeats}")
     if not inputs:
-        raise ValueError("no input batches to measure on")
+        raise ConfigError("no input batches to measure energy on")
     for candidate in candidates:
         candidate.model.eval()
     times: dict[str, list[float]] = {c.name: [] for c in candidates}
     counted: dict[str, int] = {c.name: 0 for c in candidates}
-    prepared = {c.name: inputs_for(c, inputs) for c in candidates}
+    failures: dict[str, str] = {}
+    prepared: dict[str, Sequence[Batch]] = {}
+    passes: dict[str, int] = {}
     with tracker as run:
-        passes = {}
         for candidate in candidates:  # warm-up, also sizing each repeat
-            with run.phase("warmup"):
-                t0 = time.perf_counter()
-                run_inputs(candidate, prepared[candidate.name])
-                passes[candidate.name] = max(1, math.ceil(min_repeat_s / max(time.perf_counter() - t0, 1e-6)))
-        for round_index in range(repeats):
-            shift = round_index % len(candidates)
-            for candidate in (*candidates[shift:], *candidates[:shift]):
-                with run.phase(PHASE_PREFIX + candidate.name):
+            try:
+                prepared[candidate.name] = inputs_for(candidate, inputs)
+                with run.phase("warmup"):
                     t0 = time.perf_counter()
-                    samples = run_inputs(candidate, prepared[candidate.name], passes[candidate.name])
-                    elapsed = time.perf_counter() - t0
+                    run_inputs(candidate, prepared[candidate.name])
+                    passes[candidate.name] = max(1, math.ceil(min_repeat_s / max(time.perf_counter() - t0, 1e-6)))
+            except Exception as e:  # one candidate must not end the measurement of the others
+                _fail(failures, candidate, "warm-up", e)
+        for round_index in range(repeats):
+            active = [c for c in candidates if c.name not in failures]
+            if not active:
+                break
+            shift = round_index % len(active)
+            for candidate in (*active[shift:], *active[:shift]):
+                try:
+                    with run.phase(PHASE_PREFIX + candidate.name):
+                        t0 = time.perf_counter()
+                        samples = run_inputs(candidate, prepared[candidate.name], passes[candidate.name])
+                        elapsed = time.perf_counter() - t0
+                except Exception as e:
+                    _fail(failures, candidate, f"round {round_index + 1}", e)
+                    continue
                 times[candidate.name].append(elapsed / samples)
                 counted[candidate.name] += samples
                 run.count("samples", samples)
     result = tracker.result
     assert result is not None
-    return {c.name: _summarise(result, c.name, times[c.name], counted[c.name]) for c in candidates}, result
+    measured = {c.name: _summarise(result, c.name, times[c.name], counted[c.name])
+                for c in candidates if c.name not in failures}
+    return measured, failures, result
+
+
+def _fail(failures: dict[str, str], candidate: Candidate, where: str, error: Exception) -> None:
+    log.debug("candidate %s failed while measured", candidate.name, exc_info=error)
+    failures[candidate.name] = f"measurement ({where}) raised {type(error).__name__}: {error}"
 
 
 def _summarise(result: RunResult, name: str, per_sample_s: list[float], samples: int) -> Measurement:

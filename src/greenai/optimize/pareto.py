@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Point:
+    """A measured candidate on the energy-quality plane."""
+
     name: str
     energy_j: float  # per unit of work; lower is better
     quality: float  # higher is better

@@ -1,6 +1,6 @@
 """Transforms by name, for the command line: `NAME[=ARG]`, joined by `+` into a pipeline.
 
-    int8-dynamic            int8-static            int8-qat           bf16-autocast   bf16
+    int8-dynamic[=perchannel|fallback]   int8-static            int8-qat           bf16-autocast   bf16
     prune-unstructured=0.5  prune-unstructured=taylor:0.5            prune-structured=0.3
     depthwise-separable     grouped-shuffle=4      distill-halve-width
     threads=1               batch=256              trim-padding       fp16-autocast
@@ -49,11 +49,13 @@ def _registry() -> dict[str, Callable[[str | None], Transform]]:
     from greenai.optimize.prune import StructuredPrune
     from greenai.optimize.qat import QuantAwareTraining
     from greenai.optimize.quantize_dynamic import DynamicInt8
+    from greenai.optimize.quantize_dynamic_fallback import DynamicInt8Fallback
     from greenai.optimize.quantize_static import StaticInt8
     from greenai.optimize.runtime import BatchSize, Threads
 
     return {
-        "int8-dynamic": lambda a: DynamicInt8(per_channel=a == "perchannel"),
+        "int8-dynamic": lambda a: (DynamicInt8Fallback() if a == "fallback"
+                                   else DynamicInt8(per_channel=a == "perchannel")),
         "int8-static": lambda a: StaticInt8(per_channel=a != "pertensor"),
         "int8-qat": lambda a: QuantAwareTraining(steps=_int(a, 0) or None),
         "bf16-autocast": lambda a: Bf16Autocast(),

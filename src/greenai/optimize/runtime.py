@@ -6,13 +6,14 @@ They change how the model runs, not the model: quality is unchanged by construct
 
 from __future__ import annotations
 
-import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 
 from greenai.errors import TransformSkipped
 from greenai.optimize.candidate import Batch, Candidate, OptimizeTask
+from greenai.optimize.knobs import usable_cpus
 from greenai.optimize.measure import as_args
 
 
@@ -27,7 +28,7 @@ class Threads:
         return f"threads-{self.count}"
 
     def __call__(self, candidate: Candidate, task: OptimizeTask) -> Candidate:
-        usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        usable = usable_cpus()
         if not 1 <= self.count <= usable:
             raise TransformSkipped(f"{self.count} threads asked, {usable} usable CPUs here")
         return candidate.derive(self.name, threads=self.count)
@@ -53,7 +54,7 @@ class BatchSize:
         return candidate.derive(self.name, batch_size=self.size)
 
 
-def rebatch(inputs: list[Batch] | tuple[Batch, ...], size: int) -> list[tuple[torch.Tensor, ...]]:
+def rebatch(inputs: Sequence[Batch], size: int) -> list[tuple[torch.Tensor, ...]]:
     """Concatenate the batches along the first dimension and cut them into `size` pieces."""
     columns = list(zip(*(as_args(b) for b in inputs)))
     joined = [torch.cat(column) for column in columns]

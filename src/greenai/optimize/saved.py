@@ -10,7 +10,10 @@ Two formats, tried in order:
 
 from __future__ import annotations
 
+import contextlib
 import io
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,14 +29,21 @@ def save_model(path: Path, model: nn.Module, facts: dict[str, Any], example: tup
     """Write `model` with `facts` (name, transforms, quality, energy, provenance); `example`
     (a batch, as positional arguments) enables the TorchScript fallback."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = _pickled(model) or _scripted(model, example)
+    with _quiet_storage_warning():
+        payload = _pickled(model) or _scripted(model, example)
     if payload is None:
         raise GreenAIError("this model can be neither pickled nor traced to TorchScript; "
                            "save its recipe (the transforms above) and rebuild it instead")
     tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save({"format": FORMAT, "kind": payload[0], "model": payload[1], "facts": facts}, tmp)
-    tmp.replace(path)  # never leave a half-written model under the final name
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with _quiet_storage_warning():
+            torch.save({"format": FORMAT, "kind": payload[0], "model": payload[1], "facts": facts}, tmp)
+        tmp.replace(path)  # never leave a half-written model under the final name
+    except Exception as e:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise GreenAIError(f"cannot write the model to {path}: {type(e).__name__}: {e}") from None
     return path
 
 
@@ -45,7 +55,8 @@ def load_model(path: Path) -> tuple[nn.Module, dict[str, Any]]:
     if not path.is_file():
         raise GreenAIError(f"no saved model at {path}")
     try:
-        payload = torch.load(path, weights_only=False, map_location="cpu")
+        with _quiet_storage_warning():
+            payload = torch.load(path, weights_only=False, map_location="cpu")
         if not isinstance(payload, dict) or payload.get("format") != FORMAT:
             raise GreenAIError(f"{path} was not written by greenai optimize (format {FORMAT} expected)")
         model = payload["model"]
@@ -59,7 +70,17 @@ def load_model(path: Path) -> tuple[nn.Module, dict[str, Any]]:
     return model, dict(payload.get("facts", {}))
 
 
+@contextlib.contextmanager
+def _quiet_storage_warning() -> Iterator[None]:
+    """Quantized modules pickle through torch's legacy TypedStorage path, which warns on every
+    save and load; the warning is torch's internal business, not the user's."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="TypedStorage is deprecated")
+        yield
+
+
 def _pickled(model: nn.Module) -> tuple[str, nn.Module] | None:
+    """("module", model) if the pickled module loads back, else None."""
     buffer = io.BytesIO()
     try:
         torch.save(model, buffer)
@@ -71,6 +92,7 @@ def _pickled(model: nn.Module) -> tuple[str, nn.Module] | None:
 
 
 def _scripted(model: nn.Module, example: tuple | None) -> tuple[str, bytes] | None:
+    """("torchscript", bytes) traced on `example`, else None (no example, or tracing fails)."""
     if example is None:
         return None
     buffer = io.BytesIO()

@@ -4,13 +4,19 @@ joules per sample, and recommend the cheapest within the user's quality bound.
 A pipeline is one transform or a sequence applied left to right; shared prefixes are built
 once (`prune-structured-30` is reused by `prune-structured-30+int8-static`). A transform
 that cannot apply is recorded as skipped with its reason, one that raises as failed; an
-evaluation that raises fails that candidate only. The search itself never stops for one
-candidate.
+evaluation that raises (or returns a quality that is not a finite number), or a model that
+raises while measured, fails that candidate only. The search itself never stops for one
+candidate; only a baseline that cannot be evaluated or measured ends it.
+
+Each transform name identifies one transform: names must be non-empty, contain no `+` or
+`/`, not be `baseline`, and two different transforms of one search may not share a name
+(a composed candidate is named by joining its steps' names with `+`).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -18,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from greenai.config import Config, load_config
-from greenai.errors import TransformSkipped
+from greenai.errors import ConfigError, GreenAIError, TransformSkipped
 from greenai.ledger.candidates import CandidateRow, record_candidates
 from greenai.ledger.store import Ledger
 from greenai.optimize.candidate import Candidate, OptimizeTask, Transform
@@ -103,7 +109,13 @@ def optimize(
     store: bool = True,
     on_progress: Callable[[str], None] | None = None,
 ) -> Study:
-    """Run the search; see the module docstring. Energy is measured in one tracked run."""
+    """Run the search; see the module docstring. Energy is measured in one tracked run.
+
+    The quality bound is `min_quality` when given, else the baseline's quality minus
+    `max_quality_drop` (an absolute drop, so it also holds for negative qualities)."""
+    _check_arguments(task, max_quality_drop, min_quality, repeats)
+    pipelines = [_steps(pipeline) for pipeline in pipelines]  # iterators are read once, here
+    _check_names(pipelines)
     progress = on_progress or (lambda message: None)
     config = config or load_config()
     study_id = uuid.uuid4().hex
@@ -114,16 +126,19 @@ def optimize(
             progress(f"evaluating {outcome.name}")
             _evaluate(task, outcome)
     if baseline.status != "measured":
-        from greenai.errors import GreenAIError
-
         raise GreenAIError(f"the baseline model cannot be evaluated: {baseline.reason}")
     ready = [o for o in outcomes if o.status == "measured" and o.candidate is not None]
     progress(f"measuring {len(ready)} candidates, {repeats} interleaved rounds")
     tracker = Tracker(name, tags={"study": study_id, "kind": "optimize"}, config=config, store=store)
-    measurements, result = measure([o.candidate for o in ready], task.inputs, tracker,
-                                   repeats=repeats, min_repeat_s=min_repeat_s)
+    measurements, failures, result = measure([o.candidate for o in ready], task.inputs, tracker,
+                                             repeats=repeats, min_repeat_s=min_repeat_s)
     for o in ready:
-        o.measurement = measurements[o.name]
+        if o.name in failures:
+            o.status, o.reason, o.candidate = "failed", failures[o.name], None
+        else:
+            o.measurement = measurements[o.name]
+    if baseline.measurement is None:
+        raise GreenAIError(f"the baseline model cannot be measured: {baseline.reason}")
     study = Study(study_id, result.run_id if store else None, task.quality_name,
                   quality_bound(baseline.quality or 0.0, max_quality_drop, min_quality), outcomes,
                   ledger_path=result.ledger_path)
@@ -134,12 +149,58 @@ def optimize(
     return study
 
 
+def _check_arguments(task: OptimizeTask, max_quality_drop: float | None, min_quality: float | None,
+                     repeats: int) -> None:
+    """Bad input is a ConfigError before any work starts."""
+    if not task.inputs:
+        raise ConfigError("the task has no input batches to measure energy on (OptimizeTask.inputs is empty)")
+    if max_quality_drop is not None and not (math.isfinite(max_quality_drop) and max_quality_drop >= 0):
+        raise ConfigError(f"max_quality_drop must be a finite number >= 0, got {max_quality_drop}")
+    if min_quality is not None and not math.isfinite(min_quality):
+        raise ConfigError(f"min_quality must be a finite number, got {min_quality}")
+    if repeats < 1:
+        raise ConfigError(f"repeats must be >= 1, got {repeats}")
+
+
+def _steps(pipeline: Pipeline) -> tuple[Transform, ...]:
+    """A pipeline as its sequence of transforms (a lone transform is a pipeline of one)."""
+    if callable(pipeline) and hasattr(pipeline, "name"):
+        return (pipeline,)  # type: ignore[return-value]
+    return tuple(pipeline)  # type: ignore[arg-type]
+
+
+def _same_transform(a: Transform, b: Transform) -> bool:
+    """Whether two transforms do the same thing: one object, equal, or same class and state."""
+    if a is b:
+        return True
+    try:
+        return bool(a == b) or (type(a) is type(b) and vars(a) == vars(b))
+    except Exception:  # state that cannot be compared (tensors, ...) is not proven equal
+        return False
+
+
+def _check_names(pipelines: Sequence[Pipeline]) -> None:
+    """Candidates are identified by name (results, phases, ledger rows): refuse names that
+    would collide or that a phase cannot carry, before anything is built."""
+    seen: dict[str, Transform] = {}
+    for pipeline in pipelines:
+        for transform in _steps(pipeline):
+            name = transform.name
+            if not name or "+" in name or "/" in name or name == "baseline":
+                raise ConfigError(f"transform name {name!r} cannot name a candidate: it must be non-empty, "
+                                  "contain no '+' or '/', and not be 'baseline'")
+            if name in seen and not _same_transform(seen[name], transform):
+                raise ConfigError(f"two different transforms are both named {name!r} "
+                                  f"({seen[name]!r} and {transform!r}); give each a distinct name")
+            seen.setdefault(name, transform)
+
+
 def _build_all(task: OptimizeTask, pipelines: Sequence[Pipeline], progress: Callable[[str], None]) -> list[Outcome]:
     """Build every pipeline, reusing shared prefixes; one outcome per distinct name."""
     built: dict[tuple[str, ...], Outcome] = {}
     base = Candidate.baseline(task)
     for pipeline in pipelines:
-        steps = (pipeline,) if callable(pipeline) and hasattr(pipeline, "name") else tuple(pipeline)
+        steps = _steps(pipeline)
         current: Candidate | None = base
         names: tuple[str, ...] = ()
         for transform in steps:
@@ -159,6 +220,7 @@ def _build_all(task: OptimizeTask, pipelines: Sequence[Pipeline], progress: Call
 
 
 def _apply(transform: Transform, current: Candidate, task: OptimizeTask, outcome: Outcome) -> Candidate | None:
+    """Apply one transform, recording a skip or failure (and the build time) on `outcome`."""
     t0 = time.perf_counter()
     try:
         candidate = transform(current, task)
@@ -176,12 +238,17 @@ def _apply(transform: Transform, current: Candidate, task: OptimizeTask, outcome
 
 
 def _evaluate(task: OptimizeTask, outcome: Outcome) -> None:
+    """Quality, parameter counts and size of a built candidate; a failure fails it alone."""
     candidate = outcome.candidate
     assert candidate is not None
     try:
         candidate.model.eval()
         run_inputs(candidate, inputs_for(candidate, task.inputs)[:1])  # fails fast if the model cannot run the inputs
-        outcome.quality = float(task.evaluate(candidate.model))
+        quality = float(task.evaluate(candidate.model))
+        candidate.model.eval()  # an evaluation that trains or calls .train() must not change what is measured
+        if not math.isfinite(quality):
+            raise ValueError(f"quality is {quality}, not a finite number")
+        outcome.quality = quality
     except Exception as e:
         outcome.status, outcome.reason = "failed", f"evaluation raised {type(e).__name__}: {e}"
         outcome.candidate = None
@@ -194,8 +261,11 @@ def _evaluate(task: OptimizeTask, outcome: Outcome) -> None:
 
 
 def _recommend(study: Study) -> None:
-    measured = [o for o in study.outcomes if o.measurement is not None and o.quality is not None]
-    points = [Point(o.name, o.energy_j or 0.0, o.quality or 0.0) for o in measured]
+    """Set the Pareto front, the cheapest candidate within the bound, and whether its saving
+    is beyond the measurement spread. Energies that are not finite (a phase with no duration)
+    cannot be ranked and are left out."""
+    points = [Point(o.name, o.energy_j, o.quality) for o in study.outcomes
+              if o.energy_j is not None and math.isfinite(o.energy_j) and o.quality is not None]
     study.front = [p.name for p in pareto_front(points)]
     choice = cheapest_within(points, study.bound)
     if choice is None:
@@ -208,10 +278,11 @@ def _recommend(study: Study) -> None:
 
 
 def _row(study: Study, o: Outcome) -> CandidateRow:
+    """The ledger row of one outcome; energy and its provenance only where it was measured."""
     m = o.measurement
     return CandidateRow(
         study_id=study.study_id, name=o.name, status=o.status, transforms=o.transforms,
-        reason=o.reason, run_id=study.run_id if m else None,
+        reason=o.reason, run_id=study.run_id,  # every row, skipped ones too, links to the study's run
         energy_per_sample_j=m.energy_per_sample_j if m else None,
         rel_uncertainty=m.rel_uncertainty if m else None,
         provenance=m.provenance.value if m else "", time_per_sample_s=m.time_per_sample_s if m else None,
