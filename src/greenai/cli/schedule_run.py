@@ -53,9 +53,16 @@ def run_jobs(
     price: PriceOpt = None,
     simulate: SimulateOpt = False,
     sample_hz: SampleHzOpt = None,
+    policy: Annotated[Optional[str], typer.Option(
+        "--policy", help="fifo (default), budget, or a stack such as budget: defer jobs while the "
+        "cluster would pass --max-power-w (never drop one).")] = None,
+    max_power_w: Annotated[Optional[float], typer.Option(
+        "--max-power-w", min=0.001, help="Power cap for the budget policy (W; jobs' predicted power).")] = None,
     json_out: JsonOpt = False,
 ) -> int:
-    """Run every job of a job file, each tracked; record the batch in the ledger."""
+    """Run every job of a job file, each tracked; record the batch in the ledger. Jobs
+    without predictions get them from past runs of the same name in the ledger, or from the
+    estimator (`estimate = "module:factory"`, `estimate_steps`)."""
     from greenai.schedule.batch import run_batch
     from greenai.schedule.jobfile import load_job_file
 
@@ -70,10 +77,17 @@ def run_jobs(
     jobs = load_job_file(job_file)  # validate before starting anything
     config = build_config(ledger, intensity, pue, price, simulate, sample_hz)
     ledger_path = config.ledger or default_ledger_path()
+    chosen = _policy(policy, max_power_w)
+    jobs = _with_predictions(jobs, ledger_path)
     runner = _make_executor(executor, config, ray_address, ray_cpus, parallel, log_dir)
     progress = make_console(stderr=True)
+    for job in jobs:
+        if job.predicted_duration_s is not None or job.predicted_energy_j is not None:
+            progress.print(f"{job.job_id}: predicted {_or_dash(job.predicted_duration_s, 's')}, "
+                           f"{_or_dash(job.predicted_energy_j, 'J')} ({job.prediction_source})",
+                           style="dim", markup=False, highlight=False)
     try:
-        summary = run_batch(jobs, runner, ledger_path, batch_id=batch_id, on_outcome=lambda o: progress.print(
+        summary = run_batch(jobs, runner, ledger_path, batch_id=batch_id, policy=chosen, on_outcome=lambda o: progress.print(
             f"{o.job_id}: {o.status}"
             + (f", {format_energy(o.energy_j)} ({o.provenance})" if o.energy_j is not None else "")
             + (f" — {o.error}" if o.error else ""), style="dim", markup=False, highlight=False))
@@ -137,3 +151,35 @@ def render_summary(summary: Any, executor: str, ledger_path: str) -> None:
         f"source), carbon {summary.carbon_g:.4g} gCO2e; wall {summary.wall_s:.1f} s; "
         f"scheduling overhead per job {overhead}")
     console.print(Text(f"Stored in {ledger_path} as batch {summary.batch_id}", style="dim"))
+
+
+def _policy(name: str | None, max_power_w: float | None) -> Any:
+    """The policy of a real batch: FIFO, or a power budget (carbon-aware timing needs a live
+    intensity forecast, which `schedule simulate` replays from traces instead)."""
+    if name is None or name.strip().lower() == "fifo":
+        if max_power_w is not None:
+            raise ConfigError("--max-power-w needs --policy budget")
+        return None
+    from greenai.schedule.policies import policy_from_name
+
+    parts = {p.strip().lower() for p in name.split("+")}
+    if not parts <= {"fifo", "budget"}:
+        raise ConfigError(f"schedule run takes --policy fifo or budget (got {name!r}); "
+                          "carbon-aware timing is simulated with `greenai schedule simulate`")
+    if "budget" in parts and max_power_w is None:
+        raise ConfigError("--policy budget needs --max-power-w")
+    return policy_from_name(name, max_power_w=max_power_w)
+
+
+def _with_predictions(jobs: list[Any], ledger_path: Path) -> list[Any]:
+    from greenai.ledger.store import Ledger
+    from greenai.schedule.predict import predict_jobs
+
+    if not Path(ledger_path).exists():
+        return predict_jobs(jobs, None)
+    with Ledger(Path(ledger_path)) as store:
+        return predict_jobs(jobs, store)
+
+
+def _or_dash(value: float | None, unit: str) -> str:
+    return "?" if value is None else f"{value:.3g} {unit}"

@@ -43,7 +43,8 @@ class JobFileError(GreenAIError):
 
 JOB_KEYS = frozenset({
     "id", "name", "command", "callable", "kwargs", "cpus", "gpus", "slack", "deadline",
-    "interruptible", "predicted_energy_j", "predicted_duration_s", "resources",
+    "interruptible", "predicted_energy_j", "predicted_duration_s", "resources", "estimate",
+    "estimate_steps",
 })
 TOP_KEYS = frozenset({"job", "defaults"})
 
@@ -158,11 +159,28 @@ def parse_job(entry: Mapping[str, Any], where: str) -> Job:
             job_id=job_id, name=name, command=command, callable_path=callable_path,
             kwargs=dict(kwargs), cpus=1.0 if cpus is None else cpus, gpus=gpus or 0.0,
             resources={k: float(v) for k, v in resources.items()},
+            estimate_factory=_estimate(entry, where), estimate_steps=_steps(entry, where),
             slack_s=slack, interruptible=interruptible, predicted_duration_s=duration,
             predicted_energy_j=_number(entry, "predicted_energy_j", where),
         )
     except ValueError as e:
         raise JobFileError(f"{where}: {e}") from None
+
+
+def _estimate(entry: Mapping[str, Any], where: str) -> str | None:
+    spec = entry.get("estimate")
+    if spec is not None and not (isinstance(spec, str) and _CALLABLE.match(spec)):
+        raise JobFileError(f"{where}: field 'estimate' must look like 'module:factory' (got {spec!r})")
+    if spec is not None and entry.get("estimate_steps") is None:
+        raise JobFileError(f"{where}: field 'estimate' needs 'estimate_steps' (training steps to estimate)")
+    return spec
+
+
+def _steps(entry: Mapping[str, Any], where: str) -> int | None:
+    steps = entry.get("estimate_steps")
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+        raise JobFileError(f"{where}: field 'estimate_steps' must be a whole number >= 1 (got {steps!r})")
+    return steps
 
 
 def parse_duration_s(value: Any) -> float:

@@ -32,6 +32,8 @@ class Job:
     predicted_duration_s: float | None = None
     predicted_energy_j: float | None = None
     prediction_source: str = "given"
+    estimate_factory: str | None = None  # MODULE:FACTORY returning (model, example input)
+    estimate_steps: int | None = None  # training steps the estimate covers
 
     def __post_init__(self) -> None:
         if (self.command is None) == (self.callable_path is None) and not self._simulation_only():

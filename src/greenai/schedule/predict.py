@@ -1,0 +1,81 @@
+"""Fill in a job's predicted duration and energy: given, from past runs, or from the estimator.
+
+Order of preference for a job that does not give both figures:
+1. **ledger**: the median duration and energy of the last completed runs of jobs with the
+   same name in `schedule_jobs` (at least one, at most `HISTORY`), measured as they ran;
+2. **estimator**: for a job with `estimate = "module:factory"` and `estimate_steps`, the
+   analytical estimate of that many training steps (greenai.estimate, calibrated on this
+   machine when a profile exists);
+3. none: the policy's placeholder (batch.py), and `prediction_source` stays "none".
+What a prediction came from is kept in `Job.prediction_source` and shown by the CLI.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import statistics
+from collections.abc import Sequence
+from dataclasses import replace
+
+from greenai.errors import GreenAIError
+from greenai.ledger.store import Ledger
+from greenai.schedule.jobs import Job
+
+HISTORY = 10  # past runs a prediction looks at: recent enough to follow code changes
+
+
+def history(ledger: Ledger, name: str, limit: int = HISTORY) -> list[tuple[float, float]]:
+    """(duration_s, energy_j) of the most recent completed jobs named `name`, newest first."""
+
+    def work(conn: sqlite3.Connection) -> list[tuple[float, float]]:
+        return conn.execute(
+            "SELECT duration_s, energy_j FROM schedule_jobs WHERE name = ? AND status = 'completed' "
+            "AND duration_s IS NOT NULL AND energy_j IS NOT NULL ORDER BY ended_at DESC LIMIT ?",
+            (name, limit),
+        ).fetchall()
+
+    return ledger.transaction(work, write=False)
+
+
+def predict_jobs(jobs: Sequence[Job], ledger: Ledger | None) -> list[Job]:
+    """The jobs with missing predictions filled where history or the estimator allows."""
+    return [_predict(job, ledger) for job in jobs]
+
+
+def _predict(job: Job, ledger: Ledger | None) -> Job:
+    if job.predicted_duration_s is not None and job.predicted_energy_j is not None:
+        return job
+    past = history(ledger, job.name or job.job_id) if ledger is not None else []
+    if past:
+        return replace(
+            job,
+            predicted_duration_s=job.predicted_duration_s or statistics.median(d for d, _ in past),
+            predicted_energy_j=(job.predicted_energy_j if job.predicted_energy_j is not None
+                                else statistics.median(e for _, e in past)),
+            prediction_source=f"ledger: median of {len(past)} past run(s)",
+        )
+    if job.estimate_factory is not None:
+        return _from_estimator(job)
+    return replace(job, prediction_source="given" if (job.predicted_duration_s or job.predicted_energy_j)
+                   else "none")
+
+
+def _from_estimator(job: Job) -> Job:
+    from greenai.estimate.api import estimate, load_factory
+
+    model, example = load_factory(job.estimate_factory or "")
+    try:
+        result = estimate(model, example, training=True, steps=job.estimate_steps)
+    except GreenAIError:
+        raise
+    except Exception as e:  # a model that does not run on its example: say which job
+        raise GreenAIError(f"job {job.job_id!r}: estimating {job.estimate_factory} failed: {e}") from e
+    run = result.run
+    if run is None:
+        raise GreenAIError(f"job {job.job_id!r}: give estimate_steps to estimate a whole run")
+    return replace(
+        job,
+        predicted_duration_s=job.predicted_duration_s or run.time_s,
+        predicted_energy_j=job.predicted_energy_j if job.predicted_energy_j is not None else run.energy_j,
+        prediction_source=f"estimator ({run.provenance})",
+    )

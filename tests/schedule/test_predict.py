@@ -1,0 +1,84 @@
+"""Predictions for jobs: given, from past runs in the ledger, or from the estimator."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from greenai.errors import GreenAIError
+from greenai.ledger import Ledger
+from greenai.ledger.jobs import JobRow, JobStatus, add_jobs, finish_job
+from greenai.schedule.jobfile import JobFileError, load_job_file
+from greenai.schedule.jobs import Job
+from greenai.schedule.predict import predict_jobs
+from tests.helpers import greenai
+
+
+def _past(ledger: Ledger, name: str, runs: list[tuple[float, float]], status: str = JobStatus.COMPLETED) -> None:
+    for i, (duration, energy) in enumerate(runs):
+        add_jobs(ledger, [JobRow("old", f"{name}-{status}-{i}", name, JobStatus.PENDING)])
+        finish_job(ledger, JobRow("old", f"{name}-{status}-{i}", name, status, started_at=100.0 + i,
+                                  ended_at=100.0 + i + duration, duration_s=duration, energy_j=energy))
+
+
+def test_history_gives_the_median_of_past_completed_runs(tmp_path: Path) -> None:
+    with Ledger(tmp_path / "l.db") as ledger:
+        _past(ledger, "train", [(10.0, 100.0), (12.0, 140.0), (50.0, 900.0)])
+        _past(ledger, "train", [(1.0, 1.0)], status=JobStatus.FAILED)  # failures do not count
+        given = Job("g", name="train", command=("true",), predicted_duration_s=5.0, predicted_energy_j=7.0)
+        unknown = Job("u", name="never-ran", command=("true",))
+        half = Job("h", name="train", command=("true",), predicted_duration_s=3.0)
+        jobs = predict_jobs([given, Job("t", name="train", command=("true",)), unknown, half], ledger)
+    assert (jobs[0].predicted_duration_s, jobs[0].predicted_energy_j) == (5.0, 7.0)
+    assert (jobs[1].predicted_duration_s, jobs[1].predicted_energy_j) == (12.0, 140.0)
+    assert jobs[1].prediction_source == "ledger: median of 3 past run(s)"
+    assert jobs[2].predicted_duration_s is None and jobs[2].prediction_source == "none"
+    assert (jobs[3].predicted_duration_s, jobs[3].predicted_energy_j) == (3.0, 140.0)  # given wins
+
+
+def test_the_estimator_predicts_a_job_that_never_ran(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    module = tmp_path / "est_models.py"
+    module.write_text(textwrap.dedent("""
+        import torch
+        def mlp():
+            return torch.nn.Sequential(torch.nn.Linear(32, 64), torch.nn.ReLU(), torch.nn.Linear(64, 4)), torch.randn(16, 32)
+        def broken():
+            return torch.nn.Linear(3, 3), torch.randn(2, 5)
+    """))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    job = Job("e", name="e", command=("true",), estimate_factory="est_models:mlp", estimate_steps=500)
+    (predicted,) = predict_jobs([job], None)
+    assert predicted.predicted_duration_s > 0 and predicted.predicted_energy_j > 0
+    assert predicted.prediction_source.startswith("estimator (")
+    bad = Job("b", name="b", command=("true",), estimate_factory="est_models:broken", estimate_steps=5)
+    with pytest.raises(GreenAIError):
+        predict_jobs([bad], None)
+
+
+def test_job_files_take_estimates_and_check_them(tmp_path: Path) -> None:
+    good = tmp_path / "jobs.toml"
+    good.write_text('[[job]]\nid = "a"\ncommand = ["true"]\nestimate = "pkg.mod:build"\nestimate_steps = 100\n')
+    (job,) = load_job_file(good)
+    assert (job.estimate_factory, job.estimate_steps) == ("pkg.mod:build", 100)
+    for body, message in (('estimate = "pkg.mod:build"\n', "needs 'estimate_steps'"),
+                          ('estimate = "not a factory"\nestimate_steps = 3\n', "must look like 'module:factory'"),
+                          ('estimate = "pkg.mod:build"\nestimate_steps = 0\n', "whole number >= 1")):
+        bad = tmp_path / "bad.toml"
+        bad.write_text('[[job]]\nid = "a"\ncommand = ["true"]\n' + body)
+        with pytest.raises(JobFileError, match=message):
+            load_job_file(bad)
+
+
+def test_schedule_run_uses_history_and_a_power_budget(tmp_path: Path) -> None:
+    jobs = tmp_path / "jobs.toml"
+    jobs.write_text('[[job]]\nid = "a"\nname = "quick"\ncommand = ["python", "-c", "pass"]\n')
+    ledger = tmp_path / "l.db"
+    first = greenai("schedule", "run", str(jobs), ledger=ledger)
+    assert first.returncode == 0, first.stderr
+    second = greenai("schedule", "run", str(jobs), "--policy", "budget", "--max-power-w", "500", ledger=ledger)
+    assert second.returncode == 0, second.stderr
+    assert "a: predicted" in second.stderr and "ledger: median of 1 past run(s)" in second.stderr
+    refused = greenai("schedule", "run", str(jobs), "--policy", "carbon", ledger=ledger)
+    assert refused.returncode == 1 and "schedule simulate" in refused.stderr
