@@ -48,9 +48,7 @@ def demo(
     repeats: Annotated[int, typer.Option(min=1, max=50, help="Interleaved measurement rounds per candidate.")] = 3,
     out_dir: Annotated[Path, typer.Option(help="Where the optimized model and the plot go.")] = Path("greenai-demo"),
 ) -> None:
-    """Train a CNN on scikit-learn's bundled digits under the tracker and print the energy;
-    then try compression, lower precision, a lighter architecture, distillation and runtime
-    knobs, and recommend the cheapest model within one point of accuracy, by measured joules."""
+    """Train a CNN on scikit-learn's digits under the tracker, print its energy, then cut its inference energy by measured joules."""
     try:
         import sklearn  # noqa: F401
         import torch  # noqa: F401
