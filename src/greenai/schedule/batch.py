@@ -31,7 +31,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from greenai.errors import GreenAIError
-from greenai.ledger.jobs import JobRow, JobStatus, add_jobs, finish_job, mark_deferred, mark_running
+from greenai.ledger.jobs import (
+    JobRow,
+    JobStatus,
+    add_jobs,
+    finish_job,
+    mark_deferred,
+    mark_running,
+)
 from greenai.ledger.store import Ledger
 from greenai.meters.base import Provenance
 from greenai.schedule.executor import Executor, JobHandle, JobOutcome
