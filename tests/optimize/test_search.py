@@ -265,3 +265,25 @@ def test_bad_arguments_and_colliding_names_are_config_errors() -> None:
     for bad in ("baseline", "a+b", "a/b", ""):
         with pytest.raises(ConfigError, match="cannot name a candidate"):
             optimize(task, [Shrink(32, name=bad)], store=False)
+
+
+def test_sparsity_without_a_measured_saving_is_said_plainly() -> None:
+    from greenai.meters.base import Provenance
+    from greenai.optimize.measure import Measurement
+    from greenai.optimize.search import Outcome, Study, _recommend
+
+    def measured(energy_j: float, spread: float = 0.05) -> Measurement:
+        return Measurement(energy_j, energy_j / 10, 0.5, spread, Provenance.ESTIMATED, 100, 5)
+
+    outcomes = [
+        Outcome("baseline", (), "measured", quality=0.99, measurement=measured(1.00), parameters=1000, nonzero_parameters=1000),
+        Outcome("masked", ("masked",), "measured", quality=0.99, measurement=measured(0.98), parameters=1000, nonzero_parameters=400),
+        Outcome("sparse-kernel", ("sparse-kernel",), "measured", quality=0.99, measurement=measured(0.50), parameters=1000, nonzero_parameters=400),
+        Outcome("smaller", ("smaller",), "measured", quality=0.99, measurement=measured(0.98), parameters=500, nonzero_parameters=500),
+    ]
+    study = Study("s", None, "accuracy", 0.98, outcomes)
+    _recommend(study)
+    notes = {o.name: " ".join(o.notes) for o in outcomes}
+    assert "60% of the weights are zero" in notes["masked"] and "did not go down" in notes["masked"]
+    assert notes["sparse-kernel"] == "" and notes["smaller"] == "" and notes["baseline"] == ""
+    assert study.recommended.name == "sparse-kernel" and study.greener

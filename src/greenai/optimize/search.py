@@ -267,6 +267,7 @@ def _recommend(study: Study) -> None:
     points = [Point(o.name, o.energy_j, o.quality) for o in study.outcomes
               if o.energy_j is not None and math.isfinite(o.energy_j) and o.quality is not None]
     study.front = [p.name for p in pareto_front(points)]
+    _judge_sparsity(study)
     choice = cheapest_within(points, study.bound)
     if choice is None:
         return
@@ -275,6 +276,26 @@ def _recommend(study: Study) -> None:
     if base is not None and rec is not None and study.recommended is not study.baseline:
         study.greener = saving_is_real(base.energy_per_sample_j, rec.energy_per_sample_j,
                                        base.rel_spread, rec.rel_spread)
+
+
+SPARSE = 0.9  # a candidate with fewer than this share of non-zero weights is "sparse"
+
+
+def _judge_sparsity(study: Study) -> None:
+    """Say, from the measurement, when zeroed weights bought no energy: a sparse candidate
+    whose energy per sample is not below the baseline's beyond the repeats' spread."""
+    base = study.baseline.measurement
+    if base is None:
+        return
+    for o in study.outcomes:
+        m = o.measurement
+        if m is None or not o.parameters or o.nonzero_parameters is None or o is study.baseline:
+            continue
+        zeros = 1 - o.nonzero_parameters / o.parameters
+        if o.nonzero_parameters < SPARSE * o.parameters and not saving_is_real(
+                base.energy_per_sample_j, m.energy_per_sample_j, base.rel_spread, m.rel_spread):
+            o.notes = (*o.notes, f"measured: {zeros:.0%} of the weights are zero, yet the energy per "
+                                 "sample did not go down beyond the measurement spread (dense kernels)")
 
 
 def _row(study: Study, o: Outcome) -> CandidateRow:
