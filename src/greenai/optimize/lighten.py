@@ -32,6 +32,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from greenai.errors import ConfigError, TransformSkipped
 from greenai.optimize.candidate import Batch, Candidate, OptimizeTask
+from greenai.optimize.model_stats import count_params
 
 NEEDS_FINETUNE = "needs retraining: give a finetune function"
 
@@ -41,11 +42,6 @@ NEEDS_FINETUNE = "needs retraining: give a finetune function"
 def call_model(model: nn.Module, batch: Batch) -> Any:
     """Run `model` on one batch: a tuple/list is passed positionally, anything else alone."""
     return model(*batch) if isinstance(batch, (tuple, list)) else model(batch)
-
-
-def count_params(model: nn.Module) -> int:
-    """Number of parameter elements (shared parameters counted once)."""
-    return sum(p.numel() for p in model.parameters())
 
 
 def count_macs(model: nn.Module, batch: Batch) -> int:

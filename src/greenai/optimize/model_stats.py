@@ -40,6 +40,12 @@ def _module_weights(module: nn.Module) -> Iterator[tuple[torch.Tensor, object]]:
             yield param, param
 
 
+def count_params(model: nn.Module, trainable: bool | None = None) -> int:
+    """Parameter elements as `model.parameters()` yields them (shared ones once): all
+    (None), only trainable (True) or only frozen (False)."""
+    return sum(p.numel() for p in model.parameters() if trainable is None or p.requires_grad == trainable)
+
+
 def count_parameters(model: nn.Module) -> tuple[int, int]:
     """(total, nonzero) number of weights, shared parameters counted once.
 

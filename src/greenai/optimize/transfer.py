@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from greenai.errors import ConfigError
+from greenai.optimize.model_stats import count_params
 
 if TYPE_CHECKING:
     from greenai.tracking.tracker import Tracker
@@ -122,12 +123,6 @@ def unfreeze(model: nn.Module, prefixes: Iterable[str]) -> int:
     for _, param in chosen:
         param.requires_grad_(True)
     return sum(p.numel() for _, p in chosen)
-
-
-def count_params(model: nn.Module, trainable: bool | None = None) -> int:
-    """Parameter elements: all (None), only trainable (True) or only frozen (False)."""
-    return sum(p.numel() for p in model.parameters()
-               if trainable is None or p.requires_grad == trainable)
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, schedule: Schedule,
