@@ -10,6 +10,7 @@ from torch import nn
 from greenai.errors import ConfigError, TransformSkipped
 from greenai.optimize.candidate import Candidate, OptimizeTask
 from greenai.optimize.cpu_features import CpuFeatures
+from greenai.optimize.model_stats import model_size_bytes
 from greenai.optimize.quantize import (
     DynamicInt8,
     QuantAwareTraining,
@@ -18,7 +19,6 @@ from greenai.optimize.quantize import (
 )
 from greenai.optimize.quantize_common import (
     quantized_module_names,
-    serialized_size_bytes,
     torchao_available,
 )
 from greenai.optimize.quantize_static import FxRecipe
@@ -108,7 +108,7 @@ def test_dynamic_int8_is_close_real_and_smaller(mlp_task, backend, per_channel):
     assert set(candidate.extra["quantized_layers"]) == {"a", "b", "c"}
     assert candidate.extra["int8_backend"] == backend
     assert backend in candidate.notes[-1]
-    assert serialized_size_bytes(candidate.model) < 0.6 * serialized_size_bytes(mlp_task.model)
+    assert model_size_bytes(candidate.model) < 0.6 * model_size_bytes(mlp_task.model)
     assert type(mlp_task.model.a) is nn.Linear  # the input candidate is untouched
 
 
@@ -164,7 +164,7 @@ def test_static_int8_close_and_really_int8(mlp_task):
     assert candidate.extra["float_layers"] == []
     assert candidate.model.b.weight().dtype == torch.qint8
     # int8 weights; per-channel scales and graph metadata keep this tiny model above 1/4
-    assert serialized_size_bytes(candidate.model) < 0.75 * serialized_size_bytes(mlp_task.model)
+    assert model_size_bytes(candidate.model) < 0.75 * model_size_bytes(mlp_task.model)
 
 
 def test_per_channel_and_per_tensor_differ_in_observers_and_weights(mlp_task):

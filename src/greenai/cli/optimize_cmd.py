@@ -38,8 +38,7 @@ def optimize(
 ) -> None:
     """Find the cheapest way to run a model within a quality bound, by measured joules."""
     from greenai.factories import call_factory
-    from greenai.optimize.candidate import OptimizeTask
-    from greenai.optimize.measure import as_args
+    from greenai.optimize.candidate import OptimizeTask, as_args
     from greenai.optimize.plans import default_plan, parse_pipeline
     from greenai.optimize.plot import plot_study
     from greenai.optimize.search import optimize as run_search

@@ -18,6 +18,21 @@ from torch import nn
 Batch = Any  # a tensor, or a tuple of tensors passed positionally to the model
 
 
+def as_args(batch: Batch) -> tuple:
+    """The batch as positional arguments for `model(*args)`."""
+    return tuple(batch) if isinstance(batch, (tuple, list)) else (batch,)
+
+
+def call_model(model: nn.Module, batch: Batch) -> Any:
+    """Run `model` on one batch, as every candidate is run: `model(*as_args(batch))`."""
+    return model(*as_args(batch))
+
+
+def batch_size(batch: Batch) -> int:
+    """Samples in a batch: the first dimension of its first tensor."""
+    return int(as_args(batch)[0].shape[0])
+
+
 @dataclass
 class OptimizeTask:
     """What the user gives a search.

@@ -33,8 +33,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from greenai.errors import ConfigError, TransformSkipped
-from greenai.optimize.candidate import Batch, Candidate, OptimizeTask
-from greenai.optimize.lighten import call_model, count_macs, count_params, reduction
+from greenai.optimize.candidate import Batch, Candidate, OptimizeTask, call_model
+from greenai.optimize.lighten import count_macs, reduction
+from greenai.optimize.model_stats import count_params
 
 Kind = Literal["logits", "embedding"]
 KINDS: tuple[str, ...] = ("logits", "embedding")

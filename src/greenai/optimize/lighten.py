@@ -31,18 +31,13 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from greenai.errors import ConfigError, TransformSkipped
-from greenai.optimize.candidate import Batch, Candidate, OptimizeTask
+from greenai.optimize.candidate import Batch, Candidate, OptimizeTask, call_model
 from greenai.optimize.model_stats import count_params
 
 NEEDS_FINETUNE = "needs retraining: give a finetune function"
 
 
 # ----------------------------------------------------------------------------- counting
-
-def call_model(model: nn.Module, batch: Batch) -> Any:
-    """Run `model` on one batch: a tuple/list is passed positionally, anything else alone."""
-    return model(*batch) if isinstance(batch, (tuple, list)) else model(batch)
-
 
 def count_macs(model: nn.Module, batch: Batch) -> int:
     """Multiply-accumulates of one inference forward on `batch` (FLOPs / 2, as counted by

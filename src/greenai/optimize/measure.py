@@ -32,7 +32,7 @@ import torch
 
 from greenai.errors import ConfigError
 from greenai.meters.base import Provenance
-from greenai.optimize.candidate import Batch, Candidate
+from greenai.optimize.candidate import Batch, Candidate, as_args, batch_size
 from greenai.tracking.result import RunResult
 from greenai.tracking.tracker import Tracker
 
@@ -52,17 +52,6 @@ class Measurement:
     provenance: Provenance
     samples: int  # samples run in the counted repeats
     repeats: int
-
-
-def batch_size(batch: Batch) -> int:
-    """Samples in a batch: the first dimension of its first tensor."""
-    first = batch[0] if isinstance(batch, (tuple, list)) else batch
-    return int(first.shape[0])
-
-
-def as_args(batch: Batch) -> tuple:
-    """The batch as positional arguments for `model(*args)`."""
-    return tuple(batch) if isinstance(batch, (tuple, list)) else (batch,)
 
 
 @contextlib.contextmanager

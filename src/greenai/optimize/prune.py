@@ -26,7 +26,7 @@ from torch import nn
 from torch.nn.utils import prune as torch_prune
 
 from greenai.errors import ConfigError, GreenAIError, TransformSkipped
-from greenai.optimize.candidate import Batch, Candidate, OptimizeTask
+from greenai.optimize.candidate import Batch, Candidate, OptimizeTask, call_model
 from greenai.optimize.importance import hessian_scores, magnitude_scores, taylor_scores
 from greenai.optimize.model_stats import count_parameters, model_size_bytes
 
@@ -57,11 +57,6 @@ def _check_steps(steps: int | None) -> int | None:
 
 def _percent(fraction: float) -> str:
     return f"{fraction * 100:g}"
-
-
-def _call(model: nn.Module, batch: Batch) -> Any:
-    """Run the model as a Candidate is run: `model(*batch)` for a tuple, else `model(batch)`."""
-    return model(*batch) if isinstance(batch, (tuple, list)) else model(batch)
 
 
 def _first_tensor(output: Any) -> torch.Tensor | None:
@@ -260,7 +255,7 @@ class StructuredPrune:
         was_training = model.training
         model.eval()
         with torch.no_grad():
-            reference = _first_tensor(_call(model, example))
+            reference = _first_tensor(call_model(model, example))
         if reference is None:
             raise TransformSkipped("the model output has no tensor to keep the shape of")
         keep = classifier_layer(model, reference)
@@ -269,7 +264,7 @@ class StructuredPrune:
             pruner = tp.pruner.MetaPruner(
                 model, example, importance=self._tp_importance(tp), pruning_ratio=self.ratio,
                 ignored_layers=[keep] if keep is not None else [],
-                forward_fn=_call,
+                forward_fn=call_model,
             )
             if self.importance == "taylor":
                 self._accumulate_grads(model, task, batches)
@@ -285,7 +280,7 @@ class StructuredPrune:
             raise TransformSkipped("torch-pruning found no channel it could remove")
         try:
             with torch.no_grad():
-                output = _first_tensor(_call(model, example))
+                output = _first_tensor(call_model(model, example))
         except Exception as e:
             raise TransformSkipped(f"the pruned model fails on the task's input: {_summary(e)}") from e
         if output is None or output.shape != reference.shape:

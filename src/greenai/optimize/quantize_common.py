@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-import io
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -19,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from greenai.optimize.candidate import OptimizeTask
+from greenai.optimize.candidate import OptimizeTask, as_args
 
 # Library versions these transforms were written and tested against (major.minor). The
 # project pins them in its extras; a different version still runs, with a note.
@@ -110,19 +109,7 @@ def example_inputs(task: OptimizeTask) -> tuple[Any, ...]:
     if not batches:
         from greenai.errors import TransformSkipped
         raise TransformSkipped("the task has no inputs to trace or calibrate with")
-    batch = batches[0]
-    return batch if isinstance(batch, tuple) else (batch,)
-
-
-def as_args(batch: Any) -> tuple[Any, ...]:
-    return batch if isinstance(batch, tuple) else (batch,)
-
-
-def serialized_size_bytes(model: nn.Module) -> int:
-    """Bytes of `torch.save(model.state_dict())` (counts packed int8 weights too)."""
-    buffer = io.BytesIO()
-    torch.save(model.state_dict(), buffer)
-    return buffer.tell()
+    return as_args(batches[0])
 
 
 def is_torch_ao_quantized(module: nn.Module) -> bool:

@@ -34,12 +34,11 @@ import torch
 from torch import nn
 
 from greenai.errors import ConfigError, TransformSkipped
-from greenai.optimize.candidate import Candidate, OptimizeTask
+from greenai.optimize.candidate import Candidate, OptimizeTask, as_args
 from greenai.optimize.cpu_features import CpuFeatures
 from greenai.optimize.precision import FeaturesSource, _features, smoke_test
 from greenai.optimize.quantize_common import (
     QUANTIZABLE_LAYERS,
-    as_args,
     example_inputs,
     library_versions,
     quantized_engine,

@@ -12,9 +12,8 @@ from dataclasses import dataclass
 import torch
 
 from greenai.errors import TransformSkipped
-from greenai.optimize.candidate import Batch, Candidate, OptimizeTask
+from greenai.optimize.candidate import Batch, Candidate, OptimizeTask, as_args
 from greenai.optimize.knobs import usable_cpus
-from greenai.optimize.measure import as_args
 
 
 @dataclass(frozen=True)

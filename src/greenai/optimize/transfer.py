@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from greenai.errors import ConfigError
+from greenai.optimize.candidate import batch_size
 from greenai.optimize.model_stats import count_params
 
 if TYPE_CHECKING:
@@ -186,11 +187,6 @@ def _phase(run: Tracker | None, name: str) -> contextlib.AbstractContextManager[
     return run.phase(name) if run is not None else contextlib.nullcontext()
 
 
-def _batch_size(batch: Any) -> int:
-    first = batch[0] if isinstance(batch, (tuple, list)) else batch
-    return int(first.shape[0])
-
-
 def fine_tune(
     model: nn.Module,
     head: str | nn.Module | None,
@@ -269,7 +265,7 @@ def fine_tune(
             with _phase(run, "optimizer_step"):
                 opt.step()
                 scheduler.step()
-            n = _batch_size(batch)
+            n = batch_size(batch)
             samples += n
             losses.append(float(loss.detach()))
             if run is not None:
