@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from greenai.demo.digits import DigitsData, load_digits_data
+from greenai.demo.digits import DigitsData
 from greenai.errors import ConfigError, TransformSkipped
 from greenai.optimize.candidate import Candidate, OptimizeTask
 from greenai.optimize.lighten import (
@@ -53,18 +53,7 @@ def accuracy(model: nn.Module, data: DigitsData) -> float:
         return float((model(data.x_test).argmax(1) == data.y_test).float().mean())
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The test machine is shared: one intra-op thread is faster than two contended ones."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def digits() -> DigitsData:
-    return load_digits_data(seed=0)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -23,14 +23,7 @@ from greenai.optimize.padding import PaddingTrimmed, TrimPadding, trimmed_length
 from greenai.optimize.sentences import TOPICS, make_sentences, texts
 from greenai.optimize.transfer_minilm import minilm_transfer
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """On a shared 2-core machine one intra-op thread wastes less time waiting."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -24,14 +24,7 @@ from greenai.optimize.transfer import (
 from greenai.optimize.transfer_digits import DigitsSetup, digits_transfer
 from greenai.tracking.tracker import Tracker
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models: one intra-op thread is faster than two on a shared 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def small_net() -> nn.Sequential:
