@@ -8,6 +8,8 @@ with --json), one progress line per finished job to stderr. Exit code 1 if any j
 from __future__ import annotations
 
 import math
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -54,8 +56,15 @@ def run_jobs(
     simulate: SimulateOpt = False,
     sample_hz: SampleHzOpt = None,
     policy: Annotated[Optional[str], typer.Option(
-        "--policy", help="fifo (default), budget, or a stack such as budget: defer jobs while the "
-        "cluster would pass --max-power-w (never drop one).")] = None,
+        "--policy", help="fifo (default); budget: defer jobs while the cluster would pass "
+        "--max-power-w (never drop one); carbon: start each job, within its slack, when the "
+        "--forecast says the grid is cleanest; or a stack such as carbon+budget.")] = None,
+    forecast: Annotated[Optional[str], typer.Option(
+        "--forecast", help="Intensity forecast for --policy carbon: trace:FILE.csv (a published "
+        "forecast covering the batch) or MODULE:FUNCTION returning [(unix_s, g/kWh), ...] "
+        "for (now_s, horizon_s).")] = None,
+    forecast_tz: Annotated[str, typer.Option(
+        "--forecast-tz", help="Time zone of a forecast file's timestamps without an offset.")] = "UTC",
     max_power_w: Annotated[Optional[float], typer.Option(
         "--max-power-w", min=0.001, help="Power cap for the budget policy (W; jobs' predicted power).")] = None,
     json_out: JsonOpt = False,
@@ -77,10 +86,11 @@ def run_jobs(
     jobs = load_job_file(job_file)  # validate before starting anything
     config = build_config(ledger, intensity, pue, price, simulate, sample_hz)
     ledger_path = config.ledger or default_ledger_path()
-    chosen = _policy(policy, max_power_w)
+    progress = make_console(stderr=True)
+    chosen = _policy(policy, max_power_w, forecast, forecast_tz,
+                     lambda problem: progress.print(problem, style="yellow", markup=False, highlight=False))
     jobs = _with_predictions(jobs, ledger_path)
     runner = _make_executor(executor, config, ray_address, ray_cpus, parallel, log_dir)
-    progress = make_console(stderr=True)
     for job in jobs:
         if job.predicted_duration_s is not None or job.predicted_energy_j is not None:
             progress.print(f"{job.job_id}: predicted {_or_dash(job.predicted_duration_s, 's')}, "
@@ -153,22 +163,36 @@ def render_summary(summary: Any, executor: str, ledger_path: str) -> None:
     console.print(Text(f"Stored in {ledger_path} as batch {summary.batch_id}", style="dim"))
 
 
-def _policy(name: str | None, max_power_w: float | None) -> Any:
-    """The policy of a real batch: FIFO, or a power budget (carbon-aware timing needs a live
-    intensity forecast, which `schedule simulate` replays from traces instead)."""
-    if name is None or name.strip().lower() == "fifo":
-        if max_power_w is not None:
-            raise ConfigError("--max-power-w needs --policy budget")
-        return None
-    from greenai.schedule.policies import policy_from_name
-
-    parts = {p.strip().lower() for p in name.split("+")}
-    if not parts <= {"fifo", "budget"}:
-        raise ConfigError(f"schedule run takes --policy fifo or budget (got {name!r}); "
-                          "carbon-aware timing is simulated with `greenai schedule simulate`")
+def _policy(name: str | None, max_power_w: float | None, forecast: str | None, forecast_tz: str,
+            on_problem: Callable[[str], None]) -> Any:
+    """The policy of a real batch: FIFO, a power budget, carbon-aware timing on a live
+    forecast (greenai.schedule.forecast_source), or a stack of them."""
+    parts = [p.strip().lower() for p in (name or "fifo").split("+")]
+    if not set(parts) <= {"fifo", "budget", "carbon"}:
+        raise ConfigError(f"schedule run takes --policy fifo, budget, carbon or a stack such as "
+                          f"carbon+budget (got {name!r}); `greenai schedule simulate` replays the others")
+    if max_power_w is not None and "budget" not in parts:
+        raise ConfigError("--max-power-w needs --policy budget")
     if "budget" in parts and max_power_w is None:
         raise ConfigError("--policy budget needs --max-power-w")
-    return policy_from_name(name, max_power_w=max_power_w)
+    if (forecast is not None) != ("carbon" in parts):
+        raise ConfigError("--policy carbon needs --forecast (trace:FILE.csv or MODULE:FUNCTION), "
+                          "and --forecast is used only by --policy carbon")
+    stages = [p for p in parts if p != "fifo"]
+    if not stages:
+        return None
+    from greenai.schedule.forecast_source import ResilientForecaster, forecaster_from_spec
+    from greenai.schedule.policies import CarbonAwareTiming, compose, policy_from_name
+
+    built = []
+    for part in stages:
+        if part == "carbon":
+            assert forecast is not None
+            live = forecaster_from_spec(forecast, timezone=forecast_tz, now_s=time.time())
+            built.append(CarbonAwareTiming(ResilientForecaster(live, on_problem), name="carbon"))
+        else:
+            built.append(policy_from_name(part, max_power_w=max_power_w))
+    return compose(*built)
 
 
 def _with_predictions(jobs: list[Any], ledger_path: Path) -> list[Any]:
