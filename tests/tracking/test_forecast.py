@@ -20,15 +20,12 @@ from greenai.ledger.store import Ledger
 from greenai.meters.base import DeviceEnergy, DeviceKind, Provenance
 from greenai.meters.simulated import SimulatedMeter
 from greenai.tracking.accumulator import RunAccumulator
-from greenai.tracking.forecast import (
-    NotYet,
+from greenai.tracking.forecast import NotYet, Plan, make_forecast, t975
+from greenai.tracking.progress import (
     Occurrence,
-    Plan,
     ProgressRecorder,
     ProgressSeries,
     TracePoint,
-    make_forecast,
-    t975,
 )
 from greenai.tracking.tracker import Tracker
 

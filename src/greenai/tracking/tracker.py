@@ -36,15 +36,9 @@ from greenai.meters.process import ProcessScope
 from greenai.tracking.accumulator import RunAccumulator
 from greenai.tracking.budget import Budget, BudgetBreach, BudgetExceeded, BudgetMonitor
 from greenai.tracking.environment import describe_environment
-from greenai.tracking.forecast import (
-    DEFAULT_PERIODIC_PHASES,
-    Forecast,
-    NotYet,
-    Plan,
-    ProgressRecorder,
-    make_forecast,
-)
+from greenai.tracking.forecast import Forecast, NotYet, Plan, make_forecast
 from greenai.tracking.phases import PhaseTimeline
+from greenai.tracking.progress import DEFAULT_PERIODIC_PHASES, ProgressRecorder
 from greenai.tracking.result import RunResult
 from greenai.tracking.sampler import Sampler
 
