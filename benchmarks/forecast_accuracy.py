@@ -62,6 +62,7 @@ SCRIPT = Path(__file__).resolve()
 REPO = SCRIPT.parent.parent
 CONFIGS = ("eval_every_k", "batch_ramp", "cache_fill", "curriculum")
 CHECKPOINTS = (0.10, 0.20, 0.50)
+SCALE = 4  # the data copies x this: each run lasts 1-2 min on 2 vCPUs, so 10 % is 6-12 s
 
 
 # -- the child: one real training run under both trackers -----------------------------------
@@ -92,7 +93,7 @@ def _plan(config: str, n_train: int, quick: bool) -> dict[str, Any]:
             "planned_steps": sum(len(s) for s in schedule)}
 
 
-def child(config: str, out: Path, quick: bool) -> None:
+def child(config: str, out: Path, quick: bool, scale: int) -> None:
     import torch
     import torch.nn.functional as F
     from sklearn.datasets import load_digits
@@ -108,7 +109,7 @@ def child(config: str, out: Path, quick: bool) -> None:
     y_all = torch.tensor(digits.target)
     order = torch.randperm(len(x8), generator=torch.Generator().manual_seed(0))
     test, train = order[:450], order[450:]
-    copies = 2 if config == "cache_fill" else 3
+    copies = (2 if config == "cache_fill" else 3) * scale
     if quick:
         copies = 1
 
@@ -253,6 +254,7 @@ def child(config: str, out: Path, quick: bool) -> None:
     snap = result.snapshot
     payload = {
         "config": config,
+        "scale": scale,
         "epochs": plan["epochs"],
         "planned_steps": planned,
         "steps": snap.counters.get("steps"),
@@ -295,12 +297,13 @@ def _meters_of(ledger: Path, run_id: str) -> list[str]:
 # -- the parent: run each configuration in a fresh process, report ---------------------------
 
 
-def run_all(configs: list[str], quick: bool, repeat: int) -> list[dict[str, Any]]:
+def run_all(configs: list[str], quick: bool, repeat: int, scale: int) -> list[dict[str, Any]]:
     results = []
     for config in [c for _ in range(repeat) for c in configs]:  # repetitions interleaved
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "result.json"
-            cmd = [sys.executable, str(SCRIPT), "--child", config, "--out", str(out)] + (["--quick"] if quick else [])
+            cmd = [sys.executable, str(SCRIPT), "--child", config, "--out", str(out), "--scale", str(scale)]
+            cmd += ["--quick"] if quick else []
             started = time.perf_counter()
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False,
                                   env={**os.environ, "PYTHONWARNINGS": "ignore"})
@@ -332,11 +335,13 @@ def _pct(x: float | None) -> str:
 
 def report(results: list[dict[str, Any]], quick: bool) -> str:
     first = results[0]
+    repeat = len(results) // len({r["config"] for r in results})
     lines = [
         "## Forecast accuracy",
         "",
         f"_{dt.date.today().isoformat()}, `python benchmarks/forecast_accuracy.py"
-        f"{' --quick' if quick else ''}`; {platform.processor() or platform.machine()}, "
+        f"{' --quick' if quick else ''} --scale {first.get('scale', 1)}"
+        f"{f' --repeat {repeat}' if repeat > 1 else ''}`; {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} vCPUs, Python {platform.python_version()}, torch {first['torch']}, "
         f"greenai {first['greenai']}, carbontracker {_ct_version()}._",
         "",
@@ -454,11 +459,13 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="run each configuration N times")
     parser.add_argument("--json", help="also write the raw results here")
     parser.add_argument("--from-json", help="report results saved with --json (no new runs)")
+    parser.add_argument("--scale", type=int, default=SCALE,
+                        help=f"copies of the training data x this (default {SCALE}: runs of 1-2 min)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child, Path(args.out), args.quick)
+        child(args.child, Path(args.out), args.quick, args.scale)
         return
     configs = [c for c in args.configs.split(",") if c]
     unknown = set(configs) - set(CONFIGS)
@@ -467,7 +474,7 @@ def main() -> None:
     if args.from_json:
         results = json.loads(Path(args.from_json).read_text())
     else:
-        results = run_all(configs, args.quick, max(args.repeat, 1))
+        results = run_all(configs, args.quick, max(args.repeat, 1), args.scale)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
     section = report(results, args.quick)
