@@ -196,3 +196,35 @@ def test_an_executor_refusing_one_job_does_not_stop_the_batch(tmp_path: Path) ->
     with Ledger(ledger_path) as ledger:
         rows = {r.job_id: r.status for r in batch_jobs(ledger, "b-refused")}
     assert rows == {"gpu": "failed", "cpu": "completed"}
+
+
+def test_placement_on_the_local_executor_means_this_machine(tmp_path: Path) -> None:
+    from greenai.errors import ConfigError
+    from greenai.schedule.policies import EnergyAwarePlacement, Node
+
+    quick = (sys.executable, "-c", "pass")
+    with LocalExecutor(max_parallel=2) as executor:
+        assert executor.node_id("local") == executor.node_id(executor._host)
+        with pytest.raises(ConfigError, match="runs jobs on this machine only"):
+            executor.node_id("gpu-box")
+        # a policy that places a job elsewhere gets it refused and recorded; the batch goes on
+        policy = EnergyAwarePlacement([Node("gpu-box", 0.5, slots=1), Node("local", 1.0)])
+        summary = run_batch([Job("a", command=quick), Job("b", command=quick)], executor,
+                            tmp_path / "l.db", policy=policy, decision_interval_s=0.05)
+    outcomes = {o.job_id: o for o in summary.outcomes}
+    assert not outcomes["a"].ok and "node 'gpu-box'" in outcomes["a"].error and outcomes["b"].ok
+
+
+def test_schedule_run_placement_options(tmp_path: Path) -> None:
+    from greenai.cli.schedule_run import run_jobs
+    from greenai.errors import ConfigError
+
+    job_file = tmp_path / "jobs.toml"
+    job_file.write_text('[[job]]\nid = "x"\ncallable = "sched_jobs:spin"\nkwargs = { seconds = 0.05 }\n')
+    with pytest.raises(ConfigError, match="--policy placement needs --node"):
+        run_jobs(job_file, ledger=tmp_path / "l.db", policy="placement")
+    with pytest.raises(ConfigError, match="--node is used only by --policy placement"):
+        run_jobs(job_file, ledger=tmp_path / "l.db", node=["local"])
+    with pytest.raises(ConfigError, match="node 'elsewhere': the local executor runs jobs on this machine"):
+        run_jobs(job_file, ledger=tmp_path / "l.db", policy="placement", node=["elsewhere:0.5"])
+    assert run_jobs(job_file, ledger=tmp_path / "l.db", policy="placement", node=["local:1:1"]) == 0

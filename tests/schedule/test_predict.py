@@ -80,5 +80,5 @@ def test_schedule_run_uses_history_and_a_power_budget(tmp_path: Path) -> None:
     second = greenai("schedule", "run", str(jobs), "--policy", "budget", "--max-power-w", "500", ledger=ledger)
     assert second.returncode == 0, second.stderr
     assert "a: predicted" in second.stderr and "ledger: median of 1 past run(s)" in second.stderr
-    refused = greenai("schedule", "run", str(jobs), "--policy", "carbon", ledger=ledger)
+    refused = greenai("schedule", "run", str(jobs), "--policy", "oracle", ledger=ledger)
     assert refused.returncode == 1 and "schedule simulate" in refused.stderr

@@ -111,3 +111,29 @@ def test_shipped_results_reach_the_driver_ledger(cluster: str, tmp_path: Path) -
         assert run.snapshot.energy_j == pytest.approx(outcome.energy_j)
         assert run.snapshot.devices  # per-device totals travel with the result
         assert batch_jobs(ledger, summary.batch_id)[0].run_id == outcome.run_id
+
+
+def test_placement_runs_each_job_on_the_node_the_policy_picks(cluster: str, tmp_path: Path) -> None:
+    from greenai.schedule.policies import EnergyAwarePlacement, Node
+
+    alive = [n for n in ray.nodes() if n["Alive"]]
+    head = next(n["NodeID"] for n in alive if n["NodeID"] != cluster)
+    # the second node is predicted to need half the energy: it gets the first job, and the
+    # head takes the next one only while that node's single slot is busy
+    nodes = [Node(head, energy_factor=1.0, slots=1), Node(cluster, energy_factor=0.5, slots=1)]
+    jobs = [Job(f"j{i}", callable_path="sched_jobs:spin", kwargs={"seconds": 0.5},
+                predicted_duration_s=0.5, predicted_energy_j=10.0) for i in range(3)]
+    executor = RayExecutor()
+    summary = run_batch(jobs, executor, tmp_path / "placed.db", policy=EnergyAwarePlacement(nodes),
+                        decision_interval_s=0.05)
+    assert summary.completed == 3
+    ran_on = {o.job_id: o.node for o in summary.outcomes}
+    assert ran_on["j0"] == cluster and ran_on["j1"] == head
+    with Ledger(tmp_path / "placed.db") as ledger:
+        assert {r.job_id: r.node for r in batch_jobs(ledger, summary.batch_id)} == ran_on
+    # names resolve to alive nodes only, and a host shared by logical nodes is ambiguous
+    assert executor.node_id(cluster) == cluster
+    with pytest.raises(RayUnavailableError, match="is not an alive node of the Ray cluster"):
+        executor.node_id("nowhere")
+    with pytest.raises(RayUnavailableError, match="matches 2 alive nodes"):
+        executor.node_id(alive[0]["NodeManagerAddress"])

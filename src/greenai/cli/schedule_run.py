@@ -65,6 +65,10 @@ def run_jobs(
         "for (now_s, horizon_s).")] = None,
     forecast_tz: Annotated[str, typer.Option(
         "--forecast-tz", help="Time zone of a forecast file's timestamps without an offset.")] = "UTC",
+    node: Annotated[list[str] | None, typer.Option(
+        "--node", help="For --policy placement: NAME[:ENERGY_FACTOR[:SLOTS]] (repeatable). NAME is a "
+        "Ray node id, host name or IP (local executor: 'local'); each job goes to the free node "
+        "with the lowest predicted energy (its prediction x the factor).")] = None,
     max_power_w: Annotated[Optional[float], typer.Option(
         "--max-power-w", min=0.001, help="Power cap for the budget policy (W; jobs' predicted power).")] = None,
     json_out: JsonOpt = False,
@@ -87,10 +91,19 @@ def run_jobs(
     config = build_config(ledger, intensity, pue, price, simulate, sample_hz)
     ledger_path = config.ledger or default_ledger_path()
     progress = make_console(stderr=True)
-    chosen = _policy(policy, max_power_w, forecast, forecast_tz,
+    from greenai.cli.schedule_cmd import parse_node  # that module imports this one
+
+    nodes = [parse_node(n) for n in node or []]
+    chosen = _policy(policy, max_power_w, forecast, forecast_tz, nodes,
                      lambda problem: progress.print(problem, style="yellow", markup=False, highlight=False))
     jobs = _with_predictions(jobs, ledger_path)
     runner = _make_executor(executor, config, ray_address, ray_cpus, parallel, log_dir)
+    try:
+        for n in nodes:  # an unknown node is refused before any job runs
+            runner.node_id(n.name)
+    except BaseException:
+        runner.shutdown()
+        raise
     for job in jobs:
         if job.predicted_duration_s is not None or job.predicted_energy_j is not None:
             progress.print(f"{job.job_id}: predicted {_or_dash(job.predicted_duration_s, 's')}, "
@@ -164,13 +177,17 @@ def render_summary(summary: Any, executor: str, ledger_path: str) -> None:
 
 
 def _policy(name: str | None, max_power_w: float | None, forecast: str | None, forecast_tz: str,
-            on_problem: Callable[[str], None]) -> Any:
+            nodes: list[Any], on_problem: Callable[[str], None]) -> Any:
     """The policy of a real batch: FIFO, a power budget, carbon-aware timing on a live
-    forecast (greenai.schedule.forecast_source), or a stack of them."""
+    forecast (greenai.schedule.forecast_source), energy-aware placement, or a stack of them."""
     parts = [p.strip().lower() for p in (name or "fifo").split("+")]
-    if not set(parts) <= {"fifo", "budget", "carbon"}:
-        raise ConfigError(f"schedule run takes --policy fifo, budget, carbon or a stack such as "
-                          f"carbon+budget (got {name!r}); `greenai schedule simulate` replays the others")
+    if not set(parts) <= {"fifo", "budget", "carbon", "placement"}:
+        raise ConfigError(f"schedule run takes --policy fifo, budget, carbon, placement or a stack "
+                          f"such as carbon+budget (got {name!r}); `greenai schedule simulate` "
+                          "replays the others")
+    if bool(nodes) != ("placement" in parts):
+        raise ConfigError("--policy placement needs --node NAME[:FACTOR[:SLOTS]] (repeatable), "
+                          "and --node is used only by --policy placement")
     if max_power_w is not None and "budget" not in parts:
         raise ConfigError("--max-power-w needs --policy budget")
     if "budget" in parts and max_power_w is None:
@@ -191,7 +208,7 @@ def _policy(name: str | None, max_power_w: float | None, forecast: str | None, f
             live = forecaster_from_spec(forecast, timezone=forecast_tz, now_s=time.time())
             built.append(CarbonAwareTiming(ResilientForecaster(live, on_problem), name="carbon"))
         else:
-            built.append(policy_from_name(part, max_power_w=max_power_w))
+            built.append(policy_from_name(part, max_power_w=max_power_w, nodes=nodes))
     return compose(*built)
 
 

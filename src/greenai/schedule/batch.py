@@ -14,8 +14,9 @@ every decision — a job finished, or `decision_interval_s` passed — which of 
 start now; jobs in flight are offered as running and always continue (a real executor
 cannot pause them). `Job.arrival_s` is read as seconds after the batch starts. Policies act
 on predictions: a job without `predicted_duration_s` is offered as lasting
-`UNKNOWN_DURATION_S`, and without `predicted_energy_j` as drawing `assumed_power_w`. A node a
-placement policy picks is not enforced by the executors (Ray places by resources).
+`UNKNOWN_DURATION_S`, and without `predicted_energy_j` as drawing `assumed_power_w`. The node
+a placement policy picks is passed to the executor, which runs the job there or refuses it
+(Ray: node affinity, not soft; local: this machine only); without one, the executor places.
 
 A failing job never stops the batch; an interrupted batch marks its unfinished jobs failed.
 """
@@ -115,6 +116,7 @@ class _BatchRunner:
         self.outcomes: dict[str, JobOutcome] = {}
         self.overheads: dict[str, float] = {}
         self._deferred: set[str] = set()
+        self._placed: dict[str, str] = {}  # job id -> the node a placement policy chose
         self._view = _ClusterView(policy, self.outcomes)
 
     def run(self, waiting: list[Job]) -> None:
@@ -122,11 +124,11 @@ class _BatchRunner:
         slots = max(1, int(self.executor.capacity()))
         try:
             while waiting or in_flight:
-                for job in self._choose(time.time(), waiting, in_flight):
+                for job, node in self._choose(time.time(), waiting, in_flight):
                     if len(in_flight) >= slots:
                         break
                     waiting.remove(job)
-                    handle = self._submit(job)
+                    handle = self._submit(job, node)
                     if handle is not None:
                         in_flight[job.job_id] = handle
                 timeout = self._until_next_decision(waiting)
@@ -155,40 +157,47 @@ class _BatchRunner:
             return self.interval_s
         return min(self.interval_s, next_arrival - now)
 
-    def _choose(self, now: float, waiting: list[Job], in_flight: dict[str, JobHandle]) -> list[Job]:
-        """Arrived jobs to start now, in order: all of them without a policy, else those the
-        policy selects (the others are marked deferred)."""
+    def _choose(self, now: float, waiting: list[Job],
+                in_flight: dict[str, JobHandle]) -> list[tuple[Job, str | None]]:
+        """Arrived jobs to start now, in order, with the node a placement policy chose (None:
+        the executor places it): all of them without a policy, else those the policy selects
+        (the others are marked deferred)."""
         arrived = [j for j in waiting if j.arrival_s <= now]
         if self.policy is None or not arrived:
-            return arrived
+            return [(j, None) for j in arrived]
         offered = [self._candidate(j, running=False) for j in arrived]
-        offered += [self._candidate(h.job, running=True) for h in in_flight.values()]
-        chosen_ids = [c.job_id for c in self.policy.select(now, self._view, offered) if not c.running]
+        offered += [self._candidate(h.job, running=True, node=self._placed.get(h.job.job_id))
+                    for h in in_flight.values()]
+        selected = [c for c in self.policy.select(now, self._view, offered) if not c.running]
+        chosen_ids = [c.job_id for c in selected]
         by_id = {j.job_id: j for j in arrived}
-        chosen = [by_id[i] for i in chosen_ids if i in by_id]
+        chosen = [(by_id[c.job_id], c.node) for c in selected if c.job_id in by_id]
         for job in arrived:
             if job.job_id not in chosen_ids and job.job_id not in self._deferred:
                 self._deferred.add(job.job_id)
                 mark_deferred(self.ledger, self.batch_id, job.job_id)
         return chosen
 
-    def _candidate(self, job: Job, running: bool) -> Candidate:
+    def _candidate(self, job: Job, running: bool, node: str | None = None) -> Candidate:
         from greenai.schedule.policies import Candidate
 
         duration = job.predicted_duration_s or UNKNOWN_DURATION_S
         energy = job.predicted_energy_j if job.predicted_energy_j is not None else duration * self.power_w
-        return Candidate(job, duration, energy, duration, running=running)
+        return Candidate(job, duration, energy, duration, running=running, node=node)
 
-    def _submit(self, job: Job) -> JobHandle | None:
+    def _submit(self, job: Job, node: str | None) -> JobHandle | None:
         tags = {"batch_id": self.batch_id}
         submitted = time.time()
         try:
-            handle = self.executor.submit(job, ledger_path=self.ledger_path, tags=tags)
+            handle = self.executor.submit(job, ledger_path=self.ledger_path, tags=tags,
+                                          **({"node": node} if node is not None else {}))
         except Exception as e:  # noqa: BLE001 — this job cannot run here; the others go on
             error = str(e) if isinstance(e, GreenAIError) else f"could not submit: {type(e).__name__}: {e}"
             self._record(submitted, JobOutcome(job.job_id, JobStatus.FAILED, None, None, "", None,
                                                error=error))
             return None
+        if node is not None:
+            self._placed[job.job_id] = node
         mark_running(self.ledger, self.batch_id, job.job_id, handle.submitted_at)
         return handle
 

@@ -104,8 +104,10 @@ class Executor(Protocol):
     def capacity(self) -> int:
         """How many jobs may be in flight at once without queueing inside the executor."""
 
-    def submit(self, job: Job, *, ledger_path: Path, tags: Mapping[str, str] = {}) -> JobHandle:
-        """Start the job (or queue it); raises GreenAIError if it can never run here."""
+    def submit(self, job: Job, *, ledger_path: Path, tags: Mapping[str, str] = {},
+               node: str | None = None) -> JobHandle:
+        """Start the job (or queue it) — on `node` if a placement policy chose one; raises
+        GreenAIError if it can never run here (or there)."""
 
     def wait(self, handles: Sequence[JobHandle], timeout_s: float | None = None) -> list[tuple[JobHandle, JobOutcome]]:
         """Block until at least one of `handles` is done (or `timeout_s` passes); return the

@@ -24,6 +24,8 @@ from greenai.schedule.executor import (
 )
 from greenai.schedule.jobs import Job
 
+LOCAL_NODE = "local"  # the one node of a local batch, as policies name it
+
 
 class LocalExecutor:
     """Run jobs here, at most `max_parallel` at a time (default: the usable CPUs)."""
@@ -46,7 +48,17 @@ class LocalExecutor:
     def capacity(self) -> int:
         return self.max_parallel
 
-    def submit(self, job: Job, *, ledger_path: Path, tags: Mapping[str, str] = {}) -> JobHandle:
+    def node_id(self, name: str) -> str:
+        """This machine, the only node here: `local` or its host name."""
+        if name not in (LOCAL_NODE, self._host):
+            raise ConfigError(f"node {name!r}: the local executor runs jobs on this machine only "
+                              f"({LOCAL_NODE!r} or {self._host!r}); use --executor ray for several nodes")
+        return self._host
+
+    def submit(self, job: Job, *, ledger_path: Path, tags: Mapping[str, str] = {},
+               node: str | None = None) -> JobHandle:
+        if node is not None:
+            self.node_id(node)
         config = tracking_config(self.config, ledger_path)
         all_tags = {"executor": self.name, **tags}
         submitted = time.time()

@@ -117,12 +117,18 @@ class RayExecutor:
             return self._max_in_flight
         return max(1, int(self._ray.cluster_resources().get("CPU", 1)))
 
-    def submit(self, job: Job, *, ledger_path: Path, tags: Mapping[str, str] = {}) -> JobHandle:
+    def submit(self, job: Job, *, ledger_path: Path, tags: Mapping[str, str] = {},
+               node: str | None = None) -> JobHandle:
         resources = self.resources_of(job)
         self._check_feasible(job, resources)
         options: dict[str, Any] = {"num_cpus": job.cpus, "num_gpus": job.gpus}
         if resources:
             options["resources"] = resources
+        if node is not None:
+            from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+            # soft=False: the task runs on that node or fails, never silently elsewhere
+            options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(self.node_id(node), soft=False)
         config = tracking_config(self.config, ledger_path)
         all_tags = {"executor": self.name, **tags}
         submitted = time.time()
@@ -156,6 +162,22 @@ class RayExecutor:
     def resources_of(self, job: Job) -> dict[str, float]:
         """Custom Ray resources `job` needs (besides CPU and GPU)."""
         return {**job.resources, **self._extra.get(job.job_id, {})}
+
+    def node_id(self, name: str) -> str:
+        """The id of the alive Ray node `name` designates: its node id, or its host name or
+        IP address when exactly one alive node has it."""
+        alive = [n for n in self._ray.nodes() if n.get("Alive", n.get("alive"))]
+        for n in alive:
+            if n["NodeID"] == name:
+                return name
+        matches = [n["NodeID"] for n in alive if name in (n.get("NodeManagerHostname"), n.get("NodeManagerAddress"))]
+        if len(matches) == 1:
+            return matches[0]
+        known = ", ".join(f"{n['NodeID'][:12]}… ({n.get('NodeManagerHostname', '?')}, "
+                          f"{n.get('NodeManagerAddress', '?')})" for n in alive)
+        problem = (f"matches {len(matches)} alive nodes (logical nodes share a host): use the node id"
+                   if matches else "is not an alive node of the Ray cluster")
+        raise RayUnavailableError(f"node {name!r} {problem}; alive: {known}")
 
     def _check_feasible(self, job: Job, custom: Mapping[str, float]) -> None:
         """A task no node can ever hold would wait in Ray forever: refuse it at submission."""
