@@ -174,6 +174,7 @@ def child(config: str, out: Path, quick: bool, scale: int) -> None:
         return snapshot.energy_j - sum(p.energy_j for p in snapshot.phases if "eval" in p.phase.split("/"))
 
     at_10: dict[str, float] = {}
+    series_at_10: dict[str, Any] = {}
     marks = {round(c * planned): c for c in CHECKPOINTS}
     step = 0
     t0 = time.perf_counter()
@@ -218,6 +219,11 @@ def child(config: str, out: Path, quick: bool, scale: int) -> None:
                     if marks[step] == CHECKPOINTS[0]:
                         at_10 = {"steps": float(step), "train_j": train_energy_j(run.snapshot()),
                                  "rate_j": f.steady_energy_per_step_j if f else float("nan")}
+                        # the trace the forecast saw, to study forecast methods offline
+                        seen = run._sampler.locked(run._recorder.series)
+                        series_at_10 = {"points": [list(p) for p in seen.points],
+                                        "occurrences": [list(o) for o in seen.occurrences],
+                                        "epoch_ends": list(seen.epoch_ends)}
                     forecasts[f"{marks[step]:.2f}"] = None if f is None else {
                         "energy_j": f.energy_j, "low_j": f.energy_low_j, "high_j": f.energy_high_j,
                         "stat_band_j": f.energy_stat_band_j, "meter_band_j": f.energy_meter_band_j,
@@ -273,6 +279,7 @@ def child(config: str, out: Path, quick: bool, scale: int) -> None:
                              / at_10["rate_j"] if at_10 and at_10["rate_j"] > 0 else None,
         "epoch_wall_s": epoch_wall,
         "forecasts": forecasts,
+        "series_at_10": series_at_10,
         "epoch_energy_j": epoch_energy,
         "ct_pred_kwh": ct_pred_kwh,
         "ct_actual_kwh": ct_actual_kwh,
