@@ -12,6 +12,7 @@ from greenai.schedule.forecast import (
     PersistenceForecaster,
     ProviderForecaster,
     SeasonalForecaster,
+    forecast_mae,
     load_intensity_series,
     step_integral,
 )
@@ -62,8 +63,8 @@ def cand(job_id="a", arrival=0.0, slack=12 * 3600.0, duration=3600.0, energy=3.6
     lambda s: PersistenceForecaster(s, mode="last"),
     lambda s: PersistenceForecaster(s, mode="day"),
     lambda s: SeasonalForecaster(s),
-    lambda s: SeasonalForecaster(s, method="ridge", max_lead_s=13 * 3600),
-    lambda s: SeasonalForecaster(s, method="hybrid"),
+    lambda s: SeasonalForecaster(s, method="profile"),
+    lambda s: SeasonalForecaster(s, delay_s=STEP),
 ])
 def test_forecasts_ignore_the_future(make):
     base = daily_trace(days=20, seed=1)
@@ -195,12 +196,55 @@ def test_a_gapped_or_unsorted_series_built_in_code_is_refused():
         IntensitySeries(np.array([0.0, 3600.0, 1800.0]), np.ones(3))
 
 
-def test_ridge_forecast_does_not_depend_on_a_later_question_of_the_same_day():
+def ar_trace(days: int = 30, phi: float = 0.85, seed: int = 3) -> IntensitySeries:
+    """The daily cycle plus a persistent AR(1) departure from it (a windy or calm spell)."""
+    base = daily_trace(days)
+    shocks = np.random.default_rng(seed).normal(0, 8, len(base.values))
+    resid = np.zeros(len(shocks))
+    for i in range(1, len(shocks)):
+        resid[i] = phi * resid[i - 1] + shocks[i]
+    return IntensitySeries(base.times_s, np.maximum(base.values + resid, 0), "ar")
+
+
+def test_residual_autoregression_is_fitted_and_beats_the_fading_offset():
+    s = ar_trace()
+    ar, profile = SeasonalForecaster(s), SeasonalForecaster(s, method="profile")
+    assert (ar.name, profile.name) == ("seasonal-ar", "seasonal-profile")
+    origins = 20 * DAY + STEP * np.arange(0, 9 * 48, 5)
+    err_ar, err_profile = forecast_mae(ar, origins, 6 * 3600), forecast_mae(profile, origins, 6 * 3600)
+    assert err_ar < 0.9 * err_profile
+    coef = ar._coefficients(ar._known_count(20 * DAY))
+    assert coef is not None and coef.shape == (48, 4)
+    assert 0.7 < coef[0].sum() < 1.0  # one step ahead the departure persists (phi = 0.85)
+    assert coef[47].sum() < coef[0].sum()  # and it fades with lead
+
+
+def test_residual_model_needs_a_profile_week_a_day_of_leads_and_three_days_of_training():
+    s = ar_trace(days=14)
+    f = SeasonalForecaster(s)
+    now = 11 * DAY + 20 * 3600
+    assert f._coefficients(f._known_count(now)) is None  # falls back to the fading offset
+    np.testing.assert_array_equal(f.forecast(now, 6 * 3600),
+                                  SeasonalForecaster(s, method="profile").forecast(now, 6 * 3600))
+    assert f._coefficients(f._known_count(12 * DAY)) is not None
+    with pytest.raises(ConfigError, match="unknown seasonal method 'ridge'"):
+        SeasonalForecaster(s, method="ridge")
+
+
+def test_residual_forecast_does_not_depend_on_a_later_question_of_the_same_day():
     t = np.arange(int(20 * 86_400 / 3600)) * 3600.0
     v = 200 - 100 * np.cos(((t % 86_400) / 3600 - 3) / 24 * 2 * np.pi) + np.random.default_rng(1).normal(0, 20, len(t))
     s = IntensitySeries(t, np.maximum(v, 0))
     early, late = 15 * 86_400 + 2 * 3600.0, 15 * 86_400 + 20 * 3600.0
-    asked_late_first = SeasonalForecaster(s, method="ridge")
+    asked_late_first = SeasonalForecaster(s)
     asked_late_first.forecast(late, 6 * 3600)  # fits on data known at 20:00
-    fresh = SeasonalForecaster(s, method="ridge")
+    fresh = SeasonalForecaster(s)
     np.testing.assert_array_equal(asked_late_first.forecast(early, 6 * 3600), fresh.forecast(early, 6 * 3600))
+
+
+def test_the_carbon_policy_uses_the_residual_forecaster():
+    s = daily_trace(days=3)
+    policy = policy_from_name("carbon", trace=s, delay_s=STEP)
+    assert policy.name == "carbon" and policy.forecaster.name == "seasonal-ar"
+    undelayed = policy_from_name("carbon", trace=s).forecaster
+    assert policy.forecaster._known_count(DAY) == undelayed._known_count(DAY) - 1 == 48

@@ -13,6 +13,11 @@ interrupted is *pinned*: every stage keeps it (and the simulator enforces it).
   Middleware 2021); an interruptible job runs in the cheapest forecast slots before its
   deadline. It re-plans at every decision with a fresh forecast and starts any job that has
   reached its latest start, so no deadline is missed for lack of trying.
+  The ``carbon`` policy forecasts with ``SeasonalForecaster`` (seasonal profile plus a
+  residual autoregression refitted daily on known data). Rules aware of forecast error (a
+  margin growing with lead, least-squares Monte Carlo stopping) did worse on the 2020
+  traces, and even a margin chosen in hindsight per 4 weeks gains under 1 point, so an
+  online-adapted one cannot do better (``docs/benchmarks.md``): the rule stays this simple.
 - ``Oracle``: ``CarbonAwareTiming`` with the true future (``OracleForecaster``).
 - ``EnergyAwarePlacement``: each job on the free node with the lowest predicted joules.
 - ``PowerBudget``: keeps the cluster under a power cap and/or an energy cap per window by
