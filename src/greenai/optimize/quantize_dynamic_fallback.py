@@ -1,10 +1,9 @@
 """Dynamic int8 with per-layer float fallback: quantize every Linear, and when quality drops
 more than the bound, keep the layers that hurt most in float.
 
-Sensitivity is measured, not guessed: each Linear in turn is left float (all others int8)
-and the quality it recovers is recorded; the most harmful layers go back to float one at a
-time until the drop is within `max_quality_drop` or `max_float_layers` is reached (the same
-rule as static int8's fallback, quantize_static.py). Cost: one evaluation per Linear layer,
+Sensitivity is measured, not guessed (float_fallback.py, the same rule as static int8's):
+the most harmful Linear layers go back to float one at a time until the drop is within
+`max_quality_drop` or `max_float_layers` is reached. Cost: one evaluation per Linear layer,
 plus one per layer kept float. torch.ao path only: it takes a qconfig per module name.
 Outlier activations in a few layers (e.g. transformer feed-forward outputs; Dettmers et al.,
 "LLM.int8()", NeurIPS 2022) are the usual reason per-tensor dynamic int8 fails a fidelity bound.
@@ -20,6 +19,7 @@ from torch import nn
 
 from greenai.errors import ConfigError, TransformSkipped
 from greenai.optimize.candidate import Candidate, OptimizeTask
+from greenai.optimize.float_fallback import float_fallback
 from greenai.optimize.precision import FeaturesSource, _features, smoke_test
 from greenai.optimize.quantize_common import (
     quantized_engine,
@@ -73,20 +73,11 @@ class DynamicInt8Fallback:
         if not linears:
             raise TransformSkipped(f"{self.name}: no nn.Linear layers to quantize")
         reference = task.evaluate(candidate.model)
-        float_layers: list[str] = []
-        model = quantize_linears(candidate.model, engine, self.per_channel)
-        quality = task.evaluate(model)
-        all_int8 = quality
-        if reference - quality > self.max_quality_drop:
-            gains = sorted(((name, task.evaluate(quantize_linears(candidate.model, engine, self.per_channel,
-                                                                  [name])) - all_int8) for name in linears),
-                           key=lambda item: item[1], reverse=True)
-            for name, _ in gains[: self.max_float_layers]:
-                float_layers.append(name)
-                model = quantize_linears(candidate.model, engine, self.per_channel, float_layers)
-                quality = task.evaluate(model)
-                if reference - quality <= self.max_quality_drop:
-                    break
+        result = float_fallback(
+            lambda keep: quantize_linears(candidate.model, engine, self.per_channel, keep), task.evaluate,
+            linears, reference, self.max_quality_drop, self.max_float_layers)
+        model, float_layers, quality, all_int8 = (result.model, result.float_layers, result.quality,
+                                                  result.quality_all_int8)
         smoke_test(model, task, self.name)
         within = reference - quality <= self.max_quality_drop
         note = (f"dynamic int8 ({'per-channel' if self.per_channel else 'per-tensor'} weights, torch.ao, "

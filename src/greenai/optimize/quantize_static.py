@@ -9,12 +9,10 @@ then weights and activations run as int8 through torch.ao's FX flow
 On x86 without VNNI, activations use a 7-bit range (`reduce_range`) to avoid overflow in
 `vpmaddubsw`; with VNNI the full 8-bit range is safe.
 
-Per-layer fallback (in the spirit of mixed-precision sensitivity analysis, e.g. Dong et
-al., "HAWQ", ICCV 2019, here measured rather than estimated): if quality drops by more than
-`max_quality_drop` from the float model, each quantizable layer is in turn left in float
-(all others int8) and the quality recovered is measured; the most harmful layers then stay
-float, one by one, until the drop is within bound or `max_float_layers` is reached. Cost:
-one calibration and one `task.evaluate` per quantizable layer, plus two.
+Per-layer fallback (float_fallback.py): if quality drops by more than `max_quality_drop`
+from the float model, the layers that hurt most, by measured sensitivity, stay float until
+the drop is within bound or `max_float_layers` is reached. Cost: one calibration and one
+`task.evaluate` per quantizable layer, plus two.
 
 Why FX and not torchao's PT2E flow: PT2E's converted model runs quantize/dequantize around
 float kernels unless compiled with inductor. Measured on this project's AMD EPYC
@@ -36,6 +34,7 @@ from torch import nn
 from greenai.errors import ConfigError, TransformSkipped
 from greenai.optimize.candidate import Candidate, OptimizeTask, as_args
 from greenai.optimize.cpu_features import CpuFeatures
+from greenai.optimize.float_fallback import float_fallback
 from greenai.optimize.precision import FeaturesSource, _features, smoke_test
 from greenai.optimize.quantize_common import (
     QUANTIZABLE_LAYERS,
@@ -156,17 +155,6 @@ def quantize_static(model: nn.Module, recipe: FxRecipe, batches: Sequence[Any],
     return fx_convert(prepared, recipe, float_layers)
 
 
-def rank_sensitivity(model: nn.Module, recipe: FxRecipe, task: OptimizeTask,
-                     batches: Sequence[Any], layers: Sequence[str],
-                     quality_all_int8: float) -> list[tuple[str, float]]:
-    """(layer, quality gained by keeping only it float), most harmful layer first."""
-    gains = []
-    for layer in layers:
-        quality = task.evaluate(quantize_static(model, recipe, batches, [layer]))
-        gains.append((layer, quality - quality_all_int8))
-    return sorted(gains, key=lambda item: item[1], reverse=True)
-
-
 class StaticInt8:
     """Post-training static int8 (FX), calibrated, with per-layer float fallback."""
 
@@ -230,25 +218,14 @@ class StaticInt8:
                   batches: Sequence[Any], layers: list[str], quantized: nn.Module,
                   ) -> tuple[nn.Module, list[str], dict[str, Any]]:
         quality_float = task.evaluate(model)
-        quality_int8 = task.evaluate(quantized)
-        drop = quality_float - quality_int8
-        extra: dict[str, Any] = {"quality_float": quality_float, "quality_all_int8": quality_int8}
-        if self.fallback_layers == "auto" and drop <= self.max_quality_drop:
-            return quantized, [], {**extra, "quality_drop": drop}
-        limit = (min(self.max_float_layers, len(layers) - 1) if self.fallback_layers == "auto"
-                 else min(self.fallback_layers, len(layers)))
-        ranking = rank_sensitivity(model, recipe, task, batches, layers, quality_int8)
-        extra["sensitivity"] = ranking
-        float_layers: list[str] = []
-        for layer, gain in ranking[:limit]:
-            if self.fallback_layers == "auto" and gain <= 0:
-                break  # keeping this layer float alone does not help
-            float_layers.append(layer)
-            quantized = quantize_static(model, recipe, batches, float_layers)
-            if self.fallback_layers == "auto":
-                drop = quality_float - task.evaluate(quantized)
-                if drop <= self.max_quality_drop:
-                    break
-        if self.fallback_layers != "auto" and float_layers:
-            drop = quality_float - task.evaluate(quantized)
-        return quantized, float_layers, {**extra, "quality_drop": drop}
+        auto = self.fallback_layers == "auto"
+        limit = (min(self.max_float_layers, len(layers) - 1) if auto
+                 else min(int(self.fallback_layers), len(layers)))
+        result = float_fallback(lambda keep: quantize_static(model, recipe, batches, keep), task.evaluate,
+                                layers, quality_float, self.max_quality_drop, limit,
+                                fixed=not auto, all_int8=quantized)
+        extra: dict[str, Any] = {"quality_float": quality_float, "quality_all_int8": result.quality_all_int8,
+                                 "quality_drop": quality_float - result.quality}
+        if result.sensitivity:
+            extra["sensitivity"] = result.sensitivity
+        return result.model, result.float_layers, extra
