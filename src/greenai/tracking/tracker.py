@@ -38,6 +38,7 @@ from greenai.tracking.budget import Budget, BudgetBreach, BudgetExceeded, Budget
 from greenai.tracking.environment import describe_environment
 from greenai.tracking.forecast import Forecast, NotYet, Plan, make_forecast
 from greenai.tracking.phases import PhaseTimeline
+from greenai.tracking.safe_point import SafePointGate
 from greenai.tracking.progress import DEFAULT_PERIODIC_PHASES, ProgressRecorder
 from greenai.tracking.result import RunResult
 from greenai.tracking.sampler import Sampler
@@ -128,16 +129,8 @@ class Tracker(contextlib.ContextDecorator):
         self._budgets = tuple(budgets)
         if not all(isinstance(b, Budget) for b in self._budgets):
             raise ConfigError("budgets must be greenai Budget(...) objects")
-        if on_budget is not None and not callable(on_budget):
-            raise ConfigError("on_budget must be callable as on_budget(run, breach)")
-        self._on_budget = on_budget
+        self._gate = SafePointGate(self.name, on_budget)
         self._recorder: ProgressRecorder | None = None
-        self._budget_pending: bool | None = None  # set by the sampler thread; read at safe points
-        self._pending_breaches: list[BudgetBreach] = []
-        self._pending_lock = threading.Lock()
-        self._breaches: list[BudgetBreach] = []
-        self._stopped_by: BudgetBreach | None = None
-        self._owner_thread: int | None = None
         self.forecast_reason = "the run has not started"  # why forecast() last returned None
 
     # -- lifecycle -------------------------------------------------------------------
@@ -164,7 +157,7 @@ class Tracker(contextlib.ContextDecorator):
                 environment=self._describe_plan(describe_environment(meters, unavailable, cfg, scope)),
             ))
         sink = self._flush_to_ledger if self._ledger is not None else None
-        self._owner_thread = threading.get_ident()
+        self._gate.owner_thread = threading.get_ident()
         self._recorder = ProgressRecorder(self._counters.get, self._progress_counter,
                                           self._epoch_counter, self._eval_phases)
         monitor = BudgetMonitor(self._budgets, self._on_breach, self._forecast_in_sampler)
@@ -187,7 +180,7 @@ class Tracker(contextlib.ContextDecorator):
         with _active_lock:
             _active.discard(self)
         snapshot = self._sampler.stop()
-        if status == RunStatus.COMPLETED and self._stopped_by is not None:
+        if status == RunStatus.COMPLETED and self._gate.stopped_by is not None:
             status = RunStatus.INTERRUPTED  # the user caught BudgetExceeded to leave the loop
         if self._ledger is not None:
             try:
@@ -199,7 +192,7 @@ class Tracker(contextlib.ContextDecorator):
                 self._ledger.close()
         self.result = RunResult(self.run_id, self.name, status, snapshot, self._ledger_path,
                                 self.config.price_per_kwh is not None, self.forecast(),
-                                tuple(self._breaches), self._stopped_by)
+                                tuple(self._gate.breaches), self._gate.stopped_by)
         return self.result
 
     def __enter__(self) -> Tracker:
@@ -225,13 +218,13 @@ class Tracker(contextlib.ContextDecorator):
         Outside any phase this is also a budget safe point."""
         with self._counter_lock:
             self._counters[counter] = self._counters.get(counter, 0.0) + amount
-        if self._budget_pending is not None:
+        if self._gate.pending is not None:
             self._at_safe_point()
 
     def safe_point(self) -> None:
         """A place where a `stop` budget may end the run (raising `BudgetExceeded` after
         calling `on_budget`); does nothing inside a phase. Costs one attribute read."""
-        if self._budget_pending is not None:
+        if self._gate.pending is not None:
             self._at_safe_point()
 
     def plan(self, steps: int | None = None, epochs: int | None = None) -> None:
@@ -276,40 +269,15 @@ class Tracker(contextlib.ContextDecorator):
         return self._forecast_from(self._recorder.series())
 
     def _on_breach(self, breach: BudgetBreach) -> None:
-        """Sampler thread: record and log a breach; leave stops (and callbacks) to a safe point."""
-        self._breaches.append(breach)
+        """Sampler thread: the breach's counter goes to the ledger at the next flush; the
+        gate logs it and leaves stops (and callbacks) to a safe point."""
         with self._counter_lock:
             self._counters[breach.counter] = 1.0
-        if breach.action == "stop":
-            log.warning("greenai: run %r: %s; stopping at the next safe point", self.name, breach.message())
-        else:
-            log.warning("greenai: run %r: %s", self.name, breach.message())
-        if breach.action == "stop" or self._on_budget is not None:
-            with self._pending_lock:
-                self._pending_breaches.append(breach)
-                self._budget_pending = True
+        self._gate.record(breach)
 
     def _at_safe_point(self) -> None:
-        """User's thread, a breach pending: outside any phase, call on_budget, raise if stop."""
-        if threading.get_ident() != self._owner_thread or self._timeline.depth or self.result is not None:
-            return
-        with self._pending_lock:
-            pending, self._pending_breaches = self._pending_breaches, []
-            self._budget_pending = None
-        stop: BudgetBreach | None = None
-        callback_error: Exception | None = None
-        for breach in pending:
-            if self._on_budget is not None:
-                try:
-                    self._on_budget(self, breach)
-                except Exception as e:  # the budget stop still happens
-                    log.exception("greenai: on_budget callback failed")
-                    callback_error = callback_error or e
-            if breach.action == "stop" and stop is None:
-                stop = breach
-        if stop is not None:
-            self._stopped_by = stop
-            raise BudgetExceeded(stop) from callback_error
+        if self.result is None:
+            self._gate.at_safe_point(self, inside_phase=bool(self._timeline.depth))
 
     def _describe_plan(self, environment: dict[str, Any]) -> dict[str, Any]:
         if self._plan.steps or self._plan.epochs:
