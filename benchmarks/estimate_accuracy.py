@@ -4,7 +4,10 @@ Target: a calibrated estimate within 15% MAPE (time and energy, per training ste
 inference batch) over at least eight diverse models at different batch sizes, calibrated once
 in at most 60 s.
 
-    python benchmarks/estimate_accuracy.py [--budget 60] [--batches 4,32] [--write]
+    python benchmarks/estimate_accuracy.py [--budget 60] [--batches 4,32] [--models mlp,gru] [--write]
+
+(--profile FILE reuses a calibration saved there, or calibrates and saves it: to iterate on
+counting and prediction without recalibrating; the published figures calibrate afresh.)
 
 1. Calibrate once (`greenai.estimate.calibrate.calibrate`, micro-benchmarks only: the models
    below are never seen by the calibration), report its wall time.
@@ -170,18 +173,24 @@ def run(args: argparse.Namespace) -> tuple[list[Case], object, dict]:
     from greenai.estimate.calibrate import calibrate, describe
     from greenai.estimate.counting import count_ops
     from greenai.estimate.predict import predict
-    from greenai.estimate.profile import default_profile
+    from greenai.estimate.profile import default_profile, load_profile
 
     info = {"load_before": os.getloadavg(), "waited_s": wait_for_quiet(args.max_wait)}
-    for attempt in range(3):  # again if other jobs disturbed it (calibrate() notes it)
-        t0 = time.perf_counter()
-        profile = calibrate(args.budget, save=args.save, progress=(print if args.verbose else None))
-        info["calibration_wall_s"] = time.perf_counter() - t0
-        if not any(n.startswith("other processes kept") for n in profile.notes):
-            break
-        print(f"calibration disturbed by other jobs (attempt {attempt + 1}); waiting to redo it", flush=True)
-        info["waited_s"] += wait_for_quiet(args.max_wait)
-    info["calibrations"] = attempt + 1
+    reuse = Path(args.profile) if args.profile else None
+    if reuse is not None and reuse.exists():  # iterate on counting/prediction without recalibrating
+        profile = load_profile(reuse)
+        info["calibration_wall_s"], info["calibrations"] = profile.calibration_s, 1
+    else:
+        for attempt in range(3):  # again if other jobs disturbed it (calibrate() notes it)
+            t0 = time.perf_counter()
+            profile = calibrate(args.budget, save=args.save or reuse is not None, path=reuse,
+                                progress=(print if args.verbose else None))
+            info["calibration_wall_s"] = time.perf_counter() - t0
+            if not any(n.startswith("other processes kept") for n in profile.notes):
+                break
+            print(f"calibration disturbed by other jobs (attempt {attempt + 1}); waiting to redo it", flush=True)
+            info["waited_s"] += wait_for_quiet(args.max_wait)
+        info["calibrations"] = attempt + 1
     print(f"calibrated in {info['calibration_wall_s']:.1f} s (budget {args.budget:g} s)", flush=True)
     if args.verbose:
         print(describe(profile))
@@ -232,23 +241,23 @@ def markdown(cases: list[Case], profile, info: dict, args: argparse.Namespace) -
     lines = [
         "## Estimate accuracy (predicted vs measured, per step)",
         "",
-        f"Measured {when} by `benchmarks/estimate_accuracy.py` on {fp.cpu_model} "
+        (f"Measured {when} by `benchmarks/estimate_accuracy.py` on {fp.cpu_model} "
         f"({fp.logical_cpus} logical CPUs, {fp.usable_cpus:g} usable), {platform.system()} "
         f"{platform.release()}; Python {platform.python_version()}, torch {torch.__version__} "
         f"({torch.get_num_threads()} threads), greenai {greenai.__version__}. Load average before "
-        f"{info['load_before'][0]:.2f}, after {info['load_after'][0]:.2f} (the machine is shared).",
+        f"{info['load_before'][0]:.2f}, after {info['load_after'][0]:.2f} (the machine is shared)."),
         "",
-        f"Command: `python benchmarks/estimate_accuracy.py --budget {args.budget:g} --batches "
-        f"{args.batches} --seconds {args.seconds:g}{f' --threads {args.threads}' if args.threads else ''} --write`",
+        (f"Command: `python benchmarks/estimate_accuracy.py --budget {args.budget:g} --batches "
+        f"{args.batches} --seconds {args.seconds:g}{f' --threads {args.threads}' if args.threads else ''} --write`"),
         "",
-        f"**Calibration** (once{'' if info['calibrations'] == 1 else ' kept, after ' + str(info['calibrations'] - 1) + ' disturbed by other jobs and redone'}, "
+        (f"**Calibration** (once{'' if info['calibrations'] == 1 else ' kept, after ' + str(info['calibrations'] - 1) + ' disturbed by other jobs and redone'}, "
         "micro-benchmarks only; the models below are never seen): "
         f"{info['calibration_wall_s']:.1f} s wall time for a budget of {args.budget:g} s, "
         f"{len(profile.points)} benchmark sizes, {len(profile.time_models)} rooflines; its own fit "
         f"error {_pct(profile.fit_mape_time)} (time), {_pct(profile.fit_mape_energy)} (energy). "
-        f"Energy basis `{profile.energy_basis}`, fitted on `{profile.energy_provenance}` meters.",
+        f"Energy basis `{profile.energy_basis}`, fitted on `{profile.energy_provenance}` meters."),
         "",
-        "**Measured**: a real run per case, started once other jobs on the machine had quieted "
+        ("**Measured**: a real run per case, started once other jobs on the machine had quieted "
         f"down (waited {info['waited_s']:.0f} s in all): 3 warm-up steps, then 3 windows of steps "
         f"({args.seconds:g} s in all), each inside a greenai Tracker; the window with the smallest "
         "median step time is kept (the least disturbed by other jobs): its median wall time per "
@@ -257,7 +266,7 @@ def markdown(cases: list[Case], profile, info: dict, args: argparse.Namespace) -
         "steps, is compared in the summary too). The last column is the CPUs other processes "
         "kept busy during the kept window. Inference: `model.eval()` under "
         "`torch.inference_mode()`. Training: zero_grad, forward, loss = output.sum(), backward, "
-        "Adam step. **Predicted**: `count_ops` (fake tensors) + `predict`.",
+        "Adam step. **Predicted**: `count_ops` (fake tensors) + `predict`."),
         "",
     ]
     cal_t = [c.time_err for c in cases]
@@ -294,9 +303,9 @@ def markdown(cases: list[Case], profile, info: dict, args: argparse.Namespace) -
     lines += ["", "Notes:", ""]
     lines += [f"- {n}" for n in profile.notes]
     lines += [f"- prediction fallback: {n}" for n in notes]
-    lines += ["- Measured energy on a machine without hardware counters is itself an estimate "
+    lines += [("- Measured energy on a machine without hardware counters is itself an estimate "
               "(greenai's utilization-linear CPU model, ±50%); the calibrated prediction reproduces "
-              "what greenai would report, not the true energy, on such machines."]
+              "what greenai would report, not the true energy, on such machines.")]
     return "\n".join(lines) + "\n"
 
 
@@ -320,6 +329,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--models", default="", help="comma-separated subset of the zoo")
     ap.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
     ap.add_argument("--save", action="store_true", help="save the calibration profile")
+    ap.add_argument("--profile", default="",
+                    help="profile file: reused if it exists, else calibrated and saved there")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
     ap.add_argument("--max-wait", type=float, default=60.0,
                     help="seconds to wait for other jobs to quiet down before each measurement")

@@ -3,16 +3,30 @@ accounts for every class."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
 import pytest
 
 from greenai.estimate import microbench as mb
-from greenai.estimate.calibrate import (Segment, _fit_energy, calibrate, fit_busy, fit_roofline,
-                                        nnls, nnls_lawson_hanson)
+from greenai.estimate.calibrate import (
+    Segment,
+    _fit_energy,
+    calibrate,
+    fit_busy,
+    fit_roofline,
+    nnls,
+    nnls_lawson_hanson,
+    size_correction,
+)
 from greenai.estimate.ops import OpClass
-from greenai.estimate.profile import BASIS_ACTIVE_POWER, BASIS_COEFFICIENTS, load_profile
+from greenai.estimate.profile import (
+    BASIS_ACTIVE_POWER,
+    BASIS_COEFFICIENTS,
+    TimeModel,
+    load_profile,
+)
 from greenai.meters.base import Provenance
 
 
@@ -71,7 +85,7 @@ def test_energy_fit_measured_meters_recovers_coefficients():
     for calls, wall, b in [(100, 0.2, 1e7), (1000, 0.1, 1e4), (50, 0.05, 1e5)]:
         segs.append(_segment(OpClass.ELEMENTWISE, b / 4, b, calls, wall, wall,
                              500e-12 * b * calls + 8 * wall, Provenance.MEASURED))
-    basis, energy, prov, err, notes = _fit_energy(segs)
+    basis, energy, prov, err, _notes = _fit_energy(segs)
     assert (basis, prov) == (BASIS_COEFFICIENTS, Provenance.MEASURED)
     assert energy.static_w == pytest.approx(8.0, rel=1e-6)
     assert energy.pj_per_flop["matmul/float32"] == pytest.approx(20.0, rel=1e-6)
@@ -83,7 +97,7 @@ def test_energy_fit_estimated_meters_is_active_power():
     # greenai's CPU model: E = 1.5 W x t + 2.8 W x CPU-seconds
     segs = [_segment(OpClass.MATMUL, 1e6, 1e4, 10, wall, cpu, 1.5 * wall + 2.8 * cpu, Provenance.ESTIMATED)
             for wall, cpu in [(0.1, 0.1), (0.2, 0.38), (0.3, 0.45), (0.05, 0.02)]]
-    basis, energy, prov, err, notes = _fit_energy(segs)
+    basis, energy, prov, _err, notes = _fit_energy(segs)
     assert (basis, prov) == (BASIS_ACTIVE_POWER, Provenance.ESTIMATED)
     assert energy.base_power_w == pytest.approx(1.5, rel=1e-6)
     assert energy.power_per_busy_cpu_w == pytest.approx(2.8, rel=1e-6)
@@ -161,3 +175,45 @@ def test_fit_roofline_keeps_the_additive_form_when_it_fits_better():
     assert fit.overlap is False and fit.mape < 1e-6
     assert (fit.overhead_s, fit.rate_flops, fit.bandwidth_bps) == (
         pytest.approx(o, rel=1e-5), pytest.approx(rate, rel=1e-5), pytest.approx(bw, rel=1e-5))
+
+
+def test_forward_benchmarks_are_timed_in_inference_mode_entered_once():
+    """Entering inference mode costs about a tiny operator: a model enters it once per batch,
+    so forward benchmarks are timed inside it, not entering it per call."""
+    import torch
+
+    forward = next(b for b in mb.suite((mb.FP32,)) if b.pass_ == mb.FORWARD)
+    backward = next(b for b in mb.suite((mb.FP32,)) if b.pass_ == mb.BACKWARD)
+    call = forward.make()
+    with mb.pass_mode(forward):
+        assert torch.is_inference_mode_enabled()
+        call()
+    with mb.pass_mode(backward):
+        assert not torch.is_inference_mode_enabled()
+        backward.make()()
+    assert not torch.is_inference_mode_enabled()
+
+
+def test_python_call_cost_is_a_small_positive_share():
+    from greenai.estimate.eager import python_call_cost
+
+    share = python_call_cost(0.02)
+    assert 0.0 <= share < 20e-6
+
+
+
+def test_size_correction_follows_the_residual_by_work_and_ignores_one_outlier():
+    """Small calls 1.5x slower than the roofline, large ones on it, one noisy size: the
+    correction is the running median of measured / roofline, by FLOPs."""
+    model = TimeModel(1e-6, 1e10, None)
+    flops = [1e4, 3e4, 1e5, 3e5, 1e7, 3e7, 1e8, 3e8]
+    slow = [1.5, 1.5, 1.5, 1.5, 1.0, 3.0, 1.0, 1.0]  # 3e7: a disturbed measurement
+    segs = [_segment(OpClass.CONV, f, f / 10, 10, 10 * r * model.time_s(f, 0), 0.0, 1.0,
+                     Provenance.ESTIMATED) for f, r in zip(flops, slow)]
+    fields = size_correction(model, segs, [0.0] * len(segs), "flops")
+    fitted = dataclasses.replace(model, **fields)
+    assert fields["correction_by"] == "flops"
+    assert fitted.factor(1e4, 0) == pytest.approx(1.5)
+    assert fitted.factor(3e7, 0) == pytest.approx(1.0)  # the outlier is outvoted
+    assert fitted.factor(1e9, 0) == pytest.approx(1.0)
+    assert size_correction(model, segs[:4], [0.0] * 4, "flops") == {}  # too few sizes

@@ -8,13 +8,13 @@ import time
 import pytest
 
 torch = pytest.importorskip("torch")
-from torch import nn  # noqa: E402
-from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
-from greenai.errors import GreenAIError  # noqa: E402
-from greenai.estimate.counting import EstimateError, count_ops  # noqa: E402
-from greenai.estimate.ops import OpClass, OpCounts, Pass  # noqa: E402
-from tests.estimate.models import ZOO  # noqa: E402
+from greenai.errors import GreenAIError
+from greenai.estimate.counting import EstimateError, count_ops
+from greenai.estimate.ops import OpClass, OpCounts, Pass
+from tests.estimate.models import ZOO
 
 F32 = 4  # bytes per float32
 
@@ -160,22 +160,50 @@ def test_lstm_is_recurrent_and_close_to_the_textbook_formula():
     assert only(counts, OpClass.RECURRENT, Pass.BACKWARD).flops == 2 * forward.flops
 
 
-def test_transformer_encoder_layer_counts_every_part():
-    batch, seq, d, heads, ff = 2, 16, 64, 4, 128
-    layer = nn.TransformerEncoderLayer(d, heads, ff, batch_first=True)
-    fastpath_before = torch.backends.mha.get_fastpath_enabled()
-    counts = count_ops(layer, torch.randn(batch, seq, d))
-
+def _encoder_layer_flops(batch: int, seq: int, d: int, ff: int) -> float:
     tokens = batch * seq
     projections = 2 * tokens * 4 * d * d  # q, k, v, out
     feedforward = 2 * tokens * 2 * d * ff
     attention = 2 * 2 * batch * seq * seq * d  # q k^T and p v
-    assert flops(counts, OpClass.MATMUL) == projections + feedforward + attention
+    return projections + feedforward + attention
+
+
+def test_transformer_encoder_layer_counts_every_part_without_the_fast_path():
+    batch, seq, d, heads, ff = 2, 16, 64, 4, 128
+    layer = nn.TransformerEncoderLayer(d, heads, ff, batch_first=True)
+    fastpath_before = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)  # the user's choice is what runs
+    try:
+        counts = count_ops(layer, torch.randn(batch, seq, d))
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath_before)
+
+    tokens = batch * seq
+    assert flops(counts, OpClass.MATMUL) == _encoder_layer_flops(batch, seq, d, ff)
     assert "aten._scaled_dot_product_flash_attention_for_cpu.default" in {r.op for r in counts.records}
     assert [r.flops for r in counts.records if r.op_class is OpClass.NORMALIZATION] == [7 * tokens * d] * 2
     assert flops(counts, OpClass.ELEMENTWISE) > 0  # residual adds and ReLU
     assert counts.notes == ()  # no op without a formula
-    assert torch.backends.mha.get_fastpath_enabled() == fastpath_before
+
+
+def test_transformer_encoder_layer_fast_path_is_counted_as_its_parts():
+    """In eval, under inference mode, nn.TransformerEncoderLayer runs one fused operator
+    (as in a real run: counting's module hooks must not switch it off); its parts are
+    counted, issued from C++ (no Python call each)."""
+    batch, seq, d, heads, ff = 2, 16, 64, 4, 128
+    layer = nn.TransformerEncoderLayer(d, heads, ff, batch_first=True)
+    counts = count_ops(layer, torch.randn(batch, seq, d))
+
+    ops = [r.op for r in counts.records]
+    assert "aten._transform_bias_rescale_qkv.default" in ops  # inside _native_multi_head_attention
+    assert "aten._addmm_activation.default" in ops  # the fused feed-forward
+    tokens = batch * seq
+    # the same matmuls as the unfused layer, the ReLU fused into the first feed-forward one
+    assert flops(counts, OpClass.MATMUL) == _encoder_layer_flops(batch, seq, d, ff) + tokens * ff
+    assert [r.flops for r in counts.records if r.op_class is OpClass.NORMALIZATION] == [7 * tokens * d] * 2
+    assert [r.python_call for r in counts.records] == [True] + [False] * (len(ops) - 1)
+    assert counts.notes == ()
+    assert not layer._forward_hooks and not layer._forward_pre_hooks  # nothing left behind
 
 
 # --------------------------------------------------------------------------- training step

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from greenai.estimate.formulas import (compression_ratio, energy_j, total_energy,
-                                       training_time_s, weighted_energy)
+from greenai.estimate.formulas import (
+    compression_ratio,
+    energy_j,
+    total_energy,
+    training_time_s,
+    weighted_energy,
+)
 
 
 def test_energy_is_power_times_time():

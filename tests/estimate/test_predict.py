@@ -8,8 +8,15 @@ import pytest
 
 from greenai.estimate.ops import OpClass, OpCounts, OpRecord, Pass
 from greenai.estimate.predict import module_calls, predict, whole_run
-from greenai.estimate.profile import (BASIS_ACTIVE_POWER, BASIS_COEFFICIENTS, EnergyModel, Profile,
-                                      TimeModel, current_fingerprint, default_profile)
+from greenai.estimate.profile import (
+    BASIS_ACTIVE_POWER,
+    BASIS_COEFFICIENTS,
+    EnergyModel,
+    Profile,
+    TimeModel,
+    current_fingerprint,
+    default_profile,
+)
 
 
 def rec(cls: OpClass, flops: float, nbytes: float, module: str, pass_: Pass = Pass.FORWARD,
@@ -177,3 +184,19 @@ def test_time_model_without_overlap_adds_compute_and_memory():
     additive = dataclasses.replace(overlapped, overlap=False)
     assert overlapped.time_s(3e3, 1e3) == pytest.approx(2e-6 + 3e-6)
     assert additive.time_s(3e3, 1e3) == pytest.approx(2e-6 + 3e-6 + 1e-6)
+
+
+def test_operator_issued_from_cpp_is_not_charged_pythons_share():
+    """nn.GRU's per-step operators (python_call False) cost the class overhead less Python's
+    share of a call; backward operators (issued by the autograd engine) are left alone."""
+    prof = hand_profile(python_call_s=1.5e-6)
+    inner = dataclasses.replace(ACT, python_call=False)  # 2 us - 1.5 us + 4 us
+    one = predict(counts(ACT), prof).per_pass["forward"][0]
+    other = predict(counts(inner), prof).per_pass["forward"][0]
+    assert one - other == pytest.approx(1.5e-6, rel=1e-9)
+    bwd = rec(OpClass.MATMUL, 4e6, 2e5, "fc1", Pass.BACKWARD)
+    inner_bwd = dataclasses.replace(bwd, python_call=False)
+    assert predict(counts(FC, inner_bwd), prof).time_s == predict(counts(FC, bwd), prof).time_s
+    tiny = hand_profile(python_call_s=50e-6)  # never below the work itself
+    assert predict(counts(inner), tiny).per_pass["forward"][0] == pytest.approx(4e-6 + 2e-6)
+

@@ -10,10 +10,21 @@ import pytest
 
 from greenai.errors import GreenAIError
 from greenai.estimate.ops import OpClass
-from greenai.estimate.profile import (BASIS_ACTIVE_POWER, BenchPoint, EnergyModel, Profile,
-                                      ProfileError, ProfileWarning, TimeModel, calibration_dir,
-                                      current_fingerprint, default_profile, load_profile,
-                                      profile_path, save_profile)
+from greenai.estimate.profile import (
+    BASIS_ACTIVE_POWER,
+    BenchPoint,
+    EnergyModel,
+    Profile,
+    ProfileError,
+    ProfileWarning,
+    TimeModel,
+    calibration_dir,
+    current_fingerprint,
+    default_profile,
+    load_profile,
+    profile_path,
+    save_profile,
+)
 
 
 def make_profile(**fingerprint_changes) -> Profile:
@@ -23,7 +34,8 @@ def make_profile(**fingerprint_changes) -> Profile:
         created_at="2025-01-02T03:04:05+00:00",
         time_models={
             "matmul/float32": TimeModel(4e-6, 5e10, 1e10, busy_cpus=1.9, overhead_busy_cpus=1.0,
-                                        mape=0.05, points=12),
+                                        mape=0.05, points=12,
+                                        size_correction=((4.0, 1.5), (6.0, 1.0))),
             "elementwise/float32": TimeModel(2e-6, None, 4e9, mape=0.08, points=20, note="x"),
         },
         missing={"recurrent/int8": "int8 is benchmarked for matmul only"},
@@ -56,6 +68,15 @@ def test_json_round_trip_is_exact(calib_dir):
     assert loaded.time_model(OpClass.MATMUL, "torch.float32").rate_flops == 5e10
     assert loaded.date == "2025-01-02"
     assert json.loads(path.read_text())["energy_basis"] == "active_power"
+
+
+def test_size_correction_interpolates_in_log_work_and_is_flat_beyond():
+    model = TimeModel(1e-6, 1e9, None, size_correction=((4.0, 1.5), (6.0, 1.0)))
+    assert model.factor(1e3, 0) == 1.5  # below the smallest benchmark
+    assert model.factor(1e5, 0) == pytest.approx(1.25)  # halfway in log10(FLOPs)
+    assert model.factor(1e9, 0) == 1.0  # beyond the largest
+    assert model.time_s(1e5, 0) == pytest.approx((1e-6 + 1e5 / 1e9) * 1.25)
+    assert TimeModel(1e-6, 1e9, None).factor(1e5, 0) == 1.0  # no knots: the roofline alone
 
 
 def test_default_location_follows_xdg(tmp_path, monkeypatch):

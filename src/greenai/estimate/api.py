@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from greenai.config import Config, load_config
 from greenai.estimate.counting import EstimateError, count_ops

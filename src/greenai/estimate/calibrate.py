@@ -28,14 +28,25 @@ import dataclasses
 import math
 import os
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from greenai.estimate import microbench as mb
+from greenai.estimate.eager import Context, context
 from greenai.estimate.ops import OpClass
-from greenai.estimate.profile import (BASIS_ACTIVE_POWER, BASIS_COEFFICIENTS, BenchPoint,
-                                      EnergyModel, Profile, TimeModel, current_fingerprint, now_iso,
-                                      save_profile)
+from greenai.estimate.profile import (
+    BASIS_ACTIVE_POWER,
+    BASIS_COEFFICIENTS,
+    BenchPoint,
+    EnergyModel,
+    Profile,
+    TimeModel,
+    current_fingerprint,
+    now_iso,
+    save_profile,
+)
+from greenai.estimate.timing import quiet, run_bench
 from greenai.meters.base import Provenance
 
 COMPUTE_CLASSES = frozenset({OpClass.MATMUL, OpClass.CONV, OpClass.DEPTHWISE_CONV, OpClass.RECURRENT})
@@ -205,7 +216,8 @@ def cache_sizes(root: str = "/sys/devices/system/cpu/cpu0/cache") -> list[float]
     sizes = set()
     try:
         for index in os.listdir(root):
-            text = open(os.path.join(root, index, "size")).read().strip().upper()
+            with open(os.path.join(root, index, "size")) as f:
+                text = f.read().strip().upper()
             unit = {"K": 1024, "M": 1024 ** 2, "G": 1024 ** 3}.get(text[-1:], 1)
             sizes.add(float(text.rstrip("KMG")) * unit)
     except (OSError, ValueError):
@@ -241,7 +253,7 @@ def fit_busy(scale: float, work_s: Sequence[float], cpu_s: Sequence[float], usab
     u_o, u_w = nnls(a, np.ones_like(C))
     if float(np.max(W / np.maximum(W + O, 1e-30))) < 0.3:  # work never seen: as the fixed part
         u_w = u_o
-    clamp = lambda u: float(min(max(u, 0.0), usable))  # noqa: E731
+    clamp = lambda u: float(min(max(u, 0.0), usable))
     return clamp(u_o) or 1.0, clamp(u_w) or clamp(u_o) or 1.0
 
 
@@ -258,7 +270,7 @@ def resolve_dtypes(dtypes: str | Sequence[str]) -> tuple[tuple[str, ...], list[s
     chosen: list[str] = []
     for d in wanted:
         if d == mb.BF16:
-            native, why = mb.bf16_support()
+            _native, why = mb.bf16_support()
             notes.append(f"bfloat16: {why}")
             chosen.append(d)
         elif d == mb.INT8:
@@ -337,8 +349,8 @@ def _calibrate(start: float, budget_s: float, dtypes: str | Sequence[str], progr
     usable = max(current_fingerprint().usable_cpus, 1.0)
     benches = mb.suite(chosen, backward=backward)
     deadline = start + budget_s - min(FIT_RESERVE_S, 0.1 * budget_s)
-    with mb.quiet():
-        ctx = mb.context(min(0.15, budget_s * 0.02))
+    with quiet():
+        ctx = context(min(0.2, budget_s * 0.025))
     plan = _plan(benches, deadline - time.perf_counter())
     planned = {id(b) for b in plan}
     skipped_sizes: dict[str, list[str]] = {}
@@ -361,16 +373,16 @@ def _calibrate(start: float, budget_s: float, dtypes: str | Sequence[str], progr
                 f"{bench.name}: ~{guess:.3g} s per call, too slow for the budget")
             continue
         try:
-            with mb.quiet():
+            with quiet():
                 call = mb.make_copies(bench, min(0.02, max(target * 0.3, 0.002)))
-        except Exception as e:  # an operator this build lacks
+        except Exception as e:  # noqa: BLE001  (an operator this build lacks)
             skipped_sizes.setdefault(bench.group, []).append(f"{bench.name}: {type(e).__name__}: {e}")
             continue
         tracker = Tracker(f"calibrate {bench.name}", store=False, config=config, handle_signals=False)
         tracker.start()
         c0 = _cpu_now()
-        with mb.quiet():
-            timing = mb.run_bench(call, target)
+        with quiet(), mb.pass_mode(bench):
+            timing = run_bench(call, target)
         cpu = _cpu_now() - c0
         snap = tracker.stop().snapshot
         seg = Segment(bench, timing.time_s, timing.cpu_s, timing.calls + timing.warmup_calls,
@@ -401,7 +413,8 @@ def _calibrate(start: float, budget_s: float, dtypes: str | Sequence[str], progr
     notes.append(f"context: module call {ctx.module_call_s * 1e6:.1f} us, autograd record "
                  f"{ctx.grad_record_s * 1e6:.1f} us per forward op, backward start "
                  f"{ctx.backward_call_s * 1e6:.1f} us, view {ctx.view_s * 1e6:.1f} us; Adam step "
-                 f"{ctx.optimizer_step_s * 1e6:.1f} us + {ctx.optimizer_record_s * 1e6:.1f} us per operator")
+                 f"{ctx.optimizer_step_s * 1e6:.1f} us + {ctx.optimizer_record_s * 1e6:.1f} us per operator; "
+                 f"Python's share of an operator call {ctx.python_call_s * 1e6:.2f} us")
     others = (_others_cpu_s() - others0) / max(time.monotonic() - wall0, 1e-9)
     if others > 0.25:
         notes.append(f"other processes kept {others:.2f} CPUs busy during calibration (a shared "
@@ -417,7 +430,8 @@ def _calibrate(start: float, budget_s: float, dtypes: str | Sequence[str], progr
         fit_mape_time=mape_time, fit_mape_energy=mape_energy, view_overhead_s=ctx.view_s,
         module_call_s=ctx.module_call_s, grad_record_s=ctx.grad_record_s,
         backward_call_s=ctx.backward_call_s, optimizer_step_s=ctx.optimizer_step_s,
-        optimizer_record_s=ctx.optimizer_record_s, calibration_s=elapsed, budget_s=budget_s,
+        optimizer_record_s=ctx.optimizer_record_s, python_call_s=ctx.python_call_s,
+        calibration_s=elapsed, budget_s=budget_s,
         notes=tuple(notes), points=tuple(points),
     )
     if save:
@@ -451,7 +465,7 @@ def _guess_call_s(done: list[Segment], bench: mb.Bench) -> float | None:
 
 
 def _fit_time(by_group: dict[str, list[Segment]], skipped_sizes: dict[str, list[str]],
-              usable: float, ctx: mb.Context
+              usable: float, ctx: Context
               ) -> tuple[dict[str, TimeModel], dict[str, str], list[BenchPoint], float | None]:
     """Forward groups first (their benchmarks hold one class), then backward groups, from whose
     times the engine start and the kernels of other classes (predicted) are taken out."""
@@ -483,8 +497,9 @@ def _fit_time(by_group: dict[str, list[Segment]], skipped_sizes: dict[str, list[
         o, rate, bw = fit.overhead_s, fit.rate_flops, fit.bandwidth_bps
         probe = TimeModel(o, rate, bw, dram_s_per_byte=fit.dram_s_per_byte,
                           cache_bytes=cache if math.isfinite(cache) else None, overlap=fit.overlap)
-        work = [sum(probe.work_s(f, b) for _, f, b in s.bench.main) for s in segs]
-        fixed_calls = [o * len(s.bench.main) for s in segs]
+        probe = dataclasses.replace(probe, **size_correction(probe, segs, fixed, prefer))
+        work = [sum(probe.work_s(f, b) * probe.factor(f, b) for _, f, b in s.bench.main) for s in segs]
+        fixed_calls = [sum(o * probe.factor(f, b) for _, f, b in s.bench.main) for s in segs]
         u_o, u_w = fit_busy(1.0, work, [s.cpu_per_call_s for s in segs], usable, fixed_calls)
         fitted = [sum(probe.time_s(f, b) for _, f, b in s.bench.main) + fx for s, fx in zip(segs, fixed)]
         errs = [abs(p - s.time_s) / s.time_s for p, s in zip(fitted, segs)]
@@ -497,6 +512,39 @@ def _fit_time(by_group: dict[str, list[Segment]], skipped_sizes: dict[str, list[
                                      s.time_s, s.cpu_per_call_s, p))
     mape = sum(errors) / len(errors) if errors else None
     return models, missing, points, mape
+
+
+MIN_POINTS_CORRECTION = 6  # sizes needed to describe a residual by size
+CORRECTION_WINDOW = 5  # running median over this many neighbours (by work)
+CORRECTION_RANGE = (0.5, 2.0)
+
+
+def size_correction(model: TimeModel, segs: list[Segment], fixed: list[float], prefer: str
+                    ) -> dict[str, Any]:
+    """The roofline's residual on its micro-benchmarks as a function of the work of one call
+    (FLOPs for compute classes, bytes otherwise): measured / roofline per benchmark, sorted by
+    work, a running median over CORRECTION_WINDOW neighbours (so one noisy size moves
+    nothing), clamped to CORRECTION_RANGE. A roofline says how cost grows with work; it
+    cannot say that small calls run below the rate large ones reach (oneDNN convolutions on
+    a few channels). Fields of TimeModel; none with fewer than MIN_POINTS_CORRECTION sizes."""
+    if len(segs) < MIN_POINTS_CORRECTION:
+        return {}
+    by = "flops" if prefer == "flops" else "bytes"
+    points = []
+    for s, fx in zip(segs, fixed):
+        main = s.bench.main
+        roof = sum(model.time_s(f, b) for _, f, b in main)
+        units = (s.bench.flops if by == "flops" else s.bench.bytes_moved) / len(main)
+        if roof > 0 and units > 0:
+            points.append((math.log10(units), max(s.time_s - fx, 0.2 * s.time_s) / roof))
+    points.sort()
+    half = CORRECTION_WINDOW // 2
+    lo, hi = CORRECTION_RANGE
+    knots = []
+    for i, (x, _) in enumerate(points):
+        window = sorted(r for _, r in points[max(i - half, 0): i + half + 1])
+        knots.append((x, min(max(window[len(window) // 2], lo), hi)))
+    return {"size_correction": tuple(knots), "correction_by": by}
 
 
 def _aux_s(bench: mb.Bench, models: dict[str, TimeModel], dtype: str) -> float:
@@ -562,8 +610,8 @@ def _fit_energy(segments: list[Segment]
 
 def describe(profile: Profile) -> str:
     """A few lines for `greenai calibrate` and logs."""
-    lines = [f"calibration {profile.created_at} on {profile.fingerprint.describe()} "
-             f"in {profile.calibration_s:.1f} s (budget {profile.budget_s:g} s)"]
+    lines = [(f"calibration {profile.created_at} on {profile.fingerprint.describe()} "
+             f"in {profile.calibration_s:.1f} s (budget {profile.budget_s:g} s)")]
     for key, m in sorted(profile.time_models.items()):
         rate = f"{m.rate_flops / 1e9:8.2f} GFLOP/s" if m.rate_flops else " " * 16
         bw = f"{m.bandwidth_bps / 1e9:7.2f} GB/s" if m.bandwidth_bps else " " * 12

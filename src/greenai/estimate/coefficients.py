@@ -77,6 +77,7 @@ GRAD_RECORD_S = 3e-6  # recording one autograd node in a training forward
 BACKWARD_CALL_S = 20e-6  # starting the autograd engine once per backward()
 OPTIMIZER_STEP_S = 30e-6  # fixed cost of optimizer.step() (Python)
 OPTIMIZER_RECORD_S = 8e-6  # per operator inside optimizer.step(), Python between them included
+PYTHON_CALL_S = 1e-6  # Python's share of an operator call (not paid by operators issued from C++)
 DRAM_BYTES_PER_S_PER_CPU = 8e9
 LINK_BYTES_PER_S = 1.25e9  # 10 Gbit/s Ethernet
 

@@ -46,15 +46,19 @@ Classes. Convolutions with groups == in_channels > 1 are ``DEPTHWISE_CONV``, oth
 ``CONV``. On CPU, ``nn.LSTM`` runs one fused ``mkldnn_rnn_layer`` per layer and
 direction: ``RECURRENT``, FLOPs from its shapes. ``nn.GRU`` and ``nn.RNN`` have no fused
 CPU kernel: they run per-time-step ``addmm``/``mm`` and elementwise ops, counted as
-``MATMUL`` and ``ELEMENTWISE`` (that is what the hardware executes). Attention through
-``scaled_dot_product_attention`` is ``MATMUL``; the fused inference fast path of
-``nn.TransformerEncoderLayer``/``nn.MultiheadAttention`` is switched off while counting
-so that its parts are seen. ``quantized::linear*`` (int8 dynamic/static) is ``MATMUL``
-with the packed weight's dtype. Collectives are ``COMMUNICATION``. An op without a rule
-is ``DATA_MOVEMENT`` with its bytes, 0 FLOPs, and is listed once in the notes.
+``MATMUL`` and ``ELEMENTWISE`` (that is what the hardware executes), all but the first
+issued from C++ (``OpRecord.python_call`` False, see calls.py). Attention through
+``scaled_dot_product_attention`` is ``MATMUL``. The fused inference fast path of
+``nn.TransformerEncoderLayer`` and ``nn.MultiheadAttention`` is taken as in a real run
+(module hooks are global so as not to switch it off); its kernels
+(``_transformer_encoder_layer_fwd``, ``_native_multi_head_attention``) only call other
+operators, so they run under the mode and those operators are counted, issued from C++.
+``quantized::linear*`` (int8 dynamic/static) is ``MATMUL`` with the packed weight's dtype.
+Collectives are ``COMMUNICATION``. An op without a rule is ``DATA_MOVEMENT`` with its
+bytes, 0 FLOPs, and is listed once in the notes.
 
-Modules. Forward: the innermost module whose forward is running (hooks on every
-module; "" for the model itself and for the loss). Backward: the module whose forward
+Modules. Forward: the innermost module whose forward is running (global module hooks;
+"" for the model itself and for the loss). Backward: the module whose forward
 created the autograd node being executed (``torch._C._current_autograd_node()``; nodes
 are claimed by the innermost module when its forward returns). Optimizer: the module
 owning the parameter (or its gradient or optimizer state) being updated.
@@ -80,8 +84,10 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten, tree_map
 
 from greenai.errors import GreenAIError
+from greenai.estimate.calls import PythonCalls
 from greenai.estimate.op_rules import (
     COMMUNICATION_NAMESPACES,
+    COMPOSED_KERNELS,
     FREE,
     QUANTIZED_RULES,
     SKIPPED_NAMESPACES,
@@ -95,93 +101,13 @@ from greenai.estimate.op_rules import (
     zero,
 )
 from greenai.estimate.ops import OpClass, OpCounts, OpRecord, Pass
+from greenai.estimate.scope import Scope, tensors
 
-__all__ = ["EstimateError", "count_ops", "OPTIMIZERS"]
+__all__ = ["OPTIMIZERS", "EstimateError", "count_ops"]
 
 
 class EstimateError(GreenAIError):
     """The model or its example input cannot be counted (bad input, model fails to run)."""
-
-
-# --------------------------------------------------------------------------- module scope
-
-
-class _Scope:
-    """Which module runs an op: a stack in the forward, the autograd node's owner in the
-    backward (each node is claimed, at the forward hook of the innermost module that
-    created it, by walking the graph back from the module outputs to its inputs), the
-    parameter's owner in the optimizer step. Also sums activation bytes."""
-
-    def __init__(self, model: nn.Module) -> None:
-        self.stack: list[str] = [""]
-        self._last_owner = ""
-        self.node_owner: dict[Any, str] = {}
-        self.tensor_owner: dict[int, str] = {}
-        self.activation_bytes = 0
-        self._counted: set[int] = set()
-        self._keep: list[Tensor] = []  # keeps counted tensors alive so ids stay unique
-        self._boundaries: list[set[Any]] = []
-        self._handles = []
-        for name, module in model.named_modules():
-            self._handles.append(module.register_forward_pre_hook(self._pre(name), with_kwargs=True))
-            self._handles.append(module.register_forward_hook(self._post(name), with_kwargs=True))
-
-    def close(self) -> None:
-        for h in self._handles:
-            h.remove()
-
-    def _pre(self, name: str) -> Callable:
-        def hook(module: nn.Module, args: tuple, kwargs: dict) -> None:
-            self.stack.append(name)
-            nodes = {t.grad_fn for t in _tensors((args, kwargs)) if t.grad_fn is not None}
-            self._boundaries.append(nodes)
-
-        return hook
-
-    def _post(self, name: str) -> Callable:
-        def hook(module: nn.Module, args: tuple, kwargs: dict, output: Any) -> None:
-            if self.stack and self.stack[-1] == name:
-                self.stack.pop()
-            boundary = self._boundaries.pop() if self._boundaries else set()
-            outs = _tensors(output)
-            self._claim([t.grad_fn for t in outs if t.grad_fn is not None], boundary, name)
-            for t in outs:
-                base = t._base if t._base is not None else t
-                if id(base) not in self._counted:
-                    self._counted.add(id(base))
-                    self._keep.append(base)
-                    self.activation_bytes += nbytes(base)
-
-        return hook
-
-    def _claim(self, todo: list[Any], boundary: set[Any], name: str) -> None:
-        while todo:
-            node = todo.pop()
-            if node is None or node in boundary or node in self.node_owner:
-                continue
-            self.node_owner[node] = name
-            todo.extend(fn for fn, _ in node.next_functions if fn is not None)
-
-    def module_for(self, pass_: Pass, ins: list[Tensor]) -> str:
-        if pass_ is Pass.FORWARD:
-            return self.stack[-1]
-        if pass_ is Pass.BACKWARD:
-            node = _current_autograd_node()
-            return self.node_owner.get(node, "") if node is not None else ""
-        for t in ins:  # optimizer: the owner of the parameter, gradient or state touched
-            owner = self.tensor_owner.get(id(t))
-            if owner is not None:
-                self._last_owner = owner
-                return owner
-        return self._last_owner  # temporaries (e.g. Adam's denominator) stay with the last owner
-
-
-# The autograd node being executed (private API, present since torch 2.1).
-_current_autograd_node: Callable[[], Any] = getattr(torch._C, "_current_autograd_node", lambda: None)
-
-
-def _tensors(tree: Any) -> list[Tensor]:
-    return [t for t in tree_flatten(tree)[0] if isinstance(t, Tensor)]
 
 
 # --------------------------------------------------------------------------- the mode
@@ -190,14 +116,16 @@ def _tensors(tree: Any) -> list[Tensor]:
 class _CountingMode(TorchDispatchMode):
     """Records one OpRecord per aten call that does work."""
 
-    def __init__(self, scope: _Scope, backend_key: str) -> None:
+    def __init__(self, scope: Scope, backend_key: str) -> None:
         super().__init__()
         self.scope = scope
         self.pass_ = Pass.FORWARD
         self.records: list[OpRecord] = []
         self.unknown: set[str] = set()  # ops without a rule
         self.failed: set[str] = set()  # ops whose rule raised (not recorded)
+        self.calls = PythonCalls()  # which operators start a Python-level call
         self._backend = backend_key
+        self._backend_key: DispatchKey | None = getattr(DispatchKey, backend_key, None)
 
     def _composite_only(self, func: Any) -> bool:
         """True for ops that only have a CompositeImplicitAutograd kernel on this backend.
@@ -207,21 +135,34 @@ class _CountingMode(TorchDispatchMode):
         has = torch._C._dispatch_has_kernel_for_dispatch_key
         return has(name, DispatchKey.CompositeImplicitAutograd) and not has(name, self._backend)
 
+    def _has_backend_kernel(self, func: Any) -> bool:
+        return self._backend_key is not None and torch._C._dispatch_has_kernel_for_dispatch_key(
+            func.name(), self._backend_key)
+
     def __torch_dispatch__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
-        kwargs = kwargs or {}
+        self.calls.enter()
+        try:
+            return self._dispatch(func, args, kwargs or {})
+        finally:
+            self.calls.exit()
+
+    def _dispatch(self, func: Any, args: tuple, kwargs: dict) -> Any:
         namespace = func.namespace
         if namespace in SKIPPED_NAMESPACES or not isinstance(func, torch._ops.OpOverload):
             return func(*args, **kwargs)
         if self._composite_only(func):
             with self:
                 return func._op_dk(DispatchKey.CompositeImplicitAutograd, *args, **kwargs)
-        out = func(*args, **kwargs)
         name = func._schema.name.split("::", 1)[-1]
+        if name in COMPOSED_KERNELS and self._has_backend_kernel(func):
+            with self:  # a fused layer whose kernel only calls other operators: count those
+                return func._op_dk(self._backend_key, *args, **kwargs)
+        out = func(*args, **kwargs)
         if name in FREE or func.is_view:
             return out
         try:
             self._record(func, name, namespace, Call(func, args, kwargs, out))
-        except Exception as e:  # counting must never break the model run
+        except Exception as e:  # noqa: BLE001  (counting must never break the model run)
             self.failed.add(f"{func} ({type(e).__name__}: {e})")
         return out
 
@@ -250,6 +191,7 @@ class _CountingMode(TorchDispatchMode):
                 bytes_written=float(written),
                 module=self.scope.module_for(self.pass_, ins),
                 pass_=self.pass_,
+                python_call=self.calls.take() and self.pass_ is not Pass.BACKWARD,
             )
         )
 
@@ -262,13 +204,13 @@ class _CountingMode(TorchDispatchMode):
         skip: set[int] = set()
         for arg, value in self._mutated(call):
             if arg.kwarg_only or (base.rstrip("_") in WRITE_ONLY_SELF and arg.name == "self"):
-                skip.update(id(t) for t in _tensors(value))
+                skip.update(id(t) for t in tensors(value))
         return float(sum(nbytes(t) for t in ins if id(t) not in skip))
 
     def _written(self, call: Call, outs: list[Tensor]) -> float:
         seen: dict[int, Tensor] = {id(t): t for t in outs}
         for _, value in self._mutated(call):
-            seen.update((id(t), t) for t in _tensors(value))
+            seen.update((id(t), t) for t in tensors(value))
         return float(sum(nbytes(t) for t in seen.values()))
 
 
@@ -323,7 +265,7 @@ def _call(model: nn.Module, inputs: Any) -> Any:
 
 def _standin_loss(output: Any) -> Tensor:
     """The loss when none is given: the first floating-point output, as float32, summed."""
-    for t in _tensors(output):
+    for t in tensors(output):
         if t.dtype.is_floating_point or t.dtype.is_complex:
             return t.float().sum()
     raise EstimateError("the model output holds no floating-point tensor to build a loss from")
@@ -358,23 +300,10 @@ def _fake_copy(model: nn.Module, example_input: Any, fake_mode: Any, device: tor
     return work, tree_map(lambda x: fake(x) if isinstance(x, Tensor) else x, example_input)
 
 
-@contextlib.contextmanager
-def _no_mha_fastpath() -> Iterator[None]:
-    """nn.TransformerEncoderLayer and nn.MultiheadAttention take a fused inference fast
-    path (one opaque aten op) on CPU and CUDA; count the ops it is made of instead."""
-    mha = torch.backends.mha
-    before = mha.get_fastpath_enabled()
-    mha.set_fastpath_enabled(False)
-    try:
-        yield
-    finally:
-        mha.set_fastpath_enabled(before)
-
-
 @dataclass
 class _Run:
     mode: _CountingMode
-    scope: _Scope
+    scope: Scope
     notes: list[str]
 
 
@@ -388,20 +317,20 @@ def _run(
     loss_fn: Callable[[Any], Tensor] | None,
     optimizer: str | None,
 ) -> _Run:
-    scope = _Scope(work)
+    scope = Scope(work)
     mode = _CountingMode(scope, {"cpu": "CPU", "cuda": "CUDA"}.get(device.type, device.type.upper()))
     notes: list[str] = []
     try:
-        with context, _no_mha_fastpath():
+        with context:
             if not training:
                 work.eval()
-                with torch.inference_mode(), mode:
+                with torch.inference_mode(), mode.calls, mode:
                     _guard(lambda: _call(work, inputs), "the model does not run on the example input")
                 return _Run(mode, scope, notes)
             work.train()
             params = [p for p in work.parameters() if p.requires_grad]
             opt = _make_optimizer(optimizer, params)
-            with mode:
+            with mode.calls, mode:
                 out = _guard(lambda: _call(work, inputs), "the model does not run on the example input")
                 loss = _guard(
                     lambda: loss_fn(out) if loss_fn is not None else _standin_loss(out),
@@ -421,7 +350,7 @@ def _run(
                     related = [p, p.grad, *tree_flatten(opt.state.get(p, {}))[0]]
                     scope.tensor_owner.update((id(t), owner[id(p)]) for t in related if isinstance(t, Tensor))
                 mode.pass_ = Pass.OPTIMIZER
-                with mode:
+                with mode.calls, mode:
                     _guard(opt.step, "the optimizer step fails")
             elif optimizer is not None:
                 notes.append("no trainable parameter: no optimizer step counted")

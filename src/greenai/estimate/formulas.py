@@ -11,11 +11,11 @@
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from collections.abc import Iterable
 
 from greenai.units import energy_j
 
-__all__ = ["energy_j", "training_time_s", "compression_ratio", "total_energy", "weighted_energy"]
+__all__ = ["compression_ratio", "energy_j", "total_energy", "training_time_s", "weighted_energy"]
 
 
 def training_time_s(dataset_samples: float, samples_per_s: float, epochs: float = 1.0) -> float:

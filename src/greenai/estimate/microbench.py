@@ -4,35 +4,31 @@ Each benchmark is one PyTorch call of one class and dtype at one size. It lists 
 *kernels* op counting (counting.py) records for that call, each with its class, FLOPs and
 bytes by counting's conventions (a multiply-add is 2 FLOPs; bytes are the tensor inputs read
 plus the outputs written; views are free), so what is fitted here is what `predict` is given.
-`run_bench` warms a call up, repeats it for a target time and keeps the median wall time per
-call (perf_counter; as the accuracy benchmark keeps the median step) and the mean CPU time per
-call (all threads: how many CPUs it keeps busy). On a shared machine other jobs' threads stall
-torch's OpenMP barriers (a scheduler slice, milliseconds): calibrate when it is quiet
-(calibrate() notes in the profile when it was not).
+Each is timed by `timing.run_bench` on copies of its tensors (`make_copies`).
 
 Sizes go from microseconds (where the fixed cost of a call dominates) to tens of
 milliseconds (where the rate or the bandwidth does), square and skinny, so that a roofline
 `overhead + max(flops / rate, bytes / bandwidth)` can be fitted per class.
 
-Forward benchmarks run under `torch.inference_mode()` as counting's inference does. Backward
-benchmarks time `torch.autograd.grad` of a forward call, as a training step runs it. Three
-"context" benchmarks measure what eager PyTorch adds around kernels in a model: calling an
-nn.Module, recording the autograd graph in a training forward, and starting the autograd
-engine once per backward.
+Forward benchmarks are timed inside one `torch.inference_mode()` (`pass_mode`), as a model's
+inference runs all its operators (entering the mode costs about as much as a tiny operator,
+so it is not entered per call). Backward benchmarks time `torch.autograd.grad` of a forward
+call, as a training step runs it. What eager PyTorch adds around kernels in a model (module
+calls, autograd, the Python share of a call) is measured in eager.py.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-import statistics
 import time
-import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from greenai.estimate.ops import OpClass
+from greenai.estimate.timing import filled, quiet
 
 FP32, BF16, INT8 = "float32", "bfloat16", "int8"
 FORWARD, BACKWARD = "forward", "backward"
@@ -73,14 +69,6 @@ class Bench:
         return sum(k[2] for k in self.main)
 
 
-@dataclass(frozen=True)
-class BenchTiming:
-    time_s: float  # median wall time per call
-    cpu_s: float  # mean CPU time per call, all threads
-    calls: int  # timed calls
-    warmup_calls: int = 0
-
-
 # -- hardware support ----------------------------------------------------------------------
 def cpu_flags(path: str | Path = "/proc/cpuinfo") -> set[str]:
     try:
@@ -111,43 +99,13 @@ def int8_support() -> tuple[bool, str]:
     import torch
 
     try:
-        import torch.ao.nn.quantized.dynamic  # noqa: F401
+        import torch.ao.nn.quantized.dynamic
     except ImportError as e:
         return False, f"torch.ao dynamic quantization unavailable ({e})"
     engines = [e for e in torch.backends.quantized.supported_engines if e != "none"]
     if not engines:
         return False, "no quantized engine in this torch build"
     return True, f"dynamic quantized linear (engine {torch.backends.quantized.engine})"
-
-
-# -- timing --------------------------------------------------------------------------------
-def run_bench(call: Callable[[], Any] | list[Callable[[], Any]], target_s: float, *,
-              max_calls: int = 200_000, min_calls: int = 3) -> BenchTiming:
-    """Warm up, then repeat for about target_s; median wall time, mean CPU time per call.
-    A list of calls (copies of one benchmark on different tensors) is cycled through, so
-    each call finds its inputs out of the caches, as a model's weights are."""
-    calls = call if isinstance(call, list) else [call]
-    t0 = time.perf_counter()
-    calls[0]()  # first call: allocations, lazy init, oneDNN primitive creation
-    first = time.perf_counter() - t0
-    warm = 1 if first > target_s / 10 else max(3, len(calls))
-    for i in range(1, warm):
-        calls[i % len(calls)]()
-    times: list[float] = []
-    perf = time.perf_counter
-    k, i = len(calls), 0
-    c0 = time.process_time()
-    start = now = perf()
-    end = start + target_s
-    while (now < end or len(times) < min_calls) and len(times) < max_calls:
-        f = calls[i]
-        i = i + 1 if i + 1 < k else 0
-        a = perf()
-        f()
-        now = perf()
-        times.append(now - a)
-    cpu = time.process_time() - c0
-    return BenchTiming(statistics.median(times), cpu / len(times), len(times), warm)
 
 
 COLD_BYTES = 64 << 20  # inputs cycled through per benchmark: more than the caches hold
@@ -168,93 +126,6 @@ def make_copies(bench: Bench, setup_budget_s: float = 0.05) -> list[Callable[[],
     return calls
 
 
-@contextlib.contextmanager
-def quiet() -> Iterator[None]:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield
-
-
-@dataclass(frozen=True)
-class Context:
-    module_call_s: float  # calling an nn.Module around a kernel, beyond the kernel's own call
-    grad_record_s: float  # extra per forward kernel when autograd records the graph
-    backward_call_s: float  # starting the autograd engine, once per backward()
-    view_s: float  # a view call (counting skips views; reported only)
-    optimizer_step_s: float = 0.0  # fixed cost of one optimizer.step()
-    optimizer_record_s: float = 0.0  # per operator call inside optimizer.step()
-
-
-class _OpCounter:
-    """Counts the operator calls op counting would record (views and allocations skipped)."""
-
-    _FREE = frozenset({"detach", "empty", "empty_like", "empty_strided", "new_empty",
-                       "new_empty_strided", "_unsafe_view", "lift_fresh", "size", "stride"})
-
-    def __init__(self) -> None:
-        from torch.utils._python_dispatch import TorchDispatchMode
-
-        counter = self
-
-        class Mode(TorchDispatchMode):
-            def __torch_dispatch__(self, func: Any, types: Any, args: tuple = (), kwargs: Any = None) -> Any:
-                name = func._schema.name.split("::", 1)[-1]
-                if not func.is_view and name not in counter._FREE:
-                    counter.calls += 1
-                return func(*args, **(kwargs or {}))
-
-        self.calls = 0
-        self.mode = Mode()
-
-
-def optimizer_costs(target_s: float = 0.1) -> tuple[float, float]:
-    """(fixed cost of Adam.step(), cost per operator call inside it): Adam (count_ops' default
-    optimizer) on 2 and on 16 tiny parameters, t = fixed + calls x per_call."""
-    import torch
-
-    points = []
-    for n in (2, 16):
-        params = [torch.nn.Parameter(_filled(8)) for _ in range(n)]
-        for p in params:
-            p.grad = _filled(8)
-        opt = torch.optim.Adam(params, lr=1e-3)
-        opt.step()  # creates the state
-        counter = _OpCounter()
-        with counter.mode:
-            opt.step()
-        points.append((counter.calls, run_bench(opt.step, target_s / 2).time_s))
-    (c1, t1), (c2, t2) = points
-    per_call = max((t2 - t1) / (c2 - c1), 0.0) if c2 > c1 else 0.0
-    return max(t1 - c1 * per_call, 0.0), per_call
-
-
-def context(target_s: float = 0.1) -> Context:
-    """Measure the costs eager PyTorch adds around kernels in a model (medians of small cases)."""
-    import torch
-    import torch.nn.functional as F
-
-    each = target_s / 18
-    t = lambda call: run_bench(call, each).time_s  # noqa: E731
-    x = _filled(4, 16)
-    lin = torch.nn.Linear(16, 16)
-    relu = torch.nn.ReLU()
-    w, b = lin.weight.detach().clone(), lin.bias.detach().clone()
-    with torch.inference_mode():
-        module = statistics.median([t(lambda: lin(x)) - t(lambda: F.linear(x, w, b)),
-                                    t(lambda: relu(x)) - t(lambda: F.relu(x))])
-        plain = [t(lambda: F.linear(x, w, b)), t(lambda: F.relu(x)), t(lambda: x * x)]
-    xg = _filled(4, 16, requires_grad=True)
-    wg, bg = w.clone().requires_grad_(), b.clone().requires_grad_()
-    graph = [t(lambda: F.linear(xg, wg, bg)), t(lambda: F.relu(xg)), t(lambda: xg * xg)]
-    grad_record = statistics.median(g - p for g, p in zip(graph, plain))
-    y = xg.view(-1)
-    gy = torch.ones_like(y)
-    backward = t(lambda: torch.autograd.grad(y, [xg], gy, retain_graph=True))
-    view = statistics.median([t(lambda: x.t()), t(lambda: x.view(-1)), t(lambda: x.detach())])
-    step, per_call = optimizer_costs(target_s / 3)
-    return Context(max(module, 0.0), max(grad_record, 0.0), backward, view, step, per_call)
-
-
 # -- the suite -----------------------------------------------------------------------------
 def _size(dtype: str) -> int:
     return {FP32: 4, BF16: 2, INT8: 1}[dtype]
@@ -266,22 +137,15 @@ def _tdtype(dtype: str) -> Any:
     return {FP32: torch.float32, BF16: torch.bfloat16}[dtype]
 
 
-def _filled(*shape: int, dtype: Any = None, requires_grad: bool = False) -> Any:
-    """A tensor of 0.5s: filled ~10x faster than randn, so a benchmark can afford enough
-    copies to cycle its inputs out of the caches; the kernels timed do not depend on values."""
-    import torch
-
-    return torch.full(shape, 0.5, dtype=dtype).requires_grad_(requires_grad)
-
-
 def _inference(op: Callable[..., Any], *args: Any) -> Callable[[], Any]:
+    return lambda: op(*args)  # timed inside pass_mode(): torch.inference_mode()
+
+
+def pass_mode(bench: Bench) -> contextlib.AbstractContextManager[Any]:
+    """The autograd mode a benchmark is timed in: inference mode for forward benchmarks."""
     import torch
 
-    def call() -> Any:
-        with torch.inference_mode():
-            return op(*args)
-
-    return call
+    return torch.inference_mode() if bench.pass_ == FORWARD else contextlib.nullcontext()
 
 
 def _backward(forward: Callable[..., Any], *inputs: Any) -> Callable[[], Any]:
@@ -318,9 +182,9 @@ def matmul_benches(dtype: str, backward: bool = False) -> list[Bench]:
     for m, k, n in linears:
         def make(m=m, k=k, n=n) -> Callable[[], Any]:
             td = _tdtype(dtype)
-            x = _filled(m, k, dtype=td, requires_grad=backward)
-            w = _filled(n, k, dtype=td, requires_grad=backward)
-            b = _filled(n, dtype=td, requires_grad=backward)
+            x = filled(m, k, dtype=td, requires_grad=backward)
+            w = filled(n, k, dtype=td, requires_grad=backward)
+            b = filled(n, dtype=td, requires_grad=backward)
             return _backward(F.linear, x, w, b) if backward else _inference(F.linear, x, w, b)
 
         f = 2 * m * k * n
@@ -333,8 +197,8 @@ def matmul_benches(dtype: str, backward: bool = False) -> list[Bench]:
     for bt, m, k, n in bmms:
         def make(bt=bt, m=m, k=k, n=n) -> Callable[[], Any]:
             td = _tdtype(dtype)
-            a = _filled(bt, m, k, dtype=td, requires_grad=backward)
-            b = _filled(bt, k, n, dtype=td, requires_grad=backward)
+            a = filled(bt, m, k, dtype=td, requires_grad=backward)
+            b = filled(bt, k, n, dtype=td, requires_grad=backward)
             return _backward(torch.bmm, a, b) if backward else _inference(torch.bmm, a, b)
 
         f = 2 * bt * m * k * n
@@ -356,7 +220,7 @@ def int8_linear_benches() -> list[Bench]:
 
             with quiet():
                 lin = nnqd.Linear(k, n, dtype=torch.qint8)
-            x = _filled(m, k)
+            x = filled(m, k)
             return _inference(lin, x)
 
         # int8 weights; fp32 activations quantized on the fly, fp32 output
@@ -370,19 +234,21 @@ def _conv_out(h: int, k: int, stride: int, pad: int) -> int:
 
 
 def conv_benches(dtype: str, depthwise: bool, backward: bool = False) -> list[Bench]:
-    import torch
     import torch.nn.functional as F
 
     s = _size(dtype)
     if depthwise:  # (N, C, H, k, stride)
         base = [(1, 16, 16, 3, 1), (1, 32, 32, 3, 1), (8, 64, 32, 3, 1), (8, 128, 16, 3, 1),
-                (4, 256, 14, 3, 1), (8, 32, 64, 3, 2), (2, 512, 7, 5, 1), (16, 128, 16, 3, 1)]
+                (4, 256, 14, 3, 1), (8, 32, 64, 3, 2), (2, 512, 7, 5, 1), (16, 128, 16, 3, 1),
+                (2, 32, 16, 3, 1), (4, 128, 8, 3, 1)]
         shapes = [(n, c, h, c, k, st) for n, c, h, k, st in base]
     else:  # (N, C, H, K, k, stride)
         shapes = [(1, 3, 16, 8, 3, 1), (1, 16, 16, 16, 3, 1), (8, 3, 32, 32, 3, 1),
                   (8, 32, 32, 32, 3, 1), (8, 64, 16, 128, 3, 1), (4, 64, 56, 64, 3, 1),
                   (16, 128, 8, 128, 1, 1), (8, 32, 64, 64, 3, 2), (2, 256, 14, 256, 3, 1),
-                  (32, 64, 16, 64, 3, 1)]
+                  (32, 64, 16, 64, 3, 1),
+                  # small batches and feature maps, where oneDNN runs far below its peak rate
+                  (2, 8, 32, 16, 3, 1), (4, 16, 16, 32, 3, 1), (4, 32, 8, 64, 3, 1), (1, 64, 8, 64, 3, 1)]
     if dtype == BF16:
         shapes = [sh for sh in shapes if sh[0] * sh[1] * sh[2] ** 2 * sh[3] <= 8 * 32 * 32 * 32 * 32][:5]
     out = []
@@ -393,9 +259,9 @@ def conv_benches(dtype: str, depthwise: bool, backward: bool = False) -> list[Be
 
         def make(n=n, c=c, h=h, k_out=k_out, k=k, stride=stride, groups=groups, pad=pad):
             td = _tdtype(dtype)
-            x = _filled(n, c, h, h, dtype=td, requires_grad=backward)
-            w = _filled(k_out, c // groups, k, k, dtype=td, requires_grad=backward)
-            b = _filled(k_out, dtype=td, requires_grad=backward)
+            x = filled(n, c, h, h, dtype=td, requires_grad=backward)
+            w = filled(k_out, c // groups, k, k, dtype=td, requires_grad=backward)
+            b = filled(k_out, dtype=td, requires_grad=backward)
 
             def op(x: Any, w: Any, b: Any) -> Any:
                 return F.conv2d(x, w, b, stride=stride, padding=pad, groups=groups)
@@ -429,7 +295,7 @@ def lstm_benches(dtype: str, backward: bool = False) -> list[Bench]:
             td = _tdtype(dtype)
             lstm = torch.nn.LSTM(i, hdim, batch_first=True).to(td)
             lstm.requires_grad_(backward)
-            x = _filled(bsz, t, i, dtype=td, requires_grad=backward)
+            x = filled(bsz, t, i, dtype=td, requires_grad=backward)
             if backward:
                 return _backward(lambda x: lstm(x)[0], x)
             return _inference(lstm, x)
@@ -494,7 +360,7 @@ def elementwise_benches(dtype: str, backward: bool = False) -> list[Bench]:
         for n in (sizes if own is None else sizes[::2] if dtype == FP32 else sizes[:3]):
             def make(call=call, arity=arity, n=n, name=name):
                 td = _tdtype(dtype)
-                xs = [_filled(n, dtype=td, requires_grad=backward) for _ in range(arity)]
+                xs = [filled(n, dtype=td, requires_grad=backward) for _ in range(arity)]
                 if name == "sqrt":
                     xs = [x.abs() for x in xs]
                 return _backward(call, *xs) if backward else _inference(call, *xs)
@@ -519,10 +385,10 @@ def normalization_benches(dtype: str, backward: bool = False) -> list[Bench]:
     for rows, dim in [(8, 64), (64, 256), (512, 512), (1024, 768), (2048, 512)]:
         def make(rows=rows, dim=dim):
             td = _tdtype(dtype)
-            x = _filled(rows, dim, dtype=td, requires_grad=backward)
+            x = filled(rows, dim, dtype=td, requires_grad=backward)
             w = torch.ones(dim, dtype=td, requires_grad=backward)
             b = torch.zeros(dim, dtype=td, requires_grad=backward)
-            op = lambda x, w, b: F.layer_norm(x, (dim,), w, b)  # noqa: E731
+            op = lambda x, w, b: F.layer_norm(x, (dim,), w, b)
             return _backward(op, x, w, b) if backward else _inference(op, x, w, b)
 
         n = rows * dim
@@ -534,11 +400,11 @@ def normalization_benches(dtype: str, backward: bool = False) -> list[Bench]:
     for n_, c, h in [(1, 16, 8), (8, 32, 32), (8, 64, 32), (16, 64, 32)]:
         def make(n_=n_, c=c, h=h):
             td = _tdtype(dtype)
-            x = _filled(n_, c, h, h, dtype=td, requires_grad=backward)
+            x = filled(n_, c, h, h, dtype=td, requires_grad=backward)
             w = torch.ones(c, dtype=td, requires_grad=backward)
             b = torch.zeros(c, dtype=td, requires_grad=backward)
             rm, rv = torch.zeros(c, dtype=td), torch.ones(c, dtype=td)
-            op = lambda x, w, b: F.batch_norm(x, rm, rv, w, b, training=backward)  # noqa: E731
+            op = lambda x, w, b: F.batch_norm(x, rm, rv, w, b, training=backward)
             return _backward(op, x, w, b) if backward else _inference(op, x, w, b)
 
         n = n_ * c * h * h
@@ -559,8 +425,8 @@ def softmax_benches(dtype: str, backward: bool = False) -> list[Bench]:
         for name, op in [("softmax", torch.softmax), ("log_softmax", torch.log_softmax)]:
             def make(rows=rows, dim=dim, op=op):
                 td = _tdtype(dtype)
-                x = _filled(rows, dim, dtype=td, requires_grad=backward)
-                f = lambda x: op(x, -1)  # noqa: E731
+                x = filled(rows, dim, dtype=td, requires_grad=backward)
+                f = lambda x: op(x, -1)
                 return _backward(f, x) if backward else _inference(f, x)
 
             n = rows * dim
@@ -572,7 +438,6 @@ def softmax_benches(dtype: str, backward: bool = False) -> list[Bench]:
 def reduction_benches(dtype: str, backward: bool = False) -> list[Bench]:
     """Sums and means along and across rows, global average pooling; max pooling (with
     indices, as autograd needs them) has a roofline of its own: far slower per byte."""
-    import torch
     import torch.nn.functional as F
 
     s = _size(dtype)
@@ -582,13 +447,13 @@ def reduction_benches(dtype: str, backward: bool = False) -> list[Bench]:
             n = rows * dim
 
             def make(rows=rows, dim=dim):
-                x = _filled(rows, dim, dtype=_tdtype(dtype))
+                x = filled(rows, dim, dtype=_tdtype(dtype))
                 return _inference(lambda: x.sum(-1))
 
             out.append(_bench(f"sum {rows}x{dim}", RD, dtype, False, [(RD, n, s * (n + rows))], make))
 
             def make_mean(rows=rows, dim=dim):
-                x = _filled(rows, dim, dtype=_tdtype(dtype))
+                x = filled(rows, dim, dtype=_tdtype(dtype))
                 return _inference(lambda: x.mean(0))
 
             out.append(_bench(f"mean0 {rows}x{dim}", RD, dtype, False, [(RD, n, s * (n + dim))], make_mean))
@@ -596,7 +461,7 @@ def reduction_benches(dtype: str, backward: bool = False) -> list[Bench]:
             m = n_ * c * h * h
 
             def make_avg(n_=n_, c=c, h=h):
-                x = _filled(n_, c, h, h, dtype=_tdtype(dtype))
+                x = filled(n_, c, h, h, dtype=_tdtype(dtype))
                 return _inference(lambda: F.adaptive_avg_pool2d(x, 1))
 
             out.append(_bench(f"avg_pool {n_}x{c}x{h}x{h}", RD, dtype, False,
@@ -606,8 +471,8 @@ def reduction_benches(dtype: str, backward: bool = False) -> list[Bench]:
         q = m // 4
 
         def make_pool(n_=n_, c=c, h=h):
-            x = _filled(n_, c, h, h, dtype=_tdtype(dtype), requires_grad=backward)
-            op = lambda x: F.max_pool2d(x, 2)  # noqa: E731
+            x = filled(n_, c, h, h, dtype=_tdtype(dtype), requires_grad=backward)
+            op = lambda x: F.max_pool2d(x, 2)
             return _backward(op, x) if backward else _inference(op, x)
 
         if backward:  # reads grad and indices, writes the input's gradient
@@ -629,9 +494,9 @@ def embedding_benches(dtype: str, backward: bool = False) -> list[Bench]:
     for vocab, dim, tokens in [(1000, 16, 32), (10000, 64, 512), (30000, 128, 4096),
                                (50000, 256, 4096), (5000, 512, 2048), (100000, 64, 1024)]:
         def make(vocab=vocab, dim=dim, tokens=tokens):
-            w = _filled(vocab, dim, dtype=_tdtype(dtype), requires_grad=backward)
+            w = filled(vocab, dim, dtype=_tdtype(dtype), requires_grad=backward)
             idx = torch.randint(0, vocab, (tokens,))
-            f = lambda w: F.embedding(idx, w)  # noqa: E731
+            f = lambda w: F.embedding(idx, w)
             return _backward(f, w) if backward else _inference(f, w)
 
         if backward:  # embedding_dense_backward writes the whole (vocab x dim) gradient
@@ -643,9 +508,9 @@ def embedding_benches(dtype: str, backward: bool = False) -> list[Bench]:
     for vocab, dim, bags, per_bag in [(1000, 16, 4, 8), (20000, 32, 32, 20), (50000, 64, 128, 20),
                                       (20000, 128, 256, 32)]:
         def make_bag(vocab=vocab, dim=dim, bags=bags, per_bag=per_bag):
-            w = _filled(vocab, dim, dtype=_tdtype(dtype), requires_grad=backward)
+            w = filled(vocab, dim, dtype=_tdtype(dtype), requires_grad=backward)
             idx = torch.randint(0, vocab, (bags, per_bag))
-            f = lambda w: F.embedding_bag(idx, w, mode="mean")  # noqa: E731
+            f = lambda w: F.embedding_bag(idx, w, mode="mean")
             return _backward(f, w) if backward else _inference(f, w)
 
         tokens = bags * per_bag
@@ -670,7 +535,7 @@ def data_movement_benches(dtype: str) -> list[Bench]:
     out = []
     for n in [16, 64, 256, 512, 1024]:
         def make_clone(n=n):
-            x = _filled(n, n, dtype=_tdtype(dtype))
+            x = filled(n, n, dtype=_tdtype(dtype))
             return _inference(lambda: x.clone())
 
         out.append(_bench(f"clone {n}x{n}", DM, dtype, False, [(DM, 0, 2 * s * n * n)], make_clone))
@@ -678,13 +543,13 @@ def data_movement_benches(dtype: str) -> list[Bench]:
             continue
 
         def make_cat(n=n):
-            a, b = _filled(n, n, dtype=_tdtype(dtype)), _filled(n, n, dtype=_tdtype(dtype))
+            a, b = filled(n, n, dtype=_tdtype(dtype)), filled(n, n, dtype=_tdtype(dtype))
             return _inference(lambda: torch.cat([a, b], 1))
 
         out.append(_bench(f"cat {n}x{n}x2", DM, dtype, False, [(DM, 0, 4 * s * n * n)], make_cat))
 
         def make_stack(n=n):
-            a, b = _filled(n, n, dtype=_tdtype(dtype)), _filled(n, n, dtype=_tdtype(dtype))
+            a, b = filled(n, n, dtype=_tdtype(dtype)), filled(n, n, dtype=_tdtype(dtype))
             return _inference(lambda: torch.stack([a, b]))
 
         out.append(_bench(f"stack {n}x{n}x2", DM, dtype, False, [(DM, 0, 4 * s * n * n)], make_stack))

@@ -17,7 +17,11 @@ import torch
 from torch import Tensor
 from torch.utils._python_dispatch import _disable_current_modes
 from torch.utils._pytree import tree_flatten
-from torch.utils.flop_counter import flop_registry, sdpa_backward_flop_count, sdpa_flop_count
+from torch.utils.flop_counter import (
+    flop_registry,
+    sdpa_backward_flop_count,
+    sdpa_flop_count,
+)
 
 from greenai.estimate.ops import OpClass
 
@@ -27,7 +31,7 @@ _aten = torch.ops.aten
 class Call:
     """One operator call: arguments by schema name, flattened inputs and outputs."""
 
-    __slots__ = ("func", "args", "kwargs", "out", "_named")
+    __slots__ = ("_named", "args", "func", "kwargs", "out")
 
     def __init__(self, func: Any, args: tuple, kwargs: dict, out: Any) -> None:
         self.func, self.args, self.kwargs, self.out = func, args, kwargs, out
@@ -76,15 +80,7 @@ def nbytes(t: Tensor | None) -> int:
 # FLOPs per element of elementwise ops, by base name ("add_" and "_foreach_add_" -> "add").
 _ELEMENTWISE_COST: dict[str, float] = {
     **dict.fromkeys(
-        "add sub rsub mul div neg abs reciprocal sqrt rsqrt exp exp2 expm1 log log2 log10 "
-        "log1p sin cos tan asin acos atan atan2 sinh cosh erf erfc erfinv sign sgn floor "
-        "ceil round trunc frac remainder fmod pow square maximum minimum fmax fmin clamp "
-        "clamp_min clamp_max clip relu relu6 threshold threshold_backward where masked_fill "
-        "eq ne lt le gt ge logical_and logical_or logical_not logical_xor bitwise_and "
-        "bitwise_or bitwise_xor bitwise_not isnan isinf isfinite nan_to_num copysign "
-        "heaviside xlogy hardtanh leaky_relu _prelu_kernel bernoulli normal uniform rand "
-        "randn rand_like randn_like randint exponential _conj mvlgamma lgamma digamma "
-        "hardshrink softshrink".split(),
+        ["add", "sub", "rsub", "mul", "div", "neg", "abs", "reciprocal", "sqrt", "rsqrt", "exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "sin", "cos", "tan", "asin", "acos", "atan", "atan2", "sinh", "cosh", "erf", "erfc", "erfinv", "sign", "sgn", "floor", "ceil", "round", "trunc", "frac", "remainder", "fmod", "pow", "square", "maximum", "minimum", "fmax", "fmin", "clamp", "clamp_min", "clamp_max", "clip", "relu", "relu6", "threshold", "threshold_backward", "where", "masked_fill", "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_not", "logical_xor", "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not", "isnan", "isinf", "isfinite", "nan_to_num", "copysign", "heaviside", "xlogy", "hardtanh", "leaky_relu", "_prelu_kernel", "bernoulli", "normal", "uniform", "rand", "randn", "rand_like", "randn_like", "randint", "exponential", "_conj", "mvlgamma", "lgamma", "digamma", "hardshrink", "softshrink"],
         1.0,
     ),
     "addcmul": 3.0,  # self + value * t1 * t2
@@ -131,8 +127,7 @@ _ELEMENTWISE_COST: dict[str, float] = {
 # FLOPs per *input* element of reductions (1 = one accumulate per element).
 _REDUCTION_COST: dict[str, float] = {
     **dict.fromkeys(
-        "sum nansum mean amax amin max min argmax argmin prod all any count_nonzero cumsum "
-        "cumprod cummax cummin aminmax".split(),
+        ["sum", "nansum", "mean", "amax", "amin", "max", "min", "argmax", "argmin", "prod", "all", "any", "count_nonzero", "cumsum", "cumprod", "cummax", "cummin", "aminmax"],
         1.0,
     ),
     "norm": 2.0,  # square + accumulate
@@ -252,9 +247,22 @@ def _packed_weight_dtype(call: Call) -> str | None:
             try:
                 with _disable_current_modes():  # unpacking makes real quantized tensors
                     return _dtype_name(arg.unpack()[0].dtype)
-            except Exception:
+            except Exception:  # noqa: BLE001  (any failure: the dtype is unknown)
                 return None
     return None
+
+
+def _transform_qkv(call: Call) -> float:
+    """_transform_bias_rescale_qkv: add the bias to q, k and v (1 per element), scale q (1)."""
+    qkv = call.get("qkv")
+    return 4.0 / 3.0 * qkv.numel()
+
+
+def _addmm_activation(call: Call) -> float:
+    """addmm fused with relu/gelu: 2 * K per output element, + 1 for the activation."""
+    mat1 = call.get("mat1")
+    out = call.outs()[0]
+    return (2.0 * mat1.shape[-1] + 1.0) * out.numel()
 
 
 def _mv(call: Call) -> float:
@@ -405,6 +413,8 @@ _RULES.update(
         "dot": Rule(OpClass.MATMUL, _dot),
         "vdot": Rule(OpClass.MATMUL, _dot),
         "_int_mm": Rule(OpClass.MATMUL, _int_mm),
+        "_addmm_activation": Rule(OpClass.MATMUL, _addmm_activation),
+        "_transform_bias_rescale_qkv": Rule(OpClass.ELEMENTWISE, _transform_qkv),
         "_weight_int8pack_mm": Rule(OpClass.MATMUL, _int_mm),
         "_scaled_dot_product_flash_attention_for_cpu": Rule(OpClass.MATMUL, _sdpa_cpu),
         "_scaled_dot_product_flash_attention_for_cpu_backward": Rule(OpClass.MATMUL, _sdpa_cpu_backward),
@@ -435,63 +445,38 @@ for _n in _REDUCTION_COST:
     _RULES.setdefault(_n, Rule(OpClass.REDUCTION, _bind(_reduction, _n)))
 for _n in _SOFTMAX_COST:
     _RULES.setdefault(_n, Rule(OpClass.SOFTMAX, _bind(_softmax, _n)))
-for _n in (
-    "native_layer_norm native_layer_norm_backward native_group_norm native_group_norm_backward "
-    "native_batch_norm native_batch_norm_backward batch_norm_backward _native_batch_norm_legit "
-    "_native_batch_norm_legit_no_training _native_batch_norm_legit_functional cudnn_batch_norm "
-    "cudnn_batch_norm_backward miopen_batch_norm _fused_rms_norm _fused_rms_norm_backward"
-).split():
+for _n in ["native_layer_norm", "native_layer_norm_backward", "native_group_norm", "native_group_norm_backward", "native_batch_norm", "native_batch_norm_backward", "batch_norm_backward", "_native_batch_norm_legit", "_native_batch_norm_legit_no_training", "_native_batch_norm_legit_functional", "cudnn_batch_norm", "cudnn_batch_norm_backward", "miopen_batch_norm", "_fused_rms_norm", "_fused_rms_norm_backward"]:
     _RULES[_n] = Rule(OpClass.NORMALIZATION, _bind(_norm, _n))
-for _n in "max_pool1d max_pool2d max_pool3d max_pool2d_with_indices max_pool3d_with_indices " \
-        "mkldnn_max_pool2d mkldnn_max_pool3d avg_pool1d avg_pool2d avg_pool3d".split():
+for _n in ["max_pool1d", "max_pool2d", "max_pool3d", "max_pool2d_with_indices", "max_pool3d_with_indices", "mkldnn_max_pool2d", "mkldnn_max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d"]:
     _RULES[_n] = Rule(OpClass.REDUCTION, _bind(_pool, _n))
-for _n in "max_pool2d_with_indices_backward max_pool3d_with_indices_backward avg_pool2d_backward " \
-        "avg_pool3d_backward adaptive_max_pool2d_backward adaptive_max_pool3d_backward".split():
+for _n in ["max_pool2d_with_indices_backward", "max_pool3d_with_indices_backward", "avg_pool2d_backward", "avg_pool3d_backward", "adaptive_max_pool2d_backward", "adaptive_max_pool3d_backward"]:
     _RULES[_n] = Rule(OpClass.REDUCTION, _bind(_pool_backward, _n))
-for _n in "_adaptive_avg_pool2d _adaptive_avg_pool3d adaptive_max_pool2d adaptive_max_pool3d " \
-        "_adaptive_avg_pool2d_backward _adaptive_avg_pool3d_backward".split():
+for _n in ["_adaptive_avg_pool2d", "_adaptive_avg_pool3d", "adaptive_max_pool2d", "adaptive_max_pool3d", "_adaptive_avg_pool2d_backward", "_adaptive_avg_pool3d_backward"]:
     _RULES[_n] = Rule(OpClass.REDUCTION, _adaptive_pool)
-for _n in "index index_select gather take".split():
+for _n in ["index", "index_select", "gather", "take"]:
     _RULES[_n] = Rule(OpClass.DATA_MOVEMENT, zero, _gather_read)
 # Known pure data movement (no note): copies, concatenation, indexing, padding, fills.
-for _n in (
-    "clone copy copy_ _to_copy _copy_from _copy_from_and_resize cat stack scatter scatter_add "
-    "scatter_reduce index_put index_put_ _index_put_impl_ index_add index_copy index_fill "
-    "masked_scatter masked_select constant_pad_nd reflection_pad1d reflection_pad2d "
-    "reflection_pad3d replication_pad1d replication_pad2d replication_pad3d slice_backward "
-    "select_backward slice_scatter select_scatter diagonal_scatter as_strided_scatter zeros "
-    "zeros_like ones ones_like full full_like new_zeros new_ones new_full scalar_tensor arange "
-    "linspace eye fill zero flip roll repeat repeat_interleave tril triu _local_scalar_dense "
-    "nonzero sort topk im2col col2im pixel_shuffle pixel_unshuffle channel_shuffle to_dense "
-    "_pack_padded_sequence _pad_packed_sequence unfold_backward reflection_pad1d_backward "
-    "reflection_pad2d_backward constant_pad_nd_backward"
-).split():
+for _n in ["clone", "copy", "copy_", "_to_copy", "_copy_from", "_copy_from_and_resize", "cat", "stack", "scatter", "scatter_add", "scatter_reduce", "index_put", "index_put_", "_index_put_impl_", "index_add", "index_copy", "index_fill", "masked_scatter", "masked_select", "constant_pad_nd", "reflection_pad1d", "reflection_pad2d", "reflection_pad3d", "replication_pad1d", "replication_pad2d", "replication_pad3d", "slice_backward", "select_backward", "slice_scatter", "select_scatter", "diagonal_scatter", "as_strided_scatter", "zeros", "zeros_like", "ones", "ones_like", "full", "full_like", "new_zeros", "new_ones", "new_full", "scalar_tensor", "arange", "linspace", "eye", "fill", "zero", "flip", "roll", "repeat", "repeat_interleave", "tril", "triu", "_local_scalar_dense", "nonzero", "sort", "topk", "im2col", "col2im", "pixel_shuffle", "pixel_unshuffle", "channel_shuffle", "to_dense", "_pack_padded_sequence", "_pad_packed_sequence", "unfold_backward", "reflection_pad1d_backward", "reflection_pad2d_backward", "constant_pad_nd_backward"]:
     _RULES.setdefault(_n, Rule(OpClass.DATA_MOVEMENT, zero))
 
 # Quantized kernels (torch.ao.quantization), keyed by name in the "quantized" namespace.
 QUANTIZED_RULES: dict[str, Rule] = {
     name: Rule(OpClass.MATMUL, _quantized_linear, dtype=_packed_weight_dtype)
-    for name in "linear linear_relu linear_dynamic linear_relu_dynamic linear_dynamic_fp16 "
-    "linear_relu_dynamic_fp16".split()
+    for name in ["linear", "linear_relu", "linear_dynamic", "linear_relu_dynamic", "linear_dynamic_fp16", "linear_relu_dynamic_fp16"]
 }
 
 # Ops that only write their first argument (not counted as read).
 WRITE_ONLY_SELF = frozenset(
-    "copy fill zero normal uniform bernoulli random exponential geometric cauchy log_normal".split()
+    ["copy", "fill", "zero", "normal", "uniform", "bernoulli", "random", "exponential", "geometric", "cauchy", "log_normal"]
 )
 # Zero-cost ops skipped entirely: views the schema does not annotate, metadata-only
 # in-place ops, allocations that write nothing.
 FREE = frozenset(
-    "_unsafe_view _reshape_alias unsafe_split unsafe_split_with_sizes unsafe_chunk lift_fresh "
-    "lift _nested_view_from_buffer transpose_ t_ squeeze_ unsqueeze_ as_strided_ detach_ "
-    "resize_ resize_as_ set_ empty empty_like empty_strided new_empty new_empty_strided "
-    "empty_permuted _assert_async _assert_scalar _assert_tensor_metadata sym_constrain_range "
-    "sym_constrain_range_for_size _functional_sym_constrain_range is_contiguous is_same_size "
-    "is_strides_like_format is_non_overlapping_and_dense size stride storage_offset numel dim "
-    "sym_size sym_stride sym_numel sym_storage_offset sym_is_contiguous device layout "
-    "_record_function_enter _record_function_enter_new _record_function_exit record_stream "
-    "_version".split()
+    ["_unsafe_view", "_reshape_alias", "unsafe_split", "unsafe_split_with_sizes", "unsafe_chunk", "lift_fresh", "lift", "_nested_view_from_buffer", "transpose_", "t_", "squeeze_", "unsqueeze_", "as_strided_", "detach_", "resize_", "resize_as_", "set_", "empty", "empty_like", "empty_strided", "new_empty", "new_empty_strided", "empty_permuted", "_assert_async", "_assert_scalar", "_assert_tensor_metadata", "sym_constrain_range", "sym_constrain_range_for_size", "_functional_sym_constrain_range", "is_contiguous", "is_same_size", "is_strides_like_format", "is_non_overlapping_and_dense", "size", "stride", "storage_offset", "numel", "dim", "sym_size", "sym_stride", "sym_numel", "sym_storage_offset", "sym_is_contiguous", "device", "layout", "_record_function_enter", "_record_function_enter_new", "_record_function_exit", "record_stream", "_version"]
 )
+# Fused kernels that only call other operators (aten/src/ATen/native/transformers): counting
+# runs them under its mode to see those operators.
+COMPOSED_KERNELS = frozenset({"_transformer_encoder_layer_fwd", "_native_multi_head_attention"})
 COMMUNICATION_NAMESPACES = frozenset({"c10d", "_c10d_functional", "c10d_functional", "_dtensor"})
 SKIPPED_NAMESPACES = frozenset({"profiler", "prim"})
 

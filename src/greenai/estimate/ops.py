@@ -44,6 +44,9 @@ class OpRecord:
     bytes_written: float
     module: str  # dotted path of the innermost nn.Module running it ("" at top level)
     pass_: Pass
+    # the operator started a call made from Python (forward, optimizer); False: issued from
+    # C++ inside another call (nn.GRU's per-step ops) or by the autograd engine (backward)
+    python_call: bool = True
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,10 @@ sum (eager execution runs one operation after another) plus what eager PyTorch a
 kernels: one module-call cost per nn.Module the records show, and in a training step one
 autograd-recording cost per forward operation, one engine start for the backward, and for
 the optimizer step a fixed cost plus, per operator, the measured cost of an operator inside
-optimizer.step() (Python included) instead of the class's overhead.
+optimizer.step() (Python included) instead of the class's overhead. An operator issued from
+C++ inside another call (``OpRecord.python_call`` False: nn.GRU's per-step operators, the
+parts of a fused layer) is charged its overhead less Python's share of a call
+(``Profile.python_call_s``), which the micro-benchmarks, called from Python, include.
 
 Energy, by the profile's basis (see profile.py):
 - "coefficients": E = sum_i (pJ/FLOP x flops_i + pJ/B x bytes_i) + P_static x t;
@@ -31,14 +34,19 @@ band is a judgement, not a statistic: it says what the accuracy benchmark
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 
 from greenai.estimate import coefficients as co
-from greenai.estimate.ops import OpClass, OpCounts, OpRecord, Pass
-from greenai.estimate.profile import BASIS_ACTIVE_POWER, Profile, TimeModel, default_profile
-
 from greenai.estimate.formulas import total_energy, training_time_s, weighted_energy
+from greenai.estimate.ops import OpClass, OpCounts, OpRecord, Pass
+from greenai.estimate.profile import (
+    BASIS_ACTIVE_POWER,
+    Profile,
+    TimeModel,
+    default_profile,
+)
 
 MIN_MODEL_BAND = 0.15  # calibrated: at least +/-15%
 DEFAULT_LOW, DEFAULT_HIGH = 0.5, 1.0  # default coefficients: -50% / +100% (a factor of 2)
@@ -221,9 +229,16 @@ def _record_cost(record: OpRecord, prof: Profile, notes: list[str],
         model = None
     else:
         model = _time_model(prof, op_class, dtype, pass_.value, op_base_name(record.op), notes, seen)
+        overhead = model.overhead_s
         if pass_ is Pass.OPTIMIZER and prof.optimizer_record_s > 0:
             # inside optimizer.step() each operator costs the Python around it, measured
-            model = dataclasses.replace(model, overhead_s=prof.optimizer_record_s)
+            overhead = prof.optimizer_record_s
+        if pass_ is not Pass.BACKWARD and not record.python_call:
+            # issued from C++ inside another call: no Python share (backward rooflines are
+            # measured on operators the autograd engine issues: nothing to take off)
+            overhead = max(overhead - prof.python_call_s, 0.0)
+        if overhead != model.overhead_s:
+            model = dataclasses.replace(model, overhead_s=overhead)
         t = model.time_s(record.flops, bytes_moved)
     if prof.energy_basis == BASIS_ACTIVE_POWER:
         if model is None:
@@ -291,4 +306,4 @@ def _bands(prof: Profile) -> tuple[float, float, float, float]:
 
 
 def _finite(x: float | None) -> float:
-    return x if x is not None and x == x and x != float("inf") else 0.0
+    return x if x is not None and math.isfinite(x) else 0.0

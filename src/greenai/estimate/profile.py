@@ -19,7 +19,9 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import hashlib
+import itertools
 import json
+import math
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -79,8 +81,10 @@ class TimeModel:
     """Roofline of one (class, dtype): t = overhead + max(flops / rate, bytes / bandwidth)
     (or, with overlap False, their sum: calibration keeps the form that fits the class's
     micro-benchmarks better) + dram_s_per_byte per byte beyond the last-level cache; a rate
-    or bandwidth of None drops its term. `busy_cpus`: CPUs kept busy during the work
-    part, `overhead_busy_cpus` during the fixed part (for the active-power energy basis)."""
+    or bandwidth of None drops its term; all times a size correction (`factor`: the roofline's
+    residual on the class's micro-benchmarks as a function of the work of a call, e.g. small
+    convolutions run far below the rate large ones reach). `busy_cpus`: CPUs kept busy during
+    the work part, `overhead_busy_cpus` during the fixed part (for the active-power basis)."""
 
     overhead_s: float
     rate_flops: float | None
@@ -93,6 +97,25 @@ class TimeModel:
     dram_s_per_byte: float = 0.0  # extra time per byte beyond cache_bytes (DRAM, not cache)
     cache_bytes: float | None = None  # last-level cache; None: unknown (no extra term)
     overlap: bool = True  # compute and memory overlap: max(...); False: their sum
+    # the roofline's residual on its micro-benchmarks by size: (log10 of the work of one call,
+    # measured / roofline) knots, work in FLOPs or bytes (`correction_by`); () for none
+    size_correction: tuple[tuple[float, float], ...] = ()
+    correction_by: str = "flops"
+
+    def factor(self, flops: float, bytes_moved: float) -> float:
+        """The size correction at this call's work: linear in log10(work) between knots,
+        flat beyond the first and last (1.0 without knots)."""
+        knots = self.size_correction
+        if not knots:
+            return 1.0
+        work = flops if self.correction_by == "flops" else bytes_moved
+        x = math.log10(max(work, 1.0))
+        if x <= knots[0][0]:
+            return knots[0][1]
+        for (x0, f0), (x1, f1) in itertools.pairwise(knots):
+            if x <= x1:
+                return f0 + (f1 - f0) * (x - x0) / (x1 - x0) if x1 > x0 else f1
+        return knots[-1][1]
 
     def work_s(self, flops: float, bytes_moved: float) -> float:
         compute = flops / self.rate_flops if self.rate_flops else 0.0
@@ -103,10 +126,11 @@ class TimeModel:
         return (max(compute, memory) if self.overlap else compute + memory) + beyond
 
     def time_s(self, flops: float, bytes_moved: float) -> float:
-        return self.overhead_s + self.work_s(flops, bytes_moved)
+        return (self.overhead_s + self.work_s(flops, bytes_moved)) * self.factor(flops, bytes_moved)
 
     def cpu_s(self, flops: float, bytes_moved: float) -> float:
-        return self.overhead_s * self.overhead_busy_cpus + self.work_s(flops, bytes_moved) * self.busy_cpus
+        busy = self.overhead_s * self.overhead_busy_cpus + self.work_s(flops, bytes_moved) * self.busy_cpus
+        return busy * self.factor(flops, bytes_moved)
 
 
 @dataclass(frozen=True)
@@ -163,6 +187,7 @@ class Profile:
     backward_call_s: float = 0.0  # starting the autograd engine, once per backward()
     optimizer_step_s: float = 0.0  # fixed cost of one optimizer.step()
     optimizer_record_s: float = 0.0  # per operator of an optimizer step (replaces the class overhead)
+    python_call_s: float = 0.0  # Python's share of an operator call; not paid from C++ (calls.py)
     calibration_s: float = 0.0  # wall time calibration took
     budget_s: float = 0.0
     notes: tuple[str, ...] = ()
@@ -193,11 +218,12 @@ class Profile:
     def from_json(cls, text: str) -> Profile:
         data = json.loads(text)
         if not isinstance(data, dict):
-            raise ValueError("not a JSON object")
+            raise TypeError("not a JSON object")
         if data.get("schema") != SCHEMA:
             raise ValueError(f"schema {data.get('schema')!r}, this greenai reads schema {SCHEMA}")
         data["fingerprint"] = Fingerprint(**data["fingerprint"])
-        data["time_models"] = {k: TimeModel(**v) for k, v in data["time_models"].items()}
+        data["time_models"] = {k: TimeModel(**{**v, "size_correction": tuple(
+            tuple(knot) for knot in v.get("size_correction", ()))}) for k, v in data["time_models"].items()}
         data["energy"] = EnergyModel(**data["energy"])
         data["points"] = tuple(BenchPoint(**p) for p in data.get("points", ()))
         data["notes"] = tuple(data.get("notes", ()))
@@ -231,12 +257,12 @@ def usable_cpus() -> float:
 
     try:
         return float(ProcessScope(os.getpid()).usable_cpus())
-    except Exception:  # no psutil process info: fall back on the affinity mask
+    except Exception:  # noqa: BLE001  (no psutil process info: fall back on the affinity mask)
         return float(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
 def now_iso() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
 # -- storage -----------------------------------------------------------------------------
@@ -330,6 +356,7 @@ def default_profile(fingerprint: Fingerprint | None = None) -> Profile:
         view_overhead_s=co.VIEW_OVERHEAD_S, module_call_s=co.MODULE_CALL_S,
         grad_record_s=co.GRAD_RECORD_S, backward_call_s=co.BACKWARD_CALL_S,
         optimizer_step_s=co.OPTIMIZER_STEP_S, optimizer_record_s=co.OPTIMIZER_RECORD_S,
+        python_call_s=co.PYTHON_CALL_S,
         notes=(f"default coefficients (rough): {co.HOROWITZ_2014}; {co.CCF_VCPU}",),
         default=True,
     )

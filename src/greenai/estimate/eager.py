@@ -1,0 +1,119 @@
+"""What eager PyTorch adds around kernels in a model, measured for calibration.
+
+Calling an nn.Module, recording the autograd graph in a training forward, starting the
+autograd engine once per backward, a view, the fixed and per-operator cost of an optimizer
+step, and the Python share of an operator call (the interpreter, argument parsing, the
+binding: paid once per call made from Python, not by operators issued from C++ inside it;
+see calls.py). Each is a difference or a slope of small timed cases (timing.run_bench),
+medians where there are several.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from typing import Any
+
+from greenai.estimate.timing import filled, run_bench
+
+
+@dataclass(frozen=True)
+class Context:
+    module_call_s: float  # calling an nn.Module around a kernel, beyond the kernel's own call
+    grad_record_s: float  # extra per forward kernel when autograd records the graph
+    backward_call_s: float  # starting the autograd engine, once per backward()
+    view_s: float  # a view call (counting skips views; reported only)
+    optimizer_step_s: float = 0.0  # fixed cost of one optimizer.step()
+    optimizer_record_s: float = 0.0  # per operator call inside optimizer.step()
+    python_call_s: float = 0.0  # Python's share of an operator called from Python
+
+
+class _OpCounter:
+    """Counts the operator calls op counting would record (views and allocations skipped)."""
+
+    _FREE = frozenset({"detach", "empty", "empty_like", "empty_strided", "new_empty",
+                       "new_empty_strided", "_unsafe_view", "lift_fresh", "size", "stride"})
+
+    def __init__(self) -> None:
+        from torch.utils._python_dispatch import TorchDispatchMode
+
+        counter = self
+
+        class Mode(TorchDispatchMode):
+            def __torch_dispatch__(self, func: Any, types: Any, args: tuple = (), kwargs: Any = None) -> Any:
+                name = func._schema.name.split("::", 1)[-1]
+                if not func.is_view and name not in counter._FREE:
+                    counter.calls += 1
+                return func(*args, **(kwargs or {}))
+
+        self.calls = 0
+        self.mode = Mode()
+
+
+def optimizer_costs(target_s: float = 0.1) -> tuple[float, float]:
+    """(fixed cost of Adam.step(), cost per operator call inside it): Adam (count_ops' default
+    optimizer) on 2 and on 16 tiny parameters, t = fixed + calls x per_call."""
+    import torch
+
+    points = []
+    for n in (2, 16):
+        params = [torch.nn.Parameter(filled(8)) for _ in range(n)]
+        for p in params:
+            p.grad = filled(8)
+        opt = torch.optim.Adam(params, lr=1e-3)
+        opt.step()  # creates the state
+        counter = _OpCounter()
+        with counter.mode:
+            opt.step()
+        points.append((counter.calls, run_bench(opt.step, target_s / 2).time_s))
+    (c1, t1), (c2, t2) = points
+    per_call = max((t2 - t1) / (c2 - c1), 0.0) if c2 > c1 else 0.0
+    return max(t1 - c1 * per_call, 0.0), per_call
+
+
+def python_call_cost(target_s: float = 0.05, tensors: int = 32) -> float:
+    """Python's share of an operator call: a tiny operator called from Python minus the
+    same operator issued from C++. On CPU, ``torch._foreach_*`` on a list of tensors issues
+    one regular operator call per tensor from C++ (its per-tensor fallback), so its time per
+    tensor is an operator call without the interpreter. Median of add, mul and sigmoid."""
+    import torch
+
+    xs = [filled(16) for _ in range(tensors)]
+    ys = [filled(16) for _ in range(tensors)]
+    x, y = xs[0], ys[0]
+    pairs = [(lambda: torch.add(x, y), lambda: torch._foreach_add(xs, ys)),
+             (lambda: torch.mul(x, y), lambda: torch._foreach_mul(xs, ys)),
+             (lambda: torch.sigmoid(x), lambda: torch._foreach_sigmoid(xs))]
+    each = target_s / (2 * len(pairs))
+    with torch.inference_mode():
+        shares = [run_bench(one, each).time_s - run_bench(many, each).time_s / tensors
+                  for one, many in pairs]
+    return max(statistics.median(shares), 0.0)
+
+
+def context(target_s: float = 0.1) -> Context:
+    """Measure the costs eager PyTorch adds around kernels in a model (medians of small cases)."""
+    import torch
+    import torch.nn.functional as F
+
+    each = target_s / 24
+    t = lambda call: run_bench(call, each).time_s
+    x = filled(4, 16)
+    lin = torch.nn.Linear(16, 16)
+    relu = torch.nn.ReLU()
+    w, b = lin.weight.detach().clone(), lin.bias.detach().clone()
+    with torch.inference_mode():
+        module = statistics.median([t(lambda: lin(x)) - t(lambda: F.linear(x, w, b)),
+                                    t(lambda: relu(x)) - t(lambda: F.relu(x))])
+        plain = [t(lambda: F.linear(x, w, b)), t(lambda: F.relu(x)), t(lambda: x * x)]
+    xg = filled(4, 16, requires_grad=True)
+    wg, bg = w.clone().requires_grad_(), b.clone().requires_grad_()
+    graph = [t(lambda: F.linear(xg, wg, bg)), t(lambda: F.relu(xg)), t(lambda: xg * xg)]
+    grad_record = statistics.median(g - p for g, p in zip(graph, plain))
+    y = xg.view(-1)
+    gy = torch.ones_like(y)
+    backward = t(lambda: torch.autograd.grad(y, [xg], gy, retain_graph=True))
+    view = statistics.median([t(lambda: x.t()), t(lambda: x.view(-1)), t(lambda: x.detach())])
+    step, per_call = optimizer_costs(target_s / 4)
+    python = python_call_cost(target_s / 4)
+    return Context(max(module, 0.0), max(grad_record, 0.0), backward, view, step, per_call, python)
