@@ -121,3 +121,62 @@ def test_schedule_run_policy_options_are_checked(tmp_path: Path) -> None:
         run_jobs(job_file, ledger=tmp_path / "l.db", policy="carbon", forecast=f"trace:{stale}")
     with Ledger(tmp_path / "l.db") as ledger:  # nothing ran, nothing was recorded
         assert batch_jobs(ledger, "any") == []
+
+
+def test_a_transient_failure_keeps_the_last_good_forecast_and_says_so_once_per_streak() -> None:
+    from greenai.schedule.forecast import ProviderForecaster
+
+    answers: list[object] = ["ok", RuntimeError("rate limited at 11"), RuntimeError("rate limited at 12"), "ok"]
+
+    def provider(now_s: float, horizon_s: float) -> list[tuple[float, float]]:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return [(0.0, 300.0), (10.0, 50.0), (20.0, 50.0), (30.0, 400.0)]
+
+    heard: list[str] = []
+    f = ResilientForecaster(ProviderForecaster(provider, name="api"), heard.append)
+    assert f.forecast(5.0, 30.0)[:, 1].tolist() == [300, 50, 50, 400]
+    # failing: the last good forecast, from the slot holding now (not a flat curve that
+    # would start every held-back job at once)
+    assert f.forecast(12.0, 30.0)[:, 1].tolist() == [50, 50, 400]
+    assert f.forecast(25.0, 30.0)[:, 1].tolist() == [50, 400]
+    assert len(heard) == 1 and "rate limited at 11" in heard[0] and "last good forecast" in heard[0]
+    assert f.forecast(26.0, 30.0)[:, 1].tolist() == [300, 50, 50, 400]  # back
+    assert heard[1] == "forecast api is back"
+
+
+def test_a_hanging_provider_times_out_and_a_short_answer_is_accepted() -> None:
+    import threading
+
+    from greenai.schedule.forecast import ProviderForecaster
+
+    release = threading.Event()
+
+    def hangs(now_s: float, horizon_s: float) -> list[tuple[float, float]]:
+        release.wait(5.0)
+        return [(now_s, 1.0)]
+
+    f = ResilientForecaster(ProviderForecaster(hangs, name="slow"), timeout_s=0.1)
+    started = time.perf_counter()
+    assert f.forecast(0.0, 60.0)[:, 1].tolist() == [0.0, 0.0]  # flat: no good forecast yet
+    assert f.forecast(1.0, 60.0)[:, 1].tolist() == [0.0, 0.0]  # the first call is still out
+    assert time.perf_counter() - started < 2.0 and f.failing
+    release.set()
+    # a source that publishes less than the horizon is taken as is
+    short = ProviderForecaster(lambda now, h: [(now, 80.0), (now + 1800, 90.0)], name="short")
+    assert short.forecast(0.0, 12 * 3600.0)[:, 1].tolist() == [80.0, 90.0]
+
+
+def test_a_forecast_file_is_read_again_when_it_changes(tmp_path: Path) -> None:
+    start = float(int(time.time()))
+    path = write_forecast(tmp_path / "f.csv", start, [5, 6, 7])
+    f = forecaster_from_spec(f"trace:{path}")
+    assert f.forecast(start, 1.0)[:, 1].tolist() == [5, 6]
+    write_forecast(path, start, [50, 60, 70, 80])
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + 1_000_000))
+    assert f.forecast(start, 1.0)[:, 1].tolist() == [50, 60]
+    path.write_text("Time,Carbon Intensity\nnot a time,1\n")  # a broken refresh
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + 2_000_000))
+    with pytest.raises(CarbonDataError):
+        f.forecast(start, 1.0)

@@ -137,3 +137,7 @@ def test_placement_runs_each_job_on_the_node_the_policy_picks(cluster: str, tmp_
         executor.node_id("nowhere")
     with pytest.raises(RayUnavailableError, match="matches 2 alive nodes"):
         executor.node_id(alive[0]["NodeManagerAddress"])
+    # a job placed on a node without the resources it needs is refused at submission, clearly
+    needs_special = Job("picky", callable_path="sched_jobs:spin", resources={"special": 1})
+    with pytest.raises(RayUnavailableError, match="needs CPU=1, special=1, which node .* it was placed on does not have"):
+        executor.submit(needs_special, ledger_path=tmp_path / "placed.db", node=head)

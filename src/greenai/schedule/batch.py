@@ -152,10 +152,10 @@ class _BatchRunner:
         if not waiting:
             return None
         now = time.time()
-        next_arrival = min(j.arrival_s for j in waiting)
-        if next_arrival <= now:
-            return self.interval_s
-        return min(self.interval_s, next_arrival - now)
+        # the next arrival, or the next latest start of a job held back (so none starts late)
+        due = [j.arrival_s if j.arrival_s > now else j.arrival_s + j.slack_s for j in waiting]
+        upcoming = [t - now for t in due if t > now]
+        return min([self.interval_s, *upcoming])
 
     def _choose(self, now: float, waiting: list[Job],
                 in_flight: dict[str, JobHandle]) -> list[tuple[Job, str | None]]:
@@ -183,6 +183,8 @@ class _BatchRunner:
 
         duration = job.predicted_duration_s or UNKNOWN_DURATION_S
         energy = job.predicted_energy_j if job.predicted_energy_j is not None else duration * self.power_w
+        if running and job.interruptible:
+            job = replace(job, interruptible=False)  # an executor cannot pause it: it must go on
         return Candidate(job, duration, energy, duration, running=running, node=node)
 
     def _submit(self, job: Job, node: str | None) -> JobHandle | None:

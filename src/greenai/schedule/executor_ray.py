@@ -120,7 +120,8 @@ class RayExecutor:
     def submit(self, job: Job, *, ledger_path: Path, tags: Mapping[str, str] = {},
                node: str | None = None) -> JobHandle:
         resources = self.resources_of(job)
-        self._check_feasible(job, resources)
+        node_id = self.node_id(node) if node is not None else None
+        self._check_feasible(job, resources, node_id)
         options: dict[str, Any] = {"num_cpus": job.cpus, "num_gpus": job.gpus}
         if resources:
             options["resources"] = resources
@@ -128,7 +129,7 @@ class RayExecutor:
             from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
             # soft=False: the task runs on that node or fails, never silently elsewhere
-            options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(self.node_id(node), soft=False)
+            options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node_id, soft=False)
         config = tracking_config(self.config, ledger_path)
         all_tags = {"executor": self.name, **tags}
         submitted = time.time()
@@ -179,18 +180,21 @@ class RayExecutor:
                    if matches else "is not an alive node of the Ray cluster")
         raise RayUnavailableError(f"node {name!r} {problem}; alive: {known}")
 
-    def _check_feasible(self, job: Job, custom: Mapping[str, float]) -> None:
-        """A task no node can ever hold would wait in Ray forever: refuse it at submission."""
+    def _check_feasible(self, job: Job, custom: Mapping[str, float], node_id: str | None = None) -> None:
+        """A task no node (or not the node it is placed on) can ever hold would wait in Ray
+        forever or fail there: refuse it at submission."""
         need = {"CPU": job.cpus, "GPU": job.gpus, **custom}
         need = {k: v for k, v in need.items() if v > 0}
         if not need:
             return
-        nodes = [n["Resources"] for n in self._ray.nodes() if n.get("Alive", n.get("alive"))]
+        alive = [n for n in self._ray.nodes() if n.get("Alive", n.get("alive"))]
+        nodes = [n["Resources"] for n in alive if node_id is None or n["NodeID"] == node_id]
         if any(all(node.get(k, 0.0) >= v for k, v in need.items()) for node in nodes):
             return
         wanted = ", ".join(f"{k}={v:g}" for k, v in need.items())
-        raise RayUnavailableError(f"job {job.job_id!r} needs {wanted}, which no node of the Ray cluster has "
-                                  f"({len(nodes)} node(s) alive)")
+        where = (f"which node {node_id[:12]}… it was placed on does not have" if node_id is not None
+                 else f"which no node of the Ray cluster has ({len(alive)} node(s) alive)")
+        raise RayUnavailableError(f"job {job.job_id!r} needs {wanted}, {where}")
 
     def _collect(self, handle: JobHandle, ref: Any) -> JobOutcome:
         ledger_path: Path = handle.token[1]

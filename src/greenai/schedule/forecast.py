@@ -344,7 +344,8 @@ class OracleForecaster(GridForecaster):
 class ProviderForecaster:
     """Forecasts from a live source: ``provider(now_s, horizon_s)`` returns ``(t_s, g/kWh)``
     pairs (e.g. a carbon intensity API client). Its answer is validated: sorted times, finite
-    values >= 0, a first row at or before ``now_s``, and coverage of the horizon."""
+    values >= 0, a slot holding ``now_s``. A source that publishes less than ``horizon_s``
+    ahead is taken as is: its last value holds beyond (as for a forecast file)."""
 
     def __init__(self, provider: Callable[[float, float], Iterable[tuple[float, float]]],
                  name: str = "provider") -> None:
@@ -364,12 +365,13 @@ class ProviderForecaster:
             raise CarbonDataError(
                 f"forecast provider {self.name}: times must increase and values be finite and >= 0"
             )
-        if rows[0, 0] > now_s or rows[-1, 0] < now_s + horizon_s - _last_step(rows):
+        end_s = rows[-1, 0] + _last_step(rows) if len(rows) > 1 else math.inf
+        if rows[0, 0] > now_s or end_s <= now_s:
             raise CarbonDataError(
                 f"forecast provider {self.name}: rows cover {rows[0, 0]:.0f}..{rows[-1, 0]:.0f} s, "
-                f"not {now_s:.0f}..{now_s + horizon_s:.0f} s"
+                f"which does not hold now ({now_s:.0f} s)"
             )
-        return rows
+        return rows  # a shorter horizon than asked is what the source publishes: its last value holds
 
 
 def _last_step(rows: np.ndarray) -> float:

@@ -10,14 +10,17 @@ hours, which the shipped 2020 traces cannot give. Two sources, named by one stri
 - ``MODULE:FUNCTION``: a callable ``(now_s, horizon_s) -> [(t_s, g/kWh), ...]``, e.g. a
   client of a live API, validated by ``ProviderForecaster``.
 
-A batch must never lose a job to its forecast: when the source fails or runs out mid-batch,
-``ResilientForecaster`` answers a flat curve (every start looks equally good, so the policy
-starts jobs as they come, i.e. FIFO) and reports the problem once per kind.
+A batch must never lose a job to its forecast: when the source fails, hangs or runs out
+mid-batch, ``ResilientForecaster`` answers from the last good forecast while it still holds
+now, then with a flat curve (every start looks equally good, so the policy starts jobs as
+they come, i.e. FIFO), and says so once per failure streak.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 
 import numpy as np
@@ -36,14 +39,32 @@ TRACE_PREFIX = "trace:"
 class FileForecaster:
     """A forecast file as published: ``forecast(now, horizon)`` returns its rows from the
     slot holding ``now`` through the slot holding ``now + horizon`` (fewer if the file ends
-    first: the last value then continues, see ``StepCurve``)."""
+    first: the last value then continues, see ``StepCurve``). The file is read again when it
+    changes on disk (a cron job refreshing it); a refresh that cannot be read is an error
+    (``ResilientForecaster`` then answers from the last good forecast)."""
 
-    def __init__(self, series: IntensitySeries) -> None:
-        self.series = series
-        self.name = f"file({series.label})"
+    def __init__(self, path: Path, timezone: str = "UTC") -> None:
+        self.path, self.timezone = Path(path), timezone
+        self.name = f"file({self.path.name})"
+        self._mtime_ns = -1
+        self.series: IntensitySeries | None = None
+        self._reload()
+
+    def _reload(self) -> None:
+        try:
+            mtime = self.path.stat().st_mtime_ns
+        except OSError as e:
+            if self.series is None:
+                raise ConfigError(f"forecast file {str(self.path)!r} not found") from e
+            raise CarbonDataError(f"forecast file {self.path}: {e.strerror or e}") from e
+        if mtime != self._mtime_ns:
+            series = load_intensity_series(self.path, timezone=self.timezone)
+            self.series, self._mtime_ns = series, mtime
 
     def forecast(self, now_s: float, horizon_s: float) -> np.ndarray:
+        self._reload()
         s = self.series
+        assert s is not None
         if now_s < s.start_s or now_s >= s.end_s:
             raise CarbonDataError(
                 f"forecast file {s.label} covers {_utc(s.start_s)} .. {_utc(s.end_s)} but it is now "
@@ -54,25 +75,62 @@ class FileForecaster:
 
 
 class ResilientForecaster:
-    """Wraps a forecaster so that a failure mid-batch degrades to "start now" (a flat
-    forecast) instead of failing the batch; ``on_problem`` hears each kind of failure once."""
+    """Wraps a live forecaster so that a failure mid-batch never costs a job nor the batch's
+    saving: a call that fails (or takes longer than ``timeout_s``) is answered from the last
+    good forecast while it still holds now, and only then by a flat curve (every start looks
+    equally good: jobs start as they come). ``on_problem`` hears when the source starts
+    failing and when it is back, once per streak."""
 
-    def __init__(self, inner: IntensityForecaster, on_problem: Callable[[str], None] | None = None) -> None:
+    def __init__(self, inner: IntensityForecaster, on_problem: Callable[[str], None] | None = None,
+                 timeout_s: float = 10.0) -> None:
         self.inner = inner
         self.name = inner.name
         self.on_problem = on_problem
-        self.problems: list[str] = []
+        self.timeout_s = timeout_s
+        self.failing = False
+        self._last_good: np.ndarray | None = None
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="greenai-forecast")
+        self._call: Future[np.ndarray] | None = None
 
     def forecast(self, now_s: float, horizon_s: float) -> np.ndarray:
         try:
-            return self.inner.forecast(now_s, horizon_s)
+            rows = self._ask(now_s, horizon_s)
         except CarbonDataError as e:
-            message = f"{e}; starting jobs as they come until the forecast is back"
-            if message not in self.problems:
-                self.problems.append(message)
-                if self.on_problem is not None:
-                    self.on_problem(message)
-            return np.array([[now_s, 0.0], [now_s + max(horizon_s, 1.0), 0.0]])
+            return self._stand_in(now_s, horizon_s, str(e))
+        if self.failing:
+            self.failing = False
+            self._say(f"forecast {self.name} is back")
+        self._last_good = rows
+        return rows
+
+    def _ask(self, now_s: float, horizon_s: float) -> np.ndarray:
+        # a live source may hang: ask in a worker thread, never more than one call at a time
+        if self._call is None or self._call.done():
+            self._call = self._pool.submit(self.inner.forecast, now_s, horizon_s)
+        else:
+            raise CarbonDataError(f"forecast {self.name}: the previous call has not returned")
+        try:
+            return self._call.result(timeout=self.timeout_s)
+        except FutureTimeout:
+            raise CarbonDataError(f"forecast {self.name}: no answer within {self.timeout_s:g} s") from None
+
+    def _stand_in(self, now_s: float, horizon_s: float, problem: str) -> np.ndarray:
+        last = self._last_good
+        held = last is not None and last[0, 0] <= now_s < _end_s(last)
+        if not self.failing:
+            self.failing = True
+            fallback = ("using its last good forecast while it holds, then starting jobs as they come"
+                        if held else "starting jobs as they come until it is back")
+            self._say(f"{problem}; {fallback}")
+        if held:
+            assert last is not None
+            first = int(np.searchsorted(last[:, 0], now_s, side="right")) - 1
+            return last[first:]
+        return np.array([[now_s, 0.0], [now_s + max(horizon_s, 1.0), 0.0]])
+
+    def _say(self, message: str) -> None:
+        if self.on_problem is not None:
+            self.on_problem(message)
 
 
 def forecaster_from_spec(spec: str, *, timezone: str = "UTC", now_s: float | None = None) -> IntensityForecaster:
@@ -84,7 +142,7 @@ def forecaster_from_spec(spec: str, *, timezone: str = "UTC", now_s: float | Non
         path = Path(text.removeprefix(TRACE_PREFIX))
         if not path.is_file():
             raise ConfigError(f"forecast file {str(path)!r} not found")
-        forecaster = FileForecaster(load_intensity_series(path, timezone=timezone))
+        forecaster = FileForecaster(path, timezone)
         if now_s is not None:
             forecaster.forecast(now_s, 0.0)
         return forecaster
@@ -94,6 +152,11 @@ def forecaster_from_spec(spec: str, *, timezone: str = "UTC", now_s: float | Non
     from greenai.factories import load_callable
 
     return ProviderForecaster(load_callable(text, ConfigError), name=text)
+
+
+def _end_s(rows: np.ndarray) -> float:
+    """Where forecast rows stop holding: their last row plus one step (a single row: never)."""
+    return float(2 * rows[-1, 0] - rows[-2, 0]) if len(rows) > 1 else float("inf")
 
 
 def _utc(t_s: float) -> str:
