@@ -228,3 +228,41 @@ def test_schedule_run_placement_options(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="node 'elsewhere': the local executor runs jobs on this machine"):
         run_jobs(job_file, ledger=tmp_path / "l.db", policy="placement", node=["elsewhere:0.5"])
     assert run_jobs(job_file, ledger=tmp_path / "l.db", policy="placement", node=["local:1:1"]) == 0
+
+
+def test_running_jobs_are_offered_as_pinned_and_held_jobs_start_at_their_latest_start(tmp_path: Path) -> None:
+    from greenai.schedule.forecast import ProviderForecaster
+    from greenai.schedule.policies import CarbonAwareTiming
+
+    seen: list[tuple[str, bool, bool]] = []
+
+    class Recorder:
+        """Keeps every job; notes how running ones are offered."""
+
+        name = "recorder"
+
+        def select(self, now_s: float, cluster: Any, candidates: list[Any]) -> list[Any]:
+            seen.extend((c.job_id, c.running, c.pinned) for c in candidates)
+            return candidates
+
+    slow = (sys.executable, "-c", BURN)
+    with LocalExecutor(max_parallel=2) as executor:
+        run_batch([Job("long", command=slow, interruptible=True, slack_s=60.0, predicted_duration_s=0.2),
+                   Job("late", command=slow, arrival_s=0.1)], executor, tmp_path / "l.db",
+                  policy=Recorder(), decision_interval_s=0.05)
+    # a real executor cannot pause a job: once running, an interruptible job must go on
+    assert ("long", True, True) in seen and ("long", True, False) not in seen
+
+    # a forecast that only gets cleaner: waiting always looks better, so the job waits until
+    # its latest start, and starts then rather than at the next (30 s) decision
+    cleaner = ProviderForecaster(lambda now, h: [(now + 0.25 * i, 500.0 - 10 * i)
+                                                 for i in range(int(h / 0.25) + 2)], name="cleaner")
+    started = time.time()
+    with LocalExecutor(max_parallel=1) as executor:
+        summary = run_batch([Job("wait", command=(sys.executable, "-c", "pass"), slack_s=1.0,
+                                 predicted_duration_s=0.5)],
+                            executor, tmp_path / "l.db", policy=CarbonAwareTiming(cleaner),
+                            decision_interval_s=30.0)
+    with Ledger(tmp_path / "l.db") as ledger:
+        (row,) = batch_jobs(ledger, summary.batch_id)
+    assert summary.completed == 1 and started + 0.9 <= row.submitted_at < started + 10.0
