@@ -365,8 +365,7 @@ class ProviderForecaster:
             raise CarbonDataError(
                 f"forecast provider {self.name}: times must increase and values be finite and >= 0"
             )
-        end_s = rows[-1, 0] + _last_step(rows) if len(rows) > 1 else math.inf
-        if rows[0, 0] > now_s or end_s <= now_s:
+        if rows[0, 0] > now_s or rows_end_s(rows) <= now_s:
             raise CarbonDataError(
                 f"forecast provider {self.name}: rows cover {rows[0, 0]:.0f}..{rows[-1, 0]:.0f} s, "
                 f"which does not hold now ({now_s:.0f} s)"
@@ -374,8 +373,9 @@ class ProviderForecaster:
         return rows  # a shorter horizon than asked is what the source publishes: its last value holds
 
 
-def _last_step(rows: np.ndarray) -> float:
-    return float(rows[-1, 0] - rows[-2, 0]) if len(rows) > 1 else 0.0
+def rows_end_s(rows: np.ndarray) -> float:
+    """Where forecast rows stop holding: their last row plus one step (a single row: never)."""
+    return float(2 * rows[-1, 0] - rows[-2, 0]) if len(rows) > 1 else math.inf
 
 
 class StepCurve:

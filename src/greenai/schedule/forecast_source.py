@@ -31,6 +31,7 @@ from greenai.schedule.forecast import (
     IntensitySeries,
     ProviderForecaster,
     load_intensity_series,
+    rows_end_s,
 )
 
 TRACE_PREFIX = "trace:"
@@ -116,7 +117,7 @@ class ResilientForecaster:
 
     def _stand_in(self, now_s: float, horizon_s: float, problem: str) -> np.ndarray:
         last = self._last_good
-        held = last is not None and last[0, 0] <= now_s < _end_s(last)
+        held = last is not None and last[0, 0] <= now_s < rows_end_s(last)
         if not self.failing:
             self.failing = True
             fallback = ("using its last good forecast while it holds, then starting jobs as they come"
@@ -152,11 +153,6 @@ def forecaster_from_spec(spec: str, *, timezone: str = "UTC", now_s: float | Non
     from greenai.factories import load_callable
 
     return ProviderForecaster(load_callable(text, ConfigError), name=text)
-
-
-def _end_s(rows: np.ndarray) -> float:
-    """Where forecast rows stop holding: their last row plus one step (a single row: never)."""
-    return float(2 * rows[-1, 0] - rows[-2, 0]) if len(rows) > 1 else float("inf")
 
 
 def _utc(t_s: float) -> str:
