@@ -213,3 +213,27 @@ def test_split_statements_keeps_comments_and_multiline_bodies() -> None:
         "-- a; comment\nCREATE TABLE t (x TEXT DEFAULT ';');",
         "CREATE INDEX i ON t (x);",
     ]
+
+
+def test_v3_keeps_every_scheduled_job_and_allows_paused(tmp_path: Path) -> None:
+    """The schedule_jobs rebuild (a new CHECK and a `pauses` column) copies rows in order."""
+    from greenai.ledger.jobs import JobStatus, batch_jobs, mark_paused
+    from greenai.ledger.schema import V2
+
+    path = tmp_path / "v2.db"
+    _hand_made_v1(path)
+    conn = raw(path)
+    assert migrate(conn, path, migrations=(V1, V2)) == 2
+    conn.executemany("INSERT INTO schedule_jobs (batch_id, job_id, name, status, run_id, energy_j)"
+                     " VALUES (?, ?, ?, ?, ?, ?)",
+                     [("b", "z", "last-added-first", "completed", "old1", 5.0),
+                      ("b", "a", "second", "deferred", None, None)])
+    with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+        conn.execute("UPDATE schedule_jobs SET status = 'paused' WHERE job_id = 'a'")
+    conn.close()
+    with Ledger(path) as ledger:  # opening migrates to the current version
+        rows = batch_jobs(ledger, "b")
+        assert [(r.job_id, r.status, r.run_id, r.energy_j, r.pauses) for r in rows] == [
+            ("z", "completed", "old1", 5.0, 0), ("a", "deferred", None, None, 0)]
+        mark_paused(ledger, "b", "a", pauses=2)
+        assert [(r.status, r.pauses) for r in batch_jobs(ledger, "b")][1] == (JobStatus.PAUSED, 2)

@@ -18,3 +18,14 @@ def fail(seconds: float = 0.1, message: str = "the job broke") -> None:
     """Work a little, then raise."""
     spin(seconds)
     raise RuntimeError(message)
+
+
+def heartbeat(path: str, beats: int = 120, every_s: float = 0.01) -> int:
+    """Append the wall-clock time to `path` every `every_s` of busy work, `beats` times: a
+    gap between beats shows the process was stopped."""
+    with open(path, "w") as out:
+        for _ in range(beats):
+            spin(every_s)
+            out.write(f"{time.time()}\n")
+            out.flush()
+    return beats

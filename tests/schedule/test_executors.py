@@ -246,12 +246,19 @@ def test_running_jobs_are_offered_as_pinned_and_held_jobs_start_at_their_latest_
             return candidates
 
     slow = (sys.executable, "-c", BURN)
-    with LocalExecutor(max_parallel=2) as executor:
-        run_batch([Job("long", command=slow, interruptible=True, slack_s=60.0, predicted_duration_s=0.2),
-                   Job("late", command=slow, arrival_s=0.1)], executor, tmp_path / "l.db",
-                  policy=Recorder(), decision_interval_s=0.05)
-    # a real executor cannot pause a job: once running, an interruptible job must go on
+    jobs = [Job("long", command=slow, interruptible=True, slack_s=60.0, predicted_duration_s=0.2),
+            Job("late", command=slow, arrival_s=0.1)]
+    executor = _NoGpuExecutor()  # an executor that cannot pause (like Ray's)
+    try:
+        run_batch(jobs, executor, tmp_path / "l.db", policy=Recorder(), decision_interval_s=0.05)
+    finally:
+        executor.shutdown()
+    # an executor that cannot pause: once running, an interruptible job must go on
     assert ("long", True, True) in seen and ("long", True, False) not in seen
+    seen.clear()
+    with LocalExecutor(max_parallel=2) as local:  # the local executor can pause it
+        run_batch(jobs, local, tmp_path / "l.db", policy=Recorder(), decision_interval_s=0.05)
+    assert ("long", True, False) in seen and ("late", True, True) in seen
 
     # a forecast that only gets cleaner: waiting always looks better, so the job waits until
     # its latest start, and starts then rather than at the next (30 s) decision
@@ -266,3 +273,63 @@ def test_running_jobs_are_offered_as_pinned_and_held_jobs_start_at_their_latest_
     with Ledger(tmp_path / "l.db") as ledger:
         (row,) = batch_jobs(ledger, summary.batch_id)
     assert summary.completed == 1 and started + 0.9 <= row.submitted_at < started + 10.0
+
+
+def test_an_interruptible_job_is_paused_and_resumed_for_real(tmp_path: Path) -> None:
+    """A policy that drops a running interruptible job pauses its process (SIGSTOP to its
+    group: no beats while paused), offers it again with its remaining time, and resumes it;
+    the ledger says it was paused once and its run has a `paused` phase of that length."""
+    beats = tmp_path / "beats.txt"
+    offered_remaining: list[float] = []
+
+    class PauseAWhile:
+        """Runs the job, holds it back between 0.4 s and 1.2 s after the batch starts."""
+
+        name = "pause-a-while"
+
+        def __init__(self) -> None:
+            self.t0 = time.time()
+
+        def select(self, now_s: float, cluster: Any, candidates: list[Any]) -> list[Any]:
+            if 0.4 <= now_s - self.t0 < 1.2:
+                offered_remaining.extend(c.remaining_s for c in candidates if not c.running)
+                return []
+            return candidates
+
+    job = Job("beat", callable_path="sched_jobs:heartbeat", kwargs={"path": str(beats), "beats": 150},
+              interruptible=True, slack_s=60.0, predicted_duration_s=10.0)
+    with LocalExecutor(max_parallel=1) as executor:
+        summary = run_batch([job], executor, tmp_path / "l.db", policy=PauseAWhile(),
+                            decision_interval_s=0.05)
+    (outcome,) = summary.outcomes
+    assert outcome.ok, outcome.error
+    times = [float(line) for line in beats.read_text().split()]
+    assert len(times) == 150
+    gap = max(b - a for a, b in zip(times, times[1:]))
+    assert gap >= 0.5  # stopped for ~0.8 s; every beat is ~10 ms of work otherwise
+    # offered again as paused, with the prediction minus the time it had run
+    assert offered_remaining and all(9.0 < r < 9.9 for r in offered_remaining)
+    with Ledger(tmp_path / "l.db") as ledger:
+        (row,) = batch_jobs(ledger, summary.batch_id)
+        assert (row.status, row.pauses) == ("completed", 1)
+        run = ledger.get_run(row.run_id)
+    paused = [p for p in run.snapshot.phases if p.phase == "paused"]
+    assert paused and 0.5 <= paused[0].duration_s <= 1.5 and paused[0].calls == 1
+
+
+def test_an_interrupted_batch_kills_its_paused_and_running_jobs(tmp_path: Path) -> None:
+    """Shutting the local executor down (what an interrupted batch does on its way out) kills
+    each job's whole process group, paused ones included, and their runs are recorded."""
+    from greenai.schedule.executor import JobHandle
+
+    with LocalExecutor(max_parallel=2) as executor:
+        handles: list[JobHandle] = [
+            executor.submit(Job(name, command=(sys.executable, "-c", "import time; time.sleep(60)")),
+                            ledger_path=tmp_path / "l.db") for name in ("paused", "running")]
+        time.sleep(0.5)
+        executor.pause(handles[0])
+        started = time.time()
+    assert time.time() - started < 10.0  # not the jobs' 60 s
+    outcomes = {h.job.job_id: o for h, o in executor.wait(handles, 5.0)}
+    assert set(outcomes) == {"paused", "running"}
+    assert all("killed by signal 9" in o.error and o.energy_j is not None for o in outcomes.values())

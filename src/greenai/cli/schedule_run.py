@@ -145,8 +145,9 @@ def summary_to_dict(summary: Any, executor: str, ledger_path: str) -> dict[str, 
             {"job_id": o.job_id, "status": o.status, "run_id": o.run_id, "node": o.node,
              "energy_j": o.energy_j, "rel_uncertainty": o.rel_uncertainty, "provenance": o.provenance,
              "carbon_g": o.carbon_g, "duration_s": o.duration_s,
-             "scheduling_overhead_s": None if math.isnan(oh) else oh, "error": o.error}
-            for o, oh in zip(summary.outcomes, summary.overheads_s)
+             "scheduling_overhead_s": None if math.isnan(oh) else oh, "pauses": pauses,
+             "error": o.error}
+            for o, oh, pauses in zip(summary.outcomes, summary.overheads_s, summary.pauses)
         ],
     }
 
@@ -154,17 +155,20 @@ def summary_to_dict(summary: Any, executor: str, ledger_path: str) -> dict[str, 
 def render_summary(summary: Any, executor: str, ledger_path: str) -> None:
     console = make_console()
     table = Table(title=f"Batch {summary.batch_id} ({executor})", title_justify="left")
-    for col in ("job", "status", "node", "energy", "provenance", "duration", "overhead", "run", "error"):
-        table.add_column(col, justify="right" if col in ("energy", "duration", "overhead") else "left",
+    paused = any(summary.pauses)  # the column only when a policy paused a job
+    columns = ("job", "status", "node", "energy", "provenance", "duration", "overhead",
+               *(("pauses",) if paused else ()), "run", "error")
+    for col in columns:
+        table.add_column(col, justify="right" if col in ("energy", "duration", "overhead", "pauses") else "left",
                          overflow="fold")
-    for o, overhead in zip(summary.outcomes, summary.overheads_s):
+    for o, overhead, pauses in zip(summary.outcomes, summary.overheads_s, summary.pauses):
         energy = (f"{format_energy(o.energy_j)} ± {(o.rel_uncertainty or 0) * 100:.0f}%"
                   if o.energy_j is not None else "—")
         table.add_row(
             Text(o.job_id), Text(o.status, style="green" if o.ok else "red"), o.node[:12], energy,
             o.provenance or "—", f"{o.duration_s:.2f} s" if o.duration_s is not None else "—",
             "—" if math.isnan(overhead) else f"{overhead * 1000:.0f} ms",
-            (o.run_id or "—")[:8], Text(o.error))
+            *((str(pauses),) if paused else ()), (o.run_id or "—")[:8], Text(o.error))
     console.print(table)
     overhead = ("—" if summary.overhead_median_s is None else
                 f"median {summary.overhead_median_s * 1000:.0f} ms, p95 {summary.overhead_p95_s * 1000:.0f} ms")

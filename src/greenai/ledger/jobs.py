@@ -20,21 +20,23 @@ class JobStatus:
     PENDING = "pending"
     DEFERRED = "deferred"  # a policy holds it back until a later start time
     RUNNING = "running"  # submitted to an executor
+    PAUSED = "paused"  # started, then stopped by a policy until a later time (interruptible)
     COMPLETED = "completed"
     FAILED = "failed"
 
-    ALL = (PENDING, DEFERRED, RUNNING, COMPLETED, FAILED)
+    ALL = (PENDING, DEFERRED, RUNNING, PAUSED, COMPLETED, FAILED)
     FINAL = (COMPLETED, FAILED)
 
 
 COLUMNS = (
     "batch_id", "job_id", "name", "status", "node", "run_id", "submitted_at", "started_at",
     "ended_at", "duration_s", "energy_j", "rel_uncertainty", "provenance", "carbon_g", "error",
-    "scheduling_overhead_s", "predicted_energy_j", "predicted_duration_s",
+    "scheduling_overhead_s", "predicted_energy_j", "predicted_duration_s", "pauses",
 )
 # what an outcome overwrites; run_id and submitted_at get their own rules in finish_job
 _OUTCOME_COLUMNS = ("status", "node", "started_at", "ended_at", "duration_s", "energy_j",
-                    "rel_uncertainty", "provenance", "carbon_g", "error", "scheduling_overhead_s")
+                    "rel_uncertainty", "provenance", "carbon_g", "error", "scheduling_overhead_s",
+                    "pauses")
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ class JobRow:
     scheduling_overhead_s: float | None = None  # started_at - submitted_at
     predicted_energy_j: float | None = None
     predicted_duration_s: float | None = None
+    pauses: int = 0  # how many times the executor paused it (interruptible jobs)
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,19 @@ def mark_deferred(ledger: Ledger, batch_id: str, job_id: str) -> None:
     """A policy holds the job back for now."""
     ledger.transaction(
         lambda conn: _update(conn, batch_id, job_id, "status = ?", (JobStatus.DEFERRED,)), write=True)
+
+
+def mark_paused(ledger: Ledger, batch_id: str, job_id: str, pauses: int) -> None:
+    """A policy paused the running job (its `pauses`-th pause)."""
+    ledger.transaction(
+        lambda conn: _update(conn, batch_id, job_id, "status = ?, pauses = ?", (JobStatus.PAUSED, pauses)),
+        write=True)
+
+
+def mark_resumed(ledger: Ledger, batch_id: str, job_id: str) -> None:
+    """A paused job runs again (its submission time stays)."""
+    ledger.transaction(
+        lambda conn: _update(conn, batch_id, job_id, "status = ?", (JobStatus.RUNNING,)), write=True)
 
 
 def finish_job(ledger: Ledger, row: JobRow) -> None:

@@ -181,7 +181,43 @@ CREATE TABLE schedule_jobs (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2)
+_JOB_COLUMNS = """batch_id, job_id, name, status, node, run_id, submitted_at, started_at, ended_at,
+    duration_s, energy_j, rel_uncertainty, provenance, carbon_g, error, scheduling_overhead_s,
+    predicted_energy_j, predicted_duration_s"""
+
+V3 = f"""
+-- An interruptible job can be paused by its executor: a 'paused' status and a count of pauses.
+-- SQLite cannot change a CHECK constraint in place, so the table is rebuilt and its rows
+-- copied (https://www.sqlite.org/lang_altertable.html#otheralter).
+CREATE TABLE schedule_jobs_v3 (
+    batch_id              TEXT NOT NULL,
+    job_id                TEXT NOT NULL,
+    name                  TEXT NOT NULL,
+    status                TEXT NOT NULL CHECK (status IN
+                            ('pending', 'running', 'completed', 'failed', 'deferred', 'paused')),
+    node                  TEXT NOT NULL DEFAULT '',
+    run_id                TEXT REFERENCES runs (run_id) ON DELETE SET NULL,
+    submitted_at          REAL,
+    started_at            REAL,
+    ended_at              REAL,
+    duration_s            REAL,
+    energy_j              REAL,
+    rel_uncertainty       REAL,
+    provenance            TEXT NOT NULL DEFAULT '',
+    carbon_g              REAL,
+    error                 TEXT NOT NULL DEFAULT '',
+    scheduling_overhead_s REAL,
+    predicted_energy_j    REAL,
+    predicted_duration_s  REAL,
+    pauses                INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (batch_id, job_id)
+);
+INSERT INTO schedule_jobs_v3 ({_JOB_COLUMNS}) SELECT {_JOB_COLUMNS} FROM schedule_jobs ORDER BY rowid;
+DROP TABLE schedule_jobs;
+ALTER TABLE schedule_jobs_v3 RENAME TO schedule_jobs;
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3)
 
 
 def migrate(conn: sqlite3.Connection, path: Path, migrations: Sequence[str] = MIGRATIONS) -> int:

@@ -11,8 +11,11 @@ is counted.
 
 A `policy` (greenai.schedule.policies: `select(now_s, cluster, candidates)`) is asked at
 every decision — a job finished, or `decision_interval_s` passed — which of the arrived jobs
-start now; jobs in flight are offered as running and always continue (a real executor
-cannot pause them). `Job.arrival_s` is read as seconds after the batch starts. Policies act
+start now. Jobs in flight are offered as running; a policy may drop an interruptible one,
+which is then paused if the executor can (the local executor: SIGSTOP/SIGCONT, see
+`job_control`; Ray cannot, so there every running job is pinned and goes on) and offered
+again, with its remaining time, at the next decisions until the policy resumes it. A paused
+job does not hold one of the executor's `capacity()` slots. `Job.arrival_s` is read as seconds after the batch starts. Policies act
 on predictions: a job without `predicted_duration_s` is offered as lasting
 `UNKNOWN_DURATION_S`, and without `predicted_energy_j` as drawing `assumed_power_w`. The node
 a placement policy picks is passed to the executor, which runs the job there or refuses it
@@ -38,6 +41,8 @@ from greenai.ledger.jobs import (
     add_jobs,
     finish_job,
     mark_deferred,
+    mark_paused,
+    mark_resumed,
     mark_running,
 )
 from greenai.ledger.store import Ledger
@@ -50,6 +55,7 @@ if TYPE_CHECKING:  # policies import numpy: loaded only when a policy is used
 
 DECISION_INTERVAL_S = 5.0
 UNKNOWN_DURATION_S = 60.0
+MIN_REMAINING_S = 1.0
 ASSUMED_POWER_W = 100.0
 
 
@@ -67,6 +73,7 @@ class BatchSummary:
     overhead_p95_s: float | None
     outcomes: tuple[JobOutcome, ...]  # in the order of the jobs given
     overheads_s: tuple[float, ...]  # per job, in the order of `outcomes` (NaN if unknown)
+    pauses: tuple[int, ...] = ()  # per job, in the order of `outcomes`: times it was paused
 
 
 def run_batch(
@@ -103,7 +110,8 @@ def run_batch(
         runner.run(arrived)
     outcomes = tuple(runner.outcomes[i] for i in ids)
     overheads = tuple(runner.overheads.get(i, math.nan) for i in ids)
-    return summarize(batch_id, outcomes, overheads, wall_s=time.time() - start)
+    pauses = tuple(runner.pauses.get(i, 0) for i in ids)
+    return summarize(batch_id, outcomes, overheads, wall_s=time.time() - start, pauses=pauses)
 
 
 class _BatchRunner:
@@ -113,10 +121,15 @@ class _BatchRunner:
         self.batch_id, self.executor, self.ledger = batch_id, executor, ledger
         self.ledger_path, self.policy, self.on_outcome = ledger_path, policy, on_outcome
         self.interval_s, self.power_w = decision_interval_s, assumed_power_w
+        self.can_pause = bool(getattr(executor, "supports_pause", False))
         self.outcomes: dict[str, JobOutcome] = {}
         self.overheads: dict[str, float] = {}
         self._deferred: set[str] = set()
         self._placed: dict[str, str] = {}  # job id -> the node a placement policy chose
+        self._paused: set[str] = set()
+        self.pauses: dict[str, int] = {}  # job id -> times paused
+        self._ran_s: dict[str, float] = {}  # run time before the current stretch
+        self._since: dict[str, float] = {}  # start of the current stretch (running jobs)
         self._view = _ClusterView(policy, self.outcomes)
 
     def run(self, waiting: list[Job]) -> None:
@@ -124,20 +137,30 @@ class _BatchRunner:
         slots = max(1, int(self.executor.capacity()))
         try:
             while waiting or in_flight:
-                for job, node in self._choose(time.time(), waiting, in_flight):
-                    if len(in_flight) >= slots:
+                starts, to_pause = self._decide(time.time(), waiting, in_flight)
+                for job_id in to_pause:
+                    self._pause(in_flight[job_id])
+                running = len(in_flight) - len(self._paused)
+                for job, node in starts:
+                    if running >= slots:
                         break
+                    if job.job_id in self._paused:
+                        self._resume(in_flight[job.job_id])
+                        running += 1
+                        continue
                     waiting.remove(job)
                     handle = self._submit(job, node)
                     if handle is not None:
                         in_flight[job.job_id] = handle
-                timeout = self._until_next_decision(waiting)
+                        running += 1
+                timeout = self._until_next_decision(waiting, in_flight)
                 if not in_flight:
                     if timeout is not None:
                         time.sleep(timeout)
                     continue
                 for handle, outcome in self.executor.wait(list(in_flight.values()), timeout):
                     del in_flight[handle.job.job_id]
+                    self._paused.discard(handle.job.job_id)
                     self._record(handle.submitted_at, outcome)
         except BaseException:
             unfinished = [(h.submitted_at, h.job) for h in in_flight.values()] + [(None, j) for j in waiting]
@@ -146,46 +169,81 @@ class _BatchRunner:
                                                    error="batch interrupted before the job finished"))
             raise
 
-    def _until_next_decision(self, waiting: list[Job]) -> float | None:
-        """Seconds to wait before deciding again: the next arrival, or the decision interval
-        when arrived jobs are held back (None: only a finishing job can change anything)."""
-        if not waiting:
-            return None
+    def _until_next_decision(self, waiting: list[Job], in_flight: dict[str, JobHandle]) -> float | None:
+        """Seconds to wait before deciding again: the next arrival, a held-back or paused
+        job's latest start, or the decision interval while the policy may still start or
+        pause something (None: only a finishing job can change anything)."""
         now = time.time()
+        pausable = [h.job for h in in_flight.values() if self.can_pause and h.job.interruptible]
+        if not waiting and not (pausable and self.policy is not None):
+            return None
         # the next arrival, or the next latest start of a job held back (so none starts late)
         due = [j.arrival_s if j.arrival_s > now else j.arrival_s + j.slack_s for j in waiting]
+        due += [self._candidate(j, running=False, now=now).latest_start_s
+                for j in pausable if j.job_id in self._paused]
         upcoming = [t - now for t in due if t > now]
         return min([self.interval_s, *upcoming])
 
-    def _choose(self, now: float, waiting: list[Job],
-                in_flight: dict[str, JobHandle]) -> list[tuple[Job, str | None]]:
-        """Arrived jobs to start now, in order, with the node a placement policy chose (None:
-        the executor places it): all of them without a policy, else those the policy selects
-        (the others are marked deferred)."""
+    def _decide(self, now: float, waiting: list[Job], in_flight: dict[str, JobHandle],
+                ) -> tuple[list[tuple[Job, str | None]], list[str]]:
+        """What to start (or resume) now, in order, with the node a placement policy chose
+        (None: the executor places it), and which running jobs to pause. Without a policy:
+        every arrived job starts, nothing pauses. With one, arrived jobs it holds back are
+        marked deferred, and running interruptible jobs it does not keep are paused (when
+        the executor can pause; otherwise they are offered as pinned)."""
         arrived = [j for j in waiting if j.arrival_s <= now]
-        if self.policy is None or not arrived:
-            return [(j, None) for j in arrived]
-        offered = [self._candidate(j, running=False) for j in arrived]
-        offered += [self._candidate(h.job, running=True, node=self._placed.get(h.job.job_id))
-                    for h in in_flight.values()]
-        selected = [c for c in self.policy.select(now, self._view, offered) if not c.running]
-        chosen_ids = [c.job_id for c in selected]
-        by_id = {j.job_id: j for j in arrived}
-        chosen = [(by_id[c.job_id], c.node) for c in selected if c.job_id in by_id]
+        if self.policy is None:
+            return [(j, None) for j in arrived], []
+        if not arrived and not any(self._pausable(h.job) for h in in_flight.values()):
+            return [], []
+        offered = [self._candidate(j, running=False, now=now) for j in arrived]
+        offered += [self._candidate(h.job, running=job_id not in self._paused, now=now,
+                                    node=self._placed.get(job_id))
+                    for job_id, h in in_flight.items()]
+        selected = self.policy.select(now, self._view, offered)
+        kept = {c.job_id for c in selected}
+        by_id = {j.job_id: j for j in arrived} | {i: in_flight[i].job for i in self._paused}
+        starts = [(by_id[c.job_id], c.node) for c in selected if not c.running and c.job_id in by_id]
+        to_pause = [i for i, h in in_flight.items()
+                  if i not in kept and i not in self._paused and self._pausable(h.job)]
         for job in arrived:
-            if job.job_id not in chosen_ids and job.job_id not in self._deferred:
+            if job.job_id not in kept and job.job_id not in self._deferred:
                 self._deferred.add(job.job_id)
                 mark_deferred(self.ledger, self.batch_id, job.job_id)
-        return chosen
+        return starts, to_pause
 
-    def _candidate(self, job: Job, running: bool, node: str | None = None) -> Candidate:
+    def _pausable(self, job: Job) -> bool:
+        return self.can_pause and job.interruptible
+
+    def _candidate(self, job: Job, running: bool, now: float, node: str | None = None) -> Candidate:
+        """The job as a policy sees it: its remaining time is the prediction minus the time
+        it has run so far (at least a second, for a job outliving its prediction)."""
         from greenai.schedule.policies import Candidate
 
         duration = job.predicted_duration_s or UNKNOWN_DURATION_S
         energy = job.predicted_energy_j if job.predicted_energy_j is not None else duration * self.power_w
-        if running and job.interruptible:
-            job = replace(job, interruptible=False)  # an executor cannot pause it: it must go on
-        return Candidate(job, duration, energy, duration, running=running, node=node)
+        ran = self._ran_s.get(job.job_id, 0.0)
+        if job.job_id in self._since:
+            ran += now - self._since[job.job_id]
+        remaining = max(duration - ran, MIN_REMAINING_S)
+        if running and not self._pausable(job):
+            job = replace(job, interruptible=False)  # the executor cannot pause it: it must go on
+        return Candidate(job, duration, energy, remaining, running=running, node=node)
+
+    def _pause(self, handle: JobHandle) -> None:
+        job_id = handle.job.job_id
+        self.executor.pause(handle)  # type: ignore[attr-defined]  # checked: can_pause
+        self._paused.add(job_id)
+        self.pauses[job_id] = self.pauses.get(job_id, 0) + 1
+        self._ran_s[job_id] = self._ran_s.get(job_id, 0.0) + time.time() - self._since.pop(job_id)
+        mark_paused(self.ledger, self.batch_id, job_id, self.pauses[job_id])
+
+    def _resume(self, handle: JobHandle) -> None:
+        job_id = handle.job.job_id
+        self.executor.resume(handle)  # type: ignore[attr-defined]  # checked: can_pause
+        self._paused.discard(job_id)
+        self._since[job_id] = time.time()
+        mark_resumed(self.ledger, self.batch_id, job_id)
 
     def _submit(self, job: Job, node: str | None) -> JobHandle | None:
         tags = {"batch_id": self.batch_id}
@@ -200,6 +258,7 @@ class _BatchRunner:
             return None
         if node is not None:
             self._placed[job.job_id] = node
+        self._since[job.job_id] = handle.submitted_at
         mark_running(self.ledger, self.batch_id, job.job_id, handle.submitted_at)
         return handle
 
@@ -215,7 +274,8 @@ class _BatchRunner:
                 run_id=outcome.run_id, submitted_at=submitted_at, started_at=outcome.started_at,
                 ended_at=outcome.ended_at, duration_s=outcome.duration_s, energy_j=outcome.energy_j,
                 rel_uncertainty=outcome.rel_uncertainty, provenance=outcome.provenance,
-                carbon_g=outcome.carbon_g, error=outcome.error, scheduling_overhead_s=overhead))
+                carbon_g=outcome.carbon_g, error=outcome.error, scheduling_overhead_s=overhead,
+                pauses=self.pauses.get(outcome.job_id, 0)))
         finally:
             if self.on_outcome is not None:
                 self.on_outcome(outcome)
@@ -246,7 +306,7 @@ class _ClusterView:
 
 
 def summarize(batch_id: str, outcomes: Sequence[JobOutcome], overheads_s: Sequence[float],
-              wall_s: float) -> BatchSummary:
+              wall_s: float, pauses: Sequence[int] = ()) -> BatchSummary:
     """Totals of a batch: energy over every job with a tracked run, the weakest provenance
     among them, and the median and 95th percentile of the measured overheads."""
     with_energy = [o for o in outcomes if o.energy_j is not None]
@@ -260,6 +320,7 @@ def summarize(batch_id: str, outcomes: Sequence[JobOutcome], overheads_s: Sequen
         carbon_g=sum(o.carbon_g or 0.0 for o in with_energy), wall_s=wall_s,
         overhead_median_s=percentile(known, 50.0), overhead_p95_s=percentile(known, 95.0),
         outcomes=tuple(outcomes), overheads_s=tuple(overheads_s),
+        pauses=tuple(pauses) or (0,) * len(outcomes),
     )
 
 

@@ -24,6 +24,7 @@ from typing import IO, Any, Protocol
 
 from greenai.config import Config
 from greenai.ledger.records import RunStatus
+from greenai.schedule.job_control import JobControl
 from greenai.schedule.jobs import Job
 from greenai.tracking.result import RunResult
 from greenai.tracking.tracker import Tracker
@@ -117,6 +118,20 @@ class Executor(Protocol):
         """Release the executor's resources (threads, a Ray cluster it started)."""
 
 
+class PausingExecutor(Executor, Protocol):
+    """An executor that can pause a running job and resume it later (`supports_pause`)."""
+
+    supports_pause: bool
+
+    def pause(self, handle: JobHandle) -> None:
+        """Stop the job where it is; it keeps its memory and uses no CPU until `resume`."""
+
+    def resume(self, handle: JobHandle) -> None: ...
+
+    def pauses(self, handle: JobHandle) -> int:
+        """How many times the job was paused so far."""
+
+
 @dataclass(frozen=True)
 class TrackedJob:
     """A job's outcome and, when a tracker ran, its full result (for shipping to a driver)."""
@@ -134,8 +149,10 @@ def run_job_tracked(
     callable_in_process: bool = False,
     store: bool = True,
     log_dir: Path | None = None,
+    control: JobControl | None = None,
 ) -> TrackedJob:
-    """Run `job` here under a Tracker named after it and return how it ended.
+    """Run `job` here under a Tracker named after it and return how it ended. A subprocess
+    job attaches to `control`, through which another thread may pause and resume it.
 
     Never raises for the job's own failure (non-zero exit, exception, missing command):
     that is a `failed` outcome, with the energy its tracked run used.
@@ -146,7 +163,7 @@ def run_job_tracked(
         return TrackedJob(_failed(job, node, "the job has neither a command nor a callable"), None)
     if job.callable_path is not None and callable_in_process:
         return _run_in_process(job, name, all_tags, config, node, store)
-    return _run_subprocess(job, name, all_tags, config, node, store, log_dir)
+    return _run_subprocess(job, name, all_tags, config, node, store, log_dir, control or JobControl())
 
 
 def resolve_callable(path: str) -> Callable[..., Any]:
@@ -184,7 +201,7 @@ def _run_in_process(job: Job, name: str, tags: Mapping[str, str], config: Config
 
 
 def _run_subprocess(job: Job, name: str, tags: Mapping[str, str], config: Config, node: str,
-                    store: bool, log_dir: Path | None) -> TrackedJob:
+                    store: bool, log_dir: Path | None, control: JobControl) -> TrackedJob:
     if job.command is not None:
         missing = _missing_program(job.command[0])
         if missing:
@@ -204,8 +221,9 @@ def _run_subprocess(job: Job, name: str, tags: Mapping[str, str], config: Config
                 argv = [sys.executable, "-c", CALLABLE_BOOTSTRAP, str(gate_read), job.callable_path or "",
                         kwargs_json, str(value_file)]
             with _output(job, log_dir, scratch) as (stdout, stderr, log_path):
+                # a session of its own: one signal pauses, resumes or kills the job's whole tree
                 proc = subprocess.Popen(argv, stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL,
-                                        pass_fds=(gate_read,))
+                                        pass_fds=(gate_read,), start_new_session=True)
                 os.close(gate_read)
                 gate_read = -1
                 try:
@@ -220,13 +238,16 @@ def _run_subprocess(job: Job, name: str, tags: Mapping[str, str], config: Config
                 os.close(gate_write)
                 gate_write = -1
                 started = time.time()
+                control.attach(proc.pid, tracker)
                 try:
                     returncode = proc.wait()
                 except BaseException:
-                    proc.kill()
+                    control.kill()
                     proc.wait()
+                    control.detach()
                     tracker.stop(RunStatus.INTERRUPTED)
                     raise
+                control.detach()
                 result = tracker.stop(RunStatus.COMPLETED if returncode == 0 else RunStatus.FAILED)
                 error = ""
                 if returncode != 0:

@@ -1,14 +1,17 @@
 """`LocalExecutor`: jobs as subprocesses on this machine, each tracked by its own Tracker.
 
-A pool of `max_parallel` threads: each thread starts one job's process and tracks its
-process tree from here (as `greenai run -- CMD` does), so a job that crashes, exits non-zero
-or is killed still leaves a `failed` run with the energy it used.
+One thread per submitted job starts its process and tracks its process tree from here (as
+`greenai run -- CMD` does), so a job that crashes, exits non-zero or is killed still leaves a
+`failed` run with the energy it used. Every submitted job starts at once: the batch runner
+keeps at most `capacity()` of them running, and a paused job (`pause`: SIGSTOP to its
+process group, see `job_control`) does not count. Shutting down kills the jobs still running.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
 import os
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -22,6 +25,7 @@ from greenai.schedule.executor import (
     this_host,
     tracking_config,
 )
+from greenai.schedule.job_control import JobControl
 from greenai.schedule.jobs import Job
 
 LOCAL_NODE = "local"  # the one node of a local batch, as policies name it
@@ -31,6 +35,7 @@ class LocalExecutor:
     """Run jobs here, at most `max_parallel` at a time (default: the usable CPUs)."""
 
     name = "local"
+    supports_pause = True
 
     def __init__(self, max_parallel: int | None = None, config: Config | None = None,
                  log_dir: Path | None = None) -> None:
@@ -42,8 +47,9 @@ class LocalExecutor:
         self.max_parallel = max_parallel
         self.config = config if config is not None else load_config()
         self.log_dir = Path(log_dir) if log_dir is not None else None
-        self._pool = cf.ThreadPoolExecutor(max_workers=max_parallel, thread_name_prefix="greenai-job")
         self._host = this_host()
+        self._controls: dict[cf.Future[JobOutcome], JobControl] = {}
+        self._threads: list[threading.Thread] = []
 
     def capacity(self) -> int:
         return self.max_parallel
@@ -62,10 +68,33 @@ class LocalExecutor:
         config = tracking_config(self.config, ledger_path)
         all_tags = {"executor": self.name, **tags}
         submitted = time.time()
-        future = self._pool.submit(
-            lambda: run_job_tracked(job, config, tags=all_tags, node=self._host,
-                                    log_dir=self.log_dir).outcome)
+        future: cf.Future[JobOutcome] = cf.Future()
+        control = JobControl()
+
+        def run() -> None:
+            future.set_running_or_notify_cancel()
+            try:
+                future.set_result(run_job_tracked(job, config, tags=all_tags, node=self._host,
+                                                  log_dir=self.log_dir, control=control).outcome)
+            except BaseException as e:  # noqa: BLE001 — handed to wait(), which records it
+                future.set_exception(e)
+
+        thread = threading.Thread(target=run, name=f"greenai-job-{job.job_id}", daemon=True)
+        self._controls[future] = control
+        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+        thread.start()
         return JobHandle(job, submitted, future)
+
+    def pause(self, handle: JobHandle) -> None:
+        """Stop the job's processes (SIGSTOP to its group) until `resume`."""
+        self._controls[handle.token].pause()
+
+    def resume(self, handle: JobHandle) -> None:
+        self._controls[handle.token].resume()
+
+    def pauses(self, handle: JobHandle) -> int:
+        """How many times the job was paused."""
+        return self._controls[handle.token].pauses
 
     def wait(self, handles: Sequence[JobHandle], timeout_s: float | None = None) -> list[tuple[JobHandle, JobOutcome]]:
         by_future = {h.token: h for h in handles}
@@ -79,10 +108,16 @@ class LocalExecutor:
                 outcome = JobOutcome(handle.job.job_id, "failed", None, None, "", None,
                                      error=f"internal error: {type(e).__name__}: {e}", node=self._host)
             finished.append((handle, outcome))
+            self._controls.pop(future, None)
         return finished
 
     def shutdown(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        """Kill the jobs still running (an interrupted batch) and wait for their records."""
+        for control in self._controls.values():
+            control.kill()
+        for thread in self._threads:
+            thread.join()
+        self._threads.clear()
 
     def __enter__(self) -> LocalExecutor:
         return self

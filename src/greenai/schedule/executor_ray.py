@@ -79,6 +79,7 @@ class RayExecutor:
     connection is used and left open at shutdown."""
 
     name = "ray"
+    supports_pause = False  # a Ray task cannot be paused: running jobs always go on
 
     def __init__(
         self,

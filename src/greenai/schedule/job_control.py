@@ -1,0 +1,99 @@
+"""Pause and resume a local job: SIGSTOP/SIGCONT to its process group, a `paused` phase in its run.
+
+A local subprocess job runs in a session (and process group) of its own, so one signal
+reaches the whole tree it spawned — a shell and its children, a launcher and its workers —
+unless a process moved itself to another group (`setsid`), which then keeps running. While
+stopped, the processes use no CPU time; the time and the energy the meters still attribute to
+the job in that interval (on estimated meters: the idle share of its CPUs) go to the run's
+`paused` phase, so they are visible rather than mixed into the job's work.
+
+A pause asked for before the process exists (or before its tracker runs) is applied as soon
+as it does. SIGSTOP cannot be caught, so the job needs no cooperation; a job that must not be
+frozen (it holds a lease, talks to a peer with a timeout) should not be marked interruptible.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from greenai.tracking.tracker import Tracker
+
+PAUSED_PHASE = "paused"
+
+
+class JobControl:
+    """The pause switch of one running local job. Thread-safe: the batch runner flips it
+    while the executor's thread waits for the process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pgid: int | None = None
+        self._tracker: Tracker | None = None
+        self._paused = False
+        self._phase: AbstractContextManager[None] | None = None  # the open `paused` phase
+        self.pauses = 0
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def attach(self, pgid: int, tracker: Tracker) -> None:
+        """The job's process group now exists and its tracker runs: apply a pending pause."""
+        with self._lock:
+            self._pgid, self._tracker = pgid, tracker
+            if self._paused:
+                self._stop()
+
+    def detach(self) -> None:
+        """The job's process is gone (or being killed): no more signals; close the phase."""
+        with self._lock:
+            self._close_phase()
+            self._pgid, self._tracker = None, None
+
+    def pause(self) -> None:
+        with self._lock:
+            if self._paused:
+                return
+            self._paused = True
+            self.pauses += 1
+            if self._pgid is not None:
+                self._stop()
+
+    def resume(self) -> None:
+        with self._lock:
+            if not self._paused:
+                return
+            self._paused = False
+            if self._pgid is not None:
+                self._signal(signal.SIGCONT)
+                self._close_phase()
+
+    def kill(self) -> None:
+        """SIGKILL the whole group, then SIGCONT so stopped members act on it at once."""
+        with self._lock:
+            if self._pgid is not None:
+                self._signal(signal.SIGKILL)
+                self._signal(signal.SIGCONT)
+
+    def _stop(self) -> None:
+        if self._tracker is not None and self._phase is None:
+            self._phase = self._tracker.phase(PAUSED_PHASE)
+            self._phase.__enter__()
+        self._signal(signal.SIGSTOP)
+
+    def _close_phase(self) -> None:
+        if self._phase is not None:
+            self._phase.__exit__(None, None, None)
+            self._phase = None
+
+    def _signal(self, sig: signal.Signals) -> None:
+        assert self._pgid is not None
+        try:
+            os.killpg(self._pgid, sig)
+        except ProcessLookupError:  # the job ended between the decision and the signal
+            pass
