@@ -205,6 +205,7 @@ def test_placement_on_the_local_executor_means_this_machine(tmp_path: Path) -> N
     quick = (sys.executable, "-c", "pass")
     with LocalExecutor(max_parallel=2) as executor:
         assert executor.node_id("local") == executor.node_id(executor._host)
+        assert executor.node_slots("local") == 2
         with pytest.raises(ConfigError, match="runs jobs on this machine only"):
             executor.node_id("gpu-box")
         # a policy that places a job elsewhere gets it refused and recorded; the batch goes on
@@ -228,6 +229,7 @@ def test_schedule_run_placement_options(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="node 'elsewhere': the local executor runs jobs on this machine"):
         run_jobs(job_file, ledger=tmp_path / "l.db", policy="placement", node=["elsewhere:0.5"])
     assert run_jobs(job_file, ledger=tmp_path / "l.db", policy="placement", node=["local:1:1"]) == 0
+    assert run_jobs(job_file, ledger=tmp_path / "l.db", policy="placement", node=["local"]) == 0
 
 
 def test_running_jobs_are_offered_as_pinned_and_held_jobs_start_at_their_latest_start(tmp_path: Path) -> None:

@@ -133,6 +133,9 @@ def test_placement_runs_each_job_on_the_node_the_policy_picks(cluster: str, tmp_
         assert {r.job_id: r.node for r in batch_jobs(ledger, summary.batch_id)} == ran_on
     # names resolve to alive nodes only, and a host shared by logical nodes is ambiguous
     assert executor.node_id(cluster) == cluster
+    # a --node without slots gets as many as the node has CPUs
+    assert executor.node_slots(cluster) == next(int(n["Resources"]["CPU"]) for n in alive
+                                                if n["NodeID"] == cluster)
     with pytest.raises(RayUnavailableError, match="is not an alive node of the Ray cluster"):
         executor.node_id("nowhere")
     with pytest.raises(RayUnavailableError, match="matches 2 alive nodes"):

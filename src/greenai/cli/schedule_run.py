@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import replace
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -68,7 +69,8 @@ def run_jobs(
     node: Annotated[list[str] | None, typer.Option(
         "--node", help="For --policy placement: NAME[:ENERGY_FACTOR[:SLOTS]] (repeatable). NAME is a "
         "Ray node id, host name or IP (local executor: 'local'); each job goes to the free node "
-        "with the lowest predicted energy (its prediction x the factor).")] = None,
+        "with the lowest predicted energy (its prediction x the factor). SLOTS defaults to the "
+        "node's CPUs (local: --parallel).")] = None,
     max_power_w: Annotated[Optional[float], typer.Option(
         "--max-power-w", min=0.001, help="Power cap for the budget policy (W; jobs' predicted power).")] = None,
     json_out: JsonOpt = False,
@@ -94,13 +96,13 @@ def run_jobs(
     from greenai.cli.schedule_cmd import parse_node  # that module imports this one
 
     nodes = [parse_node(n) for n in node or []]
-    chosen = _policy(policy, max_power_w, forecast, forecast_tz, nodes,
-                     lambda problem: progress.print(problem, style="yellow", markup=False, highlight=False))
+    stages = _policy_stages(policy, max_power_w, forecast, nodes)
     jobs = _with_predictions(jobs, ledger_path)
     runner = _make_executor(executor, config, ray_address, ray_cpus, parallel, log_dir)
-    try:
-        for n in nodes:  # an unknown node is refused before any job runs
-            runner.node_id(n.name)
+    try:  # an unknown node or a forecast that cannot be read is refused before any job runs
+        nodes = [_with_slots(n, runner) for n in nodes]
+        chosen = _build_policy(stages, max_power_w, forecast, forecast_tz, nodes, lambda problem: progress.print(
+            problem, style="yellow", markup=False, highlight=False))
     except BaseException:
         runner.shutdown()
         raise
@@ -180,10 +182,11 @@ def render_summary(summary: Any, executor: str, ledger_path: str) -> None:
     console.print(Text(f"Stored in {ledger_path} as batch {summary.batch_id}", style="dim"))
 
 
-def _policy(name: str | None, max_power_w: float | None, forecast: str | None, forecast_tz: str,
-            nodes: list[Any], on_problem: Callable[[str], None]) -> Any:
-    """The policy of a real batch: FIFO, a power budget, carbon-aware timing on a live
-    forecast (greenai.schedule.forecast_source), energy-aware placement, or a stack of them."""
+def _policy_stages(name: str | None, max_power_w: float | None, forecast: str | None,
+                   nodes: list[Any]) -> list[str]:
+    """The stages of a real batch's policy (none: FIFO), checked against the options that go
+    with them: a power budget, carbon-aware timing on a live forecast, energy-aware
+    placement, or a stack of them."""
     parts = [p.strip().lower() for p in (name or "fifo").split("+")]
     if not set(parts) <= {"fifo", "budget", "carbon", "placement"}:
         raise ConfigError(f"schedule run takes --policy fifo, budget, carbon, placement or a stack "
@@ -199,7 +202,13 @@ def _policy(name: str | None, max_power_w: float | None, forecast: str | None, f
     if (forecast is not None) != ("carbon" in parts):
         raise ConfigError("--policy carbon needs --forecast (trace:FILE.csv or MODULE:FUNCTION), "
                           "and --forecast is used only by --policy carbon")
-    stages = [p for p in parts if p != "fifo"]
+    return [p for p in parts if p != "fifo"]
+
+
+def _build_policy(stages: list[str], max_power_w: float | None, forecast: str | None,
+                  forecast_tz: str, nodes: list[Any], on_problem: Callable[[str], None]) -> Any:
+    """The composed policy (None for FIFO); carbon timing reads its forecast through
+    greenai.schedule.forecast_source, which reports problems to `on_problem`."""
     if not stages:
         return None
     from greenai.schedule.forecast_source import ResilientForecaster, forecaster_from_spec
@@ -214,6 +223,15 @@ def _policy(name: str | None, max_power_w: float | None, forecast: str | None, f
         else:
             built.append(policy_from_name(part, max_power_w=max_power_w, nodes=nodes))
     return compose(*built)
+
+
+def _with_slots(node: Any, executor: Any) -> Any:
+    """`node` checked against the executor (an unknown node raises), with as many slots as
+    the node has CPUs when --node gave none (a Ray node's CPU resource; here: --parallel)."""
+    executor.node_id(node.name)
+    if node.slots is not None:
+        return node
+    return replace(node, slots=executor.node_slots(node.name))
 
 
 def _with_predictions(jobs: list[Any], ledger_path: Path) -> list[Any]:

@@ -61,6 +61,11 @@ class LocalExecutor:
                               f"({LOCAL_NODE!r} or {self._host!r}); use --executor ray for several nodes")
         return self._host
 
+    def node_slots(self, name: str) -> int:
+        """Jobs this machine runs at once: `max_parallel`."""
+        self.node_id(name)
+        return self.max_parallel
+
     def submit(self, job: Job, *, ledger_path: Path, tags: Mapping[str, str] = {},
                node: str | None = None) -> JobHandle:
         if node is not None:

@@ -181,6 +181,12 @@ class RayExecutor:
                    if matches else "is not an alive node of the Ray cluster")
         raise RayUnavailableError(f"node {name!r} {problem}; alive: {known}")
 
+    def node_slots(self, name: str) -> int:
+        """Jobs of one CPU the node `name` holds at once: its CPU resource (at least 1)."""
+        node_id = self.node_id(name)
+        node = next(n for n in self._ray.nodes() if n["NodeID"] == node_id)
+        return max(1, int(node.get("Resources", {}).get("CPU", 1)))
+
     def _check_feasible(self, job: Job, custom: Mapping[str, float], node_id: str | None = None) -> None:
         """A task no node (or not the node it is placed on) can ever hold would wait in Ray
         forever or fail there: refuse it at submission."""
