@@ -82,3 +82,30 @@ def test_schedule_run_uses_history_and_a_power_budget(tmp_path: Path) -> None:
     assert "a: predicted" in second.stderr and "ledger: median of 1 past run(s)" in second.stderr
     refused = greenai("schedule", "run", str(jobs), "--policy", "oracle", ledger=ledger)
     assert refused.returncode == 1 and "schedule simulate" in refused.stderr
+
+
+def test_placement_nodes_learn_each_jobs_measured_energy_per_node(tmp_path: Path) -> None:
+    """A node where a job measured less energy before gets that figure, and placement then
+    prefers it over a node the user's factor favours."""
+    from greenai.schedule.policies import Candidate, EnergyAwarePlacement, Node
+    from greenai.schedule.predict import with_node_history
+
+    with Ledger(tmp_path / "l.db") as ledger:
+        for i, (node, energy) in enumerate([("n-a", 90.0), ("n-a", 110.0), ("n-b", 40.0),
+                                            ("n-b", 5.0)]):
+            status = JobStatus.FAILED if energy == 5.0 else JobStatus.COMPLETED  # failures do not count
+            add_jobs(ledger, [JobRow("old", f"j{i}", "train", JobStatus.PENDING)])
+            finish_job(ledger, JobRow("old", f"j{i}", "train", status, node=node, ended_at=100.0 + i,
+                                      energy_j=energy))
+        nodes = [Node("a", energy_factor=0.5, slots=1), Node("b", energy_factor=1.0, slots=1,
+                                                             energy_j={"given": 1.0})]
+        jobs = [Job("t", name="train", command=("true",)), Job("given", name="train", command=("true",)),
+                Job("new", name="never-ran", command=("true",))]
+        a, b = with_node_history(nodes, ["n-a", "n-b"], jobs, ledger)
+    assert a.energy_j == {"t": 100.0, "given": 100.0}
+    assert b.energy_j == {"t": 40.0, "given": 1.0}  # a figure the node already has wins
+    job = Job("t", name="train", command=("true",), predicted_energy_j=200.0)
+    cluster = type("View", (), {"nodes": (a, b), "node": lambda self, n: {"a": a, "b": b}[n],
+                                "energy_used_j": lambda self, t0, t1: 0.0})()
+    (placed,) = EnergyAwarePlacement([a, b]).select(0.0, cluster, [Candidate(job, 10.0, 200.0, 10.0)])
+    assert placed.node == "b"  # 40 J measured there against 100 J on "a"; by its factor, 200 J

@@ -100,7 +100,7 @@ def run_jobs(
     jobs = _with_predictions(jobs, ledger_path)
     runner = _make_executor(executor, config, ray_address, ray_cpus, parallel, log_dir)
     try:  # an unknown node or a forecast that cannot be read is refused before any job runs
-        nodes = [_with_slots(n, runner) for n in nodes]
+        nodes = _with_history([_with_slots(n, runner) for n in nodes], runner, jobs, ledger_path, progress)
         chosen = _build_policy(stages, max_power_w, forecast, forecast_tz, nodes, lambda problem: progress.print(
             problem, style="yellow", markup=False, highlight=False))
     except BaseException:
@@ -232,6 +232,23 @@ def _with_slots(node: Any, executor: Any) -> Any:
     if node.slots is not None:
         return node
     return replace(node, slots=executor.node_slots(node.name))
+
+
+def _with_history(nodes: list[Any], executor: Any, jobs: list[Any], ledger_path: Path, progress: Any) -> list[Any]:
+    """Placement nodes with the energy each job measured on each of them before (ledger)."""
+    if not nodes or not Path(ledger_path).exists():
+        return nodes
+    from greenai.ledger.store import Ledger
+    from greenai.schedule.predict import with_node_history
+
+    with Ledger(Path(ledger_path)) as store:
+        learned = with_node_history(nodes, [executor.node_id(n.name) for n in nodes], jobs, store)
+    for before, after in zip(nodes, learned):
+        known = len(after.energy_j) - len(before.energy_j)
+        if known:
+            progress.print(f"node {after.name}: measured energy from the ledger for {known} job(s)",
+                           style="dim", markup=False, highlight=False)
+    return learned
 
 
 def _with_predictions(jobs: list[Any], ledger_path: Path) -> list[Any]:

@@ -8,6 +8,11 @@ Order of preference for a job that does not give both figures:
    machine when a profile exists);
 3. none: the policy's placeholder (batch.py), and `prediction_source` stays "none".
 What a prediction came from is kept in `Job.prediction_source` and shown by the CLI.
+
+For placement, `with_node_history` gives each node the median energy that jobs of the same
+name measured *on that node* (the `node` column: a host name for the local executor, a Ray
+node id on Ray, which changes when the cluster restarts), so a node that proved cheaper for
+a job is preferred over the user's energy factor.
 """
 
 from __future__ import annotations
@@ -16,10 +21,14 @@ import sqlite3
 import statistics
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from greenai.errors import GreenAIError
 from greenai.ledger.store import Ledger
 from greenai.schedule.jobs import Job
+
+if TYPE_CHECKING:  # policies import numpy: not needed to predict
+    from greenai.schedule.policies import Node
 
 HISTORY = 10  # past runs a prediction looks at: recent enough to follow code changes
 
@@ -35,6 +44,33 @@ def history(ledger: Ledger, name: str, limit: int = HISTORY) -> list[tuple[float
         ).fetchall()
 
     return ledger.transaction(work, write=False)
+
+
+def node_history(ledger: Ledger, name: str, node: str, limit: int = HISTORY) -> list[float]:
+    """Energy (J) of the most recent completed jobs named `name` that ran on `node`."""
+
+    def work(conn: sqlite3.Connection) -> list[float]:
+        return [row[0] for row in conn.execute(
+            "SELECT energy_j FROM schedule_jobs WHERE name = ? AND node = ? AND status = 'completed' "
+            "AND energy_j IS NOT NULL ORDER BY ended_at DESC LIMIT ?", (name, node, limit))]
+
+    return ledger.transaction(work, write=False)
+
+
+def with_node_history(nodes: Sequence[Node], node_ids: Sequence[str], jobs: Sequence[Job],
+                      ledger: Ledger) -> list[Node]:
+    """`nodes` (whose executor ids are `node_ids`) with `energy_j` filled, per job, by the
+    median measured energy of past runs of that job's name on that node; a figure the node
+    already has wins."""
+    placed = []
+    for node, node_id in zip(nodes, node_ids, strict=True):
+        learned = {}
+        for job in jobs:
+            past = node_history(ledger, job.name or job.job_id, node_id)
+            if past and job.job_id not in node.energy_j:
+                learned[job.job_id] = statistics.median(past)
+        placed.append(replace(node, energy_j={**learned, **node.energy_j}) if learned else node)
+    return placed
 
 
 def predict_jobs(jobs: Sequence[Job], ledger: Ledger | None) -> list[Job]:
