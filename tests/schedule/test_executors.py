@@ -208,12 +208,16 @@ def test_placement_on_the_local_executor_means_this_machine(tmp_path: Path) -> N
         assert executor.node_slots("local") == 2
         with pytest.raises(ConfigError, match="runs jobs on this machine only"):
             executor.node_id("gpu-box")
-        # a policy that places a job elsewhere gets it refused and recorded; the batch goes on
+        # a policy that places a job elsewhere: that node is taken as gone, the job runs here
         policy = EnergyAwarePlacement([Node("gpu-box", 0.5, slots=1), Node("local", 1.0)])
+        events: list[str] = []
         summary = run_batch([Job("a", command=quick), Job("b", command=quick)], executor,
-                            tmp_path / "l.db", policy=policy, decision_interval_s=0.05)
-    outcomes = {o.job_id: o for o in summary.outcomes}
-    assert not outcomes["a"].ok and "node 'gpu-box'" in outcomes["a"].error and outcomes["b"].ok
+                            tmp_path / "l.db", policy=policy, decision_interval_s=0.05,
+                            on_event=events.append)
+    assert summary.completed == 2 and {o.node for o in summary.outcomes} == {executor._host}
+    assert events == [f"node 'gpu-box' is gone (node 'gpu-box': the local executor runs jobs on this "
+                      f"machine only ('local' or {executor._host!r}); use --executor ray for several "
+                      "nodes); no more jobs go there"]
 
 
 def test_schedule_run_placement_options(tmp_path: Path) -> None:
@@ -335,3 +339,63 @@ def test_an_interrupted_batch_kills_its_paused_and_running_jobs(tmp_path: Path) 
     outcomes = {h.job.job_id: o for h, o in executor.wait(handles, 5.0)}
     assert set(outcomes) == {"paused", "running"}
     assert all("killed by signal 9" in o.error and o.energy_j is not None for o in outcomes.values())
+
+
+class _TwoNodeExecutor:
+    """Two named nodes backed by this machine; node "a" dies after its first job (the
+    boundary a vanished Ray node shows: `node_id` and `submit` refuse it)."""
+
+    name = "two-nodes"
+
+    def __init__(self) -> None:
+        self.inner = LocalExecutor(max_parallel=1)
+        self.alive = {"a", "b"}
+        self.ran_on: list[str] = []
+
+    def capacity(self) -> int:
+        return 1
+
+    def node_id(self, name: str) -> str:
+        if name not in self.alive:
+            raise RuntimeError(f"node {name!r} is not an alive node")
+        return name
+
+    def submit(self, job: Job, *, ledger_path: Path, tags: Any = {}, node: str | None = None) -> Any:
+        self.node_id(node or "a")
+        self.ran_on.append(node or "a")
+        if node == "a":
+            self.alive.discard("a")
+        return self.inner.submit(job, ledger_path=ledger_path, tags=tags)
+
+    def wait(self, handles: Any, timeout_s: float | None = None) -> Any:
+        return self.inner.wait(handles, timeout_s)
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+
+def test_jobs_placed_on_a_node_that_vanished_go_to_the_others(tmp_path: Path) -> None:
+    from greenai.schedule.policies import EnergyAwarePlacement, Node
+
+    quick = (sys.executable, "-c", "pass")
+    jobs = [Job(f"j{i}", command=quick, predicted_energy_j=1.0, predicted_duration_s=0.1) for i in range(3)]
+    events: list[str] = []
+    executor = _TwoNodeExecutor()
+    try:  # "a" is predicted cheaper: it gets j0, then dies; j1 and j2 go to "b", none fails
+        summary = run_batch(jobs, executor, tmp_path / "l.db", on_event=events.append,
+                            policy=EnergyAwarePlacement([Node("a", 0.5, slots=1), Node("b", 1.0, slots=1)]),
+                            decision_interval_s=0.05)
+    finally:
+        executor.shutdown()
+    assert summary.completed == 3 and executor.ran_on == ["a", "b", "b"]
+    assert len(events) == 1 and "node 'a' is gone" in events[0]
+
+    executor = _TwoNodeExecutor()
+    executor.alive = {"a"}  # with every placement node gone, the waiting jobs fail, clearly
+    try:
+        summary = run_batch(jobs, executor, tmp_path / "l.db", decision_interval_s=0.05,
+                            policy=EnergyAwarePlacement([Node("a", 0.5, slots=1), Node("b", 1.0, slots=1)]))
+    finally:
+        executor.shutdown()
+    assert summary.completed == 1 and summary.failed == 2
+    assert all("every node of the placement policy is gone (a, b)" in o.error for o in summary.outcomes[1:])

@@ -43,8 +43,9 @@ def daily_trace(days: int = 21, seed: int | None = None) -> IntensitySeries:
 
 
 class _View:
-    def __init__(self, nodes=None):
+    def __init__(self, nodes=None, down=()):
         self.nodes = tuple(nodes or (Node("local"),))
+        self.down = frozenset(down)
 
     def node(self, name):
         return next((n for n in self.nodes if n.name == name), self.nodes[0])
@@ -148,6 +149,9 @@ def test_placement_picks_the_cheapest_free_node():
     chosen = EnergyAwarePlacement(nodes).select(0.0, _View(nodes), [cand("a"), cand("b"), cand("c")])
     where = {c.job_id: c.node for c in chosen}
     assert where == {"a": "gpu", "b": "tpu", "c": "cpu"}  # gpu full after a; b's table entry is tiny
+    # a node that vanished gets no new job
+    chosen = EnergyAwarePlacement(nodes).select(0.0, _View(nodes, down={"gpu"}), [cand("a")])
+    assert [c.node for c in chosen] == ["cpu"]
 
 
 def test_power_budget_defers_by_deadline_and_lets_a_big_job_run_alone():

@@ -105,7 +105,7 @@ def test_placement_nodes_learn_each_jobs_measured_energy_per_node(tmp_path: Path
     assert a.energy_j == {"t": 100.0, "given": 100.0}
     assert b.energy_j == {"t": 40.0, "given": 1.0}  # a figure the node already has wins
     job = Job("t", name="train", command=("true",), predicted_energy_j=200.0)
-    cluster = type("View", (), {"nodes": (a, b), "node": lambda self, n: {"a": a, "b": b}[n],
+    cluster = type("View", (), {"nodes": (a, b), "down": frozenset(), "node": lambda self, n: {"a": a, "b": b}[n],
                                 "energy_used_j": lambda self, t0, t1: 0.0})()
     (placed,) = EnergyAwarePlacement([a, b]).select(0.0, cluster, [Candidate(job, 10.0, 200.0, 10.0)])
     assert placed.node == "b"  # 40 J measured there against 100 J on "a"; by its factor, 200 J

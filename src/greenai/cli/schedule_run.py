@@ -115,7 +115,8 @@ def run_jobs(
         summary = run_batch(jobs, runner, ledger_path, batch_id=batch_id, policy=chosen, on_outcome=lambda o: progress.print(
             f"{o.job_id}: {o.status}"
             + (f", {format_energy(o.energy_j)} ({o.provenance})" if o.energy_j is not None else "")
-            + (f" — {o.error}" if o.error else ""), style="dim", markup=False, highlight=False))
+            + (f" — {o.error}" if o.error else ""), style="dim", markup=False, highlight=False),
+            on_event=lambda message: progress.print(message, style="yellow", markup=False, highlight=False))
     finally:
         runner.shutdown()
     if json_out:

@@ -85,9 +85,11 @@ def run_batch(
     on_outcome: Callable[[JobOutcome], None] | None = None,
     decision_interval_s: float = DECISION_INTERVAL_S,
     assumed_power_w: float = ASSUMED_POWER_W,
+    on_event: Callable[[str], None] | None = None,
 ) -> BatchSummary:
     """Run `jobs` through `executor`, tracking each into `ledger_path`; return the summary.
-    `on_outcome` is called as each job finishes (progress display)."""
+    `on_outcome` is called as each job finishes (progress display), `on_event` with a
+    message when something the user should know happens (a placement node vanished)."""
     if not jobs:
         raise GreenAIError("the batch has no jobs")
     ids = [job.job_id for job in jobs]
@@ -106,7 +108,7 @@ def run_batch(
                    predicted_duration_s=job.predicted_duration_s)
             for job in jobs])
         runner = _BatchRunner(batch_id, executor, ledger, Path(ledger_path), policy, on_outcome,
-                              decision_interval_s, assumed_power_w)
+                              decision_interval_s, assumed_power_w, on_event)
         runner.run(arrived)
     outcomes = tuple(runner.outcomes[i] for i in ids)
     overheads = tuple(runner.overheads.get(i, math.nan) for i in ids)
@@ -117,8 +119,10 @@ def run_batch(
 class _BatchRunner:
     def __init__(self, batch_id: str, executor: Executor, ledger: Ledger, ledger_path: Path,
                  policy: Policy | None, on_outcome: Callable[[JobOutcome], None] | None,
-                 decision_interval_s: float, assumed_power_w: float) -> None:
+                 decision_interval_s: float, assumed_power_w: float,
+                 on_event: Callable[[str], None] | None = None) -> None:
         self.batch_id, self.executor, self.ledger = batch_id, executor, ledger
+        self.on_event = on_event
         self.ledger_path, self.policy, self.on_outcome = ledger_path, policy, on_outcome
         self.interval_s, self.power_w = decision_interval_s, assumed_power_w
         self.can_pause = bool(getattr(executor, "supports_pause", False))
@@ -137,6 +141,10 @@ class _BatchRunner:
         slots = max(1, int(self.executor.capacity()))
         try:
             while waiting or in_flight:
+                if waiting and self._view.all_down():
+                    self._fail_all(waiting, "every node of the placement policy is gone "
+                                   f"({', '.join(sorted(self._view.down))}); restart them or place anew")
+                    continue
                 starts, to_pause = self._decide(time.time(), waiting, in_flight)
                 for job_id in to_pause:
                     self._pause(in_flight[job_id])
@@ -153,6 +161,8 @@ class _BatchRunner:
                     if handle is not None:
                         in_flight[job.job_id] = handle
                         running += 1
+                    elif job.job_id not in self.outcomes:  # its node vanished: place it anew
+                        waiting.append(job)
                 timeout = self._until_next_decision(waiting, in_flight)
                 if not in_flight:
                     if timeout is not None:
@@ -245,7 +255,25 @@ class _BatchRunner:
         self._since[job_id] = time.time()
         mark_resumed(self.ledger, self.batch_id, job_id)
 
+    def _fail_all(self, waiting: list[Job], error: str) -> None:
+        for job in waiting:
+            self._record(None, JobOutcome(job.job_id, JobStatus.FAILED, None, None, "", None, error=error))
+        waiting.clear()
+
+    def _vanished(self, node: str) -> bool:
+        """The executor no longer knows `node` (a Ray node that died)."""
+        node_id = getattr(self.executor, "node_id", None)
+        if node_id is None:
+            return False
+        try:
+            node_id(node)
+        except Exception:  # noqa: BLE001 — any refusal means the node cannot take jobs now
+            return True
+        return False
+
     def _submit(self, job: Job, node: str | None) -> JobHandle | None:
+        """The job handed to the executor; None if it failed (recorded), or if the node the
+        policy chose vanished (not recorded: the node is marked down, the job placed anew)."""
         tags = {"batch_id": self.batch_id}
         submitted = time.time()
         try:
@@ -253,6 +281,11 @@ class _BatchRunner:
                                           **({"node": node} if node is not None else {}))
         except Exception as e:  # noqa: BLE001 — this job cannot run here; the others go on
             error = str(e) if isinstance(e, GreenAIError) else f"could not submit: {type(e).__name__}: {e}"
+            if node is not None and self._vanished(node):
+                self._view.mark_down(node)
+                if self.on_event is not None:
+                    self.on_event(f"node {node!r} is gone ({error}); no more jobs go there")
+                return None
             self._record(submitted, JobOutcome(job.job_id, JobStatus.FAILED, None, None, "", None,
                                                error=error))
             return None
@@ -282,15 +315,24 @@ class _BatchRunner:
 
 
 class _ClusterView:
-    """What a policy sees of a real batch: the policy's own nodes (or one node `local`), and
-    the energy finished jobs used, spread evenly over each job's run."""
+    """What a policy sees of a real batch: the policy's own nodes (or one node `local`), those
+    that vanished, and the energy finished jobs used, spread evenly over each job's run."""
 
     def __init__(self, policy: Policy | None, outcomes: dict[str, JobOutcome]) -> None:
         from greenai.schedule.policies import Node
 
+        self._placing = bool(getattr(policy, "nodes", None))
         self.nodes = tuple(getattr(policy, "nodes", None) or (Node("local"),))
+        self.down: frozenset[str] = frozenset()
         self._by_name = {n.name: n for n in self.nodes}
         self._outcomes = outcomes
+
+    def mark_down(self, name: str) -> None:
+        self.down = self.down | {name}
+
+    def all_down(self) -> bool:
+        """A placement policy whose every node vanished: nothing can run any more."""
+        return self._placing and all(n.name in self.down for n in self.nodes)
 
     def node(self, name: str | None) -> Node:
         return self._by_name.get(name or "", self.nodes[0])

@@ -106,6 +106,7 @@ class ClusterView(Protocol):
     """What the simulator (or an executor) tells a policy about the cluster."""
 
     nodes: tuple[Node, ...]
+    down: frozenset[str]  # nodes that vanished during a real batch: no new job goes there
 
     def node(self, name: str | None) -> Node: ...
 
@@ -196,7 +197,8 @@ def Oracle(series: IntensitySeries) -> CarbonAwareTiming:
 
 class EnergyAwarePlacement:
     """Place each job on the node with free slots and the lowest predicted joules; a job
-    already placed (running or paused) stays on its node; a job with no free node waits."""
+    already placed (running or paused) stays on its node; a job with no free node waits; a
+    node that vanished (``cluster.down``) gets no new job."""
 
     def __init__(self, nodes: Sequence[Node]) -> None:
         if not nodes:
@@ -219,7 +221,8 @@ class EnergyAwarePlacement:
                 if not c.pinned and choice.slots is not None and used[choice.name] >= choice.slots:
                     continue
             else:
-                free = [n for n in self.nodes if n.slots is None or used[n.name] < n.slots]
+                free = [n for n in self.nodes if n.name not in cluster.down
+                        and (n.slots is None or used[n.name] < n.slots)]
                 if not free:
                     continue
                 choice = min(free, key=lambda n: n.energy_for(c.job_id, c.energy_j))

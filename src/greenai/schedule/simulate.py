@@ -74,6 +74,7 @@ class _Cluster:
 
     def __init__(self, nodes: tuple[Node, ...]) -> None:
         self.nodes = nodes
+        self.down: frozenset[str] = frozenset()  # simulated nodes never vanish
         self._by_name = {n.name: n for n in nodes}
         self._log: list[tuple[float, float, float]] = []  # (t0, t1, cluster power W)
 
