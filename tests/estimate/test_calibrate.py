@@ -217,3 +217,81 @@ def test_size_correction_follows_the_residual_by_work_and_ignores_one_outlier():
     assert fitted.factor(3e7, 0) == pytest.approx(1.0)  # the outlier is outvoted
     assert fitted.factor(1e9, 0) == pytest.approx(1.0)
     assert size_correction(model, segs[:4], [0.0] * 4, "flops") == {}  # too few sizes
+
+
+def test_training_forward_group_is_fitted_net_of_autograd_recording():
+    """A training-forward group (batch norm with batch statistics) gets its own roofline,
+    keyed by pass and operator, from synthetic timings; predict adds the autograd recording
+    per kernel apart, so calibration takes it out of the measured times."""
+    from greenai.estimate.calibrate import _fit_time
+    from greenai.estimate.eager import Context
+
+    ctx = Context(module_call_s=1e-6, grad_record_s=3e-6, backward_call_s=10e-6, view_s=1e-6)
+    o, bw = 5e-6, 2e9
+    segs = []
+    for n in (1e3, 1e4, 1e5, 1e6):
+        nbytes = 8 * n
+        bench = mb.Bench(f"bn train {n:g}", OpClass.NORMALIZATION, "float32", mb.FORWARD_TRAIN, 0,
+                         ((OpClass.NORMALIZATION, 7 * n, nbytes),), lambda: lambda: None,
+                         "native_batch_norm")
+        t = o + nbytes / bw + ctx.grad_record_s
+        segs.append(Segment(bench, t, t, 100, 100 * t, 100 * t, 0.0, Provenance.ESTIMATED, 0.5))
+    group = segs[0].bench.group
+    assert group == "normalization/float32/forward_train@native_batch_norm"
+    models, _, _, mape = _fit_time({group: segs}, {}, 2.0, ctx)
+    model = models[group]
+    assert model.overhead_s == pytest.approx(o, rel=1e-3)
+    assert model.bandwidth_bps == pytest.approx(bw, rel=1e-3)
+    assert mape < 1e-3
+
+
+def test_training_forward_benchmarks_count_what_op_counting_counts():
+    import torch
+
+    from greenai.estimate.counting import count_ops
+
+    class Run(torch.nn.Module):
+        def __init__(self, call):
+            super().__init__()
+            self.call = call
+            self.w = torch.nn.Parameter(torch.ones(1))
+
+        def forward(self, x):
+            self.call()
+            return x * self.w
+
+    benches = [b for b in mb.train_forward_benches(mb.FP32) if b.name in
+               ("batch_norm train 4x16x16x16", "lstm train 4x8x32->32")]
+    assert len(benches) == 2 and all(b.pass_ == mb.FORWARD_TRAIN for b in benches)
+    for bench in benches:
+        counts = count_ops(Run(bench.make()), torch.zeros(1), training=True, on_meta=False)
+        got = sorted((r.op_class.value, r.flops, r.bytes_read + r.bytes_written) for r in counts.records
+                     if r.pass_ == "forward" and r.module == "" and r.op_class is bench.op_class)
+        assert got == sorted((k.value, f, b) for k, f, b in bench.main), bench.name
+
+
+def test_max_pooling_is_benchmarked_on_varied_values(monkeypatch):
+    """Max pooling's comparisons are branches: on a constant tensor all are predicted, on real
+    activations not, so its benchmarks use random values (deterministic, seeded)."""
+    from greenai.estimate.timing import varied
+
+    a, b = varied(4, 8), varied(4, 8)
+    assert a.unique().numel() > 16 and bool((a == b).all()) and a.data_ptr() != b.data_ptr()
+    shapes = []
+    monkeypatch.setattr(mb, "varied", lambda *shape, **kw: shapes.append(shape) or varied(*shape, **kw))
+    for backward in (False, True):
+        pool = next(b for b in mb.reduction_benches(mb.FP32, backward) if b.op.startswith("max_pool2d"))
+        pool.make()()
+    assert len(shapes) == 2
+
+
+def test_serial_busy_cpus_from_synthetic_loop_times():
+    """Busy CPUs during the serial part of a loop: the loop's CPU time less the kernels' over
+    its wall time less the kernels'."""
+    from greenai.estimate.eager import serial_busy
+
+    # 100 iterations: kernel 70 us at 2 CPUs, then 300 us of serial work at 1.9 CPUs
+    wall = 100 * (70e-6 + 300e-6)
+    cpu = 100 * (70e-6 * 2 + 300e-6 * 1.9)
+    assert serial_busy(cpu, wall, 100 * 70e-6 * 2, 100 * 70e-6) == pytest.approx(1.9)
+    assert serial_busy(1.0, 1.0, 0.0, 1.0) == 1.0  # no serial time: no measurement

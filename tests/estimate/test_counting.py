@@ -385,3 +385,19 @@ def test_other_usage_errors():
     with pytest.raises(EstimateError, match="does not depend on any trainable parameter"):
         count_ops(frozen, torch.randn(2, 4), training=True)
     assert math.isfinite(count_ops(frozen, torch.randn(2, 4)).flops)
+
+
+def test_max_pool1d_outside_autograd_is_counted_as_the_kernel_eager_cpu_runs():
+    """Eager CPU runs max_pool1d's own loop (no indices) when no gradient is needed, and
+    max_pool2d_with_indices under autograd; fake tensors always take the latter."""
+    import torch
+
+    from greenai.estimate.counting import count_ops
+
+    model = torch.nn.Sequential(torch.nn.Conv1d(1, 4, 3), torch.nn.MaxPool1d(4))
+    x = torch.randn(2, 1, 64)
+    inference = [r for r in count_ops(model, x).records if "pool" in r.op]
+    assert [r.op for r in inference] == ["aten.max_pool1d.default"]
+    assert inference[0].bytes_read + inference[0].bytes_written == 4 * (2 * 4 * 62 + 2 * 4 * 15)
+    training = [r.op for r in count_ops(model, x, training=True).records if "pool" in r.op]
+    assert training == ["aten.max_pool2d_with_indices.default", "aten.max_pool2d_with_indices_backward.default"]

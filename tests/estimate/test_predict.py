@@ -200,3 +200,44 @@ def test_operator_issued_from_cpp_is_not_charged_pythons_share():
     tiny = hand_profile(python_call_s=50e-6)  # never below the work itself
     assert predict(counts(inner), tiny).per_pass["forward"][0] == pytest.approx(4e-6 + 2e-6)
 
+
+
+def test_training_forward_uses_the_training_variant_roofline_where_calibrated():
+    """Batch norm computes batch statistics in a training step: its forward there uses the
+    "forward_train" roofline (calibrate's training-forward benchmarks); inference keeps the
+    forward one, and a class without a training roofline falls back on its forward one."""
+    profile = hand_profile()
+    models = {**profile.time_models,
+              "normalization/float32": TimeModel(1e-6, None, 1e10),
+              "normalization/float32/forward_train@native_batch_norm": TimeModel(2e-6, None, 1e9)}
+    profile = dataclasses.replace(profile, time_models=models)
+    bn = OpRecord("aten.native_batch_norm.default", OpClass.NORMALIZATION, "float32", 7e3, 5e3, 5e3,
+                  "bn", Pass.FORWARD)
+    ln = OpRecord("aten.native_layer_norm.default", OpClass.NORMALIZATION, "float32", 7e3, 5e3, 5e3,
+                  "ln", Pass.FORWARD)
+    bwd = rec(OpClass.MATMUL, 4e6, 2e5, "fc1", Pass.BACKWARD)
+    kernel = lambda p, module: next(r for r in p.per_layer if r.module == module).time_s
+    inference = predict(counts(bn, ln), profile)
+    training = predict(counts(bn, ln, bwd), profile)
+    assert kernel(inference, "bn") == pytest.approx(1e-6 + 1e4 / 1e10 + 1e-6, rel=1e-12)  # + module call
+    assert kernel(training, "bn") == pytest.approx(2e-6 + 1e4 / 1e9 + 1e-6 + 0.5e-6, rel=1e-12)  # + record
+    assert kernel(training, "ln") == pytest.approx(1e-6 + 1e4 / 1e10 + 1e-6 + 0.5e-6, rel=1e-12)
+    assert profile.time_model(OpClass.NORMALIZATION, "float32", "forward_train", "native_layer_norm") \
+        is models["normalization/float32"]
+
+
+def test_serial_work_after_parallel_kernels_keeps_the_spinning_workers_busy():
+    """In a step with a parallel kernel, torch's OpenMP workers spin-wait through serial work:
+    the active-power energy of serial operators and dispatch costs uses at least the measured
+    Profile.serial_busy_cpus; time is unchanged, and a step without a parallel kernel too."""
+    prof = hand_profile(serial_busy_cpus=1.9)
+    plain = hand_profile()
+    # FC keeps 2 CPUs busy on its work (parallel); ACT keeps 1 (serial)
+    with_parallel, before = predict(counts(FC, ACT), prof), predict(counts(FC, ACT), plain)
+    assert with_parallel.time_s == before.time_s
+    act = lambda p: next(r for r in p.per_layer if r.module == "act").energy_j
+    # act: 6 us of kernel + 1 us module call, all at P_active(1.9) = 1 + 2 x 1.9 W
+    assert act(with_parallel) == pytest.approx((6e-6 + 1e-6) * (1.0 + 2.0 * 1.9), rel=1e-12)
+    assert act(before) == pytest.approx((6e-6 + 1e-6) * (1.0 + 2.0 * 1.0), rel=1e-12)
+    serial_only = counts(ACT)
+    assert predict(serial_only, prof).energy_j == predict(serial_only, plain).energy_j

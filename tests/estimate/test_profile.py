@@ -167,3 +167,13 @@ def test_default_profile_covers_every_class_and_is_marked():
     assert profile.energy.coefficient(profile.energy.pj_per_flop, "conv", "int8") == pytest.approx(0.115)
     assert profile.energy.coefficient(profile.energy.pj_per_byte, "elementwise", "float32") == pytest.approx(243.75)
     assert "rough" in profile.notes[0]
+
+
+def test_profile_saved_before_serial_busy_cpus_loads_with_one_cpu(calib_dir):
+    """Profiles made before serial_busy_cpus was measured load with 1.0 (the former model)."""
+    profile = dataclasses.replace(make_profile(), serial_busy_cpus=1.9)
+    path = save_profile(profile)
+    data = json.loads(path.read_text())
+    assert data.pop("serial_busy_cpus") == 1.9
+    path.write_text(json.dumps(data))
+    assert load_profile().serial_busy_cpus == 1.0

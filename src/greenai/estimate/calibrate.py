@@ -1,7 +1,7 @@
 """Calibrate this machine: run the micro-benchmarks (microbench.py) within a time budget, each
 inside a greenai Tracker (store=False) so its energy comes from this machine's meters, then fit
 
-- per (class, dtype[, backward]) a roofline t = overhead + max(flops / rate, bytes / bandwidth)
+- per (class, dtype[, backward or training forward][, operator]) a roofline t = overhead + max(flops / rate, bytes / bandwidth)
   plus an extra cost per byte beyond the last-level cache (DRAM is slower than the cache the
   small sizes live in), minimising the *relative* squared error so that small sizes
   (overhead) and large sizes (rate) both count; the regime of each point (compute- or
@@ -414,7 +414,8 @@ def _calibrate(start: float, budget_s: float, dtypes: str | Sequence[str], progr
                  f"{ctx.grad_record_s * 1e6:.1f} us per forward op, backward start "
                  f"{ctx.backward_call_s * 1e6:.1f} us, view {ctx.view_s * 1e6:.1f} us; Adam step "
                  f"{ctx.optimizer_step_s * 1e6:.1f} us + {ctx.optimizer_record_s * 1e6:.1f} us per operator; "
-                 f"Python's share of an operator call {ctx.python_call_s * 1e6:.2f} us")
+                 f"Python's share of an operator call {ctx.python_call_s * 1e6:.2f} us; "
+                 f"{ctx.serial_busy_cpus:.2f} CPUs busy during serial work after parallel kernels")
     others = (_others_cpu_s() - others0) / max(time.monotonic() - wall0, 1e-9)
     if others > 0.25:
         notes.append(f"other processes kept {others:.2f} CPUs busy during calibration (a shared "
@@ -431,6 +432,7 @@ def _calibrate(start: float, budget_s: float, dtypes: str | Sequence[str], progr
         module_call_s=ctx.module_call_s, grad_record_s=ctx.grad_record_s,
         backward_call_s=ctx.backward_call_s, optimizer_step_s=ctx.optimizer_step_s,
         optimizer_record_s=ctx.optimizer_record_s, python_call_s=ctx.python_call_s,
+        serial_busy_cpus=ctx.serial_busy_cpus,
         calibration_s=elapsed, budget_s=budget_s,
         notes=tuple(notes), points=tuple(points),
     )
@@ -467,8 +469,9 @@ def _guess_call_s(done: list[Segment], bench: mb.Bench) -> float | None:
 def _fit_time(by_group: dict[str, list[Segment]], skipped_sizes: dict[str, list[str]],
               usable: float, ctx: Context
               ) -> tuple[dict[str, TimeModel], dict[str, str], list[BenchPoint], float | None]:
-    """Forward groups first (their benchmarks hold one class), then backward groups, from whose
-    times the engine start and the kernels of other classes (predicted) are taken out."""
+    """Forward groups first (their benchmarks hold one class), then backward and training-forward
+    groups, from whose times the engine start or the autograd recording, and the kernels of
+    other classes (predicted), are taken out."""
     models: dict[str, TimeModel] = {}
     missing: dict[str, str] = {}
     points: list[BenchPoint] = []
@@ -486,8 +489,7 @@ def _fit_time(by_group: dict[str, list[Segment]], skipped_sizes: dict[str, list[
             missing[group] = f"{len(segs)} size(s) measured, 2 needed ({why})"
             continue
         op_class, dtype = segs[0].bench.op_class, segs[0].bench.dtype
-        backward = segs[0].bench.pass_ == mb.BACKWARD
-        fixed = [_aux_s(s.bench, models, dtype) + (ctx.backward_call_s if backward else 0.0) for s in segs]
+        fixed = [_aux_s(s.bench, models, dtype) + _pass_extra_s(s.bench, ctx) for s in segs]
         T = [max(s.time_s - f, 0.2 * s.time_s) for s, f in zip(segs, fixed)]
         prefer = "flops" if op_class in COMPUTE_CLASSES else "bytes"
         fits = [(fit_roofline([s.bench.flops for s in segs], [s.bench.bytes_moved for s in segs], T,
@@ -545,6 +547,16 @@ def size_correction(model: TimeModel, segs: list[Segment], fixed: list[float], p
         window = sorted(r for _, r in points[max(i - half, 0): i + half + 1])
         knots.append((x, min(max(window[len(window) // 2], lo), hi)))
     return {"size_correction": tuple(knots), "correction_by": by}
+
+
+def _pass_extra_s(bench: mb.Bench, ctx: Context) -> float:
+    """What predict adds apart from a benchmark's kernels: the engine start of a backward,
+    the autograd recording of each kernel of a training forward."""
+    if bench.pass_ == mb.BACKWARD:
+        return ctx.backward_call_s
+    if bench.pass_ == mb.FORWARD_TRAIN:
+        return ctx.grad_record_s * len(bench.kernels)
+    return 0.0
 
 
 def _aux_s(bench: mb.Bench, models: dict[str, TimeModel], dtype: str) -> float:

@@ -88,6 +88,7 @@ from greenai.estimate.calls import PythonCalls
 from greenai.estimate.op_rules import (
     COMMUNICATION_NAMESPACES,
     COMPOSED_KERNELS,
+    CPU_NO_GRAD_KERNELS,
     FREE,
     QUANTIZED_RULES,
     SKIPPED_NAMESPACES,
@@ -111,6 +112,11 @@ class EstimateError(GreenAIError):
 
 
 # --------------------------------------------------------------------------- the mode
+
+
+def _needs_grad(args: tuple, kwargs: dict) -> bool:
+    """Would eager autograd record this call: grad mode on and a tensor input needing grad."""
+    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors((args, kwargs)))
 
 
 class _CountingMode(TorchDispatchMode):
@@ -150,16 +156,28 @@ class _CountingMode(TorchDispatchMode):
         namespace = func.namespace
         if namespace in SKIPPED_NAMESPACES or not isinstance(func, torch._ops.OpOverload):
             return func(*args, **kwargs)
+        name = func._schema.name.split("::", 1)[-1]
+        if name in CPU_NO_GRAD_KERNELS and self._backend == "CPU" and not _needs_grad(args, kwargs):
+            return self._record_whole(func, name, namespace, args, kwargs)
         if self._composite_only(func):
             with self:
                 return func._op_dk(DispatchKey.CompositeImplicitAutograd, *args, **kwargs)
-        name = func._schema.name.split("::", 1)[-1]
         if name in COMPOSED_KERNELS and self._has_backend_kernel(func):
             with self:  # a fused layer whose kernel only calls other operators: count those
                 return func._op_dk(self._backend_key, *args, **kwargs)
         out = func(*args, **kwargs)
         if name in FREE or func.is_view:
             return out
+        try:
+            self._record(func, name, namespace, Call(func, args, kwargs, out))
+        except Exception as e:  # noqa: BLE001  (counting must never break the model run)
+            self.failed.add(f"{func} ({type(e).__name__}: {e})")
+        return out
+
+    def _record_whole(self, func: Any, name: str, namespace: str, args: tuple, kwargs: dict) -> Any:
+        """One record for a composite operator whose eager kernel is its own: the output
+        comes from its decomposition, run below this mode (not recorded)."""
+        out = func._op_dk(DispatchKey.CompositeImplicitAutograd, *args, **kwargs)
         try:
             self._record(func, name, namespace, Call(func, args, kwargs, out))
         except Exception as e:  # noqa: BLE001  (counting must never break the model run)

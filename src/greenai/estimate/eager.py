@@ -2,15 +2,17 @@
 
 Calling an nn.Module, recording the autograd graph in a training forward, starting the
 autograd engine once per backward, a view, the fixed and per-operator cost of an optimizer
-step, and the Python share of an operator call (the interpreter, argument parsing, the
-binding: paid once per call made from Python, not by operators issued from C++ inside it;
-see calls.py). Each is a difference or a slope of small timed cases (timing.run_bench),
+step, the CPUs kept busy during serial work after parallel kernels (spinning OpenMP
+workers: energy, not time), and the Python share of an operator call (the interpreter,
+argument parsing, the binding: paid once per call made from Python, not by operators issued
+from C++ inside it; see calls.py). Each is a difference or a slope of small timed cases (timing.run_bench),
 medians where there are several.
 """
 
 from __future__ import annotations
 
 import statistics
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +28,7 @@ class Context:
     optimizer_step_s: float = 0.0  # fixed cost of one optimizer.step()
     optimizer_record_s: float = 0.0  # per operator call inside optimizer.step()
     python_call_s: float = 0.0  # Python's share of an operator called from Python
+    serial_busy_cpus: float = 1.0  # CPUs busy during serial work that follows parallel kernels
 
 
 class _OpCounter:
@@ -91,6 +94,51 @@ def python_call_cost(target_s: float = 0.05, tensors: int = 32) -> float:
     return max(statistics.median(shares), 0.0)
 
 
+def serial_busy(cpu_s: float, wall_s: float, kernel_cpu_s: float, kernel_wall_s: float) -> float:
+    """CPUs busy during the serial part of a loop (parallel kernel, then serial work): the
+    loop's CPU time less the kernels' (from a loop of kernels alone), over its wall time less
+    the kernels'."""
+    serial_wall = wall_s - kernel_wall_s
+    return (cpu_s - kernel_cpu_s) / serial_wall if serial_wall > 0 else 1.0
+
+
+def serial_busy_cpus(target_s: float = 0.4, serial_s: float = 300e-6) -> float:
+    """CPUs kept busy while the main thread runs serial work (Python, small operators) after a
+    parallel kernel. torch's OpenMP workers (libgomp) spin-wait for the next parallel region
+    before they sleep (OMP_WAIT_POLICY unset: GOMP_SPINCOUNT iterations, libgomp manual,
+    "GOMP_SPINCOUNT"), so in a model with any parallel kernel, the dispatch overheads, the
+    optimizer and serial operators keep ~all torch threads busy, which utilization-based
+    energy counts (measured here: 1.99 of 2 CPUs over serial stretches of 50 us to 5 ms).
+    Timed over windows of 0.1 s and more: the kernel accounts other threads' CPU time at
+    scheduler ticks."""
+    import torch
+
+    if torch.get_num_threads() <= 1:
+        return 1.0
+    n = 32768 * 4 * torch.get_num_threads()  # well above ATen's grain size: parallel
+    x, y = filled(n), filled(n)
+    small = filled(8)
+    perf = time.perf_counter
+
+    def loop(serial: bool, seconds: float) -> tuple[float, float, int]:
+        c0, w0, k = time.process_time(), perf(), 0
+        while perf() - w0 < seconds:
+            torch.add(x, y)
+            if serial:
+                end = perf() + serial_s
+                while perf() < end:
+                    small.add_(0.0)
+            k += 1
+        return time.process_time() - c0, perf() - w0, k
+
+    with torch.inference_mode():
+        loop(False, 0.01)
+        kc, kw, kk = loop(False, target_s / 3)
+        c, w, k = loop(True, 2 * target_s / 3)
+    busy = serial_busy(c, w, kc * k / kk, kw * k / kk)
+    return min(max(busy, 1.0), float(torch.get_num_threads()))
+
+
 def context(target_s: float = 0.1) -> Context:
     """Measure the costs eager PyTorch adds around kernels in a model (medians of small cases)."""
     import torch
@@ -116,4 +164,5 @@ def context(target_s: float = 0.1) -> Context:
     view = statistics.median([t(lambda: x.t()), t(lambda: x.view(-1)), t(lambda: x.detach())])
     step, per_call = optimizer_costs(target_s / 4)
     python = python_call_cost(target_s / 4)
-    return Context(max(module, 0.0), max(grad_record, 0.0), backward, view, step, per_call, python)
+    spin = serial_busy_cpus(max(2 * target_s, 0.3))
+    return Context(max(module, 0.0), max(grad_record, 0.0), backward, view, step, per_call, python, spin)

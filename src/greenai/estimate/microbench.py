@@ -13,7 +13,10 @@ milliseconds (where the rate or the bandwidth does), square and skinny, so that 
 Forward benchmarks are timed inside one `torch.inference_mode()` (`pass_mode`), as a model's
 inference runs all its operators (entering the mode costs about as much as a tiny operator,
 so it is not entered per call). Backward benchmarks time `torch.autograd.grad` of a forward
-call, as a training step runs it. What eager PyTorch adds around kernels in a model (module
+call, as a training step runs it. Training-forward benchmarks ("forward_train") time, with
+autograd on, the few forward kernels that differ in a training step (batch norm's batch
+statistics, oneDNN's LSTM training variant). Inputs are constant (`filled`) except where a
+kernel's speed depends on values (max pooling's branches: `varied`). What eager PyTorch adds around kernels in a model (module
 calls, autograd, the Python share of a call) is measured in eager.py.
 """
 
@@ -28,10 +31,13 @@ from pathlib import Path
 from typing import Any
 
 from greenai.estimate.ops import OpClass
-from greenai.estimate.timing import filled, quiet
+from greenai.estimate.timing import filled, quiet, varied
 
 FP32, BF16, INT8 = "float32", "bfloat16", "int8"
 FORWARD, BACKWARD = "forward", "backward"
+# the forward of a training step, where a kernel differs from its inference variant (batch
+# norm computes the batch's statistics, oneDNN's RNN keeps a workspace for the backward)
+FORWARD_TRAIN = "forward_train"
 M, CV, DW, RC = OpClass.MATMUL, OpClass.CONV, OpClass.DEPTHWISE_CONV, OpClass.RECURRENT
 EW, NM, SM, RD = OpClass.ELEMENTWISE, OpClass.NORMALIZATION, OpClass.SOFTMAX, OpClass.REDUCTION
 EB, DM = OpClass.EMBEDDING, OpClass.DATA_MOVEMENT
@@ -315,6 +321,51 @@ def lstm_benches(dtype: str, backward: bool = False) -> list[Bench]:
     return out
 
 
+def train_forward_benches(dtype: str) -> list[Bench]:
+    """Forward kernels that differ in a training step (grad enabled, modules in train mode),
+    each with a roofline of its own for that pass: batch norm computes the batch's mean and
+    variance (a reduction over N x H x W per channel, parallel over channels only) instead of
+    applying stored statistics, ~10x its inference time measured here; oneDNN's LSTM runs its
+    forward_training variant, which keeps a workspace for the backward (oneDNN RNN docs:
+    "prop_kind::forward_training")."""
+    import torch
+    import torch.nn.functional as F
+
+    s = _size(dtype)
+    out = []
+    for n_, c, h in [(1, 16, 8), (4, 16, 16), (8, 16, 32), (8, 32, 32), (16, 64, 16), (16, 64, 32)]:
+        def make(n_=n_, c=c, h=h):
+            td = _tdtype(dtype)
+            x = filled(n_, c, h, h, dtype=td, requires_grad=True)
+            w = torch.ones(c, dtype=td, requires_grad=True)
+            b = torch.zeros(c, dtype=td, requires_grad=True)
+            rm, rv = torch.zeros(c, dtype=td), torch.ones(c, dtype=td)
+            return lambda: F.batch_norm(x, rm, rv, w, b, training=True)
+
+        n = n_ * c * h * h  # counting: 5 + 2 (affine) FLOPs per element; x, w, b, running
+        kernels = [(NM, 7 * n, s * (2 * n + 6 * c))]  # stats read; out, mean, invstd written
+        out.append(Bench(f"batch_norm train {n_}x{c}x{h}x{h}", NM, dtype, FORWARD_TRAIN, 0,
+                         tuple((k, float(f), float(b_)) for k, f, b_ in kernels), make,
+                         "native_batch_norm"))
+    for bsz, t, i, hdim in [(1, 4, 16, 16), (4, 8, 32, 32), (8, 16, 64, 64), (16, 32, 64, 128),
+                            (32, 32, 128, 256)]:
+        def make_lstm(bsz=bsz, t=t, i=i, hdim=hdim):
+            td = _tdtype(dtype)
+            lstm = torch.nn.LSTM(i, hdim, batch_first=True).to(td)
+            x = filled(bsz, t, i, dtype=td, requires_grad=True)
+            return lambda: lstm(x)
+
+        per_step = 2 * 4 * hdim * (i + hdim) + 38 * hdim
+        weights = 4 * hdim * (i + hdim) + 8 * hdim
+        state = bsz * hdim
+        layer_bytes = s * (bsz * t * i + weights + 2 * state + bsz * t * hdim + 2 * state)
+        kernels = [(DM, 0, s * state), (DM, 0, s * state), (RC, bsz * t * per_step, layer_bytes),
+                   (DM, 0, s * 2 * state), (DM, 0, s * 2 * state)]
+        out.append(Bench(f"lstm train {bsz}x{t}x{i}->{hdim}", RC, dtype, FORWARD_TRAIN, 0,
+                         tuple((k, float(f), float(b_)) for k, f, b_ in kernels), make_lstm))
+    return out
+
+
 # Elementwise operators whose cost per element is far from a streaming add's on CPUs
 # (transcendentals, random numbers): each gets its own roofline, keyed by its aten name.
 # name -> (call, flops per element forward, backward operator, flops per element backward)
@@ -466,12 +517,13 @@ def reduction_benches(dtype: str, backward: bool = False) -> list[Bench]:
 
             out.append(_bench(f"avg_pool {n_}x{c}x{h}x{h}", RD, dtype, False,
                               [(RD, m, s * (m + n_ * c))], make_avg))
-    for n_, c, h in [(1, 8, 16), (4, 16, 32), (8, 32, 32), (16, 64, 16), (8, 64, 56)]:
+    for n_, c, h in [(1, 8, 16), (2, 16, 16), (4, 8, 32), (4, 16, 32), (8, 16, 32), (8, 32, 32),
+                     (16, 64, 16), (32, 16, 32), (8, 64, 56)]:  # >= 6 sizes: a size correction
         m = n_ * c * h * h
         q = m // 4
 
         def make_pool(n_=n_, c=c, h=h):
-            x = filled(n_, c, h, h, dtype=_tdtype(dtype), requires_grad=backward)
+            x = varied(n_, c, h, h, dtype=_tdtype(dtype), requires_grad=backward)  # values matter
             op = lambda x: F.max_pool2d(x, 2)
             return _backward(op, x) if backward else _inference(op, x)
 
@@ -577,7 +629,7 @@ def suite(dtypes: tuple[str, ...] = (FP32, BF16, INT8), backward: bool = True) -
             benches += conv_benches(dtype, True, True) + lstm_benches(dtype, True)
             benches += elementwise_benches(dtype, True) + normalization_benches(dtype, True)
             benches += softmax_benches(dtype, True) + embedding_benches(dtype, True)
-            benches += reduction_benches(dtype, True)
+            benches += reduction_benches(dtype, True) + train_forward_benches(dtype)
     return _ranked(benches)
 
 
@@ -607,4 +659,4 @@ def priority(bench: Bench) -> int:
         return 3
     if bench.op:
         return 2
-    return 1 if bench.pass_ == BACKWARD else 0
+    return 1 if bench.pass_ != FORWARD else 0

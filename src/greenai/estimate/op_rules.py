@@ -477,6 +477,11 @@ FREE = frozenset(
 # Fused kernels that only call other operators (aten/src/ATen/native/transformers): counting
 # runs them under its mode to see those operators.
 COMPOSED_KERNELS = frozenset({"_transformer_encoder_layer_fwd", "_native_multi_head_attention"})
+# Composite operators with a CPU kernel of their own outside autograd, which fake tensors (a
+# tensor subclass) never take: max_pool1d runs max_pool1d_impl, a plain loop writing no
+# indices, when the input needs no gradient (aten/src/ATen/native/MaxPooling.cpp), and
+# max_pool1d_with_indices -> max_pool2d_with_indices (several times slower) otherwise.
+CPU_NO_GRAD_KERNELS = frozenset({"max_pool1d"})
 COMMUNICATION_NAMESPACES = frozenset({"c10d", "_c10d_functional", "c10d_functional", "_dtensor"})
 SKIPPED_NAMESPACES = frozenset({"profiler", "prim"})
 

@@ -1,10 +1,11 @@
 """Predict time and energy before a run: E = sum_i E_i * C_i over counted operations.
 
 Time of one operation (a roofline per operation class and dtype, from the profile; the
-backward pass and a few operators whose cost is far from their class's (transcendentals,
-dropout's random numbers, max pooling, EmbeddingBag) have their own rooflines where
-calibrated; a dtype without one falls back on float32, noted (integer bookkeeping silently),
-then on the default coefficients, noted):
+backward pass, the forward of a training step (for kernels that differ there: batch norm's
+batch statistics, oneDNN's LSTM training variant) and a few operators whose cost is far from
+their class's (transcendentals, dropout's random numbers, max pooling, EmbeddingBag) have their
+own rooflines where calibrated; a dtype without one falls back on float32, noted (integer
+bookkeeping silently), then on the default coefficients, noted):
 
     t_i = overhead + max(flops_i / rate, bytes_i / bandwidth)
 
@@ -20,7 +21,9 @@ parts of a fused layer) is charged its overhead less Python's share of a call
 
 Energy, by the profile's basis (see profile.py):
 - "coefficients": E = sum_i (pJ/FLOP x flops_i + pJ/B x bytes_i) + P_static x t;
-- "active_power": E = sum_i P_active(u_i) x t_i, u_i the CPUs the operation keeps busy.
+- "active_power": E = sum_i P_active(u_i) x t_i, u_i the CPUs the operation keeps busy; in a
+  step with a parallel kernel at least the CPUs torch's spin-waiting OpenMP workers keep busy
+  during serial work (Profile.serial_busy_cpus), the dispatch costs included.
 
 Uncertainty band (~95%): with default coefficients a factor of 2 (-50% / +100%): they are
 rough (coefficients.py). Calibrated: +/- max(15%, 2 x the profile's own error on its
@@ -48,6 +51,7 @@ from greenai.estimate.profile import (
     default_profile,
 )
 
+TRAIN_FORWARD = "forward_train"  # the pass key of training-forward rooflines (microbench.py)
 MIN_MODEL_BAND = 0.15  # calibrated: at least +/-15%
 DEFAULT_LOW, DEFAULT_HIGH = 0.5, 1.0  # default coefficients: -50% / +100% (a factor of 2)
 PJ = 1e-12
@@ -137,8 +141,10 @@ def predict(counts: OpCounts, profile: Profile | None = None) -> Prediction:
         row[2] += t
         row[3] += e
 
+    training = any(Pass(r.pass_) is Pass.BACKWARD for r in counts.records)
+    floor = serial_busy_floor(counts.records, prof, training)
     for record in counts.records:
-        t, e = _record_cost(record, prof, notes, seen_fallbacks)
+        t, e = _record_cost(record, prof, notes, seen_fallbacks, training, floor)
         nbytes = record.bytes_read + record.bytes_written
         add(record.module, Pass(record.pass_).value, t, e, record.flops, nbytes)
         if record.op_class is OpClass.COMMUNICATION:
@@ -151,9 +157,8 @@ def predict(counts: OpCounts, profile: Profile | None = None) -> Prediction:
         crow[3] += t
         crow[4] += e
     # what eager PyTorch adds around the kernels: module calls, autograd graph, engine start
-    one_cpu_w = _overhead_power_w(prof)
+    one_cpu_w = _overhead_power_w(prof, floor)
     forward = [r for r in counts.records if Pass(r.pass_) is Pass.FORWARD]
-    training = any(Pass(r.pass_) is Pass.BACKWARD for r in counts.records)
     for module in module_calls(forward):
         add(module, Pass.FORWARD.value, prof.module_call_s, prof.module_call_s * one_cpu_w)
     if training:
@@ -218,17 +223,36 @@ def provenance_label(profile: Profile) -> str:
 
 
 # -- one record ----------------------------------------------------------------------------
-def _record_cost(record: OpRecord, prof: Profile, notes: list[str],
-                 seen: set[str]) -> tuple[float, float]:
+def _record_cost(record: OpRecord, prof: Profile, notes: list[str], seen: set[str],
+                 training: bool = False, serial_busy: float = 0.0) -> tuple[float, float]:
+    """(time, energy) of one record; `serial_busy`: CPUs busy at least (spinning workers)."""
+    t, busy = _record_time(record, prof, notes, seen, training)
+    if prof.energy_basis == BASIS_ACTIVE_POWER:
+        busy = min(max(busy, serial_busy, 0.0), max(prof.fingerprint.usable_cpus, 1.0))
+        return t, prof.energy.active_power(busy) * t
+    bytes_moved = record.bytes_read + record.bytes_written
+    op_class, dtype = OpClass(record.op_class), co.canonical_dtype(record.dtype)
+    em = prof.energy
+    dynamic = (em.coefficient(em.pj_per_flop, op_class.value, dtype) * record.flops
+               + em.coefficient(em.pj_per_byte, op_class.value, dtype) * bytes_moved) * PJ
+    return t, dynamic + em.static_w * t
+
+
+def _record_time(record: OpRecord, prof: Profile, notes: list[str], seen: set[str],
+                 training: bool) -> tuple[float, float]:
+    """(time, CPUs busy) of one record."""
     bytes_moved = record.bytes_read + record.bytes_written
     op_class = OpClass(record.op_class)
     dtype = co.canonical_dtype(record.dtype)
     pass_ = Pass(record.pass_)
+    # the forward of a training step runs some kernels in their training variant (batch norm's
+    # statistics): their roofline for that pass where calibrated, else the forward one
+    model_pass = TRAIN_FORWARD if training and pass_ is Pass.FORWARD else pass_.value
     if record.flops == 0 and bytes_moved == 0:  # a view, a detach: dispatch cost only
         t = prof.view_overhead_s
         model = None
     else:
-        model = _time_model(prof, op_class, dtype, pass_.value, op_base_name(record.op), notes, seen)
+        model = _time_model(prof, op_class, dtype, model_pass, op_base_name(record.op), notes, seen)
         overhead = model.overhead_s
         if pass_ is Pass.OPTIMIZER and prof.optimizer_record_s > 0:
             # inside optimizer.step() each operator costs the Python around it, measured
@@ -240,23 +264,31 @@ def _record_cost(record: OpRecord, prof: Profile, notes: list[str],
         if overhead != model.overhead_s:
             model = dataclasses.replace(model, overhead_s=overhead)
         t = model.time_s(record.flops, bytes_moved)
-    if prof.energy_basis == BASIS_ACTIVE_POWER:
-        if model is None:
-            busy = 1.0
-        else:
-            busy = model.cpu_s(record.flops, bytes_moved) / t if t > 0 else 0.0
-        busy = min(max(busy, 0.0), max(prof.fingerprint.usable_cpus, 1.0))
-        return t, prof.energy.active_power(busy) * t
-    em = prof.energy
-    dynamic = (em.coefficient(em.pj_per_flop, op_class.value, dtype) * record.flops
-               + em.coefficient(em.pj_per_byte, op_class.value, dtype) * bytes_moved) * PJ
-    return t, dynamic + em.static_w * t
+    if model is None:
+        return t, 1.0
+    return t, (model.cpu_s(record.flops, bytes_moved) / t if t > 0 else 0.0)
 
 
-def _overhead_power_w(prof: Profile) -> float:
-    """Power while Python dispatches (one CPU busy)."""
+PARALLEL_BUSY = 1.5  # a kernel keeping more CPUs than this busy runs on several threads
+
+
+def serial_busy_floor(records: tuple[OpRecord, ...], prof: Profile, training: bool) -> float:
+    """CPUs busy at least during serial work (dispatch, optimizer, small operators): once a
+    step has a parallel kernel, torch's OpenMP workers spin-wait between parallel regions
+    (Profile.serial_busy_cpus, measured by eager.serial_busy_cpus), which utilization-based
+    energy counts; 0 (no floor) otherwise or on the coefficients basis."""
+    if prof.energy_basis != BASIS_ACTIVE_POWER or prof.serial_busy_cpus <= 1.0:
+        return 0.0
+    for r in records:
+        if _record_time(r, prof, [], set(), training)[1] > PARALLEL_BUSY:
+            return prof.serial_busy_cpus
+    return 0.0
+
+
+def _overhead_power_w(prof: Profile, serial_busy: float = 0.0) -> float:
+    """Power while Python dispatches (one CPU busy, or the spinning workers' floor)."""
     if prof.energy_basis == BASIS_ACTIVE_POWER:
-        return prof.energy.active_power(1.0)
+        return prof.energy.active_power(max(1.0, serial_busy))
     return prof.energy.static_w
 
 

@@ -188,6 +188,9 @@ class Profile:
     optimizer_step_s: float = 0.0  # fixed cost of one optimizer.step()
     optimizer_record_s: float = 0.0  # per operator of an optimizer step (replaces the class overhead)
     python_call_s: float = 0.0  # Python's share of an operator call; not paid from C++ (calls.py)
+    # CPUs busy during serial work after parallel kernels (spinning OpenMP workers, eager.py);
+    # 1.0 in profiles made before it was measured
+    serial_busy_cpus: float = 1.0
     calibration_s: float = 0.0  # wall time calibration took
     budget_s: float = 0.0
     notes: tuple[str, ...] = ()
@@ -198,9 +201,10 @@ class Profile:
     def time_model(self, op_class: OpClass | str, dtype: str, pass_: str = "forward",
                    op: str = "") -> TimeModel | None:
         """The model of (class, dtype): the operator's own if calibrated ("...@op"), else the
-        class's; for pass "backward" the backward model if calibrated, else the forward one."""
+        class's; for pass "backward" (or "forward_train", the forward of a training step) the
+        model of that pass if calibrated, else the forward one."""
         key = f"{OpClass(op_class).value}/{co.canonical_dtype(dtype)}"
-        keys = [f"{key}/backward", key] if pass_ == "backward" else [key]
+        keys = [f"{key}/{pass_}", key] if pass_ not in ("", "forward") else [key]
         for k in ([f"{k}@{op}" for k in keys] if op else []) + keys:
             if k in self.time_models:
                 return self.time_models[k]

@@ -68,3 +68,26 @@ def filled(*shape: int, dtype: Any = None, requires_grad: bool = False) -> Any:
     import torch
 
     return torch.full(shape, 0.5, dtype=dtype).requires_grad_(requires_grad)
+
+
+_VARIED: dict[tuple[Any, ...], Any] = {}
+
+
+def varied(*shape: int, dtype: Any = None, requires_grad: bool = False) -> Any:
+    """A tensor of uniform random values in [0, 1) (seeded; one draw per shape and dtype,
+    cloned after): for kernels whose speed depends on the values. Max pooling compares
+    values with branches: on a constant tensor (`filled`) every branch is predicted, on real
+    activations about half mispredict, which costs a pipeline flush each (A. Fog, "The
+    microarchitecture of Intel, AMD and VIA CPUs", branch prediction chapters); measured here
+    2-3x slower on random than on constant inputs."""
+    import torch
+
+    key = (shape, dtype)
+    base = _VARIED.get(key)
+    if base is None:
+        gen = torch.Generator().manual_seed(0)
+        base = torch.rand(shape, generator=gen).to(dtype or torch.get_default_dtype())
+        if len(_VARIED) > 64:
+            _VARIED.clear()
+        _VARIED[key] = base
+    return base.clone().requires_grad_(requires_grad)
