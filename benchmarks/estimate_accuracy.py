@@ -17,7 +17,8 @@ counting and prediction without recalibrating; the published figures calibrate a
      rough default coefficients (uncalibrated, for contrast);
    - measure: a real run (warm-up, then steps for about --seconds): the median wall time per
      step, and the energy per step from greenai's Tracker (store=False) over all those steps,
-     with its provenance.
+     with its provenance; once per round (--rounds, interleaved over all cases), keeping
+     each case's least disturbed round.
 3. Print Markdown: per case predicted vs measured with the error, MAPE overall; with --write,
    replace the section between `<!-- estimate:start -->` and `<!-- estimate:end -->` in
    docs/benchmarks.md (appended at the end if absent).
@@ -93,12 +94,14 @@ def load_zoo() -> dict:
 
 
 def others_cpu_s() -> float:
-    """CPU seconds used by every other process on the machine so far (system-wide minus ours)."""
+    """CPU seconds used by every other process on the machine so far (system-wide minus ours),
+    plus the time the hypervisor gave our vCPUs to other guests (`steal`): on a VM that is the
+    contention no process list shows."""
     import psutil
 
     total = psutil.cpu_times()
     busy = total.user + total.system + getattr(total, "nice", 0.0) + getattr(total, "irq", 0.0) \
-        + getattr(total, "softirq", 0.0)
+        + getattr(total, "softirq", 0.0) + getattr(total, "steal", 0.0)
     own = os.times()
     return busy - (own.user + own.system)
 
@@ -197,28 +200,38 @@ def run(args: argparse.Namespace) -> tuple[list[Case], object, dict]:
     defaults = default_profile()
     zoo = load_zoo()
     names = args.models.split(",") if args.models else list(zoo)
-    cases: list[Case] = []
+    planned = []
     for name in names:
         for batch in (int(b) for b in args.batches.split(",")):
             for mode in ("inference", "training"):
                 torch.manual_seed(0)
                 model, x = zoo[name](batch)
                 counts = count_ops(model, x, training=mode == "training", optimizer="adam")
-                cal = predict(counts, profile)
-                rough = predict(counts, defaults)
-                for _attempt in range(3):  # measured again while other jobs disturbed it
-                    info["waited_s"] += wait_for_quiet(args.max_wait)
-                    t, e, e_mean, prov, steps, co_load = measure(model, x, mode, args.seconds)
-                    if co_load < QUIET_CPUS:
-                        break
-                case = Case(name, batch, mode, len(counts.records), cal.time_s, cal.energy_j,
-                            rough.time_s, rough.energy_j, t, e, e_mean, prov, steps, co_load,
-                            tuple(n for n in cal.notes if "no time model" in n))
-                cases.append(case)
-                print(f"{name:12s} b={batch:<4d} {mode:9s} time {t * 1e3:8.2f} ms pred {cal.time_s * 1e3:8.2f} "
-                      f"({case.time_err:+6.1%})  energy {e * 1e3:8.2f} mJ pred {cal.energy_j * 1e3:8.2f} "
-                      f"({case.energy_err:+6.1%})  default {case.default_time_err:+6.0%}/"
-                      f"{case.default_energy_err:+6.0%}", flush=True)
+                planned.append((name, batch, mode, model, x, counts, predict(counts, profile),
+                                predict(counts, defaults)))
+    # every case is measured once per round, rounds interleaved (a slow spell of the shared
+    # host hits one round of a case, not all); the least disturbed round is kept
+    best: dict[int, tuple] = {}
+    info["rounds"] = args.rounds
+    for round_ in range(args.rounds):
+        for i, (name, batch, mode, model, x, counts, cal, rough) in enumerate(planned):
+            for _attempt in range(3):  # measured again while other jobs disturbed it
+                info["waited_s"] += wait_for_quiet(args.max_wait)
+                measured = measure(model, x, mode, args.seconds)
+                if measured[5] < QUIET_CPUS:
+                    break
+            if i not in best or measured[0] < best[i][0]:
+                best[i] = measured
+            t, e = measured[0], measured[1]
+            print(f"[{round_ + 1}/{args.rounds}] {name:12s} b={batch:<4d} {mode:9s} time {t * 1e3:8.2f} ms "
+                  f"pred {cal.time_s * 1e3:8.2f} ({cal.time_s / t - 1:+6.1%})  energy {e * 1e3:8.2f} mJ "
+                  f"pred {cal.energy_j * 1e3:8.2f} ({cal.energy_j / e - 1:+6.1%})", flush=True)
+    cases: list[Case] = []
+    for i, (name, batch, mode, model, x, counts, cal, rough) in enumerate(planned):
+        t, e, e_mean, prov, steps, co_load = best[i]
+        cases.append(Case(name, batch, mode, len(counts.records), cal.time_s, cal.energy_j,
+                          rough.time_s, rough.energy_j, t, e, e_mean, prov, steps, co_load,
+                          tuple(n for n in cal.notes if "no time model" in n)))
     info["load_after"] = os.getloadavg()
     return cases, profile, info
 
@@ -248,7 +261,7 @@ def markdown(cases: list[Case], profile, info: dict, args: argparse.Namespace) -
         f"{info['load_before'][0]:.2f}, after {info['load_after'][0]:.2f} (the machine is shared)."),
         "",
         (f"Command: `python benchmarks/estimate_accuracy.py --budget {args.budget:g} --batches "
-        f"{args.batches} --seconds {args.seconds:g}{f' --threads {args.threads}' if args.threads else ''} --write`"),
+        f"{args.batches} --seconds {args.seconds:g} --rounds {args.rounds}{f' --threads {args.threads}' if args.threads else ''} --write`"),
         "",
         (f"**Calibration** (once{'' if info['calibrations'] == 1 else ' kept, after ' + str(info['calibrations'] - 1) + ' disturbed by other jobs and redone'}, "
         "micro-benchmarks only; the models below are never seen): "
@@ -263,8 +276,10 @@ def markdown(cases: list[Case], profile, info: dict, args: argparse.Namespace) -
         "median step time is kept (the least disturbed by other jobs): its median wall time per "
         "step, and the energy of that typical step = the Tracker's energy over the window / its "
         "duration x the median step time (energy / steps, which also carries the slow outlier "
-        "steps, is compared in the summary too). The last column is the CPUs other processes "
-        "kept busy during the kept window. Inference: `model.eval()` under "
+        "steps, is compared in the summary too). Each case is measured so once per round, "
+        f"{args.rounds} rounds interleaved over all cases, and keeps its least disturbed round. "
+        "The last column is the CPUs other processes (and the hypervisor's steal time) kept "
+        "busy during the kept window. Inference: `model.eval()` under "
         "`torch.inference_mode()`. Training: zero_grad, forward, loss = output.sum(), backward, "
         "Adam step. **Predicted**: `count_ops` (fake tensors) + `predict`."),
         "",
@@ -326,6 +341,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--budget", type=float, default=60.0, help="calibration budget, seconds")
     ap.add_argument("--batches", default="4,32", help="batch sizes, comma-separated")
     ap.add_argument("--seconds", type=float, default=3.0, help="measured run per case, seconds")
+    ap.add_argument("--rounds", type=int, default=2,
+                    help="interleaved rounds over all cases; each case keeps its least disturbed")
     ap.add_argument("--models", default="", help="comma-separated subset of the zoo")
     ap.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
     ap.add_argument("--save", action="store_true", help="save the calibration profile")
