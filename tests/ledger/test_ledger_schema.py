@@ -224,16 +224,19 @@ def test_v3_keeps_every_scheduled_job_and_allows_paused(tmp_path: Path) -> None:
     _hand_made_v1(path)
     conn = raw(path)
     assert migrate(conn, path, migrations=(V1, V2)) == 2
+    conn.execute("PRAGMA foreign_keys = OFF")  # as an old writer could have left it
     conn.executemany("INSERT INTO schedule_jobs (batch_id, job_id, name, status, run_id, energy_j)"
                      " VALUES (?, ?, ?, ?, ?, ?)",
                      [("b", "z", "last-added-first", "completed", "old1", 5.0),
-                      ("b", "a", "second", "deferred", None, None)])
+                      ("b", "a", "second", "deferred", None, None),
+                      ("b", "d", "dangling", "failed", "deleted-run", 1.0)])
     with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
         conn.execute("UPDATE schedule_jobs SET status = 'paused' WHERE job_id = 'a'")
     conn.close()
     with Ledger(path) as ledger:  # opening migrates to the current version
         rows = batch_jobs(ledger, "b")
         assert [(r.job_id, r.status, r.run_id, r.energy_j, r.pauses) for r in rows] == [
-            ("z", "completed", "old1", 5.0, 0), ("a", "deferred", None, None, 0)]
+            ("z", "completed", "old1", 5.0, 0), ("a", "deferred", None, None, 0),
+            ("d", "failed", None, 1.0, 0)]  # a run that is gone: NULL, as ON DELETE SET NULL does
         mark_paused(ledger, "b", "a", pauses=2)
         assert [(r.status, r.pauses) for r in batch_jobs(ledger, "b")][1] == (JobStatus.PAUSED, 2)

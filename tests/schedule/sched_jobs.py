@@ -29,3 +29,11 @@ def heartbeat(path: str, beats: int = 120, every_s: float = 0.01) -> int:
             out.write(f"{time.time()}\n")
             out.flush()
     return beats
+
+
+def burn_cpu(seconds: float = 0.5) -> float:
+    """Use `seconds` of this process's CPU time (a paused job does not advance); return it."""
+    start = time.process_time()
+    while time.process_time() - start < seconds:
+        pass
+    return seconds

@@ -323,22 +323,28 @@ def test_an_interruptible_job_is_paused_and_resumed_for_real(tmp_path: Path) -> 
     assert paused and 0.5 <= paused[0].duration_s <= 1.5 and paused[0].calls == 1
 
 
-def test_an_interrupted_batch_kills_its_paused_and_running_jobs(tmp_path: Path) -> None:
-    """Shutting the local executor down (what an interrupted batch does on its way out) kills
-    each job's whole process group, paused ones included, and their runs are recorded."""
+def test_an_interrupted_batch_ends_its_paused_and_running_jobs(tmp_path: Path) -> None:
+    """Shutting the local executor down (what an interrupted batch does on its way out) sends
+    SIGTERM to each job's whole process group, paused ones included, then SIGKILL to those
+    still there after the grace period; every run is recorded."""
     from greenai.schedule.executor import JobHandle
 
-    with LocalExecutor(max_parallel=2) as executor:
-        handles: list[JobHandle] = [
-            executor.submit(Job(name, command=(sys.executable, "-c", "import time; time.sleep(60)")),
-                            ledger_path=tmp_path / "l.db") for name in ("paused", "running")]
-        time.sleep(0.5)
-        executor.pause(handles[0])
-        started = time.time()
+    sleep = "import time; time.sleep(60)"
+    stubborn = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)"
+    executor = LocalExecutor(max_parallel=3)
+    handles: list[JobHandle] = [
+        executor.submit(Job(name, command=(sys.executable, "-c", code)), ledger_path=tmp_path / "l.db")
+        for name, code in (("paused", sleep), ("running", sleep), ("stubborn", stubborn))]
+    time.sleep(1.0)
+    executor.pause(handles[0])
+    started = time.time()
+    executor.shutdown(grace_s=1.0)
     assert time.time() - started < 10.0  # not the jobs' 60 s
     outcomes = {h.job.job_id: o for h, o in executor.wait(handles, 5.0)}
-    assert set(outcomes) == {"paused", "running"}
-    assert all("killed by signal 9" in o.error and o.energy_j is not None for o in outcomes.values())
+    assert all(o.energy_j is not None for o in outcomes.values())
+    assert "killed by signal 15" in outcomes["paused"].error
+    assert "killed by signal 15" in outcomes["running"].error
+    assert "killed by signal 9" in outcomes["stubborn"].error
 
 
 class _TwoNodeExecutor:
@@ -356,8 +362,10 @@ class _TwoNodeExecutor:
         return 1
 
     def node_id(self, name: str) -> str:
+        from greenai.errors import GreenAIError
+
         if name not in self.alive:
-            raise RuntimeError(f"node {name!r} is not an alive node")
+            raise GreenAIError(f"node {name!r} is not an alive node")
         return name
 
     def submit(self, job: Job, *, ledger_path: Path, tags: Any = {}, node: str | None = None) -> Any:
@@ -399,3 +407,82 @@ def test_jobs_placed_on_a_node_that_vanished_go_to_the_others(tmp_path: Path) ->
         executor.shutdown()
     assert summary.completed == 1 and summary.failed == 2
     assert all("every node of the placement policy is gone (a, b)" in o.error for o in summary.outcomes[1:])
+
+
+def _burn(job_id: str, seconds: float, slack_s: float = 60.0, arrival_s: float = 0.0) -> Job:
+    return Job(job_id, callable_path="sched_jobs:burn_cpu", kwargs={"seconds": seconds},
+               interruptible=True, slack_s=slack_s, arrival_s=arrival_s, predicted_duration_s=seconds)
+
+
+def test_paused_jobs_resume_before_new_ones_start_and_stay_bounded(tmp_path: Path) -> None:
+    """A policy that runs everything in one window and nothing in the next: paused jobs get
+    the slots back first, and at most two jobs per slot are resident (running or paused)."""
+    resident: list[int] = []
+
+    class Toggle:
+        name = "toggle"
+
+        def __init__(self) -> None:
+            self.t0 = time.time()
+
+        def select(self, now_s: float, cluster: Any, candidates: list[Any]) -> list[Any]:
+            resident.append(sum(c.running or c.remaining_s < c.duration_s - 1e-3 for c in candidates))
+            return candidates if int((now_s - self.t0) / 0.4) % 2 == 0 else []
+
+    with LocalExecutor(max_parallel=1) as executor:
+        summary = run_batch([_burn(f"j{i}", 0.5) for i in range(4)], executor, tmp_path / "l.db",
+                            policy=Toggle(), decision_interval_s=0.05)
+    assert summary.completed == 4 and max(resident) <= 2
+    ends = [o.ended_at for o in summary.outcomes]
+    assert ends == sorted(ends)  # j0 resumed and finished before j1 took the slot, and so on
+    assert summary.pauses[0] >= 1
+
+
+def test_a_job_at_its_latest_start_pauses_a_running_interruptible_one(tmp_path: Path) -> None:
+    """All slots busy with an interruptible job that has time to spare: a job reaching its
+    latest start pauses it rather than miss its deadline; the paused one resumes after."""
+
+    class Everything:
+        name = "everything"
+
+        def select(self, now_s: float, cluster: Any, candidates: list[Any]) -> list[Any]:
+            return candidates
+
+    long, urgent = _burn("long", 1.5), _burn("urgent", 0.2, slack_s=0.3)
+    started = time.time()
+    with LocalExecutor(max_parallel=1) as executor:
+        summary = run_batch([long, urgent], executor, tmp_path / "l.db", policy=Everything(),
+                            decision_interval_s=0.05)
+    outcomes = {o.job_id: o for o in summary.outcomes}
+    assert summary.completed == 2 and summary.pauses == (1, 0)
+    assert outcomes["urgent"].started_at < started + 1.0  # at its latest start, not after "long"
+    assert outcomes["urgent"].ended_at < outcomes["long"].ended_at
+
+
+def test_schedule_run_ends_its_jobs_when_it_gets_sigterm(tmp_path: Path) -> None:
+    """Jobs run in sessions of their own, so a killed `greenai schedule run` must end them
+    itself: SIGTERM ends the batch like Ctrl-C, the job is ended and recorded as failed."""
+    import signal
+    import subprocess
+
+    pid_file = tmp_path / "job.pid"
+    job_file = tmp_path / "jobs.toml"
+    code = f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(60)"
+    job_file.write_text(f'[[job]]\nid = "sleeper"\ncommand = [{json.dumps(sys.executable)}, "-c", {json.dumps(code)}]\n')
+    proc = subprocess.Popen([sys.executable, "-m", "greenai", "schedule", "run", str(job_file),
+                             "--ledger", str(tmp_path / "l.db"), "--batch-id", "b-term"],
+                            env={k: v for k, v in os.environ.items() if not k.startswith("GREENAI_")},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while not (pid_file.exists() and pid_file.read_text()) and time.time() < deadline:
+        time.sleep(0.1)
+    job_pid = int(pid_file.read_text())
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=30)
+    assert proc.returncode != 0
+    time.sleep(0.2)
+    with pytest.raises(ProcessLookupError):
+        os.kill(job_pid, 0)  # the job is gone, not left running on its own
+    with Ledger(tmp_path / "l.db") as ledger:
+        (row,) = batch_jobs(ledger, "b-term")
+    assert row.status == "failed" and "interrupted" in row.error

@@ -8,9 +8,10 @@ with --json), one progress line per finished job to stderr. Exit code 1 if any j
 from __future__ import annotations
 
 import math
+import signal
 import time
-from dataclasses import replace
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -111,6 +112,9 @@ def run_jobs(
             progress.print(f"{job.job_id}: predicted {_or_dash(job.predicted_duration_s, 's')}, "
                            f"{_or_dash(job.predicted_energy_j, 'J')} ({job.prediction_source})",
                            style="dim", markup=False, highlight=False)
+    # SIGTERM/SIGHUP (kill, a closed terminal) end the batch like Ctrl-C: the executor's
+    # shutdown then ends the jobs, which run in sessions of their own and would live on
+    previous = {sig: signal.signal(sig, _raise_on_signal) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
         summary = run_batch(jobs, runner, ledger_path, batch_id=batch_id, policy=chosen, on_outcome=lambda o: progress.print(
             f"{o.job_id}: {o.status}"
@@ -118,12 +122,20 @@ def run_jobs(
             + (f" — {o.error}" if o.error else ""), style="dim", markup=False, highlight=False),
             on_event=lambda message: progress.print(message, style="yellow", markup=False, highlight=False))
     finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         runner.shutdown()
     if json_out:
         print_json(summary_to_dict(summary, executor, str(ledger_path)))
     else:
         render_summary(summary, executor, str(ledger_path))
     return 1 if summary.failed else 0
+
+
+def _raise_on_signal(signum: int, frame: object) -> None:
+    from greenai.tracking.tracker import TerminatedBySignal
+
+    raise TerminatedBySignal(128 + signum)
 
 
 def _make_executor(name: str, config: Any, ray_address: str | None, ray_cpus: int | None,

@@ -212,7 +212,11 @@ CREATE TABLE schedule_jobs_v3 (
     pauses                INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (batch_id, job_id)
 );
-INSERT INTO schedule_jobs_v3 ({_JOB_COLUMNS}) SELECT {_JOB_COLUMNS} FROM schedule_jobs ORDER BY rowid;
+-- a run_id whose run is gone (written while foreign keys were off) is copied as NULL, as
+-- ON DELETE SET NULL would have left it, so the copy cannot fail on old data
+INSERT INTO schedule_jobs_v3 ({_JOB_COLUMNS})
+    SELECT {_JOB_COLUMNS.replace("run_id,", "(SELECT r.run_id FROM runs r WHERE r.run_id = j.run_id),")}
+    FROM schedule_jobs j ORDER BY j.rowid;
 DROP TABLE schedule_jobs;
 ALTER TABLE schedule_jobs_v3 RENAME TO schedule_jobs;
 """

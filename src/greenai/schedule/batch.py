@@ -56,6 +56,8 @@ if TYPE_CHECKING:  # policies import numpy: loaded only when a policy is used
 DECISION_INTERVAL_S = 5.0
 UNKNOWN_DURATION_S = 60.0
 MIN_REMAINING_S = 1.0
+MAX_RESIDENT_PER_SLOT = 2  # running + paused jobs per executor slot (paused ones keep memory)
+EPS_S = 1e-6
 ASSUMED_POWER_W = 100.0
 
 
@@ -145,24 +147,27 @@ class _BatchRunner:
                     self._fail_all(waiting, "every node of the placement policy is gone "
                                    f"({', '.join(sorted(self._view.down))}); restart them or place anew")
                     continue
-                starts, to_pause = self._decide(time.time(), waiting, in_flight)
+                now = time.time()
+                starts, to_pause = self._decide(now, waiting, in_flight)
                 for job_id in to_pause:
                     self._pause(in_flight[job_id])
                 running = len(in_flight) - len(self._paused)
                 for job, node in starts:
-                    if running >= slots:
-                        break
-                    if job.job_id in self._paused:
-                        self._resume(in_flight[job.job_id])
-                        running += 1
+                    paused = job.job_id in self._paused
+                    if not paused and len(in_flight) >= MAX_RESIDENT_PER_SLOT * slots:
+                        continue  # paused jobs hold their memory: bound how many are resident
+                    if running >= slots and not self._make_room(job, now, in_flight):
                         continue
-                    waiting.remove(job)
-                    handle = self._submit(job, node)
-                    if handle is not None:
-                        in_flight[job.job_id] = handle
-                        running += 1
-                    elif job.job_id not in self.outcomes:  # its node vanished: place it anew
-                        waiting.append(job)
+                    if paused:
+                        self._resume(in_flight[job.job_id])
+                    else:
+                        waiting.remove(job)
+                        handle = self._submit(job, node)
+                        if handle is not None:
+                            in_flight[job.job_id] = handle
+                        elif job.job_id not in self.outcomes:  # its node vanished: place it anew
+                            waiting.append(job)
+                    running = len(in_flight) - len(self._paused)
                 timeout = self._until_next_decision(waiting, in_flight)
                 if not in_flight:
                     if timeout is not None:
@@ -214,6 +219,9 @@ class _BatchRunner:
         kept = {c.job_id for c in selected}
         by_id = {j.job_id: j for j in arrived} | {i: in_flight[i].job for i in self._paused}
         starts = [(by_id[c.job_id], c.node) for c in selected if not c.running and c.job_id in by_id]
+        # paused jobs first, most urgent first: they hold memory, and may not wait for ever
+        starts.sort(key=lambda s: (s[0].job_id not in self._paused, self._latest_start(s[0], now)
+                                   if s[0].job_id in self._paused else 0.0))
         to_pause = [i for i, h in in_flight.items()
                   if i not in kept and i not in self._paused and self._pausable(h.job)]
         for job in arrived:
@@ -221,6 +229,23 @@ class _BatchRunner:
                 self._deferred.add(job.job_id)
                 mark_deferred(self.ledger, self.batch_id, job.job_id)
         return starts, to_pause
+
+    def _latest_start(self, job: Job, now: float) -> float:
+        return self._candidate(job, running=False, now=now).latest_start_s
+
+    def _make_room(self, job: Job, now: float, in_flight: dict[str, JobHandle]) -> bool:
+        """All slots are taken: if `job` has reached its latest start, pause the running
+        interruptible job whose own latest start is furthest away (and not within the next
+        decision) so `job` can run; True if a slot was freed."""
+        if self.policy is None or self._latest_start(job, now) > now + EPS_S:
+            return False
+        others = [h for i, h in in_flight.items() if i not in self._paused and i != job.job_id
+                  and self._pausable(h.job)
+                  and self._latest_start(h.job, now) > now + self.interval_s]
+        if not others:
+            return False
+        self._pause(max(others, key=lambda h: self._latest_start(h.job, now)))
+        return True
 
     def _pausable(self, job: Job) -> bool:
         return self.can_pause and job.interruptible
@@ -261,14 +286,17 @@ class _BatchRunner:
         waiting.clear()
 
     def _vanished(self, node: str) -> bool:
-        """The executor no longer knows `node` (a Ray node that died)."""
+        """The executor says `node` is not an alive node (a Ray node that died); an error
+        reaching the cluster is not taken for a dead node."""
         node_id = getattr(self.executor, "node_id", None)
         if node_id is None:
             return False
         try:
             node_id(node)
-        except Exception:  # noqa: BLE001 — any refusal means the node cannot take jobs now
+        except GreenAIError:  # the executor's own "no such alive node"
             return True
+        except Exception:  # noqa: BLE001 — a transient failure: the job fails, the node stays
+            return False
         return False
 
     def _submit(self, job: Job, node: str | None) -> JobHandle | None:

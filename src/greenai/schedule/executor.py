@@ -128,9 +128,6 @@ class PausingExecutor(Executor, Protocol):
 
     def resume(self, handle: JobHandle) -> None: ...
 
-    def pauses(self, handle: JobHandle) -> int:
-        """How many times the job was paused so far."""
-
 
 @dataclass(frozen=True)
 class TrackedJob:
@@ -234,20 +231,22 @@ def _run_subprocess(job: Job, name: str, tags: Mapping[str, str], config: Config
                     gate_write = -1
                     proc.wait()
                     return TrackedJob(_failed(job, node, f"could not start tracking: {e}"), None)
+                control.attach(proc.pid, tracker)  # at the gate: a pause or an end applies now
                 os.write(gate_write, b"g")
                 os.close(gate_write)
                 gate_write = -1
                 started = time.time()
-                control.attach(proc.pid, tracker)
                 try:
+                    # exited but not reaped: the group id stays ours until the control lets go
+                    os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
+                    control.detach()
                     returncode = proc.wait()
                 except BaseException:
                     control.kill()
-                    proc.wait()
                     control.detach()
+                    proc.wait()
                     tracker.stop(RunStatus.INTERRUPTED)
                     raise
-                control.detach()
                 result = tracker.stop(RunStatus.COMPLETED if returncode == 0 else RunStatus.FAILED)
                 error = ""
                 if returncode != 0:

@@ -4,7 +4,9 @@ One thread per submitted job starts its process and tracks its process tree from
 `greenai run -- CMD` does), so a job that crashes, exits non-zero or is killed still leaves a
 `failed` run with the energy it used. Every submitted job starts at once: the batch runner
 keeps at most `capacity()` of them running, and a paused job (`pause`: SIGSTOP to its
-process group, see `job_control`) does not count. Shutting down kills the jobs still running.
+process group, see `job_control`) does not count. Shutting down ends the jobs still
+running (SIGTERM, then SIGKILL after a grace period): they run in sessions of their own, so
+the terminal's Ctrl-C does not reach them directly.
 """
 
 from __future__ import annotations
@@ -29,10 +31,12 @@ from greenai.schedule.job_control import JobControl
 from greenai.schedule.jobs import Job
 
 LOCAL_NODE = "local"  # the one node of a local batch, as policies name it
+SHUTDOWN_GRACE_S = 5.0  # SIGTERM to SIGKILL when a batch is interrupted
 
 
 class LocalExecutor:
-    """Run jobs here, at most `max_parallel` at a time (default: the usable CPUs)."""
+    """Run jobs here; `max_parallel` (default: the usable CPUs) is the capacity the batch
+    runner keeps running at once."""
 
     name = "local"
     supports_pause = True
@@ -97,10 +101,6 @@ class LocalExecutor:
     def resume(self, handle: JobHandle) -> None:
         self._controls[handle.token].resume()
 
-    def pauses(self, handle: JobHandle) -> int:
-        """How many times the job was paused."""
-        return self._controls[handle.token].pauses
-
     def wait(self, handles: Sequence[JobHandle], timeout_s: float | None = None) -> list[tuple[JobHandle, JobOutcome]]:
         by_future = {h.token: h for h in handles}
         done, _ = cf.wait(by_future, timeout=timeout_s, return_when=cf.FIRST_COMPLETED)
@@ -116,10 +116,17 @@ class LocalExecutor:
             self._controls.pop(future, None)
         return finished
 
-    def shutdown(self) -> None:
-        """Kill the jobs still running (an interrupted batch) and wait for their records."""
+    def shutdown(self, grace_s: float = SHUTDOWN_GRACE_S) -> None:
+        """End the jobs still running or paused (an interrupted batch): SIGTERM to each job's
+        group (a job may checkpoint on it), SIGKILL to those still there after `grace_s`;
+        then wait for their records."""
         for control in self._controls.values():
-            control.kill()
+            control.terminate()
+        deadline = time.monotonic() + grace_s
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        for control in self._controls.values():
+            control.kill()  # a no-op for jobs that have ended
         for thread in self._threads:
             thread.join()
         self._threads.clear()

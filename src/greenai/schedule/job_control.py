@@ -36,21 +36,25 @@ class JobControl:
         self._tracker: Tracker | None = None
         self._paused = False
         self._phase: AbstractContextManager[None] | None = None  # the open `paused` phase
-        self.pauses = 0
+        self._ending: signal.Signals | None = None  # asked to end: the signal, kept for attach
 
     @property
     def paused(self) -> bool:
         return self._paused
 
     def attach(self, pgid: int, tracker: Tracker) -> None:
-        """The job's process group now exists and its tracker runs: apply a pending pause."""
+        """The job's process group now exists and its tracker runs: apply a pending pause,
+        or the end asked for before it existed."""
         with self._lock:
             self._pgid, self._tracker = pgid, tracker
-            if self._paused:
+            if self._ending is not None:
+                self._end(self._ending)
+            elif self._paused:
                 self._stop()
 
     def detach(self) -> None:
-        """The job's process is gone (or being killed): no more signals; close the phase."""
+        """The job's process has exited (not yet reaped, so its group id cannot have been
+        reused): no more signals; close the phase."""
         with self._lock:
             self._close_phase()
             self._pgid, self._tracker = None, None
@@ -60,7 +64,6 @@ class JobControl:
             if self._paused:
                 return
             self._paused = True
-            self.pauses += 1
             if self._pgid is not None:
                 self._stop()
 
@@ -73,12 +76,24 @@ class JobControl:
                 self._signal(signal.SIGCONT)
                 self._close_phase()
 
+    def terminate(self) -> None:
+        """Ask the whole group to end (SIGTERM: a job may checkpoint on it), now or as soon
+        as it exists."""
+        self._ask_end(signal.SIGTERM)
+
     def kill(self) -> None:
-        """SIGKILL the whole group, then SIGCONT so stopped members act on it at once."""
+        """SIGKILL the whole group, now or as soon as it exists."""
+        self._ask_end(signal.SIGKILL)
+
+    def _ask_end(self, sig: signal.Signals) -> None:
         with self._lock:
+            self._ending = sig
             if self._pgid is not None:
-                self._signal(signal.SIGKILL)
-                self._signal(signal.SIGCONT)
+                self._end(sig)
+
+    def _end(self, sig: signal.Signals) -> None:
+        self._signal(sig)
+        self._signal(signal.SIGCONT)  # stopped members act on it at once
 
     def _stop(self) -> None:
         if self._tracker is not None and self._phase is None:
