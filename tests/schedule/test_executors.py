@@ -484,3 +484,22 @@ def test_schedule_run_ends_its_jobs_when_it_gets_sigterm(tmp_path: Path) -> None
     with Ledger(tmp_path / "l.db") as ledger:
         (row,) = batch_jobs(ledger, "b-term")
     assert row.status == "failed" and "interrupted" in row.error
+
+
+def test_schedule_batches_and_show_read_the_ledger_back(tmp_path: Path) -> None:
+    from tests.helpers import as_json, assert_one_line_error, greenai
+
+    ledger_path = tmp_path / "l.db"
+    with LocalExecutor(max_parallel=2) as executor:
+        run_batch([Job("ok", command=(sys.executable, "-c", "pass")),
+                   Job("bad", command=(sys.executable, "-c", "raise SystemExit(3)"))],
+                  executor, ledger_path, batch_id="b-show-1")
+    (listed,) = as_json(greenai("schedule", "batches", "--json", ledger=ledger_path))
+    assert (listed["batch_id"], listed["jobs"], listed["completed"], listed["failed"]) == ("b-show-1", 2, 1, 1)
+    jobs = as_json(greenai("schedule", "show", "b-show", "--json", ledger=ledger_path))
+    assert [(j["job_id"], j["status"], j["pauses"]) for j in jobs] == [("ok", "completed", 0), ("bad", "failed", 0)]
+    assert jobs[0]["energy_j"] > 0 and jobs[0]["run_id"] and "exit code 3" in jobs[1]["error"]
+    table = greenai("schedule", "show", "b-show-1", ledger=ledger_path)
+    assert table.returncode == 0 and "1/2 completed, 1 failed" in table.stdout
+    assert_one_line_error(greenai("schedule", "show", "nope", ledger=ledger_path), 1,
+                          "no batch 'nope'", "greenai schedule batches")

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from greenai.cli import schedule_run
+from greenai.cli import schedule_run, schedule_show
 from greenai.cli.options import JsonOpt, print_json
 from greenai.cli.render import make_console
 from greenai.errors import ConfigError
@@ -139,3 +139,5 @@ def _simulate_table(rows: list[Any], trace_label: str, n_jobs: int) -> Table:
 
 
 schedule_app.command("run")(schedule_run.run_jobs)
+schedule_app.command("batches")(schedule_show.batches)
+schedule_app.command("show")(schedule_show.show)
