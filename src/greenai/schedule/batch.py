@@ -32,7 +32,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from greenai.errors import GreenAIError
 from greenai.ledger.jobs import (
@@ -47,7 +47,7 @@ from greenai.ledger.jobs import (
 )
 from greenai.ledger.store import Ledger
 from greenai.meters.base import Provenance
-from greenai.schedule.executor import Executor, JobHandle, JobOutcome
+from greenai.schedule.executor import Executor, JobHandle, JobOutcome, PausingExecutor
 from greenai.schedule.jobs import Job
 
 if TYPE_CHECKING:  # policies import numpy: loaded only when a policy is used
@@ -267,7 +267,7 @@ class _BatchRunner:
 
     def _pause(self, handle: JobHandle) -> None:
         job_id = handle.job.job_id
-        self.executor.pause(handle)  # type: ignore[attr-defined]  # checked: can_pause
+        cast(PausingExecutor, self.executor).pause(handle)  # only when can_pause
         self._paused.add(job_id)
         self.pauses[job_id] = self.pauses.get(job_id, 0) + 1
         self._ran_s[job_id] = self._ran_s.get(job_id, 0.0) + time.time() - self._since.pop(job_id)
@@ -275,7 +275,7 @@ class _BatchRunner:
 
     def _resume(self, handle: JobHandle) -> None:
         job_id = handle.job.job_id
-        self.executor.resume(handle)  # type: ignore[attr-defined]  # checked: can_pause
+        cast(PausingExecutor, self.executor).resume(handle)
         self._paused.discard(job_id)
         self._since[job_id] = time.time()
         mark_resumed(self.ledger, self.batch_id, job_id)

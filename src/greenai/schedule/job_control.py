@@ -38,10 +38,6 @@ class JobControl:
         self._phase: AbstractContextManager[None] | None = None  # the open `paused` phase
         self._ending: signal.Signals | None = None  # asked to end: the signal, kept for attach
 
-    @property
-    def paused(self) -> bool:
-        return self._paused
-
     def attach(self, pgid: int, tracker: Tracker) -> None:
         """The job's process group now exists and its tracker runs: apply a pending pause,
         or the end asked for before it existed."""
