@@ -16,7 +16,6 @@ the accuracy benchmark's error on this machine.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import statistics
 import sys
 import time
@@ -24,13 +23,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
-
-
-def load_zoo() -> dict:
-    spec = importlib.util.spec_from_file_location("zoo_models", ROOT / "tests" / "estimate" / "models.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.ZOO
 
 
 def main() -> None:
@@ -47,6 +39,7 @@ def main() -> None:
     from greenai.estimate.calibrate import calibrate
     from greenai.estimate.counting import count_ops
     from greenai.estimate.predict import predict
+    from estimate_accuracy import load_zoo  # benchmarks/ is on sys.path when run as a script
 
     warnings.simplefilter("ignore")
     zoo = load_zoo()

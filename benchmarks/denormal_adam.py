@@ -37,19 +37,17 @@ BLOCK = 250
 
 
 def child(model_name: str, batch: int, steps: int, flush: bool) -> dict:
-    import importlib.util
-
     import torch
 
     if flush:
         torch.set_flush_denormal(True)
     sys.path.insert(0, str(ROOT / "src"))
+    from greenai.optimize.denormals import denormal_share
     from greenai.tracking.tracker import Tracker
 
-    spec = importlib.util.spec_from_file_location("zoo_models", ROOT / "tests" / "estimate" / "models.py")
-    zoo = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(zoo)
-    model, x = zoo.ZOO[model_name](batch)
+    from estimate_accuracy import load_zoo  # benchmarks/ is on sys.path when run as a script
+
+    model, x = load_zoo()[model_name](batch)
     model.train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     times: list[float] = []
@@ -64,15 +62,8 @@ def child(model_name: str, batch: int, steps: int, flush: bool) -> dict:
         opt.step()
         times.append(time.perf_counter() - a)
     snap = tracker.stop().snapshot
-    tiny = torch.finfo(torch.float32).tiny
-    denormal = total = 0
-    for state in opt.state.values():
-        for key in ("exp_avg", "exp_avg_sq"):
-            v = state[key].abs()
-            denormal += int(((v > 0) & (v < tiny)).sum())
-            total += v.numel()
     return {"blocks_ms": [statistics.median(times[i:i + BLOCK]) * 1e3 for i in range(0, steps, BLOCK)],
-            "denormal_share": denormal / total, "last_block_j_per_step": snap.energy_j / BLOCK,
+            "denormal_share": denormal_share(opt), "last_block_j_per_step": snap.energy_j / BLOCK,
             "provenance": snap.provenance.value}
 
 

@@ -111,6 +111,7 @@ def child(config: str, out: Path, quick: bool, scale: int, with_carbontracker: b
     from torch import nn
 
     import greenai
+    from greenai.optimize.denormals import denormal_share
     from greenai.tracking.tracker import Tracker
 
     torch.set_num_threads(1)
@@ -298,27 +299,13 @@ def child(config: str, out: Path, quick: bool, scale: int, with_carbontracker: b
         "ct_actual_kwh": ct_actual_kwh,
         "ct_components": ct_components,
         "ct_tdp": "",
-        "adam_denormal_share": _denormal_share(opt),
+        "adam_denormal_share": denormal_share(opt),
         "flush_denormal": os.environ.get(FLUSH_ENV) == "1",
         "greenai": greenai.__version__,
         "torch": torch.__version__,
     }
     out.write_text(json.dumps(payload))
 
-
-def _denormal_share(opt: Any) -> float:
-    """Share of Adam's state (exp_avg, exp_avg_sq) that is denormal, 0 < |x| < 1.18e-38:
-    x86 takes a microcode assist on each such operand (benchmarks/denormal_adam.py)."""
-    import torch
-
-    tiny = torch.finfo(torch.float32).tiny
-    denormal = total = 0
-    for state in opt.state.values():
-        for key in ("exp_avg", "exp_avg_sq"):
-            v = state[key].abs()
-            denormal += int(((v > 0) & (v < tiny)).sum())
-            total += v.numel()
-    return denormal / max(total, 1)
     shutil.rmtree(ct_dir, ignore_errors=True)
     shutil.rmtree(ledger.parent, ignore_errors=True)
 

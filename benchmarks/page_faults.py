@@ -38,14 +38,11 @@ FIXED = {"MALLOC_MMAP_THRESHOLD_": str(1 << 30), "MALLOC_TRIM_THRESHOLD_": str(1
 
 
 def child(name: str, batch: int, seconds: float) -> dict:
-    import importlib.util
-
     import torch
 
-    spec = importlib.util.spec_from_file_location("zoo_models", ROOT / "tests" / "estimate" / "models.py")
-    zoo = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(zoo)
-    model, x = zoo.ZOO[name](batch)
+    from estimate_accuracy import load_zoo  # benchmarks/ is on sys.path when run as a script
+
+    model, x = load_zoo()[name](batch)
     model.train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     parts: dict[str, list[float]] = {"step": [], "forward": [], "backward": [], "optimizer": []}

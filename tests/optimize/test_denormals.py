@@ -1,0 +1,34 @@
+"""denormal_share: a dead unit's Adam state underflows to denormals, as it does in real runs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from greenai.optimize.denormals import denormal_share
+
+
+def _dead_unit_adam(steps: int) -> torch.optim.Adam:
+    """One live and one dead weight: the dead one's gradient is 1 once, then exactly 0."""
+    p = torch.nn.Parameter(torch.zeros(2))
+    opt = torch.optim.Adam([p], lr=1e-3)
+    for i in range(steps):
+        p.grad = torch.tensor([1.0, 1.0 if i == 0 else 0.0])
+        opt.step()
+    return opt
+
+
+def test_a_dead_units_first_moment_becomes_denormal_after_hundreds_of_steps() -> None:
+    assert denormal_share(torch.optim.Adam([torch.nn.Parameter(torch.ones(1))])) == 0.0  # no state
+    assert denormal_share(_dead_unit_adam(100)) == 0.0
+    # 0.1 x 0.9^n < 1.18e-38 from n ~ 820 on, and underflows to 0 after ~ 960
+    assert denormal_share(_dead_unit_adam(900)) == pytest.approx(1 / 4)  # exp_avg of the dead unit
+
+
+def test_flushing_denormals_keeps_the_state_normal() -> None:
+    if not torch.set_flush_denormal(True):
+        pytest.skip("this CPU cannot flush denormals")
+    try:
+        assert denormal_share(_dead_unit_adam(900)) == 0.0
+    finally:
+        torch.set_flush_denormal(False)
