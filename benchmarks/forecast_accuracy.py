@@ -103,9 +103,6 @@ def _plan(config: str, n_train: int, quick: bool) -> dict[str, Any]:
 
 def child(config: str, out: Path, quick: bool, scale: int, with_carbontracker: bool) -> None:
     import torch
-
-    if os.environ.get(FLUSH_ENV) == "1":  # --flush-denormal: before any operator (see main)
-        torch.set_flush_denormal(True)
     import torch.nn.functional as F
     from sklearn.datasets import load_digits
     from torch import nn
@@ -113,6 +110,9 @@ def child(config: str, out: Path, quick: bool, scale: int, with_carbontracker: b
     import greenai
     from greenai.optimize.denormals import denormal_share
     from greenai.tracking.tracker import Tracker
+
+    if os.environ.get(FLUSH_ENV) == "1":  # --flush-denormal (see main): before the first operator
+        torch.set_flush_denormal(True)
 
     torch.set_num_threads(1)
     torch.manual_seed(0)
