@@ -137,3 +137,17 @@ def test_env_lists_meters_and_reasons(tmp_path):
     reasons = {u["name"]: u["reason"] for u in data["unavailable"]}
     assert "rapl" in reasons and str(tmp_path) in reasons["rapl"]
     assert "nvml" in reasons
+
+
+def test_run_keep_freed_memory_starts_the_program_with_glibcs_thresholds_and_tags_the_run(tmp_path):
+    from greenai.optimize.allocator import glibc_version
+
+    if glibc_version() is None:
+        pytest.skip("glibc's malloc only")
+    ledger = tmp_path / "l.db"
+    show = "import os; print(os.environ['MALLOC_TRIM_THRESHOLD_'], os.environ['MALLOC_MMAP_THRESHOLD_'])"
+    proc = greenai("run", "--keep-freed-memory", "--quiet", "--", sys.executable, "-c", show, ledger=ledger)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == [str(1 << 30)] * 2
+    [run] = as_json(greenai("runs", "list", "--json", ledger=ledger))
+    assert run["tags"]["allocator"] == "keep-freed-memory"

@@ -37,14 +37,22 @@ def run(
     sample_hz: SampleHzOpt = None,
     json_out: JsonOpt = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary on stderr.")] = False,
+    keep_freed_memory: Annotated[bool, typer.Option(
+        "--keep-freed-memory",
+        help="Start the program with glibc's malloc keeping freed memory mapped (no page faults on "
+             "re-used buffers; training steps up to 1.5x faster, peak memory kept). Tagged on the run.")] = False,
 ) -> int:
     """Run a program and track the energy of its whole process tree."""
     from greenai.tracking.tracker import Tracker
 
     tags = parse_tags(tag or [])
     config = build_config(ledger, intensity, pue, price, simulate, sample_hz)
+    env = None
+    if keep_freed_memory:
+        env = {**os.environ, **_keep_freed_memory_env()}
+        tags.setdefault("allocator", "keep-freed-memory")
     try:
-        proc = subprocess.Popen(command)
+        proc = subprocess.Popen(command, env=env)
     except FileNotFoundError:
         raise GreenAIError(f"command not found: {command[0]}") from None
     except PermissionError:
@@ -78,6 +86,15 @@ def run(
                    cost_configured=result.cost_configured,
                    ledger_path=str(result.ledger_path) if result.ledger_path else None)
     return exit_code(returncode)
+
+
+def _keep_freed_memory_env() -> dict[str, str]:
+    from greenai.optimize.allocator import keep_freed_memory_env, unavailable_reason
+
+    reason = unavailable_reason()
+    if reason is not None:
+        raise GreenAIError(f"--keep-freed-memory: {reason}")
+    return keep_freed_memory_env()
 
 
 def exit_code(returncode: int) -> int:
