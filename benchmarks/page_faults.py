@@ -1,21 +1,24 @@
-"""Page faults in a training step, and what they cost: glibc's default allocator vs fixed thresholds.
+"""Page faults in a training step, what they cost, and what keeping freed memory mapped saves.
 
-    python benchmarks/page_faults.py                       # the zoo's models at batch 4 and 32, ~2 min
-    python benchmarks/page_faults.py --models embedding --batches 4
+    python benchmarks/page_faults.py                       # the zoo's models at batch 4 and 32, ~7 min
+    python benchmarks/page_faults.py --models embedding --batches 32
 
 For each model of the estimator's zoo (tests/estimate/models.py) and batch size, a fresh process
 trains (zero_grad, forward, loss = output.sum(), backward, Adam step) for `--seconds` after 10
-warm-up steps and reports the median time per step and per part, and the median minor page
-faults per step (getrusage). Two settings, interleaved per case over `--repeat` rounds (medians
-of the rounds are reported: this machine's speed drifts by 10-30 % between processes):
+warm-up steps under a greenai Tracker and reports the median time per step and per part, the
+median minor page faults per step (getrusage), the energy per step (the Tracker's energy /
+steps; estimated on machines without counters) and the peak RSS. Three settings, interleaved
+per case over `--repeat` rounds (medians of the rounds are reported: this machine's speed
+drifts by 10-30 % between processes; the speed-ups are medians of the rounds' own ratios):
 
 - `default`: glibc as it comes. Its mmap threshold is dynamic (128 KiB, raised to the size of
   the largest mmapped block freed, up to 32 MiB) and the heap's top is returned to the kernel
   once more than twice that is free (mallopt(3), M_MMAP_THRESHOLD and M_TRIM_THRESHOLD): a step
   whose multi-megabyte temporaries are freed together gives the memory back and faults on every
   page of it at the next step;
-- `fixed`: MALLOC_MMAP_THRESHOLD_ and MALLOC_TRIM_THRESHOLD_ set to 1 GiB, so freed memory stays
-  mapped.
+- `run`: started with greenai.optimize.allocator.keep_freed_memory_env(), the environment
+  `greenai run --keep-freed-memory` gives a program (both thresholds at 1 GiB);
+- `call`: greenai.optimize.allocator.keep_freed_memory() called at the start of the program.
 
 The estimator's micro-benchmarks allocate the same sizes in a loop and never see these faults;
 this shows where real steps pay them.
@@ -34,13 +37,17 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-FIXED = {"MALLOC_MMAP_THRESHOLD_": str(1 << 30), "MALLOC_TRIM_THRESHOLD_": str(1 << 30)}
 
 
-def child(name: str, batch: int, seconds: float) -> dict:
+def child(name: str, batch: int, seconds: float, call: bool) -> dict:
+    if call:
+        from greenai.optimize.allocator import keep_freed_memory
+
+        keep_freed_memory()
     import torch
 
     from estimate_accuracy import load_zoo  # benchmarks/ is on sys.path when run as a script
+    from greenai.tracking.tracker import Tracker
 
     model, x = load_zoo()[name](batch)
     model.train()
@@ -65,10 +72,14 @@ def child(name: str, batch: int, seconds: float) -> dict:
 
     for _ in range(10):
         step(False)
-    end = time.perf_counter() + seconds
-    while time.perf_counter() < end or len(faults) < 5:
-        step(True)
-    return {**{k: statistics.median(v) * 1e3 for k, v in parts.items()}, "faults": statistics.median(faults)}
+    with Tracker("page-faults", store=False, handle_signals=False) as tracker:
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end or len(faults) < 5:
+            step(True)
+    snap = tracker.result.snapshot
+    return {**{k: statistics.median(v) * 1e3 for k, v in parts.items()}, "faults": statistics.median(faults),
+            "energy_mj": snap.energy_j / len(faults) * 1e3, "provenance": snap.provenance.value,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
 def main() -> None:
@@ -78,30 +89,46 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=2.0)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--call", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         name, batch = args.child.split(":")
-        print(json.dumps(child(name, int(batch), args.seconds)))
+        print(json.dumps(child(name, int(batch), args.seconds, args.call)))
         return
+    sys.path.insert(0, str(ROOT / "src"))
+    from greenai.optimize.allocator import ENV_NAMES, keep_freed_memory_env
+
+    settings = {"default": ({}, []), "run": (keep_freed_memory_env(), []), "call": ({}, ["--call"])}
     print(f"Command: `python benchmarks/page_faults.py --models {args.models} --batches {args.batches} "
           f"--seconds {args.seconds:g} --repeat {args.repeat}`\n")
-    print("| model | batch | faults per step, default | step, default (ms) | optimizer, default (ms) "
-          "| faults, fixed | step, fixed (ms) | optimizer, fixed (ms) | default / fixed |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| model | batch | faults per step: default / run / call | step (ms): default / run / call "
+          "| optimizer (ms), default | energy per step (mJ): default / run / call "
+          "| speed-up, time: run / call | speed-up, energy: run / call | peak RSS (MB): default / run |")
+    print("|---|---:|---|---|---:|---|---|---|---|")
     for name in args.models.split(","):
         for batch in (int(b) for b in args.batches.split(",")):
-            runs: dict[str, list[dict]] = {"default": [], "fixed": []}
+            runs: dict[str, list[dict]] = {setting: [] for setting in settings}
             for _ in range(args.repeat):
-                for setting, extra in (("default", {}), ("fixed", FIXED)):
-                    env = {k: v for k, v in os.environ.items() if k not in FIXED} | extra
+                for setting, (extra, flags) in settings.items():
+                    env = {k: v for k, v in os.environ.items() if k not in ENV_NAMES} | extra
                     out = subprocess.run([sys.executable, __file__, "--child", f"{name}:{batch}",
-                                          "--seconds", str(args.seconds)],
+                                          "--seconds", str(args.seconds), *flags],
                                          capture_output=True, text=True, check=True, env=env)
                     runs[setting].append(json.loads(out.stdout.strip().splitlines()[-1]))
-            d, f = ({k: statistics.median(r[k] for r in rs) for k in rs[0]} for rs in runs.values())
-            print(f"| {name} | {batch} | {d['faults']:.0f} | {d['step']:.2f} | {d['optimizer']:.2f} "
-                  f"| {f['faults']:.0f} | {f['step']:.2f} | {f['optimizer']:.2f} | {d['step'] / f['step']:.2f}x |",
-                  flush=True)
+            m = {setting: {k: statistics.median(r[k] for r in rs) for k in rs[0] if k != "provenance"}
+                 for setting, rs in runs.items()}
+            d, r, c = m["default"], m["run"], m["call"]
+            prov = runs["default"][0]["provenance"]
+
+            def speedup(key: str, setting: str) -> float:  # median of the rounds' default / setting
+                return statistics.median(a[key] / b[key] for a, b in zip(runs["default"], runs[setting]))
+
+            print(f"| {name} | {batch} | {d['faults']:.0f} / {r['faults']:.0f} / {c['faults']:.0f} "
+                  f"| {d['step']:.2f} / {r['step']:.2f} / {c['step']:.2f} | {d['optimizer']:.2f} "
+                  f"| {d['energy_mj']:.1f} / {r['energy_mj']:.1f} / {c['energy_mj']:.1f} ({prov}) "
+                  f"| {speedup('step', 'run'):.2f}x / {speedup('step', 'call'):.2f}x "
+                  f"| {speedup('energy_mj', 'run'):.2f}x / {speedup('energy_mj', 'call'):.2f}x "
+                  f"| {d['peak_rss_mb']:.0f} / {r['peak_rss_mb']:.0f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -40,7 +40,8 @@ def run(
     keep_freed_memory: Annotated[bool, typer.Option(
         "--keep-freed-memory",
         help="Start the program with glibc's malloc keeping freed memory mapped (no page faults on "
-             "re-used buffers; training steps up to 1.5x faster, peak memory kept). Tagged on the run.")] = False,
+             "re-used buffers; training steps up to ~1.2x cheaper in docs/benchmarks.md; peak memory kept). "
+             "Tagged on the run.")] = False,
 ) -> int:
     """Run a program and track the energy of its whole process tree."""
     from greenai.tracking.tracker import Tracker
