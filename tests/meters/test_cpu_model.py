@@ -104,8 +104,34 @@ def test_user_override_is_for_the_whole_usable_share() -> None:
     meter = CpuModelMeter(usage, idle_w=10.0, max_w=50.0, cpu_info=VM, clock=clock)
     meter.start()
     assert energy_after(meter, usage, clock, 2.0, 1.0) == pytest.approx(10.0 + 40.0 * 0.5)
-    assert energy_after(meter, usage, clock, 8.0, 1.0) == pytest.approx(30.0 + 50.0)
+    # 8 CPU-seconds seen in 1 s on 4 CPUs: 6 fit in what the two seconds allowed (2 x 4 - 2)
+    assert energy_after(meter, usage, clock, 8.0, 1.0) == pytest.approx(30.0 + 10.0 + 40.0 * 6 / 4)
     assert meter.read()[0].rel_uncertainty == 0.40
+
+
+def test_cpu_time_reported_late_is_charged_when_seen_within_the_runs_capacity() -> None:
+    """Two children busy for 0.6 s each, seen only when their parent reaps them (folded into
+    its counters at once): their 1.2 CPU-seconds are all charged, though 0.1 s of wall time
+    could hold only 0.2 of them."""
+    usage, clock = FakeUsage(usable=2.0), Clock()
+    meter = CpuModelMeter(usage, cpu_info=VM, clock=clock)
+    meter.start()
+    for _ in range(7):
+        energy_after(meter, usage, clock, 0.0, 0.1)
+    total = energy_after(meter, usage, clock, 1.2, 0.1)
+    assert total == pytest.approx(2 * 0.74 * 0.8 + (3.5 - 0.74) * 1.2)
+
+
+def test_cpu_time_beyond_the_runs_capacity_is_carried_to_later_intervals() -> None:
+    usage, clock = FakeUsage(usable=2.0), Clock()
+    meter = CpuModelMeter(usage, cpu_info=VM, clock=clock)
+    meter.start()
+    first = energy_after(meter, usage, clock, 3.0, 1.0)  # 3 CPU-s in 1 s on 2 CPUs: 2 charged
+    assert first == pytest.approx(2 * 0.74 + (3.5 - 0.74) * 2.0)
+    second = energy_after(meter, usage, clock, 0.0, 1.0)  # the carried 1 CPU-s follows
+    assert second - first == pytest.approx(2 * 0.74 + (3.5 - 0.74) * 1.0)
+    third = energy_after(meter, usage, clock, 0.0, 1.0)  # nothing left: idle
+    assert third - second == pytest.approx(2 * 0.74)
 
 
 @pytest.mark.parametrize(("idle_w", "max_w"), [(10.0, None), (None, 50.0), (60.0, 50.0), (-1.0, 5.0)])

@@ -70,13 +70,16 @@ def run(
     previous = {sig: signal.signal(sig, _forward_to(proc, received, forward=sig in FORWARDED_SIGNALS))
                 for sig in (signal.SIGINT, *FORWARDED_SIGNALS)}
     try:
-        returncode = proc.wait()
+        returncode = wait_for_exit(proc)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     status = (RunStatus.COMPLETED if returncode == 0
               else RunStatus.INTERRUPTED if received else RunStatus.FAILED)
-    result = tracker.stop(status)
+    try:
+        result = tracker.stop(status)  # its last reading still sees the exited program
+    finally:
+        proc.wait()  # reap it
     if json_out:
         from greenai.cli.runs_cmd import result_to_dict
 
@@ -96,6 +99,19 @@ def _keep_freed_memory_env() -> dict[str, str]:
     if reason is not None:
         raise GreenAIError(f"--keep-freed-memory: {reason}")
     return keep_freed_memory_env()
+
+
+def wait_for_exit(proc: subprocess.Popen[bytes]) -> int:
+    """Wait until the program exits without reaping it (waitid(2) with WNOWAIT), and return
+    its Popen-style return code. Until it is reaped it stays a zombie whose /proc entry still
+    holds its CPU time and that of the children it waited for, so the tracker's last reading
+    counts the tree's final moments; once reaped, they would be lost."""
+    if not hasattr(os, "waitid"):  # not Linux/Unix: reap at once
+        return proc.wait()
+    info = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
+    if info is None:  # not reachable without WNOHANG; be safe
+        return proc.wait()
+    return info.si_status if info.si_code == os.CLD_EXITED else -info.si_status
 
 
 def exit_code(returncode: int) -> int:

@@ -19,6 +19,12 @@ linear in utilization, the model of Fan, Weber and Barroso, "Power provisioning 
 warehouse-sized computer", ISCA 2007. User overrides `idle_w`/`max_w` are for the whole usable
 share: P = idle_w + (max_w - idle_w) x min(c / dt / u, 1).
 
+The cap c/dt <= u holds over the run, not per interval: CPU time can be reported late (a
+short-lived child's arrives folded into its parent's counters when the parent reaps it), so
+an interval is charged all the CPU time newly seen as long as the tree's charged CPU-seconds
+since the start stay within u x elapsed; only time beyond that is carried to later intervals.
+Capping each interval instead would drop a child's whole life when it is reported at once.
+
 Uncertainty (~95% half-width): 40% with a known TDP (or user-given watts), 50% on the
 per-vCPU defaults. TDP is a thermal design
 limit, not measured power (real draw at full load ranges from well below it to above it under
@@ -51,14 +57,6 @@ class CpuUsage(Protocol):
     def usable_cpus(self) -> float: ...
 
 
-def tree_power_w(
-    cpu_s: float, dt_s: float, usable: float, idle_per_cpu_w: float, max_per_cpu_w: float
-) -> float:
-    """P = u x idle + (max - idle) x min(c / dt, u), watts over an interval (per-CPU model)."""
-    busy = min(max(cpu_s / dt_s, 0.0), usable)
-    return usable * idle_per_cpu_w + (max_per_cpu_w - idle_per_cpu_w) * busy
-
-
 class CpuModelMeter:
     """Estimated CPU energy (`cpu:0`) of a process tree from its CPU time."""
 
@@ -86,13 +84,16 @@ class CpuModelMeter:
         self._rel = REL_UNCERTAINTY_DEFAULT if generic else REL_UNCERTAINTY_WATTS_KNOWN
         self._last: tuple[float, float] | None = None  # (time, cpu seconds) of the last read
         self._energy_j = 0.0
+        self._capacity_s = 0.0  # usable CPUs x elapsed since start: the most CPU time chargeable
+        self._charged_s = 0.0  # CPU-seconds charged so far
+        self._late_s = 0.0  # CPU-seconds seen but beyond the capacity yet: carried
 
     def info(self) -> MeterInfo:
         return MeterInfo("cpu_model", ("cpu:0",), Provenance.ESTIMATED, self._detail())
 
     def start(self) -> None:
         self._last = (self._clock(), self._scope.cpu_seconds())
-        self._energy_j = 0.0
+        self._energy_j = self._capacity_s = self._charged_s = self._late_s = 0.0
 
     def read(self) -> list[DeviceEnergy]:
         if self._last is None:
@@ -100,19 +101,24 @@ class CpuModelMeter:
         now, cpu_s = self._clock(), self._scope.cpu_seconds()
         dt_s = now - self._last[0]
         if dt_s > 0:
-            self._energy_j += self._power_w(cpu_s - self._last[1], dt_s) * dt_s
+            usable = self._scope.usable_cpus()
+            self._capacity_s += usable * dt_s
+            seen = self._late_s + max(cpu_s - self._last[1], 0.0)
+            busy_s = min(seen, max(self._capacity_s - self._charged_s, 0.0))
+            self._late_s, self._charged_s = seen - busy_s, self._charged_s + busy_s
+            self._energy_j += self._interval_energy_j(busy_s, dt_s, usable)
             self._last = (now, cpu_s)
         return [DeviceEnergy("cpu:0", DeviceKind.CPU, self._energy_j, Provenance.ESTIMATED, self._rel)]
 
     def close(self) -> None:
         self._last = None
 
-    def _power_w(self, cpu_s: float, dt_s: float) -> float:
-        usable = self._scope.usable_cpus()
+    def _interval_energy_j(self, busy_s: float, dt_s: float, usable: float) -> float:
+        """Idle share over dt plus dynamic energy linear in the CPU-seconds charged."""
         if self._override is None:
-            return tree_power_w(cpu_s, dt_s, usable, self._idle_per_cpu, self._max_per_cpu)
+            return usable * self._idle_per_cpu * dt_s + (self._max_per_cpu - self._idle_per_cpu) * busy_s
         idle_w, max_w = self._override
-        return idle_w + (max_w - idle_w) * min(max(cpu_s / dt_s / usable, 0.0), 1.0)
+        return idle_w * dt_s + (max_w - idle_w) * busy_s / usable
 
     def _detail(self) -> str:
         usable = self._scope.usable_cpus()
