@@ -148,6 +148,27 @@ def test_run_keep_freed_memory_starts_the_program_with_glibcs_thresholds_and_tag
     show = "import os; print(os.environ['MALLOC_TRIM_THRESHOLD_'], os.environ['MALLOC_MMAP_THRESHOLD_'])"
     proc = greenai("run", "--keep-freed-memory", "--quiet", "--", sys.executable, "-c", show, ledger=ledger)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split() == [str(1 << 30)] * 2
+    assert proc.stdout.split() == [str(1 << 30), str(32 << 20)]  # trim, mmap
     [run] = as_json(greenai("runs", "list", "--json", ledger=ledger))
     assert run["tags"]["allocator"] == "keep-freed-memory"
+
+
+def test_a_signal_forwarded_after_the_program_exited_does_not_lose_its_exit_status():
+    """The signal handler must not reap the program (Popen.poll would), or the wait that keeps
+    it readable for the last reading finds no child."""
+    from greenai.cli.run_cmd import _forward_to, wait_for_exit
+
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; sys.exit(5)"])
+    time.sleep(1.0)  # exited, not reaped
+    _forward_to(proc, [], forward=True)(signal.SIGTERM, None)
+    assert wait_for_exit(proc) == 5
+    assert proc.wait() == 5
+
+
+def test_wait_for_exit_reports_death_by_signal_as_popen_does():
+    from greenai.cli.run_cmd import wait_for_exit
+
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    proc.send_signal(signal.SIGKILL)
+    assert wait_for_exit(proc) == -signal.SIGKILL
+    assert proc.wait() == -signal.SIGKILL

@@ -40,7 +40,7 @@ def run(
     keep_freed_memory: Annotated[bool, typer.Option(
         "--keep-freed-memory",
         help="Start the program with glibc's malloc keeping freed memory mapped (no page faults on "
-             "re-used buffers; training steps up to ~1.2x cheaper in docs/benchmarks.md; peak memory kept). "
+             "re-used buffers; training steps 1.03-1.34x cheaper in docs/benchmarks.md; peak memory kept). "
              "Tagged on the run.")] = False,
 ) -> int:
     """Run a program and track the energy of its whole process tree."""
@@ -71,6 +71,9 @@ def run(
                 for sig in (signal.SIGINT, *FORWARDED_SIGNALS)}
     try:
         returncode = wait_for_exit(proc)
+    except BaseException:
+        tracker.stop(RunStatus.FAILED)
+        raise
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -108,8 +111,9 @@ def wait_for_exit(proc: subprocess.Popen[bytes]) -> int:
     counts the tree's final moments; once reaped, they would be lost."""
     if not hasattr(os, "waitid"):  # not Linux/Unix: reap at once
         return proc.wait()
-    info = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
-    if info is None:  # not reachable without WNOHANG; be safe
+    try:
+        info = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
+    except ChildProcessError:  # already reaped (by Popen): it kept the status
         return proc.wait()
     return info.si_status if info.si_code == os.CLD_EXITED else -info.si_status
 
@@ -132,7 +136,12 @@ def parse_tags(items: list[str]) -> dict[str, str]:
 def _forward_to(proc: subprocess.Popen[bytes], received: list[int], forward: bool):  # type: ignore[no-untyped-def]
     def handler(signum: int, frame: object) -> None:
         received.append(signum)
-        if forward and proc.poll() is None:
-            proc.send_signal(signum)
+        # not proc.poll() or send_signal(), which would reap an exited program before
+        # wait_for_exit's last reading; unreaped, its pid cannot be reused, so kill() is safe
+        if forward and proc.returncode is None:
+            try:
+                os.kill(proc.pid, signum)
+            except ProcessLookupError:
+                pass
 
     return handler
