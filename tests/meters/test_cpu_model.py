@@ -134,6 +134,19 @@ def test_cpu_time_beyond_the_runs_capacity_is_carried_to_later_intervals() -> No
     assert third - second == pytest.approx(2 * 0.74)
 
 
+def test_headroom_lasts_one_window_so_a_long_idle_spell_does_not_absorb_a_miscount() -> None:
+    usage, clock = FakeUsage(usable=2.0), Clock()
+    meter = CpuModelMeter(usage, cpu_info=VM, clock=clock)
+    meter.start()
+    idle = energy_after(meter, usage, clock, 0.0, 60.0)
+    # 30 CPU-seconds reported after a minute idle: at most a window's unused capacity (2 x 5 s
+    # + this second's 2) is charged now, and what a whole window could not hold is dropped
+    burst = energy_after(meter, usage, clock, 30.0, 1.0)
+    assert burst - idle == pytest.approx(2 * 0.74 + (3.5 - 0.74) * 10.0)
+    after = energy_after(meter, usage, clock, 0.0, 1.0)
+    assert after - burst == pytest.approx(2 * 0.74 + (3.5 - 0.74) * 2.0)  # carried, within the share
+
+
 @pytest.mark.parametrize(("idle_w", "max_w"), [(10.0, None), (None, 50.0), (60.0, 50.0), (-1.0, 5.0)])
 def test_bad_overrides_are_config_errors(idle_w: float | None, max_w: float | None) -> None:
     with pytest.raises(ConfigError):

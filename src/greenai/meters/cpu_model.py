@@ -19,11 +19,13 @@ linear in utilization, the model of Fan, Weber and Barroso, "Power provisioning 
 warehouse-sized computer", ISCA 2007. User overrides `idle_w`/`max_w` are for the whole usable
 share: P = idle_w + (max_w - idle_w) x min(c / dt / u, 1).
 
-The cap c/dt <= u holds over the run, not per interval: CPU time can be reported late (a
-short-lived child's arrives folded into its parent's counters when the parent reaps it), so
-an interval is charged all the CPU time newly seen as long as the tree's charged CPU-seconds
-since the start stay within u x elapsed; only time beyond that is carried to later intervals.
-Capping each interval instead would drop a child's whole life when it is reported at once.
+The cap c/dt <= u holds over a window of LATE_WINDOW_S, not per interval: CPU time can be
+reported late (a short-lived child's arrives folded into its parent's counters when the parent
+reaps it), so an interval is charged all the CPU time newly seen up to the capacity the tree
+left unused over the last LATE_WINDOW_S (a token bucket); time beyond that is carried to the
+next intervals, and what exceeds a whole window's capacity (more CPU time than the tree could
+have used: a miscount) is dropped. Capping each interval instead would drop most of a child's
+life when it is reported at once.
 
 Uncertainty (~95% half-width): 40% with a known TDP (or user-given watts), 50% on the
 per-vCPU defaults. TDP is a thermal design
@@ -47,6 +49,9 @@ VCPU_IDLE_W = 0.74  # CCF, SPECpower-derived average minimum watts per vCPU
 VCPU_MAX_W = 3.5  # CCF, SPECpower-derived average maximum watts per vCPU
 REL_UNCERTAINTY_WATTS_KNOWN = 0.40  # TDP known, or the user gave idle_w/max_w
 REL_UNCERTAINTY_DEFAULT = 0.50
+# how late CPU time may be reported: ProcessScope finds new descendants every 1 s, so a child
+# that lives and is reaped in between shows up in its parent's counters up to ~1 s late
+LATE_WINDOW_S = 5.0
 
 
 class CpuUsage(Protocol):
@@ -84,16 +89,15 @@ class CpuModelMeter:
         self._rel = REL_UNCERTAINTY_DEFAULT if generic else REL_UNCERTAINTY_WATTS_KNOWN
         self._last: tuple[float, float] | None = None  # (time, cpu seconds) of the last read
         self._energy_j = 0.0
-        self._capacity_s = 0.0  # usable CPUs x elapsed since start: the most CPU time chargeable
-        self._charged_s = 0.0  # CPU-seconds charged so far
-        self._late_s = 0.0  # CPU-seconds seen but beyond the capacity yet: carried
+        self._headroom_s = 0.0  # CPU-seconds the tree could have used but did not, last window
+        self._late_s = 0.0  # CPU-seconds seen beyond the headroom: carried to the next intervals
 
     def info(self) -> MeterInfo:
         return MeterInfo("cpu_model", ("cpu:0",), Provenance.ESTIMATED, self._detail())
 
     def start(self) -> None:
         self._last = (self._clock(), self._scope.cpu_seconds())
-        self._energy_j = self._capacity_s = self._charged_s = self._late_s = 0.0
+        self._energy_j = self._headroom_s = self._late_s = 0.0
 
     def read(self) -> list[DeviceEnergy]:
         if self._last is None:
@@ -102,10 +106,12 @@ class CpuModelMeter:
         dt_s = now - self._last[0]
         if dt_s > 0:
             usable = self._scope.usable_cpus()
-            self._capacity_s += usable * dt_s
+            bucket_s = usable * max(LATE_WINDOW_S, dt_s)
+            self._headroom_s = min(self._headroom_s + usable * dt_s, bucket_s)
             seen = self._late_s + max(cpu_s - self._last[1], 0.0)
-            busy_s = min(seen, max(self._capacity_s - self._charged_s, 0.0))
-            self._late_s, self._charged_s = seen - busy_s, self._charged_s + busy_s
+            busy_s = min(seen, self._headroom_s)
+            self._headroom_s -= busy_s
+            self._late_s = min(seen - busy_s, bucket_s)
             self._energy_j += self._interval_energy_j(busy_s, dt_s, usable)
             self._last = (now, cpu_s)
         return [DeviceEnergy("cpu:0", DeviceKind.CPU, self._energy_j, Provenance.ESTIMATED, self._rel)]
