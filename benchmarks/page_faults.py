@@ -8,16 +8,16 @@ trains (zero_grad, forward, loss = output.sum(), backward, Adam step) for `--sec
 warm-up steps under a greenai Tracker and reports the median time per step and per part, the
 median minor page faults per step (getrusage), the energy per step (the Tracker's energy /
 steps; estimated on machines without counters) and the peak RSS. Three settings, interleaved
-per case over `--repeat` rounds (medians of the rounds are reported: this machine's speed
+per case over `--repeat` rounds in a rotating order (medians of the rounds are reported: this machine's speed
 drifts by 10-30 % between processes; the speed-ups are medians of the rounds' own ratios):
 
-- `default`: glibc as it comes. Its mmap threshold is dynamic (128 KiB, raised to the size of
+- `default`: glibc as it comes (twice per round: the second, `A/A`, shows the noise floor). Its mmap threshold is dynamic (128 KiB, raised to the size of
   the largest mmapped block freed, up to 32 MiB) and the heap's top is returned to the kernel
   once more than twice that is free (mallopt(3), M_MMAP_THRESHOLD and M_TRIM_THRESHOLD): a step
   whose multi-megabyte temporaries are freed together gives the memory back and faults on every
   page of it at the next step;
 - `run`: started with greenai.optimize.allocator.keep_freed_memory_env(), the environment
-  `greenai run --keep-freed-memory` gives a program (both thresholds at 1 GiB);
+  `greenai run --keep-freed-memory` gives a program (mmap threshold 32 MiB, trim threshold 1 GiB);
 - `call`: greenai.optimize.allocator.keep_freed_memory() called at the start of the program.
 
 The estimator's micro-benchmarks allocate the same sizes in a loop and never see these faults;
@@ -98,18 +98,25 @@ def main() -> None:
     sys.path.insert(0, str(ROOT / "src"))
     from greenai.optimize.allocator import ENV_NAMES, keep_freed_memory_env
 
-    settings = {"default": ({}, []), "run": (keep_freed_memory_env(), []), "call": ({}, ["--call"])}
+    # "default again": a second default process per round, the A/A comparison that shows how far
+    # two identical settings land apart on this machine (its noise floor)
+    settings = {"default": ({}, []), "default again": ({}, []), "run": (keep_freed_memory_env(), []),
+                "call": ({}, ["--call"])}
     print(f"Command: `python benchmarks/page_faults.py --models {args.models} --batches {args.batches} "
           f"--seconds {args.seconds:g} --repeat {args.repeat}`\n")
     print("| model | batch | faults per step: default / run / call | step (ms): default / run / call "
           "| optimizer (ms), default | energy per step (mJ): default / run / call "
-          "| speed-up, time: run / call | speed-up, energy: run / call | peak RSS (MB): default / run |")
+          "| speed-up, time: A/A / run / call | speed-up, energy: A/A / run / call "
+          "| peak RSS (MB): default / run / call |")
     print("|---|---:|---|---|---:|---|---|---|---|")
     for name in args.models.split(","):
         for batch in (int(b) for b in args.batches.split(",")):
             runs: dict[str, list[dict]] = {setting: [] for setting in settings}
-            for _ in range(args.repeat):
-                for setting, (extra, flags) in settings.items():
+            names = list(settings)
+            for round_ in range(args.repeat):
+                k = round_ % len(names)  # each round starts with another setting (no position bias)
+                for setting in names[k:] + names[:k]:
+                    extra, flags = settings[setting]
                     env = {k: v for k, v in os.environ.items() if k not in ENV_NAMES} | extra
                     out = subprocess.run([sys.executable, __file__, "--child", f"{name}:{batch}",
                                           "--seconds", str(args.seconds), *flags],
@@ -126,9 +133,11 @@ def main() -> None:
             print(f"| {name} | {batch} | {d['faults']:.0f} / {r['faults']:.0f} / {c['faults']:.0f} "
                   f"| {d['step']:.2f} / {r['step']:.2f} / {c['step']:.2f} | {d['optimizer']:.2f} "
                   f"| {d['energy_mj']:.1f} / {r['energy_mj']:.1f} / {c['energy_mj']:.1f} ({prov}) "
-                  f"| {speedup('step', 'run'):.2f}x / {speedup('step', 'call'):.2f}x "
-                  f"| {speedup('energy_mj', 'run'):.2f}x / {speedup('energy_mj', 'call'):.2f}x "
-                  f"| {d['peak_rss_mb']:.0f} / {r['peak_rss_mb']:.0f} |", flush=True)
+                  f"| {speedup('step', 'default again'):.2f}x / {speedup('step', 'run'):.2f}x "
+                  f"/ {speedup('step', 'call'):.2f}x "
+                  f"| {speedup('energy_mj', 'default again'):.2f}x / {speedup('energy_mj', 'run'):.2f}x "
+                  f"/ {speedup('energy_mj', 'call'):.2f}x "
+                  f"| {d['peak_rss_mb']:.0f} / {r['peak_rss_mb']:.0f} / {c['peak_rss_mb']:.0f} |", flush=True)
 
 
 if __name__ == "__main__":

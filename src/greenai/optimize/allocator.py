@@ -6,10 +6,12 @@ the threshold starts at 128 KiB and rises to the size of the largest mmapped blo
 to 32 MiB), and the top of the heap goes back to the kernel once more than the trim threshold
 (twice the mmap threshold) of it is free (mallopt(3): M_MMAP_THRESHOLD, M_TRIM_THRESHOLD). A
 training step that frees megabytes of temporaries together gives them back, and the next step
-faults on every page of them again: 1,000-4,000 minor faults per batch-32 step of the
-estimator's zoo, 1.06-1.49x the step time (benchmarks/page_faults.py, docs/benchmarks.md).
-Fixing both thresholds high keeps freed memory mapped for reuse. The price: the process keeps
-its peak memory (its RSS no longer shrinks after a step).
+faults on every page of them again: 1,200-3,300 minor faults per batch-32 training step of
+the estimator's zoo (benchmarks/page_faults.py, docs/benchmarks.md). Fixing the mmap threshold
+at 32 MiB (the ceiling of glibc's own dynamic threshold, and the most every glibc version
+accepts: DEFAULT_MMAP_THRESHOLD_MAX on 64-bit) and the trim threshold high keeps freed memory
+mapped for reuse. The price: the process keeps its peak memory (its RSS no longer shrinks
+after a step), and blocks of varying sizes now share the heap, which can fragment it.
 
 `mallopt` is called through ctypes because no maintained Python package wraps it (neither
 the standard library nor psutil does). It is a one-way switch: once the thresholds are fixed,
@@ -28,7 +30,8 @@ from greenai.optimize.knobs import KnobUnavailable
 
 M_TRIM_THRESHOLD = -1  # <malloc.h>
 M_MMAP_THRESHOLD = -3
-KEEP_BYTES = 1 << 30  # both thresholds: blocks up to 1 GiB come from the heap, which is never trimmed
+MMAP_BYTES = 32 << 20  # blocks up to 32 MiB come from the heap (glibc's DEFAULT_MMAP_THRESHOLD_MAX)
+KEEP_BYTES = 1 << 30  # the heap is trimmed only once 1 GiB of it is free
 C_INT_MAX = 2**31 - 1
 ENV_NAMES = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")  # glibc's tunables' aliases
 
@@ -51,34 +54,35 @@ def unavailable_reason() -> str | None:
     return None
 
 
-def _validated(threshold_bytes: int) -> int:
-    if isinstance(threshold_bytes, bool) or not isinstance(threshold_bytes, int) or threshold_bytes <= 0:
-        raise ConfigError(f"threshold_bytes must be a positive integer (got {threshold_bytes!r})")
-    if threshold_bytes > C_INT_MAX:  # mallopt takes an int
-        raise ConfigError(f"threshold_bytes must be at most {C_INT_MAX} (mallopt takes a C int), got {threshold_bytes}")
-    return threshold_bytes
+def _validated(keep_bytes: int) -> int:
+    if isinstance(keep_bytes, bool) or not isinstance(keep_bytes, int) or keep_bytes <= 0:
+        raise ConfigError(f"keep_bytes must be a positive integer (got {keep_bytes!r})")
+    if keep_bytes > C_INT_MAX:  # mallopt takes an int
+        raise ConfigError(f"keep_bytes must be at most {C_INT_MAX} (mallopt takes a C int), got {keep_bytes}")
+    return keep_bytes
 
 
-def keep_freed_memory(threshold_bytes: int = KEEP_BYTES) -> None:
-    """Fix glibc's mmap and trim thresholds at `threshold_bytes` for this process: blocks up to
-    that size come from the heap, and the heap is not trimmed until that much of it is free.
+def keep_freed_memory(keep_bytes: int = KEEP_BYTES) -> None:
+    """Fix glibc's thresholds for this process: blocks up to 32 MiB come from the heap, and the
+    heap is not trimmed until `keep_bytes` of it is free.
 
     Call it at the start of a program, before the training loop. Raises KnobUnavailable off
-    glibc or if glibc refuses the value; nothing is changed then."""
-    value = _validated(threshold_bytes)
+    glibc (nothing changed) or if glibc refuses a value (the mmap threshold is set first: if
+    it is refused nothing changed; glibc accepts any trim threshold)."""
+    value = _validated(keep_bytes)
     reason = unavailable_reason()
     if reason is not None:
         raise KnobUnavailable(reason)
     mallopt = ctypes.CDLL(None).mallopt
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int
-    for param, name in ((M_MMAP_THRESHOLD, "M_MMAP_THRESHOLD"), (M_TRIM_THRESHOLD, "M_TRIM_THRESHOLD")):
-        if mallopt(param, value) != 1:
-            raise KnobUnavailable(f"glibc {glibc_version()} refused mallopt({name}, {value})")
+    for param, name, size in ((M_MMAP_THRESHOLD, "M_MMAP_THRESHOLD", MMAP_BYTES),
+                              (M_TRIM_THRESHOLD, "M_TRIM_THRESHOLD", value)):
+        if mallopt(param, size) != 1:
+            raise KnobUnavailable(f"glibc {glibc_version()} refused mallopt({name}, {size})")
 
 
-def keep_freed_memory_env(threshold_bytes: int = KEEP_BYTES) -> dict[str, str]:
+def keep_freed_memory_env(keep_bytes: int = KEEP_BYTES) -> dict[str, str]:
     """Environment variables doing what keep_freed_memory() does, for a program about to start
     (glibc reads them at start-up; other C libraries ignore them)."""
-    value = str(_validated(threshold_bytes))
-    return {name: value for name in ENV_NAMES}
+    return {"MALLOC_MMAP_THRESHOLD_": str(MMAP_BYTES), "MALLOC_TRIM_THRESHOLD_": str(_validated(keep_bytes))}
