@@ -352,8 +352,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-wait", type=float, default=60.0,
                     help="seconds to wait for other jobs to quiet down before each measurement")
     ap.add_argument("--verbose", action="store_true")
+    ap.add_argument("--keep-freed-memory", action="store_true",
+                    help="diagnostic: glibc keeps freed memory mapped (greenai.optimize.keep_freed_memory) "
+                         "before anything runs, so real steps do not page-fault as calibration's never do")
     args = ap.parse_args(argv)
+    if args.keep_freed_memory and args.write:
+        ap.error("--keep-freed-memory is a diagnostic: the target is judged on runs as users make them (no --write)")
     sys.path.insert(0, str(ROOT / "src"))
+    if args.keep_freed_memory:
+        from greenai.optimize.allocator import keep_freed_memory
+
+        keep_freed_memory()
     if args.threads:
         import torch
 
