@@ -85,4 +85,4 @@ def keep_freed_memory(keep_bytes: int = KEEP_BYTES) -> None:
 def keep_freed_memory_env(keep_bytes: int = KEEP_BYTES) -> dict[str, str]:
     """Environment variables doing what keep_freed_memory() does, for a program about to start
     (glibc reads them at start-up; other C libraries ignore them)."""
-    return {"MALLOC_MMAP_THRESHOLD_": str(MMAP_BYTES), "MALLOC_TRIM_THRESHOLD_": str(_validated(keep_bytes))}
+    return dict(zip(ENV_NAMES, (str(MMAP_BYTES), str(_validated(keep_bytes))), strict=True))
