@@ -194,6 +194,38 @@ def test_forward_benchmarks_are_timed_in_inference_mode_entered_once():
     assert not torch.is_inference_mode_enabled()
 
 
+def test_fused_adam_benchmark_counts_what_op_counting_counts():
+    import torch
+
+    from greenai.estimate.counting import count_ops
+
+    class Run(torch.nn.Module):
+        def __init__(self, call):
+            super().__init__()
+            self.call = call
+
+        def forward(self, x):
+            self.call()
+            return x
+
+    bench = mb.fused_optimizer_benches()[0]
+    assert bench.op == "_fused_adam" and bench.group == "elementwise/float32@_fused_adam"
+    counts = count_ops(Run(bench.make()), torch.zeros(1), on_meta=False)
+    got = [(r.op_class.value, r.flops, r.bytes_read + r.bytes_written) for r in counts.records]
+    assert got == [(k.value, f, b) for k, f, b in bench.kernels]
+
+
+def test_optimizer_costs_are_timed_with_cold_caches(monkeypatch):
+    from greenai.estimate import eager, timing
+
+    evictions = []
+    monkeypatch.setattr(timing, "evict_caches", lambda: evictions.append(1))
+    timed = timing.run_cold(lambda: None, 0.0, min_calls=5)
+    assert timed.calls == 5 and len(evictions) == 6  # one before each timed call, one after the first
+    fixed, per_tensor = eager.fused_optimizer_costs(0.01)
+    assert fixed > 0 and per_tensor >= 0 and len(evictions) > 6
+
+
 def test_python_call_cost_is_a_small_positive_share():
     from greenai.estimate.eager import python_call_cost
 

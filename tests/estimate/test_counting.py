@@ -224,6 +224,22 @@ def test_training_step_has_three_passes_and_optimizer_flops_per_parameter(optimi
     assert any("stand-in" in n for n in counts.notes)
 
 
+@pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd"])
+def test_fused_optimizer_counts_the_same_flops_in_one_kernel(optimizer):
+    model = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
+    loop = count_ops(model, torch.randn(4, 64), training=True, optimizer=optimizer)
+    fused = count_ops(model, torch.randn(4, 64), training=True, optimizer=f"{optimizer}-fused")
+
+    kernels = [r for r in fused.records if r.pass_ is Pass.OPTIMIZER and "_fused_" in r.op]
+    assert len(kernels) == 1 and kernels[0].op_class is OpClass.ELEMENTWISE
+    assert flops(fused, pass_=Pass.OPTIMIZER) == flops(loop, pass_=Pass.OPTIMIZER)
+    # one pass over memory: parameters, gradients and each state tensor read and written once
+    params = sum(p.numel() for p in model.parameters())
+    states = {"adam": 2, "adamw": 2, "sgd": 1}[optimizer]
+    assert kernels[0].bytes_written >= (1 + states) * 4 * params
+    assert kernels[0].bytes_read < sum(r.bytes_read for r in loop.records if r.pass_ is Pass.OPTIMIZER)
+
+
 def test_training_does_not_modify_the_users_model():
     model = nn.Sequential(nn.Linear(8, 8), nn.BatchNorm1d(8))
     model.eval()

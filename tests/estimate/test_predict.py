@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 
+from greenai.estimate import coefficients as co
 from greenai.estimate.ops import OpClass, OpCounts, OpRecord, Pass
 from greenai.estimate.predict import module_calls, predict, whole_run
 from greenai.estimate.profile import (
@@ -94,6 +95,23 @@ def test_training_step_uses_backward_models_and_autograd_costs():
     assert p.time_s == pytest.approx(forward_t + backward_t + optimizer_t, rel=1e-12)
     e_bwd = 1.0 * 8.02e-3 + 2.0 * (20e-6 + 8e-3 * 2) + 3.0 * 10e-6
     assert p.per_pass["backward"][1] == pytest.approx(e_bwd, rel=1e-12)
+
+
+def test_fused_optimizer_costs_a_fixed_part_per_tensor_and_its_kernel():
+    bwd = rec(OpClass.MATMUL, 4e6, 2e5, "fc1", Pass.BACKWARD)
+    kernel = OpRecord("aten._fused_adam_.default", OpClass.ELEMENTWISE, "float32", 13e3, 1e4, 1e4,
+                      "fc1", Pass.OPTIMIZER)  # 2e4 B at 1 GB/s = 20 us, no per-call overhead
+    step = OpCounts(records=(FC, bwd, kernel), parameters=1000, parameter_bytes=4000,
+                    activation_bytes=1000, batch_size=8, parameter_tensors=3)
+    p = predict(step, hand_profile(optimizer_step_s=40e-6, optimizer_record_s=5e-6,
+                                   fused_optimizer_step_s=300e-6, fused_optimizer_param_s=10e-6))
+    assert p.per_pass["optimizer"][0] == pytest.approx(20e-6 + 300e-6 + 3 * 10e-6, rel=1e-12)
+    assert not any("fused" in n for n in p.notes)
+    # a profile made before fused steps were calibrated: default coefficients, said so
+    old = predict(step, hand_profile())
+    assert old.per_pass["optimizer"][0] == pytest.approx(
+        20e-6 + co.FUSED_OPTIMIZER_STEP_S + 3 * co.FUSED_OPTIMIZER_PARAM_S, rel=1e-12)
+    assert any("predates cold-cache timing" in n for n in old.notes)
 
 
 def test_coefficients_basis_is_sum_of_e_times_c_plus_static():

@@ -21,7 +21,7 @@ def estimate(
     epochs: Annotated[Optional[float], typer.Option(min=0, help="Epochs of the whole run (with --dataset-size).")] = None,
     dataset_size: Annotated[Optional[int], typer.Option(min=0, help="Training samples per epoch.")] = None,
     inference_only: Annotated[bool, typer.Option("--inference-only", help="Skip the training step.")] = False,
-    optimizer: Annotated[str, typer.Option(help="Optimizer of the training step: adam, adamw, sgd or none.")] = "adam",
+    optimizer: Annotated[str, typer.Option(help="Optimizer of the training step: adam, adamw, sgd (PyTorch's default for-loop form on CPU), adam-fused, adamw-fused, sgd-fused (fused=True) or none.")] = "adam",
     profile: Annotated[Optional[Path], typer.Option(help="Calibration profile (default: this machine's).")] = None,
     defaults: Annotated[bool, typer.Option("--defaults", help="Use the rough default coefficients, not a calibration.")] = False,
     depth: Annotated[int, typer.Option(min=1, help="Module depth of the per-layer table.")] = 2,

@@ -413,7 +413,8 @@ def _calibrate(start: float, budget_s: float, dtypes: str | Sequence[str], progr
     notes.append(f"context: module call {ctx.module_call_s * 1e6:.1f} us, autograd record "
                  f"{ctx.grad_record_s * 1e6:.1f} us per forward op, backward start "
                  f"{ctx.backward_call_s * 1e6:.1f} us, view {ctx.view_s * 1e6:.1f} us; Adam step "
-                 f"{ctx.optimizer_step_s * 1e6:.1f} us + {ctx.optimizer_record_s * 1e6:.1f} us per operator; "
+                 f"{ctx.optimizer_step_s * 1e6:.1f} us + {ctx.optimizer_record_s * 1e6:.1f} us per operator "
+                 f"(fused: {ctx.fused_step_s * 1e6:.1f} us + {ctx.fused_param_s * 1e6:.1f} us per parameter tensor); "
                  f"Python's share of an operator call {ctx.python_call_s * 1e6:.2f} us; "
                  f"{ctx.serial_busy_cpus:.2f} CPUs busy during serial work after parallel kernels")
     others = (_others_cpu_s() - others0) / max(time.monotonic() - wall0, 1e-9)
@@ -432,7 +433,8 @@ def _calibrate(start: float, budget_s: float, dtypes: str | Sequence[str], progr
         module_call_s=ctx.module_call_s, grad_record_s=ctx.grad_record_s,
         backward_call_s=ctx.backward_call_s, optimizer_step_s=ctx.optimizer_step_s,
         optimizer_record_s=ctx.optimizer_record_s, python_call_s=ctx.python_call_s,
-        serial_busy_cpus=ctx.serial_busy_cpus,
+        serial_busy_cpus=ctx.serial_busy_cpus, fused_optimizer_step_s=ctx.fused_step_s,
+        fused_optimizer_param_s=ctx.fused_param_s,
         calibration_s=elapsed, budget_s=budget_s,
         notes=tuple(notes), points=tuple(points),
     )

@@ -249,6 +249,10 @@ OPTIMIZERS: dict[str, Callable[[list[nn.Parameter]], torch.optim.Optimizer]] = {
     "adam": lambda ps: torch.optim.Adam(ps, lr=1e-3),
     "adamw": lambda ps: torch.optim.AdamW(ps, lr=1e-3, weight_decay=0.01),
     "sgd": lambda ps: torch.optim.SGD(ps, lr=1e-2, momentum=0.9),
+    # the same with PyTorch's fused kernel (one operator per step; OptimizerImplKnob switches it)
+    "adam-fused": lambda ps: torch.optim.Adam(ps, lr=1e-3, fused=True),
+    "adamw-fused": lambda ps: torch.optim.AdamW(ps, lr=1e-3, weight_decay=0.01, fused=True),
+    "sgd-fused": lambda ps: torch.optim.SGD(ps, lr=1e-2, momentum=0.9, fused=True),
 }
 
 
@@ -485,4 +489,5 @@ def _counts(model: nn.Module, inputs: list[Tensor], run: _Run) -> OpCounts:
         activation_bytes=run.scope.activation_bytes,
         batch_size=int(first.shape[0]) if first.dim() > 0 else 1,
         notes=tuple(notes),
+        parameter_tensors=sum(1 for p in params if p.requires_grad),
     )

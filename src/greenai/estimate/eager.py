@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from greenai.estimate.timing import filled, run_bench
+from greenai.estimate.timing import filled, run_bench, run_cold
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,8 @@ class Context:
     optimizer_record_s: float = 0.0  # per operator call inside optimizer.step()
     python_call_s: float = 0.0  # Python's share of an operator called from Python
     serial_busy_cpus: float = 1.0  # CPUs busy during serial work that follows parallel kernels
+    fused_step_s: float = 0.0  # fixed cost of one fused optimizer.step() (Adam(fused=True))
+    fused_param_s: float = 0.0  # its cost per parameter tensor (Python's loop over them included)
 
 
 class _OpCounter:
@@ -55,7 +57,8 @@ class _OpCounter:
 
 def optimizer_costs(target_s: float = 0.1) -> tuple[float, float]:
     """(fixed cost of Adam.step(), cost per operator call inside it): Adam (count_ops' default
-    optimizer) on 2 and on 16 tiny parameters, t = fixed + calls x per_call."""
+    optimizer) on 2 and on 16 tiny parameters, t = fixed + calls x per_call, each step timed
+    with the caches cold (run_cold), as it runs after a backward."""
     import torch
 
     points = []
@@ -68,10 +71,34 @@ def optimizer_costs(target_s: float = 0.1) -> tuple[float, float]:
         counter = _OpCounter()
         with counter.mode:
             opt.step()
-        points.append((counter.calls, run_bench(opt.step, target_s / 2).time_s))
+        points.append((counter.calls, run_cold(opt.step, target_s / 2).time_s))
     (c1, t1), (c2, t2) = points
     per_call = max((t2 - t1) / (c2 - c1), 0.0) if c2 > c1 else 0.0
     return max(t1 - c1 * per_call, 0.0), per_call
+
+
+def fused_optimizer_costs(target_s: float = 0.05) -> tuple[float, float]:
+    """(fixed cost of Adam(fused=True).step(), cost per parameter tensor): on 2 and on 16 tiny
+    parameters, t = fixed + tensors x per_tensor. The fused step issues one kernel for all
+    tensors, but still walks them in Python (gathering parameters, gradients and state), so its
+    cost grows with the number of tensors, not of operators. (0, 0) where torch has no fused
+    kernel for CPU float32."""
+    import torch
+
+    points = []
+    for n in (2, 16):
+        params = [torch.nn.Parameter(filled(8)) for _ in range(n)]
+        for p in params:
+            p.grad = filled(8)
+        try:
+            opt = torch.optim.Adam(params, lr=1e-3, fused=True)
+            opt.step()  # creates the state
+        except (RuntimeError, ValueError):
+            return 0.0, 0.0
+        points.append((n, run_cold(opt.step, target_s / 2).time_s))
+    (n1, t1), (n2, t2) = points
+    per_tensor = max((t2 - t1) / (n2 - n1), 0.0)
+    return max(t1 - n1 * per_tensor, 0.0), per_tensor
 
 
 def python_call_cost(target_s: float = 0.05, tensors: int = 32) -> float:
@@ -163,6 +190,8 @@ def context(target_s: float = 0.1) -> Context:
     backward = t(lambda: torch.autograd.grad(y, [xg], gy, retain_graph=True))
     view = statistics.median([t(lambda: x.t()), t(lambda: x.view(-1)), t(lambda: x.detach())])
     step, per_call = optimizer_costs(target_s / 4)
+    fused_step, fused_param = fused_optimizer_costs(target_s / 8)
     python = python_call_cost(target_s / 4)
     spin = serial_busy_cpus(max(2 * target_s, 0.3))
-    return Context(max(module, 0.0), max(grad_record, 0.0), backward, view, step, per_call, python, spin)
+    return Context(max(module, 0.0), max(grad_record, 0.0), backward, view, step, per_call, python, spin,
+                   fused_step, fused_param)

@@ -608,6 +608,30 @@ def data_movement_benches(dtype: str) -> list[Bench]:
     return out
 
 
+def fused_optimizer_benches() -> list[Bench]:
+    """Adam's fused CPU kernel on one float32 parameter tensor of n elements (its own roofline:
+    13 FLOPs per element in registers, far from a streaming add's). Its calls' fixed and
+    per-tensor costs are measured apart (eager.fused_optimizer_costs). Bytes as counting
+    records them: parameters, gradients and both moments read and written, plus the step."""
+    import torch
+
+    from greenai.estimate.op_rules import FUSED_OPTIMIZER_FLOPS
+
+    out = []
+    for n in (4096, 65536, 1 << 18, 1 << 20):
+        def make(n=n) -> Callable[[], Any]:
+            param, grad, m = (varied(n) for _ in range(3))
+            v = varied(n) + 0.1  # second moments of nonzero gradients (sqrt of zeros is slower)
+            step = torch.ones(())
+            return lambda: torch._fused_adam_(
+                [param], [grad], [m], [v], [], [step], lr=1e-3, beta1=0.9, beta2=0.999,
+                weight_decay=0.0, eps=1e-8, amsgrad=False, maximize=False)
+
+        kernels = [(EW, FUSED_OPTIMIZER_FLOPS["_fused_adam"] * n, 32 * n + 4)]
+        out.append(_bench(f"fused adam {n}", EW, FP32, False, kernels, make, "_fused_adam"))
+    return out
+
+
 def suite(dtypes: tuple[str, ...] = (FP32, BF16, INT8), backward: bool = True) -> list[Bench]:
     """Every benchmark for the dtypes, ranked by size within each group.
 
@@ -630,6 +654,7 @@ def suite(dtypes: tuple[str, ...] = (FP32, BF16, INT8), backward: bool = True) -
             benches += elementwise_benches(dtype, True) + normalization_benches(dtype, True)
             benches += softmax_benches(dtype, True) + embedding_benches(dtype, True)
             benches += reduction_benches(dtype, True) + train_forward_benches(dtype)
+            benches += fused_optimizer_benches()
     return _ranked(benches)
 
 

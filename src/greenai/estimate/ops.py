@@ -59,6 +59,7 @@ class OpCounts:
     activation_bytes: int  # bytes of forward outputs kept (upper bound on activation memory)
     batch_size: int  # leading dimension of the example input
     notes: tuple[str, ...] = field(default_factory=tuple)  # e.g. ops counted with a fallback formula
+    parameter_tensors: int = 0  # trainable parameter tensors (what an optimizer step walks)
 
     @property
     def flops(self) -> float:

@@ -14,7 +14,9 @@ sum (eager execution runs one operation after another) plus what eager PyTorch a
 kernels: one module-call cost per nn.Module the records show, and in a training step one
 autograd-recording cost per forward operation, one engine start for the backward, and for
 the optimizer step a fixed cost plus, per operator, the measured cost of an operator inside
-optimizer.step() (Python included) instead of the class's overhead. An operator issued from
+optimizer.step() (Python included) instead of the class's overhead; a fused optimizer
+(``Adam(fused=True)``: one kernel for all parameters) instead costs a fixed part plus one per
+parameter tensor (Python still walks them), plus its kernel's roofline. An operator issued from
 C++ inside another call (``OpRecord.python_call`` False: nn.GRU's per-step operators, the
 parts of a fused layer) is charged its overhead less Python's share of a call
 (``Profile.python_call_s``), which the micro-benchmarks, called from Python, include.
@@ -143,8 +145,11 @@ def predict(counts: OpCounts, profile: Profile | None = None) -> Prediction:
 
     training = any(Pass(r.pass_) is Pass.BACKWARD for r in counts.records)
     floor = serial_busy_floor(counts.records, prof, training)
+    fused = is_fused_optimizer(counts.records)
     for record in counts.records:
-        t, e = _record_cost(record, prof, notes, seen_fallbacks, training, floor)
+        # a fused optimizer's calls are costed below (fixed + per tensor): its kernels' work only
+        kernel_only = fused and Pass(record.pass_) is Pass.OPTIMIZER
+        t, e = _record_cost(record, prof, notes, seen_fallbacks, training, floor, kernel_only)
         nbytes = record.bytes_read + record.bytes_written
         add(record.module, Pass(record.pass_).value, t, e, record.flops, nbytes)
         if record.op_class is OpClass.COMMUNICATION:
@@ -165,7 +170,18 @@ def predict(counts: OpCounts, profile: Profile | None = None) -> Prediction:
         for r in forward:
             add(r.module, Pass.FORWARD.value, prof.grad_record_s, prof.grad_record_s * one_cpu_w)
         add("", Pass.BACKWARD.value, prof.backward_call_s, prof.backward_call_s * one_cpu_w)
-    if any(Pass(r.pass_) is Pass.OPTIMIZER for r in counts.records):
+    stepping = any(Pass(r.pass_) is Pass.OPTIMIZER for r in counts.records)
+    old_profile = prof.fused_optimizer_step_s == prof.fused_optimizer_param_s == 0.0
+    if stepping and old_profile:
+        notes.append("the profile predates cold-cache timing of the optimizer (its step is "
+                     "under-predicted) and fused-optimizer calibration: run `greenai calibrate` again")
+    if fused:
+        step_s, param_s = prof.fused_optimizer_step_s, prof.fused_optimizer_param_s
+        if old_profile:  # default coefficients
+            step_s, param_s = co.FUSED_OPTIMIZER_STEP_S, co.FUSED_OPTIMIZER_PARAM_S
+        t = step_s + param_s * counts.parameter_tensors
+        add("", Pass.OPTIMIZER.value, t, t * one_cpu_w)
+    elif stepping:
         add("", Pass.OPTIMIZER.value, prof.optimizer_step_s, prof.optimizer_step_s * one_cpu_w)
     total_t, total_e, transfer_e = totals
     t_low, t_high, e_low, e_high = _bands(prof)
@@ -178,6 +194,13 @@ def predict(counts: OpCounts, profile: Profile | None = None) -> Prediction:
         per_class=tuple(ClassRow(c, d, int(v[0]), *v[1:]) for (c, d), v in classes.items()),
         batch_size=counts.batch_size, transfer_energy_j=transfer_e, notes=tuple(notes),
     )
+
+
+def is_fused_optimizer(records: tuple[OpRecord, ...]) -> bool:
+    """Whether the optimizer step ran a fused kernel (Adam(fused=True), ...): then its cost is
+    a fixed part plus one per parameter tensor (Profile.fused_optimizer_*) plus the kernel's
+    memory and arithmetic, not a cost per operator."""
+    return any(Pass(r.pass_) is Pass.OPTIMIZER and "._fused_" in r.op for r in records)
 
 
 def module_calls(forward: list[OpRecord]) -> list[str]:
@@ -224,9 +247,11 @@ def provenance_label(profile: Profile) -> str:
 
 # -- one record ----------------------------------------------------------------------------
 def _record_cost(record: OpRecord, prof: Profile, notes: list[str], seen: set[str],
-                 training: bool = False, serial_busy: float = 0.0) -> tuple[float, float]:
-    """(time, energy) of one record; `serial_busy`: CPUs busy at least (spinning workers)."""
-    t, busy = _record_time(record, prof, notes, seen, training)
+                 training: bool = False, serial_busy: float = 0.0,
+                 kernel_only: bool = False) -> tuple[float, float]:
+    """(time, energy) of one record; `serial_busy`: CPUs busy at least (spinning workers);
+    `kernel_only`: without the per-call overhead (costed elsewhere)."""
+    t, busy = _record_time(record, prof, notes, seen, training, kernel_only)
     if prof.energy_basis == BASIS_ACTIVE_POWER:
         busy = min(max(busy, serial_busy, 0.0), max(prof.fingerprint.usable_cpus, 1.0))
         return t, prof.energy.active_power(busy) * t
@@ -239,7 +264,7 @@ def _record_cost(record: OpRecord, prof: Profile, notes: list[str], seen: set[st
 
 
 def _record_time(record: OpRecord, prof: Profile, notes: list[str], seen: set[str],
-                 training: bool) -> tuple[float, float]:
+                 training: bool, kernel_only: bool = False) -> tuple[float, float]:
     """(time, CPUs busy) of one record."""
     bytes_moved = record.bytes_read + record.bytes_written
     op_class = OpClass(record.op_class)
@@ -261,6 +286,8 @@ def _record_time(record: OpRecord, prof: Profile, notes: list[str], seen: set[st
             # issued from C++ inside another call: no Python share (backward rooflines are
             # measured on operators the autograd engine issues: nothing to take off)
             overhead = max(overhead - prof.python_call_s, 0.0)
+        if kernel_only:
+            overhead = 0.0
         if overhead != model.overhead_s:
             model = dataclasses.replace(model, overhead_s=overhead)
         t = model.time_s(record.flops, bytes_moved)
@@ -293,7 +320,9 @@ def _overhead_power_w(prof: Profile, serial_busy: float = 0.0) -> float:
 
 
 # operators timed under another name: the training variant of a forward-only kernel
-OP_ALIASES = {"_embedding_bag": "_embedding_bag_forward_only"}
+OP_ALIASES = {"_embedding_bag": "_embedding_bag_forward_only",
+              # the other fused optimizers: Adam's roofline (one pass over a few tensors each)
+              "_fused_adamw": "_fused_adam", "_fused_sgd": "_fused_adam", "_fused_adagrad": "_fused_adam"}
 
 
 def op_base_name(op: str) -> str:

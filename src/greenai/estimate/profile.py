@@ -191,6 +191,10 @@ class Profile:
     # CPUs busy during serial work after parallel kernels (spinning OpenMP workers, eager.py);
     # 1.0 in profiles made before it was measured
     serial_busy_cpus: float = 1.0
+    # a fused optimizer step (Adam(fused=True)): fixed + per parameter tensor; 0 in profiles made
+    # before they were measured (predict then uses the default coefficients, noted)
+    fused_optimizer_step_s: float = 0.0
+    fused_optimizer_param_s: float = 0.0
     calibration_s: float = 0.0  # wall time calibration took
     budget_s: float = 0.0
     notes: tuple[str, ...] = ()
@@ -360,6 +364,7 @@ def default_profile(fingerprint: Fingerprint | None = None) -> Profile:
         view_overhead_s=co.VIEW_OVERHEAD_S, module_call_s=co.MODULE_CALL_S,
         grad_record_s=co.GRAD_RECORD_S, backward_call_s=co.BACKWARD_CALL_S,
         optimizer_step_s=co.OPTIMIZER_STEP_S, optimizer_record_s=co.OPTIMIZER_RECORD_S,
+        fused_optimizer_step_s=co.FUSED_OPTIMIZER_STEP_S, fused_optimizer_param_s=co.FUSED_OPTIMIZER_PARAM_S,
         python_call_s=co.PYTHON_CALL_S,
         notes=(f"default coefficients (rough): {co.HOROWITZ_2014}; {co.CCF_VCPU}",),
         default=True,

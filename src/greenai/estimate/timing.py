@@ -55,6 +55,39 @@ def run_bench(call: Callable[[], Any] | list[Callable[[], Any]], target_s: float
     return BenchTiming(statistics.median(times), cpu / len(times), len(times), warm)
 
 
+# What the forward and backward of a small model's training step stream through before
+# optimizer.step() runs: its data, the tensors' metadata and Python's objects are then out of
+# the caches. A pass over 32 MiB of other memory made Adam's step as slow as it is inside real
+# training steps (benchmarks/optimizer_impl.py --cold; 8 MiB, twice this VM's L2, did not).
+EVICT_BYTES = 32 << 20
+_EVICT: list[Any] = []
+
+
+def evict_caches() -> None:
+    """Stream through EVICT_BYTES of memory no benchmark uses."""
+    import torch
+
+    if not _EVICT:
+        _EVICT.append(torch.ones(EVICT_BYTES // 4))
+    _EVICT[0].add_(1.0)
+
+
+def run_cold(call: Callable[[], Any], target_s: float, *, min_calls: int = 9) -> BenchTiming:
+    """Like run_bench, but every timed call comes after evict_caches() (not timed): the cost of
+    a call that runs after other work, as optimizer.step() runs after the backward."""
+    call()
+    evict_caches()
+    times: list[float] = []
+    perf = time.perf_counter
+    end = perf() + target_s
+    while perf() < end or len(times) < min_calls:
+        evict_caches()
+        a = perf()
+        call()
+        times.append(perf() - a)
+    return BenchTiming(statistics.median(times), 0.0, len(times), 1)
+
+
 @contextlib.contextmanager
 def quiet() -> Iterator[None]:
     with warnings.catch_warnings():
