@@ -1,6 +1,6 @@
 """Energy of a training step with the optimizer's for-loop, foreach or fused implementation.
 
-    python benchmarks/optimizer_impl.py                      # the zoo at batch 4 and 32, ~6 min
+    python benchmarks/optimizer_impl.py                      # the zoo at batch 4 and 32, ~7 min
     python benchmarks/optimizer_impl.py --models embedding --batches 4 --rounds 3
 
 For each model of the estimator's zoo (tests/estimate/models.py) and batch size, a fresh process

@@ -104,9 +104,14 @@ def test_fused_optimizer_costs_a_fixed_part_per_tensor_and_its_kernel():
     step = OpCounts(records=(FC, bwd, kernel), parameters=1000, parameter_bytes=4000,
                     activation_bytes=1000, batch_size=8, parameter_tensors=3)
     p = predict(step, hand_profile(optimizer_step_s=40e-6, optimizer_record_s=5e-6,
-                                   fused_optimizer_step_s=300e-6, fused_optimizer_param_s=10e-6))
+                                   fused_optimizer_step_s=300e-6, fused_optimizer_param_s=10e-6,
+                                   optimizer_timing="cold"))
     assert p.per_pass["optimizer"][0] == pytest.approx(20e-6 + 300e-6 + 3 * 10e-6, rel=1e-12)
-    assert not any("fused" in n for n in p.notes)
+    assert not any("fused" in n or "calibrate" in n for n in p.notes)
+    # calibrated cold where torch had no fused kernel: default coefficients for it, said so
+    none = predict(step, hand_profile(optimizer_timing="cold"))
+    assert any("no fused optimizer step was calibrated" in n for n in none.notes)
+    assert not any("predates" in n for n in none.notes)
     # a profile made before fused steps were calibrated: default coefficients, said so
     old = predict(step, hand_profile())
     assert old.per_pass["optimizer"][0] == pytest.approx(

@@ -81,12 +81,49 @@ def test_an_implementation_torch_refuses_is_left_out_with_its_reason() -> None:
     model, _, _ = model_and_batch()
     opt = torch.optim.Adam(model.parameters(), differentiable=True)
     knob = OptimizerImplKnob(opt)
-    assert knob.values() == ("for-loop", "foreach")  # torch: `fused` does not support `differentiable`
+    # torch refuses fused with `differentiable` when built, foreach only at the first step
+    assert knob.values() == ("for-loop",)
+    assert "only for-loop is available" in knob.available()
     with pytest.raises(KnobUnavailable, match="torch refuses fused.*differentiable"):
         OptimizerImplKnob(opt, values=["for-loop", "fused"]).apply("fused")
     assert opt.param_groups[0]["fused"] is None  # nothing changed
+    assert OptimizerImplKnob(opt, values=["for-loop"]).available() is None  # the user's choice
     with pytest.raises(ConfigError, match="unknown implementation 'fast'"):
         OptimizerImplKnob(opt, values=["fast"])
+    # complex parameters: torch's fused kernels take floating point only (checked at step())
+    complex_param = nn.Parameter(torch.randn(3, dtype=torch.complex64))
+    assert OptimizerImplKnob(torch.optim.Adam([complex_param])).values() == ("for-loop", "foreach")
+
+
+def test_a_grad_scaler_keeps_working_across_switches() -> None:
+    model, x, y = model_and_batch()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2, fused=True)
+    scaler = torch.amp.GradScaler("cpu")
+    knob = OptimizerImplKnob(opt)
+
+    def scaled_step() -> None:
+        opt.zero_grad()
+        scaler.scale(nn.functional.mse_loss(model(x), y)).backward()
+        scaler.step(opt)  # fails if the optimizer claims fused's scaling support while not fused
+        scaler.update()
+
+    for impl in ("for-loop", "foreach", "fused", "for-loop"):
+        knob.apply(impl)
+        scaled_step()
+    knob.restore()
+    assert knob.current() == "fused" and opt._step_supports_amp_scaling
+    scaled_step()
+
+
+def test_groups_added_after_the_first_switch_keep_their_flags() -> None:
+    model, x, y = model_and_batch()
+    opt = torch.optim.Adam(model[0].parameters(), lr=1e-2)
+    knob = OptimizerImplKnob(opt)
+    knob.apply("fused")
+    opt.add_param_group({"params": list(model[2].parameters()) + list(model[4].parameters()), "foreach": True})
+    train_step(model, opt, x, y)
+    knob.restore()
+    assert [(g["foreach"], g["fused"]) for g in opt.param_groups] == [(None, None), (True, None)]
 
 
 def test_the_tuner_profiles_every_implementation_and_keeps_the_training_exact() -> None:

@@ -434,7 +434,7 @@ def _calibrate(start: float, budget_s: float, dtypes: str | Sequence[str], progr
         backward_call_s=ctx.backward_call_s, optimizer_step_s=ctx.optimizer_step_s,
         optimizer_record_s=ctx.optimizer_record_s, python_call_s=ctx.python_call_s,
         serial_busy_cpus=ctx.serial_busy_cpus, fused_optimizer_step_s=ctx.fused_step_s,
-        fused_optimizer_param_s=ctx.fused_param_s,
+        fused_optimizer_param_s=ctx.fused_param_s, optimizer_timing="cold",
         calibration_s=elapsed, budget_s=budget_s,
         notes=tuple(notes), points=tuple(points),
     )

@@ -75,11 +75,14 @@ VIEW_OVERHEAD_S = 2e-6  # a call that moves no data (view, transpose, detach)
 MODULE_CALL_S = 3e-6  # nn.Module.__call__ around the kernels
 GRAD_RECORD_S = 3e-6  # recording one autograd node in a training forward
 BACKWARD_CALL_S = 20e-6  # starting the autograd engine once per backward()
-OPTIMIZER_STEP_S = 30e-6  # fixed cost of optimizer.step() (Python)
-OPTIMIZER_RECORD_S = 8e-6  # per operator inside optimizer.step(), Python between them included
-# a fused optimizer step (one kernel): fixed + per parameter tensor; eager.fused_optimizer_costs
-# gave 74-93 us and 12-14 us on a 2-vCPU Xeon VM (torch 2.13, one thread), rounded down as above
-FUSED_OPTIMIZER_STEP_S = 60e-6
+# optimizer.step() with cold caches, as it runs after the backward (eager.optimizer_costs):
+# fixed cost (Python) and per operator, Python between them included; a fused optimizer step
+# (one kernel): fixed + per parameter tensor. Cold calibrations on a 2-vCPU Xeon VM (torch
+# 2.13) gave 480-650 us + 6-7 us per operator, fused 390-530 us + 6-12 us per tensor; rounded
+# down (rough, like every default)
+OPTIMIZER_STEP_S = 400e-6
+OPTIMIZER_RECORD_S = 6e-6
+FUSED_OPTIMIZER_STEP_S = 400e-6
 FUSED_OPTIMIZER_PARAM_S = 8e-6
 PYTHON_CALL_S = 1e-6  # Python's share of an operator call (not paid by operators issued from C++)
 DRAM_BYTES_PER_S_PER_CPU = 8e9

@@ -422,7 +422,9 @@ def count_ops(
     training: False counts ``model.eval()`` under ``torch.inference_mode()``; True counts
         ``model.train()``: forward, ``loss_fn(output)`` (default: the first floating
         output ``.float().sum()``, a stand-in), backward and one steady-state optimizer
-        step (``"adam"``, ``"adamw"``, ``"sgd"`` with momentum, or None for none).
+        step (``"adam"``, ``"adamw"``, ``"sgd"`` with momentum in PyTorch's default
+        for-loop form on CPU, ``"adam-fused"``, ``"adamw-fused"``, ``"sgd-fused"`` for
+        ``fused=True``, or None for none).
     on_meta: count on fake tensors (meta storage that reports the model's real device,
         ``cpu`` for a meta model), so no memory is allocated and nothing is computed.
         If fake counting fails (e.g. data-dependent control flow) and the model has real

@@ -55,26 +55,37 @@ class _OpCounter:
         self.mode = Mode()
 
 
+def _tiny_adam(n: int, **options: Any) -> Any:
+    """Adam on `n` tiny parameters with gradients, its state created by a first step."""
+    import torch
+
+    params = [torch.nn.Parameter(filled(8)) for _ in range(n)]
+    for p in params:
+        p.grad = filled(8)
+    opt = torch.optim.Adam(params, lr=1e-3, **options)
+    opt.step()
+    return opt
+
+
+def _fixed_and_per_unit(points: list[tuple[int, float]]) -> tuple[float, float]:
+    """The line t = fixed + units x per_unit through two (units, t) points, both terms >= 0."""
+    (u1, t1), (u2, t2) = points
+    per_unit = max((t2 - t1) / (u2 - u1), 0.0) if u2 > u1 else 0.0
+    return max(t1 - u1 * per_unit, 0.0), per_unit
+
+
 def optimizer_costs(target_s: float = 0.1) -> tuple[float, float]:
     """(fixed cost of Adam.step(), cost per operator call inside it): Adam (count_ops' default
     optimizer) on 2 and on 16 tiny parameters, t = fixed + calls x per_call, each step timed
     with the caches cold (run_cold), as it runs after a backward."""
-    import torch
-
     points = []
     for n in (2, 16):
-        params = [torch.nn.Parameter(filled(8)) for _ in range(n)]
-        for p in params:
-            p.grad = filled(8)
-        opt = torch.optim.Adam(params, lr=1e-3)
-        opt.step()  # creates the state
+        opt = _tiny_adam(n)
         counter = _OpCounter()
         with counter.mode:
             opt.step()
         points.append((counter.calls, run_cold(opt.step, target_s / 2).time_s))
-    (c1, t1), (c2, t2) = points
-    per_call = max((t2 - t1) / (c2 - c1), 0.0) if c2 > c1 else 0.0
-    return max(t1 - c1 * per_call, 0.0), per_call
+    return _fixed_and_per_unit(points)
 
 
 def fused_optimizer_costs(target_s: float = 0.05) -> tuple[float, float]:
@@ -82,23 +93,15 @@ def fused_optimizer_costs(target_s: float = 0.05) -> tuple[float, float]:
     parameters, t = fixed + tensors x per_tensor. The fused step issues one kernel for all
     tensors, but still walks them in Python (gathering parameters, gradients and state), so its
     cost grows with the number of tensors, not of operators. (0, 0) where torch has no fused
-    kernel for CPU float32."""
-    import torch
-
+    kernel for CPU float32 (cold, like optimizer_costs)."""
     points = []
     for n in (2, 16):
-        params = [torch.nn.Parameter(filled(8)) for _ in range(n)]
-        for p in params:
-            p.grad = filled(8)
         try:
-            opt = torch.optim.Adam(params, lr=1e-3, fused=True)
-            opt.step()  # creates the state
+            opt = _tiny_adam(n, fused=True)
         except (RuntimeError, ValueError):
             return 0.0, 0.0
         points.append((n, run_cold(opt.step, target_s / 2).time_s))
-    (n1, t1), (n2, t2) = points
-    per_tensor = max((t2 - t1) / (n2 - n1), 0.0)
-    return max(t1 - n1 * per_tensor, 0.0), per_tensor
+    return _fixed_and_per_unit(points)
 
 
 def python_call_cost(target_s: float = 0.05, tensors: int = 32) -> float:

@@ -171,14 +171,16 @@ def predict(counts: OpCounts, profile: Profile | None = None) -> Prediction:
             add(r.module, Pass.FORWARD.value, prof.grad_record_s, prof.grad_record_s * one_cpu_w)
         add("", Pass.BACKWARD.value, prof.backward_call_s, prof.backward_call_s * one_cpu_w)
     stepping = any(Pass(r.pass_) is Pass.OPTIMIZER for r in counts.records)
-    old_profile = prof.fused_optimizer_step_s == prof.fused_optimizer_param_s == 0.0
-    if stepping and old_profile:
+    if stepping and prof.optimizer_timing != "cold":
         notes.append("the profile predates cold-cache timing of the optimizer (its step is "
                      "under-predicted) and fused-optimizer calibration: run `greenai calibrate` again")
     if fused:
         step_s, param_s = prof.fused_optimizer_step_s, prof.fused_optimizer_param_s
-        if old_profile:  # default coefficients
+        if step_s == param_s == 0.0:  # not calibrated (older profile, or no fused kernel there)
             step_s, param_s = co.FUSED_OPTIMIZER_STEP_S, co.FUSED_OPTIMIZER_PARAM_S
+            if prof.optimizer_timing == "cold":
+                notes.append("no fused optimizer step was calibrated here: its fixed and "
+                             "per-tensor costs are the default coefficients")
         t = step_s + param_s * counts.parameter_tensors
         add("", Pass.OPTIMIZER.value, t, t * one_cpu_w)
     elif stepping:

@@ -195,6 +195,9 @@ class Profile:
     # before they were measured (predict then uses the default coefficients, noted)
     fused_optimizer_step_s: float = 0.0
     fused_optimizer_param_s: float = 0.0
+    # how the optimizer's costs were timed: "cold" (after a pass over other memory, as it runs
+    # after the backward; eager.optimizer_costs) or "warm" (back to back: profiles made before)
+    optimizer_timing: str = "warm"
     calibration_s: float = 0.0  # wall time calibration took
     budget_s: float = 0.0
     notes: tuple[str, ...] = ()
@@ -365,6 +368,7 @@ def default_profile(fingerprint: Fingerprint | None = None) -> Profile:
         grad_record_s=co.GRAD_RECORD_S, backward_call_s=co.BACKWARD_CALL_S,
         optimizer_step_s=co.OPTIMIZER_STEP_S, optimizer_record_s=co.OPTIMIZER_RECORD_S,
         fused_optimizer_step_s=co.FUSED_OPTIMIZER_STEP_S, fused_optimizer_param_s=co.FUSED_OPTIMIZER_PARAM_S,
+        optimizer_timing="cold",
         python_call_s=co.PYTHON_CALL_S,
         notes=(f"default coefficients (rough): {co.HOROWITZ_2014}; {co.CCF_VCPU}",),
         default=True,

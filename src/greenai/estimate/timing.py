@@ -74,7 +74,9 @@ def evict_caches() -> None:
 
 def run_cold(call: Callable[[], Any], target_s: float, *, min_calls: int = 9) -> BenchTiming:
     """Like run_bench, but every timed call comes after evict_caches() (not timed): the cost of
-    a call that runs after other work, as optimizer.step() runs after the backward."""
+    a call that runs after other work, as optimizer.step() runs after the backward. Wall time
+    only (cpu_s is 0: the passes' CPU time would swamp the call's). The 32 MiB stays allocated
+    for the process's life (a calibration's)."""
     call()
     evict_caches()
     times: list[float] = []
