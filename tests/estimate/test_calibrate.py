@@ -138,20 +138,23 @@ def test_tiny_budget_calibration_respects_budget_and_accounts_for_every_class(tm
     assert profile.time_models, "a 3 s budget fits the two smallest sizes of some classes"
 
 
+def calling(call):
+    """A module whose forward makes `call` (a benchmark's timed call), for op counting."""
+    import torch
+
+    class Run(torch.nn.Module):
+        def forward(self, x):
+            call()
+            return x
+
+    return Run()
+
+
 def test_benchmarks_count_what_op_counting_counts():
     """The FLOPs and bytes the calibration fits against are op counting's, kernel by kernel."""
     import torch
 
     from greenai.estimate.counting import count_ops
-
-    class Run(torch.nn.Module):
-        def __init__(self, call):
-            super().__init__()
-            self.call = call
-
-        def forward(self, x):
-            self.call()
-            return x
 
     wanted = {"linear 64x128->128", "conv 8x3x32x32 k32 3x3/1", "layer_norm 64x256",
               "max_pool2d 4x16x32x32", "embedding_bag 20000x32 [32x20]", "gelu 65536", "cat 64x64x2",
@@ -159,7 +162,7 @@ def test_benchmarks_count_what_op_counting_counts():
     benches = [b for b in mb.suite((mb.FP32,), backward=False) if b.name in wanted]
     assert {b.name for b in benches} == wanted
     for bench in benches:
-        counts = count_ops(Run(bench.make()), torch.zeros(1), on_meta=False)
+        counts = count_ops(calling(bench.make()), torch.zeros(1), on_meta=False)
         got = sorted((r.op_class.value, r.flops, r.bytes_read + r.bytes_written) for r in counts.records)
         assert got == sorted((k.value, f, b) for k, f, b in bench.kernels), bench.name
         if bench.op:
@@ -199,18 +202,9 @@ def test_fused_adam_benchmark_counts_what_op_counting_counts():
 
     from greenai.estimate.counting import count_ops
 
-    class Run(torch.nn.Module):
-        def __init__(self, call):
-            super().__init__()
-            self.call = call
-
-        def forward(self, x):
-            self.call()
-            return x
-
     bench = mb.fused_optimizer_benches()[0]
     assert bench.op == "_fused_adam" and bench.group == "elementwise/float32@_fused_adam"
-    counts = count_ops(Run(bench.make()), torch.zeros(1), on_meta=False)
+    counts = count_ops(calling(bench.make()), torch.zeros(1), on_meta=False)
     got = [(r.op_class.value, r.flops, r.bytes_read + r.bytes_written) for r in counts.records]
     assert got == [(k.value, f, b) for k, f, b in bench.kernels]
 

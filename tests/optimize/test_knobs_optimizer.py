@@ -88,7 +88,7 @@ def test_an_implementation_torch_refuses_is_left_out_with_its_reason() -> None:
         OptimizerImplKnob(opt, values=["for-loop", "fused"]).apply("fused")
     assert opt.param_groups[0]["fused"] is None  # nothing changed
     assert OptimizerImplKnob(opt, values=["for-loop"]).available() is None  # the user's choice
-    with pytest.raises(ConfigError, match="unknown implementation 'fast'"):
+    with pytest.raises(ConfigError, match="must be one of for-loop, foreach, fused \\(got 'fast'\\)"):
         OptimizerImplKnob(opt, values=["fast"])
     # complex parameters: torch's fused kernels take floating point only (checked at step())
     complex_param = nn.Parameter(torch.randn(3, dtype=torch.complex64))

@@ -45,17 +45,24 @@ class Knob(Protocol):
         """None if the knob can be used here, else the reason it cannot."""
 
 
-def positive_ints(name: str, values: Sequence[Any]) -> tuple[int, ...]:
-    """Validated candidate list: non-empty, distinct positive integers, in the given order."""
-    out: list[int] = []
+def candidates(name: str, values: Sequence[Any], valid: Callable[[Any], bool], expected: str) -> tuple[Any, ...]:
+    """Validated candidate list: non-empty, distinct values that are `valid`, in the given
+    order; a ConfigError naming the knob and what it `expected` otherwise."""
+    out: list[Any] = []
     for v in values:
-        if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-            raise ConfigError(f"{name}: candidate values must be positive integers (got {v!r})")
+        if not valid(v):
+            raise ConfigError(f"{name}: candidate values must be {expected} (got {v!r})")
         if v not in out:
             out.append(v)
     if not out:
         raise ConfigError(f"{name}: needs at least one candidate value")
     return tuple(out)
+
+
+def positive_ints(name: str, values: Sequence[Any]) -> tuple[int, ...]:
+    """Validated candidate list: non-empty, distinct positive integers, in the given order."""
+    return candidates(name, values, lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0,
+                      "positive integers")
 
 
 def usable_cpus() -> int:

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from greenai.errors import ConfigError
-from greenai.optimize.knobs import KnobUnavailable
+from greenai.optimize.knobs import KnobUnavailable, candidates
 
 IMPLEMENTATIONS = ("for-loop", "foreach", "fused")
 
@@ -145,12 +145,4 @@ def _place_steps(optimizer: Any, group: dict[str, Any]) -> None:
 
 
 def _implementations(name: str, values: Sequence[Any]) -> tuple[str, ...]:
-    out: list[str] = []
-    for v in values:
-        if v not in IMPLEMENTATIONS:
-            raise ConfigError(f"{name}: unknown implementation {v!r}; use {', '.join(IMPLEMENTATIONS)}")
-        if v not in out:
-            out.append(v)
-    if not out:
-        raise ConfigError(f"{name}: needs at least one candidate implementation")
-    return tuple(out)
+    return candidates(name, values, lambda v: v in IMPLEMENTATIONS, f"one of {', '.join(IMPLEMENTATIONS)}")
