@@ -220,6 +220,20 @@ def test_optimizer_costs_are_timed_with_cold_caches(monkeypatch):
     assert fixed > 0 and per_tensor >= 0 and len(evictions) > 6
 
 
+def test_cold_runs_work_inside_and_outside_inference_mode(monkeypatch):
+    """The eviction buffer, made on first use, stays usable whichever mode came first."""
+    import torch
+
+    from greenai.estimate import timing
+
+    monkeypatch.setattr(timing, "_EVICT", [])
+    monkeypatch.setattr(timing, "EVICT_BYTES", 1 << 16)
+    with torch.inference_mode():
+        timing.run_cold(lambda: None, 0.0, min_calls=1)
+    timed = timing.run_cold(lambda: None, 0.0, min_calls=2)
+    assert timed.calls == 2 and not timing._EVICT[0].is_inference()
+
+
 def test_python_call_cost_is_a_small_positive_share():
     from greenai.estimate.eager import python_call_cost
 

@@ -68,7 +68,10 @@ def evict_caches() -> None:
     import torch
 
     if not _EVICT:
-        _EVICT.append(torch.ones(EVICT_BYTES // 4))
+        # a normal tensor even when first called under inference_mode: an inference tensor
+        # could not be updated in place by later calls outside it
+        with torch.inference_mode(False):
+            _EVICT.append(torch.ones(EVICT_BYTES // 4))
     _EVICT[0].add_(1.0)
 
 
