@@ -351,10 +351,6 @@ def _calibrate(start: float, budget_s: float, dtypes: str | Sequence[str], progr
     deadline = start + budget_s - min(FIT_RESERVE_S, 0.1 * budget_s)
     with quiet():
         ctx = context(min(0.2, budget_s * 0.025))
-    between, between_cpu = None, 0.0
-    if os.environ.get("GREENAI_INTERLEAVE") == "1":  # experiment: see docs/benchmarks.md
-        between = mb.interleaving_calls()
-        between_cpu = run_bench(between, 0.05).cpu_s
     plan = _plan(benches, deadline - time.perf_counter())
     planned = {id(b) for b in plan}
     skipped_sizes: dict[str, list[str]] = {}
@@ -386,7 +382,7 @@ def _calibrate(start: float, budget_s: float, dtypes: str | Sequence[str], progr
         tracker.start()
         c0 = _cpu_now()
         with quiet(), mb.pass_mode(bench):
-            timing = run_bench(call, target, between=between, between_cpu_s=between_cpu)
+            timing = run_bench(call, target)
         cpu = _cpu_now() - c0
         snap = tracker.stop().snapshot
         seg = Segment(bench, timing.time_s, timing.cpu_s, timing.calls + timing.warmup_calls,

@@ -685,29 +685,3 @@ def priority(bench: Bench) -> int:
     if bench.op:
         return 2
     return 1 if bench.pass_ != FORWARD else 0
-
-
-def interleaving_calls() -> Callable[[], None]:
-    """Small calls of other operator classes, run (untimed) between two timed calls of a
-    benchmark, as other operators run between two calls of one operator in a model: a
-    benchmark looped alone keeps its code, oneDNN's primitive cache entries and its tensors'
-    metadata in the caches, which a model's operators evict from one another."""
-    import torch
-    import torch.nn.functional as F
-
-    x4, w4 = filled(1, 8, 16, 16), filled(8, 8, 3, 3)
-    x3, w3 = filled(1, 8, 32), filled(8, 8, 3)
-    rows, w2 = filled(8, 64), filled(64, 64)
-    mean, var = filled(8), filled(8)
-    table, idx = filled(1000, 16), torch.arange(32) * 31
-
-    calls = [lambda: F.conv2d(x4, w4, padding=1), lambda: F.conv1d(x3, w3, padding=1),
-             lambda: F.linear(rows, w2), lambda: F.layer_norm(rows, (64,)),
-             lambda: F.batch_norm(x4, mean, var), lambda: F.gelu(rows), lambda: rows.softmax(-1),
-             lambda: F.max_pool2d(x4, 2), lambda: F.embedding(idx, table), lambda: rows.sum(0)]
-
-    def run() -> None:
-        with torch.no_grad():
-            for c in calls:
-                c()
-    return run

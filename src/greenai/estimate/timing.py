@@ -27,8 +27,7 @@ class BenchTiming:
 
 
 def run_bench(call: Callable[[], Any] | list[Callable[[], Any]], target_s: float, *,
-              max_calls: int = 200_000, min_calls: int = 3,
-              between: Callable[[], Any] | None = None, between_cpu_s: float = 0.0) -> BenchTiming:
+              max_calls: int = 200_000, min_calls: int = 3) -> BenchTiming:
     """Warm up, then repeat for about target_s; median wall time, mean CPU time per call.
     A list of calls (copies of one benchmark on different tensors) is cycled through, so
     each call finds its inputs out of the caches, as a model's weights are."""
@@ -48,18 +47,12 @@ def run_bench(call: Callable[[], Any] | list[Callable[[], Any]], target_s: float
     while (now < end or len(times) < min_calls) and len(times) < max_calls:
         f = calls[i]
         i = i + 1 if i + 1 < k else 0
-        if between is not None:
-            between()
         a = perf()
         f()
         now = perf()
         times.append(now - a)
     cpu = time.process_time() - c0
-    median = statistics.median(times)
-    per_call = cpu / len(times)
-    if between is not None:  # the other calls' CPU time, measured apart, taken out
-        per_call = max(per_call - between_cpu_s, 0.05 * median)
-    return BenchTiming(median, per_call, len(times), warm)
+    return BenchTiming(statistics.median(times), cpu / len(times), len(times), warm)
 
 
 # What the forward and backward of a small model's training step stream through before
