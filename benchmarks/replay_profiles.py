@@ -1,0 +1,70 @@
+"""Judge several calibration profiles on one measured accuracy run (a paired comparison).
+
+    python benchmarks/estimate_accuracy.py --profile /tmp/a.json --rounds 3 > /tmp/accuracy.log
+    python benchmarks/replay_profiles.py /tmp/accuracy.log /tmp/a.json /tmp/b.json ...   # no timing
+
+On this shared VM two accuracy runs of the same code land several points of MAPE apart, so a
+change to calibration cannot be judged by comparing two runs. This replays the measured step
+times of one run (the least per case over its rounds, as estimate_accuracy.py keeps) against
+every profile given: each profile's error is then on the same measurements, and what differs
+is only how (and when) each profile was calibrated. Calibrate the profiles back to back, in
+alternation, so that the machine's drift hits them alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+
+from warm_cache_whatif import ROOT, measured_times
+
+GROUPS = {"all": lambda b, m: True,
+          "batch 4 inference": lambda b, m: b == 4 and m == "inference",
+          "batch 4 training": lambda b, m: b == 4 and m == "training",
+          "batch 32 inference": lambda b, m: b == 32 and m == "inference",
+          "batch 32 training": lambda b, m: b == 32 and m == "training"}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("log", type=Path, help="stdout of benchmarks/estimate_accuracy.py")
+    ap.add_argument("profiles", type=Path, nargs="+", help="calibration profiles to judge")
+    args = ap.parse_args()
+    sys.path.insert(0, str(ROOT / "src"))
+    import torch
+    from estimate_accuracy import load_zoo
+
+    from greenai.estimate.counting import count_ops
+    from greenai.estimate.predict import predict
+    from greenai.estimate.profile import load_profile
+
+    times = measured_times(args.log.read_text())
+    if not times:
+        raise SystemExit(f"{args.log}: no measured cases found (is it estimate_accuracy.py's output?)")
+    profiles = [load_profile(p) for p in args.profiles]
+    zoo = load_zoo()
+    errors: list[tuple[str, int, str, list[float]]] = []
+    for (name, batch, mode), t in sorted(times.items()):
+        torch.manual_seed(0)
+        model, x = zoo[name](batch)
+        counts = count_ops(model, x, training=mode == "training", optimizer="adam")
+        errors.append((name, batch, mode, [predict(counts, p).time_s / t - 1 for p in profiles]))
+    names = [p.name for p in args.profiles]
+    print(f"Command: `python benchmarks/replay_profiles.py {args.log} {' '.join(map(str, args.profiles))}`\n")
+    print("| time MAPE | " + " | ".join(names) + " |")
+    print("|---|" + "---:|" * len(names))
+    for label, keep in GROUPS.items():
+        rows = [e for n, b, m, e in errors if keep(b, m)]
+        if rows:
+            cells = [statistics.mean(abs(r[i]) for r in rows) for i in range(len(names))]
+            print(f"| {label} ({len(rows)}) | " + " | ".join(f"{c:.1%}" for c in cells) + " |")
+    print("\n| case | " + " | ".join(names) + " |")
+    print("|---|" + "---:|" * len(names))
+    for name, batch, mode, errs in errors:
+        print(f"| {name}/{batch} {mode} | " + " | ".join(f"{e:+.0%}" for e in errs) + " |")
+
+
+if __name__ == "__main__":
+    main()
