@@ -13,7 +13,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from greenai.errors import GreenAIError
 from greenai.estimate.counting import EstimateError, count_ops
-from greenai.estimate.ops import OpClass, OpCounts, Pass
+from greenai.estimate.ops import SINGLE_IMAGE, OpClass, OpCounts, Pass
 from tests.estimate.models import ZOO
 
 F32 = 4  # bytes per float32
@@ -95,6 +95,24 @@ def test_depthwise_conv_is_classified_and_its_backward_is_twice_the_forward():
     assert only(depthwise, OpClass.DEPTHWISE_CONV, Pass.BACKWARD).flops == 2 * fwd.flops
     assert only(grouped, OpClass.CONV).flops == 2 * batch * 16 * 8 * 8 * (channels // 2) * 9
     assert only(grouped, OpClass.CONV, Pass.BACKWARD).flops == 2 * only(grouped, OpClass.CONV).flops
+
+
+def test_a_dense_convolution_of_one_image_is_its_own_variant():
+    """oneDNN runs a convolution of one image on another path (benchmarks/conv_batch.py):
+    its forward and backward records say so; batched and depthwise ones do not."""
+    conv = nn.Conv2d(3, 8, 3)
+    one = count_ops(conv, torch.randn(1, 3, 8, 8), training=True, optimizer=None)
+    two = count_ops(conv, torch.randn(2, 3, 8, 8), training=True, optimizer=None)
+    depthwise = count_ops(nn.Conv2d(4, 4, 3, groups=4), torch.randn(1, 4, 8, 8), training=False)
+    conv1d = count_ops(nn.Conv1d(3, 8, 3), torch.randn(1, 3, 16), training=False)
+    variants = lambda c, cls: {(r.pass_, r.variant) for r in c.records if r.op_class is cls}
+    assert variants(one, OpClass.CONV) == {(Pass.FORWARD, SINGLE_IMAGE), (Pass.BACKWARD, SINGLE_IMAGE)}
+    assert variants(two, OpClass.CONV) == {(Pass.FORWARD, ""), (Pass.BACKWARD, "")}
+    assert variants(depthwise, OpClass.DEPTHWISE_CONV) == {(Pass.FORWARD, "")}
+    assert variants(conv1d, OpClass.CONV) == {(Pass.FORWARD, SINGLE_IMAGE)}
+    unbatched = count_ops(nn.Conv2d(3, 8, 3), torch.randn(3, 8, 8), training=False)
+    assert variants(unbatched, OpClass.CONV) == {(Pass.FORWARD, SINGLE_IMAGE)}
+    assert {r.variant for r in one.records if r.op_class is not OpClass.CONV} == {""}
 
 
 def test_relu_counts_one_flop_per_element():

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from greenai.estimate import coefficients as co
-from greenai.estimate.ops import OpClass, OpCounts, OpRecord, Pass
+from greenai.estimate.ops import SINGLE_IMAGE, OpClass, OpCounts, OpRecord, Pass
 from greenai.estimate.predict import module_calls, predict, whole_run
 from greenai.estimate.profile import (
     BASIS_ACTIVE_POWER,
@@ -200,6 +200,25 @@ def test_operator_with_its_own_roofline_is_preferred_over_its_class():
     p = predict(counts(tanh, add), profile)
     # tanh_: 3us + 4e3 B / 1e8 B/s = 43 us; add_: the class roofline, 2us + 4e3 / 1e9 = 6 us
     assert p.time_s == pytest.approx(43e-6 + 6e-6 + 2 * 1e-6, rel=1e-12)
+
+
+def test_a_variant_calibrated_apart_is_preferred_and_falls_back_on_the_class():
+    """A convolution of one image (OpRecord.variant SINGLE_IMAGE) uses the "@single_image"
+    roofline where calibrated, else its class's (profiles made before the split)."""
+    profile = hand_profile()
+    conv = {"conv/float32": TimeModel(100e-6, 1e9, 1e9, busy_cpus=1.0, overhead_busy_cpus=1.0)}
+    split = {**conv, "conv/float32@single_image": TimeModel(10e-6, 1e9, 1e9, busy_cpus=1.0,
+                                                            overhead_busy_cpus=1.0)}
+    one = OpRecord("aten.convolution.default", OpClass.CONV, "float32", 1e6, 1e4, 1e4, "c", Pass.FORWARD,
+                   variant=SINGLE_IMAGE)
+    batch = dataclasses.replace(one, variant="")
+    kernel = lambda p: next(r for r in p.per_layer if r.module == "c").time_s - 1e-6  # less the module call
+    with_split = dataclasses.replace(profile, time_models={**profile.time_models, **split})
+    before = dataclasses.replace(profile, time_models={**profile.time_models, **conv})
+    assert kernel(predict(counts(one), with_split)) == pytest.approx(10e-6 + 1e-3, rel=1e-9)
+    assert kernel(predict(counts(batch), with_split)) == pytest.approx(100e-6 + 1e-3, rel=1e-9)
+    assert kernel(predict(counts(one), before)) == pytest.approx(100e-6 + 1e-3, rel=1e-9)
+    assert not predict(counts(one), before).notes
 
 
 def test_time_model_without_overlap_adds_compute_and_memory():

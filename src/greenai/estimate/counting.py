@@ -210,6 +210,7 @@ class _CountingMode(TorchDispatchMode):
                 module=self.scope.module_for(self.pass_, ins),
                 pass_=self.pass_,
                 python_call=self.calls.take() and self.pass_ is not Pass.BACKWARD,
+                variant=rule.variant(call) if rule.variant else "",
             )
         )
 

@@ -23,7 +23,7 @@ from torch.utils.flop_counter import (
     sdpa_flop_count,
 )
 
-from greenai.estimate.ops import OpClass
+from greenai.estimate.ops import SINGLE_IMAGE, OpClass
 
 _aten = torch.ops.aten
 
@@ -376,6 +376,7 @@ class Rule:
     bytes_read: Callable[[Call], float] | None = None
     bytes_written: Callable[[Call], float] | None = None
     dtype: Callable[[Call], str | None] | None = None  # when not the first float input's
+    variant: Callable[[Call], str] | None = None  # OpRecord.variant, "" for none
 
 
 def _conv_class(call: Call) -> OpClass:
@@ -384,6 +385,16 @@ def _conv_class(call: Call) -> OpClass:
     x = call.get("input")
     in_channels = x.shape[1] if x is not None and x.dim() > 1 else 0
     return OpClass.DEPTHWISE_CONV if groups > 1 and groups == in_channels else OpClass.CONV
+
+
+def _conv_variant(call: Call) -> str:
+    """SINGLE_IMAGE for a dense convolution of a batch of one (forward or backward); an
+    unbatched input (one dimension less than the weight) is one image too."""
+    x, w = call.get("input"), call.get("weight")
+    if x is None or w is None:
+        return ""
+    single = x.dim() == w.dim() - 1 or x.shape[0] == 1
+    return SINGLE_IMAGE if single and _conv_class(call) is OpClass.CONV else ""
 
 
 def _conv_backward(call: Call) -> float:
@@ -402,9 +413,10 @@ def _conv_backward(call: Call) -> float:
     return part(0) + part(1) / groups
 
 
-def _registry_rule(op_class: OpClass | Callable[[Call], OpClass], packet: Any) -> Rule:
+def _registry_rule(op_class: OpClass | Callable[[Call], OpClass], packet: Any,
+                   variant: Callable[[Call], str] | None = None) -> Rule:
     formula = flop_registry[packet]
-    return Rule(op_class, lambda c: float(formula(*c.args, **c.kwargs, out_val=c.out)))
+    return Rule(op_class, lambda c: float(formula(*c.args, **c.kwargs, out_val=c.out)), variant=variant)
 
 
 def _bind(fn: Callable[[Call, str], float], base: str) -> Callable[[Call], float]:
@@ -415,9 +427,9 @@ _RULES: dict[str, Rule] = {}
 for _packet in flop_registry:
     _name = getattr(_packet, "__name__", str(_packet))
     if _name == "convolution_backward":
-        _RULES[_name] = Rule(_conv_class, _conv_backward)
+        _RULES[_name] = Rule(_conv_class, _conv_backward, variant=_conv_variant)
     elif _name.startswith(("conv", "_conv", "cudnn_conv", "_slow_conv")):
-        _RULES[_name] = _registry_rule(_conv_class, _packet)
+        _RULES[_name] = _registry_rule(_conv_class, _packet, _conv_variant)
     else:  # matmuls and attention
         _RULES[_name] = _registry_rule(OpClass.MATMUL, _packet)
 _RULES.update(

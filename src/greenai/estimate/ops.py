@@ -47,6 +47,14 @@ class OpRecord:
     # the operator started a call made from Python (forward, optimizer); False: issued from
     # C++ inside another call (nn.GRU's per-step ops) or by the autograd engine (backward)
     python_call: bool = True
+    # a regime of the operator that is calibrated apart from its class ("" for none), e.g.
+    # SINGLE_IMAGE: oneDNN runs a convolution of one image on another, far cheaper, path
+    variant: str = ""
+
+
+# a dense convolution of a batch of one (``input.shape[0] == 1``): on CPU its fixed cost is
+# ~100 us (forward) to ~300 us (backward) lower than at batch 2 (benchmarks/conv_batch.py)
+SINGLE_IMAGE = "single_image"
 
 
 @dataclass(frozen=True)

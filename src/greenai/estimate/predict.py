@@ -279,7 +279,9 @@ def _record_time(record: OpRecord, prof: Profile, notes: list[str], seen: set[st
         t = prof.view_overhead_s
         model = None
     else:
-        model = _time_model(prof, op_class, dtype, model_pass, op_base_name(record.op), notes, seen)
+        # a regime calibrated apart (a convolution of one image) before the operator's own roofline
+        op = record.variant or op_base_name(record.op)
+        model = _time_model(prof, op_class, dtype, model_pass, op, notes, seen)
         overhead = model.overhead_s
         if pass_ is Pass.OPTIMIZER and prof.optimizer_record_s > 0:
             # inside optimizer.step() each operator costs the Python around it, measured
