@@ -14,19 +14,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
+
+from machine_noise import median_call_s
 
 SHAPES = [(3, 16, 32, 3, 1), (16, 16, 16, 3, 1), (32, 16, 32, 3, 1), (64, 8, 64, 3, 1), (32, 16, 64, 1, 2)]
 BATCHES = (1, 2, 4, 8)
-
-
-def median_call_s(call, n: int = 200) -> float:  # noqa: ANN001
-    times = []
-    for _ in range(n):
-        a = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - a)
-    return statistics.median(times[n // 5:])
+CALLS = 200  # timed calls per case and round
 
 
 def cases():  # noqa: ANN201
@@ -65,10 +58,10 @@ def main() -> None:
     times: dict[tuple, list[tuple[float, float]]] = {key: [] for key in calls}
     for _ in range(args.rounds):
         for key, (forward, backward) in calls.items():
-            times[key].append((median_call_s(forward), median_call_s(backward)))
+            times[key].append((median_call_s(forward, CALLS, warmup=0.2), median_call_s(backward, CALLS, warmup=0.2)))
     print(f"Command: `python benchmarks/conv_batch.py --rounds {args.rounds}`; torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads\n")
-    print("| convolution (per image) | pass | " + " | ".join(f"batch {n}" for n in BATCHES)
+    print("| convolution (one image's C x H x W -> K) | pass | " + " | ".join(f"batch {n}" for n in BATCHES)
           + " | batch 1 -> 2 | batch 2 -> 4 |")
     print("|---|---|" + "---:|" * (len(BATCHES) + 2))
     for c, h, k, ks, stride in SHAPES:
@@ -76,7 +69,7 @@ def main() -> None:
             t = [statistics.median(r[i] for r in times[(c, h, k, ks, stride, n)]) for n in BATCHES]
             print(f"| {c}x{h}x{h} -> {k}, {ks}x{ks}/{stride} | {label} | "
                   + " | ".join(f"{v * 1e6:.0f} us" for v in t)
-                  + f" | +{(t[1] - t[0]) * 1e6:.0f} us | +{(t[2] - t[1]) * 1e6:.0f} us |")
+                  + f" | {(t[1] - t[0]) * 1e6:+.0f} us | {(t[2] - t[1]) * 1e6:+.0f} us |")
 
 
 if __name__ == "__main__":

@@ -17,8 +17,9 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from pathlib import Path
+
+from machine_noise import median_call_s
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,17 +46,6 @@ def other_operators():  # noqa: ANN201 - a callable
     return run
 
 
-def median_call_s(call, n: int, before=None) -> float:  # noqa: ANN001
-    times = []
-    for _ in range(n):
-        if before is not None:
-            before()
-        a = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - a)
-    return statistics.median(times[n // 10:])
-
-
 def leaves(model, x):  # noqa: ANN001, ANN201
     """(leaf module, its input args) in the order one forward calls them."""
     import torch
@@ -74,9 +64,9 @@ def leaves(model, x):  # noqa: ANN001, ANN201
 def measure(model, x, calls, others, n: int) -> tuple[float, float, float]:  # noqa: ANN001
     alone = interleaved = 0.0
     for m, args in calls:
-        alone += median_call_s(lambda: m(*args), n)
-        interleaved += median_call_s(lambda: m(*args), n, others)
-    whole = median_call_s(lambda: model(x), n)
+        alone += median_call_s(lambda: m(*args), n, warmup=0.1)
+        interleaved += median_call_s(lambda: m(*args), n, others, warmup=0.1)
+    whole = median_call_s(lambda: model(x), n, warmup=0.1)
     return alone, interleaved, whole
 
 

@@ -23,13 +23,18 @@ from collections.abc import Callable
 SLOW = 1.25  # a round slower than this x the probe's fastest counts as slow
 
 
-def median_call_s(call: Callable[[], object], calls: int) -> float:
+def median_call_s(call: Callable[[], object], calls: int, before: Callable[[], object] | None = None,
+                  warmup: float = 0.0) -> float:
+    """Median wall time of `calls` calls (the first `warmup` fraction left out); `before`, if
+    given, runs untimed before each call."""
     times = []
     for _ in range(calls):
+        if before is not None:
+            before()
         start = time.perf_counter()
         call()
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return statistics.median(times[int(calls * warmup):])
 
 
 def main() -> None:

@@ -18,7 +18,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from warm_cache_whatif import ROOT, measured_times
+from warm_cache_whatif import ROOT, measured_times, zoo_counts
 
 GROUPS = {"all": lambda b, m: True,
           "batch 4 inference": lambda b, m: b == 4 and m == "inference",
@@ -33,10 +33,6 @@ def main() -> None:
     ap.add_argument("profiles", type=Path, nargs="+", help="calibration profiles to judge")
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT / "src"))
-    import torch
-    from estimate_accuracy import load_zoo
-
-    from greenai.estimate.counting import count_ops
     from greenai.estimate.predict import predict
     from greenai.estimate.profile import load_profile
 
@@ -44,14 +40,9 @@ def main() -> None:
     if not times:
         raise SystemExit(f"{args.log}: no measured cases found (is it estimate_accuracy.py's output?)")
     profiles = [load_profile(p) for p in args.profiles]
-    zoo = load_zoo()
-    errors: list[tuple[str, int, str, list[float]]] = []
-    for (name, batch, mode), t in sorted(times.items()):
-        torch.manual_seed(0)
-        model, x = zoo[name](batch)
-        counts = count_ops(model, x, training=mode == "training", optimizer="adam")
-        errors.append((name, batch, mode, [predict(counts, p).time_s / t - 1 for p in profiles]))
-    names = [p.name for p in args.profiles]
+    errors = [(name, batch, mode, [predict(counts, p).time_s / t - 1 for p in profiles])
+              for (name, batch, mode), t, counts in zoo_counts(times)]
+    names = [f"{i + 1}: {p}" for i, p in enumerate(args.profiles)]
     print(f"Command: `python benchmarks/replay_profiles.py {args.log} {' '.join(map(str, args.profiles))}`\n")
     print("| time MAPE | " + " | ".join(names) + " |")
     print("|---|" + "---:|" * len(names))

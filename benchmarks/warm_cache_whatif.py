@@ -36,16 +36,27 @@ def measured_times(log: str) -> dict[tuple[str, int, str], float]:
     return times
 
 
+def zoo_counts(times: dict[tuple[str, int, str], float]):  # noqa: ANN201 - an iterator
+    """(case, measured time, OpCounts) for every case of a replayed run, counted as the
+    accuracy benchmark counts it (src/ on sys.path first)."""
+    import torch
+    from estimate_accuracy import load_zoo
+
+    from greenai.estimate.counting import count_ops
+
+    zoo = load_zoo()
+    for (name, batch, mode), t in sorted(times.items()):
+        torch.manual_seed(0)
+        model, x = zoo[name](batch)
+        yield (name, batch, mode), t, count_ops(model, x, training=mode == "training", optimizer="adam")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("log", type=Path, help="stdout of benchmarks/estimate_accuracy.py")
     ap.add_argument("profile", type=Path, help="the profile that run used (its --profile)")
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT / "src"))
-    import torch
-    from estimate_accuracy import load_zoo
-
-    from greenai.estimate.counting import count_ops
     from greenai.estimate.predict import predict
     from greenai.estimate.profile import load_profile
 
@@ -60,12 +71,8 @@ def main() -> None:
         return dataclasses.replace(profile, time_models=models)
 
     variants = {1.0: profile} | {s: warm(s) for s in SPEEDUPS}
-    zoo = load_zoo()
     rows = []
-    for (name, batch, mode), t in sorted(times.items()):
-        torch.manual_seed(0)
-        model, x = zoo[name](batch)
-        counts = count_ops(model, x, training=mode == "training", optimizer="adam")
+    for (name, batch, mode), t, counts in zoo_counts(times):
         working_set = counts.parameter_bytes * (4 if mode == "training" else 1) + counts.activation_bytes
         rows.append((f"{name}/{batch} {mode}", working_set, t,
                      {s: predict(counts, p).time_s / t - 1 for s, p in variants.items()}))

@@ -170,6 +170,23 @@ def test_benchmarks_count_what_op_counting_counts():
     assert {b.name for b in benches if b.op == SINGLE_IMAGE} == {"conv 1x16x16x16 k16 3x3/1"}
 
 
+def test_convolution_benchmarks_are_in_the_regime_counting_marks_and_each_group_can_be_fitted():
+    """Every dense convolution benchmark: op counting marks its records one-image exactly when
+    the benchmark calibrates the one-image roofline; each group has sizes enough to fit."""
+    import torch
+
+    from greenai.estimate.calibrate import MIN_POINTS_FULL
+    from greenai.estimate.counting import count_ops
+
+    benches = [b for b in mb.suite((mb.FP32, mb.BF16), backward=False) if b.op_class is OpClass.CONV]
+    for bench in (b for b in benches if b.dtype == mb.FP32):
+        counts = count_ops(calling(bench.make()), torch.zeros(1), on_meta=False)
+        assert {r.variant for r in counts.records if r.op_class is OpClass.CONV} == {bench.op}, bench.name
+    sizes = {g: sum(b.group == g for b in benches) for g in {b.group for b in benches}}
+    assert sizes["conv/float32"] >= MIN_POINTS_FULL and sizes["conv/bfloat16"] >= MIN_POINTS_FULL
+    assert sizes["conv/float32@single_image"] >= 3 and sizes["conv/bfloat16@single_image"] >= 2
+
+
 def test_fit_roofline_keeps_the_additive_form_when_it_fits_better():
     o, rate, bw = 4e-6, 5e10, 1e10
     flops = np.array([1e4, 1e6, 1e7, 1e8, 1e9, 3e6, 3e8])

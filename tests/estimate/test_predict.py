@@ -219,6 +219,15 @@ def test_a_variant_calibrated_apart_is_preferred_and_falls_back_on_the_class():
     assert kernel(predict(counts(batch), with_split)) == pytest.approx(100e-6 + 1e-3, rel=1e-9)
     assert kernel(predict(counts(one), before)) == pytest.approx(100e-6 + 1e-3, rel=1e-9)
     assert not predict(counts(one), before).notes
+    # within its pass only: a one-image backward takes the backward roofline, not the
+    # one-image forward one (a calibration without the one-image backward group)
+    backward = TimeModel(300e-6, 1e9, 1e9)
+    no_bwd_variant = dataclasses.replace(with_split, time_models={**with_split.time_models,
+                                                                  "conv/float32/backward": backward})
+    assert no_bwd_variant.time_model(OpClass.CONV, "float32", "backward", "convolution_backward",
+                                     SINGLE_IMAGE) is backward
+    assert no_bwd_variant.time_model(OpClass.CONV, "float32", "forward_train", "convolution",
+                                     SINGLE_IMAGE) is split["conv/float32@single_image"]
 
 
 def test_time_model_without_overlap_adds_compute_and_memory():

@@ -54,7 +54,9 @@ class Bench:
     rank: int  # size order within its group, 0 = smallest
     kernels: tuple[Kernel, ...]  # what counting records for one call
     make: Callable[[], Callable[[], Any]]  # builds the tensors, returns the call to time
-    op: str = ""  # an operator with a roofline of its own (aten base name), "" for the class's
+    # a roofline of its own: an operator (aten base name) or a variant of one (OpRecord.variant,
+    # e.g. ops.SINGLE_IMAGE); "" for the class's
+    op: str = ""
 
     @property
     def group(self) -> str:
@@ -256,8 +258,10 @@ def conv_benches(dtype: str, depthwise: bool, backward: bool = False) -> list[Be
                   # small batches and feature maps, where oneDNN runs far below its peak rate
                   (2, 8, 32, 16, 3, 1), (4, 16, 16, 32, 3, 1), (4, 32, 8, 64, 3, 1), (1, 64, 8, 64, 3, 1),
                   (1, 128, 14, 128, 3, 1)]
-    if dtype == BF16:
-        shapes = [sh for sh in shapes if sh[0] * sh[1] * sh[2] ** 2 * sh[3] <= 8 * 32 * 32 * 32 * 32][:5]
+    if dtype == BF16:  # emulated or slow: the smaller sizes, five batched and three of one image
+        small = [sh for sh in shapes if sh[0] * sh[1] * sh[2] ** 2 * sh[3] <= 8 * 32 * 32 * 32 * 32]
+        one = [] if depthwise else [sh for sh in small if sh[0] == 1][:3]
+        shapes = [sh for sh in small if sh not in one][:5] + one
     out = []
     for n, c, h, k_out, k, stride in shapes:
         groups = c if depthwise else 1
@@ -283,7 +287,8 @@ def conv_benches(dtype: str, depthwise: bool, backward: bool = False) -> list[Be
         else:
             kernels = [(cls, f, s * (xb + wb + bb + ob))]
         name = f"{'dwconv' if depthwise else 'conv'} {n}x{c}x{h}x{h} k{k_out} {k}x{k}/{stride}"
-        # one image: another oneDNN path, ~100-300 us cheaper than a batch (its own roofline)
+        # one image: another oneDNN path, ~100-300 us cheaper than a batch (its own roofline,
+        # chosen by OpRecord.variant)
         op = SINGLE_IMAGE if n == 1 and not depthwise else ""
         out.append(_bench(name, cls, dtype, backward, kernels, make, op))
     return out
@@ -680,7 +685,7 @@ def _ranked(benches: list[Bench], per_bf16_group: int = 5) -> list[Bench]:
 
 def priority(bench: Bench) -> int:
     """Which groups a small budget serves first: float32 classes, their backward, operators
-    with their own roofline, int8, bfloat16."""
+    (and variants) with their own roofline, int8, bfloat16."""
     if bench.dtype == BF16:
         return 4
     if bench.dtype == INT8:

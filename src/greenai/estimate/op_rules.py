@@ -388,13 +388,13 @@ def _conv_class(call: Call) -> OpClass:
 
 
 def _conv_variant(call: Call) -> str:
-    """SINGLE_IMAGE for a dense convolution of a batch of one (forward or backward); an
-    unbatched input (one dimension less than the weight) is one image too."""
-    x, w = call.get("input"), call.get("weight")
-    if x is None or w is None:
-        return ""
-    single = x.dim() == w.dim() - 1 or x.shape[0] == 1
-    return SINGLE_IMAGE if single and _conv_class(call) is OpClass.CONV else ""
+    """SINGLE_IMAGE for a dense, ungrouped, not transposed convolution of a batch of one
+    (forward or backward: benchmarks/conv_batch.py measured that regime; grouped and
+    transposed ones gain far less from it). torch.nn.functional adds the batch dimension of
+    an unbatched input before aten.convolution, so that is one image too."""
+    x = call.get("input")
+    dense = (call.get("groups", 1) or 1) == 1 and not call.get("transposed", False)
+    return SINGLE_IMAGE if dense and x is not None and x.dim() > 2 and x.shape[0] == 1 else ""
 
 
 def _conv_backward(call: Call) -> float:

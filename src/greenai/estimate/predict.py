@@ -279,9 +279,8 @@ def _record_time(record: OpRecord, prof: Profile, notes: list[str], seen: set[st
         t = prof.view_overhead_s
         model = None
     else:
-        # a regime calibrated apart (a convolution of one image) before the operator's own roofline
-        op = record.variant or op_base_name(record.op)
-        model = _time_model(prof, op_class, dtype, model_pass, op, notes, seen)
+        model = _time_model(prof, op_class, dtype, model_pass, op_base_name(record.op), notes, seen,
+                            record.variant)
         overhead = model.overhead_s
         if pass_ is Pass.OPTIMIZER and prof.optimizer_record_s > 0:
             # inside optimizer.step() each operator costs the Python around it, measured
@@ -339,12 +338,12 @@ def op_base_name(op: str) -> str:
 
 
 def _time_model(prof: Profile, op_class: OpClass, dtype: str, pass_: str, op: str,
-                notes: list[str], seen: set[str]) -> TimeModel:
-    model = prof.time_model(op_class, dtype, pass_, op)
+                notes: list[str], seen: set[str], variant: str = "") -> TimeModel:
+    model = prof.time_model(op_class, dtype, pass_, op, variant)
     if model is not None:
         return model
     key = f"{op_class.value}/{dtype}"
-    fallback = prof.time_model(op_class, "float32", pass_, op)
+    fallback = prof.time_model(op_class, "float32", pass_, op, variant)
     if fallback is not None:
         if key not in seen and dtype in co.DTYPES + ("float64",):  # integer bookkeeping: silent
             seen.add(key)

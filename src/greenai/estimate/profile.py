@@ -206,13 +206,18 @@ class Profile:
     schema: int = SCHEMA
 
     def time_model(self, op_class: OpClass | str, dtype: str, pass_: str = "forward",
-                   op: str = "") -> TimeModel | None:
+                   op: str = "", variant: str = "") -> TimeModel | None:
         """The model of (class, dtype): the operator's own if calibrated ("...@op"), else the
         class's; for pass "backward" (or "forward_train", the forward of a training step) the
-        model of that pass if calibrated, else the forward one."""
+        model of that pass if calibrated, else the forward one. A variant (OpRecord.variant,
+        "...@variant") is preferred within its pass only: a one-image convolution's backward
+        takes the backward roofline before the one-image forward one."""
         key = f"{OpClass(op_class).value}/{co.canonical_dtype(dtype)}"
         keys = [f"{key}/{pass_}", key] if pass_ not in ("", "forward") else [key]
-        for k in ([f"{k}@{op}" for k in keys] if op else []) + keys:
+        tried = [f"{keys[0]}@{variant}"] if variant else []
+        tried += ([f"{k}@{op}" for k in keys] if op else []) + keys[:1]
+        tried += ([f"{k}@{variant}" for k in keys[1:]] if variant else []) + keys[1:]
+        for k in tried:
             if k in self.time_models:
                 return self.time_models[k]
         return None
