@@ -21,7 +21,7 @@ configurations:
                 cache; evaluation every 60 steps
   curriculum    10 epochs of unequal length: epoch e trains on 30 %..100 % of the data,
                 growing linearly; evaluation per epoch
-`--scale` (default 4) multiplies the training data, so a run lasts 1-2 minutes and 10 % of it
+`--scale` (default 4) multiplies the training data, so a run lasts 1-4 minutes (by machine) and 10 % of it
 is 6-12 s of training rather than the first 2 s of a fresh process.
 
 Each configuration runs twice, in fresh processes, with the same seeds: tracked by greenai
@@ -70,7 +70,7 @@ REPO = SCRIPT.parent.parent
 CONFIGS = ("eval_every_k", "batch_ramp", "cache_fill", "curriculum")
 CHECKPOINTS = (0.10, 0.20, 0.50)
 FLUSH_ENV = "GREENAI_BENCH_FLUSH_DENORMAL"
-SCALE = 4  # the data copies x this: each run lasts 1-2 min on 2 vCPUs, so 10 % is 6-12 s
+SCALE = 4  # the data copies x this: each run lasts 1-4 min on 2 vCPUs, so 10 % is 6-26 s
 
 
 # -- the child: one real training run under both trackers -----------------------------------
@@ -397,7 +397,7 @@ def report(results: list[dict[str, Any]], quick: bool) -> str:
         "energy, on runs with warm-up and periodic evaluation.",
         "",
         f"Real training runs (small CNN on scikit-learn digits, PyTorch on CPU, 1 thread, fresh "
-        f"process per run, 1-2 min each at --scale {first.get('scale', 1)}). Each configuration runs twice with "
+        f"process per run, 1-4 min each (by machine) at --scale {first.get('scale', 1)}). Each configuration runs twice with "
         "the same seeds: greenai alone (its forecast is judged on that run) and greenai with "
         "CarbonTracker (CarbonTracker's own prediction and total); in one process, CarbonTracker's "
         "own work slowed the first epoch that greenai's forecast extrapolates. See the script's "
@@ -511,7 +511,7 @@ def main() -> None:
     parser.add_argument("--json", help="also write the raw results here")
     parser.add_argument("--from-json", help="report results saved with --json (no new runs)")
     parser.add_argument("--scale", type=int, default=SCALE,
-                        help=f"copies of the training data x this (default {SCALE}: runs of 1-2 min)")
+                        help=f"copies of the training data x this (default {SCALE}: runs of 1-4 min)")
     parser.add_argument("--flush-denormal", action="store_true",
                         help="diagnostic: torch.set_flush_denormal(True) at the start of every run, to tell "
                              "denormals in Adam's state from the machine's drift (the target is judged without it)")
