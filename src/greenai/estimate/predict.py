@@ -3,8 +3,9 @@
 Time of one operation (a roofline per operation class and dtype, from the profile; the
 backward pass, the forward of a training step (for kernels that differ there: batch norm's
 batch statistics, oneDNN's LSTM training variant) and a few operators whose cost is far from
-their class's (transcendentals, dropout's random numbers, max pooling, EmbeddingBag) have their
-own rooflines where calibrated; a dtype without one falls back on float32, noted (integer
+their class's (transcendentals, dropout's random numbers, max pooling, EmbeddingBag) and regimes
+of an operator (OpRecord.variant: a convolution of one image) have their own rooflines where
+calibrated; a dtype without one falls back on float32, noted (integer
 bookkeeping silently), then on the default coefficients, noted):
 
     t_i = overhead + max(flops_i / rate, bytes_i / bandwidth)
