@@ -36,6 +36,10 @@ def main() -> None:
     from greenai.estimate.predict import predict
     from greenai.estimate.profile import load_profile
 
+    missing = [str(f) for f in [args.log, *args.profiles] if not f.is_file()]
+    if missing:
+        raise SystemExit(f"no such file: {', '.join(missing)} (a log of benchmarks/estimate_accuracy.py "
+                         "and the profiles it or `greenai calibrate` saved)")
     times = measured_times(args.log.read_text())
     if not times:
         raise SystemExit(f"{args.log}: no measured cases found (is it estimate_accuracy.py's output?)")
