@@ -18,7 +18,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from warm_cache_whatif import ROOT, measured_times, zoo_counts
+from warm_cache_whatif import ROOT, replayed_run, zoo_counts
 
 GROUPS = {"all": lambda b, m: True,
           "batch 4 inference": lambda b, m: b == 4 and m == "inference",
@@ -36,13 +36,7 @@ def main() -> None:
     from greenai.estimate.predict import predict
     from greenai.estimate.profile import load_profile
 
-    missing = [str(f) for f in [args.log, *args.profiles] if not f.is_file()]
-    if missing:
-        raise SystemExit(f"no such file: {', '.join(missing)} (a log of benchmarks/estimate_accuracy.py "
-                         "and the profiles it or `greenai calibrate` saved)")
-    times = measured_times(args.log.read_text())
-    if not times:
-        raise SystemExit(f"{args.log}: no measured cases found (is it estimate_accuracy.py's output?)")
+    times = replayed_run(args.log, args.profiles)
     profiles = [load_profile(p) for p in args.profiles]
     errors = [(name, batch, mode, [predict(counts, p).time_s / t - 1 for p in profiles])
               for (name, batch, mode), t, counts in zoo_counts(times)]

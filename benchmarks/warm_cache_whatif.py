@@ -36,6 +36,18 @@ def measured_times(log: str) -> dict[tuple[str, int, str], float]:
     return times
 
 
+def replayed_run(log: Path, profiles: list[Path]) -> dict[tuple[str, int, str], float]:
+    """The measured times of an accuracy run's log, after checking the log and profiles exist."""
+    missing = [str(f) for f in (log, *profiles) if not f.is_file()]
+    if missing:
+        raise SystemExit(f"no such file: {', '.join(missing)} (a log of benchmarks/estimate_accuracy.py "
+                         "and the profiles it or `greenai calibrate` saved)")
+    times = measured_times(log.read_text())
+    if not times:
+        raise SystemExit(f"{log}: no measured cases found (is it estimate_accuracy.py's output?)")
+    return times
+
+
 def zoo_counts(times: dict[tuple[str, int, str], float]):  # noqa: ANN201 - an iterator
     """(case, measured time, OpCounts) for every case of a replayed run, counted as the
     accuracy benchmark counts it (src/ on sys.path first)."""
@@ -60,13 +72,7 @@ def main() -> None:
     from greenai.estimate.predict import predict
     from greenai.estimate.profile import load_profile
 
-    missing = [str(f) for f in (args.log, args.profile) if not f.is_file()]
-    if missing:
-        raise SystemExit(f"no such file: {', '.join(missing)} (a log of benchmarks/estimate_accuracy.py "
-                         "and the profiles it or `greenai calibrate` saved)")
-    times = measured_times(args.log.read_text())
-    if not times:
-        raise SystemExit(f"{args.log}: no measured cases found (is it estimate_accuracy.py's output?)")
+    times = replayed_run(args.log, [args.profile])
     profile = load_profile(args.profile)
 
     def warm(s: float):  # noqa: ANN202 - a Profile
