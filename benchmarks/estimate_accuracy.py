@@ -17,8 +17,8 @@ counting and prediction without recalibrating; the published figures calibrate a
      rough default coefficients (uncalibrated, for contrast);
    - measure: a real run (warm-up, then steps for about --seconds): the median wall time per
      step, and the energy per step from greenai's Tracker (store=False) over all those steps,
-     with its provenance; once per round (--rounds, interleaved over all cases), keeping
-     each case's least disturbed round.
+     with its provenance; once per round (--rounds, interleaved over all cases), each time on
+     a freshly built model (seeded, as predicted), keeping each case's least disturbed round.
 3. Print Markdown: per case predicted vs measured with the error, MAPE overall; with --write,
    replace the section between `<!-- estimate:start -->` and `<!-- estimate:end -->` in
    docs/benchmarks.md (appended at the end if absent).
@@ -215,16 +215,20 @@ def run(args: argparse.Namespace) -> tuple[list[Case], object, dict]:
                 torch.manual_seed(0)
                 model, x = zoo[name](batch)
                 counts = count_ops(model, x, training=mode == "training", optimizer="adam")
-                planned.append((name, batch, mode, model, x, counts, predict(counts, profile),
+                planned.append((name, batch, mode, counts, predict(counts, profile),
                                 predict(counts, defaults)))
     # every case is measured once per round, rounds interleaved (a slow spell of the shared
     # host hits one round of a case, not all); the least disturbed round is kept
     best: dict[int, tuple] = {}
     info["rounds"] = args.rounds
     for round_ in range(args.rounds):
-        for i, (name, batch, mode, model, x, counts, cal, rough) in enumerate(planned):
+        for i, (name, batch, mode, counts, cal, rough) in enumerate(planned):
             for _attempt in range(3):  # measured again while other jobs disturbed it
                 info["waited_s"] += wait_for_quiet(args.max_wait)
+                # a fresh model each time, as predicted: thousands of steps of loss = sum drive a
+                # model into denormals (the LSTM's backward then runs 6x slower, benchmarks/denormals.py)
+                torch.manual_seed(0)
+                model, x = zoo[name](batch)
                 measured = measure(model, x, mode, args.seconds)
                 if measured[5] < QUIET_CPUS:
                     break
@@ -239,7 +243,7 @@ def run(args: argparse.Namespace) -> tuple[list[Case], object, dict]:
                   f"pred {cal.time_s * 1e3:8.2f} ({cal.time_s / t - 1:+6.1%})  energy {e * 1e3:8.2f} mJ "
                   f"pred {cal.energy_j * 1e3:8.2f} ({cal.energy_j / e - 1:+6.1%}){opt_note}", flush=True)
     cases: list[Case] = []
-    for i, (name, batch, mode, model, x, counts, cal, rough) in enumerate(planned):
+    for i, (name, batch, mode, counts, cal, rough) in enumerate(planned):
         t, e, e_mean, prov, steps, co_load, opt_s = best[i]
         cases.append(Case(name, batch, mode, len(counts.records), cal.time_s, cal.energy_j,
                           rough.time_s, rough.energy_j, t, e, e_mean, prov, steps, co_load,
@@ -290,7 +294,8 @@ def markdown(cases: list[Case], profile, info: dict, args: argparse.Namespace) -
         "step, and the energy of that typical step = the Tracker's energy over the window / its "
         "duration x the median step time (energy / steps, which also carries the slow outlier "
         "steps, is compared in the summary too). Each case is measured so once per round, "
-        f"{args.rounds} rounds interleaved over all cases, and keeps its least disturbed round. "
+        f"{args.rounds} rounds interleaved over all cases, each on a freshly built model (the "
+        "predicted one: seeded, untrained), and keeps its least disturbed round. "
         "The last column is the CPUs other processes (and the hypervisor's steal time) kept "
         "busy during the kept window. Inference: `model.eval()` under "
         "`torch.inference_mode()`. Training: zero_grad, forward, loss = output.sum(), backward, "

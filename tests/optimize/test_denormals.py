@@ -32,3 +32,15 @@ def test_flushing_denormals_keeps_the_state_normal() -> None:
         assert denormal_share(_dead_unit_adam(900)) == 0.0
     finally:
         torch.set_flush_denormal(False)
+
+
+def test_tensors_denormal_share_counts_elements_of_float_tensors_only() -> None:
+    from greenai.optimize.denormals import tensors_denormal_share
+
+    tiny32 = torch.finfo(torch.float32).tiny
+    a = torch.tensor([tiny32 / 4, -tiny32 / 8, 1.0, 0.0])  # 2 of 4 denormal (sign ignored; 0 is not)
+    b = torch.tensor([torch.finfo(torch.float64).tiny / 2, tiny32 / 4], dtype=torch.float64)  # 1 of 2: per dtype
+    skipped = [None, torch.tensor(tiny32 / 4), torch.tensor([1, 2, 3]), "not a tensor"]
+    assert tensors_denormal_share([a, b, *skipped]) == pytest.approx(3 / 6)
+    assert tensors_denormal_share(skipped) == 0.0
+    assert tensors_denormal_share(iter([a])) == pytest.approx(2 / 4)  # any iterable, e.g. a generator
