@@ -86,9 +86,15 @@ def main() -> None:
     args = ap.parse_args()
     if args.steps < 2 * BLOCK:
         ap.error(f"--steps must be at least {2 * BLOCK}")
+    if args.batch < 1 or args.repeat < 1:
+        ap.error("--batch and --repeat must be at least 1")
     if args.child:
         print(json.dumps(child(args.model, args.batch, args.steps, args.child == "flush")))
         return
+    from estimate_accuracy import load_zoo
+
+    if args.model not in (zoo := load_zoo()):
+        ap.error(f"--model {args.model!r} is not in the zoo; choose one of {', '.join(zoo)}")
     results: dict[str, list[dict]] = {"default": [], "flush": []}
     for _ in range(args.repeat):
         for setting in results:

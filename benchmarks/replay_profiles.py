@@ -9,6 +9,10 @@ times of one run (the least per case over its rounds, as estimate_accuracy.py ke
 every profile given: each profile's error is then on the same measurements, and what differs
 is only how (and when) each profile was calibrated. Calibrate the profiles back to back, in
 alternation, so that the machine's drift hits them alike.
+
+Also printed: each profile's micro-benchmark times against the first profile's, per operator
+class and pass (median ratio over the sizes both timed): how fast the machine ran during each
+calibration, which no fit can take out.
 """
 
 from __future__ import annotations
@@ -25,6 +29,23 @@ GROUPS = {"all": lambda b, m: True,
           "batch 4 training": lambda b, m: b == 4 and m == "training",
           "batch 32 inference": lambda b, m: b == 32 and m == "inference",
           "batch 32 training": lambda b, m: b == 32 and m == "training"}
+
+
+def point_ratios(profiles: list) -> dict[str, list[float]]:
+    """Per "class[/pass]": the median over the sizes both timed of each profile's micro-benchmark
+    time / the first profile's (1.0 for the first itself)."""
+    first = {(pt.name, pt.op_class): pt.time_s for pt in profiles[0].points}
+    ratios: dict[str, list[float]] = {}
+    for i, profile in enumerate(profiles):
+        by_class: dict[str, list[float]] = {}
+        for pt in profile.points:
+            if (pt.name, pt.op_class) in first:
+                group = pt.op_class.split("/")[0] + ("/backward" if "/backward" in pt.op_class else "")
+                by_class.setdefault("all", []).append(pt.time_s / first[pt.name, pt.op_class])
+                by_class.setdefault(group, []).append(pt.time_s / first[pt.name, pt.op_class])
+        for group, values in by_class.items():
+            ratios.setdefault(group, [float("nan")] * len(profiles))[i] = statistics.median(values)
+    return ratios
 
 
 def main() -> None:
@@ -49,6 +70,10 @@ def main() -> None:
         if rows:
             cells = [statistics.mean(abs(r[i]) for r in rows) for i in range(len(names))]
             print(f"| {label} ({len(rows)}) | " + " | ".join(f"{c:.1%}" for c in cells) + " |")
+    print("\n| micro-benchmark time / profile 1's (median over sizes) | " + " | ".join(names) + " |")
+    print("|---|" + "---:|" * len(names))
+    for group, values in sorted(point_ratios(profiles).items(), key=lambda kv: (kv[0] != "all", kv[0])):
+        print(f"| {group} | " + " | ".join(f"{v:.2f}x" for v in values) + " |")
     print("\n| case | " + " | ".join(names) + " |")
     print("|---|" + "---:|" * len(names))
     for name, batch, mode, errs in errors:
