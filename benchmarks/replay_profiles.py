@@ -59,8 +59,11 @@ def main() -> None:
 
     times = replayed_run(args.log, args.profiles)
     profiles = [load_profile(p) for p in args.profiles]
-    errors = [(name, batch, mode, [predict(counts, p).time_s / t - 1 for p in profiles])
-              for (name, batch, mode), t, counts in zoo_counts(times)]
+    predicted = [(name, batch, mode, t, [predict(counts, p) for p in profiles])
+                 for (name, batch, mode), t, counts in zoo_counts(times)]
+    errors = [(name, batch, mode, [p.time_s / t - 1 for p in preds]) for name, batch, mode, t, preds in predicted]
+    inside = [sum(preds[i].time_low_s <= t <= preds[i].time_high_s for *_, t, preds in predicted)
+              for i in range(len(profiles))]
     names = [f"{i + 1}: {p}" for i, p in enumerate(args.profiles)]
     print(f"Command: `python benchmarks/replay_profiles.py {args.log} {' '.join(map(str, args.profiles))}`\n")
     print("| time MAPE | " + " | ".join(names) + " |")
@@ -70,6 +73,7 @@ def main() -> None:
         if rows:
             cells = [statistics.mean(abs(r[i]) for r in rows) for i in range(len(names))]
             print(f"| {label} ({len(rows)}) | " + " | ".join(f"{c:.1%}" for c in cells) + " |")
+    print("| measured time inside the ~95 % band | " + " | ".join(f"{k} of {len(predicted)}" for k in inside) + " |")
     print("\n| micro-benchmark time / profile 1's (median over sizes) | " + " | ".join(names) + " |")
     print("|---|" + "---:|" * len(names))
     for group, values in sorted(point_ratios(profiles).items(), key=lambda kv: (kv[0] != "all", kv[0])):

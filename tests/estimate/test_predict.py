@@ -147,17 +147,21 @@ def test_uncertainty_bands_contain_the_point_estimate():
     calibrated = predict(counts(FC, ACT), hand_profile())
     assert calibrated.time_low_s < calibrated.time_s < calibrated.time_high_s
     assert calibrated.energy_low_j < calibrated.energy_j < calibrated.energy_high_j
-    # time: +/- max(15%, 2 x 5%); energy: max(15%, 2 x (5% + 1%)) + the meter's 50%
-    assert calibrated.time_high_s == pytest.approx(calibrated.time_s * 1.15)
-    assert calibrated.time_low_s == pytest.approx(calibrated.time_s * 0.85)
-    assert calibrated.energy_high_j == pytest.approx(calibrated.energy_j * 1.65)
-    assert calibrated.energy_low_j == pytest.approx(calibrated.energy_j * 0.35)
-    poor = predict(counts(FC), hand_profile(fit_mape_time=0.2))
-    assert poor.time_high_s == pytest.approx(poor.time_s * 1.4)  # 2 x self-MAPE
+    # time: a factor of max(1.6, 1 + 2 x 5%) either way; energy: the same factor (1 + 2 x (5% + 1%)
+    # is less), its relative widths plus the meter's 50%
+    assert calibrated.time_high_s == pytest.approx(calibrated.time_s * 1.6)
+    assert calibrated.time_low_s == pytest.approx(calibrated.time_s / 1.6)
+    assert calibrated.energy_high_j == pytest.approx(calibrated.energy_j * (1 + 0.6 + 0.5))
+    assert calibrated.energy_low_j == pytest.approx(calibrated.energy_j * (1 - (1 - 1 / 1.6) - 0.5))
+    poor = predict(counts(FC), hand_profile(fit_mape_time=0.4))
+    assert poor.time_high_s == pytest.approx(poor.time_s * 1.8)  # 1 + 2 x self-MAPE
+    assert poor.time_low_s == pytest.approx(poor.time_s / 1.8)
+    assert poor.energy_high_j == pytest.approx(poor.energy_j * (1 + 0.82 + 0.5))  # 1 + 2 x (40% + 1%)
+    assert poor.energy_low_j == pytest.approx(poor.energy_j * (1 - (1 - 1 / 1.82) - 0.5))
     rough = predict(counts(FC, ACT), default_profile())
     assert rough.provenance == "estimated (default coefficients, rough)"
-    assert rough.time_low_s == pytest.approx(rough.time_s / 2)
-    assert rough.time_high_s == pytest.approx(rough.time_s * 2)
+    assert rough.time_low_s == pytest.approx(rough.time_s / 3)
+    assert rough.time_high_s == pytest.approx(rough.time_s * 3)
     assert rough.energy_low_j < rough.energy_j < rough.energy_high_j
 
 

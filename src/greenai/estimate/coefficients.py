@@ -3,7 +3,7 @@
 These are what `predict` uses on a machine that was never calibrated (`greenai calibrate`).
 They are order-of-magnitude figures, not measurements of this machine: process node, memory
 hierarchy (how much traffic hits caches instead of DRAM), vectorisation and utilization make
-real figures differ from them by multiples. Predictions made with them carry a factor-2
+real figures differ from them by multiples. Predictions made with them carry a factor-3
 band (see predict.py) and say "default coefficients, rough".
 
 Energy per operation (Horowitz, "Computing's energy problem (and what we can do about it)",
