@@ -473,11 +473,45 @@ def report(results: list[dict[str, Any]], quick: bool) -> str:
         "says whether the statistical band alone holds the final value. Errors are against "
         "the same meter's final total, so the meters' systematic error cancels.",
     ]
+    if replay := _replay_line(results):
+        lines += ["", replay, ""]
     for r in results:
         f10 = r["forecasts"].get("0.10") or {}
         if f10.get("notes"):
             lines.append(f"- {r['config']} forecast notes at 10 %: " + "; ".join(f10["notes"]))
     return "\n".join(lines) + "\n"
+
+
+def replayed_at_10(r: dict[str, Any]) -> Any:
+    """The forecast this greenai makes from the trace a run recorded at 10 % (`series_at_10`),
+    or None if the run recorded none: old runs judged by the current forecaster."""
+    from greenai.meters.base import Provenance
+    from greenai.tracking.forecast import Forecast, Plan, make_forecast
+    from greenai.tracking.progress import DEFAULT_PERIODIC_PHASES, Occurrence, ProgressSeries, TracePoint
+
+    s = r.get("series_at_10") or {}
+    if not s.get("points"):
+        return None
+    series = ProgressSeries(points=tuple(TracePoint(*p) for p in s["points"]),
+                            occurrences=tuple(Occurrence(*o) for o in s["occurrences"]),
+                            epoch_ends=tuple(s["epoch_ends"]), rel_uncertainty=r["rel_uncertainty"],
+                            provenance=Provenance(r["provenance"]),
+                            periodic_phases=tuple(DEFAULT_PERIODIC_PHASES))
+    f = make_forecast(series, Plan(steps=r["planned_steps"], epochs=r["epochs"]))
+    return f if isinstance(f, Forecast) else None
+
+
+def _replay_line(results: list[dict[str, Any]]) -> str:
+    replayed = [(r, f) for r in results if (f := replayed_at_10(r)) is not None]
+    if not replayed:
+        return ""
+    held = sum(abs(r["final_energy_j"] - f.energy_j) <= f.energy_stat_band_j for r, f in replayed)
+    same = all(abs(f.energy_j - (r["forecasts"].get("0.10") or {}).get("energy_j", float("nan"))) < 1e-6 * f.energy_j
+               for r, f in replayed)
+    return (f"Replayed with this greenai on the trace each run recorded at 10 % (`series_at_10` in the "
+            f"JSON): the point forecasts {'are the recorded ones' if same else 'differ from the recorded ones'}, "
+            f"and the statistical band (which includes the drift term, `DRIFT_REL` in "
+            f"greenai/tracking/forecast.py) holds the final energy in {held} of {len(replayed)} runs.")
 
 
 def _ct_version() -> str:

@@ -3,6 +3,7 @@ accumulator, and the tracker end to end on simulated meters following a step sch
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from bisect import bisect_right
@@ -142,6 +143,23 @@ def test_band_narrows_as_the_run_goes_and_keeps_the_final_value():
         assert abs(f.energy_j / run.energy_j - 1) < 0.01
         widths.append(f.energy_high_j - f.energy_low_j)
     assert all(w <= widths[0] for w in widths) and widths[-1] < widths[0] / 2
+
+
+def test_the_band_allows_for_the_rest_of_the_run_drifting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from greenai.tracking import forecast
+
+    run = simulate(lambda k: 10.0, planned=300)  # steady: no warm-up, no periodic phase
+    f = make_forecast(run.at_step(30), Plan(steps=300))
+    remaining_j = f.energy_j - f.energy_spent_j
+    assert remaining_j == pytest.approx(270 * 10.0, rel=0.01)
+    # a run that turns 10 % dearer after the forecast is still inside its statistical band
+    assert abs(f.energy_spent_j + 1.10 * remaining_j - f.energy_j) <= f.energy_stat_band_j
+    # the drift term is DRIFT_REL x the remaining energy, added in quadrature to the rest
+    monkeypatch.setattr(forecast, "DRIFT_REL", 0.0)
+    no_drift = make_forecast(run.at_step(30), Plan(steps=300))
+    assert no_drift.energy_stat_band_j < 0.5 * f.energy_stat_band_j
+    assert f.energy_stat_band_j == pytest.approx(math.hypot(no_drift.energy_stat_band_j, 0.15 * remaining_j))
+    assert no_drift.energy_j == f.energy_j  # the point forecast does not change
 
 
 def test_meter_band_is_reported_apart_and_widens_the_interval():
