@@ -234,7 +234,7 @@ def run(args: argparse.Namespace) -> tuple[list[Case], object, dict]:
             for _attempt in range(3):  # measured again while other jobs disturbed it
                 info["waited_s"] += wait_for_quiet(args.max_wait)
                 # a fresh model each time, as predicted: thousands of steps of loss = sum drive a
-                # model into denormals (the LSTM's backward then runs 6x slower, benchmarks/denormals.py)
+                # model into denormals (the LSTM's backward then runs 13-20x slower, benchmarks/denormals.py)
                 torch.manual_seed(0)
                 model, x = zoo[name](batch)
                 measured = measure(model, x, mode, args.seconds)

@@ -7,7 +7,7 @@ smallest normal float32, and x86 takes a microcode assist on every operation wit
 operand (Intel 64 and IA-32 Architectures Optimization Reference Manual, on denormals), many
 times a normal operation's cost. `torch.set_flush_denormal(True)` at the start of a program
 avoids it (it is per thread: OpenMP's workers inherit it only when created after it).
-Saturated gates do the same to an LSTM's backward (6x slower once its gates saturate), whose
+Saturated gates do the same to an LSTM's backward (13-20x slower once its gates saturate), whose
 intermediates no tensor left after the step holds. Measured in benchmarks/denormals.py and
 docs/benchmarks.md.
 """

@@ -57,7 +57,7 @@ Uncertainty (~95 %, like the meters' bands), reported as two bands:
   are the linear sum of both bands (conservative, as for run totals).
 Beyond the drift term, the statistical band assumes the future looks like the steady part
 seen so far; it cannot cover a run whose cost per step changes by more (a schedule change the
-tracker is not told about, a recurrent model whose backward turns denormal: 16x slower,
+tracker is not told about, a recurrent model whose backward turns denormal: 13-20x slower,
 benchmarks/denormals.py). benchmarks/forecast_accuracy.py measures both bands.
 """
 
