@@ -152,13 +152,13 @@ def test_the_band_allows_for_the_rest_of_the_run_drifting(monkeypatch: pytest.Mo
     f = make_forecast(run.at_step(30), Plan(steps=300))
     remaining_j = f.energy_j - f.energy_spent_j
     assert remaining_j == pytest.approx(270 * 10.0, rel=0.01)
-    # a run that turns 10 % dearer after the forecast is still inside its statistical band
-    assert abs(f.energy_spent_j + 1.10 * remaining_j - f.energy_j) <= f.energy_stat_band_j
+    # a run that turns 15 % dearer after the forecast is still inside its statistical band
+    assert abs(f.energy_spent_j + 1.15 * remaining_j - f.energy_j) <= f.energy_stat_band_j
     # the drift term is DRIFT_REL x the remaining energy, added in quadrature to the rest
     monkeypatch.setattr(forecast, "DRIFT_REL", 0.0)
     no_drift = make_forecast(run.at_step(30), Plan(steps=300))
     assert no_drift.energy_stat_band_j < 0.5 * f.energy_stat_band_j
-    assert f.energy_stat_band_j == pytest.approx(math.hypot(no_drift.energy_stat_band_j, 0.15 * remaining_j))
+    assert f.energy_stat_band_j == pytest.approx(math.hypot(no_drift.energy_stat_band_j, 0.20 * remaining_j))
     assert no_drift.energy_j == f.energy_j  # the point forecast does not change
 
 

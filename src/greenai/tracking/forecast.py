@@ -45,12 +45,13 @@ Uncertainty (~95 %, like the meters' bands), reported as two bands:
   estimated mean). Periodic phases add K s_e^2 + (K s_e)^2 / m and one occurrence (the
   count may be off by one: a final evaluation, alignment with the last step); the parts
   are combined in quadrature (independent), with a drift term: the rest of the run may cost
-  DRIFT_REL (15 %) more or less per step than the steady part seen so far, so
+  DRIFT_REL (20 %) more or less per step than the steady part seen so far, so
   DRIFT_REL x the remaining energy (and time) is added in quadrature. That is a judgement from
-  evidence, not a statistic of this run: in 16 runs of benchmarks/forecast_accuracy.py on two
-  shared VMs the energy per step after the 10 % mark moved 3-18 % from the rate measured
-  there (other jobs, Adam's state turning denormal, glibc's allocator thresholds), and without
-  the term the band held the final energy in 8 of the 16 at 10 % (with it: docs/benchmarks.md).
+  evidence, not a statistic of this run: in 24 runs of benchmarks/forecast_accuracy.py on two
+  shared VMs the energy per step after the 10 % mark moved 1-23 % from the rate measured
+  there (other jobs, Adam's state turning denormal, glibc's allocator thresholds). Without the
+  term the band held the final energy in 14 of the 24 at 10 %; with 15 %, chosen on the first
+  16, it held 6 of the next 8 (22 of 24); with 20 %, 24 of 24 (docs/benchmarks.md).
   This band answers "what will the meter read".
 - meter: the meters' own relative uncertainty times the forecast (their error is
   systematic, so it applies to spent and future energy alike). `energy_low_j`/`high_j`
@@ -81,7 +82,7 @@ MIN_PROGRESS = 0.05
 WARMUP_REL_TOL = 0.05  # warm-up must differ from the steady rate by more than 5 %
 OUTLIER_REL_TOL = 0.25  # a first periodic occurrence this far from the others is warm-up
 PRIOR_REL_SD = 0.25  # SD assumed for a periodic phase seen only once
-DRIFT_REL = 0.15  # the rest of a run may cost this much more or less per step (docstring)
+DRIFT_REL = 0.20  # the rest of a run may cost this much more or less per step (docstring)
 
 # Student t, two-sided 95 % (0.975 quantile), df 1..30; then interpolated to 1.96.
 _T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
