@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 
@@ -16,3 +18,15 @@ def isolated_env(tmp_path, monkeypatch):
     monkeypatch.setenv("GREENAI_LEDGER", str(tmp_path / "default-ledger.db"))
     monkeypatch.chdir(tmp_path)
     yield
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """Tiny models on a shared 2-core machine: one intra-op thread is faster than two
+    contended ones. Restores the previous setting."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -140,7 +140,7 @@ def test_env_lists_meters_and_reasons(tmp_path):
 
 
 def test_run_keep_freed_memory_starts_the_program_with_glibcs_thresholds_and_tags_the_run(tmp_path):
-    from greenai.optimize.allocator import glibc_version
+    from greenai.tune.allocator import glibc_version
 
     if glibc_version() is None:
         pytest.skip("glibc's malloc only")

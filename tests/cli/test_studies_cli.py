@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from greenai.optimize.candidate import OptimizeTask
-from greenai.optimize.runtime import Threads
+from greenai.optimize.transforms.runtime import Threads
 from greenai.optimize.search import optimize
 from tests.helpers import as_json, assert_one_line_error, greenai
 

@@ -10,7 +10,7 @@ import pytest
 
 from greenai.errors import ConfigError, MeterError
 from greenai.meters.base import DeviceKind, Meter, Provenance
-from greenai.meters.cpu_info import CpuInfo
+from greenai.hardware.cpu import CpuInfo
 from greenai.meters.cpu_model import VCPU_IDLE_W, VCPU_MAX_W, CpuModelMeter
 from greenai.meters.process import ProcessScope
 

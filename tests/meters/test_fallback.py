@@ -9,7 +9,7 @@ import pytest
 
 from greenai.errors import MeterError
 from greenai.meters.base import DeviceEnergy, DeviceKind, Meter, Provenance
-from greenai.meters.cpu_info import CpuInfo
+from greenai.hardware.cpu import CpuInfo
 from greenai.meters.cpu_model import CpuModelMeter
 from greenai.meters.fallback import FallbackMeter
 from greenai.meters.group import MeterGroup

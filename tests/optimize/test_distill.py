@@ -12,7 +12,7 @@ from torch import nn
 from greenai.demo.digits import DigitsData
 from greenai.errors import ConfigError, TransformSkipped
 from greenai.optimize.candidate import Candidate, OptimizeTask
-from greenai.optimize.distill import (
+from greenai.optimize.transforms.distill import (
     Distill,
     build_student,
     distillation_loss,

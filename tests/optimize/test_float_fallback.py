@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from torch import nn
 
-from greenai.optimize.float_fallback import float_fallback
+from greenai.optimize.transforms.int8.float_fallback import float_fallback
 
 LOSS = {"a": 0.05, "b": 0.02, "c": 0.0, "d": 0.01}  # quality lost when the layer is int8
 

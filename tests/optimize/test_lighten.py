@@ -11,7 +11,7 @@ from torch import nn
 from greenai.demo.digits import DigitsData
 from greenai.errors import ConfigError, TransformSkipped
 from greenai.optimize.candidate import Candidate, OptimizeTask
-from greenai.optimize.lighten import (
+from greenai.optimize.transforms.lighten import (
     NEEDS_FINETUNE,
     ChannelShuffle,
     DepthwiseSeparable,

@@ -11,8 +11,8 @@ from torch import nn
 
 from greenai.errors import ConfigError, TransformSkipped
 from greenai.optimize.candidate import Candidate, OptimizeTask
-from greenai.optimize.cpu_features import CpuFeatures, detect_cpu_features
-from greenai.optimize.precision import (
+from greenai.hardware.cpu_features import CpuFeatures, detect_cpu_features
+from greenai.optimize.transforms.precision import (
     Bf16Autocast,
     Bf16Weights,
     Fp16Autocast,

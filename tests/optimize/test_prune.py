@@ -11,9 +11,9 @@ from torch import nn
 from greenai.errors import ConfigError, TransformSkipped
 from greenai.estimate.counting import count_ops
 from greenai.optimize.candidate import Candidate, OptimizeTask
-from greenai.optimize.importance import hessian_diagonal, obd_scores, taylor_scores
+from greenai.optimize.transforms.importance import hessian_diagonal, obd_scores, taylor_scores
 from greenai.optimize.model_stats import count_parameters, model_size_bytes
-from greenai.optimize.prune import (
+from greenai.optimize.transforms.prune import (
     StructuredPrune,
     UnstructuredPrune,
     classifier_layer,

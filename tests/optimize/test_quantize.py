@@ -9,19 +9,16 @@ from torch import nn
 
 from greenai.errors import ConfigError, TransformSkipped
 from greenai.optimize.candidate import Candidate, OptimizeTask
-from greenai.optimize.cpu_features import CpuFeatures
+from greenai.hardware.cpu_features import CpuFeatures
 from greenai.optimize.model_stats import model_size_bytes
-from greenai.optimize.quantize import (
-    DynamicInt8,
-    QuantAwareTraining,
-    StaticInt8,
-    choose_dynamic_backend,
-)
-from greenai.optimize.quantize_common import (
+from greenai.optimize.transforms.int8.dynamic import DynamicInt8, choose_dynamic_backend
+from greenai.optimize.transforms.int8.qat import QuantAwareTraining
+from greenai.optimize.transforms.int8.static import StaticInt8
+from greenai.optimize.transforms.int8.common import (
     quantized_module_names,
     torchao_available,
 )
-from greenai.optimize.quantize_static import FxRecipe
+from greenai.optimize.transforms.int8.static import FxRecipe
 
 X86_VNNI = CpuFeatures.from_flags(["avx2", "avx512f", "avx512_vnni", "avx512_bf16"])
 X86_OLD = CpuFeatures.from_flags(["avx2", "fma"])

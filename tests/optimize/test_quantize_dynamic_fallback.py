@@ -7,8 +7,8 @@ from torch import nn
 
 from greenai.optimize.candidate import Candidate
 from greenai.optimize.plans import parse_pipeline
-from greenai.optimize.quantize_dynamic import DynamicInt8
-from greenai.optimize.quantize_dynamic_fallback import DynamicInt8Fallback
+from greenai.optimize.transforms.int8.dynamic import DynamicInt8
+from greenai.optimize.transforms.int8.dynamic_fallback import DynamicInt8Fallback
 from tests.optimize.test_quantize import sensitive_task
 
 

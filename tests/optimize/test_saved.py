@@ -10,7 +10,7 @@ from torch import nn
 
 from greenai.errors import GreenAIError
 from greenai.optimize.candidate import Candidate, OptimizeTask
-from greenai.optimize.quantize_static import StaticInt8
+from greenai.optimize.transforms.int8.static import StaticInt8
 from greenai.optimize.saved import load_model, save_model
 
 

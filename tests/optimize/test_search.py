@@ -15,7 +15,7 @@ from greenai.ledger import Ledger
 from greenai.ledger.candidates import study_candidates
 from greenai.optimize.candidate import Candidate, OptimizeTask
 from greenai.optimize.plot import plot_study
-from greenai.optimize.runtime import BatchSize, Threads
+from greenai.optimize.transforms.runtime import BatchSize, Threads
 from greenai.optimize.saved import load_model, save_model
 from greenai.optimize.search import optimize
 

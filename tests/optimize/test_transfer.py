@@ -13,7 +13,7 @@ from greenai.config import Config
 from greenai.errors import ConfigError
 from greenai.meters.base import DeviceKind
 from greenai.meters.simulated import SimulatedMeter
-from greenai.optimize.transfer import (
+from greenai.optimize.transforms.transfer import (
     count_params,
     find_head,
     fine_tune,
@@ -21,7 +21,7 @@ from greenai.optimize.transfer import (
     replace_head,
     unfreeze,
 )
-from greenai.optimize.transfer_digits import DigitsSetup, digits_transfer
+from greenai.demo.transfer_digits import DigitsSetup, digits_transfer
 from greenai.tracking.tracker import Tracker
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -237,7 +237,7 @@ def test_schedule_run_placement_options(tmp_path: Path) -> None:
 
 
 def test_running_jobs_are_offered_as_pinned_and_held_jobs_start_at_their_latest_start(tmp_path: Path) -> None:
-    from greenai.schedule.forecast import ProviderForecaster
+    from greenai.carbon.grid_forecast import ProviderForecaster
     from greenai.schedule.policies import CarbonAwareTiming
 
     seen: list[tuple[str, bool, bool]] = []

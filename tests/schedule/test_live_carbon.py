@@ -15,7 +15,7 @@ import pytest
 from greenai.errors import CarbonDataError, ConfigError
 from greenai.ledger.jobs import batch_jobs
 from greenai.ledger.store import Ledger
-from greenai.schedule.forecast_source import (
+from greenai.carbon.grid_forecast_source import (
     FileForecaster,
     ResilientForecaster,
     forecaster_from_spec,
@@ -66,7 +66,7 @@ def test_a_failing_provider_degrades_to_start_now_and_says_so_once() -> None:
         raise TimeoutError("api down")
 
     heard: list[str] = []
-    from greenai.schedule.forecast import ProviderForecaster
+    from greenai.carbon.grid_forecast import ProviderForecaster
 
     f = ResilientForecaster(ProviderForecaster(provider, name="api"), heard.append)
     for now in (10.0, 20.0):
@@ -124,7 +124,7 @@ def test_schedule_run_policy_options_are_checked(tmp_path: Path) -> None:
 
 
 def test_a_transient_failure_keeps_the_last_good_forecast_and_says_so_once_per_streak() -> None:
-    from greenai.schedule.forecast import ProviderForecaster
+    from greenai.carbon.grid_forecast import ProviderForecaster
 
     answers: list[object] = ["ok", RuntimeError("rate limited at 11"), RuntimeError("rate limited at 12"), "ok"]
 
@@ -149,7 +149,7 @@ def test_a_transient_failure_keeps_the_last_good_forecast_and_says_so_once_per_s
 def test_a_hanging_provider_times_out_and_a_short_answer_is_accepted() -> None:
     import threading
 
-    from greenai.schedule.forecast import ProviderForecaster
+    from greenai.carbon.grid_forecast import ProviderForecaster
 
     release = threading.Event()
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from greenai.errors import CarbonDataError, ConfigError
-from greenai.schedule.forecast import (
+from greenai.carbon.grid_forecast import (
     IntensitySeries,
     OracleForecaster,
     PersistenceForecaster,

@@ -16,7 +16,7 @@ import pytest
 from greenai.carbon import ConstantIntensity
 from greenai.carbon.accounting import CarbonAccount
 from greenai.config import Config
-from greenai.ledger.forecasts import run_forecasts
+from greenai.ledger.run_forecasts import run_forecasts
 from greenai.ledger.store import Ledger
 from greenai.meters.base import DeviceEnergy, DeviceKind, Provenance
 from greenai.meters.simulated import SimulatedMeter

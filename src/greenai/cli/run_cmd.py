@@ -96,7 +96,7 @@ def run(
 
 
 def _keep_freed_memory_env() -> dict[str, str]:
-    from greenai.optimize.allocator import keep_freed_memory_env, unavailable_reason
+    from greenai.tune.allocator import keep_freed_memory_env, unavailable_reason
 
     reason = unavailable_reason()
     if reason is not None:

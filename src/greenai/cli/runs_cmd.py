@@ -21,7 +21,7 @@ from greenai.ledger import (
     record_to_dict,
 )
 from greenai.ledger.export import iso_utc, sample_to_dict
-from greenai.ledger.forecasts import run_forecasts
+from greenai.ledger.run_forecasts import run_forecasts
 from greenai.ledger.records import RunStatus
 from greenai.tracking.result import RunResult
 from greenai.units import format_energy

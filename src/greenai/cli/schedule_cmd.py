@@ -85,7 +85,7 @@ def simulate(
     json_out: JsonOpt = False,
 ) -> None:
     """Replay jobs against a carbon trace and compare policies (FIFO always included)."""
-    from greenai.schedule.forecast import load_intensity_series
+    from greenai.carbon.grid_forecast import load_intensity_series
     from greenai.schedule.policies import policy_from_name
     from greenai.schedule.simulate import compare
     from greenai.schedule.simulate import simulate as run_simulation

@@ -221,10 +221,10 @@ def _policy_stages(name: str | None, max_power_w: float | None, forecast: str | 
 def _build_policy(stages: list[str], max_power_w: float | None, forecast: str | None,
                   forecast_tz: str, nodes: list[Any], on_problem: Callable[[str], None]) -> Any:
     """The composed policy (None for FIFO); carbon timing reads its forecast through
-    greenai.schedule.forecast_source, which reports problems to `on_problem`."""
+    greenai.carbon.grid_forecast_source, which reports problems to `on_problem`."""
     if not stages:
         return None
-    from greenai.schedule.forecast_source import ResilientForecaster, forecaster_from_spec
+    from greenai.carbon.grid_forecast_source import ResilientForecaster, forecaster_from_spec
     from greenai.schedule.policies import CarbonAwareTiming, compose, policy_from_name
 
     built = []

@@ -67,13 +67,13 @@ def digits_plan(serving_batch: int = 0) -> list[Pipeline]:
 
     `serving_batch` > 0 adds candidates that also serve in larger batches (a runtime knob
     the deployment must allow: it adds latency for the first requests of a batch)."""
-    from greenai.optimize.distill import Distill, halve_width
-    from greenai.optimize.lighten import DepthwiseSeparable
-    from greenai.optimize.precision import Bf16Autocast
-    from greenai.optimize.prune import StructuredPrune, UnstructuredPrune
-    from greenai.optimize.quantize_dynamic import DynamicInt8
-    from greenai.optimize.quantize_static import StaticInt8
-    from greenai.optimize.runtime import BatchSize, Threads
+    from greenai.optimize.transforms.distill import Distill, halve_width
+    from greenai.optimize.transforms.lighten import DepthwiseSeparable
+    from greenai.optimize.transforms.precision import Bf16Autocast
+    from greenai.optimize.transforms.prune import StructuredPrune, UnstructuredPrune
+    from greenai.optimize.transforms.int8.dynamic import DynamicInt8
+    from greenai.optimize.transforms.int8.static import StaticInt8
+    from greenai.optimize.transforms.runtime import BatchSize, Threads
 
     structured = StructuredPrune(0.5)
     plan: list[Pipeline] = [

@@ -249,7 +249,7 @@ class Profile:
 # -- this machine ------------------------------------------------------------------------
 def current_fingerprint(meter_provenance: str = "") -> Fingerprint:
     from greenai import __version__
-    from greenai.meters.cpu_info import read_cpu_info
+    from greenai.hardware.cpu import read_cpu_info
 
     try:
         cpu_model = read_cpu_info().model_name

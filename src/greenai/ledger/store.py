@@ -18,7 +18,7 @@ from typing import TypeVar
 from greenai.errors import LedgerError
 from greenai.ledger import queries
 from greenai.ledger.connect import open_connection, retry_while_busy
-from greenai.ledger.forecasts import ForecastRow, insert_forecast
+from greenai.ledger.run_forecasts import ForecastRow, insert_forecast
 from greenai.ledger.reconcile import find_abandoned, mark_incomplete
 from greenai.ledger.records import (
     RunRecord,

@@ -1,6 +1,6 @@
 """The `tuning_trials` table: every setting an online tuner profiled, and which it kept.
 
-Written by `greenai.optimize.tuner.OnlineTuner` at the end of profiling, read by reports.
+Written by `greenai.tune.tuner.OnlineTuner` at the end of profiling, read by reports.
 A trial's run_id is kept only if that run is in this ledger (a tracker with store=False has
 none), since the column references `runs`.
 """

@@ -21,7 +21,6 @@ _LAZY = {
     "plot_study": "greenai.optimize.plot",
     "save_model": "greenai.optimize.saved",
     "load_model": "greenai.optimize.saved",
-    "keep_freed_memory": "greenai.optimize.allocator",
 }
 __all__ = sorted(_LAZY)
 

@@ -73,7 +73,7 @@ def inputs_for(candidate: Candidate, inputs: Sequence[Batch]) -> Sequence[Batch]
     size = candidate.extra.get("batch_size")
     if not size:
         return inputs
-    from greenai.optimize.runtime import rebatch  # runtime imports this module
+    from greenai.optimize.transforms.runtime import rebatch  # runtime imports this module
 
     return rebatch(inputs, int(size))
 

@@ -35,23 +35,23 @@ def _int(arg: str | None, default: int) -> int:
 
 
 def _unstructured(arg: str | None) -> Transform:
-    from greenai.optimize.prune import UnstructuredPrune
+    from greenai.optimize.transforms.prune import UnstructuredPrune
 
     importance, _, amount = (arg or "").rpartition(":")
     return UnstructuredPrune(_fraction(amount, 0.5), importance or "magnitude")
 
 
 def _registry() -> dict[str, Callable[[str | None], Transform]]:
-    from greenai.optimize.distill import Distill, halve_width
-    from greenai.optimize.lighten import DepthwiseSeparable, GroupedShuffle
-    from greenai.optimize.padding import TrimPadding
-    from greenai.optimize.precision import Bf16Autocast, Bf16Weights, Fp16Autocast
-    from greenai.optimize.prune import StructuredPrune
-    from greenai.optimize.qat import QuantAwareTraining
-    from greenai.optimize.quantize_dynamic import DynamicInt8
-    from greenai.optimize.quantize_dynamic_fallback import DynamicInt8Fallback
-    from greenai.optimize.quantize_static import StaticInt8
-    from greenai.optimize.runtime import BatchSize, Threads
+    from greenai.optimize.transforms.distill import Distill, halve_width
+    from greenai.optimize.transforms.lighten import DepthwiseSeparable, GroupedShuffle
+    from greenai.optimize.transforms.padding import TrimPadding
+    from greenai.optimize.transforms.precision import Bf16Autocast, Bf16Weights, Fp16Autocast
+    from greenai.optimize.transforms.prune import StructuredPrune
+    from greenai.optimize.transforms.int8.qat import QuantAwareTraining
+    from greenai.optimize.transforms.int8.dynamic import DynamicInt8
+    from greenai.optimize.transforms.int8.dynamic_fallback import DynamicInt8Fallback
+    from greenai.optimize.transforms.int8.static import StaticInt8
+    from greenai.optimize.transforms.runtime import BatchSize, Threads
 
     return {
         "int8-dynamic": lambda a: (DynamicInt8Fallback() if a == "fallback"

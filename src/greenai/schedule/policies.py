@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from greenai.errors import ConfigError
-from greenai.schedule.forecast import (
+from greenai.carbon.grid_forecast import (
     IntensityForecaster,
     OracleForecaster,
     PersistenceForecaster,
@@ -44,7 +44,7 @@ from greenai.schedule.forecast import (
 from greenai.schedule.jobs import Job
 
 if TYPE_CHECKING:
-    from greenai.schedule.forecast import IntensitySeries
+    from greenai.carbon.grid_forecast import IntensitySeries
 
 EPS_S = 1e-6
 

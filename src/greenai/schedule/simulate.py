@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from greenai.errors import CarbonDataError, ConfigError
-from greenai.schedule.forecast import IntensitySeries
+from greenai.carbon.grid_forecast import IntensitySeries
 from greenai.schedule.jobs import Job
 from greenai.schedule.policies import EPS_S, Candidate, Node, Policy
 from greenai.units import J_PER_KWH

@@ -11,7 +11,7 @@ from typing import Any, Sequence
 from greenai import __version__
 from greenai.config import Config
 from greenai.meters.base import Meter, Unavailable
-from greenai.meters.cpu_info import read_cpu_info
+from greenai.hardware.cpu import read_cpu_info
 from greenai.meters.process import ProcessScope
 
 

@@ -27,7 +27,7 @@ from greenai.carbon import ConstantIntensity, resolve_intensity
 from greenai.carbon.accounting import CarbonAccount
 from greenai.config import WORLD_INTENSITY_G_PER_KWH, Config, load_config
 from greenai.errors import ConfigError
-from greenai.ledger.forecasts import ForecastRow
+from greenai.ledger.run_forecasts import ForecastRow
 from greenai.ledger.records import RunStart, RunStatus
 from greenai.ledger.store import Ledger, default_ledger_path
 from greenai.meters.base import Meter

@@ -13,7 +13,7 @@ import torch
 
 from greenai.errors import TransformSkipped
 from greenai.optimize.candidate import Batch, Candidate, OptimizeTask, as_args
-from greenai.optimize.knobs import usable_cpus
+from greenai.tune.knobs.base import usable_cpus
 
 
 @dataclass(frozen=True)

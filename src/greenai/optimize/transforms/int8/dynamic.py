@@ -26,9 +26,9 @@ from torch import nn
 
 from greenai.errors import ConfigError, TransformSkipped
 from greenai.optimize.candidate import Candidate, OptimizeTask
-from greenai.optimize.cpu_features import CpuFeatures
-from greenai.optimize.precision import FeaturesSource, _features, smoke_test
-from greenai.optimize.quantize_common import (
+from greenai.hardware.cpu_features import CpuFeatures
+from greenai.optimize.transforms.precision import FeaturesSource, _features, smoke_test
+from greenai.optimize.transforms.int8.common import (
     RNN_LAYERS,
     library_versions,
     quantized_engine,

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from greenai.errors import ConfigError
 from greenai.meters.rapl import POWERCAP_ROOT
-from greenai.optimize.knobs import KnobUnavailable, positive_ints
+from greenai.tune.knobs.base import KnobUnavailable, positive_ints
 
 CPU_ROOT = Path("/sys/devices/system/cpu")
 _CPU_DIR = re.compile(r"cpu\d+")

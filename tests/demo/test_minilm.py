@@ -9,7 +9,7 @@ from torch import nn
 
 from greenai.errors import GreenAIError, TransformSkipped
 from greenai.optimize.candidate import Candidate, OptimizeTask
-from greenai.optimize.minilm import (
+from greenai.demo.minilm import (
     ModelUnavailableError,
     embed,
     length_order,
@@ -19,9 +19,9 @@ from greenai.optimize.minilm import (
     token_lengths,
     tokenize_batches,
 )
-from greenai.optimize.padding import PaddingTrimmed, TrimPadding, trimmed_length
-from greenai.optimize.sentences import TOPICS, make_sentences, texts
-from greenai.optimize.transfer_minilm import minilm_transfer
+from greenai.optimize.transforms.padding import PaddingTrimmed, TrimPadding, trimmed_length
+from greenai.demo.sentences import TOPICS, make_sentences, texts
+from greenai.demo.transfer_minilm import minilm_transfer
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

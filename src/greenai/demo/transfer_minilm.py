@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from greenai.errors import ConfigError
-from greenai.optimize.transfer import (
+from greenai.optimize.transforms.transfer import (
     EpochMetrics,
     _phase,
     _under,
@@ -85,9 +85,9 @@ def minilm_transfer(
     occurs in training are dropped.
     """
 
-    from greenai.optimize.minilm import embed, load_minilm, tokenize_batches
-    from greenai.optimize.padding import trim_batch
-    from greenai.optimize.sentences import TOPICS, make_sentences
+    from greenai.demo.minilm import embed, load_minilm, tokenize_batches
+    from greenai.optimize.transforms.padding import trim_batch
+    from greenai.demo.sentences import TOPICS, make_sentences
 
     encoder, tokenizer = loaded if loaded is not None else load_minilm()
     encoder = copy.deepcopy(encoder) if unfreeze_last else encoder

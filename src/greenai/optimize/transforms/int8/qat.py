@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from greenai.errors import ConfigError, TransformSkipped
 from greenai.optimize.candidate import Candidate, OptimizeTask
-from greenai.optimize.precision import FeaturesSource, _features, smoke_test
-from greenai.optimize.quantize_common import (
+from greenai.optimize.transforms.precision import FeaturesSource, _features, smoke_test
+from greenai.optimize.transforms.int8.common import (
     example_inputs,
     library_versions,
     quantized_module_names,
     torch_ao_available,
 )
-from greenai.optimize.quantize_static import (
+from greenai.optimize.transforms.int8.static import (
     FxRecipe,
     fx_convert,
     fx_prepare,

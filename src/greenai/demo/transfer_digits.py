@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from greenai.optimize.transfer import (
+from greenai.optimize.transforms.transfer import (
     EpochMetrics,
     FreezeSpec,
     accuracy_on,

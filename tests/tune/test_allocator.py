@@ -10,9 +10,9 @@ import types
 import pytest
 
 from greenai.errors import ConfigError
-from greenai.optimize import allocator
-from greenai.optimize.allocator import glibc_version, keep_freed_memory, keep_freed_memory_env
-from greenai.optimize.knobs import KnobUnavailable
+from greenai.tune import allocator
+from greenai.tune.allocator import glibc_version, keep_freed_memory, keep_freed_memory_env
+from greenai.tune.knobs.base import KnobUnavailable
 
 needs_glibc = pytest.mark.skipif(glibc_version() is None, reason="glibc's malloc only")
 
@@ -21,7 +21,7 @@ needs_glibc = pytest.mark.skipif(glibc_version() is None, reason="glibc's malloc
 STEP_LOOP = """
 import resource, sys
 if sys.argv[1] == "call":
-    from greenai.optimize.allocator import keep_freed_memory
+    from greenai.tune.allocator import keep_freed_memory
     keep_freed_memory()
 def faults():
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt

@@ -15,15 +15,15 @@ import torch
 
 from greenai.errors import ConfigError
 from greenai.meters.rapl import POWERCAP_ROOT
-from greenai.optimize.knobs import (
+from greenai.tune.knobs.base import (
     BatchSizeKnob,
     Knob,
     KnobUnavailable,
     ThreadsKnob,
     scale_lr_linearly,
 )
-from greenai.optimize.knobs_cpu import CPU_ROOT, CpuFreqCapKnob, RaplPowerCapKnob
-from greenai.optimize.knobs_gpu import GpuLockedClocksKnob, GpuPowerLimitKnob
+from greenai.tune.knobs.cpu import CPU_ROOT, CpuFreqCapKnob, RaplPowerCapKnob
+from greenai.tune.knobs.gpu import GpuLockedClocksKnob, GpuPowerLimitKnob
 from greenai.testing.fake_nvml import (
     FakeGpu,
     FakeNvml,

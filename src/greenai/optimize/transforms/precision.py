@@ -23,7 +23,7 @@ from torch import nn
 
 from greenai.errors import ConfigError, TransformSkipped
 from greenai.optimize.candidate import Candidate, OptimizeTask
-from greenai.optimize.cpu_features import CpuFeatures, this_cpu
+from greenai.hardware.cpu_features import CpuFeatures, this_cpu
 
 FeaturesSource = CpuFeatures | Callable[[], CpuFeatures] | None
 

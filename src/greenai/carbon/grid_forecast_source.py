@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from greenai.errors import CarbonDataError, ConfigError
-from greenai.schedule.forecast import (
+from greenai.carbon.grid_forecast import (
     IntensityForecaster,
     IntensitySeries,
     ProviderForecaster,

@@ -39,9 +39,9 @@ from typing import Any
 from greenai.errors import ConfigError, GreenAIError
 from greenai.ledger.store import Ledger
 from greenai.ledger.tuning import TuningTrialRow, write_trials
-from greenai.optimize.knobs import Knob
-from greenai.optimize.tuner_objectives import Objective, TrialStats, pool
-from greenai.optimize.tuner_search import (
+from greenai.tune.knobs.base import Knob
+from greenai.tune.objectives import Objective, TrialStats, pool
+from greenai.tune.search import (
     Setting,
     coordinate_descent,
     exhaustive,

@@ -27,7 +27,7 @@ from torch.nn.utils import prune as torch_prune
 
 from greenai.errors import ConfigError, GreenAIError, TransformSkipped
 from greenai.optimize.candidate import Batch, Candidate, OptimizeTask, call_model
-from greenai.optimize.importance import hessian_scores, magnitude_scores, taylor_scores
+from greenai.optimize.transforms.importance import hessian_scores, magnitude_scores, taylor_scores
 from greenai.optimize.model_stats import count_parameters, model_size_bytes
 
 __all__ = ["StructuredPrune", "UnstructuredPrune", "count_parameters", "model_size_bytes", "prunable_layers"]

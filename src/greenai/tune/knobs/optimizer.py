@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from greenai.errors import ConfigError
-from greenai.optimize.knobs import KnobUnavailable, candidates
+from greenai.tune.knobs.base import KnobUnavailable, candidates
 
 IMPLEMENTATIONS = ("for-loop", "foreach", "fused")
 

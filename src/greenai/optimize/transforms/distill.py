@@ -34,7 +34,7 @@ from torch import nn
 
 from greenai.errors import ConfigError, TransformSkipped
 from greenai.optimize.candidate import Batch, Candidate, OptimizeTask, call_model
-from greenai.optimize.lighten import count_macs, reduction
+from greenai.optimize.transforms.lighten import count_macs, reduction
 from greenai.optimize.model_stats import count_params
 
 Kind = Literal["logits", "embedding"]

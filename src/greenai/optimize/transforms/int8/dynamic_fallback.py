@@ -19,14 +19,14 @@ from torch import nn
 
 from greenai.errors import ConfigError, TransformSkipped
 from greenai.optimize.candidate import Candidate, OptimizeTask
-from greenai.optimize.float_fallback import float_fallback
-from greenai.optimize.precision import FeaturesSource, _features, smoke_test
-from greenai.optimize.quantize_common import (
+from greenai.optimize.transforms.int8.float_fallback import float_fallback
+from greenai.optimize.transforms.precision import FeaturesSource, _features, smoke_test
+from greenai.optimize.transforms.int8.common import (
     quantized_engine,
     quiet_torch_ao,
     torch_ao_available,
 )
-from greenai.optimize.quantize_dynamic import NoTransformerFastPath
+from greenai.optimize.transforms.int8.dynamic import NoTransformerFastPath
 
 
 def quantize_linears(model: nn.Module, engine: str, per_channel: bool,

@@ -26,7 +26,7 @@ import ctypes
 import os
 
 from greenai.errors import ConfigError
-from greenai.optimize.knobs import KnobUnavailable
+from greenai.tune.knobs.base import KnobUnavailable
 
 M_TRIM_THRESHOLD = -1  # <malloc.h>
 M_MMAP_THRESHOLD = -3

@@ -33,10 +33,10 @@ from torch import nn
 
 from greenai.errors import ConfigError, TransformSkipped
 from greenai.optimize.candidate import Candidate, OptimizeTask, as_args
-from greenai.optimize.cpu_features import CpuFeatures
-from greenai.optimize.float_fallback import float_fallback
-from greenai.optimize.precision import FeaturesSource, _features, smoke_test
-from greenai.optimize.quantize_common import (
+from greenai.hardware.cpu_features import CpuFeatures
+from greenai.optimize.transforms.int8.float_fallback import float_fallback
+from greenai.optimize.transforms.precision import FeaturesSource, _features, smoke_test
+from greenai.optimize.transforms.int8.common import (
     QUANTIZABLE_LAYERS,
     example_inputs,
     library_versions,
