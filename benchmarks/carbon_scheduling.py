@@ -37,7 +37,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from greenai.schedule.forecast import (
+from greenai.carbon.grid_forecast import (
     PersistenceForecaster,
     SeasonalForecaster,
     forecast_mae,

@@ -408,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--keep-freed-memory is a diagnostic: the target is judged on runs as users make them (no --write)")
     sys.path.insert(0, str(ROOT / "src"))
     if args.keep_freed_memory:
-        from greenai.optimize.allocator import keep_freed_memory
+        from greenai.tune.allocator import keep_freed_memory
 
         keep_freed_memory()
     if args.threads:

@@ -25,8 +25,8 @@ from torch import nn
 
 from greenai.demo.digits import Recipe, load_digits_data, make_cnn, train_digits
 from greenai.demo.digits_optimize import digits_plan, digits_task
-from greenai.optimize.distill import halve_width
-from greenai.optimize.lighten import replace_convs, separable_from_conv
+from greenai.optimize.transforms.distill import halve_width
+from greenai.optimize.transforms.lighten import replace_convs, separable_from_conv
 from greenai.optimize.search import optimize
 from greenai.tracking.tracker import Tracker
 
@@ -127,7 +127,7 @@ def transfer(seeds: int) -> dict:
     """Digits 0-4 -> 5-9 (about 100 training images of 5-9): the pretrained CNN with its first
     two convolutions frozen and a new head, against the same CNN from scratch; each arm a
     tracked run that stops at 0.90 test accuracy. Pretraining on 0-4 is not charged."""
-    from greenai.optimize.transfer_digits import (DigitsSetup, digits_scratch_arm, digits_transfer_arm,
+    from greenai.demo.transfer_digits import (DigitsSetup, digits_scratch_arm, digits_transfer_arm,
                                                   pretrain_digits_source)
 
     arms: dict[str, list[dict]] = {"transfer (frozen conv1-2, new head)": [], "scratch": []}

@@ -1,7 +1,7 @@
 """MiniLM-L6 sentence embeddings: energy per sentence of lower-precision and trimmed-padding
 variants against fp32, at a minimum cosine similarity of 0.99 to the fp32 embeddings.
 
-256 generated sentences (greenai.optimize.sentences), batches of 32 sorted by length and
+256 generated sentences (greenai.demo.sentences), batches of 32 sorted by length and
 padded to 64 tokens (the naive pipeline). Every candidate is measured in interleaved
 rounds under one tracked run (greenai.optimize.search); the provenance column says
 whether the energy was measured by a counter or estimated by the CPU model.
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from greenai.optimize.minilm import minilm_task
+from greenai.demo.minilm import minilm_task
 from greenai.optimize.plans import parse_pipeline
 from greenai.optimize.search import optimize
 

@@ -45,7 +45,7 @@ def child(name: str, batch: int, seconds: float, rounds: int) -> dict:
     import torch
 
     from estimate_accuracy import load_zoo  # benchmarks/ is on sys.path when run as a script
-    from greenai.optimize.knobs_optimizer import OptimizerImplKnob
+    from greenai.tune.knobs.optimizer import OptimizerImplKnob
     from greenai.tracking.tracker import Tracker
 
     torch.manual_seed(0)

@@ -16,9 +16,9 @@ drifts by 10-30 % between processes; the speed-ups are medians of the rounds' ow
   once more than twice that is free (mallopt(3), M_MMAP_THRESHOLD and M_TRIM_THRESHOLD): a step
   whose multi-megabyte temporaries are freed together gives the memory back and faults on every
   page of it at the next step;
-- `run`: started with greenai.optimize.allocator.keep_freed_memory_env(), the environment
+- `run`: started with greenai.tune.allocator.keep_freed_memory_env(), the environment
   `greenai run --keep-freed-memory` gives a program (mmap threshold 32 MiB, trim threshold 1 GiB);
-- `call`: greenai.optimize.allocator.keep_freed_memory() called at the start of the program.
+- `call`: greenai.tune.allocator.keep_freed_memory() called at the start of the program.
 
 The estimator's micro-benchmarks allocate the same sizes in a loop and never see these faults;
 this shows where real steps pay them.
@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def child(name: str, batch: int, seconds: float, call: bool) -> dict:
     if call:
-        from greenai.optimize.allocator import keep_freed_memory
+        from greenai.tune.allocator import keep_freed_memory
 
         keep_freed_memory()
     import torch
@@ -96,7 +96,7 @@ def main() -> None:
         print(json.dumps(child(name, int(batch), args.seconds, args.call)))
         return
     sys.path.insert(0, str(ROOT / "src"))
-    from greenai.optimize.allocator import ENV_NAMES, keep_freed_memory_env
+    from greenai.tune.allocator import ENV_NAMES, keep_freed_memory_env
 
     # "default again": a second default process per round, the A/A comparison that shows how far
     # two identical settings land apart on this machine (its noise floor)

@@ -43,9 +43,9 @@ from torch import nn
 
 from greenai.config import Config
 from greenai.demo.digits import load_digits_data, make_cnn
-from greenai.optimize.knobs import BatchSizeKnob, ThreadsKnob, scale_lr_linearly
-from greenai.optimize.tuner import OnlineTuner, phase_share
-from greenai.optimize.tuner_objectives import Energy
+from greenai.tune.knobs.base import BatchSizeKnob, ThreadsKnob, scale_lr_linearly
+from greenai.tune.tuner import OnlineTuner, phase_share
+from greenai.tune.objectives import Energy
 from greenai.tracking.tracker import Tracker
 
 THREADS = (1, 2)
