@@ -44,14 +44,18 @@ def main() -> None:
             calls = [lambda w=w: F.linear(x, w, bias) for w in weights]
             times[(b, k, n)]["warm"].append(run_bench(calls[0], args.seconds).time_s)
             times[(b, k, n)]["cold"].append(run_bench(calls, args.seconds).time_s)
-    print(f"Command: `python benchmarks/cache_residency.py --rounds {args.rounds} --seconds {args.seconds:g}` "
-          f"(torch {torch.__version__}, {torch.get_num_threads()} threads)\n")
+    print(
+        f"Command: `python benchmarks/cache_residency.py --rounds {args.rounds} --seconds {args.seconds:g}` "
+        f"(torch {torch.__version__}, {torch.get_num_threads()} threads)\n"
+    )
     print("| input x weight | weights | warm (in cache) | cold (cycled, as calibration) | cold / warm |")
     print("|---|---:|---:|---:|---:|")
     for (b, k, n), t in times.items():
         warm, cold = statistics.median(t["warm"]), statistics.median(t["cold"])
-        print(f"| {b}x{k} @ {k}x{n} | {n * k * 4 / 2**20:.2f} MiB | {warm * 1e6:.1f} µs | {cold * 1e6:.1f} µs "
-              f"| {cold / warm:.2f}x |")
+        print(
+            f"| {b}x{k} @ {k}x{n} | {n * k * 4 / 2**20:.2f} MiB | {warm * 1e6:.1f} µs | {cold * 1e6:.1f} µs "
+            f"| {cold / warm:.2f}x |"
+        )
 
 
 if __name__ == "__main__":

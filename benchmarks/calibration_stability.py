@@ -36,24 +36,30 @@ def main() -> None:
 
     import warnings
 
+    from estimate_accuracy import load_zoo  # benchmarks/ is on sys.path when run as a script
     from greenai.estimate.calibrate import calibrate
     from greenai.estimate.counting import count_ops
     from greenai.estimate.predict import predict
-    from estimate_accuracy import load_zoo  # benchmarks/ is on sys.path when run as a script
 
     warnings.simplefilter("ignore")
     zoo = load_zoo()
     batches = [int(b) for b in args.batches.split(",")]
-    counts = {(name, b, training): count_ops(*make(b), training=training)
-              for name, make in zoo.items() for b in batches for training in (False, True)}
+    counts = {
+        (name, b, training): count_ops(*make(b), training=training)
+        for name, make in zoo.items()
+        for b in batches
+        for training in (False, True)
+    }
     profiles = []
     t0 = time.perf_counter()
     for i in range(args.repeat):
         prof = calibrate(args.budget, save=False)
         profiles.append(prof)
-        print(f"  [{i + 1}/{args.repeat}] {prof.calibration_s:.1f} s, module call {prof.module_call_s * 1e6:.2f} us, "
-              f"Adam step {prof.optimizer_step_s * 1e6:.1f} us + {prof.optimizer_record_s * 1e6:.2f} us/op",
-              file=sys.stderr)
+        print(
+            f"  [{i + 1}/{args.repeat}] {prof.calibration_s:.1f} s, module call {prof.module_call_s * 1e6:.2f} us, "
+            f"Adam step {prof.optimizer_step_s * 1e6:.1f} us + {prof.optimizer_record_s * 1e6:.2f} us/op",
+            file=sys.stderr,
+        )
     spreads = {}
     for key, c in counts.items():
         ts = [predict(c, p).time_s for p in profiles]
@@ -65,17 +71,23 @@ def main() -> None:
     raw_spreads = sorted(max(v) / min(v) for v in raw.values() if len(v) == len(profiles))
     worst = max(spreads, key=spreads.get)
     name, b, training = worst
-    print(f"Command: `python benchmarks/calibration_stability.py --repeat {args.repeat} --budget {args.budget:g}`"
-          f" ({time.perf_counter() - t0:.0f} s, {len(counts)} cases, {len(raw_spreads)} micro-benchmark sizes)\n")
-    print("| calibrations | predicted time per case, max / min: median | 90th pct | worst case "
-          "| micro-benchmark median time, max / min: median | 90th pct | module call, us | Adam step, us |")
+    print(
+        f"Command: `python benchmarks/calibration_stability.py --repeat {args.repeat} --budget {args.budget:g}`"
+        f" ({time.perf_counter() - t0:.0f} s, {len(counts)} cases, {len(raw_spreads)} micro-benchmark sizes)\n"
+    )
+    print(
+        "| calibrations | predicted time per case, max / min: median | 90th pct | worst case "
+        "| micro-benchmark median time, max / min: median | 90th pct | module call, us | Adam step, us |"
+    )
     print("|---:|---:|---:|---|---:|---:|---|---|")
     values = sorted(spreads.values())
-    print(f"| {len(profiles)} | {statistics.median(values):.3f}x | {values[int(0.9 * (len(values) - 1))]:.2f}x "
-          f"| {spreads[worst]:.2f}x ({name}/{b} {'training' if training else 'inference'}) "
-          f"| {statistics.median(raw_spreads):.3f}x | {raw_spreads[int(0.9 * (len(raw_spreads) - 1))]:.2f}x "
-          f"| {', '.join(f'{p.module_call_s * 1e6:.2f}' for p in profiles)} "
-          f"| {', '.join(f'{p.optimizer_step_s * 1e6:.0f}' for p in profiles)} |")
+    print(
+        f"| {len(profiles)} | {statistics.median(values):.3f}x | {values[int(0.9 * (len(values) - 1))]:.2f}x "
+        f"| {spreads[worst]:.2f}x ({name}/{b} {'training' if training else 'inference'}) "
+        f"| {statistics.median(raw_spreads):.3f}x | {raw_spreads[int(0.9 * (len(raw_spreads) - 1))]:.2f}x "
+        f"| {', '.join(f'{p.module_call_s * 1e6:.2f}' for p in profiles)} "
+        f"| {', '.join(f'{p.optimizer_step_s * 1e6:.0f}' for p in profiles)} |"
+    )
 
 
 if __name__ == "__main__":

@@ -84,14 +84,19 @@ def run_region(name: str, days: float) -> dict:
     }
     origins = START + step * np.arange(0, int(days * 86_400 / step), 11)
     mae = {}
-    for label, f in (("persistence-last", PersistenceForecaster(trace, mode="last")),
-                     ("persistence-day", PersistenceForecaster(trace, mode="day")),
-                     ("seasonal-profile", SeasonalForecaster(trace, method="profile")),
-                     ("seasonal-ar", SeasonalForecaster(trace))):
+    for label, f in (
+        ("persistence-last", PersistenceForecaster(trace, mode="last")),
+        ("persistence-day", PersistenceForecaster(trace, mode="day")),
+        ("seasonal-profile", SeasonalForecaster(trace, method="profile")),
+        ("seasonal-ar", SeasonalForecaster(trace)),
+    ):
         mae[label] = forecast_mae(f, origins, 13 * 3600)
     carbon = rows["carbon"]
     return {
-        "trace": name, "jobs": len(jobs), "policies": rows, "forecast_mae_g_per_kwh_13h": mae,
+        "trace": name,
+        "jobs": len(jobs),
+        "policies": rows,
+        "forecast_mae_g_per_kwh_13h": mae,
         "target_met": bool(carbon["share_of_oracle_saving"] >= TARGET and carbon["deadline_misses"] == 0),
     }
 
@@ -103,22 +108,41 @@ def main() -> None:
     args = parser.parse_args()
     t0 = time.perf_counter()
     regions = [run_region(name, args.days) for name in REGIONS]
-    report = {"scenario": {"jobs": "1 h every hour from 2020-01-01 UTC", "slack_h": 12, "days": args.days,
-                           "power_w": 1000.0, "target_share_of_oracle_saving": TARGET},
-              "carbon_forecaster": {"method": "seasonal profile + per-lead residual autoregression",
-                                    "profile_days": 7, "lags": 4, "train_days": 28, "refit": "daily",
-                                    "max_lead_h": 24, "same_for_all_regions": True},
-              "regions": regions, "seconds": round(time.perf_counter() - t0, 1)}
+    report = {
+        "scenario": {
+            "jobs": "1 h every hour from 2020-01-01 UTC",
+            "slack_h": 12,
+            "days": args.days,
+            "power_w": 1000.0,
+            "target_share_of_oracle_saving": TARGET,
+        },
+        "carbon_forecaster": {
+            "method": "seasonal profile + per-lead residual autoregression",
+            "profile_days": 7,
+            "lags": 4,
+            "train_days": 28,
+            "refit": "daily",
+            "max_lead_h": 24,
+            "same_for_all_regions": True,
+        },
+        "regions": regions,
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     for r in regions:
         print(f"{r['trace']}: {r['jobs']} jobs")
         for name, p in r["policies"].items():
             share = p["share_of_oracle_saving"]
-            print(f"  {name:20s} {p['carbon_kg']:10.1f} kg  saved vs FIFO {p['saving_vs_fifo_kg']:8.1f} kg "
-                  f"({p['saving_vs_fifo_pct']:5.2f}%)  of oracle saving {share * 100:5.1f}%  "
-                  f"gap to oracle {p['gap_to_oracle_kg']:7.1f} kg  misses {p['deadline_misses']}")
-        print("  forecast MAE over 13 h (g/kWh): " + ", ".join(f"{k} {v:.2f}" for k, v in r["forecast_mae_g_per_kwh_13h"].items()))
+            print(
+                f"  {name:20s} {p['carbon_kg']:10.1f} kg  saved vs FIFO {p['saving_vs_fifo_kg']:8.1f} kg "
+                f"({p['saving_vs_fifo_pct']:5.2f}%)  of oracle saving {share * 100:5.1f}%  "
+                f"gap to oracle {p['gap_to_oracle_kg']:7.1f} kg  misses {p['deadline_misses']}"
+            )
+        print(
+            "  forecast MAE over 13 h (g/kWh): "
+            + ", ".join(f"{k} {v:.2f}" for k, v in r["forecast_mae_g_per_kwh_13h"].items())
+        )
         print(f"  target (>= {TARGET:.0%} of oracle saving, no miss): {'met' if r['target_met'] else 'NOT met'}")
     print(f"wrote {args.out} in {report['seconds']} s")
 

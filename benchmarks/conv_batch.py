@@ -37,7 +37,8 @@ def cases():  # noqa: ANN201
             grad = torch.ones_like(y)
             out[(c, h, k, ks, stride, n)] = (
                 lambda conv=conv: _inference(conv),
-                lambda y=y, x=x, w=w, grad=grad: torch.autograd.grad(y, [x, w], grad, retain_graph=True))
+                lambda y=y, x=x, w=w, grad=grad: torch.autograd.grad(y, [x, w], grad, retain_graph=True),
+            )
     return out
 
 
@@ -59,17 +60,24 @@ def main() -> None:
     for _ in range(args.rounds):
         for key, (forward, backward) in calls.items():
             times[key].append((median_call_s(forward, CALLS, warmup=0.2), median_call_s(backward, CALLS, warmup=0.2)))
-    print(f"Command: `python benchmarks/conv_batch.py --rounds {args.rounds}`; torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads\n")
-    print("| convolution (one image's C x H x W -> K) | pass | " + " | ".join(f"batch {n}" for n in BATCHES)
-          + " | batch 1 -> 2 | batch 2 -> 4 |")
+    print(
+        f"Command: `python benchmarks/conv_batch.py --rounds {args.rounds}`; torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads\n"
+    )
+    print(
+        "| convolution (one image's C x H x W -> K) | pass | "
+        + " | ".join(f"batch {n}" for n in BATCHES)
+        + " | batch 1 -> 2 | batch 2 -> 4 |"
+    )
     print("|---|---|" + "---:|" * (len(BATCHES) + 2))
     for c, h, k, ks, stride in SHAPES:
         for i, label in enumerate(("forward", "backward")):
             t = [statistics.median(r[i] for r in times[(c, h, k, ks, stride, n)]) for n in BATCHES]
-            print(f"| {c}x{h}x{h} -> {k}, {ks}x{ks}/{stride} | {label} | "
-                  + " | ".join(f"{v * 1e6:.0f} us" for v in t)
-                  + f" | {(t[1] - t[0]) * 1e6:+.0f} us | {(t[2] - t[1]) * 1e6:+.0f} us |")
+            print(
+                f"| {c}x{h}x{h} -> {k}, {ks}x{ks}/{stride} | {label} | "
+                + " | ".join(f"{v * 1e6:.0f} us" for v in t)
+                + f" | {(t[1] - t[0]) * 1e6:+.0f} us | {(t[2] - t[1]) * 1e6:+.0f} us |"
+            )
 
 
 if __name__ == "__main__":

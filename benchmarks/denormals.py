@@ -45,10 +45,9 @@ def child(model_name: str, batch: int, steps: int, flush: bool) -> dict:
     if flush:
         torch.set_flush_denormal(True)
     sys.path.insert(0, str(ROOT / "src"))
+    from estimate_accuracy import load_zoo  # benchmarks/ is on sys.path when run as a script
     from greenai.optimize.denormals import denormal_share, tensors_denormal_share
     from greenai.tracking.tracker import Tracker
-
-    from estimate_accuracy import load_zoo  # benchmarks/ is on sys.path when run as a script
 
     model, x = load_zoo()[model_name](batch)
     model.train()
@@ -69,11 +68,15 @@ def child(model_name: str, batch: int, steps: int, flush: bool) -> dict:
         step.append(time.perf_counter() - b)
         backward.append(b - a)
     snap = tracker.stop().snapshot
-    blocks = lambda times: [statistics.median(times[i:i + BLOCK]) * 1e3 for i in range(0, steps, BLOCK)]
-    return {"backward_ms": blocks(backward), "optimizer_ms": blocks(step),
-            "grad_denormal_share": tensors_denormal_share(p.grad for p in model.parameters()),
-            "denormal_share": denormal_share(opt), "last_block_j_per_step": snap.energy_j / BLOCK,
-            "provenance": snap.provenance.value}
+    blocks = lambda times: [statistics.median(times[i : i + BLOCK]) * 1e3 for i in range(0, steps, BLOCK)]
+    return {
+        "backward_ms": blocks(backward),
+        "optimizer_ms": blocks(step),
+        "grad_denormal_share": tensors_denormal_share(p.grad for p in model.parameters()),
+        "denormal_share": denormal_share(opt),
+        "last_block_j_per_step": snap.energy_j / BLOCK,
+        "provenance": snap.provenance.value,
+    }
 
 
 def main() -> None:
@@ -98,31 +101,57 @@ def main() -> None:
     results: dict[str, list[dict]] = {"default": [], "flush": []}
     for _ in range(args.repeat):
         for setting in results:
-            out = subprocess.run([sys.executable, __file__, "--child", setting, "--model", args.model,
-                                  "--batch", str(args.batch), "--steps", str(args.steps)],
-                                 capture_output=True, text=True, check=True)
+            out = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--child",
+                    setting,
+                    "--model",
+                    args.model,
+                    "--batch",
+                    str(args.batch),
+                    "--steps",
+                    str(args.steps),
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             results[setting].append(json.loads(out.stdout.strip().splitlines()[-1]))
-    print(f"Command: `python benchmarks/denormals.py --model {args.model} --batch {args.batch} "
-          f"--steps {args.steps} --repeat {args.repeat}`\n")
+    print(
+        f"Command: `python benchmarks/denormals.py --model {args.model} --batch {args.batch} "
+        f"--steps {args.steps} --repeat {args.repeat}`\n"
+    )
     blocks = len(results["default"][0]["optimizer_ms"])
     print(f"Median per block of {BLOCK} steps, ms (first / ... / last):\n")
-    print("| setting | run | backward() | optimizer.step() | denormal share: gradients / Adam's state "
-          "| last block, mJ per step |")
+    print(
+        "| setting | run | backward() | optimizer.step() | denormal share: gradients / Adam's state "
+        "| last block, mJ per step |"
+    )
     print("|---|---:|---|---|---:|---:|")
     for setting, runs in results.items():
         for i, r in enumerate(runs, 1):
-            print(f"| {setting} | {i} | {' / '.join(f'{b:.2f}' for b in r['backward_ms'])} | "
-                  f"{' / '.join(f'{b:.2f}' for b in r['optimizer_ms'])} | "
-                  f"{r['grad_denormal_share']:.1%} / {r['denormal_share']:.1%} | "
-                  f"{r['last_block_j_per_step'] * 1e3:.1f} ({r['provenance']}) |")
-    growth = {(s, part): statistics.median(r[part][-1] / r[part][0] for r in runs)
-              for s, runs in results.items() for part in ("backward_ms", "optimizer_ms")}
+            print(
+                f"| {setting} | {i} | {' / '.join(f'{b:.2f}' for b in r['backward_ms'])} | "
+                f"{' / '.join(f'{b:.2f}' for b in r['optimizer_ms'])} | "
+                f"{r['grad_denormal_share']:.1%} / {r['denormal_share']:.1%} | "
+                f"{r['last_block_j_per_step'] * 1e3:.1f} ({r['provenance']}) |"
+            )
+    growth = {
+        (s, part): statistics.median(r[part][-1] / r[part][0] for r in runs)
+        for s, runs in results.items()
+        for part in ("backward_ms", "optimizer_ms")
+    }
     energy = {s: statistics.median(r["last_block_j_per_step"] for r in runs) for s, runs in results.items()}
-    print(f"\nLast block / first ({blocks} blocks), median over runs: backward default "
-          f"{growth['default', 'backward_ms']:.2f}x, flush {growth['flush', 'backward_ms']:.2f}x; "
-          f"optimizer.step() default {growth['default', 'optimizer_ms']:.2f}x, flush "
-          f"{growth['flush', 'optimizer_ms']:.2f}x; energy per step in the last block, flush / default: "
-          f"{energy['flush'] / energy['default']:.2f}")
+    print(
+        f"\nLast block / first ({blocks} blocks), median over runs: backward default "
+        f"{growth['default', 'backward_ms']:.2f}x, flush {growth['flush', 'backward_ms']:.2f}x; "
+        f"optimizer.step() default {growth['default', 'optimizer_ms']:.2f}x, flush "
+        f"{growth['flush', 'optimizer_ms']:.2f}x; energy per step in the last block, flush / default: "
+        f"{energy['flush'] / energy['default']:.2f}"
+    )
+
 
 if __name__ == "__main__":
     main()

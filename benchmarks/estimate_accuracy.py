@@ -110,8 +110,14 @@ def others_cpu_s() -> float:
     import psutil
 
     total = psutil.cpu_times()
-    busy = total.user + total.system + getattr(total, "nice", 0.0) + getattr(total, "irq", 0.0) \
-        + getattr(total, "softirq", 0.0) + getattr(total, "steal", 0.0)
+    busy = (
+        total.user
+        + total.system
+        + getattr(total, "nice", 0.0)
+        + getattr(total, "irq", 0.0)
+        + getattr(total, "softirq", 0.0)
+        + getattr(total, "steal", 0.0)
+    )
     own = os.times()
     return busy - (own.user + own.system)
 
@@ -181,8 +187,17 @@ def measure(model, x, mode: str, seconds: float, windows: int = 3):
         snap = tracker.result.snapshot
         median = statistics.median(times)
         power_w = snap.energy_j / snap.duration_s
-        results.append((median, power_w * median, snap.energy_j / len(times), snap.provenance.value,
-                        len(times), co_load, statistics.median(optimizer_times) if optimizer_times else None))
+        results.append(
+            (
+                median,
+                power_w * median,
+                snap.energy_j / len(times),
+                snap.provenance.value,
+                len(times),
+                co_load,
+                statistics.median(optimizer_times) if optimizer_times else None,
+            )
+        )
     return min(results, key=lambda r: r[0])
 
 
@@ -202,8 +217,9 @@ def run(args: argparse.Namespace) -> tuple[list[Case], object, dict]:
     else:
         for attempt in range(3):  # again if other jobs disturbed it (calibrate() notes it)
             t0 = time.perf_counter()
-            profile = calibrate(args.budget, save=args.save or reuse is not None, path=reuse,
-                                progress=(print if args.verbose else None))
+            profile = calibrate(
+                args.budget, save=args.save or reuse is not None, path=reuse, progress=(print if args.verbose else None)
+            )
             info["calibration_wall_s"] = time.perf_counter() - t0
             if not any(n.startswith("other processes kept") for n in profile.notes):
                 break
@@ -223,8 +239,7 @@ def run(args: argparse.Namespace) -> tuple[list[Case], object, dict]:
                 torch.manual_seed(0)
                 model, x = zoo[name](batch)
                 counts = count_ops(model, x, training=mode == "training", optimizer="adam")
-                planned.append((name, batch, mode, counts, predict(counts, profile),
-                                predict(counts, defaults)))
+                planned.append((name, batch, mode, counts, predict(counts, profile), predict(counts, defaults)))
     # every case is measured once per round, rounds interleaved (a slow spell of the shared
     # host hits one round of a case, not all); the least disturbed round is kept
     best: dict[int, tuple] = {}
@@ -246,20 +261,41 @@ def run(args: argparse.Namespace) -> tuple[list[Case], object, dict]:
             opt_note = ""
             if opt_s is not None:
                 pred_opt = cal.per_pass["optimizer"][0]
-                opt_note = f"  optimizer {opt_s * 1e3:6.2f} ms pred {pred_opt * 1e3:6.2f} ({pred_opt / opt_s - 1:+6.1%})"
-            print(f"[{round_ + 1}/{args.rounds}] {name:12s} b={batch:<4d} {mode:9s} time {t * 1e3:8.2f} ms "
-                  f"pred {cal.time_s * 1e3:8.2f} ({cal.time_s / t - 1:+6.1%})  energy {e * 1e3:8.2f} mJ "
-                  f"pred {cal.energy_j * 1e3:8.2f} ({cal.energy_j / e - 1:+6.1%}){opt_note}", flush=True)
+                opt_note = (
+                    f"  optimizer {opt_s * 1e3:6.2f} ms pred {pred_opt * 1e3:6.2f} ({pred_opt / opt_s - 1:+6.1%})"
+                )
+            print(
+                f"[{round_ + 1}/{args.rounds}] {name:12s} b={batch:<4d} {mode:9s} time {t * 1e3:8.2f} ms "
+                f"pred {cal.time_s * 1e3:8.2f} ({cal.time_s / t - 1:+6.1%})  energy {e * 1e3:8.2f} mJ "
+                f"pred {cal.energy_j * 1e3:8.2f} ({cal.energy_j / e - 1:+6.1%}){opt_note}",
+                flush=True,
+            )
     cases: list[Case] = []
     for i, (name, batch, mode, counts, cal, rough) in enumerate(planned):
         t, e, e_mean, prov, steps, co_load, opt_s = best[i]
-        cases.append(Case(name, batch, mode, len(counts.records), cal.time_s, cal.energy_j,
-                          rough.time_s, rough.energy_j, t, e, e_mean, prov, steps, co_load,
-                          tuple(n for n in cal.notes if "no time model" in n), opt_s,
-                          cal.per_pass["optimizer"][0] if opt_s is not None else None,
-                          band=(cal.time_low_s, cal.time_high_s, cal.energy_low_j, cal.energy_high_j),
-                          default_band=(rough.time_low_s, rough.time_high_s, rough.energy_low_j,
-                                        rough.energy_high_j)))
+        cases.append(
+            Case(
+                name,
+                batch,
+                mode,
+                len(counts.records),
+                cal.time_s,
+                cal.energy_j,
+                rough.time_s,
+                rough.energy_j,
+                t,
+                e,
+                e_mean,
+                prov,
+                steps,
+                co_load,
+                tuple(n for n in cal.notes if "no time model" in n),
+                opt_s,
+                cal.per_pass["optimizer"][0] if opt_s is not None else None,
+                band=(cal.time_low_s, cal.time_high_s, cal.energy_low_j, cal.energy_high_j),
+                default_band=(rough.time_low_s, rough.time_high_s, rough.energy_low_j, rough.energy_high_j),
+            )
+        )
     info["load_after"] = os.getloadavg()
     return cases, profile, info
 
@@ -282,35 +318,43 @@ def markdown(cases: list[Case], profile, info: dict, args: argparse.Namespace) -
     lines = [
         "## Estimate accuracy (predicted vs measured, per step)",
         "",
-        (f"Measured {when} by `benchmarks/estimate_accuracy.py` on {fp.cpu_model} "
-        f"({fp.logical_cpus} logical CPUs, {fp.usable_cpus:g} usable), {platform.system()} "
-        f"{platform.release()}; Python {platform.python_version()}, torch {torch.__version__} "
-        f"({torch.get_num_threads()} threads), greenai {greenai.__version__}. Load average before "
-        f"{info['load_before'][0]:.2f}, after {info['load_after'][0]:.2f} (the machine is shared)."),
+        (
+            f"Measured {when} by `benchmarks/estimate_accuracy.py` on {fp.cpu_model} "
+            f"({fp.logical_cpus} logical CPUs, {fp.usable_cpus:g} usable), {platform.system()} "
+            f"{platform.release()}; Python {platform.python_version()}, torch {torch.__version__} "
+            f"({torch.get_num_threads()} threads), greenai {greenai.__version__}. Load average before "
+            f"{info['load_before'][0]:.2f}, after {info['load_after'][0]:.2f} (the machine is shared)."
+        ),
         "",
-        (f"Command: `python benchmarks/estimate_accuracy.py --budget {args.budget:g} --batches "
-        f"{args.batches} --seconds {args.seconds:g} --rounds {args.rounds}{f' --threads {args.threads}' if args.threads else ''} --write`"),
+        (
+            f"Command: `python benchmarks/estimate_accuracy.py --budget {args.budget:g} --batches "
+            f"{args.batches} --seconds {args.seconds:g} --rounds {args.rounds}{f' --threads {args.threads}' if args.threads else ''} --write`"
+        ),
         "",
-        (f"**Calibration** (once{'' if info['calibrations'] == 1 else ' kept, after ' + str(info['calibrations'] - 1) + ' disturbed by other jobs and redone'}, "
-        "micro-benchmarks only; the models below are never seen): "
-        f"{info['calibration_wall_s']:.1f} s wall time for a budget of {args.budget:g} s, "
-        f"{len(profile.points)} benchmark sizes, {len(profile.time_models)} rooflines; its own fit "
-        f"error {_pct(profile.fit_mape_time)} (time), {_pct(profile.fit_mape_energy)} (energy). "
-        f"Energy basis `{profile.energy_basis}`, fitted on `{profile.energy_provenance}` meters."),
+        (
+            f"**Calibration** (once{'' if info['calibrations'] == 1 else ' kept, after ' + str(info['calibrations'] - 1) + ' disturbed by other jobs and redone'}, "
+            "micro-benchmarks only; the models below are never seen): "
+            f"{info['calibration_wall_s']:.1f} s wall time for a budget of {args.budget:g} s, "
+            f"{len(profile.points)} benchmark sizes, {len(profile.time_models)} rooflines; its own fit "
+            f"error {_pct(profile.fit_mape_time)} (time), {_pct(profile.fit_mape_energy)} (energy). "
+            f"Energy basis `{profile.energy_basis}`, fitted on `{profile.energy_provenance}` meters."
+        ),
         "",
-        ("**Measured**: a real run per case, started once other jobs on the machine had quieted "
-        f"down (waited {info['waited_s']:.0f} s in all): 3 warm-up steps, then 3 windows of steps "
-        f"({args.seconds:g} s in all), each inside a greenai Tracker; the window with the smallest "
-        "median step time is kept (the least disturbed by other jobs): its median wall time per "
-        "step, and the energy of that typical step = the Tracker's energy over the window / its "
-        "duration x the median step time (energy / steps, which also carries the slow outlier "
-        "steps, is compared in the summary too). Each case is measured so once per round, "
-        f"{args.rounds} rounds interleaved over all cases, each on a freshly built model (the "
-        "predicted one: seeded, untrained), and keeps its least disturbed round. "
-        "The last column is the CPUs other processes (and the hypervisor's steal time) kept "
-        "busy during the kept window. Inference: `model.eval()` under "
-        "`torch.inference_mode()`. Training: zero_grad, forward, loss = output.sum(), backward, "
-        "Adam step. **Predicted**: `count_ops` (fake tensors) + `predict`."),
+        (
+            "**Measured**: a real run per case, started once other jobs on the machine had quieted "
+            f"down (waited {info['waited_s']:.0f} s in all): 3 warm-up steps, then 3 windows of steps "
+            f"({args.seconds:g} s in all), each inside a greenai Tracker; the window with the smallest "
+            "median step time is kept (the least disturbed by other jobs): its median wall time per "
+            "step, and the energy of that typical step = the Tracker's energy over the window / its "
+            "duration x the median step time (energy / steps, which also carries the slow outlier "
+            "steps, is compared in the summary too). Each case is measured so once per round, "
+            f"{args.rounds} rounds interleaved over all cases, each on a freshly built model (the "
+            "predicted one: seeded, untrained), and keeps its least disturbed round. "
+            "The last column is the CPUs other processes (and the hypervisor's steal time) kept "
+            "busy during the kept window. Inference: `model.eval()` under "
+            "`torch.inference_mode()`. Training: zero_grad, forward, loss = output.sum(), backward, "
+            "Adam step. **Predicted**: `count_ops` (fake tensors) + `predict`."
+        ),
         "",
     ]
     cal_t = [c.time_err for c in cases]
@@ -324,17 +368,23 @@ def markdown(cases: list[Case], profile, info: dict, args: argparse.Namespace) -
         f"| calibrated, energy as tracker energy / steps | | {mape([c.energy_mean_err for c in cases]):.1%} | {len(cases)} |",
     ]
     quiet = [c for c in cases if c.co_load < QUIET_CPUS]
-    lines.append(f"| calibrated, quiet cases only (other jobs < {QUIET_CPUS} CPU) | "
-                 f"{mape([c.time_err for c in quiet]):.1%} | {mape([c.energy_err for c in quiet]):.1%} | {len(quiet)} |")
+    lines.append(
+        f"| calibrated, quiet cases only (other jobs < {QUIET_CPUS} CPU) | "
+        f"{mape([c.time_err for c in quiet]):.1%} | {mape([c.energy_err for c in quiet]):.1%} | {len(quiet)} |"
+    )
     for mode in ("inference", "training"):
         sub = [c for c in cases if c.mode == mode]
-        lines.append(f"| calibrated, {mode} | {mape([c.time_err for c in sub]):.1%} | "
-                     f"{mape([c.energy_err for c in sub]):.1%} | {len(sub)} |")
+        lines.append(
+            f"| calibrated, {mode} | {mape([c.time_err for c in sub]):.1%} | "
+            f"{mape([c.energy_err for c in sub]):.1%} | {len(sub)} |"
+        )
     trained = [c for c in cases if c.optimizer_s]
     if trained:
         errs = [c.err(c.pred_optimizer_s, c.optimizer_s) for c in trained]
-        lines.append(f"| calibrated, `optimizer.step()` alone (training; median error {statistics.median(errs):+.1%}) "
-                     f"| {mape(errs):.1%} | | {len(trained)} |")
+        lines.append(
+            f"| calibrated, `optimizer.step()` alone (training; median error {statistics.median(errs):+.1%}) "
+            f"| {mape(errs):.1%} | | {len(trained)} |"
+        )
     lines += [
         f"| default coefficients (uncalibrated) | {mape(def_t):.1%} | {mape(def_e):.1%} | {len(cases)} |",
         "",
@@ -354,9 +404,13 @@ def markdown(cases: list[Case], profile, info: dict, args: argparse.Namespace) -
     lines += ["", "Notes:", ""]
     lines += [f"- {n}" for n in profile.notes]
     lines += [f"- prediction fallback: {n}" for n in notes]
-    lines += [("- Measured energy on a machine without hardware counters is itself an estimate "
-              "(greenai's utilization-linear CPU model, ±50%); the calibrated prediction reproduces "
-              "what greenai would report, not the true energy, on such machines.")]
+    lines += [
+        (
+            "- Measured energy on a machine without hardware counters is itself an estimate "
+            "(greenai's utilization-linear CPU model, ±50%); the calibrated prediction reproduces "
+            "what greenai would report, not the true energy, on such machines."
+        )
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -365,11 +419,13 @@ def band_coverage(cases: list[Case]) -> str:
     n = len(cases)
     cal = [c.inside() for c in cases]
     rough = [c.inside(default=True) for c in cases]
-    return (f"**Band**: the measured time fell inside the calibrated prediction's ~95 % band in "
-            f"{sum(t for t, _ in cal)} of {n} cases, the measured energy in {sum(e for _, e in cal)} "
-            f"of {n} (its band adds the meters' own, which a measurement by the same estimated "
-            f"meters does not test); with the default coefficients {sum(t for t, _ in rough)} and "
-            f"{sum(e for _, e in rough)} of {n}.")
+    return (
+        f"**Band**: the measured time fell inside the calibrated prediction's ~95 % band in "
+        f"{sum(t for t, _ in cal)} of {n} cases, the measured energy in {sum(e for _, e in cal)} "
+        f"of {n} (its band adds the meters' own, which a measurement by the same estimated "
+        f"meters does not test); with the default coefficients {sum(t for t, _ in rough)} and "
+        f"{sum(e for _, e in rough)} of {n}."
+    )
 
 
 def write_section(path: Path, section: str) -> None:
@@ -389,20 +445,27 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--budget", type=float, default=60.0, help="calibration budget, seconds")
     ap.add_argument("--batches", default="4,32", help="batch sizes, comma-separated")
     ap.add_argument("--seconds", type=float, default=3.0, help="measured run per case, seconds")
-    ap.add_argument("--rounds", type=int, default=2,
-                    help="interleaved rounds over all cases; each case keeps its least disturbed")
+    ap.add_argument(
+        "--rounds", type=int, default=2, help="interleaved rounds over all cases; each case keeps its least disturbed"
+    )
     ap.add_argument("--models", default="", help="comma-separated subset of the zoo")
     ap.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
     ap.add_argument("--save", action="store_true", help="save the calibration profile")
-    ap.add_argument("--profile", default="",
-                    help="profile file: reused if it exists, else calibrated and saved there")
+    ap.add_argument("--profile", default="", help="profile file: reused if it exists, else calibrated and saved there")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
-    ap.add_argument("--max-wait", type=float, default=60.0,
-                    help="seconds to wait for other jobs to quiet down before each measurement")
+    ap.add_argument(
+        "--max-wait",
+        type=float,
+        default=60.0,
+        help="seconds to wait for other jobs to quiet down before each measurement",
+    )
     ap.add_argument("--verbose", action="store_true")
-    ap.add_argument("--keep-freed-memory", action="store_true",
-                    help="diagnostic: glibc keeps freed memory mapped (greenai.optimize.keep_freed_memory) "
-                         "before anything runs, so real steps do not page-fault as calibration's never do")
+    ap.add_argument(
+        "--keep-freed-memory",
+        action="store_true",
+        help="diagnostic: glibc keeps freed memory mapped (greenai.optimize.keep_freed_memory) "
+        "before anything runs, so real steps do not page-fault as calibration's never do",
+    )
     args = ap.parse_args(argv)
     if args.keep_freed_memory and args.write:
         ap.error("--keep-freed-memory is a diagnostic: the target is judged on runs as users make them (no --write)")

@@ -90,15 +90,18 @@ def _plan(config: str, n_train: int, quick: bool) -> dict[str, Any]:
             n = int(n_train * (0.3 + 0.7 * e / max(epochs - 1, 1)))
         sizes, left = [], n
         while left > 0:
-            bs = ramp[step] if config == "batch_ramp" and step < len(ramp) else (
-                128 if config == "batch_ramp" else 64)
+            bs = ramp[step] if config == "batch_ramp" and step < len(ramp) else (128 if config == "batch_ramp" else 64)
             sizes.append(min(bs, left))
             left -= sizes[-1]
             step += 1
         schedule.append(sizes)
     eval_every = {"eval_every_k": 40, "cache_fill": 60}.get(config, 0)
-    return {"epochs": epochs, "schedule": schedule, "eval_every": eval_every,
-            "planned_steps": sum(len(s) for s in schedule)}
+    return {
+        "epochs": epochs,
+        "schedule": schedule,
+        "eval_every": eval_every,
+        "planned_steps": sum(len(s) for s in schedule),
+    }
 
 
 def child(config: str, out: Path, quick: bool, scale: int, with_carbontracker: bool) -> None:
@@ -133,11 +136,11 @@ def child(config: str, out: Path, quick: bool, scale: int, with_carbontracker: b
             up = F.interpolate(x, size=(16, 16), mode="bilinear", align_corners=False)
             shift = torch.randint(-1, 2, (2,), generator=g).tolist()
             return torch.roll(up, shifts=shift, dims=(2, 3))
-        kernel = torch.exp(-torch.arange(-2, 3, dtype=torch.float32) ** 2 / 2)
+        kernel = torch.exp(-(torch.arange(-2, 3, dtype=torch.float32) ** 2) / 2)
         kernel = (kernel[:, None] * kernel[None, :] / kernel.sum() ** 2)[None, None]
         outs = []
         for i in range(len(x)):
-            big = F.interpolate(x[i:i + 1], size=(32, 32), mode="bicubic", align_corners=False)
+            big = F.interpolate(x[i : i + 1], size=(32, 32), mode="bicubic", align_corners=False)
             theta = torch.eye(2, 3)[None] + 0.08 * torch.randn(1, 2, 3, generator=g)
             grid = F.affine_grid(theta, [1, 1, 32, 32], align_corners=False)
             warped = F.conv2d(F.grid_sample(big, grid, align_corners=False), kernel, padding=2)
@@ -146,16 +149,26 @@ def child(config: str, out: Path, quick: bool, scale: int, with_carbontracker: b
 
     x_train = torch.cat([x8[train]] * copies)
     y_train = torch.cat([y_all[train]] * copies)
-    x_train16 = torch.cat([view(x_train[i:i + 256], i) for i in range(0, len(x_train), 256)])
+    x_train16 = torch.cat([view(x_train[i : i + 256], i) for i in range(0, len(x_train), 256)])
     x_test = torch.cat([view(x8[test], 1), view(x8[test], 2)])
     y_test = torch.cat([y_all[test]] * 2)
     plan = _plan(config, len(x_train), quick)
     planned = plan["planned_steps"]
 
     model = nn.Sequential(
-        nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(),
-        nn.MaxPool2d(2), nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(64 * 4 * 4, 128), nn.ReLU(), nn.Linear(128, 10))
+        nn.Conv2d(1, 32, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(32, 64, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(64, 64, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(64 * 4 * 4, 128),
+        nn.ReLU(),
+        nn.Linear(128, 10),
+    )
     base_lr = 1e-3
     opt = torch.optim.Adam(model.parameters(), lr=base_lr)
 
@@ -164,8 +177,14 @@ def child(config: str, out: Path, quick: bool, scale: int, with_carbontracker: b
     if with_carbontracker:
         from carbontracker.tracker import CarbonTracker
 
-        ct = CarbonTracker(epochs=plan["epochs"], epochs_before_pred=1, monitor_epochs=-1,
-                           update_interval=1, log_dir=str(ct_dir), verbose=0)
+        ct = CarbonTracker(
+            epochs=plan["epochs"],
+            epochs_before_pred=1,
+            monitor_epochs=-1,
+            update_interval=1,
+            log_dir=str(ct_dir),
+            verbose=0,
+        )
     ledger = Path(tempfile.mkdtemp(prefix="forecast-bench-greenai-")) / "ledger.db"
     forecasts: dict[str, Any] = {}
     epoch_energy: list[float] = []
@@ -177,12 +196,16 @@ def child(config: str, out: Path, quick: bool, scale: int, with_carbontracker: b
             model.eval()
             with torch.inference_mode():
                 for i in range(0, len(x_test), 300):
-                    model(x_test[i:i + 300]).argmax(1).eq(y_test[i:i + 300]).sum()
+                    model(x_test[i : i + 300]).argmax(1).eq(y_test[i : i + 300]).sum()
             model.train()
 
-    tracker = Tracker(f"forecast-{config}", ledger=ledger, planned_steps=planned,
-                      planned_epochs=plan["epochs"],
-                      tags={"benchmark": "forecast_accuracy", "config": config})
+    tracker = Tracker(
+        f"forecast-{config}",
+        ledger=ledger,
+        planned_steps=planned,
+        planned_epochs=plan["epochs"],
+        tags={"benchmark": "forecast_accuracy", "config": config},
+    )
 
     def train_energy_j(snapshot: Any) -> float:
         return snapshot.energy_j - sum(p.energy_j for p in snapshot.phases if "eval" in p.phase.split("/"))
@@ -203,7 +226,7 @@ def child(config: str, out: Path, quick: bool, scale: int, with_carbontracker: b
                 perm = perm[x_train16[perm].sum((1, 2, 3)).argsort()[:n_epoch]]
             pos = 0
             for bs in sizes:
-                idx = perm[pos:pos + bs]
+                idx = perm[pos : pos + bs]
                 pos += bs
                 with run.phase("data"):
                     if config == "cache_fill":
@@ -231,19 +254,34 @@ def child(config: str, out: Path, quick: bool, scale: int, with_carbontracker: b
                 if step in marks:
                     f = run.forecast()
                     if marks[step] == CHECKPOINTS[0]:
-                        at_10 = {"steps": float(step), "train_j": train_energy_j(run.snapshot()),
-                                 "rate_j": f.steady_energy_per_step_j if f else float("nan")}
+                        at_10 = {
+                            "steps": float(step),
+                            "train_j": train_energy_j(run.snapshot()),
+                            "rate_j": f.steady_energy_per_step_j if f else float("nan"),
+                        }
                         # the trace the forecast saw, to study forecast methods offline
                         seen = run._sampler.locked(run._recorder.series)
-                        series_at_10 = {"points": [list(p) for p in seen.points],
-                                        "occurrences": [list(o) for o in seen.occurrences],
-                                        "epoch_ends": list(seen.epoch_ends)}
-                    forecasts[f"{marks[step]:.2f}"] = None if f is None else {
-                        "energy_j": f.energy_j, "low_j": f.energy_low_j, "high_j": f.energy_high_j,
-                        "stat_band_j": f.energy_stat_band_j, "meter_band_j": f.energy_meter_band_j,
-                        "duration_s": f.duration_s, "progress": f.progress,
-                        "warmup_steps": f.warmup_steps, "notes": list(f.notes),
-                        "reason": None}
+                        series_at_10 = {
+                            "points": [list(p) for p in seen.points],
+                            "occurrences": [list(o) for o in seen.occurrences],
+                            "epoch_ends": list(seen.epoch_ends),
+                        }
+                    forecasts[f"{marks[step]:.2f}"] = (
+                        None
+                        if f is None
+                        else {
+                            "energy_j": f.energy_j,
+                            "low_j": f.energy_low_j,
+                            "high_j": f.energy_high_j,
+                            "stat_band_j": f.energy_stat_band_j,
+                            "meter_band_j": f.energy_meter_band_j,
+                            "duration_s": f.duration_s,
+                            "progress": f.progress,
+                            "warmup_steps": f.warmup_steps,
+                            "notes": list(f.notes),
+                            "reason": None,
+                        }
+                    )
                     if f is None:
                         forecasts[f"{marks[step]:.2f}"] = {"reason": run.forecast_reason}
                 if plan["eval_every"] and step % plan["eval_every"] == 0:
@@ -262,14 +300,17 @@ def child(config: str, out: Path, quick: bool, scale: int, with_carbontracker: b
     ct_pred_kwh = ct_actual_kwh = None
     for path in glob.glob(str(ct_dir / "*_output.log")):
         text = Path(path).read_text()
-        pred = re.search(r"Predicted consumption for \d+ epoch\(s\):\s*Time:[^\n]*\n\s*Energy:\s*([0-9.eE+-]+) kWh", text)
+        pred = re.search(
+            r"Predicted consumption for \d+ epoch\(s\):\s*Time:[^\n]*\n\s*Energy:\s*([0-9.eE+-]+) kWh", text
+        )
         act = re.search(r"Actual consumption for \d+ epoch\(s\):\s*Time:[^\n]*\n\s*Energy:\s*([0-9.eE+-]+) kWh", text)
         ct_pred_kwh = float(pred.group(1)) if pred else None
         ct_actual_kwh = float(act.group(1)) if act else None
     ct_components = ""
     for path in glob.glob(str(ct_dir / "*carbontracker.log")):
-        found = re.findall(r"(The following components were found:[^\n]*|Average power usage \(W\) for [^\n]*)",
-                           Path(path).read_text())
+        found = re.findall(
+            r"(The following components were found:[^\n]*|Average power usage \(W\) for [^\n]*)", Path(path).read_text()
+        )
         ct_components = "; ".join(dict.fromkeys(found))
     snap = result.snapshot
     payload = {
@@ -289,8 +330,9 @@ def child(config: str, out: Path, quick: bool, scale: int, with_carbontracker: b
         "meters": _meters_of(ledger, result.run_id),
         "eval_energy_j": result.phase_energy_j("eval"),
         # train energy per step after the 10 % mark vs. the steady rate the forecast used
-        "future_rate_ratio": ((train_energy_j(snap) - at_10["train_j"]) / (planned - at_10["steps"]))
-                             / at_10["rate_j"] if at_10 and at_10["rate_j"] > 0 else None,
+        "future_rate_ratio": ((train_energy_j(snap) - at_10["train_j"]) / (planned - at_10["steps"])) / at_10["rate_j"]
+        if at_10 and at_10["rate_j"] > 0
+        else None,
         "epoch_wall_s": epoch_wall,
         "forecasts": forecasts,
         "series_at_10": series_at_10,
@@ -352,8 +394,14 @@ def _run_child(config: str, quick: bool, scale: int, with_carbontracker: bool) -
         cmd = [sys.executable, str(SCRIPT), "--child", config, "--out", str(out), "--scale", str(scale)]
         cmd += (["--quick"] if quick else []) + (["--with-carbontracker"] if with_carbontracker else [])
         started = time.perf_counter()
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False,
-                              env={**os.environ, "PYTHONWARNINGS": "ignore"})
+        proc = subprocess.run(
+            cmd,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+            env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        )
         if proc.returncode != 0 or not out.exists():
             sys.stderr.write(proc.stdout[-2000:] + proc.stderr[-4000:])
             raise SystemExit(f"run {config} failed (exit {proc.returncode})")
@@ -362,12 +410,16 @@ def _run_child(config: str, quick: bool, scale: int, with_carbontracker: bool) -
     matched = re.search(r"Matched CPU (.*?) to (.*?) with TDP ([0-9.]+) ?W", proc.stderr)
     using = re.search(r"Using TDP of ([0-9.]+) ?W", proc.stderr)
     if matched and using:
-        result["ct_tdp"] = (f"'{matched.group(1)}' matched to {matched.group(2)}, TDP "
-                            f"{matched.group(3)} W, used as {using.group(1)} W")
+        result["ct_tdp"] = (
+            f"'{matched.group(1)}' matched to {matched.group(2)}, TDP {matched.group(3)} W, used as {using.group(1)} W"
+        )
     who = "greenai + CarbonTracker" if with_carbontracker else "greenai alone"
-    print(f"  {config} ({who}): {result['final_energy_j']:.1f} J in {result['final_duration_s']:.1f} s "
-          f"({time.perf_counter() - started:.0f} s with start-up); Adam's state "
-          f"{result.get('adam_denormal_share', 0.0):.1%} denormal at the end", file=sys.stderr)
+    print(
+        f"  {config} ({who}): {result['final_energy_j']:.1f} J in {result['final_duration_s']:.1f} s "
+        f"({time.perf_counter() - started:.0f} s with start-up); Adam's state "
+        f"{result.get('adam_denormal_share', 0.0):.1%} denormal at the end",
+        file=sys.stderr,
+    )
     return result
 
 
@@ -403,7 +455,8 @@ def report(results: list[dict[str, Any]], quick: bool) -> str:
         "own work slowed the first epoch that greenai's forecast extrapolates. See the script's "
         "docstring for the four configurations.",
         "",
-        "**How the energy was obtained.** greenai: " + "; ".join(first["meters"])
+        "**How the energy was obtained.** greenai: "
+        + "; ".join(first["meters"])
         + f". Run totals are `{first['provenance']}` (±{first['rel_uncertainty']:.0%}); no RAPL or "
         "NVML on this VM. CarbonTracker: no RAPL/NVML either, so it falls back to "
         f"`GenericCPU` ({first['ct_tdp'] or 'TDP/2'}; its log: {first['ct_components']}): a "
@@ -419,9 +472,15 @@ def report(results: list[dict[str, Any]], quick: bool) -> str:
         f10 = r["forecasts"].get("0.10") or {}
         e10 = _err(f10.get("energy_j"), final)
         later = " / ".join(_pct(_err((r["forecasts"].get(k) or {}).get("energy_j"), final)) for k in ("0.20", "0.50"))
-        holds = "n/a" if e10 is None else (
-            ("yes" if abs(final - f10["energy_j"]) <= f10["stat_band_j"] else "no") + " / "
-            + ("yes" if f10["low_j"] <= final <= f10["high_j"] else "no"))
+        holds = (
+            "n/a"
+            if e10 is None
+            else (
+                ("yes" if abs(final - f10["energy_j"]) <= f10["stat_band_j"] else "no")
+                + " / "
+                + ("yes" if f10["low_j"] <= final <= f10["high_j"] else "no")
+            )
+        )
         ratio = r.get("future_rate_ratio")
         walls = r.get("epoch_wall_s") or [0.0]
         ct_e = _err(r["ct_pred_kwh"], r["ct_actual_kwh"])
@@ -432,17 +491,27 @@ def report(results: list[dict[str, Any]], quick: bool) -> str:
         ct_errs.append(ct_e)
         rule_errs.append(rule_e)
         steps = r["epoch_steps"]
-        shape = f"{r['epochs']}, {r['planned_steps']} ({min(steps)}-{max(steps)}/epoch)" if min(steps) != max(steps) \
+        shape = (
+            f"{r['epochs']}, {r['planned_steps']} ({min(steps)}-{max(steps)}/epoch)"
+            if min(steps) != max(steps)
             else f"{r['epochs']}, {r['planned_steps']} ({steps[0]}/epoch)"
-        band = (f"{f10['energy_j']:.0f} J [{f10['low_j']:.0f}, {f10['high_j']:.0f}]" if e10 is not None
-                else f"none: {f10.get('reason', '?')}")
-        ct_cell = (f"{r['ct_pred_kwh'] * 3.6e6:.0f} J (actual {r['ct_actual_kwh'] * 3.6e6:.0f} J)"
-                   if r["ct_pred_kwh"] and r["ct_actual_kwh"] else "n/a")
+        )
+        band = (
+            f"{f10['energy_j']:.0f} J [{f10['low_j']:.0f}, {f10['high_j']:.0f}]"
+            if e10 is not None
+            else f"none: {f10.get('reason', '?')}"
+        )
+        ct_cell = (
+            f"{r['ct_pred_kwh'] * 3.6e6:.0f} J (actual {r['ct_actual_kwh'] * 3.6e6:.0f} J)"
+            if r["ct_pred_kwh"] and r["ct_actual_kwh"]
+            else "n/a"
+        )
         lines.append(
             f"| {r['config']} | {shape} | {final:.0f} J ({r['provenance']}, ±{r['rel_uncertainty']:.0%}), "
             f"{r['final_duration_s']:.0f} s, eval {r['eval_energy_j'] / final:.0%} | {band} | **{_pct(e10)}** | "
             f"{holds} | {later} | {ct_cell} | **{_pct(ct_e)}** | {rule:.0f} J | {_pct(rule_e)} | "
-            f"{_pct(None if ratio is None else ratio - 1)} | {min(walls):.1f}-{max(walls):.1f} s |")
+            f"{_pct(None if ratio is None else ratio - 1)} | {min(walls):.1f}-{max(walls):.1f} s |"
+        )
 
     def mean_abs(xs: list[float | None]) -> str:
         vals = [abs(x) for x in xs if x is not None]
@@ -456,10 +525,10 @@ def report(results: list[dict[str, Any]], quick: bool) -> str:
         f"{mean_abs(rule_errs)}. For cache_fill (20 epochs) CarbonTracker's epoch 1 is 5 % of the "
         "run; greenai forecasts at 10 % (two epochs seen).",
         "",
-        "How to read it. \"later J/step vs. measured at 10 %\" compares the training energy per "
+        'How to read it. "later J/step vs. measured at 10 %" compares the training energy per '
         "step over the rest of the run with the steady-state rate the forecast measured: when it "
         "is far from 0 the run itself changed after the forecast, which no extrapolation from "
-        "the first 10 % can know. \"epoch wall time\" is the spread of epoch durations; on this "
+        'the first 10 % can know. "epoch wall time" is the spread of epoch durations; on this '
         "shared 2-vCPU VM other jobs come and go, so epochs with the same work can take very "
         "different times (and, with a utilization model or a constant-power model alike, "
         "energies). The first seconds of a fresh process are often slower here (the first "
@@ -469,7 +538,7 @@ def report(results: list[dict[str, Any]], quick: bool) -> str:
         "",
         "The band is the statistical band (dispersion of per-window energy per step, periodic "
         "phases, one occurrence more or fewer) plus the meters' band (here ±"
-        f"{first['rel_uncertainty']:.0%}, estimated), so it is wide on this machine; \"stat.\" "
+        f'{first["rel_uncertainty"]:.0%}, estimated), so it is wide on this machine; "stat." '
         "says whether the statistical band alone holds the final value. Errors are against "
         "the same meter's final total, so the meters' systematic error cancels.",
     ]
@@ -492,11 +561,14 @@ def replayed_at_10(r: dict[str, Any]) -> Any:
     s = r.get("series_at_10") or {}
     if not s.get("points"):
         return None
-    series = ProgressSeries(points=tuple(TracePoint(*p) for p in s["points"]),
-                            occurrences=tuple(Occurrence(*o) for o in s["occurrences"]),
-                            epoch_ends=tuple(s["epoch_ends"]), rel_uncertainty=r["rel_uncertainty"],
-                            provenance=Provenance(r["provenance"]),
-                            periodic_phases=tuple(DEFAULT_PERIODIC_PHASES))
+    series = ProgressSeries(
+        points=tuple(TracePoint(*p) for p in s["points"]),
+        occurrences=tuple(Occurrence(*o) for o in s["occurrences"]),
+        epoch_ends=tuple(s["epoch_ends"]),
+        rel_uncertainty=r["rel_uncertainty"],
+        provenance=Provenance(r["provenance"]),
+        periodic_phases=tuple(DEFAULT_PERIODIC_PHASES),
+    )
     f = make_forecast(series, Plan(steps=r["planned_steps"], epochs=r["epochs"]))
     return f if isinstance(f, Forecast) else None
 
@@ -506,12 +578,16 @@ def _replay_line(results: list[dict[str, Any]]) -> str:
     if not replayed:
         return ""
     held = sum(abs(r["final_energy_j"] - f.energy_j) <= f.energy_stat_band_j for r, f in replayed)
-    same = all(abs(f.energy_j - (r["forecasts"].get("0.10") or {}).get("energy_j", float("nan"))) < 1e-6 * f.energy_j
-               for r, f in replayed)
-    return (f"Replayed with this greenai on the trace each run recorded at 10 % (`series_at_10` in the "
-            f"JSON): the point forecasts {'are the recorded ones' if same else 'differ from the recorded ones'}, "
-            f"and the statistical band (which includes the drift term, `DRIFT_REL` in "
-            f"greenai/tracking/forecast.py) holds the final energy in {held} of {len(replayed)} runs.")
+    same = all(
+        abs(f.energy_j - (r["forecasts"].get("0.10") or {}).get("energy_j", float("nan"))) < 1e-6 * f.energy_j
+        for r, f in replayed
+    )
+    return (
+        f"Replayed with this greenai on the trace each run recorded at 10 % (`series_at_10` in the "
+        f"JSON): the point forecasts {'are the recorded ones' if same else 'differ from the recorded ones'}, "
+        f"and the statistical band (which includes the drift term, `DRIFT_REL` in "
+        f"greenai/tracking/forecast.py) holds the final energy in {held} of {len(replayed)} runs."
+    )
 
 
 def _ct_version() -> str:
@@ -538,17 +614,29 @@ def write_section(path: Path, section: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: small and short")
-    parser.add_argument("--write", nargs="?", const=str(REPO / "docs" / "benchmarks.md"), default=None,
-                        help="update the forecast section of this file (default docs/benchmarks.md)")
+    parser.add_argument(
+        "--write",
+        nargs="?",
+        const=str(REPO / "docs" / "benchmarks.md"),
+        default=None,
+        help="update the forecast section of this file (default docs/benchmarks.md)",
+    )
     parser.add_argument("--configs", default=",".join(CONFIGS))
     parser.add_argument("--repeat", type=int, default=1, help="run each configuration N times")
     parser.add_argument("--json", help="also write the raw results here")
     parser.add_argument("--from-json", help="report results saved with --json (no new runs)")
-    parser.add_argument("--scale", type=int, default=SCALE,
-                        help=f"copies of the training data x this (default {SCALE}: runs of 1-4 min)")
-    parser.add_argument("--flush-denormal", action="store_true",
-                        help="diagnostic: torch.set_flush_denormal(True) at the start of every run, to tell "
-                             "denormals in Adam's state from the machine's drift (the target is judged without it)")
+    parser.add_argument(
+        "--scale",
+        type=int,
+        default=SCALE,
+        help=f"copies of the training data x this (default {SCALE}: runs of 1-4 min)",
+    )
+    parser.add_argument(
+        "--flush-denormal",
+        action="store_true",
+        help="diagnostic: torch.set_flush_denormal(True) at the start of every run, to tell "
+        "denormals in Adam's state from the machine's drift (the target is judged without it)",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--with-carbontracker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)

@@ -34,27 +34,32 @@ def main() -> None:
     from torch.profiler import ProfilerActivity, profile
 
     from estimate_accuracy import load_zoo
-
     from greenai.estimate.counting import count_ops
 
     torch.manual_seed(0)
     model, x = load_zoo()["transformer"](args.batch)
     model.eval()
-    counted = collections.Counter(str(r.op).removeprefix("aten.").split(".")[0].lstrip("_")
-                                  for r in count_ops(model, x, training=False).records)
+    counted = collections.Counter(
+        str(r.op).removeprefix("aten.").split(".")[0].lstrip("_") for r in count_ops(model, x, training=False).records
+    )
     with torch.inference_mode():
         for _ in range(5):
             model(x)
         with profile(activities=[ProfilerActivity.CPU]) as prof:
             for _ in range(args.calls):
                 model(x)
-    rows = [(e.key.removeprefix("aten::").lstrip("_"), e.count / args.calls, e.self_cpu_time_total / args.calls)
-            for e in prof.key_averages() if e.key.startswith("aten::")]
+    rows = [
+        (e.key.removeprefix("aten::").lstrip("_"), e.count / args.calls, e.self_cpu_time_total / args.calls)
+        for e in prof.key_averages()
+        if e.key.startswith("aten::")
+    ]
     total_self = sum(t for _, _, t in rows)
     print(f"Command: `python benchmarks/fused_fast_path.py --batch {args.batch} --calls {args.calls}`\n")
-    print(f"transformer/{args.batch} inference, per forward: {sum(counted.values())} operators counted "
-          f"(fake tensors, decomposed), {sum(n for _, n, _ in rows):.0f} aten calls run, "
-          f"{total_self:.0f} us of their self CPU time (profiled, so slower than unprofiled)\n")
+    print(
+        f"transformer/{args.batch} inference, per forward: {sum(counted.values())} operators counted "
+        f"(fake tensors, decomposed), {sum(n for _, n, _ in rows):.0f} aten calls run, "
+        f"{total_self:.0f} us of their self CPU time (profiled, so slower than unprofiled)\n"
+    )
     print("| operator | calls run | self CPU, us | calls counted |")
     print("|---|---:|---:|---:|")
     for name, n, t in sorted(rows, key=lambda r: -r[2]):

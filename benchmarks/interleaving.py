@@ -35,14 +35,23 @@ def other_operators():  # noqa: ANN201 - a callable
     rows, w2 = torch.randn(8, 64, generator=g), torch.randn(64, 64, generator=g)
     mean, var = torch.zeros(8), torch.ones(8)
     table, idx = torch.randn(1000, 16, generator=g), torch.arange(32) * 31
-    calls = [lambda: F.conv2d(x4, w4, padding=1), lambda: F.conv1d(x3, w3, padding=1),
-             lambda: F.linear(rows, w2), lambda: F.layer_norm(rows, (64,)),
-             lambda: F.batch_norm(x4, mean, var), lambda: F.gelu(rows), lambda: rows.softmax(-1),
-             lambda: F.max_pool2d(x4, 2), lambda: F.embedding(idx, table), lambda: rows.sum(0)]
+    calls = [
+        lambda: F.conv2d(x4, w4, padding=1),
+        lambda: F.conv1d(x3, w3, padding=1),
+        lambda: F.linear(rows, w2),
+        lambda: F.layer_norm(rows, (64,)),
+        lambda: F.batch_norm(x4, mean, var),
+        lambda: F.gelu(rows),
+        lambda: rows.softmax(-1),
+        lambda: F.max_pool2d(x4, 2),
+        lambda: F.embedding(idx, table),
+        lambda: rows.sum(0),
+    ]
 
     def run() -> None:
         for c in calls:
             c()
+
     return run
 
 
@@ -51,9 +60,13 @@ def leaves(model, x):  # noqa: ANN001, ANN201
     import torch
 
     calls = []
-    hooks = [m.register_forward_hook(lambda m, args, out: calls.append((m, tuple(
-        a.detach().clone() if torch.is_tensor(a) else a for a in args))))
-        for m in model.modules() if not list(m.children())]
+    hooks = [
+        m.register_forward_hook(
+            lambda m, args, out: calls.append((m, tuple(a.detach().clone() if torch.is_tensor(a) else a for a in args)))
+        )
+        for m in model.modules()
+        if not list(m.children())
+    ]
     with torch.inference_mode():
         model(x)
     for h in hooks:
@@ -72,14 +85,18 @@ def measure(model, x, calls, others, n: int) -> tuple[float, float, float]:  # n
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--models", default="audio1d,resnet,cnn,mobilenet,mlp,embedding,gru",
-                    help="zoo models (not the transformer: its attention block is not a leaf module)")
+    ap.add_argument(
+        "--models",
+        default="audio1d,resnet,cnn,mobilenet,mlp,embedding,gru",
+        help="zoo models (not the transformer: its attention block is not a leaf module)",
+    )
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--calls", type=int, default=200, help="timed calls per leaf and setting")
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT / "src"))
     import torch
+
     from estimate_accuracy import load_zoo
 
     zoo = load_zoo()
@@ -99,16 +116,22 @@ def main() -> None:
         for _ in range(args.rounds):
             for name, (model, x, calls) in cases.items():
                 results[name].append(measure(model, x, calls, others, args.calls))
-    print(f"Command: `python benchmarks/interleaving.py --models {args.models} --batch {args.batch} "
-          f"--rounds {args.rounds} --calls {args.calls}`; torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads\n")
-    print("| model (inference) | leaves | leaves looped alone | leaves, other operators between calls | "
-          "whole model | whole / alone | interleaved / alone |")
+    print(
+        f"Command: `python benchmarks/interleaving.py --models {args.models} --batch {args.batch} "
+        f"--rounds {args.rounds} --calls {args.calls}`; torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads\n"
+    )
+    print(
+        "| model (inference) | leaves | leaves looped alone | leaves, other operators between calls | "
+        "whole model | whole / alone | interleaved / alone |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|")
     for name, rounds in results.items():
         alone, inter, whole = (statistics.median(r[i] for r in rounds) for i in range(3))
-        print(f"| {name}/{args.batch} | {len(cases[name][2])} | {alone * 1e3:.2f} ms | {inter * 1e3:.2f} ms | "
-              f"{whole * 1e3:.2f} ms | {whole / alone:.2f}x | {inter / alone:.2f}x |")
+        print(
+            f"| {name}/{args.batch} | {len(cases[name][2])} | {alone * 1e3:.2f} ms | {inter * 1e3:.2f} ms | "
+            f"{whole * 1e3:.2f} ms | {whole / alone:.2f}x | {inter / alone:.2f}x |"
+        )
 
 
 if __name__ == "__main__":

@@ -23,8 +23,9 @@ from collections.abc import Callable
 SLOW = 1.25  # a round slower than this x the probe's fastest counts as slow
 
 
-def median_call_s(call: Callable[[], object], calls: int, before: Callable[[], object] | None = None,
-                  warmup: float = 0.0) -> float:
+def median_call_s(
+    call: Callable[[], object], calls: int, before: Callable[[], object] | None = None, warmup: float = 0.0
+) -> float:
     """Median wall time of `calls` calls (the first `warmup` fraction left out); `before`, if
     given, runs untimed before each call."""
     times = []
@@ -34,7 +35,7 @@ def median_call_s(call: Callable[[], object], calls: int, before: Callable[[], o
         start = time.perf_counter()
         call()
         times.append(time.perf_counter() - start)
-    return statistics.median(times[int(calls * warmup):])
+    return statistics.median(times[int(calls * warmup) :])
 
 
 def main() -> None:
@@ -62,17 +63,21 @@ def main() -> None:
                 rows[name].append(median_call_s(call, calls))
             time.sleep(args.pause)
     slow = {name: [t > SLOW * min(ts) for t in ts] for name, ts in rows.items()}
-    print(f"{args.rounds} rounds, {torch.get_num_threads()} torch threads, "
-          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n")
+    print(
+        f"{args.rounds} rounds, {torch.get_num_threads()} torch threads, "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n"
+    )
     print("| probe | median | min | max | max / min | rounds > 1.25x min |")
     print("|---|---:|---:|---:|---:|---:|")
     for name, ts in rows.items():
-        print(f"| {name} | {statistics.median(ts) * 1e6:.1f} µs | {min(ts) * 1e6:.1f} µs | "
-              f"{max(ts) * 1e6:.1f} µs | {max(ts) / min(ts):.2f}x | {sum(slow[name]) / len(ts):.0%} |")
+        print(
+            f"| {name} | {statistics.median(ts) * 1e6:.1f} µs | {min(ts) * 1e6:.1f} µs | "
+            f"{max(ts) * 1e6:.1f} µs | {max(ts) / min(ts):.2f}x | {sum(slow[name]) / len(ts):.0%} |"
+        )
     names = list(rows)
     print()
     for i, p in enumerate(names):
-        for q in names[i + 1:]:
+        for q in names[i + 1 :]:
             both = sum(s and t for s, t in zip(slow[p], slow[q]))
             either = sum(s or t for s, t in zip(slow[p], slow[q]))
             print(f"- {p} and {q} slow in the same round: {both} of {either} rounds where either was")

@@ -25,9 +25,9 @@ from torch import nn
 
 from greenai.demo.digits import Recipe, load_digits_data, make_cnn, train_digits
 from greenai.demo.digits_optimize import digits_plan, digits_task
+from greenai.optimize.search import optimize
 from greenai.optimize.transforms.distill import halve_width
 from greenai.optimize.transforms.lighten import replace_convs, separable_from_conv
-from greenai.optimize.search import optimize
 from greenai.tracking.tracker import Tracker
 
 RESULTS = Path(__file__).parent / "results" / "optimize_digits.json"
@@ -36,8 +36,7 @@ RUNTIME_KNOBS = ("threads-", "batch-")
 
 def separable_cnn() -> nn.Module:
     """The demo CNN with its 32->64 and 64->64 convolutions depthwise-separable."""
-    model, _ = replace_convs(make_cnn(), lambda c: c.in_channels >= 8 and c.kernel_size[0] > 1,
-                             separable_from_conv)
+    model, _ = replace_convs(make_cnn(), lambda c: c.in_channels >= 8 and c.kernel_size[0] > 1, separable_from_conv)
     return model
 
 
@@ -49,30 +48,48 @@ def inference(repeats: int) -> dict:
     with Tracker("bench-digits-train", store=False) as run:
         trained = train_digits(run, epochs=12)
     data = load_digits_data()
-    study = optimize(digits_task(trained.model, data), digits_plan(serving_batch=len(data.x_test)),
-                     max_quality_drop=0.01, repeats=repeats, name="bench-digits-optimize",
-                     store=False)
+    study = optimize(
+        digits_task(trained.model, data),
+        digits_plan(serving_batch=len(data.x_test)),
+        max_quality_drop=0.01,
+        repeats=repeats,
+        name="bench-digits-optimize",
+        store=False,
+    )
     rows = []
     for o in study.outcomes:
         m = o.measurement
-        rows.append({
-            "name": o.name, "status": o.status, "reason": o.reason, "accuracy": o.quality,
-            "energy_per_sample_j": m.energy_per_sample_j if m else None,
-            "rel_uncertainty": m.rel_uncertainty if m else None,
-            "rel_spread": m.rel_spread if m else None,
-            "provenance": m.provenance.value if m else None,
-            "ratio_vs_baseline": study.energy_ratio(o.name) if m else None,
-            "runtime_knob": any(k in o.name for k in RUNTIME_KNOBS),
-            "size_bytes": o.size_bytes, "nonzero_parameters": o.nonzero_parameters,
-        })
-    within = [r for r in rows if r["accuracy"] is not None and r["energy_per_sample_j"]
-              and r["accuracy"] >= study.bound]
+        rows.append(
+            {
+                "name": o.name,
+                "status": o.status,
+                "reason": o.reason,
+                "accuracy": o.quality,
+                "energy_per_sample_j": m.energy_per_sample_j if m else None,
+                "rel_uncertainty": m.rel_uncertainty if m else None,
+                "rel_spread": m.rel_spread if m else None,
+                "provenance": m.provenance.value if m else None,
+                "ratio_vs_baseline": study.energy_ratio(o.name) if m else None,
+                "runtime_knob": any(k in o.name for k in RUNTIME_KNOBS),
+                "size_bytes": o.size_bytes,
+                "nonzero_parameters": o.nonzero_parameters,
+            }
+        )
+    within = [
+        r for r in rows if r["accuracy"] is not None and r["energy_per_sample_j"] and r["accuracy"] >= study.bound
+    ]
     best = max(within, key=lambda r: r["ratio_vs_baseline"])
     best_model_only = max((r for r in within if not r["runtime_knob"]), key=lambda r: r["ratio_vs_baseline"])
-    return {"baseline_accuracy": study.baseline.quality, "bound": study.bound, "candidates": rows,
-            "best": best["name"], "best_ratio": best["ratio_vs_baseline"],
-            "best_model_only": best_model_only["name"], "best_model_only_ratio": best_model_only["ratio_vs_baseline"],
-            "target_met": best["ratio_vs_baseline"] >= 3.0}
+    return {
+        "baseline_accuracy": study.baseline.quality,
+        "bound": study.bound,
+        "candidates": rows,
+        "best": best["name"],
+        "best_ratio": best["ratio_vs_baseline"],
+        "best_model_only": best_model_only["name"],
+        "best_model_only_ratio": best_model_only["ratio_vs_baseline"],
+        "target_met": best["ratio_vs_baseline"] >= 3.0,
+    }
 
 
 def training(rounds: int) -> dict:
@@ -100,53 +117,88 @@ def training(rounds: int) -> dict:
             with tracker as run:
                 out = train_digits(run, epochs=12 if options is None else 40, recipe=recipe)
             result = tracker.result
-            runs[name].append({"energy_j": result.energy_j, "duration_s": result.duration_s,
-                               "epochs": out.epochs, "accuracy": out.test_accuracy,
-                               "reached": out.test_accuracy >= target,
-                               "provenance": result.snapshot.provenance.value})
-            print(f"  round {round_index} {name:40s} {result.energy_j:8.1f} J  epochs {out.epochs:2d}  "
-                  f"acc {out.test_accuracy:.4f}", file=sys.stderr)
+            runs[name].append(
+                {
+                    "energy_j": result.energy_j,
+                    "duration_s": result.duration_s,
+                    "epochs": out.epochs,
+                    "accuracy": out.test_accuracy,
+                    "reached": out.test_accuracy >= target,
+                    "provenance": result.snapshot.provenance.value,
+                }
+            )
+            print(
+                f"  round {round_index} {name:40s} {result.energy_j:8.1f} J  epochs {out.epochs:2d}  "
+                f"acc {out.test_accuracy:.4f}",
+                file=sys.stderr,
+            )
     base = statistics.median(r["energy_j"] for r in runs["baseline (12 epochs, fp32, batch 32)"])
     summary = {}
     for name, rs in runs.items():
         energy = statistics.median(r["energy_j"] for r in rs)
-        summary[name] = {"median_energy_j": energy, "saving_vs_baseline": 1 - energy / base,
-                         "reached_all": all(r["reached"] for r in rs), "runs": rs,
-                         "provenance": rs[0]["provenance"]}
+        summary[name] = {
+            "median_energy_j": energy,
+            "saving_vs_baseline": 1 - energy / base,
+            "reached_all": all(r["reached"] for r in rs),
+            "runs": rs,
+            "provenance": rs[0]["provenance"],
+        }
     early = summary["baseline recipe, stopping at the target"]["median_energy_j"]
     for v in summary.values():
         v["saving_vs_baseline_stopping_at_target"] = 1 - v["median_energy_j"] / early
     reached = {k: v for k, v in summary.items() if v["reached_all"] and not k.startswith("baseline")}
     best = max(reached, key=lambda k: reached[k]["saving_vs_baseline"]) if reached else None
-    return {"target_accuracy": target, "recipes": summary, "best": best,
-            "best_saving": reached[best]["saving_vs_baseline"] if best else None,
-            "target_met": bool(best and reached[best]["saving_vs_baseline"] >= 0.30)}
+    return {
+        "target_accuracy": target,
+        "recipes": summary,
+        "best": best,
+        "best_saving": reached[best]["saving_vs_baseline"] if best else None,
+        "target_met": bool(best and reached[best]["saving_vs_baseline"] >= 0.30),
+    }
 
 
 def transfer(seeds: int) -> dict:
     """Digits 0-4 -> 5-9 (about 100 training images of 5-9): the pretrained CNN with its first
     two convolutions frozen and a new head, against the same CNN from scratch; each arm a
     tracked run that stops at 0.90 test accuracy. Pretraining on 0-4 is not charged."""
-    from greenai.demo.transfer_digits import (DigitsSetup, digits_scratch_arm, digits_transfer_arm,
-                                                  pretrain_digits_source)
+    from greenai.demo.transfer_digits import (
+        DigitsSetup,
+        digits_scratch_arm,
+        digits_transfer_arm,
+        pretrain_digits_source,
+    )
 
     arms: dict[str, list[dict]] = {"transfer (frozen conv1-2, new head)": [], "scratch": []}
     for seed in range(seeds):
         setup = DigitsSetup(seed=seed)
         pretrained, _ = pretrain_digits_source(seed=seed)  # the "pretrained model": not charged
-        runs = {"transfer (frozen conv1-2, new head)": lambda run: digits_transfer_arm(pretrained, setup, run=run),
-                "scratch": lambda run: digits_scratch_arm(setup, run=run)}
+        runs = {
+            "transfer (frozen conv1-2, new head)": lambda run: digits_transfer_arm(pretrained, setup, run=run),
+            "scratch": lambda run: digits_scratch_arm(setup, run=run),
+        }
         for name, train in runs.items():
             tracker = Tracker(f"bench-transfer {name}", store=False)
             with tracker as run:
                 arm = train(run)
             snap = tracker.result.snapshot
-            arms[name].append({"energy_j": snap.energy_j, "epochs": arm.epochs_to_target,
-                               "accuracy": arm.test_accuracy, "trainable_params": arm.trainable_params,
-                               "provenance": snap.provenance.value})
+            arms[name].append(
+                {
+                    "energy_j": snap.energy_j,
+                    "epochs": arm.epochs_to_target,
+                    "accuracy": arm.test_accuracy,
+                    "trainable_params": arm.trainable_params,
+                    "provenance": snap.provenance.value,
+                }
+            )
             print(f"  seed {seed} {name:38s} {snap.energy_j:7.2f} J  epochs {arm.epochs_to_target}", file=sys.stderr)
-    summary = {name: {"median_energy_j": statistics.median(r["energy_j"] for r in rs),
-                      "epochs": [r["epochs"] for r in rs], "runs": rs} for name, rs in arms.items()}
+    summary = {
+        name: {
+            "median_energy_j": statistics.median(r["energy_j"] for r in rs),
+            "epochs": [r["epochs"] for r in rs],
+            "runs": rs,
+        }
+        for name, rs in arms.items()
+    }
     t_j, s_j = (v["median_energy_j"] for v in summary.values())
     return {"arms": summary, "saving_vs_scratch": 1 - t_j / s_j}
 
@@ -166,21 +218,29 @@ def main() -> None:
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(out, indent=2))
     inf = out["inference"]
-    print(f"inference: best {inf['best']} {inf['best_ratio']:.2f}x less energy/sample; "
-          f"best model-only {inf['best_model_only']} {inf['best_model_only_ratio']:.2f}x; "
-          f"target met: {inf['target_met']}")
+    print(
+        f"inference: best {inf['best']} {inf['best_ratio']:.2f}x less energy/sample; "
+        f"best model-only {inf['best_model_only']} {inf['best_model_only_ratio']:.2f}x; "
+        f"target met: {inf['target_met']}"
+    )
     for c in inf["candidates"]:
         ratio = f"{c['ratio_vs_baseline']:.2f}x" if c["ratio_vs_baseline"] else c["status"]
-        print(f"  {c['name']:62s} {ratio:>8s}  acc {c['accuracy'] if c['accuracy'] is None else round(c['accuracy'], 4)}")
+        print(
+            f"  {c['name']:62s} {ratio:>8s}  acc {c['accuracy'] if c['accuracy'] is None else round(c['accuracy'], 4)}"
+        )
     if "training" in out:
         tr = out["training"]
-        print(f"training to {tr['target_accuracy']:.4f}: best {tr['best']} saves "
-              f"{(tr['best_saving'] or 0):.0%}; target met: {tr['target_met']}")
+        print(
+            f"training to {tr['target_accuracy']:.4f}: best {tr['best']} saves "
+            f"{(tr['best_saving'] or 0):.0%}; target met: {tr['target_met']}"
+        )
         for name, r in tr["recipes"].items():
-            print(f"  {name:40s} {r['median_energy_j']:8.1f} J ({r['provenance']})  "
-                  f"{-r['saving_vs_baseline']:+.0%} vs full baseline, "
-                  f"{-r['saving_vs_baseline_stopping_at_target']:+.0%} vs baseline stopping at the target  "
-                  f"reached: {r['reached_all']}")
+            print(
+                f"  {name:40s} {r['median_energy_j']:8.1f} J ({r['provenance']})  "
+                f"{-r['saving_vs_baseline']:+.0%} vs full baseline, "
+                f"{-r['saving_vs_baseline_stopping_at_target']:+.0%} vs baseline stopping at the target  "
+                f"reached: {r['reached_all']}"
+            )
     if "transfer" in out:
         tr = out["transfer"]
         for name, r in tr["arms"].items():

@@ -24,8 +24,16 @@ from greenai.optimize.search import optimize
 
 RESULTS = Path(__file__).parent / "results" / "optimize_minilm.json"
 PLAN = (
-    "int8-dynamic", "int8-dynamic=perchannel", "bf16-autocast", "bf16", "trim-padding", "trim-padding+int8-dynamic",
-    "trim-padding+bf16-autocast", "trim-padding+bf16", "threads=1", "trim-padding+bf16+threads=1",
+    "int8-dynamic",
+    "int8-dynamic=perchannel",
+    "bf16-autocast",
+    "bf16",
+    "trim-padding",
+    "trim-padding+int8-dynamic",
+    "trim-padding+bf16-autocast",
+    "trim-padding+bf16",
+    "threads=1",
+    "trim-padding+bf16+threads=1",
 )
 MIN_COSINE = 0.99
 
@@ -36,24 +44,38 @@ def main() -> None:
     args = parser.parse_args()
     t0 = time.time()
     task = minilm_task(n_sentences=256, batch_size=32)
-    study = optimize(task, [parse_pipeline(p) for p in PLAN], min_quality=MIN_COSINE,
-                     repeats=args.repeats, name="bench-minilm-optimize", store=False)
+    study = optimize(
+        task,
+        [parse_pipeline(p) for p in PLAN],
+        min_quality=MIN_COSINE,
+        repeats=args.repeats,
+        name="bench-minilm-optimize",
+        store=False,
+    )
     rows = []
     for o in study.outcomes:
         m = o.measurement
-        rows.append({
-            "name": o.name, "status": o.status, "reason": o.reason, "min_cosine": o.quality,
-            "energy_per_sentence_j": m.energy_per_sample_j if m else None,
-            "time_per_sentence_s": m.time_per_sample_s if m else None,
-            "rel_uncertainty": m.rel_uncertainty if m else None,
-            "rel_spread": m.rel_spread if m else None,
-            "provenance": m.provenance.value if m else None,
-            "ratio_vs_fp32": study.energy_ratio(o.name) if m else None,
-        })
+        rows.append(
+            {
+                "name": o.name,
+                "status": o.status,
+                "reason": o.reason,
+                "min_cosine": o.quality,
+                "energy_per_sentence_j": m.energy_per_sample_j if m else None,
+                "time_per_sentence_s": m.time_per_sample_s if m else None,
+                "rel_uncertainty": m.rel_uncertainty if m else None,
+                "rel_spread": m.rel_spread if m else None,
+                "provenance": m.provenance.value if m else None,
+                "ratio_vs_fp32": study.energy_ratio(o.name) if m else None,
+            }
+        )
     rec = study.recommended
     out = {
-        "torch_threads": torch.get_num_threads(), "sentences": 256, "min_cosine_bound": MIN_COSINE,
-        "candidates": rows, "recommended": rec.name if rec else None,
+        "torch_threads": torch.get_num_threads(),
+        "sentences": 256,
+        "min_cosine_bound": MIN_COSINE,
+        "candidates": rows,
+        "recommended": rec.name if rec else None,
         "recommended_ratio": study.energy_ratio(rec.name) if rec else None,
         "target_met": bool(rec and (study.energy_ratio(rec.name) or 0) >= 2.0 and (rec.quality or 0) >= MIN_COSINE),
         "wall_s": time.time() - t0,
@@ -65,8 +87,10 @@ def main() -> None:
         energy = f"{r['energy_per_sentence_j'] * 1e3:7.2f} mJ" if r["energy_per_sentence_j"] else "      -   "
         cos = f"{r['min_cosine']:.5f}" if r["min_cosine"] is not None else "   -   "
         print(f"{r['name']:32s} {energy} {ratio:>8s}  min cos {cos}  {r['provenance'] or r['reason'][:60]}")
-    print(f"recommended: {out['recommended']} ({(out['recommended_ratio'] or 0):.2f}x less energy per sentence); "
-          f"target met: {out['target_met']}; wrote {RESULTS} in {out['wall_s']:.0f} s")
+    print(
+        f"recommended: {out['recommended']} ({(out['recommended_ratio'] or 0):.2f}x less energy per sentence); "
+        f"target met: {out['target_met']}; wrote {RESULTS} in {out['wall_s']:.0f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -45,8 +45,8 @@ def child(name: str, batch: int, seconds: float, rounds: int) -> dict:
     import torch
 
     from estimate_accuracy import load_zoo  # benchmarks/ is on sys.path when run as a script
-    from greenai.tune.knobs.optimizer import OptimizerImplKnob
     from greenai.tracking.tracker import Tracker
+    from greenai.tune.knobs.optimizer import OptimizerImplKnob
 
     torch.manual_seed(0)
     model, x = load_zoo()[name](batch)
@@ -78,10 +78,14 @@ def child(name: str, batch: int, seconds: float, rounds: int) -> dict:
                 while time.perf_counter() < end or len(times) < 5:
                     times.append(step())
             snap = tracker.result.snapshot
-            trials[setting].append({
-                "step_ms": statistics.median(t for t, _ in times) * 1e3,
-                "optimizer_ms": statistics.median(o for _, o in times) * 1e3,
-                "energy_mj": snap.energy_j / len(times) * 1e3, "provenance": snap.provenance.value})
+            trials[setting].append(
+                {
+                    "step_ms": statistics.median(t for t, _ in times) * 1e3,
+                    "optimizer_ms": statistics.median(o for _, o in times) * 1e3,
+                    "energy_mj": snap.energy_j / len(times) * 1e3,
+                    "provenance": snap.provenance.value,
+                }
+            )
     second = [s["exp_avg_sq"] for s in opt.state.values() if "exp_avg_sq" in s]
     zeros = sum(int((v == 0).sum()) for v in second) / max(sum(v.numel() for v in second), 1)
     return {"trials": trials, "zero_share": zeros, "parameters": sum(p.numel() for p in model.parameters())}
@@ -110,8 +114,12 @@ def cold_table(models: list[str], batches: list[int]) -> None:
                     opt.zero_grad()
                     model(x).float().sum().backward()
 
-                before = {"nothing": lambda: None, "8 MiB": lambda: passes[8 << 20].add_(1.0),
-                          "32 MiB": lambda: passes[32 << 20].add_(1.0), "forward + backward": backward}
+                before = {
+                    "nothing": lambda: None,
+                    "8 MiB": lambda: passes[8 << 20].add_(1.0),
+                    "32 MiB": lambda: passes[32 << 20].add_(1.0),
+                    "forward + backward": backward,
+                }
                 cells = []
                 for work in before.values():
                     times = []
@@ -121,7 +129,9 @@ def cold_table(models: list[str], batches: list[int]) -> None:
                         opt.step()
                         times.append(time.perf_counter() - a)
                     cells.append(f"{statistics.median(times[10:]) * 1e3:.2f} ms")
-                print(f"| {name} | {batch} | {'fused' if fused else 'for-loop'} | " + " | ".join(cells) + " |", flush=True)
+                print(
+                    f"| {name} | {batch} | {'fused' if fused else 'for-loop'} | " + " | ".join(cells) + " |", flush=True
+                )
 
 
 def sqrt_timing() -> None:
@@ -154,39 +164,66 @@ def main() -> None:
     import torch
 
     if args.cold:
-        print(f"Command: `python benchmarks/optimizer_impl.py --cold --models {args.models} --batches {args.batches}`; "
-              f"torch {torch.__version__}, {torch.get_num_threads()} threads\n")
+        print(
+            f"Command: `python benchmarks/optimizer_impl.py --cold --models {args.models} --batches {args.batches}`; "
+            f"torch {torch.__version__}, {torch.get_num_threads()} threads\n"
+        )
         cold_table(args.models.split(","), [int(b) for b in args.batches.split(",")])
         return
-    print(f"Command: `python benchmarks/optimizer_impl.py --models {args.models} --batches {args.batches} "
-          f"--seconds {args.seconds:g} --rounds {args.rounds}`; torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, {os.cpu_count()} CPUs\n")
+    print(
+        f"Command: `python benchmarks/optimizer_impl.py --models {args.models} --batches {args.batches} "
+        f"--seconds {args.seconds:g} --rounds {args.rounds}`; torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, {os.cpu_count()} CPUs\n"
+    )
     if args.sqrt:
         sqrt_timing()
         print()
-    print("| model | batch | step, ms: for-loop / foreach / fused | optimizer, ms: for-loop / foreach / fused "
-          "| energy per step, mJ: for-loop / foreach / fused | energy ratio (for-loop / setting): A/A / foreach / fused "
-          "| zeros in Adam's 2nd moment |")
+    print(
+        "| model | batch | step, ms: for-loop / foreach / fused | optimizer, ms: for-loop / foreach / fused "
+        "| energy per step, mJ: for-loop / foreach / fused | energy ratio (for-loop / setting): A/A / foreach / fused "
+        "| zeros in Adam's 2nd moment |"
+    )
     print("|---|---:|---|---|---|---|---:|")
     for name in args.models.split(","):
         for batch in (int(b) for b in args.batches.split(",")):
-            out = subprocess.run([sys.executable, __file__, "--child", f"{name}:{batch}", "--seconds",
-                                  str(args.seconds), "--rounds", str(args.rounds)],
-                                 capture_output=True, text=True, check=True)
+            out = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--child",
+                    f"{name}:{batch}",
+                    "--seconds",
+                    str(args.seconds),
+                    "--rounds",
+                    str(args.rounds),
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             res = json.loads(out.stdout.strip().splitlines()[-1])
             t = res["trials"]
-            med = {s: {k: statistics.median(r[k] for r in t[s]) for k in ("step_ms", "optimizer_ms", "energy_mj")}
-                   for s in SETTINGS}
+            med = {
+                s: {k: statistics.median(r[k] for r in t[s]) for k in ("step_ms", "optimizer_ms", "energy_mj")}
+                for s in SETTINGS
+            }
 
             def ratio(setting: str) -> float:  # median of the rounds' own for-loop / setting ratios
                 return statistics.median(a["energy_mj"] / b["energy_mj"] for a, b in zip(t["for-loop"], t[setting]))
 
             shown = ("for-loop", "foreach", "fused")
-            print(f"| {name} | {batch} | " + " / ".join(f"{med[s]['step_ms']:.2f}" for s in shown)
-                  + " | " + " / ".join(f"{med[s]['optimizer_ms']:.2f}" for s in shown)
-                  + " | " + " / ".join(f"{med[s]['energy_mj']:.1f}" for s in shown) + f" ({t['fused'][0]['provenance']})"
-                  + f" | {ratio('for-loop again'):.2f}x / {ratio('foreach'):.2f}x / {ratio('fused'):.2f}x"
-                  + f" | {res['zero_share']:.1%} |", flush=True)
+            print(
+                f"| {name} | {batch} | "
+                + " / ".join(f"{med[s]['step_ms']:.2f}" for s in shown)
+                + " | "
+                + " / ".join(f"{med[s]['optimizer_ms']:.2f}" for s in shown)
+                + " | "
+                + " / ".join(f"{med[s]['energy_mj']:.1f}" for s in shown)
+                + f" ({t['fused'][0]['provenance']})"
+                + f" | {ratio('for-loop again'):.2f}x / {ratio('foreach'):.2f}x / {ratio('fused'):.2f}x"
+                + f" | {res['zero_share']:.1%} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -78,9 +78,16 @@ def _build(threads: int) -> tuple[Any, Callable[..., None]]:
     torch.manual_seed(0)
     torch.set_num_threads(threads)
     model = nn.Sequential(
-        nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(64 * 8 * 8, 128), nn.ReLU(), nn.Linear(128, CLASSES),
+        nn.Conv2d(3, 32, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(64 * 8 * 8, 128),
+        nn.ReLU(),
+        nn.Linear(128, CLASSES),
     )
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     loss_fn = nn.CrossEntropyLoss()
@@ -92,7 +99,7 @@ def _build(threads: int) -> tuple[Any, Callable[..., None]]:
         with phase("data"):
             if state["pos"] + BATCH > DATASET:  # next epoch: reshuffle
                 state["order"], state["pos"] = torch.randperm(DATASET), 0
-            idx = state["order"][state["pos"]:state["pos"] + BATCH]
+            idx = state["order"][state["pos"] : state["pos"] + BATCH]
             state["pos"] += BATCH
             x, y = images.index_select(0, idx), labels.index_select(0, idx)
         with phase("forward"):
@@ -150,8 +157,9 @@ WINDOW_S = 1.0  # throughput is also recorded per ~1 s window (10 sampler ticks,
 QUIET_CORES = 0.10  # a window is "quiet" if other processes kept fewer cores than this busy
 
 
-def _loop(step: Callable[..., None], steps: int, phase: Callable[[str], Any],
-          count: Callable[[str, float], None]) -> float:
+def _loop(
+    step: Callable[..., None], steps: int, phase: Callable[[str], Any], count: Callable[[str, float], None]
+) -> float:
     """Run `steps` steps and return the seconds taken. Also records, per ~1 s window, the
     steps done and how many cores other processes kept busy meanwhile (machine busy time
     from /proc/stat minus this process's CPU time), so bursts of other work on a shared
@@ -170,11 +178,17 @@ def _loop(step: Callable[..., None], steps: int, phase: Callable[[str], Any],
             wb, wc, wt, wn = b, c, now, 0
     elapsed = time.perf_counter() - t0
     (b1, s1), c1 = cpu_jiffies(), time.process_time()
-    _LOAD.update(foreign_cores=max(0.0, ((b1 - b0) / CLK_TCK - (c1 - c0)) / elapsed),
-                 steal_cores=(s1 - s0) / CLK_TCK / elapsed, own_cores=(c1 - c0) / elapsed)
+    _LOAD.update(
+        foreign_cores=max(0.0, ((b1 - b0) / CLK_TCK - (c1 - c0)) / elapsed),
+        steal_cores=(s1 - s0) / CLK_TCK / elapsed,
+        own_cores=(c1 - c0) / elapsed,
+    )
     quiet = [n / dt for n, dt, f in windows if f < QUIET_CORES]
-    _LOAD.update(windows=len(windows), quiet_windows=len(quiet),
-                 quiet_steps_per_s=statistics.median(quiet) if len(quiet) >= MIN_QUIET_WINDOWS else None)
+    _LOAD.update(
+        windows=len(windows),
+        quiet_windows=len(quiet),
+        quiet_steps_per_s=statistics.median(quiet) if len(quiet) >= MIN_QUIET_WINDOWS else None,
+    )
     return elapsed
 
 
@@ -216,16 +230,20 @@ def worker_trial(variant: str, steps: int, threads: int, workdir: Path) -> dict[
         import greenai
 
         t0 = time.perf_counter()
-        with greenai.track("overhead-bench", sample_hz=SAMPLE_HZ, ledger=str(workdir / "ledger.db"),
-                           intensity=COUNTRY, tags={"benchmark": "overhead"}) as run:
+        with greenai.track(
+            "overhead-bench",
+            sample_hz=SAMPLE_HZ,
+            ledger=str(workdir / "ledger.db"),
+            intensity=COUNTRY,
+            tags={"benchmark": "overhead"},
+        ) as run:
             t1 = time.perf_counter()
             cpu0 = thread_cpu_s("greenai-sampler")
             loop_s = _loop(step, steps, run.phase, run.count)
             cpu1 = thread_cpu_s("greenai-sampler")
             t2 = time.perf_counter()
         t3 = time.perf_counter()
-        sampler_ms_per_s = (None if cpu0 is None or cpu1 is None
-                            else (cpu1 - cpu0) * 1000 / loop_s)
+        sampler_ms_per_s = None if cpu0 is None or cpu1 is None else (cpu1 - cpu0) * 1000 / loop_s
         result = run.result
         snap = result.snapshot
         out["greenai"] = {
@@ -233,11 +251,9 @@ def worker_trial(variant: str, steps: int, threads: int, workdir: Path) -> dict[
             "rel_uncertainty": snap.rel_uncertainty,
             "provenance": str(getattr(snap.provenance, "value", snap.provenance)),
             "devices": [
-                [d.device, str(getattr(d.provenance, "value", d.provenance)), d.energy_j]
-                for d in snap.devices
+                [d.device, str(getattr(d.provenance, "value", d.provenance)), d.energy_j] for d in snap.devices
             ],
-            "phase_energy_j": {p: result.phase_energy_j(p)
-                               for p in ("data", "forward", "backward", "optimizer")},
+            "phase_energy_j": {p: result.phase_energy_j(p) for p in ("data", "forward", "backward", "optimizer")},
             "samples_counted": snap.counters.get("samples", 0.0),
             "carbon_g": snap.carbon_g,
             "carbon_source": snap.carbon_source,
@@ -250,7 +266,9 @@ def worker_trial(variant: str, steps: int, threads: int, workdir: Path) -> dict[
 
         t0 = time.perf_counter()
         tracker = OfflineEmissionsTracker(
-            project_name="overhead-bench", country_iso_code=COUNTRY, save_to_file=False,
+            project_name="overhead-bench",
+            country_iso_code=COUNTRY,
+            save_to_file=False,
             log_level="error",
         )
         tracker.start()
@@ -296,12 +314,12 @@ def worker_paired(pairs: int, block_s: float, threads: int, workdir: Path) -> di
             if which == "off":
                 dt = _loop(step, n, _no_phase, _no_count)
             else:
-                with greenai.track("overhead-paired", sample_hz=SAMPLE_HZ, intensity=COUNTRY,
-                                   ledger=str(workdir / "ledger.db")) as run:
+                with greenai.track(
+                    "overhead-paired", sample_hz=SAMPLE_HZ, intensity=COUNTRY, ledger=str(workdir / "ledger.db")
+                ) as run:
                     dt = _loop(step, n, run.phase, run.count)
             res[which] = (n / dt, _LOAD["foreign_cores"])
-        rows.append({"on": res["on"][0], "off": res["off"][0],
-                     "foreign": max(res["on"][1], res["off"][1])})
+        rows.append({"on": res["on"][0], "off": res["off"][0], "foreign": max(res["on"][1], res["off"][1])})
     return {"steps_per_block": n, "pairs": rows}
 
 
@@ -311,8 +329,7 @@ def worker_phase(iterations: int, repeats: int, workdir: Path) -> dict[str, Any]
     interleaved inside each repeat so they share the machine's drift."""
     import greenai
 
-    with greenai.track("phase-bench", sample_hz=SAMPLE_HZ, ledger=str(workdir / "ledger.db"),
-                       intensity=COUNTRY) as run:
+    with greenai.track("phase-bench", sample_hz=SAMPLE_HZ, ledger=str(workdir / "ledger.db"), intensity=COUNTRY) as run:
         timeline = getattr(run, "_timeline", None)  # deliberately reaching in, for the raw figure
         if timeline is None:
             from greenai.tracking.phases import PhaseTimeline
@@ -341,8 +358,12 @@ def worker_phase(iterations: int, repeats: int, workdir: Path) -> dict[str, Any]
                 enter("x")
                 exit_()
 
-        kinds = {"empty loop": empty_loop, "with nullcontext()": null_with,
-                 'with run.phase("x")': phase_with, "timeline.enter()+exit()": raw_timeline}
+        kinds = {
+            "empty loop": empty_loop,
+            "with nullcontext()": null_with,
+            'with run.phase("x")': phase_with,
+            "timeline.enter()+exit()": raw_timeline,
+        }
         time.sleep(0.3)  # let the sampler take its first ticks
         times: dict[str, list[float]] = {k: [] for k in kinds}
         cpu: dict[str, list[float]] = {k: [] for k in kinds}
@@ -397,21 +418,27 @@ def worker_costs(workdir: Path, threads: int) -> dict[str, Any]:
     gap = 1.0 / SAMPLE_HZ
     # 1. each meter's read(), at the sampler's cadence (30 reads = 3 s, so the scope's
     #    once-a-second refreshes are in the mean)
-    cfg = load_config(directory=workdir, environ={}, sample_hz=SAMPLE_HZ, intensity=COUNTRY,
-                      ledger=str(workdir / "ledger.db"))
+    cfg = load_config(
+        directory=workdir, environ={}, sample_hz=SAMPLE_HZ, intensity=COUNTRY, ledger=str(workdir / "ledger.db")
+    )
     found = discover(cfg, ProcessScope(os.getpid()))
     meters = []
     for meter in found.meters:
         meter.start()
-        meters.append({"meter": meter.info().name, "detail": meter.info().detail,
-                       "provenance": str(getattr(meter.info().provenance, "value", "")),
-                       **_time_calls(meter.read, 30, gap)})
+        meters.append(
+            {
+                "meter": meter.info().name,
+                "detail": meter.info().detail,
+                "provenance": str(getattr(meter.info().provenance, "value", "")),
+                **_time_calls(meter.read, 30, gap),
+            }
+        )
     me = psutil.Process()
     out["primitives"] = {
         "psutil.net_io_counters(pernic=True)": _time_calls(
-            lambda: psutil.net_io_counters(pernic=True, nowrap=False), 30, 0.01),
-        "psutil.Process().children(recursive=True)": _time_calls(
-            lambda: me.children(recursive=True), 30, 0.01),
+            lambda: psutil.net_io_counters(pernic=True, nowrap=False), 30, 0.01
+        ),
+        "psutil.Process().children(recursive=True)": _time_calls(lambda: me.children(recursive=True), 30, 0.01),
         "psutil.Process().memory_info()": _time_calls(me.memory_info, 30, 0.01),
         "psutil.Process().io_counters()": _time_calls(me.io_counters, 30, 0.01),
         "os.times()": _time_calls(os.times, 30, 0.01),
@@ -420,16 +447,14 @@ def worker_costs(workdir: Path, threads: int) -> dict[str, Any]:
     out["meters"] = meters
     out["unavailable"] = [[u.name, u.reason] for u in found.unavailable]
     # 2. the accumulator's share of a tick: readings of all meters + 30 phase events
-    account = CarbonAccount(intensity_from_config(cfg), pue=cfg.pue, price_per_kwh=0.0,
-                            currency=cfg.currency)
+    account = CarbonAccount(intensity_from_config(cfg), pue=cfg.pue, price_per_kwh=0.0, currency=cfg.currency)
     acc = RunAccumulator(account)
     readings = [r for m in found.meters for r in m.read()]
     paths = ["data", "forward", "backward", "optimizer"]
     samples, cpus, t_ns, wall = [], [], time.perf_counter_ns(), time.time()
     for i in range(400):
         t1_ns = t_ns + 100_000_000
-        events = [(t_ns + k * 3_000_000, paths[k % 4] if k % 2 == 0 else None, k % 2 == 0)
-                  for k in range(30)]
+        events = [(t_ns + k * 3_000_000, paths[k % 4] if k % 2 == 0 else None, k % 2 == 0) for k in range(30)]
         c0, t0 = time.thread_time(), time.perf_counter()
         acc.tick(readings, t_ns, t1_ns, wall, wall + 0.1, events)
         samples.append(time.perf_counter() - t0)
@@ -440,14 +465,17 @@ def worker_costs(workdir: Path, threads: int) -> dict[str, Any]:
     out["accumulator_tick"] = _percentiles(samples, cpus)
     # 3. a ledger flush: the snapshot plus one second of sample rows (10 ticks x devices)
     snapshot = acc.snapshot(40.0, {"samples": 1.0})
-    rows = [SampleRow(time.time(), r.device, r.kind, 1.0, r.energy_j, r.provenance)
-            for _ in range(int(SAMPLE_HZ)) for r in readings]
+    rows = [
+        SampleRow(time.time(), r.device, r.kind, 1.0, r.energy_j, r.provenance)
+        for _ in range(int(SAMPLE_HZ))
+        for r in readings
+    ]
     with Ledger(workdir / "flush.db") as ledger:
-        ledger.begin_run(RunStart(run_id="f" * 32, name="flush-bench", started_at=time.time(),
-                                  host=platform.node(), pid=os.getpid()))
+        ledger.begin_run(
+            RunStart(run_id="f" * 32, name="flush-bench", started_at=time.time(), host=platform.node(), pid=os.getpid())
+        )
         flush = _time_calls(lambda: ledger.flush("f" * 32, snapshot, rows), 30, 0.02)
-    out["ledger_flush"] = {**flush, "rows": len(rows),
-                           "phase_totals": len(snapshot.phases)}
+    out["ledger_flush"] = {**flush, "rows": len(rows), "phase_totals": len(snapshot.phases)}
     for meter in found.meters:
         meter.close()
     # 4. CPU time used by a live tracker while this (main) thread sleeps
@@ -455,8 +483,7 @@ def worker_costs(workdir: Path, threads: int) -> dict[str, Any]:
     c0, t0 = time.process_time(), time.perf_counter()
     time.sleep(idle_s)
     base_cpu = (time.process_time() - c0) / (time.perf_counter() - t0)
-    with greenai.track("idle-bench", sample_hz=SAMPLE_HZ, ledger=str(workdir / "idle.db"),
-                       intensity=COUNTRY):
+    with greenai.track("idle-bench", sample_hz=SAMPLE_HZ, ledger=str(workdir / "idle.db"), intensity=COUNTRY):
         time.sleep(0.5)
         c0, t0, s0 = time.process_time(), time.perf_counter(), thread_cpu_s("greenai-sampler")
         time.sleep(idle_s)
@@ -470,8 +497,9 @@ def worker_costs(workdir: Path, threads: int) -> dict[str, Any]:
         from codecarbon import OfflineEmissionsTracker
     except ImportError:
         return out
-    tracker = OfflineEmissionsTracker(project_name="idle-bench", country_iso_code=COUNTRY,
-                                      save_to_file=False, log_level="error")
+    tracker = OfflineEmissionsTracker(
+        project_name="idle-bench", country_iso_code=COUNTRY, save_to_file=False, log_level="error"
+    )
     tracker.start()
     time.sleep(0.5)
     c0, t0 = time.process_time(), time.perf_counter()
@@ -514,7 +542,11 @@ def run_worker(args: list[str], threads: int, timeout_s: float) -> dict[str, Any
     with tempfile.TemporaryDirectory(prefix="greenai-bench-") as tmp:
         proc = subprocess.run(  # noqa: PLW1510 (the return code is checked below)
             [sys.executable, str(SCRIPT), *args, "--workdir", tmp, "--threads", str(threads)],
-            cwd=tmp, env=_worker_env(threads), capture_output=True, text=True, timeout=timeout_s,
+            cwd=tmp,
+            env=_worker_env(threads),
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
         )
     if proc.returncode != 0:
         raise RuntimeError(f"worker {args} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
@@ -563,19 +595,22 @@ def drive(args: argparse.Namespace) -> dict[str, Any]:
     notes: list[str] = []
     if "codecarbon" in variants and codecarbon_version() is None:
         variants.remove("codecarbon")
-        notes.append("CodeCarbon is not installed, so its variant was skipped "
-                     "(`make bench` installs it through the `bench` extra).")
+        notes.append(
+            "CodeCarbon is not installed, so its variant was skipped "
+            "(`make bench` installs it through the `bench` extra)."
+        )
         log("codecarbon not installed: skipping its variant")
     if variants[0] != "baseline":
         raise SystemExit("the first variant must be baseline")
     timeout = max(120.0, args.seconds * 6)
     if args.quiet_wait > 0:
         wait_for_quiet(0.25, args.quiet_wait)
-    cal = run_worker(["--worker", "calibrate", "--seconds", str(args.calibrate_seconds)],
-                     args.threads, timeout)
+    cal = run_worker(["--worker", "calibrate", "--seconds", str(args.calibrate_seconds)], args.threads, timeout)
     steps = max(20, round(cal["steps_per_s"] * args.seconds))
-    log(f"calibrated: {cal['steps_per_s']:.1f} steps/s untracked ({cal['how']}) -> {steps} steps "
-        f"per trial (~{args.seconds:g} s)")
+    log(
+        f"calibrated: {cal['steps_per_s']:.1f} steps/s untracked ({cal['how']}) -> {steps} steps "
+        f"per trial (~{args.seconds:g} s)"
+    )
     trials: list[dict[str, dict[str, Any]]] = []
     orders: list[str] = []
     waited_total = 0.0
@@ -589,32 +624,49 @@ def drive(args: argparse.Namespace) -> dict[str, Any]:
                 waited_total += waited
                 if waited > 1.5:
                     log(f"  waited {waited:.0f} s for the machine to quieten")
-            results[variant] = run_worker(["--worker", variant, "--steps", str(steps)],
-                                          args.threads, timeout)
+            results[variant] = run_worker(["--worker", variant, "--steps", str(steps)], args.threads, timeout)
         trials.append(results)
         orders.append("".join(v[0].upper() for v in order))
-        log(f"trial {trial + 1}/{args.trials} ({orders[-1]}): "
-            + ", ".join(f"{v} {results[v]['steps_per_s']:.2f} (others {results[v]['foreign_cores']:.2f})"
-                        for v in variants))
+        log(
+            f"trial {trial + 1}/{args.trials} ({orders[-1]}): "
+            + ", ".join(
+                f"{v} {results[v]['steps_per_s']:.2f} (others {results[v]['foreign_cores']:.2f})" for v in variants
+            )
+        )
     log(f"phase-boundary microbenchmark ({args.phase_iterations} x {args.phase_repeats})")
-    phase = run_worker(["--worker", "phase", "--iterations", str(args.phase_iterations),
-                        "--repeats", str(args.phase_repeats)], args.threads, 600)
+    phase = run_worker(
+        ["--worker", "phase", "--iterations", str(args.phase_iterations), "--repeats", str(args.phase_repeats)],
+        args.threads,
+        600,
+    )
     paired = None
     if "greenai" in variants and args.pairs > 0:
         log(f"in-process paired blocks ({args.pairs} pairs)")
         if args.quiet_wait > 0:
             wait_for_quiet(0.25, args.quiet_wait)
-        paired = run_worker(["--worker", "paired", "--repeats", str(args.pairs),
-                             "--seconds", str(args.block_seconds)], args.threads, 900)
+        paired = run_worker(
+            ["--worker", "paired", "--repeats", str(args.pairs), "--seconds", str(args.block_seconds)],
+            args.threads,
+            900,
+        )
     costs = None
     if not args.no_costs:
         log("sampler costs")
         if args.quiet_wait > 0:
             wait_for_quiet(0.25, args.quiet_wait)
         costs = run_worker(["--worker", "costs"], args.threads, 300)
-    return {"calibration": cal, "steps": steps, "variants": variants, "trials": trials,
-            "orders": orders, "quiet_waited_s": waited_total,
-            "phase": phase, "costs": costs, "paired": paired, "notes": notes}
+    return {
+        "calibration": cal,
+        "steps": steps,
+        "variants": variants,
+        "trials": trials,
+        "orders": orders,
+        "quiet_waited_s": waited_total,
+        "phase": phase,
+        "costs": costs,
+        "paired": paired,
+        "notes": notes,
+    }
 
 
 # --------------------------------------------------------------------------------------
@@ -630,8 +682,11 @@ def summarize(data: dict[str, Any], key: str = "steps_per_s") -> dict[str, dict[
     ratios to the baseline, over the trials where both runs have a value for `key`."""
     out: dict[str, dict[str, Any]] = {}
     for v in data["variants"]:
-        pairs = [(t[v][key], t["baseline"][key]) for t in data["trials"]
-                 if t[v].get(key) is not None and t["baseline"].get(key) is not None]
+        pairs = [
+            (t[v][key], t["baseline"][key])
+            for t in data["trials"]
+            if t[v].get(key) is not None and t["baseline"].get(key) is not None
+        ]
         if not pairs:
             out[v] = {"pairs": 0}
             continue
@@ -658,7 +713,7 @@ def median_ci(values: list[float], confidence: float = 0.95) -> tuple[float, flo
     from math import comb
 
     v, n = sorted(values), len(values)
-    cover = lambda i: 1 - 2 * sum(comb(n, k) for k in range(i + 1)) / 2 ** n
+    cover = lambda i: 1 - 2 * sum(comb(n, k) for k in range(i + 1)) / 2**n
     i = 0
     while i + 1 < n - 1 - (i + 1) and cover(i + 1) >= confidence:
         i += 1
@@ -673,8 +728,11 @@ def _verdict(ok: bool) -> str:
     return "**PASS**" if ok else "**FAIL**"
 
 
-LABELS = {"baseline": "baseline (untracked)", "greenai": f"greenai, {SAMPLE_HZ:g} Hz, ledger on",
-          "codecarbon": "CodeCarbon OfflineEmissionsTracker"}
+LABELS = {
+    "baseline": "baseline (untracked)",
+    "greenai": f"greenai, {SAMPLE_HZ:g} Hz, ledger on",
+    "codecarbon": "CodeCarbon OfflineEmissionsTracker",
+}
 
 
 def render(data: dict[str, Any], info: dict[str, str], command: str, date: str) -> str:
@@ -688,13 +746,16 @@ def render(data: dict[str, Any], info: dict[str, str], command: str, date: str) 
     add = L.append
     add("## Tracking overhead")
     add("")
-    add(f"Measured {date} by `benchmarks/overhead.py` on {info['cpu']} ({info['cores']} logical "
+    add(
+        f"Measured {date} by `benchmarks/overhead.py` on {info['cpu']} ({info['cores']} logical "
         f"cores), {info['os']}; Python {info['python']}, torch {info['torch']}, greenai "
-        f"{info['greenai']}, CodeCarbon {info['codecarbon']}.")
+        f"{info['greenai']}, CodeCarbon {info['codecarbon']}."
+    )
     add("")
     add(f"Command: `{command}`")
     add("")
-    add(f"**Workload.** A small CNN (2 conv + 2 linear layers) trained with SGD + momentum on "
+    add(
+        f"**Workload.** A small CNN (2 conv + 2 linear layers) trained with SGD + momentum on "
         f"synthetic CIFAR-sized images (3x32x32, batch {BATCH}, {DATASET} images in memory), "
         f"torch threads = {data['threads']}. Each step marks 4 phases (data, forward, backward, "
         f"optimizer) and adds 2 counters; in the untracked and CodeCarbon variants the phases "
@@ -702,19 +763,24 @@ def render(data: dict[str, Any], info: dict[str, str], command: str, date: str) 
         f"{steps} steps per trial (calibrated once at start-up, {data['calibration']['how']}: "
         f"{step_ms:.1f} ms per step untracked, ~{trial_s:.1f} s per trial). {n} trials; in each, the variants run in a "
         f"rotated order (BGC, GCB, CBG, ...), each in a fresh process. Throughput is timed over "
-        f"the loop; the trackers' start and stop are timed apart.")
+        f"the loop; the trackers' start and stop are timed apart."
+    )
     add("")
-    add(f"**Two estimates.** This machine is shared with other work that comes in bursts, so "
+    add(
+        f"**Two estimates.** This machine is shared with other work that comes in bursts, so "
         f"each run also records its throughput per ~{WINDOW_S:g} s window (10 sampler ticks and "
         f"one ledger flush each) together with the cores other processes kept busy in that "
         f"window (machine busy time from /proc/stat minus the run's own CPU time). *Whole loop* "
         f"is steps / loop time. *Quiet windows* is the median over the windows in which other "
         f"processes kept fewer than {QUIET_CORES:g} cores busy (a run needs at least "
         f"{MIN_QUIET_WINDOWS} such windows to count). Overhead = 1 - median over trials of "
-        f"(variant / baseline of the same trial), positive = slower than untracked.")
+        f"(variant / baseline of the same trial), positive = slower than untracked."
+    )
     add("")
-    add("| variant | estimate | pairs | median steps/s | overhead (pairwise) | pairwise ratio min ... max "
-        "| overhead (ratio of medians) |")
+    add(
+        "| variant | estimate | pairs | median steps/s | overhead (pairwise) | pairwise ratio min ... max "
+        "| overhead (ratio of medians) |"
+    )
     add("|---|---|---:|---:|---:|---:|---:|")
     for v in variants:
         for name, summ in (("whole loop", whole), ("quiet windows", quiet)):
@@ -724,24 +790,32 @@ def render(data: dict[str, Any], info: dict[str, str], command: str, date: str) 
             elif v == "baseline":
                 add(f"| {LABELS[v]} | {name} | {r['pairs']} | {r['median_sps']:.2f} | - | - | - |")
             else:
-                add(f"| {LABELS.get(v, v)} | {name} | {r['pairs']} | {r['median_sps']:.2f} | "
+                add(
+                    f"| {LABELS.get(v, v)} | {name} | {r['pairs']} | {r['median_sps']:.2f} | "
                     f"{_pct(r['overhead_pairwise'])} | {r['ratio_min']:.4f} ... {r['ratio_max']:.4f} | "
-                    f"{_pct(r['overhead_of_medians'])} |")
+                    f"{_pct(r['overhead_of_medians'])} |"
+                )
     add("")
-    add("Start and stop of the trackers (median seconds, outside the timed loop): " + "; ".join(
-        f"{v} {whole[v]['start_s']:.3f} / {whole[v]['stop_s']:.3f}" for v in variants if v != "baseline")
-        + ".")
+    add(
+        "Start and stop of the trackers (median seconds, outside the timed loop): "
+        + "; ".join(f"{v} {whole[v]['start_s']:.3f} / {whole[v]['stop_s']:.3f}" for v in variants if v != "baseline")
+        + "."
+    )
     add("")
-    add("Per trial: steps/s over the whole loop (cores kept busy by other processes meanwhile) "
-        "/ steps/s over quiet windows [quiet windows of all windows]:")
+    add(
+        "Per trial: steps/s over the whole loop (cores kept busy by other processes meanwhile) "
+        "/ steps/s over quiet windows [quiet windows of all windows]:"
+    )
     add("")
     add("| trial | order | " + " | ".join(variants) + " |")
     add("|---:|---|" + "---|" * len(variants))
 
     def cell(r: dict[str, Any]) -> str:
         q = r.get("quiet_steps_per_s")
-        return (f"{r['steps_per_s']:.2f} ({r.get('foreign_cores', 0.0):.2f}) / "
-                f"{'-' if q is None else f'{q:.2f}'} [{r.get('quiet_windows', 0)}/{r.get('windows', 0)}]")
+        return (
+            f"{r['steps_per_s']:.2f} ({r.get('foreign_cores', 0.0):.2f}) / "
+            f"{'-' if q is None else f'{q:.2f}'} [{r.get('quiet_windows', 0)}/{r.get('windows', 0)}]"
+        )
 
     for i, t in enumerate(trials, 1):
         add(f"| {i} | {data['orders'][i - 1]} | " + " | ".join(cell(t[v]) for v in variants) + " |")
@@ -755,9 +829,11 @@ def render(data: dict[str, Any], info: dict[str, str], command: str, date: str) 
     if "greenai" in variants:
         use_quiet = quiet["greenai"]["pairs"] >= MIN_PAIRS
         g = quiet["greenai"] if use_quiet else whole["greenai"]
-        which = ("quiet-window estimate" if use_quiet else
-                 f"whole-loop estimate (only {quiet['greenai']['pairs']} trials had enough quiet "
-                 f"windows in both runs)")
+        which = (
+            "quiet-window estimate"
+            if use_quiet
+            else f"whole-loop estimate (only {quiet['greenai']['pairs']} trials had enough quiet windows in both runs)"
+        )
         spread = (g["ratio_max"] - g["ratio_min"]) * 100
         point = "PASS" if g["overhead_pairwise"] <= TARGET_OVERHEAD else "FAIL"
         noisy = spread > TARGET_OVERHEAD * 100 * 2
@@ -767,10 +843,12 @@ def render(data: dict[str, Any], info: dict[str, str], command: str, date: str) 
             verdict = f"**NOT RESOLVED** (point estimate: {point}, but within noise)"
         else:
             verdict = f"**{point}**"
-        add(f"- greenai overhead at {SAMPLE_HZ:g} Hz <= 0.5 %, fresh processes: {verdict}: "
+        add(
+            f"- greenai overhead at {SAMPLE_HZ:g} Hz <= 0.5 %, fresh processes: {verdict}: "
             f"{_pct(g['overhead_pairwise'])}, {which}, median of {g['pairs']} pairwise ratios; "
             f"the ratios span {g['ratio_min']:.4f} ... {g['ratio_max']:.4f} ({spread:.1f} "
-            f"percentage points" + (", far wider than the 0.5 % to be resolved)." if noisy else ")."))
+            f"percentage points" + (", far wider than the 0.5 % to be resolved)." if noisy else ").")
+        )
         paired = data.get("paired")
         if paired and paired["pairs"]:
             rows = paired["pairs"]
@@ -784,9 +862,11 @@ def render(data: dict[str, Any], info: dict[str, str], command: str, date: str) 
                 pv = "**FAIL**"
             else:
                 pv = f"**NOT RESOLVED** (point estimate: {'PASS' if ov <= TARGET_OVERHEAD else 'FAIL'})"
-            add(f"- the same, greenai on/off blocks in one process: {pv}: {_pct(ov)}, median of "
+            add(
+                f"- the same, greenai on/off blocks in one process: {pv}: {_pct(ov)}, median of "
                 f"{len(best)} {'quiet ' if best is quiet_r else ''}pairs, {conf * 100:.0f} % "
-                f"confidence interval {_pct(1 - bhi)} ... {_pct(1 - blo)}.")
+                f"confidence interval {_pct(1 - bhi)} ... {_pct(1 - blo)}."
+            )
         live = [t["greenai"]["greenai"].get("sampler_cpu_ms_per_s") for t in trials]
         live = [x for x in live if x is not None]
         if live:
@@ -794,43 +874,57 @@ def render(data: dict[str, Any], info: dict[str, str], command: str, date: str) 
             floor = statistics.median(live) / (10 * cores) / 100
             marks = 4 * med['with run.phase("x")'] / (step_ms * 1000)
             low, high = floor + marks, 2 * floor + marks
-            cv = ("**PASS**" if high <= TARGET_OVERHEAD else "**FAIL**" if low > TARGET_OVERHEAD
-                  else "**BORDERLINE**")
-            add(f"- CPU accounting (not a throughput measurement, but nearly free of noise): {cv}. "
+            cv = "**PASS**" if high <= TARGET_OVERHEAD else "**FAIL**" if low > TARGET_OVERHEAD else "**BORDERLINE**"
+            add(
+                f"- CPU accounting (not a throughput measurement, but nearly free of noise): {cv}. "
                 f"During the trials greenai's sampler thread used {statistics.median(live):.2f} ms of "
                 f"CPU per second (median), {floor * 100:.2f} % of the {cores} cores the loop keeps "
                 f"busy, and marking 4 phases costs {marks * 100:.3f} % of a step; so the expected "
                 f"throughput loss is {low * 100:.2f} % (the sampler only displaces training work) "
                 f"to {high * 100:.2f} % (a preempted torch thread also stalls the others at the "
-                f"next barrier).")
-    add(f"- one phase boundary (enter + exit) <= {TARGET_PHASE_US:g} us: "
+                f"next barrier)."
+            )
+    add(
+        f"- one phase boundary (enter + exit) <= {TARGET_PHASE_US:g} us: "
         f"{_verdict(phase_us <= TARGET_PHASE_US)} ({phase_us:.2f} us, median of "
-        f"{phase['repeats']} x {phase['iterations']:,} iterations, loop overhead included).")
+        f"{phase['repeats']} x {phase['iterations']:,} iterations, loop overhead included)."
+    )
     add("")
     if "greenai" in variants:
-        base_q = [t["baseline"]["quiet_steps_per_s"] for t in trials
-                  if t["baseline"].get("quiet_steps_per_s") is not None]
+        base_q = [
+            t["baseline"]["quiet_steps_per_s"] for t in trials if t["baseline"].get("quiet_steps_per_s") is not None
+        ]
         base_w = [t["baseline"]["steps_per_s"] for t in trials]
-        text = (f"**Noise.** The untracked baseline alone varies by "
-                f"{(max(base_w) / min(base_w) - 1) * 100:.1f} % between its slowest and fastest "
-                f"trial over the whole loop")
+        text = (
+            f"**Noise.** The untracked baseline alone varies by "
+            f"{(max(base_w) / min(base_w) - 1) * 100:.1f} % between its slowest and fastest "
+            f"trial over the whole loop"
+        )
         if len(base_q) >= 2:
             text += f", {(max(base_q) / min(base_q) - 1) * 100:.1f} % over quiet windows"
         use_quiet = quiet["greenai"]["pairs"] >= MIN_PAIRS
         g = quiet["greenai"] if use_quiet else whole["greenai"]
         if not use_quiet:
-            text += (". Too few trials had quiet windows in both runs to separate greenai's cost "
-                     "from other work on the machine.")
+            text += (
+                ". Too few trials had quiet windows in both runs to separate greenai's cost "
+                "from other work on the machine."
+            )
         elif g["ratio_min"] <= 1.0 <= g["ratio_max"]:
-            text += (". greenai's pairwise ratios bracket 1.0: its overhead is not "
-                     "distinguishable from run-to-run noise at this number of trials, and the "
-                     "median is the best single figure.")
+            text += (
+                ". greenai's pairwise ratios bracket 1.0: its overhead is not "
+                "distinguishable from run-to-run noise at this number of trials, and the "
+                "median is the best single figure."
+            )
         else:
-            text += (f". greenai's pairwise ratios lie entirely "
-                     f"{'below' if g['ratio_max'] < 1 else 'above'} 1.0 (a consistent difference).")
-        text += (f" Expected cost of phase marking alone: 4 boundaries x {phase_us:.2f} us = "
-                 f"{4 * phase_us:.1f} us per {step_ms:.1f} ms step = "
-                 f"{4 * phase_us / (step_ms * 10):.3f} %.")
+            text += (
+                f". greenai's pairwise ratios lie entirely "
+                f"{'below' if g['ratio_max'] < 1 else 'above'} 1.0 (a consistent difference)."
+            )
+        text += (
+            f" Expected cost of phase marking alone: 4 boundaries x {phase_us:.2f} us = "
+            f"{4 * phase_us:.1f} us per {step_ms:.1f} ms step = "
+            f"{4 * phase_us / (step_ms * 10):.3f} %."
+        )
         add(text)
         add("")
     paired = data.get("paired")
@@ -839,21 +933,27 @@ def render(data: dict[str, Any], info: dict[str, str], command: str, date: str) 
         ratios = [r["on"] / r["off"] for r in rows]
         quiet_r = [r["on"] / r["off"] for r in rows if r["foreign"] < QUIET_CORES]
         lo, hi, conf = median_ci(ratios)
-        add(f"**greenai on/off in one process.** To take each process's own speed out of the "
+        add(
+            f"**greenai on/off in one process.** To take each process's own speed out of the "
             f"comparison, one more process alternates untracked blocks and greenai-tracked blocks "
             f"of {paired['steps_per_block']} steps (~{paired['steps_per_block'] / data['calibration']['steps_per_s']:.1f} s) each, {len(rows)} pairs in "
             f"ABBA order, a fresh tracker (10 Hz, phases, counters, ledger) per tracked block, its "
-            f"start and stop outside the timed block.")
+            f"start and stop outside the timed block."
+        )
         add("")
         add("| pairs | overhead: 1 - median(on/off) | 95 % CI of the overhead | on/off ratio min ... max |")
         add("|---|---:|---:|---:|")
-        add(f"| all {len(ratios)} | {_pct(1 - statistics.median(ratios))} | {_pct(1 - hi)} ... "
-            f"{_pct(1 - lo)} ({conf * 100:.0f} %) | {min(ratios):.4f} ... {max(ratios):.4f} |")
+        add(
+            f"| all {len(ratios)} | {_pct(1 - statistics.median(ratios))} | {_pct(1 - hi)} ... "
+            f"{_pct(1 - lo)} ({conf * 100:.0f} %) | {min(ratios):.4f} ... {max(ratios):.4f} |"
+        )
         if 3 <= len(quiet_r) < len(ratios):
             qlo, qhi, qconf = median_ci(quiet_r)
-            add(f"| {len(quiet_r)} quiet (other processes < {QUIET_CORES:g} cores in both blocks) | "
+            add(
+                f"| {len(quiet_r)} quiet (other processes < {QUIET_CORES:g} cores in both blocks) | "
                 f"{_pct(1 - statistics.median(quiet_r))} | {_pct(1 - qhi)} ... {_pct(1 - qlo)} "
-                f"({qconf * 100:.0f} %) | {min(quiet_r):.4f} ... {max(quiet_r):.4f} |")
+                f"({qconf * 100:.0f} %) | {min(quiet_r):.4f} ... {max(quiet_r):.4f} |"
+            )
         add("")
     # liveness: greenai energy per trial
     if "greenai" in variants:
@@ -866,56 +966,74 @@ def render(data: dict[str, Any], info: dict[str, str], command: str, date: str) 
             dev = ", ".join(f"{d} {e:.1f} ({p})" for d, p, e in g["devices"])
             per = g["energy_j"] / g["samples_counted"] if g["samples_counted"] else float("nan")
             sam = g.get("sampler_cpu_ms_per_s")
-            add(f"| {i} | {g['energy_j']:.1f} | ±{g['rel_uncertainty'] * 100:.0f} % | "
-                f"{g['provenance']} | {dev} | {per:.4f} | {'-' if sam is None else f'{sam:.2f}'} |")
+            add(
+                f"| {i} | {g['energy_j']:.1f} | ±{g['rel_uncertainty'] * 100:.0f} % | "
+                f"{g['provenance']} | {dev} | {per:.4f} | {'-' if sam is None else f'{sam:.2f}'} |"
+            )
         g0 = trials[0]["greenai"]["greenai"]
         add("")
-        add(f"Carbon source: {g0['carbon_source']}. Phase shares in trial 1: "
+        add(
+            f"Carbon source: {g0['carbon_source']}. Phase shares in trial 1: "
             + ", ".join(f"{p} {e:.1f} J" for p, e in g0["phase_energy_j"].items())
-            + f". Ledger file after the run: {g0['ledger_bytes'] / 1024:.0f} KiB.")
+            + f". Ledger file after the run: {g0['ledger_bytes'] / 1024:.0f} KiB."
+        )
         add("")
     if "codecarbon" in variants:
         c = trials[0]["codecarbon"]["codecarbon"]
         energies = [t["codecarbon"]["codecarbon"]["energy_j"] for t in trials]
-        add(f"**CodeCarbon** ran with its default measure interval, "
+        add(
+            f"**CodeCarbon** ran with its default measure interval, "
             f"`measure_power_secs` = {c['measure_power_secs']:g} s (so within a ~{trial_s:.0f} s "
             f"loop it measures energy only at start and stop; a second timer thread samples "
             f"CPU load every 1 s), tracking mode `{c['tracking_mode']}`, CPU power "
             f"{c['cpu_power_w']:.1f} W "
             f"(CPU seen as '{c['cpu_model']}'); it reported {statistics.median(energies):.1f} J "
-            f"per trial (median). Its start-up (hardware detection) is in the start column.")
+            f"per trial (median). Its start-up (hardware detection) is in the start column."
+        )
         add("")
     for note in data["notes"]:
         add(f"_{note}_")
         add("")
     # phase micro-benchmark
-    add(f"**Phase boundary** ({phase['repeats']} repeats x {phase['iterations']:,} iterations "
-        f"in a tight loop, a tracker sampling at {SAMPLE_HZ:g} Hz with its ledger on):")
+    add(
+        f"**Phase boundary** ({phase['repeats']} repeats x {phase['iterations']:,} iterations "
+        f"in a tight loop, a tracker sampling at {SAMPLE_HZ:g} Hz with its ledger on):"
+    )
     add("")
-    add("| operation per iteration | wall median (us) | wall min ... max (us) | wall minus empty loop (us) | thread CPU median (us) |")
+    add(
+        "| operation per iteration | wall median (us) | wall min ... max (us) | wall minus empty loop (us) | thread CPU median (us) |"
+    )
     add("|---|---:|---:|---:|---:|")
     empty = med["empty loop"]
     for k, v in phase["us"].items():
         net = "-" if k == "empty loop" else f"{med[k] - empty:.3f}"
         cpu = phase.get("cpu_us", {}).get(k)
-        add(f"| `{k}` | {med[k]:.3f} | {min(v):.3f} ... {max(v):.3f} | {net} | "
-            f"{'-' if not cpu else f'{statistics.median(cpu):.3f}'} |")
+        add(
+            f"| `{k}` | {med[k]:.3f} | {min(v):.3f} ... {max(v):.3f} | {net} | "
+            f"{'-' if not cpu else f'{statistics.median(cpu):.3f}'} |"
+        )
     add("")
-    add("Wall time includes waiting for the GIL while the sampler thread runs (the sampler's "
+    add(
+        "Wall time includes waiting for the GIL while the sampler thread runs (the sampler's "
         "work grows with the number of phase events it apportions: a tight loop like this one "
         "makes tens of thousands per 100 ms tick, a training step a handful); thread CPU time "
-        "is the calling thread's own cost.")
+        "is the calling thread's own cost."
+    )
     add("")
     costs = data.get("costs")
     if costs:
         cores = int(info["cores"]) if info["cores"].isdigit() else 1
-        add("**Where greenai's sampler time goes** (this machine, measured in isolation with no "
+        add(
+            "**Where greenai's sampler time goes** (this machine, measured in isolation with no "
             "training running; CPU is the calling thread's CPU time, immune to preemption by "
             "other processes; the mean includes the process scope's once-a-second refreshes; "
             f"the last column is the mean CPU cost times how often the sampler pays it at "
-            f"{SAMPLE_HZ:g} Hz with a 1 s flush):")
+            f"{SAMPLE_HZ:g} Hz with a 1 s flush):"
+        )
         add("")
-        add("| part | CPU median (us) | CPU mean (us) | wall median (us) | wall max (us) | CPU per second of run (ms/s) |")
+        add(
+            "| part | CPU median (us) | CPU mean (us) | wall median (us) | wall max (us) | CPU per second of run (ms/s) |"
+        )
         add("|---|---:|---:|---:|---:|---:|")
         budget = 0.0
 
@@ -924,36 +1042,46 @@ def render(data: dict[str, Any], info: dict[str, str], command: str, date: str) 
             cost = "-" if per_s is None else f"{r['cpu_mean_us'] * per_s / 1000:.2f}"
             if per_s is not None:
                 budget += r["cpu_mean_us"] * per_s / 1000
-            add(f"| {label} | {r['cpu_median_us']:.0f} | {r['cpu_mean_us']:.0f} | "
-                f"{r['median_us']:.0f} | {r['max_us']:.0f} | {cost} |")
+            add(
+                f"| {label} | {r['cpu_median_us']:.0f} | {r['cpu_mean_us']:.0f} | "
+                f"{r['median_us']:.0f} | {r['max_us']:.0f} | {cost} |"
+            )
 
         for m in costs["meters"]:
             row(f"`{m['meter']}` read() ({m['provenance']})", m, SAMPLE_HZ)
         row("accumulator tick (all devices, 30 phase events)", costs["accumulator_tick"], SAMPLE_HZ)
         f = costs["ledger_flush"]
-        row(f"ledger flush ({f['rows']} sample rows + snapshot with {f['phase_totals']} "
-            "phase totals, one SQLite transaction)", f, 1.0)
+        row(
+            f"ledger flush ({f['rows']} sample rows + snapshot with {f['phase_totals']} "
+            "phase totals, one SQLite transaction)",
+            f,
+            1.0,
+        )
         add(f"| **sum of the parts** | | | | | **{budget:.2f}** |")
         for name, r in costs.get("primitives", {}).items():
             row(f"_for reference_: `{name}`", r, None)
         add("")
         idle = costs["idle_cpu_ms_per_s"]
         sampler_idle = costs.get("idle_sampler_thread_ms_per_s")
-        live = [t["greenai"]["greenai"].get("sampler_cpu_ms_per_s") for t in data["trials"]
-                if "greenai" in t]
+        live = [t["greenai"]["greenai"].get("sampler_cpu_ms_per_s") for t in data["trials"] if "greenai" in t]
         live = [x for x in live if x is not None]
-        text = ("Measured as a whole, the CPU time of the process while its main thread sleeps: "
-                + ", ".join(f"{k} {v:.2f} ms/s" for k, v in idle.items()))
+        text = "Measured as a whole, the CPU time of the process while its main thread sleeps: " + ", ".join(
+            f"{k} {v:.2f} ms/s" for k, v in idle.items()
+        )
         if sampler_idle is not None:
             text += f"; greenai's sampler thread alone {sampler_idle:.2f} ms/s"
         if live:
             med_live = statistics.median(live)
-            text += (f". During the training trials greenai's sampler thread used "
-                     f"{med_live:.2f} ms/s (median; {min(live):.2f} ... {max(live):.2f}), i.e. "
-                     f"{med_live / (10 * cores):.2f} % of this machine's {cores} cores: a floor "
-                     f"for the throughput a loop that keeps every core busy loses to it")
-        add(text + f". (ms of CPU per second of wall time; 10 ms/s = 1 % of one core.) "
-            f"{costs.get('processes_on_machine', '?')} processes were running on the machine.")
+            text += (
+                f". During the training trials greenai's sampler thread used "
+                f"{med_live:.2f} ms/s (median; {min(live):.2f} ... {max(live):.2f}), i.e. "
+                f"{med_live / (10 * cores):.2f} % of this machine's {cores} cores: a floor "
+                f"for the throughput a loop that keeps every core busy loses to it"
+            )
+        add(
+            text + f". (ms of CPU per second of wall time; 10 ms/s = 1 % of one core.) "
+            f"{costs.get('processes_on_machine', '?')} processes were running on the machine."
+        )
         if costs["unavailable"]:
             add("")
             add("Meters not available here: " + "; ".join(f"{n}: {r}" for n, r in costs["unavailable"]) + ".")
@@ -981,8 +1109,9 @@ def write_section(path: Path, section: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--trials", type=int, default=None, help="interleaved trials (default 7; 2 with --quick)")
     p.add_argument("--quick", action="store_true", help="short smoke run: 2 short trials")
     p.add_argument("--seconds", type=float, default=None, help="target seconds per trial (default 8; 1.5 with --quick)")
@@ -990,15 +1119,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated, baseline first")
     p.add_argument("--write", type=Path, metavar="FILE", help="update the overhead section of FILE")
     p.add_argument("--json", type=Path, metavar="FILE", help="also save the raw measurements")
-    p.add_argument("--render", type=Path, metavar="FILE",
-                   help="measure nothing: re-render the report of a run saved with --json")
+    p.add_argument(
+        "--render", type=Path, metavar="FILE", help="measure nothing: re-render the report of a run saved with --json"
+    )
     p.add_argument("--no-costs", action="store_true", help="skip the sampler cost breakdown")
-    p.add_argument("--pairs", type=int, default=None,
-                   help="greenai on/off block pairs in one process (default 16; 4 with --quick; 0: skip)")
-    p.add_argument("--quiet-wait", type=float, default=20.0, metavar="S",
-                   help="before each run wait up to S s for other processes to go idle (0: never)")
-    p.add_argument("--quiet-budget", type=float, default=60.0, metavar="S",
-                   help="at most S s of such waiting in all (default 60)")
+    p.add_argument(
+        "--pairs",
+        type=int,
+        default=None,
+        help="greenai on/off block pairs in one process (default 16; 4 with --quick; 0: skip)",
+    )
+    p.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=20.0,
+        metavar="S",
+        help="before each run wait up to S s for other processes to go idle (0: never)",
+    )
+    p.add_argument(
+        "--quiet-budget", type=float, default=60.0, metavar="S", help="at most S s of such waiting in all (default 60)"
+    )
     # worker-side arguments (internal)
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--steps", type=int, help=argparse.SUPPRESS)
@@ -1041,7 +1181,9 @@ def main(argv: list[str] | None = None) -> int:
     args.block_seconds = 1.0 if args.quick else 2.0
     if args.write and args.quick:
         log("note: writing a --quick run's figures")
-    command = " ".join(["python", "benchmarks/overhead.py", *(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))])
+    command = " ".join(
+        ["python", "benchmarks/overhead.py", *(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))]
+    )
     date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     t0 = time.perf_counter()
     data = drive(args)

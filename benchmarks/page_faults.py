@@ -77,9 +77,13 @@ def child(name: str, batch: int, seconds: float, call: bool) -> dict:
         while time.perf_counter() < end or len(faults) < 5:
             step(True)
     snap = tracker.result.snapshot
-    return {**{k: statistics.median(v) * 1e3 for k, v in parts.items()}, "faults": statistics.median(faults),
-            "energy_mj": snap.energy_j / len(faults) * 1e3, "provenance": snap.provenance.value,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {
+        **{k: statistics.median(v) * 1e3 for k, v in parts.items()},
+        "faults": statistics.median(faults),
+        "energy_mj": snap.energy_j / len(faults) * 1e3,
+        "provenance": snap.provenance.value,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
 
 
 def main() -> None:
@@ -100,14 +104,22 @@ def main() -> None:
 
     # "default again": a second default process per round, the A/A comparison that shows how far
     # two identical settings land apart on this machine (its noise floor)
-    settings = {"default": ({}, []), "default again": ({}, []), "run": (keep_freed_memory_env(), []),
-                "call": ({}, ["--call"])}
-    print(f"Command: `python benchmarks/page_faults.py --models {args.models} --batches {args.batches} "
-          f"--seconds {args.seconds:g} --repeat {args.repeat}`\n")
-    print("| model | batch | faults per step: default / run / call | step (ms): default / run / call "
-          "| optimizer (ms), default | energy per step (mJ): default / run / call "
-          "| speed-up, time: A/A / run / call | speed-up, energy: A/A / run / call "
-          "| peak RSS (MB): default / run / call |")
+    settings = {
+        "default": ({}, []),
+        "default again": ({}, []),
+        "run": (keep_freed_memory_env(), []),
+        "call": ({}, ["--call"]),
+    }
+    print(
+        f"Command: `python benchmarks/page_faults.py --models {args.models} --batches {args.batches} "
+        f"--seconds {args.seconds:g} --repeat {args.repeat}`\n"
+    )
+    print(
+        "| model | batch | faults per step: default / run / call | step (ms): default / run / call "
+        "| optimizer (ms), default | energy per step (mJ): default / run / call "
+        "| speed-up, time: A/A / run / call | speed-up, energy: A/A / run / call "
+        "| peak RSS (MB): default / run / call |"
+    )
     print("|---|---:|---|---|---:|---|---|---|---|")
     for name in args.models.split(","):
         for batch in (int(b) for b in args.batches.split(",")):
@@ -118,26 +130,43 @@ def main() -> None:
                 for setting in names[k:] + names[:k]:
                     extra, flags = settings[setting]
                     env = {k: v for k, v in os.environ.items() if k not in ENV_NAMES} | extra
-                    out = subprocess.run([sys.executable, __file__, "--child", f"{name}:{batch}",
-                                          "--seconds", str(args.seconds), *flags],
-                                         capture_output=True, text=True, check=True, env=env)
+                    out = subprocess.run(
+                        [
+                            sys.executable,
+                            __file__,
+                            "--child",
+                            f"{name}:{batch}",
+                            "--seconds",
+                            str(args.seconds),
+                            *flags,
+                        ],
+                        capture_output=True,
+                        text=True,
+                        check=True,
+                        env=env,
+                    )
                     runs[setting].append(json.loads(out.stdout.strip().splitlines()[-1]))
-            m = {setting: {k: statistics.median(r[k] for r in rs) for k in rs[0] if k != "provenance"}
-                 for setting, rs in runs.items()}
+            m = {
+                setting: {k: statistics.median(r[k] for r in rs) for k in rs[0] if k != "provenance"}
+                for setting, rs in runs.items()
+            }
             d, r, c = m["default"], m["run"], m["call"]
             prov = runs["default"][0]["provenance"]
 
             def speedup(key: str, setting: str) -> float:  # median of the rounds' default / setting
                 return statistics.median(a[key] / b[key] for a, b in zip(runs["default"], runs[setting]))
 
-            print(f"| {name} | {batch} | {d['faults']:.0f} / {r['faults']:.0f} / {c['faults']:.0f} "
-                  f"| {d['step']:.2f} / {r['step']:.2f} / {c['step']:.2f} | {d['optimizer']:.2f} "
-                  f"| {d['energy_mj']:.1f} / {r['energy_mj']:.1f} / {c['energy_mj']:.1f} ({prov}) "
-                  f"| {speedup('step', 'default again'):.2f}x / {speedup('step', 'run'):.2f}x "
-                  f"/ {speedup('step', 'call'):.2f}x "
-                  f"| {speedup('energy_mj', 'default again'):.2f}x / {speedup('energy_mj', 'run'):.2f}x "
-                  f"/ {speedup('energy_mj', 'call'):.2f}x "
-                  f"| {d['peak_rss_mb']:.0f} / {r['peak_rss_mb']:.0f} / {c['peak_rss_mb']:.0f} |", flush=True)
+            print(
+                f"| {name} | {batch} | {d['faults']:.0f} / {r['faults']:.0f} / {c['faults']:.0f} "
+                f"| {d['step']:.2f} / {r['step']:.2f} / {c['step']:.2f} | {d['optimizer']:.2f} "
+                f"| {d['energy_mj']:.1f} / {r['energy_mj']:.1f} / {c['energy_mj']:.1f} ({prov}) "
+                f"| {speedup('step', 'default again'):.2f}x / {speedup('step', 'run'):.2f}x "
+                f"/ {speedup('step', 'call'):.2f}x "
+                f"| {speedup('energy_mj', 'default again'):.2f}x / {speedup('energy_mj', 'run'):.2f}x "
+                f"/ {speedup('energy_mj', 'call'):.2f}x "
+                f"| {d['peak_rss_mb']:.0f} / {r['peak_rss_mb']:.0f} / {c['peak_rss_mb']:.0f} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -57,13 +57,12 @@ def train_mlp(seed: int = 0, epochs: int = 15, hidden: int = 256) -> dict[str, f
     order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
     n_train = int(len(x) * 0.75)
     train, test = order[:n_train], order[n_train:]
-    model = nn.Sequential(nn.Linear(64, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
-                          nn.Linear(hidden, 10))
+    model = nn.Sequential(nn.Linear(64, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 10))
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     for _ in range(epochs):
         perm = train[torch.randperm(n_train)]
         for i in range(0, n_train, 32):
-            idx = perm[i:i + 32]
+            idx = perm[i : i + 32]
             loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
             optimizer.zero_grad()
             loss.backward()
@@ -77,8 +76,12 @@ def stats(values: list[float]) -> dict[str, float | None]:
     from greenai.schedule.batch import percentile
 
     ordered = sorted(v for v in values if not math.isnan(v))
-    return {"n": len(ordered), "median_s": percentile(ordered, 50), "p95_s": percentile(ordered, 95),
-            "max_s": ordered[-1] if ordered else None}
+    return {
+        "n": len(ordered),
+        "median_s": percentile(ordered, 50),
+        "p95_s": percentile(ordered, 95),
+        "max_s": ordered[-1] if ordered else None,
+    }
 
 
 def run_baseline(n_jobs: int, epochs: int) -> dict[str, Any]:
@@ -89,8 +92,12 @@ def run_baseline(n_jobs: int, epochs: int) -> dict[str, Any]:
         t0 = time.perf_counter()
         train_mlp(seed=i, epochs=epochs)
         times.append(time.perf_counter() - t0)
-    return {"wall_s": time.perf_counter() - start, "job_s": stats(times), "sum_s": sum(times),
-            "loadavg_after": [round(x, 2) for x in os.getloadavg()]}
+    return {
+        "wall_s": time.perf_counter() - start,
+        "job_s": stats(times),
+        "sum_s": sum(times),
+        "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+    }
 
 
 def run_executor(name: str, n_jobs: int, epochs: int, cpus: int, ledger_path: Path) -> dict[str, Any]:
@@ -101,8 +108,10 @@ def run_executor(name: str, n_jobs: int, epochs: int, cpus: int, ledger_path: Pa
     from greenai.schedule.jobs import Job
 
     config = load_config(ledger=ledger_path)
-    jobs = [Job(f"mlp-{i:02d}", callable_path="ray_batch:train_mlp", kwargs={"seed": i, "epochs": epochs})
-            for i in range(n_jobs)]
+    jobs = [
+        Job(f"mlp-{i:02d}", callable_path="ray_batch:train_mlp", kwargs={"seed": i, "epochs": epochs})
+        for i in range(n_jobs)
+    ]
     t0 = time.perf_counter()
     if name == "ray":
         from greenai.schedule.executor_ray import RayExecutor
@@ -115,8 +124,13 @@ def run_executor(name: str, n_jobs: int, epochs: int, cpus: int, ledger_path: Pa
     startup_s = time.perf_counter() - t0
     received: dict[str, float] = {}
     try:
-        summary = run_batch(jobs, executor, ledger_path, batch_id=f"bench-{name}",
-                            on_outcome=lambda o: received.setdefault(o.job_id, time.time()))
+        summary = run_batch(
+            jobs,
+            executor,
+            ledger_path,
+            batch_id=f"bench-{name}",
+            on_outcome=lambda o: received.setdefault(o.job_id, time.time()),
+        )
     finally:
         executor.shutdown()
     with Ledger(ledger_path) as ledger:
@@ -124,20 +138,32 @@ def run_executor(name: str, n_jobs: int, epochs: int, cpus: int, ledger_path: Pa
         checked = []
         for row in rows:
             run = ledger.get_run(row.run_id) if row.run_id else None
-            checked.append(run is not None and run.snapshot.energy_j > 0 and row.energy_j is not None
-                           and row.energy_j > 0 and row.status == "completed")
+            checked.append(
+                run is not None
+                and run.snapshot.energy_j > 0
+                and row.energy_j is not None
+                and row.energy_j > 0
+                and row.status == "completed"
+            )
     by_id = {r.job_id: r for r in rows}
     order = sorted(rows, key=lambda r: r.submitted_at or 0.0)
     warm_ids = {r.job_id for r in order[cpus:]}
-    dispatch = {r.job_id: r.scheduling_overhead_s if r.scheduling_overhead_s is not None else math.nan
-                for r in rows}
-    round_trip = {j: received[j] - by_id[j].submitted_at - (by_id[j].duration_s or 0.0)
-                  for j in received if by_id[j].submitted_at is not None}
+    dispatch = {r.job_id: r.scheduling_overhead_s if r.scheduling_overhead_s is not None else math.nan for r in rows}
+    round_trip = {
+        j: received[j] - by_id[j].submitted_at - (by_id[j].duration_s or 0.0)
+        for j in received
+        if by_id[j].submitted_at is not None
+    }
     return {
-        "startup_s": startup_s, "wall_s": summary.wall_s, "jobs": summary.jobs,
-        "completed": summary.completed, "failed": summary.failed,
-        "jobs_with_energy_in_ledger": sum(checked), "energy_j": summary.energy_j,
-        "provenance": summary.provenance, "carbon_g": summary.carbon_g,
+        "startup_s": startup_s,
+        "wall_s": summary.wall_s,
+        "jobs": summary.jobs,
+        "completed": summary.completed,
+        "failed": summary.failed,
+        "jobs_with_energy_in_ledger": sum(checked),
+        "energy_j": summary.energy_j,
+        "provenance": summary.provenance,
+        "carbon_g": summary.carbon_g,
         "job_duration_s": stats([r.duration_s for r in rows if r.duration_s is not None]),
         "dispatch_overhead": stats(list(dispatch.values())),
         "dispatch_overhead_warm": stats([v for j, v in dispatch.items() if j in warm_ids]),
@@ -146,7 +172,8 @@ def run_executor(name: str, n_jobs: int, epochs: int, cpus: int, ledger_path: Pa
         "nodes": sorted({r.node for r in rows}),
         "loadavg_after": [round(x, 2) for x in os.getloadavg()],
         "mean_accuracy": statistics.fmean(o.value["test_accuracy"] for o in summary.outcomes if o.ok)
-        if summary.completed else None,
+        if summary.completed
+        else None,
     }
 
 
@@ -196,11 +223,17 @@ def main(argv: list[str] | None = None) -> int:
     import greenai
 
     result: dict[str, Any] = {
-        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "command": "python benchmarks/ray_batch.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "machine": {"cores": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__,
-                    "greenai": getattr(greenai, "__version__", "?")},
-        "jobs": args.jobs, "epochs": args.epochs, "cpus": args.cpus,
+        "machine": {
+            "cores": os.cpu_count(),
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "greenai": getattr(greenai, "__version__", "?"),
+        },
+        "jobs": args.jobs,
+        "epochs": args.epochs,
+        "cpus": args.cpus,
         "loadavg_before": [round(x, 2) for x in os.getloadavg()],
     }
     result["baseline"] = run_baseline(args.jobs, args.epochs)

@@ -24,11 +24,13 @@ from pathlib import Path
 
 from warm_cache_whatif import ROOT, replayed_run, zoo_counts
 
-GROUPS = {"all": lambda b, m: True,
-          "batch 4 inference": lambda b, m: b == 4 and m == "inference",
-          "batch 4 training": lambda b, m: b == 4 and m == "training",
-          "batch 32 inference": lambda b, m: b == 32 and m == "inference",
-          "batch 32 training": lambda b, m: b == 32 and m == "training"}
+GROUPS = {
+    "all": lambda b, m: True,
+    "batch 4 inference": lambda b, m: b == 4 and m == "inference",
+    "batch 4 training": lambda b, m: b == 4 and m == "training",
+    "batch 32 inference": lambda b, m: b == 32 and m == "inference",
+    "batch 32 training": lambda b, m: b == 32 and m == "training",
+}
 
 
 def point_ratios(profiles: list) -> dict[str, list[float]]:
@@ -59,11 +61,15 @@ def main() -> None:
 
     times = replayed_run(args.log, args.profiles)
     profiles = [load_profile(p) for p in args.profiles]
-    predicted = [(name, batch, mode, t, [predict(counts, p) for p in profiles])
-                 for (name, batch, mode), t, counts in zoo_counts(times)]
+    predicted = [
+        (name, batch, mode, t, [predict(counts, p) for p in profiles])
+        for (name, batch, mode), t, counts in zoo_counts(times)
+    ]
     errors = [(name, batch, mode, [p.time_s / t - 1 for p in preds]) for name, batch, mode, t, preds in predicted]
-    inside = [sum(preds[i].time_low_s <= t <= preds[i].time_high_s for *_, t, preds in predicted)
-              for i in range(len(profiles))]
+    inside = [
+        sum(preds[i].time_low_s <= t <= preds[i].time_high_s for *_, t, preds in predicted)
+        for i in range(len(profiles))
+    ]
     names = [f"{i + 1}: {p}" for i, p in enumerate(args.profiles)]
     print(f"Command: `python benchmarks/replay_profiles.py {args.log} {' '.join(map(str, args.profiles))}`\n")
     print("| time MAPE | " + " | ".join(names) + " |")

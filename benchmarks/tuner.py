@@ -43,10 +43,10 @@ from torch import nn
 
 from greenai.config import Config
 from greenai.demo.digits import load_digits_data, make_cnn
-from greenai.tune.knobs.base import BatchSizeKnob, ThreadsKnob, scale_lr_linearly
-from greenai.tune.tuner import OnlineTuner, phase_share
-from greenai.tune.objectives import Energy
 from greenai.tracking.tracker import Tracker
+from greenai.tune.knobs.base import BatchSizeKnob, ThreadsKnob, scale_lr_linearly
+from greenai.tune.objectives import Energy
+from greenai.tune.tuner import OnlineTuner, phase_share
 
 THREADS = (1, 2)
 BATCH_SIZES = (16, 32, 64, 128)
@@ -69,8 +69,9 @@ class DigitsJob:
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=BASE_LR, momentum=0.9)
         self.loss_fn = nn.CrossEntropyLoss()
         self.generator = torch.Generator().manual_seed(seed)
-        self.batch = BatchSizeKnob(BATCH_SIZES, initial=BASE_BATCH,
-                                   on_change=scale_lr_linearly(self.optimizer, BASE_BATCH))
+        self.batch = BatchSizeKnob(
+            BATCH_SIZES, initial=BASE_BATCH, on_change=scale_lr_linearly(self.optimizer, BASE_BATCH)
+        )
 
     def step(self) -> int:
         n = self.batch.value
@@ -81,12 +82,17 @@ class DigitsJob:
         return n
 
 
-def tuned_job(tracker: Tracker, iterations: int, per_trial: int, warmup: int,
-              ledger: Path) -> dict[str, Any]:
+def tuned_job(tracker: Tracker, iterations: int, per_trial: int, warmup: int, ledger: Path) -> dict[str, Any]:
     job = DigitsJob(seed=1)
-    tuner = OnlineTuner([ThreadsKnob(THREADS), job.batch], Energy(), total_iterations=iterations,
-                        iterations_per_trial=per_trial, warmup_iterations=warmup,
-                        tracker=tracker, ledger=ledger)
+    tuner = OnlineTuner(
+        [ThreadsKnob(THREADS), job.batch],
+        Energy(),
+        total_iterations=iterations,
+        iterations_per_trial=per_trial,
+        warmup_iterations=warmup,
+        tracker=tracker,
+        ledger=ledger,
+    )
     started = time.perf_counter()
     with tuner:
         for _ in range(iterations):
@@ -108,8 +114,9 @@ def measured_energy(tracker: Tracker, phase: str, duration_s: float) -> tuple[fl
         time.sleep(0.005)
 
 
-def sweep(tracker: Tracker, rounds: int, per_setting: int, warmup: int,
-          progress: Callable[[str], None]) -> dict[str, Any]:
+def sweep(
+    tracker: Tracker, rounds: int, per_setting: int, warmup: int, progress: Callable[[str], None]
+) -> dict[str, Any]:
     """Every setting, `rounds` times in rotating order: joules per sample of each visit."""
     job = DigitsJob(seed=2)
     settings = [(t, b) for t in THREADS for b in BATCH_SIZES]
@@ -132,7 +139,8 @@ def sweep(tracker: Tracker, rounds: int, per_setting: int, warmup: int,
                     duration_s += time.perf_counter() - t0
             energy_j, provenance = measured_energy(tracker, phase, duration_s)
             visits[label((threads, batch))].append(
-                {"energy_per_sample_j": energy_j / samples, "time_per_sample_s": duration_s / samples})
+                {"energy_per_sample_j": energy_j / samples, "time_per_sample_s": duration_s / samples}
+            )
         progress(f"sweep round {r + 1}/{rounds} done")
     torch.set_num_threads(threads_before)
     medians = {k: statistics.median(v["energy_per_sample_j"] for v in vs) for k, vs in visits.items()}
@@ -182,17 +190,30 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "benchmark": "tuner",
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "machine": {"python": platform.python_version(), "torch": torch.__version__,
-                    "cpus": os.cpu_count(), "platform": platform.platform(),
-                    "load_average_before": load_before, "load_average_after": load_average()},
-        "note": ("run on a shared, busy 2-vCPU VM (other jobs running): the sweep's and the "
-                 "tuner's measurements are noisy; rerun on a quiet machine for the record"),
-        "config": {"iterations": iterations, "iterations_per_trial": per_trial,
-                   "warmup_iterations": warmup, "sweep_rounds": rounds,
-                   "sweep_warmup_steps": SWEEP_WARMUP,
-                   "sweep_steps_per_visit": per_setting, "sample_hz": SAMPLE_HZ,
-                   "threads": THREADS, "batch_sizes": BATCH_SIZES,
-                   "cost": "joules per training sample"},
+        "machine": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "load_average_before": load_before,
+            "load_average_after": load_average(),
+        },
+        "note": (
+            "run on a shared, busy 2-vCPU VM (other jobs running): the sweep's and the "
+            "tuner's measurements are noisy; rerun on a quiet machine for the record"
+        ),
+        "config": {
+            "iterations": iterations,
+            "iterations_per_trial": per_trial,
+            "warmup_iterations": warmup,
+            "sweep_rounds": rounds,
+            "sweep_warmup_steps": SWEEP_WARMUP,
+            "sweep_steps_per_visit": per_setting,
+            "sample_hz": SAMPLE_HZ,
+            "threads": THREADS,
+            "batch_sizes": BATCH_SIZES,
+            "cost": "joules per training sample",
+        },
         "energy_devices": devices,
         "energy_provenance": swept["provenance"],
         "tuned": tuned,
@@ -201,9 +222,13 @@ def main(argv: list[str] | None = None) -> int:
         "tuner_choice": chosen_label,
         "cost_ratio_to_sweep_best": ratio,
         "profile_fraction": tuned["profile_fraction"],
-        "targets": {"cost_ratio_max": TARGET_RATIO, "profile_fraction_max": TARGET_PROFILE_FRACTION,
-                    "met": bool(ratio is not None and ratio <= TARGET_RATIO
-                                and tuned["profile_fraction"] <= TARGET_PROFILE_FRACTION)},
+        "targets": {
+            "cost_ratio_max": TARGET_RATIO,
+            "profile_fraction_max": TARGET_PROFILE_FRACTION,
+            "met": bool(
+                ratio is not None and ratio <= TARGET_RATIO and tuned["profile_fraction"] <= TARGET_PROFILE_FRACTION
+            ),
+        },
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=1) + "\n")
@@ -219,8 +244,9 @@ def render(r: dict[str, Any]) -> str:
         "| setting | sweep median J/sample | tuner's measured J/sample (pooled) |",
         "|---|---:|---:|",
     ]
-    tuner_costs = {label((t["setting"]["threads"], t["setting"]["batch_size"])): t["cost"]
-                   for t in r["tuned"]["settings"]}
+    tuner_costs = {
+        label((t["setting"]["threads"], t["setting"]["batch_size"])): t["cost"] for t in r["tuned"]["settings"]
+    }
     for k, v in sorted(medians.items(), key=lambda kv: kv[1]):
         mark = " (tuner's choice)" if k == r["tuner_choice"] else ""
         tc = tuner_costs.get(k)
@@ -228,13 +254,17 @@ def render(r: dict[str, Any]) -> str:
     ratio = r["cost_ratio_to_sweep_best"]
     lines += [
         "",
-        (f"- cost of the tuner's choice / sweep's best: {ratio:.3f} (target <= {TARGET_RATIO})"
-         if ratio is not None else "- the tuner chose nothing"),
-        (f"- profiling: {r['tuned']['profile_iterations']} of {r['config']['iterations']} "
-         f"iterations = {r['profile_fraction']:.1%} (target <= {TARGET_PROFILE_FRACTION:.0%})"),
+        (
+            f"- cost of the tuner's choice / sweep's best: {ratio:.3f} (target <= {TARGET_RATIO})"
+            if ratio is not None
+            else "- the tuner chose nothing"
+        ),
+        (
+            f"- profiling: {r['tuned']['profile_iterations']} of {r['config']['iterations']} "
+            f"iterations = {r['profile_fraction']:.1%} (target <= {TARGET_PROFILE_FRACTION:.0%})"
+        ),
         f"- targets met: {r['targets']['met']}",
-        (f"- load average before/after: {r['machine']['load_average_before']} / "
-         f"{r['machine']['load_average_after']}"),
+        (f"- load average before/after: {r['machine']['load_average_before']} / {r['machine']['load_average_after']}"),
     ]
     return "\n".join(lines)
 

@@ -40,8 +40,10 @@ def replayed_run(log: Path, profiles: list[Path]) -> dict[tuple[str, int, str], 
     """The measured times of an accuracy run's log, after checking the log and profiles exist."""
     missing = [str(f) for f in (log, *profiles) if not f.is_file()]
     if missing:
-        raise SystemExit(f"no such file: {', '.join(missing)} (a log of benchmarks/estimate_accuracy.py "
-                         "and the profiles it or `greenai calibrate` saved)")
+        raise SystemExit(
+            f"no such file: {', '.join(missing)} (a log of benchmarks/estimate_accuracy.py "
+            "and the profiles it or `greenai calibrate` saved)"
+        )
     times = measured_times(log.read_text())
     if not times:
         raise SystemExit(f"{log}: no measured cases found (is it estimate_accuracy.py's output?)")
@@ -52,8 +54,8 @@ def zoo_counts(times: dict[tuple[str, int, str], float]):  # noqa: ANN201 - an i
     """(case, measured time, OpCounts) for every case of a replayed run, counted as the
     accuracy benchmark counts it (src/ on sys.path first)."""
     import torch
-    from estimate_accuracy import load_zoo
 
+    from estimate_accuracy import load_zoo
     from greenai.estimate.counting import count_ops
 
     zoo = load_zoo()
@@ -76,16 +78,26 @@ def main() -> None:
     profile = load_profile(args.profile)
 
     def warm(s: float):  # noqa: ANN202 - a Profile
-        models = {k: dataclasses.replace(m, bandwidth_bps=m.bandwidth_bps * s if m.bandwidth_bps else None,
-                                         dram_s_per_byte=0.0) for k, m in profile.time_models.items()}
+        models = {
+            k: dataclasses.replace(
+                m, bandwidth_bps=m.bandwidth_bps * s if m.bandwidth_bps else None, dram_s_per_byte=0.0
+            )
+            for k, m in profile.time_models.items()
+        }
         return dataclasses.replace(profile, time_models=models)
 
     variants = {1.0: profile} | {s: warm(s) for s in SPEEDUPS}
     rows = []
     for (name, batch, mode), t, counts in zoo_counts(times):
         working_set = counts.parameter_bytes * (4 if mode == "training" else 1) + counts.activation_bytes
-        rows.append((f"{name}/{batch} {mode}", working_set, t,
-                     {s: predict(counts, p).time_s / t - 1 for s, p in variants.items()}))
+        rows.append(
+            (
+                f"{name}/{batch} {mode}",
+                working_set,
+                t,
+                {s: predict(counts, p).time_s / t - 1 for s, p in variants.items()},
+            )
+        )
     print(f"Command: `python benchmarks/warm_cache_whatif.py {args.log} {args.profile}`\n")
     base = statistics.mean(abs(r[3][1.0]) for r in rows)
     print(f"as calibrated: time MAPE {base:.1%} over {len(rows)} cases\n")
@@ -94,12 +106,18 @@ def main() -> None:
     for c in CACHE_MIB:
         cells = [statistics.mean(abs(r[3][s if r[1] <= c * 2**20 else 1.0]) for r in rows) for s in SPEEDUPS]
         print(f"| {c} MiB | " + " | ".join(f"{m:.1%}" for m in cells) + " |")
-    print("\n| case | working set | measured | error as calibrated | " +
-          " | ".join(f"warm x{s:g}" for s in SPEEDUPS) + " |")
+    print(
+        "\n| case | working set | measured | error as calibrated | "
+        + " | ".join(f"warm x{s:g}" for s in SPEEDUPS)
+        + " |"
+    )
     print("|---|---:|---:|---:|" + "---:|" * len(SPEEDUPS))
     for label, ws, t, errs in sorted(rows, key=lambda r: r[1]):
-        print(f"| {label} | {ws / 2**20:.2f} MiB | {t * 1e3:.2f} ms | {errs[1.0]:+.0%} | "
-              + " | ".join(f"{errs[s]:+.0%}" for s in SPEEDUPS) + " |")
+        print(
+            f"| {label} | {ws / 2**20:.2f} MiB | {t * 1e3:.2f} ms | {errs[1.0]:+.0%} | "
+            + " | ".join(f"{errs[s]:+.0%}" for s in SPEEDUPS)
+            + " |"
+        )
 
 
 if __name__ == "__main__":

@@ -10,15 +10,17 @@ from pathlib import Path
 from typing import Any
 
 
-def greenai(*args: str, ledger: Path | None = None, env: dict[str, str] | None = None,
-            timeout: float = 120, **kw: Any) -> subprocess.CompletedProcess[str]:
+def greenai(
+    *args: str, ledger: Path | None = None, env: dict[str, str] | None = None, timeout: float = 120, **kw: Any
+) -> subprocess.CompletedProcess[str]:
     """Run the real `greenai` command (python -m greenai) and capture its output."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("GREENAI_")}
     if ledger is not None:
         full_env["GREENAI_LEDGER"] = str(ledger)
     full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "greenai", *args], capture_output=True,
-                          text=True, env=full_env, timeout=timeout, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "greenai", *args], capture_output=True, text=True, env=full_env, timeout=timeout, **kw
+    )
 
 
 def as_json(proc: subprocess.CompletedProcess[str]) -> Any:

@@ -9,8 +9,16 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 __all__ = [
-    "track", "Tracker", "RunResult", "Budget", "BudgetExceeded", "estimate", "load_config", "Config",
-    "GreenAIError", "__version__",
+    "track",
+    "Tracker",
+    "RunResult",
+    "Budget",
+    "BudgetExceeded",
+    "estimate",
+    "load_config",
+    "Config",
+    "GreenAIError",
+    "__version__",
 ]
 
 if TYPE_CHECKING:

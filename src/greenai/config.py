@@ -7,9 +7,10 @@ from __future__ import annotations
 import math
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from greenai.errors import ConfigError
 
@@ -38,24 +39,17 @@ class Config:
         _positive("flush_interval_s", self.flush_interval_s, upper=60.0)
         if not (math.isfinite(self.pue) and self.pue >= 1.0):
             raise ConfigError(f"pue must be a number >= 1.0 (got {self.pue}); 1.0 means no overhead")
-        if self.price_per_kwh is not None and not (
-            math.isfinite(self.price_per_kwh) and self.price_per_kwh >= 0
-        ):
+        if self.price_per_kwh is not None and not (math.isfinite(self.price_per_kwh) and self.price_per_kwh >= 0):
             raise ConfigError(f"price_per_kwh must be a number >= 0 (got {self.price_per_kwh})")
         for key in ("cpu_idle_w", "cpu_max_w"):
             value = getattr(self, key)
             if value is not None:
                 _positive(key, value, upper=10_000.0, allow_zero=key == "cpu_idle_w")
-        if (self.cpu_idle_w is not None and self.cpu_max_w is not None
-                and self.cpu_idle_w > self.cpu_max_w):
-            raise ConfigError(
-                f"cpu_idle_w ({self.cpu_idle_w}) must not exceed cpu_max_w ({self.cpu_max_w})"
-            )
+        if self.cpu_idle_w is not None and self.cpu_max_w is not None and self.cpu_idle_w > self.cpu_max_w:
+            raise ConfigError(f"cpu_idle_w ({self.cpu_idle_w}) must not exceed cpu_max_w ({self.cpu_max_w})")
         unknown = set(self.meters) - KNOWN_METERS
         if unknown:
-            raise ConfigError(
-                f"unknown meter {sorted(unknown)[0]!r}; known meters: {', '.join(sorted(KNOWN_METERS))}"
-            )
+            raise ConfigError(f"unknown meter {sorted(unknown)[0]!r}; known meters: {', '.join(sorted(KNOWN_METERS))}")
         return self
 
 
@@ -124,7 +118,7 @@ def read_file_settings(directory: Path) -> dict[str, Any]:
 
 
 def read_env_settings(environ: Mapping[str, str]) -> dict[str, Any]:
-    values = {k[len("GREENAI_"):].lower(): v for k, v in environ.items() if k.startswith("GREENAI_")}
+    values = {k[len("GREENAI_") :].lower(): v for k, v in environ.items() if k.startswith("GREENAI_")}
     values = {k: v for k, v in values.items() if k in FIELD_NAMES}  # GREENAI_DEBUG etc. are not settings
     return _from_mapping(values, "environment")
 

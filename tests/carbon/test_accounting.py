@@ -31,9 +31,7 @@ def test_pue_multiplies_facility_energy_carbon_and_cost() -> None:
 
 def _two_step_trace(tmp_path: Path) -> TraceIntensity:
     path = tmp_path / "two.csv"
-    path.write_text(
-        "time,intensity\n2020-01-01T00:00Z,100\n2020-01-01T00:30Z,300\n", encoding="utf-8"
-    )
+    path.write_text("time,intensity\n2020-01-01T00:00Z,100\n2020-01-01T00:30Z,300\n", encoding="utf-8")
     return TraceIntensity(path)
 
 
@@ -83,9 +81,7 @@ def test_charges_in_different_currencies_do_not_add() -> None:
 
 
 def test_zero_energy_has_zero_intensity_and_describe() -> None:
-    account = CarbonAccount(
-        ConstantIntensity(56.0, label="country FRA"), pue=1.2, price_per_kwh=0.3
-    )
+    account = CarbonAccount(ConstantIntensity(56.0, label="country FRA"), pue=1.2, price_per_kwh=0.3)
     assert account.charge(0.0, T0, T0).intensity_g_per_kwh == 0.0
     assert account.describe() == "country FRA: 56.0 gCO2e/kWh; PUE 1.2; 0.3 EUR/kWh"
     assert "EUR" not in CarbonAccount(account.intensity, pue=1.2).describe()  # no price set

@@ -17,9 +17,7 @@ from greenai.errors import CarbonDataError
 
 
 def _csv_rows(name: str) -> list[dict[str, str]]:
-    with (
-        resources.files("greenai.data").joinpath(name).open("r", encoding="utf-8", newline="") as f
-    ):
+    with resources.files("greenai.data").joinpath(name).open("r", encoding="utf-8", newline="") as f:
         return list(csv.DictReader(f))
 
 
@@ -47,9 +45,7 @@ def test_country_by_alpha3_and_alpha2_read_from_the_csv_row() -> None:
     assert country_intensity("FRA").intensity_at(0.0) == expected
     assert country_intensity("FR").intensity_at(0.0) == expected
     assert country_intensity("fra").intensity_at(0.0) == expected
-    assert country_intensity("FRA").describe() == (
-        f"country FRA: {expected:.1f} gCO2e/kWh (Ember {row['year']})"
-    )
+    assert country_intensity("FRA").describe() == (f"country FRA: {expected:.1f} gCO2e/kWh (Ember {row['year']})")
 
 
 def test_country_gb_and_uk_are_great_britain() -> None:
@@ -82,8 +78,7 @@ def test_unknown_country_without_close_match() -> None:
     with pytest.raises(CarbonDataError) as e:
         country_intensity("QQ")
     assert str(e.value) == (
-        "unknown country code 'QQ'; use an ISO 3166 code such as FRA or FR "
-        "(see `greenai carbon countries`)"
+        "unknown country code 'QQ'; use an ISO 3166 code such as FRA or FR (see `greenai carbon countries`)"
     )
 
 
@@ -92,9 +87,7 @@ def test_cloud_region_read_from_the_csv_row() -> None:
     source = cloud_region_intensity("gcp", "europe-west1")
     assert source.intensity_at(0.0) == float(row["g_co2e_per_kwh"]) == 122.0
     assert cloud_region_intensity("GCP", " Europe-West1 ").intensity_at(0.0) == 122.0
-    assert source.describe() == (
-        "gcp:europe-west1 (St. Ghislain, BEL): 122.0 gCO2e/kWh (gcp published figure)"
-    )
+    assert source.describe() == ("gcp:europe-west1 (St. Ghislain, BEL): 122.0 gCO2e/kWh (gcp published figure)")
     assert len(cloud_regions()) == len(_csv_rows("cloud_regions.csv"))
 
 

@@ -10,9 +10,7 @@ from greenai.errors import CarbonDataError
 FORMS = "use a number in gCO2e/kWh ('230' or '230g')"
 
 
-@pytest.mark.parametrize(
-    ("spec", "value"), [("230", 230.0), ("230g", 230.0), (" 12.5 g ", 12.5), ("0", 0.0)]
-)
+@pytest.mark.parametrize(("spec", "value"), [("230", 230.0), ("230g", 230.0), (" 12.5 g ", 12.5), ("0", 0.0)])
 def test_numbers_are_constants(spec: str, value: float) -> None:
     source = resolve_intensity(spec)
     assert source.intensity_at(1.7e9) == value
@@ -39,9 +37,7 @@ def test_shipped_trace_is_replayed_by_time_of_year() -> None:
 
 def test_trace_file_by_prefix_or_csv_path(tmp_path: Path) -> None:
     path = tmp_path / "mine.csv"
-    path.write_text(
-        "time,intensity\n2020-01-01T00:00Z,40\n2020-01-01T01:00Z,80\n", encoding="utf-8"
-    )
+    path.write_text("time,intensity\n2020-01-01T00:00Z,40\n2020-01-01T01:00Z,80\n", encoding="utf-8")
     for spec in (f"trace:{path}", str(path)):
         source = resolve_intensity(spec)
         assert isinstance(source, TraceIntensity) and source.align == "exact"

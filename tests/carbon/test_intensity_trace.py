@@ -21,10 +21,7 @@ def _write(tmp_path: Path, text: str, name: str = "trace.csv") -> Path:
     return path
 
 
-THREE_ROWS = (
-    "Time,Carbon Intensity\n"
-    "2020-01-01 00:00:00,100\n2020-01-01 00:30:00,200\n2020-01-01 01:00:00,300\n"
-)
+THREE_ROWS = "Time,Carbon Intensity\n2020-01-01 00:00:00,100\n2020-01-01 00:30:00,200\n2020-01-01 01:00:00,300\n"
 
 
 def test_step_function_lookup(tmp_path: Path) -> None:
@@ -47,9 +44,7 @@ def test_exact_alignment_outside_the_range_says_the_range(tmp_path: Path) -> Non
         assert "align='time-of-year'" in str(e.value)
 
 
-@pytest.mark.parametrize(
-    "header", ["timestamp,intensity", "datetime,g_co2e_per_kwh", "TIME , CARBON INTENSITY"]
-)
+@pytest.mark.parametrize("header", ["timestamp,intensity", "datetime,g_co2e_per_kwh", "TIME , CARBON INTENSITY"])
 def test_columns_are_detected_by_name(tmp_path: Path, header: str) -> None:
     body = "2020-01-01T00:00:00Z,10\n2020-01-01T01:00:00Z,20\n"
     trace = TraceIntensity(_write(tmp_path, f"{header}\n{body}"))
@@ -111,8 +106,7 @@ def test_bad_timestamp_names_the_line(tmp_path: Path) -> None:
 
 def test_gap_larger_than_twice_the_median_step_is_rejected(tmp_path: Path) -> None:
     text = "time,intensity\n" + "".join(
-        f"2020-01-01 {hhmm},{i}\n"
-        for i, hhmm in enumerate(["00:00", "00:30", "01:00", "01:30", "03:30"])
+        f"2020-01-01 {hhmm},{i}\n" for i, hhmm in enumerate(["00:00", "00:30", "01:00", "01:30", "03:30"])
     )
     path = _write(tmp_path, text)
     with pytest.raises(CarbonDataError) as e:
@@ -172,9 +166,7 @@ def test_shipped_gb_trace_replays_a_run_today_by_time_of_year() -> None:
 
 def test_shipped_fr_trace_and_unknown_name() -> None:
     assert shipped_trace("fr_2020").intensity_at(_utc(2024, 1, 1, 0, 0)) == 56.033470564629994
-    with pytest.raises(
-        CarbonDataError, match="unknown shipped trace 'de_2020'; shipped traces: gb_2020, fr_2020"
-    ):
+    with pytest.raises(CarbonDataError, match="unknown shipped trace 'de_2020'; shipped traces: gb_2020, fr_2020"):
         shipped_trace("de_2020")
 
 

@@ -84,6 +84,11 @@ def test_command_not_found(tmp_path):
 
 
 def test_required_meter_missing_fails_at_start(tmp_path):
-    proc = greenai("run", "--", "true", ledger=tmp_path / "l.db",
-                   env={"GREENAI_METERS": "nvml", "GREENAI_RAPL_ROOT": str(tmp_path)})
+    proc = greenai(
+        "run",
+        "--",
+        "true",
+        ledger=tmp_path / "l.db",
+        env={"GREENAI_METERS": "nvml", "GREENAI_RAPL_ROOT": str(tmp_path)},
+    )
     assert_one_line_error(proc, 1, "nvml", "not available")

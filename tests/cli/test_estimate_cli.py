@@ -21,8 +21,21 @@ def mismatched():
 
 def test_estimate_json_with_whole_run(tmp_path):
     (tmp_path / "fac.py").write_text(FACTORY)
-    data = as_json(greenai("estimate", "fac:build", "--epochs", "2", "--dataset-size", "160",
-                           "--defaults", "--intensity", "FR", "--json", cwd=tmp_path))
+    data = as_json(
+        greenai(
+            "estimate",
+            "fac:build",
+            "--epochs",
+            "2",
+            "--dataset-size",
+            "160",
+            "--defaults",
+            "--intensity",
+            "FR",
+            "--json",
+            cwd=tmp_path,
+        )
+    )
     assert data["batch_size"] == 16 and data["parameters"] == 8 * 9 + 8 + 512 * 10 + 10
     assert data["run"]["steps"] == 20 and data["run"]["samples"] == 320
     assert data["run"]["energy_j"] > 0 and "default coefficients" in data["run"]["provenance"]
@@ -40,14 +53,16 @@ def test_estimate_table(tmp_path):
 def test_estimate_bad_factory_and_bad_model(tmp_path):
     (tmp_path / "fac.py").write_text(FACTORY)
     assert_one_line_error(greenai("estimate", "nope_mod:build", cwd=tmp_path), 1, "cannot import")
-    assert_one_line_error(greenai("estimate", "fac:mismatched", "--defaults", cwd=tmp_path), 1,
-                          "does not run on the example input")
+    assert_one_line_error(
+        greenai("estimate", "fac:mismatched", "--defaults", cwd=tmp_path), 1, "does not run on the example input"
+    )
 
 
 def test_stale_profile_is_refused(tmp_path):
     (tmp_path / "fac.py").write_text(FACTORY)
-    from greenai.estimate.profile import current_fingerprint, default_profile, save_profile
     import dataclasses
+
+    from greenai.estimate.profile import current_fingerprint, default_profile, save_profile
 
     here = current_fingerprint()
     other = dataclasses.replace(here, cpu_model="Imaginary CPU 9000", logical_cpus=128)
@@ -55,6 +70,7 @@ def test_stale_profile_is_refused(tmp_path):
     proc = greenai("estimate", "fac:build", "--profile", str(path), cwd=tmp_path)
     assert_one_line_error(proc, 1, "greenai calibrate")
     (tmp_path / "bad.json").write_text("{not json")
-    assert_one_line_error(greenai("estimate", "fac:build", "--profile", str(tmp_path / "bad.json"),
-                                  cwd=tmp_path), 1, "corrupt")
+    assert_one_line_error(
+        greenai("estimate", "fac:build", "--profile", str(tmp_path / "bad.json"), cwd=tmp_path), 1, "corrupt"
+    )
     json.loads(path.read_text())  # the profile file itself is left as it was

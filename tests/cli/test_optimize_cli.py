@@ -6,9 +6,9 @@ import textwrap
 from pathlib import Path
 
 import torch
+from tests.helpers import as_json, assert_one_line_error, greenai
 
 from greenai.optimize.saved import load_model
-from tests.helpers import as_json, assert_one_line_error, greenai
 
 FACTORY = textwrap.dedent("""
     import threading
@@ -62,10 +62,27 @@ def _factory(tmp_path: Path) -> str:
 
 
 def test_optimize_prints_json_saves_the_model_and_the_plot(tmp_path: Path) -> None:
-    proc = greenai("optimize", _factory(tmp_path), "--try", "threads=1", "--try", "int8-dynamic",
-                   "--try", "depthwise-separable", "--repeats", "2", "--max-quality-drop", "0.05",
-                   "--save", str(tmp_path / "best.pt"), "--plot", str(tmp_path / "plot.png"), "--json",
-                   ledger=tmp_path / "l.db", timeout=240)
+    proc = greenai(
+        "optimize",
+        _factory(tmp_path),
+        "--try",
+        "threads=1",
+        "--try",
+        "int8-dynamic",
+        "--try",
+        "depthwise-separable",
+        "--repeats",
+        "2",
+        "--max-quality-drop",
+        "0.05",
+        "--save",
+        str(tmp_path / "best.pt"),
+        "--plot",
+        str(tmp_path / "plot.png"),
+        "--json",
+        ledger=tmp_path / "l.db",
+        timeout=240,
+    )
     data = as_json(proc)
     by_name = {c["name"]: c for c in data["candidates"]}
     assert set(by_name) == {"baseline", "threads-1", "int8-dynamic", "depthwise-separable"}
@@ -83,9 +100,20 @@ def test_optimize_prints_json_saves_the_model_and_the_plot(tmp_path: Path) -> No
 
 
 def test_optimize_table_output(tmp_path: Path) -> None:
-    proc = greenai("optimize", _factory(tmp_path), "--try", "threads=1", "--repeats", "1",
-                   "--save", str(tmp_path / "m.pt"), "--plot", str(tmp_path / "p.png"),
-                   ledger=tmp_path / "l.db", timeout=240)
+    proc = greenai(
+        "optimize",
+        _factory(tmp_path),
+        "--try",
+        "threads=1",
+        "--repeats",
+        "1",
+        "--save",
+        str(tmp_path / "m.pt"),
+        "--plot",
+        str(tmp_path / "p.png"),
+        ledger=tmp_path / "l.db",
+        timeout=240,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "Candidates: energy per sample" in proc.stdout and "threads-1" in proc.stdout
     assert "Recommendation:" in proc.stdout
@@ -93,26 +121,56 @@ def test_optimize_table_output(tmp_path: Path) -> None:
 
 def test_bad_input_is_one_line(tmp_path: Path) -> None:
     factory = _factory(tmp_path)
-    assert_one_line_error(greenai("optimize", factory, "--try", "int9-magic", ledger=tmp_path / "l.db"),
-                          1, "unknown transform 'int9-magic'", "int8-dynamic")
-    assert_one_line_error(greenai("optimize", factory.replace(":task", ":not_a_task"), ledger=tmp_path / "l.db"),
-                          1, "must return an OptimizeTask")
-    assert_one_line_error(greenai("optimize", "no_such_module_xyz:task", ledger=tmp_path / "l.db"),
-                          1, "cannot import no_such_module_xyz")
+    assert_one_line_error(
+        greenai("optimize", factory, "--try", "int9-magic", ledger=tmp_path / "l.db"),
+        1,
+        "unknown transform 'int9-magic'",
+        "int8-dynamic",
+    )
+    assert_one_line_error(
+        greenai("optimize", factory.replace(":task", ":not_a_task"), ledger=tmp_path / "l.db"),
+        1,
+        "must return an OptimizeTask",
+    )
+    assert_one_line_error(
+        greenai("optimize", "no_such_module_xyz:task", ledger=tmp_path / "l.db"), 1, "cannot import no_such_module_xyz"
+    )
     # a bad --try is refused before the factory runs (it may train a model first)
-    assert_one_line_error(greenai("optimize", "no_such_module_xyz:task", "--try", "int9-magic",
-                                  ledger=tmp_path / "l.db"), 1, "unknown transform 'int9-magic'")
-    assert_one_line_error(greenai("optimize", factory.replace(":task", ":no_inputs"), ledger=tmp_path / "l.db"),
-                          1, "the task has no input batches to measure energy on")
-    assert_one_line_error(greenai("optimize", factory, "--max-quality-drop", "-0.1", ledger=tmp_path / "l.db"),
-                          2, "--max-quality-drop", "greater than or equal to 0")
+    assert_one_line_error(
+        greenai("optimize", "no_such_module_xyz:task", "--try", "int9-magic", ledger=tmp_path / "l.db"),
+        1,
+        "unknown transform 'int9-magic'",
+    )
+    assert_one_line_error(
+        greenai("optimize", factory.replace(":task", ":no_inputs"), ledger=tmp_path / "l.db"),
+        1,
+        "the task has no input batches to measure energy on",
+    )
+    assert_one_line_error(
+        greenai("optimize", factory, "--max-quality-drop", "-0.1", ledger=tmp_path / "l.db"),
+        2,
+        "--max-quality-drop",
+        "greater than or equal to 0",
+    )
 
 
 def test_a_model_that_cannot_be_saved_still_shows_the_results(tmp_path: Path) -> None:
     factory = _factory(tmp_path).replace(":task", ":unsaveable")
-    proc = greenai("optimize", factory, "--try", "threads=1", "--repeats", "1", "--json",
-                   "--save", str(tmp_path / "m.pt"), "--plot", str(tmp_path / "p.png"),
-                   ledger=tmp_path / "l.db", timeout=240)
+    proc = greenai(
+        "optimize",
+        factory,
+        "--try",
+        "threads=1",
+        "--repeats",
+        "1",
+        "--json",
+        "--save",
+        str(tmp_path / "m.pt"),
+        "--plot",
+        str(tmp_path / "p.png"),
+        ledger=tmp_path / "l.db",
+        timeout=240,
+    )
     data = as_json(proc)
     assert data["recommended"] in {"baseline", "threads-1"} and data["saved_model"] is None
     assert "neither pickled nor traced" in data["save_error"]

@@ -11,7 +11,6 @@ import sys
 import time
 
 import pytest
-
 from tests.helpers import as_json, greenai
 
 BUSY = "import time\nt=time.process_time()\nwhile time.process_time()-t<{s}: pass\n"
@@ -34,10 +33,24 @@ def test_run_returns_the_programs_exit_code_and_records_failure(tmp_path):
 def test_run_counts_cpu_time_of_child_processes(tmp_path):
     """A parent that sleeps while two children burn CPU is charged for the children."""
     ledger = tmp_path / "l.db"
-    idle = as_json(greenai("run", "--json", "--name", "idle", "--", sys.executable, "-c",
-                           "import time; time.sleep(1.5)", ledger=ledger))
-    busy = as_json(greenai("run", "--json", "--name", "busy", "--", sys.executable, "-c",
-                           PARENT_OF_BUSY_CHILDREN.format(code=BUSY.format(s=0.6)), ledger=ledger))
+    idle = as_json(
+        greenai(
+            "run", "--json", "--name", "idle", "--", sys.executable, "-c", "import time; time.sleep(1.5)", ledger=ledger
+        )
+    )
+    busy = as_json(
+        greenai(
+            "run",
+            "--json",
+            "--name",
+            "busy",
+            "--",
+            sys.executable,
+            "-c",
+            PARENT_OF_BUSY_CHILDREN.format(code=BUSY.format(s=0.6)),
+            ledger=ledger,
+        )
+    )
     cpu = lambda run: next(d for d in run["devices"] if d["device"] == "cpu:0")  # noqa: E731
     assert cpu(busy)["provenance"] == "estimated"
     # 1.2 cpu-seconds of children at >= 2.76 W dynamic (the default per-vCPU model) on top of idle
@@ -48,12 +61,20 @@ def test_run_counts_cpu_time_of_child_processes(tmp_path):
 
 def test_sigterm_is_forwarded_and_run_ends_interrupted(tmp_path):
     ledger = tmp_path / "l.db"
-    env_cmd = [sys.executable, "-m", "greenai", "run", "--json", "--", sys.executable, "-c",
-               "import time; time.sleep(30)"]
+    env_cmd = [
+        sys.executable,
+        "-m",
+        "greenai",
+        "run",
+        "--json",
+        "--",
+        sys.executable,
+        "-c",
+        "import time; time.sleep(30)",
+    ]
     import os
 
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("GREENAI_")},
-           "GREENAI_LEDGER": str(ledger)}
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("GREENAI_")}, "GREENAI_LEDGER": str(ledger)}
     proc = subprocess.Popen(env_cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     time.sleep(3.0)
     proc.send_signal(signal.SIGTERM)
@@ -67,9 +88,22 @@ def ledger_with_runs(tmp_path_factory):
     ledger = tmp_path_factory.mktemp("runs") / "l.db"
     ids = []
     for name, secs in (("first", 0.3), ("second", 0.6)):
-        data = as_json(greenai("run", "--simulate", "--json", "--name", name, "--tag", "team=vision",
-                               "--", sys.executable, "-c", f"import time; time.sleep({secs})",
-                               ledger=ledger))
+        data = as_json(
+            greenai(
+                "run",
+                "--simulate",
+                "--json",
+                "--name",
+                name,
+                "--tag",
+                "team=vision",
+                "--",
+                sys.executable,
+                "-c",
+                f"import time; time.sleep({secs})",
+                ledger=ledger,
+            )
+        )
         ids.append(data["run_id"])
     return ledger, ids
 
@@ -96,8 +130,7 @@ def test_runs_show_json_with_samples(ledger_with_runs):
     assert data["run_id"] == ids[1]
     gpu = [s for s in data["samples"] if s["device"] == "gpu:0"]
     assert len(gpu) >= 3
-    assert gpu[-1]["energy_j"] == pytest.approx(
-        next(d["energy_j"] for d in data["devices"] if d["device"] == "gpu:0"))
+    assert gpu[-1]["energy_j"] == pytest.approx(next(d["energy_j"] for d in data["devices"] if d["device"] == "gpu:0"))
 
 
 def test_runs_export_csv_and_json(ledger_with_runs, tmp_path):

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from tests.helpers import as_json, assert_one_line_error, greenai
 from torch import nn
 
 from greenai.optimize.candidate import OptimizeTask
-from greenai.optimize.transforms.runtime import Threads
 from greenai.optimize.search import optimize
-from tests.helpers import as_json, assert_one_line_error, greenai
+from greenai.optimize.transforms.runtime import Threads
 
 
 def test_studies_lists_and_shows_what_optimize_recorded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

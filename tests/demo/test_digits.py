@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from tests.helpers import as_json, greenai
 
 from greenai.demo.digits import Recipe, make_cnn, train_digits
 from greenai.tracking.tracker import Tracker
-from tests.helpers import as_json, greenai
 
 
 def test_a_recipe_stops_at_the_target_accuracy_and_restores_threads() -> None:
@@ -41,20 +41,38 @@ def test_demo_without_optimizing(tmp_path: Path) -> None:
 
 
 def test_demo_goes_on_to_optimize(tmp_path: Path) -> None:
-    data = as_json(greenai("demo", "--epochs", "3", "--repeats", "1", "--json", "--out-dir", str(tmp_path / "out"),
-                           ledger=tmp_path / "l.db", timeout=300))
+    data = as_json(
+        greenai(
+            "demo",
+            "--epochs",
+            "3",
+            "--repeats",
+            "1",
+            "--json",
+            "--out-dir",
+            str(tmp_path / "out"),
+            ledger=tmp_path / "l.db",
+            timeout=300,
+        )
+    )
     study = data["optimize"]
     names = {c["name"]: c for c in study["candidates"]}
-    assert {"baseline", "int8-static", "prune-unstructured-magnitude-50", "prune-structured-magnitude-50",
-            "depthwise-separable", "distill-halve-width", "bf16-autocast"} <= set(names)
+    assert {
+        "baseline",
+        "int8-static",
+        "prune-unstructured-magnitude-50",
+        "prune-structured-magnitude-50",
+        "depthwise-separable",
+        "distill-halve-width",
+        "bf16-autocast",
+    } <= set(names)
     for c in study["candidates"]:
         assert c["status"] in {"measured", "skipped", "failed"}
         if c["status"] == "measured":
             assert c["energy_per_sample_j"] > 0 and c["provenance"] and c["quality"] is not None
         else:
             assert c["reason"]
-    assert any("no energy saving should be expected" in n
-               for n in names["prune-unstructured-magnitude-50"]["notes"])
+    assert any("no energy saving should be expected" in n for n in names["prune-unstructured-magnitude-50"]["notes"])
     assert study["recommended"] in names
     assert names[study["recommended"]]["quality"] >= study["quality_bound"]
     from greenai.optimize.saved import load_model

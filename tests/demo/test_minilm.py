@@ -7,8 +7,6 @@ import pytest
 import torch
 from torch import nn
 
-from greenai.errors import GreenAIError, TransformSkipped
-from greenai.optimize.candidate import Candidate, OptimizeTask
 from greenai.demo.minilm import (
     ModelUnavailableError,
     embed,
@@ -19,9 +17,11 @@ from greenai.demo.minilm import (
     token_lengths,
     tokenize_batches,
 )
-from greenai.optimize.transforms.padding import PaddingTrimmed, TrimPadding, trimmed_length
 from greenai.demo.sentences import TOPICS, make_sentences, texts
 from greenai.demo.transfer_minilm import minilm_transfer
+from greenai.errors import GreenAIError, TransformSkipped
+from greenai.optimize.candidate import Candidate, OptimizeTask
+from greenai.optimize.transforms.padding import PaddingTrimmed, TrimPadding, trimmed_length
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -42,7 +42,8 @@ def test_embeddings_match_sentence_transformers(loaded):
     model, tokenizer = loaded
     sentences = texts(make_sentences(6, seed=5)) + ["Short one.", "The chef baked bread."]
     reference = SentenceTransformer(str(minilm_model_dir()), device="cpu").encode(
-        sentences, convert_to_tensor=True, normalize_embeddings=False)
+        sentences, convert_to_tensor=True, normalize_embeddings=False
+    )
     ours = embed(model, tokenize_batches(tokenizer, sentences, batch_size=3))
     assert ours.dtype == torch.float32 and ours.shape == (8, 384)
     assert torch.allclose(ours.norm(dim=1), torch.ones(8), atol=1e-5)
@@ -107,8 +108,7 @@ def test_trim_padding_is_exact_and_shortens_batches(small_task):
     assert trimmed.name == "trim-padding" and isinstance(trimmed.model, PaddingTrimmed)
     assert 0 < trimmed.extra["padding_kept_fraction"] < 0.7
     widths: list[int] = []
-    hook = trimmed.model.inner.register_forward_pre_hook(
-        lambda module, args: widths.append(args[0].shape[1]))
+    hook = trimmed.model.inner.register_forward_pre_hook(lambda module, args: widths.append(args[0].shape[1]))
     try:
         ours = embed(trimmed.model, small_task.inputs)
     finally:
@@ -151,13 +151,13 @@ def test_frozen_minilm_linear_probe_learns_topics(loaded):
 def test_unfreezing_the_last_layer_trains_only_it_and_the_head(loaded):
     encoder = loaded[0]
     before = {n: p.detach().clone() for n, p in encoder.named_parameters()}
-    result = minilm_transfer(n_train=16, n_test=8, epochs=1, batch_size=8, loaded=loaded,
-                             unfreeze_last=True)
+    result = minilm_transfer(n_train=16, n_test=8, epochs=1, batch_size=8, loaded=loaded, unfreeze_last=True)
     layer = encoder.encoder.encoder.layer[-1]
     assert result.trainable_params == sum(p.numel() for p in layer.parameters()) + 4 * 384 + 4
     tuned = dict(result.model.encoder.named_parameters())
-    assert torch.equal(tuned["encoder.embeddings.word_embeddings.weight"],
-                       before["encoder.embeddings.word_embeddings.weight"])
+    assert torch.equal(
+        tuned["encoder.embeddings.word_embeddings.weight"], before["encoder.embeddings.word_embeddings.weight"]
+    )
     name = "encoder.encoder.layer.5.output.dense.weight"
     assert not torch.equal(tuned[name], before[name])
     assert all(torch.equal(p, before[n]) for n, p in encoder.named_parameters())  # a copy

@@ -49,7 +49,8 @@ def test_load_factory_from_file_and_module(tmp_path, monkeypatch):
         "import torch\nfrom torch import nn\n"
         "def build():\n    return nn.Linear(8, 2), torch.randn(4, 8)\n"
         "def broken():\n    raise RuntimeError('no weights here')\n"
-        "def wrong():\n    return 42\n")
+        "def wrong():\n    return 42\n"
+    )
     model, x = load_factory(f"{tmp_path / 'zoo_fac.py'}:build")
     assert isinstance(model, nn.Linear) and x.shape == (4, 8)
     monkeypatch.chdir(tmp_path)

@@ -70,8 +70,9 @@ def test_fit_busy_recovers_cpus_busy():
     assert fit_busy(1.0, work, cpu * 10, 2.0, fixed) == (2.0, 2.0)  # clamped to usable CPUs
 
 
-def _segment(cls: OpClass, flops: float, nbytes: float, calls: int, wall: float, cpu: float,
-             energy: float, prov: Provenance) -> Segment:
+def _segment(
+    cls: OpClass, flops: float, nbytes: float, calls: int, wall: float, cpu: float, energy: float, prov: Provenance
+) -> Segment:
     bench = mb.Bench("b", cls, "float32", "forward", 0, ((cls, flops, nbytes),), lambda: lambda: None)
     return Segment(bench, wall / calls, cpu / calls, calls, wall, cpu, energy, prov, 0.05)
 
@@ -80,11 +81,15 @@ def test_energy_fit_measured_meters_recovers_coefficients():
     # E = 20 pJ/FLOP x matmul FLOPs + 500 pJ/B x elementwise bytes + 8 W x t
     segs = []
     for calls, wall, f, b in [(100, 0.2, 1e8, 1e6), (1000, 0.1, 1e5, 1e3), (10, 0.3, 1e9, 1e7)]:
-        segs.append(_segment(OpClass.MATMUL, f, b, calls, wall, wall, 20e-12 * f * calls + 8 * wall,
-                             Provenance.MEASURED))
+        segs.append(
+            _segment(OpClass.MATMUL, f, b, calls, wall, wall, 20e-12 * f * calls + 8 * wall, Provenance.MEASURED)
+        )
     for calls, wall, b in [(100, 0.2, 1e7), (1000, 0.1, 1e4), (50, 0.05, 1e5)]:
-        segs.append(_segment(OpClass.ELEMENTWISE, b / 4, b, calls, wall, wall,
-                             500e-12 * b * calls + 8 * wall, Provenance.MEASURED))
+        segs.append(
+            _segment(
+                OpClass.ELEMENTWISE, b / 4, b, calls, wall, wall, 500e-12 * b * calls + 8 * wall, Provenance.MEASURED
+            )
+        )
     basis, energy, prov, err, _notes = _fit_energy(segs)
     assert (basis, prov) == (BASIS_COEFFICIENTS, Provenance.MEASURED)
     assert energy.static_w == pytest.approx(8.0, rel=1e-6)
@@ -95,8 +100,10 @@ def test_energy_fit_measured_meters_recovers_coefficients():
 
 def test_energy_fit_estimated_meters_is_active_power():
     # greenai's CPU model: E = 1.5 W x t + 2.8 W x CPU-seconds
-    segs = [_segment(OpClass.MATMUL, 1e6, 1e4, 10, wall, cpu, 1.5 * wall + 2.8 * cpu, Provenance.ESTIMATED)
-            for wall, cpu in [(0.1, 0.1), (0.2, 0.38), (0.3, 0.45), (0.05, 0.02)]]
+    segs = [
+        _segment(OpClass.MATMUL, 1e6, 1e4, 10, wall, cpu, 1.5 * wall + 2.8 * cpu, Provenance.ESTIMATED)
+        for wall, cpu in [(0.1, 0.1), (0.2, 0.38), (0.3, 0.45), (0.05, 0.02)]
+    ]
     basis, energy, prov, _err, notes = _fit_energy(segs)
     assert (basis, prov) == (BASIS_ACTIVE_POWER, Provenance.ESTIMATED)
     assert energy.base_power_w == pytest.approx(1.5, rel=1e-6)
@@ -156,9 +163,19 @@ def test_benchmarks_count_what_op_counting_counts():
 
     from greenai.estimate.counting import count_ops
 
-    wanted = {"linear 64x128->128", "conv 8x3x32x32 k32 3x3/1", "layer_norm 64x256",
-              "max_pool2d 4x16x32x32", "embedding_bag 20000x32 [32x20]", "gelu 65536", "cat 64x64x2",
-              "dwconv 1x32x32x32 k32 3x3/1", "softmax 64x128", "sum 64x1024", "conv 1x16x16x16 k16 3x3/1"}
+    wanted = {
+        "linear 64x128->128",
+        "conv 8x3x32x32 k32 3x3/1",
+        "layer_norm 64x256",
+        "max_pool2d 4x16x32x32",
+        "embedding_bag 20000x32 [32x20]",
+        "gelu 65536",
+        "cat 64x64x2",
+        "dwconv 1x32x32x32 k32 3x3/1",
+        "softmax 64x128",
+        "sum 64x1024",
+        "conv 1x16x16x16 k16 3x3/1",
+    }
     benches = [b for b in mb.suite((mb.FP32,), backward=False) if b.name in wanted]
     assert {b.name for b in benches} == wanted
     for bench in benches:
@@ -195,7 +212,10 @@ def test_fit_roofline_keeps_the_additive_form_when_it_fits_better():
     fit = fit_roofline(flops, nbytes, times)
     assert fit.overlap is False and fit.mape < 1e-6
     assert (fit.overhead_s, fit.rate_flops, fit.bandwidth_bps) == (
-        pytest.approx(o, rel=1e-5), pytest.approx(rate, rel=1e-5), pytest.approx(bw, rel=1e-5))
+        pytest.approx(o, rel=1e-5),
+        pytest.approx(rate, rel=1e-5),
+        pytest.approx(bw, rel=1e-5),
+    )
 
 
 def test_forward_benchmarks_are_timed_in_inference_mode_entered_once():
@@ -259,15 +279,16 @@ def test_python_call_cost_is_a_small_positive_share():
     assert 0.0 <= share < 20e-6
 
 
-
 def test_size_correction_follows_the_residual_by_work_and_ignores_one_outlier():
     """Small calls 1.5x slower than the roofline, large ones on it, one noisy size: the
     correction is the running median of measured / roofline, by FLOPs."""
     model = TimeModel(1e-6, 1e10, None)
     flops = [1e4, 3e4, 1e5, 3e5, 1e7, 3e7, 1e8, 3e8]
     slow = [1.5, 1.5, 1.5, 1.5, 1.0, 3.0, 1.0, 1.0]  # 3e7: a disturbed measurement
-    segs = [_segment(OpClass.CONV, f, f / 10, 10, 10 * r * model.time_s(f, 0), 0.0, 1.0,
-                     Provenance.ESTIMATED) for f, r in zip(flops, slow)]
+    segs = [
+        _segment(OpClass.CONV, f, f / 10, 10, 10 * r * model.time_s(f, 0), 0.0, 1.0, Provenance.ESTIMATED)
+        for f, r in zip(flops, slow)
+    ]
     fields = size_correction(model, segs, [0.0] * len(segs), "flops")
     fitted = dataclasses.replace(model, **fields)
     assert fields["correction_by"] == "flops"
@@ -289,9 +310,16 @@ def test_training_forward_group_is_fitted_net_of_autograd_recording():
     segs = []
     for n in (1e3, 1e4, 1e5, 1e6):
         nbytes = 8 * n
-        bench = mb.Bench(f"bn train {n:g}", OpClass.NORMALIZATION, "float32", mb.FORWARD_TRAIN, 0,
-                         ((OpClass.NORMALIZATION, 7 * n, nbytes),), lambda: lambda: None,
-                         "native_batch_norm")
+        bench = mb.Bench(
+            f"bn train {n:g}",
+            OpClass.NORMALIZATION,
+            "float32",
+            mb.FORWARD_TRAIN,
+            0,
+            ((OpClass.NORMALIZATION, 7 * n, nbytes),),
+            lambda: lambda: None,
+            "native_batch_norm",
+        )
         t = o + nbytes / bw + ctx.grad_record_s
         segs.append(Segment(bench, t, t, 100, 100 * t, 100 * t, 0.0, Provenance.ESTIMATED, 0.5))
     group = segs[0].bench.group
@@ -318,13 +346,19 @@ def test_training_forward_benchmarks_count_what_op_counting_counts():
             self.call()
             return x * self.w
 
-    benches = [b for b in mb.train_forward_benches(mb.FP32) if b.name in
-               ("batch_norm train 4x16x16x16", "lstm train 4x8x32->32")]
+    benches = [
+        b
+        for b in mb.train_forward_benches(mb.FP32)
+        if b.name in ("batch_norm train 4x16x16x16", "lstm train 4x8x32->32")
+    ]
     assert len(benches) == 2 and all(b.pass_ == mb.FORWARD_TRAIN for b in benches)
     for bench in benches:
         counts = count_ops(Run(bench.make()), torch.zeros(1), training=True, on_meta=False)
-        got = sorted((r.op_class.value, r.flops, r.bytes_read + r.bytes_written) for r in counts.records
-                     if r.pass_ == "forward" and r.module == "" and r.op_class is bench.op_class)
+        got = sorted(
+            (r.op_class.value, r.flops, r.bytes_read + r.bytes_written)
+            for r in counts.records
+            if r.pass_ == "forward" and r.module == "" and r.op_class is bench.op_class
+        )
         assert got == sorted((k.value, f, b) for k, f, b in bench.main), bench.name
 
 

@@ -52,5 +52,7 @@ def test_linear_in_training_is_one_python_call():
     """F.linear decomposes (under autograd) into a transpose view and addmm: one call."""
     counts = count_ops(nn.Sequential(nn.Linear(8, 8), nn.ReLU()), torch.randn(2, 8), training=True)
     assert [(r.op, r.python_call) for r in _forward(counts)][:2] == [
-        ("aten.addmm.default", True), ("aten.relu.default", True)]
+        ("aten.addmm.default", True),
+        ("aten.relu.default", True),
+    ]
     assert all(r.python_call for r in counts.records if r.pass_ is Pass.OPTIMIZER)

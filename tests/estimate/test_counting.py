@@ -8,13 +8,13 @@ import time
 import pytest
 
 torch = pytest.importorskip("torch")
+from tests.estimate.models import ZOO
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from greenai.errors import GreenAIError
 from greenai.estimate.counting import EstimateError, count_ops
 from greenai.estimate.ops import SINGLE_IMAGE, OpClass, OpCounts, Pass
-from tests.estimate.models import ZOO
 
 F32 = 4  # bytes per float32
 
@@ -143,7 +143,10 @@ def test_cross_entropy_counts_log_softmax_and_nll():
     logits = torch.randn(8, 10)
     target = torch.randint(0, 10, (8,))
     counts = count_ops(
-        nn.Linear(10, 10), logits, training=True, optimizer=None,
+        nn.Linear(10, 10),
+        logits,
+        training=True,
+        optimizer=None,
         loss_fn=lambda out: nn.functional.cross_entropy(out, target),
     )
     softmax = [r for r in counts.records if r.op_class is OpClass.SOFTMAX and r.pass_ is Pass.FORWARD]
@@ -173,7 +176,9 @@ def test_embedding_backward_writes_the_dense_gradient_table():
 
 def test_lstm_is_recurrent_and_close_to_the_textbook_formula():
     batch, steps, d_in, hidden = 4, 10, 128, 128
-    counts = count_ops(nn.LSTM(d_in, hidden, batch_first=True), torch.randn(batch, steps, d_in), training=True, optimizer=None)
+    counts = count_ops(
+        nn.LSTM(d_in, hidden, batch_first=True), torch.randn(batch, steps, d_in), training=True, optimizer=None
+    )
 
     textbook = 8 * hidden * (d_in + hidden) * steps * batch  # 4 gates x 2 matmuls, 2 FLOPs per MAC
     forward = only(counts, OpClass.RECURRENT)
@@ -314,9 +319,15 @@ def test_counting_on_meta_equals_counting_on_cpu(name, training):
 
 def test_zoo_models_all_count_with_their_dominant_class():
     dominant = {
-        "mlp": OpClass.MATMUL, "cnn": OpClass.CONV, "mobilenet": OpClass.DEPTHWISE_CONV,
-        "transformer": OpClass.MATMUL, "lstm": OpClass.RECURRENT, "embedding": OpClass.EMBEDDING,
-        "gru": OpClass.MATMUL, "audio1d": OpClass.CONV, "resnet": OpClass.CONV,
+        "mlp": OpClass.MATMUL,
+        "cnn": OpClass.CONV,
+        "mobilenet": OpClass.DEPTHWISE_CONV,
+        "transformer": OpClass.MATMUL,
+        "lstm": OpClass.RECURRENT,
+        "embedding": OpClass.EMBEDDING,
+        "gru": OpClass.MATMUL,
+        "audio1d": OpClass.CONV,
+        "resnet": OpClass.CONV,
     }
     assert set(ZOO) == set(dominant)
     for name, build in ZOO.items():

@@ -20,14 +20,14 @@ from greenai.estimate.profile import (
 )
 
 
-def rec(cls: OpClass, flops: float, nbytes: float, module: str, pass_: Pass = Pass.FORWARD,
-        dtype: str = "float32") -> OpRecord:
+def rec(
+    cls: OpClass, flops: float, nbytes: float, module: str, pass_: Pass = Pass.FORWARD, dtype: str = "float32"
+) -> OpRecord:
     return OpRecord(f"aten.{cls.value}", cls, dtype, flops, nbytes / 2, nbytes / 2, module, pass_)
 
 
 def counts(*records: OpRecord, batch: int = 8) -> OpCounts:
-    return OpCounts(records=records, parameters=100, parameter_bytes=400, activation_bytes=1000,
-                    batch_size=batch)
+    return OpCounts(records=records, parameters=100, parameter_bytes=400, activation_bytes=1000, batch_size=batch)
 
 
 def hand_profile(basis: str = BASIS_ACTIVE_POWER, **changes) -> Profile:
@@ -38,17 +38,28 @@ def hand_profile(basis: str = BASIS_ACTIVE_POWER, **changes) -> Profile:
         "elementwise/float32": TimeModel(2e-6, None, 1e9, busy_cpus=1.0, overhead_busy_cpus=1.0),
     }
     if basis == BASIS_ACTIVE_POWER:
-        energy = EnergyModel(active_power_w=4.0, base_power_w=1.0, power_per_busy_cpu_w=2.0,
-                             meter_rel_uncertainty=0.5)
+        energy = EnergyModel(active_power_w=4.0, base_power_w=1.0, power_per_busy_cpu_w=2.0, meter_rel_uncertainty=0.5)
     else:
-        energy = EnergyModel(static_w=10.0, pj_per_flop={"matmul/float32": 5.0, "*/*": 1.0},
-                             pj_per_byte={"*/*": 100.0}, meter_rel_uncertainty=0.05)
+        energy = EnergyModel(
+            static_w=10.0,
+            pj_per_flop={"matmul/float32": 5.0, "*/*": 1.0},
+            pj_per_byte={"*/*": 100.0},
+            meter_rel_uncertainty=0.05,
+        )
     base = Profile(
-        fingerprint=fp, created_at="2025-03-04T05:06:07+00:00", time_models=models,
-        missing={"matmul/bfloat16": "emulated, skipped"}, energy_basis=basis, energy=energy,
+        fingerprint=fp,
+        created_at="2025-03-04T05:06:07+00:00",
+        time_models=models,
+        missing={"matmul/bfloat16": "emulated, skipped"},
+        energy_basis=basis,
+        energy=energy,
         energy_provenance="estimated" if basis == BASIS_ACTIVE_POWER else "measured",
-        fit_mape_time=0.05, fit_mape_energy=0.01, view_overhead_s=1e-6, module_call_s=1e-6,
-        grad_record_s=0.5e-6, backward_call_s=10e-6,
+        fit_mape_time=0.05,
+        fit_mape_energy=0.01,
+        view_overhead_s=1e-6,
+        module_call_s=1e-6,
+        grad_record_s=0.5e-6,
+        backward_call_s=10e-6,
     )
     return dataclasses.replace(base, **changes)
 
@@ -84,8 +95,7 @@ def test_inference_time_and_energy_active_power_basis():
 def test_training_step_uses_backward_models_and_autograd_costs():
     bwd = rec(OpClass.MATMUL, 4e6, 2e5, "fc1", Pass.BACKWARD)  # 20us + 4e6/5e8 = 8.02 ms
     opt = rec(OpClass.ELEMENTWISE, 3e3, 1e4, "fc1", Pass.OPTIMIZER)  # 5us (in step) + 10us
-    p = predict(counts(FC, ACT, bwd, opt),
-                hand_profile(optimizer_step_s=40e-6, optimizer_record_s=5e-6))
+    p = predict(counts(FC, ACT, bwd, opt), hand_profile(optimizer_step_s=40e-6, optimizer_record_s=5e-6))
     forward_t = 2.01e-3 + 6e-6 + 3e-6 + 2 * 0.5e-6  # + autograd record per forward kernel
     backward_t = 8.02e-3 + 10e-6  # + engine start
     optimizer_t = 15e-6 + 40e-6  # the operator, then optimizer.step()'s fixed cost
@@ -99,13 +109,27 @@ def test_training_step_uses_backward_models_and_autograd_costs():
 
 def test_fused_optimizer_costs_a_fixed_part_per_tensor_and_its_kernel():
     bwd = rec(OpClass.MATMUL, 4e6, 2e5, "fc1", Pass.BACKWARD)
-    kernel = OpRecord("aten._fused_adam_.default", OpClass.ELEMENTWISE, "float32", 13e3, 1e4, 1e4,
-                      "fc1", Pass.OPTIMIZER)  # 2e4 B at 1 GB/s = 20 us, no per-call overhead
-    step = OpCounts(records=(FC, bwd, kernel), parameters=1000, parameter_bytes=4000,
-                    activation_bytes=1000, batch_size=8, parameter_tensors=3)
-    p = predict(step, hand_profile(optimizer_step_s=40e-6, optimizer_record_s=5e-6,
-                                   fused_optimizer_step_s=300e-6, fused_optimizer_param_s=10e-6,
-                                   optimizer_timing="cold"))
+    kernel = OpRecord(
+        "aten._fused_adam_.default", OpClass.ELEMENTWISE, "float32", 13e3, 1e4, 1e4, "fc1", Pass.OPTIMIZER
+    )  # 2e4 B at 1 GB/s = 20 us, no per-call overhead
+    step = OpCounts(
+        records=(FC, bwd, kernel),
+        parameters=1000,
+        parameter_bytes=4000,
+        activation_bytes=1000,
+        batch_size=8,
+        parameter_tensors=3,
+    )
+    p = predict(
+        step,
+        hand_profile(
+            optimizer_step_s=40e-6,
+            optimizer_record_s=5e-6,
+            fused_optimizer_step_s=300e-6,
+            fused_optimizer_param_s=10e-6,
+            optimizer_timing="cold",
+        ),
+    )
     assert p.per_pass["optimizer"][0] == pytest.approx(20e-6 + 300e-6 + 3 * 10e-6, rel=1e-12)
     assert not any("fused" in n or "calibrate" in n for n in p.notes)
     # calibrated cold where torch had no fused kernel: default coefficients for it, said so
@@ -115,7 +139,8 @@ def test_fused_optimizer_costs_a_fixed_part_per_tensor_and_its_kernel():
     # a profile made before fused steps were calibrated: default coefficients, said so
     old = predict(step, hand_profile())
     assert old.per_pass["optimizer"][0] == pytest.approx(
-        20e-6 + co.FUSED_OPTIMIZER_STEP_S + 3 * co.FUSED_OPTIMIZER_PARAM_S, rel=1e-12)
+        20e-6 + co.FUSED_OPTIMIZER_STEP_S + 3 * co.FUSED_OPTIMIZER_PARAM_S, rel=1e-12
+    )
     assert any("predates cold-cache timing" in n for n in old.notes)
 
 
@@ -131,15 +156,13 @@ def test_missing_dtype_falls_back_to_float32_with_a_note():
     bf16 = rec(OpClass.MATMUL, 2e6, 1e5, "fc1", dtype="bfloat16")
     p = predict(counts(bf16), hand_profile())
     assert p.time_s == pytest.approx(2.01e-3 + 2e-6, rel=1e-12)  # the float32 model
-    assert any("matmul/bfloat16: no time model (emulated, skipped); used matmul/float32" in n
-               for n in p.notes)
+    assert any("matmul/bfloat16: no time model (emulated, skipped); used matmul/float32" in n for n in p.notes)
 
 
 def test_missing_class_falls_back_to_default_coefficients_with_a_note():
     sm = rec(OpClass.SOFTMAX, 5e3, 8e3, "head")
     p = predict(counts(sm), hand_profile())
-    assert any("softmax/float32: no time model (not calibrated); used default coefficients" in n
-               for n in p.notes)
+    assert any("softmax/float32: no time model (not calibrated); used default coefficients" in n for n in p.notes)
     assert p.time_s > 8e3 / 1e12  # some time, from the defaults
 
 
@@ -186,18 +209,29 @@ def test_whole_run_scales_one_step():
 
 
 def test_module_calls_include_ancestors_once():
-    records = [rec(OpClass.MATMUL, 1, 1, "encoder.layers.0.linear1"),
-               rec(OpClass.MATMUL, 1, 1, "encoder.layers.0.linear2"),
-               rec(OpClass.ELEMENTWISE, 1, 1, "encoder.layers.1.act")]
-    assert module_calls(records) == ["", "encoder", "encoder.layers", "encoder.layers.0",
-                                     "encoder.layers.0.linear1", "encoder.layers.0.linear2",
-                                     "encoder.layers.1", "encoder.layers.1.act"]
+    records = [
+        rec(OpClass.MATMUL, 1, 1, "encoder.layers.0.linear1"),
+        rec(OpClass.MATMUL, 1, 1, "encoder.layers.0.linear2"),
+        rec(OpClass.ELEMENTWISE, 1, 1, "encoder.layers.1.act"),
+    ]
+    assert module_calls(records) == [
+        "",
+        "encoder",
+        "encoder.layers",
+        "encoder.layers.0",
+        "encoder.layers.0.linear1",
+        "encoder.layers.0.linear2",
+        "encoder.layers.1",
+        "encoder.layers.1.act",
+    ]
 
 
 def test_operator_with_its_own_roofline_is_preferred_over_its_class():
     profile = hand_profile()
-    models = {**profile.time_models,
-              "elementwise/float32@tanh": TimeModel(3e-6, None, 1e8, busy_cpus=1.0, overhead_busy_cpus=1.0)}
+    models = {
+        **profile.time_models,
+        "elementwise/float32@tanh": TimeModel(3e-6, None, 1e8, busy_cpus=1.0, overhead_busy_cpus=1.0),
+    }
     profile = dataclasses.replace(profile, time_models=models)
     tanh = OpRecord("aten.tanh_.default", OpClass.ELEMENTWISE, "float32", 5e3, 2e3, 2e3, "gru", Pass.FORWARD)
     add = OpRecord("aten.add_.Tensor", OpClass.ELEMENTWISE, "float32", 1e3, 2e3, 2e3, "gru", Pass.FORWARD)
@@ -211,10 +245,10 @@ def test_a_variant_calibrated_apart_is_preferred_and_falls_back_on_the_class():
     roofline where calibrated, else its class's (profiles made before the split)."""
     profile = hand_profile()
     conv = {"conv/float32": TimeModel(100e-6, 1e9, 1e9, busy_cpus=1.0, overhead_busy_cpus=1.0)}
-    split = {**conv, "conv/float32@single_image": TimeModel(10e-6, 1e9, 1e9, busy_cpus=1.0,
-                                                            overhead_busy_cpus=1.0)}
-    one = OpRecord("aten.convolution.default", OpClass.CONV, "float32", 1e6, 1e4, 1e4, "c", Pass.FORWARD,
-                   variant=SINGLE_IMAGE)
+    split = {**conv, "conv/float32@single_image": TimeModel(10e-6, 1e9, 1e9, busy_cpus=1.0, overhead_busy_cpus=1.0)}
+    one = OpRecord(
+        "aten.convolution.default", OpClass.CONV, "float32", 1e6, 1e4, 1e4, "c", Pass.FORWARD, variant=SINGLE_IMAGE
+    )
     batch = dataclasses.replace(one, variant="")
     kernel = lambda p: next(r for r in p.per_layer if r.module == "c").time_s - 1e-6  # less the module call
     with_split = dataclasses.replace(profile, time_models={**profile.time_models, **split})
@@ -226,12 +260,16 @@ def test_a_variant_calibrated_apart_is_preferred_and_falls_back_on_the_class():
     # within its pass only: a one-image backward takes the backward roofline, not the
     # one-image forward one (a calibration without the one-image backward group)
     backward = TimeModel(300e-6, 1e9, 1e9)
-    no_bwd_variant = dataclasses.replace(with_split, time_models={**with_split.time_models,
-                                                                  "conv/float32/backward": backward})
-    assert no_bwd_variant.time_model(OpClass.CONV, "float32", "backward", "convolution_backward",
-                                     SINGLE_IMAGE) is backward
-    assert no_bwd_variant.time_model(OpClass.CONV, "float32", "forward_train", "convolution",
-                                     SINGLE_IMAGE) is split["conv/float32@single_image"]
+    no_bwd_variant = dataclasses.replace(
+        with_split, time_models={**with_split.time_models, "conv/float32/backward": backward}
+    )
+    assert (
+        no_bwd_variant.time_model(OpClass.CONV, "float32", "backward", "convolution_backward", SINGLE_IMAGE) is backward
+    )
+    assert (
+        no_bwd_variant.time_model(OpClass.CONV, "float32", "forward_train", "convolution", SINGLE_IMAGE)
+        is split["conv/float32@single_image"]
+    )
 
 
 def test_time_model_without_overlap_adds_compute_and_memory():
@@ -256,20 +294,19 @@ def test_operator_issued_from_cpp_is_not_charged_pythons_share():
     assert predict(counts(inner), tiny).per_pass["forward"][0] == pytest.approx(4e-6 + 2e-6)
 
 
-
 def test_training_forward_uses_the_training_variant_roofline_where_calibrated():
     """Batch norm computes batch statistics in a training step: its forward there uses the
     "forward_train" roofline (calibrate's training-forward benchmarks); inference keeps the
     forward one, and a class without a training roofline falls back on its forward one."""
     profile = hand_profile()
-    models = {**profile.time_models,
-              "normalization/float32": TimeModel(1e-6, None, 1e10),
-              "normalization/float32/forward_train@native_batch_norm": TimeModel(2e-6, None, 1e9)}
+    models = {
+        **profile.time_models,
+        "normalization/float32": TimeModel(1e-6, None, 1e10),
+        "normalization/float32/forward_train@native_batch_norm": TimeModel(2e-6, None, 1e9),
+    }
     profile = dataclasses.replace(profile, time_models=models)
-    bn = OpRecord("aten.native_batch_norm.default", OpClass.NORMALIZATION, "float32", 7e3, 5e3, 5e3,
-                  "bn", Pass.FORWARD)
-    ln = OpRecord("aten.native_layer_norm.default", OpClass.NORMALIZATION, "float32", 7e3, 5e3, 5e3,
-                  "ln", Pass.FORWARD)
+    bn = OpRecord("aten.native_batch_norm.default", OpClass.NORMALIZATION, "float32", 7e3, 5e3, 5e3, "bn", Pass.FORWARD)
+    ln = OpRecord("aten.native_layer_norm.default", OpClass.NORMALIZATION, "float32", 7e3, 5e3, 5e3, "ln", Pass.FORWARD)
     bwd = rec(OpClass.MATMUL, 4e6, 2e5, "fc1", Pass.BACKWARD)
     kernel = lambda p, module: next(r for r in p.per_layer if r.module == module).time_s
     inference = predict(counts(bn, ln), profile)
@@ -277,8 +314,10 @@ def test_training_forward_uses_the_training_variant_roofline_where_calibrated():
     assert kernel(inference, "bn") == pytest.approx(1e-6 + 1e4 / 1e10 + 1e-6, rel=1e-12)  # + module call
     assert kernel(training, "bn") == pytest.approx(2e-6 + 1e4 / 1e9 + 1e-6 + 0.5e-6, rel=1e-12)  # + record
     assert kernel(training, "ln") == pytest.approx(1e-6 + 1e4 / 1e10 + 1e-6 + 0.5e-6, rel=1e-12)
-    assert profile.time_model(OpClass.NORMALIZATION, "float32", "forward_train", "native_layer_norm") \
+    assert (
+        profile.time_model(OpClass.NORMALIZATION, "float32", "forward_train", "native_layer_norm")
         is models["normalization/float32"]
+    )
 
 
 def test_serial_work_after_parallel_kernels_keeps_the_spinning_workers_busy():

@@ -11,9 +11,11 @@ from greenai.hardware.cpu_features import (
     this_cpu,
 )
 
-EPYC = ("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC\n"
-        "flags\t\t: fpu sse2 avx2 avx512f avx512bw avx_vnni avx512_bf16 avx512_vnni\n\n"
-        "processor\t: 1\nflags\t\t: fpu\n")
+EPYC = (
+    "processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC\n"
+    "flags\t\t: fpu sse2 avx2 avx512f avx512bw avx_vnni avx512_bf16 avx512_vnni\n\n"
+    "processor\t: 1\nflags\t\t: fpu\n"
+)
 SAPPHIRE = "flags\t: avx512f avx512_vnni avx512_bf16 amx_bf16 amx_tile amx_int8\n"
 GRAVITON3 = "processor\t: 0\nFeatures\t: fp asimd asimddp sve bf16 i8mm\nCPU implementer\t: 0x41\n"
 
@@ -36,8 +38,9 @@ def test_x86_flags_from_first_processor(tmp_path):
 def test_amx_and_arm_from_flags(tmp_path):
     spr = CpuFeatures.from_flags(read_cpuinfo_flags(write(tmp_path, SAPPHIRE)))
     assert spr.amx and spr.bf16 and spr.int8_vnni
-    arm = CpuFeatures.from_flags(read_cpuinfo_flags(write(tmp_path, GRAVITON3)), arch="aarch64",
-                                 quantized_engines=("qnnpack", "x86"))
+    arm = CpuFeatures.from_flags(
+        read_cpuinfo_flags(write(tmp_path, GRAVITON3)), arch="aarch64", quantized_engines=("qnnpack", "x86")
+    )
     assert arm.is_arm and arm.bf16 and arm.int8_vnni
     assert arm.quantized_engine() == "qnnpack"
     old = CpuFeatures.from_flags(["avx2", "fma"])

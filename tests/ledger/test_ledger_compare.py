@@ -8,9 +8,7 @@ from greenai.ledger.records import RunRecord, RunSnapshot, RunStatus
 from greenai.meters.base import Provenance
 
 
-def _record(
-    snapshot: RunSnapshot, status: str = RunStatus.COMPLETED, name: str = "run"
-) -> RunRecord:
+def _record(snapshot: RunSnapshot, status: str = RunStatus.COMPLETED, name: str = "run") -> RunRecord:
     start = make_start(name=name)
     return RunRecord(
         start=start,

@@ -29,9 +29,7 @@ def two_runs(ledger: Ledger) -> list[RunRecord]:
         make_samples(first.started_at, 3),
     )
     ledger.begin_run(second)
-    ledger.flush(
-        second.run_id, make_snapshot(1800.0, carbon_g=math.nan), make_samples(second.started_at, 2)
-    )
+    ledger.flush(second.run_id, make_snapshot(1800.0, carbon_g=math.nan), make_samples(second.started_at, 2))
     return [ledger.get_run(first.run_id), ledger.get_run(second.run_id)]
 
 
@@ -105,9 +103,7 @@ def test_csv_one_row_per_sample(ledger: Ledger, two_runs: list[RunRecord]) -> No
     out.seek(0)
     rows = list(csv.DictReader(out))
     assert len(rows) == 5
-    assert [r["run_id"] for r in rows] == [two_runs[0].start.run_id] * 3 + [
-        two_runs[1].start.run_id
-    ] * 2
+    assert [r["run_id"] for r in rows] == [two_runs[0].start.run_id] * 3 + [two_runs[1].start.run_id] * 2
     assert float(rows[1]["t"]) == 1_714_564_800.35
     assert datetime.fromisoformat(rows[0]["time_utc"]).timestamp() == 1_714_564_800.25
     assert (rows[1]["device"], rows[1]["kind"], rows[1]["provenance"]) == (

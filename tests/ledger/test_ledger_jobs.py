@@ -23,25 +23,61 @@ from greenai.meters.base import Provenance
 
 def _run(ledger: Ledger, run_id: str) -> None:
     ledger.begin_run(RunStart(run_id=run_id, name="job", started_at=time.time(), host="h", pid=1))
-    ledger.end_run(run_id, "completed", time.time(), RunSnapshot(
-        duration_s=1.0, energy_j=5.0, rel_uncertainty=0.5, provenance=Provenance.ESTIMATED,
-        facility_energy_j=5.0, carbon_g=0.1, cost=0.0, currency="EUR"))
+    ledger.end_run(
+        run_id,
+        "completed",
+        time.time(),
+        RunSnapshot(
+            duration_s=1.0,
+            energy_j=5.0,
+            rel_uncertainty=0.5,
+            provenance=Provenance.ESTIMATED,
+            facility_energy_j=5.0,
+            carbon_g=0.1,
+            cost=0.0,
+            currency="EUR",
+        ),
+    )
 
 
 def test_lifecycle_of_a_batch(ledger: Ledger) -> None:
-    add_jobs(ledger, [JobRow("b1", "a", "job a", JobStatus.PENDING, predicted_energy_j=4.0),
-                      JobRow("b1", "b", "job b", JobStatus.DEFERRED)])
+    add_jobs(
+        ledger,
+        [
+            JobRow("b1", "a", "job a", JobStatus.PENDING, predicted_energy_j=4.0),
+            JobRow("b1", "b", "job b", JobStatus.DEFERRED),
+        ],
+    )
     assert [r.status for r in batch_jobs(ledger, "b1")] == ["pending", "deferred"]
     mark_running(ledger, "b1", "a", 100.0)
     mark_running(ledger, "b1", "b", 101.0)
     _run(ledger, "r" * 32)
-    finish_job(ledger, JobRow("b1", "a", "", JobStatus.COMPLETED, node="n1", run_id="r" * 32,
-                              started_at=100.5, ended_at=102.0, duration_s=1.5, energy_j=5.0,
-                              rel_uncertainty=0.5, provenance="estimated", carbon_g=0.1,
-                              scheduling_overhead_s=0.5))
+    finish_job(
+        ledger,
+        JobRow(
+            "b1",
+            "a",
+            "",
+            JobStatus.COMPLETED,
+            node="n1",
+            run_id="r" * 32,
+            started_at=100.5,
+            ended_at=102.0,
+            duration_s=1.5,
+            energy_j=5.0,
+            rel_uncertainty=0.5,
+            provenance="estimated",
+            carbon_g=0.1,
+            scheduling_overhead_s=0.5,
+        ),
+    )
     # a run that is not in this ledger (a worker wrote elsewhere) leaves run_id NULL
-    finish_job(ledger, JobRow("b1", "b", "", JobStatus.FAILED, run_id="x" * 32, energy_j=2.0,
-                              provenance="estimated", error="exit code 1"))
+    finish_job(
+        ledger,
+        JobRow(
+            "b1", "b", "", JobStatus.FAILED, run_id="x" * 32, energy_j=2.0, provenance="estimated", error="exit code 1"
+        ),
+    )
     a, b = batch_jobs(ledger, "b1")
     assert (a.name, a.status, a.run_id, a.energy_j, a.node) == ("job a", "completed", "r" * 32, 5.0, "n1")
     assert a.submitted_at == 100.0 and a.scheduling_overhead_s == 0.5 and a.predicted_energy_j == 4.0

@@ -22,10 +22,7 @@ def test_four_processes_write_one_ledger_without_losing_rows(db_path: Path) -> N
     ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(4)
     run_ids = [uuid.uuid4().hex for _ in range(4)]
-    workers = [
-        ctx.Process(target=flush_many, args=(str(db_path), run_id, 50, 10, barrier))
-        for run_id in run_ids
-    ]
+    workers = [ctx.Process(target=flush_many, args=(str(db_path), run_id, 50, 10, barrier)) for run_id in run_ids]
     for worker in workers:
         worker.start()
     for worker in workers:
@@ -70,17 +67,13 @@ os.kill(os.getpid(), signal.SIGKILL)
 def test_killed_process_leaves_a_valid_ledger_with_an_incomplete_run(db_path: Path) -> None:
     run_id = uuid.uuid4().hex
     code = textwrap.dedent(_CRASHING_CHILD).format(here=str(HERE), path=str(db_path), run_id=run_id)
-    child = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
-    )
+    child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert child.returncode == -signal.SIGKILL, child.stderr
     last_flush_at = float(child.stdout)
 
     conn = raw(db_path)
     assert conn.execute("PRAGMA quick_check").fetchone() == ("ok",)
-    assert conn.execute("SELECT status FROM runs").fetchone() == (
-        "running",
-    )  # as the child left it
+    assert conn.execute("SELECT status FROM runs").fetchone() == ("running",)  # as the child left it
     conn.close()
 
     with Ledger(db_path) as ledger:

@@ -42,9 +42,7 @@ def test_migrates_an_older_schema(tmp_path: Path) -> None:
     assert conn.execute("PRAGMA user_version").fetchone() == (2,)
     columns = [row[1] for row in conn.execute("PRAGMA table_info(runs)")]
     assert columns[-1] == "gpu_model"
-    assert conn.execute("SELECT run_id, name, gpu_model FROM runs").fetchall() == [
-        ("old1", "legacy", None)
-    ]
+    assert conn.execute("SELECT run_id, name, gpu_model FROM runs").fetchall() == [("old1", "legacy", None)]
     assert conn.execute("SELECT count(*) FROM notes").fetchone() == (0,)
     conn.close()
 
@@ -81,9 +79,7 @@ def test_refuses_a_newer_schema_and_leaves_it_alone(db_path: Path) -> None:
     conn.execute("PRAGMA user_version = 7")
     conn.close()
     before = _files(db_path.parent)
-    with pytest.raises(
-        LedgerError, match=r"written by a newer greenai \(schema v7\); upgrade greenai"
-    ):
+    with pytest.raises(LedgerError, match=r"written by a newer greenai \(schema v7\); upgrade greenai"):
         Ledger(db_path)
     assert _files(db_path.parent) == before
 
@@ -225,18 +221,23 @@ def test_v3_keeps_every_scheduled_job_and_allows_paused(tmp_path: Path) -> None:
     conn = raw(path)
     assert migrate(conn, path, migrations=(V1, V2)) == 2
     conn.execute("PRAGMA foreign_keys = OFF")  # as an old writer could have left it
-    conn.executemany("INSERT INTO schedule_jobs (batch_id, job_id, name, status, run_id, energy_j)"
-                     " VALUES (?, ?, ?, ?, ?, ?)",
-                     [("b", "z", "last-added-first", "completed", "old1", 5.0),
-                      ("b", "a", "second", "deferred", None, None),
-                      ("b", "d", "dangling", "failed", "deleted-run", 1.0)])
+    conn.executemany(
+        "INSERT INTO schedule_jobs (batch_id, job_id, name, status, run_id, energy_j) VALUES (?, ?, ?, ?, ?, ?)",
+        [
+            ("b", "z", "last-added-first", "completed", "old1", 5.0),
+            ("b", "a", "second", "deferred", None, None),
+            ("b", "d", "dangling", "failed", "deleted-run", 1.0),
+        ],
+    )
     with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
         conn.execute("UPDATE schedule_jobs SET status = 'paused' WHERE job_id = 'a'")
     conn.close()
     with Ledger(path) as ledger:  # opening migrates to the current version
         rows = batch_jobs(ledger, "b")
         assert [(r.job_id, r.status, r.run_id, r.energy_j, r.pauses) for r in rows] == [
-            ("z", "completed", "old1", 5.0, 0), ("a", "deferred", None, None, 0),
-            ("d", "failed", None, 1.0, 0)]  # a run that is gone: NULL, as ON DELETE SET NULL does
+            ("z", "completed", "old1", 5.0, 0),
+            ("a", "deferred", None, None, 0),
+            ("d", "failed", None, 1.0, 0),
+        ]  # a run that is gone: NULL, as ON DELETE SET NULL does
         mark_paused(ledger, "b", "a", pauses=2)
         assert [(r.status, r.pauses) for r in batch_jobs(ledger, "b")][1] == (JobStatus.PAUSED, 2)

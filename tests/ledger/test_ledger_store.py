@@ -68,9 +68,7 @@ def test_flush_replaces_totals_and_appends_samples(ledger: Ledger) -> None:
     first = make_samples(start.started_at, 4)
     ledger.flush(start.run_id, make_snapshot(10.0), first)
     second = make_samples(start.started_at + 0.4, 4, energy0=60.0)
-    smaller = make_snapshot(
-        70.0, devices=make_snapshot().devices[:1], phases=(), counters={"steps": 3.0}
-    )
+    smaller = make_snapshot(70.0, devices=make_snapshot().devices[:1], phases=(), counters={"steps": 3.0})
     ledger.flush(start.run_id, smaller, second)
 
     record = ledger.get_run(start.run_id)
@@ -167,12 +165,8 @@ def test_wal_mode_schema_version_and_app_marker(ledger: Ledger, db_path: Path) -
     conn = raw(db_path)
     assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     assert conn.execute("PRAGMA user_version").fetchone() == (len(MIGRATIONS),)
-    assert conn.execute("SELECT value FROM greenai_meta WHERE key = 'app'").fetchone() == (
-        "greenai",
-    )
-    indexes = {
-        row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
-    }
+    assert conn.execute("SELECT value FROM greenai_meta WHERE key = 'app'").fetchone() == ("greenai",)
+    indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert "samples_run_t" in indexes
     conn.close()
 
@@ -184,9 +178,7 @@ def test_threads_share_one_ledger(ledger: Ledger) -> None:
         start = starts[start_index]
         ledger.begin_run(start)
         for k in range(25):
-            ledger.flush(
-                start.run_id, make_snapshot(float(k)), make_samples(start.started_at + k, 4)
-            )
+            ledger.flush(start.run_id, make_snapshot(float(k)), make_samples(start.started_at + k, 4))
 
     threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
     for thread in threads:

@@ -14,12 +14,24 @@ from greenai.ledger.tuning import TuningTrialRow, read_trials, write_trials
 
 
 def row(trial: int, run_id: str | None = None, **kw: object) -> TuningTrialRow:
-    base = dict(tuning_id="t" * 32, trial=trial, run_id=run_id, created_at=1000.0 + trial,
-                setting={"threads": 2, "batch_size": 16 * (trial + 1), "clock": None},
-                iterations=20, warmup_iterations=2, work=20.0 * 16 * (trial + 1),
-                duration_s=1.5, energy_j=12.0, rel_uncertainty=0.5, provenance="estimated",
-                objective="energy", cost=12.0 / (20.0 * 16 * (trial + 1)), chosen=trial == 1,
-                notes="")
+    base = dict(
+        tuning_id="t" * 32,
+        trial=trial,
+        run_id=run_id,
+        created_at=1000.0 + trial,
+        setting={"threads": 2, "batch_size": 16 * (trial + 1), "clock": None},
+        iterations=20,
+        warmup_iterations=2,
+        work=20.0 * 16 * (trial + 1),
+        duration_s=1.5,
+        energy_j=12.0,
+        rel_uncertainty=0.5,
+        provenance="estimated",
+        objective="energy",
+        cost=12.0 / (20.0 * 16 * (trial + 1)),
+        chosen=trial == 1,
+        notes="",
+    )
     base.update(kw)
     return TuningTrialRow(**base)  # type: ignore[arg-type]
 
@@ -54,7 +66,8 @@ def test_non_finite_figures_become_null_and_rewrites_replace(ledger: Ledger, db_
     assert len(got) == 2 and got[0].chosen and got[0].cost == 1.0
     conn = raw(db_path)
     assert conn.execute("SELECT setting_json FROM tuning_trials WHERE trial = 1").fetchone()[0] == (
-        '{"batch_size": 32, "clock": null, "threads": 2}')
+        '{"batch_size": 32, "clock": null, "threads": 2}'
+    )
     conn.close()
 
 

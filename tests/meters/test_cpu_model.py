@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import pytest
 
 from greenai.errors import ConfigError, MeterError
-from greenai.meters.base import DeviceKind, Meter, Provenance
 from greenai.hardware.cpu import CpuInfo
+from greenai.meters.base import DeviceKind, Meter, Provenance
 from greenai.meters.cpu_model import VCPU_IDLE_W, VCPU_MAX_W, CpuModelMeter
 from greenai.meters.process import ProcessScope
 
@@ -51,9 +51,7 @@ def test_defaults_two_vcpus_one_cpu_second_per_second() -> None:
     usage, clock = FakeUsage(usable=2.0), Clock()
     meter = CpuModelMeter(usage, cpu_info=VM, clock=clock)
     meter.start()
-    assert energy_after(meter, usage, clock, 1.0, 1.0) == pytest.approx(
-        2 * 0.74 + (3.5 - 0.74) * 1.0, abs=1e-12
-    )
+    assert energy_after(meter, usage, clock, 1.0, 1.0) == pytest.approx(2 * 0.74 + (3.5 - 0.74) * 1.0, abs=1e-12)
 
 
 def test_a_two_vcpu_vm_at_full_use_draws_7_w_never_a_socket_tdp() -> None:

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import pytest
 
 from greenai.errors import MeterError
-from greenai.meters.base import DeviceEnergy, DeviceKind, Meter, Provenance
 from greenai.hardware.cpu import CpuInfo
+from greenai.meters.base import DeviceEnergy, DeviceKind, Meter, Provenance
 from greenai.meters.cpu_model import CpuModelMeter
 from greenai.meters.fallback import FallbackMeter
 from greenai.meters.group import MeterGroup

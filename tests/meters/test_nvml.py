@@ -15,11 +15,13 @@ A, B, C = (f"GPU-{c * 8}-0000-0000-0000-000000000000" for c in "abc")
 
 def three_gpus() -> FakeNvml:
     """Physical 0 and 2 have energy counters; physical 1 (a Pascal board) only power."""
-    return FakeNvml(gpus=[
-        FakeGpu(uuid=A, power_w=250.0, energy_mj=5_000_000),
-        FakeGpu(name="Tesla P100-PCIE-16GB", uuid=B, power_w=100.0, energy_counter=False),
-        FakeGpu(uuid=C, power_w=300.0, energy_mj=1_000),
-    ])
+    return FakeNvml(
+        gpus=[
+            FakeGpu(uuid=A, power_w=250.0, energy_mj=5_000_000),
+            FakeGpu(name="Tesla P100-PCIE-16GB", uuid=B, power_w=100.0, energy_counter=False),
+            FakeGpu(uuid=C, power_w=300.0, energy_mj=1_000),
+        ]
+    )
 
 
 def meter_for(nvml: FakeNvml, visible: str | None) -> NvmlMeter:
@@ -106,7 +108,8 @@ def test_empty_visible_list_means_no_gpu() -> None:
         NvmlMeter(nvml=nvml, visible_devices="")
     assert nvml.init_count == 0  # shut down again
     assert probe_nvml(nvml, visible_devices="") == Unavailable(
-        "nvml", "no NVIDIA GPU visible (CUDA_VISIBLE_DEVICES='')")
+        "nvml", "no NVIDIA GPU visible (CUDA_VISIBLE_DEVICES='')"
+    )
 
 
 def test_mig_instances_of_one_gpu_are_counted_once_as_the_whole_gpu() -> None:
@@ -117,8 +120,7 @@ def test_mig_instances_of_one_gpu_are_counted_once_as_the_whole_gpu() -> None:
 
     assert energies(meter) == {"gpu:0": 500.0, "gpu:2": 600.0}  # parent GPU, once
     detail = meter.info().detail
-    assert f"gpu:0 (physical 0, NVIDIA A100-SXM4-40GB, {A}): energy counter; " \
-           f"MIG-11111111: {MIG_NOTE}" in detail
+    assert f"gpu:0 (physical 0, NVIDIA A100-SXM4-40GB, {A}): energy counter; MIG-11111111: {MIG_NOTE}" in detail
     assert "gpu:1=MIG-22222222 is on physical GPU 0, already counted under gpu:0" in detail
 
 
@@ -142,8 +144,8 @@ def test_lost_gpu_is_a_meter_error_naming_it() -> None:
         meter.read()
 
     assert str(raised.value) == (
-        f"gpu:1 (physical 1, Tesla P100-PCIE-16GB, {B}): "
-        "NVML nvmlDeviceGetPowerUsage failed: GPU is lost")
+        f"gpu:1 (physical 1, Tesla P100-PCIE-16GB, {B}): NVML nvmlDeviceGetPowerUsage failed: GPU is lost"
+    )
     assert isinstance(raised.value.__cause__, fake_nvml.NVMLError)
 
 
@@ -167,8 +169,7 @@ def test_read_before_start_and_close_shuts_nvml_down_once() -> None:
 
 
 def test_missing_library_is_unavailable() -> None:
-    assert probe_nvml(FakeNvml(library_missing=True)) == Unavailable(
-        "nvml", "NVML library not found: no NVIDIA driver")
+    assert probe_nvml(FakeNvml(library_missing=True)) == Unavailable("nvml", "NVML library not found: no NVIDIA driver")
 
 
 def test_real_pynvml_without_a_driver_is_unavailable() -> None:

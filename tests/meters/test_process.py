@@ -180,7 +180,10 @@ def test_usable_cpus_is_cached_for_usable_refresh_s(tmp_path: Path) -> None:
     now = [0.0]
     fake = make_cgroup_v2(tmp_path, os.getpid(), {"/": "50000 100000"})
     scope = ProcessScope(
-        os.getpid(), cgroup_root=fake.cgroup_root, proc_root=fake.proc_root, clock=lambda: now[0],
+        os.getpid(),
+        cgroup_root=fake.cgroup_root,
+        proc_root=fake.proc_root,
+        clock=lambda: now[0],
         usable_refresh_s=1.0,
     )
     assert scope.usable_cpus() == 0.5

@@ -38,8 +38,7 @@ def test_intel_two_sockets_report_packages_and_dram_not_core(fake: FakePowercap)
 
     readings = meter.read()
 
-    assert {r.device: r.energy_j for r in readings} == {
-        "cpu:0": 10.0, "dram:0": 2.0, "cpu:1": 7.5, "dram:1": 1.25}
+    assert {r.device: r.energy_j for r in readings} == {"cpu:0": 10.0, "dram:0": 2.0, "cpu:1": 7.5, "dram:1": 1.25}
     by_device = {r.device: r for r in readings}
     assert by_device["cpu:1"].kind is DeviceKind.CPU
     assert by_device["dram:1"].kind is DeviceKind.DRAM
@@ -55,8 +54,10 @@ def test_intel_two_sockets_report_packages_and_dram_not_core(fake: FakePowercap)
 
 @pytest.mark.parametrize(
     ("prefix", "subzones"),
-    [("intel-rapl", ("core",)),  # AMD Zen on Linux >= 5.8: package + core, no dram
-     ("amd-rapl", ())],
+    [
+        ("intel-rapl", ("core",)),  # AMD Zen on Linux >= 5.8: package + core, no dram
+        ("amd-rapl", ()),
+    ],
 )
 def test_amd_layouts_give_one_package(fake: FakePowercap, prefix: str, subzones: tuple) -> None:
     fake.add_package(0, prefix=prefix, subzones=subzones, max_energy_range_uj=65_712_999_613)
@@ -173,11 +174,12 @@ def test_unreadable_counter_is_a_meter_error_naming_the_file(fake: FakePowercap)
 
 def test_missing_powercap_is_unavailable_with_reason(tmp_path: Path) -> None:
     assert probe_rapl(tmp_path / "absent") == Unavailable(
-        "rapl", f"no powercap RAPL zones under {tmp_path / 'absent'} "
-        "(not Linux, or no RAPL powercap driver loaded)")
+        "rapl", f"no powercap RAPL zones under {tmp_path / 'absent'} (not Linux, or no RAPL powercap driver loaded)"
+    )
     (tmp_path / "empty").mkdir()
     assert probe_rapl(tmp_path / "empty") == Unavailable(
-        "rapl", f"no powercap RAPL package zones under {tmp_path / 'empty'}")
+        "rapl", f"no powercap RAPL package zones under {tmp_path / 'empty'}"
+    )
 
 
 @pytest.fixture

@@ -25,8 +25,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make_mlp() -> nn.Sequential:
-    return nn.Sequential(nn.Flatten(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 32), nn.ReLU(),
-                         nn.Linear(32, 10))
+    return nn.Sequential(nn.Flatten(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
 
 
 def small_mlp() -> nn.Module:
@@ -55,12 +54,17 @@ def agreement(student: nn.Module, teacher: nn.Module, x: torch.Tensor) -> float:
 
 
 def make_task(model: nn.Module, digits: DigitsData, with_batches: bool = True) -> OptimizeTask:
-    batches = [(digits.x_train[i:i + 64], digits.y_train[i:i + 64]) for i in range(0, len(digits.x_train), 64)]
-    return OptimizeTask(model=model, evaluate=lambda m: 0.0, inputs=[digits.x_test[:64]],
-                        train_batches=batches if with_batches else None)
+    batches = [(digits.x_train[i : i + 64], digits.y_train[i : i + 64]) for i in range(0, len(digits.x_train), 64)]
+    return OptimizeTask(
+        model=model,
+        evaluate=lambda m: 0.0,
+        inputs=[digits.x_test[:64]],
+        train_batches=batches if with_batches else None,
+    )
 
 
 # ----------------------------------------------------------------------------- loss
+
 
 def test_kd_loss_equals_hand_computation():
     s, t, y, temp, alpha = [1.0, 2.0, 0.5], [0.2, 1.5, 3.0], 2, 2.0, 0.7
@@ -106,6 +110,7 @@ def test_bad_settings_are_config_errors():
 
 # ----------------------------------------------------------------------------- transform
 
+
 def test_distilled_student_matches_teacher_far_better_than_untrained(teacher, digits):
     reference = copy.deepcopy(teacher.state_dict())
     task = make_task(teacher, digits)
@@ -141,15 +146,17 @@ def test_embedding_distillation_without_targets():
     teacher = nn.Sequential(nn.Linear(8, 32), nn.Tanh(), nn.Linear(32, 4)).eval()
     student = nn.Linear(8, 4)
     x = torch.randn(256, 8)
-    task = OptimizeTask(model=teacher, evaluate=lambda m: 0.0, inputs=[x[:64]],
-                        train_batches=[x[i:i + 32] for i in range(0, 256, 32)])
+    task = OptimizeTask(
+        model=teacher, evaluate=lambda m: 0.0, inputs=[x[:64]], train_batches=[x[i : i + 32] for i in range(0, 256, 32)]
+    )
 
     def mse(model: nn.Module) -> float:
         with torch.no_grad():
             return float((model(x) - teacher(x)).pow(2).mean())
 
     result = Distill(student, steps=200, lr=1e-2, kind="embedding", name="distill-linear")(
-        Candidate.baseline(task), task)
+        Candidate.baseline(task), task
+    )
     assert result.name == "distill-linear"
     assert mse(result.model) < 0.5 * mse(student)  # the given student module is only copied
     assert result.extra["distill_fidelity"] > 0.8
@@ -184,12 +191,20 @@ def test_one_argument_factory_receives_a_copy_of_the_teacher(teacher):
 
 # ----------------------------------------------------------------------------- halve_width
 
+
 def test_halve_width_on_a_cnn_with_batchnorm_and_flatten():
     torch.manual_seed(0)
     cnn = nn.Sequential(
-        nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
-        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(32 * 4 * 4, 64), nn.ReLU(), nn.Linear(64, 10),
+        nn.Conv2d(1, 16, 3, padding=1),
+        nn.BatchNorm2d(16),
+        nn.ReLU(),
+        nn.Conv2d(16, 32, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(32 * 4 * 4, 64),
+        nn.ReLU(),
+        nn.Linear(64, 10),
     ).eval()
     narrow = halve_width(cnn).eval()
     assert [narrow[0].out_channels, narrow[3].in_channels, narrow[3].out_channels] == [8, 8, 16]

@@ -28,10 +28,16 @@ from greenai.optimize.transforms.lighten import (
 
 def make_cnn() -> nn.Module:
     return nn.Sequential(
-        nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(16, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(16 * 2 * 2, 10),
+        nn.Conv2d(1, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(8, 16, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(16, 16, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(16 * 2 * 2, 10),
     )
 
 
@@ -67,7 +73,9 @@ def trained_cnn(digits: DigitsData) -> nn.Module:
 
 def digits_task(model: nn.Module, data: DigitsData, with_finetune: bool = True) -> OptimizeTask:
     return OptimizeTask(
-        model=model, evaluate=lambda m: accuracy(m, data), inputs=[data.x_test[:64]],
+        model=model,
+        evaluate=lambda m: accuracy(m, data),
+        inputs=[data.x_test[:64]],
         finetune=(lambda m, steps: train(m, data, steps, seed=1)) if with_finetune else None,
         finetune_steps=100,
     )
@@ -140,8 +148,12 @@ def test_replacement_walks_any_module_tree():
     torch.manual_seed(0)
     model = Block()
     steps_seen: list[int] = []
-    task = OptimizeTask(model=model, evaluate=lambda m: 0.0, inputs=[torch.randn(2, 8, 5, 5)],
-                        finetune=lambda m, steps: steps_seen.append(steps))
+    task = OptimizeTask(
+        model=model,
+        evaluate=lambda m: 0.0,
+        inputs=[torch.randn(2, 8, 5, 5)],
+        finetune=lambda m, steps: steps_seen.append(steps),
+    )
     result = DepthwiseSeparable(finetune_steps=7)(Candidate.baseline(task), task)
     assert steps_seen == [7] and result.extra["finetune_steps"] == 7
     new = result.model
@@ -162,8 +174,9 @@ def test_channel_shuffle_permutation():
 
 def test_grouped_shuffle_mixes_channels_across_groups():
     torch.manual_seed(0)
-    stacked = nn.Sequential(grouped_from_conv(nn.Conv2d(16, 16, 3, padding=1), 4),
-                            grouped_from_conv(nn.Conv2d(16, 16, 3, padding=1), 4))
+    stacked = nn.Sequential(
+        grouped_from_conv(nn.Conv2d(16, 16, 3, padding=1), 4), grouped_from_conv(nn.Conv2d(16, 16, 3, padding=1), 4)
+    )
     unshuffled = nn.Sequential(stacked[0].conv, stacked[1].conv)  # grouped convs alone
     x = torch.randn(1, 16, 5, 5)
     bumped = x.clone()
@@ -186,7 +199,7 @@ def test_grouped_init_places_channels_where_the_next_layer_expects_them():
         for p in range(12):
             group = int(perm[p]) // 3
             keep = torch.zeros(8, dtype=torch.bool)
-            keep[group * 2:(group + 1) * 2] = True
+            keep[group * 2 : (group + 1) * 2] = True
             masked.weight[p, ~keep] = 0.0
     x = torch.randn(2, 8, 5, 5)
     torch.testing.assert_close(block(x), masked(x), atol=1e-5, rtol=1e-5)
@@ -213,8 +226,7 @@ def test_skip_reasons(trained_cnn, digits):
     with pytest.raises(TransformSkipped, match="no Conv2d qualifies"):
         DepthwiseSeparable()(Candidate.baseline(task), task)
     odd = nn.Sequential(nn.Conv2d(9, 9, 3))
-    task = OptimizeTask(model=odd, evaluate=lambda m: 0.0, inputs=[torch.randn(1, 9, 4, 4)],
-                        finetune=lambda m, s: None)
+    task = OptimizeTask(model=odd, evaluate=lambda m: 0.0, inputs=[torch.randn(1, 9, 4, 4)], finetune=lambda m, s: None)
     with pytest.raises(TransformSkipped, match="divisible by 4"):
         GroupedShuffle(4)(Candidate.baseline(task), task)
     with pytest.raises(ConfigError):

@@ -10,8 +10,8 @@ torch = pytest.importorskip("torch")
 from torch import nn
 
 from greenai.errors import ConfigError, TransformSkipped
-from greenai.optimize.candidate import Candidate, OptimizeTask
 from greenai.hardware.cpu_features import CpuFeatures, detect_cpu_features
+from greenai.optimize.candidate import Candidate, OptimizeTask
 from greenai.optimize.transforms.precision import (
     Bf16Autocast,
     Bf16Weights,
@@ -29,8 +29,7 @@ BF16_CPU = CpuFeatures.from_flags(["avx512f", "avx512_bf16", "avx512_vnni"])
 def no_bf16_cpu(tmp_path) -> CpuFeatures:
     """A fake /proc/cpuinfo of an AVX2 machine (no bf16), read by the real parser."""
     cpuinfo = tmp_path / "cpuinfo"
-    cpuinfo.write_text("processor\t: 0\nmodel name\t: Old Xeon\n"
-                       "flags\t\t: fpu sse sse2 avx avx2 fma f16c\n\n")
+    cpuinfo.write_text("processor\t: 0\nmodel name\t: Old Xeon\nflags\t\t: fpu sse sse2 avx avx2 fma f16c\n\n")
     return detect_cpu_features(cpuinfo, use_torch=False)
 
 

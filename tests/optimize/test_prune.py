@@ -11,8 +11,8 @@ from torch import nn
 from greenai.errors import ConfigError, TransformSkipped
 from greenai.estimate.counting import count_ops
 from greenai.optimize.candidate import Candidate, OptimizeTask
-from greenai.optimize.transforms.importance import hessian_diagonal, obd_scores, taylor_scores
 from greenai.optimize.model_stats import count_parameters, model_size_bytes
+from greenai.optimize.transforms.importance import hessian_diagonal, obd_scores, taylor_scores
 from greenai.optimize.transforms.prune import (
     StructuredPrune,
     UnstructuredPrune,
@@ -24,9 +24,16 @@ from greenai.optimize.transforms.prune import (
 
 def cnn() -> nn.Sequential:
     return nn.Sequential(
-        nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
-        nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-        nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 10),
+        nn.Conv2d(1, 8, 3, padding=1),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.Conv2d(8, 16, 3, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(16, 32),
+        nn.ReLU(),
+        nn.Linear(32, 10),
     )
 
 
@@ -48,6 +55,7 @@ def sgd_finetune(data: tuple[torch.Tensor, torch.Tensor], log: list[int] | None 
             opt.zero_grad()
             cross_entropy(model, data).backward()
             opt.step()
+
     return finetune
 
 
@@ -110,8 +118,9 @@ def probe_task(features: torch.Tensor, targets: torch.Tensor, weights: list[floa
     def mse(m: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         return F.mse_loss(m(batch[0]).squeeze(1), batch[1])
 
-    return OptimizeTask(model=model, evaluate=lambda m: 0.0, inputs=[features], loss=mse,
-                        train_batches=[(features, targets)])
+    return OptimizeTask(
+        model=model, evaluate=lambda m: 0.0, inputs=[features], loss=mse, train_batches=[(features, targets)]
+    )
 
 
 def kept_indices(candidate: Candidate) -> list[int]:
@@ -196,11 +205,20 @@ def test_masks_are_held_during_finetuning_then_made_permanent(image_data):
 def test_note_says_masks_save_no_energy_and_input_is_untouched(image_data):
     model = cnn()
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    task = make_task(model, image_data, loss=cross_entropy, train_batches=[image_data],
-                     finetune=sgd_finetune(image_data), finetune_steps=3)
+    task = make_task(
+        model,
+        image_data,
+        loss=cross_entropy,
+        train_batches=[image_data],
+        finetune=sgd_finetune(image_data),
+        finetune_steps=3,
+    )
     base = Candidate.baseline(task)
-    for transform in (UnstructuredPrune(0.5, "taylor"), UnstructuredPrune(0.5, "hessian"),
-                      StructuredPrune(0.5, "taylor")):
+    for transform in (
+        UnstructuredPrune(0.5, "taylor"),
+        UnstructuredPrune(0.5, "hessian"),
+        StructuredPrune(0.5, "taylor"),
+    ):
         out = transform(base, task)
         assert out.model is not model and out.name == transform.name
         assert out.model(image_data[0]).shape == (16, 10)
@@ -228,8 +246,11 @@ def test_names_and_no_finetune_note(image_data):
 def test_gradient_importances_skip_without_a_loss(image_data):
     task = make_task(cnn(), image_data)
     base = Candidate.baseline(task)
-    for transform in (UnstructuredPrune(0.5, "taylor"), UnstructuredPrune(0.5, "hessian"),
-                      StructuredPrune(0.5, "taylor")):
+    for transform in (
+        UnstructuredPrune(0.5, "taylor"),
+        UnstructuredPrune(0.5, "hessian"),
+        StructuredPrune(0.5, "taylor"),
+    ):
         with pytest.raises(TransformSkipped, match="loss and train_batches"):
             transform(base, task)
 
@@ -297,11 +318,20 @@ def test_digits_mlp_gradient_importances_beat_magnitude_and_finetuning_recovers(
     adam(model, 150)
     base_acc = accuracy(model)
     assert base_acc > 0.95
-    task = OptimizeTask(model=model, evaluate=accuracy, inputs=[x], finetune=adam, finetune_steps=0,
-                        loss=cross_entropy, train_batches=[data])
+    task = OptimizeTask(
+        model=model,
+        evaluate=accuracy,
+        inputs=[x],
+        finetune=adam,
+        finetune_steps=0,
+        loss=cross_entropy,
+        train_batches=[data],
+    )
     base = Candidate.baseline(task)
-    untuned = {imp: accuracy(UnstructuredPrune(0.8, imp)(base, task).model)  # type: ignore[arg-type]
-               for imp in ("magnitude", "taylor", "hessian")}
+    untuned = {
+        imp: accuracy(UnstructuredPrune(0.8, imp)(base, task).model)  # type: ignore[arg-type]
+        for imp in ("magnitude", "taylor", "hessian")
+    }
     assert untuned["taylor"] > untuned["magnitude"] and untuned["hessian"] > untuned["magnitude"]
     tuned = UnstructuredPrune(0.7, "magnitude", finetune_steps=40)(base, task)
     assert tuned.extra["sparsity"] == pytest.approx(0.7, abs=1e-3)

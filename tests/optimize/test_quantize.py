@@ -8,22 +8,20 @@ torch = pytest.importorskip("torch")
 from torch import nn
 
 from greenai.errors import ConfigError, TransformSkipped
-from greenai.optimize.candidate import Candidate, OptimizeTask
 from greenai.hardware.cpu_features import CpuFeatures
+from greenai.optimize.candidate import Candidate, OptimizeTask
 from greenai.optimize.model_stats import model_size_bytes
-from greenai.optimize.transforms.int8.dynamic import DynamicInt8, choose_dynamic_backend
-from greenai.optimize.transforms.int8.qat import QuantAwareTraining
-from greenai.optimize.transforms.int8.static import StaticInt8
 from greenai.optimize.transforms.int8.common import (
     quantized_module_names,
     torchao_available,
 )
-from greenai.optimize.transforms.int8.static import FxRecipe
+from greenai.optimize.transforms.int8.dynamic import DynamicInt8, choose_dynamic_backend
+from greenai.optimize.transforms.int8.qat import QuantAwareTraining
+from greenai.optimize.transforms.int8.static import FxRecipe, StaticInt8
 
 X86_VNNI = CpuFeatures.from_flags(["avx2", "avx512f", "avx512_vnni", "avx512_bf16"])
 X86_OLD = CpuFeatures.from_flags(["avx2", "fma"])
-ARM = CpuFeatures.from_flags(["asimd", "asimddp", "bf16"], arch="aarch64",
-                             quantized_engines=("qnnpack",))
+ARM = CpuFeatures.from_flags(["asimd", "asimddp", "bf16"], arch="aarch64", quantized_engines=("qnnpack",))
 needs_torchao = pytest.mark.skipif(not torchao_available(), reason="torchao not installed")
 
 
@@ -154,6 +152,7 @@ def test_dynamic_skips_models_without_linear_layers():
 
 # ---- static --------------------------------------------------------------------------
 
+
 def test_static_int8_close_and_really_int8(mlp_task):
     candidate = StaticInt8(fallback_layers=0)(Candidate.baseline(mlp_task), mlp_task)
     _close(candidate, mlp_task, atol=0.05)
@@ -220,6 +219,7 @@ def test_untraceable_model_is_skipped_with_reason():
 
 
 # ---- QAT -----------------------------------------------------------------------------
+
 
 def test_qat_skips_without_finetune(mlp_task):
     with pytest.raises(TransformSkipped, match="finetune"):

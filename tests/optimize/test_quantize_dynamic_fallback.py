@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import torch
+from tests.optimize.test_quantize import sensitive_task
 from torch import nn
 
 from greenai.optimize.candidate import Candidate
 from greenai.optimize.plans import parse_pipeline
 from greenai.optimize.transforms.int8.dynamic import DynamicInt8
 from greenai.optimize.transforms.int8.dynamic_fallback import DynamicInt8Fallback
-from tests.optimize.test_quantize import sensitive_task
 
 
 def test_the_harmful_layer_stays_float_and_quality_is_within_the_bound() -> None:

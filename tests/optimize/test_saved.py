@@ -10,8 +10,8 @@ from torch import nn
 
 from greenai.errors import GreenAIError
 from greenai.optimize.candidate import Candidate, OptimizeTask
-from greenai.optimize.transforms.int8.static import StaticInt8
 from greenai.optimize.saved import load_model, save_model
+from greenai.optimize.transforms.int8.static import StaticInt8
 
 
 def _task() -> OptimizeTask:
@@ -19,8 +19,11 @@ def _task() -> OptimizeTask:
     model = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 8 * 8, 10)).eval()
     x = torch.rand(64, 1, 8, 8)
     reference = model(x).argmax(1)
-    return OptimizeTask(model, lambda m: float((m(x).argmax(1) == reference).float().mean()),
-                        inputs=[(x[i:i + 16],) for i in range(0, 64, 16)])
+    return OptimizeTask(
+        model,
+        lambda m: float((m(x).argmax(1) == reference).float().mean()),
+        inputs=[(x[i : i + 16],) for i in range(0, 64, 16)],
+    )
 
 
 def test_a_plain_module_is_pickled(tmp_path: Path) -> None:

@@ -15,9 +15,9 @@ from greenai.ledger import Ledger
 from greenai.ledger.candidates import study_candidates
 from greenai.optimize.candidate import Candidate, OptimizeTask
 from greenai.optimize.plot import plot_study
-from greenai.optimize.transforms.runtime import BatchSize, Threads
 from greenai.optimize.saved import load_model, save_model
 from greenai.optimize.search import optimize
+from greenai.optimize.transforms.runtime import BatchSize, Threads
 
 
 @dataclass(frozen=True)
@@ -70,17 +70,29 @@ def _task() -> OptimizeTask:
             out = m(x)
         return float(nn.functional.cosine_similarity(out, reference).min())
 
-    return OptimizeTask(model, fidelity, inputs=[x[i:i + 32] for i in range(0, 256, 32)],
-                        quality_name="min cosine")
+    return OptimizeTask(model, fidelity, inputs=[x[i : i + 32] for i in range(0, 256, 32)], quality_name="min cosine")
 
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory: pytest.TempPathFactory):
     config = load_config(ledger=tmp_path_factory.mktemp("ledger") / "ledger.db")  # no env left behind
     task = _task()
-    return optimize(task, [Threads(1), BatchSize(128), Shrink(32), NeverApplies(), (NeverApplies(), Threads(1)),
-                           Broken(), Shrink(0, name="shrink-0")],
-                    max_quality_drop=0.001, repeats=3, min_repeat_s=0.1, config=config), task
+    return optimize(
+        task,
+        [
+            Threads(1),
+            BatchSize(128),
+            Shrink(32),
+            NeverApplies(),
+            (NeverApplies(), Threads(1)),
+            Broken(),
+            Shrink(0, name="shrink-0"),
+        ],
+        max_quality_drop=0.001,
+        repeats=3,
+        min_repeat_s=0.1,
+        config=config,
+    ), task
 
 
 def test_every_candidate_is_accounted_for(study) -> None:
@@ -110,8 +122,10 @@ def test_measurements_carry_provenance_and_the_bound_picks_within_quality(study)
     assert shrink.parameters < result.baseline.parameters
     assert result.recommended is not None and result.recommended.quality >= result.bound
     assert result.recommended.name != "shrink"
-    assert result.front and result.front[0] == min(
-        (o for o in result.outcomes if o.measurement), key=lambda o: o.energy_j).name
+    assert (
+        result.front
+        and result.front[0] == min((o for o in result.outcomes if o.measurement), key=lambda o: o.energy_j).name
+    )
 
 
 def test_candidates_land_in_the_ledger(study) -> None:
@@ -141,6 +155,7 @@ def test_plot_and_saved_model_round_trip(study, tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------ failures while measured
+
 
 class Flaky(nn.Module):
     """Runs like `inner` until its `fail_at`-th call, then raises on every call."""
@@ -207,16 +222,21 @@ def _negative_task() -> OptimizeTask:
         with torch.no_grad():
             return -1.0 - float((m(x) - reference).abs().max())
 
-    return OptimizeTask(model, quality, inputs=[x[i:i + 16] for i in range(0, 64, 16)], quality_name="-1-err")
+    return OptimizeTask(model, quality, inputs=[x[i : i + 16] for i in range(0, 64, 16)], quality_name="-1-err")
 
 
 def test_a_candidate_that_raises_while_measured_fails_alone(tmp_path: Path) -> None:
     threads = torch.get_num_threads()
     task = _negative_task()
     config = load_config(ledger=tmp_path / "l.db")
-    result = optimize(task, [(Threads(1), MakeFlaky(4, name="flaky-warmup")), MakeFlaky(8, name="flaky-round"),
-                             Noise(0.5), NanQuality()],
-                      min_quality=-1.02, repeats=2, min_repeat_s=0.05, config=config)
+    result = optimize(
+        task,
+        [(Threads(1), MakeFlaky(4, name="flaky-warmup")), MakeFlaky(8, name="flaky-round"), Noise(0.5), NanQuality()],
+        min_quality=-1.02,
+        repeats=2,
+        min_repeat_s=0.05,
+        config=config,
+    )
     status = {o.name: (o.status, o.reason) for o in result.outcomes}
     # the flaky models passed evaluation and broke while measured (second warm-up batch;
     # first round): each is failed with the error, the others are measured
@@ -225,8 +245,7 @@ def test_a_candidate_that_raises_while_measured_fails_alone(tmp_path: Path) -> N
     assert status["flaky-round"][0] == "failed" and "round 1" in status["flaky-round"][1]
     assert status["nan-quality"][0] == "failed" and "not a finite number" in status["nan-quality"][1]
     assert status["threads-1"][0] == status["noise"][0] == status["baseline"][0] == "measured"
-    assert all(result.outcome(n).measurement is None
-               for n in ("threads-1+flaky-warmup", "flaky-round", "nan-quality"))
+    assert all(result.outcome(n).measurement is None for n in ("threads-1+flaky-warmup", "flaky-round", "nan-quality"))
     assert torch.get_num_threads() == threads  # a failure inside `threads=1` restores the setting
     # negative qualities and an absolute floor: the floor is the bound, noise falls below it
     assert result.baseline.quality == pytest.approx(-1.0)
@@ -241,12 +260,12 @@ def test_a_candidate_that_raises_while_measured_fails_alone(tmp_path: Path) -> N
 
 
 def test_the_quality_drop_is_absolute_for_negative_qualities(tmp_path: Path) -> None:
-    result = optimize(_negative_task(), [Noise(0.5)], max_quality_drop=0.5, repeats=1, min_repeat_s=0.01,
-                      store=False)
+    result = optimize(_negative_task(), [Noise(0.5)], max_quality_drop=0.5, repeats=1, min_repeat_s=0.01, store=False)
     assert result.bound == pytest.approx(-1.5)  # baseline -1 minus an absolute 0.5
 
 
 # ------------------------------------------------------------------ bad input, before any work
+
 
 def test_bad_arguments_and_colliding_names_are_config_errors() -> None:
     task = _task()
@@ -276,10 +295,42 @@ def test_sparsity_without_a_measured_saving_is_said_plainly() -> None:
         return Measurement(energy_j, energy_j / 10, 0.5, spread, Provenance.ESTIMATED, 100, 5)
 
     outcomes = [
-        Outcome("baseline", (), "measured", quality=0.99, measurement=measured(1.00), parameters=1000, nonzero_parameters=1000),
-        Outcome("masked", ("masked",), "measured", quality=0.99, measurement=measured(0.98), parameters=1000, nonzero_parameters=400),
-        Outcome("sparse-kernel", ("sparse-kernel",), "measured", quality=0.99, measurement=measured(0.50), parameters=1000, nonzero_parameters=400),
-        Outcome("smaller", ("smaller",), "measured", quality=0.99, measurement=measured(0.98), parameters=500, nonzero_parameters=500),
+        Outcome(
+            "baseline",
+            (),
+            "measured",
+            quality=0.99,
+            measurement=measured(1.00),
+            parameters=1000,
+            nonzero_parameters=1000,
+        ),
+        Outcome(
+            "masked",
+            ("masked",),
+            "measured",
+            quality=0.99,
+            measurement=measured(0.98),
+            parameters=1000,
+            nonzero_parameters=400,
+        ),
+        Outcome(
+            "sparse-kernel",
+            ("sparse-kernel",),
+            "measured",
+            quality=0.99,
+            measurement=measured(0.50),
+            parameters=1000,
+            nonzero_parameters=400,
+        ),
+        Outcome(
+            "smaller",
+            ("smaller",),
+            "measured",
+            quality=0.99,
+            measurement=measured(0.98),
+            parameters=500,
+            nonzero_parameters=500,
+        ),
     ]
     study = Study("s", None, "accuracy", 0.98, outcomes)
     _recommend(study)

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from greenai.config import Config
+from greenai.demo.transfer_digits import DigitsSetup, digits_transfer
 from greenai.errors import ConfigError
 from greenai.meters.base import DeviceKind
 from greenai.meters.simulated import SimulatedMeter
@@ -21,7 +22,6 @@ from greenai.optimize.transforms.transfer import (
     replace_head,
     unfreeze,
 )
-from greenai.demo.transfer_digits import DigitsSetup, digits_transfer
 from greenai.tracking.tracker import Tracker
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -89,8 +89,7 @@ def test_find_and_replace_head():
 def test_fine_tune_keeps_frozen_params_and_decays_lr():
     net = small_net()
     before = {n: p.detach().clone() for n, p in net.named_parameters()}
-    result = fine_tune(net, "4", batches(), nn.CrossEntropyLoss(), epochs=4, lr=1e-2,
-                       freeze=2, schedule="cosine")
+    result = fine_tune(net, "4", batches(), nn.CrossEntropyLoss(), epochs=4, lr=1e-2, freeze=2, schedule="cosine")
     after = dict(net.named_parameters())
     for name in ("0.weight", "0.bias", "2.weight", "2.bias"):
         assert torch.equal(before[name], after[name]), name
@@ -104,8 +103,7 @@ def test_fine_tune_keeps_frozen_params_and_decays_lr():
 
 @pytest.mark.parametrize("schedule", ["linear", "step"])
 def test_other_schedules_decay(schedule):
-    result = fine_tune(small_net(), "4", batches(), nn.CrossEntropyLoss(), epochs=3, lr=1e-2,
-                       schedule=schedule)
+    result = fine_tune(small_net(), "4", batches(), nn.CrossEntropyLoss(), epochs=3, lr=1e-2, schedule=schedule)
     lrs = [e.lr for e in result.epochs]
     assert lrs[-1] < lrs[0] < 1e-2 or (schedule == "step" and lrs[-1] < lrs[0])
 
@@ -114,9 +112,19 @@ def test_new_head_module_and_body_lr_groups():
     net = small_net()
     head = nn.Linear(8, 3)
     seen = []
-    result = fine_tune(net, head, batches(), nn.CrossEntropyLoss(), epochs=2, lr=1e-2,
-                       freeze=["0"], body_lr=1e-4, optimizer="adam",
-                       on_epoch=lambda epoch, model: seen.append(epoch) or 0.5, stop_at=0.4)
+    result = fine_tune(
+        net,
+        head,
+        batches(),
+        nn.CrossEntropyLoss(),
+        epochs=2,
+        lr=1e-2,
+        freeze=["0"],
+        body_lr=1e-4,
+        optimizer="adam",
+        on_epoch=lambda epoch, model: seen.append(epoch) or 0.5,
+        stop_at=0.4,
+    )
     assert net[4] is head
     assert seen == [0] and result.reached_target and len(result.epochs) == 1
     assert result.trainable_params == 72 + 27
@@ -136,8 +144,15 @@ def test_fine_tune_rejects_nonsense():
 def test_frozen_dropout_runs_in_eval_mode():
     net = nn.Sequential(nn.Sequential(nn.Linear(6, 8), nn.Dropout(0.5)), nn.Linear(8, 3))
     modes = []
-    fine_tune(net, "1", batches(2), nn.CrossEntropyLoss(), 1, 1e-2,
-              on_epoch=lambda e, m: modes.append((m[0].training, m[1].training)))
+    fine_tune(
+        net,
+        "1",
+        batches(2),
+        nn.CrossEntropyLoss(),
+        1,
+        1e-2,
+        on_epoch=lambda e, m: modes.append((m[0].training, m[1].training)),
+    )
     assert modes == [(False, True)]
 
 

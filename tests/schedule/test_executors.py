@@ -31,8 +31,10 @@ def job_callables_importable(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_command_and_callable_jobs_are_each_tracked(tmp_path: Path) -> None:
     ledger_path = tmp_path / "ledger.db"
-    jobs = [Job("cmd", name="burn", command=(sys.executable, "-c", BURN)),
-            Job("fn", callable_path="sched_jobs:spin", kwargs={"seconds": 0.2}, predicted_energy_j=3.0)]
+    jobs = [
+        Job("cmd", name="burn", command=(sys.executable, "-c", BURN)),
+        Job("fn", callable_path="sched_jobs:spin", kwargs={"seconds": 0.2}, predicted_energy_j=3.0),
+    ]
     with LocalExecutor(max_parallel=2) as executor:
         summary = run_batch(jobs, executor, ledger_path, batch_id="b-ok")
     assert (summary.jobs, summary.completed, summary.failed) == (2, 2, 0)
@@ -50,7 +52,9 @@ def test_command_and_callable_jobs_are_each_tracked(tmp_path: Path) -> None:
             assert run.snapshot.provenance.value in PROVENANCES
             assert run.start.tags["job_id"] == outcome.job_id and run.start.tags["batch_id"] == "b-ok"
             assert row.status == "completed" and row.run_id == outcome.run_id
-            assert row.energy_j == pytest.approx(run.snapshot.energy_j) and row.provenance == run.snapshot.provenance.value
+            assert (
+                row.energy_j == pytest.approx(run.snapshot.energy_j) and row.provenance == run.snapshot.provenance.value
+            )
             assert row.submitted_at <= row.started_at <= row.ended_at
             assert row.scheduling_overhead_s == pytest.approx(row.started_at - row.submitted_at)
             # the job's whole life is under its tracker: the run lasts as long as the job
@@ -60,11 +64,13 @@ def test_command_and_callable_jobs_are_each_tracked(tmp_path: Path) -> None:
 
 def test_failed_jobs_are_recorded_with_energy_and_the_batch_goes_on(tmp_path: Path) -> None:
     ledger_path = tmp_path / "ledger.db"
-    jobs = [Job("raises", callable_path="sched_jobs:fail", kwargs={"seconds": 0.15, "message": "bad lr"}),
-            Job("exit3", command=(sys.executable, "-c", BURN + "\nraise SystemExit(3)")),
-            Job("missing", command=("no-such-program-greenai",)),
-            Job("unimportable", callable_path="no_such_module_greenai:f"),
-            Job("good", callable_path="sched_jobs:spin", kwargs={"seconds": 0.1})]
+    jobs = [
+        Job("raises", callable_path="sched_jobs:fail", kwargs={"seconds": 0.15, "message": "bad lr"}),
+        Job("exit3", command=(sys.executable, "-c", BURN + "\nraise SystemExit(3)")),
+        Job("missing", command=("no-such-program-greenai",)),
+        Job("unimportable", callable_path="no_such_module_greenai:f"),
+        Job("good", callable_path="sched_jobs:spin", kwargs={"seconds": 0.1}),
+    ]
     with LocalExecutor(max_parallel=1) as executor:
         summary = run_batch(jobs, executor, ledger_path, batch_id="b-fail")
     assert (summary.completed, summary.failed) == (1, 4)
@@ -88,9 +94,11 @@ def test_a_policy_holds_jobs_back_and_arrivals_wait(tmp_path: Path) -> None:
     from greenai.schedule.policies import PowerBudget
 
     quick = (sys.executable, "-c", "pass")
-    jobs = [Job("a", command=quick, predicted_duration_s=1.0, predicted_energy_j=150.0),
-            Job("b", command=quick, predicted_duration_s=1.0, predicted_energy_j=150.0),
-            Job("late", command=quick, arrival_s=0.6, predicted_duration_s=1.0, predicted_energy_j=10.0)]
+    jobs = [
+        Job("a", command=quick, predicted_duration_s=1.0, predicted_energy_j=150.0),
+        Job("b", command=quick, predicted_duration_s=1.0, predicted_energy_j=150.0),
+        Job("late", command=quick, arrival_s=0.6, predicted_duration_s=1.0, predicted_energy_j=10.0),
+    ]
     seen: list[str] = []
     b_status_when_a_ended: list[str] = []
 
@@ -102,9 +110,15 @@ def test_a_policy_holds_jobs_back_and_arrivals_wait(tmp_path: Path) -> None:
 
     start = time.time()
     with LocalExecutor(max_parallel=3) as executor:  # room for all: only the budget holds b back
-        summary = run_batch(jobs, executor, tmp_path / "l.db", batch_id="b-policy",
-                            policy=PowerBudget(max_power_w=200.0), decision_interval_s=0.05,
-                            on_outcome=on_outcome)
+        summary = run_batch(
+            jobs,
+            executor,
+            tmp_path / "l.db",
+            batch_id="b-policy",
+            policy=PowerBudget(max_power_w=200.0),
+            decision_interval_s=0.05,
+            on_outcome=on_outcome,
+        )
     assert summary.completed == 3 and seen.index("a") < seen.index("b")
     assert b_status_when_a_ended == ["deferred"]
     with Ledger(tmp_path / "l.db") as ledger:
@@ -119,7 +133,8 @@ def test_schedule_run_function(tmp_path: Path, capsys: pytest.CaptureFixture[str
     job_file = tmp_path / "jobs.toml"
     job_file.write_text(
         '[[job]]\nid = "ok"\ncallable = "sched_jobs:spin"\nkwargs = { seconds = 0.1 }\n'
-        f'[[job]]\nid = "bad"\ncommand = [{json.dumps(sys.executable)}, "-c", "raise SystemExit(2)"]\n')
+        f'[[job]]\nid = "bad"\ncommand = [{json.dumps(sys.executable)}, "-c", "raise SystemExit(2)"]\n'
+    )
     ledger_path = tmp_path / "cli.db"
     code = run_jobs(job_file, ledger=ledger_path, parallel=2, json_out=True, batch_id="cli")
     assert code == 1  # one job failed
@@ -183,8 +198,10 @@ class _NoGpuExecutor:
 
 def test_an_executor_refusing_one_job_does_not_stop_the_batch(tmp_path: Path) -> None:
     ledger_path = tmp_path / "ledger.db"
-    jobs = [Job("gpu", command=(sys.executable, "-c", "pass"), gpus=1.0),
-            Job("cpu", command=(sys.executable, "-c", "pass"))]
+    jobs = [
+        Job("gpu", command=(sys.executable, "-c", "pass"), gpus=1.0),
+        Job("cpu", command=(sys.executable, "-c", "pass")),
+    ]
     executor = _NoGpuExecutor()
     try:
         summary = run_batch(jobs, executor, ledger_path, batch_id="b-refused")
@@ -211,13 +228,20 @@ def test_placement_on_the_local_executor_means_this_machine(tmp_path: Path) -> N
         # a policy that places a job elsewhere: that node is taken as gone, the job runs here
         policy = EnergyAwarePlacement([Node("gpu-box", 0.5, slots=1), Node("local", 1.0)])
         events: list[str] = []
-        summary = run_batch([Job("a", command=quick), Job("b", command=quick)], executor,
-                            tmp_path / "l.db", policy=policy, decision_interval_s=0.05,
-                            on_event=events.append)
+        summary = run_batch(
+            [Job("a", command=quick), Job("b", command=quick)],
+            executor,
+            tmp_path / "l.db",
+            policy=policy,
+            decision_interval_s=0.05,
+            on_event=events.append,
+        )
     assert summary.completed == 2 and {o.node for o in summary.outcomes} == {executor._host}
-    assert events == [f"node 'gpu-box' is gone (node 'gpu-box': the local executor runs jobs on this "
-                      f"machine only ('local' or {executor._host!r}); use --executor ray for several "
-                      "nodes); no more jobs go there"]
+    assert events == [
+        f"node 'gpu-box' is gone (node 'gpu-box': the local executor runs jobs on this "
+        f"machine only ('local' or {executor._host!r}); use --executor ray for several "
+        "nodes); no more jobs go there"
+    ]
 
 
 def test_schedule_run_placement_options(tmp_path: Path) -> None:
@@ -252,8 +276,10 @@ def test_running_jobs_are_offered_as_pinned_and_held_jobs_start_at_their_latest_
             return candidates
 
     slow = (sys.executable, "-c", BURN)
-    jobs = [Job("long", command=slow, interruptible=True, slack_s=60.0, predicted_duration_s=0.2),
-            Job("late", command=slow, arrival_s=0.1)]
+    jobs = [
+        Job("long", command=slow, interruptible=True, slack_s=60.0, predicted_duration_s=0.2),
+        Job("late", command=slow, arrival_s=0.1),
+    ]
     executor = _NoGpuExecutor()  # an executor that cannot pause (like Ray's)
     try:
         run_batch(jobs, executor, tmp_path / "l.db", policy=Recorder(), decision_interval_s=0.05)
@@ -268,14 +294,18 @@ def test_running_jobs_are_offered_as_pinned_and_held_jobs_start_at_their_latest_
 
     # a forecast that only gets cleaner: waiting always looks better, so the job waits until
     # its latest start, and starts then rather than at the next (30 s) decision
-    cleaner = ProviderForecaster(lambda now, h: [(now + 0.25 * i, 500.0 - 10 * i)
-                                                 for i in range(int(h / 0.25) + 2)], name="cleaner")
+    cleaner = ProviderForecaster(
+        lambda now, h: [(now + 0.25 * i, 500.0 - 10 * i) for i in range(int(h / 0.25) + 2)], name="cleaner"
+    )
     started = time.time()
     with LocalExecutor(max_parallel=1) as executor:
-        summary = run_batch([Job("wait", command=(sys.executable, "-c", "pass"), slack_s=1.0,
-                                 predicted_duration_s=0.5)],
-                            executor, tmp_path / "l.db", policy=CarbonAwareTiming(cleaner),
-                            decision_interval_s=30.0)
+        summary = run_batch(
+            [Job("wait", command=(sys.executable, "-c", "pass"), slack_s=1.0, predicted_duration_s=0.5)],
+            executor,
+            tmp_path / "l.db",
+            policy=CarbonAwareTiming(cleaner),
+            decision_interval_s=30.0,
+        )
     with Ledger(tmp_path / "l.db") as ledger:
         (row,) = batch_jobs(ledger, summary.batch_id)
     assert summary.completed == 1 and started + 0.9 <= row.submitted_at < started + 10.0
@@ -302,11 +332,16 @@ def test_an_interruptible_job_is_paused_and_resumed_for_real(tmp_path: Path) -> 
                 return []
             return candidates
 
-    job = Job("beat", callable_path="sched_jobs:heartbeat", kwargs={"path": str(beats), "beats": 150},
-              interruptible=True, slack_s=60.0, predicted_duration_s=10.0)
+    job = Job(
+        "beat",
+        callable_path="sched_jobs:heartbeat",
+        kwargs={"path": str(beats), "beats": 150},
+        interruptible=True,
+        slack_s=60.0,
+        predicted_duration_s=10.0,
+    )
     with LocalExecutor(max_parallel=1) as executor:
-        summary = run_batch([job], executor, tmp_path / "l.db", policy=PauseAWhile(),
-                            decision_interval_s=0.05)
+        summary = run_batch([job], executor, tmp_path / "l.db", policy=PauseAWhile(), decision_interval_s=0.05)
     (outcome,) = summary.outcomes
     assert outcome.ok, outcome.error
     times = [float(line) for line in beats.read_text().split()]
@@ -334,7 +369,8 @@ def test_an_interrupted_batch_ends_its_paused_and_running_jobs(tmp_path: Path) -
     executor = LocalExecutor(max_parallel=3)
     handles: list[JobHandle] = [
         executor.submit(Job(name, command=(sys.executable, "-c", code)), ledger_path=tmp_path / "l.db")
-        for name, code in (("paused", sleep), ("running", sleep), ("stubborn", stubborn))]
+        for name, code in (("paused", sleep), ("running", sleep), ("stubborn", stubborn))
+    ]
     time.sleep(1.0)
     executor.pause(handles[0])
     started = time.time()
@@ -390,9 +426,14 @@ def test_jobs_placed_on_a_node_that_vanished_go_to_the_others(tmp_path: Path) ->
     events: list[str] = []
     executor = _TwoNodeExecutor()
     try:  # "a" is predicted cheaper: it gets j0, then dies; j1 and j2 go to "b", none fails
-        summary = run_batch(jobs, executor, tmp_path / "l.db", on_event=events.append,
-                            policy=EnergyAwarePlacement([Node("a", 0.5, slots=1), Node("b", 1.0, slots=1)]),
-                            decision_interval_s=0.05)
+        summary = run_batch(
+            jobs,
+            executor,
+            tmp_path / "l.db",
+            on_event=events.append,
+            policy=EnergyAwarePlacement([Node("a", 0.5, slots=1), Node("b", 1.0, slots=1)]),
+            decision_interval_s=0.05,
+        )
     finally:
         executor.shutdown()
     assert summary.completed == 3 and executor.ran_on == ["a", "b", "b"]
@@ -401,8 +442,13 @@ def test_jobs_placed_on_a_node_that_vanished_go_to_the_others(tmp_path: Path) ->
     executor = _TwoNodeExecutor()
     executor.alive = {"a"}  # with every placement node gone, the waiting jobs fail, clearly
     try:
-        summary = run_batch(jobs, executor, tmp_path / "l.db", decision_interval_s=0.05,
-                            policy=EnergyAwarePlacement([Node("a", 0.5, slots=1), Node("b", 1.0, slots=1)]))
+        summary = run_batch(
+            jobs,
+            executor,
+            tmp_path / "l.db",
+            decision_interval_s=0.05,
+            policy=EnergyAwarePlacement([Node("a", 0.5, slots=1), Node("b", 1.0, slots=1)]),
+        )
     finally:
         executor.shutdown()
     assert summary.completed == 1 and summary.failed == 2
@@ -410,8 +456,15 @@ def test_jobs_placed_on_a_node_that_vanished_go_to_the_others(tmp_path: Path) ->
 
 
 def _burn(job_id: str, seconds: float, slack_s: float = 60.0, arrival_s: float = 0.0) -> Job:
-    return Job(job_id, callable_path="sched_jobs:burn_cpu", kwargs={"seconds": seconds},
-               interruptible=True, slack_s=slack_s, arrival_s=arrival_s, predicted_duration_s=seconds)
+    return Job(
+        job_id,
+        callable_path="sched_jobs:burn_cpu",
+        kwargs={"seconds": seconds},
+        interruptible=True,
+        slack_s=slack_s,
+        arrival_s=arrival_s,
+        predicted_duration_s=seconds,
+    )
 
 
 def test_paused_jobs_resume_before_new_ones_start_and_stay_bounded(tmp_path: Path) -> None:
@@ -430,8 +483,13 @@ def test_paused_jobs_resume_before_new_ones_start_and_stay_bounded(tmp_path: Pat
             return candidates if int((now_s - self.t0) / 0.4) % 2 == 0 else []
 
     with LocalExecutor(max_parallel=1) as executor:
-        summary = run_batch([_burn(f"j{i}", 0.5) for i in range(4)], executor, tmp_path / "l.db",
-                            policy=Toggle(), decision_interval_s=0.05)
+        summary = run_batch(
+            [_burn(f"j{i}", 0.5) for i in range(4)],
+            executor,
+            tmp_path / "l.db",
+            policy=Toggle(),
+            decision_interval_s=0.05,
+        )
     assert summary.completed == 4 and max(resident) <= 2
     ends = [o.ended_at for o in summary.outcomes]
     assert ends == sorted(ends)  # j0 resumed and finished before j1 took the slot, and so on
@@ -450,8 +508,7 @@ def test_a_job_at_its_latest_start_pauses_a_running_interruptible_one(tmp_path: 
 
     long, urgent = _burn("long", 1.5), _burn("urgent", 0.2, slack_s=0.3)
     with LocalExecutor(max_parallel=1) as executor:
-        summary = run_batch([long, urgent], executor, tmp_path / "l.db", policy=Everything(),
-                            decision_interval_s=0.05)
+        summary = run_batch([long, urgent], executor, tmp_path / "l.db", policy=Everything(), decision_interval_s=0.05)
     outcomes = {o.job_id: o for o in summary.outcomes}
     assert summary.completed == 2 and summary.pauses == (1, 0)
     assert outcomes["urgent"].ended_at < outcomes["long"].ended_at  # it did not wait for "long"
@@ -466,11 +523,27 @@ def test_schedule_run_ends_its_jobs_when_it_gets_sigterm(tmp_path: Path) -> None
     pid_file = tmp_path / "job.pid"
     job_file = tmp_path / "jobs.toml"
     code = f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(60)"
-    job_file.write_text(f'[[job]]\nid = "sleeper"\ncommand = [{json.dumps(sys.executable)}, "-c", {json.dumps(code)}]\n')
-    proc = subprocess.Popen([sys.executable, "-m", "greenai", "schedule", "run", str(job_file),
-                             "--ledger", str(tmp_path / "l.db"), "--batch-id", "b-term"],
-                            env={k: v for k, v in os.environ.items() if not k.startswith("GREENAI_")},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    job_file.write_text(
+        f'[[job]]\nid = "sleeper"\ncommand = [{json.dumps(sys.executable)}, "-c", {json.dumps(code)}]\n'
+    )
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "greenai",
+            "schedule",
+            "run",
+            str(job_file),
+            "--ledger",
+            str(tmp_path / "l.db"),
+            "--batch-id",
+            "b-term",
+        ],
+        env={k: v for k, v in os.environ.items() if not k.startswith("GREENAI_")},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 60
     while not (pid_file.exists() and pid_file.read_text()) and time.time() < deadline:
         time.sleep(0.1)
@@ -491,9 +564,15 @@ def test_schedule_batches_and_show_read_the_ledger_back(tmp_path: Path) -> None:
 
     ledger_path = tmp_path / "l.db"
     with LocalExecutor(max_parallel=2) as executor:
-        run_batch([Job("ok", command=(sys.executable, "-c", "pass")),
-                   Job("bad", command=(sys.executable, "-c", "raise SystemExit(3)"))],
-                  executor, ledger_path, batch_id="b-show-1")
+        run_batch(
+            [
+                Job("ok", command=(sys.executable, "-c", "pass")),
+                Job("bad", command=(sys.executable, "-c", "raise SystemExit(3)")),
+            ],
+            executor,
+            ledger_path,
+            batch_id="b-show-1",
+        )
     (listed,) = as_json(greenai("schedule", "batches", "--json", ledger=ledger_path))
     assert (listed["batch_id"], listed["jobs"], listed["completed"], listed["failed"]) == ("b-show-1", 2, 1, 1)
     jobs = as_json(greenai("schedule", "show", "b-show", "--json", ledger=ledger_path))
@@ -501,5 +580,6 @@ def test_schedule_batches_and_show_read_the_ledger_back(tmp_path: Path) -> None:
     assert jobs[0]["energy_j"] > 0 and jobs[0]["run_id"] and "exit code 3" in jobs[1]["error"]
     table = greenai("schedule", "show", "b-show-1", ledger=ledger_path)
     assert table.returncode == 0 and "1/2 completed, 1 failed" in table.stdout
-    assert_one_line_error(greenai("schedule", "show", "nope", ledger=ledger_path), 1,
-                          "no batch 'nope'", "greenai schedule batches")
+    assert_one_line_error(
+        greenai("schedule", "show", "nope", ledger=ledger_path), 1, "no batch 'nope'", "greenai schedule batches"
+    )

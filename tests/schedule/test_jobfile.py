@@ -61,23 +61,26 @@ def test_json_job_file_and_bare_list(tmp_path: Path) -> None:
     assert y.callable_path == "m:f"
 
 
-@pytest.mark.parametrize("entry, needles", [
-    ({"command": ["x"]}, ["job #1", "missing field 'id'"]),
-    ({"id": "j"}, ["'j'", "exactly one of 'command' or 'callable'", "neither"]),
-    ({"id": "j", "command": ["x"], "callable": "m:f"}, ["'j'", "both are set"]),
-    ({"id": "j", "callable": "no_colon"}, ["'j'", "'callable'", "module:function"]),
-    ({"id": "j", "command": []}, ["'j'", "'command'", "non-empty list"]),
-    ({"id": "j", "command": ["x"], "cpus": -1}, ["'j'", "'cpus'", ">= 0"]),
-    ({"id": "j", "command": ["x"], "gpus": "two"}, ["'gpus'"]),
-    ({"id": "j", "command": ["x"], "slack": "soon"}, ["'j'", "'slack'", "not a duration"]),
-    ({"id": "j", "command": ["x"], "deadline": "1h"}, ["'deadline' needs 'predicted_duration_s'"]),
-    ({"id": "j", "command": ["x"], "deadline": 10, "predicted_duration_s": 60}, ["shorter than"]),
-    ({"id": "j", "command": ["x"], "slack": 1, "deadline": 2}, ["'slack' or 'deadline', not both"]),
-    ({"id": "j", "command": ["x"], "kwargs": {"a": 1}}, ["'kwargs' applies only to a 'callable'"]),
-    ({"id": "j", "command": ["x"], "interruptible": "yes"}, ["'interruptible'", "true or false"]),
-    ({"id": "j", "command": ["x"], "gpu": 1}, ["'j'", "unknown field 'gpu'"]),
-    ({"id": 7, "command": ["x"]}, ["'id' must be a non-empty string"]),
-])
+@pytest.mark.parametrize(
+    "entry, needles",
+    [
+        ({"command": ["x"]}, ["job #1", "missing field 'id'"]),
+        ({"id": "j"}, ["'j'", "exactly one of 'command' or 'callable'", "neither"]),
+        ({"id": "j", "command": ["x"], "callable": "m:f"}, ["'j'", "both are set"]),
+        ({"id": "j", "callable": "no_colon"}, ["'j'", "'callable'", "module:function"]),
+        ({"id": "j", "command": []}, ["'j'", "'command'", "non-empty list"]),
+        ({"id": "j", "command": ["x"], "cpus": -1}, ["'j'", "'cpus'", ">= 0"]),
+        ({"id": "j", "command": ["x"], "gpus": "two"}, ["'gpus'"]),
+        ({"id": "j", "command": ["x"], "slack": "soon"}, ["'j'", "'slack'", "not a duration"]),
+        ({"id": "j", "command": ["x"], "deadline": "1h"}, ["'deadline' needs 'predicted_duration_s'"]),
+        ({"id": "j", "command": ["x"], "deadline": 10, "predicted_duration_s": 60}, ["shorter than"]),
+        ({"id": "j", "command": ["x"], "slack": 1, "deadline": 2}, ["'slack' or 'deadline', not both"]),
+        ({"id": "j", "command": ["x"], "kwargs": {"a": 1}}, ["'kwargs' applies only to a 'callable'"]),
+        ({"id": "j", "command": ["x"], "interruptible": "yes"}, ["'interruptible'", "true or false"]),
+        ({"id": "j", "command": ["x"], "gpu": 1}, ["'j'", "unknown field 'gpu'"]),
+        ({"id": 7, "command": ["x"]}, ["'id' must be a non-empty string"]),
+    ],
+)
 def test_bad_job_names_job_and_field(entry: dict, needles: list[str]) -> None:
     with pytest.raises(JobFileError) as info:
         parse_jobs({"job": [entry]}, "jobs.toml")
@@ -107,10 +110,21 @@ def test_file_level_errors(tmp_path: Path) -> None:
         parse_jobs({"defaults": {"id": "x"}, "job": [{"id": "a", "command": ["x"]}]})
 
 
-@pytest.mark.parametrize("text, seconds", [
-    (90, 90.0), (1.5, 1.5), ("90", 90.0), ("45s", 45.0), ("30m", 1800.0), ("2h", 7200.0),
-    ("1d", 86400.0), ("1h30m", 5400.0), ("1.5h", 5400.0), (" 2H 5M ", 7500.0),
-])
+@pytest.mark.parametrize(
+    "text, seconds",
+    [
+        (90, 90.0),
+        (1.5, 1.5),
+        ("90", 90.0),
+        ("45s", 45.0),
+        ("30m", 1800.0),
+        ("2h", 7200.0),
+        ("1d", 86400.0),
+        ("1h30m", 5400.0),
+        ("1.5h", 5400.0),
+        (" 2H 5M ", 7500.0),
+    ],
+)
 def test_parse_duration(text: object, seconds: float) -> None:
     assert parse_duration_s(text) == seconds
 

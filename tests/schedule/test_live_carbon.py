@@ -12,14 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from greenai.errors import CarbonDataError, ConfigError
-from greenai.ledger.jobs import batch_jobs
-from greenai.ledger.store import Ledger
 from greenai.carbon.grid_forecast_source import (
     FileForecaster,
     ResilientForecaster,
     forecaster_from_spec,
 )
+from greenai.errors import CarbonDataError, ConfigError
+from greenai.ledger.jobs import batch_jobs
+from greenai.ledger.store import Ledger
 
 HERE = Path(__file__).parent
 
@@ -30,8 +30,7 @@ def job_callables_importable(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def write_forecast(path: Path, start_s: float, values: list[float], step_s: float = 1.0) -> Path:
-    rows = [f"{datetime.fromtimestamp(start_s + i * step_s, UTC):%Y-%m-%d %H:%M:%S},{v}"
-            for i, v in enumerate(values)]
+    rows = [f"{datetime.fromtimestamp(start_s + i * step_s, UTC):%Y-%m-%d %H:%M:%S},{v}" for i, v in enumerate(values)]
     path.write_text("Time,Carbon Intensity\n" + "\n".join(rows) + "\n")
     return path
 
@@ -76,20 +75,30 @@ def test_a_failing_provider_degrades_to_start_now_and_says_so_once() -> None:
     assert "api failed: TimeoutError: api down" in heard[0] and "as they come" in heard[0]
 
 
-def test_schedule_run_waits_for_the_clean_hours_of_the_forecast(tmp_path: Path,
-                                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_schedule_run_waits_for_the_clean_hours_of_the_forecast(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from greenai.cli.schedule_run import run_jobs
 
     now = float(int(time.time()))
     # dirty for the next 3 s, clean after: the job (1 s, 60 s of slack) should wait
     forecast = write_forecast(tmp_path / "forecast.csv", now - 2, [500.0] * 5 + [50.0] * 120)
     job_file = tmp_path / "jobs.toml"
-    job_file.write_text('[[job]]\nid = "flex"\ncallable = "sched_jobs:spin"\nkwargs = { seconds = 0.1 }\n'
-                        'slack = 60\npredicted_duration_s = 1\n')
+    job_file.write_text(
+        '[[job]]\nid = "flex"\ncallable = "sched_jobs:spin"\nkwargs = { seconds = 0.1 }\n'
+        "slack = 60\npredicted_duration_s = 1\n"
+    )
     ledger_path = tmp_path / "l.db"
     started = time.time()
-    code = run_jobs(job_file, ledger=ledger_path, json_out=True, batch_id="green", policy="carbon",
-                    forecast=f"trace:{forecast}", intensity=f"trace:{forecast}")
+    code = run_jobs(
+        job_file,
+        ledger=ledger_path,
+        json_out=True,
+        batch_id="green",
+        policy="carbon",
+        forecast=f"trace:{forecast}",
+        intensity=f"trace:{forecast}",
+    )
     assert code == 0
     data = json.loads(capsys.readouterr().out)
     assert data["completed"] == 1

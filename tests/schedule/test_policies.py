@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from greenai.errors import CarbonDataError, ConfigError
 from greenai.carbon.grid_forecast import (
     IntensitySeries,
     OracleForecaster,
@@ -16,6 +15,7 @@ from greenai.carbon.grid_forecast import (
     load_intensity_series,
     step_integral,
 )
+from greenai.errors import CarbonDataError, ConfigError
 from greenai.schedule.jobs import Job
 from greenai.schedule.policies import (
     Candidate,
@@ -55,18 +55,27 @@ class _View:
 
 
 def cand(job_id="a", arrival=0.0, slack=12 * 3600.0, duration=3600.0, energy=3.6e6, **kw):
-    job = Job(job_id=job_id, arrival_s=arrival, slack_s=slack, predicted_duration_s=duration,
-              predicted_energy_j=energy, interruptible=kw.pop("interruptible", False))
+    job = Job(
+        job_id=job_id,
+        arrival_s=arrival,
+        slack_s=slack,
+        predicted_duration_s=duration,
+        predicted_energy_j=energy,
+        interruptible=kw.pop("interruptible", False),
+    )
     return Candidate(job, duration, energy, kw.pop("remaining", duration), **kw)
 
 
-@pytest.mark.parametrize("make", [
-    lambda s: PersistenceForecaster(s, mode="last"),
-    lambda s: PersistenceForecaster(s, mode="day"),
-    lambda s: SeasonalForecaster(s),
-    lambda s: SeasonalForecaster(s, method="profile"),
-    lambda s: SeasonalForecaster(s, delay_s=STEP),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda s: PersistenceForecaster(s, mode="last"),
+        lambda s: PersistenceForecaster(s, mode="day"),
+        lambda s: SeasonalForecaster(s),
+        lambda s: SeasonalForecaster(s, method="profile"),
+        lambda s: SeasonalForecaster(s, delay_s=STEP),
+    ],
+)
 def test_forecasts_ignore_the_future(make):
     base = daily_trace(days=20, seed=1)
     now = 14 * DAY + 5 * 3600
@@ -77,8 +86,10 @@ def test_forecasts_ignore_the_future(make):
     assert fa[0, 0] == now and fa[-1, 0] >= now + 13 * 3600 - STEP
     np.testing.assert_array_equal(fa, fb)
     # and the oracle does see it
-    assert not np.array_equal(OracleForecaster(base).forecast(now, 3600),
-                              OracleForecaster(IntensitySeries(base.times_s, altered)).forecast(now, 3600))
+    assert not np.array_equal(
+        OracleForecaster(base).forecast(now, 3600),
+        OracleForecaster(IntensitySeries(base.times_s, altered)).forecast(now, 3600),
+    )
 
 
 def test_delay_hides_the_current_slot():
@@ -183,8 +194,7 @@ def test_trace_validation_reuses_the_trace_reader(tmp_path):
     with pytest.raises(CarbonDataError, match="times must strictly increase"):
         load_intensity_series(unsorted)
     gap = tmp_path / "g.csv"
-    gap.write_text("Time,Carbon Intensity\n" + "".join(
-        f"2020-01-01 {h:02d}:00,10\n" for h in (0, 1, 2, 7, 8)))
+    gap.write_text("Time,Carbon Intensity\n" + "".join(f"2020-01-01 {h:02d}:00,10\n" for h in (0, 1, 2, 7, 8)))
     with pytest.raises(CarbonDataError, match="gap of 5 h"):
         load_intensity_series(gap)
     with pytest.raises(CarbonDataError, match="neither a shipped trace"):
@@ -228,8 +238,9 @@ def test_residual_model_needs_a_profile_week_a_day_of_leads_and_three_days_of_tr
     f = SeasonalForecaster(s)
     now = 11 * DAY + 20 * 3600
     assert f._coefficients(f._known_count(now)) is None  # falls back to the fading offset
-    np.testing.assert_array_equal(f.forecast(now, 6 * 3600),
-                                  SeasonalForecaster(s, method="profile").forecast(now, 6 * 3600))
+    np.testing.assert_array_equal(
+        f.forecast(now, 6 * 3600), SeasonalForecaster(s, method="profile").forecast(now, 6 * 3600)
+    )
     assert f._coefficients(f._known_count(12 * DAY)) is not None
     with pytest.raises(ConfigError, match="unknown seasonal method 'ridge'"):
         SeasonalForecaster(s, method="ridge")

@@ -6,6 +6,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from tests.helpers import greenai
 
 from greenai.errors import GreenAIError
 from greenai.ledger import Ledger
@@ -13,14 +14,24 @@ from greenai.ledger.jobs import JobRow, JobStatus, add_jobs, finish_job
 from greenai.schedule.jobfile import JobFileError, load_job_file
 from greenai.schedule.jobs import Job
 from greenai.schedule.predict import predict_jobs
-from tests.helpers import greenai
 
 
 def _past(ledger: Ledger, name: str, runs: list[tuple[float, float]], status: str = JobStatus.COMPLETED) -> None:
     for i, (duration, energy) in enumerate(runs):
         add_jobs(ledger, [JobRow("old", f"{name}-{status}-{i}", name, JobStatus.PENDING)])
-        finish_job(ledger, JobRow("old", f"{name}-{status}-{i}", name, status, started_at=100.0 + i,
-                                  ended_at=100.0 + i + duration, duration_s=duration, energy_j=energy))
+        finish_job(
+            ledger,
+            JobRow(
+                "old",
+                f"{name}-{status}-{i}",
+                name,
+                status,
+                started_at=100.0 + i,
+                ended_at=100.0 + i + duration,
+                duration_s=duration,
+                energy_j=energy,
+            ),
+        )
 
 
 def test_history_gives_the_median_of_past_completed_runs(tmp_path: Path) -> None:
@@ -40,13 +51,15 @@ def test_history_gives_the_median_of_past_completed_runs(tmp_path: Path) -> None
 
 def test_the_estimator_predicts_a_job_that_never_ran(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     module = tmp_path / "est_models.py"
-    module.write_text(textwrap.dedent("""
+    module.write_text(
+        textwrap.dedent("""
         import torch
         def mlp():
             return torch.nn.Sequential(torch.nn.Linear(32, 64), torch.nn.ReLU(), torch.nn.Linear(64, 4)), torch.randn(16, 32)
         def broken():
             return torch.nn.Linear(3, 3), torch.randn(2, 5)
-    """))
+    """)
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     job = Job("e", name="e", command=("true",), estimate_factory="est_models:mlp", estimate_steps=500)
     (predicted,) = predict_jobs([job], None)
@@ -62,9 +75,11 @@ def test_job_files_take_estimates_and_check_them(tmp_path: Path) -> None:
     good.write_text('[[job]]\nid = "a"\ncommand = ["true"]\nestimate = "pkg.mod:build"\nestimate_steps = 100\n')
     (job,) = load_job_file(good)
     assert (job.estimate_factory, job.estimate_steps) == ("pkg.mod:build", 100)
-    for body, message in (('estimate = "pkg.mod:build"\n', "needs 'estimate_steps'"),
-                          ('estimate = "not a factory"\nestimate_steps = 3\n', "must look like 'module:factory'"),
-                          ('estimate = "pkg.mod:build"\nestimate_steps = 0\n', "whole number >= 1")):
+    for body, message in (
+        ('estimate = "pkg.mod:build"\n', "needs 'estimate_steps'"),
+        ('estimate = "not a factory"\nestimate_steps = 3\n', "must look like 'module:factory'"),
+        ('estimate = "pkg.mod:build"\nestimate_steps = 0\n', "whole number >= 1"),
+    ):
         bad = tmp_path / "bad.toml"
         bad.write_text('[[job]]\nid = "a"\ncommand = ["true"]\n' + body)
         with pytest.raises(JobFileError, match=message):
@@ -91,21 +106,29 @@ def test_placement_nodes_learn_each_jobs_measured_energy_per_node(tmp_path: Path
     from greenai.schedule.predict import with_node_history
 
     with Ledger(tmp_path / "l.db") as ledger:
-        for i, (node, energy) in enumerate([("n-a", 90.0), ("n-a", 110.0), ("n-b", 40.0),
-                                            ("n-b", 5.0)]):
+        for i, (node, energy) in enumerate([("n-a", 90.0), ("n-a", 110.0), ("n-b", 40.0), ("n-b", 5.0)]):
             status = JobStatus.FAILED if energy == 5.0 else JobStatus.COMPLETED  # failures do not count
             add_jobs(ledger, [JobRow("old", f"j{i}", "train", JobStatus.PENDING)])
-            finish_job(ledger, JobRow("old", f"j{i}", "train", status, node=node, ended_at=100.0 + i,
-                                      energy_j=energy))
-        nodes = [Node("a", energy_factor=0.5, slots=1), Node("b", energy_factor=1.0, slots=1,
-                                                             energy_j={"given": 1.0})]
-        jobs = [Job("t", name="train", command=("true",)), Job("given", name="train", command=("true",)),
-                Job("new", name="never-ran", command=("true",))]
+            finish_job(ledger, JobRow("old", f"j{i}", "train", status, node=node, ended_at=100.0 + i, energy_j=energy))
+        nodes = [Node("a", energy_factor=0.5, slots=1), Node("b", energy_factor=1.0, slots=1, energy_j={"given": 1.0})]
+        jobs = [
+            Job("t", name="train", command=("true",)),
+            Job("given", name="train", command=("true",)),
+            Job("new", name="never-ran", command=("true",)),
+        ]
         a, b = with_node_history(nodes, ["n-a", "n-b"], jobs, ledger)
     assert a.energy_j == {"t": 100.0, "given": 100.0}
     assert b.energy_j == {"t": 40.0, "given": 1.0}  # a figure the node already has wins
     job = Job("t", name="train", command=("true",), predicted_energy_j=200.0)
-    cluster = type("View", (), {"nodes": (a, b), "down": frozenset(), "node": lambda self, n: {"a": a, "b": b}[n],
-                                "energy_used_j": lambda self, t0, t1: 0.0})()
+    cluster = type(
+        "View",
+        (),
+        {
+            "nodes": (a, b),
+            "down": frozenset(),
+            "node": lambda self, n: {"a": a, "b": b}[n],
+            "energy_used_j": lambda self, t0, t1: 0.0,
+        },
+    )()
     (placed,) = EnergyAwarePlacement([a, b]).select(0.0, cluster, [Candidate(job, 10.0, 200.0, 10.0)])
     assert placed.node == "b"  # 40 J measured there against 100 J on "a"; by its factor, 200 J

@@ -66,9 +66,11 @@ def cluster() -> Iterator[str]:
 
 def test_ray_batch_records_every_task(cluster: str, tmp_path: Path) -> None:
     ledger_path = tmp_path / "ray.db"
-    jobs = [Job("spin", callable_path="sched_jobs:spin", kwargs={"seconds": 0.3}),
-            Job("raises", callable_path="sched_jobs:fail", kwargs={"seconds": 0.1}),
-            Job("cmd", command=(sys.executable, "-c", "sum(range(10**6))"))]
+    jobs = [
+        Job("spin", callable_path="sched_jobs:spin", kwargs={"seconds": 0.3}),
+        Job("raises", callable_path="sched_jobs:fail", kwargs={"seconds": 0.1}),
+        Job("cmd", command=(sys.executable, "-c", "sum(range(10**6))")),
+    ]
     executor = RayExecutor()  # joins the test's cluster
     summary = run_batch(jobs, executor, ledger_path, batch_id="ray-1")
     executor.shutdown()
@@ -89,8 +91,10 @@ def test_ray_batch_records_every_task(cluster: str, tmp_path: Path) -> None:
 
 
 def test_custom_resource_places_the_job_and_infeasible_jobs_fail(cluster: str, tmp_path: Path) -> None:
-    jobs = [Job("pinned", callable_path="sched_jobs:spin", kwargs={"seconds": 0.05}),
-            Job("huge", callable_path="sched_jobs:spin", cpus=64)]
+    jobs = [
+        Job("pinned", callable_path="sched_jobs:spin", kwargs={"seconds": 0.05}),
+        Job("huge", callable_path="sched_jobs:spin", cpus=64),
+    ]
     executor = RayExecutor(extra_resources={"pinned": {"special": 1}})
     summary = run_batch(jobs, executor, tmp_path / "place.db")
     pinned, huge = summary.outcomes
@@ -101,8 +105,7 @@ def test_custom_resource_places_the_job_and_infeasible_jobs_fail(cluster: str, t
 def test_shipped_results_reach_the_driver_ledger(cluster: str, tmp_path: Path) -> None:
     ledger_path = tmp_path / "driver.db"
     executor = RayExecutor(worker_ledger="ship")  # workers write nothing: as on machines without a shared disk
-    summary = run_batch([Job("far", callable_path="sched_jobs:spin", kwargs={"seconds": 0.2})],
-                        executor, ledger_path)
+    summary = run_batch([Job("far", callable_path="sched_jobs:spin", kwargs={"seconds": 0.2})], executor, ledger_path)
     (outcome,) = summary.outcomes
     with Ledger(ledger_path) as ledger:
         run = ledger.get_run(outcome.run_id)
@@ -121,11 +124,20 @@ def test_placement_runs_each_job_on_the_node_the_policy_picks(cluster: str, tmp_
     # the second node is predicted to need half the energy: it gets the first job, and the
     # head takes the next one only while that node's single slot is busy
     nodes = [Node(head, energy_factor=1.0, slots=1), Node(cluster, energy_factor=0.5, slots=1)]
-    jobs = [Job(f"j{i}", callable_path="sched_jobs:spin", kwargs={"seconds": 0.5},
-                predicted_duration_s=0.5, predicted_energy_j=10.0) for i in range(3)]
+    jobs = [
+        Job(
+            f"j{i}",
+            callable_path="sched_jobs:spin",
+            kwargs={"seconds": 0.5},
+            predicted_duration_s=0.5,
+            predicted_energy_j=10.0,
+        )
+        for i in range(3)
+    ]
     executor = RayExecutor()
-    summary = run_batch(jobs, executor, tmp_path / "placed.db", policy=EnergyAwarePlacement(nodes),
-                        decision_interval_s=0.05)
+    summary = run_batch(
+        jobs, executor, tmp_path / "placed.db", policy=EnergyAwarePlacement(nodes), decision_interval_s=0.05
+    )
     assert summary.completed == 3
     ran_on = {o.job_id: o.node for o in summary.outcomes}
     assert ran_on["j0"] == cluster and ran_on["j1"] == head
@@ -134,13 +146,14 @@ def test_placement_runs_each_job_on_the_node_the_policy_picks(cluster: str, tmp_
     # names resolve to alive nodes only, and a host shared by logical nodes is ambiguous
     assert executor.node_id(cluster) == cluster
     # a --node without slots gets as many as the node has CPUs
-    assert executor.node_slots(cluster) == next(int(n["Resources"]["CPU"]) for n in alive
-                                                if n["NodeID"] == cluster)
+    assert executor.node_slots(cluster) == next(int(n["Resources"]["CPU"]) for n in alive if n["NodeID"] == cluster)
     with pytest.raises(RayUnavailableError, match="is not an alive node of the Ray cluster"):
         executor.node_id("nowhere")
     with pytest.raises(RayUnavailableError, match="matches 2 alive nodes"):
         executor.node_id(alive[0]["NodeManagerAddress"])
     # a job placed on a node without the resources it needs is refused at submission, clearly
     needs_special = Job("picky", callable_path="sched_jobs:spin", resources={"special": 1})
-    with pytest.raises(RayUnavailableError, match="needs CPU=1, special=1, which node .* it was placed on does not have"):
+    with pytest.raises(
+        RayUnavailableError, match="needs CPU=1, special=1, which node .* it was placed on does not have"
+    ):
         executor.submit(needs_special, ledger_path=tmp_path / "placed.db", node=head)

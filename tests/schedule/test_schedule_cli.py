@@ -24,17 +24,38 @@ def invoke(*args: str):
 def test_simulate_table():
     result = invoke("--carbon", "fr_2020", "--hourly-jobs", "--days", "2", "--start", "2020-03-01")
     assert result.exit_code == 0, result.output
-    for needle in ("48 jobs against carbon trace fr_2020", "fifo", "carbon", "oracle",
-                   "deadline misses", "% of oracle saving", "100.0%", "estimated"):
+    for needle in (
+        "48 jobs against carbon trace fr_2020",
+        "fifo",
+        "carbon",
+        "oracle",
+        "deadline misses",
+        "% of oracle saving",
+        "100.0%",
+        "estimated",
+    ):
         assert needle in result.output
 
 
 def test_simulate_json_with_a_job_file_and_a_stack(tmp_path):
     jobs = tmp_path / "jobs.csv"
-    jobs.write_text("job_id,arrival,duration_s,slack_s,energy_j\n"
-                    + "".join(f"j{i},2020-06-01T{i:02d}:00:00,3600,43200,3600000\n" for i in range(6)))
-    result = invoke("--carbon", "gb_2020", "--jobs", str(jobs), "--policy", "carbon+budget",
-                    "--policy", "oracle", "--max-power-w", "1000", "--json")
+    jobs.write_text(
+        "job_id,arrival,duration_s,slack_s,energy_j\n"
+        + "".join(f"j{i},2020-06-01T{i:02d}:00:00,3600,43200,3600000\n" for i in range(6))
+    )
+    result = invoke(
+        "--carbon",
+        "gb_2020",
+        "--jobs",
+        str(jobs),
+        "--policy",
+        "carbon+budget",
+        "--policy",
+        "oracle",
+        "--max-power-w",
+        "1000",
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     names = [p["policy"] for p in data["policies"]]
@@ -68,8 +89,10 @@ def test_schedule_run_through_the_real_command(tmp_path: Path) -> None:
     from tests.helpers import as_json, assert_one_line_error, greenai
 
     jobs = tmp_path / "jobs.toml"
-    jobs.write_text('[[job]]\nid = "ok"\ncommand = ["python", "-c", "pass"]\n'
-                    '[[job]]\nid = "bad"\ncommand = ["python", "-c", "raise SystemExit(3)"]\n')
+    jobs.write_text(
+        '[[job]]\nid = "ok"\ncommand = ["python", "-c", "pass"]\n'
+        '[[job]]\nid = "bad"\ncommand = ["python", "-c", "raise SystemExit(3)"]\n'
+    )
     proc = greenai("schedule", "run", str(jobs), "--json", ledger=tmp_path / "l.db")
     assert proc.returncode == 1, proc.stderr  # one job failed; the batch went on
     import json
@@ -81,5 +104,7 @@ def test_schedule_run_through_the_real_command(tmp_path: Path) -> None:
     missing = tmp_path / "missing.toml"
     missing.write_text('[[job]]\nname = "no id"\ncommand = ["true"]\n')
     assert_one_line_error(greenai("schedule", "run", str(missing), ledger=tmp_path / "l.db"), 1, "missing field 'id'")
-    assert as_json(greenai("schedule", "simulate", "--hourly-jobs", "--days", "2", "--json",
-                           ledger=tmp_path / "l.db")) is not None
+    assert (
+        as_json(greenai("schedule", "simulate", "--hourly-jobs", "--days", "2", "--json", ledger=tmp_path / "l.db"))
+        is not None
+    )

@@ -8,12 +8,12 @@ import json
 import numpy as np
 import pytest
 
-from greenai.errors import CarbonDataError, ConfigError
 from greenai.carbon.grid_forecast import (
     IntensitySeries,
     PersistenceForecaster,
     SeasonalForecaster,
 )
+from greenai.errors import CarbonDataError, ConfigError
 from greenai.schedule.jobs import Job
 from greenai.schedule.policies import (
     CarbonAwareTiming,
@@ -55,9 +55,15 @@ def test_fifo_starts_at_arrival_and_carbon_is_the_integral():
 def test_oracle_beats_forecast_beats_fifo_and_no_deadline_is_missed():
     trace = daily_trace(noise=8.0)
     jobs = jobs_from(14, days=4)
-    results = [simulate(jobs, trace, p) for p in (
-        Fifo(), CarbonAwareTiming(PersistenceForecaster(trace, mode="last"), name="flat"),
-        CarbonAwareTiming(SeasonalForecaster(trace), name="carbon"), Oracle(trace))]
+    results = [
+        simulate(jobs, trace, p)
+        for p in (
+            Fifo(),
+            CarbonAwareTiming(PersistenceForecaster(trace, mode="last"), name="flat"),
+            CarbonAwareTiming(SeasonalForecaster(trace), name="carbon"),
+            Oracle(trace),
+        )
+    ]
     fifo, flat, carbon, oracle = (r.summary for r in results)
     assert oracle.carbon_g <= carbon.carbon_g < fifo.carbon_g
     assert flat.carbon_g == pytest.approx(fifo.carbon_g, rel=0.02)  # a flat forecast mostly runs at once
@@ -121,8 +127,10 @@ def test_trace_too_short_is_a_clear_error():
 
 def test_job_files(tmp_path):
     csv_file = tmp_path / "jobs.csv"
-    csv_file.write_text("job_id,arrival,duration_s,slack_s,energy_j,interruptible\n"
-                        "b,2020-01-01T02:00:00,3600,0,,false\na,0,1800,60,900000,yes\n")
+    csv_file.write_text(
+        "job_id,arrival,duration_s,slack_s,energy_j,interruptible\n"
+        "b,2020-01-01T02:00:00,3600,0,,false\na,0,1800,60,900000,yes\n"
+    )
     jobs = load_jobs(csv_file)
     assert [j.job_id for j in jobs] == ["a", "b"] and jobs[0].interruptible
     assert jobs[1].arrival_s == 1577844000.0 and jobs[1].predicted_energy_j is None
@@ -145,8 +153,10 @@ def test_job_files(tmp_path):
 
 def test_power_budget_does_not_starve_a_big_job_behind_a_stream_of_small_ones():
     trace = daily_trace(days=4)
-    small = [Job(f"s{i}", arrival_s=i * 3600.0, predicted_duration_s=7200.0, predicted_energy_j=200 * 7200.0)
-             for i in range(48)]  # always one running, the next overlapping it: 400 W at most
+    small = [
+        Job(f"s{i}", arrival_s=i * 3600.0, predicted_duration_s=7200.0, predicted_energy_j=200 * 7200.0)
+        for i in range(48)
+    ]  # always one running, the next overlapping it: 400 W at most
     big = Job("big", arrival_s=1800.0, predicted_duration_s=3600.0, predicted_energy_j=900 * 3600.0)
     res = simulate([*small, big], trace, PowerBudget(max_power_w=1000.0))
     start = {r.job_id: r.start_s for r in res.records}
@@ -174,8 +184,7 @@ def test_carbon_decisions_never_use_data_published_after_the_decision(delay_s):
     altered[base.times_s > cut - delay_s] = altered[base.times_s > cut - delay_s][::-1] * 2.0
     other = IntensitySeries(base.times_s, altered, "altered")
     jobs = jobs_from(14, days=4)
-    runs = [simulate(jobs, trace, policy_from_name("carbon", trace=trace, delay_s=delay_s))
-            for trace in (base, other)]
+    runs = [simulate(jobs, trace, policy_from_name("carbon", trace=trace, delay_s=delay_s)) for trace in (base, other)]
     starts = [{r.job_id: r.start_s for r in run.records} for run in runs]
     before = {j for j, t in starts[0].items() if t <= cut}
     assert len(before) > 40 and before == {j for j, t in starts[1].items() if t <= cut}

@@ -22,8 +22,7 @@ KWH_PER_J = 1 / J_PER_KWH
 
 
 def config(tmp_path: Path) -> Config:
-    return Config(ledger=tmp_path / "ledger.db", intensity="500", sample_hz=100.0,
-                  flush_interval_s=0.1).validate()
+    return Config(ledger=tmp_path / "ledger.db", intensity="500", sample_hz=100.0, flush_interval_s=0.1).validate()
 
 
 def gpu(power_w: float = 1000.0) -> SimulatedMeter:
@@ -61,7 +60,9 @@ def test_monitor_fires_each_budget_once_on_the_first_limit_passed():
     assert fired == []
     monitor.check(t_s=6.0, energy_j=1.5 * J_PER_KWH, carbon_g=1.0)
     assert [(b.budget, b.quantity, b.spent, b.basis) for b in fired] == [
-        (energy, "energy_kwh", 1.5, "spent"), (both, "time_s", 6.0, "spent")]
+        (energy, "energy_kwh", 1.5, "spent"),
+        (both, "time_s", 6.0, "spent"),
+    ]
     monitor.check(t_s=9.0, energy_j=3 * J_PER_KWH, carbon_g=50.0)
     assert len(fired) == 2 and not monitor.active
     assert fired[1].counter == "greenai.budget.stop.time_s"
@@ -74,8 +75,9 @@ def test_monitor_fires_each_budget_once_on_the_first_limit_passed():
 def test_warn_budget_logs_once_and_is_recorded(tmp_path, caplog):
     limit_kwh = 100.0 * KWH_PER_J  # 100 J: 0.1 s at 1 kW
     with caplog.at_level(logging.WARNING, logger="greenai"):
-        with Tracker("warn", config=config(tmp_path), meters=[gpu(1000.0)],
-                     budgets=[Budget(energy_kwh=limit_kwh)]) as run:
+        with Tracker(
+            "warn", config=config(tmp_path), meters=[gpu(1000.0)], budgets=[Budget(energy_kwh=limit_kwh)]
+        ) as run:
             for _ in range(30):
                 with run.phase("step"):
                     time.sleep(0.01)
@@ -105,9 +107,13 @@ def test_stop_raises_at_the_next_count_outside_phases_with_callback_first(tmp_pa
 
     limit_kwh = 50.0 * KWH_PER_J  # 50 J: 0.05 s at 1 kW, passed inside the first step
     with pytest.raises(BudgetExceeded) as raised:
-        with Tracker("stop", config=config(tmp_path), meters=[gpu(1000.0)],
-                     budgets=[Budget(energy_kwh=limit_kwh, action="stop")],
-                     on_budget=on_budget) as run:
+        with Tracker(
+            "stop",
+            config=config(tmp_path),
+            meters=[gpu(1000.0)],
+            budgets=[Budget(energy_kwh=limit_kwh, action="stop")],
+            on_budget=on_budget,
+        ) as run:
             for step in range(100):
                 with run.phase("train"):
                     with run.phase("optimizer_step"):
@@ -133,8 +139,9 @@ def test_stop_raises_at_the_next_count_outside_phases_with_callback_first(tmp_pa
 
 def test_stop_at_count_outside_phases_and_caught_run_is_still_interrupted(tmp_path):
     steps_after = []
-    with Tracker("count", config=config(tmp_path), meters=[gpu(1000.0)],
-                 budgets=[Budget(time_s=0.1, action="stop")]) as run:
+    with Tracker(
+        "count", config=config(tmp_path), meters=[gpu(1000.0)], budgets=[Budget(time_s=0.1, action="stop")]
+    ) as run:
         try:
             for step in range(100):  # no phases: count() is the safe point
                 time.sleep(0.01)
@@ -162,8 +169,12 @@ def test_explicit_safe_point_and_other_threads_never_raise(tmp_path):
         except BaseException as e:  # pragma: no cover - the assertion below reports it
             errors.append(e)
 
-    with Tracker("safe", config=config(tmp_path), meters=[gpu(1000.0)],
-                 budgets=[Budget(energy_kwh=20.0 * KWH_PER_J, action="stop")]) as run:
+    with Tracker(
+        "safe",
+        config=config(tmp_path),
+        meters=[gpu(1000.0)],
+        budgets=[Budget(energy_kwh=20.0 * KWH_PER_J, action="stop")],
+    ) as run:
         thread = threading.Thread(target=worker)
         thread.start()
         thread.join()
@@ -179,9 +190,13 @@ def test_callback_error_still_stops_with_the_cause_attached(tmp_path):
         raise RuntimeError("checkpoint disk full")
 
     with pytest.raises(BudgetExceeded) as raised:
-        with Tracker("cb", config=config(tmp_path), meters=[gpu(1000.0)],
-                     budgets=[Budget(energy_kwh=20.0 * KWH_PER_J, action="stop")],
-                     on_budget=broken) as run:
+        with Tracker(
+            "cb",
+            config=config(tmp_path),
+            meters=[gpu(1000.0)],
+            budgets=[Budget(energy_kwh=20.0 * KWH_PER_J, action="stop")],
+            on_budget=broken,
+        ) as run:
             time.sleep(0.1)
             run.safe_point()
     assert isinstance(raised.value.__cause__, RuntimeError)
@@ -190,8 +205,12 @@ def test_callback_error_still_stops_with_the_cause_attached(tmp_path):
 
 def test_user_exception_is_not_replaced_by_a_budget_stop(tmp_path):
     with pytest.raises(KeyError):
-        with Tracker("own", config=config(tmp_path), meters=[gpu(1000.0)],
-                     budgets=[Budget(energy_kwh=20.0 * KWH_PER_J, action="stop")]) as run:
+        with Tracker(
+            "own",
+            config=config(tmp_path),
+            meters=[gpu(1000.0)],
+            budgets=[Budget(energy_kwh=20.0 * KWH_PER_J, action="stop")],
+        ) as run:
             with run.phase("step"):
                 time.sleep(0.1)
                 raise KeyError("user bug")
@@ -207,9 +226,14 @@ def test_on_forecast_stops_early_when_heading_over(tmp_path):
     limit_kwh = 1000.0 * KWH_PER_J
     seen: list[BudgetBreach] = []
     with pytest.raises(BudgetExceeded):
-        with Tracker("fc", config=config(tmp_path), meters=[gpu(1000.0)], planned_steps=200,
-                     budgets=[Budget(energy_kwh=limit_kwh, action="stop", on_forecast=True)],
-                     on_budget=lambda run, b: seen.append(b)) as run:
+        with Tracker(
+            "fc",
+            config=config(tmp_path),
+            meters=[gpu(1000.0)],
+            planned_steps=200,
+            budgets=[Budget(energy_kwh=limit_kwh, action="stop", on_forecast=True)],
+            on_budget=lambda run, b: seen.append(b),
+        ) as run:
             for _ in range(200):
                 with run.phase("step"):
                     time.sleep(0.01)
@@ -226,8 +250,13 @@ def test_on_forecast_stops_early_when_heading_over(tmp_path):
 
 
 def test_on_forecast_does_not_fire_when_the_run_fits(tmp_path):
-    with Tracker("fits", config=config(tmp_path), meters=[gpu(1000.0)], planned_steps=50,
-                 budgets=[Budget(energy_kwh=2000.0 * KWH_PER_J, action="stop", on_forecast=True)]) as run:
+    with Tracker(
+        "fits",
+        config=config(tmp_path),
+        meters=[gpu(1000.0)],
+        planned_steps=50,
+        budgets=[Budget(energy_kwh=2000.0 * KWH_PER_J, action="stop", on_forecast=True)],
+    ) as run:
         for _ in range(50):
             with run.phase("step"):
                 time.sleep(0.01)

@@ -40,14 +40,14 @@ def test_discovery_prefers_rapl_and_wraps_it_in_a_fallback(tmp_path):
 def test_rapl_failure_mid_run_falls_back_to_estimate(tmp_path, caplog):
     fake = FakePowercap(tmp_path / "powercap")
     zone = fake.add_package(0, subzones=())
-    cfg = Config(ledger=tmp_path / "l.db", rapl_root=tmp_path / "powercap", sample_hz=50.0,
-                 flush_interval_s=0.2, intensity="100").validate()
+    cfg = Config(
+        ledger=tmp_path / "l.db", rapl_root=tmp_path / "powercap", sample_hz=50.0, flush_interval_s=0.2, intensity="100"
+    ).validate()
     found = discover(cfg, ProcessScope(os.getpid()))
     rapl_with_fallback = found.meters[0]
     assert isinstance(rapl_with_fallback, FallbackMeter)
     # inject the fault at the meter boundary: the counter fails on its 10th read
-    flaky = FallbackMeter(FailingAfter(rapl_with_fallback._primary, n_reads=10),
-                          rapl_with_fallback._make_fallback)
+    flaky = FallbackMeter(FailingAfter(rapl_with_fallback._primary, n_reads=10), rapl_with_fallback._make_fallback)
     stop = threading.Event()
     burner = threading.Thread(target=burn_power, args=(fake, zone, 40.0, stop), daemon=True)
     burner.start()

@@ -81,8 +81,18 @@ def simulate(
             dt = next_tick - t
             in_eval = kind == "eval"
             energy = e + p * dt
-            points.append(TracePoint(next_tick, steps, epochs, energy, e_eval + (p * dt if in_eval else 0.0),
-                                     t_eval + (dt if in_eval else 0.0), energy * intensity_g_per_j, 0.0))
+            points.append(
+                TracePoint(
+                    next_tick,
+                    steps,
+                    epochs,
+                    energy,
+                    e_eval + (p * dt if in_eval else 0.0),
+                    t_eval + (dt if in_eval else 0.0),
+                    energy * intensity_g_per_j,
+                    0.0,
+                )
+            )
             next_tick += tick_s
         e += p * dur
         if kind == "eval":
@@ -169,7 +179,8 @@ def test_meter_band_is_reported_apart_and_widens_the_interval():
     assert metered.energy_meter_band_j == pytest.approx(0.10 * metered.energy_j)
     assert metered.energy_stat_band_j == pytest.approx(plain.energy_stat_band_j)
     assert metered.energy_high_j == pytest.approx(
-        metered.energy_j + metered.energy_stat_band_j + metered.energy_meter_band_j)
+        metered.energy_j + metered.energy_stat_band_j + metered.energy_meter_band_j
+    )
     assert plain.energy_meter_band_j == 0.0
 
 
@@ -178,8 +189,9 @@ def test_noisy_steps_interval_covers_the_final_value_most_of_the_time():
     for seed in range(20):
         rng = random.Random(seed)
         noise = [rng.gauss(1.0, 0.10) for _ in range(401)]
-        run = simulate(lambda k, noise=noise: (25.0 if k <= 10 else 10.0) * noise[k], planned=400,
-                       eval_every=25, eval_j=60.0)
+        run = simulate(
+            lambda k, noise=noise: (25.0 if k <= 10 else 10.0) * noise[k], planned=400, eval_every=25, eval_j=60.0
+        )
         f = make_forecast(run.at_step(40), Plan(steps=400))
         errors.append(abs(f.energy_j / run.energy_j - 1))
         covered += f.energy_low_j <= run.energy_j <= f.energy_high_j
@@ -248,8 +260,14 @@ def test_recorder_logs_evaluation_occurrences_and_bounds_memory():
         if i % 100 == 60:
             events.append((t_ns + tick_ns // 2, None, False))
         energy += 1.0
-        acc.tick([DeviceEnergy("gpu:0", DeviceKind.GPU, energy, Provenance.SIMULATED, 0.0)],
-                 t_ns, t_ns + tick_ns, t_ns / 1e9, (t_ns + tick_ns) / 1e9, events)
+        acc.tick(
+            [DeviceEnergy("gpu:0", DeviceKind.GPU, energy, Provenance.SIMULATED, 0.0)],
+            t_ns,
+            t_ns + tick_ns,
+            t_ns / 1e9,
+            (t_ns + tick_ns) / 1e9,
+            events,
+        )
         t_ns += tick_ns
         if not 50 <= i % 100 < 60:
             counters["steps"] += 1
@@ -300,8 +318,7 @@ class Schedule:
 
 
 def config(tmp_path: Path) -> Config:
-    return Config(ledger=tmp_path / "ledger.db", intensity="200", sample_hz=100.0,
-                  flush_interval_s=0.2).validate()
+    return Config(ledger=tmp_path / "ledger.db", intensity="200", sample_hz=100.0, flush_interval_s=0.2).validate()
 
 
 def test_tracker_forecast_at_10_percent_on_a_run_with_warm_up_and_evaluation(tmp_path):

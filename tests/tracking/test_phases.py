@@ -36,5 +36,9 @@ def test_timeline_records_nested_paths_and_drains_in_order():
     tl.exit()
     events = tl.drain_until(10**30)
     assert [(path, entered) for _, path, entered in events] == [
-        ("train", True), ("train/forward", True), ("train", False), (None, False)]
+        ("train", True),
+        ("train/forward", True),
+        ("train", False),
+        (None, False),
+    ]
     assert tl.drain_until(10**30) == []

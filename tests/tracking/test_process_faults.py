@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sqlite3
 import subprocess
@@ -37,8 +36,9 @@ TRACKED_LOOP = textwrap.dedent("""
 
 
 def start_worker(ledger, seconds: float) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen([sys.executable, "-c", TRACKED_LOOP, str(ledger), str(seconds)],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", TRACKED_LOOP, str(ledger), str(seconds)], stdout=subprocess.PIPE, text=True
+    )
     first = proc.stdout.readline()
     return proc, json.loads(first)["run_id"]
 

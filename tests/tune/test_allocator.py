@@ -40,8 +40,9 @@ print((faults() - before) / 5)
 def _faults_per_step(mode: str, extra_env: dict[str, str] | None = None) -> float:
     ours = (*allocator.ENV_NAMES, "GLIBC_TUNABLES")  # glibc's defaults, whatever CI sets
     env = {k: v for k, v in os.environ.items() if k not in ours} | (extra_env or {})
-    out = subprocess.run([sys.executable, "-c", STEP_LOOP, mode], capture_output=True, text=True,
-                         check=True, env=env, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-c", STEP_LOOP, mode], capture_output=True, text=True, check=True, env=env, timeout=60
+    )
     return float(out.stdout.strip())
 
 

@@ -15,6 +15,13 @@ import torch
 
 from greenai.errors import ConfigError
 from greenai.meters.rapl import POWERCAP_ROOT
+from greenai.testing.fake_nvml import (
+    FakeGpu,
+    FakeNvml,
+    NVMLError,
+    NVMLError_NoPermission,
+)
+from greenai.testing.fake_powercap import FakePowercap
 from greenai.tune.knobs.base import (
     BatchSizeKnob,
     Knob,
@@ -24,15 +31,9 @@ from greenai.tune.knobs.base import (
 )
 from greenai.tune.knobs.cpu import CPU_ROOT, CpuFreqCapKnob, RaplPowerCapKnob
 from greenai.tune.knobs.gpu import GpuLockedClocksKnob, GpuPowerLimitKnob
-from greenai.testing.fake_nvml import (
-    FakeGpu,
-    FakeNvml,
-    NVMLError,
-    NVMLError_NoPermission,
-)
-from greenai.testing.fake_powercap import FakePowercap
 
 # -- threads and batch size (real) -------------------------------------------------------------
+
 
 def test_threads_knob_applies_and_restores_torch_threads() -> None:
     before = torch.get_num_threads()
@@ -81,17 +82,23 @@ def test_batch_size_knob_calls_back_and_scales_lr() -> None:
 
 # -- NVML (fake) -------------------------------------------------------------------------------
 
+
 def fake_nvml(**gpu: object) -> FakeNvml:
     return FakeNvml(gpus=[FakeGpu(**gpu)])  # type: ignore[arg-type]
 
 
 def test_fake_nvml_setters_match_the_real_pynvml_signatures() -> None:
     pynvml = pytest.importorskip("pynvml")
-    for name in ("nvmlDeviceSetPowerManagementLimit", "nvmlDeviceGetPowerManagementLimit",
-                 "nvmlDeviceGetPowerManagementLimitConstraints",
-                 "nvmlDeviceGetPowerManagementDefaultLimit", "nvmlDeviceSetGpuLockedClocks",
-                 "nvmlDeviceResetGpuLockedClocks", "nvmlDeviceGetSupportedGraphicsClocks",
-                 "nvmlDeviceGetSupportedMemoryClocks"):
+    for name in (
+        "nvmlDeviceSetPowerManagementLimit",
+        "nvmlDeviceGetPowerManagementLimit",
+        "nvmlDeviceGetPowerManagementLimitConstraints",
+        "nvmlDeviceGetPowerManagementDefaultLimit",
+        "nvmlDeviceSetGpuLockedClocks",
+        "nvmlDeviceResetGpuLockedClocks",
+        "nvmlDeviceGetSupportedGraphicsClocks",
+        "nvmlDeviceGetSupportedMemoryClocks",
+    ):
         real = list(inspect.signature(getattr(pynvml, name)).parameters)
         assert list(inspect.signature(getattr(FakeNvml(), name)).parameters) == real, name
     assert FakeNvml.NVML_ERROR_NO_PERMISSION == pynvml.NVML_ERROR_NO_PERMISSION
@@ -159,14 +166,19 @@ def test_gpu_locked_clocks_lock_and_reset() -> None:
 
 # -- cpufreq and RAPL on fake sysfs trees --------------------------------------------------------
 
-def make_cpufreq(root: Path, cpus: int = 2, min_khz: int = 800_000, max_khz: int = 3_000_000,
-                 available: tuple[int, ...] | None = None) -> Path:
+
+def make_cpufreq(
+    root: Path,
+    cpus: int = 2,
+    min_khz: int = 800_000,
+    max_khz: int = 3_000_000,
+    available: tuple[int, ...] | None = None,
+) -> Path:
     """A fake /sys/devices/system/cpu with cpuN/cpufreq files (kHz), as the kernel lays out."""
     for n in range(cpus):
         d = root / f"cpu{n}" / "cpufreq"
         d.mkdir(parents=True)
-        files = {"cpuinfo_min_freq": min_khz, "cpuinfo_max_freq": max_khz,
-                 "scaling_max_freq": max_khz}
+        files = {"cpuinfo_min_freq": min_khz, "cpuinfo_max_freq": max_khz, "scaling_max_freq": max_khz}
         if available is not None:
             files["scaling_available_frequencies"] = " ".join(map(str, available))
         for name, value in files.items():
@@ -233,8 +245,7 @@ def test_cpufreq_default_levels_without_a_frequency_list(tmp_path: Path) -> None
     assert knob.values() == (800_000, 1_533_000, 2_267_000, 3_000_000)
 
 
-def test_cpufreq_absent_or_read_only_is_skipped_with_a_reason(
-        tmp_path: Path, world_readable_dir: Path) -> None:
+def test_cpufreq_absent_or_read_only_is_skipped_with_a_reason(tmp_path: Path, world_readable_dir: Path) -> None:
     reason = CpuFreqCapKnob(root=tmp_path / "nothing").available()
     assert reason is not None and "no cpufreq in" in reason
     root = make_cpufreq(world_readable_dir / "cpu", cpus=1)
@@ -269,8 +280,7 @@ def test_rapl_power_cap_on_a_fake_powercap_tree(tmp_path: Path) -> None:
     assert fake.power_limit_uw("intel-rapl:0") == 65_000_000
 
 
-def test_rapl_absent_or_read_only_is_skipped_with_a_reason(
-        tmp_path: Path, world_readable_dir: Path) -> None:
+def test_rapl_absent_or_read_only_is_skipped_with_a_reason(tmp_path: Path, world_readable_dir: Path) -> None:
     reason = RaplPowerCapKnob(root=tmp_path / "none").available()
     assert reason is not None and "no RAPL zone intel-rapl:0" in reason
     no_cap = FakePowercap(tmp_path / "pc")

@@ -11,8 +11,8 @@ from torch import nn
 from greenai.errors import ConfigError
 from greenai.tune.knobs.base import Knob, KnobUnavailable
 from greenai.tune.knobs.optimizer import IMPLEMENTATIONS, OptimizerImplKnob
-from greenai.tune.tuner import OnlineTuner
 from greenai.tune.objectives import Time
+from greenai.tune.tuner import OnlineTuner
 
 
 def model_and_batch() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
@@ -28,12 +28,16 @@ def train_step(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y:
     opt.step()
 
 
-@pytest.mark.parametrize("make", [
-    lambda ps: torch.optim.Adam(ps, lr=1e-2),
-    lambda ps: torch.optim.AdamW(ps, lr=1e-2, weight_decay=0.1),
-    lambda ps: torch.optim.SGD(ps, lr=1e-2, momentum=0.9),
-    lambda ps: torch.optim.Adagrad(ps, lr=1e-2),
-], ids=["adam", "adamw", "sgd", "adagrad"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda ps: torch.optim.Adam(ps, lr=1e-2),
+        lambda ps: torch.optim.AdamW(ps, lr=1e-2, weight_decay=0.1),
+        lambda ps: torch.optim.SGD(ps, lr=1e-2, momentum=0.9),
+        lambda ps: torch.optim.Adagrad(ps, lr=1e-2),
+    ],
+    ids=["adam", "adamw", "sgd", "adagrad"],
+)
 def test_switching_implementation_mid_training_keeps_the_same_updates(make) -> None:
     model, x, y = model_and_batch()
     twin = copy.deepcopy(model)
@@ -56,8 +60,9 @@ def test_switching_implementation_mid_training_keeps_the_same_updates(make) -> N
 
 def test_restore_puts_back_each_groups_flags() -> None:
     model, _, _ = model_and_batch()
-    opt = torch.optim.Adam([{"params": model[0].parameters(), "foreach": True},
-                            {"params": model[2].parameters()}], lr=1e-3)
+    opt = torch.optim.Adam(
+        [{"params": model[0].parameters(), "foreach": True}, {"params": model[2].parameters()}], lr=1e-3
+    )
     knob = OptimizerImplKnob(opt)
     assert knob.current() == "foreach"  # the first group's
     knob.apply("fused")
@@ -132,8 +137,7 @@ def test_the_tuner_profiles_every_implementation_and_keeps_the_training_exact() 
     opt, twin_opt = torch.optim.Adam(model.parameters(), lr=1e-2), torch.optim.Adam(twin.parameters(), lr=1e-2)
     knob = OptimizerImplKnob(opt)
     total = 300
-    with OnlineTuner([knob], Time(), total_iterations=total, iterations_per_trial=5,
-                     warmup_iterations=1) as tuner:
+    with OnlineTuner([knob], Time(), total_iterations=total, iterations_per_trial=5, warmup_iterations=1) as tuner:
         for _ in range(total):
             with tuner.step():
                 train_step(model, opt, x, y)

@@ -18,9 +18,10 @@ from greenai.ledger.store import Ledger
 from greenai.ledger.tuning import read_trials
 from greenai.meters.base import DeviceKind
 from greenai.meters.simulated import SimulatedMeter
+from greenai.testing.fake_nvml import FakeGpu, FakeNvml
+from greenai.tracking.tracker import Tracker
 from greenai.tune.knobs.base import BatchSizeKnob
 from greenai.tune.knobs.gpu import GpuPowerLimitKnob
-from greenai.tune.tuner import OnlineTuner
 from greenai.tune.objectives import (
     Energy,
     EnergyWithinSlowdown,
@@ -37,19 +38,27 @@ from greenai.tune.search import (
     pass_size,
     successive_halving,
 )
-from greenai.testing.fake_nvml import FakeGpu, FakeNvml
-from greenai.tracking.tracker import Tracker
+from greenai.tune.tuner import OnlineTuner
 
 POWER_W = 100.0
 
 
-def stats(index: int, energy_j: float | None, duration_s: float, work: float = 10.0,
-          steps: tuple[float, ...] = (0.1,)) -> TrialStats:
-    return TrialStats(index, (("k", index),), iterations=len(steps), work=work,
-                      duration_s=duration_s, energy_j=energy_j, step_durations_s=steps)
+def stats(
+    index: int, energy_j: float | None, duration_s: float, work: float = 10.0, steps: tuple[float, ...] = (0.1,)
+) -> TrialStats:
+    return TrialStats(
+        index,
+        (("k", index),),
+        iterations=len(steps),
+        work=work,
+        duration_s=duration_s,
+        energy_j=energy_j,
+        step_durations_s=steps,
+    )
 
 
 # -- objectives --------------------------------------------------------------------------------
+
 
 def test_zeus_cost_formula() -> None:
     # eta E + (1 - eta) MAXPOWER T  (You et al., NSDI 2023, eq. 2)
@@ -57,8 +66,7 @@ def test_zeus_cost_formula() -> None:
     assert zeus_cost(200.0, 2.0, 1.0, 300.0) == pytest.approx(200.0)
     assert zeus_cost(200.0, 2.0, 0.0, 300.0) == pytest.approx(600.0)
     trials = [stats(0, 100.0, 1.0), stats(1, 60.0, 2.0)]  # per work: (10 J, 0.1 s), (6 J, 0.2 s)
-    assert ZeusCost(0.5, 50.0).costs(trials) == pytest.approx([0.5 * 10 + 0.5 * 50 * 0.1,
-                                                               0.5 * 6 + 0.5 * 50 * 0.2])
+    assert ZeusCost(0.5, 50.0).costs(trials) == pytest.approx([0.5 * 10 + 0.5 * 50 * 0.1, 0.5 * 6 + 0.5 * 50 * 0.2])
     assert ZeusCost(0.9, 50.0).costs(trials)[1] < ZeusCost(0.9, 50.0).costs(trials)[0]
     assert ZeusCost(0.1, 50.0).costs(trials)[0] < ZeusCost(0.1, 50.0).costs(trials)[1]
     with pytest.raises(ConfigError, match="eta must be in"):
@@ -96,6 +104,7 @@ def test_joules_per_request_under_a_latency_target() -> None:
 
 # -- search ------------------------------------------------------------------------------------
 
+
 def test_exhaustive_starts_at_the_current_setting_and_covers_the_grid() -> None:
     axes = [("a", (1, 2)), ("b", ("x", "y"))]
     order = list(exhaustive(axes, (("a", 2), ("b", "y"))))
@@ -111,10 +120,28 @@ def test_successive_halving_remeasures_the_better_half_down_to_two() -> None:
 
 
 def test_pooling_sums_trials_of_one_setting() -> None:
-    a = TrialStats(0, (("k", 1),), iterations=2, work=10, duration_s=1.0, energy_j=5.0,
-                   rel_uncertainty=0.1, provenance="measured", step_durations_s=(0.5, 0.5))
-    b = TrialStats(3, (("k", 1),), iterations=2, work=30, duration_s=2.0, energy_j=15.0,
-                   rel_uncertainty=0.5, provenance="estimated", step_durations_s=(1.0, 1.0))
+    a = TrialStats(
+        0,
+        (("k", 1),),
+        iterations=2,
+        work=10,
+        duration_s=1.0,
+        energy_j=5.0,
+        rel_uncertainty=0.1,
+        provenance="measured",
+        step_durations_s=(0.5, 0.5),
+    )
+    b = TrialStats(
+        3,
+        (("k", 1),),
+        iterations=2,
+        work=30,
+        duration_s=2.0,
+        energy_j=15.0,
+        rel_uncertainty=0.5,
+        provenance="estimated",
+        step_durations_s=(1.0, 1.0),
+    )
     both = pool([a, b, TrialStats(5, (("k", 1),), error="refused")])
     assert (both.index, both.iterations, both.work, both.duration_s, both.energy_j) == (0, 4, 40, 3.0, 20.0)
     assert both.rel_uncertainty == pytest.approx((0.5 + 7.5) / 20)
@@ -134,16 +161,20 @@ def test_coordinate_descent_finds_a_separable_optimum_in_fewer_trials() -> None:
 
 # -- whole tunings -----------------------------------------------------------------------------
 
+
 @pytest.fixture
 def tracker(tmp_path: Path) -> Iterator[Tracker]:
-    cfg = Config(ledger=tmp_path / "ledger.db", intensity="100", sample_hz=100.0,
-                 flush_interval_s=0.2).validate()
+    cfg = Config(ledger=tmp_path / "ledger.db", intensity="100", sample_hz=100.0, flush_interval_s=0.2).validate()
     with Tracker("tuned-job", config=cfg, meters=[SimulatedMeter("cpu:0", DeviceKind.CPU, POWER_W)]) as run:
         yield run
 
 
-def run_job(tuner: OnlineTuner, step_s: Callable[[dict[str, Any]], float], work: Callable[[dict[str, Any]], float],
-            iterations: int) -> None:
+def run_job(
+    tuner: OnlineTuner,
+    step_s: Callable[[dict[str, Any]], float],
+    work: Callable[[dict[str, Any]], float],
+    iterations: int,
+) -> None:
     """The synthetic job: a step sleeps for its setting's duration while profiling (once the
     tuner has chosen, steps are not measured and take no time, to keep the tests fast)."""
     for _ in range(iterations):
@@ -163,12 +194,23 @@ def test_coordinate_descent_picks_the_cheapest_setting_within_budget(tracker: Tr
     batch = BatchSizeKnob([8, 16, 32, 64])
     level = BatchSizeKnob([1, 2, 3], name="level")
     total = 1000
-    tuner = OnlineTuner([batch, level], Energy(), total_iterations=total, iterations_per_trial=12,
-                        warmup_iterations=1, tracker=tracker, ledger=tmp_path / "ledger.db")
+    tuner = OnlineTuner(
+        [batch, level],
+        Energy(),
+        total_iterations=total,
+        iterations_per_trial=12,
+        warmup_iterations=1,
+        tracker=tracker,
+        ledger=tmp_path / "ledger.db",
+    )
     assert tuner.strategy == "coordinate"  # 12 settings x 13 iterations > 100
     with tuner:
-        run_job(tuner, lambda s: s["batch_size"] * PER_SAMPLE_S[s["batch_size"]] * LEVEL[s["level"]],
-                lambda s: s["batch_size"], total)
+        run_job(
+            tuner,
+            lambda s: s["batch_size"] * PER_SAMPLE_S[s["batch_size"]] * LEVEL[s["level"]],
+            lambda s: s["batch_size"],
+            total,
+        )
         assert not tuner.profiling
         assert tuner.setting == {"batch_size": 32, "level": 1} and batch.value == 32
     assert batch.value == 8 and level.value == 1  # restored at the end
@@ -192,12 +234,16 @@ def test_joules_per_request_keeps_the_cheapest_batch_within_latency(tracker: Tra
     # 20, 24, 32, 51 ms a batch: 10 ms of headroom for sleep overshoot on a loaded machine
     per_request_s = {8: 0.0025, 16: 0.0015, 32: 0.001, 64: 0.0008}
     batch = BatchSizeKnob([8, 16, 32, 64])
-    tuner = OnlineTuner([batch], JoulesPerRequest(latency_target_s=0.042, percentile=50),
-                        total_iterations=400, iterations_per_trial=8, warmup_iterations=1,
-                        tracker=tracker)
+    tuner = OnlineTuner(
+        [batch],
+        JoulesPerRequest(latency_target_s=0.042, percentile=50),
+        total_iterations=400,
+        iterations_per_trial=8,
+        warmup_iterations=1,
+        tracker=tracker,
+    )
     assert tuner.strategy == "halving"  # the budget holds one round: each batch size once
-    run_job(tuner, lambda s: s["batch_size"] * per_request_s[s["batch_size"]],
-            lambda s: s["batch_size"], 40)
+    run_job(tuner, lambda s: s["batch_size"] * per_request_s[s["batch_size"]], lambda s: s["batch_size"], 40)
     tuner.close()
     costs = {dict(t.setting)["batch_size"]: tuner.costs[t.setting] for t in tuner.trials}
     assert math.isinf(costs[64])  # cheapest per request, but its batches take 51 ms
@@ -217,8 +263,11 @@ def test_time_objective_needs_no_tracker_and_energy_objectives_do() -> None:
 
 def test_budget_that_cannot_cover_one_pass_is_refused() -> None:
     knobs = [BatchSizeKnob([1, 2, 3, 4]), BatchSizeKnob([1, 2, 3], name="b")]
-    with pytest.raises(ConfigError, match=r"budget of 20 iterations \(10% of 200\) cannot cover one "
-                                          r"coordinate-descent pass: 6 trials x 7 iterations"):
+    with pytest.raises(
+        ConfigError,
+        match=r"budget of 20 iterations \(10% of 200\) cannot cover one "
+        r"coordinate-descent pass: 6 trials x 7 iterations",
+    ):
         OnlineTuner(knobs, Time(), total_iterations=200, iterations_per_trial=5)
     with pytest.raises(ConfigError, match="max_profile_fraction"):
         OnlineTuner(knobs, Time(), total_iterations=200, max_profile_fraction=0)
@@ -229,8 +278,9 @@ def test_budget_that_cannot_cover_one_pass_is_refused() -> None:
 def test_unprivileged_gpu_knob_is_skipped_and_the_rest_is_tuned() -> None:
     nvml = FakeNvml(gpus=[FakeGpu(privileged=False)])
     batch = BatchSizeKnob([1, 2])
-    tuner = OnlineTuner([GpuPowerLimitKnob(nvml=nvml), batch], Time(), total_iterations=100,
-                        iterations_per_trial=2, warmup_iterations=0)
+    tuner = OnlineTuner(
+        [GpuPowerLimitKnob(nvml=nvml), batch], Time(), total_iterations=100, iterations_per_trial=2, warmup_iterations=0
+    )
     assert "needs root privileges" in tuner.skipped["gpu0_power_limit_w"]
     assert [name for name, _ in tuner.axes] == ["batch_size"]
     with tuner:
@@ -267,8 +317,15 @@ class FlakyKnob:
 
 def test_a_setting_that_fails_to_apply_is_recorded_and_skipped(tmp_path: Path) -> None:
     knob = FlakyKnob()
-    tuner = OnlineTuner([knob], Time(), total_iterations=100, iterations_per_trial=2,
-                        warmup_iterations=0, ledger=tmp_path / "l.db", strategy="exhaustive")
+    tuner = OnlineTuner(
+        [knob],
+        Time(),
+        total_iterations=100,
+        iterations_per_trial=2,
+        warmup_iterations=0,
+        ledger=tmp_path / "l.db",
+        strategy="exhaustive",
+    )
     run_job(tuner, lambda s: 0.002 * s["flaky"] ** 2, lambda s: 1, 8)
     assert [dict(t.setting)["flaky"] for t in tuner.trials] == [1, 2, 3]
     assert tuner.trials[1].error == "flaky: the driver rejected 2"

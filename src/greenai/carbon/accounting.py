@@ -67,15 +67,9 @@ class CarbonAccount:
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.pue) and self.pue >= 1.0):
-            raise ConfigError(
-                "PUE must be a finite number >= 1.0 (facility energy / IT energy), "
-                f"got {self.pue!r}"
-            )
+            raise ConfigError(f"PUE must be a finite number >= 1.0 (facility energy / IT energy), got {self.pue!r}")
         if not (math.isfinite(self.price_per_kwh) and self.price_per_kwh >= 0):
-            raise ConfigError(
-                "electricity price must be a finite number >= 0 per kWh, "
-                f"got {self.price_per_kwh!r}"
-            )
+            raise ConfigError(f"electricity price must be a finite number >= 0 per kWh, got {self.price_per_kwh!r}")
         if not self.currency.strip():
             raise ConfigError("currency must not be empty, e.g. 'EUR'")
 

@@ -80,7 +80,8 @@ class IntensitySeries:
             raise CarbonDataError(
                 f"trace {self.label}: gap of {steps[i]:g} s between rows {i} and {i + 1} exceeds "
                 f"{limit:g} s ({'max_gap_s' if self.max_gap_s is not None else '2x the median step'}); "
-                "fill it or pass a larger max_gap_s")
+                "fill it or pass a larger max_gap_s"
+            )
         object.__setattr__(self, "times_s", t)
         object.__setattr__(self, "values", v)
         knots = np.append(t, 2 * t[-1] - t[-2])
@@ -142,8 +143,7 @@ def load_intensity_series(
         path, label = Path(text), text  # type: ignore[assignment]
         if not path.is_file():  # type: ignore[union-attr]
             raise CarbonDataError(
-                f"carbon trace {text!r} is neither a shipped trace "
-                f"({', '.join(SHIPPED_TRACES)}) nor a readable file"
+                f"carbon trace {text!r} is neither a shipped trace ({', '.join(SHIPPED_TRACES)}) nor a readable file"
             )
     try:
         with path.open("r", encoding="utf-8") as f:
@@ -173,8 +173,7 @@ class GridForecaster:
 
     name = "grid"
 
-    def __init__(self, series: IntensitySeries, *, step_s: float | None = None,
-                 delay_s: float = 0.0) -> None:
+    def __init__(self, series: IntensitySeries, *, step_s: float | None = None, delay_s: float = 0.0) -> None:
         if delay_s < 0:
             raise ConfigError(f"forecast delay_s must be >= 0, got {delay_s!r}")
         self.series = series
@@ -203,9 +202,7 @@ class GridForecaster:
         out[:have, 1] = known[first : first + have]
         if have < count:
             if len(known) == 0:
-                raise CarbonDataError(
-                    f"no intensity known yet at {now_s:.0f} s in trace {self.series.label}"
-                )
+                raise CarbonDataError(f"no intensity known yet at {now_s:.0f} s in trace {self.series.label}")
             out[have:, 1] = np.maximum(self._predict(known, first + have, count - have), 0.0)
         return out
 
@@ -244,9 +241,19 @@ class SeasonalForecaster(GridForecaster):
     24 h coefficients), ``ridge`` (1e-5 of the mean Gram diagonal, only for conditioning),
     ``tau_s`` (24 h, the profile method's fade time)."""
 
-    def __init__(self, series: IntensitySeries, *, method: str = "ar", days: int = 7, lags: int = 4,
-                 train_days: int = 28, max_lead_s: float = DAY_S, ridge: float = 1e-5,
-                 tau_s: float = 24 * 3600.0, **kw: float) -> None:
+    def __init__(
+        self,
+        series: IntensitySeries,
+        *,
+        method: str = "ar",
+        days: int = 7,
+        lags: int = 4,
+        train_days: int = 28,
+        max_lead_s: float = DAY_S,
+        ridge: float = 1e-5,
+        tau_s: float = 24 * 3600.0,
+        **kw: float,
+    ) -> None:
         if method not in ("ar", "profile"):
             raise ConfigError(f"unknown seasonal method {method!r}; use 'ar' or 'profile'")
         if days < 1 or train_days < 1 or lags < 1:
@@ -261,15 +268,21 @@ class SeasonalForecaster(GridForecaster):
         # profile[i] = mean of the values days 1..days before slot i: it reads only slots
         # <= i - per_day, so it is used only where those are known (see _profile); the
         # residual of slot i is read only once slot i itself is known
-        lagged = [np.concatenate((np.full(d * self.per_day, np.nan), self._values))[: len(self._values)]
-                  for d in range(1, days + 1)]
+        lagged = [
+            np.concatenate((np.full(d * self.per_day, np.nan), self._values))[: len(self._values)]
+            for d in range(1, days + 1)
+        ]
         self._profile_table = np.mean(lagged, axis=0)
         self._resid = self._values - self._profile_table
 
     def _profile(self, known: np.ndarray, idx: np.ndarray) -> np.ndarray:
         """The profile at slots ``idx`` from the ``known`` prefix only."""
         top = int(idx.max())
-        if top - self.per_day < len(known) and top < len(self._profile_table) and int(idx.min()) >= self.days * self.per_day:
+        if (
+            top - self.per_day < len(known)
+            and top < len(self._profile_table)
+            and int(idx.min()) >= self.days * self.per_day
+        ):
             return self._profile_table[idx]  # every slot it reads is known
         total, weight = np.zeros(len(idx)), np.zeros(len(idx))
         for d in range(1, self.days + 1):
@@ -336,8 +349,7 @@ class OracleForecaster(GridForecaster):
 
     def _predict(self, known: np.ndarray, first: int, count: int) -> np.ndarray:
         raise CarbonDataError(
-            f"the oracle needs the future beyond the end of trace {self.series.label}: "
-            "use a longer trace or fewer jobs"
+            f"the oracle needs the future beyond the end of trace {self.series.label}: use a longer trace or fewer jobs"
         )
 
 
@@ -347,8 +359,9 @@ class ProviderForecaster:
     values >= 0, a slot holding ``now_s``. A source that publishes less than ``horizon_s``
     ahead is taken as is: its last value holds beyond (as for a forecast file)."""
 
-    def __init__(self, provider: Callable[[float, float], Iterable[tuple[float, float]]],
-                 name: str = "provider") -> None:
+    def __init__(
+        self, provider: Callable[[float, float], Iterable[tuple[float, float]]], name: str = "provider"
+    ) -> None:
         self.provider = provider
         self.name = name
 
@@ -362,9 +375,7 @@ class ProviderForecaster:
         if rows.ndim != 2 or len(rows) == 0:
             raise CarbonDataError(f"forecast provider {self.name}: returned no rows")
         if np.any(np.diff(rows[:, 0]) <= 0) or not np.all(np.isfinite(rows)) or np.any(rows[:, 1] < 0):
-            raise CarbonDataError(
-                f"forecast provider {self.name}: times must increase and values be finite and >= 0"
-            )
+            raise CarbonDataError(f"forecast provider {self.name}: times must increase and values be finite and >= 0")
         if rows[0, 0] > now_s or rows_end_s(rows) <= now_s:
             raise CarbonDataError(
                 f"forecast provider {self.name}: rows cover {rows[0, 0]:.0f}..{rows[-1, 0]:.0f} s, "
@@ -414,7 +425,7 @@ def forecast_mae(forecaster: GridForecaster, origins_s: Iterable[float], horizon
         rows = forecaster.forecast(now, horizon_s)
         known = forecaster._known_count(now)
         first = forecaster._slot(now)
-        pred = rows[max(0, known - first):]
+        pred = rows[max(0, known - first) :]
         if len(pred):
             errors.append(np.abs(pred[:, 1] - np.array([truth[t] for t in pred[:, 0]])))
     return float(np.concatenate(errors).mean()) if errors else float("nan")

@@ -25,7 +25,6 @@ from pathlib import Path
 
 import numpy as np
 
-from greenai.errors import CarbonDataError, ConfigError
 from greenai.carbon.grid_forecast import (
     IntensityForecaster,
     IntensitySeries,
@@ -33,6 +32,7 @@ from greenai.carbon.grid_forecast import (
     load_intensity_series,
     rows_end_s,
 )
+from greenai.errors import CarbonDataError, ConfigError
 
 TRACE_PREFIX = "trace:"
 
@@ -69,7 +69,8 @@ class FileForecaster:
         if now_s < s.start_s or now_s >= s.end_s:
             raise CarbonDataError(
                 f"forecast file {s.label} covers {_utc(s.start_s)} .. {_utc(s.end_s)} but it is now "
-                f"{_utc(now_s)}: give a file that covers the batch (refresh the forecast)")
+                f"{_utc(now_s)}: give a file that covers the batch (refresh the forecast)"
+            )
         first = int(np.searchsorted(s.times_s, now_s, side="right")) - 1
         last = int(np.searchsorted(s.times_s, now_s + horizon_s, side="right"))
         return np.column_stack((s.times_s[first:last], s.values[first:last]))
@@ -82,8 +83,9 @@ class ResilientForecaster:
     equally good: jobs start as they come). ``on_problem`` hears when the source starts
     failing and when it is back, once per streak."""
 
-    def __init__(self, inner: IntensityForecaster, on_problem: Callable[[str], None] | None = None,
-                 timeout_s: float = 10.0) -> None:
+    def __init__(
+        self, inner: IntensityForecaster, on_problem: Callable[[str], None] | None = None, timeout_s: float = 10.0
+    ) -> None:
         self.inner = inner
         self.name = inner.name
         self.on_problem = on_problem
@@ -120,8 +122,11 @@ class ResilientForecaster:
         held = last is not None and last[0, 0] <= now_s < rows_end_s(last)
         if not self.failing:
             self.failing = True
-            fallback = ("using its last good forecast while it holds, then starting jobs as they come"
-                        if held else "starting jobs as they come until it is back")
+            fallback = (
+                "using its last good forecast while it holds, then starting jobs as they come"
+                if held
+                else "starting jobs as they come until it is back"
+            )
             self._say(f"{problem}; {fallback}")
         if held:
             assert last is not None
@@ -148,8 +153,10 @@ def forecaster_from_spec(spec: str, *, timezone: str = "UTC", now_s: float | Non
             forecaster.forecast(now_s, 0.0)
         return forecaster
     if ":" not in text:
-        raise ConfigError(f"--forecast {spec!r}: give trace:FILE.csv or MODULE:FUNCTION "
-                          "(a callable (now_s, horizon_s) -> [(t_s, g/kWh), ...])")
+        raise ConfigError(
+            f"--forecast {spec!r}: give trace:FILE.csv or MODULE:FUNCTION "
+            "(a callable (now_s, horizon_s) -> [(t_s, g/kWh), ...])"
+        )
     from greenai.factories import load_callable
 
     return ProviderForecaster(load_callable(text, ConfigError), name=text)

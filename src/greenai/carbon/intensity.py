@@ -47,9 +47,7 @@ class ConstantIntensity:
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.g_per_kwh) and self.g_per_kwh >= 0):
-            raise CarbonDataError(
-                f"carbon intensity must be a finite number >= 0 gCO2e/kWh, got {self.g_per_kwh!r}"
-            )
+            raise CarbonDataError(f"carbon intensity must be a finite number >= 0 gCO2e/kWh, got {self.g_per_kwh!r}")
 
     def intensity_at(self, t: float) -> float:
         return self.g_per_kwh
@@ -125,9 +123,7 @@ def suggest_countries(text: str) -> list[str]:
     """Close matches among country codes and names, as ``"FRA (France)"``: "FRX" and
     "France" both suggest FRA."""
     table = countries()
-    keys = (
-        {c: c for c in table} | ALPHA2_TO_ALPHA3 | {r.country.upper(): c for c, r in table.items()}
-    )
+    keys = {c: c for c in table} | ALPHA2_TO_ALPHA3 | {r.country.upper(): c for c, r in table.items()}
     close = difflib.get_close_matches(text.strip().upper(), list(keys), n=3, cutoff=0.6)
     return list(dict.fromkeys(f"{keys[k]} ({table[keys[k]].country})" for k in close))
 
@@ -140,9 +136,7 @@ def country_intensity(code: str) -> ConstantIntensity:
             f"unknown country code {code.strip()!r}; {did_you_mean(suggest_countries(code))}"
             "use an ISO 3166 code such as FRA or FR (see `greenai carbon countries`)"
         )
-    return ConstantIntensity(
-        row.g_co2e_per_kwh, label=f"country {row.iso_code}", source=f"Ember {row.year}"
-    )
+    return ConstantIntensity(row.g_co2e_per_kwh, label=f"country {row.iso_code}", source=f"Ember {row.year}")
 
 
 def cloud_region_intensity(provider: str, region: str) -> ConstantIntensity:
@@ -151,16 +145,13 @@ def cloud_region_intensity(provider: str, region: str) -> ConstantIntensity:
     provider, region = provider.strip().lower(), region.strip().lower()
     providers = sorted({p for p, _ in table})
     if provider not in providers:
-        raise CarbonDataError(
-            f"unknown cloud provider {provider!r}; known providers: {', '.join(providers)}"
-        )
+        raise CarbonDataError(f"unknown cloud provider {provider!r}; known providers: {', '.join(providers)}")
     row = table.get((provider, region))
     if row is None:
         known = sorted(r for p, r in table if p == provider)
         close = difflib.get_close_matches(region, known, n=3, cutoff=0.6)
         raise CarbonDataError(
-            f"unknown {provider} region {region!r}; {did_you_mean(close)}"
-            f"known regions: {', '.join(known)}"
+            f"unknown {provider} region {region!r}; {did_you_mean(close)}known regions: {', '.join(known)}"
         )
     return ConstantIntensity(
         row.g_co2e_per_kwh,

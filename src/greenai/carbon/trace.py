@@ -51,9 +51,7 @@ def _zone(name: str) -> tzinfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(
-            f"unknown time zone {name!r}; use an IANA name such as 'Europe/Paris'"
-        ) from None
+        raise ConfigError(f"unknown time zone {name!r}; use an IANA name such as 'Europe/Paris'") from None
 
 
 class TraceIntensity:
@@ -155,9 +153,7 @@ class TraceIntensity:
 def shipped_trace(name: str) -> TraceIntensity:
     """A trace shipped with greenai (``gb_2020`` or ``fr_2020``), replayed by time of year."""
     if name not in SHIPPED_TRACES:
-        raise CarbonDataError(
-            f"unknown shipped trace {name!r}; shipped traces: {', '.join(SHIPPED_TRACES)}"
-        )
+        raise CarbonDataError(f"unknown shipped trace {name!r}; shipped traces: {', '.join(SHIPPED_TRACES)}")
     from importlib import resources  # deferred: keeps `import greenai.carbon` light
 
     path = resources.files("greenai.data").joinpath("traces").joinpath(f"{name}.csv")

@@ -14,8 +14,8 @@ import csv
 import itertools
 import math
 import statistics
-from datetime import datetime, tzinfo
 from collections.abc import Iterable
+from datetime import datetime, tzinfo
 
 from greenai.errors import CarbonDataError
 
@@ -32,9 +32,7 @@ def format_duration(seconds: float) -> str:
     return f"{seconds:g} s"
 
 
-def _column(
-    header: list[str], wanted: str | None, accepted: tuple[str, ...], what: str, name: str
-) -> int:
+def _column(header: list[str], wanted: str | None, accepted: tuple[str, ...], what: str, name: str) -> int:
     names = [h.strip().lower() for h in header]
     for candidate in (wanted.strip().lower(),) if wanted else accepted:
         if candidate in names:
@@ -47,9 +45,7 @@ def _parse_time(text: str, tz: tzinfo, name: str, line: int) -> float:
     try:
         stamp = datetime.fromisoformat(text.strip())
     except ValueError:
-        raise CarbonDataError(
-            f"trace {name} line {line}: cannot read time {text!r} as ISO 8601"
-        ) from None
+        raise CarbonDataError(f"trace {name} line {line}: cannot read time {text!r} as ISO 8601") from None
     if stamp.tzinfo is None:
         stamp = stamp.replace(tzinfo=tz)
     return stamp.timestamp()
@@ -59,13 +55,9 @@ def _parse_value(text: str, name: str, line: int) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise CarbonDataError(
-            f"trace {name} line {line}: intensity {text!r} is not a number"
-        ) from None
+        raise CarbonDataError(f"trace {name} line {line}: intensity {text!r} is not a number") from None
     if not math.isfinite(value) or value < 0:
-        raise CarbonDataError(
-            f"trace {name} line {line}: intensity {text!r} must be a finite number >= 0"
-        )
+        raise CarbonDataError(f"trace {name} line {line}: intensity {text!r} must be a finite number >= 0")
     return value
 
 
@@ -97,9 +89,7 @@ def read_trace(
             continue
         line = reader.line_num
         if len(row) <= max(ti, vi):
-            raise CarbonDataError(
-                f"trace {name} line {line}: expected {max(ti, vi) + 1} columns, found {len(row)}"
-            )
+            raise CarbonDataError(f"trace {name} line {line}: expected {max(ti, vi) + 1} columns, found {len(row)}")
         t = _parse_time(row[ti], tz, name, line)
         if times and t <= times[-1]:
             kind = "repeats" if t == times[-1] else "goes back before"
@@ -123,11 +113,7 @@ def _check_gaps(times: list[float], lines: list[int], name: str, max_gap_s: floa
     limit = max_gap_s if max_gap_s is not None else 2 * median
     for i, step in enumerate(steps):
         if step > limit:
-            why = (
-                "max_gap_s"
-                if max_gap_s is not None
-                else f"2x the median step of {format_duration(median)}"
-            )
+            why = "max_gap_s" if max_gap_s is not None else f"2x the median step of {format_duration(median)}"
             raise CarbonDataError(
                 f"trace {name}: gap of {format_duration(step)} between line {lines[i]} and "
                 f"line {lines[i + 1]} exceeds {format_duration(limit)} ({why}); "

@@ -36,8 +36,10 @@ def calibrate(
     console.print(table)
     for key, reason in sorted(profile.missing.items()):
         console.print(f"[yellow]not calibrated[/] {key}: {reason}")
-    console.print(f"Energy basis: {profile.energy_basis} (fitted on {profile.energy_provenance} energy); "
-                  f"fit error on the micro-benchmarks: time {_pct(profile.fit_mape_time)}, energy {_pct(profile.fit_mape_energy)}")
+    console.print(
+        f"Energy basis: {profile.energy_basis} (fitted on {profile.energy_provenance} energy); "
+        f"fit error on the micro-benchmarks: time {_pct(profile.fit_mape_time)}, energy {_pct(profile.fit_mape_energy)}"
+    )
     console.print(f"Calibration took {profile.calibration_s:.1f} s; stored in {path}")
 
 

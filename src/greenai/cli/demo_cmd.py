@@ -44,7 +44,9 @@ def demo(
     price: PriceOpt = None,
     simulate: SimulateOpt = False,
     json_out: JsonOpt = False,
-    optimize: Annotated[bool, typer.Option("--optimize/--no-optimize", help="Go on to cut the trained model's inference energy.")] = True,
+    optimize: Annotated[
+        bool, typer.Option("--optimize/--no-optimize", help="Go on to cut the trained model's inference energy.")
+    ] = True,
     repeats: Annotated[int, typer.Option(min=1, max=50, help="Interleaved measurement rounds per candidate.")] = 3,
     out_dir: Annotated[Path, typer.Option(help="Where the optimized model and the plot go.")] = Path("greenai-demo"),
 ) -> None:
@@ -62,15 +64,23 @@ def demo(
     config = build_config(ledger, intensity, pue, price, simulate)
     console = make_console(stderr=json_out)
     tracker = Tracker("digits-demo", tags={"dataset": "sklearn-digits", "model": "cnn"}, config=config)
-    with Progress(TextColumn("[bold]training[/]"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
-                  console=console, transient=True, disable=json_out) as progress:
+    with Progress(
+        TextColumn("[bold]training[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=json_out,
+    ) as progress:
         task = progress.add_task("epochs", total=epochs, status="")
 
         def on_epoch(epoch: int, acc: float) -> None:
             s = tracker.snapshot()
-            progress.update(task, advance=1,
-                            status=f"test acc {acc:.3f}  energy {s.energy_j:.1f} J ({s.provenance.value})")
+            progress.update(
+                task, advance=1, status=f"test acc {acc:.3f}  energy {s.energy_j:.1f} J ({s.provenance.value})"
+            )
 
         with tracker as run:
             outcome = train_digits(run, epochs=epochs, batch_size=batch_size, on_epoch=on_epoch)
@@ -81,24 +91,39 @@ def demo(
         from greenai.cli.optimize_cmd import study_to_dict
         from greenai.cli.runs_cmd import result_to_dict
 
-        print_json({**result_to_dict(result), "test_accuracy": outcome.test_accuracy,
-                    "optimize": study_to_dict(study[0]) if study else None,
-                    "optimized_model": str(study[1]) if study else None,
-                    "plot": str(study[2]) if study else None})
+        print_json(
+            {
+                **result_to_dict(result),
+                "test_accuracy": outcome.test_accuracy,
+                "optimize": study_to_dict(study[0]) if study else None,
+                "optimized_model": str(study[1]) if study else None,
+                "plot": str(study[2]) if study else None,
+            }
+        )
         return
-    console.print(f"Trained a CNN on scikit-learn digits: {outcome.epochs} epochs, "
-                  f"{outcome.train_samples} training samples, "
-                  f"[bold]test accuracy {outcome.test_accuracy:.3f}[/]\n")
-    render_run(console, run_id=result.run_id, name=result.name, status=result.status,
-               snapshot=result.snapshot, cost_configured=result.cost_configured,
-               ledger_path=str(result.ledger_path) if result.ledger_path else None)
-    console.print("[dim]See it again with `greenai runs show "
-                  f"{result.run_id[:8]}`; list runs with `greenai runs list`.[/]")
+    console.print(
+        f"Trained a CNN on scikit-learn digits: {outcome.epochs} epochs, "
+        f"{outcome.train_samples} training samples, "
+        f"[bold]test accuracy {outcome.test_accuracy:.3f}[/]\n"
+    )
+    render_run(
+        console,
+        run_id=result.run_id,
+        name=result.name,
+        status=result.status,
+        snapshot=result.snapshot,
+        cost_configured=result.cost_configured,
+        ledger_path=str(result.ledger_path) if result.ledger_path else None,
+    )
+    console.print(
+        f"[dim]See it again with `greenai runs show {result.run_id[:8]}`; list runs with `greenai runs list`.[/]"
+    )
     if study is not None:
         from greenai.cli.optimize_cmd import render_study
 
-        console.print("\n[bold]Cutting the inference energy[/] of the trained CNN "
-                      "(test digits served in batches of 32):")
+        console.print(
+            "\n[bold]Cutting the inference energy[/] of the trained CNN (test digits served in batches of 32):"
+        )
         render_study(console, study[0])
         console.print(before_after_table(study[0]))
         if study[1] is not None:
@@ -106,8 +131,9 @@ def demo(
         console.print(f"Energy-accuracy plot: [bold]{study[2]}[/]")
 
 
-def _optimize(outcome: TrainOutcome, config: Config, repeats: int, out_dir: Path, console: Console,
-              quiet: bool) -> tuple[Study, Path | None, Path]:
+def _optimize(
+    outcome: TrainOutcome, config: Config, repeats: int, out_dir: Path, console: Console, quiet: bool
+) -> tuple[Study, Path | None, Path]:
     """Search the trained CNN's cheaper variants; (study, saved model or None, plot)."""
     from greenai.cli.optimize_cmd import try_save_recommended
     from greenai.demo.digits import load_digits_data
@@ -117,9 +143,15 @@ def _optimize(outcome: TrainOutcome, config: Config, repeats: int, out_dir: Path
 
     task = digits_task(outcome.model, load_digits_data())
     with console.status("optimizing") as status:
-        study = run_search(task, digits_plan(), max_quality_drop=0.01, repeats=repeats,
-                           config=config, name="digits-demo-optimize",
-                           on_progress=lambda message: None if quiet else status.update(message))
+        study = run_search(
+            task,
+            digits_plan(),
+            max_quality_drop=0.01,
+            repeats=repeats,
+            config=config,
+            name="digits-demo-optimize",
+            on_progress=lambda message: None if quiet else status.update(message),
+        )
     saved, error = try_save_recommended(study, out_dir / "digits-optimized.pt", task.inputs[0])
     if error and not quiet:
         console.print(f"[yellow]The optimized model was not saved:[/] {error}", highlight=False)
@@ -136,8 +168,13 @@ def before_after_table(study: Study) -> Table:
         rows.append(("after", study.recommended))
     for label, o in rows:
         m = o.measurement
-        table.add_row(label, o.name, f"{m.energy_per_sample_j * 1e3:.3g} mJ ± {100 * m.rel_uncertainty:.0f}%",
-                      m.provenance.value, f"{o.quality:.4f}",
-                      f"{o.size_bytes / 1024:.0f} KiB" if o.size_bytes else "?",
-                      f"{o.nonzero_parameters:,}" if o.nonzero_parameters is not None else "?")
+        table.add_row(
+            label,
+            o.name,
+            f"{m.energy_per_sample_j * 1e3:.3g} mJ ± {100 * m.rel_uncertainty:.0f}%",
+            m.provenance.value,
+            f"{o.quality:.4f}",
+            f"{o.size_bytes / 1024:.0f} KiB" if o.size_bytes else "?",
+            f"{o.nonzero_parameters:,}" if o.nonzero_parameters is not None else "?",
+        )
     return table

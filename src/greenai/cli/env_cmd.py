@@ -6,8 +6,8 @@ import os
 
 from rich.table import Table
 
-from greenai.cli.render import make_console
 from greenai.cli.options import JsonOpt, SimulateOpt, build_config, print_json
+from greenai.cli.render import make_console
 from greenai.meters.discover import discover
 from greenai.meters.process import ProcessScope
 
@@ -22,11 +22,15 @@ def env(simulate: SimulateOpt = False, json_out: JsonOpt = False) -> None:
         for meter in found.meters:
             meter.close()
     if json_out:
-        print_json({
-            "available": [{"name": i.name, "devices": list(i.devices),
-                           "provenance": i.provenance.value, "detail": i.detail} for i in infos],
-            "unavailable": [{"name": u.name, "reason": u.reason} for u in found.unavailable],
-        })
+        print_json(
+            {
+                "available": [
+                    {"name": i.name, "devices": list(i.devices), "provenance": i.provenance.value, "detail": i.detail}
+                    for i in infos
+                ],
+                "unavailable": [{"name": u.name, "reason": u.reason} for u in found.unavailable],
+            }
+        )
         return
     console = make_console()
     table = Table(title="Meters in use", title_justify="left")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -16,14 +16,25 @@ from greenai.units import format_energy
 
 
 def estimate(
-    factory: Annotated[str, typer.Argument(help="MODULE:FACTORY or FILE.py:FACTORY, a function returning (model, example_input).")],
-    steps: Annotated[Optional[int], typer.Option(min=0, help="Training steps of the whole run.")] = None,
-    epochs: Annotated[Optional[float], typer.Option(min=0, help="Epochs of the whole run (with --dataset-size).")] = None,
-    dataset_size: Annotated[Optional[int], typer.Option(min=0, help="Training samples per epoch.")] = None,
+    factory: Annotated[
+        str, typer.Argument(help="MODULE:FACTORY or FILE.py:FACTORY, a function returning (model, example_input).")
+    ],
+    steps: Annotated[int | None, typer.Option(min=0, help="Training steps of the whole run.")] = None,
+    epochs: Annotated[
+        float | None, typer.Option(min=0, help="Epochs of the whole run (with --dataset-size).")
+    ] = None,
+    dataset_size: Annotated[int | None, typer.Option(min=0, help="Training samples per epoch.")] = None,
     inference_only: Annotated[bool, typer.Option("--inference-only", help="Skip the training step.")] = False,
-    optimizer: Annotated[str, typer.Option(help="Optimizer of the training step: adam, adamw, sgd (PyTorch's default for-loop form on CPU), adam-fused, adamw-fused, sgd-fused (fused=True) or none.")] = "adam",
-    profile: Annotated[Optional[Path], typer.Option(help="Calibration profile (default: this machine's).")] = None,
-    defaults: Annotated[bool, typer.Option("--defaults", help="Use the rough default coefficients, not a calibration.")] = False,
+    optimizer: Annotated[
+        str,
+        typer.Option(
+            help="Optimizer of the training step: adam, adamw, sgd (PyTorch's default for-loop form on CPU), adam-fused, adamw-fused, sgd-fused (fused=True) or none."
+        ),
+    ] = "adam",
+    profile: Annotated[Path | None, typer.Option(help="Calibration profile (default: this machine's).")] = None,
+    defaults: Annotated[
+        bool, typer.Option("--defaults", help="Use the rough default coefficients, not a calibration.")
+    ] = False,
     depth: Annotated[int, typer.Option(min=1, help="Module depth of the per-layer table.")] = 2,
     top: Annotated[int, typer.Option(min=1, help="Rows of the per-layer table.")] = 15,
     intensity: IntensityOpt = None,
@@ -37,16 +48,26 @@ def estimate(
 
     config = build_config(intensity=intensity, pue=pue, price=price)
     model, example = load_factory(factory)
-    result = run_estimate(model, example, training=not inference_only,
-                          optimizer=None if optimizer == "none" else optimizer,
-                          steps=steps, epochs=epochs, dataset_size=dataset_size,
-                          profile=profile, use_defaults=defaults, config=config)
+    result = run_estimate(
+        model,
+        example,
+        training=not inference_only,
+        optimizer=None if optimizer == "none" else optimizer,
+        steps=steps,
+        epochs=epochs,
+        dataset_size=dataset_size,
+        profile=profile,
+        use_defaults=defaults,
+        config=config,
+    )
     if json_out:
         print_json(_to_json(result))
         return
     console = make_console()
-    console.print(f"[bold]{factory}[/]: {result.inference_counts.parameters:,} parameters, "
-                  f"batch {result.inference.batch_size}; {result.profile_note}")
+    console.print(
+        f"[bold]{factory}[/]: {result.inference_counts.parameters:,} parameters, "
+        f"batch {result.inference.batch_size}; {result.profile_note}"
+    )
     console.print(_layer_table(result.training_step or result.inference, depth, top))
     console.print(_totals_table(result))
     if result.run is not None:
@@ -56,10 +77,13 @@ def estimate(
             f"[bold]Whole run[/] {r.steps:,} steps ({r.samples:,} samples): "
             f"time {r.time_s:,.1f} s [{r.time_low_s:,.1f} .. {r.time_high_s:,.1f}], "
             f"energy {format_energy(r.energy_j)} [{format_energy(r.energy_low_j)} .. "
-            f"{format_energy(r.energy_high_j)}] ({r.provenance})")
+            f"{format_energy(r.energy_high_j)}] ({r.provenance})"
+        )
         cost = "cost: set --price" if p.cost is None else f"cost {p.cost:.4g} {p.currency}"
-        console.print(f"  carbon {p.carbon_g:.4g} gCO2e [{p.carbon_low_g:.4g} .. {p.carbon_high_g:.4g}], "
-                      f"{cost}  [dim]({p.source})[/]")
+        console.print(
+            f"  carbon {p.carbon_g:.4g} gCO2e [{p.carbon_low_g:.4g} .. {p.carbon_high_g:.4g}], "
+            f"{cost}  [dim]({p.source})[/]"
+        )
     for note in (*result.inference.notes, *(result.training_step.notes if result.training_step else ())):
         console.print(f"[dim]note: {note}[/]")
 
@@ -73,14 +97,21 @@ def _layer_table(pred: Any, depth: int, top: int) -> Table:
         energy[key] += row.energy_j
         time_s[key] += row.time_s
         flops[key] += row.flops
-    table = Table(title=f"Per layer (depth {depth}), {'training step' if 'backward' in pred.per_pass else 'inference batch'}",
-                  title_justify="left")
+    table = Table(
+        title=f"Per layer (depth {depth}), {'training step' if 'backward' in pred.per_pass else 'inference batch'}",
+        title_justify="left",
+    )
     for col in ("module", "GFLOP", "time (ms)", "energy (mJ)", "share"):
         table.add_column(col, justify="left" if col == "module" else "right")
     total = sum(energy.values()) or 1.0
     for key in sorted(energy, key=energy.get, reverse=True)[:top]:  # type: ignore[arg-type]
-        table.add_row(key, f"{flops[key] / 1e9:.4f}", f"{time_s[key] * 1e3:.3f}",
-                      f"{energy[key] * 1e3:.3f}", f"{energy[key] / total:.1%}")
+        table.add_row(
+            key,
+            f"{flops[key] / 1e9:.4f}",
+            f"{time_s[key] * 1e3:.3f}",
+            f"{energy[key] * 1e3:.3f}",
+            f"{energy[key] / total:.1%}",
+        )
     return table
 
 
@@ -92,9 +123,13 @@ def _totals_table(result: Any) -> Table:
     if result.training_step is not None:
         rows.append(("training step", result.training_step))
     for label, p in rows:
-        table.add_row(label, f"{p.time_s * 1e3:.2f} ms [{p.time_low_s * 1e3:.2f} .. {p.time_high_s * 1e3:.2f}]",
-                      f"{p.energy_j:.4g} J [{p.energy_low_j:.3g} .. {p.energy_high_j:.3g}]",
-                      f"{p.energy_j / max(p.batch_size, 1):.3g} J", p.provenance)
+        table.add_row(
+            label,
+            f"{p.time_s * 1e3:.2f} ms [{p.time_low_s * 1e3:.2f} .. {p.time_high_s * 1e3:.2f}]",
+            f"{p.energy_j:.4g} J [{p.energy_low_j:.3g} .. {p.energy_high_j:.3g}]",
+            f"{p.energy_j / max(p.batch_size, 1):.3g} J",
+            p.provenance,
+        )
     return table
 
 

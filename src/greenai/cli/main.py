@@ -9,8 +9,17 @@ import sys
 
 import typer
 
-from greenai.cli import (calibrate_cmd, demo_cmd, env_cmd, estimate_cmd, optimize_cmd, run_cmd, runs_cmd,
-                         schedule_cmd, studies_cmd)
+from greenai.cli import (
+    calibrate_cmd,
+    demo_cmd,
+    env_cmd,
+    estimate_cmd,
+    optimize_cmd,
+    run_cmd,
+    runs_cmd,
+    schedule_cmd,
+    studies_cmd,
+)
 from greenai.errors import GreenAIError
 
 app = typer.Typer(
@@ -22,9 +31,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.command("env")(env_cmd.env)
-app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(
-    run_cmd.run
-)
+app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(run_cmd.run)
 app.command("demo")(demo_cmd.demo)
 app.command("estimate")(estimate_cmd.estimate)
 app.command("calibrate")(calibrate_cmd.calibrate)

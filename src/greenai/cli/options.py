@@ -5,18 +5,31 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
 from greenai.config import Config, load_config
 
-LedgerOpt = Annotated[Optional[Path], typer.Option("--ledger", help="Ledger file (default: GREENAI_LEDGER or ~/.local/share/greenai/ledger.db).")]
-IntensityOpt = Annotated[Optional[str], typer.Option("--intensity", help="Grid intensity: country (FRA, FR), cloud region (gcp:europe-west1), gCO2e/kWh (230), or trace:FILE.csv.")]
-PueOpt = Annotated[Optional[float], typer.Option("--pue", help="Power usage effectiveness of the data centre (>= 1.0).")]
-PriceOpt = Annotated[Optional[float], typer.Option("--price", help="Electricity price per kWh.")]
-SimulateOpt = Annotated[bool, typer.Option("--simulate", help="Use simulated meters (deterministic traces, labelled 'simulated').")]
-SampleHzOpt = Annotated[Optional[float], typer.Option("--sample-hz", help="Sampling rate of the meters (default 10).")]
+LedgerOpt = Annotated[
+    Path | None,
+    typer.Option("--ledger", help="Ledger file (default: GREENAI_LEDGER or ~/.local/share/greenai/ledger.db)."),
+]
+IntensityOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--intensity",
+        help="Grid intensity: country (FRA, FR), cloud region (gcp:europe-west1), gCO2e/kWh (230), or trace:FILE.csv.",
+    ),
+]
+PueOpt = Annotated[
+    float | None, typer.Option("--pue", help="Power usage effectiveness of the data centre (>= 1.0).")
+]
+PriceOpt = Annotated[float | None, typer.Option("--price", help="Electricity price per kWh.")]
+SimulateOpt = Annotated[
+    bool, typer.Option("--simulate", help="Use simulated meters (deterministic traces, labelled 'simulated').")
+]
+SampleHzOpt = Annotated[float | None, typer.Option("--sample-hz", help="Sampling rate of the meters (default 10).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")]
 
 
@@ -29,8 +42,12 @@ def build_config(
     sample_hz: float | None = None,
 ) -> Config:
     return load_config(
-        ledger=ledger, intensity=intensity, pue=pue, price_per_kwh=price,
-        simulate=simulate or None, sample_hz=sample_hz,
+        ledger=ledger,
+        intensity=intensity,
+        pue=pue,
+        price_per_kwh=price,
+        simulate=simulate or None,
+        sample_hz=sample_hz,
     )
 
 

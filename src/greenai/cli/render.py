@@ -40,8 +40,7 @@ def render_run(
 ) -> None:
     s = snapshot
     console.print(
-        f"[bold]Run[/] {name} [dim]({run_id[:8]})[/]  status: [bold]{status}[/]  "
-        f"duration: {s.duration_s:.2f} s"
+        f"[bold]Run[/] {name} [dim]({run_id[:8]})[/]  status: [bold]{status}[/]  duration: {s.duration_s:.2f} s"
     )
     console.print(
         f"[bold]Energy[/] {band(s.energy_j, s.rel_uncertainty)} "
@@ -76,8 +75,9 @@ def device_table(s: RunSnapshot) -> Table:
     for d in s.devices:
         share = d.energy_j / s.energy_j if s.energy_j > 0 else 0.0
         mean_w = d.energy_j / s.duration_s if s.duration_s > 0 else 0.0
-        table.add_row(d.device, band(d.energy_j, d.rel_uncertainty), f"{share:.1%}",
-                      f"{mean_w:.2f} W", d.provenance.value)
+        table.add_row(
+            d.device, band(d.energy_j, d.rel_uncertainty), f"{share:.1%}", f"{mean_w:.2f} W", d.provenance.value
+        )
     return table
 
 
@@ -90,14 +90,18 @@ def phase_table(s: RunSnapshot) -> Table:
         energy[p.phase] += p.energy_j
         duration[p.phase] = p.duration_s
         calls[p.phase] = p.calls
-    table = Table(title="Energy per phase (apportioned by time within each sample)",
-                  title_justify="left")
+    table = Table(title="Energy per phase (apportioned by time within each sample)", title_justify="left")
     for col in ("phase", "energy", "share", "time", "calls"):
         table.add_column(col, justify="left" if col == "phase" else "right")
     for phase in sorted(energy):
         depth = phase.count(SEPARATOR)
         label = "  " * depth + phase.rsplit(SEPARATOR, 1)[-1]
         share = energy[phase] / s.energy_j if s.energy_j > 0 else 0.0
-        table.add_row(label, band(energy[phase], s.rel_uncertainty), f"{share:.1%}",
-                      f"{duration[phase]:.2f} s", str(calls[phase]) if calls[phase] else "")
+        table.add_row(
+            label,
+            band(energy[phase], s.rel_uncertainty),
+            f"{share:.1%}",
+            f"{duration[phase]:.2f} s",
+            str(calls[phase]) if calls[phase] else "",
+        )
     return table

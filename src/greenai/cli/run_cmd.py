@@ -12,12 +12,21 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
-from greenai.cli.options import (IntensityOpt, JsonOpt, LedgerOpt, PriceOpt, PueOpt,
-                                 SampleHzOpt, SimulateOpt, build_config, print_json)
+from greenai.cli.options import (
+    IntensityOpt,
+    JsonOpt,
+    LedgerOpt,
+    PriceOpt,
+    PueOpt,
+    SampleHzOpt,
+    SimulateOpt,
+    build_config,
+    print_json,
+)
 from greenai.cli.render import make_console, render_run
 from greenai.errors import GreenAIError
 from greenai.ledger.records import RunStatus
@@ -27,8 +36,8 @@ FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 def run(
     command: Annotated[list[str], typer.Argument(help="The program and its arguments, after --.")],
-    name: Annotated[Optional[str], typer.Option("--name", "-n", help="Run name (default: the program).")] = None,
-    tag: Annotated[Optional[list[str]], typer.Option("--tag", "-t", help="KEY=VALUE tag, repeatable.")] = None,
+    name: Annotated[str | None, typer.Option("--name", "-n", help="Run name (default: the program).")] = None,
+    tag: Annotated[list[str] | None, typer.Option("--tag", "-t", help="KEY=VALUE tag, repeatable.")] = None,
     ledger: LedgerOpt = None,
     intensity: IntensityOpt = None,
     pue: PueOpt = None,
@@ -37,11 +46,15 @@ def run(
     sample_hz: SampleHzOpt = None,
     json_out: JsonOpt = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary on stderr.")] = False,
-    keep_freed_memory: Annotated[bool, typer.Option(
-        "--keep-freed-memory",
-        help="Start the program with glibc's malloc keeping freed memory mapped (no page faults on "
-             "re-used buffers; training steps 1.03-1.34x cheaper in docs/benchmarks.md; peak memory kept). "
-             "Tagged on the run.")] = False,
+    keep_freed_memory: Annotated[
+        bool,
+        typer.Option(
+            "--keep-freed-memory",
+            help="Start the program with glibc's malloc keeping freed memory mapped (no page faults on "
+            "re-used buffers; training steps 1.03-1.34x cheaper in docs/benchmarks.md; peak memory kept). "
+            "Tagged on the run.",
+        ),
+    ] = False,
 ) -> int:
     """Run a program and track the energy of its whole process tree."""
     from greenai.tracking.tracker import Tracker
@@ -58,8 +71,9 @@ def run(
         raise GreenAIError(f"command not found: {command[0]}") from None
     except PermissionError:
         raise GreenAIError(f"permission denied: cannot execute {command[0]}") from None
-    tracker = Tracker(name or os.path.basename(command[0]), tags=tags, config=config,
-                      pid=proc.pid, handle_signals=False)
+    tracker = Tracker(
+        name or os.path.basename(command[0]), tags=tags, config=config, pid=proc.pid, handle_signals=False
+    )
     try:
         tracker.start()
     except BaseException:
@@ -67,8 +81,10 @@ def run(
         proc.wait()
         raise
     received: list[int] = []
-    previous = {sig: signal.signal(sig, _forward_to(proc, received, forward=sig in FORWARDED_SIGNALS))
-                for sig in (signal.SIGINT, *FORWARDED_SIGNALS)}
+    previous = {
+        sig: signal.signal(sig, _forward_to(proc, received, forward=sig in FORWARDED_SIGNALS))
+        for sig in (signal.SIGINT, *FORWARDED_SIGNALS)
+    }
     try:
         returncode = wait_for_exit(proc)
     except BaseException:
@@ -77,8 +93,7 @@ def run(
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    status = (RunStatus.COMPLETED if returncode == 0
-              else RunStatus.INTERRUPTED if received else RunStatus.FAILED)
+    status = RunStatus.COMPLETED if returncode == 0 else RunStatus.INTERRUPTED if received else RunStatus.FAILED
     try:
         result = tracker.stop(status)  # its last reading still sees the exited program
     finally:
@@ -88,10 +103,15 @@ def run(
 
         print_json({**result_to_dict(result), "exit_code": exit_code(returncode)})
     elif not quiet:
-        render_run(make_console(stderr=True), run_id=result.run_id, name=result.name,
-                   status=result.status, snapshot=result.snapshot,
-                   cost_configured=result.cost_configured,
-                   ledger_path=str(result.ledger_path) if result.ledger_path else None)
+        render_run(
+            make_console(stderr=True),
+            run_id=result.run_id,
+            name=result.name,
+            status=result.status,
+            snapshot=result.snapshot,
+            cost_configured=result.cost_configured,
+            ledger_path=str(result.ledger_path) if result.ledger_path else None,
+        )
     return exit_code(returncode)
 
 

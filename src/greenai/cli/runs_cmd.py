@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -21,8 +21,8 @@ from greenai.ledger import (
     record_to_dict,
 )
 from greenai.ledger.export import iso_utc, sample_to_dict
-from greenai.ledger.run_forecasts import run_forecasts
 from greenai.ledger.records import RunStatus
+from greenai.ledger.run_forecasts import run_forecasts
 from greenai.tracking.result import RunResult
 from greenai.units import format_energy
 
@@ -41,15 +41,16 @@ def result_to_dict(result: RunResult) -> dict[str, Any]:
     if result.ledger_path is None:
         raise GreenAIError("this run was not stored in a ledger")
     with Ledger(result.ledger_path) as ledger:
-        return {**record_to_dict(ledger.get_run(result.run_id)),
-                "ledger": str(result.ledger_path)}
+        return {**record_to_dict(ledger.get_run(result.run_id)), "ledger": str(result.ledger_path)}
 
 
 @app.command("list")
 def list_runs(
     limit: Annotated[int, typer.Option(min=1, help="At most this many runs, newest first.")] = 20,
-    name: Annotated[Optional[str], typer.Option(help="Only runs with this name.")] = None,
-    status: Annotated[Optional[str], typer.Option(help=f"Only runs with this status ({', '.join(RunStatus.ALL)}).")] = None,
+    name: Annotated[str | None, typer.Option(help="Only runs with this name.")] = None,
+    status: Annotated[
+        str | None, typer.Option(help=f"Only runs with this status ({', '.join(RunStatus.ALL)}).")
+    ] = None,
     ledger: LedgerOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -62,17 +63,27 @@ def list_runs(
         print_json([record_to_dict(r) for r in records])
         return
     table = Table(title=f"{len(records)} run(s)", title_justify="left")
-    for col in ("id", "name", "status", "started (UTC)", "duration", "energy", "provenance",
-                "gCO2e", "J/sample"):
-        table.add_column(col, justify="right" if col in ("duration", "energy", "gCO2e", "J/sample") else "left",
-                         no_wrap=col in ("id", "status"), min_width=8 if col == "id" else None)
+    for col in ("id", "name", "status", "started (UTC)", "duration", "energy", "provenance", "gCO2e", "J/sample"):
+        table.add_column(
+            col,
+            justify="right" if col in ("duration", "energy", "gCO2e", "J/sample") else "left",
+            no_wrap=col in ("id", "status"),
+            min_width=8 if col == "id" else None,
+        )
     for r in records:
         s = r.snapshot
         samples = s.counters.get("samples", 0)
-        table.add_row(r.start.run_id[:8], r.start.name, r.status,
-                      iso_utc(r.start.started_at)[:19].replace("T", " "), f"{s.duration_s:.1f} s",
-                      band(s.energy_j, s.rel_uncertainty), s.provenance.value, f"{s.carbon_g:.3g}",
-                      f"{s.energy_j / samples:.3g}" if samples else "")
+        table.add_row(
+            r.start.run_id[:8],
+            r.start.name,
+            r.status,
+            iso_utc(r.start.started_at)[:19].replace("T", " "),
+            f"{s.duration_s:.1f} s",
+            band(s.energy_j, s.rel_uncertainty),
+            s.provenance.value,
+            f"{s.carbon_g:.3g}",
+            f"{s.energy_j / samples:.3g}" if samples else "",
+        )
     make_console().print(table)
 
 
@@ -97,8 +108,14 @@ def show(
         return
     console = make_console()
     config = record.start.environment.get("config", {})
-    render_run(console, run_id=record.start.run_id, name=record.start.name, status=record.status,
-               snapshot=record.snapshot, cost_configured=config.get("price_per_kwh") is not None)
+    render_run(
+        console,
+        run_id=record.start.run_id,
+        name=record.start.name,
+        status=record.status,
+        snapshot=record.snapshot,
+        cost_configured=config.get("price_per_kwh") is not None,
+    )
     console.print(f"Started {iso_utc(record.start.started_at)} on {record.start.host} (pid {record.start.pid})")
     for meter in record.start.environment.get("meters", []):
         console.print(f"  meter [bold]{meter['name']}[/] ({meter['provenance']}): {meter['detail']}")
@@ -106,26 +123,32 @@ def show(
         console.print("  tags: " + ", ".join(f"{k}={v}" for k, v in record.start.tags.items()))
     if forecasts:
         first, last = forecasts[0], forecasts[-1]
-        console.print(f"  forecasts: {len(forecasts)} made during the run; "
-                      f"first at {first.progress:.0%}: {format_energy(first.energy_j)} "
-                      f"[{format_energy(first.energy_low_j)} .. {format_energy(first.energy_high_j)}]; "
-                      f"last at {last.progress:.0%}: {format_energy(last.energy_j)} ({last.provenance})")
+        console.print(
+            f"  forecasts: {len(forecasts)} made during the run; "
+            f"first at {first.progress:.0%}: {format_energy(first.energy_j)} "
+            f"[{format_energy(first.energy_low_j)} .. {format_energy(first.energy_high_j)}]; "
+            f"last at {last.progress:.0%}: {format_energy(last.energy_j)} ({last.provenance})"
+        )
 
 
 @app.command("export")
 def export(
-    run_ids: Annotated[Optional[list[str]], typer.Argument(help="Runs to export (default: all).")] = None,
+    run_ids: Annotated[list[str] | None, typer.Argument(help="Runs to export (default: all).")] = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="csv or json.")] = "csv",
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="File to write (default: stdout).")] = None,
-    samples: Annotated[bool, typer.Option("--samples", help="Export the power samples instead of one row per run (csv), or with the runs (json).")] = False,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")] = None,
+    samples: Annotated[
+        bool,
+        typer.Option(
+            "--samples", help="Export the power samples instead of one row per run (csv), or with the runs (json)."
+        ),
+    ] = False,
     ledger: LedgerOpt = None,
 ) -> None:
     """Export runs as CSV or JSON."""
     if fmt not in ("csv", "json"):
         raise GreenAIError(f"unknown format {fmt!r}; use csv or json")
     with open_ledger(ledger) as store:
-        records = ([store.get_run(r) for r in run_ids] if run_ids
-                   else store.list_runs(limit=1_000_000))
+        records = [store.get_run(r) for r in run_ids] if run_ids else store.list_runs(limit=1_000_000)
         if output is None:
             export_runs(records, fmt, sys.stdout, samples, load_samples=store.samples)  # type: ignore[arg-type]
             return
@@ -151,16 +174,33 @@ def compare(
     if json_out:
         print_json(_jsonable(asdict(comparison)))
         return
-    table = Table(title=f"Compared with {comparison.baseline.name} ({comparison.baseline.run_id[:8]})",
-                  title_justify="left")
-    for col in ("id", "name", "provenance", "energy", "x energy", "time", "x time", "gCO2e",
-                *(f"J/{c}" for c in comparison.counters)):
+    table = Table(
+        title=f"Compared with {comparison.baseline.name} ({comparison.baseline.run_id[:8]})", title_justify="left"
+    )
+    for col in (
+        "id",
+        "name",
+        "provenance",
+        "energy",
+        "x energy",
+        "time",
+        "x time",
+        "gCO2e",
+        *(f"J/{c}" for c in comparison.counters),
+    ):
         table.add_column(col, justify="left" if col in ("id", "name", "provenance") else "right")
     for r in comparison.runs:
-        table.add_row(r.run_id[:8], r.name, r.provenance.value, f"{r.energy_j:.4g} J",
-                      _ratio(r.ratio.get("energy_j")), f"{r.duration_s:.3g} s",
-                      _ratio(r.ratio.get("duration_s")), f"{r.carbon_g:.3g}",
-                      *(f"{r.j_per[c]:.4g}" if r.j_per.get(c) is not None else "" for c in comparison.counters))
+        table.add_row(
+            r.run_id[:8],
+            r.name,
+            r.provenance.value,
+            f"{r.energy_j:.4g} J",
+            _ratio(r.ratio.get("energy_j")),
+            f"{r.duration_s:.3g} s",
+            _ratio(r.ratio.get("duration_s")),
+            f"{r.carbon_g:.3g}",
+            *(f"{r.j_per[c]:.4g}" if r.j_per.get(c) is not None else "" for c in comparison.counters),
+        )
     console = make_console()
     console.print(table)
     for note in comparison.notes:

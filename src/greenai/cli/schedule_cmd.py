@@ -22,9 +22,7 @@ from greenai.cli.options import JsonOpt, print_json
 from greenai.cli.render import make_console
 from greenai.errors import ConfigError
 
-schedule_app = typer.Typer(
-    help="Carbon- and energy-aware scheduling of jobs.", no_args_is_help=True
-)
+schedule_app = typer.Typer(help="Carbon- and energy-aware scheduling of jobs.", no_args_is_help=True)
 
 _UNITS = {"s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86_400.0}
 
@@ -65,23 +63,48 @@ def _parse_time(text: str) -> float:
 
 # -- simulate -----------------------------------------------------------------------
 
+
 @schedule_app.command("simulate")
 def simulate(
-    carbon: Annotated[str, typer.Option("--carbon", help="Carbon trace: gb_2020, fr_2020 or a CSV file (Time, Carbon Intensity).")] = "gb_2020",
-    jobs: Annotated[Path | None, typer.Option("--jobs", help="Job trace, CSV or JSON: job_id, arrival, duration_s[, slack_s, energy_j, interruptible].")] = None,
-    hourly_jobs: Annotated[bool, typer.Option("--hourly-jobs", help="Generate one job per hour instead of reading --jobs.")] = False,
+    carbon: Annotated[
+        str, typer.Option("--carbon", help="Carbon trace: gb_2020, fr_2020 or a CSV file (Time, Carbon Intensity).")
+    ] = "gb_2020",
+    jobs: Annotated[
+        Path | None,
+        typer.Option(
+            "--jobs", help="Job trace, CSV or JSON: job_id, arrival, duration_s[, slack_s, energy_j, interruptible]."
+        ),
+    ] = None,
+    hourly_jobs: Annotated[
+        bool, typer.Option("--hourly-jobs", help="Generate one job per hour instead of reading --jobs.")
+    ] = False,
     duration: Annotated[str, typer.Option(help="Duration of each generated job.")] = "1h",
     slack: Annotated[str, typer.Option(help="Slack of each generated job.")] = "12h",
     days: Annotated[float, typer.Option(min=0.01, help="Days of generated jobs.")] = 7.0,
-    start: Annotated[str | None, typer.Option(help="First generated arrival, ISO 8601 UTC (default: first midnight a week into the trace).")] = None,
-    interruptible: Annotated[bool, typer.Option("--interruptible", help="Generated jobs may pause and resume.")] = False,
-    policy: Annotated[list[str] | None, typer.Option("--policy", help="Policy (repeatable): fifo, carbon, carbon-persistence, oracle, placement, budget, or a stack like carbon+budget.")] = None,
+    start: Annotated[
+        str | None,
+        typer.Option(help="First generated arrival, ISO 8601 UTC (default: first midnight a week into the trace)."),
+    ] = None,
+    interruptible: Annotated[
+        bool, typer.Option("--interruptible", help="Generated jobs may pause and resume.")
+    ] = False,
+    policy: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--policy",
+            help="Policy (repeatable): fifo, carbon, carbon-persistence, oracle, placement, budget, or a stack like carbon+budget.",
+        ),
+    ] = None,
     power_w: Annotated[float, typer.Option(min=0.001, help="Power of jobs without energy_j (W).")] = 1000.0,
-    node: Annotated[list[str] | None, typer.Option("--node", help="Node NAME[:ENERGY_FACTOR[:SLOTS]] for placement (repeatable).")] = None,
+    node: Annotated[
+        list[str] | None, typer.Option("--node", help="Node NAME[:ENERGY_FACTOR[:SLOTS]] for placement (repeatable).")
+    ] = None,
     max_power_w: Annotated[float | None, typer.Option(help="Power cap of the cluster for 'budget' (W).")] = None,
     max_energy_kwh: Annotated[float | None, typer.Option(help="Energy cap per window for 'budget' (kWh).")] = None,
     window: Annotated[str, typer.Option(help="Window of the energy cap.")] = "1h",
-    delay: Annotated[str, typer.Option(help="Publication delay of intensity data for the forecasts (e.g. 30min).")] = "0",
+    delay: Annotated[
+        str, typer.Option(help="Publication delay of intensity data for the forecasts (e.g. 30min).")
+    ] = "0",
     json_out: JsonOpt = False,
 ) -> None:
     """Replay jobs against a carbon trace and compare policies (FIFO always included)."""
@@ -99,33 +122,63 @@ def simulate(
         job_list = load_jobs(jobs)
     else:
         first = _parse_time(start) if start else math.ceil(trace.start_s / 86_400 + 7) * 86_400
-        job_list = make_hourly(first, days, duration_s=parse_duration(duration, "--duration"),
-                               slack_s=parse_duration(slack, "--slack"), interruptible=interruptible)
+        job_list = make_hourly(
+            first,
+            days,
+            duration_s=parse_duration(duration, "--duration"),
+            slack_s=parse_duration(slack, "--slack"),
+            interruptible=interruptible,
+        )
     names = list(dict.fromkeys(p.strip().lower() for p in (policy or ["fifo", "carbon", "oracle"])))
     if "fifo" not in names:
         names.insert(0, "fifo")
-    options = {"trace": trace, "nodes": [parse_node(n) for n in node or []], "max_power_w": max_power_w,
-                   "max_energy_j": None if max_energy_kwh is None else max_energy_kwh * 3_600_000.0,
-                   "window_s": parse_duration(window, "--window"), "delay_s": parse_duration(delay, "--delay")}
+    options = {
+        "trace": trace,
+        "nodes": [parse_node(n) for n in node or []],
+        "max_power_w": max_power_w,
+        "max_energy_j": None if max_energy_kwh is None else max_energy_kwh * 3_600_000.0,
+        "window_s": parse_duration(window, "--window"),
+        "delay_s": parse_duration(delay, "--delay"),
+    }
     policies = [policy_from_name(n, **options) for n in names]  # all validated before any run
     results = [run_simulation(job_list, trace, p, power_w=power_w) for p in policies]
     rows = compare(results)
     if json_out:
-        print_json({"carbon_trace": trace.label, "jobs": len(job_list),
-                    "policies": [{**asdict(r.summary), "saving_vs_fifo_g": r.saving_vs_fifo_g,
-                                  "saving_vs_fifo_pct": r.saving_vs_fifo_pct,
-                                  "share_of_oracle_saving": r.share_of_oracle_saving} for r in rows]})
+        print_json(
+            {
+                "carbon_trace": trace.label,
+                "jobs": len(job_list),
+                "policies": [
+                    {
+                        **asdict(r.summary),
+                        "saving_vs_fifo_g": r.saving_vs_fifo_g,
+                        "saving_vs_fifo_pct": r.saving_vs_fifo_pct,
+                        "share_of_oracle_saving": r.share_of_oracle_saving,
+                    }
+                    for r in rows
+                ],
+            }
+        )
         return
     console = make_console()
     console.print(_simulate_table(rows, trace.label, len(job_list)))
-    console.print("[dim]Energy is estimated (each job's predicted energy, or duration x --power-w); "
-                  f"carbon integrates it over trace {trace.label}.[/]")
+    console.print(
+        "[dim]Energy is estimated (each job's predicted energy, or duration x --power-w); "
+        f"carbon integrates it over trace {trace.label}.[/]"
+    )
 
 
 def _simulate_table(rows: list[Any], trace_label: str, n_jobs: int) -> Table:
     table = Table(title=f"{n_jobs} jobs against carbon trace {trace_label}", title_justify="left")
-    for col in ("policy", "carbon (kg)", "energy (kWh)", "mean wait", "deadline misses",
-                "saved vs FIFO", "% of oracle saving"):
+    for col in (
+        "policy",
+        "carbon (kg)",
+        "energy (kWh)",
+        "mean wait",
+        "deadline misses",
+        "saved vs FIFO",
+        "% of oracle saving",
+    ):
         table.add_column(col, justify="left" if col == "policy" else "right")
     for r in rows:
         s = r.summary
@@ -133,8 +186,15 @@ def _simulate_table(rows: list[Any], trace_label: str, n_jobs: int) -> Table:
         if r.saving_vs_fifo_pct is not None:
             saved += f" ({r.saving_vs_fifo_pct:.1f}%)"
         share = "" if r.share_of_oracle_saving is None else f"{r.share_of_oracle_saving * 100:.1f}%"
-        table.add_row(s.policy, f"{s.carbon_g / 1000:.4g}", f"{s.energy_j / 3_600_000:.4g}",
-                      f"{s.mean_wait_s / 3600:.2f} h", str(s.deadline_misses), saved, share)
+        table.add_row(
+            s.policy,
+            f"{s.carbon_g / 1000:.4g}",
+            f"{s.energy_j / 3_600_000:.4g}",
+            f"{s.mean_wait_s / 3600:.2f} h",
+            str(s.deadline_misses),
+            saved,
+            share,
+        )
     return table
 
 

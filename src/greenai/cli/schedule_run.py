@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -41,39 +41,70 @@ EXECUTORS = ("local", "ray")
 def run_jobs(
     job_file: Annotated[Path, typer.Argument(help="Job file (.toml or .json) listing the jobs.")],
     executor: Annotated[str, typer.Option("--executor", "-e", help="Where jobs run: local or ray.")] = "local",
-    ray_address: Annotated[Optional[str], typer.Option(
-        "--ray-address", help="Ray cluster to join: HOST:PORT, ray://HOST:PORT or auto "
-        "(default: start a local cluster).")] = None,
-    ray_cpus: Annotated[Optional[int], typer.Option(
-        "--ray-cpus", help="Logical CPUs of the local Ray cluster this starts (default: all).")] = None,
-    parallel: Annotated[Optional[int], typer.Option(
-        "--parallel", "-p", help="Jobs in flight at once (default: the usable CPUs / the cluster's CPUs).")] = None,
-    batch_id: Annotated[Optional[str], typer.Option("--batch-id", help="Id of this batch in the ledger (default: random).")] = None,
-    log_dir: Annotated[Optional[Path], typer.Option(
-        "--log-dir", help="Local executor: write each job's output to DIR/<job id>.log.")] = None,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address",
+            help="Ray cluster to join: HOST:PORT, ray://HOST:PORT or auto (default: start a local cluster).",
+        ),
+    ] = None,
+    ray_cpus: Annotated[
+        int | None,
+        typer.Option("--ray-cpus", help="Logical CPUs of the local Ray cluster this starts (default: all)."),
+    ] = None,
+    parallel: Annotated[
+        int | None,
+        typer.Option(
+            "--parallel", "-p", help="Jobs in flight at once (default: the usable CPUs / the cluster's CPUs)."
+        ),
+    ] = None,
+    batch_id: Annotated[
+        str | None, typer.Option("--batch-id", help="Id of this batch in the ledger (default: random).")
+    ] = None,
+    log_dir: Annotated[
+        Path | None, typer.Option("--log-dir", help="Local executor: write each job's output to DIR/<job id>.log.")
+    ] = None,
     ledger: LedgerOpt = None,
     intensity: IntensityOpt = None,
     pue: PueOpt = None,
     price: PriceOpt = None,
     simulate: SimulateOpt = False,
     sample_hz: SampleHzOpt = None,
-    policy: Annotated[Optional[str], typer.Option(
-        "--policy", help="fifo (default); budget: defer jobs while the cluster would pass "
-        "--max-power-w (never drop one); carbon: start each job, within its slack, when the "
-        "--forecast says the grid is cleanest; or a stack such as carbon+budget.")] = None,
-    forecast: Annotated[Optional[str], typer.Option(
-        "--forecast", help="Intensity forecast for --policy carbon: trace:FILE.csv (a published "
-        "forecast covering the batch) or MODULE:FUNCTION returning [(unix_s, g/kWh), ...] "
-        "for (now_s, horizon_s).")] = None,
-    forecast_tz: Annotated[str, typer.Option(
-        "--forecast-tz", help="Time zone of a forecast file's timestamps without an offset.")] = "UTC",
-    node: Annotated[list[str] | None, typer.Option(
-        "--node", help="For --policy placement: NAME[:ENERGY_FACTOR[:SLOTS]] (repeatable). NAME is a "
-        "Ray node id, host name or IP (local executor: 'local'); each job goes to the free node "
-        "with the lowest predicted energy (its prediction x the factor). SLOTS defaults to the "
-        "node's CPUs (local: --parallel).")] = None,
-    max_power_w: Annotated[Optional[float], typer.Option(
-        "--max-power-w", min=0.001, help="Power cap for the budget policy (W; jobs' predicted power).")] = None,
+    policy: Annotated[
+        str | None,
+        typer.Option(
+            "--policy",
+            help="fifo (default); budget: defer jobs while the cluster would pass "
+            "--max-power-w (never drop one); carbon: start each job, within its slack, when the "
+            "--forecast says the grid is cleanest; or a stack such as carbon+budget.",
+        ),
+    ] = None,
+    forecast: Annotated[
+        str | None,
+        typer.Option(
+            "--forecast",
+            help="Intensity forecast for --policy carbon: trace:FILE.csv (a published "
+            "forecast covering the batch) or MODULE:FUNCTION returning [(unix_s, g/kWh), ...] "
+            "for (now_s, horizon_s).",
+        ),
+    ] = None,
+    forecast_tz: Annotated[
+        str, typer.Option("--forecast-tz", help="Time zone of a forecast file's timestamps without an offset.")
+    ] = "UTC",
+    node: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--node",
+            help="For --policy placement: NAME[:ENERGY_FACTOR[:SLOTS]] (repeatable). NAME is a "
+            "Ray node id, host name or IP (local executor: 'local'); each job goes to the free node "
+            "with the lowest predicted energy (its prediction x the factor). SLOTS defaults to the "
+            "node's CPUs (local: --parallel).",
+        ),
+    ] = None,
+    max_power_w: Annotated[
+        float | None,
+        typer.Option("--max-power-w", min=0.001, help="Power cap for the budget policy (W; jobs' predicted power)."),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> int:
     """Run every job of a job file, each tracked; record the batch in the ledger. Jobs
@@ -102,25 +133,46 @@ def run_jobs(
     runner = _make_executor(executor, config, ray_address, ray_cpus, parallel, log_dir)
     try:  # an unknown node or a forecast that cannot be read is refused before any job runs
         nodes = _with_history([_with_slots(n, runner) for n in nodes], runner, jobs, ledger_path, progress)
-        chosen = _build_policy(stages, max_power_w, forecast, forecast_tz, nodes, lambda problem: progress.print(
-            problem, style="yellow", markup=False, highlight=False))
+        chosen = _build_policy(
+            stages,
+            max_power_w,
+            forecast,
+            forecast_tz,
+            nodes,
+            lambda problem: progress.print(problem, style="yellow", markup=False, highlight=False),
+        )
     except BaseException:
         runner.shutdown()
         raise
     for job in jobs:
         if job.predicted_duration_s is not None or job.predicted_energy_j is not None:
-            progress.print(f"{job.job_id}: predicted {_or_dash(job.predicted_duration_s, 's')}, "
-                           f"{_or_dash(job.predicted_energy_j, 'J')} ({job.prediction_source})",
-                           style="dim", markup=False, highlight=False)
+            progress.print(
+                f"{job.job_id}: predicted {_or_dash(job.predicted_duration_s, 's')}, "
+                f"{_or_dash(job.predicted_energy_j, 'J')} ({job.prediction_source})",
+                style="dim",
+                markup=False,
+                highlight=False,
+            )
     # SIGTERM/SIGHUP (kill, a closed terminal) end the batch like Ctrl-C: the executor's
     # shutdown then ends the jobs, which run in sessions of their own and would live on
     previous = {sig: signal.signal(sig, _raise_on_signal) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
-        summary = run_batch(jobs, runner, ledger_path, batch_id=batch_id, policy=chosen, on_outcome=lambda o: progress.print(
-            f"{o.job_id}: {o.status}"
-            + (f", {format_energy(o.energy_j)} ({o.provenance})" if o.energy_j is not None else "")
-            + (f" — {o.error}" if o.error else ""), style="dim", markup=False, highlight=False),
-            on_event=lambda message: progress.print(message, style="yellow", markup=False, highlight=False))
+        summary = run_batch(
+            jobs,
+            runner,
+            ledger_path,
+            batch_id=batch_id,
+            policy=chosen,
+            on_outcome=lambda o: progress.print(
+                f"{o.job_id}: {o.status}"
+                + (f", {format_energy(o.energy_j)} ({o.provenance})" if o.energy_j is not None else "")
+                + (f" — {o.error}" if o.error else ""),
+                style="dim",
+                markup=False,
+                highlight=False,
+            ),
+            on_event=lambda message: progress.print(message, style="yellow", markup=False, highlight=False),
+        )
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -138,8 +190,9 @@ def _raise_on_signal(signum: int, frame: object) -> None:
     raise TerminatedBySignal(128 + signum)
 
 
-def _make_executor(name: str, config: Any, ray_address: str | None, ray_cpus: int | None,
-                   parallel: int | None, log_dir: Path | None) -> Any:
+def _make_executor(
+    name: str, config: Any, ray_address: str | None, ray_cpus: int | None, parallel: int | None, log_dir: Path | None
+) -> Any:
     if name == "ray":
         from greenai.schedule.executor_ray import RayExecutor
 
@@ -151,17 +204,33 @@ def _make_executor(name: str, config: Any, ray_address: str | None, ray_cpus: in
 
 def summary_to_dict(summary: Any, executor: str, ledger_path: str) -> dict[str, Any]:
     return {
-        "batch_id": summary.batch_id, "executor": executor, "ledger": ledger_path,
-        "jobs": summary.jobs, "completed": summary.completed, "failed": summary.failed,
-        "energy_j": summary.energy_j, "provenance": summary.provenance, "carbon_g": summary.carbon_g,
-        "wall_s": summary.wall_s, "overhead_median_s": summary.overhead_median_s,
+        "batch_id": summary.batch_id,
+        "executor": executor,
+        "ledger": ledger_path,
+        "jobs": summary.jobs,
+        "completed": summary.completed,
+        "failed": summary.failed,
+        "energy_j": summary.energy_j,
+        "provenance": summary.provenance,
+        "carbon_g": summary.carbon_g,
+        "wall_s": summary.wall_s,
+        "overhead_median_s": summary.overhead_median_s,
         "overhead_p95_s": summary.overhead_p95_s,
         "outcomes": [
-            {"job_id": o.job_id, "status": o.status, "run_id": o.run_id, "node": o.node,
-             "energy_j": o.energy_j, "rel_uncertainty": o.rel_uncertainty, "provenance": o.provenance,
-             "carbon_g": o.carbon_g, "duration_s": o.duration_s,
-             "scheduling_overhead_s": None if math.isnan(oh) else oh, "pauses": pauses,
-             "error": o.error}
+            {
+                "job_id": o.job_id,
+                "status": o.status,
+                "run_id": o.run_id,
+                "node": o.node,
+                "energy_j": o.energy_j,
+                "rel_uncertainty": o.rel_uncertainty,
+                "provenance": o.provenance,
+                "carbon_g": o.carbon_g,
+                "duration_s": o.duration_s,
+                "scheduling_overhead_s": None if math.isnan(oh) else oh,
+                "pauses": pauses,
+                "error": o.error,
+            }
             for o, oh, pauses in zip(summary.outcomes, summary.overheads_s, summary.pauses)
         ],
     }
@@ -171,55 +240,89 @@ def render_summary(summary: Any, executor: str, ledger_path: str) -> None:
     console = make_console()
     table = Table(title=f"Batch {summary.batch_id} ({executor})", title_justify="left")
     paused = any(summary.pauses)  # the column only when a policy paused a job
-    columns = ("job", "status", "node", "energy", "provenance", "duration", "overhead",
-               *(("pauses",) if paused else ()), "run", "error")
+    columns = (
+        "job",
+        "status",
+        "node",
+        "energy",
+        "provenance",
+        "duration",
+        "overhead",
+        *(("pauses",) if paused else ()),
+        "run",
+        "error",
+    )
     for col in columns:
-        table.add_column(col, justify="right" if col in ("energy", "duration", "overhead", "pauses") else "left",
-                         overflow="fold")
+        table.add_column(
+            col, justify="right" if col in ("energy", "duration", "overhead", "pauses") else "left", overflow="fold"
+        )
     for o, overhead, pauses in zip(summary.outcomes, summary.overheads_s, summary.pauses):
-        energy = (f"{format_energy(o.energy_j)} ± {(o.rel_uncertainty or 0) * 100:.0f}%"
-                  if o.energy_j is not None else "—")
+        energy = (
+            f"{format_energy(o.energy_j)} ± {(o.rel_uncertainty or 0) * 100:.0f}%" if o.energy_j is not None else "—"
+        )
         table.add_row(
-            Text(o.job_id), Text(o.status, style="green" if o.ok else "red"), o.node[:12], energy,
-            o.provenance or "—", f"{o.duration_s:.2f} s" if o.duration_s is not None else "—",
+            Text(o.job_id),
+            Text(o.status, style="green" if o.ok else "red"),
+            o.node[:12],
+            energy,
+            o.provenance or "—",
+            f"{o.duration_s:.2f} s" if o.duration_s is not None else "—",
             "—" if math.isnan(overhead) else f"{overhead * 1000:.0f} ms",
-            *((str(pauses),) if paused else ()), (o.run_id or "—")[:8], Text(o.error))
+            *((str(pauses),) if paused else ()),
+            (o.run_id or "—")[:8],
+            Text(o.error),
+        )
     console.print(table)
-    overhead = ("—" if summary.overhead_median_s is None else
-                f"median {summary.overhead_median_s * 1000:.0f} ms, p95 {summary.overhead_p95_s * 1000:.0f} ms")
+    overhead = (
+        "—"
+        if summary.overhead_median_s is None
+        else f"median {summary.overhead_median_s * 1000:.0f} ms, p95 {summary.overhead_p95_s * 1000:.0f} ms"
+    )
     console.print(
         f"[bold]{summary.completed}/{summary.jobs} completed[/], {summary.failed} failed; "
         f"energy {format_energy(summary.energy_j)} ({summary.provenance or 'none measured'}; weakest "
         f"source), carbon {summary.carbon_g:.4g} gCO2e; wall {summary.wall_s:.1f} s; "
-        f"scheduling overhead per job {overhead}")
+        f"scheduling overhead per job {overhead}"
+    )
     console.print(Text(f"Stored in {ledger_path} as batch {summary.batch_id}", style="dim"))
 
 
-def _policy_stages(name: str | None, max_power_w: float | None, forecast: str | None,
-                   nodes: list[Any]) -> list[str]:
+def _policy_stages(name: str | None, max_power_w: float | None, forecast: str | None, nodes: list[Any]) -> list[str]:
     """The stages of a real batch's policy (none: FIFO), checked against the options that go
     with them: a power budget, carbon-aware timing on a live forecast, energy-aware
     placement, or a stack of them."""
     parts = [p.strip().lower() for p in (name or "fifo").split("+")]
     if not set(parts) <= {"fifo", "budget", "carbon", "placement"}:
-        raise ConfigError(f"schedule run takes --policy fifo, budget, carbon, placement or a stack "
-                          f"such as carbon+budget (got {name!r}); `greenai schedule simulate` "
-                          "replays the others")
+        raise ConfigError(
+            f"schedule run takes --policy fifo, budget, carbon, placement or a stack "
+            f"such as carbon+budget (got {name!r}); `greenai schedule simulate` "
+            "replays the others"
+        )
     if bool(nodes) != ("placement" in parts):
-        raise ConfigError("--policy placement needs --node NAME[:FACTOR[:SLOTS]] (repeatable), "
-                          "and --node is used only by --policy placement")
+        raise ConfigError(
+            "--policy placement needs --node NAME[:FACTOR[:SLOTS]] (repeatable), "
+            "and --node is used only by --policy placement"
+        )
     if max_power_w is not None and "budget" not in parts:
         raise ConfigError("--max-power-w needs --policy budget")
     if "budget" in parts and max_power_w is None:
         raise ConfigError("--policy budget needs --max-power-w")
     if (forecast is not None) != ("carbon" in parts):
-        raise ConfigError("--policy carbon needs --forecast (trace:FILE.csv or MODULE:FUNCTION), "
-                          "and --forecast is used only by --policy carbon")
+        raise ConfigError(
+            "--policy carbon needs --forecast (trace:FILE.csv or MODULE:FUNCTION), "
+            "and --forecast is used only by --policy carbon"
+        )
     return [p for p in parts if p != "fifo"]
 
 
-def _build_policy(stages: list[str], max_power_w: float | None, forecast: str | None,
-                  forecast_tz: str, nodes: list[Any], on_problem: Callable[[str], None]) -> Any:
+def _build_policy(
+    stages: list[str],
+    max_power_w: float | None,
+    forecast: str | None,
+    forecast_tz: str,
+    nodes: list[Any],
+    on_problem: Callable[[str], None],
+) -> Any:
     """The composed policy (None for FIFO); carbon timing reads its forecast through
     greenai.carbon.grid_forecast_source, which reports problems to `on_problem`."""
     if not stages:
@@ -259,8 +362,12 @@ def _with_history(nodes: list[Any], executor: Any, jobs: list[Any], ledger_path:
     for before, after in zip(nodes, learned):
         known = len(after.energy_j) - len(before.energy_j)
         if known:
-            progress.print(f"node {after.name}: measured energy from the ledger for {known} job(s)",
-                           style="dim", markup=False, highlight=False)
+            progress.print(
+                f"node {after.name}: measured energy from the ledger for {known} job(s)",
+                style="dim",
+                markup=False,
+                highlight=False,
+            )
     return learned
 
 

@@ -42,8 +42,7 @@ def batches(
         table.add_column(col, justify="left" if col in ("batch", "first submitted (UTC)") else "right")
     for r in rows:
         started = iso_utc(r.first_submitted_at)[:19].replace("T", " ") if r.first_submitted_at else "—"
-        table.add_row(r.batch_id, started, str(r.jobs), str(r.completed), str(r.failed),
-                      format_energy(r.energy_j))
+        table.add_row(r.batch_id, started, str(r.jobs), str(r.completed), str(r.failed), format_energy(r.energy_j))
     make_console().print(table)
 
 
@@ -62,23 +61,49 @@ def show(
         print_json([asdict(j) for j in jobs])
         return
     table = Table(title=f"Batch {jobs[0].batch_id}", title_justify="left")
-    for col in ("job", "status", "node", "energy", "provenance", "gCO2e", "duration", "overhead",
-                "pauses", "predicted", "run", "error"):
-        table.add_column(col, overflow="fold", justify="right" if col in (
-            "energy", "gCO2e", "duration", "overhead", "pauses", "predicted") else "left")
+    for col in (
+        "job",
+        "status",
+        "node",
+        "energy",
+        "provenance",
+        "gCO2e",
+        "duration",
+        "overhead",
+        "pauses",
+        "predicted",
+        "run",
+        "error",
+    ):
+        table.add_column(
+            col,
+            overflow="fold",
+            justify="right" if col in ("energy", "gCO2e", "duration", "overhead", "pauses", "predicted") else "left",
+        )
     for j in jobs:
-        energy = (f"{format_energy(j.energy_j)} ± {(j.rel_uncertainty or 0) * 100:.0f}%"
-                  if j.energy_j is not None else "—")
-        predicted = (format_energy(j.predicted_energy_j) if j.predicted_energy_j is not None else "—")
+        energy = (
+            f"{format_energy(j.energy_j)} ± {(j.rel_uncertainty or 0) * 100:.0f}%" if j.energy_j is not None else "—"
+        )
+        predicted = format_energy(j.predicted_energy_j) if j.predicted_energy_j is not None else "—"
         table.add_row(
-            Text(j.job_id), Text(j.status, style=STATUS_STYLE.get(j.status, "")), j.node[:12], energy,
-            j.provenance or "—", f"{j.carbon_g:.3g}" if j.carbon_g is not None else "—",
+            Text(j.job_id),
+            Text(j.status, style=STATUS_STYLE.get(j.status, "")),
+            j.node[:12],
+            energy,
+            j.provenance or "—",
+            f"{j.carbon_g:.3g}" if j.carbon_g is not None else "—",
             f"{j.duration_s:.2f} s" if j.duration_s is not None else "—",
             f"{j.scheduling_overhead_s * 1000:.0f} ms" if j.scheduling_overhead_s is not None else "—",
-            str(j.pauses), predicted, (j.run_id or "—")[:8], Text(j.error))
+            str(j.pauses),
+            predicted,
+            (j.run_id or "—")[:8],
+            Text(j.error),
+        )
     console = make_console()
     console.print(table)
     done = [j for j in jobs if j.energy_j is not None]
-    console.print(f"{sum(j.status == JobStatus.COMPLETED for j in jobs)}/{len(jobs)} completed, "
-                  f"{sum(j.status == JobStatus.FAILED for j in jobs)} failed; energy "
-                  f"{format_energy(sum(j.energy_j or 0.0 for j in done))} over {len(done)} job(s) with a run")
+    console.print(
+        f"{sum(j.status == JobStatus.COMPLETED for j in jobs)}/{len(jobs)} completed, "
+        f"{sum(j.status == JobStatus.FAILED for j in jobs)} failed; energy "
+        f"{format_energy(sum(j.energy_j or 0.0 for j in done))} over {len(done)} job(s) with a run"
+    )

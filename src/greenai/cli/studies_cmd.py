@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -15,7 +15,7 @@ from greenai.errors import RunNotFoundError
 
 
 def studies(
-    study: Annotated[Optional[str], typer.Argument(help="A study id (or unique prefix): show its candidates.")] = None,
+    study: Annotated[str | None, typer.Argument(help="A study id (or unique prefix): show its candidates.")] = None,
     ledger: LedgerOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -35,8 +35,11 @@ def studies(
             if len(ids) > 1:
                 raise RunNotFoundError(f"{study!r} matches {len(ids)} studies; give more of the id")
     if json_out:
-        print_json([{"study_id": s, "created_at": t, "candidates": n} for s, t, n in found]
-                   if study is None else [asdict(r) for r in rows])
+        print_json(
+            [{"study_id": s, "created_at": t, "candidates": n} for s, t, n in found]
+            if study is None
+            else [asdict(r) for r in rows]
+        )
         return
     console = make_console()
     if study is None:
@@ -48,16 +51,36 @@ def studies(
         console.print(table)
         return
     base = next((r for r in rows if r.name == "baseline"), None)
-    table = Table(title=f"Study {rows[0].study_id[:12]}: energy per sample, {rows[0].quality_name}",
-                  title_justify="left")
-    for col in ("candidate", "status", "energy/sample", "provenance", "vs baseline", rows[0].quality_name or "quality",
-                "nonzero params", "reason"):
+    table = Table(
+        title=f"Study {rows[0].study_id[:12]}: energy per sample, {rows[0].quality_name}", title_justify="left"
+    )
+    for col in (
+        "candidate",
+        "status",
+        "energy/sample",
+        "provenance",
+        "vs baseline",
+        rows[0].quality_name or "quality",
+        "nonzero params",
+        "reason",
+    ):
         table.add_column(col, overflow="fold")
     for r in rows:
-        ratio = (f"{base.energy_per_sample_j / r.energy_per_sample_j:.2f}x less"
-                 if base and base.energy_per_sample_j and r.energy_per_sample_j else "")
-        table.add_row(r.name, r.status,
-                      f"{r.energy_per_sample_j * 1e3:.4g} mJ ± {100 * (r.rel_uncertainty or 0):.0f}%" if r.energy_per_sample_j else "",
-                      r.provenance, ratio, f"{r.quality:.4f}" if r.quality is not None else "",
-                      f"{r.nonzero_parameters:,}" if r.nonzero_parameters is not None else "", r.reason)
+        ratio = (
+            f"{base.energy_per_sample_j / r.energy_per_sample_j:.2f}x less"
+            if base and base.energy_per_sample_j and r.energy_per_sample_j
+            else ""
+        )
+        table.add_row(
+            r.name,
+            r.status,
+            f"{r.energy_per_sample_j * 1e3:.4g} mJ ± {100 * (r.rel_uncertainty or 0):.0f}%"
+            if r.energy_per_sample_j
+            else "",
+            r.provenance,
+            ratio,
+            f"{r.quality:.4f}" if r.quality is not None else "",
+            f"{r.nonzero_parameters:,}" if r.nonzero_parameters is not None else "",
+            r.reason,
+        )
     console.print(table)

@@ -4,8 +4,8 @@ with phases for data loading, forward, backward, optimizer step and evaluation."
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import nn
@@ -38,10 +38,18 @@ def load_digits_data(seed: int = 0) -> DigitsData:
 
 def make_cnn() -> nn.Module:
     return nn.Sequential(
-        nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(64 * 2 * 2, 128), nn.ReLU(), nn.Linear(128, 10),
+        nn.Conv2d(1, 32, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(32, 64, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(64, 64, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(64 * 2 * 2, 128),
+        nn.ReLU(),
+        nn.Linear(128, 10),
     )
 
 
@@ -96,23 +104,23 @@ def train_digits(
         torch.set_num_threads(previous_threads)
 
 
-def _train(run: Tracker, epochs: int, seed: int, on_epoch: Callable[[int, float], None] | None,
-           recipe: Recipe) -> TrainOutcome:
+def _train(
+    run: Tracker, epochs: int, seed: int, on_epoch: Callable[[int, float], None] | None, recipe: Recipe
+) -> TrainOutcome:
     torch.manual_seed(seed)
     with run.phase("data_loading"):
         data = load_digits_data(seed)
     model = recipe.make_model()
     optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr)
     loss_fn = nn.CrossEntropyLoss()
-    autocast = (torch.autocast("cpu", dtype=torch.bfloat16) if recipe.bf16
-                else contextlib.nullcontext())
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16) if recipe.bf16 else contextlib.nullcontext()
     n, batch_size = len(data.x_train), recipe.batch_size
     test_acc, samples = 0.0, 0
     for epoch in range(epochs):
         order = torch.randperm(n)
         for start in range(0, n, batch_size):
             with run.phase("data_loading"):
-                idx = order[start:start + batch_size]
+                idx = order[start : start + batch_size]
                 xb, yb = data.x_train[idx], data.y_train[idx]
             with run.phase("forward"), autocast:
                 loss = loss_fn(model(xb).float(), yb)

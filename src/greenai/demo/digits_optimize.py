@@ -15,8 +15,9 @@ from greenai.optimize.search import Pipeline
 SERVING_BATCH = 32  # the baseline serves the test set in batches of 32, in float32
 
 
-def digits_finetune(data: DigitsData, batch_size: int = 32, lr: float = 1e-3, seed: int = 0
-                    ) -> Callable[[nn.Module, int], None]:
+def digits_finetune(
+    data: DigitsData, batch_size: int = 32, lr: float = 1e-3, seed: int = 0
+) -> Callable[[nn.Module, int], None]:
     """`finetune(model, steps)`: Adam on the training digits, cycling shuffled epochs; the
     model is left in eval mode, even when a step raises."""
 
@@ -33,7 +34,7 @@ def digits_finetune(data: DigitsData, batch_size: int = 32, lr: float = 1e-3, se
                 for start in range(0, n, batch_size):
                     if done >= steps:
                         break
-                    idx = order[start:start + batch_size]
+                    idx = order[start : start + batch_size]
                     optimizer.zero_grad(set_to_none=True)
                     loss_fn(model(data.x_train[idx]), data.y_train[idx]).backward()
                     optimizer.step()
@@ -48,12 +49,12 @@ def digits_task(model: nn.Module, data: DigitsData, finetune_steps: int = 300) -
     """Quality = test accuracy; energy measured serving the test digits in batches of 32."""
     loss_fn = nn.CrossEntropyLoss()
     x, y = data.x_test, data.y_test
-    train = [(data.x_train[i:i + 64], data.y_train[i:i + 64]) for i in range(0, len(data.x_train), 64)]
+    train = [(data.x_train[i : i + 64], data.y_train[i : i + 64]) for i in range(0, len(data.x_train), 64)]
     return OptimizeTask(
         model=model.eval(),
         evaluate=lambda m: accuracy(m, x, y),
-        inputs=[(x[i:i + SERVING_BATCH],) for i in range(0, len(x), SERVING_BATCH)],
-        calibration=[(data.x_train[i:i + 64],) for i in range(0, 512, 64)],
+        inputs=[(x[i : i + SERVING_BATCH],) for i in range(0, len(x), SERVING_BATCH)],
+        calibration=[(data.x_train[i : i + 64],) for i in range(0, 512, 64)],
         finetune=digits_finetune(data),
         finetune_steps=finetune_steps,
         loss=lambda m, batch: loss_fn(m(batch[0]), batch[1]),
@@ -68,11 +69,11 @@ def digits_plan(serving_batch: int = 0) -> list[Pipeline]:
     `serving_batch` > 0 adds candidates that also serve in larger batches (a runtime knob
     the deployment must allow: it adds latency for the first requests of a batch)."""
     from greenai.optimize.transforms.distill import Distill, halve_width
+    from greenai.optimize.transforms.int8.dynamic import DynamicInt8
+    from greenai.optimize.transforms.int8.static import StaticInt8
     from greenai.optimize.transforms.lighten import DepthwiseSeparable
     from greenai.optimize.transforms.precision import Bf16Autocast
     from greenai.optimize.transforms.prune import StructuredPrune, UnstructuredPrune
-    from greenai.optimize.transforms.int8.dynamic import DynamicInt8
-    from greenai.optimize.transforms.int8.static import StaticInt8
     from greenai.optimize.transforms.runtime import BatchSize, Threads
 
     structured = StructuredPrune(0.5)

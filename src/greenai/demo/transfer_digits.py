@@ -72,15 +72,17 @@ class DigitsSetup:
     seed: int = 0
 
 
-def _digit_split(x: torch.Tensor, y: torch.Tensor, low: int,
-                 limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def _digit_split(
+    x: torch.Tensor, y: torch.Tensor, low: int, limit: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     keep = (y >= low) & (y < low + 5)
     x, y = x[keep][:limit], y[keep][:limit] - low
     return x, y
 
 
-def pretrain_digits_source(epochs: int = 10, batch_size: int = 32, lr: float = 2e-3,
-                           seed: int = 0) -> tuple[nn.Module, float]:
+def pretrain_digits_source(
+    epochs: int = 10, batch_size: int = 32, lr: float = 2e-3, seed: int = 0
+) -> tuple[nn.Module, float]:
     """The "pretrained model": make_cnn with a 5-way head trained on all training images
     of digits 0-4 (not charged to any transfer run). Returns (model, test accuracy on 0-4)."""
     from greenai.demo.digits import load_digits_data, make_cnn
@@ -91,30 +93,62 @@ def pretrain_digits_source(epochs: int = 10, batch_size: int = 32, lr: float = 2
     torch.manual_seed(seed)
     model = make_cnn()
     replace_head(model, 5)
-    result = fine_tune(model, None, shuffled_batches(x, y, batch_size, seed),
-                       nn.CrossEntropyLoss(), epochs, lr, freeze=None,
-                       on_epoch=accuracy_on(xt, yt))
+    result = fine_tune(
+        model,
+        None,
+        shuffled_batches(x, y, batch_size, seed),
+        nn.CrossEntropyLoss(),
+        epochs,
+        lr,
+        freeze=None,
+        on_epoch=accuracy_on(xt, yt),
+    )
     return model, float(result.final_score or 0.0)
 
 
-def _arm(name: str, model: nn.Module, head: nn.Module | None, freeze_spec: FreezeSpec,
-         setup: DigitsSetup, run: Tracker | None) -> ArmResult:
+def _arm(
+    name: str,
+    model: nn.Module,
+    head: nn.Module | None,
+    freeze_spec: FreezeSpec,
+    setup: DigitsSetup,
+    run: Tracker | None,
+) -> ArmResult:
     from greenai.demo.digits import load_digits_data
 
     data = load_digits_data(setup.seed)
     x, y = _digit_split(data.x_train, data.y_train, 5, setup.target_samples)
     xt, yt = _digit_split(data.x_test, data.y_test, 5)
-    result = fine_tune(model, head, shuffled_batches(x, y, setup.batch_size, setup.seed + 1),
-                       nn.CrossEntropyLoss(), setup.max_epochs, setup.lr, freeze=freeze_spec,
-                       on_epoch=accuracy_on(xt, yt), stop_at=setup.target_accuracy, run=run)
-    return ArmResult(name, len(result.epochs) if result.reached_target else None,
-                     result.steps, result.samples, result.trainable_params,
-                     count_params(model), float(result.final_score or 0.0), result.epochs)
+    result = fine_tune(
+        model,
+        head,
+        shuffled_batches(x, y, setup.batch_size, setup.seed + 1),
+        nn.CrossEntropyLoss(),
+        setup.max_epochs,
+        setup.lr,
+        freeze=freeze_spec,
+        on_epoch=accuracy_on(xt, yt),
+        stop_at=setup.target_accuracy,
+        run=run,
+    )
+    return ArmResult(
+        name,
+        len(result.epochs) if result.reached_target else None,
+        result.steps,
+        result.samples,
+        result.trainable_params,
+        count_params(model),
+        float(result.final_score or 0.0),
+        result.epochs,
+    )
 
 
-def digits_transfer_arm(pretrained: nn.Module, setup: DigitsSetup = DigitsSetup(),
-                        frozen_layers: int = DIGITS_FROZEN_LAYERS,
-                        run: Tracker | None = None) -> ArmResult:
+def digits_transfer_arm(
+    pretrained: nn.Module,
+    setup: DigitsSetup = DigitsSetup(),
+    frozen_layers: int = DIGITS_FROZEN_LAYERS,
+    run: Tracker | None = None,
+) -> ArmResult:
     """Digits 5-9 from a copy of `pretrained`: its first `frozen_layers` conv layers frozen,
     a new 5-way head, the rest fine-tuned."""
 
@@ -134,15 +168,17 @@ def digits_scratch_arm(setup: DigitsSetup = DigitsSetup(), run: Tracker | None =
     return _arm("scratch", model, None, None, setup, run)
 
 
-def digits_transfer(setup: DigitsSetup = DigitsSetup(), pretrain_epochs: int = 10,
-                    frozen_layers: int = DIGITS_FROZEN_LAYERS, run: Tracker | None = None,
-                    scratch_run: Tracker | None = None) -> DigitsTransferResult:
+def digits_transfer(
+    setup: DigitsSetup = DigitsSetup(),
+    pretrain_epochs: int = 10,
+    frozen_layers: int = DIGITS_FROZEN_LAYERS,
+    run: Tracker | None = None,
+    scratch_run: Tracker | None = None,
+) -> DigitsTransferResult:
     """Pretrain on digits 0-4, then reach `setup.target_accuracy` on 5-9 twice: by transfer
     (frozen convs, new head; charged to `run`) and from scratch (charged to `scratch_run`).
     The pretraining is the given "pretrained model" and is charged to neither."""
-    pretrained, source_acc = pretrain_digits_source(pretrain_epochs, setup.batch_size,
-                                                    seed=setup.seed)
+    pretrained, source_acc = pretrain_digits_source(pretrain_epochs, setup.batch_size, seed=setup.seed)
     transfer = digits_transfer_arm(pretrained, setup, frozen_layers, run)
     scratch = digits_scratch_arm(setup, scratch_run)
-    return DigitsTransferResult(setup.target_accuracy, source_acc, pretrain_epochs, transfer,
-                                scratch)
+    return DigitsTransferResult(setup.target_accuracy, source_acc, pretrain_epochs, transfer, scratch)

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 # --- demonstration (b): MiniLM sentence embeddings -> topic classifier ---------------------
 
+
 class SentenceClassifier(nn.Module):
     """`forward(input_ids, attention_mask) -> logits`: a sentence encoder and a linear head."""
 
@@ -54,8 +55,7 @@ class MiniLMTransferResult:
 
 def _last_layer_prefix(classifier: SentenceClassifier) -> str:
     """Name of the encoder's last transformer block (BERT: encoder.layer.<n-1>)."""
-    blocks = [name for name, module in classifier.named_modules()
-              if isinstance(module, nn.ModuleList)]
+    blocks = [name for name, module in classifier.named_modules() if isinstance(module, nn.ModuleList)]
     if not blocks:
         raise ConfigError("the encoder has no list of transformer layers to unfreeze")
     layers = classifier.get_submodule(blocks[-1])
@@ -86,8 +86,8 @@ def minilm_transfer(
     """
 
     from greenai.demo.minilm import embed, load_minilm, tokenize_batches
-    from greenai.optimize.transforms.padding import trim_batch
     from greenai.demo.sentences import TOPICS, make_sentences
+    from greenai.optimize.transforms.padding import trim_batch
 
     encoder, tokenizer = loaded if loaded is not None else load_minilm()
     encoder = copy.deepcopy(encoder) if unfreeze_last else encoder
@@ -115,22 +115,49 @@ def minilm_transfer(
         if run is not None:
             run.count("encoded_sentences", len(x_train) + len(x_test))
         feature_batches = shuffled_batches(x_train, y_train, batch_size, seed)
-        result = fine_tune(classifier.head, None, feature_batches, loss_fn, epochs, lr,
-                           freeze=None, on_epoch=accuracy_on(x_test, y_test), run=run)
+        result = fine_tune(
+            classifier.head,
+            None,
+            feature_batches,
+            loss_fn,
+            epochs,
+            lr,
+            freeze=None,
+            on_epoch=accuracy_on(x_test, y_test),
+            run=run,
+        )
         trainable = count_params(classifier.head)
     else:
         last = _last_layer_prefix(classifier)
         unfreeze(classifier, [last, "head"])  # the copy may come from a frozen encoder
-        frozen = [n for n, _ in classifier.named_parameters()
-                  if not (_under(n, last) or _under(n, "head"))]
+        frozen = [n for n, _ in classifier.named_parameters() if not (_under(n, last) or _under(n, "head"))]
+
         def score(epoch: int, model: nn.Module) -> float:
             model.eval()
             logits = embed(model, [b[:2] for b in test_batches])
             return float((logits.argmax(dim=1) == y_test).float().mean())
-        result = fine_tune(classifier, "head", train_batches, loss_fn, epochs, lr,
-                           freeze=frozen, on_epoch=score, body_lr=last_layer_lr, run=run)
+
+        result = fine_tune(
+            classifier,
+            "head",
+            train_batches,
+            loss_fn,
+            epochs,
+            lr,
+            freeze=frozen,
+            on_epoch=score,
+            body_lr=last_layer_lr,
+            run=run,
+        )
         trainable = result.trainable_params
     classifier.eval()
-    return MiniLMTransferResult(classifier, float(result.final_score or 0.0), len(train),
-                                len(test), trainable,
-                                count_params(classifier), unfreeze_last, result.epochs)
+    return MiniLMTransferResult(
+        classifier,
+        float(result.final_score or 0.0),
+        len(train),
+        len(test),
+        trainable,
+        count_params(classifier),
+        unfreeze_last,
+        result.epochs,
+    )

@@ -69,19 +69,16 @@ def estimate(
     inference = predict(inference_counts, prof)
     training_counts = step = run = priced = None
     if training:
-        training_counts = count_ops(model, example_input, training=True, loss_fn=loss_fn,
-                                    optimizer=optimizer)
+        training_counts = count_ops(model, example_input, training=True, loss_fn=loss_fn, optimizer=optimizer)
         step = predict(training_counts, prof)
         n_steps = planned_steps(steps, epochs, dataset_size, step.batch_size)
         if n_steps is not None:
             run = whole_run(step, n_steps)
-            priced = price(run.energy_j, run.energy_low_j, run.energy_high_j,
-                           config or load_config())
+            priced = price(run.energy_j, run.energy_low_j, run.energy_high_j, config or load_config())
     return Estimate(inference_counts, inference, training_counts, step, run, priced, note)
 
 
-def planned_steps(steps: int | None, epochs: float | None, dataset_size: int | None,
-                  batch_size: int) -> int | None:
+def planned_steps(steps: int | None, epochs: float | None, dataset_size: int | None, batch_size: int) -> int | None:
     """Steps of a run: given directly, or epochs x ceil(dataset size / batch size)."""
     if steps is not None:
         if steps < 0:

@@ -146,9 +146,15 @@ class RooflineFit:
     overlap: bool = True  # max(F / r, B / w); False: F / r + B / w (no overlap)
 
 
-def fit_roofline(flops: Sequence[float], nbytes: Sequence[float], times: Sequence[float],
-                 use_flops: bool = True, calls: Sequence[float] | None = None,
-                 cache_bytes: float = float("inf"), prefer: str = "bytes") -> RooflineFit:
+def fit_roofline(
+    flops: Sequence[float],
+    nbytes: Sequence[float],
+    times: Sequence[float],
+    use_flops: bool = True,
+    calls: Sequence[float] | None = None,
+    cache_bytes: float = float("inf"),
+    prefer: str = "bytes",
+) -> RooflineFit:
     """Fit t = n o + max(F / r, B / w) + max(B - C, 0) d (n kernel calls per benchmark, C the
     last-level cache) minimising the relative error: each point is assigned to its bound
     (compute or memory), the linear problem in (o, 1/r, 1/w, d) solved by NNLS, and the
@@ -161,7 +167,7 @@ def fit_roofline(flops: Sequence[float], nbytes: Sequence[float], times: Sequenc
     work ("flops" or "bytes"): two or three sizes cannot tell more terms apart, and an exact
     fit of them by the wrong terms extrapolates wildly. Among fits of about the same error the
     one with fewer terms wins.
-"""
+    """
     import numpy as np
 
     F, B, T = (np.asarray(v, dtype=float) for v in (flops, nbytes, times))
@@ -180,8 +186,7 @@ def fit_roofline(flops: Sequence[float], nbytes: Sequence[float], times: Sequenc
     if few:
         by_flops = prefer == "flops" and use_flops and bool(F.any())
         x, err = solve(np.full_like(T, by_flops, dtype=bool))
-        return RooflineFit(float(x[0]), 1.0 / x[1] if x[1] > 0 else None,
-                           1.0 / x[2] if x[2] > 0 else None, 0.0, err)
+        return RooflineFit(float(x[0]), 1.0 / x[1] if x[1] > 0 else None, 1.0 / x[2] if x[2] > 0 else None, 0.0, err)
     candidates = [solve(np.zeros_like(T, dtype=bool))]  # bandwidth only
     additive = None
     if use_flops and F.any():
@@ -200,6 +205,7 @@ def fit_roofline(flops: Sequence[float], nbytes: Sequence[float], times: Sequenc
             if (new == regime).all():
                 break
             regime = new
+
     def score(c: tuple[Any, float]) -> float:  # error, then fewer terms
         return c[1] + TERM_PENALTY * int(np.count_nonzero(c[0]))
 
@@ -207,8 +213,9 @@ def fit_roofline(flops: Sequence[float], nbytes: Sequence[float], times: Sequenc
     overlap = True
     if additive is not None and score(additive) < score((x, err)) and additive[0][1] > 0 and additive[0][2] > 0:
         (x, err), overlap = additive, False
-    return RooflineFit(float(x[0]), 1.0 / x[1] if x[1] > 0 else None,
-                       1.0 / x[2] if x[2] > 0 else None, float(x[3]), err, overlap)
+    return RooflineFit(
+        float(x[0]), 1.0 / x[1] if x[1] > 0 else None, 1.0 / x[2] if x[2] > 0 else None, float(x[3]), err, overlap
+    )
 
 
 def cache_sizes(root: str = "/sys/devices/system/cpu/cpu0/cache") -> list[float]:
@@ -218,7 +225,7 @@ def cache_sizes(root: str = "/sys/devices/system/cpu/cpu0/cache") -> list[float]
         for index in os.listdir(root):
             with open(os.path.join(root, index, "size")) as f:
                 text = f.read().strip().upper()
-            unit = {"K": 1024, "M": 1024 ** 2, "G": 1024 ** 3}.get(text[-1:], 1)
+            unit = {"K": 1024, "M": 1024**2, "G": 1024**3}.get(text[-1:], 1)
             sizes.add(float(text.rstrip("KMG")) * unit)
     except (OSError, ValueError):
         return []
@@ -238,8 +245,9 @@ def knee_candidates() -> list[float]:
     return sorted(out)
 
 
-def fit_busy(scale: float, work_s: Sequence[float], cpu_s: Sequence[float], usable: float,
-             fixed_s: Sequence[float]) -> tuple[float, float]:
+def fit_busy(
+    scale: float, work_s: Sequence[float], cpu_s: Sequence[float], usable: float, fixed_s: Sequence[float]
+) -> tuple[float, float]:
     """(CPUs busy during the fixed part, during the work part) from CPU time per call:
     cpu = u_o x fixed + u_w x work, by relative NNLS."""
     import numpy as np
@@ -314,9 +322,16 @@ def _plan(benches: list[mb.Bench], available_s: float) -> list[mb.Bench]:
     return sorted(chosen, key=lambda b: (turn(b) >= 2, mb.priority(b) if turn(b) < 2 else 0, turn(b), b.group))
 
 
-def calibrate(budget_s: float = 60.0, dtypes: str | Sequence[str] = "auto",
-              progress: Progress | None = None, *, backward: bool = True, save: bool = True,
-              path: str | os.PathLike[str] | None = None, config: Any = None) -> Profile:
+def calibrate(
+    budget_s: float = 60.0,
+    dtypes: str | Sequence[str] = "auto",
+    progress: Progress | None = None,
+    *,
+    backward: bool = True,
+    save: bool = True,
+    path: str | os.PathLike[str] | None = None,
+    config: Any = None,
+) -> Profile:
     """Fit this machine's profile from micro-benchmarks in at most ~budget_s seconds (a hard
     cap on the benchmarks; the real wall time is in `profile.calibration_s`) and save it
     (to `path`, default this machine's profile location) unless save=False.
@@ -336,8 +351,16 @@ def calibrate(budget_s: float = 60.0, dtypes: str | Sequence[str] = "auto",
         _use_scipy = before
 
 
-def _calibrate(start: float, budget_s: float, dtypes: str | Sequence[str], progress: Progress | None,
-               backward: bool, save: bool, path: str | os.PathLike[str] | None, config: Any) -> Profile:
+def _calibrate(
+    start: float,
+    budget_s: float,
+    dtypes: str | Sequence[str],
+    progress: Progress | None,
+    backward: bool,
+    save: bool,
+    path: str | os.PathLike[str] | None,
+    config: Any,
+) -> Profile:
     import torch
 
     from greenai.tracking.tracker import Tracker
@@ -359,8 +382,10 @@ def _calibrate(start: float, budget_s: float, dtypes: str | Sequence[str], progr
             skipped_sizes.setdefault(b.group, []).append(f"{b.name}: trimmed to fit the budget")
     segments: list[Segment] = []
     by_group: dict[str, list[Segment]] = {}
-    say(f"calibrating: {len(plan)} micro-benchmarks, budget {budget_s:g} s, "
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    say(
+        f"calibrating: {len(plan)} micro-benchmarks, budget {budget_s:g} s, "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads"
+    )
     for i, bench in enumerate(plan):
         left = deadline - time.perf_counter()
         if left <= TRACKER_COST_S * 2:
@@ -370,7 +395,8 @@ def _calibrate(start: float, budget_s: float, dtypes: str | Sequence[str], progr
         guess = _guess_call_s(by_group.get(bench.group, []), bench)
         if guess is not None and (guess * 2 > left * 0.5 or guess > max(target * 3, 0.05)):
             skipped_sizes.setdefault(bench.group, []).append(
-                f"{bench.name}: ~{guess:.3g} s per call, too slow for the budget")
+                f"{bench.name}: ~{guess:.3g} s per call, too slow for the budget"
+            )
             continue
         try:
             with quiet():
@@ -385,8 +411,17 @@ def _calibrate(start: float, budget_s: float, dtypes: str | Sequence[str], progr
             timing = run_bench(call, target)
         cpu = _cpu_now() - c0
         snap = tracker.stop().snapshot
-        seg = Segment(bench, timing.time_s, timing.cpu_s, timing.calls + timing.warmup_calls,
-                      snap.duration_s, cpu, snap.energy_j, snap.provenance, snap.rel_uncertainty)
+        seg = Segment(
+            bench,
+            timing.time_s,
+            timing.cpu_s,
+            timing.calls + timing.warmup_calls,
+            snap.duration_s,
+            cpu,
+            snap.energy_j,
+            snap.provenance,
+            snap.rel_uncertainty,
+        )
         segments.append(seg)
         by_group.setdefault(bench.group, []).append(seg)
         del call
@@ -401,8 +436,10 @@ def _calibrate(start: float, budget_s: float, dtypes: str | Sequence[str], progr
             if op_class is OpClass.COMMUNICATION:
                 missing[key] = "collectives need several processes; not benchmarked"
             elif dtype == mb.INT8:
-                missing[key] = ("int8 is benchmarked for matmul only (dynamic quantized linear); "
-                                "other operations of such models run in float32")
+                missing[key] = (
+                    "int8 is benchmarked for matmul only (dynamic quantized linear); "
+                    "other operations of such models run in float32"
+                )
             else:
                 missing[key] = "not benchmarked"
     for dtype, why in skipped.items():
@@ -410,38 +447,59 @@ def _calibrate(start: float, budget_s: float, dtypes: str | Sequence[str], progr
             missing[f"{op_class.value}/{dtype}"] = why
     basis, energy, provenance, mape_energy, energy_notes = _fit_energy(segments)
     notes += energy_notes
-    notes.append(f"context: module call {ctx.module_call_s * 1e6:.1f} us, autograd record "
-                 f"{ctx.grad_record_s * 1e6:.1f} us per forward op, backward start "
-                 f"{ctx.backward_call_s * 1e6:.1f} us, view {ctx.view_s * 1e6:.1f} us; Adam step "
-                 f"{ctx.optimizer_step_s * 1e6:.1f} us + {ctx.optimizer_record_s * 1e6:.1f} us per operator "
-                 f"(fused: {ctx.fused_step_s * 1e6:.1f} us + {ctx.fused_param_s * 1e6:.1f} us per parameter tensor); "
-                 f"Python's share of an operator call {ctx.python_call_s * 1e6:.2f} us; "
-                 f"{ctx.serial_busy_cpus:.2f} CPUs busy during serial work after parallel kernels")
+    notes.append(
+        f"context: module call {ctx.module_call_s * 1e6:.1f} us, autograd record "
+        f"{ctx.grad_record_s * 1e6:.1f} us per forward op, backward start "
+        f"{ctx.backward_call_s * 1e6:.1f} us, view {ctx.view_s * 1e6:.1f} us; Adam step "
+        f"{ctx.optimizer_step_s * 1e6:.1f} us + {ctx.optimizer_record_s * 1e6:.1f} us per operator "
+        f"(fused: {ctx.fused_step_s * 1e6:.1f} us + {ctx.fused_param_s * 1e6:.1f} us per parameter tensor); "
+        f"Python's share of an operator call {ctx.python_call_s * 1e6:.2f} us; "
+        f"{ctx.serial_busy_cpus:.2f} CPUs busy during serial work after parallel kernels"
+    )
     others = (_others_cpu_s() - others0) / max(time.monotonic() - wall0, 1e-9)
     if others > 0.25:
-        notes.append(f"other processes kept {others:.2f} CPUs busy during calibration (a shared "
-                     "machine): its timings, and so its predictions, are less reliable; calibrate "
-                     "again when the machine is quiet")
+        notes.append(
+            f"other processes kept {others:.2f} CPUs busy during calibration (a shared "
+            "machine): its timings, and so its predictions, are less reliable; calibrate "
+            "again when the machine is quiet"
+        )
     elapsed = time.perf_counter() - start
-    notes.append(f"{len(segments)} benchmarks in {fit_start - start:.1f} s, fit "
-                 f"{time.perf_counter() - fit_start:.2f} s")
+    notes.append(
+        f"{len(segments)} benchmarks in {fit_start - start:.1f} s, fit {time.perf_counter() - fit_start:.2f} s"
+    )
     prov = provenance.value if provenance else "none"
     profile = Profile(
-        fingerprint=current_fingerprint(prov), created_at=now_iso(), time_models=models,
-        missing=missing, energy_basis=basis, energy=energy, energy_provenance=prov,
-        fit_mape_time=mape_time, fit_mape_energy=mape_energy, view_overhead_s=ctx.view_s,
-        module_call_s=ctx.module_call_s, grad_record_s=ctx.grad_record_s,
-        backward_call_s=ctx.backward_call_s, optimizer_step_s=ctx.optimizer_step_s,
-        optimizer_record_s=ctx.optimizer_record_s, python_call_s=ctx.python_call_s,
-        serial_busy_cpus=ctx.serial_busy_cpus, fused_optimizer_step_s=ctx.fused_step_s,
-        fused_optimizer_param_s=ctx.fused_param_s, optimizer_timing="cold",
-        calibration_s=elapsed, budget_s=budget_s,
-        notes=tuple(notes), points=tuple(points),
+        fingerprint=current_fingerprint(prov),
+        created_at=now_iso(),
+        time_models=models,
+        missing=missing,
+        energy_basis=basis,
+        energy=energy,
+        energy_provenance=prov,
+        fit_mape_time=mape_time,
+        fit_mape_energy=mape_energy,
+        view_overhead_s=ctx.view_s,
+        module_call_s=ctx.module_call_s,
+        grad_record_s=ctx.grad_record_s,
+        backward_call_s=ctx.backward_call_s,
+        optimizer_step_s=ctx.optimizer_step_s,
+        optimizer_record_s=ctx.optimizer_record_s,
+        python_call_s=ctx.python_call_s,
+        serial_busy_cpus=ctx.serial_busy_cpus,
+        fused_optimizer_step_s=ctx.fused_step_s,
+        fused_optimizer_param_s=ctx.fused_param_s,
+        optimizer_timing="cold",
+        calibration_s=elapsed,
+        budget_s=budget_s,
+        notes=tuple(notes),
+        points=tuple(points),
     )
     if save:
         say(f"saved {save_profile(profile, path)}")
-    say(f"calibrated in {elapsed:.1f} s: time fit {_pct(mape_time)} MAPE, energy fit "
-        f"{_pct(mape_energy)} ({basis}, {prov})")
+    say(
+        f"calibrated in {elapsed:.1f} s: time fit {_pct(mape_time)} MAPE, energy fit "
+        f"{_pct(mape_energy)} ({basis}, {prov})"
+    )
     return profile
 
 
@@ -468,9 +526,9 @@ def _guess_call_s(done: list[Segment], bench: mb.Bench) -> float | None:
     return units / best if best > 0 else None
 
 
-def _fit_time(by_group: dict[str, list[Segment]], skipped_sizes: dict[str, list[str]],
-              usable: float, ctx: Context
-              ) -> tuple[dict[str, TimeModel], dict[str, str], list[BenchPoint], float | None]:
+def _fit_time(
+    by_group: dict[str, list[Segment]], skipped_sizes: dict[str, list[str]], usable: float, ctx: Context
+) -> tuple[dict[str, TimeModel], dict[str, str], list[BenchPoint], float | None]:
     """Forward groups first (their benchmarks hold one class), then backward and training-forward
     groups, from whose times the engine start or the autograd recording, and the kernels of
     other classes (predicted), are taken out."""
@@ -481,8 +539,9 @@ def _fit_time(by_group: dict[str, list[Segment]], skipped_sizes: dict[str, list[
     knees = knee_candidates()
     # forward class groups first (data movement first of all: other benchmarks hold some),
     # then operators with their own roofline, then backward groups
-    groups = sorted(set(by_group) | set(skipped_sizes),
-                    key=lambda g: (g.count("/"), "@" in g, g != "data_movement/float32", g))
+    groups = sorted(
+        set(by_group) | set(skipped_sizes), key=lambda g: (g.count("/"), "@" in g, g != "data_movement/float32", g)
+    )
     for group in groups:
         segs = by_group.get(group, [])
         skipped = skipped_sizes.get(group, [])
@@ -494,13 +553,31 @@ def _fit_time(by_group: dict[str, list[Segment]], skipped_sizes: dict[str, list[
         fixed = [_aux_s(s.bench, models, dtype) + _pass_extra_s(s.bench, ctx) for s in segs]
         T = [max(s.time_s - f, 0.2 * s.time_s) for s, f in zip(segs, fixed)]
         prefer = "flops" if op_class in COMPUTE_CLASSES else "bytes"
-        fits = [(fit_roofline([s.bench.flops for s in segs], [s.bench.bytes_moved for s in segs], T,
-                              True, [len(s.bench.main) for s in segs], knee, prefer), knee)
-                for knee in (knees if len(segs) >= MIN_POINTS_FULL else [float("inf")])]
+        fits = [
+            (
+                fit_roofline(
+                    [s.bench.flops for s in segs],
+                    [s.bench.bytes_moved for s in segs],
+                    T,
+                    True,
+                    [len(s.bench.main) for s in segs],
+                    knee,
+                    prefer,
+                ),
+                knee,
+            )
+            for knee in (knees if len(segs) >= MIN_POINTS_FULL else [float("inf")])
+        ]
         fit, cache = min(fits, key=lambda f: f[0].mape + (1e-9 if math.isfinite(f[1]) else 0.0))
         o, rate, bw = fit.overhead_s, fit.rate_flops, fit.bandwidth_bps
-        probe = TimeModel(o, rate, bw, dram_s_per_byte=fit.dram_s_per_byte,
-                          cache_bytes=cache if math.isfinite(cache) else None, overlap=fit.overlap)
+        probe = TimeModel(
+            o,
+            rate,
+            bw,
+            dram_s_per_byte=fit.dram_s_per_byte,
+            cache_bytes=cache if math.isfinite(cache) else None,
+            overlap=fit.overlap,
+        )
         probe = dataclasses.replace(probe, **size_correction(probe, segs, fixed, prefer))
         work = [sum(probe.work_s(f, b) * probe.factor(f, b) for _, f, b in s.bench.main) for s in segs]
         fixed_calls = [sum(o * probe.factor(f, b) for _, f, b in s.bench.main) for s in segs]
@@ -508,12 +585,16 @@ def _fit_time(by_group: dict[str, list[Segment]], skipped_sizes: dict[str, list[
         fitted = [sum(probe.time_s(f, b) for _, f, b in s.bench.main) + fx for s, fx in zip(segs, fixed)]
         errs = [abs(p - s.time_s) / s.time_s for p, s in zip(fitted, segs)]
         note = f"{len(skipped)} size(s) skipped" if skipped else ""
-        models[group] = dataclasses.replace(probe, busy_cpus=u_w, overhead_busy_cpus=u_o,
-                                            mape=sum(errs) / len(errs), points=len(segs), note=note)
+        models[group] = dataclasses.replace(
+            probe, busy_cpus=u_w, overhead_busy_cpus=u_o, mape=sum(errs) / len(errs), points=len(segs), note=note
+        )
         errors += errs
         for s, p in zip(segs, fitted):
-            points.append(BenchPoint(s.bench.name, group, dtype, s.bench.flops, s.bench.bytes_moved,
-                                     s.time_s, s.cpu_per_call_s, p))
+            points.append(
+                BenchPoint(
+                    s.bench.name, group, dtype, s.bench.flops, s.bench.bytes_moved, s.time_s, s.cpu_per_call_s, p
+                )
+            )
     mape = sum(errors) / len(errors) if errors else None
     return models, missing, points, mape
 
@@ -523,8 +604,7 @@ CORRECTION_WINDOW = 5  # running median over this many neighbours (by work)
 CORRECTION_RANGE = (0.5, 2.0)
 
 
-def size_correction(model: TimeModel, segs: list[Segment], fixed: list[float], prefer: str
-                    ) -> dict[str, Any]:
+def size_correction(model: TimeModel, segs: list[Segment], fixed: list[float], prefer: str) -> dict[str, Any]:
     """The roofline's residual on its micro-benchmarks as a function of the work of one call
     (FLOPs for compute classes, bytes otherwise): measured / roofline per benchmark, sorted by
     work, a running median over CORRECTION_WINDOW neighbours (so one noisy size moves
@@ -546,7 +626,7 @@ def size_correction(model: TimeModel, segs: list[Segment], fixed: list[float], p
     lo, hi = CORRECTION_RANGE
     knots = []
     for i, (x, _) in enumerate(points):
-        window = sorted(r for _, r in points[max(i - half, 0): i + half + 1])
+        window = sorted(r for _, r in points[max(i - half, 0) : i + half + 1])
         knots.append((x, min(max(window[len(window) // 2], lo), hi)))
     return {"size_correction": tuple(knots), "correction_by": by}
 
@@ -573,14 +653,12 @@ def _aux_s(bench: mb.Bench, models: dict[str, TimeModel], dtype: str) -> float:
     return total
 
 
-def _fit_energy(segments: list[Segment]
-                ) -> tuple[str, EnergyModel, Provenance | None, float | None, list[str]]:
+def _fit_energy(segments: list[Segment]) -> tuple[str, EnergyModel, Provenance | None, float | None, list[str]]:
     import numpy as np
 
     segs = [s for s in segments if s.energy_j > 0 and s.wall_s > 0]
     if not segs:
-        return (BASIS_ACTIVE_POWER, EnergyModel(), None, None,
-                ["no energy readings: energy model empty"])
+        return (BASIS_ACTIVE_POWER, EnergyModel(), None, None, ["no energy readings: energy model empty"])
     provenance = max((s.provenance for s in segs), key=lambda p: p.rank)
     rel = max(s.rel_uncertainty for s in segs)
     E = np.array([s.energy_j for s in segs])
@@ -601,36 +679,52 @@ def _fit_energy(segments: list[Segment]
         for key, e in zip(keys, x[:-2]):
             table = flop_table if OpClass(key.split("/")[0]) in COMPUTE_CLASSES else byte_table
             table[key] = float(e * 1e12)
-        energy = EnergyModel(static_w=float(x[-2]), pj_per_flop=flop_table, pj_per_byte=byte_table,
-                             active_power_w=active_w, meter_rel_uncertainty=rel)
-        note = (f"energy: {provenance.value} meters; E = sum_c e_c C_c + P_static t fitted by NNLS "
-                f"over {len(segs)} segments (P_static {x[-2]:.2f} W; {x[-1] * 1e3:.1f} mJ per segment "
-                "of tracker start/stop left out)")
+        energy = EnergyModel(
+            static_w=float(x[-2]),
+            pj_per_flop=flop_table,
+            pj_per_byte=byte_table,
+            active_power_w=active_w,
+            meter_rel_uncertainty=rel,
+        )
+        note = (
+            f"energy: {provenance.value} meters; E = sum_c e_c C_c + P_static t fitted by NNLS "
+            f"over {len(segs)} segments (P_static {x[-2]:.2f} W; {x[-1] * 1e3:.1f} mJ per segment "
+            "of tracker start/stop left out)"
+        )
         return BASIS_COEFFICIENTS, energy, provenance, mape, [note]
     cpu = np.array([s.cpu_s for s in segs])
     a = np.stack([t, cpu, np.ones_like(t)], axis=1)
     x = nnls(a / E[:, None], np.ones_like(E))
     base, per_cpu = float(x[0]), float(x[1])
     mape = float(np.mean(np.abs(a @ x - E) / E))
-    energy = EnergyModel(active_power_w=active_w, base_power_w=base, power_per_busy_cpu_w=per_cpu,
-                         meter_rel_uncertainty=rel)
-    note = (f"energy: {provenance.value} meters (no hardware counter): the energy follows greenai's "
-            f"utilization-linear CPU power model, fitted as P_active = {base:.2f} W + {per_cpu:.2f} W "
-            f"x busy CPUs (mean {active_w:.2f} W over the suite; {x[2] * 1e3:.1f} mJ per segment of "
-            f"tracker start/stop left out); predictions reproduce that model, +/-{rel:.0%} against "
-            "true energy")
+    energy = EnergyModel(
+        active_power_w=active_w, base_power_w=base, power_per_busy_cpu_w=per_cpu, meter_rel_uncertainty=rel
+    )
+    note = (
+        f"energy: {provenance.value} meters (no hardware counter): the energy follows greenai's "
+        f"utilization-linear CPU power model, fitted as P_active = {base:.2f} W + {per_cpu:.2f} W "
+        f"x busy CPUs (mean {active_w:.2f} W over the suite; {x[2] * 1e3:.1f} mJ per segment of "
+        f"tracker start/stop left out); predictions reproduce that model, +/-{rel:.0%} against "
+        "true energy"
+    )
     return BASIS_ACTIVE_POWER, energy, provenance, mape, [note]
 
 
 def describe(profile: Profile) -> str:
     """A few lines for `greenai calibrate` and logs."""
-    lines = [(f"calibration {profile.created_at} on {profile.fingerprint.describe()} "
-             f"in {profile.calibration_s:.1f} s (budget {profile.budget_s:g} s)")]
+    lines = [
+        (
+            f"calibration {profile.created_at} on {profile.fingerprint.describe()} "
+            f"in {profile.calibration_s:.1f} s (budget {profile.budget_s:g} s)"
+        )
+    ]
     for key, m in sorted(profile.time_models.items()):
         rate = f"{m.rate_flops / 1e9:8.2f} GFLOP/s" if m.rate_flops else " " * 16
         bw = f"{m.bandwidth_bps / 1e9:7.2f} GB/s" if m.bandwidth_bps else " " * 12
-        lines.append(f"  {key:32s} {m.overhead_s * 1e6:7.1f} us {rate} {bw}  busy {m.busy_cpus:.2f} "
-                     f"fit {m.mape:5.1%} ({m.points} pts)")
+        lines.append(
+            f"  {key:32s} {m.overhead_s * 1e6:7.1f} us {rate} {bw}  busy {m.busy_cpus:.2f} "
+            f"fit {m.mape:5.1%} ({m.points} pts)"
+        )
     for key, why in sorted(profile.missing.items()):
         lines.append(f"  {key:32s} missing: {why}")
     lines += [f"  note: {n}" for n in profile.notes]

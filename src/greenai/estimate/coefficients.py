@@ -45,10 +45,11 @@ from greenai.estimate.ops import OpClass
 
 ROUGH = True  # every figure below is a default to be replaced by a calibration
 
-HOROWITZ_2014 = ('M. Horowitz, "Computing\'s energy problem (and what we can do about it)", '
-                 "ISSCC 2014, 45 nm figures")
-CCF_VCPU = ("Cloud Carbon Footprint methodology, SPECpower-derived average watts per vCPU "
-            "(https://www.cloudcarbonfootprint.org/docs/methodology)")
+HOROWITZ_2014 = 'M. Horowitz, "Computing\'s energy problem (and what we can do about it)", ISSCC 2014, 45 nm figures'
+CCF_VCPU = (
+    "Cloud Carbon Footprint methodology, SPECpower-derived average watts per vCPU "
+    "(https://www.cloudcarbonfootprint.org/docs/methodology)"
+)
 
 # -- energy -------------------------------------------------------------------------------
 FP32_ADD_PJ, FP32_MUL_PJ = 0.9, 3.7
@@ -133,8 +134,16 @@ class DefaultTime:
 def canonical_dtype(dtype: str) -> str:
     """Map the dtype strings of op counting ("qint8", "torch.float32", "half") to the table's."""
     name = dtype.removeprefix("torch.").lower()
-    aliases = {"float": "float32", "half": "float16", "qint8": "int8", "quint8": "int8",
-               "bf16": "bfloat16", "fp32": "float32", "fp16": "float16", "double": "float64"}
+    aliases = {
+        "float": "float32",
+        "half": "float16",
+        "qint8": "int8",
+        "quint8": "int8",
+        "bf16": "bfloat16",
+        "fp32": "float32",
+        "fp16": "float16",
+        "double": "float64",
+    }
     return aliases.get(name, name)
 
 

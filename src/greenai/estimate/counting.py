@@ -143,7 +143,8 @@ class _CountingMode(TorchDispatchMode):
 
     def _has_backend_kernel(self, func: Any) -> bool:
         return self._backend_key is not None and torch._C._dispatch_has_kernel_for_dispatch_key(
-            func.name(), self._backend_key)
+            func.name(), self._backend_key
+        )
 
     def __torch_dispatch__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
         self.calls.enter()
@@ -479,9 +480,7 @@ def _counts(model: nn.Module, inputs: list[Tensor], run: _Run) -> OpCounts:
     params = list(model.parameters())
     notes = list(run.notes)
     if run.mode.unknown:
-        notes.append(
-            "no FLOP formula, counted as data movement (bytes only): " + ", ".join(sorted(run.mode.unknown))
-        )
+        notes.append("no FLOP formula, counted as data movement (bytes only): " + ", ".join(sorted(run.mode.unknown)))
     if run.mode.failed:
         notes.append("not counted, the formula failed: " + "; ".join(sorted(run.mode.failed)))
     first = inputs[0]

@@ -36,8 +36,20 @@ class Context:
 class _OpCounter:
     """Counts the operator calls op counting would record (views and allocations skipped)."""
 
-    _FREE = frozenset({"detach", "empty", "empty_like", "empty_strided", "new_empty",
-                       "new_empty_strided", "_unsafe_view", "lift_fresh", "size", "stride"})
+    _FREE = frozenset(
+        {
+            "detach",
+            "empty",
+            "empty_like",
+            "empty_strided",
+            "new_empty",
+            "new_empty_strided",
+            "_unsafe_view",
+            "lift_fresh",
+            "size",
+            "stride",
+        }
+    )
 
     def __init__(self) -> None:
         from torch.utils._python_dispatch import TorchDispatchMode
@@ -114,13 +126,14 @@ def python_call_cost(target_s: float = 0.05, tensors: int = 32) -> float:
     xs = [filled(16) for _ in range(tensors)]
     ys = [filled(16) for _ in range(tensors)]
     x, y = xs[0], ys[0]
-    pairs = [(lambda: torch.add(x, y), lambda: torch._foreach_add(xs, ys)),
-             (lambda: torch.mul(x, y), lambda: torch._foreach_mul(xs, ys)),
-             (lambda: torch.sigmoid(x), lambda: torch._foreach_sigmoid(xs))]
+    pairs = [
+        (lambda: torch.add(x, y), lambda: torch._foreach_add(xs, ys)),
+        (lambda: torch.mul(x, y), lambda: torch._foreach_mul(xs, ys)),
+        (lambda: torch.sigmoid(x), lambda: torch._foreach_sigmoid(xs)),
+    ]
     each = target_s / (2 * len(pairs))
     with torch.inference_mode():
-        shares = [run_bench(one, each).time_s - run_bench(many, each).time_s / tensors
-                  for one, many in pairs]
+        shares = [run_bench(one, each).time_s - run_bench(many, each).time_s / tensors for one, many in pairs]
     return max(statistics.median(shares), 0.0)
 
 
@@ -181,8 +194,9 @@ def context(target_s: float = 0.1) -> Context:
     relu = torch.nn.ReLU()
     w, b = lin.weight.detach().clone(), lin.bias.detach().clone()
     with torch.inference_mode():
-        module = statistics.median([t(lambda: lin(x)) - t(lambda: F.linear(x, w, b)),
-                                    t(lambda: relu(x)) - t(lambda: F.relu(x))])
+        module = statistics.median(
+            [t(lambda: lin(x)) - t(lambda: F.linear(x, w, b)), t(lambda: relu(x)) - t(lambda: F.relu(x))]
+        )
         plain = [t(lambda: F.linear(x, w, b)), t(lambda: F.relu(x)), t(lambda: x * x)]
     xg = filled(4, 16, requires_grad=True)
     wg, bg = w.clone().requires_grad_(), b.clone().requires_grad_()
@@ -196,5 +210,6 @@ def context(target_s: float = 0.1) -> Context:
     fused_step, fused_param = fused_optimizer_costs(target_s / 8)
     python = python_call_cost(target_s / 4)
     spin = serial_busy_cpus(max(2 * target_s, 0.3))
-    return Context(max(module, 0.0), max(grad_record, 0.0), backward, view, step, per_call, python, spin,
-                   fused_step, fused_param)
+    return Context(
+        max(module, 0.0), max(grad_record, 0.0), backward, view, step, per_call, python, spin, fused_step, fused_param
+    )

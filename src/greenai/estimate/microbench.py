@@ -99,8 +99,10 @@ def bf16_support() -> tuple[bool, str]:
         onednn = False
     if native_flags or onednn:
         return True, f"native bf16 ({', '.join(native_flags) or 'oneDNN reports support'})"
-    return False, ("no avx512_bf16/amx_bf16 in the CPU flags: bf16 is emulated (converted to "
-                   "fp32 and back) and slow; measured anyway, at small sizes")
+    return False, (
+        "no avx512_bf16/amx_bf16 in the CPU flags: bf16 is emulated (converted to "
+        "fp32 and back) and slow; measured anyway, at small sizes"
+    )
 
 
 def int8_support() -> tuple[bool, str]:
@@ -166,10 +168,25 @@ def _backward(forward: Callable[..., Any], *inputs: Any) -> Callable[[], Any]:
     return lambda: torch.autograd.grad(out, needs, grad, retain_graph=True)
 
 
-def _bench(name: str, cls: OpClass, dtype: str, backward: bool, kernels: list[Kernel],
-           make: Callable[[], Callable[[], Any]], op: str = "") -> Bench:
-    return Bench(name, cls, dtype, BACKWARD if backward else FORWARD, 0,
-                 tuple((k, float(f), float(b)) for k, f, b in kernels), make, op)
+def _bench(
+    name: str,
+    cls: OpClass,
+    dtype: str,
+    backward: bool,
+    kernels: list[Kernel],
+    make: Callable[[], Callable[[], Any]],
+    op: str = "",
+) -> Bench:
+    return Bench(
+        name,
+        cls,
+        dtype,
+        BACKWARD if backward else FORWARD,
+        0,
+        tuple((k, float(f), float(b)) for k, f, b in kernels),
+        make,
+        op,
+    )
 
 
 def matmul_benches(dtype: str, backward: bool = False) -> list[Bench]:
@@ -179,15 +196,27 @@ def matmul_benches(dtype: str, backward: bool = False) -> list[Bench]:
     import torch.nn.functional as F
 
     s = _size(dtype)
-    linears = [(1, 16, 16), (8, 64, 64), (64, 128, 128), (1, 1024, 1024), (32, 512, 512),
-               (256, 256, 256), (128, 1024, 256), (512, 512, 512), (2048, 64, 128), (4096, 128, 32),
-               (64, 4096, 256), (1024, 1024, 1024)]
+    linears = [
+        (1, 16, 16),
+        (8, 64, 64),
+        (64, 128, 128),
+        (1, 1024, 1024),
+        (32, 512, 512),
+        (256, 256, 256),
+        (128, 1024, 256),
+        (512, 512, 512),
+        (2048, 64, 128),
+        (4096, 128, 32),
+        (64, 4096, 256),
+        (1024, 1024, 1024),
+    ]
     bmms = [(4, 16, 16, 16), (32, 64, 64, 64), (8, 128, 64, 128), (16, 256, 64, 256)]
     if dtype == BF16:  # emulated on most CPUs: keep it affordable
         linears = [sh for sh in linears if sh[0] * sh[1] * sh[2] <= 64 * 512 * 512][:6]
         bmms = bmms[:2]
     out = []
     for m, k, n in linears:
+
         def make(m=m, k=k, n=n) -> Callable[[], Any]:
             td = _tdtype(dtype)
             x = filled(m, k, dtype=td, requires_grad=backward)
@@ -197,12 +226,16 @@ def matmul_benches(dtype: str, backward: bool = False) -> list[Bench]:
 
         f = 2 * m * k * n
         if backward:
-            kernels = [(M, f, s * (m * n + n * k + m * k)), (M, f, s * (m * n + m * k + n * k)),
-                       (RD, m * n, s * (m * n + n))]
+            kernels = [
+                (M, f, s * (m * n + n * k + m * k)),
+                (M, f, s * (m * n + m * k + n * k)),
+                (RD, m * n, s * (m * n + n)),
+            ]
         else:
             kernels = [(M, f, s * (n + m * k + k * n + m * n))]
         out.append(_bench(f"linear {m}x{k}->{n}", M, dtype, backward, kernels, make))
     for bt, m, k, n in bmms:
+
         def make(bt=bt, m=m, k=k, n=n) -> Callable[[], Any]:
             td = _tdtype(dtype)
             a = filled(bt, m, k, dtype=td, requires_grad=backward)
@@ -219,10 +252,10 @@ def matmul_benches(dtype: str, backward: bool = False) -> list[Bench]:
 def int8_linear_benches() -> list[Bench]:
     import torch
 
-    shapes = [(1, 256, 256), (16, 256, 256), (32, 512, 512), (128, 1024, 1024), (512, 1024, 1024),
-              (64, 4096, 1024)]
+    shapes = [(1, 256, 256), (16, 256, 256), (32, 512, 512), (128, 1024, 1024), (512, 1024, 1024), (64, 4096, 1024)]
     out = []
     for m, k, n in shapes:
+
         def make(m=m, k=k, n=n) -> Callable[[], Any]:
             import torch.ao.nn.quantized.dynamic as nnqd
 
@@ -246,18 +279,38 @@ def conv_benches(dtype: str, depthwise: bool, backward: bool = False) -> list[Be
 
     s = _size(dtype)
     if depthwise:  # (N, C, H, k, stride)
-        base = [(1, 16, 16, 3, 1), (1, 32, 32, 3, 1), (8, 64, 32, 3, 1), (8, 128, 16, 3, 1),
-                (4, 256, 14, 3, 1), (8, 32, 64, 3, 2), (2, 512, 7, 5, 1), (16, 128, 16, 3, 1),
-                (2, 32, 16, 3, 1), (4, 128, 8, 3, 1)]
+        base = [
+            (1, 16, 16, 3, 1),
+            (1, 32, 32, 3, 1),
+            (8, 64, 32, 3, 1),
+            (8, 128, 16, 3, 1),
+            (4, 256, 14, 3, 1),
+            (8, 32, 64, 3, 2),
+            (2, 512, 7, 5, 1),
+            (16, 128, 16, 3, 1),
+            (2, 32, 16, 3, 1),
+            (4, 128, 8, 3, 1),
+        ]
         shapes = [(n, c, h, c, k, st) for n, c, h, k, st in base]
     else:  # (N, C, H, K, k, stride)
-        shapes = [(1, 3, 16, 8, 3, 1), (1, 16, 16, 16, 3, 1), (8, 3, 32, 32, 3, 1),
-                  (8, 32, 32, 32, 3, 1), (8, 64, 16, 128, 3, 1), (4, 64, 56, 64, 3, 1),
-                  (16, 128, 8, 128, 1, 1), (8, 32, 64, 64, 3, 2), (2, 256, 14, 256, 3, 1),
-                  (32, 64, 16, 64, 3, 1),
-                  # small batches and feature maps, where oneDNN runs far below its peak rate
-                  (2, 8, 32, 16, 3, 1), (4, 16, 16, 32, 3, 1), (4, 32, 8, 64, 3, 1), (1, 64, 8, 64, 3, 1),
-                  (1, 128, 14, 128, 3, 1)]
+        shapes = [
+            (1, 3, 16, 8, 3, 1),
+            (1, 16, 16, 16, 3, 1),
+            (8, 3, 32, 32, 3, 1),
+            (8, 32, 32, 32, 3, 1),
+            (8, 64, 16, 128, 3, 1),
+            (4, 64, 56, 64, 3, 1),
+            (16, 128, 8, 128, 1, 1),
+            (8, 32, 64, 64, 3, 2),
+            (2, 256, 14, 256, 3, 1),
+            (32, 64, 16, 64, 3, 1),
+            # small batches and feature maps, where oneDNN runs far below its peak rate
+            (2, 8, 32, 16, 3, 1),
+            (4, 16, 16, 32, 3, 1),
+            (4, 32, 8, 64, 3, 1),
+            (1, 64, 8, 64, 3, 1),
+            (1, 128, 14, 128, 3, 1),
+        ]
     if dtype == BF16:  # emulated or slow: the smaller sizes, five batched and three of one image
         small = [sh for sh in shapes if sh[0] * sh[1] * sh[2] ** 2 * sh[3] <= 8 * 32 * 32 * 32 * 32]
         one = [] if depthwise else [sh for sh in small if sh[0] == 1][:3]
@@ -299,12 +352,20 @@ def lstm_benches(dtype: str, backward: bool = False) -> list[Bench]:
     import torch
 
     s = _size(dtype)
-    shapes = [(1, 4, 16, 16), (4, 8, 32, 32), (8, 16, 64, 64), (16, 32, 64, 128), (32, 32, 128, 256),
-              (8, 64, 256, 256), (64, 16, 32, 64)]  # (batch, seq, input, hidden)
+    shapes = [
+        (1, 4, 16, 16),
+        (4, 8, 32, 32),
+        (8, 16, 64, 64),
+        (16, 32, 64, 128),
+        (32, 32, 128, 256),
+        (8, 64, 256, 256),
+        (64, 16, 32, 64),
+    ]  # (batch, seq, input, hidden)
     if dtype == BF16:
         shapes = shapes[:4]
     out = []
     for bsz, t, i, hdim in shapes:
+
         def make(bsz=bsz, t=t, i=i, hdim=hdim):
             td = _tdtype(dtype)
             lstm = torch.nn.LSTM(i, hdim, batch_first=True).to(td)
@@ -323,8 +384,13 @@ def lstm_benches(dtype: str, backward: bool = False) -> list[Bench]:
             kernels = [(RC, 2 * f, layer_bytes)]
         else:
             layer_bytes = s * (bsz * t * i + weights + 2 * state + bsz * t * hdim + 2 * state)
-            kernels = [(DM, 0, s * state), (DM, 0, s * state), (RC, f, layer_bytes),
-                       (DM, 0, s * 2 * state), (DM, 0, s * 2 * state)]
+            kernels = [
+                (DM, 0, s * state),
+                (DM, 0, s * state),
+                (RC, f, layer_bytes),
+                (DM, 0, s * 2 * state),
+                (DM, 0, s * 2 * state),
+            ]
         out.append(_bench(f"lstm {bsz}x{t}x{i}->{hdim}", RC, dtype, backward, kernels, make))
     return out
 
@@ -342,6 +408,7 @@ def train_forward_benches(dtype: str) -> list[Bench]:
     s = _size(dtype)
     out = []
     for n_, c, h in [(1, 16, 8), (4, 16, 16), (8, 16, 32), (8, 32, 32), (16, 64, 16), (16, 64, 32)]:
+
         def make(n_=n_, c=c, h=h):
             td = _tdtype(dtype)
             x = filled(n_, c, h, h, dtype=td, requires_grad=True)
@@ -352,11 +419,20 @@ def train_forward_benches(dtype: str) -> list[Bench]:
 
         n = n_ * c * h * h  # counting: 5 + 2 (affine) FLOPs per element; x, w, b, running
         kernels = [(NM, 7 * n, s * (2 * n + 6 * c))]  # stats read; out, mean, invstd written
-        out.append(Bench(f"batch_norm train {n_}x{c}x{h}x{h}", NM, dtype, FORWARD_TRAIN, 0,
-                         tuple((k, float(f), float(b_)) for k, f, b_ in kernels), make,
-                         "native_batch_norm"))
-    for bsz, t, i, hdim in [(1, 4, 16, 16), (4, 8, 32, 32), (8, 16, 64, 64), (16, 32, 64, 128),
-                            (32, 32, 128, 256)]:
+        out.append(
+            Bench(
+                f"batch_norm train {n_}x{c}x{h}x{h}",
+                NM,
+                dtype,
+                FORWARD_TRAIN,
+                0,
+                tuple((k, float(f), float(b_)) for k, f, b_ in kernels),
+                make,
+                "native_batch_norm",
+            )
+        )
+    for bsz, t, i, hdim in [(1, 4, 16, 16), (4, 8, 32, 32), (8, 16, 64, 64), (16, 32, 64, 128), (32, 32, 128, 256)]:
+
         def make_lstm(bsz=bsz, t=t, i=i, hdim=hdim):
             td = _tdtype(dtype)
             lstm = torch.nn.LSTM(i, hdim, batch_first=True).to(td)
@@ -367,10 +443,24 @@ def train_forward_benches(dtype: str) -> list[Bench]:
         weights = 4 * hdim * (i + hdim) + 8 * hdim
         state = bsz * hdim
         layer_bytes = s * (bsz * t * i + weights + 2 * state + bsz * t * hdim + 2 * state)
-        kernels = [(DM, 0, s * state), (DM, 0, s * state), (RC, bsz * t * per_step, layer_bytes),
-                   (DM, 0, s * 2 * state), (DM, 0, s * 2 * state)]
-        out.append(Bench(f"lstm train {bsz}x{t}x{i}->{hdim}", RC, dtype, FORWARD_TRAIN, 0,
-                         tuple((k, float(f), float(b_)) for k, f, b_ in kernels), make_lstm))
+        kernels = [
+            (DM, 0, s * state),
+            (DM, 0, s * state),
+            (RC, bsz * t * per_step, layer_bytes),
+            (DM, 0, s * 2 * state),
+            (DM, 0, s * 2 * state),
+        ]
+        out.append(
+            Bench(
+                f"lstm train {bsz}x{t}x{i}->{hdim}",
+                RC,
+                dtype,
+                FORWARD_TRAIN,
+                0,
+                tuple((k, float(f), float(b_)) for k, f, b_ in kernels),
+                make_lstm,
+            )
+        )
     return out
 
 
@@ -399,13 +489,24 @@ def elementwise_benches(dtype: str, backward: bool = False) -> list[Bench]:
     if dtype == BF16:
         sizes = sizes[:4]
     calls: dict[str, Callable[..., Any]] = {
-        "add": torch.add, "mul": torch.mul, "relu": F.relu, "hardtanh": lambda x: F.hardtanh(x, 0.0, 6.0),
-        "gelu": F.gelu, "sigmoid": torch.sigmoid, "tanh": torch.tanh, "silu": F.silu, "exp": torch.exp,
+        "add": torch.add,
+        "mul": torch.mul,
+        "relu": F.relu,
+        "hardtanh": lambda x: F.hardtanh(x, 0.0, 6.0),
+        "gelu": F.gelu,
+        "sigmoid": torch.sigmoid,
+        "tanh": torch.tanh,
+        "silu": F.silu,
+        "exp": torch.exp,
         "sqrt": torch.sqrt,  # on |x| (below): a square root of a negative is a slow NaN path
         "bernoulli": lambda x: x.bernoulli_(0.9),
     }
     plain: dict[str, tuple[int, float, float]] = {  # name -> (inputs, flops/elt fwd, bwd)
-        "add": (2, 1, 0), "mul": (2, 1, 1), "relu": (1, 1, 1), "hardtanh": (1, 1, 2)}
+        "add": (2, 1, 0),
+        "mul": (2, 1, 1),
+        "relu": (1, 1, 1),
+        "hardtanh": (1, 1, 2),
+    }
     out = []
     for name, call in calls.items():
         own = OWN_ELEMENTWISE.get(name)
@@ -416,7 +517,8 @@ def elementwise_benches(dtype: str, backward: bool = False) -> list[Bench]:
             bwd_op = ""
         if backward and (name == "add" or (own is not None and not bwd_op)):
             continue  # add's backward runs no kernel; exp and bernoulli: forward only
-        for n in (sizes if own is None else sizes[::2] if dtype == FP32 else sizes[:3]):
+        for n in sizes if own is None else sizes[::2] if dtype == FP32 else sizes[:3]:
+
             def make(call=call, arity=arity, n=n, name=name):
                 td = _tdtype(dtype)
                 xs = [filled(n, dtype=td, requires_grad=backward) for _ in range(arity)]
@@ -442,6 +544,7 @@ def normalization_benches(dtype: str, backward: bool = False) -> list[Bench]:
     s = _size(dtype)
     out = []
     for rows, dim in [(8, 64), (64, 256), (512, 512), (1024, 768), (2048, 512)]:
+
         def make(rows=rows, dim=dim):
             td = _tdtype(dtype)
             x = filled(rows, dim, dtype=td, requires_grad=backward)
@@ -457,6 +560,7 @@ def normalization_benches(dtype: str, backward: bool = False) -> list[Bench]:
             kernels = [(NM, 7 * n, s * (2 * n + 2 * dim) + 8 * rows)]
         out.append(_bench(f"layer_norm {rows}x{dim}", NM, dtype, backward, kernels, make))
     for n_, c, h in [(1, 16, 8), (8, 32, 32), (8, 64, 32), (16, 64, 32)]:
+
         def make(n_=n_, c=c, h=h):
             td = _tdtype(dtype)
             x = filled(n_, c, h, h, dtype=td, requires_grad=backward)
@@ -482,6 +586,7 @@ def softmax_benches(dtype: str, backward: bool = False) -> list[Bench]:
     out = []
     for rows, dim in [(4, 16), (64, 128), (256, 1024), (1024, 1024), (128, 8192)]:
         for name, op in [("softmax", torch.softmax), ("log_softmax", torch.log_softmax)]:
+
             def make(rows=rows, dim=dim, op=op):
                 td = _tdtype(dtype)
                 x = filled(rows, dim, dtype=td, requires_grad=backward)
@@ -523,10 +628,18 @@ def reduction_benches(dtype: str, backward: bool = False) -> list[Bench]:
                 x = filled(n_, c, h, h, dtype=_tdtype(dtype))
                 return _inference(lambda: F.adaptive_avg_pool2d(x, 1))
 
-            out.append(_bench(f"avg_pool {n_}x{c}x{h}x{h}", RD, dtype, False,
-                              [(RD, m, s * (m + n_ * c))], make_avg))
-    for n_, c, h in [(1, 8, 16), (2, 16, 16), (4, 8, 32), (4, 16, 32), (8, 16, 32), (8, 32, 32),
-                     (16, 64, 16), (32, 16, 32), (8, 64, 56)]:  # >= 6 sizes: a size correction
+            out.append(_bench(f"avg_pool {n_}x{c}x{h}x{h}", RD, dtype, False, [(RD, m, s * (m + n_ * c))], make_avg))
+    for n_, c, h in [
+        (1, 8, 16),
+        (2, 16, 16),
+        (4, 8, 32),
+        (4, 16, 32),
+        (8, 16, 32),
+        (8, 32, 32),
+        (16, 64, 16),
+        (32, 16, 32),
+        (8, 64, 56),
+    ]:  # >= 6 sizes: a size correction
         m = n_ * c * h * h
         q = m // 4
 
@@ -551,8 +664,15 @@ def embedding_benches(dtype: str, backward: bool = False) -> list[Bench]:
 
     s = _size(dtype)
     out = []
-    for vocab, dim, tokens in [(1000, 16, 32), (10000, 64, 512), (30000, 128, 4096),
-                               (50000, 256, 4096), (5000, 512, 2048), (100000, 64, 1024)]:
+    for vocab, dim, tokens in [
+        (1000, 16, 32),
+        (10000, 64, 512),
+        (30000, 128, 4096),
+        (50000, 256, 4096),
+        (5000, 512, 2048),
+        (100000, 64, 1024),
+    ]:
+
         def make(vocab=vocab, dim=dim, tokens=tokens):
             w = filled(vocab, dim, dtype=_tdtype(dtype), requires_grad=backward)
             idx = torch.randint(0, vocab, (tokens,))
@@ -565,8 +685,13 @@ def embedding_benches(dtype: str, backward: bool = False) -> list[Bench]:
             kernels = [(EB, 0, 2 * s * tokens * dim + 8 * tokens)]
         out.append(_bench(f"embedding {vocab}x{dim} [{tokens}]", EB, dtype, backward, kernels, make))
     # EmbeddingBag (mean of each bag): its own kernel, and a roofline of its own
-    for vocab, dim, bags, per_bag in [(1000, 16, 4, 8), (20000, 32, 32, 20), (50000, 64, 128, 20),
-                                      (20000, 128, 256, 32)]:
+    for vocab, dim, bags, per_bag in [
+        (1000, 16, 4, 8),
+        (20000, 32, 32, 20),
+        (50000, 64, 128, 20),
+        (20000, 128, 256, 32),
+    ]:
+
         def make_bag(vocab=vocab, dim=dim, bags=bags, per_bag=per_bag):
             w = filled(vocab, dim, dtype=_tdtype(dtype), requires_grad=backward)
             idx = torch.randint(0, vocab, (bags, per_bag))
@@ -579,12 +704,14 @@ def embedding_benches(dtype: str, backward: bool = False) -> list[Bench]:
             op = "_embedding_bag_backward"
         else:  # offsets (arange); reads the rows it gathers; writes the bags, offset2bag, bag
             # sizes, max indices (the training forward, _embedding_bag, costs the same)
-            kernels = [(DM, 0, 8 * bags),
-                       (EB, tokens * dim, s * tokens * dim + 8 * (tokens + bags) + s * bags * dim
-                        + 8 * (tokens + 2 * bags))]
+            kernels = [
+                (DM, 0, 8 * bags),
+                (EB, tokens * dim, s * tokens * dim + 8 * (tokens + bags) + s * bags * dim + 8 * (tokens + 2 * bags)),
+            ]
             op = "_embedding_bag_forward_only"
-        out.append(_bench(f"embedding_bag {vocab}x{dim} [{bags}x{per_bag}]", EB, dtype, backward,
-                          kernels, make_bag, op))
+        out.append(
+            _bench(f"embedding_bag {vocab}x{dim} [{bags}x{per_bag}]", EB, dtype, backward, kernels, make_bag, op)
+        )
     return out
 
 
@@ -594,6 +721,7 @@ def data_movement_benches(dtype: str) -> list[Bench]:
     s = _size(dtype)
     out = []
     for n in [16, 64, 256, 512, 1024]:
+
         def make_clone(n=n):
             x = filled(n, n, dtype=_tdtype(dtype))
             return _inference(lambda: x.clone())
@@ -627,13 +755,26 @@ def fused_optimizer_benches() -> list[Bench]:
 
     out = []
     for n in (4096, 65536, 1 << 18, 1 << 20):
+
         def make(n=n) -> Callable[[], Any]:
             param, grad, m = (varied(n) for _ in range(3))
             v = varied(n) + 0.1  # second moments of nonzero gradients (sqrt of zeros is slower)
             step = torch.ones(())
             return lambda: torch._fused_adam_(
-                [param], [grad], [m], [v], [], [step], lr=1e-3, beta1=0.9, beta2=0.999,
-                weight_decay=0.0, eps=1e-8, amsgrad=False, maximize=False)
+                [param],
+                [grad],
+                [m],
+                [v],
+                [],
+                [step],
+                lr=1e-3,
+                beta1=0.9,
+                beta2=0.999,
+                weight_decay=0.0,
+                eps=1e-8,
+                amsgrad=False,
+                maximize=False,
+            )
 
         kernels = [(EW, FUSED_OPTIMIZER_FLOPS["_fused_adam"] * n, 32 * n + 4)]
         out.append(_bench(f"fused adam {n}", EW, FP32, False, kernels, make, "_fused_adam"))
@@ -678,8 +819,7 @@ def _ranked(benches: list[Bench], per_bf16_group: int = 5) -> list[Bench]:
         if members[0].dtype == BF16 and len(members) > per_bf16_group:
             step = (len(members) - 1) / (per_bf16_group - 1)
             members = [members[round(i * step)] for i in range(per_bf16_group)]
-        out += [Bench(b.name, b.op_class, b.dtype, b.pass_, i, b.kernels, b.make, b.op)
-                for i, b in enumerate(members)]
+        out += [Bench(b.name, b.op_class, b.dtype, b.pass_, i, b.kernels, b.make, b.op) for i, b in enumerate(members)]
     return out
 
 

@@ -80,7 +80,101 @@ def nbytes(t: Tensor | None) -> int:
 # FLOPs per element of elementwise ops, by base name ("add_" and "_foreach_add_" -> "add").
 _ELEMENTWISE_COST: dict[str, float] = {
     **dict.fromkeys(
-        ["add", "sub", "rsub", "mul", "div", "neg", "abs", "reciprocal", "sqrt", "rsqrt", "exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "sin", "cos", "tan", "asin", "acos", "atan", "atan2", "sinh", "cosh", "erf", "erfc", "erfinv", "sign", "sgn", "floor", "ceil", "round", "trunc", "frac", "remainder", "fmod", "pow", "square", "maximum", "minimum", "fmax", "fmin", "clamp", "clamp_min", "clamp_max", "clip", "relu", "relu6", "threshold", "threshold_backward", "where", "masked_fill", "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_not", "logical_xor", "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not", "isnan", "isinf", "isfinite", "nan_to_num", "copysign", "heaviside", "xlogy", "hardtanh", "leaky_relu", "_prelu_kernel", "bernoulli", "normal", "uniform", "rand", "randn", "rand_like", "randn_like", "randint", "exponential", "_conj", "mvlgamma", "lgamma", "digamma", "hardshrink", "softshrink"],
+        [
+            "add",
+            "sub",
+            "rsub",
+            "mul",
+            "div",
+            "neg",
+            "abs",
+            "reciprocal",
+            "sqrt",
+            "rsqrt",
+            "exp",
+            "exp2",
+            "expm1",
+            "log",
+            "log2",
+            "log10",
+            "log1p",
+            "sin",
+            "cos",
+            "tan",
+            "asin",
+            "acos",
+            "atan",
+            "atan2",
+            "sinh",
+            "cosh",
+            "erf",
+            "erfc",
+            "erfinv",
+            "sign",
+            "sgn",
+            "floor",
+            "ceil",
+            "round",
+            "trunc",
+            "frac",
+            "remainder",
+            "fmod",
+            "pow",
+            "square",
+            "maximum",
+            "minimum",
+            "fmax",
+            "fmin",
+            "clamp",
+            "clamp_min",
+            "clamp_max",
+            "clip",
+            "relu",
+            "relu6",
+            "threshold",
+            "threshold_backward",
+            "where",
+            "masked_fill",
+            "eq",
+            "ne",
+            "lt",
+            "le",
+            "gt",
+            "ge",
+            "logical_and",
+            "logical_or",
+            "logical_not",
+            "logical_xor",
+            "bitwise_and",
+            "bitwise_or",
+            "bitwise_xor",
+            "bitwise_not",
+            "isnan",
+            "isinf",
+            "isfinite",
+            "nan_to_num",
+            "copysign",
+            "heaviside",
+            "xlogy",
+            "hardtanh",
+            "leaky_relu",
+            "_prelu_kernel",
+            "bernoulli",
+            "normal",
+            "uniform",
+            "rand",
+            "randn",
+            "rand_like",
+            "randn_like",
+            "randint",
+            "exponential",
+            "_conj",
+            "mvlgamma",
+            "lgamma",
+            "digamma",
+            "hardshrink",
+            "softshrink",
+        ],
         1.0,
     ),
     "addcmul": 3.0,  # self + value * t1 * t2
@@ -127,7 +221,26 @@ _ELEMENTWISE_COST: dict[str, float] = {
 # FLOPs per *input* element of reductions (1 = one accumulate per element).
 _REDUCTION_COST: dict[str, float] = {
     **dict.fromkeys(
-        ["sum", "nansum", "mean", "amax", "amin", "max", "min", "argmax", "argmin", "prod", "all", "any", "count_nonzero", "cumsum", "cumprod", "cummax", "cummin", "aminmax"],
+        [
+            "sum",
+            "nansum",
+            "mean",
+            "amax",
+            "amin",
+            "max",
+            "min",
+            "argmax",
+            "argmin",
+            "prod",
+            "all",
+            "any",
+            "count_nonzero",
+            "cumsum",
+            "cumprod",
+            "cummax",
+            "cummin",
+            "aminmax",
+        ],
         1.0,
     ),
     "norm": 2.0,  # square + accumulate
@@ -413,8 +526,9 @@ def _conv_backward(call: Call) -> float:
     return part(0) + part(1) / groups
 
 
-def _registry_rule(op_class: OpClass | Callable[[Call], OpClass], packet: Any,
-                   variant: Callable[[Call], str] | None = None) -> Rule:
+def _registry_rule(
+    op_class: OpClass | Callable[[Call], OpClass], packet: Any, variant: Callable[[Call], str] | None = None
+) -> Rule:
     formula = flop_registry[packet]
     return Rule(op_class, lambda c: float(formula(*c.args, **c.kwargs, out_val=c.out)), variant=variant)
 
@@ -451,17 +565,11 @@ _RULES.update(
         "nll_loss2d_forward": Rule(OpClass.SOFTMAX, _nll),
         "nll_loss2d_backward": Rule(OpClass.SOFTMAX, _nll),
         "embedding": Rule(OpClass.EMBEDDING, zero, _gather_read),
-        "embedding_dense_backward": Rule(
-            OpClass.EMBEDDING, _embedding_backward, None, _embedding_grad_written
-        ),
+        "embedding_dense_backward": Rule(OpClass.EMBEDDING, _embedding_backward, None, _embedding_grad_written),
         "_embedding_bag": Rule(OpClass.EMBEDDING, _embedding_bag, _embedding_bag_read),
         "_embedding_bag_forward_only": Rule(OpClass.EMBEDDING, _embedding_bag, _embedding_bag_read),
-        "_embedding_bag_backward": Rule(
-            OpClass.EMBEDDING, _embedding_backward, None, _embedding_grad_written
-        ),
-        "_embedding_bag_dense_backward": Rule(
-            OpClass.EMBEDDING, _embedding_backward, None, _embedding_grad_written
-        ),
+        "_embedding_bag_backward": Rule(OpClass.EMBEDDING, _embedding_backward, None, _embedding_grad_written),
+        "_embedding_bag_dense_backward": Rule(OpClass.EMBEDDING, _embedding_backward, None, _embedding_grad_written),
         "_embedding_bag_per_sample_weights_backward": Rule(OpClass.EMBEDDING, _embedding_backward),
     }
 )
@@ -473,34 +581,215 @@ for _n in _REDUCTION_COST:
     _RULES.setdefault(_n, Rule(OpClass.REDUCTION, _bind(_reduction, _n)))
 for _n in _SOFTMAX_COST:
     _RULES.setdefault(_n, Rule(OpClass.SOFTMAX, _bind(_softmax, _n)))
-for _n in ["native_layer_norm", "native_layer_norm_backward", "native_group_norm", "native_group_norm_backward", "native_batch_norm", "native_batch_norm_backward", "batch_norm_backward", "_native_batch_norm_legit", "_native_batch_norm_legit_no_training", "_native_batch_norm_legit_functional", "cudnn_batch_norm", "cudnn_batch_norm_backward", "miopen_batch_norm", "_fused_rms_norm", "_fused_rms_norm_backward"]:
+for _n in [
+    "native_layer_norm",
+    "native_layer_norm_backward",
+    "native_group_norm",
+    "native_group_norm_backward",
+    "native_batch_norm",
+    "native_batch_norm_backward",
+    "batch_norm_backward",
+    "_native_batch_norm_legit",
+    "_native_batch_norm_legit_no_training",
+    "_native_batch_norm_legit_functional",
+    "cudnn_batch_norm",
+    "cudnn_batch_norm_backward",
+    "miopen_batch_norm",
+    "_fused_rms_norm",
+    "_fused_rms_norm_backward",
+]:
     _RULES[_n] = Rule(OpClass.NORMALIZATION, _bind(_norm, _n))
-for _n in ["max_pool1d", "max_pool2d", "max_pool3d", "max_pool2d_with_indices", "max_pool3d_with_indices", "mkldnn_max_pool2d", "mkldnn_max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d"]:
+for _n in [
+    "max_pool1d",
+    "max_pool2d",
+    "max_pool3d",
+    "max_pool2d_with_indices",
+    "max_pool3d_with_indices",
+    "mkldnn_max_pool2d",
+    "mkldnn_max_pool3d",
+    "avg_pool1d",
+    "avg_pool2d",
+    "avg_pool3d",
+]:
     _RULES[_n] = Rule(OpClass.REDUCTION, _bind(_pool, _n))
-for _n in ["max_pool2d_with_indices_backward", "max_pool3d_with_indices_backward", "avg_pool2d_backward", "avg_pool3d_backward", "adaptive_max_pool2d_backward", "adaptive_max_pool3d_backward"]:
+for _n in [
+    "max_pool2d_with_indices_backward",
+    "max_pool3d_with_indices_backward",
+    "avg_pool2d_backward",
+    "avg_pool3d_backward",
+    "adaptive_max_pool2d_backward",
+    "adaptive_max_pool3d_backward",
+]:
     _RULES[_n] = Rule(OpClass.REDUCTION, _bind(_pool_backward, _n))
-for _n in ["_adaptive_avg_pool2d", "_adaptive_avg_pool3d", "adaptive_max_pool2d", "adaptive_max_pool3d", "_adaptive_avg_pool2d_backward", "_adaptive_avg_pool3d_backward"]:
+for _n in [
+    "_adaptive_avg_pool2d",
+    "_adaptive_avg_pool3d",
+    "adaptive_max_pool2d",
+    "adaptive_max_pool3d",
+    "_adaptive_avg_pool2d_backward",
+    "_adaptive_avg_pool3d_backward",
+]:
     _RULES[_n] = Rule(OpClass.REDUCTION, _adaptive_pool)
 for _n in ["index", "index_select", "gather", "take"]:
     _RULES[_n] = Rule(OpClass.DATA_MOVEMENT, zero, _gather_read)
 # Known pure data movement (no note): copies, concatenation, indexing, padding, fills.
-for _n in ["clone", "copy", "copy_", "_to_copy", "_copy_from", "_copy_from_and_resize", "cat", "stack", "scatter", "scatter_add", "scatter_reduce", "index_put", "index_put_", "_index_put_impl_", "index_add", "index_copy", "index_fill", "masked_scatter", "masked_select", "constant_pad_nd", "reflection_pad1d", "reflection_pad2d", "reflection_pad3d", "replication_pad1d", "replication_pad2d", "replication_pad3d", "slice_backward", "select_backward", "slice_scatter", "select_scatter", "diagonal_scatter", "as_strided_scatter", "zeros", "zeros_like", "ones", "ones_like", "full", "full_like", "new_zeros", "new_ones", "new_full", "scalar_tensor", "arange", "linspace", "eye", "fill", "zero", "flip", "roll", "repeat", "repeat_interleave", "tril", "triu", "_local_scalar_dense", "nonzero", "sort", "topk", "im2col", "col2im", "pixel_shuffle", "pixel_unshuffle", "channel_shuffle", "to_dense", "_pack_padded_sequence", "_pad_packed_sequence", "unfold_backward", "reflection_pad1d_backward", "reflection_pad2d_backward", "constant_pad_nd_backward"]:
+for _n in [
+    "clone",
+    "copy",
+    "copy_",
+    "_to_copy",
+    "_copy_from",
+    "_copy_from_and_resize",
+    "cat",
+    "stack",
+    "scatter",
+    "scatter_add",
+    "scatter_reduce",
+    "index_put",
+    "index_put_",
+    "_index_put_impl_",
+    "index_add",
+    "index_copy",
+    "index_fill",
+    "masked_scatter",
+    "masked_select",
+    "constant_pad_nd",
+    "reflection_pad1d",
+    "reflection_pad2d",
+    "reflection_pad3d",
+    "replication_pad1d",
+    "replication_pad2d",
+    "replication_pad3d",
+    "slice_backward",
+    "select_backward",
+    "slice_scatter",
+    "select_scatter",
+    "diagonal_scatter",
+    "as_strided_scatter",
+    "zeros",
+    "zeros_like",
+    "ones",
+    "ones_like",
+    "full",
+    "full_like",
+    "new_zeros",
+    "new_ones",
+    "new_full",
+    "scalar_tensor",
+    "arange",
+    "linspace",
+    "eye",
+    "fill",
+    "zero",
+    "flip",
+    "roll",
+    "repeat",
+    "repeat_interleave",
+    "tril",
+    "triu",
+    "_local_scalar_dense",
+    "nonzero",
+    "sort",
+    "topk",
+    "im2col",
+    "col2im",
+    "pixel_shuffle",
+    "pixel_unshuffle",
+    "channel_shuffle",
+    "to_dense",
+    "_pack_padded_sequence",
+    "_pad_packed_sequence",
+    "unfold_backward",
+    "reflection_pad1d_backward",
+    "reflection_pad2d_backward",
+    "constant_pad_nd_backward",
+]:
     _RULES.setdefault(_n, Rule(OpClass.DATA_MOVEMENT, zero))
 
 # Quantized kernels (torch.ao.quantization), keyed by name in the "quantized" namespace.
 QUANTIZED_RULES: dict[str, Rule] = {
     name: Rule(OpClass.MATMUL, _quantized_linear, dtype=_packed_weight_dtype)
-    for name in ["linear", "linear_relu", "linear_dynamic", "linear_relu_dynamic", "linear_dynamic_fp16", "linear_relu_dynamic_fp16"]
+    for name in [
+        "linear",
+        "linear_relu",
+        "linear_dynamic",
+        "linear_relu_dynamic",
+        "linear_dynamic_fp16",
+        "linear_relu_dynamic_fp16",
+    ]
 }
 
 # Ops that only write their first argument (not counted as read).
 WRITE_ONLY_SELF = frozenset(
-    ["copy", "fill", "zero", "normal", "uniform", "bernoulli", "random", "exponential", "geometric", "cauchy", "log_normal"]
+    [
+        "copy",
+        "fill",
+        "zero",
+        "normal",
+        "uniform",
+        "bernoulli",
+        "random",
+        "exponential",
+        "geometric",
+        "cauchy",
+        "log_normal",
+    ]
 )
 # Zero-cost ops skipped entirely: views the schema does not annotate, metadata-only
 # in-place ops, allocations that write nothing.
 FREE = frozenset(
-    ["_unsafe_view", "_reshape_alias", "unsafe_split", "unsafe_split_with_sizes", "unsafe_chunk", "lift_fresh", "lift", "_nested_view_from_buffer", "transpose_", "t_", "squeeze_", "unsqueeze_", "as_strided_", "detach_", "resize_", "resize_as_", "set_", "empty", "empty_like", "empty_strided", "new_empty", "new_empty_strided", "empty_permuted", "_assert_async", "_assert_scalar", "_assert_tensor_metadata", "sym_constrain_range", "sym_constrain_range_for_size", "_functional_sym_constrain_range", "is_contiguous", "is_same_size", "is_strides_like_format", "is_non_overlapping_and_dense", "size", "stride", "storage_offset", "numel", "dim", "sym_size", "sym_stride", "sym_numel", "sym_storage_offset", "sym_is_contiguous", "device", "layout", "_record_function_enter", "_record_function_enter_new", "_record_function_exit", "record_stream", "_version"]
+    [
+        "_unsafe_view",
+        "_reshape_alias",
+        "unsafe_split",
+        "unsafe_split_with_sizes",
+        "unsafe_chunk",
+        "lift_fresh",
+        "lift",
+        "_nested_view_from_buffer",
+        "transpose_",
+        "t_",
+        "squeeze_",
+        "unsqueeze_",
+        "as_strided_",
+        "detach_",
+        "resize_",
+        "resize_as_",
+        "set_",
+        "empty",
+        "empty_like",
+        "empty_strided",
+        "new_empty",
+        "new_empty_strided",
+        "empty_permuted",
+        "_assert_async",
+        "_assert_scalar",
+        "_assert_tensor_metadata",
+        "sym_constrain_range",
+        "sym_constrain_range_for_size",
+        "_functional_sym_constrain_range",
+        "is_contiguous",
+        "is_same_size",
+        "is_strides_like_format",
+        "is_non_overlapping_and_dense",
+        "size",
+        "stride",
+        "storage_offset",
+        "numel",
+        "dim",
+        "sym_size",
+        "sym_stride",
+        "sym_numel",
+        "sym_storage_offset",
+        "sym_is_contiguous",
+        "device",
+        "layout",
+        "_record_function_enter",
+        "_record_function_enter_new",
+        "_record_function_exit",
+        "record_stream",
+        "_version",
+    ]
 )
 # Fused kernels that only call other operators (aten/src/ATen/native/transformers): counting
 # runs them under its mode to see those operators.
@@ -537,5 +826,3 @@ def main_dtype(ins: list[Tensor], outs: list[Tensor]) -> str:
     for t in ins or outs:
         return _dtype_name(t.dtype)
     return "none"
-
-

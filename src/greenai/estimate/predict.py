@@ -160,8 +160,9 @@ def predict(counts: OpCounts, profile: Profile | None = None) -> Prediction:
         add(record.module, Pass(record.pass_).value, t, e, record.flops, nbytes)
         if record.op_class is OpClass.COMMUNICATION:
             totals[2] += e
-        crow = classes.setdefault((OpClass(record.op_class).value, co.canonical_dtype(record.dtype)),
-                                  [0, 0.0, 0.0, 0.0, 0.0])
+        crow = classes.setdefault(
+            (OpClass(record.op_class).value, co.canonical_dtype(record.dtype)), [0, 0.0, 0.0, 0.0, 0.0]
+        )
         crow[0] += 1
         crow[1] += record.flops
         crow[2] += nbytes
@@ -178,15 +179,19 @@ def predict(counts: OpCounts, profile: Profile | None = None) -> Prediction:
         add("", Pass.BACKWARD.value, prof.backward_call_s, prof.backward_call_s * one_cpu_w)
     stepping = any(Pass(r.pass_) is Pass.OPTIMIZER for r in counts.records)
     if stepping and prof.optimizer_timing != "cold":
-        notes.append("the profile predates cold-cache timing of the optimizer (its step is "
-                     "under-predicted) and fused-optimizer calibration: run `greenai calibrate` again")
+        notes.append(
+            "the profile predates cold-cache timing of the optimizer (its step is "
+            "under-predicted) and fused-optimizer calibration: run `greenai calibrate` again"
+        )
     if fused:
         step_s, param_s = prof.fused_optimizer_step_s, prof.fused_optimizer_param_s
         if step_s == param_s == 0.0:  # not calibrated (older profile, or no fused kernel there)
             step_s, param_s = co.FUSED_OPTIMIZER_STEP_S, co.FUSED_OPTIMIZER_PARAM_S
             if prof.optimizer_timing == "cold":
-                notes.append("no fused optimizer step was calibrated here: its fixed and "
-                             "per-tensor costs are the default coefficients")
+                notes.append(
+                    "no fused optimizer step was calibrated here: its fixed and "
+                    "per-tensor costs are the default coefficients"
+                )
         t = step_s + param_s * counts.parameter_tensors
         add("", Pass.OPTIMIZER.value, t, t * one_cpu_w)
     elif stepping:
@@ -194,13 +199,19 @@ def predict(counts: OpCounts, profile: Profile | None = None) -> Prediction:
     total_t, total_e, transfer_e = totals
     t_low, t_high, e_low, e_high = _bands(prof)
     return Prediction(
-        time_s=total_t, time_low_s=total_t * (1 - t_low), time_high_s=total_t * (1 + t_high),
-        energy_j=total_e, energy_low_j=total_e * (1 - e_low), energy_high_j=total_e * (1 + e_high),
+        time_s=total_t,
+        time_low_s=total_t * (1 - t_low),
+        time_high_s=total_t * (1 + t_high),
+        energy_j=total_e,
+        energy_low_j=total_e * (1 - e_low),
+        energy_high_j=total_e * (1 + e_high),
         provenance=provenance_label(prof),
         per_pass={k: (v[0], v[1]) for k, v in per_pass.items()},
         per_layer=tuple(LayerRow(m, *v) for m, v in layers.items()),
         per_class=tuple(ClassRow(c, d, int(v[0]), *v[1:]) for (c, d), v in classes.items()),
-        batch_size=counts.batch_size, transfer_energy_j=transfer_e, notes=tuple(notes),
+        batch_size=counts.batch_size,
+        transfer_energy_j=transfer_e,
+        notes=tuple(notes),
     )
 
 
@@ -240,10 +251,15 @@ def whole_run(step: Prediction, steps: int) -> RunPrediction:
     scale_t = time_s / step.time_s if step.time_s > 0 else 0.0
     scale_e = energy / step.energy_j if step.energy_j > 0 else 0.0
     return RunPrediction(
-        steps=steps, samples=samples, time_s=time_s,
-        time_low_s=step.time_low_s * scale_t, time_high_s=step.time_high_s * scale_t,
-        energy_j=energy, energy_low_j=step.energy_low_j * scale_e,
-        energy_high_j=step.energy_high_j * scale_e, provenance=step.provenance,
+        steps=steps,
+        samples=samples,
+        time_s=time_s,
+        time_low_s=step.time_low_s * scale_t,
+        time_high_s=step.time_high_s * scale_t,
+        energy_j=energy,
+        energy_low_j=step.energy_low_j * scale_e,
+        energy_high_j=step.energy_high_j * scale_e,
+        provenance=step.provenance,
     )
 
 
@@ -254,9 +270,15 @@ def provenance_label(profile: Profile) -> str:
 
 
 # -- one record ----------------------------------------------------------------------------
-def _record_cost(record: OpRecord, prof: Profile, notes: list[str], seen: set[str],
-                 training: bool = False, serial_busy: float = 0.0,
-                 kernel_only: bool = False) -> tuple[float, float]:
+def _record_cost(
+    record: OpRecord,
+    prof: Profile,
+    notes: list[str],
+    seen: set[str],
+    training: bool = False,
+    serial_busy: float = 0.0,
+    kernel_only: bool = False,
+) -> tuple[float, float]:
     """(time, energy) of one record; `serial_busy`: CPUs busy at least (spinning workers);
     `kernel_only`: without the per-call overhead (costed elsewhere)."""
     t, busy = _record_time(record, prof, notes, seen, training, kernel_only)
@@ -266,13 +288,16 @@ def _record_cost(record: OpRecord, prof: Profile, notes: list[str], seen: set[st
     bytes_moved = record.bytes_read + record.bytes_written
     op_class, dtype = OpClass(record.op_class), co.canonical_dtype(record.dtype)
     em = prof.energy
-    dynamic = (em.coefficient(em.pj_per_flop, op_class.value, dtype) * record.flops
-               + em.coefficient(em.pj_per_byte, op_class.value, dtype) * bytes_moved) * PJ
+    dynamic = (
+        em.coefficient(em.pj_per_flop, op_class.value, dtype) * record.flops
+        + em.coefficient(em.pj_per_byte, op_class.value, dtype) * bytes_moved
+    ) * PJ
     return t, dynamic + em.static_w * t
 
 
-def _record_time(record: OpRecord, prof: Profile, notes: list[str], seen: set[str],
-                 training: bool, kernel_only: bool = False) -> tuple[float, float]:
+def _record_time(
+    record: OpRecord, prof: Profile, notes: list[str], seen: set[str], training: bool, kernel_only: bool = False
+) -> tuple[float, float]:
     """(time, CPUs busy) of one record."""
     bytes_moved = record.bytes_read + record.bytes_written
     op_class = OpClass(record.op_class)
@@ -285,8 +310,7 @@ def _record_time(record: OpRecord, prof: Profile, notes: list[str], seen: set[st
         t = prof.view_overhead_s
         model = None
     else:
-        model = _time_model(prof, op_class, dtype, model_pass, op_base_name(record.op), notes, seen,
-                            record.variant)
+        model = _time_model(prof, op_class, dtype, model_pass, op_base_name(record.op), notes, seen, record.variant)
         overhead = model.overhead_s
         if pass_ is Pass.OPTIMIZER and prof.optimizer_record_s > 0:
             # inside optimizer.step() each operator costs the Python around it, measured
@@ -329,13 +353,17 @@ def _overhead_power_w(prof: Profile, serial_busy: float = 0.0) -> float:
 
 
 # operators timed under another name: the training variant of a forward-only kernel
-OP_ALIASES = {"_embedding_bag": "_embedding_bag_forward_only",
-              # the other fused optimizers: Adam's roofline (one pass over a few tensors each)
-              "_fused_adamw": "_fused_adam", "_fused_sgd": "_fused_adam", "_fused_adagrad": "_fused_adam"}
+OP_ALIASES = {
+    "_embedding_bag": "_embedding_bag_forward_only",
+    # the other fused optimizers: Adam's roofline (one pass over a few tensors each)
+    "_fused_adamw": "_fused_adam",
+    "_fused_sgd": "_fused_adam",
+    "_fused_adagrad": "_fused_adam",
+}
 
 
 def op_base_name(op: str) -> str:
-    """"aten.tanh_.default" -> "tanh": the key of operators with a roofline of their own."""
+    """ "aten.tanh_.default" -> "tanh": the key of operators with a roofline of their own."""
     parts = op.split(".")
     name = parts[1] if len(parts) >= 2 and parts[0] in ("aten", "quantized") else parts[0]
     if name.endswith("_") and not name.endswith("__"):  # in place: add_ -> add
@@ -343,8 +371,16 @@ def op_base_name(op: str) -> str:
     return OP_ALIASES.get(name, name)
 
 
-def _time_model(prof: Profile, op_class: OpClass, dtype: str, pass_: str, op: str,
-                notes: list[str], seen: set[str], variant: str = "") -> TimeModel:
+def _time_model(
+    prof: Profile,
+    op_class: OpClass,
+    dtype: str,
+    pass_: str,
+    op: str,
+    notes: list[str],
+    seen: set[str],
+    variant: str = "",
+) -> TimeModel:
     model = prof.time_model(op_class, dtype, pass_, op, variant)
     if model is not None:
         return model
@@ -361,8 +397,9 @@ def _time_model(prof: Profile, op_class: OpClass, dtype: str, pass_: str, op: st
         seen.add(key)
         why = prof.missing.get(key, "not calibrated")
         notes.append(f"{key}: no time model ({why}); used default coefficients (rough)")
-    return TimeModel(d.overhead_s, d.rate_flops, d.bandwidth_bps,
-                     busy_cpus=max(prof.fingerprint.usable_cpus, 1.0), note="default")
+    return TimeModel(
+        d.overhead_s, d.rate_flops, d.bandwidth_bps, busy_cpus=max(prof.fingerprint.usable_cpus, 1.0), note="default"
+    )
 
 
 def _bands(prof: Profile) -> tuple[float, float, float, float]:
@@ -374,8 +411,7 @@ def _bands(prof: Profile) -> tuple[float, float, float, float]:
     time_factor = max(MODEL_FACTOR, 1 + 2 * _finite(prof.fit_mape_time))
     energy_factor = max(MODEL_FACTOR, 1 + 2 * (_finite(prof.fit_mape_time) + _finite(prof.fit_mape_energy)))
     meter = prof.energy.meter_rel_uncertainty
-    return (1 - 1 / time_factor, time_factor - 1,
-            min(1 - 1 / energy_factor + meter, 0.99), energy_factor - 1 + meter)
+    return (1 - 1 / time_factor, time_factor - 1, min(1 - 1 / energy_factor + meter, 0.99), energy_factor - 1 + meter)
 
 
 def _finite(x: float | None) -> float:

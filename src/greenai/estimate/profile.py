@@ -62,17 +62,24 @@ class Fingerprint:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def describe(self) -> str:
-        return (f"'{self.cpu_model}', {self.logical_cpus} logical CPUs ({self.usable_cpus:g} usable), "
-                f"torch {self.torch_version}")
+        return (
+            f"'{self.cpu_model}', {self.logical_cpus} logical CPUs ({self.usable_cpus:g} usable), "
+            f"torch {self.torch_version}"
+        )
 
     def differences(self, other: Fingerprint) -> tuple[list[str], list[str]]:
         """(identifying differences, minor differences) between self and other."""
         names = ("cpu_model", "logical_cpus", "usable_cpus", "torch_version")
-        strict = [f"{n}: {getattr(self, n)!r} vs {getattr(other, n)!r}" for n in names
-                  if getattr(self, n) != getattr(other, n)]
-        minor = [f"{n}: {getattr(self, n)!r} vs {getattr(other, n)!r}"
-                 for n in ("torch_threads", "greenai_version")
-                 if getattr(self, n) != getattr(other, n)]
+        strict = [
+            f"{n}: {getattr(self, n)!r} vs {getattr(other, n)!r}"
+            for n in names
+            if getattr(self, n) != getattr(other, n)
+        ]
+        minor = [
+            f"{n}: {getattr(self, n)!r} vs {getattr(other, n)!r}"
+            for n in ("torch_threads", "greenai_version")
+            if getattr(self, n) != getattr(other, n)
+        ]
         return strict, minor
 
 
@@ -205,8 +212,9 @@ class Profile:
     default: bool = False  # built from coefficients.py, never calibrated
     schema: int = SCHEMA
 
-    def time_model(self, op_class: OpClass | str, dtype: str, pass_: str = "forward",
-                   op: str = "", variant: str = "") -> TimeModel | None:
+    def time_model(
+        self, op_class: OpClass | str, dtype: str, pass_: str = "forward", op: str = "", variant: str = ""
+    ) -> TimeModel | None:
         """The model of (class, dtype): the operator's own if calibrated ("...@op"), else the
         class's; for pass "backward" (or "forward_train", the forward of a training step) the
         model of that pass if calibrated, else the forward one. A variant (OpRecord.variant,
@@ -238,8 +246,10 @@ class Profile:
         if data.get("schema") != SCHEMA:
             raise ValueError(f"schema {data.get('schema')!r}, this greenai reads schema {SCHEMA}")
         data["fingerprint"] = Fingerprint(**data["fingerprint"])
-        data["time_models"] = {k: TimeModel(**{**v, "size_correction": tuple(
-            tuple(knot) for knot in v.get("size_correction", ()))}) for k, v in data["time_models"].items()}
+        data["time_models"] = {
+            k: TimeModel(**{**v, "size_correction": tuple(tuple(knot) for knot in v.get("size_correction", ()))})
+            for k, v in data["time_models"].items()
+        }
         data["energy"] = EnergyModel(**data["energy"])
         data["points"] = tuple(BenchPoint(**p) for p in data.get("points", ()))
         data["notes"] = tuple(data.get("notes", ()))
@@ -263,8 +273,9 @@ def current_fingerprint(meter_provenance: str = "") -> Fingerprint:
         torch_version, threads = str(torch.__version__), int(torch.get_num_threads())
     except ImportError:
         torch_version, threads = "none", 0
-    return Fingerprint(cpu_model, os.cpu_count() or 1, usable_cpus(), torch_version, threads,
-                       __version__, meter_provenance)
+    return Fingerprint(
+        cpu_model, os.cpu_count() or 1, usable_cpus(), torch_version, threads, __version__, meter_provenance
+    )
 
 
 def usable_cpus() -> float:
@@ -305,8 +316,7 @@ def save_profile(profile: Profile, path: str | Path | None = None) -> Path:
     return target
 
 
-def load_profile(path: str | Path | None = None, *, strict: bool = True,
-                 missing_ok: bool = False) -> Profile | None:
+def load_profile(path: str | Path | None = None, *, strict: bool = True, missing_ok: bool = False) -> Profile | None:
     """Read a profile (default: this machine's) and check it was made here.
 
     Raises ProfileError if the file is missing (unless missing_ok: then None), corrupt, or
@@ -324,27 +334,32 @@ def load_profile(path: str | Path | None = None, *, strict: bool = True,
     try:
         profile = Profile.from_json(text)
     except (ValueError, TypeError, KeyError) as e:
-        raise ProfileError(f"calibration profile {target} is corrupt ({type(e).__name__}: {e}); "
-                           "delete it and run `greenai calibrate`") from e
+        raise ProfileError(
+            f"calibration profile {target} is corrupt ({type(e).__name__}: {e}); delete it and run `greenai calibrate`"
+        ) from e
     check_profile(profile, here, target, strict=strict)
     return profile
 
 
-def check_profile(profile: Profile, here: Fingerprint, where: str | Path = "",
-                  *, strict: bool = True) -> None:
+def check_profile(profile: Profile, here: Fingerprint, where: str | Path = "", *, strict: bool = True) -> None:
     """Refuse (or, with strict=False, warn about) a profile made on another machine."""
     strict_diff, minor = profile.fingerprint.differences(here)
     name = str(where) or profile.fingerprint.key()
     if strict_diff:
-        message = (f"calibration profile {name} was made on {profile.fingerprint.describe()}; "
-                   f"this machine is {here.describe()} ({'; '.join(strict_diff)}); "
-                   "run `greenai calibrate` here")
+        message = (
+            f"calibration profile {name} was made on {profile.fingerprint.describe()}; "
+            f"this machine is {here.describe()} ({'; '.join(strict_diff)}); "
+            "run `greenai calibrate` here"
+        )
         if strict:
             raise ProfileError(message)
         warnings.warn(message, ProfileWarning, stacklevel=3)
     elif minor:
-        warnings.warn(f"calibration profile {name} differs in {'; '.join(minor)}; "
-                      "predictions may be off", ProfileWarning, stacklevel=3)
+        warnings.warn(
+            f"calibration profile {name} differs in {'; '.join(minor)}; predictions may be off",
+            ProfileWarning,
+            stacklevel=3,
+        )
 
 
 def default_profile(fingerprint: Fingerprint | None = None) -> Profile:
@@ -357,22 +372,34 @@ def default_profile(fingerprint: Fingerprint | None = None) -> Profile:
         for dtype in co.DTYPES:
             d = co.default_time(op_class, dtype, cpus)
             models[f"{op_class.value}/{dtype}"] = TimeModel(
-                d.overhead_s, d.rate_flops, d.bandwidth_bps, busy_cpus=cpus,
-                note="default coefficients (rough)")
+                d.overhead_s, d.rate_flops, d.bandwidth_bps, busy_cpus=cpus, note="default coefficients (rough)"
+            )
     energy = EnergyModel(
         static_w=co.default_static_w(cpus),
         pj_per_flop={f"*/{d}": co.default_pj_per_flop(d) for d in co.DTYPES},
-        pj_per_byte={"*/*": co.default_pj_per_byte(OpClass.MATMUL),
-                     f"{OpClass.COMMUNICATION.value}/*": co.default_pj_per_byte(OpClass.COMMUNICATION)},
+        pj_per_byte={
+            "*/*": co.default_pj_per_byte(OpClass.MATMUL),
+            f"{OpClass.COMMUNICATION.value}/*": co.default_pj_per_byte(OpClass.COMMUNICATION),
+        },
     )
     return Profile(
-        fingerprint=fp, created_at=now_iso(), time_models=models, missing={},
-        energy_basis=BASIS_COEFFICIENTS, energy=energy, energy_provenance="default",
-        fit_mape_time=None, fit_mape_energy=None,
-        view_overhead_s=co.VIEW_OVERHEAD_S, module_call_s=co.MODULE_CALL_S,
-        grad_record_s=co.GRAD_RECORD_S, backward_call_s=co.BACKWARD_CALL_S,
-        optimizer_step_s=co.OPTIMIZER_STEP_S, optimizer_record_s=co.OPTIMIZER_RECORD_S,
-        fused_optimizer_step_s=co.FUSED_OPTIMIZER_STEP_S, fused_optimizer_param_s=co.FUSED_OPTIMIZER_PARAM_S,
+        fingerprint=fp,
+        created_at=now_iso(),
+        time_models=models,
+        missing={},
+        energy_basis=BASIS_COEFFICIENTS,
+        energy=energy,
+        energy_provenance="default",
+        fit_mape_time=None,
+        fit_mape_energy=None,
+        view_overhead_s=co.VIEW_OVERHEAD_S,
+        module_call_s=co.MODULE_CALL_S,
+        grad_record_s=co.GRAD_RECORD_S,
+        backward_call_s=co.BACKWARD_CALL_S,
+        optimizer_step_s=co.OPTIMIZER_STEP_S,
+        optimizer_record_s=co.OPTIMIZER_RECORD_S,
+        fused_optimizer_step_s=co.FUSED_OPTIMIZER_STEP_S,
+        fused_optimizer_param_s=co.FUSED_OPTIMIZER_PARAM_S,
         optimizer_timing="cold",
         python_call_s=co.PYTHON_CALL_S,
         notes=(f"default coefficients (rough): {co.HOROWITZ_2014}; {co.CCF_VCPU}",),

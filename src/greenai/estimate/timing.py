@@ -26,8 +26,9 @@ class BenchTiming:
     warmup_calls: int = 0
 
 
-def run_bench(call: Callable[[], Any] | list[Callable[[], Any]], target_s: float, *,
-              max_calls: int = 200_000, min_calls: int = 3) -> BenchTiming:
+def run_bench(
+    call: Callable[[], Any] | list[Callable[[], Any]], target_s: float, *, max_calls: int = 200_000, min_calls: int = 3
+) -> BenchTiming:
     """Warm up, then repeat for about target_s; median wall time, mean CPU time per call.
     A list of calls (copies of one benchmark on different tensors) is cycled through, so
     each call finds its inputs out of the caches, as a model's weights are."""

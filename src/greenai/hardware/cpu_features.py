@@ -43,12 +43,17 @@ class CpuFeatures:
     quantized_engines: tuple[str, ...] = ()
 
     @classmethod
-    def from_flags(cls, flags: Iterable[str], arch: str = "x86_64", *,
-                   quantized_engines: Sequence[str] = ("x86", "fbgemm", "onednn", "qnnpack"),
-                   ) -> CpuFeatures:
+    def from_flags(
+        cls,
+        flags: Iterable[str],
+        arch: str = "x86_64",
+        *,
+        quantized_engines: Sequence[str] = ("x86", "fbgemm", "onednn", "qnnpack"),
+    ) -> CpuFeatures:
         """A CPU described by its flag names (as in /proc/cpuinfo); for tests and what-ifs."""
-        return cls(arch=arch.lower(), flags=frozenset(_norm(f) for f in flags),
-                   quantized_engines=tuple(quantized_engines))
+        return cls(
+            arch=arch.lower(), flags=frozenset(_norm(f) for f in flags), quantized_engines=tuple(quantized_engines)
+        )
 
     def has(self, flag: str) -> bool:
         return _norm(flag) in self.flags
@@ -143,8 +148,7 @@ def _torch_probe() -> tuple[frozenset[str], str | None, bool | None, tuple[str, 
     return frozenset(flags), capability, mkldnn_bf16, engines, arch
 
 
-def detect_cpu_features(cpuinfo_path: Path | str = CPUINFO_PATH, *,
-                        use_torch: bool = True) -> CpuFeatures:
+def detect_cpu_features(cpuinfo_path: Path | str = CPUINFO_PATH, *, use_torch: bool = True) -> CpuFeatures:
     """Probe this machine (or a cpuinfo file standing for another one, with use_torch=False)."""
     flags = read_cpuinfo_flags(cpuinfo_path)
     arch = platform.machine().lower()
@@ -156,8 +160,9 @@ def detect_cpu_features(cpuinfo_path: Path | str = CPUINFO_PATH, *,
         arch = (torch_arch or arch).lower()
     else:
         engines = ("x86", "fbgemm", "onednn", "qnnpack") if arch in _X86 else ("qnnpack",)
-    return CpuFeatures(arch=arch, flags=flags, torch_capability=capability,
-                       mkldnn_bf16=mkldnn_bf16, quantized_engines=engines)
+    return CpuFeatures(
+        arch=arch, flags=flags, torch_capability=capability, mkldnn_bf16=mkldnn_bf16, quantized_engines=engines
+    )
 
 
 @functools.lru_cache(maxsize=1)

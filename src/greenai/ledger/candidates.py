@@ -10,9 +10,23 @@ from dataclasses import dataclass
 from greenai.ledger.store import Ledger
 
 COLUMNS = (
-    "study_id", "name", "created_at", "transforms_json", "status", "reason", "run_id",
-    "energy_per_sample_j", "rel_uncertainty", "provenance", "time_per_sample_s", "quality",
-    "quality_name", "size_bytes", "parameters", "nonzero_parameters", "notes_json",
+    "study_id",
+    "name",
+    "created_at",
+    "transforms_json",
+    "status",
+    "reason",
+    "run_id",
+    "energy_per_sample_j",
+    "rel_uncertainty",
+    "provenance",
+    "time_per_sample_s",
+    "quality",
+    "quality_name",
+    "size_bytes",
+    "parameters",
+    "nonzero_parameters",
+    "notes_json",
 )
 
 
@@ -48,10 +62,28 @@ def record_candidates(ledger: Ledger, rows: list[CandidateRow]) -> None:
         conn.executemany(
             f"INSERT OR REPLACE INTO optimize_candidates ({', '.join(COLUMNS)}) "
             f"VALUES ({', '.join('?' for _ in COLUMNS)})",
-            [(r.study_id, r.name, r.created_at or now, json.dumps(list(r.transforms)), r.status,
-              r.reason, r.run_id, r.energy_per_sample_j, r.rel_uncertainty, r.provenance,
-              r.time_per_sample_s, r.quality, r.quality_name, r.size_bytes, r.parameters,
-              r.nonzero_parameters, json.dumps(list(r.notes))) for r in rows],
+            [
+                (
+                    r.study_id,
+                    r.name,
+                    r.created_at or now,
+                    json.dumps(list(r.transforms)),
+                    r.status,
+                    r.reason,
+                    r.run_id,
+                    r.energy_per_sample_j,
+                    r.rel_uncertainty,
+                    r.provenance,
+                    r.time_per_sample_s,
+                    r.quality,
+                    r.quality_name,
+                    r.size_bytes,
+                    r.parameters,
+                    r.nonzero_parameters,
+                    json.dumps(list(r.notes)),
+                )
+                for r in rows
+            ],
         )
 
     ledger.transaction(work, write=True)
@@ -65,7 +97,8 @@ def study_candidates(ledger: Ledger, study_id: str) -> list[CandidateRow]:
     def work(conn: sqlite3.Connection) -> list[tuple]:
         return conn.execute(
             f"SELECT {', '.join(COLUMNS)} FROM optimize_candidates WHERE substr(study_id, 1, ?) = ? "
-            "ORDER BY created_at, rowid", (len(prefix), prefix),
+            "ORDER BY created_at, rowid",
+            (len(prefix), prefix),
         ).fetchall()
 
     return [_row(values) for values in ledger.transaction(work, write=False)]
@@ -86,11 +119,21 @@ def list_studies(ledger: Ledger) -> list[tuple[str, float, int]]:
 def _row(values: tuple) -> CandidateRow:
     d = dict(zip(COLUMNS, values))
     return CandidateRow(
-        study_id=d["study_id"], name=d["name"], status=d["status"],
-        transforms=tuple(json.loads(d["transforms_json"])), reason=d["reason"], run_id=d["run_id"],
-        energy_per_sample_j=d["energy_per_sample_j"], rel_uncertainty=d["rel_uncertainty"],
-        provenance=d["provenance"], time_per_sample_s=d["time_per_sample_s"], quality=d["quality"],
-        quality_name=d["quality_name"], size_bytes=d["size_bytes"], parameters=d["parameters"],
-        nonzero_parameters=d["nonzero_parameters"], notes=tuple(json.loads(d["notes_json"])),
+        study_id=d["study_id"],
+        name=d["name"],
+        status=d["status"],
+        transforms=tuple(json.loads(d["transforms_json"])),
+        reason=d["reason"],
+        run_id=d["run_id"],
+        energy_per_sample_j=d["energy_per_sample_j"],
+        rel_uncertainty=d["rel_uncertainty"],
+        provenance=d["provenance"],
+        time_per_sample_s=d["time_per_sample_s"],
+        quality=d["quality"],
+        quality_name=d["quality_name"],
+        size_bytes=d["size_bytes"],
+        parameters=d["parameters"],
+        nonzero_parameters=d["nonzero_parameters"],
+        notes=tuple(json.loads(d["notes_json"])),
         created_at=d["created_at"],
     )

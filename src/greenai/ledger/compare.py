@@ -46,9 +46,7 @@ def compare_runs(records: Sequence[RunRecord]) -> Comparison:
     if not records:
         raise ValueError("compare_runs needs at least one run")
     counters = tuple(
-        name
-        for name in records[0].snapshot.counters
-        if all(name in r.snapshot.counters for r in records[1:])
+        name for name in records[0].snapshot.counters if all(name in r.snapshot.counters for r in records[1:])
     )
     same_currency = len({r.snapshot.currency for r in records}) == 1
     figures = [_figures(r, counters, same_currency) for r in records]
@@ -72,9 +70,7 @@ def compare_runs(records: Sequence[RunRecord]) -> Comparison:
     return Comparison(runs=runs, counters=counters, notes=_notes(records))
 
 
-def _figures(
-    record: RunRecord, counters: Sequence[str], same_currency: bool
-) -> dict[str, float | None]:
+def _figures(record: RunRecord, counters: Sequence[str], same_currency: bool) -> dict[str, float | None]:
     """The figures to compare; cost is left out (None) when currencies differ."""
     snap = record.snapshot
     figures: dict[str, float | None] = {key: getattr(snap, key) for key in METRICS}

@@ -41,9 +41,7 @@ def open_connection(path: Path) -> sqlite3.Connection:
     """
     _ensure_accessible(path)
     try:
-        conn = sqlite3.connect(
-            path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
-        )
+        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
     except sqlite3.Error as e:
         raise _translate(e, path) from e
     try:
@@ -97,9 +95,7 @@ def _prepare(conn: sqlite3.Connection, path: Path) -> None:
     if str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if str(mode).lower() != "wal":
-            log.warning(
-                "ledger %s: WAL journal unavailable (mode %s); writers will wait longer", path, mode
-            )
+            log.warning("ledger %s: WAL journal unavailable (mode %s); writers will wait longer", path, mode)
     conn.execute("PRAGMA synchronous = NORMAL")
     migrate(conn, path)
 
@@ -115,9 +111,7 @@ def _ensure_accessible(path: Path) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.exists() and not os.access(path, os.R_OK | os.W_OK):
-            raise LedgerError(
-                f"permission denied: cannot read and write ledger {path}; {PERMISSION_HINT}"
-            )
+            raise LedgerError(f"permission denied: cannot read and write ledger {path}; {PERMISSION_HINT}")
         if not os.access(path.parent, os.W_OK | os.X_OK):
             raise LedgerError(
                 f"permission denied: ledger directory {path.parent} is not writable "

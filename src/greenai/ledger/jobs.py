@@ -29,14 +29,41 @@ class JobStatus:
 
 
 COLUMNS = (
-    "batch_id", "job_id", "name", "status", "node", "run_id", "submitted_at", "started_at",
-    "ended_at", "duration_s", "energy_j", "rel_uncertainty", "provenance", "carbon_g", "error",
-    "scheduling_overhead_s", "predicted_energy_j", "predicted_duration_s", "pauses",
+    "batch_id",
+    "job_id",
+    "name",
+    "status",
+    "node",
+    "run_id",
+    "submitted_at",
+    "started_at",
+    "ended_at",
+    "duration_s",
+    "energy_j",
+    "rel_uncertainty",
+    "provenance",
+    "carbon_g",
+    "error",
+    "scheduling_overhead_s",
+    "predicted_energy_j",
+    "predicted_duration_s",
+    "pauses",
 )
 # what an outcome overwrites; run_id and submitted_at get their own rules in finish_job
-_OUTCOME_COLUMNS = ("status", "node", "started_at", "ended_at", "duration_s", "energy_j",
-                    "rel_uncertainty", "provenance", "carbon_g", "error", "scheduling_overhead_s",
-                    "pauses")
+_OUTCOME_COLUMNS = (
+    "status",
+    "node",
+    "started_at",
+    "ended_at",
+    "duration_s",
+    "energy_j",
+    "rel_uncertainty",
+    "provenance",
+    "carbon_g",
+    "error",
+    "scheduling_overhead_s",
+    "pauses",
+)
 
 
 @dataclass(frozen=True)
@@ -96,29 +123,26 @@ def add_jobs(ledger: Ledger, rows: Sequence[JobRow]) -> None:
 def mark_running(ledger: Ledger, batch_id: str, job_id: str, submitted_at: float) -> None:
     """The job was handed to an executor at `submitted_at`."""
     ledger.transaction(
-        lambda conn: _update(conn, batch_id, job_id,
-                             "status = ?, submitted_at = ?", (JobStatus.RUNNING, submitted_at)),
+        lambda conn: _update(conn, batch_id, job_id, "status = ?, submitted_at = ?", (JobStatus.RUNNING, submitted_at)),
         write=True,
     )
 
 
 def mark_deferred(ledger: Ledger, batch_id: str, job_id: str) -> None:
     """A policy holds the job back for now."""
-    ledger.transaction(
-        lambda conn: _update(conn, batch_id, job_id, "status = ?", (JobStatus.DEFERRED,)), write=True)
+    ledger.transaction(lambda conn: _update(conn, batch_id, job_id, "status = ?", (JobStatus.DEFERRED,)), write=True)
 
 
 def mark_paused(ledger: Ledger, batch_id: str, job_id: str, pauses: int) -> None:
     """A policy paused the running job (its `pauses`-th pause)."""
     ledger.transaction(
-        lambda conn: _update(conn, batch_id, job_id, "status = ?, pauses = ?", (JobStatus.PAUSED, pauses)),
-        write=True)
+        lambda conn: _update(conn, batch_id, job_id, "status = ?, pauses = ?", (JobStatus.PAUSED, pauses)), write=True
+    )
 
 
 def mark_resumed(ledger: Ledger, batch_id: str, job_id: str) -> None:
     """A paused job runs again (its submission time stays)."""
-    ledger.transaction(
-        lambda conn: _update(conn, batch_id, job_id, "status = ?", (JobStatus.RUNNING,)), write=True)
+    ledger.transaction(lambda conn: _update(conn, batch_id, job_id, "status = ?", (JobStatus.RUNNING,)), write=True)
 
 
 def finish_job(ledger: Ledger, row: JobRow) -> None:
@@ -129,11 +153,9 @@ def finish_job(ledger: Ledger, row: JobRow) -> None:
     values = [getattr(row, c) for c in _OUTCOME_COLUMNS]
     assignments = ", ".join(f"{c} = ?" for c in _OUTCOME_COLUMNS)
     # the run may live in another ledger (a worker without the shared file): keep NULL then
-    assignments += (", run_id = (SELECT run_id FROM runs WHERE run_id = ?),"
-                    " submitted_at = coalesce(?, submitted_at)")
+    assignments += ", run_id = (SELECT run_id FROM runs WHERE run_id = ?), submitted_at = coalesce(?, submitted_at)"
     ledger.transaction(
-        lambda conn: _update(conn, row.batch_id, row.job_id, assignments,
-                             (*values, row.run_id, row.submitted_at)),
+        lambda conn: _update(conn, row.batch_id, row.job_id, assignments, (*values, row.run_id, row.submitted_at)),
         write=True,
     )
 
@@ -142,16 +164,20 @@ def batch_jobs(ledger: Ledger, batch_id: str) -> list[JobRow]:
     """The jobs of one batch (an id or a unique prefix), in the order they were added."""
 
     def work(conn: sqlite3.Connection) -> list[sqlite3.Row]:
-        ids = [r[0] for r in conn.execute(
-            "SELECT DISTINCT batch_id FROM schedule_jobs WHERE substr(batch_id, 1, ?) = ?",
-            (len(batch_id), batch_id))]
+        ids = [
+            r[0]
+            for r in conn.execute(
+                "SELECT DISTINCT batch_id FROM schedule_jobs WHERE substr(batch_id, 1, ?) = ?",
+                (len(batch_id), batch_id),
+            )
+        ]
         if len(ids) > 1:
             raise LedgerError(f"batch id prefix {batch_id!r} is ambiguous: {', '.join(sorted(ids)[:5])}")
         if not ids:
             return []
         return conn.execute(
-            f"SELECT {', '.join(COLUMNS)} FROM schedule_jobs WHERE batch_id = ? ORDER BY rowid",
-            (ids[0],)).fetchall()
+            f"SELECT {', '.join(COLUMNS)} FROM schedule_jobs WHERE batch_id = ? ORDER BY rowid", (ids[0],)
+        ).fetchall()
 
     return [JobRow(**dict(zip(COLUMNS, tuple(r)))) for r in ledger.transaction(work, write=False)]
 
@@ -163,17 +189,18 @@ def list_batches(ledger: Ledger, limit: int = 20) -> list[BatchRow]:
         return conn.execute(
             "SELECT batch_id, min(submitted_at), count(*), sum(status = 'completed'),"
             " sum(status = 'failed'), total(energy_j) FROM schedule_jobs GROUP BY batch_id"
-            " ORDER BY max(rowid) DESC LIMIT ?", (limit,)).fetchall()
+            " ORDER BY max(rowid) DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
 
     return [BatchRow(*tuple(r)) for r in ledger.transaction(work, write=False)]
 
 
-def _update(conn: sqlite3.Connection, batch_id: str, job_id: str, assignments: str,
-            values: Sequence[object]) -> None:
+def _update(conn: sqlite3.Connection, batch_id: str, job_id: str, assignments: str, values: Sequence[object]) -> None:
     # `assignments` is built in this module from fixed column names, never from input.
     cursor = conn.execute(
-        f"UPDATE schedule_jobs SET {assignments} WHERE batch_id = ? AND job_id = ?",
-        (*values, batch_id, job_id))
+        f"UPDATE schedule_jobs SET {assignments} WHERE batch_id = ? AND job_id = ?", (*values, batch_id, job_id)
+    )
     if cursor.rowcount == 0:
         raise LedgerError(f"no job {job_id!r} in batch {batch_id!r} of the ledger")
 

@@ -82,8 +82,7 @@ def write_snapshot(
     if cursor.rowcount == 0:
         raise RunNotFoundError(f"no run {run_id} in the ledger")
     conn.executemany(
-        "INSERT INTO samples (run_id, t, device, kind, power_w, energy_j, provenance)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO samples (run_id, t, device, kind, power_w, energy_j, provenance) VALUES (?, ?, ?, ?, ?, ?, ?)",
         [
             (
                 run_id,
@@ -101,8 +100,7 @@ def write_snapshot(
         # Table names come from this fixed tuple, never from input.
         conn.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
     conn.executemany(
-        "INSERT INTO devices (run_id, device, kind, energy_j, provenance, rel_uncertainty)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO devices (run_id, device, kind, energy_j, provenance, rel_uncertainty) VALUES (?, ?, ?, ?, ?, ?)",
         [
             (
                 run_id,
@@ -116,8 +114,7 @@ def write_snapshot(
         ],
     )
     conn.executemany(
-        "INSERT INTO phases (run_id, phase, device, energy_j, duration_s, calls)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO phases (run_id, phase, device, energy_j, duration_s, calls) VALUES (?, ?, ?, ?, ?, ?)",
         [(run_id, p.phase, p.device, p.energy_j, p.duration_s, p.calls) for p in snapshot.phases],
     )
     conn.executemany(
@@ -127,9 +124,7 @@ def write_snapshot(
 
 
 def set_status(conn: sqlite3.Connection, run_id: str, status: str, ended_at: float | None) -> None:
-    conn.execute(
-        "UPDATE runs SET status = ?, ended_at = ? WHERE run_id = ?", (status, ended_at, run_id)
-    )
+    conn.execute("UPDATE runs SET status = ?, ended_at = ? WHERE run_id = ?", (status, ended_at, run_id))
 
 
 def revive(conn: sqlite3.Connection, run_id: str) -> None:
@@ -150,8 +145,7 @@ def resolve_id(conn: sqlite3.Connection, id_or_prefix: str) -> str:
     matches: list[str] = [
         row["run_id"]
         for row in conn.execute(
-            "SELECT run_id FROM runs WHERE substr(run_id, 1, ?) = ?"
-            " ORDER BY started_at DESC LIMIT ?",
+            "SELECT run_id FROM runs WHERE substr(run_id, 1, ?) = ? ORDER BY started_at DESC LIMIT ?",
             (len(prefix), prefix, _AMBIGUOUS_SHOWN + 1),
         )
     ]
@@ -183,8 +177,7 @@ def list_records(
         clauses.append("started_at >= ?")
         params.append(since)
     rows = conn.execute(
-        f"SELECT * FROM runs WHERE {' AND '.join(clauses)}"
-        " ORDER BY started_at DESC, run_id DESC LIMIT ?",
+        f"SELECT * FROM runs WHERE {' AND '.join(clauses)} ORDER BY started_at DESC, run_id DESC LIMIT ?",
         (*params, limit),
     ).fetchall()
     return [_record(conn, row) for row in rows]
@@ -201,8 +194,7 @@ def read_samples(conn: sqlite3.Connection, run_id: str) -> list[SampleRow]:
     if conn.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone() is None:
         raise RunNotFoundError(f"no run {run_id} in the ledger")
     rows = conn.execute(
-        "SELECT t, device, kind, power_w, energy_j, provenance FROM samples"
-        " WHERE run_id = ? ORDER BY t, rowid",
+        "SELECT t, device, kind, power_w, energy_j, provenance FROM samples WHERE run_id = ? ORDER BY t, rowid",
         (run_id,),
     )
     return [
@@ -245,9 +237,7 @@ def _record(conn: sqlite3.Connection, row: sqlite3.Row) -> RunRecord:
         )
         for r in _rows(conn, "SELECT * FROM phases", run_id)
     )
-    counters = {
-        r["name"]: _num(r["value"]) for r in _rows(conn, "SELECT name, value FROM counters", run_id)
-    }
+    counters = {r["name"]: _num(r["value"]) for r in _rows(conn, "SELECT name, value FROM counters", run_id)}
     start = RunStart(
         run_id=run_id,
         name=row["name"],

@@ -39,15 +39,12 @@ def find_abandoned(conn: sqlite3.Connection) -> list[tuple[str, float]]:
 def mark_incomplete(conn: sqlite3.Connection, abandoned: Sequence[tuple[str, float]]) -> None:
     """Mark runs incomplete unless they flushed since `find_abandoned` looked at them."""
     conn.executemany(
-        "UPDATE runs SET status = ?, ended_at = updated_at"
-        " WHERE run_id = ? AND status = ? AND updated_at = ?",
+        "UPDATE runs SET status = ?, ended_at = updated_at WHERE run_id = ? AND status = ? AND updated_at = ?",
         [(RunStatus.INCOMPLETE, run_id, RunStatus.RUNNING, at) for run_id, at in abandoned],
     )
 
 
-def is_abandoned(
-    run_host: str, pid: int, started_at: float, updated_at: float, host: str, now: float
-) -> bool:
+def is_abandoned(run_host: str, pid: int, started_at: float, updated_at: float, host: str, now: float) -> bool:
     if run_host != host:
         return now - updated_at > OTHER_HOST_STALE_S
     return not process_alive(pid, started_at)

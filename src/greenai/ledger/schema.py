@@ -264,13 +264,10 @@ def check_identity(conn: sqlite3.Connection, path: Path, known: int) -> int:
         app = conn.execute("SELECT value FROM greenai_meta WHERE key = 'app'").fetchone()
     if app is None or app[0] != APP:
         raise LedgerError(
-            f"ledger {path} is an SQLite database but not a greenai ledger; "
-            "point GREENAI_LEDGER at another file"
+            f"ledger {path} is an SQLite database but not a greenai ledger; point GREENAI_LEDGER at another file"
         )
     if version > known:
-        raise LedgerError(
-            f"ledger {path} was written by a newer greenai (schema v{version}); upgrade greenai"
-        )
+        raise LedgerError(f"ledger {path} was written by a newer greenai (schema v{version}); upgrade greenai")
     return version
 
 

@@ -18,7 +18,6 @@ from typing import TypeVar
 from greenai.errors import LedgerError
 from greenai.ledger import queries
 from greenai.ledger.connect import open_connection, retry_while_busy
-from greenai.ledger.run_forecasts import ForecastRow, insert_forecast
 from greenai.ledger.reconcile import find_abandoned, mark_incomplete
 from greenai.ledger.records import (
     RunRecord,
@@ -27,6 +26,7 @@ from greenai.ledger.records import (
     RunStatus,
     SampleRow,
 )
+from greenai.ledger.run_forecasts import ForecastRow, insert_forecast
 
 T = TypeVar("T")
 
@@ -69,8 +69,9 @@ class Ledger:
         """Record a new run as `running`."""
         self._transaction(lambda conn: queries.insert_run(conn, start, time.time()), write=True)
 
-    def flush(self, run_id: str, snapshot: RunSnapshot, new_samples: Sequence[SampleRow],
-              forecast: ForecastRow | None = None) -> None:
+    def flush(
+        self, run_id: str, snapshot: RunSnapshot, new_samples: Sequence[SampleRow], forecast: ForecastRow | None = None
+    ) -> None:
         """Append `new_samples` (and the run's latest forecast) and replace the run's totals,
         in one transaction."""
 
@@ -121,9 +122,7 @@ class Ledger:
     ) -> list[RunRecord]:
         """Runs newest first, without samples; `since` is a unix time (started at or after)."""
         self._reconcile()
-        return self._transaction(
-            lambda conn: queries.list_records(conn, limit, name, status, since), write=False
-        )
+        return self._transaction(lambda conn: queries.list_records(conn, limit, name, status, since), write=False)
 
     def get_run(self, id_or_prefix: str) -> RunRecord:
         """The run with this id or unique id prefix (RunNotFoundError, or LedgerError if

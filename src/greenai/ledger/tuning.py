@@ -17,9 +17,24 @@ from typing import Any
 from greenai.errors import LedgerError
 from greenai.ledger.store import Ledger
 
-_COLUMNS = ("tuning_id", "trial", "run_id", "created_at", "setting_json", "iterations",
-            "warmup_iterations", "work", "duration_s", "energy_j", "rel_uncertainty",
-            "provenance", "objective", "cost", "chosen", "notes")
+_COLUMNS = (
+    "tuning_id",
+    "trial",
+    "run_id",
+    "created_at",
+    "setting_json",
+    "iterations",
+    "warmup_iterations",
+    "work",
+    "duration_s",
+    "energy_j",
+    "rel_uncertainty",
+    "provenance",
+    "objective",
+    "cost",
+    "chosen",
+    "notes",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,23 +76,36 @@ def write_trials(ledger: Ledger, rows: Sequence[TuningTrialRow]) -> None:
             try:
                 setting_json = json.dumps(r.setting, sort_keys=True)
             except (TypeError, ValueError) as e:
-                raise LedgerError(f"tuning {r.tuning_id[:8]} trial {r.trial}: setting is not "
-                                  f"JSON-serialisable: {e}") from e
+                raise LedgerError(
+                    f"tuning {r.tuning_id[:8]} trial {r.trial}: setting is not JSON-serialisable: {e}"
+                ) from e
             conn.execute(
                 f"INSERT OR REPLACE INTO tuning_trials ({', '.join(_COLUMNS)}) "
                 f"VALUES ({', '.join('?' * len(_COLUMNS))})",
-                (r.tuning_id, r.trial, run_id, r.created_at, setting_json, r.iterations,
-                 r.warmup_iterations, _finite(r.work), _finite(r.duration_s), _finite(r.energy_j),
-                 _finite(r.rel_uncertainty), r.provenance, r.objective, _finite(r.cost),
-                 int(r.chosen), r.notes),
+                (
+                    r.tuning_id,
+                    r.trial,
+                    run_id,
+                    r.created_at,
+                    setting_json,
+                    r.iterations,
+                    r.warmup_iterations,
+                    _finite(r.work),
+                    _finite(r.duration_s),
+                    _finite(r.energy_j),
+                    _finite(r.rel_uncertainty),
+                    r.provenance,
+                    r.objective,
+                    _finite(r.cost),
+                    int(r.chosen),
+                    r.notes,
+                ),
             )
 
     ledger.transaction(work, write=True)
 
 
-def read_trials(
-    ledger: Ledger, tuning_id: str | None = None, run_id: str | None = None
-) -> list[TuningTrialRow]:
+def read_trials(ledger: Ledger, tuning_id: str | None = None, run_id: str | None = None) -> list[TuningTrialRow]:
     """Trials of one tuning (or of all tunings of a run, or all), oldest first."""
     where, args = [], []
     if tuning_id is not None:
@@ -86,9 +114,11 @@ def read_trials(
     if run_id is not None:
         where.append("run_id = ?")
         args.append(run_id)
-    sql = (f"SELECT {', '.join(_COLUMNS)} FROM tuning_trials"
-           + (f" WHERE {' AND '.join(where)}" if where else "")
-           + " ORDER BY created_at, tuning_id, trial")
+    sql = (
+        f"SELECT {', '.join(_COLUMNS)} FROM tuning_trials"
+        + (f" WHERE {' AND '.join(where)}" if where else "")
+        + " ORDER BY created_at, tuning_id, trial"
+    )
 
     def work(conn: sqlite3.Connection) -> list[TuningTrialRow]:
         return [_row(values) for values in conn.execute(sql, args)]
@@ -99,10 +129,20 @@ def read_trials(
 def _row(values: Sequence[Any]) -> TuningTrialRow:
     d = dict(zip(_COLUMNS, values))
     return TuningTrialRow(
-        tuning_id=d["tuning_id"], trial=int(d["trial"]), run_id=d["run_id"],
-        created_at=float(d["created_at"]), setting=json.loads(d["setting_json"]),
-        iterations=int(d["iterations"]), warmup_iterations=int(d["warmup_iterations"]),
-        work=d["work"], duration_s=d["duration_s"], energy_j=d["energy_j"],
-        rel_uncertainty=d["rel_uncertainty"], provenance=d["provenance"],
-        objective=d["objective"], cost=d["cost"], chosen=bool(d["chosen"]), notes=d["notes"],
+        tuning_id=d["tuning_id"],
+        trial=int(d["trial"]),
+        run_id=d["run_id"],
+        created_at=float(d["created_at"]),
+        setting=json.loads(d["setting_json"]),
+        iterations=int(d["iterations"]),
+        warmup_iterations=int(d["warmup_iterations"]),
+        work=d["work"],
+        duration_s=d["duration_s"],
+        energy_j=d["energy_j"],
+        rel_uncertainty=d["rel_uncertainty"],
+        provenance=d["provenance"],
+        objective=d["objective"],
+        cost=d["cost"],
+        chosen=bool(d["chosen"]),
+        notes=d["notes"],
     )

@@ -42,8 +42,8 @@ from collections.abc import Callable
 from typing import Protocol
 
 from greenai.errors import ConfigError, MeterError
-from greenai.meters.base import DeviceEnergy, DeviceKind, MeterInfo, Provenance
 from greenai.hardware.cpu import CpuInfo, read_cpu_info
+from greenai.meters.base import DeviceEnergy, DeviceKind, MeterInfo, Provenance
 
 VCPU_IDLE_W = 0.74  # CCF, SPECpower-derived average minimum watts per vCPU
 VCPU_MAX_W = 3.5  # CCF, SPECpower-derived average maximum watts per vCPU

@@ -72,9 +72,7 @@ class DramModelMeter:
                 self._power_until = now + self._rss_refresh_s
             self._energy_j += self._power_w * (now - self._last_s)
             self._last_s = now
-        return [
-            DeviceEnergy("dram:0", DeviceKind.DRAM, self._energy_j, Provenance.ESTIMATED, REL_UNCERTAINTY)
-        ]
+        return [DeviceEnergy("dram:0", DeviceKind.DRAM, self._energy_j, Provenance.ESTIMATED, REL_UNCERTAINTY)]
 
     def close(self) -> None:
         self._last_s = None

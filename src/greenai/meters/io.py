@@ -13,10 +13,8 @@ energy of moving the bytes is charged; the idle power of the disk, NIC and switc
 
 from __future__ import annotations
 
-import time
-
 import math
-
+import time
 from collections.abc import Callable
 from typing import Protocol
 

@@ -65,9 +65,7 @@ class NvmlMeter:
     ):
         self._nvml = nvml if nvml is not None else _import_pynvml()
         self._clock = clock
-        self._unsupported = frozenset(
-            {self._nvml.NVML_ERROR_NOT_SUPPORTED, self._nvml.NVML_ERROR_FUNCTION_NOT_FOUND}
-        )
+        self._unsupported = frozenset({self._nvml.NVML_ERROR_NOT_SUPPORTED, self._nvml.NVML_ERROR_FUNCTION_NOT_FOUND})
         if visible_devices is None:
             visible_devices = os.environ.get("CUDA_VISIBLE_DEVICES")
         self._init()
@@ -76,8 +74,9 @@ class NvmlMeter:
         try:
             self._gpus = self._resolve(visible_devices)
             if not self._gpus:
-                shown = "NVML reports none" if visible_devices is None else (
-                    f"CUDA_VISIBLE_DEVICES={visible_devices!r}")
+                shown = (
+                    "NVML reports none" if visible_devices is None else (f"CUDA_VISIBLE_DEVICES={visible_devices!r}")
+                )
                 raise MeterError(f"no NVIDIA GPU visible ({shown})")
         except MeterError:
             self.close()
@@ -95,8 +94,7 @@ class NvmlMeter:
         now = self._clock()
         for gpu in self._gpus:
             if gpu.provenance is Provenance.MEASURED:
-                gpu.base_mj = self._call("nvmlDeviceGetTotalEnergyConsumption", gpu.handle,
-                                         device=gpu.label)
+                gpu.base_mj = self._call("nvmlDeviceGetTotalEnergyConsumption", gpu.handle, device=gpu.label)
             else:
                 gpu.last_power_w = self._power_w(gpu)
                 gpu.last_t = now
@@ -109,19 +107,16 @@ class NvmlMeter:
         now = self._clock()
         for gpu in self._gpus:
             if gpu.provenance is Provenance.MEASURED:
-                mj = self._call("nvmlDeviceGetTotalEnergyConsumption", gpu.handle,
-                                device=gpu.label)
+                mj = self._call("nvmlDeviceGetTotalEnergyConsumption", gpu.handle, device=gpu.label)
                 if mj < gpu.base_mj:
-                    raise MeterError(f"{gpu.label}: energy counter went backwards "
-                                     "(driver reloaded?)")
+                    raise MeterError(f"{gpu.label}: energy counter went backwards (driver reloaded?)")
                 gpu.energy_j = millijoules_to_joules(mj - gpu.base_mj)
             else:
                 power_w = self._power_w(gpu)
                 gpu.energy_j += trapezoid_j(gpu.last_power_w, power_w, now - gpu.last_t)
                 gpu.last_power_w, gpu.last_t = power_w, now
         return [
-            DeviceEnergy(gpu.device, DeviceKind.GPU, gpu.energy_j, gpu.provenance,
-                         _REL_UNCERTAINTY[gpu.provenance])
+            DeviceEnergy(gpu.device, DeviceKind.GPU, gpu.energy_j, gpu.provenance, _REL_UNCERTAINTY[gpu.provenance])
             for gpu in self._gpus
         ]
 
@@ -149,13 +144,18 @@ class NvmlMeter:
         for position, (entry, handle) in enumerate(self._visible(visible_devices)):
             device = f"gpu:{position}"
             is_mig = entry.startswith("MIG-") or bool(
-                self._call("nvmlDeviceIsMigDeviceHandle", handle, absent=self._unsupported))
-            parent = handle if not is_mig else self._call(
-                "nvmlDeviceGetDeviceHandleFromMigDeviceHandle", handle, device=device)
+                self._call("nvmlDeviceIsMigDeviceHandle", handle, absent=self._unsupported)
+            )
+            parent = (
+                handle
+                if not is_mig
+                else self._call("nvmlDeviceGetDeviceHandleFromMigDeviceHandle", handle, device=device)
+            )
             index = self._call("nvmlDeviceGetIndex", parent, device=device)
             if index in counted:
-                self._detail.append(f"{device}={entry} is on physical GPU {index}, "
-                                    f"already counted under {counted[index]}")
+                self._detail.append(
+                    f"{device}={entry} is on physical GPU {index}, already counted under {counted[index]}"
+                )
                 continue
             counted[index] = device
             name = self._call("nvmlDeviceGetName", parent, device=device)
@@ -165,8 +165,7 @@ class NvmlMeter:
             gpus.append(gpu)
             how = "energy counter" if gpu.provenance is Provenance.MEASURED else "power integrated"
             note = f"{label}: {how}"
-            mig_mode = self._call("nvmlDeviceGetMigMode", parent, device=device,
-                                  absent=self._unsupported)
+            mig_mode = self._call("nvmlDeviceGetMigMode", parent, device=device, absent=self._unsupported)
             if is_mig:
                 note += f"; {entry}: {MIG_NOTE}"
             elif mig_mode and mig_mode[0] == self._nvml.NVML_DEVICE_MIG_ENABLE:
@@ -183,8 +182,9 @@ class NvmlMeter:
         for entry in (e.strip() for e in spec.split(",")) if spec.strip() else ():
             handle = self._lookup(entry, count)
             if handle is None:
-                self._detail.append(f"CUDA_VISIBLE_DEVICES entry {entry!r} matches no GPU: "
-                                    "CUDA hides it and every later entry")
+                self._detail.append(
+                    f"CUDA_VISIBLE_DEVICES entry {entry!r} matches no GPU: CUDA hides it and every later entry"
+                )
                 break
             found.append((entry, handle))
         return found
@@ -204,18 +204,14 @@ class NvmlMeter:
         fn = "nvmlDeviceGetTotalEnergyConsumption"
         if self._call(fn, handle, device=label, absent=self._unsupported) is not None:
             return Provenance.MEASURED
-        if self._call("nvmlDeviceGetPowerUsage", handle, device=label,
-                      absent=self._unsupported) is not None:
+        if self._call("nvmlDeviceGetPowerUsage", handle, device=label, absent=self._unsupported) is not None:
             return Provenance.INTEGRATED
         raise MeterError(f"{label}: NVML reports neither energy nor power for this GPU")
 
     def _power_w(self, gpu: _Gpu) -> float:
-        return milliwatts_to_watts(self._call("nvmlDeviceGetPowerUsage", gpu.handle,
-                                              device=gpu.label))
+        return milliwatts_to_watts(self._call("nvmlDeviceGetPowerUsage", gpu.handle, device=gpu.label))
 
-    def _call(
-        self, fn: str, *args: Any, device: str = "", absent: frozenset[int] = frozenset()
-    ) -> Any:
+    def _call(self, fn: str, *args: Any, device: str = "", absent: frozenset[int] = frozenset()) -> Any:
         """Call NVML: the one place NVMLError becomes MeterError (or None, for codes in
         `absent` that mean "this GPU lacks the feature")."""
         try:

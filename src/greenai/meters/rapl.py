@@ -82,9 +82,7 @@ class _Zone:
             self.clear_s += elapsed_s
         elif self.clear_s > 0:
             mean_power_w = self.clear_uj / UJ_PER_J / self.clear_s
-            delta_uj += self.range_uj * wraps_between(
-                delta_uj, self.range_uj, elapsed_s, mean_power_w
-            )
+            delta_uj += self.range_uj * wraps_between(delta_uj, self.range_uj, elapsed_s, mean_power_w)
         self.total_uj += delta_uj
         self.last_uj, self.last_t = cur_uj, now
 
@@ -202,9 +200,7 @@ def _list_dir(root: Path) -> list[Path]:
     try:
         return list(root.iterdir())
     except OSError as e:
-        raise MeterError(
-            f"no powercap RAPL zones under {root} (not Linux, or no RAPL powercap driver loaded)"
-        ) from e
+        raise MeterError(f"no powercap RAPL zones under {root} (not Linux, or no RAPL powercap driver loaded)") from e
 
 
 def _range_uj(zone_dir: Path) -> int:

@@ -86,14 +86,25 @@ class Candidate:
     def baseline(cls, task: OptimizeTask) -> Candidate:
         return cls("baseline", task.model)
 
-    def derive(self, transform: str, model: nn.Module | None = None, *, note: str | None = None,
-               threads: int | None = None, **extra: Any) -> Candidate:
+    def derive(
+        self,
+        transform: str,
+        model: nn.Module | None = None,
+        *,
+        note: str | None = None,
+        threads: int | None = None,
+        **extra: Any,
+    ) -> Candidate:
         """A new candidate: this one with `transform` applied (the model already changed)."""
         transforms = (*self.transforms, transform)
         return replace(
-            self, name="+".join(transforms), model=self.model if model is None else model,
-            transforms=transforms, notes=self.notes + ((note,) if note else ()),
-            threads=self.threads if threads is None else threads, extra={**self.extra, **extra},
+            self,
+            name="+".join(transforms),
+            model=self.model if model is None else model,
+            transforms=transforms,
+            notes=self.notes + ((note,) if note else ()),
+            threads=self.threads if threads is None else threads,
+            extra={**self.extra, **extra},
         )
 
     def model_copy(self) -> nn.Module:

@@ -142,8 +142,9 @@ def measure(
                 run.count("samples", samples)
     result = tracker.result
     assert result is not None
-    measured = {c.name: _summarise(result, c.name, times[c.name], counted[c.name])
-                for c in candidates if c.name not in failures}
+    measured = {
+        c.name: _summarise(result, c.name, times[c.name], counted[c.name]) for c in candidates if c.name not in failures
+    }
     return measured, failures, result
 
 

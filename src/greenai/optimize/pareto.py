@@ -42,8 +42,7 @@ def cheapest_within(points: Sequence[Point], bound: float) -> Point | None:
     return min(acceptable, key=lambda p: p.energy_j) if acceptable else None
 
 
-def saving_is_real(baseline_j: float, candidate_j: float, spread_baseline: float,
-                   spread_candidate: float) -> bool:
+def saving_is_real(baseline_j: float, candidate_j: float, spread_baseline: float, spread_candidate: float) -> bool:
     """True when the candidate's energy is lower than the baseline's by more than the two
     measurements' combined repeat spread (both on one meter, so its model bias cancels)."""
     if not (baseline_j > 0 and candidate_j > 0):

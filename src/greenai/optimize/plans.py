@@ -43,19 +43,20 @@ def _unstructured(arg: str | None) -> Transform:
 
 def _registry() -> dict[str, Callable[[str | None], Transform]]:
     from greenai.optimize.transforms.distill import Distill, halve_width
+    from greenai.optimize.transforms.int8.dynamic import DynamicInt8
+    from greenai.optimize.transforms.int8.dynamic_fallback import DynamicInt8Fallback
+    from greenai.optimize.transforms.int8.qat import QuantAwareTraining
+    from greenai.optimize.transforms.int8.static import StaticInt8
     from greenai.optimize.transforms.lighten import DepthwiseSeparable, GroupedShuffle
     from greenai.optimize.transforms.padding import TrimPadding
     from greenai.optimize.transforms.precision import Bf16Autocast, Bf16Weights, Fp16Autocast
     from greenai.optimize.transforms.prune import StructuredPrune
-    from greenai.optimize.transforms.int8.qat import QuantAwareTraining
-    from greenai.optimize.transforms.int8.dynamic import DynamicInt8
-    from greenai.optimize.transforms.int8.dynamic_fallback import DynamicInt8Fallback
-    from greenai.optimize.transforms.int8.static import StaticInt8
     from greenai.optimize.transforms.runtime import BatchSize, Threads
 
     return {
-        "int8-dynamic": lambda a: (DynamicInt8Fallback() if a == "fallback"
-                                   else DynamicInt8(per_channel=a == "perchannel")),
+        "int8-dynamic": lambda a: (
+            DynamicInt8Fallback() if a == "fallback" else DynamicInt8(per_channel=a == "perchannel")
+        ),
         "int8-static": lambda a: StaticInt8(per_channel=a != "pertensor"),
         "int8-qat": lambda a: QuantAwareTraining(steps=_int(a, 0) or None),
         "bf16-autocast": lambda a: Bf16Autocast(),
@@ -86,9 +87,18 @@ def parse_pipeline(text: str) -> tuple[Transform, ...]:
 
 
 DEFAULT_PLAN = (
-    "threads=1", "int8-dynamic", "int8-static", "bf16-autocast", "prune-unstructured=0.5",
-    "prune-structured=0.3", "depthwise-separable", "distill-halve-width", "trim-padding",
-    "prune-structured=0.3+int8-static", "int8-dynamic+threads=1", "trim-padding+int8-dynamic",
+    "threads=1",
+    "int8-dynamic",
+    "int8-static",
+    "bf16-autocast",
+    "prune-unstructured=0.5",
+    "prune-structured=0.3",
+    "depthwise-separable",
+    "distill-halve-width",
+    "trim-padding",
+    "prune-structured=0.3+int8-static",
+    "int8-dynamic+threads=1",
+    "trim-padding+int8-dynamic",
 )
 
 

@@ -25,22 +25,40 @@ def plot_study(study: Study, path: Path) -> Path:
         m = o.measurement
         assert m is not None
         on_front = o.name in study.front
-        ax.errorbar(m.energy_per_sample_j, o.quality, xerr=m.energy_per_sample_j * m.rel_spread,
-                    fmt="o", color="tab:green" if on_front else "tab:gray", capsize=3, alpha=0.9)
-        ax.annotate(str(number), (m.energy_per_sample_j, o.quality), textcoords="offset points",
-                    xytext=(4, 4 + 7 * (number % 2)), fontsize=8)
+        ax.errorbar(
+            m.energy_per_sample_j,
+            o.quality,
+            xerr=m.energy_per_sample_j * m.rel_spread,
+            fmt="o",
+            color="tab:green" if on_front else "tab:gray",
+            capsize=3,
+            alpha=0.9,
+        )
+        ax.annotate(
+            str(number),
+            (m.energy_per_sample_j, o.quality),
+            textcoords="offset points",
+            xytext=(4, 4 + 7 * (number % 2)),
+            fontsize=8,
+        )
         key.append(f"{number:>2}  {o.name}")
     fig.text(0.625, 0.88, "\n".join(key), fontsize=7, family="monospace", va="top")
     front = [study.outcome(name) for name in study.front]
-    ax.plot([o.energy_j for o in front], [o.quality for o in front], "-", color="tab:green",
-            label="Pareto front")
+    ax.plot([o.energy_j for o in front], [o.quality for o in front], "-", color="tab:green", label="Pareto front")
     ax.axhline(study.bound, linestyle="--", color="tab:red", label=f"quality bound {study.bound:.4g}")
     if study.recommended is not None and study.recommended.energy_j is not None:
-        ax.plot(study.recommended.energy_j, study.recommended.quality, "o", markersize=14,
-                markerfacecolor="none", markeredgecolor="tab:blue", label=f"recommended: {study.recommended.name}")
+        ax.plot(
+            study.recommended.energy_j,
+            study.recommended.quality,
+            "o",
+            markersize=14,
+            markerfacecolor="none",
+            markeredgecolor="tab:blue",
+            label=f"recommended: {study.recommended.name}",
+        )
     first = measured[0].measurement if measured else None
     provenance = first.provenance.value if first else "?"
-    meter = math.sqrt(max(first.rel_uncertainty ** 2 - first.rel_spread ** 2, 0.0)) if first else 0.0
+    meter = math.sqrt(max(first.rel_uncertainty**2 - first.rel_spread**2, 0.0)) if first else 0.0
     meter_band = f", meter band ±{100 * meter:.0f} % common to all" if first else ""
     ax.set_xscale("log")
     ax.set_xlabel(f"energy per sample (J, {provenance}; bars: repeat spread{meter_band})")

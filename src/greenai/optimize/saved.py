@@ -32,8 +32,10 @@ def save_model(path: Path, model: nn.Module, facts: dict[str, Any], example: tup
     with _quiet_storage_warning():
         payload = _pickled(model) or _scripted(model, example)
     if payload is None:
-        raise GreenAIError("this model can be neither pickled nor traced to TorchScript; "
-                           "save its recipe (the transforms above) and rebuild it instead")
+        raise GreenAIError(
+            "this model can be neither pickled nor traced to TorchScript; "
+            "save its recipe (the transforms above) and rebuild it instead"
+        )
     tmp = path.with_suffix(path.suffix + ".tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -130,8 +130,9 @@ def optimize(
     ready = [o for o in outcomes if o.status == "measured" and o.candidate is not None]
     progress(f"measuring {len(ready)} candidates, {repeats} interleaved rounds")
     tracker = Tracker(name, tags={"study": study_id, "kind": "optimize"}, config=config, store=store)
-    measurements, failures, result = measure([o.candidate for o in ready], task.inputs, tracker,
-                                             repeats=repeats, min_repeat_s=min_repeat_s)
+    measurements, failures, result = measure(
+        [o.candidate for o in ready], task.inputs, tracker, repeats=repeats, min_repeat_s=min_repeat_s
+    )
     for o in ready:
         if o.name in failures:
             o.status, o.reason, o.candidate = "failed", failures[o.name], None
@@ -139,9 +140,14 @@ def optimize(
             o.measurement = measurements[o.name]
     if baseline.measurement is None:
         raise GreenAIError(f"the baseline model cannot be measured: {baseline.reason}")
-    study = Study(study_id, result.run_id if store else None, task.quality_name,
-                  quality_bound(baseline.quality or 0.0, max_quality_drop, min_quality), outcomes,
-                  ledger_path=result.ledger_path)
+    study = Study(
+        study_id,
+        result.run_id if store else None,
+        task.quality_name,
+        quality_bound(baseline.quality or 0.0, max_quality_drop, min_quality),
+        outcomes,
+        ledger_path=result.ledger_path,
+    )
     _recommend(study)
     if store and result.ledger_path is not None:
         with Ledger(result.ledger_path) as ledger:
@@ -149,8 +155,9 @@ def optimize(
     return study
 
 
-def _check_arguments(task: OptimizeTask, max_quality_drop: float | None, min_quality: float | None,
-                     repeats: int) -> None:
+def _check_arguments(
+    task: OptimizeTask, max_quality_drop: float | None, min_quality: float | None, repeats: int
+) -> None:
     """Bad input is a ConfigError before any work starts."""
     if not task.inputs:
         raise ConfigError("the task has no input batches to measure energy on (OptimizeTask.inputs is empty)")
@@ -187,11 +194,15 @@ def _check_names(pipelines: Sequence[Pipeline]) -> None:
         for transform in _steps(pipeline):
             name = transform.name
             if not name or "+" in name or "/" in name or name == "baseline":
-                raise ConfigError(f"transform name {name!r} cannot name a candidate: it must be non-empty, "
-                                  "contain no '+' or '/', and not be 'baseline'")
+                raise ConfigError(
+                    f"transform name {name!r} cannot name a candidate: it must be non-empty, "
+                    "contain no '+' or '/', and not be 'baseline'"
+                )
             if name in seen and not _same_transform(seen[name], transform):
-                raise ConfigError(f"two different transforms are both named {name!r} "
-                                  f"({seen[name]!r} and {transform!r}); give each a distinct name")
+                raise ConfigError(
+                    f"two different transforms are both named {name!r} "
+                    f"({seen[name]!r} and {transform!r}); give each a distinct name"
+                )
             seen.setdefault(name, transform)
 
 
@@ -264,8 +275,11 @@ def _recommend(study: Study) -> None:
     """Set the Pareto front, the cheapest candidate within the bound, and whether its saving
     is beyond the measurement spread. Energies that are not finite (a phase with no duration)
     cannot be ranked and are left out."""
-    points = [Point(o.name, o.energy_j, o.quality) for o in study.outcomes
-              if o.energy_j is not None and math.isfinite(o.energy_j) and o.quality is not None]
+    points = [
+        Point(o.name, o.energy_j, o.quality)
+        for o in study.outcomes
+        if o.energy_j is not None and math.isfinite(o.energy_j) and o.quality is not None
+    ]
     study.front = [p.name for p in pareto_front(points)]
     _judge_sparsity(study)
     choice = cheapest_within(points, study.bound)
@@ -274,8 +288,9 @@ def _recommend(study: Study) -> None:
     study.recommended = study.outcome(choice.name)
     base, rec = study.baseline.measurement, study.recommended.measurement
     if base is not None and rec is not None and study.recommended is not study.baseline:
-        study.greener = saving_is_real(base.energy_per_sample_j, rec.energy_per_sample_j,
-                                       base.rel_spread, rec.rel_spread)
+        study.greener = saving_is_real(
+            base.energy_per_sample_j, rec.energy_per_sample_j, base.rel_spread, rec.rel_spread
+        )
 
 
 SPARSE = 0.9  # a candidate with fewer than this share of non-zero weights is "sparse"
@@ -293,20 +308,33 @@ def _judge_sparsity(study: Study) -> None:
             continue
         zeros = 1 - o.nonzero_parameters / o.parameters
         if o.nonzero_parameters < SPARSE * o.parameters and not saving_is_real(
-                base.energy_per_sample_j, m.energy_per_sample_j, base.rel_spread, m.rel_spread):
-            o.notes = (*o.notes, f"measured: {zeros:.0%} of the weights are zero, yet the energy per "
-                                 "sample did not go down beyond the measurement spread (dense kernels)")
+            base.energy_per_sample_j, m.energy_per_sample_j, base.rel_spread, m.rel_spread
+        ):
+            o.notes = (
+                *o.notes,
+                f"measured: {zeros:.0%} of the weights are zero, yet the energy per "
+                "sample did not go down beyond the measurement spread (dense kernels)",
+            )
 
 
 def _row(study: Study, o: Outcome) -> CandidateRow:
     """The ledger row of one outcome; energy and its provenance only where it was measured."""
     m = o.measurement
     return CandidateRow(
-        study_id=study.study_id, name=o.name, status=o.status, transforms=o.transforms,
-        reason=o.reason, run_id=study.run_id,  # every row, skipped ones too, links to the study's run
+        study_id=study.study_id,
+        name=o.name,
+        status=o.status,
+        transforms=o.transforms,
+        reason=o.reason,
+        run_id=study.run_id,  # every row, skipped ones too, links to the study's run
         energy_per_sample_j=m.energy_per_sample_j if m else None,
         rel_uncertainty=m.rel_uncertainty if m else None,
-        provenance=m.provenance.value if m else "", time_per_sample_s=m.time_per_sample_s if m else None,
-        quality=o.quality, quality_name=study.quality_name, size_bytes=o.size_bytes,
-        parameters=o.parameters, nonzero_parameters=o.nonzero_parameters, notes=o.notes,
+        provenance=m.provenance.value if m else "",
+        time_per_sample_s=m.time_per_sample_s if m else None,
+        quality=o.quality,
+        quality_name=study.quality_name,
+        size_bytes=o.size_bytes,
+        parameters=o.parameters,
+        nonzero_parameters=o.nonzero_parameters,
+        notes=o.notes,
     )

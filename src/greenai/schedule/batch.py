@@ -104,13 +104,31 @@ def run_batch(
     start = time.time()
     arrived = [replace(job, arrival_s=start + job.arrival_s) for job in jobs]
     with Ledger(Path(ledger_path)) as ledger:
-        add_jobs(ledger, [
-            JobRow(batch_id, job.job_id, job.name or job.job_id, JobStatus.PENDING,
-                   predicted_energy_j=job.predicted_energy_j,
-                   predicted_duration_s=job.predicted_duration_s)
-            for job in jobs])
-        runner = _BatchRunner(batch_id, executor, ledger, Path(ledger_path), policy, on_outcome,
-                              decision_interval_s, assumed_power_w, on_event)
+        add_jobs(
+            ledger,
+            [
+                JobRow(
+                    batch_id,
+                    job.job_id,
+                    job.name or job.job_id,
+                    JobStatus.PENDING,
+                    predicted_energy_j=job.predicted_energy_j,
+                    predicted_duration_s=job.predicted_duration_s,
+                )
+                for job in jobs
+            ],
+        )
+        runner = _BatchRunner(
+            batch_id,
+            executor,
+            ledger,
+            Path(ledger_path),
+            policy,
+            on_outcome,
+            decision_interval_s,
+            assumed_power_w,
+            on_event,
+        )
         runner.run(arrived)
     outcomes = tuple(runner.outcomes[i] for i in ids)
     overheads = tuple(runner.overheads.get(i, math.nan) for i in ids)
@@ -119,10 +137,18 @@ def run_batch(
 
 
 class _BatchRunner:
-    def __init__(self, batch_id: str, executor: Executor, ledger: Ledger, ledger_path: Path,
-                 policy: Policy | None, on_outcome: Callable[[JobOutcome], None] | None,
-                 decision_interval_s: float, assumed_power_w: float,
-                 on_event: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        batch_id: str,
+        executor: Executor,
+        ledger: Ledger,
+        ledger_path: Path,
+        policy: Policy | None,
+        on_outcome: Callable[[JobOutcome], None] | None,
+        decision_interval_s: float,
+        assumed_power_w: float,
+        on_event: Callable[[str], None] | None = None,
+    ) -> None:
         self.batch_id, self.executor, self.ledger = batch_id, executor, ledger
         self.on_event = on_event
         self.ledger_path, self.policy, self.on_outcome = ledger_path, policy, on_outcome
@@ -144,8 +170,11 @@ class _BatchRunner:
         try:
             while waiting or in_flight:
                 if waiting and self._view.all_down():
-                    self._fail_all(waiting, "every node of the placement policy is gone "
-                                   f"({', '.join(sorted(self._view.down))}); restart them or place anew")
+                    self._fail_all(
+                        waiting,
+                        "every node of the placement policy is gone "
+                        f"({', '.join(sorted(self._view.down))}); restart them or place anew",
+                    )
                     continue
                 now = time.time()
                 starts, to_pause = self._decide(now, waiting, in_flight)
@@ -180,8 +209,18 @@ class _BatchRunner:
         except BaseException:
             unfinished = [(h.submitted_at, h.job) for h in in_flight.values()] + [(None, j) for j in waiting]
             for submitted, job in unfinished:
-                self._record(submitted, JobOutcome(job.job_id, JobStatus.FAILED, None, None, "", None,
-                                                   error="batch interrupted before the job finished"))
+                self._record(
+                    submitted,
+                    JobOutcome(
+                        job.job_id,
+                        JobStatus.FAILED,
+                        None,
+                        None,
+                        "",
+                        None,
+                        error="batch interrupted before the job finished",
+                    ),
+                )
             raise
 
     def _until_next_decision(self, waiting: list[Job], in_flight: dict[str, JobHandle]) -> float | None:
@@ -194,13 +233,16 @@ class _BatchRunner:
             return None
         # the next arrival, or the next latest start of a job held back (so none starts late)
         due = [j.arrival_s if j.arrival_s > now else j.arrival_s + j.slack_s for j in waiting]
-        due += [self._candidate(j, running=False, now=now).latest_start_s
-                for j in pausable if j.job_id in self._paused]
+        due += [self._candidate(j, running=False, now=now).latest_start_s for j in pausable if j.job_id in self._paused]
         upcoming = [t - now for t in due if t > now]
         return min([self.interval_s, *upcoming])
 
-    def _decide(self, now: float, waiting: list[Job], in_flight: dict[str, JobHandle],
-                ) -> tuple[list[tuple[Job, str | None]], list[str]]:
+    def _decide(
+        self,
+        now: float,
+        waiting: list[Job],
+        in_flight: dict[str, JobHandle],
+    ) -> tuple[list[tuple[Job, str | None]], list[str]]:
         """What to start (or resume) now, in order, with the node a placement policy chose
         (None: the executor places it), and which running jobs to pause. Without a policy:
         every arrived job starts, nothing pauses. With one, arrived jobs it holds back are
@@ -212,18 +254,24 @@ class _BatchRunner:
         if not arrived and not any(self._pausable(h.job) for h in in_flight.values()):
             return [], []
         offered = [self._candidate(j, running=False, now=now) for j in arrived]
-        offered += [self._candidate(h.job, running=job_id not in self._paused, now=now,
-                                    node=self._placed.get(job_id))
-                    for job_id, h in in_flight.items()]
+        offered += [
+            self._candidate(h.job, running=job_id not in self._paused, now=now, node=self._placed.get(job_id))
+            for job_id, h in in_flight.items()
+        ]
         selected = self.policy.select(now, self._view, offered)
         kept = {c.job_id for c in selected}
         by_id = {j.job_id: j for j in arrived} | {i: in_flight[i].job for i in self._paused}
         starts = [(by_id[c.job_id], c.node) for c in selected if not c.running and c.job_id in by_id]
         # paused jobs first, most urgent first: they hold memory, and may not wait for ever
-        starts.sort(key=lambda s: (s[0].job_id not in self._paused, self._latest_start(s[0], now)
-                                   if s[0].job_id in self._paused else 0.0))
-        to_pause = [i for i, h in in_flight.items()
-                  if i not in kept and i not in self._paused and self._pausable(h.job)]
+        starts.sort(
+            key=lambda s: (
+                s[0].job_id not in self._paused,
+                self._latest_start(s[0], now) if s[0].job_id in self._paused else 0.0,
+            )
+        )
+        to_pause = [
+            i for i, h in in_flight.items() if i not in kept and i not in self._paused and self._pausable(h.job)
+        ]
         for job in arrived:
             if job.job_id not in kept and job.job_id not in self._deferred:
                 self._deferred.add(job.job_id)
@@ -239,9 +287,14 @@ class _BatchRunner:
         decision) so `job` can run; True if a slot was freed."""
         if self.policy is None or self._latest_start(job, now) > now + EPS_S:
             return False
-        others = [h for i, h in in_flight.items() if i not in self._paused and i != job.job_id
-                  and self._pausable(h.job)
-                  and self._latest_start(h.job, now) > now + self.interval_s]
+        others = [
+            h
+            for i, h in in_flight.items()
+            if i not in self._paused
+            and i != job.job_id
+            and self._pausable(h.job)
+            and self._latest_start(h.job, now) > now + self.interval_s
+        ]
         if not others:
             return False
         self._pause(max(others, key=lambda h: self._latest_start(h.job, now)))
@@ -305,8 +358,9 @@ class _BatchRunner:
         tags = {"batch_id": self.batch_id}
         submitted = time.time()
         try:
-            handle = self.executor.submit(job, ledger_path=self.ledger_path, tags=tags,
-                                          **({"node": node} if node is not None else {}))
+            handle = self.executor.submit(
+                job, ledger_path=self.ledger_path, tags=tags, **({"node": node} if node is not None else {})
+            )
         except Exception as e:  # noqa: BLE001 — this job cannot run here; the others go on
             error = str(e) if isinstance(e, GreenAIError) else f"could not submit: {type(e).__name__}: {e}"
             if node is not None and self._vanished(node):
@@ -314,8 +368,7 @@ class _BatchRunner:
                 if self.on_event is not None:
                     self.on_event(f"node {node!r} is gone ({error}); no more jobs go there")
                 return None
-            self._record(submitted, JobOutcome(job.job_id, JobStatus.FAILED, None, None, "", None,
-                                               error=error))
+            self._record(submitted, JobOutcome(job.job_id, JobStatus.FAILED, None, None, "", None, error=error))
             return None
         if node is not None:
             self._placed[job.job_id] = node
@@ -330,13 +383,28 @@ class _BatchRunner:
             self.overheads[outcome.job_id] = overhead
         self.outcomes[outcome.job_id] = outcome
         try:
-            finish_job(self.ledger, JobRow(
-                self.batch_id, outcome.job_id, "", outcome.status, node=outcome.node,
-                run_id=outcome.run_id, submitted_at=submitted_at, started_at=outcome.started_at,
-                ended_at=outcome.ended_at, duration_s=outcome.duration_s, energy_j=outcome.energy_j,
-                rel_uncertainty=outcome.rel_uncertainty, provenance=outcome.provenance,
-                carbon_g=outcome.carbon_g, error=outcome.error, scheduling_overhead_s=overhead,
-                pauses=self.pauses.get(outcome.job_id, 0)))
+            finish_job(
+                self.ledger,
+                JobRow(
+                    self.batch_id,
+                    outcome.job_id,
+                    "",
+                    outcome.status,
+                    node=outcome.node,
+                    run_id=outcome.run_id,
+                    submitted_at=submitted_at,
+                    started_at=outcome.started_at,
+                    ended_at=outcome.ended_at,
+                    duration_s=outcome.duration_s,
+                    energy_j=outcome.energy_j,
+                    rel_uncertainty=outcome.rel_uncertainty,
+                    provenance=outcome.provenance,
+                    carbon_g=outcome.carbon_g,
+                    error=outcome.error,
+                    scheduling_overhead_s=overhead,
+                    pauses=self.pauses.get(outcome.job_id, 0),
+                ),
+            )
         finally:
             if self.on_outcome is not None:
                 self.on_outcome(outcome)
@@ -375,8 +443,13 @@ class _ClusterView:
         return total
 
 
-def summarize(batch_id: str, outcomes: Sequence[JobOutcome], overheads_s: Sequence[float],
-              wall_s: float, pauses: Sequence[int] = ()) -> BatchSummary:
+def summarize(
+    batch_id: str,
+    outcomes: Sequence[JobOutcome],
+    overheads_s: Sequence[float],
+    wall_s: float,
+    pauses: Sequence[int] = (),
+) -> BatchSummary:
     """Totals of a batch: energy over every job with a tracked run, the weakest provenance
     among them, and the median and 95th percentile of the measured overheads."""
     with_energy = [o for o in outcomes if o.energy_j is not None]
@@ -384,12 +457,18 @@ def summarize(batch_id: str, outcomes: Sequence[JobOutcome], overheads_s: Sequen
     weakest = max(provenances, key=lambda p: p.rank).value if provenances else ""
     known = sorted(x for x in overheads_s if not math.isnan(x))
     return BatchSummary(
-        batch_id=batch_id, jobs=len(outcomes),
-        completed=sum(o.ok for o in outcomes), failed=sum(not o.ok for o in outcomes),
-        energy_j=sum(o.energy_j or 0.0 for o in with_energy), provenance=weakest,
-        carbon_g=sum(o.carbon_g or 0.0 for o in with_energy), wall_s=wall_s,
-        overhead_median_s=percentile(known, 50.0), overhead_p95_s=percentile(known, 95.0),
-        outcomes=tuple(outcomes), overheads_s=tuple(overheads_s),
+        batch_id=batch_id,
+        jobs=len(outcomes),
+        completed=sum(o.ok for o in outcomes),
+        failed=sum(not o.ok for o in outcomes),
+        energy_j=sum(o.energy_j or 0.0 for o in with_energy),
+        provenance=weakest,
+        carbon_g=sum(o.carbon_g or 0.0 for o in with_energy),
+        wall_s=wall_s,
+        overhead_median_s=percentile(known, 50.0),
+        overhead_p95_s=percentile(known, 95.0),
+        outcomes=tuple(outcomes),
+        overheads_s=tuple(overheads_s),
         pauses=tuple(pauses) or (0,) * len(outcomes),
     )
 

@@ -40,14 +40,19 @@ if not os.read(int(sys.argv[1]), 1):
 os.close(int(sys.argv[1]))
 """
 # a command job: the gate process becomes the command (same pid, so the tracker follows it)
-COMMAND_BOOTSTRAP = _GATE + """\
+COMMAND_BOOTSTRAP = (
+    _GATE
+    + """\
 try:
     os.execvp(sys.argv[2], sys.argv[2:])
 except OSError as e:
     sys.exit(f"cannot execute {sys.argv[2]}: {e}")
 """
+)
 # a callable job: argv = [gate fd, module:function, kwargs JSON, value file]
-CALLABLE_BOOTSTRAP = _GATE + """\
+CALLABLE_BOOTSTRAP = (
+    _GATE
+    + """\
 import importlib, json
 module_name, _, attr = sys.argv[2].partition(":")
 target = importlib.import_module(module_name)
@@ -61,6 +66,7 @@ except (TypeError, ValueError):
 with open(sys.argv[4], "w") as out:
     out.write(text)
 """
+)
 
 
 @dataclass(frozen=True)
@@ -105,8 +111,9 @@ class Executor(Protocol):
     def capacity(self) -> int:
         """How many jobs may be in flight at once without queueing inside the executor."""
 
-    def submit(self, job: Job, *, ledger_path: Path, tags: Mapping[str, str] = {},
-               node: str | None = None) -> JobHandle:
+    def submit(
+        self, job: Job, *, ledger_path: Path, tags: Mapping[str, str] = {}, node: str | None = None
+    ) -> JobHandle:
         """Start the job (or queue it) — on `node` if a placement policy chose one; raises
         GreenAIError if it can never run here (or there)."""
 
@@ -176,8 +183,7 @@ def resolve_callable(path: str) -> Callable[..., Any]:
     return target
 
 
-def _run_in_process(job: Job, name: str, tags: Mapping[str, str], config: Config, node: str,
-                    store: bool) -> TrackedJob:
+def _run_in_process(job: Job, name: str, tags: Mapping[str, str], config: Config, node: str, store: bool) -> TrackedJob:
     try:
         tracker = Tracker(name, tags=dict(tags), config=config, store=store, handle_signals=False).start()
     except Exception as e:
@@ -197,8 +203,16 @@ def _run_in_process(job: Job, name: str, tags: Mapping[str, str], config: Config
     return TrackedJob(_outcome(job, result, node, started, error, value), result)
 
 
-def _run_subprocess(job: Job, name: str, tags: Mapping[str, str], config: Config, node: str,
-                    store: bool, log_dir: Path | None, control: JobControl) -> TrackedJob:
+def _run_subprocess(
+    job: Job,
+    name: str,
+    tags: Mapping[str, str],
+    config: Config,
+    node: str,
+    store: bool,
+    log_dir: Path | None,
+    control: JobControl,
+) -> TrackedJob:
     if job.command is not None:
         missing = _missing_program(job.command[0])
         if missing:
@@ -213,19 +227,40 @@ def _run_subprocess(job: Job, name: str, tags: Mapping[str, str], config: Config
                 try:
                     kwargs_json = json.dumps(job.kwargs)
                 except (TypeError, ValueError) as e:
-                    return TrackedJob(_failed(job, node, f"kwargs are not JSON-serialisable ({e}); a "
-                                              "callable job runs in a subprocess that gets them as JSON"), None)
-                argv = [sys.executable, "-c", CALLABLE_BOOTSTRAP, str(gate_read), job.callable_path or "",
-                        kwargs_json, str(value_file)]
+                    return TrackedJob(
+                        _failed(
+                            job,
+                            node,
+                            f"kwargs are not JSON-serialisable ({e}); a "
+                            "callable job runs in a subprocess that gets them as JSON",
+                        ),
+                        None,
+                    )
+                argv = [
+                    sys.executable,
+                    "-c",
+                    CALLABLE_BOOTSTRAP,
+                    str(gate_read),
+                    job.callable_path or "",
+                    kwargs_json,
+                    str(value_file),
+                ]
             with _output(job, log_dir, scratch) as (stdout, stderr, log_path):
                 # a session of its own: one signal pauses, resumes or kills the job's whole tree
-                proc = subprocess.Popen(argv, stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL,
-                                        pass_fds=(gate_read,), start_new_session=True)
+                proc = subprocess.Popen(
+                    argv,
+                    stdout=stdout,
+                    stderr=stderr,
+                    stdin=subprocess.DEVNULL,
+                    pass_fds=(gate_read,),
+                    start_new_session=True,
+                )
                 os.close(gate_read)
                 gate_read = -1
                 try:
-                    tracker = Tracker(name, tags=dict(tags), config=config, store=store, pid=proc.pid,
-                                      handle_signals=False).start()
+                    tracker = Tracker(
+                        name, tags=dict(tags), config=config, store=store, pid=proc.pid, handle_signals=False
+                    ).start()
                 except Exception as e:
                     os.close(gate_write)  # the child reads EOF and exits without running the job
                     gate_write = -1
@@ -327,16 +362,30 @@ def _outcome(job: Job, result: RunResult, node: str, started: float, error: str,
         job_id=job.job_id,
         status=RunStatus.COMPLETED if result.status == RunStatus.COMPLETED else RunStatus.FAILED,
         run_id=result.run_id,
-        energy_j=s.energy_j, provenance=s.provenance.value, duration_s=s.duration_s,
+        energy_j=s.energy_j,
+        provenance=s.provenance.value,
+        duration_s=s.duration_s,
         error=error or ("" if result.status == RunStatus.COMPLETED else result.status),
-        node=node, started_at=started, ended_at=time.time(), carbon_g=s.carbon_g,
-        rel_uncertainty=s.rel_uncertainty, value=value,
+        node=node,
+        started_at=started,
+        ended_at=time.time(),
+        carbon_g=s.carbon_g,
+        rel_uncertainty=s.rel_uncertainty,
+        value=value,
     )
 
 
 def _failed(job: Job, node: str, error: str) -> JobOutcome:
-    return JobOutcome(job_id=job.job_id, status=RunStatus.FAILED, run_id=None, energy_j=None,
-                      provenance="", duration_s=None, error=error, node=node)
+    return JobOutcome(
+        job_id=job.job_id,
+        status=RunStatus.FAILED,
+        run_id=None,
+        energy_j=None,
+        provenance="",
+        duration_s=None,
+        error=error,
+        node=node,
+    )
 
 
 def tracking_config(config: Config, ledger_path: Path) -> Config:

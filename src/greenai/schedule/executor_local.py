@@ -41,11 +41,13 @@ class LocalExecutor:
     name = "local"
     supports_pause = True
 
-    def __init__(self, max_parallel: int | None = None, config: Config | None = None,
-                 log_dir: Path | None = None) -> None:
+    def __init__(
+        self, max_parallel: int | None = None, config: Config | None = None, log_dir: Path | None = None
+    ) -> None:
         if max_parallel is None:
-            max_parallel = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                               else os.cpu_count() or 1)
+            max_parallel = max(
+                1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+            )
         if isinstance(max_parallel, bool) or not isinstance(max_parallel, int) or max_parallel < 1:
             raise ConfigError(f"max_parallel must be an integer >= 1 (got {max_parallel!r})")
         self.max_parallel = max_parallel
@@ -61,8 +63,10 @@ class LocalExecutor:
     def node_id(self, name: str) -> str:
         """This machine, the only node here: `local` or its host name."""
         if name not in (LOCAL_NODE, self._host):
-            raise ConfigError(f"node {name!r}: the local executor runs jobs on this machine only "
-                              f"({LOCAL_NODE!r} or {self._host!r}); use --executor ray for several nodes")
+            raise ConfigError(
+                f"node {name!r}: the local executor runs jobs on this machine only "
+                f"({LOCAL_NODE!r} or {self._host!r}); use --executor ray for several nodes"
+            )
         return self._host
 
     def node_slots(self, name: str) -> int:
@@ -70,8 +74,9 @@ class LocalExecutor:
         self.node_id(name)
         return self.max_parallel
 
-    def submit(self, job: Job, *, ledger_path: Path, tags: Mapping[str, str] = {},
-               node: str | None = None) -> JobHandle:
+    def submit(
+        self, job: Job, *, ledger_path: Path, tags: Mapping[str, str] = {}, node: str | None = None
+    ) -> JobHandle:
         if node is not None:
             self.node_id(node)
         config = tracking_config(self.config, ledger_path)
@@ -83,8 +88,11 @@ class LocalExecutor:
         def run() -> None:
             future.set_running_or_notify_cancel()
             try:
-                future.set_result(run_job_tracked(job, config, tags=all_tags, node=self._host,
-                                                  log_dir=self.log_dir, control=control).outcome)
+                future.set_result(
+                    run_job_tracked(
+                        job, config, tags=all_tags, node=self._host, log_dir=self.log_dir, control=control
+                    ).outcome
+                )
             except BaseException as e:  # noqa: BLE001 — handed to wait(), which records it
                 future.set_exception(e)
 
@@ -110,8 +118,16 @@ class LocalExecutor:
             try:
                 outcome = future.result()
             except Exception as e:  # a bug in the tracking path: the job still gets a record
-                outcome = JobOutcome(handle.job.job_id, "failed", None, None, "", None,
-                                     error=f"internal error: {type(e).__name__}: {e}", node=self._host)
+                outcome = JobOutcome(
+                    handle.job.job_id,
+                    "failed",
+                    None,
+                    None,
+                    "",
+                    None,
+                    error=f"internal error: {type(e).__name__}: {e}",
+                    node=self._host,
+                )
             finished.append((handle, outcome))
             self._controls.pop(future, None)
         return finished

@@ -118,8 +118,9 @@ class RayExecutor:
             return self._max_in_flight
         return max(1, int(self._ray.cluster_resources().get("CPU", 1)))
 
-    def submit(self, job: Job, *, ledger_path: Path, tags: Mapping[str, str] = {},
-               node: str | None = None) -> JobHandle:
+    def submit(
+        self, job: Job, *, ledger_path: Path, tags: Mapping[str, str] = {}, node: str | None = None
+    ) -> JobHandle:
         resources = self.resources_of(job)
         node_id = self.node_id(node) if node is not None else None
         self._check_feasible(job, resources, node_id)
@@ -141,8 +142,11 @@ class RayExecutor:
         by_ref = {h.token[0]: h for h in handles}
         ready, _ = self._ray.wait(list(by_ref), num_returns=1, timeout=timeout_s)
         # collect everything else that is already done, without waiting again
-        more, _ = self._ray.wait([r for r in by_ref if r not in ready], num_returns=len(by_ref) - len(ready),
-                                 timeout=0) if len(by_ref) > len(ready) else ([], [])
+        more, _ = (
+            self._ray.wait([r for r in by_ref if r not in ready], num_returns=len(by_ref) - len(ready), timeout=0)
+            if len(by_ref) > len(ready)
+            else ([], [])
+        )
         finished = []
         for ref in [*ready, *more]:
             handle = by_ref[ref]
@@ -175,10 +179,15 @@ class RayExecutor:
         matches = [n["NodeID"] for n in alive if name in (n.get("NodeManagerHostname"), n.get("NodeManagerAddress"))]
         if len(matches) == 1:
             return matches[0]
-        known = ", ".join(f"{n['NodeID'][:12]}… ({n.get('NodeManagerHostname', '?')}, "
-                          f"{n.get('NodeManagerAddress', '?')})" for n in alive)
-        problem = (f"matches {len(matches)} alive nodes (logical nodes share a host): use the node id"
-                   if matches else "is not an alive node of the Ray cluster")
+        known = ", ".join(
+            f"{n['NodeID'][:12]}… ({n.get('NodeManagerHostname', '?')}, {n.get('NodeManagerAddress', '?')})"
+            for n in alive
+        )
+        problem = (
+            f"matches {len(matches)} alive nodes (logical nodes share a host): use the node id"
+            if matches
+            else "is not an alive node of the Ray cluster"
+        )
         raise RayUnavailableError(f"node {name!r} {problem}; alive: {known}")
 
     def node_slots(self, name: str) -> int:
@@ -199,8 +208,11 @@ class RayExecutor:
         if any(all(node.get(k, 0.0) >= v for k, v in need.items()) for node in nodes):
             return
         wanted = ", ".join(f"{k}={v:g}" for k, v in need.items())
-        where = (f"which node {node_id[:12]}… it was placed on does not have" if node_id is not None
-                 else f"which no node of the Ray cluster has ({len(alive)} node(s) alive)")
+        where = (
+            f"which node {node_id[:12]}… it was placed on does not have"
+            if node_id is not None
+            else f"which no node of the Ray cluster has ({len(alive)} node(s) alive)"
+        )
         raise RayUnavailableError(f"job {job.job_id!r} needs {wanted}, {where}")
 
     def _collect(self, handle: JobHandle, ref: Any) -> JobOutcome:
@@ -208,8 +220,15 @@ class RayExecutor:
         try:
             report: TaskReport = self._ray.get(ref)
         except Exception as e:  # the task itself died: worker crash, out of memory, no greenai there
-            return JobOutcome(handle.job.job_id, "failed", None, None, "", None,
-                              error=f"Ray task failed: {type(e).__name__}: {_first_line(e)}")
+            return JobOutcome(
+                handle.job.job_id,
+                "failed",
+                None,
+                None,
+                "",
+                None,
+                error=f"Ray task failed: {type(e).__name__}: {_first_line(e)}",
+            )
         if report.run is not None:
             try:
                 record_shipped_run(ledger_path, report.run)
@@ -218,8 +237,9 @@ class RayExecutor:
         return report.outcome
 
 
-def connect(ray: Any, address: str | None, num_cpus: int | None,
-            runtime_env: Mapping[str, Any] | None, timeout_s: float) -> None:
+def connect(
+    ray: Any, address: str | None, num_cpus: int | None, runtime_env: Mapping[str, Any] | None, timeout_s: float
+) -> None:
     """`ray.init`, with a quick reachability check first: Ray itself retries an unreachable
     address for minutes before giving up."""
     kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": "WARNING"}
@@ -234,8 +254,9 @@ def connect(ray: Any, address: str | None, num_cpus: int | None,
             raise RayUnavailableError(f"could not start a local Ray cluster: {_first_line(e)}") from e
         return
     if num_cpus is not None:
-        raise ConfigError("num_cpus sets the size of a local Ray cluster started here; "
-                          f"it cannot change the cluster at {address}")
+        raise ConfigError(
+            f"num_cpus sets the size of a local Ray cluster started here; it cannot change the cluster at {address}"
+        )
     if address != "auto":
         probe(address, timeout_s)
     try:
@@ -249,8 +270,9 @@ def probe(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
     hostport = address.split("://", 1)[1] if "://" in address else address
     host, sep, port_text = hostport.rstrip("/").rpartition(":")
     if not sep or not host or not port_text.isdigit():
-        raise RayUnavailableError(f"could not connect to Ray at {address}: expected HOST:PORT, "
-                                  f"ray://HOST:PORT or 'auto'; {START_HINT}")
+        raise RayUnavailableError(
+            f"could not connect to Ray at {address}: expected HOST:PORT, ray://HOST:PORT or 'auto'; {START_HINT}"
+        )
     try:
         with socket.create_connection((host.strip("[]"), int(port_text)), timeout=timeout_s):
             pass
@@ -278,19 +300,31 @@ def _ray_task(job: Job, config: Config, tags: dict[str, str], store: bool) -> Ta
     import ray
 
     node = ray.get_runtime_context().get_node_id()
-    tracked = run_job_tracked(job, config, tags={**tags, "ray_node": node}, node=node,
-                              callable_in_process=True, store=store)
+    tracked = run_job_tracked(
+        job, config, tags={**tags, "ray_node": node}, node=node, callable_in_process=True, store=store
+    )
     result = tracked.result
     shipped = None
     if result is not None:
         ended = tracked.outcome.ended_at or time.time()
         shipped = ShippedRun(
-            start=RunStart(run_id=result.run_id, name=result.name,
-                           started_at=ended - result.snapshot.duration_s, host=socket.gethostname(),
-                           pid=os.getpid(), tags={"job_id": job.job_id, **tags, "ray_node": node},
-                           environment={"recorded_by": "ray driver from the task's result",
-                                        "worker_host": socket.gethostname(), "ray_node": node}),
-            status=result.status, ended_at=ended, snapshot=result.snapshot)
+            start=RunStart(
+                run_id=result.run_id,
+                name=result.name,
+                started_at=ended - result.snapshot.duration_s,
+                host=socket.gethostname(),
+                pid=os.getpid(),
+                tags={"job_id": job.job_id, **tags, "ray_node": node},
+                environment={
+                    "recorded_by": "ray driver from the task's result",
+                    "worker_host": socket.gethostname(),
+                    "ray_node": node,
+                },
+            ),
+            status=result.status,
+            ended_at=ended,
+            snapshot=result.snapshot,
+        )
     return TaskReport(tracked.outcome, shipped)
 
 

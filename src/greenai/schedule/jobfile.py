@@ -41,11 +41,25 @@ class JobFileError(GreenAIError):
     """A job file cannot be read, or one of its jobs is missing or has an invalid field."""
 
 
-JOB_KEYS = frozenset({
-    "id", "name", "command", "callable", "kwargs", "cpus", "gpus", "slack", "deadline",
-    "interruptible", "predicted_energy_j", "predicted_duration_s", "resources", "estimate",
-    "estimate_steps",
-})
+JOB_KEYS = frozenset(
+    {
+        "id",
+        "name",
+        "command",
+        "callable",
+        "kwargs",
+        "cpus",
+        "gpus",
+        "slack",
+        "deadline",
+        "interruptible",
+        "predicted_energy_j",
+        "predicted_duration_s",
+        "resources",
+        "estimate",
+        "estimate_steps",
+    }
+)
 TOP_KEYS = frozenset({"job", "defaults"})
 
 _UNIT_S = {"d": 86_400.0, "h": 3_600.0, "m": 60.0, "s": 1.0}
@@ -87,8 +101,9 @@ def parse_jobs(data: Any, source: str = "job file") -> list[Job]:
         raise JobFileError(f"{source}: expected a table of jobs, got {type(data).__name__}")
     unknown = sorted(set(data) - TOP_KEYS)
     if unknown:
-        raise JobFileError(f"{source}: unknown top-level key {unknown[0]!r}; expected [[job]] entries "
-                           "and an optional [defaults] table")
+        raise JobFileError(
+            f"{source}: unknown top-level key {unknown[0]!r}; expected [[job]] entries and an optional [defaults] table"
+        )
     defaults = data.get("defaults", {})
     if not isinstance(defaults, Mapping):
         raise JobFileError(f"{source}: [defaults] must be a table")
@@ -106,8 +121,9 @@ def parse_jobs(data: Any, source: str = "job file") -> list[Job]:
             raise JobFileError(f"{source}: job #{index} must be a table, got {type(entry).__name__}")
         job = parse_job({**defaults, **entry}, f"{source}: job #{index}")
         if job.job_id in seen:
-            raise JobFileError(f"{source}: job #{index}: duplicate id {job.job_id!r} "
-                               f"(already used by job #{seen[job.job_id]})")
+            raise JobFileError(
+                f"{source}: job #{index}: duplicate id {job.job_id!r} (already used by job #{seen[job.job_id]})"
+            )
         seen[job.job_id] = index
         jobs.append(job)
     return jobs
@@ -118,8 +134,11 @@ def parse_job(entry: Mapping[str, Any], where: str) -> Job:
     unknown = sorted(set(entry) - JOB_KEYS)
     job_id = entry.get("id")
     if not isinstance(job_id, str) or not job_id.strip():
-        raise JobFileError(f"{where}: missing field 'id' (a non-empty string)" if job_id is None
-                           else f"{where}: field 'id' must be a non-empty string (got {job_id!r})")
+        raise JobFileError(
+            f"{where}: missing field 'id' (a non-empty string)"
+            if job_id is None
+            else f"{where}: field 'id' must be a non-empty string (got {job_id!r})"
+        )
     where = f"{where} ({job_id!r})"
     if unknown:
         raise JobFileError(f"{where}: unknown field {unknown[0]!r}; known fields: {', '.join(sorted(JOB_KEYS))}")
@@ -131,8 +150,10 @@ def parse_job(entry: Mapping[str, Any], where: str) -> Job:
     if callable_path is not None and not (isinstance(callable_path, str) and _CALLABLE.match(callable_path)):
         raise JobFileError(f"{where}: field 'callable' must look like 'module:function' (got {callable_path!r})")
     if (command is None) == (callable_path is None):
-        raise JobFileError(f"{where}: give exactly one of 'command' or 'callable'"
-                           + (" (both are set)" if command is not None else " (neither is set)"))
+        raise JobFileError(
+            f"{where}: give exactly one of 'command' or 'callable'"
+            + (" (both are set)" if command is not None else " (neither is set)")
+        )
     kwargs = entry.get("kwargs", {})
     if not isinstance(kwargs, Mapping) or not all(isinstance(k, str) for k in kwargs):
         raise JobFileError(f"{where}: field 'kwargs' must be a table with string keys")
@@ -147,20 +168,31 @@ def parse_job(entry: Mapping[str, Any], where: str) -> Job:
     gpus = _number(entry, "gpus", where)
     resources = entry.get("resources", {})
     if not isinstance(resources, Mapping) or not all(
-            isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
-            for k, v in resources.items()):
+        isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
+        for k, v in resources.items()
+    ):
         raise JobFileError(f"{where}: field 'resources' must be a table of custom resource names to amounts >= 0")
     builtin = [k for k in resources if k.upper() in ("CPU", "GPU")]
     if builtin:
-        raise JobFileError(f"{where}: field 'resources' cannot name {builtin[0]!r}; "
-                           f"use the field '{builtin[0].lower()}s' for CPUs and GPUs")
+        raise JobFileError(
+            f"{where}: field 'resources' cannot name {builtin[0]!r}; "
+            f"use the field '{builtin[0].lower()}s' for CPUs and GPUs"
+        )
     try:
         return Job(
-            job_id=job_id, name=name, command=command, callable_path=callable_path,
-            kwargs=dict(kwargs), cpus=1.0 if cpus is None else cpus, gpus=gpus or 0.0,
+            job_id=job_id,
+            name=name,
+            command=command,
+            callable_path=callable_path,
+            kwargs=dict(kwargs),
+            cpus=1.0 if cpus is None else cpus,
+            gpus=gpus or 0.0,
             resources={k: float(v) for k, v in resources.items()},
-            estimate_factory=_estimate(entry, where), estimate_steps=_steps(entry, where),
-            slack_s=slack, interruptible=interruptible, predicted_duration_s=duration,
+            estimate_factory=_estimate(entry, where),
+            estimate_steps=_steps(entry, where),
+            slack_s=slack,
+            interruptible=interruptible,
+            predicted_duration_s=duration,
             predicted_energy_j=_number(entry, "predicted_energy_j", where),
         )
     except ValueError as e:
@@ -244,10 +276,13 @@ def _slack(entry: Mapping[str, Any], duration: float | None, where: str) -> floa
             if key == "slack":
                 return seconds
             if duration is None:
-                raise JobFileError(f"{where}: field 'deadline' needs 'predicted_duration_s' "
-                                   "(the slack is the deadline minus the duration)")
+                raise JobFileError(
+                    f"{where}: field 'deadline' needs 'predicted_duration_s' "
+                    "(the slack is the deadline minus the duration)"
+                )
             if seconds < duration:
-                raise JobFileError(f"{where}: deadline {seconds:g} s is shorter than the predicted "
-                                   f"duration {duration:g} s")
+                raise JobFileError(
+                    f"{where}: deadline {seconds:g} s is shorter than the predicted duration {duration:g} s"
+                )
             return seconds - duration
     return 0.0

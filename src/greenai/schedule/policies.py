@@ -33,7 +33,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from greenai.errors import ConfigError
 from greenai.carbon.grid_forecast import (
     IntensityForecaster,
     OracleForecaster,
@@ -41,6 +40,7 @@ from greenai.carbon.grid_forecast import (
     SeasonalForecaster,
     StepCurve,
 )
+from greenai.errors import ConfigError
 from greenai.schedule.jobs import Job
 
 if TYPE_CHECKING:
@@ -171,8 +171,9 @@ def _start_now_is_best(curve: StepCurve, now_s: float, latest_s: np.ndarray, wor
     cost = curve.integral(starts, starts + work_s)
     later_min = np.minimum.accumulate(np.append(cost[1:], np.inf))  # min over starts[1..k]
     k = np.searchsorted(starts, latest_s - EPS_S, side="left")  # starts[1..k-1] < latest
-    best_later = np.minimum(later_min[np.maximum(k - 2, 0)] if len(cost) > 1 else np.inf,
-                            curve.integral(latest_s, latest_s + work_s))
+    best_later = np.minimum(
+        later_min[np.maximum(k - 2, 0)] if len(cost) > 1 else np.inf, curve.integral(latest_s, latest_s + work_s)
+    )
     best_later = np.where(k >= 2, best_later, curve.integral(latest_s, latest_s + work_s))
     return cost[0] <= best_later * (1 + 1e-12) + 1e-9
 
@@ -221,8 +222,9 @@ class EnergyAwarePlacement:
                 if not c.pinned and choice.slots is not None and used[choice.name] >= choice.slots:
                     continue
             else:
-                free = [n for n in self.nodes if n.name not in cluster.down
-                        and (n.slots is None or used[n.name] < n.slots)]
+                free = [
+                    n for n in self.nodes if n.name not in cluster.down and (n.slots is None or used[n.name] < n.slots)
+                ]
                 if not free:
                     continue
                 choice = min(free, key=lambda n: n.energy_for(c.job_id, c.energy_j))
@@ -238,8 +240,9 @@ class PowerBudget:
     alone exceeds a cap; and once a job is past its latest start, no job behind it is
     admitted until it fits, so a big job is never starved by a stream of small ones."""
 
-    def __init__(self, max_power_w: float | None = None, max_energy_j: float | None = None,
-                 window_s: float = 3600.0) -> None:
+    def __init__(
+        self, max_power_w: float | None = None, max_energy_j: float | None = None, window_s: float = 3600.0
+    ) -> None:
         if max_power_w is None and max_energy_j is None:
             raise ConfigError("a power budget needs max_power_w and/or max_energy_j")
         for label, v in (("max_power_w", max_power_w), ("max_energy_j", max_energy_j), ("window_s", window_s)):
@@ -261,7 +264,8 @@ class PowerBudget:
             p = power(c)
             extra_j = p * min(c.remaining_s, window_end - now_s)
             fits = (self.max_power_w is None or total_w + p <= self.max_power_w * (1 + 1e-9)) and (
-                self.max_energy_j is None or planned_j + extra_j <= self.max_energy_j * (1 + 1e-9))
+                self.max_energy_j is None or planned_j + extra_j <= self.max_energy_j * (1 + 1e-9)
+            )
             alone = not out and (self.max_energy_j is None or used <= 0)
             if fits or alone:
                 out.append(c)
@@ -309,8 +313,9 @@ def _builders() -> dict[str, Any]:
         return opts["trace"]
 
     def carbon(o: dict[str, Any]) -> Policy:
-        return CarbonAwareTiming(SeasonalForecaster(need_trace(o, "carbon"), delay_s=o.get("delay_s", 0.0)),
-                                 name="carbon")
+        return CarbonAwareTiming(
+            SeasonalForecaster(need_trace(o, "carbon"), delay_s=o.get("delay_s", 0.0)), name="carbon"
+        )
 
     def persistence(o: dict[str, Any]) -> Policy:
         f = PersistenceForecaster(need_trace(o, "carbon-persistence"), mode="day", delay_s=o.get("delay_s", 0.0))
@@ -349,8 +354,10 @@ def policy_from_name(spec: str, **options: Any) -> Policy:
     stages = []
     for part in (p.strip().lower() for p in spec.split("+")):
         if part not in builders:
-            raise ConfigError(f"unknown policy {part!r}; known policies: {', '.join(POLICY_NAMES)} "
-                              "(stack them with '+', e.g. carbon+budget)")
+            raise ConfigError(
+                f"unknown policy {part!r}; known policies: {', '.join(POLICY_NAMES)} "
+                "(stack them with '+', e.g. carbon+budget)"
+            )
         stages.append(builders[part](options))
     policy = compose(*stages)
     if len(stages) > 1:

@@ -50,15 +50,21 @@ def node_history(ledger: Ledger, name: str, node: str, limit: int = HISTORY) -> 
     """Energy (J) of the most recent completed jobs named `name` that ran on `node`."""
 
     def work(conn: sqlite3.Connection) -> list[float]:
-        return [row[0] for row in conn.execute(
-            "SELECT energy_j FROM schedule_jobs WHERE name = ? AND node = ? AND status = 'completed' "
-            "AND energy_j IS NOT NULL ORDER BY ended_at DESC LIMIT ?", (name, node, limit))]
+        return [
+            row[0]
+            for row in conn.execute(
+                "SELECT energy_j FROM schedule_jobs WHERE name = ? AND node = ? AND status = 'completed' "
+                "AND energy_j IS NOT NULL ORDER BY ended_at DESC LIMIT ?",
+                (name, node, limit),
+            )
+        ]
 
     return ledger.transaction(work, write=False)
 
 
-def with_node_history(nodes: Sequence[Node], node_ids: Sequence[str], jobs: Sequence[Job],
-                      ledger: Ledger) -> list[Node]:
+def with_node_history(
+    nodes: Sequence[Node], node_ids: Sequence[str], jobs: Sequence[Job], ledger: Ledger
+) -> list[Node]:
     """`nodes` (whose executor ids are `node_ids`) with `energy_j` filled, per job, by the
     median measured energy of past runs of that job's name on that node; a figure the node
     already has wins."""
@@ -86,14 +92,14 @@ def _predict(job: Job, ledger: Ledger | None) -> Job:
         return replace(
             job,
             predicted_duration_s=job.predicted_duration_s or statistics.median(d for d, _ in past),
-            predicted_energy_j=(job.predicted_energy_j if job.predicted_energy_j is not None
-                                else statistics.median(e for _, e in past)),
+            predicted_energy_j=(
+                job.predicted_energy_j if job.predicted_energy_j is not None else statistics.median(e for _, e in past)
+            ),
             prediction_source=f"ledger: median of {len(past)} past run(s)",
         )
     if job.estimate_factory is not None:
         return _from_estimator(job)
-    return replace(job, prediction_source="given" if (job.predicted_duration_s or job.predicted_energy_j)
-                   else "none")
+    return replace(job, prediction_source="given" if (job.predicted_duration_s or job.predicted_energy_j) else "none")
 
 
 def _from_estimator(job: Job) -> Job:

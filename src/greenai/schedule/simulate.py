@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from greenai.errors import CarbonDataError, ConfigError
 from greenai.carbon.grid_forecast import IntensitySeries
+from greenai.errors import CarbonDataError, ConfigError
 from greenai.schedule.jobs import Job
 from greenai.schedule.policies import EPS_S, Candidate, Node, Policy
 from greenai.units import J_PER_KWH
@@ -100,9 +100,15 @@ def job_energy_j(job: Job, power_w: float) -> float:
     return job.predicted_energy_j if job.predicted_energy_j is not None else job.predicted_duration_s * power_w
 
 
-def simulate(jobs: Sequence[Job], trace: IntensitySeries, policy: Policy, *,
-             power_w: float = 1000.0, nodes: Sequence[Node] | None = None,
-             step_s: float | None = None) -> SimulationResult:
+def simulate(
+    jobs: Sequence[Job],
+    trace: IntensitySeries,
+    policy: Policy,
+    *,
+    power_w: float = 1000.0,
+    nodes: Sequence[Node] | None = None,
+    step_s: float | None = None,
+) -> SimulationResult:
     """Run ``jobs`` under ``policy`` against the carbon ``trace``; see the module docstring.
 
     ``power_w`` gives the energy of jobs without a predicted energy; ``nodes`` default to the
@@ -120,8 +126,12 @@ def simulate(jobs: Sequence[Job], trace: IntensitySeries, policy: Policy, *,
     order = sorted(jobs, key=lambda j: j.arrival_s)
     if order[0].arrival_s < trace.start_s:
         raise CarbonDataError(f"the first job arrives before trace {trace.label} starts")
-    states = {j.job_id: _State(Candidate(j, j.predicted_duration_s or 0.0, job_energy_j(j, power_w),
-                                         j.predicted_duration_s or 0.0)) for j in order}
+    states = {
+        j.job_id: _State(
+            Candidate(j, j.predicted_duration_s or 0.0, job_energy_j(j, power_w), j.predicted_duration_s or 0.0)
+        )
+        for j in order
+    }
     if len(states) != len(order):
         raise ConfigError("job ids must be unique")
     active: list[_State] = []
@@ -135,8 +145,10 @@ def simulate(jobs: Sequence[Job], trace: IntensitySeries, policy: Policy, *,
             now = order[nxt].arrival_s
             continue
         if now >= trace.end_s:
-            raise CarbonDataError(f"{len(active) + len(order) - nxt} job(s) still unfinished when "
-                                  f"trace {trace.label} ends: use a longer trace")
+            raise CarbonDataError(
+                f"{len(active) + len(order) - nxt} job(s) still unfinished when "
+                f"trace {trace.label} ends: use a longer trace"
+            )
         running = _decide(policy, now, cluster, active)
         # next event: a trace step, an arrival, a completion, a latest start
         events = [trace.start_s + (np.floor((now - trace.start_s) / step + 1e-9) + 1) * step]
@@ -144,8 +156,9 @@ def simulate(jobs: Sequence[Job], trace: IntensitySeries, policy: Policy, *,
             events.append(order[nxt].arrival_s)
         events += [now + s.cand.remaining_s for s in running]
         ids = {s.cand.job_id for s in running}
-        events += [s.cand.latest_start_s for s in active
-                   if s.cand.job_id not in ids and s.cand.latest_start_s > now + EPS_S]
+        events += [
+            s.cand.latest_start_s for s in active if s.cand.job_id not in ids and s.cand.latest_start_s > now + EPS_S
+        ]
         later = now + max(min(events) - now, EPS_S * 10)
         _advance(running, now, later, cluster)
         active = [s for s in active if s.end_s is None]
@@ -173,12 +186,12 @@ def _decide(policy: Policy, now: float, cluster: _Cluster, active: list[_State])
     # jobs already on a node (pinned ones must stay) take their slots before new ones are placed
     for s in sorted(running.values(), key=lambda s: (not s.cand.pinned, s.cand.node is None)):
         if s.cand.node is None:  # default placement: first node with a free slot
-            node = next((n for n in cluster.nodes
-                         if n.slots is None or used.get(n.name, 0) < n.slots), None)
+            node = next((n for n in cluster.nodes if n.slots is None or used.get(n.name, 0) < n.slots), None)
             if node is None:
                 continue
-            s.cand = Candidate(s.cand.job, s.cand.duration_s, s.cand.energy_j, s.cand.remaining_s,
-                               s.cand.running, node.name)
+            s.cand = Candidate(
+                s.cand.job, s.cand.duration_s, s.cand.energy_j, s.cand.remaining_s, s.cand.running, node.name
+            )
         used[s.cand.node or ""] = used.get(s.cand.node or "", 0) + 1
         placed.append(s)
     on = {id(s) for s in placed}
@@ -210,8 +223,9 @@ def _advance(running: list[_State], now: float, later: float, cluster: _Cluster)
     cluster._log.append((now, later, total_w))
 
 
-def _result(name: str, order: list[Job], states: dict[str, _State], cluster: _Cluster,
-            trace: IntensitySeries) -> SimulationResult:
+def _result(
+    name: str, order: list[Job], states: dict[str, _State], cluster: _Cluster, trace: IntensitySeries
+) -> SimulationResult:
     seg_owner, seg0, seg1 = [], [], []
     for i, job in enumerate(order):
         for a, b in states[job.job_id].segments:
@@ -228,16 +242,31 @@ def _result(name: str, order: list[Job], states: dict[str, _State], cluster: _Cl
         energy = cluster.node(c.node).energy_for(job.job_id, c.energy_j)
         power = energy / c.duration_s
         deadline = c.deadline_s
-        records.append(JobRecord(
-            job_id=job.job_id, arrival_s=job.arrival_s, start_s=s.first_start_s, end_s=s.end_s,
-            node=c.node or "", energy_j=energy, carbon_g=power * per_job[i] / J_PER_KWH,
-            wait_s=s.first_start_s - job.arrival_s, deadline_s=deadline,
-            deadline_met=s.end_s <= deadline + 1e-3, pauses=len(s.segments) - 1))
+        records.append(
+            JobRecord(
+                job_id=job.job_id,
+                arrival_s=job.arrival_s,
+                start_s=s.first_start_s,
+                end_s=s.end_s,
+                node=c.node or "",
+                energy_j=energy,
+                carbon_g=power * per_job[i] / J_PER_KWH,
+                wait_s=s.first_start_s - job.arrival_s,
+                deadline_s=deadline,
+                deadline_met=s.end_s <= deadline + 1e-3,
+                pauses=len(s.segments) - 1,
+            )
+        )
     waits = np.array([r.wait_s for r in records])
     summary = Summary(
-        policy=name, jobs=len(records), energy_j=float(sum(r.energy_j for r in records)),
-        carbon_g=float(sum(r.carbon_g for r in records)), mean_wait_s=float(waits.mean()),
-        max_wait_s=float(waits.max()), deadline_misses=sum(not r.deadline_met for r in records))
+        policy=name,
+        jobs=len(records),
+        energy_j=float(sum(r.energy_j for r in records)),
+        carbon_g=float(sum(r.carbon_g for r in records)),
+        mean_wait_s=float(waits.mean()),
+        max_wait_s=float(waits.max()),
+        deadline_misses=sum(not r.deadline_met for r in records),
+    )
     return SimulationResult(summary, tuple(records))
 
 

@@ -124,7 +124,7 @@ def _from_json(text: str, file: Path) -> list[Job]:
     if isinstance(data, dict):
         data = data.get("jobs")
     if not isinstance(data, list):
-        raise ConfigError(f"job file {file}: expected a list of jobs or {{\"jobs\": [...]}}")
+        raise ConfigError(f'job file {file}: expected a list of jobs or {{"jobs": [...]}}')
     jobs = []
     for i, item in enumerate(data):
         if not isinstance(item, dict):
@@ -133,17 +133,30 @@ def _from_json(text: str, file: Path) -> list[Job]:
     return jobs
 
 
-def hourly_jobs(start_s: float, days: float, *, duration_s: float = 3600.0,
-                slack_s: float = 12 * 3600.0, every_s: float = 3600.0,
-                energy_j: float | None = None, interruptible: bool = False) -> list[Job]:
+def hourly_jobs(
+    start_s: float,
+    days: float,
+    *,
+    duration_s: float = 3600.0,
+    slack_s: float = 12 * 3600.0,
+    every_s: float = 3600.0,
+    energy_j: float | None = None,
+    interruptible: bool = False,
+) -> list[Job]:
     """The benchmark's pattern: a job of ``duration_s`` every ``every_s`` for ``days`` days
     from ``start_s``, each with ``slack_s`` of slack."""
     if days <= 0 or duration_s <= 0 or every_s <= 0 or slack_s < 0:
         raise ConfigError("hourly jobs need days, duration and period > 0 and slack >= 0")
     count = round(days * 86_400 / every_s)
     return [
-        Job(job_id=f"job-{i:05d}", arrival_s=start_s + i * every_s, slack_s=slack_s,
-            predicted_duration_s=duration_s, predicted_energy_j=energy_j,
-            interruptible=interruptible, prediction_source="synthetic")
+        Job(
+            job_id=f"job-{i:05d}",
+            arrival_s=start_s + i * every_s,
+            slack_s=slack_s,
+            predicted_duration_s=duration_s,
+            predicted_energy_j=energy_j,
+            interruptible=interruptible,
+            prediction_source="synthetic",
+        )
         for i in range(count)
     ]

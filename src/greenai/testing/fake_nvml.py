@@ -220,8 +220,7 @@ class FakeNvml:
             raise NVMLError(NVML_ERROR_NOT_FOUND)
         return list(gpu.graphics_clocks_mhz)
 
-    def nvmlDeviceSetGpuLockedClocks(self, handle: _Handle, minGpuClockMHz: int,
-                                     maxGpuClockMHz: int) -> None:
+    def nvmlDeviceSetGpuLockedClocks(self, handle: _Handle, minGpuClockMHz: int, maxGpuClockMHz: int) -> None:
         gpu = self._settable(handle)
         if minGpuClockMHz > maxGpuClockMHz:
             raise NVMLError(NVML_ERROR_INVALID_ARGUMENT)

@@ -12,7 +12,6 @@ as with sysfs.
 from __future__ import annotations
 
 import os
-
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -48,12 +47,13 @@ class FakePowercap:
         """Add zone `<prefix>:<index>` (named `package-<index>` unless `name` is given) with
         subzones `<prefix>:<index>:<m>` named after `subzones`. Returns the zone id."""
         zone = f"{prefix}:{index}"
-        self._write_zone(self.root / zone, name or f"package-{index}", energy_uj,
-                         max_energy_range_uj, max_power_uw)
+        self._write_zone(self.root / zone, name or f"package-{index}", energy_uj, max_energy_range_uj, max_power_uw)
         if power_limit_uw is not None:
-            for file_name, value in (("constraint_0_name", "long_term"),
-                                     ("constraint_0_power_limit_uw", power_limit_uw),
-                                     ("constraint_0_time_window_us", 999_424)):
+            for file_name, value in (
+                ("constraint_0_name", "long_term"),
+                ("constraint_0_power_limit_uw", power_limit_uw),
+                ("constraint_0_time_window_us", 999_424),
+            ):
                 (self.root / zone / file_name).write_text(f"{value}\n")
                 (self.root / zone / file_name).chmod(0o644)  # root-writable, as in sysfs
         for m, sub_name in enumerate(subzones):
@@ -118,13 +118,10 @@ class FakePowercap:
         path.unlink()
         path.mkdir()
 
-    def _write_zone(
-        self, path: Path, name: str, energy_uj: int, range_uj: int, max_power_uw: int | None
-    ) -> None:
+    def _write_zone(self, path: Path, name: str, energy_uj: int, range_uj: int, max_power_uw: int | None) -> None:
         path.mkdir()
         path.chmod(0o755)  # world-readable, as sysfs before Linux 5.10, whatever the umask
-        files = {"name": name, "energy_uj": f"{energy_uj:<{_COUNTER_WIDTH}}",
-                 "max_energy_range_uj": range_uj}
+        files = {"name": name, "energy_uj": f"{energy_uj:<{_COUNTER_WIDTH}}", "max_energy_range_uj": range_uj}
         if max_power_uw is not None:
             files["constraint_0_max_power_uw"] = max_power_uw
         for file_name, value in files.items():

@@ -15,7 +15,6 @@ from greenai.ledger.records import DeviceTotal, PhaseTotal, RunSnapshot, SampleR
 from greenai.meters.base import DeviceEnergy, DeviceKind, Provenance
 from greenai.tracking.phases import PhaseApportioner
 
-
 # Devices whose meters update about once a second (DRAM, disk and network estimates): their
 # power series is stored at 1 Hz, not at the sampler's rate, to keep ledger flushes small.
 SLOW_KINDS = frozenset({DeviceKind.DRAM, DeviceKind.DISK, DeviceKind.NETWORK})
@@ -72,8 +71,9 @@ class RunAccumulator:
         self.phases.apportion(t0_ns, t1_ns, events, deltas)
         self.charge = self.charge + self.account.charge(sum(deltas.values()), wall_t0, wall_t1)
 
-    def _add_row(self, device: str, state: _DeviceState, wall_t0: float, wall_t1: float,
-                 provenance: Provenance) -> None:
+    def _add_row(
+        self, device: str, state: _DeviceState, wall_t0: float, wall_t1: float, provenance: Provenance
+    ) -> None:
         """A power-series row: every tick, or about once a second for slow devices."""
         since = state.row_t if state.row_t is not None else wall_t0
         if state.kind in SLOW_KINDS and state.row_t is not None and wall_t1 - since < SLOW_ROW_INTERVAL_S:
@@ -88,7 +88,8 @@ class RunAccumulator:
             if state.row_t is not None and state.energy_j != state.row_energy_j and wall_t > state.row_t:
                 power_w = (state.energy_j - state.row_energy_j) / (wall_t - state.row_t)
                 self.pending_samples.append(
-                    SampleRow(wall_t, device, state.kind, power_w, state.energy_j, state.provenance))
+                    SampleRow(wall_t, device, state.kind, power_w, state.energy_j, state.provenance)
+                )
                 state.row_t, state.row_energy_j = wall_t, state.energy_j
 
     def take_samples(self) -> list[SampleRow]:

@@ -94,13 +94,18 @@ class BudgetBreach:
     def message(self) -> str:
         unit = {"energy_kwh": "kWh", "carbon_g": "gCO2e", "time_s": "s"}[self.quantity]
         if self.basis == "forecast":
-            what = (f"heading over: forecast at least {self.forecast_low:.4g} {unit} "
-                    f"(spent {self.spent:.4g} {unit}"
-                    + (f" at {self.progress:.0%} progress" if self.progress is not None else "") + ")")
+            what = (
+                f"heading over: forecast at least {self.forecast_low:.4g} {unit} "
+                f"(spent {self.spent:.4g} {unit}"
+                + (f" at {self.progress:.0%} progress" if self.progress is not None else "")
+                + ")"
+            )
         else:
             what = f"spent {self.spent:.4g} {unit}"
-        return (f"budget exceeded ({self.action}): {self.quantity} limit {self.limit:g} {unit}, "
-                f"{what}, after {self.at_s:.1f} s")
+        return (
+            f"budget exceeded ({self.action}): {self.quantity} limit {self.limit:g} {unit}, "
+            f"{what}, after {self.at_s:.1f} s"
+        )
 
 
 class BudgetExceeded(GreenAIError):
@@ -149,14 +154,18 @@ class BudgetMonitor:
         if watching and self._forecast is not None and self._ticks % self._every == 0:
             fc = self._forecast()
             if fc is not None:
-                low = {"energy_kwh": fc.energy_low_j / J_PER_KWH, "carbon_g": fc.carbon_low_g,
-                       "time_s": fc.duration_low_s}
+                low = {
+                    "energy_kwh": fc.energy_low_j / J_PER_KWH,
+                    "carbon_g": fc.carbon_low_g,
+                    "time_s": fc.duration_low_s,
+                }
                 for i in watching:
                     budget = self._budgets[i]
                     for quantity, limit in budget.limits():
                         if low[quantity] > limit:
-                            fired[i] = BudgetBreach(budget, quantity, limit, spent[quantity],
-                                                    "forecast", low[quantity], t_s, fc.progress)
+                            fired[i] = BudgetBreach(
+                                budget, quantity, limit, spent[quantity], "forecast", low[quantity], t_s, fc.progress
+                            )
                             break
         for i, breach in sorted(fired.items()):
             self._pending.remove(i)

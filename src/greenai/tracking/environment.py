@@ -6,12 +6,13 @@ import dataclasses
 import platform
 import socket
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from greenai import __version__
 from greenai.config import Config
-from greenai.meters.base import Meter, Unavailable
 from greenai.hardware.cpu import read_cpu_info
+from greenai.meters.base import Meter, Unavailable
 from greenai.meters.process import ProcessScope
 
 
@@ -26,16 +27,18 @@ def describe_environment(
         "python": platform.python_version(),
         "greenai": __version__,
         "torch": getattr(torch, "__version__", None),
-        "cpu": {"model": cpu.model_name, "hypervisor": cpu.hypervisor,
-                "usable_cpus": scope.usable_cpus()},
+        "cpu": {"model": cpu.model_name, "hypervisor": cpu.hypervisor, "usable_cpus": scope.usable_cpus()},
         "meters": [_info(m) for m in meters],
         "unavailable": [{"name": u.name, "reason": u.reason} for u in unavailable],
-        "config": {k: str(v) if v is not None else None
-                   for k, v in dataclasses.asdict(config).items()},
+        "config": {k: str(v) if v is not None else None for k, v in dataclasses.asdict(config).items()},
     }
 
 
 def _info(meter: Meter) -> dict[str, Any]:
     info = meter.info()
-    return {"name": info.name, "devices": list(info.devices),
-            "provenance": info.provenance.value, "detail": info.detail}
+    return {
+        "name": info.name,
+        "devices": list(info.devices),
+        "provenance": info.provenance.value,
+        "detail": info.detail,
+    }

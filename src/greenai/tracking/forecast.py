@@ -85,9 +85,38 @@ PRIOR_REL_SD = 0.25  # SD assumed for a periodic phase seen only once
 DRIFT_REL = 0.20  # the rest of a run may cost this much more or less per step (docstring)
 
 # Student t, two-sided 95 % (0.975 quantile), df 1..30; then interpolated to 1.96.
-_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
-         2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
-         2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+_T975 = (
+    12.706,
+    4.303,
+    3.182,
+    2.776,
+    2.571,
+    2.447,
+    2.365,
+    2.306,
+    2.262,
+    2.228,
+    2.201,
+    2.179,
+    2.160,
+    2.145,
+    2.131,
+    2.120,
+    2.110,
+    2.101,
+    2.093,
+    2.086,
+    2.080,
+    2.074,
+    2.069,
+    2.064,
+    2.060,
+    2.056,
+    2.052,
+    2.048,
+    2.045,
+    2.042,
+)
 
 
 def t975(df: float) -> float:
@@ -150,9 +179,11 @@ class Forecast:
     def summary(self) -> str:
         """One line, e.g. for a log or a progress bar."""
         band = max(self.energy_high_j - self.energy_j, self.energy_j - self.energy_low_j)
-        return (f"forecast at {self.progress:.0%}: {self.energy_j:.4g} J ± {band:.2g} "
-                f"({self.energy_low_j:.4g}-{self.energy_high_j:.4g} J, {self.provenance.value}), "
-                f"{self.duration_s:.4g} s, {self.carbon_g:.3g} gCO2e")
+        return (
+            f"forecast at {self.progress:.0%}: {self.energy_j:.4g} J ± {band:.2g} "
+            f"({self.energy_low_j:.4g}-{self.energy_high_j:.4g} J, {self.provenance.value}), "
+            f"{self.duration_s:.4g} s, {self.carbon_g:.3g} gCO2e"
+        )
 
 
 @dataclass(frozen=True)
@@ -203,8 +234,7 @@ def make_forecast(series: ProgressSeries, plan: Plan, min_progress: float = MIN_
     if energy_rate is None or time_rate is None:
         return NotYet("not enough steps sampled yet for a steady-state estimate")
     if energy_rate.warmup_steps > 0:
-        notes.append(f"warm-up: the first {energy_rate.warmup_steps:g} steps are excluded from "
-                     "the per-step energy")
+        notes.append(f"warm-up: the first {energy_rate.warmup_steps:g} steps are excluded from the per-step energy")
     remaining = max(planned - last.steps, 0.0)
     if last.steps > planned:
         notes.append(f"{last.steps:g} steps done, more than the {planned:g} planned")
@@ -238,10 +268,12 @@ def make_forecast(series: ProgressSeries, plan: Plan, min_progress: float = MIN_
     # carbon and cost of the remaining energy at the steady span's rate per joule
     first = points[energy_rate.start_index]
     de = last.energy_j - first.energy_j
-    g_per_j = (last.carbon_g - first.carbon_g) / de if de > 0 else (
-        last.carbon_g / last.energy_j if last.energy_j > 0 else 0.0)
-    cost_per_j = (last.cost - first.cost) / de if de > 0 else (
-        last.cost / last.energy_j if last.energy_j > 0 else 0.0)
+    g_per_j = (
+        (last.carbon_g - first.carbon_g) / de
+        if de > 0
+        else (last.carbon_g / last.energy_j if last.energy_j > 0 else 0.0)
+    )
+    cost_per_j = (last.cost - first.cost) / de if de > 0 else (last.cost / last.energy_j if last.energy_j > 0 else 0.0)
     if series.rel_uncertainty > 0:
         notes.append(f"meters: ±{series.rel_uncertainty:.0%} ({series.provenance.value})")
     return Forecast(
@@ -285,8 +317,10 @@ def _planned_steps(points: Sequence[TracePoint], plan: Plan, notes: list[str]) -
     per_epoch = at_boundary / done
     if per_epoch <= 0:
         return NotYet("no steps counted in the completed epochs")
-    notes.append(f"planned steps estimated: {per_epoch:.4g} steps per epoch over {done} "
-                 f"completed epoch(s) x {plan.epochs:g} epochs")
+    notes.append(
+        f"planned steps estimated: {per_epoch:.4g} steps per epoch over {done} "
+        f"completed epoch(s) x {plan.epochs:g} epochs"
+    )
     return at_boundary + (plan.epochs - done) * per_epoch
 
 
@@ -310,6 +344,7 @@ def _steady_rate(steps: Sequence[float], values: Sequence[float]) -> _Rate | Non
             bounds.append(i)
     if len(bounds) - 1 < MIN_WINDOWS:
         return None
+
     # the value when the count reached steps[i]: that happened between samples i-1 and i,
     # so take the midpoint (unbiased if the step ended anywhere in the interval)
     def at(i: int) -> float:
@@ -402,8 +437,12 @@ def _per_epoch(mine: Sequence[Occurrence], series: ProgressSeries) -> int | None
 
 
 def _periodic(
-    name: str, series: ProgressSeries, planned: float, remaining_steps: float,
-    epochs_total: float | None, notes: list[str],
+    name: str,
+    series: ProgressSeries,
+    planned: float,
+    remaining_steps: float,
+    epochs_total: float | None,
+    notes: list[str],
 ) -> tuple[PeriodicModel, tuple[float, float], tuple[float, float]]:
     """Model of one periodic phase: (model, (energy to add, half-width), (time, half-width))."""
     mine = [o for o in series.occurrences if o.phase == name]
@@ -426,8 +465,7 @@ def _periodic(
         # once per epoch, at its end: one more for each epoch still to end
         remaining = max(round(epochs_total) - seen_epochs, 0)
         period = (starts[-1] - starts[0]) / (len(starts) - 1) if len(starts) > 1 else None
-        notes.append(f"{name}: once per epoch, {remaining} more expected "
-                     f"(of {round(epochs_total)} epochs)")
+        notes.append(f"{name}: once per epoch, {remaining} more expected (of {round(epochs_total)} epochs)")
         count_error = 1.0
     else:
         if len(starts) > 1:

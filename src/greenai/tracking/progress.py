@@ -18,7 +18,6 @@ MAX_POINTS = 2048
 MAX_OCCURRENCES = 1024
 
 
-
 class TracePoint(NamedTuple):
     """The run's cumulative state at one sampler tick."""
 
@@ -110,8 +109,9 @@ class ProgressRecorder:
         self._ticks += 1
         if acc.devices:
             band = sum(d.energy_j * d.rel_uncertainty for d in acc.devices.values())
-            self._rel_uncertainty = band / energy_j if energy_j > 0 else max(
-                d.rel_uncertainty for d in acc.devices.values())
+            self._rel_uncertainty = (
+                band / energy_j if energy_j > 0 else max(d.rel_uncertainty for d in acc.devices.values())
+            )
             self._provenance = max((d.provenance for d in acc.devices.values()), key=lambda p: p.rank)
         self._currency = acc.account.currency
 
@@ -119,8 +119,15 @@ class ProgressRecorder:
         points = list(self._points)
         if self.latest is not None and (not points or points[-1] is not self.latest):
             points.append(self.latest)
-        return ProgressSeries(tuple(points), tuple(self._occurrences), tuple(self._epoch_ends),
-                              self._rel_uncertainty, self._provenance, self._currency, self._names)
+        return ProgressSeries(
+            tuple(points),
+            tuple(self._occurrences),
+            tuple(self._epoch_ends),
+            self._rel_uncertainty,
+            self._provenance,
+            self._currency,
+            self._names,
+        )
 
     def _phase_owner(self, path: str) -> str | None:
         owner = self._owner.get(path, "")
@@ -151,12 +158,12 @@ class ProgressRecorder:
         current = ph.current if ph.current not in (None, NO_PHASE) else None
         inside = self._phase_owner(current) if current is not None else None
         for name in set(calls) | set(self._open):
-            self._track_occurrence(name, energy.get(name, 0.0), time_s.get(name, 0.0),
-                                   calls.get(name, 0), inside == name, steps)
+            self._track_occurrence(
+                name, energy.get(name, 0.0), time_s.get(name, 0.0), calls.get(name, 0), inside == name, steps
+            )
         return sum(energy.values()), sum(time_s.values())
 
-    def _track_occurrence(self, name: str, e: float, t: float, c: int, inside: bool,
-                          steps: float) -> None:
+    def _track_occurrence(self, name: str, e: float, t: float, c: int, inside: bool, steps: float) -> None:
         pe, pt, pc = self._prev.get(name, (0.0, 0.0, 0))
         opened = self._open.get(name)
         if opened is not None and c > pc and inside:

@@ -56,9 +56,7 @@ class RunResult:
     def phase_energy_j(self, phase: str) -> float:
         """Energy of a phase including its nested phases (the ledger stores exclusive shares)."""
         prefix = phase + SEPARATOR
-        return sum(
-            p.energy_j for p in self.snapshot.phases if p.phase == phase or p.phase.startswith(prefix)
-        )
+        return sum(p.energy_j for p in self.snapshot.phases if p.phase == phase or p.phase.startswith(prefix))
 
     def phase_duration_s(self, phase: str) -> float:
         prefix = phase + SEPARATOR

@@ -13,7 +13,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable, Protocol, Sequence, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Protocol, TypeVar
 
 from greenai.ledger.records import RunSnapshot, SampleRow
 from greenai.meters.base import DeviceEnergy, Meter

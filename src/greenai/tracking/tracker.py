@@ -19,16 +19,17 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, TypeVar
 
 from greenai.carbon import ConstantIntensity, resolve_intensity
 from greenai.carbon.accounting import CarbonAccount
 from greenai.config import WORLD_INTENSITY_G_PER_KWH, Config, load_config
 from greenai.errors import ConfigError
-from greenai.ledger.run_forecasts import ForecastRow
 from greenai.ledger.records import RunStart, RunStatus
+from greenai.ledger.run_forecasts import ForecastRow
 from greenai.ledger.store import Ledger, default_ledger_path
 from greenai.meters.base import Meter
 from greenai.meters.discover import discover
@@ -38,15 +39,15 @@ from greenai.tracking.budget import Budget, BudgetBreach, BudgetExceeded, Budget
 from greenai.tracking.environment import describe_environment
 from greenai.tracking.forecast import Forecast, NotYet, Plan, make_forecast
 from greenai.tracking.phases import PhaseTimeline
-from greenai.tracking.safe_point import SafePointGate
 from greenai.tracking.progress import DEFAULT_PERIODIC_PHASES, ProgressRecorder
 from greenai.tracking.result import RunResult
+from greenai.tracking.safe_point import SafePointGate
 from greenai.tracking.sampler import Sampler
 
 log = logging.getLogger("greenai.tracking")
 F = TypeVar("F", bound=Callable[..., Any])
 
-_active: set["Tracker"] = set()
+_active: set[Tracker] = set()
 _active_lock = threading.Lock()
 
 
@@ -71,8 +72,9 @@ class _Phase:
 def intensity_from_config(config: Config) -> Any:
     if config.intensity:
         return resolve_intensity(config.intensity)
-    return ConstantIntensity(WORLD_INTENSITY_G_PER_KWH, "world average, no intensity configured",
-                             "Ember, Global Electricity Review 2024")
+    return ConstantIntensity(
+        WORLD_INTENSITY_G_PER_KWH, "world average, no intensity configured", "Ember, Global Electricity Review 2024"
+    )
 
 
 class Tracker(contextlib.ContextDecorator):
@@ -103,11 +105,22 @@ class Tracker(contextlib.ContextDecorator):
         stop the run; `on_budget(run, breach)` is called in this thread at a safe point."""
         self.name = name
         self.tags = {str(k): str(v) for k, v in (tags or {}).items()}
-        self._args = dict(tags=tags, config=config, meters=meters, store=store, pid=pid,
-                          handle_signals=handle_signals, planned_steps=planned_steps,
-                          planned_epochs=planned_epochs, progress_counter=progress_counter,
-                          epoch_counter=epoch_counter, eval_phases=eval_phases, budgets=budgets,
-                          on_budget=on_budget, **settings)
+        self._args = dict(
+            tags=tags,
+            config=config,
+            meters=meters,
+            store=store,
+            pid=pid,
+            handle_signals=handle_signals,
+            planned_steps=planned_steps,
+            planned_epochs=planned_epochs,
+            progress_counter=progress_counter,
+            epoch_counter=epoch_counter,
+            eval_phases=eval_phases,
+            budgets=budgets,
+            on_budget=on_budget,
+            **settings,
+        )
         self.config = config if config is not None else load_config(**settings)
         self.run_id = uuid.uuid4().hex
         self._given_meters = meters
@@ -145,25 +158,41 @@ class Tracker(contextlib.ContextDecorator):
             found = discover(cfg, scope)
             meters, unavailable = found.meters, found.unavailable
         account = CarbonAccount(
-            intensity_from_config(cfg), pue=cfg.pue, price_per_kwh=cfg.price_per_kwh or 0.0,
+            intensity_from_config(cfg),
+            pue=cfg.pue,
+            price_per_kwh=cfg.price_per_kwh or 0.0,
             currency=cfg.currency,
         )
         if self._store:
             self._ledger_path = cfg.ledger or default_ledger_path()
             self._ledger = Ledger(self._ledger_path)
-            self._ledger.begin_run(RunStart(
-                run_id=self.run_id, name=self.name, started_at=time.time(),
-                host=socket.gethostname(), pid=self._pid, tags=self.tags,
-                environment=self._describe_plan(describe_environment(meters, unavailable, cfg, scope)),
-            ))
+            self._ledger.begin_run(
+                RunStart(
+                    run_id=self.run_id,
+                    name=self.name,
+                    started_at=time.time(),
+                    host=socket.gethostname(),
+                    pid=self._pid,
+                    tags=self.tags,
+                    environment=self._describe_plan(describe_environment(meters, unavailable, cfg, scope)),
+                )
+            )
         sink = self._flush_to_ledger if self._ledger is not None else None
         self._gate.owner_thread = threading.get_ident()
-        self._recorder = ProgressRecorder(self._counters.get, self._progress_counter,
-                                          self._epoch_counter, self._eval_phases)
+        self._recorder = ProgressRecorder(
+            self._counters.get, self._progress_counter, self._epoch_counter, self._eval_phases
+        )
         monitor = BudgetMonitor(self._budgets, self._on_breach, self._forecast_in_sampler)
-        self._sampler = Sampler(meters, self._timeline, RunAccumulator(account),
-                                self.counters, sink, 1.0 / cfg.sample_hz, cfg.flush_interval_s,
-                                _RunObserver(self._recorder, monitor))
+        self._sampler = Sampler(
+            meters,
+            self._timeline,
+            RunAccumulator(account),
+            self.counters,
+            sink,
+            1.0 / cfg.sample_hz,
+            cfg.flush_interval_s,
+            _RunObserver(self._recorder, monitor),
+        )
         self._sampler.start()
         with _active_lock:
             _active.add(self)
@@ -184,22 +213,30 @@ class Tracker(contextlib.ContextDecorator):
             status = RunStatus.INTERRUPTED  # the user caught BudgetExceeded to leave the loop
         if self._ledger is not None:
             try:
-                self._ledger.end_run(self.run_id, status, time.time(), snapshot,
-                                     self._sampler.take_unflushed())
+                self._ledger.end_run(self.run_id, status, time.time(), snapshot, self._sampler.take_unflushed())
             except Exception as e:
                 log.warning("greenai: could not record the end of run %s: %s", self.run_id[:8], e)
             finally:
                 self._ledger.close()
-        self.result = RunResult(self.run_id, self.name, status, snapshot, self._ledger_path,
-                                self.config.price_per_kwh is not None, self.forecast(),
-                                tuple(self._gate.breaches), self._gate.stopped_by)
+        self.result = RunResult(
+            self.run_id,
+            self.name,
+            status,
+            snapshot,
+            self._ledger_path,
+            self.config.price_per_kwh is not None,
+            self.forecast(),
+            tuple(self._gate.breaches),
+            self._gate.stopped_by,
+        )
         return self.result
 
     def __enter__(self) -> Tracker:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop(_status_for(exc))
 
     def _recreate_cm(self) -> Tracker:
@@ -281,9 +318,12 @@ class Tracker(contextlib.ContextDecorator):
 
     def _describe_plan(self, environment: dict[str, Any]) -> dict[str, Any]:
         if self._plan.steps or self._plan.epochs:
-            environment["plan"] = {"planned_steps": self._plan.steps, "planned_epochs": self._plan.epochs,
-                                   "progress_counter": self._progress_counter,
-                                   "eval_phases": list(self._eval_phases)}
+            environment["plan"] = {
+                "planned_steps": self._plan.steps,
+                "planned_epochs": self._plan.epochs,
+                "progress_counter": self._progress_counter,
+                "eval_phases": list(self._eval_phases),
+            }
         if self._budgets:
             environment["budgets"] = [dataclasses.asdict(b) for b in self._budgets]
         return environment

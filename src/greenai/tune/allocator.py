@@ -76,8 +76,10 @@ def keep_freed_memory(keep_bytes: int = KEEP_BYTES) -> None:
     mallopt = ctypes.CDLL(None).mallopt
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int
-    for param, name, size in ((M_MMAP_THRESHOLD, "M_MMAP_THRESHOLD", MMAP_BYTES),
-                              (M_TRIM_THRESHOLD, "M_TRIM_THRESHOLD", value)):
+    for param, name, size in (
+        (M_MMAP_THRESHOLD, "M_MMAP_THRESHOLD", MMAP_BYTES),
+        (M_TRIM_THRESHOLD, "M_TRIM_THRESHOLD", value),
+    ):
         if mallopt(param, size) != 1:
             raise KnobUnavailable(f"glibc {glibc_version()} refused mallopt({name}, {size})")
 

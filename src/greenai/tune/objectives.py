@@ -140,14 +140,16 @@ class ZeusCost:
     def __post_init__(self) -> None:
         if not (isinstance(self.eta, (int, float)) and 0.0 <= self.eta <= 1.0):
             raise ConfigError(f"ZeusCost: eta must be in [0, 1] (got {self.eta!r})")
-        if not (isinstance(self.max_power_w, (int, float)) and math.isfinite(self.max_power_w)
-                and self.max_power_w > 0):
+        if not (
+            isinstance(self.max_power_w, (int, float)) and math.isfinite(self.max_power_w) and self.max_power_w > 0
+        ):
             raise ConfigError(f"ZeusCost: max_power_w must be positive watts (got {self.max_power_w!r})")
 
     def costs(self, trials: Sequence[TrialStats]) -> list[float]:
         return [
             _finite_or_inf(zeus_cost(t.energy_per_work_j, t.time_per_work_s, self.eta, self.max_power_w))
-            if t.ok else INF
+            if t.ok
+            else INF
             for t in trials
         ]
 
@@ -169,14 +171,14 @@ class EnergyWithinSlowdown:
 
     def __post_init__(self) -> None:
         if not (isinstance(self.max_slowdown, (int, float)) and self.max_slowdown >= 1.0):
-            raise ConfigError(f"EnergyWithinSlowdown: max_slowdown is a factor >= 1, e.g. 1.1 "
-                              f"for 10 % (got {self.max_slowdown!r})")
+            raise ConfigError(
+                f"EnergyWithinSlowdown: max_slowdown is a factor >= 1, e.g. 1.1 for 10 % (got {self.max_slowdown!r})"
+            )
 
     def costs(self, trials: Sequence[TrialStats]) -> list[float]:
         fastest = min((t.time_per_work_s for t in trials if t.ok), default=INF)
         return [
-            t.energy_per_work_j if t.ok and t.time_per_work_s <= self.max_slowdown * fastest else INF
-            for t in trials
+            t.energy_per_work_j if t.ok and t.time_per_work_s <= self.max_slowdown * fastest else INF for t in trials
         ]
 
     def describe(self) -> str:
@@ -199,15 +201,13 @@ class JoulesPerRequest:
 
     def __post_init__(self) -> None:
         if not (isinstance(self.latency_target_s, (int, float)) and self.latency_target_s > 0):
-            raise ConfigError(f"JoulesPerRequest: latency_target_s must be > 0 "
-                              f"(got {self.latency_target_s!r})")
+            raise ConfigError(f"JoulesPerRequest: latency_target_s must be > 0 (got {self.latency_target_s!r})")
         if not 0 < self.percentile <= 100:
             raise ConfigError(f"JoulesPerRequest: percentile must be in (0, 100] (got {self.percentile!r})")
 
     def costs(self, trials: Sequence[TrialStats]) -> list[float]:
         return [
-            t.energy_per_work_j if t.ok and t.latency_s(self.percentile) <= self.latency_target_s
-            else INF
+            t.energy_per_work_j if t.ok and t.latency_s(self.percentile) <= self.latency_target_s else INF
             for t in trials
         ]
 
@@ -234,10 +234,12 @@ def pool(trials: Sequence[TrialStats]) -> TrialStats:
     ranks = {p.value: p.rank for p in Provenance}
     provenance = max((t.provenance for t in ok), key=lambda p: ranks.get(p, -1))
     return TrialStats(
-        index=ok[0].index, setting=ok[0].setting,
+        index=ok[0].index,
+        setting=ok[0].setting,
         iterations=sum(t.iterations for t in ok),
         warmup_iterations=sum(t.warmup_iterations for t in ok),
-        work=sum(t.work for t in ok), duration_s=sum(t.duration_s for t in ok),
+        work=sum(t.work for t in ok),
+        duration_s=sum(t.duration_s for t in ok),
         energy_j=energy_j,
         rel_uncertainty=band / energy_j if energy_j else None,
         provenance=provenance,

@@ -52,9 +52,7 @@ def exhaustive(axes: Axes, start: Setting) -> Iterator[Setting]:
             yield setting
 
 
-def successive_halving(
-    axes: Axes, start: Setting, cost: Callable[[Setting], float]
-) -> Iterator[Setting]:
+def successive_halving(axes: Axes, start: Setting, cost: Callable[[Setting], float]) -> Iterator[Setting]:
     """The whole grid, then the cheaper half (at least two) again and again, without end."""
     survivors = list(exhaustive(axes, start))
     while True:

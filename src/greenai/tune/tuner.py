@@ -87,8 +87,9 @@ class TuningStep:
         self._tuner._enter(self)
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self._tuner._exit(self, failed=exc_type is not None)
 
 
@@ -121,8 +122,10 @@ class OnlineTuner:
         if strategy not in STRATEGIES:
             raise ConfigError(f"strategy must be one of {', '.join(STRATEGIES)} (got {strategy!r})")
         if getattr(objective, "needs_energy", True) and tracker is None:
-            raise ConfigError(f"objective {objective.describe()!r} needs energy: pass tracker= "
-                              "(a started greenai Tracker), or use Time()")
+            raise ConfigError(
+                f"objective {objective.describe()!r} needs energy: pass tracker= "
+                "(a started greenai Tracker), or use Time()"
+            )
         names = [k.name for k in knobs]
         if not knobs or len(set(names)) != len(names):
             raise ConfigError(f"the tuner needs one or more knobs with distinct names (got {names})")
@@ -207,8 +210,9 @@ class OnlineTuner:
     def __enter__(self) -> OnlineTuner:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
     def summary(self) -> dict[str, Any]:
@@ -224,18 +228,32 @@ class OnlineTuner:
             "outcome": self.outcome,
             "chosen": dict(self.chosen.setting) if self.chosen else None,
             "settings": [
-                {"setting": dict(t.setting), "notes": t.notes,
-                 "trials": sum(1 for x in self.trials if x.setting == t.setting),
-                 "iterations": t.iterations,
-                 "work": t.work, "duration_s": t.duration_s, "energy_j": t.energy_j,
-                 "provenance": t.provenance, "cost": _finite(self.costs.get(t.setting)),
-                 "error": t.error}
+                {
+                    "setting": dict(t.setting),
+                    "notes": t.notes,
+                    "trials": sum(1 for x in self.trials if x.setting == t.setting),
+                    "iterations": t.iterations,
+                    "work": t.work,
+                    "duration_s": t.duration_s,
+                    "energy_j": t.energy_j,
+                    "provenance": t.provenance,
+                    "cost": _finite(self.costs.get(t.setting)),
+                    "error": t.error,
+                }
                 for t in self.settings()
             ],
             "trials": [
-                {"trial": t.index, "setting": dict(t.setting), "iterations": t.iterations,
-                 "work": t.work, "duration_s": t.duration_s, "energy_j": t.energy_j,
-                 "provenance": t.provenance, "error": t.error, "notes": t.notes}
+                {
+                    "trial": t.index,
+                    "setting": dict(t.setting),
+                    "iterations": t.iterations,
+                    "work": t.work,
+                    "duration_s": t.duration_s,
+                    "energy_j": t.energy_j,
+                    "provenance": t.provenance,
+                    "error": t.error,
+                    "notes": t.notes,
+                }
                 for t in self.trials
             ],
         }
@@ -293,8 +311,7 @@ class OnlineTuner:
                 log.warning("greenai: setting %s skipped: %s", dict(setting), e)
                 self._finished.append(TrialStats(index, setting, error=str(e)))
                 continue
-            self._trial = _Trial(index, setting, f"tune-{self.tuning_id[:8]}-{index}",
-                                 self.warmup_iterations)
+            self._trial = _Trial(index, setting, f"tune-{self.tuning_id[:8]}-{index}", self.warmup_iterations)
             return
 
     def _apply(self, setting: Setting) -> None:
@@ -347,8 +364,13 @@ class OnlineTuner:
             best, note = None, f"the chosen setting failed to apply ({e})"
         self.chosen = best
         self.outcome = f"{reason}; {note}"
-        log.info("greenai: tuning %s: %s: %s after %d profiling iterations", self.tuning_id[:8],
-                 self.outcome, dict(target), self.profile_iterations)
+        log.info(
+            "greenai: tuning %s: %s: %s after %d profiling iterations",
+            self.tuning_id[:8],
+            self.outcome,
+            dict(target),
+            self.profile_iterations,
+        )
         self._record(self.trials)
 
     def _record(self, trials: list[TrialStats]) -> None:
@@ -359,15 +381,22 @@ class OnlineTuner:
         now = time.time()
         rows = [
             TuningTrialRow(
-                tuning_id=self.tuning_id, trial=t.index, run_id=run_id, created_at=now,
-                setting=dict(t.setting), iterations=len(t.step_durations_s),
-                warmup_iterations=t.warmup_iterations, work=t.work if t.ok else None,
-                duration_s=t.duration_s if t.ok else None, energy_j=t.energy_j,
-                rel_uncertainty=t.rel_uncertainty, provenance=t.provenance,
-                objective=self.objective.describe(), cost=_finite(self.costs.get(t.setting)),
+                tuning_id=self.tuning_id,
+                trial=t.index,
+                run_id=run_id,
+                created_at=now,
+                setting=dict(t.setting),
+                iterations=len(t.step_durations_s),
+                warmup_iterations=t.warmup_iterations,
+                work=t.work if t.ok else None,
+                duration_s=t.duration_s if t.ok else None,
+                energy_j=t.energy_j,
+                rel_uncertainty=t.rel_uncertainty,
+                provenance=t.provenance,
+                objective=self.objective.describe(),
+                cost=_finite(self.costs.get(t.setting)),
                 chosen=self.chosen is not None and t.setting == self.chosen.setting,
-                notes=_notes(t, pooled[t.setting], self.costs.get(t.setting, math.inf),
-                             self.objective),
+                notes=_notes(t, pooled[t.setting], self.costs.get(t.setting, math.inf), self.objective),
             )
             for t in trials
         ]
@@ -378,8 +407,7 @@ class OnlineTuner:
                 with Ledger(Path(self._ledger)) as ledger:
                     write_trials(ledger, rows)
         except Exception as e:  # the tuner never breaks the job over its record
-            log.warning("greenai: could not record tuning %s in the ledger: %s",
-                        self.tuning_id[:8], e)
+            log.warning("greenai: could not record tuning %s in the ledger: %s", self.tuning_id[:8], e)
 
     # -- measurements ------------------------------------------------------------------------
     def _stats(self, trial: _Trial | TrialStats) -> TrialStats:
@@ -387,9 +415,14 @@ class OnlineTuner:
             return trial
         if trial.index not in self._resolved:
             base = TrialStats(
-                trial.index, trial.setting, iterations=len(trial.step_durations_s),
-                warmup_iterations=trial.warmup_done, work=trial.work,
-                duration_s=trial.duration_s, step_durations_s=tuple(trial.step_durations_s))
+                trial.index,
+                trial.setting,
+                iterations=len(trial.step_durations_s),
+                warmup_iterations=trial.warmup_done,
+                work=trial.work,
+                duration_s=trial.duration_s,
+                step_durations_s=tuple(trial.step_durations_s),
+            )
             self._resolved[trial.index] = self._with_energy(base, trial.phase)
         return self._resolved[trial.index]
 
@@ -419,9 +452,14 @@ class OnlineTuner:
             # time and energy over the same interval: the phase's (it holds our own timing,
             # plus the phase boundaries and any time the thread was descheduled there)
             duration_s = share.duration_s
-        return replace(stats, duration_s=duration_s, energy_j=energy_j,
-                       rel_uncertainty=share.rel_uncertainty, provenance=share.provenance,
-                       notes=notes)
+        return replace(
+            stats,
+            duration_s=duration_s,
+            energy_j=energy_j,
+            rel_uncertainty=share.rel_uncertainty,
+            provenance=share.provenance,
+            notes=notes,
+        )
 
     def _cost_of(self, setting: Setting) -> float:
         """The setting's cost over all its trials so far (inf if never measured)."""
@@ -444,7 +482,8 @@ class OnlineTuner:
                 f"cannot cover {what}: {needed} trials x {per_trial} iterations "
                 f"({self.warmup_iterations} warm-up + {self.iterations_per_trial} measured) = "
                 f"{needed * per_trial}; lower iterations_per_trial or warmup_iterations, offer "
-                "fewer values, or raise max_profile_fraction")
+                "fewer values, or raise max_profile_fraction"
+            )
         return strategy
 
 
@@ -476,7 +515,8 @@ def phase_share(snapshot: Any, phase: str) -> PhaseShare:
     band = sum(energy[d.device] * d.rel_uncertainty for d in devices)
     weakest = max((d.provenance for d in devices), key=lambda p: p.rank, default=None)
     return PhaseShare(
-        energy_j=total, duration_s=sum(durations.values()),
+        energy_j=total,
+        duration_s=sum(durations.values()),
         rel_uncertainty=band / total if total > 0 else None,
         provenance=weakest.value if weakest is not None else "",
         devices=tuple(d.device for d in devices),

@@ -34,8 +34,8 @@ from torch import nn
 
 from greenai.errors import ConfigError, TransformSkipped
 from greenai.optimize.candidate import Batch, Candidate, OptimizeTask, call_model
-from greenai.optimize.transforms.lighten import count_macs, reduction
 from greenai.optimize.model_stats import count_params
+from greenai.optimize.transforms.lighten import count_macs, reduction
 
 Kind = Literal["logits", "embedding"]
 KINDS: tuple[str, ...] = ("logits", "embedding")
@@ -44,6 +44,7 @@ StudentSpec = nn.Module | Callable[[], nn.Module] | Callable[[nn.Module], nn.Mod
 
 
 # ----------------------------------------------------------------------------- loss
+
 
 def soft_target_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
     """T²·KL(softmax(t/T) ‖ softmax(s/T)), classes along dim 1, averaged over the other
@@ -56,13 +57,23 @@ def soft_target_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: 
 
 def embedding_match_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
     """MSE(s, t) + mean(1 − cos(s, t)), cosine along the last dimension."""
-    cosine = F.cosine_similarity(student, teacher, dim=-1) if student.dim() > 1 else \
-        F.cosine_similarity(student.unsqueeze(0), teacher.unsqueeze(0), dim=-1)
+    cosine = (
+        F.cosine_similarity(student, teacher, dim=-1)
+        if student.dim() > 1
+        else F.cosine_similarity(student.unsqueeze(0), teacher.unsqueeze(0), dim=-1)
+    )
     return F.mse_loss(student, teacher) + (1.0 - cosine).mean()
 
 
-def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, target: torch.Tensor | None = None,
-                      *, temperature: float = 4.0, alpha: float = 0.7, kind: Kind = "logits") -> torch.Tensor:
+def distillation_loss(
+    student: torch.Tensor,
+    teacher: torch.Tensor,
+    target: torch.Tensor | None = None,
+    *,
+    temperature: float = 4.0,
+    alpha: float = 0.7,
+    kind: Kind = "logits",
+) -> torch.Tensor:
     """α·soft + (1 − α)·hard; the soft term alone when `target` is None (see module doc)."""
     _check_kind(kind)
     if kind == "logits":
@@ -80,6 +91,7 @@ def _check_kind(kind: str) -> None:
 
 
 # ----------------------------------------------------------------------------- batches
+
 
 def split_batch(batch: Batch) -> tuple[tuple[Any, ...], torch.Tensor | None]:
     """A training batch `(inputs..., target)` -> (inputs, target); a lone tensor or a
@@ -105,6 +117,7 @@ def _usable_target(kind: str, output: torch.Tensor, target: Any) -> torch.Tensor
 
 
 # ----------------------------------------------------------------------------- students
+
 
 def halve_width(model: nn.Module) -> nn.Module:
     """A narrower copy of a Sequential CNN/MLP: every hidden Conv2d/Linear keeps half its
@@ -144,8 +157,9 @@ def halve_width(model: nn.Module) -> nn.Module:
     return nn.Sequential(*layers)
 
 
-def _flatten_spatial(layers: list[nn.Module], i: int, width_at: list[int], keep: torch.Tensor | None,
-                     model: nn.Sequential) -> int | None:
+def _flatten_spatial(
+    layers: list[nn.Module], i: int, width_at: list[int], keep: torch.Tensor | None, model: nn.Sequential
+) -> int | None:
     """Positions per channel that the Flatten at `i` folds into features, from the next
     Linear's in_features and the channels of the previous conv."""
     prev = [j for j in width_at if j < i]
@@ -154,16 +168,19 @@ def _flatten_spatial(layers: list[nn.Module], i: int, width_at: list[int], keep:
         return None  # flattening the raw input or an MLP's features: nothing to rescale
     channels = model[prev[-1]].out_channels
     if not nxt or not isinstance(model[nxt[0]], nn.Linear) or model[nxt[0]].in_features % channels:
-        raise TransformSkipped("halve_width cannot follow a Flatten that is not followed by a "
-                               "Linear whose in_features divide by the conv channels")
+        raise TransformSkipped(
+            "halve_width cannot follow a Flatten that is not followed by a "
+            "Linear whose in_features divide by the conv channels"
+        )
     layer = layers[i]
     if layer.start_dim != 1 or layer.end_dim != -1:
         raise TransformSkipped("halve_width handles only Flatten(start_dim=1, end_dim=-1)")
     return model[nxt[0]].in_features // channels
 
 
-def _narrow(layer: nn.Conv2d | nn.Linear, keep_in: torch.Tensor | None, spatial: int | None,
-            hidden: bool) -> tuple[nn.Module, torch.Tensor]:
+def _narrow(
+    layer: nn.Conv2d | nn.Linear, keep_in: torch.Tensor | None, spatial: int | None, hidden: bool
+) -> tuple[nn.Module, torch.Tensor]:
     """Slice `layer`'s inputs to `keep_in` (expanded over `spatial` positions after a
     Flatten) and, if hidden, its outputs to the half with the largest L1 norm."""
     w = layer.weight.detach()
@@ -171,8 +188,11 @@ def _narrow(layer: nn.Conv2d | nn.Linear, keep_in: torch.Tensor | None, spatial:
         raise TransformSkipped("halve_width cannot narrow grouped convolutions")
     in_idx = None
     if keep_in is not None:
-        in_idx = keep_in if spatial is None else \
-            (keep_in[:, None] * spatial + torch.arange(spatial, device=w.device)).reshape(-1)
+        in_idx = (
+            keep_in
+            if spatial is None
+            else (keep_in[:, None] * spatial + torch.arange(spatial, device=w.device)).reshape(-1)
+        )
         w = w[:, in_idx]
     n_out = w.shape[0]
     if hidden:
@@ -183,9 +203,16 @@ def _narrow(layer: nn.Conv2d | nn.Linear, keep_in: torch.Tensor | None, spatial:
     bias = layer.bias is not None
     kwargs: dict[str, Any] = {"device": w.device, "dtype": w.dtype, "bias": bias}
     if isinstance(layer, nn.Conv2d):
-        new: nn.Module = nn.Conv2d(w.shape[1], w.shape[0], layer.kernel_size, stride=layer.stride,
-                                   padding=layer.padding, dilation=layer.dilation,
-                                   padding_mode=layer.padding_mode, **kwargs)
+        new: nn.Module = nn.Conv2d(
+            w.shape[1],
+            w.shape[0],
+            layer.kernel_size,
+            stride=layer.stride,
+            padding=layer.padding,
+            dilation=layer.dilation,
+            padding_mode=layer.padding_mode,
+            **kwargs,
+        )
     else:
         new = nn.Linear(w.shape[1], w.shape[0], **kwargs)
     with torch.no_grad():
@@ -243,14 +270,17 @@ def build_student(student: StudentSpec, teacher: nn.Module) -> nn.Module:
     elif required == 1:
         built = student(copy.deepcopy(teacher))  # type: ignore[call-arg]
     else:
-        raise ConfigError("a student factory takes no argument or one (the teacher); "
-                          f"{getattr(student, '__name__', student)!r} requires {required}")
+        raise ConfigError(
+            "a student factory takes no argument or one (the teacher); "
+            f"{getattr(student, '__name__', student)!r} requires {required}"
+        )
     if not isinstance(built, nn.Module):
         raise ConfigError(f"the student factory returned {type(built).__name__}, not an nn.Module")
     return built
 
 
 # ----------------------------------------------------------------------------- transform
+
 
 class Distill:
     """Distil the candidate's model into `student` (Hinton et al. 2015).
@@ -263,8 +293,16 @@ class Distill:
     otherwise, unless `name` is given.
     """
 
-    def __init__(self, student: StudentSpec, steps: int = 300, temperature: float = 4.0,
-                 alpha: float = 0.7, lr: float = 1e-3, kind: Kind = "logits", name: str | None = None) -> None:
+    def __init__(
+        self,
+        student: StudentSpec,
+        steps: int = 300,
+        temperature: float = 4.0,
+        alpha: float = 0.7,
+        lr: float = 1e-3,
+        kind: Kind = "logits",
+        name: str | None = None,
+    ) -> None:
         _check_kind(kind)
         if steps < 1:
             raise ConfigError(f"distillation steps must be >= 1, got {steps}")
@@ -289,27 +327,32 @@ class Distill:
         probe = task.inputs[0] if len(task.inputs) else split_batch(task.train_batches[0])[0]
         t_probe, s_probe = _outputs(teacher, probe), _outputs(student, probe)
         if t_probe.shape != s_probe.shape:
-            raise TransformSkipped(f"student output shape {tuple(s_probe.shape)} differs from the "
-                                   f"teacher's {tuple(t_probe.shape)}")
+            raise TransformSkipped(
+                f"student output shape {tuple(s_probe.shape)} differs from the teacher's {tuple(t_probe.shape)}"
+            )
         if self.kind == "logits" and (t_probe.dim() < 2 or t_probe.shape[1] < 2):
-            raise TransformSkipped(f"teacher output {tuple(t_probe.shape)} is not class logits; "
-                                   "use kind='embedding'")
+            raise TransformSkipped(f"teacher output {tuple(t_probe.shape)} is not class logits; use kind='embedding'")
         final_loss = self._train(student, teacher, task.train_batches)
         student.eval()
         extra: dict[str, Any] = {
-            "distill_steps": self.steps, "distill_final_loss": final_loss,
-            "params_before": count_params(teacher), "params_after": count_params(student),
+            "distill_steps": self.steps,
+            "distill_final_loss": final_loss,
+            "params_before": count_params(teacher),
+            "params_after": count_params(student),
             "distill_fidelity": _fidelity(self.kind, _outputs(student, probe), t_probe),
         }
         extra["param_reduction"] = reduction(extra["params_before"], extra["params_after"])
         if len(task.inputs):
             macs_before, macs_after = count_macs(teacher, probe), count_macs(student, probe)
-            extra.update(macs_before=macs_before, macs_after=macs_after,
-                         mac_reduction=reduction(macs_before, macs_after))
+            extra.update(
+                macs_before=macs_before, macs_after=macs_after, mac_reduction=reduction(macs_before, macs_after)
+            )
         measure = "top-1 agreement" if self.kind == "logits" else "mean cosine"
-        note = (f"student distilled for {self.steps} steps (T={self.temperature}, α={self.alpha}); "
-                f"{measure} with the teacher {extra['distill_fidelity']:.3f}, "
-                f"params -{extra['param_reduction']:.0%}")
+        note = (
+            f"student distilled for {self.steps} steps (T={self.temperature}, α={self.alpha}); "
+            f"{measure} with the teacher {extra['distill_fidelity']:.3f}, "
+            f"params -{extra['param_reduction']:.0%}"
+        )
         return candidate.derive(self.name, student, note=note, **extra)
 
     def _train(self, student: nn.Module, teacher: nn.Module, batches: Sequence[Batch]) -> float:
@@ -326,8 +369,9 @@ class Distill:
                 teacher_out[index] = _outputs(teacher, inputs)
             output = call_model(student, inputs)
             target = _usable_target(self.kind, output, target)
-            loss = distillation_loss(output, teacher_out[index], target, temperature=self.temperature,
-                                     alpha=self.alpha, kind=self.kind)
+            loss = distillation_loss(
+                output, teacher_out[index], target, temperature=self.temperature, alpha=self.alpha, kind=self.kind
+            )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

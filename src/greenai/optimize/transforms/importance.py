@@ -57,22 +57,36 @@ def _grad_ready(model: nn.Module, weights: Sequence[nn.Parameter]) -> Iterator[N
 def _scalar_loss(loss: LossFn, model: nn.Module, batch: Batch) -> torch.Tensor:
     value = loss(model, batch)
     if not isinstance(value, torch.Tensor) or value.numel() != 1:
-        raise ConfigError(f"task.loss must return a scalar tensor, got {type(value).__name__}"
-                         f"{'' if not isinstance(value, torch.Tensor) else tuple(value.shape)}")
+        raise ConfigError(
+            f"task.loss must return a scalar tensor, got {type(value).__name__}"
+            f"{'' if not isinstance(value, torch.Tensor) else tuple(value.shape)}"
+        )
     return value.reshape(())
 
 
-def _grads(outputs: torch.Tensor | Sequence[torch.Tensor], weights: Sequence[torch.Tensor],
-           grad_outputs: Sequence[torch.Tensor] | None = None, *, create_graph: bool = False,
-           retain_graph: bool | None = None) -> list[torch.Tensor]:
+def _grads(
+    outputs: torch.Tensor | Sequence[torch.Tensor],
+    weights: Sequence[torch.Tensor],
+    grad_outputs: Sequence[torch.Tensor] | None = None,
+    *,
+    create_graph: bool = False,
+    retain_graph: bool | None = None,
+) -> list[torch.Tensor]:
     """torch.autograd.grad with zeros where a weight does not take part."""
-    found = torch.autograd.grad(outputs, weights, grad_outputs=grad_outputs, create_graph=create_graph,
-                                retain_graph=retain_graph, allow_unused=True)
+    found = torch.autograd.grad(
+        outputs,
+        weights,
+        grad_outputs=grad_outputs,
+        create_graph=create_graph,
+        retain_graph=retain_graph,
+        allow_unused=True,
+    )
     return [torch.zeros_like(w) if g is None else g for g, w in zip(found, weights)]
 
 
-def taylor_scores(model: nn.Module, weights: Sequence[nn.Parameter], loss: LossFn,
-                  batches: Sequence[Batch]) -> list[torch.Tensor]:
+def taylor_scores(
+    model: nn.Module, weights: Sequence[nn.Parameter], loss: LossFn, batches: Sequence[Batch]
+) -> list[torch.Tensor]:
     """Mean over `batches` of (w · dL/dw)² per weight (Molchanov et al. 2019)."""
     if not batches:
         raise ConfigError("no training batches to estimate gradients on")
@@ -85,8 +99,14 @@ def taylor_scores(model: nn.Module, weights: Sequence[nn.Parameter], loss: LossF
     return [score / len(batches) for score in scores]
 
 
-def hessian_diagonal(model: nn.Module, weights: Sequence[nn.Parameter], loss: LossFn,
-                     batches: Sequence[Batch], samples: int = 4, seed: int = 0) -> list[torch.Tensor]:
+def hessian_diagonal(
+    model: nn.Module,
+    weights: Sequence[nn.Parameter],
+    loss: LossFn,
+    batches: Sequence[Batch],
+    samples: int = 4,
+    seed: int = 0,
+) -> list[torch.Tensor]:
     """Hutchinson estimate of the diagonal of the Hessian of the mean batch loss.
 
     For each batch: g = dL/dw with a graph; for each of `samples` Rademacher vectors z
@@ -107,8 +127,9 @@ def hessian_diagonal(model: nn.Module, weights: Sequence[nn.Parameter], loss: Lo
                 zs = [torch.randint(0, 2, w.shape, generator=generator).to(w) * 2 - 1 for w in weights]
                 if not live:
                     continue
-                hz = _grads([grads[i] for i in live], [weights[i] for i in live],
-                            [zs[i] for i in live], retain_graph=True)
+                hz = _grads(
+                    [grads[i] for i in live], [weights[i] for i in live], [zs[i] for i in live], retain_graph=True
+                )
                 for i, h in zip(live, hz):
                     diag[i] += (zs[i] * h.detach()).float()
             del grads
@@ -121,7 +142,13 @@ def obd_scores(weights: Sequence[torch.Tensor], hessian_diag: Sequence[torch.Ten
     return [0.5 * h.abs() * w.detach().float().pow(2) for w, h in zip(weights, hessian_diag)]
 
 
-def hessian_scores(model: nn.Module, weights: Sequence[nn.Parameter], loss: LossFn,
-                   batches: Sequence[Batch], samples: int = 4, seed: int = 0) -> list[torch.Tensor]:
+def hessian_scores(
+    model: nn.Module,
+    weights: Sequence[nn.Parameter],
+    loss: LossFn,
+    batches: Sequence[Batch],
+    samples: int = 4,
+    seed: int = 0,
+) -> list[torch.Tensor]:
     """OBD saliency with a Hutchinson Hessian diagonal."""
     return obd_scores(weights, hessian_diagonal(model, weights, loss, batches, samples, seed))

@@ -39,6 +39,7 @@ NEEDS_FINETUNE = "needs retraining: give a finetune function"
 
 # ----------------------------------------------------------------------------- counting
 
+
 def count_macs(model: nn.Module, batch: Batch) -> int:
     """Multiply-accumulates of one inference forward on `batch` (FLOPs / 2, as counted by
     torch's FlopCounterMode: matmuls and convolutions, groups taken into account)."""
@@ -58,6 +59,7 @@ def reduction(before: int, after: int) -> float:
 
 
 # ----------------------------------------------------------------------------- layers
+
 
 class DepthwiseSeparableConv2d(nn.Module):
     """k x k depthwise conv then 1x1 pointwise conv (Howard et al. 2017), kept linear."""
@@ -109,9 +111,18 @@ def separable_from_conv(conv: nn.Conv2d) -> DepthwiseSeparableConv2d:
     w = conv.weight.detach()
     c_out, c_in, kh, kw = w.shape
     kwargs: dict[str, Any] = {"device": w.device, "dtype": w.dtype}
-    depthwise = nn.Conv2d(c_in, c_in, (kh, kw), stride=conv.stride, padding=conv.padding,
-                          dilation=conv.dilation, groups=c_in, bias=False,
-                          padding_mode=conv.padding_mode, **kwargs)
+    depthwise = nn.Conv2d(
+        c_in,
+        c_in,
+        (kh, kw),
+        stride=conv.stride,
+        padding=conv.padding,
+        dilation=conv.dilation,
+        groups=c_in,
+        bias=False,
+        padding_mode=conv.padding_mode,
+        **kwargs,
+    )
     pointwise = nn.Conv2d(c_in, c_out, 1, bias=conv.bias is not None, **kwargs)
     slices = w.permute(1, 0, 2, 3).reshape(c_in, c_out, kh * kw).float()  # W[:, i] per i
     u, s, vh = torch.linalg.svd(slices, full_matrices=False)
@@ -132,9 +143,19 @@ def grouped_from_conv(conv: nn.Conv2d, groups: int) -> GroupedShuffleConv2d:
     c_out, c_in = w.shape[:2]
     if c_in % groups or c_out % groups:
         raise ConfigError(f"channels {c_in}->{c_out} do not divide into {groups} groups")
-    grouped = nn.Conv2d(c_in, c_out, conv.kernel_size, stride=conv.stride, padding=conv.padding,
-                        dilation=conv.dilation, groups=groups, bias=conv.bias is not None,
-                        padding_mode=conv.padding_mode, device=w.device, dtype=w.dtype)
+    grouped = nn.Conv2d(
+        c_in,
+        c_out,
+        conv.kernel_size,
+        stride=conv.stride,
+        padding=conv.padding,
+        dilation=conv.dilation,
+        groups=groups,
+        bias=conv.bias is not None,
+        padding_mode=conv.padding_mode,
+        device=w.device,
+        dtype=w.dtype,
+    )
     # Grouped output channel q (group q // (c_out/g)) lands at shuffled position p with
     # perm[p] = q, so it must compute the original channel p from its group's inputs.
     perm = shuffle_permutation(c_out, groups).to(w.device)
@@ -142,7 +163,7 @@ def grouped_from_conv(conv: nn.Conv2d, groups: int) -> GroupedShuffleConv2d:
     position[perm] = torch.arange(c_out, device=w.device)
     in_per, out_per = c_in // groups, c_out // groups
     ordered = w[position]  # row q holds original channel position[q]
-    blocks = [ordered[g * out_per:(g + 1) * out_per, g * in_per:(g + 1) * in_per] for g in range(groups)]
+    blocks = [ordered[g * out_per : (g + 1) * out_per, g * in_per : (g + 1) * in_per] for g in range(groups)]
     with torch.no_grad():
         grouped.weight.copy_(torch.cat(blocks))
         if conv.bias is not None:
@@ -152,14 +173,16 @@ def grouped_from_conv(conv: nn.Conv2d, groups: int) -> GroupedShuffleConv2d:
 
 # ----------------------------------------------------------------------------- replacing
 
+
 def _iter_convs(model: nn.Module, qualifies: Callable[[nn.Conv2d], bool]) -> Iterator[tuple[str, nn.Conv2d]]:
     for name, module in model.named_modules(remove_duplicate=False):
         if isinstance(module, nn.Conv2d) and qualifies(module):
             yield name, module
 
 
-def replace_convs(model: nn.Module, qualifies: Callable[[nn.Conv2d], bool],
-                  build: Callable[[nn.Conv2d], nn.Module]) -> tuple[nn.Module, int]:
+def replace_convs(
+    model: nn.Module, qualifies: Callable[[nn.Conv2d], bool], build: Callable[[nn.Conv2d], nn.Module]
+) -> tuple[nn.Module, int]:
     """Replace, in place, every conv `qualifies` accepts by `build(conv)`; return the model
     (new only if it is itself such a conv) and how many distinct convs were replaced.
     Works on any module tree: each conv is swapped on its parent by attribute name; a conv
@@ -216,17 +239,20 @@ class _ConvReplacement:
         model.train(was_training)
         params_after = count_params(model)
         extra: dict[str, Any] = {
-            "layers_replaced": replaced, "finetune_steps": steps,
-            "params_before": params_before, "params_after": params_after,
+            "layers_replaced": replaced,
+            "finetune_steps": steps,
+            "params_before": params_before,
+            "params_after": params_after,
             "param_reduction": reduction(params_before, params_after),
         }
         if batch is not None and macs_before is not None:
             macs_after = count_macs(model, batch)
-            extra.update(macs_before=macs_before, macs_after=macs_after,
-                         mac_reduction=reduction(macs_before, macs_after))
-        note = (f"{replaced} conv layer(s) replaced, retrained {steps} steps; "
-                f"params -{extra['param_reduction']:.0%}"
-                + (f", MACs -{extra['mac_reduction']:.0%}" if "mac_reduction" in extra else ""))
+            extra.update(
+                macs_before=macs_before, macs_after=macs_after, mac_reduction=reduction(macs_before, macs_after)
+            )
+        note = f"{replaced} conv layer(s) replaced, retrained {steps} steps; params -{extra['param_reduction']:.0%}" + (
+            f", MACs -{extra['mac_reduction']:.0%}" if "mac_reduction" in extra else ""
+        )
         return candidate.derive(self.name, model, note=note, **extra)
 
 
@@ -254,12 +280,10 @@ class GroupedShuffle(_ConvReplacement):
         super().__init__(min_channels, finetune_steps)
         self.groups = groups
         self.name = f"grouped-shuffle-{groups}"
-        self.what = (f"kernel > 1, groups == 1, in_channels >= {min_channels} and "
-                     f"in/out channels divisible by {groups}")
+        self.what = f"kernel > 1, groups == 1, in_channels >= {min_channels} and in/out channels divisible by {groups}"
 
     def qualifies(self, conv: nn.Conv2d) -> bool:
-        return (super().qualifies(conv) and conv.in_channels % self.groups == 0
-                and conv.out_channels % self.groups == 0)
+        return super().qualifies(conv) and conv.in_channels % self.groups == 0 and conv.out_channels % self.groups == 0
 
     def build(self, conv: nn.Conv2d) -> nn.Module:
         return grouped_from_conv(conv, self.groups)

@@ -25,16 +25,16 @@ def trimmed_length(attention_mask: torch.Tensor) -> int:
     return int(used[-1]) + 1 if len(used) else 0
 
 
-def trim_batch(input_ids: torch.Tensor, attention_mask: torch.Tensor,
-               *rest: Any) -> tuple[Any, ...]:
+def trim_batch(input_ids: torch.Tensor, attention_mask: torch.Tensor, *rest: Any) -> tuple[Any, ...]:
     """`(input_ids, attention_mask, *rest)` without the trailing columns no row attends to
     (at least one column is kept); further tensors shaped (batch, seq, ...) are cut too."""
     length = max(trimmed_length(attention_mask), 1)
     if length == attention_mask.shape[1]:
         return (input_ids, attention_mask, *rest)
     seq_shape = attention_mask.shape
-    cut = tuple(r[:, :length] if isinstance(r, torch.Tensor) and r.dim() >= 2
-                and r.shape[:2] == seq_shape else r for r in rest)
+    cut = tuple(
+        r[:, :length] if isinstance(r, torch.Tensor) and r.dim() >= 2 and r.shape[:2] == seq_shape else r for r in rest
+    )
     return (input_ids[:, :length], attention_mask[:, :length], *cut)
 
 
@@ -58,8 +58,10 @@ def _check_batch(batch: Any) -> str | None:
     if not (isinstance(ids, torch.Tensor) and isinstance(mask, torch.Tensor)):
         return "the first two items of a batch are not tensors"
     if ids.dim() != 2 or ids.shape != mask.shape:
-        return (f"input_ids {tuple(ids.shape)} and attention_mask {tuple(mask.shape)} are "
-                "not two (batch, sequence) tensors of the same shape")
+        return (
+            f"input_ids {tuple(ids.shape)} and attention_mask {tuple(mask.shape)} are "
+            "not two (batch, sequence) tensors of the same shape"
+        )
     if ids.is_floating_point() or mask.is_floating_point():
         return "input_ids and attention_mask must be integer tensors"
     if not bool(((mask == 0) | (mask == 1)).all()):
@@ -85,7 +87,10 @@ class TrimPadding:
         kept = sum(int(b[1].shape[0]) * max(trimmed_length(b[1]), 1) for b in task.inputs)
         if kept == total:
             raise TransformSkipped("the input batches have no trailing padding to trim")
-        note = (f"trims padding per batch: {kept}/{total} token positions kept "
-                f"({1 - kept / total:.0%} removed); exact only if the model masks padding")
-        return candidate.derive(self.name, PaddingTrimmed(candidate.model), note=note,
-                                padding_kept_fraction=kept / total)
+        note = (
+            f"trims padding per batch: {kept}/{total} token positions kept "
+            f"({1 - kept / total:.0%} removed); exact only if the model masks padding"
+        )
+        return candidate.derive(
+            self.name, PaddingTrimmed(candidate.model), note=note, padding_kept_fraction=kept / total
+        )

@@ -22,8 +22,8 @@ import torch
 from torch import nn
 
 from greenai.errors import ConfigError, TransformSkipped
-from greenai.optimize.candidate import Candidate, OptimizeTask
 from greenai.hardware.cpu_features import CpuFeatures, this_cpu
+from greenai.optimize.candidate import Candidate, OptimizeTask
 
 FeaturesSource = CpuFeatures | Callable[[], CpuFeatures] | None
 
@@ -59,8 +59,7 @@ def to_float32(obj: Any) -> Any:
 class AutocastModule(nn.Module):
     """Runs the wrapped module under `torch.autocast(device_type, dtype)`; float32 outputs."""
 
-    def __init__(self, module: nn.Module, device_type: str = "cpu",
-                 dtype: torch.dtype = torch.bfloat16) -> None:
+    def __init__(self, module: nn.Module, device_type: str = "cpu", dtype: torch.dtype = torch.bfloat16) -> None:
         super().__init__()
         self.module = module
         self.device_type = device_type
@@ -114,7 +113,8 @@ def _require_bf16(features: CpuFeatures, name: str) -> None:
     if not features.bf16:
         raise TransformSkipped(
             f"{name}: this CPU has no native bf16 instructions ({features.describe()}); "
-            "oneDNN would emulate bf16 and run slower than fp32")
+            "oneDNN would emulate bf16 and run slower than fp32"
+        )
 
 
 class Bf16Autocast:
@@ -133,8 +133,8 @@ class Bf16Autocast:
         model = AutocastModule(candidate.model_copy().eval(), "cpu", torch.bfloat16)
         smoke_test(model, task, self.name)
         return candidate.derive(
-            self.name, model,
-            note=f"bf16 autocast on CPU ({features.describe()}); outputs cast to float32")
+            self.name, model, note=f"bf16 autocast on CPU ({features.describe()}); outputs cast to float32"
+        )
 
 
 class Bf16Weights:
@@ -152,9 +152,10 @@ class Bf16Weights:
         model = CastModule(candidate.model_copy().eval(), torch.bfloat16)
         smoke_test(model, task, self.name)
         return candidate.derive(
-            self.name, model,
-            note="weights and activations in bf16 (also norms and softmax: watch quality); "
-                 "outputs cast to float32")
+            self.name,
+            model,
+            note="weights and activations in bf16 (also norms and softmax: watch quality); outputs cast to float32",
+        )
 
 
 class Fp16Autocast:
@@ -167,12 +168,13 @@ class Fp16Autocast:
             raise TransformSkipped("fp16 autocast with loss scaling is for CUDA GPUs; none present")
         model = AutocastModule(candidate.model_copy().eval(), "cuda", torch.float16)
         smoke_test(model, task, self.name)
-        return candidate.derive(self.name, model,
-                                note="fp16 autocast on CUDA; outputs cast to float32")
+        return candidate.derive(self.name, model, note="fp16 autocast on CUDA; outputs cast to float32")
 
 
-def training_autocast(device: str, features: FeaturesSource = None,
-                      ) -> tuple[contextlib.AbstractContextManager[Any], Any | None]:
+def training_autocast(
+    device: str,
+    features: FeaturesSource = None,
+) -> tuple[contextlib.AbstractContextManager[Any], Any | None]:
     """(context, scaler) for mixed-precision training on `device`.
 
     - "cpu": bf16 autocast and no scaler if the CPU has native bf16, else a null context
@@ -187,7 +189,6 @@ def training_autocast(device: str, features: FeaturesSource = None,
         return contextlib.nullcontext(), None
     if kind == "cuda":
         if not torch.cuda.is_available():
-            raise ConfigError(f"training_autocast: device {device!r} requested but CUDA is "
-                              "not available")
+            raise ConfigError(f"training_autocast: device {device!r} requested but CUDA is not available")
         return torch.autocast("cuda", dtype=torch.float16), torch.amp.GradScaler("cuda")
     raise ConfigError(f"training_autocast: unsupported device {device!r} (use 'cpu' or 'cuda')")

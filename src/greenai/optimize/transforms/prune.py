@@ -27,8 +27,8 @@ from torch.nn.utils import prune as torch_prune
 
 from greenai.errors import ConfigError, GreenAIError, TransformSkipped
 from greenai.optimize.candidate import Batch, Candidate, OptimizeTask, call_model
-from greenai.optimize.transforms.importance import hessian_scores, magnitude_scores, taylor_scores
 from greenai.optimize.model_stats import count_parameters, model_size_bytes
+from greenai.optimize.transforms.importance import hessian_scores, magnitude_scores, taylor_scores
 
 __all__ = ["StructuredPrune", "UnstructuredPrune", "count_parameters", "model_size_bytes", "prunable_layers"]
 
@@ -87,8 +87,7 @@ def _finetune(model: nn.Module, task: OptimizeTask, steps: int | None) -> str:
 
 def _gradient_inputs(task: OptimizeTask, importance: str, limit: int) -> list[Batch]:
     if task.loss is None or not task.train_batches:
-        raise TransformSkipped(f"{importance} importance needs gradients: the task gives no "
-                               "loss and train_batches")
+        raise TransformSkipped(f"{importance} importance needs gradients: the task gives no loss and train_batches")
     return list(task.train_batches[:limit])
 
 
@@ -106,8 +105,13 @@ def prunable_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
         for param in module._parameters.values():
             if param is not None:
                 uses[id(param)] = uses.get(id(param), 0) + 1
-    inside_attention = {id(child) for m in model.modules() if isinstance(m, nn.MultiheadAttention)
-                        for child in m.modules() if child is not m}
+    inside_attention = {
+        id(child)
+        for m in model.modules()
+        if isinstance(m, nn.MultiheadAttention)
+        for child in m.modules()
+        if child is not m
+    }
     layers = []
     for name, module in model.named_modules():
         weight = module._parameters.get("weight") if isinstance(module, _PRUNABLE) else None
@@ -131,7 +135,7 @@ def global_masks(scores: Sequence[torch.Tensor], amount: float) -> list[torch.Te
         keep[torch.argsort(flat, stable=True)[:k]] = False
     masks, start = [], 0
     for s in scores:
-        masks.append(keep[start:start + s.numel()].view_as(s))
+        masks.append(keep[start : start + s.numel()].view_as(s))
         start += s.numel()
     return masks
 
@@ -177,11 +181,18 @@ class UnstructuredPrune:
             elif self.importance == "taylor":
                 scores = taylor_scores(model, weights, task.loss, batches)  # type: ignore[arg-type]
             else:
-                scores = hessian_scores(model, weights, task.loss, batches,  # type: ignore[arg-type]
-                                        self.hessian_samples, self.seed)
+                scores = hessian_scores(
+                    model,
+                    weights,
+                    task.loss,
+                    batches,  # type: ignore[arg-type]
+                    self.hessian_samples,
+                    self.seed,
+                )
         except RuntimeError as e:  # e.g. an op without double backward
-            raise TransformSkipped(f"{self.importance} importance failed: {type(e).__name__}: "
-                                   f"{str(e).splitlines()[0] if str(e) else ''}") from e
+            raise TransformSkipped(
+                f"{self.importance} importance failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+            ) from e
         for (_, module), mask in zip(layers, global_masks(scores, self.amount)):
             torch_prune.custom_from_mask(module, "weight", mask.to(module.weight.dtype))
         tuned = _finetune(model, task, self.finetune_steps)
@@ -190,12 +201,13 @@ class UnstructuredPrune:
         zeros = sum(int((module.weight == 0).sum()) for _, module in layers)
         total = sum(module.weight.numel() for _, module in layers)
         sparsity = zeros / total
-        note = (f"unstructured pruning ({self.importance} importance) only zeroes weights "
-                f"({sparsity:.0%} of the Conv/Linear weights) inside dense tensors: dense kernels "
-                "still multiply by the zeros, so the model does the same work and no energy saving "
-                f"should be expected (the measurement will show it); {tuned}")
-        return candidate.derive(self.name, model, note=note, sparsity=sparsity,
-                                pruned_layers=len(layers))
+        note = (
+            f"unstructured pruning ({self.importance} importance) only zeroes weights "
+            f"({sparsity:.0%} of the Conv/Linear weights) inside dense tensors: dense kernels "
+            "still multiply by the zeros, so the model does the same work and no energy saving "
+            f"should be expected (the measurement will show it); {tuned}"
+        )
+        return candidate.derive(self.name, model, note=note, sparsity=sparsity, pruned_layers=len(layers))
 
 
 def classifier_layer(model: nn.Module, output: torch.Tensor) -> nn.Module | None:
@@ -205,8 +217,9 @@ def classifier_layer(model: nn.Module, output: torch.Tensor) -> nn.Module | None
     if linears:
         return linears[-1]
     if output.dim() >= 2:
-        convs = [m for m in model.modules()
-                 if isinstance(m, nn.modules.conv._ConvNd) and m.out_channels == output.shape[1]]
+        convs = [
+            m for m in model.modules() if isinstance(m, nn.modules.conv._ConvNd) and m.out_channels == output.shape[1]
+        ]
         if convs:
             return convs[-1]
     return None
@@ -262,7 +275,10 @@ class StructuredPrune:
         before, _ = count_parameters(model)
         try:
             pruner = tp.pruner.MetaPruner(
-                model, example, importance=self._tp_importance(tp), pruning_ratio=self.ratio,
+                model,
+                example,
+                importance=self._tp_importance(tp),
+                pruning_ratio=self.ratio,
                 ignored_layers=[keep] if keep is not None else [],
                 forward_fn=call_model,
             )
@@ -284,13 +300,17 @@ class StructuredPrune:
         except Exception as e:
             raise TransformSkipped(f"the pruned model fails on the task's input: {_summary(e)}") from e
         if output is None or output.shape != reference.shape:
-            raise TransformSkipped(f"pruning changed the output shape from {tuple(reference.shape)} "
-                                   f"to {None if output is None else tuple(output.shape)}")
+            raise TransformSkipped(
+                f"pruning changed the output shape from {tuple(reference.shape)} "
+                f"to {None if output is None else tuple(output.shape)}"
+            )
         model.train(was_training)
         tuned = _finetune(model, task, self.finetune_steps)
-        note = (f"structured pruning ({self.importance} importance) physically removed channels/"
-                f"neurons: {before - after} of {before} parameters ({(before - after) / before:.0%}) "
-                f"gone, so dense kernels do less work; {tuned}")
+        note = (
+            f"structured pruning ({self.importance} importance) physically removed channels/"
+            f"neurons: {before - after} of {before} parameters ({(before - after) / before:.0%}) "
+            f"gone, so dense kernels do less work; {tuned}"
+        )
         return candidate.derive(self.name, model, note=note, params_before=before, params_after=after)
 
     def _tp_importance(self, tp: Any) -> Any:

@@ -58,4 +58,4 @@ def rebatch(inputs: Sequence[Batch], size: int) -> list[tuple[torch.Tensor, ...]
     columns = list(zip(*(as_args(b) for b in inputs)))
     joined = [torch.cat(column) for column in columns]
     total = joined[0].shape[0]
-    return [tuple(t[i:i + size] for t in joined) for i in range(0, total, size)]
+    return [tuple(t[i : i + size] for t in joined) for i in range(0, total, size)]

@@ -50,8 +50,7 @@ def find_head(model: nn.Module, head: str | None = None) -> str:
             return name
     with_params = [name for name, child in model.named_children() if _has_params(child)]
     if not with_params:
-        raise ConfigError(f"{type(model).__name__} has no child module with parameters to "
-                          "use as a head")
+        raise ConfigError(f"{type(model).__name__} has no child module with parameters to use as a head")
     return with_params[-1]
 
 
@@ -68,12 +67,14 @@ def replace_head(model: nn.Module, out_features: int, head: str | None = None) -
     name = find_head(model, head)
     old = model.get_submodule(name)
     if not isinstance(old, nn.Linear):
-        raise ConfigError(f"the head {name!r} is a {type(old).__name__}, not nn.Linear: pass "
-                          "a new head module to fine_tune instead")
+        raise ConfigError(
+            f"the head {name!r} is a {type(old).__name__}, not nn.Linear: pass a new head module to fine_tune instead"
+        )
     if out_features < 1:
         raise ConfigError(f"out_features must be at least 1, got {out_features}")
-    new = nn.Linear(old.in_features, out_features, bias=old.bias is not None,
-                    device=old.weight.device, dtype=old.weight.dtype)
+    new = nn.Linear(
+        old.in_features, out_features, bias=old.bias is not None, device=old.weight.device, dtype=old.weight.dtype
+    )
     _set_module(model, name, new)
     return new
 
@@ -90,20 +91,25 @@ def _selected(model: nn.Module, spec: FreezeSpec, head: str | None) -> list[tupl
         head_name = find_head(model, head)
         return [(n, p) for n, p in params if not _under(n, head_name)]
     if isinstance(spec, (bool, str)):
-        raise ConfigError(f"unknown freeze spec {spec!r}: use 'all-but-head', a number of "
-                          "leading child modules, or parameter-name prefixes")
+        raise ConfigError(
+            f"unknown freeze spec {spec!r}: use 'all-but-head', a number of "
+            "leading child modules, or parameter-name prefixes"
+        )
     if isinstance(spec, int):
         children = [name for name, child in model.named_children() if _has_params(child)]
         if not 0 <= spec <= len(children):
-            raise ConfigError(f"cannot freeze {spec} leading child modules: the model has "
-                              f"{len(children)} with parameters")
+            raise ConfigError(
+                f"cannot freeze {spec} leading child modules: the model has {len(children)} with parameters"
+            )
         prefixes = children[:spec]
     else:
         prefixes = list(spec)
         unknown = [p for p in prefixes if not any(_under(n, p) for n, _ in params)]
         if unknown:
-            raise ConfigError(f"no parameters under {unknown}; the model's top-level modules "
-                              f"are {[n for n, _ in model.named_children()]}")
+            raise ConfigError(
+                f"no parameters under {unknown}; the model's top-level modules "
+                f"are {[n for n, _ in model.named_children()]}"
+            )
     return [(n, p) for n, p in params if any(_under(n, pre) for pre in prefixes)]
 
 
@@ -126,19 +132,18 @@ def unfreeze(model: nn.Module, prefixes: Iterable[str]) -> int:
     return sum(p.numel() for _, p in chosen)
 
 
-def make_scheduler(optimizer: torch.optim.Optimizer, schedule: Schedule,
-                   total_steps: int) -> torch.optim.lr_scheduler.LRScheduler:
+def make_scheduler(
+    optimizer: torch.optim.Optimizer, schedule: Schedule, total_steps: int
+) -> torch.optim.lr_scheduler.LRScheduler:
     """A per-step decaying schedule: cosine annealing to 0 (Loshchilov & Hutter, SGDR,
     ICLR 2017), linear decay to 1 % of the start, or x0.1 steps at each third."""
     total_steps = max(total_steps, 1)
     if schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
     if schedule == "linear":
-        return torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=1.0, end_factor=0.01,
-                                                 total_iters=total_steps)
+        return torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=1.0, end_factor=0.01, total_iters=total_steps)
     if schedule == "step":
-        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=max(total_steps // 3, 1),
-                                               gamma=0.1)
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=max(total_steps // 3, 1), gamma=0.1)
     raise ConfigError(f"unknown schedule {schedule!r}: use cosine, linear or step")
 
 
@@ -232,12 +237,12 @@ def fine_tune(
     _freeze(model, freeze, head_name)
     frozen = count_params(model, trainable=False)  # including any frozen before this call
 
-    head_params = ([p for p in model.get_submodule(head_name).parameters() if p.requires_grad]
-                   if head_name else [])
+    head_params = [p for p in model.get_submodule(head_name).parameters() if p.requires_grad] if head_name else []
     head_ids = {id(p) for p in head_params}
     body_params = [p for p in model.parameters() if p.requires_grad and id(p) not in head_ids]
-    groups = [g for g in ({"params": head_params, "lr": lr},
-                          {"params": body_params, "lr": body_lr or lr}) if g["params"]]
+    groups = [
+        g for g in ({"params": head_params, "lr": lr}, {"params": body_params, "lr": body_lr or lr}) if g["params"]
+    ]
     if not groups:
         raise ConfigError("every parameter is frozen: nothing to fine-tune")
     opt_cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}.get(optimizer)
@@ -272,9 +277,17 @@ def fine_tune(
                 run.count("samples", n)
                 run.count("steps")
         score = on_epoch(epoch, model) if on_epoch is not None else None
-        history.append(EpochMetrics(epoch, sum(losses) / max(len(losses), 1),
-                                    opt.param_groups[0]["lr"], len(losses), samples,
-                                    time.perf_counter() - started, score))
+        history.append(
+            EpochMetrics(
+                epoch,
+                sum(losses) / max(len(losses), 1),
+                opt.param_groups[0]["lr"],
+                len(losses),
+                samples,
+                time.perf_counter() - started,
+                score,
+            )
+        )
         if stop_at is not None and score is not None and score >= stop_at:
             reached = True
             break
@@ -291,13 +304,16 @@ def _count(make_batches: Callable[[int], Iterable[Any]]) -> int:
     return sum(1 for _ in make_batches(0))
 
 
-def shuffled_batches(x: torch.Tensor, y: torch.Tensor, batch_size: int,
-                     seed: int) -> Callable[[int], list[tuple[torch.Tensor, torch.Tensor]]]:
+def shuffled_batches(
+    x: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int
+) -> Callable[[int], list[tuple[torch.Tensor, torch.Tensor]]]:
     """An epoch -> batches factory: a fresh permutation per epoch, the same for a given
     (seed, epoch) so runs are repeatable."""
+
     def make(epoch: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
         order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed * 1000 + epoch))
         return [(x[idx], y[idx]) for idx in order.split(batch_size)]
+
     return make
 
 
@@ -306,4 +322,5 @@ def accuracy_on(x: torch.Tensor, y: torch.Tensor) -> Callable[[int, nn.Module], 
         model.eval()
         with torch.inference_mode():
             return float((model(x).argmax(dim=1) == y).float().mean())
+
     return score

@@ -61,8 +61,9 @@ def candidates(name: str, values: Sequence[Any], valid: Callable[[Any], bool], e
 
 def positive_ints(name: str, values: Sequence[Any]) -> tuple[int, ...]:
     """Validated candidate list: non-empty, distinct positive integers, in the given order."""
-    return candidates(name, values, lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0,
-                      "positive integers")
+    return candidates(
+        name, values, lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0, "positive integers"
+    )
 
 
 def usable_cpus() -> int:

@@ -85,8 +85,10 @@ class CpuFreqCapKnob:
     def available(self) -> str | None:
         files = self._files()
         if not files or not all(f.is_file() for f in files):
-            return (f"{self.name}: no cpufreq in {self._root} (cpuN/cpufreq/scaling_max_freq "
-                    "absent: frequency scaling is off or hidden, as on most VMs)")
+            return (
+                f"{self.name}: no cpufreq in {self._root} (cpuN/cpufreq/scaling_max_freq "
+                "absent: frequency scaling is off or hidden, as on most VMs)"
+            )
         for f in files:
             reason = writable_reason(f, self.name)
             if reason:
@@ -131,8 +133,7 @@ class CpuFreqCapKnob:
     def _check(self, value: int, low: int, high: int) -> None:
         positive_ints(self.name, [value])
         if not low <= value <= high:
-            raise ConfigError(f"{self.name}: {value} kHz is outside this CPU's range "
-                              f"{low}..{high} kHz")
+            raise ConfigError(f"{self.name}: {value} kHz is outside this CPU's range {low}..{high} kHz")
 
 
 class RaplPowerCapKnob:
@@ -148,8 +149,9 @@ class RaplPowerCapKnob:
         self.name = name or f"rapl_{zone.rsplit(':', 1)[-1]}_power_cap_w"
         self._dir = Path(root) / zone
         self._zone = zone
-        if values_w is not None and (not values_w or any(
-                not (isinstance(v, (int, float)) and v > 0) for v in values_w)):
+        if values_w is not None and (
+            not values_w or any(not (isinstance(v, (int, float)) and v > 0) for v in values_w)
+        ):
             raise ConfigError(f"{self.name}: candidate caps must be positive watts")
         self._given = tuple(float(v) for v in values_w) if values_w is not None else None
         self._original_uw: int | None = None
@@ -160,8 +162,10 @@ class RaplPowerCapKnob:
 
     def available(self) -> str | None:
         if not self._dir.is_dir():
-            return (f"{self.name}: no RAPL zone {self._zone} in {self._dir.parent} (powercap "
-                    "absent: no RAPL driver, or a VM that hides it)")
+            return (
+                f"{self.name}: no RAPL zone {self._zone} in {self._dir.parent} (powercap "
+                "absent: no RAPL driver, or a VM that hides it)"
+            )
         return writable_reason(self._limit_file, self.name)
 
     def _max_w(self) -> float | None:

@@ -67,7 +67,8 @@ class _NvmlGpu:
             if e.value == nvml.NVML_ERROR_NO_PERMISSION:
                 raise KnobUnavailable(
                     f"{self.what}: NVML {fn} needs root privileges on GPU {self.index} "
-                    "(run as root, or have an admin set it with nvidia-smi)") from e
+                    "(run as root, or have an admin set it with nvidia-smi)"
+                ) from e
             if e.value in (nvml.NVML_ERROR_NOT_SUPPORTED, nvml.NVML_ERROR_FUNCTION_NOT_FOUND):
                 raise KnobUnavailable(f"{self.what}: GPU {self.index} does not support {fn}") from e
             if e.value == nvml.NVML_ERROR_INVALID_ARGUMENT:
@@ -86,12 +87,14 @@ class _NvmlGpu:
 class GpuPowerLimitKnob:
     """A GPU's power management limit, in watts."""
 
-    def __init__(self, values_w: Sequence[float] | None = None, index: int = 0,
-                 nvml: Any = None, name: str | None = None) -> None:
+    def __init__(
+        self, values_w: Sequence[float] | None = None, index: int = 0, nvml: Any = None, name: str | None = None
+    ) -> None:
         self.name = name or f"gpu{index}_power_limit_w"
         self._gpu = _NvmlGpu(nvml, index, self.name)
-        if values_w is not None and (not values_w or any(
-                not (isinstance(v, (int, float)) and v > 0) for v in values_w)):
+        if values_w is not None and (
+            not values_w or any(not (isinstance(v, (int, float)) and v > 0) for v in values_w)
+        ):
             raise ConfigError(f"{self.name}: candidate limits must be positive watts")
         self._given = tuple(float(v) for v in values_w) if values_w is not None else None
         self._original_mw: int | None = None
@@ -146,15 +149,17 @@ class GpuPowerLimitKnob:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{self.name}: a power limit is a number of watts (got {value!r})")
         if not low <= value <= high:
-            raise ConfigError(f"{self.name}: {value:g} W is outside GPU {self._gpu.index}'s "
-                              f"power-limit range {low:g}..{high:g} W")
+            raise ConfigError(
+                f"{self.name}: {value:g} W is outside GPU {self._gpu.index}'s power-limit range {low:g}..{high:g} W"
+            )
 
 
 class GpuLockedClocksKnob:
     """Locks a GPU's graphics (SM) clock to one frequency in MHz; None means unlocked."""
 
-    def __init__(self, values_mhz: Sequence[int | None] | None = None, index: int = 0,
-                 nvml: Any = None, name: str | None = None) -> None:
+    def __init__(
+        self, values_mhz: Sequence[int | None] | None = None, index: int = 0, nvml: Any = None, name: str | None = None
+    ) -> None:
         self.name = name or f"gpu{index}_sm_clock_mhz"
         self._gpu = _NvmlGpu(nvml, index, self.name)
         if values_mhz is not None:
@@ -214,5 +219,7 @@ class GpuLockedClocksKnob:
 
     def _check(self, value: int | None, supported: list[int]) -> None:
         if value is not None and value not in supported:
-            raise ConfigError(f"{self.name}: {value!r} MHz is not a supported graphics clock of "
-                              f"GPU {self._gpu.index} ({min(supported)}..{max(supported)} MHz)")
+            raise ConfigError(
+                f"{self.name}: {value!r} MHz is not a supported graphics clock of "
+                f"GPU {self._gpu.index} ({min(supported)}..{max(supported)} MHz)"
+            )

@@ -33,8 +33,7 @@ class OptimizerImplKnob:
     parameter of each (device, dtype) with that flag (torch checks some of them only at the
     first step). ``restore()`` puts back each group's flags as found."""
 
-    def __init__(self, optimizer: Any, values: Sequence[str] | None = None,
-                 name: str = "optimizer_impl") -> None:
+    def __init__(self, optimizer: Any, values: Sequence[str] | None = None, name: str = "optimizer_impl") -> None:
         self.name = name
         self.optimizer = optimizer
         self._original: list[tuple[Any, Any]] | None = None
@@ -99,11 +98,14 @@ class OptimizerImplKnob:
     def _check_optimizer(self) -> str | None:
         groups = getattr(self.optimizer, "param_groups", None)
         if not groups or not any(group["params"] for group in groups):
-            raise ConfigError(f"{self.name}: needs a torch.optim optimizer with parameters, "
-                              f"got {type(self.optimizer).__name__}")
+            raise ConfigError(
+                f"{self.name}: needs a torch.optim optimizer with parameters, got {type(self.optimizer).__name__}"
+            )
         if "fused" not in getattr(self.optimizer, "defaults", {}):
-            return (f"{self.name}: {type(self.optimizer).__name__} has no foreach/fused "
-                    "implementations to choose from (Adam, AdamW, SGD and Adagrad have)")
+            return (
+                f"{self.name}: {type(self.optimizer).__name__} has no foreach/fused "
+                "implementations to choose from (Adam, AdamW, SGD and Adagrad have)"
+            )
         return None
 
     def _refusal(self, impl: str) -> str | None:
@@ -114,8 +116,7 @@ class OptimizerImplKnob:
 
         params = [p for g in self.optimizer.param_groups for p in g["params"]]
         accepted = inspect.signature(type(self.optimizer).__init__).parameters
-        defaults = {k: v for k, v in self.optimizer.defaults.items()
-                    if k in accepted and k not in ("foreach", "fused")}
+        defaults = {k: v for k, v in self.optimizer.defaults.items() if k in accepted and k not in ("foreach", "fused")}
         for device, dtype in {(p.device, p.dtype) for p in params}:
             probe = torch.zeros(1, device=device, dtype=dtype, requires_grad=True)
             probe.grad = torch.zeros_like(probe)

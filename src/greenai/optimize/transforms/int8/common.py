@@ -25,8 +25,13 @@ from greenai.optimize.candidate import OptimizeTask, as_args
 TESTED_VERSIONS = {"torch": "2.13", "torchao": "0.18"}
 
 QUANTIZABLE_LAYERS: tuple[type[nn.Module], ...] = (
-    nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d,
-    nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d,
+    nn.Linear,
+    nn.Conv1d,
+    nn.Conv2d,
+    nn.Conv3d,
+    nn.ConvTranspose1d,
+    nn.ConvTranspose2d,
+    nn.ConvTranspose3d,
 )
 RNN_LAYERS: tuple[type[nn.Module], ...] = (nn.LSTM, nn.GRU, nn.LSTMCell, nn.GRUCell, nn.RNNCell)
 
@@ -48,6 +53,7 @@ def library_versions() -> dict[str, str]:
     versions = {"torch": torch.__version__.split("+")[0]}
     if torchao_available():
         from importlib.metadata import PackageNotFoundError, version
+
         try:
             versions["torchao"] = version("torchao")
         except PackageNotFoundError:
@@ -58,8 +64,11 @@ def library_versions() -> dict[str, str]:
 def untested_versions(libraries: tuple[str, ...] = ("torch", "torchao")) -> str | None:
     """A note naming libraries whose major.minor differs from TESTED_VERSIONS, or None."""
     found = library_versions()
-    odd = [f"{lib} {found[lib]} (tested {TESTED_VERSIONS[lib]})" for lib in libraries
-           if lib in found and not (found[lib] + ".").startswith(TESTED_VERSIONS[lib] + ".")]
+    odd = [
+        f"{lib} {found[lib]} (tested {TESTED_VERSIONS[lib]})"
+        for lib in libraries
+        if lib in found and not (found[lib] + ".").startswith(TESTED_VERSIONS[lib] + ".")
+    ]
     return "untested versions: " + ", ".join(odd) if odd else None
 
 
@@ -108,6 +117,7 @@ def example_inputs(task: OptimizeTask) -> tuple[Any, ...]:
     batches = task.calibration_batches(limit=1)
     if not batches:
         from greenai.errors import TransformSkipped
+
         raise TransformSkipped("the task has no inputs to trace or calibrate with")
     return as_args(batches[0])
 
@@ -115,11 +125,16 @@ def example_inputs(task: OptimizeTask) -> tuple[Any, ...]:
 def is_torch_ao_quantized(module: nn.Module) -> bool:
     """A module from torch.ao's int8 namespaces (quantized, dynamic, intrinsic quantized)."""
     where = type(module).__module__
-    return (where.startswith(("torch.ao.nn.quantized", "torch.ao.nn.intrinsic.quantized"))
-            and ".reference" not in where
-            and not type(module).__name__.endswith("PackedParams")
-            and (hasattr(module, "_packed_params") or hasattr(module, "_weight_bias")
-                 or hasattr(module, "_all_weight_values")))
+    return (
+        where.startswith(("torch.ao.nn.quantized", "torch.ao.nn.intrinsic.quantized"))
+        and ".reference" not in where
+        and not type(module).__name__.endswith("PackedParams")
+        and (
+            hasattr(module, "_packed_params")
+            or hasattr(module, "_weight_bias")
+            or hasattr(module, "_all_weight_values")
+        )
+    )
 
 
 def is_torchao_quantized(module: nn.Module) -> bool:
@@ -129,5 +144,4 @@ def is_torchao_quantized(module: nn.Module) -> bool:
 
 
 def quantized_module_names(model: nn.Module) -> list[str]:
-    return [name for name, m in model.named_modules()
-            if is_torch_ao_quantized(m) or is_torchao_quantized(m)]
+    return [name for name, m in model.named_modules() if is_torch_ao_quantized(m) or is_torchao_quantized(m)]

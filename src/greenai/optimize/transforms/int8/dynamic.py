@@ -25,9 +25,8 @@ import torch
 from torch import nn
 
 from greenai.errors import ConfigError, TransformSkipped
-from greenai.optimize.candidate import Candidate, OptimizeTask
 from greenai.hardware.cpu_features import CpuFeatures
-from greenai.optimize.transforms.precision import FeaturesSource, _features, smoke_test
+from greenai.optimize.candidate import Candidate, OptimizeTask
 from greenai.optimize.transforms.int8.common import (
     RNN_LAYERS,
     library_versions,
@@ -39,6 +38,7 @@ from greenai.optimize.transforms.int8.common import (
     torchao_available,
     untested_versions,
 )
+from greenai.optimize.transforms.precision import FeaturesSource, _features, smoke_test
 
 Backend = Literal["auto", "torchao", "torch.ao"]
 
@@ -77,8 +77,10 @@ def choose_dynamic_backend(features: CpuFeatures, requested: Backend = "auto") -
         return "torchao", "requested"
     fbgemm = {"x86", "fbgemm"} & set(features.quantized_engines)
     if have_ao and features.is_x86 and fbgemm:
-        return "torch.ao", ("auto: torch.ao's fbgemm int8 kernels ran faster than torchao's "
-                            "eager int8 path on x86 with VNNI in our benchmark")
+        return "torch.ao", (
+            "auto: torch.ao's fbgemm int8 kernels ran faster than torchao's "
+            "eager int8 path on x86 with VNNI in our benchmark"
+        )
     if have_torchao:
         return "torchao", "auto: torchao is the maintained int8 API (no fbgemm engine here)"
     if have_ao:
@@ -86,8 +88,7 @@ def choose_dynamic_backend(features: CpuFeatures, requested: Backend = "auto") -
     raise TransformSkipped("neither torchao nor torch.ao.quantization is available")
 
 
-def _torch_ao_dynamic(model: nn.Module, types: set[type[nn.Module]], per_channel: bool,
-                      engine: str) -> nn.Module:
+def _torch_ao_dynamic(model: nn.Module, types: set[type[nn.Module]], per_channel: bool, engine: str) -> nn.Module:
     from torch.ao.quantization import (
         default_dynamic_qconfig,
         per_channel_dynamic_qconfig,
@@ -97,8 +98,7 @@ def _torch_ao_dynamic(model: nn.Module, types: set[type[nn.Module]], per_channel
     spec: dict[Any, Any] = {}
     for kind in types:
         # per-channel dynamic weights are supported for Linear; RNNs stay per-tensor
-        spec[kind] = per_channel_dynamic_qconfig if per_channel and kind is nn.Linear \
-            else default_dynamic_qconfig
+        spec[kind] = per_channel_dynamic_qconfig if per_channel and kind is nn.Linear else default_dynamic_qconfig
     with quiet_torch_ao(), quantized_engine(engine):
         return ao_quantize_dynamic(model, spec, dtype=torch.qint8, inplace=True)
 
@@ -112,7 +112,8 @@ def _torchao_dynamic(model: nn.Module, per_channel: bool) -> nn.Module:
         from torchao.quantization.granularity import PerRow, PerTensor
 
     config = Int8DynamicActivationInt8WeightConfig(
-        granularity=PerRow() if per_channel else PerTensor(), set_inductor_config=False)
+        granularity=PerRow() if per_channel else PerTensor(), set_inductor_config=False
+    )
     quantize_(model, config)  # replaces Linear weights in place; default filter: nn.Linear
     return model
 
@@ -120,11 +121,9 @@ def _torchao_dynamic(model: nn.Module, per_channel: bool) -> nn.Module:
 class DynamicInt8:
     """Dynamic int8 for Linear (and LSTM/GRU), per-tensor or per-channel weights."""
 
-    def __init__(self, per_channel: bool = False, backend: Backend = "auto",
-                 features: FeaturesSource = None) -> None:
+    def __init__(self, per_channel: bool = False, backend: Backend = "auto", features: FeaturesSource = None) -> None:
         if backend not in ("auto", "torchao", "torch.ao"):
-            raise ConfigError(f"DynamicInt8 backend must be 'auto', 'torchao' or 'torch.ao', "
-                              f"not {backend!r}")
+            raise ConfigError(f"DynamicInt8 backend must be 'auto', 'torchao' or 'torch.ao', not {backend!r}")
         self.per_channel = per_channel
         self.backend = backend
         self._features = features
@@ -156,8 +155,9 @@ class DynamicInt8:
                     model = _torch_ao_dynamic(model, rnn_types, False, engine)
                     ran = "torchao+torch.ao(rnn)"
             else:
-                model = _torch_ao_dynamic(model, ({nn.Linear} if has_linear else set()) | rnn_types,
-                                          self.per_channel, engine)
+                model = _torch_ao_dynamic(
+                    model, ({nn.Linear} if has_linear else set()) | rnn_types, self.per_channel, engine
+                )
         except TransformSkipped:
             raise
         except Exception as e:  # library refuses this model: skip it, keep the search going
@@ -166,15 +166,15 @@ class DynamicInt8:
         if not layers:
             raise TransformSkipped(f"{self.name}: {backend} quantized no layer of this model")
         if backend == "torch.ao" and any(
-                isinstance(m, (nn.TransformerEncoderLayer, nn.TransformerEncoder))
-                for m in model.modules()):
+            isinstance(m, (nn.TransformerEncoderLayer, nn.TransformerEncoder)) for m in model.modules()
+        ):
             model = NoTransformerFastPath(model)
         smoke_test(model, task, self.name)
         granularity = "per-channel" if self.per_channel else "per-tensor"
-        note = (f"dynamic int8 ({granularity} weights) via {ran}, engine {engine}; "
-                f"backend {why}")
+        note = f"dynamic int8 ({granularity} weights) via {ran}, engine {engine}; backend {why}"
         odd = untested_versions()
         if odd:
             note += f"; {odd}"
-        return candidate.derive(self.name, model, note=note, int8_backend=ran,
-                                quantized_layers=layers, library_versions=library_versions())
+        return candidate.derive(
+            self.name, model, note=note, int8_backend=ran, quantized_layers=layers, library_versions=library_versions()
+        )

@@ -25,9 +25,16 @@ class FallbackResult:
     sensitivity: list[tuple[str, float]]  # (layer, quality gained keeping only it float), worst first
 
 
-def float_fallback(quantize: Callable[[Sequence[str]], nn.Module], evaluate: Callable[[nn.Module], float],
-                   layers: Sequence[str], reference: float, max_drop: float, limit: int,
-                   fixed: bool = False, all_int8: nn.Module | None = None) -> FallbackResult:
+def float_fallback(
+    quantize: Callable[[Sequence[str]], nn.Module],
+    evaluate: Callable[[nn.Module], float],
+    layers: Sequence[str],
+    reference: float,
+    max_drop: float,
+    limit: int,
+    fixed: bool = False,
+    all_int8: nn.Module | None = None,
+) -> FallbackResult:
     """Quantize with `quantize(float_layers)`, keeping layers float until the quality is
     within `max_drop` of `reference` (at most `limit` layers; a layer whose fallback alone
     does not help ends the search). With `fixed`, exactly the `limit` most harmful layers
@@ -36,8 +43,9 @@ def float_fallback(quantize: Callable[[Sequence[str]], nn.Module], evaluate: Cal
     quality_all = evaluate(model)
     if not fixed and reference - quality_all <= max_drop:
         return FallbackResult(model, [], quality_all, quality_all, [])
-    ranking = sorted(((layer, evaluate(quantize([layer])) - quality_all) for layer in layers),
-                     key=lambda item: item[1], reverse=True)
+    ranking = sorted(
+        ((layer, evaluate(quantize([layer])) - quality_all) for layer in layers), key=lambda item: item[1], reverse=True
+    )
     float_layers: list[str] = []
     quality = quality_all
     for layer, gain in ranking[:limit]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from greenai.errors import ConfigError, TransformSkipped
 from greenai.optimize.candidate import Candidate, OptimizeTask
-from greenai.optimize.transforms.precision import FeaturesSource, _features, smoke_test
 from greenai.optimize.transforms.int8.common import (
     example_inputs,
     library_versions,
@@ -24,13 +23,13 @@ from greenai.optimize.transforms.int8.static import (
     fx_prepare,
     quantizable_layer_names,
 )
+from greenai.optimize.transforms.precision import FeaturesSource, _features, smoke_test
 
 
 class QuantAwareTraining:
     """QAT int8: `task.finetune(model, steps)` on the fake-quantized model, then convert."""
 
-    def __init__(self, steps: int | None = None, per_channel: bool = True,
-                 features: FeaturesSource = None) -> None:
+    def __init__(self, steps: int | None = None, per_channel: bool = True, features: FeaturesSource = None) -> None:
         if steps is not None and steps < 1:
             raise ConfigError(f"QAT steps must be >= 1, not {steps}")
         self.steps = steps
@@ -40,8 +39,9 @@ class QuantAwareTraining:
 
     def __call__(self, candidate: Candidate, task: OptimizeTask) -> Candidate:
         if task.finetune is None:
-            raise TransformSkipped(f"{self.name}: quantization-aware training needs "
-                                   "task.finetune (a training loop); none was given")
+            raise TransformSkipped(
+                f"{self.name}: quantization-aware training needs task.finetune (a training loop); none was given"
+            )
         if not torch_ao_available():
             raise TransformSkipped(f"{self.name}: torch.ao.quantization FX is not available")
         recipe = FxRecipe.for_cpu(_features(self._features), self.per_channel, qat=True)
@@ -60,8 +60,11 @@ class QuantAwareTraining:
         smoke_test(quantized, task, self.name)
         granularity = "per-channel" if self.per_channel else "per-tensor"
         return candidate.derive(
-            self.name, quantized,
-            note=f"QAT int8 (FX, {granularity} weights, engine {recipe.engine}) after "
-                 f"{steps} fine-tuning steps",
-            quantized_layers=quantized_module_names(quantized), qat_steps=steps,
-            int8_backend="torch.ao.fx", library_versions=library_versions())
+            self.name,
+            quantized,
+            note=f"QAT int8 (FX, {granularity} weights, engine {recipe.engine}) after {steps} fine-tuning steps",
+            quantized_layers=quantized_module_names(quantized),
+            qat_steps=steps,
+            int8_backend="torch.ao.fx",
+            library_versions=library_versions(),
+        )

@@ -32,10 +32,8 @@ import torch
 from torch import nn
 
 from greenai.errors import ConfigError, TransformSkipped
-from greenai.optimize.candidate import Candidate, OptimizeTask, as_args
 from greenai.hardware.cpu_features import CpuFeatures
-from greenai.optimize.transforms.int8.float_fallback import float_fallback
-from greenai.optimize.transforms.precision import FeaturesSource, _features, smoke_test
+from greenai.optimize.candidate import Candidate, OptimizeTask, as_args
 from greenai.optimize.transforms.int8.common import (
     QUANTIZABLE_LAYERS,
     example_inputs,
@@ -46,6 +44,8 @@ from greenai.optimize.transforms.int8.common import (
     torch_ao_available,
     untested_versions,
 )
+from greenai.optimize.transforms.int8.float_fallback import float_fallback
+from greenai.optimize.transforms.precision import FeaturesSource, _features, smoke_test
 
 
 @dataclass(frozen=True)
@@ -81,14 +81,15 @@ class FxRecipe:
 
         if self.qat:
             activation = FusedMovingAvgObsFakeQuantize.with_args(
-                observer=MovingAverageMinMaxObserver, quant_min=0,
-                quant_max=127 if self.reduce_range else 255, reduce_range=False)
-            weight = (default_fused_per_channel_wt_fake_quant if self.per_channel
-                      else default_fused_wt_fake_quant)
+                observer=MovingAverageMinMaxObserver,
+                quant_min=0,
+                quant_max=127 if self.reduce_range else 255,
+                reduce_range=False,
+            )
+            weight = default_fused_per_channel_wt_fake_quant if self.per_channel else default_fused_wt_fake_quant
         else:
             activation = HistogramObserver.with_args(reduce_range=self.reduce_range)
-            weight = (default_per_channel_weight_observer if self.per_channel
-                      else default_weight_observer)
+            weight = default_per_channel_weight_observer if self.per_channel else default_weight_observer
         return QConfig(activation=activation, weight=weight)
 
     def mapping(self, float_layers: Sequence[str] = ()) -> Any:
@@ -99,8 +100,7 @@ class FxRecipe:
         )
 
         with quiet_torch_ao():
-            base = (get_default_qat_qconfig_mapping if self.qat
-                    else get_default_qconfig_mapping)(self.engine)
+            base = (get_default_qat_qconfig_mapping if self.qat else get_default_qconfig_mapping)(self.engine)
         mapping = base.set_global(self.qconfig())
         for name in float_layers:
             mapping.set_module_name(name, None)
@@ -112,8 +112,9 @@ def quantizable_layer_names(model: nn.Module) -> list[str]:
     return [name for name, m in model.named_modules() if isinstance(m, QUANTIZABLE_LAYERS)]
 
 
-def fx_prepare(model: nn.Module, recipe: FxRecipe, example: tuple[Any, ...],
-               float_layers: Sequence[str] = ()) -> torch.fx.GraphModule:
+def fx_prepare(
+    model: nn.Module, recipe: FxRecipe, example: tuple[Any, ...], float_layers: Sequence[str] = ()
+) -> torch.fx.GraphModule:
     """Trace and insert observers (or fake-quant for QAT); untraceable → TransformSkipped."""
     from torch.ao.quantization.quantize_fx import prepare_fx, prepare_qat_fx
 
@@ -126,11 +127,11 @@ def fx_prepare(model: nn.Module, recipe: FxRecipe, example: tuple[Any, ...],
     except Exception as e:  # torch.fx raises TraceError, TypeError, NotImplementedError...
         raise TransformSkipped(
             f"torch.fx cannot trace this model for int8 ({type(e).__name__}: "
-            f"{str(e).splitlines()[0] if str(e) else ''}); use dynamic int8 instead") from e
+            f"{str(e).splitlines()[0] if str(e) else ''}); use dynamic int8 instead"
+        ) from e
 
 
-def fx_convert(prepared: torch.fx.GraphModule, recipe: FxRecipe,
-               float_layers: Sequence[str] = ()) -> nn.Module:
+def fx_convert(prepared: torch.fx.GraphModule, recipe: FxRecipe, float_layers: Sequence[str] = ()) -> nn.Module:
     from torch.ao.quantization.quantize_fx import convert_fx
 
     prepared.eval()
@@ -147,8 +148,9 @@ def calibrate(prepared: nn.Module, batches: Sequence[Any]) -> None:
             prepared(*as_args(batch))
 
 
-def quantize_static(model: nn.Module, recipe: FxRecipe, batches: Sequence[Any],
-                    float_layers: Sequence[str] = ()) -> nn.Module:
+def quantize_static(
+    model: nn.Module, recipe: FxRecipe, batches: Sequence[Any], float_layers: Sequence[str] = ()
+) -> nn.Module:
     """Prepare, calibrate on `batches`, convert; `float_layers` stay float."""
     prepared = fx_prepare(model, recipe, as_args(batches[0]), float_layers)
     calibrate(prepared, batches)
@@ -158,13 +160,16 @@ def quantize_static(model: nn.Module, recipe: FxRecipe, batches: Sequence[Any],
 class StaticInt8:
     """Post-training static int8 (FX), calibrated, with per-layer float fallback."""
 
-    def __init__(self, per_channel: bool = True, fallback_layers: int | Literal["auto"] = "auto",
-                 max_quality_drop: float = 0.01, max_float_layers: int = 8,
-                 features: FeaturesSource = None) -> None:
-        if fallback_layers != "auto" and (not isinstance(fallback_layers, int)
-                                          or fallback_layers < 0):
-            raise ConfigError(f"fallback_layers must be 'auto' or an int >= 0, "
-                              f"not {fallback_layers!r}")
+    def __init__(
+        self,
+        per_channel: bool = True,
+        fallback_layers: int | Literal["auto"] = "auto",
+        max_quality_drop: float = 0.01,
+        max_float_layers: int = 8,
+        features: FeaturesSource = None,
+    ) -> None:
+        if fallback_layers != "auto" and (not isinstance(fallback_layers, int) or fallback_layers < 0):
+            raise ConfigError(f"fallback_layers must be 'auto' or an int >= 0, not {fallback_layers!r}")
         if max_quality_drop < 0 or max_float_layers < 0:
             raise ConfigError("max_quality_drop and max_float_layers must be >= 0")
         self.per_channel = per_channel
@@ -192,40 +197,61 @@ class StaticInt8:
         float_layers: list[str] = []
         extra: dict[str, Any] = {}
         if self.fallback_layers != 0:
-            quantized, float_layers, extra = self._fallback(model, recipe, task, batches,
-                                                            layers, quantized)
+            quantized, float_layers, extra = self._fallback(model, recipe, task, batches, layers, quantized)
         if not quantized_module_names(quantized):
             raise TransformSkipped(f"{self.name}: no layer ended up quantized")
         smoke_test(quantized, task, self.name)
         granularity = "per-channel" if self.per_channel else "per-tensor"
-        note = (f"static int8 (FX, {granularity} weights, engine {recipe.engine}, "
-                f"{'7' if recipe.reduce_range else '8'}-bit activations), calibrated on "
-                f"{len(batches)} batches")
+        note = (
+            f"static int8 (FX, {granularity} weights, engine {recipe.engine}, "
+            f"{'7' if recipe.reduce_range else '8'}-bit activations), calibrated on "
+            f"{len(batches)} batches"
+        )
         if float_layers:
             note += f"; kept float: {', '.join(float_layers)}"
         if extra.get("quality_drop", 0.0) > self.max_quality_drop:
-            note += (f"; quality drop {extra['quality_drop']:.4g} still exceeds "
-                     f"{self.max_quality_drop:g}")
+            note += f"; quality drop {extra['quality_drop']:.4g} still exceeds {self.max_quality_drop:g}"
         odd = untested_versions(("torch",))
         if odd:
             note += f"; {odd}"
-        return candidate.derive(self.name, quantized, note=note, float_layers=float_layers,
-                                quantized_layers=quantized_module_names(quantized),
-                                int8_backend="torch.ao.fx", library_versions=library_versions(),
-                                **extra)
+        return candidate.derive(
+            self.name,
+            quantized,
+            note=note,
+            float_layers=float_layers,
+            quantized_layers=quantized_module_names(quantized),
+            int8_backend="torch.ao.fx",
+            library_versions=library_versions(),
+            **extra,
+        )
 
-    def _fallback(self, model: nn.Module, recipe: FxRecipe, task: OptimizeTask,
-                  batches: Sequence[Any], layers: list[str], quantized: nn.Module,
-                  ) -> tuple[nn.Module, list[str], dict[str, Any]]:
+    def _fallback(
+        self,
+        model: nn.Module,
+        recipe: FxRecipe,
+        task: OptimizeTask,
+        batches: Sequence[Any],
+        layers: list[str],
+        quantized: nn.Module,
+    ) -> tuple[nn.Module, list[str], dict[str, Any]]:
         quality_float = task.evaluate(model)
         auto = self.fallback_layers == "auto"
-        limit = (min(self.max_float_layers, len(layers) - 1) if auto
-                 else min(int(self.fallback_layers), len(layers)))
-        result = float_fallback(lambda keep: quantize_static(model, recipe, batches, keep), task.evaluate,
-                                layers, quality_float, self.max_quality_drop, limit,
-                                fixed=not auto, all_int8=quantized)
-        extra: dict[str, Any] = {"quality_float": quality_float, "quality_all_int8": result.quality_all_int8,
-                                 "quality_drop": quality_float - result.quality}
+        limit = min(self.max_float_layers, len(layers) - 1) if auto else min(int(self.fallback_layers), len(layers))
+        result = float_fallback(
+            lambda keep: quantize_static(model, recipe, batches, keep),
+            task.evaluate,
+            layers,
+            quality_float,
+            self.max_quality_drop,
+            limit,
+            fixed=not auto,
+            all_int8=quantized,
+        )
+        extra: dict[str, Any] = {
+            "quality_float": quality_float,
+            "quality_all_int8": result.quality_all_int8,
+            "quality_drop": quality_float - result.quality,
+        }
         if result.sensitivity:
             extra["sensitivity"] = result.sensitivity
         return result.model, result.float_layers, extra
