@@ -258,7 +258,7 @@ class Profile:
 
 # -- this machine ------------------------------------------------------------------------
 def current_fingerprint(meter_provenance: str = "") -> Fingerprint:
-    from greenai import __version__
+    from greenai._version import __version__
     from greenai.hardware.cpu import read_cpu_info
 
     try:

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from greenai import __version__
+from greenai._version import __version__
 from greenai.config import Config
 from greenai.hardware.cpu import read_cpu_info
 from greenai.meters.base import Meter, Unavailable
