@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING
+from typing import Protocol, TypeVar
 
-if TYPE_CHECKING:  # the store imports this module
-    from greenai.ledger.store import Ledger
+T = TypeVar("T")
+
+
+class Transactional(Protocol):
+    """What this module needs of a `greenai.ledger.store.Ledger` (which imports this module)."""
+
+    def transaction(self, work: Callable[[sqlite3.Connection], T], *, write: bool) -> T: ...
 
 
 @dataclass(frozen=True)
@@ -43,7 +49,7 @@ def insert_forecast(conn: sqlite3.Connection, run_id: str, row: ForecastRow) -> 
     )
 
 
-def run_forecasts(ledger: Ledger, run_id: str) -> list[ForecastRow]:
+def run_forecasts(ledger: Transactional, run_id: str) -> list[ForecastRow]:
     """A run's forecasts, oldest first (`run_id` must be the full id)."""
 
     def work(conn: sqlite3.Connection) -> list[tuple]:

@@ -1,0 +1,204 @@
+"""The package's shape: imports run one way (lower layers never import higher ones), no module
+imports itself back through others, and every import path the README and docs/ teach runs.
+
+Checked on the source with `ast` (every import, including those inside functions and under
+TYPE_CHECKING), so a lazy import cannot hide a cycle or an upward dependency.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import re
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SRC = ROOT / "src" / "greenai"
+
+# Lower number = lower layer. A module may import its own layer and the layers below it.
+LAYERS: dict[str, int] = {
+    "_version": 0,
+    "units": 0,
+    "errors": 0,
+    "config": 1,
+    "factories": 1,
+    "data": 1,
+    "hardware": 2,
+    "meters": 3,
+    "testing": 4,
+    "carbon": 4,
+    "ledger": 5,
+    "tracking": 6,
+    "distributed": 7,
+    "estimate": 7,
+    "optimize": 8,
+    "tune": 8,
+    "schedule": 9,
+    "integrations": 10,
+    "demo": 10,
+    "report": 11,
+    "dashboard": 12,
+    "monitor": 12,
+    "cli": 13,
+    "__main__": 14,
+    "__init__": 14,  # the package's public surface: lazy names over every layer
+}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(SRC.parent).with_suffix("").parts
+    if parts[-1] == "__init__" and len(parts) > 1:
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def imports_of(path: Path) -> set[str]:
+    """Every greenai module this file imports, at any depth of the file."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("greenai"))
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if node.module.startswith("greenai"):
+                found.add(node.module)
+                # `from greenai.x import y` imports greenai.x.y when y is a module
+                for a in node.names:
+                    candidate = f"{node.module}.{a.name}"
+                    if (SRC.parent / candidate.replace(".", "/")).with_suffix(".py").exists() or (
+                        SRC.parent / candidate.replace(".", "/") / "__init__.py"
+                    ).exists():
+                        found.add(candidate)
+    return found
+
+
+def graph() -> dict[str, set[str]]:
+    edges: dict[str, set[str]] = defaultdict(set)
+    for path in SRC.rglob("*.py"):
+        edges[module_name(path)] |= {m for m in imports_of(path) if m != module_name(path)}
+    return edges
+
+
+def layer(module: str) -> int:
+    parts = module.split(".")
+    if module == "greenai":
+        return LAYERS["__init__"]
+    top = parts[1]
+    if top not in LAYERS:
+        raise AssertionError(f"{module}: package greenai.{top} has no layer in tests/test_layout.py")
+    return LAYERS[top]
+
+
+def test_every_package_has_a_layer():
+    for path in SRC.rglob("*.py"):
+        layer(module_name(path))
+
+
+def test_imports_never_run_from_a_lower_layer_to_a_higher_one():
+    upward = [
+        f"{a} (layer {layer(a)}) imports {b} (layer {layer(b)})"
+        for a, bs in graph().items()
+        for b in bs
+        if b != "greenai" and layer(b) > layer(a)
+    ]
+    assert upward == []
+
+
+def test_only_the_public_surface_imports_the_package_root():
+    offenders = [a for a, bs in graph().items() if "greenai" in bs and a not in {"greenai", "greenai.__main__"}]
+    assert offenders == []
+
+
+def strongly_connected(edges: dict[str, set[str]]) -> list[list[str]]:
+    """Tarjan's algorithm (Tarjan, SIAM J. Comput. 1(2), 1972), iteratively."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    out: list[list[str]] = []
+    counter = 0
+    nodes = set(edges) | {b for bs in edges.values() for b in bs}
+    for root in sorted(nodes):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(edges.get(root, ()))))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = counter
+                    counter += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(edges.get(child, ())))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    out.append(sorted(component))
+    return out
+
+
+def test_there_are_no_import_cycles():
+    # a package's __init__ that lazily names its own submodules is not a cycle of code
+    edges = {
+        a: {
+            b for b in bs if not (b.startswith(a + ".") and (SRC.parent / a.replace(".", "/") / "__init__.py").exists())
+        }
+        for a, bs in graph().items()
+    }
+    assert strongly_connected(edges) == []
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    assert strongly_connected({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+_FROM = re.compile(r"^\s*from (greenai[\w.]*) import \(?([\w, ]+)\)?\s*(?:#.*)?$")
+_IMPORT = re.compile(r"^\s*import (greenai[\w.]*)\s*(?:#.*)?$")
+
+
+def documented_imports() -> list[tuple[str, str, str | None]]:
+    found = []
+    for doc in DOCS:
+        for line in doc.read_text().splitlines():
+            if m := _FROM.match(line):
+                for name in m.group(2).split(","):
+                    if name.strip():
+                        found.append((doc.name, m.group(1), name.strip().split(" as ")[0]))
+            elif m := _IMPORT.match(line):
+                found.append((doc.name, m.group(1), None))
+    return found
+
+
+def test_the_docs_teach_some_imports():
+    assert len(documented_imports()) >= 10
+
+
+@pytest.mark.parametrize("doc,module,name", documented_imports())
+def test_every_documented_import_runs(doc, module, name):
+    imported = importlib.import_module(module)
+    if name is not None:
+        assert hasattr(imported, name) or importlib.util.find_spec(f"{module}.{name}") is not None, (
+            f"{doc}: from {module} import {name}"
+        )
