@@ -46,6 +46,7 @@ from greenai.carbon.grid_forecast import (
 from greenai.schedule.policies import CarbonAwareTiming, Fifo, Oracle
 from greenai.schedule.simulate import compare, simulate
 from greenai.schedule.trace_jobs import hourly_jobs
+from greenai.units import joules_to_kwh
 
 TARGET = 0.75
 REGIONS = ("gb_2020", "fr_2020")
@@ -72,7 +73,7 @@ def run_region(name: str, days: float) -> dict:
     rows = {
         c.summary.policy: {
             "carbon_kg": c.summary.carbon_g / 1000,
-            "energy_kwh": c.summary.energy_j / 3.6e6,
+            "energy_kwh": joules_to_kwh(c.summary.energy_j),
             "mean_wait_h": c.summary.mean_wait_s / 3600,
             "deadline_misses": c.summary.deadline_misses,
             "saving_vs_fifo_kg": c.saving_vs_fifo_g / 1000,

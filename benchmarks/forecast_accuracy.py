@@ -434,6 +434,8 @@ def _pct(x: float | None) -> str:
 
 
 def report(results: list[dict[str, Any]], quick: bool) -> str:
+    from greenai.units import kwh_to_joules
+
     first = results[0]
     repeat = len(results) // len({r["config"] for r in results})
     lines = [
@@ -502,7 +504,7 @@ def report(results: list[dict[str, Any]], quick: bool) -> str:
             else f"none: {f10.get('reason', '?')}"
         )
         ct_cell = (
-            f"{r['ct_pred_kwh'] * 3.6e6:.0f} J (actual {r['ct_actual_kwh'] * 3.6e6:.0f} J)"
+            f"{kwh_to_joules(r['ct_pred_kwh']):.0f} J (actual {kwh_to_joules(r['ct_actual_kwh']):.0f} J)"
             if r["ct_pred_kwh"] and r["ct_actual_kwh"]
             else "n/a"
         )

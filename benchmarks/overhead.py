@@ -278,8 +278,10 @@ def worker_trial(variant: str, steps: int, threads: int, workdir: Path) -> dict[
         emissions_kg = tracker.stop()
         t3 = time.perf_counter()
         data = tracker.final_emissions_data
+        from greenai.units import kwh_to_joules  # after the measurement: not timed
+
         out["codecarbon"] = {
-            "energy_j": float(data.energy_consumed) * 3.6e6,  # kWh -> J
+            "energy_j": kwh_to_joules(float(data.energy_consumed)),
             "carbon_g": float(emissions_kg or 0.0) * 1000.0,
             "measure_power_secs": float(getattr(tracker, "_measure_power_secs", float("nan"))),
             "tracking_mode": getattr(data, "tracking_mode", ""),

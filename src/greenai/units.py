@@ -7,9 +7,10 @@ from __future__ import annotations
 
 J_PER_KWH = 3_600_000.0
 J_PER_WH = 3_600.0
-UJ_PER_J = 1_000_000.0
-MJ_PER_J = 1_000.0  # millijoules per joule (NVML reports energy in mJ)
-MW_PER_W = 1_000.0  # milliwatts per watt (NVML reports power in mW)
+MICROJOULES_PER_J = 1_000_000.0  # RAPL reports energy in uJ
+MILLIJOULES_PER_J = 1_000.0  # NVML reports energy in mJ
+MICROWATTS_PER_W = 1_000_000.0  # RAPL power limits are in uW
+MILLIWATTS_PER_W = 1_000.0  # NVML reports power and power limits in mW
 BYTES_PER_GB = 1_000_000_000.0  # decimal gigabyte, as energy-per-GB coefficients are quoted
 
 
@@ -26,15 +27,19 @@ def joules_to_wh(energy_j: float) -> float:
 
 
 def microjoules_to_joules(energy_uj: float) -> float:
-    return energy_uj / UJ_PER_J
+    return energy_uj / MICROJOULES_PER_J
 
 
 def millijoules_to_joules(energy_mj: float) -> float:
-    return energy_mj / MJ_PER_J
+    return energy_mj / MILLIJOULES_PER_J
 
 
 def milliwatts_to_watts(power_mw: float) -> float:
-    return power_mw / MW_PER_W
+    return power_mw / MILLIWATTS_PER_W
+
+
+def microwatts_to_watts(power_uw: float) -> float:
+    return power_uw / MICROWATTS_PER_W
 
 
 def energy_j(power_w: float, duration_s: float) -> float:

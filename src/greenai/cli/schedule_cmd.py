@@ -21,6 +21,7 @@ from greenai.cli import schedule_run, schedule_show
 from greenai.cli.options import JsonOpt, print_json
 from greenai.cli.render import make_console
 from greenai.errors import ConfigError
+from greenai.units import joules_to_kwh, kwh_to_joules
 
 schedule_app = typer.Typer(help="Carbon- and energy-aware scheduling of jobs.", no_args_is_help=True)
 
@@ -136,7 +137,7 @@ def simulate(
         "trace": trace,
         "nodes": [parse_node(n) for n in node or []],
         "max_power_w": max_power_w,
-        "max_energy_j": None if max_energy_kwh is None else max_energy_kwh * 3_600_000.0,
+        "max_energy_j": None if max_energy_kwh is None else kwh_to_joules(max_energy_kwh),
         "window_s": parse_duration(window, "--window"),
         "delay_s": parse_duration(delay, "--delay"),
     }
@@ -189,7 +190,7 @@ def _simulate_table(rows: list[Any], trace_label: str, n_jobs: int) -> Table:
         table.add_row(
             s.policy,
             f"{s.carbon_g / 1000:.4g}",
-            f"{s.energy_j / 3_600_000:.4g}",
+            f"{joules_to_kwh(s.energy_j):.4g}",
             f"{s.mean_wait_s / 3600:.2f} h",
             str(s.deadline_misses),
             saved,

@@ -24,11 +24,10 @@ from pathlib import Path
 
 from greenai.errors import MeterError
 from greenai.meters.base import DeviceEnergy, DeviceKind, MeterInfo, Provenance, Unavailable
-from greenai.units import UJ_PER_J
+from greenai.units import MICROJOULES_PER_J, microwatts_to_watts
 
 POWERCAP_ROOT = Path("/sys/class/powercap")
 DEFAULT_MAX_POWER_W = 500.0  # generous bound for a zone without constraint_*_max_power_uw
-_UW_PER_W = 1_000_000.0
 _REL_UNCERTAINTY = {DeviceKind.CPU: 0.05, DeviceKind.DRAM: 0.10}
 _TOP_ZONE = re.compile(r"(?P<prefix>[\w-]*rapl[\w-]*):(?P<n>\d+)")
 _PACKAGE = re.compile(r"package-(\d+)")
@@ -50,7 +49,7 @@ def wraps_between(delta_uj: int, range_uj: int, elapsed_s: float, mean_power_w: 
     range of that prediction; a larger burst or lull is misjudged by whole ranges.
     Callers use it only when `elapsed_s * max power` could exceed the range.
     """
-    expected_uj = elapsed_s * mean_power_w * UJ_PER_J
+    expected_uj = elapsed_s * mean_power_w * MICROJOULES_PER_J
     return max(0, round((expected_uj - delta_uj) / range_uj))
 
 
@@ -77,11 +76,11 @@ class _Zone:
     def advance(self, cur_uj: int, now: float) -> None:
         elapsed_s = now - self.last_t
         delta_uj = counter_delta_uj(self.last_uj, cur_uj, self.range_uj)
-        if elapsed_s * self.max_power_w * UJ_PER_J < self.range_uj:
+        if elapsed_s * self.max_power_w * MICROJOULES_PER_J < self.range_uj:
             self.clear_uj += delta_uj
             self.clear_s += elapsed_s
         elif self.clear_s > 0:
-            mean_power_w = self.clear_uj / UJ_PER_J / self.clear_s
+            mean_power_w = self.clear_uj / MICROJOULES_PER_J / self.clear_s
             delta_uj += self.range_uj * wraps_between(delta_uj, self.range_uj, elapsed_s, mean_power_w)
         self.total_uj += delta_uj
         self.last_uj, self.last_t = cur_uj, now
@@ -139,7 +138,7 @@ class RaplMeter:
                 DeviceEnergy(
                     device=zone.device,
                     kind=zone.kind,
-                    energy_j=zone.total_uj / UJ_PER_J,
+                    energy_j=zone.total_uj / MICROJOULES_PER_J,
                     provenance=Provenance.MEASURED,
                     rel_uncertainty=_REL_UNCERTAINTY[zone.kind],
                 )
@@ -219,7 +218,7 @@ def _max_power_w(zone_dir: Path) -> float:
         with contextlib.suppress(OSError, ValueError):
             values.append(int(path.read_text()))
     best_uw = max(values, default=0)
-    return best_uw / _UW_PER_W if best_uw > 0 else DEFAULT_MAX_POWER_W
+    return microwatts_to_watts(best_uw) if best_uw > 0 else DEFAULT_MAX_POWER_W
 
 
 def _open(path: Path) -> int:

@@ -4,7 +4,7 @@ Decisions happen at every step of the carbon trace (its median step, e.g. 30 min
 arrival, at every completion, and at the latest start of every waiting job. Between two
 decisions the set of running jobs is fixed. A job draws constant power (its energy on its
 node over its duration); its carbon is that power times the exact integral of the trace's
-step function over the intervals it ran: carbon_g = P_w x ∫ I dt / 3.6e6 (I in gCO2e/kWh).
+step function over the intervals it ran: carbon_g = P_w x ∫ I dt / J_PER_KWH (I in gCO2e/kWh).
 Energy figures here are *estimated* (predicted job energy), never measured.
 """
 

@@ -72,6 +72,7 @@ from itertools import pairwise
 
 from greenai.meters.base import Provenance
 from greenai.tracking.progress import Occurrence, ProgressSeries, TracePoint
+from greenai.units import joules_to_kwh
 
 METHOD = "steady-state energy per step x remaining steps + periodic phases x remaining occurrences"
 TARGET_WINDOWS = 24
@@ -174,7 +175,7 @@ class Forecast:
 
     @property
     def energy_kwh(self) -> float:
-        return self.energy_j / 3_600_000.0
+        return joules_to_kwh(self.energy_j)
 
     def summary(self) -> str:
         """One line, e.g. for a log or a progress bar."""

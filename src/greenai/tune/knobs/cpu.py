@@ -22,10 +22,10 @@ from pathlib import Path
 from greenai.errors import ConfigError
 from greenai.meters.rapl import POWERCAP_ROOT
 from greenai.tune.knobs.base import KnobUnavailable, positive_ints
+from greenai.units import MICROWATTS_PER_W, microwatts_to_watts
 
 CPU_ROOT = Path("/sys/devices/system/cpu")
 _CPU_DIR = re.compile(r"cpu\d+")
-_UW_PER_W = 1_000_000
 DEFAULT_CAP_FRACTIONS = (0.6, 0.8, 1.0)  # of the current RAPL limit
 DEFAULT_FREQ_LEVELS = 4  # evenly spaced caps when the driver lists no frequencies
 
@@ -170,7 +170,7 @@ class RaplPowerCapKnob:
 
     def _max_w(self) -> float | None:
         f = self._dir / "constraint_0_max_power_uw"
-        return read_int(f) / _UW_PER_W if f.is_file() else None
+        return microwatts_to_watts(read_int(f)) if f.is_file() else None
 
     def values(self) -> tuple[float, ...]:
         if self._given is not None:
@@ -181,13 +181,13 @@ class RaplPowerCapKnob:
         return tuple(round(now_w * f, 1) for f in DEFAULT_CAP_FRACTIONS)
 
     def current(self) -> float:
-        return read_int(self._limit_file) / _UW_PER_W
+        return microwatts_to_watts(read_int(self._limit_file))
 
     def apply(self, value: float) -> None:
         self._check(value)
         if self._original_uw is None:
             self._original_uw = read_int(self._limit_file)
-        write_sysfs(self._limit_file, round(value * _UW_PER_W), self.name)
+        write_sysfs(self._limit_file, round(value * MICROWATTS_PER_W), self.name)
 
     def restore(self) -> None:
         if self._original_uw is not None:

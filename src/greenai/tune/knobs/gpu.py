@@ -19,6 +19,7 @@ from typing import Any
 
 from greenai.errors import ConfigError
 from greenai.tune.knobs.base import KnobUnavailable, positive_ints
+from greenai.units import MILLIWATTS_PER_W, milliwatts_to_watts
 
 POWER_STEP_W = 25.0  # Zeus's default power-limit step
 MAX_CLOCK_CANDIDATES = 4  # locked clocks tried by default, besides "unlocked"
@@ -101,7 +102,7 @@ class GpuPowerLimitKnob:
 
     def _range_w(self) -> tuple[float, float]:
         low, high = self._gpu.call("nvmlDeviceGetPowerManagementLimitConstraints")
-        return low / 1000, high / 1000
+        return milliwatts_to_watts(low), milliwatts_to_watts(high)
 
     def available(self) -> str | None:
         try:
@@ -130,14 +131,14 @@ class GpuPowerLimitKnob:
         return tuple(out)
 
     def current(self) -> float:
-        return self._gpu.call("nvmlDeviceGetPowerManagementLimit") / 1000
+        return milliwatts_to_watts(self._gpu.call("nvmlDeviceGetPowerManagementLimit"))
 
     def apply(self, value: float) -> None:
         low, high = self._range_w()
         self._check(value, low, high)
         if self._original_mw is None:
             self._original_mw = self._gpu.call("nvmlDeviceGetPowerManagementLimit")
-        self._gpu.call("nvmlDeviceSetPowerManagementLimit", round(value * 1000))
+        self._gpu.call("nvmlDeviceSetPowerManagementLimit", round(value * MILLIWATTS_PER_W))
 
     def restore(self) -> None:
         if self._original_mw is not None:
