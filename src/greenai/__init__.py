@@ -24,9 +24,9 @@ __all__ = [
 
 if TYPE_CHECKING:
     from greenai.config import Config, load_config
-    from greenai.errors import GreenAIError
+    from greenai.errors import BudgetExceeded, GreenAIError
     from greenai.estimate.api import estimate
-    from greenai.tracking.budget import Budget, BudgetExceeded
+    from greenai.tracking.budget import Budget
     from greenai.tracking.result import RunResult
     from greenai.tracking.tracker import Tracker, track
 
@@ -35,7 +35,7 @@ _LAZY = {
     "Tracker": "greenai.tracking.tracker",
     "RunResult": "greenai.tracking.result",
     "Budget": "greenai.tracking.budget",
-    "BudgetExceeded": "greenai.tracking.budget",
+    "BudgetExceeded": "greenai.errors",
     "estimate": "greenai.estimate.api",
     "load_config": "greenai.config",
     "Config": "greenai.config",

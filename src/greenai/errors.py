@@ -1,4 +1,15 @@
-"""The project's exceptions. Vendor and OS errors are translated once, at the boundary."""
+"""The project's exceptions, all defined here. Vendor and OS errors are translated once, at the boundary.
+
+Modules that raise them re-export them where they were first defined (e.g.
+``greenai.tracking.budget.BudgetExceeded``); this module imports nothing of greenai at run time.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from greenai.tracking.budget import BudgetBreach
 
 
 class GreenAIError(Exception):
@@ -33,3 +44,31 @@ class TransformSkipped(GreenAIError):
     """An optimization transform cannot handle this model or machine; the message says why.
 
     A search records the reason beside the candidate and goes on with the others."""
+
+
+class EstimateError(GreenAIError):
+    """The model or its example input cannot be counted (bad input, model fails to run)."""
+
+
+class BudgetExceeded(GreenAIError):
+    """Raised in the user's thread at a safe point when a `stop` budget fired."""
+
+    def __init__(self, breach: BudgetBreach) -> None:
+        super().__init__(breach.message())
+        self.breach = breach
+
+
+class KnobUnavailable(GreenAIError):
+    """A knob cannot be used on this machine (missing hardware, read-only, no privileges)."""
+
+
+class JobFileError(GreenAIError):
+    """A job file cannot be read, or one of its jobs is missing or has an invalid field."""
+
+
+class RayUnavailableError(GreenAIError):
+    """Ray is not installed, or the cluster cannot be reached or cannot run a job."""
+
+
+class ModelUnavailableError(GreenAIError):
+    """A packaged model (or the library that runs it) is not installed."""

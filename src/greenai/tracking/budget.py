@@ -30,7 +30,8 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from greenai.errors import ConfigError, GreenAIError
+from greenai.errors import BudgetExceeded as BudgetExceeded  # defined in errors; importable from here too
+from greenai.errors import ConfigError
 from greenai.tracking.forecast import Forecast
 from greenai.units import J_PER_KWH
 
@@ -106,14 +107,6 @@ class BudgetBreach:
             f"budget exceeded ({self.action}): {self.quantity} limit {self.limit:g} {unit}, "
             f"{what}, after {self.at_s:.1f} s"
         )
-
-
-class BudgetExceeded(GreenAIError):
-    """Raised in the user's thread at a safe point when a `stop` budget fired."""
-
-    def __init__(self, breach: BudgetBreach) -> None:
-        super().__init__(breach.message())
-        self.breach = breach
 
 
 class BudgetMonitor:

@@ -15,11 +15,7 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from greenai.errors import ConfigError, GreenAIError
-
-
-class KnobUnavailable(GreenAIError):
-    """A knob cannot be used on this machine (missing hardware, read-only, no privileges)."""
+from greenai.errors import ConfigError, KnobUnavailable
 
 
 @runtime_checkable
