@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from greenai import units
 
 
@@ -33,3 +35,52 @@ def test_format_energy_switches_unit_at_10_kj_and_1_kwh() -> None:
     assert units.format_energy(10_000) == "2.78 Wh"
     assert units.format_energy(3_600_000) == "1.000 kWh"
     assert units.format_energy(-5) == "-5.0 J"
+
+
+# -- durations: the one parser (job files, `schedule` options) --------------------------
+
+
+@pytest.mark.parametrize(
+    "text, seconds",
+    [
+        ("90", 90.0),
+        ("90s", 90.0),
+        ("90sec", 90.0),
+        ("3min", 180.0),
+        ("30m", 1800.0),
+        ("1h30m", 5400.0),
+        ("1h30min", 5400.0),
+        ("2h", 7200.0),
+        ("1d", 86_400.0),
+        ("1.5h", 5400.0),
+        (".5h", 1800.0),
+        ("2d 4h", 187_200.0),
+        (" 2H 5M ", 7500.0),
+        ("0", 0.0),
+        ("1e3", 1000.0),
+        (45, 45.0),
+        (1.5, 1.5),
+    ],
+)
+def test_parse_duration_s_accepts(text: object, seconds: float) -> None:
+    assert units.parse_duration_s(text) == seconds  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "bad", ["", "  ", "h", "soon", "2x", "1h-5m", "-5", "-1h", -1, "inf", "nan", float("nan"), True, None, "1h 30"]
+)
+def test_parse_duration_s_rejects_saying_what_is_accepted(bad: object) -> None:
+    from greenai.errors import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        units.parse_duration_s(bad)  # type: ignore[arg-type]
+    assert isinstance(info.value, ValueError)  # callers reading any value may catch ValueError
+    message = str(info.value)
+    assert "not a duration" in message and "1h30m" in message and "min" in message, message
+
+
+def test_parse_duration_s_names_what_it_reads() -> None:
+    from greenai.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"^--delay 'soon' is not a duration: use seconds"):
+        units.parse_duration_s("soon", "--delay")

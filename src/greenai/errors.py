@@ -72,3 +72,9 @@ class RayUnavailableError(GreenAIError):
 
 class ModelUnavailableError(GreenAIError):
     """A packaged model (or the library that runs it) is not installed."""
+
+
+class DurationError(ConfigError, ValueError):
+    """A duration cannot be read (see `greenai.units.parse_duration_s` for the accepted forms).
+
+    Also a ValueError, so that code reading a value of any kind can treat it like one."""

@@ -5,6 +5,11 @@ Constants are exact: 1 kWh = 1000 W x 3600 s = 3_600_000 J (SI definition of the
 
 from __future__ import annotations
 
+import math
+import re
+
+from greenai.errors import DurationError
+
 J_PER_KWH = 3_600_000.0
 J_PER_WH = 3_600.0
 MICROJOULES_PER_J = 1_000_000.0  # RAPL reports energy in uJ
@@ -64,3 +69,46 @@ def format_energy(energy_j: float) -> str:
     if abs(energy_j) < J_PER_KWH:
         return f"{joules_to_wh(energy_j):,.2f} Wh"
     return f"{joules_to_kwh(energy_j):,.3f} kWh"
+
+
+# -- durations ------------------------------------------------------------------------
+
+DURATION_UNITS_S = {"s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3_600.0, "d": 86_400.0}
+DURATION_FORMS = "seconds (90) or numbers with s, min (or m), h, d: 90s, 3min, 1.5h, 1h30m, 1d"
+_DURATION_PART = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(min|sec|[smhd])\s*", re.IGNORECASE)
+
+
+def parse_duration_s(value: str | float, what: str | None = None) -> float:
+    """Seconds of a duration: a number of seconds (``90``, ``"90"``, ``"1.5"``), or numbers
+    with units s (sec), m (min), h, d in any case, alone or combined (``"90s"``, ``"3min"``,
+    ``"1.5h"``, ``"1h30m"``, ``"2d 4h"``).
+
+    Anything else (empty, negative, inf, nan, a bool, an unknown unit) raises DurationError,
+    a ConfigError (and ValueError) that names `what` (e.g. "--delay") and says what is
+    accepted. This is the one duration parser: job files, `schedule` options and the rest."""
+    seconds = _duration_s(value)
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        label = f"{what} {value!r}" if what else repr(value)
+        raise DurationError(f"{label} is not a duration: use {DURATION_FORMS} (finite, >= 0)")
+    return seconds + 0.0  # -0.0 -> 0.0
+
+
+def _duration_s(value: object) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    try:
+        return float(text)  # plain seconds ("inf" and "nan" are refused by the caller)
+    except ValueError:
+        pass
+    pos, seconds = 0, 0.0
+    for match in _DURATION_PART.finditer(text):
+        if match.start() != pos:
+            return None
+        seconds += float(match.group(1)) * DURATION_UNITS_S[match.group(2).lower()]
+        pos = match.end()
+    return seconds if text and pos == len(text) else None
