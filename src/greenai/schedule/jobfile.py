@@ -33,8 +33,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from greenai.errors import JobFileError
+from greenai.errors import DurationError, JobFileError
 from greenai.schedule.jobs import Job
+from greenai.units import parse_duration_s  # the one duration parser (re-exported here)
 
 JOB_KEYS = frozenset(
     {
@@ -57,8 +58,6 @@ JOB_KEYS = frozenset(
 )
 TOP_KEYS = frozenset({"job", "defaults"})
 
-_UNIT_S = {"d": 86_400.0, "h": 3_600.0, "m": 60.0, "s": 1.0}
-_DURATION_PART = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(d|h|m|s)\s*", re.IGNORECASE)
 _CALLABLE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 
 
@@ -210,33 +209,6 @@ def _steps(entry: Mapping[str, Any], where: str) -> int | None:
     return steps
 
 
-def parse_duration_s(value: Any) -> float:
-    """Seconds from a number or a string like "90", "45s", "30m", "2h", "1d", "1h30m"
-    (ValueError otherwise)."""
-    if isinstance(value, bool):
-        raise ValueError(f"not a duration: {value!r}")
-    if isinstance(value, (int, float)):
-        seconds = float(value)
-    elif isinstance(value, str):
-        text = value.strip()
-        try:
-            seconds = float(text)
-        except ValueError:
-            pos, seconds = 0, 0.0
-            for match in _DURATION_PART.finditer(text):
-                if match.start() != pos:
-                    break
-                seconds += float(match.group(1)) * _UNIT_S[match.group(2).lower()]
-                pos = match.end()
-            if pos != len(text) or not text:
-                raise ValueError(f"not a duration: {value!r} (use seconds or e.g. '30m', '2h', '1h30m')") from None
-    else:
-        raise ValueError(f"not a duration: {value!r}")
-    if not math.isfinite(seconds) or seconds < 0:
-        raise ValueError(f"a duration must be finite and >= 0 (got {value!r})")
-    return seconds
-
-
 def _command(raw: Any, where: str) -> tuple[str, ...] | None:
     if raw is None:
         return None
@@ -266,7 +238,7 @@ def _slack(entry: Mapping[str, Any], duration: float | None, where: str) -> floa
         if key in entry:
             try:
                 seconds = parse_duration_s(entry[key])
-            except ValueError as e:
+            except DurationError as e:
                 raise JobFileError(f"{where}: field {key!r}: {e}") from None
             if key == "slack":
                 return seconds
