@@ -252,14 +252,14 @@ def fit_busy(
     cpu = u_o x fixed + u_w x work, by relative NNLS."""
     import numpy as np
 
-    W, C, O = (np.asarray(v, dtype=float) for v in (work_s, cpu_s, fixed_s))
+    W, C, F = (np.asarray(v, dtype=float) for v in (work_s, cpu_s, fixed_s))
     keep = C > 0
     if not keep.any():
         return 1.0, 1.0
-    W, C, O = W[keep], C[keep], O[keep] * scale
-    a = np.stack([O, W], axis=1) / C[:, None]
+    W, C, F = W[keep], C[keep], F[keep] * scale
+    a = np.stack([F, W], axis=1) / C[:, None]
     u_o, u_w = nnls(a, np.ones_like(C))
-    if float(np.max(W / np.maximum(W + O, 1e-30))) < 0.3:  # work never seen: as the fixed part
+    if float(np.max(W / np.maximum(W + F, 1e-30))) < 0.3:  # work never seen: as the fixed part
         u_w = u_o
     clamp = lambda u: float(min(max(u, 0.0), usable))
     return clamp(u_o) or 1.0, clamp(u_w) or clamp(u_o) or 1.0
@@ -675,7 +675,8 @@ def _fit_energy(segments: list[Segment]) -> tuple[str, EnergyModel, Provenance |
             cols[i, -1] = 1.0
         x = nnls(cols / E[:, None], np.ones_like(E))
         mape = float(np.mean(np.abs(cols @ x - E) / E))
-        flop_table, byte_table = {}, {}
+        flop_table: dict[str, float] = {}
+        byte_table: dict[str, float] = {}
         for key, e in zip(keys, x[:-2]):
             table = flop_table if OpClass(key.split("/")[0]) in COMPUTE_CLASSES else byte_table
             table[key] = float(e * 1e12)

@@ -75,7 +75,7 @@ import copy
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 import torch
 from torch import Tensor, nn
@@ -159,9 +159,10 @@ class _CountingMode(TorchDispatchMode):
         if self._composite_only(func):
             with self:
                 return func._op_dk(DispatchKey.CompositeImplicitAutograd, *args, **kwargs)
-        if name in COMPOSED_KERNELS and self._has_backend_kernel(func):
+        key = self._backend_key
+        if name in COMPOSED_KERNELS and key is not None and self._has_backend_kernel(func):
             with self:  # a fused layer whose kernel only calls other operators: count those
-                return func._op_dk(self._backend_key, *args, **kwargs)
+                return func._op_dk(key, *args, **kwargs)
         out = func(*args, **kwargs)
         if name in FREE or func.is_view:
             return out
@@ -327,6 +328,14 @@ class _Run:
     notes: list[str]
 
 
+class _RunOptions(TypedDict):
+    """What count_ops passes on to each _run (on fake tensors, then maybe on real ones)."""
+
+    training: bool
+    loss_fn: Callable[[Any], Tensor] | None
+    optimizer: str | None
+
+
 def _run(
     work: nn.Module,
     inputs: Any,
@@ -440,7 +449,7 @@ def count_ops(
     if not isinstance(model, nn.Module):
         raise EstimateError(f"model must be a torch.nn.Module, not {type(model).__name__}")
     tensors = _check_input(example_input)
-    options = {"training": training, "loss_fn": loss_fn, "optimizer": optimizer}
+    options: _RunOptions = {"training": training, "loss_fn": loss_fn, "optimizer": optimizer}
     if optimizer is not None and optimizer.lower() not in OPTIMIZERS:
         raise EstimateError(f"unknown optimizer {optimizer!r}: use one of {', '.join(OPTIMIZERS)} or None")
     materialized = _is_materialized(model, tensors)

@@ -25,13 +25,13 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from greenai.estimate.ops import SINGLE_IMAGE, OpClass
 from greenai.estimate.timing import filled, quiet, varied
+from greenai.hardware.cpu import CpuFeatures, this_cpu
 
 FP32, BF16, INT8 = "float32", "bfloat16", "int8"
 FORWARD, BACKWARD = "forward", "backward"
@@ -78,31 +78,13 @@ class Bench:
 
 
 # -- hardware support ----------------------------------------------------------------------
-def cpu_flags(path: str | Path = "/proc/cpuinfo") -> set[str]:
-    try:
-        for line in Path(path).read_text().splitlines():
-            if line.startswith("flags"):
-                return set(line.partition(":")[2].split())
-    except OSError:
-        pass
-    return set()
-
-
-def bf16_support() -> tuple[bool, str]:
-    """(native, why): native when the CPU has bf16 instructions that oneDNN uses."""
-    import torch
-
-    native_flags = sorted(cpu_flags() & {"avx512_bf16", "amx_bf16"})
-    try:
-        onednn = bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        onednn = False
-    if native_flags or onednn:
-        return True, f"native bf16 ({', '.join(native_flags) or 'oneDNN reports support'})"
-    return False, (
-        "no avx512_bf16/amx_bf16 in the CPU flags: bf16 is emulated (converted to "
-        "fp32 and back) and slow; measured anyway, at small sizes"
-    )
+def bf16_support(features: CpuFeatures | None = None) -> tuple[bool, str]:
+    """(native, why) for bf16 on this CPU (or `features`), by hardware.cpu's one rule: native
+    means bf16 instructions; oneDNN's bf16 on plain AVX-512 is emulation and does not count."""
+    cpu = features if features is not None else this_cpu()
+    if cpu.bf16:
+        return True, cpu.bf16_detail()
+    return False, f"{cpu.bf16_detail()}; measured anyway, at small sizes"
 
 
 def int8_support() -> tuple[bool, str]:
@@ -173,7 +155,7 @@ def _bench(
     cls: OpClass,
     dtype: str,
     backward: bool,
-    kernels: list[Kernel],
+    kernels: Sequence[Kernel],
     make: Callable[[], Callable[[], Any]],
     op: str = "",
 ) -> Bench:
@@ -236,7 +218,7 @@ def matmul_benches(dtype: str, backward: bool = False) -> list[Bench]:
         out.append(_bench(f"linear {m}x{k}->{n}", M, dtype, backward, kernels, make))
     for bt, m, k, n in bmms:
 
-        def make(bt=bt, m=m, k=k, n=n) -> Callable[[], Any]:
+        def make_bmm(bt=bt, m=m, k=k, n=n) -> Callable[[], Any]:
             td = _tdtype(dtype)
             a = filled(bt, m, k, dtype=td, requires_grad=backward)
             b = filled(bt, k, n, dtype=td, requires_grad=backward)
@@ -245,7 +227,7 @@ def matmul_benches(dtype: str, backward: bool = False) -> list[Bench]:
         f = 2 * bt * m * k * n
         one = s * bt * (m * k + k * n + m * n)
         kernels = [(M, f, one), (M, f, one)] if backward else [(M, f, one)]
-        out.append(_bench(f"bmm {bt}x{m}x{k}x{n}", M, dtype, backward, kernels, make))
+        out.append(_bench(f"bmm {bt}x{m}x{k}x{n}", M, dtype, backward, kernels, make_bmm))
     return out
 
 
@@ -327,10 +309,10 @@ def conv_benches(dtype: str, depthwise: bool, backward: bool = False) -> list[Be
             w = filled(k_out, c // groups, k, k, dtype=td, requires_grad=backward)
             b = filled(k_out, dtype=td, requires_grad=backward)
 
-            def op(x: Any, w: Any, b: Any) -> Any:
+            def conv(x: Any, w: Any, b: Any) -> Any:
                 return F.conv2d(x, w, b, stride=stride, padding=pad, groups=groups)
 
-            return _backward(op, x, w, b) if backward else _inference(op, x, w, b)
+            return _backward(conv, x, w, b) if backward else _inference(conv, x, w, b)
 
         f = 2 * n * k_out * ho * ho * (c // groups) * k * k
         xb, wb, bb, ob = n * c * h * h, k_out * (c // groups) * k * k, k_out, n * k_out * ho * ho
@@ -561,7 +543,7 @@ def normalization_benches(dtype: str, backward: bool = False) -> list[Bench]:
         out.append(_bench(f"layer_norm {rows}x{dim}", NM, dtype, backward, kernels, make))
     for n_, c, h in [(1, 16, 8), (8, 32, 32), (8, 64, 32), (16, 64, 32)]:
 
-        def make(n_=n_, c=c, h=h):
+        def make_bn(n_=n_, c=c, h=h):
             td = _tdtype(dtype)
             x = filled(n_, c, h, h, dtype=td, requires_grad=backward)
             w = torch.ones(c, dtype=td, requires_grad=backward)
@@ -575,7 +557,7 @@ def normalization_benches(dtype: str, backward: bool = False) -> list[Bench]:
             kernels = [(NM, 14 * n, s * (3 * n + 7 * c))]
         else:
             kernels = [(NM, 4 * n, s * (2 * n + 4 * c))]
-        out.append(_bench(f"batch_norm {n_}x{c}x{h}x{h}", NM, dtype, backward, kernels, make))
+        out.append(_bench(f"batch_norm {n_}x{c}x{h}x{h}", NM, dtype, backward, kernels, make_bn))
     return out
 
 

@@ -306,7 +306,7 @@ def profile_path(fingerprint: Fingerprint | None = None) -> Path:
     return calibration_dir() / f"{fp.key()}.json"
 
 
-def save_profile(profile: Profile, path: str | Path | None = None) -> Path:
+def save_profile(profile: Profile, path: str | os.PathLike[str] | None = None) -> Path:
     """Write atomically (temp file + rename) to `path` or this machine's default location."""
     target = Path(path) if path is not None else profile_path(profile.fingerprint)
     target.parent.mkdir(parents=True, exist_ok=True)
