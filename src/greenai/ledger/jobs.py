@@ -48,6 +48,7 @@ COLUMNS = (
     "predicted_energy_j",
     "predicted_duration_s",
     "pauses",
+    "arrived_at",
 )
 # what an outcome overwrites; run_id and submitted_at get their own rules in finish_job
 _OUTCOME_COLUMNS = (
@@ -89,6 +90,7 @@ class JobRow:
     predicted_energy_j: float | None = None
     predicted_duration_s: float | None = None
     pauses: int = 0  # how many times the executor paused it (interruptible jobs)
+    arrived_at: float | None = None  # when the job arrived (could have started); its wait ends at started_at
 
 
 @dataclass(frozen=True)

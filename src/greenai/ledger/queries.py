@@ -82,7 +82,8 @@ def write_snapshot(
     if cursor.rowcount == 0:
         raise RunNotFoundError(f"no run {run_id} in the ledger")
     conn.executemany(
-        "INSERT INTO samples (run_id, t, device, kind, power_w, energy_j, provenance) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO samples (run_id, t, device, kind, power_w, energy_j, provenance, phase)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         [
             (
                 run_id,
@@ -92,6 +93,7 @@ def write_snapshot(
                 s.power_w,
                 s.energy_j,
                 Provenance(s.provenance).value,
+                s.phase,
             )
             for s in samples
         ],
@@ -194,7 +196,7 @@ def read_samples(conn: sqlite3.Connection, run_id: str) -> list[SampleRow]:
     if conn.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone() is None:
         raise RunNotFoundError(f"no run {run_id} in the ledger")
     rows = conn.execute(
-        "SELECT t, device, kind, power_w, energy_j, provenance FROM samples WHERE run_id = ? ORDER BY t, rowid",
+        "SELECT t, device, kind, power_w, energy_j, provenance, phase FROM samples WHERE run_id = ? ORDER BY t, rowid",
         (run_id,),
     )
     return [
@@ -205,6 +207,7 @@ def read_samples(conn: sqlite3.Connection, run_id: str) -> list[SampleRow]:
             power_w=_num(row["power_w"]),
             energy_j=_num(row["energy_j"]),
             provenance=Provenance(row["provenance"]),
+            phase=row["phase"],
         )
         for row in rows
     ]

@@ -39,6 +39,7 @@ class SampleRow:
     power_w: float  # mean power since the previous tick
     energy_j: float  # cumulative since the run started
     provenance: Provenance
+    phase: str | None = None  # the phase path that held most of the interval (None: no phase)
 
 
 @dataclass(frozen=True, slots=True)

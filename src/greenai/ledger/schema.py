@@ -221,7 +221,15 @@ DROP TABLE schedule_jobs;
 ALTER TABLE schedule_jobs_v3 RENAME TO schedule_jobs;
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3)
+# V4: what reports draw. Each sample row names the phase that held most of its sampling interval
+# (NULL outside any phase and in rows written before V4), so a report or dashboard can shade
+# phases under the power series; each job keeps when it arrived, so its wait is known.
+V4 = """
+ALTER TABLE samples ADD COLUMN phase TEXT;
+ALTER TABLE schedule_jobs ADD COLUMN arrived_at REAL;
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4)
 
 
 def migrate(conn: sqlite3.Connection, path: Path, migrations: Sequence[str] = MIGRATIONS) -> int:

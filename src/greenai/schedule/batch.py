@@ -114,8 +114,9 @@ def run_batch(
                     JobStatus.PENDING,
                     predicted_energy_j=job.predicted_energy_j,
                     predicted_duration_s=job.predicted_duration_s,
+                    arrived_at=job.arrival_s,
                 )
-                for job in jobs
+                for job in arrived
             ],
         )
         runner = _BatchRunner(

@@ -54,6 +54,7 @@ class RunAccumulator:
     ) -> None:
         """Account one sampling interval [t0, t1) given the readings taken at t1."""
         deltas: dict[str, float] = {}
+        rows: list[tuple[str, _DeviceState, Provenance]] = []
         for r in readings:
             state = self.devices.get(r.device)
             if state is None:
@@ -67,19 +68,28 @@ class RunAccumulator:
                 state.provenance = r.provenance  # a fallback mid-run weakens the whole total
             state.rel_uncertainty = max(state.rel_uncertainty, r.rel_uncertainty)
             deltas[r.device] = delta
-            self._add_row(r.device, state, wall_t0, wall_t1, r.provenance)
-        self.phases.apportion(t0_ns, t1_ns, events, deltas)
+            rows.append((r.device, state, r.provenance))
+        phase = self.phases.apportion(t0_ns, t1_ns, events, deltas)
+        for device, state, provenance in rows:
+            self._add_row(device, state, wall_t0, wall_t1, provenance, phase)
         self.charge = self.charge + self.account.charge(sum(deltas.values()), wall_t0, wall_t1)
 
     def _add_row(
-        self, device: str, state: _DeviceState, wall_t0: float, wall_t1: float, provenance: Provenance
+        self,
+        device: str,
+        state: _DeviceState,
+        wall_t0: float,
+        wall_t1: float,
+        provenance: Provenance,
+        phase: str | None = None,
     ) -> None:
-        """A power-series row: every tick, or about once a second for slow devices."""
+        """A power-series row: every tick, or about once a second for slow devices; `phase`
+        held most of the tick (for a slow device's row: of its last tick)."""
         since = state.row_t if state.row_t is not None else wall_t0
         if state.kind in SLOW_KINDS and state.row_t is not None and wall_t1 - since < SLOW_ROW_INTERVAL_S:
             return
         power_w = (state.energy_j - state.row_energy_j) / max(wall_t1 - since, 1e-9)
-        self.pending_samples.append(SampleRow(wall_t1, device, state.kind, power_w, state.energy_j, provenance))
+        self.pending_samples.append(SampleRow(wall_t1, device, state.kind, power_w, state.energy_j, provenance, phase))
         state.row_t, state.row_energy_j = wall_t1, state.energy_j
 
     def close_rows(self, wall_t: float) -> None:

@@ -67,8 +67,9 @@ class PhaseApportioner:
         t1_ns: int,
         events: list[tuple[int, str | None, bool]],
         device_energy_j: dict[str, float],
-    ) -> None:
-        """Split the energy of interval [t0, t1) over the phases active in it."""
+    ) -> str | None:
+        """Split the energy of interval [t0, t1) over the phases active in it; return the
+        phase that held most of the interval (None if that was time outside any phase)."""
         span_ns = max(t1_ns - t0_ns, 1)
         seconds: dict[str, float] = {}
         cursor = t0_ns
@@ -87,6 +88,8 @@ class PhaseApportioner:
             for device, joules in device_energy_j.items():
                 key = (phase, device)
                 self.energy_j[key] = self.energy_j.get(key, 0.0) + joules * share
+        dominant = max(seconds.items(), key=lambda item: item[1], default=(NO_PHASE, 0.0))[0]
+        return None if dominant == NO_PHASE else dominant
 
     @staticmethod
     def _add(seconds: dict[str, float], path: str | None, secs: float) -> None:
