@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 from torch import nn
@@ -112,9 +112,11 @@ class Candidate:
         return copy.deepcopy(self.model)
 
 
+@runtime_checkable
 class Transform(Protocol):
     """`transform(candidate, task) -> Candidate`; raises TransformSkipped(reason)."""
 
-    name: str
+    @property
+    def name(self) -> str: ...  # read-only: a class attribute, a field or a property
 
     def __call__(self, candidate: Candidate, task: OptimizeTask) -> Candidate: ...

@@ -11,6 +11,7 @@ e.g. `prune-structured=0.5+int8-static+threads=1`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
 from greenai.errors import ConfigError
 from greenai.optimize.candidate import Transform
@@ -35,10 +36,11 @@ def _int(arg: str | None, default: int) -> int:
 
 
 def _unstructured(arg: str | None) -> Transform:
-    from greenai.optimize.transforms.prune import UnstructuredPrune
+    from greenai.optimize.transforms.prune import UnstructuredImportance, UnstructuredPrune
 
     importance, _, amount = (arg or "").rpartition(":")
-    return UnstructuredPrune(_fraction(amount, 0.5), importance or "magnitude")
+    # the name as typed: UnstructuredPrune checks it against the choices (ConfigError otherwise)
+    return UnstructuredPrune(_fraction(amount, 0.5), cast(UnstructuredImportance, importance or "magnitude"))
 
 
 def _registry() -> dict[str, Callable[[str | None], Transform]]:

@@ -22,12 +22,12 @@ def plot_study(study: Study, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(12.5, 5), dpi=110)
     key = []
     for number, o in enumerate(measured, start=1):
-        m = o.measurement
-        assert m is not None
+        m, quality = o.measurement, o.quality
+        assert m is not None and quality is not None  # `measured` keeps only those
         on_front = o.name in study.front
         ax.errorbar(
             m.energy_per_sample_j,
-            o.quality,
+            quality,
             xerr=m.energy_per_sample_j * m.rel_spread,
             fmt="o",
             color="tab:green" if on_front else "tab:gray",
@@ -36,17 +36,26 @@ def plot_study(study: Study, path: Path) -> Path:
         )
         ax.annotate(
             str(number),
-            (m.energy_per_sample_j, o.quality),
+            (m.energy_per_sample_j, quality),
             textcoords="offset points",
             xytext=(4, 4 + 7 * (number % 2)),
             fontsize=8,
         )
         key.append(f"{number:>2}  {o.name}")
     fig.text(0.625, 0.88, "\n".join(key), fontsize=7, family="monospace", va="top")
-    front = [study.outcome(name) for name in study.front]
-    ax.plot([o.energy_j for o in front], [o.quality for o in front], "-", color="tab:green", label="Pareto front")
+    # the front is drawn from measured outcomes with a quality: the filter only narrows the types
+    front = [
+        (o.energy_j, o.quality)
+        for o in map(study.outcome, study.front)
+        if o.energy_j is not None and o.quality is not None
+    ]
+    ax.plot([e for e, _ in front], [q for _, q in front], "-", color="tab:green", label="Pareto front")
     ax.axhline(study.bound, linestyle="--", color="tab:red", label=f"quality bound {study.bound:.4g}")
-    if study.recommended is not None and study.recommended.energy_j is not None:
+    if (
+        study.recommended is not None
+        and study.recommended.energy_j is not None
+        and study.recommended.quality is not None
+    ):
         ax.plot(
             study.recommended.energy_j,
             study.recommended.quality,

@@ -131,7 +131,11 @@ def optimize(
     progress(f"measuring {len(ready)} candidates, {repeats} interleaved rounds")
     tracker = Tracker(name, tags={"study": study_id, "kind": "optimize"}, config=config, store=store)
     measurements, failures, result = measure(
-        [o.candidate for o in ready], task.inputs, tracker, repeats=repeats, min_repeat_s=min_repeat_s
+        [o.candidate for o in ready if o.candidate is not None],
+        task.inputs,
+        tracker,
+        repeats=repeats,
+        min_repeat_s=min_repeat_s,
     )
     for o in ready:
         if o.name in failures:
@@ -171,9 +175,9 @@ def _check_arguments(
 
 def _steps(pipeline: Pipeline) -> tuple[Transform, ...]:
     """A pipeline as its sequence of transforms (a lone transform is a pipeline of one)."""
-    if callable(pipeline) and hasattr(pipeline, "name"):
-        return (pipeline,)  # type: ignore[return-value]
-    return tuple(pipeline)  # type: ignore[arg-type]
+    if isinstance(pipeline, Transform):  # callable with a name
+        return (pipeline,)
+    return tuple(pipeline)
 
 
 def _same_transform(a: Transform, b: Transform) -> bool:

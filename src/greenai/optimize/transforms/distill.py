@@ -35,7 +35,7 @@ from torch import nn
 from greenai.errors import ConfigError, TransformSkipped
 from greenai.optimize.candidate import Batch, Candidate, OptimizeTask, call_model
 from greenai.optimize.model_stats import count_params
-from greenai.optimize.transforms.lighten import count_macs, reduction
+from greenai.optimize.transforms.lighten import conv2d_geometry, conv2d_pair, count_macs, reduction
 
 Kind = Literal["logits", "embedding"]
 KINDS: tuple[str, ...] = ("logits", "embedding")
@@ -164,18 +164,21 @@ def _flatten_spatial(
     Linear's in_features and the channels of the previous conv."""
     prev = [j for j in width_at if j < i]
     nxt = [j for j in width_at if j > i]
-    if not prev or not isinstance(model[prev[-1]], nn.Conv2d):
+    conv = model[prev[-1]] if prev else None
+    if not isinstance(conv, nn.Conv2d):
         return None  # flattening the raw input or an MLP's features: nothing to rescale
-    channels = model[prev[-1]].out_channels
-    if not nxt or not isinstance(model[nxt[0]], nn.Linear) or model[nxt[0]].in_features % channels:
+    channels = conv.out_channels
+    linear = model[nxt[0]] if nxt else None
+    if not isinstance(linear, nn.Linear) or linear.in_features % channels:
         raise TransformSkipped(
             "halve_width cannot follow a Flatten that is not followed by a "
             "Linear whose in_features divide by the conv channels"
         )
     layer = layers[i]
+    assert isinstance(layer, nn.Flatten)  # halve_width calls this at a Flatten
     if layer.start_dim != 1 or layer.end_dim != -1:
         raise TransformSkipped("halve_width handles only Flatten(start_dim=1, end_dim=-1)")
-    return model[nxt[0]].in_features // channels
+    return linear.in_features // channels
 
 
 def _narrow(
@@ -203,21 +206,20 @@ def _narrow(
     bias = layer.bias is not None
     kwargs: dict[str, Any] = {"device": w.device, "dtype": w.dtype, "bias": bias}
     if isinstance(layer, nn.Conv2d):
-        new: nn.Module = nn.Conv2d(
+        new: nn.Conv2d | nn.Linear = nn.Conv2d(
             w.shape[1],
             w.shape[0],
-            layer.kernel_size,
-            stride=layer.stride,
-            padding=layer.padding,
-            dilation=layer.dilation,
+            conv2d_pair(layer.kernel_size),
             padding_mode=layer.padding_mode,
+            **conv2d_geometry(layer),
             **kwargs,
         )
     else:
         new = nn.Linear(w.shape[1], w.shape[0], **kwargs)
     with torch.no_grad():
         new.weight.copy_(w)
-        if bias:
+        if layer.bias is not None:
+            assert new.bias is not None  # made with a bias when layer has one
             new.bias.copy_(layer.bias.detach()[out_idx])
     return new, out_idx
 

@@ -24,7 +24,7 @@ MAC reduction in the candidate's ``extra``. MACs are counted with
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypedDict
 
 import torch
 from torch import nn
@@ -35,6 +35,27 @@ from greenai.optimize.candidate import Batch, Candidate, OptimizeTask, call_mode
 from greenai.optimize.model_stats import count_params
 
 NEEDS_FINETUNE = "needs retraining: give a finetune function"
+
+
+def conv2d_pair(size: tuple[int, ...]) -> tuple[int, int]:
+    """A Conv2d's kernel size, stride or dilation as the pair it is (torch types them
+    ``tuple[int, ...]`` on every ``_ConvNd``; ``nn.Conv2d(...)`` takes a pair)."""
+    first, second = size
+    return first, second
+
+
+class Conv2dGeometry(TypedDict):
+    """Where a Conv2d's kernel goes over its input, as ``nn.Conv2d(...)`` takes it."""
+
+    stride: tuple[int, int]
+    padding: str | tuple[int, int]
+    dilation: tuple[int, int]
+
+
+def conv2d_geometry(conv: nn.Conv2d) -> Conv2dGeometry:
+    """`conv`'s stride, padding and dilation, for a new Conv2d that slides the same way."""
+    padding = conv.padding if isinstance(conv.padding, str) else conv2d_pair(conv.padding)
+    return {"stride": conv2d_pair(conv.stride), "padding": padding, "dilation": conv2d_pair(conv.dilation)}
 
 
 # ----------------------------------------------------------------------------- counting
@@ -115,12 +136,10 @@ def separable_from_conv(conv: nn.Conv2d) -> DepthwiseSeparableConv2d:
         c_in,
         c_in,
         (kh, kw),
-        stride=conv.stride,
-        padding=conv.padding,
-        dilation=conv.dilation,
         groups=c_in,
         bias=False,
         padding_mode=conv.padding_mode,
+        **conv2d_geometry(conv),
         **kwargs,
     )
     pointwise = nn.Conv2d(c_in, c_out, 1, bias=conv.bias is not None, **kwargs)
@@ -133,6 +152,7 @@ def separable_from_conv(conv: nn.Conv2d) -> DepthwiseSeparableConv2d:
         depthwise.weight.copy_(depth.reshape(c_in, 1, kh, kw).to(w.dtype))
         pointwise.weight.copy_(point.t().reshape(c_out, c_in, 1, 1).to(w.dtype))
         if conv.bias is not None:
+            assert pointwise.bias is not None  # made with a bias when conv has one
             pointwise.bias.copy_(conv.bias.detach())
     return DepthwiseSeparableConv2d(depthwise, pointwise)
 
@@ -146,15 +166,13 @@ def grouped_from_conv(conv: nn.Conv2d, groups: int) -> GroupedShuffleConv2d:
     grouped = nn.Conv2d(
         c_in,
         c_out,
-        conv.kernel_size,
-        stride=conv.stride,
-        padding=conv.padding,
-        dilation=conv.dilation,
+        conv2d_pair(conv.kernel_size),
         groups=groups,
         bias=conv.bias is not None,
         padding_mode=conv.padding_mode,
         device=w.device,
         dtype=w.dtype,
+        **conv2d_geometry(conv),
     )
     # Grouped output channel q (group q // (c_out/g)) lands at shuffled position p with
     # perm[p] = q, so it must compute the original channel p from its group's inputs.
@@ -167,6 +185,7 @@ def grouped_from_conv(conv: nn.Conv2d, groups: int) -> GroupedShuffleConv2d:
     with torch.no_grad():
         grouped.weight.copy_(torch.cat(blocks))
         if conv.bias is not None:
+            assert grouped.bias is not None  # made with a bias when conv has one
             grouped.bias.copy_(conv.bias.detach()[position])
     return GroupedShuffleConv2d(grouped, ChannelShuffle(groups))
 

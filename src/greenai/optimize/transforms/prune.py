@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import torch
 from torch import nn
@@ -28,13 +28,14 @@ from torch.nn.utils import prune as torch_prune
 from greenai.errors import ConfigError, GreenAIError, TransformSkipped
 from greenai.optimize.candidate import Batch, Candidate, OptimizeTask, call_model
 from greenai.optimize.model_stats import count_parameters, model_size_bytes
-from greenai.optimize.transforms.importance import hessian_scores, magnitude_scores, taylor_scores
+from greenai.optimize.transforms.importance import LossFn, hessian_scores, magnitude_scores, taylor_scores
 
 __all__ = ["StructuredPrune", "UnstructuredPrune", "count_parameters", "model_size_bytes", "prunable_layers"]
 
 UnstructuredImportance = Literal["magnitude", "taylor", "hessian"]
 StructuredImportance = Literal["magnitude", "taylor"]
 _PRUNABLE = (nn.Linear, nn.modules.conv._ConvNd)
+Prunable = nn.Linear | nn.modules.conv._ConvNd  # the layers whose weight pruning masks
 
 
 def _check_fraction(value: float, what: str) -> float:
@@ -85,13 +86,26 @@ def _finetune(model: nn.Module, task: OptimizeTask, steps: int | None) -> str:
     return f"fine-tuned {steps} steps"
 
 
-def _gradient_inputs(task: OptimizeTask, importance: str, limit: int) -> list[Batch]:
+class _Gradients(NamedTuple):
+    """What gradient-based importance is computed from: the task's loss and some training batches."""
+
+    loss: LossFn
+    batches: list[Batch]
+
+
+def _gradient_inputs(task: OptimizeTask, importance: str, limit: int) -> _Gradients:
     if task.loss is None or not task.train_batches:
         raise TransformSkipped(f"{importance} importance needs gradients: the task gives no loss and train_batches")
-    return list(task.train_batches[:limit])
+    return _Gradients(task.loss, list(task.train_batches[:limit]))
 
 
-def prunable_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+def _weight(module: Prunable) -> nn.Parameter:
+    weight = module.weight
+    assert isinstance(weight, nn.Parameter)  # prunable_layers keeps plain parameters only
+    return weight
+
+
+def prunable_layers(model: nn.Module) -> list[tuple[str, Prunable]]:
     """(name, module) of the Conv/Linear layers whose weight unstructured pruning may mask.
 
     Left out: layers whose weight is not a plain parameter (already masked, or
@@ -112,9 +126,11 @@ def prunable_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
         for child in m.modules()
         if child is not m
     }
-    layers = []
+    layers: list[tuple[str, Prunable]] = []
     for name, module in model.named_modules():
-        weight = module._parameters.get("weight") if isinstance(module, _PRUNABLE) else None
+        if not isinstance(module, _PRUNABLE):
+            continue
+        weight = module._parameters.get("weight")
         if weight is None or id(module) in inside_attention or uses[id(weight)] > 1:
             continue
         layers.append((name, module))
@@ -168,26 +184,22 @@ class UnstructuredPrune:
         self.name = f"prune-unstructured-{self.importance}-{_percent(self.amount)}"
 
     def __call__(self, candidate: Candidate, task: OptimizeTask) -> Candidate:
-        if self.importance != "magnitude":
-            batches = _gradient_inputs(task, self.importance, self.importance_batches)
+        gradients = (
+            None if self.importance == "magnitude" else _gradient_inputs(task, self.importance, self.importance_batches)
+        )
         model = candidate.model_copy()
         layers = prunable_layers(model)
         if not layers:
             raise TransformSkipped("no Conv or Linear layer with a prunable weight")
-        weights = [module.weight for _, module in layers]
+        weights = [_weight(module) for _, module in layers]
         try:
-            if self.importance == "magnitude":
+            if gradients is None:
                 scores = magnitude_scores(weights)
             elif self.importance == "taylor":
-                scores = taylor_scores(model, weights, task.loss, batches)  # type: ignore[arg-type]
+                scores = taylor_scores(model, weights, gradients.loss, gradients.batches)
             else:
                 scores = hessian_scores(
-                    model,
-                    weights,
-                    task.loss,
-                    batches,  # type: ignore[arg-type]
-                    self.hessian_samples,
-                    self.seed,
+                    model, weights, gradients.loss, gradients.batches, self.hessian_samples, self.seed
                 )
         except RuntimeError as e:  # e.g. an op without double backward
             raise TransformSkipped(
@@ -259,8 +271,7 @@ class StructuredPrune:
             import torch_pruning as tp
         except ImportError as e:
             raise TransformSkipped("structured pruning needs torch-pruning (pip install torch-pruning)") from e
-        if self.importance == "taylor":
-            batches = _gradient_inputs(task, "taylor", self.importance_batches)
+        gradients = _gradient_inputs(task, "taylor", self.importance_batches) if self.importance == "taylor" else None
         if not task.inputs:
             raise TransformSkipped("the task has no inputs to trace the model with")
         example = task.inputs[0]
@@ -282,8 +293,8 @@ class StructuredPrune:
                 ignored_layers=[keep] if keep is not None else [],
                 forward_fn=call_model,
             )
-            if self.importance == "taylor":
-                self._accumulate_grads(model, task, batches)
+            if gradients is not None:
+                self._accumulate_grads(model, gradients)
             pruner.step()
         except GreenAIError:
             raise
@@ -319,12 +330,12 @@ class StructuredPrune:
         return tp.importance.MagnitudeImportance(p=2)
 
     @staticmethod
-    def _accumulate_grads(model: nn.Module, task: OptimizeTask, batches: Sequence[Batch]) -> None:
-        """Sum of the loss gradients over `batches` in .grad, for TaylorImportance."""
+    def _accumulate_grads(model: nn.Module, gradients: _Gradients) -> None:
+        """Sum of the loss gradients over the batches in .grad, for TaylorImportance."""
         model.zero_grad(set_to_none=True)
         with torch.enable_grad():
-            for batch in batches:
-                task.loss(model, batch).backward()  # type: ignore[misc]
+            for batch in gradients.batches:
+                gradients.loss(model, batch).backward()
         for module in model.modules():
             weight = getattr(module, "weight", None)
             if isinstance(weight, nn.Parameter) and weight.grad is None:

@@ -249,10 +249,13 @@ def fine_tune(
     if opt_cls is None:
         raise ConfigError(f"unknown optimizer {optimizer!r}: use adam or adamw")
     opt = opt_cls(groups, weight_decay=weight_decay)
-    steps_per_epoch = None if callable(train_batches) else len(train_batches)
-    if steps_per_epoch == 0:
-        raise ConfigError("no training batches")
-    scheduler = make_scheduler(opt, schedule, epochs * (steps_per_epoch or _count(train_batches)))
+    if callable(train_batches):
+        steps_per_epoch = _count(train_batches)
+    else:
+        steps_per_epoch = len(train_batches)
+        if steps_per_epoch == 0:
+            raise ConfigError("no training batches")
+    scheduler = make_scheduler(opt, schedule, epochs * steps_per_epoch)
 
     history: list[EpochMetrics] = []
     reached = False
