@@ -80,9 +80,48 @@ class Meter(Protocol):
     def close(self) -> None: ...
 
 
+MaxPower = dict[str, tuple[float, str]]  # device -> (watts, where that figure comes from)
+
+
+def max_power_of(meter: Meter) -> MaxPower:
+    """Each device's maximum power as its meter knows it (TDP, power limit, the CPU model's
+    max), for utilization ratios; meters may implement `max_power()`, most estimates do not."""
+    known = getattr(meter, "max_power", None)
+    return dict(known()) if callable(known) else {}
+
+
 @dataclass(frozen=True, slots=True)
 class Unavailable:
     """A meter that discovery looked for and could not use, and why (for `greenai env`)."""
 
     name: str
     reason: str
+
+
+# A reading beyond these is not a measurement: 1e15 J is 278 GWh (a 1 MW device for 30
+# years); no single device draws 1 MW (a whole 8-GPU node draws ~10 kW).
+MAX_ENERGY_J = 1e15
+MAX_DEVICE_POWER_W = 1e6
+MAX_REL_UNCERTAINTY = 100.0
+
+
+def reading_problem(reading: object) -> str | None:
+    """Why `reading` is not a usable DeviceEnergy (wrong type, a field of the wrong type,
+    NaN, inf, negative or absurd energy), or None if it is one."""
+    if not isinstance(reading, DeviceEnergy):
+        return f"a {type(reading).__name__} instead of a DeviceEnergy"
+    if not isinstance(reading.device, str) or not reading.device:
+        return f"device id {reading.device!r}"
+    if not isinstance(reading.kind, DeviceKind):
+        return f"{reading.device}: kind {reading.kind!r}"
+    if not isinstance(reading.provenance, Provenance):
+        return f"{reading.device}: provenance {reading.provenance!r}"
+    for field, value, upper in (
+        ("energy_j", reading.energy_j, MAX_ENERGY_J),
+        ("rel_uncertainty", reading.rel_uncertainty, MAX_REL_UNCERTAINTY),
+    ):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"{reading.device}: {field} {value!r} is a {type(value).__name__}, not a number"
+        if not (0.0 <= value <= upper):  # also false for NaN
+            return f"{reading.device}: {field} {value!r} out of range [0, {upper:g}]"
+    return None

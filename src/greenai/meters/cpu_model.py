@@ -119,6 +119,17 @@ class CpuModelMeter:
     def close(self) -> None:
         self._last = None
 
+    def max_power(self) -> dict[str, tuple[float, str]]:
+        """The model's power at full use of the usable CPUs."""
+        usable = self._scope.usable_cpus()
+        if self._override is not None:
+            return {"cpu:0": (self._override[1], "cpu_max_w setting")}
+        if self._use_tdp:
+            source = f"TDP {self._cpu.tdp_w:g} W / {self._cpu.logical_per_package} logical CPUs x {usable:g} usable"
+        else:
+            source = f"CPU model max {VCPU_MAX_W} W per vCPU x {usable:g} usable (CCF)"
+        return {"cpu:0": (usable * self._max_per_cpu, source)}
+
     def _interval_energy_j(self, busy_s: float, dt_s: float, usable: float) -> float:
         """Idle share over dt plus dynamic energy linear in the CPU-seconds charged."""
         if self._override is None:

@@ -17,7 +17,7 @@ import logging
 from collections.abc import Callable
 
 from greenai.errors import MeterError
-from greenai.meters.base import DeviceEnergy, Meter, MeterInfo
+from greenai.meters.base import DeviceEnergy, MaxPower, Meter, MeterInfo, max_power_of
 
 _LOG = logging.getLogger(__name__)
 
@@ -83,6 +83,9 @@ class FallbackMeter:
             before = self._at_switch.get(reading.device)
             merged[reading.device] = reading if before is None else continued(before, reading)
         return list(merged.values())
+
+    def max_power(self) -> MaxPower:
+        return max_power_of(self._primary if self._fallback is None else self._fallback)
 
     def close(self) -> None:
         if self._fallback is None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from greenai.meters.base import DeviceEnergy, Meter, MeterInfo
+from greenai.meters.base import DeviceEnergy, MaxPower, Meter, MeterInfo, max_power_of
 
 
 class MeterGroup:
@@ -27,6 +27,9 @@ class MeterGroup:
 
     def read(self) -> list[DeviceEnergy]:
         return [reading for meter in self._meters for reading in meter.read()]
+
+    def max_power(self) -> MaxPower:
+        return {device: peak for meter in self._meters for device, peak in max_power_of(meter).items()}
 
     def close(self) -> None:
         for meter in self._meters:

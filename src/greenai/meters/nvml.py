@@ -120,6 +120,18 @@ class NvmlMeter:
             for gpu in self._gpus
         ]
 
+    def max_power(self) -> dict[str, tuple[float, str]]:
+        """Each GPU's power management limit (where NVML reports one)."""
+        out: dict[str, tuple[float, str]] = {}
+        for gpu in self._gpus:
+            try:
+                mw = self._call("nvmlDeviceGetPowerManagementLimit", gpu.handle, absent=self._unsupported)
+            except MeterError:
+                continue
+            if mw:
+                out[gpu.device] = (milliwatts_to_watts(mw), "NVML power management limit")
+        return out
+
     def close(self) -> None:
         if self._initialized:
             self._initialized = False

@@ -145,6 +145,14 @@ class RaplMeter:
             )
         return readings
 
+    def max_power(self) -> dict[str, tuple[float, str]]:
+        """Each zone's highest constraint_*_max_power_uw, where the kernel gives one."""
+        return {
+            z.device: (z.max_power_w, "RAPL zone max_power_uw")
+            for z in self._zones
+            if z.max_power_w != DEFAULT_MAX_POWER_W
+        }
+
     def close(self) -> None:
         for zone in self._zones:
             with contextlib.suppress(OSError):

@@ -70,6 +70,7 @@ class Steps:
         self._powers = list(powers_w)
         self._step_s = step_s
         self._before = [0.0, *itertools.accumulate(p * step_s for p in self._powers)]
+        self.peak_w = max(self._powers)
 
     def energy_j(self, t_s: float) -> float:
         cycle_s = self._step_s * len(self._powers)
@@ -152,6 +153,19 @@ class SimulatedMeter:
 
     def close(self) -> None:
         self._t0 = None
+
+    def max_power(self) -> dict[str, tuple[float, str]]:
+        """The trace's highest power, where it is known in closed form."""
+        trace = self._trace
+        if isinstance(trace, Constant):
+            peak = trace.power_w
+        elif isinstance(trace, Sinusoid):
+            peak = trace.mean_w + abs(trace.amplitude_w)
+        elif isinstance(trace, Steps):
+            peak = trace.peak_w
+        else:
+            return {}
+        return {self._device: (peak, "simulated trace maximum")}
 
 
 def make_simulated_meters(

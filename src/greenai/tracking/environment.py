@@ -12,7 +12,7 @@ from typing import Any
 from greenai._version import __version__
 from greenai.config import Config
 from greenai.hardware.cpu import read_cpu_info
-from greenai.meters.base import Meter, Unavailable
+from greenai.meters.base import Meter, Unavailable, max_power_of
 from greenai.meters.process import ProcessScope
 
 
@@ -41,4 +41,6 @@ def _info(meter: Meter) -> dict[str, Any]:
         "devices": list(info.devices),
         "provenance": info.provenance.value,
         "detail": info.detail,
+        # device -> {"watts", "source"}: the maxima reports divide mean power by (RUR)
+        "max_power_w": {d: {"watts": w, "source": s} for d, (w, s) in max_power_of(meter).items()},
     }
