@@ -33,6 +33,9 @@ class Config:
     rapl_root: Path = Path("/sys/class/powercap")
     meters: tuple[str, ...] = ()  # meters the user requires, e.g. ("rapl", "nvml"); () = auto
     simulate: bool = False
+    # share of the facility's energy reused as heat (district heating...): reports give the
+    # Green Grid's ERF and ERE from it; None = not configured
+    heat_reuse_fraction: float | None = None
 
     def validate(self) -> Config:
         _positive("sample_hz", self.sample_hz, upper=1000.0)
@@ -47,6 +50,13 @@ class Config:
                 _positive(key, value, upper=10_000.0, allow_zero=key == "cpu_idle_w")
         if self.cpu_idle_w is not None and self.cpu_max_w is not None and self.cpu_idle_w > self.cpu_max_w:
             raise ConfigError(f"cpu_idle_w ({self.cpu_idle_w}) must not exceed cpu_max_w ({self.cpu_max_w})")
+        if self.heat_reuse_fraction is not None and not (
+            math.isfinite(self.heat_reuse_fraction) and 0.0 <= self.heat_reuse_fraction <= 1.0
+        ):
+            raise ConfigError(
+                f"heat_reuse_fraction must be a number from 0 to 1 (got {self.heat_reuse_fraction}): "
+                "the share of the facility's energy reused"
+            )
         unknown = set(self.meters) - KNOWN_METERS
         if unknown:
             raise ConfigError(f"unknown meter {sorted(unknown)[0]!r}; known meters: {', '.join(sorted(KNOWN_METERS))}")
@@ -68,7 +78,7 @@ def _coerce(key: str, raw: Any, source: str) -> Any:
     try:
         if key in {"sample_hz", "flush_interval_s", "pue"}:
             return float(raw)
-        if key in {"price_per_kwh", "cpu_idle_w", "cpu_max_w"}:
+        if key in {"price_per_kwh", "cpu_idle_w", "cpu_max_w", "heat_reuse_fraction"}:
             return None if raw in (None, "") else float(raw)
         if key in {"ledger", "rapl_root"}:
             return Path(os.path.expanduser(str(raw)))
