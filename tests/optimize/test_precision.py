@@ -10,7 +10,7 @@ torch = pytest.importorskip("torch")
 from torch import nn
 
 from greenai.errors import ConfigError, TransformSkipped
-from greenai.hardware.cpu_features import CpuFeatures, detect_cpu_features
+from greenai.hardware.cpu import CpuFeatures, detect_cpu_features
 from greenai.optimize.candidate import Candidate, OptimizeTask
 from greenai.optimize.transforms.precision import (
     Bf16Autocast,

@@ -8,7 +8,7 @@ torch = pytest.importorskip("torch")
 from torch import nn
 
 from greenai.errors import ConfigError, TransformSkipped
-from greenai.hardware.cpu_features import CpuFeatures
+from greenai.hardware.cpu import CpuFeatures
 from greenai.optimize.candidate import Candidate, OptimizeTask
 from greenai.optimize.model_stats import model_size_bytes
 from greenai.optimize.transforms.int8.common import (

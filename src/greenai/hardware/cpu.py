@@ -1,4 +1,9 @@
-"""What CPU this is: model name, hypervisor flag, logical CPUs per package, and its TDP.
+"""What this CPU is and can do, read once: the one module that reads `/proc/cpuinfo`.
+
+- `read_cpu_info`: model name, hypervisor flag, logical CPUs per package, and the model's TDP.
+- `CpuFeatures` (`this_cpu`, `detect_cpu_features`): instruction-set facts for lower
+  precision: native bf16, oneDNN's bf16, int8 dot products, AMX, the quantized engine.
+- `usable_cpus`: the CPUs this process may be scheduled on.
 
 TDPs come from `greenai/data/cpu_tdp.csv` (Intel ARK and AMD product pages as compiled in
 CodeCarbon's CPU table). Names are normalized on both sides; a model matches the table entry
@@ -6,6 +11,28 @@ equal to it, else the longest entry whose words appear consecutively in it. An e
 that way must carry a model number (a digit), and its vendor must agree with the model's: so
 "AMD EPYC" matches nothing, and "6140" (an AMD Opteron listed without the vendor) never
 matches an Intel Xeon Gold 6140.
+
+Flags come from the first processor entry of `/proc/cpuinfo` (x86 `flags`, ARM `Features`),
+merged with `torch.cpu.get_capabilities()` (PyTorch's cpuinfo probe) where torch provides it.
+Names are normalized without underscores, so `avx512_bf16`, `avx512bf16` and torch's
+`avx512_bf16` compare equal. Tests and callers inject a `CpuFeatures` (or a fake cpuinfo
+file) to simulate another CPU.
+
+bf16 has two meanings here, kept apart on purpose:
+
+- `CpuFeatures.bf16` (native bf16): the CPU has bf16 arithmetic instructions: x86
+  `avx512_bf16` (Cooper Lake, Zen 4+), `amx_bf16` (Sapphire Rapids) or `avx_ne_convert`;
+  ARM `bf16`/`svebf16` (Armv8.6-A). This is the rule every decision uses: whether to cast a
+  model or autocast to bf16 (optimize.transforms.precision), and what calibration says of its
+  bf16 benchmarks.
+- `CpuFeatures.bf16_via_onednn`: oneDNN will run bf16 kernels
+  (`torch.ops.mkldnn._is_mkldnn_bf16_supported()`). It is also True on plain AVX-512
+  (avx512bw/vl/dq) without bf16 instructions, where oneDNN *emulates* bf16 by converting to
+  fp32 and back: it works, but runs slower than fp32. So it is recorded (and described) but
+  never counts as native support.
+
+Int8 dot products: x86 `avx512_vnni`/`avx_vnni` (VNNI) or AMX `amx_int8`; ARM
+`asimddp`/`dot` (SDOT) and `i8mm`.
 """
 
 from __future__ import annotations
@@ -13,11 +40,51 @@ from __future__ import annotations
 import csv
 import functools
 import io
+import os
+import platform
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+CPUINFO_PATH = Path("/proc/cpuinfo")
+
+# -- /proc/cpuinfo ---------------------------------------------------------------------------
+
+
+def _first_processor(text: str) -> dict[str, str]:
+    """The fields of the first processor entry (up to the first blank line), keys lower case;
+    a key repeated in the entry keeps its first value."""
+    fields: dict[str, str] = {}
+    for line in text.split("\n\n", 1)[0].splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            fields.setdefault(key.strip().lower(), value.strip())
+    return fields
+
+
+def _norm(flag: str) -> str:
+    return flag.strip().lower().replace("_", "")
+
+
+def _flags(fields: dict[str, str]) -> frozenset[str]:
+    """Normalized flag names: x86 `flags`, ARM `Features`."""
+    value = fields.get("flags", fields.get("features", ""))
+    return frozenset(_norm(f) for f in value.split())
+
+
+def read_cpuinfo_flags(path: Path | str = CPUINFO_PATH) -> frozenset[str]:
+    """Normalized flag names from the first processor entry of a cpuinfo file (empty if
+    the file is missing)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return frozenset()
+    return _flags(_first_processor(text))
+
+
+# -- model and TDP ---------------------------------------------------------------------------
 _MARKS = re.compile(r"\((?:r|tm|c)\)")
 _NOISE = re.compile(
     r"\([^)]*\)"  # (OEM Only), (9M Cache, up to 4.00 GHz), (v8l)
@@ -39,20 +106,17 @@ class CpuInfo:
     tdp_w: float | None  # None: model not in the table
 
 
-def read_cpu_info(path: str | Path = "/proc/cpuinfo") -> CpuInfo:
-    """Parse the first processor block of a /proc/cpuinfo file and look up its TDP."""
-    text = Path(path).read_text()
-    first: dict[str, str] = {}
-    for line in text.split("\n\n", 1)[0].splitlines():
-        key, sep, value = line.partition(":")
-        if sep:
-            first.setdefault(key.strip(), value.strip())
+def read_cpu_info(path: str | Path = CPUINFO_PATH) -> CpuInfo:
+    """Parse the first processor entry of a /proc/cpuinfo file and look up its TDP (raises
+    OSError if the file cannot be read)."""
+    text = Path(path).read_text(encoding="utf-8", errors="replace")
+    first = _first_processor(text)
     model = first.get("model name", "unknown")
     processors = sum(1 for line in text.splitlines() if line.startswith("processor"))
     siblings = int(first.get("siblings", 0)) or max(processors, 1)
     return CpuInfo(
         model_name=model,
-        hypervisor="hypervisor" in first.get("flags", "").split(),
+        hypervisor="hypervisor" in _flags(first),
         logical_per_package=siblings,
         tdp_w=tdp_lookup(model),
     )
@@ -107,3 +171,165 @@ def _table() -> dict[str, float]:
         if tdp_w > 0:
             table.setdefault(normalize_cpu_name(row["cpu_name"]), tdp_w)
     return table
+
+
+# -- instruction-set features ----------------------------------------------------------------
+_X86 = ("x86_64", "amd64", "i386", "i686", "x86")
+_ARM = ("aarch64", "arm64", "armv8l", "armv7l")
+_NATIVE_BF16 = {"x86": ("avx512_bf16", "amx_bf16", "avx_ne_convert"), "arm": ("bf16", "svebf16")}
+
+
+@dataclass(frozen=True)
+class CpuFeatures:
+    """Instruction-set facts relevant to bf16 and int8 inference (see the module docstring
+    for the two meanings of bf16)."""
+
+    arch: str
+    flags: frozenset[str]
+    torch_capability: str | None = None
+    # oneDNN runs bf16 kernels, natively or by emulation on AVX-512; None: not probed
+    bf16_via_onednn: bool | None = None
+    quantized_engines: tuple[str, ...] = ()
+
+    @classmethod
+    def from_flags(
+        cls,
+        flags: Iterable[str],
+        arch: str = "x86_64",
+        *,
+        quantized_engines: Sequence[str] = ("x86", "fbgemm", "onednn", "qnnpack"),
+        bf16_via_onednn: bool | None = None,
+    ) -> CpuFeatures:
+        """A CPU described by its flag names (as in /proc/cpuinfo); for tests and what-ifs."""
+        return cls(
+            arch=arch.lower(),
+            flags=frozenset(_norm(f) for f in flags),
+            bf16_via_onednn=bf16_via_onednn,
+            quantized_engines=tuple(quantized_engines),
+        )
+
+    def has(self, flag: str) -> bool:
+        return _norm(flag) in self.flags
+
+    @property
+    def is_x86(self) -> bool:
+        return self.arch in _X86
+
+    @property
+    def is_arm(self) -> bool:
+        return self.arch in _ARM
+
+    @property
+    def bf16_flags(self) -> tuple[str, ...]:
+        """The native bf16 instructions this CPU has (their cpuinfo names)."""
+        return tuple(f for f in _NATIVE_BF16["arm" if self.is_arm else "x86"] if self.has(f))
+
+    @property
+    def bf16(self) -> bool:
+        """Native bf16 arithmetic (not oneDNN's AVX-512 emulation: `bf16_via_onednn`)."""
+        return bool(self.bf16_flags)
+
+    def bf16_detail(self) -> str:
+        """One phrase on bf16 here: the native instructions, or why there are none and
+        what bf16 then costs."""
+        if self.bf16:
+            return f"native bf16 ({', '.join(self.bf16_flags)})"
+        wanted = "/".join(_NATIVE_BF16["arm" if self.is_arm else "x86"])
+        how = "oneDNN emulates it" if self.bf16_via_onednn else "it is emulated"
+        return f"no native bf16 (no {wanted} in the CPU flags): {how} (converted to fp32 and back), slower than fp32"
+
+    @property
+    def int8_vnni(self) -> bool:
+        """Int8 dot-product instructions (x86 VNNI/AMX, ARM SDOT/I8MM)."""
+        if self.is_arm:
+            return self.has("asimddp") or self.has("dot") or self.has("i8mm")
+        return self.has("avx512_vnni") or self.has("avx_vnni") or self.has("amx_int8")
+
+    @property
+    def amx(self) -> bool:
+        return self.has("amx_tile") and (self.has("amx_bf16") or self.has("amx_int8"))
+
+    def quantized_engine(self) -> str:
+        """The torch.ao quantized engine for this CPU: 'x86' (fbgemm + oneDNN) or 'fbgemm'
+        on x86, 'qnnpack' on ARM, else the first supported one.
+
+        Raises ValueError when torch offers no engine at all."""
+        order = ("x86", "fbgemm", "onednn", "qnnpack") if not self.is_arm else ("qnnpack",)
+        for engine in order:
+            if engine in self.quantized_engines:
+                return engine
+        usable = [e for e in self.quantized_engines if e != "none"]
+        if usable:
+            return usable[0]
+        raise ValueError(f"torch offers no quantized engine on this {self.arch} CPU")
+
+    def describe(self) -> str:
+        parts = [self.arch]
+        parts.append("bf16" if self.bf16 else "no native bf16")
+        parts.append("int8 dot-product" if self.int8_vnni else "no int8 dot-product")
+        if self.amx:
+            parts.append("AMX")
+        return ", ".join(parts)
+
+
+def _torch_probe() -> tuple[frozenset[str], str | None, bool | None, tuple[str, ...], str | None]:
+    try:
+        import torch
+    except ImportError:
+        return frozenset(), None, None, (), None
+    flags: set[str] = set()
+    arch = None
+    get_caps = getattr(getattr(torch, "cpu", None), "get_capabilities", None)
+    if get_caps is not None:
+        try:
+            caps = dict(get_caps())
+            flags = {_norm(k) for k, v in caps.items() if v is True}
+            arch = caps.get("architecture")
+        except (RuntimeError, AttributeError, TypeError):  # old torch: cpuinfo flags suffice
+            flags = set()
+    try:
+        capability = torch.backends.cpu.get_cpu_capability()
+    except (RuntimeError, AttributeError):
+        capability = None
+    try:
+        onednn_bf16 = bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (RuntimeError, AttributeError):
+        onednn_bf16 = None
+    engines = tuple(torch.backends.quantized.supported_engines)
+    return frozenset(flags), capability, onednn_bf16, engines, arch
+
+
+def detect_cpu_features(cpuinfo_path: Path | str = CPUINFO_PATH, *, use_torch: bool = True) -> CpuFeatures:
+    """Probe this machine (or a cpuinfo file standing for another one, with use_torch=False)."""
+    flags = read_cpuinfo_flags(cpuinfo_path)
+    arch = platform.machine().lower()
+    capability = onednn_bf16 = None
+    engines: tuple[str, ...] = ()
+    if use_torch:
+        torch_flags, capability, onednn_bf16, engines, torch_arch = _torch_probe()
+        flags = flags | torch_flags
+        arch = (torch_arch or arch).lower()
+    else:
+        engines = ("x86", "fbgemm", "onednn", "qnnpack") if arch in _X86 else ("qnnpack",)
+    return CpuFeatures(
+        arch=arch, flags=flags, torch_capability=capability, bf16_via_onednn=onednn_bf16, quantized_engines=engines
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def this_cpu() -> CpuFeatures:
+    """The features of this machine's CPU (probed once)."""
+    return detect_cpu_features()
+
+
+# -- CPUs this process may use ---------------------------------------------------------------
+
+
+def usable_cpus() -> int:
+    """CPUs this process may be scheduled on (its affinity mask), at least 1. A whole
+    number (thread counts are chosen from it); the cgroup CPU quota is not applied here
+    (meters.process.ProcessScope.usable_cpus gives min(affinity, quota) for a process tree)."""
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except (AttributeError, OSError):  # not Linux
+        return max(os.cpu_count() or 1, 1)

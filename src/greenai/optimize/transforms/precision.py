@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from greenai.errors import ConfigError, TransformSkipped
-from greenai.hardware.cpu_features import CpuFeatures, this_cpu
+from greenai.hardware.cpu import CpuFeatures, this_cpu
 from greenai.optimize.candidate import Candidate, OptimizeTask
 
 FeaturesSource = CpuFeatures | Callable[[], CpuFeatures] | None

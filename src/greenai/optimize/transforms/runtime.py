@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import torch
 
 from greenai.errors import TransformSkipped
+from greenai.hardware.cpu import usable_cpus
 from greenai.optimize.candidate import Batch, Candidate, OptimizeTask, as_args
-from greenai.tune.knobs.base import usable_cpus
 
 
 @dataclass(frozen=True)

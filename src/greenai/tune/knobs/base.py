@@ -11,11 +11,11 @@ size); hardware knobs live in `knobs_cpu` (cpufreq, RAPL) and `knobs_gpu` (NVML)
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from greenai.errors import ConfigError, KnobUnavailable
+from greenai.hardware.cpu import usable_cpus
 
 
 @runtime_checkable
@@ -60,14 +60,6 @@ def positive_ints(name: str, values: Sequence[Any]) -> tuple[int, ...]:
     return candidates(
         name, values, lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0, "positive integers"
     )
-
-
-def usable_cpus() -> int:
-    """CPUs this process may run on (affinity), at least 1."""
-    try:
-        return max(len(os.sched_getaffinity(0)), 1)
-    except (AttributeError, OSError):  # not Linux
-        return max(os.cpu_count() or 1, 1)
 
 
 class ThreadsKnob:

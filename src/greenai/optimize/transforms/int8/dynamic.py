@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from greenai.errors import ConfigError, TransformSkipped
-from greenai.hardware.cpu_features import CpuFeatures
+from greenai.hardware.cpu import CpuFeatures
 from greenai.optimize.candidate import Candidate, OptimizeTask
 from greenai.optimize.transforms.int8.common import (
     RNN_LAYERS,
