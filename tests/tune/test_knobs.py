@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from greenai.errors import ConfigError
-from greenai.meters.rapl import POWERCAP_ROOT
+from greenai.hardware.sysfs import CPU_ROOT, POWERCAP_ROOT
 from greenai.testing.fake_nvml import (
     FakeGpu,
     FakeNvml,
@@ -29,7 +29,7 @@ from greenai.tune.knobs.base import (
     ThreadsKnob,
     scale_lr_linearly,
 )
-from greenai.tune.knobs.cpu import CPU_ROOT, CpuFreqCapKnob, RaplPowerCapKnob
+from greenai.tune.knobs.cpu import CpuFreqCapKnob, RaplPowerCapKnob
 from greenai.tune.knobs.gpu import GpuLockedClocksKnob, GpuPowerLimitKnob
 
 # -- threads and batch size (real) -------------------------------------------------------------

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from greenai.errors import MeterError
+from greenai.hardware.sysfs import POWERCAP_ROOT
 from greenai.meters.base import DeviceEnergy, DeviceKind, MeterInfo, Provenance, Unavailable
 from greenai.units import MICROJOULES_PER_J, microwatts_to_watts
 
-POWERCAP_ROOT = Path("/sys/class/powercap")
 DEFAULT_MAX_POWER_W = 500.0  # generous bound for a zone without constraint_*_max_power_uw
 _REL_UNCERTAINTY = {DeviceKind.CPU: 0.05, DeviceKind.DRAM: 0.10}
 _TOP_ZONE = re.compile(r"(?P<prefix>[\w-]*rapl[\w-]*):(?P<n>\d+)")

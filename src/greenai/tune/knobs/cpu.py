@@ -19,12 +19,11 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from greenai.errors import ConfigError
-from greenai.meters.rapl import POWERCAP_ROOT
-from greenai.tune.knobs.base import KnobUnavailable, positive_ints
+from greenai.errors import ConfigError, KnobUnavailable
+from greenai.hardware.sysfs import CPU_ROOT, POWERCAP_ROOT
+from greenai.tune.knobs.base import positive_ints
 from greenai.units import MICROWATTS_PER_W, microwatts_to_watts
 
-CPU_ROOT = Path("/sys/devices/system/cpu")
 _CPU_DIR = re.compile(r"cpu\d+")
 DEFAULT_CAP_FRACTIONS = (0.6, 0.8, 1.0)  # of the current RAPL limit
 DEFAULT_FREQ_LEVELS = 4  # evenly spaced caps when the driver lists no frequencies
