@@ -13,8 +13,8 @@ from greenai.carbon.grid_forecast import (
     SeasonalForecaster,
     forecast_mae,
     load_intensity_series,
-    step_integral,
 )
+from greenai.carbon.step import step_integral
 from greenai.errors import CarbonDataError, ConfigError
 from greenai.schedule.jobs import Job
 from greenai.schedule.policies import (

@@ -2,7 +2,8 @@
 
 A forecaster answers ``forecast(now_s, horizon_s)`` with an ``(n, 2)`` array of rows
 ``(t_s, g_per_kwh)``: a step function on a regular grid whose first row is the slot holding
-``now_s`` and whose rows cover ``[now_s, now_s + horizon_s]``.
+``now_s`` and whose rows cover ``[now_s, now_s + horizon_s]``
+(``greenai.carbon.step.StepFunction.from_rows`` reads them).
 
 What "known at decision time" means here: a trace row with time ``t`` is published at
 ``t + delay_s`` (default 0: a row is known from its own timestamp, as the brief's "data at or
@@ -37,15 +38,19 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from greenai.carbon.trace import SHIPPED_TRACES
-from greenai.carbon.trace_csv import read_trace
+from greenai.carbon.step import StepFunction, find_gap
+from greenai.carbon.trace import SHIPPED_TRACES, shipped_trace_path
+from greenai.carbon.trace_csv import read_trace_file, time_zone
 from greenai.errors import CarbonDataError, ConfigError
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
 
 DAY_S = 86_400.0
 MIN_TRAIN_DAYS = 3  # the residual model needs a profile week plus this much training data
@@ -53,16 +58,17 @@ MIN_TRAIN_DAYS = 3  # the residual model needs a profile week plus this much tra
 
 @dataclass(frozen=True, eq=False)
 class IntensitySeries:
-    """A validated carbon intensity trace as a step function: row ``i`` holds
-    ``values[i]`` gCO2e/kWh over ``[times_s[i], times_s[i+1])``; the last row holds for one
-    more step (as in ``greenai.carbon.trace``). Times must strictly increase, and a step
-    longer than ``max_gap_s`` (default: twice the median step) is a gap in the data, refused
-    rather than silently bridged (the rule of ``greenai.carbon.trace_csv.read_trace``)."""
+    """A validated carbon intensity trace as a step function (``greenai.carbon.step``): row
+    ``i`` holds ``values[i]`` gCO2e/kWh over ``[times_s[i], times_s[i+1])``; the last row
+    holds for one more step. Times must strictly increase, and a step longer than
+    ``max_gap_s`` (default: twice the median step) is a gap in the data, refused rather than
+    silently bridged (``greenai.carbon.step.find_gap``, as for trace files)."""
 
     times_s: np.ndarray
     values: np.ndarray
     label: str = "trace"
     max_gap_s: float | None = None
+    _steps: StepFunction[np.ndarray] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         t, v = np.asarray(self.times_s, float), np.asarray(self.values, float)
@@ -73,20 +79,17 @@ class IntensitySeries:
             raise CarbonDataError(f"trace {self.label}: times must strictly increase (row {i})")
         if not np.all(np.isfinite(v)) or np.any(v < 0):
             raise CarbonDataError(f"trace {self.label}: intensities must be finite and >= 0")
-        steps = np.diff(t)
-        limit = self.max_gap_s if self.max_gap_s is not None else 2 * float(np.median(steps))
-        if np.any(steps > limit):
-            i = int(np.argmax(steps > limit))
+        gap = find_gap(t, self.max_gap_s)
+        if gap is not None:
+            i, step, limit, _ = gap
             raise CarbonDataError(
-                f"trace {self.label}: gap of {steps[i]:g} s between rows {i} and {i + 1} exceeds "
+                f"trace {self.label}: gap of {step:g} s between rows {i} and {i + 1} exceeds "
                 f"{limit:g} s ({'max_gap_s' if self.max_gap_s is not None else '2x the median step'}); "
                 "fill it or pass a larger max_gap_s"
             )
         object.__setattr__(self, "times_s", t)
         object.__setattr__(self, "values", v)
-        knots = np.append(t, 2 * t[-1] - t[-2])
-        object.__setattr__(self, "_knots", knots)
-        object.__setattr__(self, "_cum", np.concatenate(([0.0], np.cumsum(v * np.diff(knots)))))
+        object.__setattr__(self, "_steps", StepFunction(t, v))
 
     @property
     def start_s(self) -> float:
@@ -95,7 +98,7 @@ class IntensitySeries:
     @property
     def end_s(self) -> float:
         """Exclusive end: last row plus one step."""
-        return float(self._knots[-1])  # type: ignore[attr-defined]
+        return self._steps.end_s
 
     @property
     def step_s(self) -> float:
@@ -110,8 +113,7 @@ class IntensitySeries:
                 f"trace {self.label} covers {self.start_s:.0f}..{self.end_s:.0f} s (unix) but "
                 f"the schedule needs {lo:.0f}..{hi:.0f} s: use a longer trace or fewer jobs"
             )
-        knots, cum = self._knots, self._cum  # type: ignore[attr-defined]
-        return np.interp(t1, knots, cum) - np.interp(t0, knots, cum)
+        return self._steps.integral(t0, t1)
 
     def regular(self, step_s: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Resample onto a regular grid: ``(slot_start_s, mean_g_per_kwh, last_row_time_s)``.
@@ -131,28 +133,18 @@ def load_intensity_series(
 ) -> IntensitySeries:
     """A shipped trace name (``gb_2020``, ``fr_2020``) or a CSV path, validated by
     ``greenai.carbon.trace_csv.read_trace`` (sorted times, no gaps, numeric values)."""
-    from greenai.carbon.trace import _zone  # the trace module's time zone parsing
-
     text = str(spec)
+    path: Traversable | Path
     if text in SHIPPED_TRACES:
-        from importlib import resources
-
-        path = resources.files("greenai.data").joinpath("traces").joinpath(f"{text}.csv")
-        label = text
+        path = shipped_trace_path(text)
+    elif Path(text).is_file():
+        path = Path(text)
     else:
-        path, label = Path(text), text  # type: ignore[assignment]
-        if not path.is_file():  # type: ignore[union-attr]
-            raise CarbonDataError(
-                f"carbon trace {text!r} is neither a shipped trace ({', '.join(SHIPPED_TRACES)}) nor a readable file"
-            )
-    try:
-        with path.open("r", encoding="utf-8") as f:
-            times, values = read_trace(f, label, _zone(timezone), max_gap_s=max_gap_s)
-    except OSError as e:
-        raise CarbonDataError(f"cannot read trace {label}: {e.strerror or e}") from e
-    except UnicodeDecodeError as e:
-        raise CarbonDataError(f"trace {label} is not UTF-8 text: {e.reason}") from e
-    return IntensitySeries(np.array(times), np.array(values), label, max_gap_s=max_gap_s)
+        raise CarbonDataError(
+            f"carbon trace {text!r} is neither a shipped trace ({', '.join(SHIPPED_TRACES)}) nor a readable file"
+        )
+    times, values = read_trace_file(path, text, time_zone(timezone), max_gap_s=max_gap_s)
+    return IntensitySeries(np.array(times), np.array(values), text, max_gap_s=max_gap_s)
 
 
 class IntensityForecaster(Protocol):
@@ -376,44 +368,12 @@ class ProviderForecaster:
             raise CarbonDataError(f"forecast provider {self.name}: returned no rows")
         if np.any(np.diff(rows[:, 0]) <= 0) or not np.all(np.isfinite(rows)) or np.any(rows[:, 1] < 0):
             raise CarbonDataError(f"forecast provider {self.name}: times must increase and values be finite and >= 0")
-        if rows[0, 0] > now_s or rows_end_s(rows) <= now_s:
+        if not StepFunction.from_rows(rows).covers(now_s):
             raise CarbonDataError(
                 f"forecast provider {self.name}: rows cover {rows[0, 0]:.0f}..{rows[-1, 0]:.0f} s, "
                 f"which does not hold now ({now_s:.0f} s)"
             )
         return rows  # a shorter horizon than asked is what the source publishes: its last value holds
-
-
-def rows_end_s(rows: np.ndarray) -> float:
-    """Where forecast rows stop holding: their last row plus one step (a single row: never)."""
-    return float(2 * rows[-1, 0] - rows[-2, 0]) if len(rows) > 1 else math.inf
-
-
-class StepCurve:
-    """The step function of forecast rows ``(t_s, g/kWh)`` with a cumulative integral, so
-    that ∫ over many intervals is two interpolations. The last row holds for one more step
-    and its value continues beyond."""
-
-    def __init__(self, rows: np.ndarray) -> None:
-        t = rows[:, 0]
-        step = t[-1] - t[-2] if len(t) > 1 else 1.0
-        self.times_s = t
-        self._knots = np.append(t, t[-1] + step)
-        self._cum = np.concatenate(([0.0], np.cumsum(rows[:, 1] * np.diff(self._knots))))
-        self._tail = float(rows[-1, 1])
-
-    def _at(self, x: np.ndarray) -> np.ndarray:
-        beyond = np.maximum(x - self._knots[-1], 0.0) * self._tail
-        return np.interp(x, self._knots, self._cum) + beyond
-
-    def integral(self, t0: np.ndarray | float, t1: np.ndarray | float) -> np.ndarray:
-        """∫ intensity dt over ``[t0, t1]`` in (gCO2e/kWh)·s."""
-        return self._at(np.asarray(t1, float)) - self._at(np.asarray(t0, float))
-
-
-def step_integral(rows: np.ndarray, t0: np.ndarray | float, t1: np.ndarray | float) -> np.ndarray:
-    """∫ of the step function ``rows`` (as returned by ``forecast``) over ``[t0, t1]``."""
-    return StepCurve(rows).integral(t0, t1)
 
 
 def forecast_mae(forecaster: GridForecaster, origins_s: Iterable[float], horizon_s: float) -> float:

@@ -30,8 +30,8 @@ from greenai.carbon.grid_forecast import (
     IntensitySeries,
     ProviderForecaster,
     load_intensity_series,
-    rows_end_s,
 )
+from greenai.carbon.step import StepFunction
 from greenai.errors import CarbonDataError, ConfigError
 
 TRACE_PREFIX = "trace:"
@@ -40,7 +40,7 @@ TRACE_PREFIX = "trace:"
 class FileForecaster:
     """A forecast file as published: ``forecast(now, horizon)`` returns its rows from the
     slot holding ``now`` through the slot holding ``now + horizon`` (fewer if the file ends
-    first: the last value then continues, see ``StepCurve``). The file is read again when it
+    first: the last value then continues, see ``StepFunction.from_rows``). The file is read again when it
     changes on disk (a cron job refreshing it); a refresh that cannot be read is an error
     (``ResilientForecaster`` then answers from the last good forecast)."""
 
@@ -119,7 +119,7 @@ class ResilientForecaster:
 
     def _stand_in(self, now_s: float, horizon_s: float, problem: str) -> np.ndarray:
         last = self._last_good
-        held = last is not None and last[0, 0] <= now_s < rows_end_s(last)
+        held = last is not None and StepFunction.from_rows(last).covers(now_s)
         if not self.failing:
             self.failing = True
             fallback = (

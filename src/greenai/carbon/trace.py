@@ -1,7 +1,8 @@
 """Time-varying carbon intensity from a trace file, looked up as a step function.
 
 Each row holds from its timestamp until the next row's; the last row holds for one more step
-of the same length. Lookup is a binary search over the row times (O(log n)).
+of the same length (``greenai.carbon.step.StepFunction``, the one step-function type). Lookup
+is a binary search over the row times (O(log n)).
 
 Alignment of a lookup time ``t`` onto the trace:
 
@@ -25,16 +26,14 @@ daylight-saving change days of 2020 (local times would skip or repeat an hour th
 
 from __future__ import annotations
 
-import bisect
 import calendar
 import os
-from datetime import UTC, datetime, tzinfo
+from datetime import datetime
 from functools import cache
-from pathlib import Path
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from greenai.carbon.trace_csv import read_trace
+from greenai.carbon.step import StepFunction
+from greenai.carbon.trace_csv import read_trace_file, time_zone
 from greenai.errors import CarbonDataError, ConfigError
 
 if TYPE_CHECKING:
@@ -43,15 +42,6 @@ if TYPE_CHECKING:
 ALIGNS = ("exact", "time-of-year")
 SHIPPED_TRACES = ("gb_2020", "fr_2020")
 _SHIPPED_SOURCE = "ENTSO-E via Let's Wait Awhile, Wiesner et al. 2021"
-
-
-def _zone(name: str) -> tzinfo:
-    if name.upper() == "UTC":
-        return UTC
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"unknown time zone {name!r}; use an IANA name such as 'Europe/Paris'") from None
 
 
 class TraceIntensity:
@@ -76,48 +66,41 @@ class TraceIntensity:
         self.align = align
         self.label = label or str(path)
         self.source = source
-        self._tz = _zone(timezone)
+        self._tz = time_zone(timezone)
         self._tz_name = timezone
-        file = Path(path) if isinstance(path, (str, os.PathLike)) else path
-        try:
-            with file.open("r", encoding="utf-8") as f:
-                self._times, self._values = read_trace(
-                    f,
-                    self.label,
-                    self._tz,
-                    max_gap_s=max_gap_s,
-                    time_column=time_column,
-                    intensity_column=intensity_column,
-                )
-        except OSError as e:
-            raise CarbonDataError(f"cannot read trace {self.label}: {e.strerror or e}") from e
-        except UnicodeDecodeError as e:
-            raise CarbonDataError(f"trace {self.label} is not UTF-8 text: {e.reason}") from e
-        self._end = 2 * self._times[-1] - self._times[-2]
+        times, values = read_trace_file(
+            path,
+            self.label,
+            self._tz,
+            max_gap_s=max_gap_s,
+            time_column=time_column,
+            intensity_column=intensity_column,
+        )
+        self._steps = StepFunction(times, values)
         self._years = self._replay_years()
 
     @property
     def start_s(self) -> float:
         """Unix time the trace starts."""
-        return self._times[0]
+        return self._steps.start_s
 
     @property
     def end_s(self) -> float:
         """Unix time the trace ends (exclusive): the last row plus one step."""
-        return self._end
+        return self._steps.end_s
 
     def __len__(self) -> int:
-        return len(self._times)
+        return len(self._steps)
 
     def intensity_at(self, t: float) -> float:
         if self.align == "time-of-year":
             t = self._replay(t)
-        elif not self._times[0] <= t < self._end:
+        elif not self._steps.covers(t):
             raise CarbonDataError(
                 f"time {self._local(t):%Y-%m-%d %H:%M} is outside trace {self.label} "
                 f"({self._range()}); use align='time-of-year' to replay it"
             )
-        return self._values[bisect.bisect_right(self._times, t) - 1]
+        return self._steps.value_at(t)
 
     def describe(self) -> str:
         mode = "replayed by time of year" if self.align == "time-of-year" else "exact times"
@@ -141,7 +124,7 @@ class TraceIntensity:
         for year in self._years:
             leap_day = (moment.month, moment.day) == (2, 29) and not calendar.isleap(year)
             u = moment.replace(year=year, day=28 if leap_day else moment.day).timestamp()
-            if self._times[0] <= u < self._end:
+            if self._steps.covers(u):
                 return u
         raise CarbonDataError(
             f"trace {self.label} ({self._range()}) has no {moment:%d %b %H:%M} to replay "
@@ -149,12 +132,16 @@ class TraceIntensity:
         )
 
 
-@cache
-def shipped_trace(name: str) -> TraceIntensity:
-    """A trace shipped with greenai (``gb_2020`` or ``fr_2020``), replayed by time of year."""
+def shipped_trace_path(name: str) -> Traversable:
+    """The packaged CSV file of a shipped trace (``gb_2020`` or ``fr_2020``)."""
     if name not in SHIPPED_TRACES:
         raise CarbonDataError(f"unknown shipped trace {name!r}; shipped traces: {', '.join(SHIPPED_TRACES)}")
     from importlib import resources  # deferred: keeps `import greenai.carbon` light
 
-    path = resources.files("greenai.data").joinpath("traces").joinpath(f"{name}.csv")
-    return TraceIntensity(path, align="time-of-year", label=name, source=_SHIPPED_SOURCE)
+    return resources.files("greenai.data").joinpath("traces").joinpath(f"{name}.csv")
+
+
+@cache
+def shipped_trace(name: str) -> TraceIntensity:
+    """A trace shipped with greenai (``gb_2020`` or ``fr_2020``), replayed by time of year."""
+    return TraceIntensity(shipped_trace_path(name), align="time-of-year", label=name, source=_SHIPPED_SOURCE)

@@ -6,21 +6,41 @@ first two are the headers of the "Let's Wait Awhile" traces, Wiesner et al., Mid
 Timestamps are ISO 8601; those without an offset are read in the given time zone.
 
 Every problem is a ``CarbonDataError`` naming the file and the line.
+
+``read_trace_file`` opens a file (a path or a packaged resource) and reads it;
+``time_zone`` parses the time zone naive timestamps are read in. Both readers of traces
+(``greenai.carbon.trace`` and ``greenai.carbon.grid_forecast``) use them.
 """
 
 from __future__ import annotations
 
 import csv
-import itertools
 import math
-import statistics
+import os
 from collections.abc import Iterable
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
+from pathlib import Path
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from greenai.errors import CarbonDataError
+from greenai.carbon.step import find_gap
+from greenai.errors import CarbonDataError, ConfigError
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
 
 TIME_COLUMNS = ("time", "timestamp", "datetime")
 INTENSITY_COLUMNS = ("carbon intensity", "intensity", "g_co2e_per_kwh")
+
+
+def time_zone(name: str) -> tzinfo:
+    """The time zone of an IANA name (e.g. 'Europe/Paris') or 'UTC'; ConfigError if unknown."""
+    if name.upper() == "UTC":
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"unknown time zone {name!r}; use an IANA name such as 'Europe/Paris'") from None
 
 
 def format_duration(seconds: float) -> str:
@@ -108,14 +128,34 @@ def read_trace(
 
 
 def _check_gaps(times: list[float], lines: list[int], name: str, max_gap_s: float | None) -> None:
-    steps = [b - a for a, b in itertools.pairwise(times)]
-    median = statistics.median(steps)
-    limit = max_gap_s if max_gap_s is not None else 2 * median
-    for i, step in enumerate(steps):
-        if step > limit:
-            why = "max_gap_s" if max_gap_s is not None else f"2x the median step of {format_duration(median)}"
-            raise CarbonDataError(
-                f"trace {name}: gap of {format_duration(step)} between line {lines[i]} and "
-                f"line {lines[i + 1]} exceeds {format_duration(limit)} ({why}); "
-                "fill it or pass a larger max_gap_s"
+    gap = find_gap(times, max_gap_s)
+    if gap is not None:
+        i, step, limit, median = gap
+        why = "max_gap_s" if max_gap_s is not None else f"2x the median step of {format_duration(median)}"
+        raise CarbonDataError(
+            f"trace {name}: gap of {format_duration(step)} between line {lines[i]} and "
+            f"line {lines[i + 1]} exceeds {format_duration(limit)} ({why}); "
+            "fill it or pass a larger max_gap_s"
+        )
+
+
+def read_trace_file(
+    path: str | os.PathLike[str] | Traversable,
+    name: str,
+    tz: tzinfo,
+    *,
+    max_gap_s: float | None = None,
+    time_column: str | None = None,
+    intensity_column: str | None = None,
+) -> tuple[list[float], list[float]]:
+    """``read_trace`` of a UTF-8 file; a file that cannot be read is a ``CarbonDataError``."""
+    file = Path(path) if isinstance(path, (str, os.PathLike)) else path
+    try:
+        with file.open("r", encoding="utf-8") as f:
+            return read_trace(
+                f, name, tz, max_gap_s=max_gap_s, time_column=time_column, intensity_column=intensity_column
             )
+    except OSError as e:
+        raise CarbonDataError(f"cannot read trace {name}: {e.strerror or e}") from e
+    except UnicodeDecodeError as e:
+        raise CarbonDataError(f"trace {name} is not UTF-8 text: {e.reason}") from e

@@ -38,8 +38,8 @@ from greenai.carbon.grid_forecast import (
     OracleForecaster,
     PersistenceForecaster,
     SeasonalForecaster,
-    StepCurve,
 )
+from greenai.carbon.step import StepFunction
 from greenai.errors import ConfigError
 from greenai.schedule.jobs import Job
 
@@ -145,7 +145,7 @@ class CarbonAwareTiming:
         if not flexible:
             return keep
         horizon = max(c.deadline_s for c in flexible) - now_s
-        curve = StepCurve(self.forecaster.forecast(now_s, horizon))
+        curve = StepFunction.from_rows(self.forecaster.forecast(now_s, horizon))
         groups: dict[float, list[Candidate]] = {}
         for c in flexible:
             if c.job.interruptible:
@@ -160,7 +160,9 @@ class CarbonAwareTiming:
         return keep
 
 
-def _start_now_is_best(curve: StepCurve, now_s: float, latest_s: np.ndarray, work_s: float) -> np.ndarray:
+def _start_now_is_best(
+    curve: StepFunction[np.ndarray], now_s: float, latest_s: np.ndarray, work_s: float
+) -> np.ndarray:
     """For jobs of ``work_s`` with latest starts ``latest_s``: whether starting now
     minimises the forecast ∫intensity over the run among the starts now, the forecast's slot
     boundaries before the latest start, and the latest start itself (a step function's window
@@ -178,7 +180,9 @@ def _start_now_is_best(curve: StepCurve, now_s: float, latest_s: np.ndarray, wor
     return cost[0] <= best_later * (1 + 1e-12) + 1e-9
 
 
-def _cheapest_slots_include_now(curve: StepCurve, now_s: float, deadline_s: float, work_s: float) -> bool:
+def _cheapest_slots_include_now(
+    curve: StepFunction[np.ndarray], now_s: float, deadline_s: float, work_s: float
+) -> bool:
     """Whether the slot starting now is among the cheapest slots (by forecast intensity)
     that together hold ``work_s`` of work before ``deadline_s``."""
     t = curve.times_s
