@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from greenai.errors import ConfigError
+from greenai.hardware.sysfs import POWERCAP_ROOT
 
 # Ember, Global Electricity Review 2024: world average 480 gCO2e/kWh in 2023. Used only when
 # the user names no country, region or trace; every report says so.
@@ -30,7 +31,7 @@ class Config:
     currency: str = "EUR"
     cpu_idle_w: float | None = None  # overrides of the estimated CPU power model
     cpu_max_w: float | None = None
-    rapl_root: Path = Path("/sys/class/powercap")
+    rapl_root: Path = POWERCAP_ROOT
     meters: tuple[str, ...] = ()  # meters the user requires, e.g. ("rapl", "nvml"); () = auto
     simulate: bool = False
     # share of the facility's energy reused as heat (district heating...): reports give the
