@@ -1,5 +1,5 @@
 """How much of an optimizer's state, or of any tensors, is denormal: a cause of training
-steps getting slower.
+steps getting slower (used by benchmarks/denormals.py and benchmarks/forecast_accuracy.py).
 
 A unit whose gradient is exactly zero from some step on (a dead ReLU) has Adam's first moment
 multiplied by beta1 = 0.9 every step; a few hundred steps later it is below 1.18e-38, the

@@ -12,20 +12,16 @@ calibration times) over `--rounds` interleaved rounds, then the median over roun
 
 from __future__ import annotations
 
-import argparse
 import statistics
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+from _harness import parser
 
 SHAPES = ((4, 256, 512), (4, 512, 512), (32, 512, 512), (4, 1024, 1024), (4, 2048, 2048))
 COLD_BYTES = 64 << 20
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = parser(__doc__)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=0.3, help="timed per shape, setting and round")
     args = ap.parse_args()
@@ -41,7 +37,7 @@ def main() -> None:
         for b, k, n in SHAPES:
             x, bias = torch.randn(b, k), torch.randn(n)
             weights = [torch.randn(n, k) for _ in range(max(2, COLD_BYTES // (4 * n * k)))]
-            calls = [lambda w=w: F.linear(x, w, bias) for w in weights]
+            calls = [lambda w=w, x=x, bias=bias: F.linear(x, w, bias) for w in weights]
             times[(b, k, n)]["warm"].append(run_bench(calls[0], args.seconds).time_s)
             times[(b, k, n)]["cold"].append(run_bench(calls, args.seconds).time_s)
     print(

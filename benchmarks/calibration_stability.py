@@ -15,18 +15,16 @@ the accuracy benchmark's error on this machine.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+from _harness import ints, parser, quantile, spread
+from _zoo import load_zoo
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = parser(__doc__)
     ap.add_argument("--repeat", type=int, default=3, help="calibrations")
     ap.add_argument("--budget", type=float, default=60.0, help="calibration budget, seconds")
     ap.add_argument("--batches", default="4,32")
@@ -36,14 +34,13 @@ def main() -> None:
 
     import warnings
 
-    from estimate_accuracy import load_zoo  # benchmarks/ is on sys.path when run as a script
     from greenai.estimate.calibrate import calibrate
     from greenai.estimate.counting import count_ops
     from greenai.estimate.predict import predict
 
     warnings.simplefilter("ignore")
     zoo = load_zoo()
-    batches = [int(b) for b in args.batches.split(",")]
+    batches = ints(args.batches)
     counts = {
         (name, b, training): count_ops(*make(b), training=training)
         for name, make in zoo.items()
@@ -63,12 +60,12 @@ def main() -> None:
     spreads = {}
     for key, c in counts.items():
         ts = [predict(c, p).time_s for p in profiles]
-        spreads[key] = max(ts) / min(ts)
+        spreads[key] = spread(ts)
     raw: dict[tuple[str, str], list[float]] = {}
     for p in profiles:
         for point in p.points:
             raw.setdefault((point.op_class, point.name), []).append(point.time_s)
-    raw_spreads = sorted(max(v) / min(v) for v in raw.values() if len(v) == len(profiles))
+    raw_spreads = sorted(spread(v) for v in raw.values() if len(v) == len(profiles))
     worst = max(spreads, key=spreads.get)
     name, b, training = worst
     print(
@@ -82,9 +79,9 @@ def main() -> None:
     print("|---:|---:|---:|---|---:|---:|---|---|")
     values = sorted(spreads.values())
     print(
-        f"| {len(profiles)} | {statistics.median(values):.3f}x | {values[int(0.9 * (len(values) - 1))]:.2f}x "
+        f"| {len(profiles)} | {statistics.median(values):.3f}x | {quantile(values, 0.9):.2f}x "
         f"| {spreads[worst]:.2f}x ({name}/{b} {'training' if training else 'inference'}) "
-        f"| {statistics.median(raw_spreads):.3f}x | {raw_spreads[int(0.9 * (len(raw_spreads) - 1))]:.2f}x "
+        f"| {statistics.median(raw_spreads):.3f}x | {quantile(raw_spreads, 0.9):.2f}x "
         f"| {', '.join(f'{p.module_call_s * 1e6:.2f}' for p in profiles)} "
         f"| {', '.join(f'{p.optimizer_step_s * 1e6:.0f}' for p in profiles)} |"
     )

@@ -25,7 +25,6 @@ Deterministic: a simulation, no randomness.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -34,9 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
-
+from _harness import RESULTS_DIR, parser
 from greenai.carbon.grid_forecast import (
     PersistenceForecaster,
     SeasonalForecaster,
@@ -103,10 +100,10 @@ def run_region(name: str, days: float) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--days", type=float, default=366.0)
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "carbon_scheduling.json")
-    args = parser.parse_args()
+    ap = parser(__doc__)
+    ap.add_argument("--days", type=float, default=366.0)
+    ap.add_argument("--out", type=Path, default=RESULTS_DIR / "carbon_scheduling.json")
+    args = ap.parse_args()
     t0 = time.perf_counter()
     regions = [run_region(name, args.days) for name in REGIONS]
     report = {

@@ -12,10 +12,9 @@ call over `--rounds` rounds, the shapes and batches interleaved within each roun
 
 from __future__ import annotations
 
-import argparse
 import statistics
 
-from machine_noise import median_call_s
+from _harness import median_call_s, parser
 
 SHAPES = [(3, 16, 32, 3, 1), (16, 16, 16, 3, 1), (32, 16, 32, 3, 1), (64, 8, 64, 3, 1), (32, 16, 64, 1, 2)]
 BATCHES = (1, 2, 4, 8)
@@ -50,7 +49,7 @@ def _inference(conv) -> None:  # noqa: ANN001
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = parser(__doc__)
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
     import torch

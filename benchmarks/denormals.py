@@ -8,7 +8,7 @@ loss = output.sum(), Adam lr 1e-3) for `--steps` steps, each run in a fresh proc
 reports per block of 250 steps the median time of `backward()` and of `optimizer.step()`, the
 share of the gradients and of Adam's state (exp_avg, exp_avg_sq) that is denormal
 (0 < |x| < 1.18e-38) at the end, and the energy of the last block per step (a greenai Tracker;
-on a machine without counters that is greenai's estimate). Two settings, interleaved over
+on a machine without counters that is greenai's estimate). Two settings, interleaved (ABBA) over
 `--repeat` rounds:
 
 - `default`: PyTorch as shipped;
@@ -28,14 +28,12 @@ near 0 or 1) make the derivatives an LSTM's backward multiplies through its time
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import subprocess
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from _harness import emit, parser, rotations, run_worker
+from _zoo import load_zoo
+
 BLOCK = 250
 
 
@@ -44,9 +42,7 @@ def child(model_name: str, batch: int, steps: int, flush: bool) -> dict:
 
     if flush:
         torch.set_flush_denormal(True)
-    sys.path.insert(0, str(ROOT / "src"))
-    from estimate_accuracy import load_zoo  # benchmarks/ is on sys.path when run as a script
-    from greenai.optimize.denormals import denormal_share, tensors_denormal_share
+    from _denormals import denormal_share, tensors_denormal_share
     from greenai.tracking.tracker import Tracker
 
     model, x = load_zoo()[model_name](batch)
@@ -80,7 +76,7 @@ def child(model_name: str, batch: int, steps: int, flush: bool) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = parser(__doc__)
     ap.add_argument("--model", default="mlp")
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--steps", type=int, default=1500)
@@ -92,33 +88,15 @@ def main() -> None:
     if args.batch < 1 or args.repeat < 1:
         ap.error("--batch and --repeat must be at least 1")
     if args.child:
-        print(json.dumps(child(args.model, args.batch, args.steps, args.child == "flush")))
+        emit(child(args.model, args.batch, args.steps, args.child == "flush"))
         return
-    from estimate_accuracy import load_zoo
-
     if args.model not in (zoo := load_zoo()):
         ap.error(f"--model {args.model!r} is not in the zoo; choose one of {', '.join(zoo)}")
     results: dict[str, list[dict]] = {"default": [], "flush": []}
-    for _ in range(args.repeat):
-        for setting in results:
-            out = subprocess.run(
-                [
-                    sys.executable,
-                    __file__,
-                    "--child",
-                    setting,
-                    "--model",
-                    args.model,
-                    "--batch",
-                    str(args.batch),
-                    "--steps",
-                    str(args.steps),
-                ],
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            results[setting].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    for _, order in rotations(list(results), args.repeat):  # default, flush; flush, default; ...
+        for setting in order:
+            flags = ["--child", setting, "--model", args.model, "--batch", str(args.batch), "--steps", str(args.steps)]
+            results[setting].append(run_worker(__file__, flags))
     print(
         f"Command: `python benchmarks/denormals.py --model {args.model} --batch {args.batch} "
         f"--steps {args.steps} --repeat {args.repeat}`\n"

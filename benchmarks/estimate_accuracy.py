@@ -29,18 +29,17 @@ Nothing is tuned per model: the profile comes from micro-benchmarks only.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import platform
 import statistics
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-START, END = "<!-- estimate:start -->", "<!-- estimate:end -->"
-QUIET_CPUS = 0.25  # other jobs below this many busy CPUs: a quiet measurement
+from _harness import QUIET_CORES, add_write, cpu_sample, for_seconds, ints, mape, parser, wait_for_quiet, write_section
+from _zoo import build, zoo_models
+
+QUIET_CPUS = QUIET_CORES  # other jobs below this many busy CPUs: a quiet measurement
 
 
 @dataclass
@@ -95,46 +94,6 @@ class Case:
         return t_low <= self.time_s <= t_high, e_low <= self.energy_j <= e_high
 
 
-def load_zoo() -> dict:
-    spec = importlib.util.spec_from_file_location("zoo_models", ROOT / "tests" / "estimate" / "models.py")
-    module = importlib.util.module_from_spec(spec)
-    assert spec.loader is not None
-    spec.loader.exec_module(module)
-    return module.ZOO
-
-
-def others_cpu_s() -> float:
-    """CPU seconds used by every other process on the machine so far (system-wide minus ours),
-    plus the time the hypervisor gave our vCPUs to other guests (`steal`): on a VM that is the
-    contention no process list shows."""
-    import psutil
-
-    total = psutil.cpu_times()
-    busy = (
-        total.user
-        + total.system
-        + getattr(total, "nice", 0.0)
-        + getattr(total, "irq", 0.0)
-        + getattr(total, "softirq", 0.0)
-        + getattr(total, "steal", 0.0)
-    )
-    own = os.times()
-    return busy - (own.user + own.system)
-
-
-def wait_for_quiet(max_wait_s: float, busy_cpus: float = 0.25) -> float:
-    """Wait (at most max_wait_s) until other processes keep fewer than `busy_cpus` CPUs busy
-    over a second; returns the seconds waited. The machine is shared: other jobs' threads
-    stall torch's OpenMP barriers and would be measured as model time."""
-    start = time.monotonic()
-    while True:
-        before, t0 = others_cpu_s(), time.monotonic()
-        time.sleep(1.0)
-        load = (others_cpu_s() - before) / (time.monotonic() - t0)
-        if load < busy_cpus or time.monotonic() - start > max_wait_s:
-            return time.monotonic() - start
-
-
 def measure(model, x, mode: str, seconds: float, windows: int = 3):
     """A real run: warm-up, then `windows` windows of steps, each in its own greenai Tracker.
     The window with the smallest median step time is kept (the least disturbed by other jobs
@@ -173,17 +132,14 @@ def measure(model, x, mode: str, seconds: float, windows: int = 3):
     for _ in range(windows):
         times: list[float] = []
         optimizer_times.clear()
-        others0, wall0 = others_cpu_s(), time.monotonic()
+        load0 = cpu_sample()
         tracker = Tracker("estimate-accuracy", store=False, handle_signals=False)
         with tracker:
-            end = time.perf_counter() + seconds / windows
-            while time.perf_counter() < end or len(times) < 5:
+            for _ in for_seconds(seconds / windows, at_least=5, at_most=20_000):
                 a = time.perf_counter()
                 step()
                 times.append(time.perf_counter() - a)
-                if len(times) >= 20_000:
-                    break
-        co_load = (others_cpu_s() - others0) / (time.monotonic() - wall0)
+        co_load = cpu_sample().others_cores(load0)
         snap = tracker.result.snapshot
         median = statistics.median(times)
         power_w = snap.energy_j / snap.duration_s
@@ -202,8 +158,6 @@ def measure(model, x, mode: str, seconds: float, windows: int = 3):
 
 
 def run(args: argparse.Namespace) -> tuple[list[Case], object, dict]:
-    import torch
-
     from greenai.estimate.calibrate import calibrate, describe
     from greenai.estimate.counting import count_ops
     from greenai.estimate.predict import predict
@@ -230,14 +184,11 @@ def run(args: argparse.Namespace) -> tuple[list[Case], object, dict]:
     if args.verbose:
         print(describe(profile))
     defaults = default_profile()
-    zoo = load_zoo()
-    names = args.models.split(",") if args.models else list(zoo)
     planned = []
-    for name in names:
-        for batch in (int(b) for b in args.batches.split(",")):
+    for name in args.model_names:
+        for batch in args.batch_sizes:
             for mode in ("inference", "training"):
-                torch.manual_seed(0)
-                model, x = zoo[name](batch)
+                model, x = build(name, batch)
                 counts = count_ops(model, x, training=mode == "training", optimizer="adam")
                 planned.append((name, batch, mode, counts, predict(counts, profile), predict(counts, defaults)))
     # every case is measured once per round, rounds interleaved (a slow spell of the shared
@@ -245,13 +196,12 @@ def run(args: argparse.Namespace) -> tuple[list[Case], object, dict]:
     best: dict[int, tuple] = {}
     info["rounds"] = args.rounds
     for round_ in range(args.rounds):
-        for i, (name, batch, mode, counts, cal, rough) in enumerate(planned):
+        for i, (name, batch, mode, _counts, cal, _rough) in enumerate(planned):
             for _attempt in range(3):  # measured again while other jobs disturbed it
                 info["waited_s"] += wait_for_quiet(args.max_wait)
                 # a fresh model each time, as predicted: thousands of steps of loss = sum drive a
                 # model into denormals (the LSTM's backward then runs 13-20x slower, benchmarks/denormals.py)
-                torch.manual_seed(0)
-                model, x = zoo[name](batch)
+                model, x = build(name, batch)
                 measured = measure(model, x, mode, args.seconds)
                 if measured[5] < QUIET_CPUS:
                     break
@@ -302,10 +252,6 @@ def run(args: argparse.Namespace) -> tuple[list[Case], object, dict]:
 
 def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.1%}"
-
-
-def mape(values: list[float]) -> float:
-    return sum(abs(v) for v in values) / len(values) if values else float("nan")
 
 
 def markdown(cases: list[Case], profile, info: dict, args: argparse.Namespace) -> str:
@@ -428,28 +374,16 @@ def band_coverage(cases: list[Case]) -> str:
     )
 
 
-def write_section(path: Path, section: str) -> None:
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    block = f"{START}\n{section}{END}"
-    if START in text and END in text:
-        head, _, rest = text.partition(START)
-        _, _, tail = rest.partition(END)
-        text = head + block + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(text)
-
-
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = parser(__doc__)
     ap.add_argument("--budget", type=float, default=60.0, help="calibration budget, seconds")
     ap.add_argument("--batches", default="4,32", help="batch sizes, comma-separated")
     ap.add_argument("--seconds", type=float, default=3.0, help="measured run per case, seconds")
     ap.add_argument(
         "--rounds", type=int, default=2, help="interleaved rounds over all cases; each case keeps its least disturbed"
     )
-    ap.add_argument("--models", default="", help="comma-separated subset of the zoo")
-    ap.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
+    ap.add_argument("--models", default="", help="comma-separated subset of the zoo (default: all of it)")
+    add_write(ap, "estimate")
     ap.add_argument("--save", action="store_true", help="save the calibration profile")
     ap.add_argument("--profile", default="", help="profile file: reused if it exists, else calibrated and saved there")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
@@ -463,13 +397,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--keep-freed-memory",
         action="store_true",
-        help="diagnostic: glibc keeps freed memory mapped (greenai.optimize.keep_freed_memory) "
+        help="diagnostic: glibc keeps freed memory mapped (greenai.tune.allocator.keep_freed_memory) "
         "before anything runs, so real steps do not page-fault as calibration's never do",
     )
     args = ap.parse_args(argv)
     if args.keep_freed_memory and args.write:
         ap.error("--keep-freed-memory is a diagnostic: the target is judged on runs as users make them (no --write)")
-    sys.path.insert(0, str(ROOT / "src"))
+    args.model_names = zoo_models(ap, args.models)
+    args.batch_sizes = ints(args.batches)
     if args.keep_freed_memory:
         from greenai.tune.allocator import keep_freed_memory
 
@@ -485,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     print(f"total {time.perf_counter() - start:.0f} s")
     if args.write:
-        write_section(ROOT / "docs" / "benchmarks.md", text)
+        write_section(args.write, "estimate", text)
     return 0
 
 

@@ -63,10 +63,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _harness import add_write, package_version, parser, write_section
+
 TARGET = 0.05
-START_MARK, END_MARK = "<!-- forecast:start -->", "<!-- forecast:end -->"
 SCRIPT = Path(__file__).resolve()
-REPO = SCRIPT.parent.parent
 CONFIGS = ("eval_every_k", "batch_ramp", "cache_fill", "curriculum")
 CHECKPOINTS = (0.10, 0.20, 0.50)
 FLUSH_ENV = "GREENAI_BENCH_FLUSH_DENORMAL"
@@ -111,7 +111,7 @@ def child(config: str, out: Path, quick: bool, scale: int, with_carbontracker: b
     from torch import nn
 
     import greenai
-    from greenai.optimize.denormals import denormal_share
+    from _denormals import denormal_share
     from greenai.tracking.tracker import Tracker
 
     if os.environ.get(FLUSH_ENV) == "1":  # --flush-denormal (see main): before the first operator
@@ -445,7 +445,7 @@ def report(results: list[dict[str, Any]], quick: bool) -> str:
         f"{' --quick' if quick else ''} --scale {first.get('scale', 1)}"
         f"{f' --repeat {repeat}' if repeat > 1 else ''}`; {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} vCPUs, Python {platform.python_version()}, torch {first['torch']}, "
-        f"greenai {first['greenai']}, carbontracker {_ct_version()}._",
+        f"greenai {first['greenai']}, carbontracker {package_version('carbontracker') or 'not installed'}._",
         "",
         f"Target: a forecast made after 10 % of a run is within ±{TARGET:.0%} of the run's final "
         "energy, on runs with warm-up and periodic evaluation.",
@@ -592,59 +592,32 @@ def _replay_line(results: list[dict[str, Any]]) -> str:
     )
 
 
-def _ct_version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("carbontracker")
-    except Exception:
-        return "not installed"
-
-
-def write_section(path: Path, section: str) -> None:
-    block = f"{START_MARK}\n{section}{END_MARK}\n"
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    if START_MARK in text and END_MARK in text:
-        before, rest = text.split(START_MARK, 1)
-        after = rest.split(END_MARK, 1)[1]
-        text = before + block + after.lstrip("\n")
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    path.write_text(text)
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="smoke run: small and short")
-    parser.add_argument(
-        "--write",
-        nargs="?",
-        const=str(REPO / "docs" / "benchmarks.md"),
-        default=None,
-        help="update the forecast section of this file (default docs/benchmarks.md)",
-    )
-    parser.add_argument("--configs", default=",".join(CONFIGS))
-    parser.add_argument("--repeat", type=int, default=1, help="run each configuration N times")
-    parser.add_argument("--json", help="also write the raw results here")
-    parser.add_argument("--from-json", help="report results saved with --json (no new runs)")
-    parser.add_argument(
+    ap = parser(__doc__)
+    ap.add_argument("--quick", action="store_true", help="smoke run: small and short")
+    add_write(ap, "forecast")
+    ap.add_argument("--configs", default=",".join(CONFIGS))
+    ap.add_argument("--repeat", type=int, default=1, help="run each configuration N times")
+    ap.add_argument("--json", help="also write the raw results here")
+    ap.add_argument("--from-json", help="report results saved with --json (no new runs)")
+    ap.add_argument(
         "--scale",
         type=int,
         default=SCALE,
         help=f"copies of the training data x this (default {SCALE}: runs of 1-4 min)",
     )
-    parser.add_argument(
+    ap.add_argument(
         "--flush-denormal",
         action="store_true",
         help="diagnostic: torch.set_flush_denormal(True) at the start of every run, to tell "
         "denormals in Adam's state from the machine's drift (the target is judged without it)",
     )
-    parser.add_argument("--child", help=argparse.SUPPRESS)
-    parser.add_argument("--with-carbontracker", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--out", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--with-carbontracker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--out", help=argparse.SUPPRESS)
+    args = ap.parse_args()
     if args.flush_denormal and args.write:
-        parser.error("--flush-denormal is a diagnostic: its runs are not the ones the target is judged on (no --write)")
+        ap.error("--flush-denormal is a diagnostic: its runs are not the ones the target is judged on (no --write)")
     if args.flush_denormal:
         os.environ[FLUSH_ENV] = "1"  # the runs are child processes; they inherit it
     if args.child:
@@ -663,7 +636,7 @@ def main() -> None:
     section = report(results, args.quick)
     print(section)
     if args.write:
-        write_section(Path(args.write), section)
+        write_section(args.write, "forecast", section)
         print(f"wrote {args.write}", file=sys.stderr)
 
 

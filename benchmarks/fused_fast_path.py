@@ -14,30 +14,25 @@ views, its own work outside any operator).
 
 from __future__ import annotations
 
-import argparse
 import collections
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from _harness import parser
+from _zoo import build
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = parser(__doc__)
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--calls", type=int, default=20, help="profiled forwards (after 5 warm-up ones)")
     args = ap.parse_args()
     if args.batch < 1 or args.calls < 1:
         ap.error("--batch and --calls must be at least 1")
-    sys.path.insert(0, str(ROOT / "src"))
     import torch
     from torch.profiler import ProfilerActivity, profile
 
-    from estimate_accuracy import load_zoo
     from greenai.estimate.counting import count_ops
 
-    torch.manual_seed(0)
-    model, x = load_zoo()["transformer"](args.batch)
+    model, x = build("transformer", args.batch)
     model.eval()
     counted = collections.Counter(
         str(r.op).removeprefix("aten.").split(".")[0].lstrip("_") for r in count_ops(model, x, training=False).records

@@ -14,14 +14,10 @@ entries and tensor metadata from the caches. Medians of `--rounds` interleaved r
 
 from __future__ import annotations
 
-import argparse
 import statistics
-import sys
-from pathlib import Path
 
-from machine_noise import median_call_s
-
-ROOT = Path(__file__).resolve().parents[1]
+from _harness import median_call_s, parser
+from _zoo import build, zoo_models
 
 
 def other_operators():  # noqa: ANN201 - a callable
@@ -77,14 +73,15 @@ def leaves(model, x):  # noqa: ANN001, ANN201
 def measure(model, x, calls, others, n: int) -> tuple[float, float, float]:  # noqa: ANN001
     alone = interleaved = 0.0
     for m, args in calls:
-        alone += median_call_s(lambda: m(*args), n, warmup=0.1)
-        interleaved += median_call_s(lambda: m(*args), n, others, warmup=0.1)
+        call = lambda m=m, args=args: m(*args)
+        alone += median_call_s(call, n, warmup=0.1)
+        interleaved += median_call_s(call, n, others, warmup=0.1)
     whole = median_call_s(lambda: model(x), n, warmup=0.1)
     return alone, interleaved, whole
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = parser(__doc__)
     ap.add_argument(
         "--models",
         default="audio1d,resnet,cnn,mobilenet,mlp,embedding,gru",
@@ -94,21 +91,13 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--calls", type=int, default=200, help="timed calls per leaf and setting")
     args = ap.parse_args()
-    sys.path.insert(0, str(ROOT / "src"))
     import torch
 
-    from estimate_accuracy import load_zoo
-
-    zoo = load_zoo()
+    names = zoo_models(ap, args.models)
     others = other_operators()
-    names = args.models.split(",")
-    unknown = [n for n in names if n not in zoo]
-    if unknown:
-        raise SystemExit(f"unknown model(s) {unknown}; the zoo has {sorted(zoo)}")
     cases = {}
     for name in names:
-        torch.manual_seed(0)
-        model, x = zoo[name](args.batch)
+        model, x = build(name, args.batch)
         model.eval()
         cases[name] = (model, x, leaves(model, x))
     results: dict[str, list[tuple[float, float, float]]] = {n: [] for n in names}

@@ -15,34 +15,22 @@ they are not, on the VM this was written on). Prints Markdown.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 from collections.abc import Callable
 
+from _harness import median_call_s, parser, spread
+
 SLOW = 1.25  # a round slower than this x the probe's fastest counts as slow
 
 
-def median_call_s(
-    call: Callable[[], object], calls: int, before: Callable[[], object] | None = None, warmup: float = 0.0
-) -> float:
-    """Median wall time of `calls` calls (the first `warmup` fraction left out); `before`, if
-    given, runs untimed before each call."""
-    times = []
-    for _ in range(calls):
-        if before is not None:
-            before()
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times[int(calls * warmup) :])
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=60)
-    parser.add_argument("--pause", type=float, default=0.2, help="seconds between rounds")
-    args = parser.parse_args()
+    ap = parser(__doc__)
+    ap.add_argument("--rounds", type=int, default=60)
+    ap.add_argument("--pause", type=float, default=0.2, help="seconds between rounds")
+    args = ap.parse_args()
+    if args.rounds < 1:
+        ap.error("--rounds must be at least 1")
     import torch
 
     torch.manual_seed(0)
@@ -72,7 +60,7 @@ def main() -> None:
     for name, ts in rows.items():
         print(
             f"| {name} | {statistics.median(ts) * 1e6:.1f} µs | {min(ts) * 1e6:.1f} µs | "
-            f"{max(ts) * 1e6:.1f} µs | {max(ts) / min(ts):.2f}x | {sum(slow[name]) / len(ts):.0%} |"
+            f"{max(ts) * 1e6:.1f} µs | {spread(ts):.2f}x | {sum(slow[name]) / len(ts):.0%} |"
         )
     names = list(rows)
     print()

@@ -13,16 +13,15 @@ CPU model's estimate, and the provenance column says so.
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import torch
 from torch import nn
 
+from _harness import RESULTS_DIR, parser, rotations
 from greenai.demo.digits import Recipe, load_digits_data, make_cnn, train_digits
 from greenai.demo.digits_optimize import digits_plan, digits_task
 from greenai.optimize.search import optimize
@@ -30,7 +29,7 @@ from greenai.optimize.transforms.distill import halve_width
 from greenai.optimize.transforms.lighten import replace_convs, separable_from_conv
 from greenai.tracking.tracker import Tracker
 
-RESULTS = Path(__file__).parent / "results" / "optimize_digits.json"
+RESULTS = RESULTS_DIR / "optimize_digits.json"
 RUNTIME_KNOBS = ("threads-", "batch-")
 
 
@@ -107,10 +106,8 @@ def training(rounds: int) -> dict:
     with Tracker("bench-digits-target", store=False) as run:
         target = train_digits(run, epochs=12).test_accuracy
     runs: dict[str, list[dict]] = {name: [] for name in recipes}
-    for round_index in range(rounds):
-        names = list(recipes)
-        shift = round_index % len(names)
-        for name in names[shift:] + names[:shift]:
+    for round_index, order in rotations(list(recipes), rounds):
+        for name in order:
             options = recipes[name]
             recipe = Recipe() if options is None else Recipe(stop_at_accuracy=target, **options)
             tracker = Tracker(f"bench-train {name}", store=False)
@@ -173,8 +170,10 @@ def transfer(seeds: int) -> dict:
         setup = DigitsSetup(seed=seed)
         pretrained, _ = pretrain_digits_source(seed=seed)  # the "pretrained model": not charged
         runs = {
-            "transfer (frozen conv1-2, new head)": lambda run: digits_transfer_arm(pretrained, setup, run=run),
-            "scratch": lambda run: digits_scratch_arm(setup, run=run),
+            "transfer (frozen conv1-2, new head)": lambda run, p=pretrained, s=setup: digits_transfer_arm(
+                p, s, run=run
+            ),
+            "scratch": lambda run, s=setup: digits_scratch_arm(s, run=run),
         }
         for name, train in runs.items():
             tracker = Tracker(f"bench-transfer {name}", store=False)
@@ -204,11 +203,11 @@ def transfer(seeds: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of training recipes")
-    parser.add_argument("--repeats", type=int, default=7, help="interleaved inference rounds")
-    parser.add_argument("--skip-training", action="store_true")
-    args = parser.parse_args()
+    ap = parser(__doc__, paragraph=True)
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds of training recipes")
+    ap.add_argument("--repeats", type=int, default=7, help="interleaved inference rounds")
+    ap.add_argument("--skip-training", action="store_true")
+    args = ap.parse_args()
     t0 = time.time()
     out = {"torch_threads": torch.get_num_threads(), "inference": inference(args.repeats)}
     if not args.skip_training:

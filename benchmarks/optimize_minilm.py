@@ -11,18 +11,17 @@ whether the energy was measured by a counter or estimated by the CPU model.
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
-from pathlib import Path
 
 import torch
 
+from _harness import RESULTS_DIR, parser
 from greenai.demo.minilm import minilm_task
 from greenai.optimize.plans import parse_pipeline
 from greenai.optimize.search import optimize
 
-RESULTS = Path(__file__).parent / "results" / "optimize_minilm.json"
+RESULTS = RESULTS_DIR / "optimize_minilm.json"
 PLAN = (
     "int8-dynamic",
     "int8-dynamic=perchannel",
@@ -39,9 +38,9 @@ MIN_COSINE = 0.99
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--repeats", type=int, default=5)
-    args = parser.parse_args()
+    ap = parser(__doc__, paragraph=True)
+    ap.add_argument("--repeats", type=int, default=5)
+    args = ap.parse_args()
     t0 = time.time()
     task = minilm_task(n_sentences=256, batch_size=32)
     study = optimize(

@@ -29,27 +29,23 @@ medians of 50 calls each. It is the evidence for calibrating the optimizer with 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from _harness import emit, for_seconds, ints, median_ratio, parser, rotations, run_worker
+from _zoo import ZOO_MODELS, build, zoo_models
+
 SETTINGS = ("for-loop", "for-loop again", "foreach", "fused")
 
 
 def child(name: str, batch: int, seconds: float, rounds: int) -> dict:
     import torch
 
-    from estimate_accuracy import load_zoo  # benchmarks/ is on sys.path when run as a script
     from greenai.tracking.tracker import Tracker
     from greenai.tune.knobs.optimizer import OptimizerImplKnob
 
-    torch.manual_seed(0)
-    model, x = load_zoo()[name](batch)
+    model, x = build(name, batch)
     model.train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     knob = OptimizerImplKnob(opt)
@@ -66,17 +62,14 @@ def child(name: str, batch: int, seconds: float, rounds: int) -> dict:
     for _ in range(10):
         step()
     trials: dict[str, list[dict]] = {s: [] for s in SETTINGS}
-    for round_ in range(rounds):
-        k = round_ % len(SETTINGS)
-        for setting in SETTINGS[k:] + SETTINGS[:k]:
+    for _, order in rotations(SETTINGS, rounds):
+        for setting in order:
             knob.apply(setting.split()[0])
             for _ in range(5):
                 step()
             times: list[tuple[float, float]] = []
             with Tracker("optimizer-impl", store=False, handle_signals=False) as tracker:
-                end = time.perf_counter() + seconds
-                while time.perf_counter() < end or len(times) < 5:
-                    times.append(step())
+                times.extend(step() for _ in for_seconds(seconds, at_least=5))
             snap = tracker.result.snapshot
             trials[setting].append(
                 {
@@ -94,23 +87,20 @@ def child(name: str, batch: int, seconds: float, rounds: int) -> dict:
 def cold_table(models: list[str], batches: list[int]) -> None:
     import torch
 
-    from estimate_accuracy import load_zoo
-
     passes = {size: torch.ones(size // 4) for size in (8 << 20, 32 << 20)}
     print("| model | batch | Adam | optimizer.step() after: nothing | 8 MiB pass | 32 MiB pass | forward + backward |")
     print("|---|---:|---|---:|---:|---:|---:|")
     for name in models:
         for batch in batches:
             for fused in (False, True):
-                torch.manual_seed(0)
-                model, x = load_zoo()[name](batch)
+                model, x = build(name, batch)
                 opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=fused)
                 for _ in range(15):
                     opt.zero_grad()
                     model(x).float().sum().backward()
                     opt.step()
 
-                def backward() -> None:
+                def backward(opt=opt, model=model, x=x) -> None:  # bound now, not when called
                     opt.zero_grad()
                     model(x).float().sum().backward()
 
@@ -148,8 +138,8 @@ def sqrt_timing() -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--models", default="mlp,cnn,mobilenet,transformer,lstm,embedding,gru,audio1d,resnet")
+    ap = parser(__doc__)
+    ap.add_argument("--models", default=ZOO_MODELS)
     ap.add_argument("--batches", default="4,32")
     ap.add_argument("--seconds", type=float, default=1.0)
     ap.add_argument("--rounds", type=int, default=3)
@@ -159,8 +149,9 @@ def main() -> None:
     args = ap.parse_args()
     if args.child:
         name, batch = args.child.split(":")
-        print(json.dumps(child(name, int(batch), args.seconds, args.rounds)))
+        emit(child(name, int(batch), args.seconds, args.rounds))
         return
+    models, batches = zoo_models(ap, args.models), ints(args.batches)
     import torch
 
     if args.cold:
@@ -168,7 +159,7 @@ def main() -> None:
             f"Command: `python benchmarks/optimizer_impl.py --cold --models {args.models} --batches {args.batches}`; "
             f"torch {torch.__version__}, {torch.get_num_threads()} threads\n"
         )
-        cold_table(args.models.split(","), [int(b) for b in args.batches.split(",")])
+        cold_table(models, batches)
         return
     print(
         f"Command: `python benchmarks/optimizer_impl.py --models {args.models} --batches {args.batches} "
@@ -184,32 +175,19 @@ def main() -> None:
         "| zeros in Adam's 2nd moment |"
     )
     print("|---|---:|---|---|---|---|---:|")
-    for name in args.models.split(","):
-        for batch in (int(b) for b in args.batches.split(",")):
-            out = subprocess.run(
-                [
-                    sys.executable,
-                    __file__,
-                    "--child",
-                    f"{name}:{batch}",
-                    "--seconds",
-                    str(args.seconds),
-                    "--rounds",
-                    str(args.rounds),
-                ],
-                capture_output=True,
-                text=True,
-                check=True,
+    for name in models:
+        for batch in batches:
+            res = run_worker(
+                __file__, ["--child", f"{name}:{batch}", "--seconds", str(args.seconds), "--rounds", str(args.rounds)]
             )
-            res = json.loads(out.stdout.strip().splitlines()[-1])
             t = res["trials"]
             med = {
                 s: {k: statistics.median(r[k] for r in t[s]) for k in ("step_ms", "optimizer_ms", "energy_mj")}
                 for s in SETTINGS
             }
 
-            def ratio(setting: str) -> float:  # median of the rounds' own for-loop / setting ratios
-                return statistics.median(a["energy_mj"] / b["energy_mj"] for a, b in zip(t["for-loop"], t[setting]))
+            def ratio(setting: str, t: dict = t) -> float:  # median of the rounds' own for-loop / setting ratios
+                return median_ratio((r["energy_mj"] for r in t["for-loop"]), (r["energy_mj"] for r in t[setting]))
 
             shown = ("for-loop", "foreach", "fused")
             print(

@@ -27,16 +27,13 @@ this shows where real steps pay them.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import statistics
-import subprocess
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from _harness import emit, for_seconds, ints, median_ratio, parser, rotations, run_worker
+from _zoo import ZOO_MODELS, load_zoo, zoo_models
 
 
 def child(name: str, batch: int, seconds: float, call: bool) -> dict:
@@ -46,7 +43,6 @@ def child(name: str, batch: int, seconds: float, call: bool) -> dict:
         keep_freed_memory()
     import torch
 
-    from estimate_accuracy import load_zoo  # benchmarks/ is on sys.path when run as a script
     from greenai.tracking.tracker import Tracker
 
     model, x = load_zoo()[name](batch)
@@ -73,8 +69,7 @@ def child(name: str, batch: int, seconds: float, call: bool) -> dict:
     for _ in range(10):
         step(False)
     with Tracker("page-faults", store=False, handle_signals=False) as tracker:
-        end = time.perf_counter() + seconds
-        while time.perf_counter() < end or len(faults) < 5:
+        for _ in for_seconds(seconds, at_least=5):
             step(True)
     snap = tracker.result.snapshot
     return {
@@ -87,8 +82,8 @@ def child(name: str, batch: int, seconds: float, call: bool) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--models", default="mlp,cnn,mobilenet,transformer,lstm,embedding,gru,audio1d,resnet")
+    ap = parser(__doc__)
+    ap.add_argument("--models", default=ZOO_MODELS)
     ap.add_argument("--batches", default="4,32")
     ap.add_argument("--seconds", type=float, default=2.0)
     ap.add_argument("--repeat", type=int, default=3)
@@ -97,9 +92,9 @@ def main() -> None:
     args = ap.parse_args()
     if args.child:
         name, batch = args.child.split(":")
-        print(json.dumps(child(name, int(batch), args.seconds, args.call)))
+        emit(child(name, int(batch), args.seconds, args.call))
         return
-    sys.path.insert(0, str(ROOT / "src"))
+    models, batches = zoo_models(ap, args.models), ints(args.batches)
     from greenai.tune.allocator import ENV_NAMES, keep_freed_memory_env
 
     # "default again": a second default process per round, the A/A comparison that shows how far
@@ -121,31 +116,16 @@ def main() -> None:
         "| peak RSS (MB): default / run / call |"
     )
     print("|---|---:|---|---|---:|---|---|---|---|")
-    for name in args.models.split(","):
-        for batch in (int(b) for b in args.batches.split(",")):
+    for name in models:
+        for batch in batches:
             runs: dict[str, list[dict]] = {setting: [] for setting in settings}
-            names = list(settings)
-            for round_ in range(args.repeat):
-                k = round_ % len(names)  # each round starts with another setting (no position bias)
-                for setting in names[k:] + names[:k]:
+            # each round starts with another setting (no position bias)
+            for _, order in rotations(list(settings), args.repeat):
+                for setting in order:
                     extra, flags = settings[setting]
                     env = {k: v for k, v in os.environ.items() if k not in ENV_NAMES} | extra
-                    out = subprocess.run(
-                        [
-                            sys.executable,
-                            __file__,
-                            "--child",
-                            f"{name}:{batch}",
-                            "--seconds",
-                            str(args.seconds),
-                            *flags,
-                        ],
-                        capture_output=True,
-                        text=True,
-                        check=True,
-                        env=env,
-                    )
-                    runs[setting].append(json.loads(out.stdout.strip().splitlines()[-1]))
+                    child_args = ["--child", f"{name}:{batch}", "--seconds", str(args.seconds), *flags]
+                    runs[setting].append(run_worker(__file__, child_args, env=env))
             m = {
                 setting: {k: statistics.median(r[k] for r in rs) for k in rs[0] if k != "provenance"}
                 for setting, rs in runs.items()
@@ -153,8 +133,8 @@ def main() -> None:
             d, r, c = m["default"], m["run"], m["call"]
             prov = runs["default"][0]["provenance"]
 
-            def speedup(key: str, setting: str) -> float:  # median of the rounds' default / setting
-                return statistics.median(a[key] / b[key] for a, b in zip(runs["default"], runs[setting]))
+            def speedup(key: str, setting: str, runs: dict = runs) -> float:  # median of the rounds' default / setting
+                return median_ratio((r[key] for r in runs["default"]), (r[key] for r in runs[setting]))
 
             print(
                 f"| {name} | {batch} | {d['faults']:.0f} / {r['faults']:.0f} / {c['faults']:.0f} "

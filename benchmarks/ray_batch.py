@@ -26,7 +26,6 @@ Results: benchmarks/results/ray_batch.json (--json FILE to change).
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import math
@@ -39,8 +38,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-DEFAULT_JSON = HERE / "results" / "ray_batch.json"
+from _harness import BENCHMARKS, RESULTS_DIR, command, parser
+
+DEFAULT_JSON = RESULTS_DIR / "ray_batch.json"
 
 
 def train_mlp(seed: int = 0, epochs: int = 15, hidden: int = 256) -> dict[str, float]:
@@ -208,23 +208,23 @@ def report(result: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--jobs", type=int, default=20)
-    parser.add_argument("--epochs", type=int, default=15)
-    parser.add_argument("--cpus", type=int, default=2, help="Ray logical CPUs = local slots")
-    parser.add_argument("--no-local", action="store_true", help="skip the LocalExecutor comparison")
-    parser.add_argument("--json", type=Path, default=DEFAULT_JSON)
-    args = parser.parse_args(argv)
+    ap = parser(__doc__)
+    ap.add_argument("--jobs", type=int, default=20)
+    ap.add_argument("--epochs", type=int, default=15)
+    ap.add_argument("--cpus", type=int, default=2, help="Ray logical CPUs = local slots")
+    ap.add_argument("--no-local", action="store_true", help="skip the LocalExecutor comparison")
+    ap.add_argument("--json", type=Path, default=DEFAULT_JSON)
+    args = ap.parse_args(argv)
     # job processes and Ray workers (started from here, inheriting the environment) import
-    # `ray_batch:train_mlp` from this directory
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))
+    # `ray_batch:train_mlp` from benchmarks/
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(BENCHMARKS), os.environ.get("PYTHONPATH")]))
     import torch
 
     import greenai
 
     result: dict[str, Any] = {
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "command": "python benchmarks/ray_batch.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": command(__file__, argv),
         "machine": {
             "cores": os.cpu_count(),
             "python": platform.python_version(),
@@ -253,5 +253,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(HERE))
     sys.exit(main())

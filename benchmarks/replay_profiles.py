@@ -17,12 +17,11 @@ calibration, which no fit can take out.
 
 from __future__ import annotations
 
-import argparse
 import statistics
-import sys
 from pathlib import Path
 
-from warm_cache_whatif import ROOT, replayed_run, zoo_counts
+from _harness import parser
+from _zoo import replayed_run, zoo_counts
 
 GROUPS = {
     "all": lambda b, m: True,
@@ -51,11 +50,10 @@ def point_ratios(profiles: list) -> dict[str, list[float]]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = parser(__doc__)
     ap.add_argument("log", type=Path, help="stdout of benchmarks/estimate_accuracy.py")
     ap.add_argument("profiles", type=Path, nargs="+", help="calibration profiles to judge")
     args = ap.parse_args()
-    sys.path.insert(0, str(ROOT / "src"))
     from greenai.estimate.predict import predict
     from greenai.estimate.profile import load_profile
 

@@ -26,7 +26,6 @@ setting's steps, the sampler running at 50 Hz so trials span many ticks.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -41,6 +40,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from _harness import RESULTS_DIR, log, parser, rotations
 from greenai.config import Config
 from greenai.demo.digits import load_digits_data, make_cnn
 from greenai.tracking.tracker import Tracker
@@ -55,7 +55,7 @@ SAMPLE_HZ = 50.0
 SWEEP_WARMUP = 3  # unmeasured steps after each change of setting in the sweep
 TARGET_RATIO = 1.05
 TARGET_PROFILE_FRACTION = 0.10
-RESULTS = Path(__file__).resolve().parent / "results" / "tuner.json"
+RESULTS = RESULTS_DIR / "tuner.json"
 
 
 class DigitsJob:
@@ -123,9 +123,8 @@ def sweep(
     visits: dict[str, list[dict[str, float]]] = {label(s): [] for s in settings}
     provenance = ""
     threads_before = torch.get_num_threads()
-    for r in range(rounds):
-        shift = (r * 3) % len(settings)
-        for threads, batch in settings[shift:] + settings[:shift]:
+    for r, order in rotations(settings, rounds, stride=3):
+        for threads, batch in order:
             torch.set_num_threads(threads)
             job.batch.apply(batch)
             for _ in range(warmup):
@@ -159,28 +158,25 @@ def load_average() -> list[float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--quick", action="store_true", help="short job, one sweep round")
-    parser.add_argument("--iterations", type=int, default=2000)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--json", type=Path, default=RESULTS)
-    args = parser.parse_args(argv)
+    ap = parser(__doc__)
+    ap.add_argument("--quick", action="store_true", help="short job, one sweep round")
+    ap.add_argument("--iterations", type=int, default=2000)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--json", type=Path, default=RESULTS)
+    args = ap.parse_args(argv)
     iterations, rounds, per_trial, warmup, per_setting = args.iterations, args.rounds, 10, 2, 22
     if args.quick:
         iterations, rounds, per_trial, warmup, per_setting = 400, 1, 3, 1, 5
-
-    def progress(message: str) -> None:
-        print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
     load_before = load_average()
     with tempfile.TemporaryDirectory() as tmp:
         ledger = Path(tmp) / "ledger.db"
         config = Config(ledger=ledger, sample_hz=SAMPLE_HZ).validate()
         with Tracker("tuner-benchmark", config=config) as tracker:
-            progress(f"tuned job: {iterations} iterations")
+            log(f"tuned job: {iterations} iterations")
             tuned = tuned_job(tracker, iterations, per_trial, warmup, ledger)
-            progress(f"tuned job done in {tuned['wall_s']:.0f} s; chose {tuned['chosen']}")
-            swept = sweep(tracker, rounds, per_setting, SWEEP_WARMUP, progress)
+            log(f"tuned job done in {tuned['wall_s']:.0f} s; chose {tuned['chosen']}")
+            swept = sweep(tracker, rounds, per_setting, SWEEP_WARMUP, log)
         devices = [(d.device, d.provenance.value) for d in tracker.result.snapshot.devices]
     medians = swept["median_energy_per_sample_j"]
     best_label = min(medians, key=medians.get)

@@ -15,62 +15,22 @@ is at most `C`. It changes no code: a variant worth building would show here fir
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import re
 import statistics
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from _harness import parser
+from _zoo import replayed_run, zoo_counts
+
 SPEEDUPS = (1.5, 2.0, 3.0)
 CACHE_MIB = (1, 2, 4, 8, 16, 32, 64)
 
 
-def measured_times(log: str) -> dict[tuple[str, int, str], float]:
-    """Least time per case over the rounds of an estimate_accuracy.py log (as it keeps)."""
-    times: dict[tuple[str, int, str], float] = {}
-    for m in re.finditer(r"\[\d+/\d+\] (\S+)\s+b=(\d+)\s+(\w+)\s+time\s+([\d.]+) ms", log):
-        key = (m[1], int(m[2]), m[3])
-        times[key] = min(times.get(key, float("inf")), float(m[4]) / 1e3)
-    return times
-
-
-def replayed_run(log: Path, profiles: list[Path]) -> dict[tuple[str, int, str], float]:
-    """The measured times of an accuracy run's log, after checking the log and profiles exist."""
-    missing = [str(f) for f in (log, *profiles) if not f.is_file()]
-    if missing:
-        raise SystemExit(
-            f"no such file: {', '.join(missing)} (a log of benchmarks/estimate_accuracy.py "
-            "and the profiles it or `greenai calibrate` saved)"
-        )
-    times = measured_times(log.read_text())
-    if not times:
-        raise SystemExit(f"{log}: no measured cases found (is it estimate_accuracy.py's output?)")
-    return times
-
-
-def zoo_counts(times: dict[tuple[str, int, str], float]):  # noqa: ANN201 - an iterator
-    """(case, measured time, OpCounts) for every case of a replayed run, counted as the
-    accuracy benchmark counts it (src/ on sys.path first)."""
-    import torch
-
-    from estimate_accuracy import load_zoo
-    from greenai.estimate.counting import count_ops
-
-    zoo = load_zoo()
-    for (name, batch, mode), t in sorted(times.items()):
-        torch.manual_seed(0)
-        model, x = zoo[name](batch)
-        yield (name, batch, mode), t, count_ops(model, x, training=mode == "training", optimizer="adam")
-
-
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = parser(__doc__)
     ap.add_argument("log", type=Path, help="stdout of benchmarks/estimate_accuracy.py")
     ap.add_argument("profile", type=Path, help="the profile that run used (its --profile)")
     args = ap.parse_args()
-    sys.path.insert(0, str(ROOT / "src"))
     from greenai.estimate.predict import predict
     from greenai.estimate.profile import load_profile
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from greenai.optimize.denormals import denormal_share
+from _denormals import denormal_share  # benchmarks/_denormals.py (conftest puts benchmarks/ on sys.path)
 
 
 def _dead_unit_adam(steps: int) -> torch.optim.Adam:
@@ -35,7 +35,7 @@ def test_flushing_denormals_keeps_the_state_normal() -> None:
 
 
 def test_tensors_denormal_share_counts_elements_of_float_tensors_only() -> None:
-    from greenai.optimize.denormals import tensors_denormal_share
+    from _denormals import tensors_denormal_share
 
     tiny32 = torch.finfo(torch.float32).tiny
     a = torch.tensor([tiny32 / 4, -tiny32 / 8, 1.0, 0.0])  # 2 of 4 denormal (sign ignored; 0 is not)
