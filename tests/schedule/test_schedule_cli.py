@@ -1,4 +1,4 @@
-"""`greenai schedule simulate` through Typer (the sub-app, until main.py registers it)."""
+"""`greenai schedule simulate` through Typer (the `schedule` group main.py assembles)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from greenai.cli.schedule_cmd import parse_duration, parse_node, schedule_app
+from greenai.cli.main import schedule_app
 from greenai.errors import CarbonDataError, ConfigError
+from greenai.schedule.policies import parse_node
+from greenai.units import parse_duration_s as parse_duration
 
 runner = CliRunner()
 

@@ -25,7 +25,7 @@ from greenai.cli.options import (
     build_config,
     print_json,
 )
-from greenai.cli.render import make_console, render_run
+from greenai.cli.render import make_console, render_run, render_study, result_to_dict, study_to_dict
 
 if TYPE_CHECKING:  # torch and the demo load lazily
     from rich.console import Console
@@ -88,9 +88,6 @@ def demo(
     assert result is not None
     study = _optimize(outcome, config, repeats, out_dir, console, json_out) if optimize else None
     if json_out:
-        from greenai.cli.optimize_cmd import study_to_dict
-        from greenai.cli.runs_cmd import result_to_dict
-
         print_json(
             {
                 **result_to_dict(result),
@@ -119,8 +116,6 @@ def demo(
         f"[dim]See it again with `greenai runs show {result.run_id[:8]}`; list runs with `greenai runs list`.[/]"
     )
     if study is not None:
-        from greenai.cli.optimize_cmd import render_study
-
         console.print(
             "\n[bold]Cutting the inference energy[/] of the trained CNN (test digits served in batches of 32):"
         )
@@ -135,10 +130,10 @@ def _optimize(
     outcome: TrainOutcome, config: Config, repeats: int, out_dir: Path, console: Console, quiet: bool
 ) -> tuple[Study, Path | None, Path]:
     """Search the trained CNN's cheaper variants; (study, saved model or None, plot)."""
-    from greenai.cli.optimize_cmd import try_save_recommended
     from greenai.demo.digits import load_digits_data
     from greenai.demo.digits_optimize import digits_plan, digits_task
     from greenai.optimize.plot import plot_study
+    from greenai.optimize.saved import try_save_recommended
     from greenai.optimize.search import optimize as run_search
 
     task = digits_task(outcome.model, load_digits_data())
@@ -168,6 +163,7 @@ def before_after_table(study: Study) -> Table:
         rows.append(("after", study.recommended))
     for label, o in rows:
         m = o.measurement
+        assert m is not None  # the baseline and a recommendation are measured
         table.add_row(
             label,
             o.name,

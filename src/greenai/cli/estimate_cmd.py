@@ -20,9 +20,7 @@ def estimate(
         str, typer.Argument(help="MODULE:FACTORY or FILE.py:FACTORY, a function returning (model, example_input).")
     ],
     steps: Annotated[int | None, typer.Option(min=0, help="Training steps of the whole run.")] = None,
-    epochs: Annotated[
-        float | None, typer.Option(min=0, help="Epochs of the whole run (with --dataset-size).")
-    ] = None,
+    epochs: Annotated[float | None, typer.Option(min=0, help="Epochs of the whole run (with --dataset-size).")] = None,
     dataset_size: Annotated[int | None, typer.Option(min=0, help="Training samples per epoch.")] = None,
     inference_only: Annotated[bool, typer.Option("--inference-only", help="Skip the training step.")] = False,
     optimizer: Annotated[

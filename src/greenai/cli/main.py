@@ -1,6 +1,7 @@
-"""The `greenai` command. Each subcommand lives in its own module; this one wires them and
-turns every error into one line on stderr and a non-zero exit (GREENAI_DEBUG=1 shows the
-traceback)."""
+"""The `greenai` command. Each subcommand lives in its own module (which imports only
+cli/options.py, cli/render.py and the library, never another command); this one assembles
+the command tree and turns every error into one line on stderr and a non-zero exit
+(GREENAI_DEBUG=1 shows the traceback)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from greenai.cli import (
     run_cmd,
     runs_cmd,
     schedule_cmd,
+    schedule_run,
+    schedule_show,
     studies_cmd,
 )
 from greenai.errors import GreenAIError
@@ -37,8 +40,21 @@ app.command("estimate")(estimate_cmd.estimate)
 app.command("calibrate")(calibrate_cmd.calibrate)
 app.command("optimize")(optimize_cmd.optimize)
 app.command("studies")(studies_cmd.studies)
-app.add_typer(runs_cmd.app, name="runs")
-app.add_typer(schedule_cmd.schedule_app, name="schedule")
+
+runs_app = typer.Typer(help="List, show, export, compare and delete recorded runs.", no_args_is_help=True)
+runs_app.command("list")(runs_cmd.list_runs)
+runs_app.command("show")(runs_cmd.show)
+runs_app.command("export")(runs_cmd.export)
+runs_app.command("compare")(runs_cmd.compare)
+runs_app.command("delete")(runs_cmd.delete)
+app.add_typer(runs_app, name="runs")
+
+schedule_app = typer.Typer(help="Carbon- and energy-aware scheduling of jobs.", no_args_is_help=True)
+schedule_app.command("simulate")(schedule_cmd.simulate)
+schedule_app.command("run")(schedule_run.run_jobs)
+schedule_app.command("batches")(schedule_show.batches)
+schedule_app.command("show")(schedule_show.show)
+app.add_typer(schedule_app, name="schedule")
 
 EXIT_ERROR = 1
 

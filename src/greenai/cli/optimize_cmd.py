@@ -4,11 +4,9 @@ bound, show the Pareto front, save the recommended model."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from greenai.cli.options import (
     JsonOpt,
@@ -17,11 +15,8 @@ from greenai.cli.options import (
     build_config,
     print_json,
 )
-from greenai.cli.render import make_console
+from greenai.cli.render import make_console, render_study, study_to_dict
 from greenai.errors import GreenAIError
-
-if TYPE_CHECKING:  # the command imports torch lazily
-    from greenai.optimize.search import Outcome, Study
 
 
 def optimize(
@@ -59,6 +54,7 @@ def optimize(
     from greenai.optimize.candidate import OptimizeTask, as_args
     from greenai.optimize.plans import default_plan, parse_pipeline
     from greenai.optimize.plot import plot_study
+    from greenai.optimize.saved import try_save_recommended
     from greenai.optimize.search import optimize as run_search
 
     tried = [parse_pipeline(text) for text in try_] if try_ else None  # bad names fail before any training
@@ -101,151 +97,3 @@ def optimize(
     elif save_error:
         console.print(f"[yellow]The recommended model was not saved:[/] {save_error}", highlight=False)
     console.print(f"Energy-quality plot: [bold]{plot_path}[/]")
-
-
-def save_recommended(study: Study, path: Path, example: tuple | None = None) -> Path | None:
-    """Save the recommended candidate's model with the facts it was judged on (None when
-    nothing was recommended); GreenAIError when the model cannot be saved."""
-    from greenai.optimize.saved import save_model
-
-    rec = study.recommended
-    if rec is None or rec.candidate is None:
-        return None
-    m = rec.measurement
-    return save_model(
-        path,
-        rec.candidate.model,
-        {
-            "name": rec.name,
-            "transforms": list(rec.transforms),
-            "quality": rec.quality,
-            "quality_name": study.quality_name,
-            "energy_per_sample_j": m.energy_per_sample_j if m else None,
-            "provenance": m.provenance.value if m else None,
-            "study_id": study.study_id,
-            "threads": rec.candidate.threads,
-            "batch_size": rec.candidate.extra.get("batch_size"),
-        },
-        example,
-    )
-
-
-def try_save_recommended(study: Study, path: Path, example: tuple | None = None) -> tuple[Path | None, str | None]:
-    """(saved path, None), or (None, why not): a model that cannot be saved must not cost
-    the user the results of the search that found it."""
-    try:
-        return save_recommended(study, path, example), None
-    except GreenAIError as e:
-        return None, str(e)
-
-
-def render_study(console: Console, study: Study) -> None:
-    """The candidates table, then the recommendation in words."""
-    base = study.baseline.measurement
-    provenance = base.provenance.value if base else "?"
-    table = Table(title=f"Candidates: energy per sample ({provenance}), {study.quality_name}", title_justify="left")
-    for col in (
-        "candidate",
-        "energy/sample",
-        "± (95%)",
-        "spread",
-        "vs baseline",
-        study.quality_name,
-        "size",
-        "nonzero params",
-    ):
-        table.add_column(col, justify="left" if col == "candidate" else "right", overflow="fold")
-    for o in study.outcomes:
-        m = o.measurement
-        if m is None:
-            table.add_row(o.name, f"[yellow]{o.status}[/]", "", "", "", "", "", "")
-            continue
-        ratio = study.energy_ratio(o.name)
-        front = " [green]◆[/]" if o.name in study.front else ""
-        quality = f"{o.quality:.4f}" + ("" if (o.quality or 0) >= study.bound else " [red]✗[/]")
-        table.add_row(
-            o.name + front,
-            _energy(m.energy_per_sample_j),
-            f"{100 * m.rel_uncertainty:.0f}%",
-            f"{100 * m.rel_spread:.0f}%",
-            "—" if o is study.baseline else _ratio(ratio),
-            quality,
-            f"{o.size_bytes / 1024:.0f} KiB" if o.size_bytes else "?",
-            f"{o.nonzero_parameters:,}" if o.nonzero_parameters is not None else "?",
-        )
-    console.print(table)
-    shown: set[str] = set()  # a composed candidate repeats its steps' notes: print each once
-    for o in study.outcomes:
-        for text in (f"[yellow]{o.status}[/]: {o.reason}",) if o.measurement is None else o.notes:
-            if text not in shown:
-                shown.add(text)
-                console.print(f"  [dim]{o.name}:[/] {text}", highlight=False)
-    console.print(
-        f"[dim]◆ Pareto front. Quality bound {study.bound:.4g}. ± combines the meter's band and "
-        "the repeats' spread; ratios share one meter, so only the spread (half the interquartile "
-        "range over the median) separates candidates.[/]"
-    )
-    rec = study.recommended
-    if rec is None:
-        console.print("[yellow]No candidate meets the quality bound.[/]")
-    elif rec is study.baseline:
-        console.print("Recommendation: keep the baseline; no candidate within the bound used less energy.")
-    else:
-        ratio = study.energy_ratio(rec.name) or 0
-        verdict = (
-            "greener, beyond the measurement spread"
-            if study.greener
-            else "[yellow]not distinguishable from the baseline within the measurement spread[/]"
-        )
-        console.print(
-            f"Recommendation: [bold]{rec.name}[/] — {ratio:.2f}x less energy per sample "
-            f"({verdict}), {study.quality_name} {rec.quality:.4f} vs {study.baseline.quality:.4f}."
-        )
-
-
-def study_to_dict(study: Study) -> dict[str, Any]:
-    """The study as JSON-ready data (one entry per candidate, skipped and failed included)."""
-
-    def outcome(o: Outcome) -> dict[str, Any]:
-        m = o.measurement
-        return {
-            "name": o.name,
-            "transforms": list(o.transforms),
-            "status": o.status,
-            "reason": o.reason,
-            "quality": o.quality,
-            "energy_per_sample_j": m.energy_per_sample_j if m else None,
-            "time_per_sample_s": m.time_per_sample_s if m else None,
-            "rel_uncertainty": m.rel_uncertainty if m else None,
-            "provenance": m.provenance.value if m else None,
-            "energy_ratio_vs_baseline": study.energy_ratio(o.name) if m else None,
-            "size_bytes": o.size_bytes,
-            "parameters": o.parameters,
-            "nonzero_parameters": o.nonzero_parameters,
-            "notes": list(o.notes),
-            "on_pareto_front": o.name in study.front,
-        }
-
-    return {
-        "study_id": study.study_id,
-        "run_id": study.run_id,
-        "quality_name": study.quality_name,
-        "quality_bound": study.bound,
-        "recommended": study.recommended.name if study.recommended else None,
-        "greener": study.greener,
-        "candidates": [outcome(o) for o in study.outcomes],
-    }
-
-
-def _ratio(ratio: float | None) -> str:
-    if not ratio:
-        return ""
-    return f"{ratio:.2f}x less" if ratio >= 1 else f"{1 / ratio:.2f}x more"
-
-
-def _energy(joules: float) -> str:
-    if joules >= 1:
-        return f"{joules:.3g} J"
-    if joules >= 1e-3:
-        return f"{joules * 1e3:.3g} mJ"
-    return f"{joules * 1e6:.3g} µJ"

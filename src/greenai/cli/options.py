@@ -1,15 +1,19 @@
-"""Options shared by several subcommands, and the config they build."""
+"""Options shared by several subcommands, the config they build and the ledger they open."""
 
 from __future__ import annotations
 
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from greenai.config import Config, load_config
+from greenai.errors import GreenAIError
+
+if TYPE_CHECKING:
+    from greenai.ledger.store import Ledger
 
 LedgerOpt = Annotated[
     Path | None,
@@ -22,9 +26,7 @@ IntensityOpt = Annotated[
         help="Grid intensity: country (FRA, FR), cloud region (gcp:europe-west1), gCO2e/kWh (230), or trace:FILE.csv.",
     ),
 ]
-PueOpt = Annotated[
-    float | None, typer.Option("--pue", help="Power usage effectiveness of the data centre (>= 1.0).")
-]
+PueOpt = Annotated[float | None, typer.Option("--pue", help="Power usage effectiveness of the data centre (>= 1.0).")]
 PriceOpt = Annotated[float | None, typer.Option("--price", help="Electricity price per kWh.")]
 SimulateOpt = Annotated[
     bool, typer.Option("--simulate", help="Use simulated meters (deterministic traces, labelled 'simulated').")
@@ -49,6 +51,16 @@ def build_config(
         simulate=simulate or None,
         sample_hz=sample_hz,
     )
+
+
+def open_ledger(ledger: Path | None) -> Ledger:
+    """The ledger of --ledger (default: the configured one), which must exist already."""
+    from greenai.ledger import Ledger, default_ledger_path
+
+    path = ledger or build_config().ledger or default_ledger_path()
+    if not path.exists():
+        raise GreenAIError(f"no ledger at {path} yet: track a run first (e.g. `greenai demo`)")
+    return Ledger(path)
 
 
 def print_json(data: Any) -> None:

@@ -1,4 +1,5 @@
-"""Rich rendering of a run's totals, shared by `demo`, `run` and `runs show`.
+"""Rendering shared by the commands: a run's totals (`demo`, `run`, `runs show`), an
+optimization study (`optimize`, `demo`), and both as JSON.
 
 Every energy figure is printed with its provenance and its uncertainty band.
 """
@@ -6,13 +7,19 @@ Every energy figure is printed with its provenance and its uncertainty band.
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
+from greenai.errors import GreenAIError
 from greenai.ledger.records import RunSnapshot
 from greenai.tracking.phases import SEPARATOR
 from greenai.units import format_energy
+
+if TYPE_CHECKING:  # the optimize commands import torch lazily
+    from greenai.optimize.search import Outcome, Study
+    from greenai.tracking.result import RunResult
 
 
 def make_console(stderr: bool = False) -> Console:
@@ -105,3 +112,125 @@ def phase_table(s: RunSnapshot) -> Table:
             str(calls[phase]) if calls[phase] else "",
         )
     return table
+
+
+def result_to_dict(result: RunResult) -> dict[str, Any]:
+    """A finished run as JSON, read back from the ledger it was stored in."""
+    from greenai.ledger import Ledger, record_to_dict
+
+    if result.ledger_path is None:
+        raise GreenAIError("this run was not stored in a ledger")
+    with Ledger(result.ledger_path) as ledger:
+        return {**record_to_dict(ledger.get_run(result.run_id)), "ledger": str(result.ledger_path)}
+
+
+def render_study(console: Console, study: Study) -> None:
+    """The candidates table, then the recommendation in words."""
+    base = study.baseline.measurement
+    provenance = base.provenance.value if base else "?"
+    table = Table(title=f"Candidates: energy per sample ({provenance}), {study.quality_name}", title_justify="left")
+    for col in (
+        "candidate",
+        "energy/sample",
+        "± (95%)",
+        "spread",
+        "vs baseline",
+        study.quality_name,
+        "size",
+        "nonzero params",
+    ):
+        table.add_column(col, justify="left" if col == "candidate" else "right", overflow="fold")
+    for o in study.outcomes:
+        m = o.measurement
+        if m is None:
+            table.add_row(o.name, f"[yellow]{o.status}[/]", "", "", "", "", "", "")
+            continue
+        ratio = study.energy_ratio(o.name)
+        front = " [green]◆[/]" if o.name in study.front else ""
+        quality = f"{o.quality:.4f}" + ("" if (o.quality or 0) >= study.bound else " [red]✗[/]")
+        table.add_row(
+            o.name + front,
+            _energy(m.energy_per_sample_j),
+            f"{100 * m.rel_uncertainty:.0f}%",
+            f"{100 * m.rel_spread:.0f}%",
+            "—" if o is study.baseline else _ratio(ratio),
+            quality,
+            f"{o.size_bytes / 1024:.0f} KiB" if o.size_bytes else "?",
+            f"{o.nonzero_parameters:,}" if o.nonzero_parameters is not None else "?",
+        )
+    console.print(table)
+    shown: set[str] = set()  # a composed candidate repeats its steps' notes: print each once
+    for o in study.outcomes:
+        for text in (f"[yellow]{o.status}[/]: {o.reason}",) if o.measurement is None else o.notes:
+            if text not in shown:
+                shown.add(text)
+                console.print(f"  [dim]{o.name}:[/] {text}", highlight=False)
+    console.print(
+        f"[dim]◆ Pareto front. Quality bound {study.bound:.4g}. ± combines the meter's band and "
+        "the repeats' spread; ratios share one meter, so only the spread (half the interquartile "
+        "range over the median) separates candidates.[/]"
+    )
+    rec = study.recommended
+    if rec is None:
+        console.print("[yellow]No candidate meets the quality bound.[/]")
+    elif rec is study.baseline:
+        console.print("Recommendation: keep the baseline; no candidate within the bound used less energy.")
+    else:
+        ratio = study.energy_ratio(rec.name) or 0
+        verdict = (
+            "greener, beyond the measurement spread"
+            if study.greener
+            else "[yellow]not distinguishable from the baseline within the measurement spread[/]"
+        )
+        console.print(
+            f"Recommendation: [bold]{rec.name}[/] — {ratio:.2f}x less energy per sample "
+            f"({verdict}), {study.quality_name} {rec.quality:.4f} vs {study.baseline.quality:.4f}."
+        )
+
+
+def study_to_dict(study: Study) -> dict[str, Any]:
+    """The study as JSON-ready data (one entry per candidate, skipped and failed included)."""
+
+    def outcome(o: Outcome) -> dict[str, Any]:
+        m = o.measurement
+        return {
+            "name": o.name,
+            "transforms": list(o.transforms),
+            "status": o.status,
+            "reason": o.reason,
+            "quality": o.quality,
+            "energy_per_sample_j": m.energy_per_sample_j if m else None,
+            "time_per_sample_s": m.time_per_sample_s if m else None,
+            "rel_uncertainty": m.rel_uncertainty if m else None,
+            "provenance": m.provenance.value if m else None,
+            "energy_ratio_vs_baseline": study.energy_ratio(o.name) if m else None,
+            "size_bytes": o.size_bytes,
+            "parameters": o.parameters,
+            "nonzero_parameters": o.nonzero_parameters,
+            "notes": list(o.notes),
+            "on_pareto_front": o.name in study.front,
+        }
+
+    return {
+        "study_id": study.study_id,
+        "run_id": study.run_id,
+        "quality_name": study.quality_name,
+        "quality_bound": study.bound,
+        "recommended": study.recommended.name if study.recommended else None,
+        "greener": study.greener,
+        "candidates": [outcome(o) for o in study.outcomes],
+    }
+
+
+def _ratio(ratio: float | None) -> str:
+    if not ratio:
+        return ""
+    return f"{ratio:.2f}x less" if ratio >= 1 else f"{1 / ratio:.2f}x more"
+
+
+def _energy(joules: float) -> str:
+    if joules >= 1:
+        return f"{joules:.3g} J"
+    if joules >= 1e-3:
+        return f"{joules * 1e3:.3g} mJ"
+    return f"{joules * 1e6:.3g} µJ"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
@@ -27,7 +28,7 @@ from greenai.cli.options import (
     build_config,
     print_json,
 )
-from greenai.cli.render import make_console, render_run
+from greenai.cli.render import make_console, render_run, result_to_dict
 from greenai.errors import GreenAIError
 from greenai.ledger.records import RunStatus
 
@@ -99,8 +100,6 @@ def run(
     finally:
         proc.wait()  # reap it
     if json_out:
-        from greenai.cli.runs_cmd import result_to_dict
-
         print_json({**result_to_dict(result), "exit_code": exit_code(returncode)})
     elif not quiet:
         render_run(
@@ -135,6 +134,7 @@ def wait_for_exit(proc: subprocess.Popen[bytes]) -> int:
         info = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
     except ChildProcessError:  # already reaped (by Popen): it kept the status
         return proc.wait()
+    assert info is not None  # waitid returns None only with WNOHANG
     return info.si_status if info.si_code == os.CLD_EXITED else -info.si_status
 
 
@@ -153,7 +153,7 @@ def parse_tags(items: list[str]) -> dict[str, str]:
     return tags
 
 
-def _forward_to(proc: subprocess.Popen[bytes], received: list[int], forward: bool):  # type: ignore[no-untyped-def]
+def _forward_to(proc: subprocess.Popen[bytes], received: list[int], forward: bool) -> Callable[[int, object], None]:
     def handler(signum: int, frame: object) -> None:
         received.append(signum)
         # not proc.poll() or send_signal(), which would reap an exited program before

@@ -1,4 +1,5 @@
-"""`greenai runs list | show | export | compare | delete`: read and manage the ledger."""
+"""`greenai runs list | show | export | compare | delete`: read and manage the ledger (main.py
+assembles the `runs` group)."""
 
 from __future__ import annotations
 
@@ -10,41 +11,16 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from greenai.cli.options import JsonOpt, LedgerOpt, build_config, print_json
+from greenai.cli.options import JsonOpt, LedgerOpt, open_ledger, print_json
 from greenai.cli.render import band, make_console, render_run
 from greenai.errors import GreenAIError
-from greenai.ledger import (
-    Ledger,
-    compare_runs,
-    default_ledger_path,
-    export_runs,
-    record_to_dict,
-)
+from greenai.ledger import compare_runs, export_runs, record_to_dict
 from greenai.ledger.export import iso_utc, sample_to_dict
 from greenai.ledger.records import RunStatus
 from greenai.ledger.run_forecasts import run_forecasts
-from greenai.tracking.result import RunResult
 from greenai.units import format_energy
 
-app = typer.Typer(help="List, show, export, compare and delete recorded runs.", no_args_is_help=True)
 
-
-def open_ledger(ledger: Path | None) -> Ledger:
-    path = ledger or build_config().ledger or default_ledger_path()
-    if not path.exists():
-        raise GreenAIError(f"no ledger at {path} yet: track a run first (e.g. `greenai demo`)")
-    return Ledger(path)
-
-
-def result_to_dict(result: RunResult) -> dict[str, Any]:
-    """A finished run as JSON, read back from the ledger it was stored in."""
-    if result.ledger_path is None:
-        raise GreenAIError("this run was not stored in a ledger")
-    with Ledger(result.ledger_path) as ledger:
-        return {**record_to_dict(ledger.get_run(result.run_id)), "ledger": str(result.ledger_path)}
-
-
-@app.command("list")
 def list_runs(
     limit: Annotated[int, typer.Option(min=1, help="At most this many runs, newest first.")] = 20,
     name: Annotated[str | None, typer.Option(help="Only runs with this name.")] = None,
@@ -87,7 +63,6 @@ def list_runs(
     make_console().print(table)
 
 
-@app.command("show")
 def show(
     run_id: Annotated[str, typer.Argument(help="Run id or a unique prefix of it.")],
     ledger: LedgerOpt = None,
@@ -131,7 +106,6 @@ def show(
         )
 
 
-@app.command("export")
 def export(
     run_ids: Annotated[list[str] | None, typer.Argument(help="Runs to export (default: all).")] = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="csv or json.")] = "csv",
@@ -160,7 +134,6 @@ def export(
     make_console(stderr=True).print(f"Exported {len(records)} run(s) to {output}")
 
 
-@app.command("compare")
 def compare(
     run_ids: Annotated[list[str], typer.Argument(help="Two or more runs; the first is the baseline.")],
     ledger: LedgerOpt = None,
@@ -207,7 +180,6 @@ def compare(
         console.print(f"[yellow]note:[/] {note}")
 
 
-@app.command("delete")
 def delete(
     run_ids: Annotated[list[str], typer.Argument(help="Runs to delete (ids or unique prefixes).")],
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,

@@ -1,14 +1,14 @@
-"""`greenai schedule ...`: carbon- and energy-aware scheduling.
+"""`greenai schedule simulate`: replay a job trace against a carbon trace under several policies.
 
-One function per subcommand, registered on ``schedule_app`` (main.py adds the sub-app):
-- ``simulate``: replay a job trace against a carbon trace under several policies.
-Shared option parsing (durations, nodes) sits at the top so further commands can reuse it.
+The other `schedule` commands are `schedule_run` (run a job file for real) and
+`schedule_show` (batches read back from the ledger); main.py assembles the `schedule` group.
+Durations are read by ``greenai.units.parse_duration_s``, nodes by
+``greenai.schedule.policies.parse_node``.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,41 +17,10 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from greenai.cli import schedule_run, schedule_show
 from greenai.cli.options import JsonOpt, print_json
 from greenai.cli.render import make_console
 from greenai.errors import ConfigError
-from greenai.units import joules_to_kwh, kwh_to_joules
-
-schedule_app = typer.Typer(help="Carbon- and energy-aware scheduling of jobs.", no_args_is_help=True)
-
-_UNITS = {"s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86_400.0}
-
-
-def parse_duration(text: str, what: str = "duration") -> float:
-    """Seconds of ``90``, ``90s``, ``30min``, ``1.5h`` or ``2d``."""
-    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-z]*)\s*", text.lower())
-    if not m or m.group(2) not in ("", *_UNITS):
-        raise ConfigError(f"{what} {text!r}: use a number with s, min, h or d (e.g. 30min, 12h)")
-    value = float(m.group(1)) * _UNITS.get(m.group(2) or "s", 1.0)
-    if not math.isfinite(value):
-        raise ConfigError(f"{what} {text!r} is not finite")
-    return value
-
-
-def parse_node(text: str) -> Any:
-    """``NAME[:ENERGY_FACTOR[:SLOTS]]`` -> ``Node``."""
-    from greenai.schedule.policies import Node
-
-    parts = text.split(":")
-    if not parts[0] or len(parts) > 3:
-        raise ConfigError(f"node {text!r}: use NAME[:ENERGY_FACTOR[:SLOTS]], e.g. gpu0:0.6:4")
-    try:
-        factor = float(parts[1]) if len(parts) > 1 and parts[1] else 1.0
-        slots = int(parts[2]) if len(parts) > 2 and parts[2] else None
-    except ValueError:
-        raise ConfigError(f"node {text!r}: energy factor must be a number and slots an integer") from None
-    return Node(parts[0], factor, slots)
+from greenai.units import joules_to_kwh, kwh_to_joules, parse_duration_s
 
 
 def _parse_time(text: str) -> float:
@@ -62,10 +31,6 @@ def _parse_time(text: str) -> float:
     return (stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)).timestamp()
 
 
-# -- simulate -----------------------------------------------------------------------
-
-
-@schedule_app.command("simulate")
 def simulate(
     carbon: Annotated[
         str, typer.Option("--carbon", help="Carbon trace: gb_2020, fr_2020 or a CSV file (Time, Carbon Intensity).")
@@ -110,7 +75,7 @@ def simulate(
 ) -> None:
     """Replay jobs against a carbon trace and compare policies (FIFO always included)."""
     from greenai.carbon.grid_forecast import load_intensity_series
-    from greenai.schedule.policies import policy_from_name
+    from greenai.schedule.policies import parse_node, policy_from_name
     from greenai.schedule.simulate import compare
     from greenai.schedule.simulate import simulate as run_simulation
     from greenai.schedule.trace_jobs import hourly_jobs as make_hourly
@@ -126,8 +91,8 @@ def simulate(
         job_list = make_hourly(
             first,
             days,
-            duration_s=parse_duration(duration, "--duration"),
-            slack_s=parse_duration(slack, "--slack"),
+            duration_s=parse_duration_s(duration, "--duration"),
+            slack_s=parse_duration_s(slack, "--slack"),
             interruptible=interruptible,
         )
     names = list(dict.fromkeys(p.strip().lower() for p in (policy or ["fifo", "carbon", "oracle"])))
@@ -138,8 +103,8 @@ def simulate(
         "nodes": [parse_node(n) for n in node or []],
         "max_power_w": max_power_w,
         "max_energy_j": None if max_energy_kwh is None else kwh_to_joules(max_energy_kwh),
-        "window_s": parse_duration(window, "--window"),
-        "delay_s": parse_duration(delay, "--delay"),
+        "window_s": parse_duration_s(window, "--window"),
+        "delay_s": parse_duration_s(delay, "--delay"),
     }
     policies = [policy_from_name(n, **options) for n in names]  # all validated before any run
     results = [run_simulation(job_list, trace, p, power_w=power_w) for p in policies]
@@ -197,8 +162,3 @@ def _simulate_table(rows: list[Any], trace_label: str, n_jobs: int) -> Table:
             share,
         )
     return table
-
-
-schedule_app.command("run")(schedule_run.run_jobs)
-schedule_app.command("batches")(schedule_show.batches)
-schedule_app.command("show")(schedule_show.show)

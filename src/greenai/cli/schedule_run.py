@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import math
 import signal
-import time
-from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -35,7 +32,12 @@ from greenai.errors import ConfigError
 from greenai.ledger.store import default_ledger_path
 from greenai.units import format_energy
 
-EXECUTORS = ("local", "ray")
+if TYPE_CHECKING:  # the scheduler loads lazily
+    from rich.console import Console
+
+    from greenai.schedule.jobs import Job
+    from greenai.schedule.plan import PlacingExecutor
+    from greenai.schedule.policies import Node
 
 
 def run_jobs(
@@ -112,6 +114,8 @@ def run_jobs(
     estimator (`estimate = "module:factory"`, `estimate_steps`)."""
     from greenai.schedule.batch import run_batch
     from greenai.schedule.jobfile import load_job_file
+    from greenai.schedule.plan import EXECUTORS, live_policy, make_executor, with_predictions
+    from greenai.schedule.policies import parse_node
 
     if executor not in EXECUTORS:
         raise ConfigError(f"unknown executor {executor!r}; use one of: {', '.join(EXECUTORS)}")
@@ -125,21 +129,21 @@ def run_jobs(
     config = build_config(ledger, intensity, pue, price, simulate, sample_hz)
     ledger_path = config.ledger or default_ledger_path()
     progress = make_console(stderr=True)
-    from greenai.cli.schedule_cmd import parse_node  # that module imports this one
-
     nodes = [parse_node(n) for n in node or []]
     stages = _policy_stages(policy, max_power_w, forecast, nodes)
-    jobs = _with_predictions(jobs, ledger_path)
-    runner = _make_executor(executor, config, ray_address, ray_cpus, parallel, log_dir)
+    jobs = with_predictions(jobs, ledger_path)
+    runner = make_executor(
+        executor, config, ray_address=ray_address, ray_cpus=ray_cpus, parallel=parallel, log_dir=log_dir
+    )
     try:  # an unknown node or a forecast that cannot be read is refused before any job runs
-        nodes = _with_history([_with_slots(n, runner) for n in nodes], runner, jobs, ledger_path, progress)
-        chosen = _build_policy(
+        nodes = _placement_nodes(nodes, runner, jobs, ledger_path, progress)
+        chosen = live_policy(
             stages,
-            max_power_w,
-            forecast,
-            forecast_tz,
-            nodes,
-            lambda problem: progress.print(problem, style="yellow", markup=False, highlight=False),
+            max_power_w=max_power_w,
+            forecast=forecast,
+            forecast_tz=forecast_tz,
+            nodes=nodes,
+            on_problem=lambda problem: progress.print(problem, style="yellow", markup=False, highlight=False),
         )
     except BaseException:
         runner.shutdown()
@@ -188,18 +192,6 @@ def _raise_on_signal(signum: int, frame: object) -> None:
     from greenai.tracking.tracker import TerminatedBySignal
 
     raise TerminatedBySignal(128 + signum)
-
-
-def _make_executor(
-    name: str, config: Any, ray_address: str | None, ray_cpus: int | None, parallel: int | None, log_dir: Path | None
-) -> Any:
-    if name == "ray":
-        from greenai.schedule.executor_ray import RayExecutor
-
-        return RayExecutor(ray_address, num_cpus=ray_cpus, config=config, max_in_flight=parallel)
-    from greenai.schedule.executor_local import LocalExecutor
-
-    return LocalExecutor(parallel, config=config, log_dir=log_dir)
 
 
 def summary_to_dict(summary: Any, executor: str, ledger_path: str) -> dict[str, Any]:
@@ -287,7 +279,7 @@ def render_summary(summary: Any, executor: str, ledger_path: str) -> None:
     console.print(Text(f"Stored in {ledger_path} as batch {summary.batch_id}", style="dim"))
 
 
-def _policy_stages(name: str | None, max_power_w: float | None, forecast: str | None, nodes: list[Any]) -> list[str]:
+def _policy_stages(name: str | None, max_power_w: float | None, forecast: str | None, nodes: list[Node]) -> list[str]:
     """The stages of a real batch's policy (none: FIFO), checked against the options that go
     with them: a power budget, carbon-aware timing on a live forecast, energy-aware
     placement, or a stack of them."""
@@ -315,51 +307,16 @@ def _policy_stages(name: str | None, max_power_w: float | None, forecast: str | 
     return [p for p in parts if p != "fifo"]
 
 
-def _build_policy(
-    stages: list[str],
-    max_power_w: float | None,
-    forecast: str | None,
-    forecast_tz: str,
-    nodes: list[Any],
-    on_problem: Callable[[str], None],
-) -> Any:
-    """The composed policy (None for FIFO); carbon timing reads its forecast through
-    greenai.carbon.grid_forecast_source, which reports problems to `on_problem`."""
-    if not stages:
-        return None
-    from greenai.carbon.grid_forecast_source import ResilientForecaster, forecaster_from_spec
-    from greenai.schedule.policies import CarbonAwareTiming, compose, policy_from_name
+def _placement_nodes(
+    nodes: list[Node], executor: PlacingExecutor, jobs: list[Job], ledger_path: Path, progress: Console
+) -> list[Node]:
+    """Placement nodes checked against the executor, with their slots and the energy each
+    job measured on them before (said on stderr)."""
+    from greenai.schedule.plan import with_history, with_slots
 
-    built = []
-    for part in stages:
-        if part == "carbon":
-            assert forecast is not None
-            live = forecaster_from_spec(forecast, timezone=forecast_tz, now_s=time.time())
-            built.append(CarbonAwareTiming(ResilientForecaster(live, on_problem), name="carbon"))
-        else:
-            built.append(policy_from_name(part, max_power_w=max_power_w, nodes=nodes))
-    return compose(*built)
-
-
-def _with_slots(node: Any, executor: Any) -> Any:
-    """`node` checked against the executor (an unknown node raises), with as many slots as
-    the node has CPUs when --node gave none (a Ray node's CPU resource; here: --parallel)."""
-    executor.node_id(node.name)
-    if node.slots is not None:
-        return node
-    return replace(node, slots=executor.node_slots(node.name))
-
-
-def _with_history(nodes: list[Any], executor: Any, jobs: list[Any], ledger_path: Path, progress: Any) -> list[Any]:
-    """Placement nodes with the energy each job measured on each of them before (ledger)."""
-    if not nodes or not Path(ledger_path).exists():
-        return nodes
-    from greenai.ledger.store import Ledger
-    from greenai.schedule.predict import with_node_history
-
-    with Ledger(Path(ledger_path)) as store:
-        learned = with_node_history(nodes, [executor.node_id(n.name) for n in nodes], jobs, store)
-    for before, after in zip(nodes, learned):
+    placed = [with_slots(n, executor) for n in nodes]
+    learned = with_history(placed, executor, jobs, ledger_path)
+    for before, after in zip(placed, learned):
         known = len(after.energy_j) - len(before.energy_j)
         if known:
             progress.print(
@@ -369,16 +326,6 @@ def _with_history(nodes: list[Any], executor: Any, jobs: list[Any], ledger_path:
                 highlight=False,
             )
     return learned
-
-
-def _with_predictions(jobs: list[Any], ledger_path: Path) -> list[Any]:
-    from greenai.ledger.store import Ledger
-    from greenai.schedule.predict import predict_jobs
-
-    if not Path(ledger_path).exists():
-        return predict_jobs(jobs, None)
-    with Ledger(Path(ledger_path)) as store:
-        return predict_jobs(jobs, store)
 
 
 def _or_dash(value: float | None, unit: str) -> str:

@@ -15,9 +15,8 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from greenai.cli.options import JsonOpt, LedgerOpt, print_json
+from greenai.cli.options import JsonOpt, LedgerOpt, open_ledger, print_json
 from greenai.cli.render import make_console
-from greenai.cli.runs_cmd import open_ledger
 from greenai.errors import GreenAIError
 from greenai.ledger.export import iso_utc
 from greenai.ledger.jobs import JobStatus, batch_jobs, list_batches

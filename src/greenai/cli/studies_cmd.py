@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from greenai.cli.options import JsonOpt, LedgerOpt, print_json
+from greenai.cli.options import JsonOpt, LedgerOpt, open_ledger, print_json
 from greenai.cli.render import make_console
 from greenai.errors import RunNotFoundError
 
@@ -20,7 +20,6 @@ def studies(
     json_out: JsonOpt = False,
 ) -> None:
     """List `greenai optimize` studies, or show one study's candidates as recorded."""
-    from greenai.cli.runs_cmd import open_ledger
     from greenai.ledger.candidates import list_studies, study_candidates
 
     with open_ledger(ledger) as store:

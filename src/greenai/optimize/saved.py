@@ -1,5 +1,7 @@
 """Save the recommended model so it can be loaded and used, with what it was judged on.
 
+`save_recommended(study, path)` saves a study's recommended candidate (`try_save_recommended`
+says why not instead of raising); `save_model` and `load_model` write and read any model.
 Two formats, tried in order:
 - the pickled module (`torch.save(model)`), kept only if it loads back — pruned, distilled,
   bf16-wrapped and dynamically quantized modules do;
@@ -15,12 +17,15 @@ import io
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from greenai.errors import GreenAIError
+
+if TYPE_CHECKING:
+    from greenai.optimize.search import Study
 
 FORMAT = "greenai-optimized/1"
 
@@ -47,6 +52,40 @@ def save_model(path: Path, model: nn.Module, facts: dict[str, Any], example: tup
             tmp.unlink(missing_ok=True)
         raise GreenAIError(f"cannot write the model to {path}: {type(e).__name__}: {e}") from None
     return path
+
+
+def save_recommended(study: Study, path: Path, example: tuple | None = None) -> Path | None:
+    """Save the recommended candidate's model with the facts it was judged on (None when
+    nothing was recommended); GreenAIError when the model cannot be saved."""
+    rec = study.recommended
+    if rec is None or rec.candidate is None:
+        return None
+    m = rec.measurement
+    return save_model(
+        path,
+        rec.candidate.model,
+        {
+            "name": rec.name,
+            "transforms": list(rec.transforms),
+            "quality": rec.quality,
+            "quality_name": study.quality_name,
+            "energy_per_sample_j": m.energy_per_sample_j if m else None,
+            "provenance": m.provenance.value if m else None,
+            "study_id": study.study_id,
+            "threads": rec.candidate.threads,
+            "batch_size": rec.candidate.extra.get("batch_size"),
+        },
+        example,
+    )
+
+
+def try_save_recommended(study: Study, path: Path, example: tuple | None = None) -> tuple[Path | None, str | None]:
+    """(saved path, None), or (None, why not): a model that cannot be saved must not cost
+    the user the results of the search that found it."""
+    try:
+        return save_recommended(study, path, example), None
+    except GreenAIError as e:
+        return None, str(e)
 
 
 def load_model(path: Path) -> tuple[nn.Module, dict[str, Any]]:

@@ -71,6 +71,19 @@ class Node:
         return float(self.energy_j.get(job_id, base_energy_j * self.energy_factor))
 
 
+def parse_node(text: str) -> Node:
+    """A node from its textual form ``NAME[:ENERGY_FACTOR[:SLOTS]]`` (e.g. ``gpu0:0.6:4``)."""
+    parts = text.split(":")
+    if not parts[0] or len(parts) > 3:
+        raise ConfigError(f"node {text!r}: use NAME[:ENERGY_FACTOR[:SLOTS]], e.g. gpu0:0.6:4")
+    try:
+        factor = float(parts[1]) if len(parts) > 1 and parts[1] else 1.0
+        slots = int(parts[2]) if len(parts) > 2 and parts[2] else None
+    except ValueError:
+        raise ConfigError(f"node {text!r}: energy factor must be a number and slots an integer") from None
+    return Node(parts[0], factor, slots)
+
+
 @dataclass(frozen=True)
 class Candidate:
     """An active job as a policy sees it. ``energy_j`` is its whole-job energy on the
