@@ -59,7 +59,12 @@ def minilm_model_dir(package: str = MODEL_PACKAGE) -> Path:
     except ImportError as e:
         raise ModelUnavailableError(f"the MiniLM model package {package!r} is not installed: {INSTALL_HINT}") from e
     getter = getattr(module, "get_model_path", None)
-    model_dir = Path(getter()) if callable(getter) else Path(module.__file__).parent / "model"
+    if callable(getter):
+        model_dir = Path(getter())
+    elif module.__file__ is not None:
+        model_dir = Path(module.__file__).parent / "model"
+    else:  # a namespace package: no directory of its own to look in
+        raise ModelUnavailableError(f"the package {package!r} has no model files: reinstall it ({INSTALL_HINT})")
     if not (model_dir / "config.json").is_file():
         raise ModelUnavailableError(
             f"the package {package!r} has no model files under {model_dir}: reinstall it ({INSTALL_HINT})"

@@ -154,7 +154,9 @@ def digits_transfer_arm(
 
     model = copy.deepcopy(pretrained)
     torch.manual_seed(setup.seed + 1)
-    head = nn.Linear(model.get_submodule(find_head(model)).in_features, 5)
+    old_head = model.get_submodule(find_head(model))
+    assert isinstance(old_head, nn.Linear)  # the digits CNN ends in a Linear
+    head = nn.Linear(old_head.in_features, 5)
     return _arm("transfer", model, head, frozen_layers, setup, run)
 
 

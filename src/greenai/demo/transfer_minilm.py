@@ -59,6 +59,7 @@ def _last_layer_prefix(classifier: SentenceClassifier) -> str:
     if not blocks:
         raise ConfigError("the encoder has no list of transformer layers to unfreeze")
     layers = classifier.get_submodule(blocks[-1])
+    assert isinstance(layers, nn.ModuleList)  # blocks holds ModuleList names only
     return f"{blocks[-1]}.{len(layers) - 1}"
 
 

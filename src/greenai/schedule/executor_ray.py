@@ -123,7 +123,7 @@ class RayExecutor:
         options: dict[str, Any] = {"num_cpus": job.cpus, "num_gpus": job.gpus}
         if resources:
             options["resources"] = resources
-        if node is not None:
+        if node_id is not None:  # node was given
             from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
             # soft=False: the task runs on that node or fails, never silently elsewhere

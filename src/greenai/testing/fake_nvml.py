@@ -65,7 +65,9 @@ class NVMLError_NoPermission(NVMLError):  # pynvml's class name
     """Raised by setters on a GPU the caller may not configure (pynvml's class name)."""
 
     def __new__(cls, value: int = NVML_ERROR_NO_PERMISSION) -> NVMLError_NoPermission:
-        return super().__new__(cls, value)
+        error = super().__new__(cls, value)
+        assert isinstance(error, NVMLError_NoPermission)  # cls is a subclass: no code lookup
+        return error
 
     def __init__(self, value: int = NVML_ERROR_NO_PERMISSION):
         super().__init__(value)
