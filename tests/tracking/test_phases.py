@@ -35,7 +35,7 @@ def test_timeline_records_nested_paths_and_drains_in_order():
     tl.exit()
     tl.exit()
     events = tl.drain_until(10**30)
-    assert [(path, entered) for _, path, entered in events] == [
+    assert [(path, entered) for _, path, entered, *_ in events] == [
         ("train", True),
         ("train/forward", True),
         ("train", False),

@@ -155,11 +155,11 @@ class ProgressRecorder:
             owner = self._phase_owner(path)
             if owner is not None and path.rsplit(SEPARATOR, 1)[-1] == owner:
                 calls[owner] = calls.get(owner, 0) + n
-        current = ph.current if ph.current not in (None, NO_PHASE) else None
-        inside = self._phase_owner(current) if current is not None else None
+        # the periodic phases some thread is in now (each thread has its own phase stack)
+        inside = {self._phase_owner(path) for path in ph.active.values() if path != NO_PHASE}
         for name in set(calls) | set(self._open):
             self._track_occurrence(
-                name, energy.get(name, 0.0), time_s.get(name, 0.0), calls.get(name, 0), inside == name, steps
+                name, energy.get(name, 0.0), time_s.get(name, 0.0), calls.get(name, 0), name in inside, steps
             )
         return sum(energy.values()), sum(time_s.values())
 
