@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -184,7 +185,7 @@ class _NoGpuExecutor:
     def capacity(self) -> int:
         return self.inner.capacity()
 
-    def submit(self, job: Job, *, ledger_path: Path, tags: Any = {}) -> Any:
+    def submit(self, job: Job, *, ledger_path: Path, tags: Mapping[str, str] = {}) -> Any:
         if job.gpus:
             raise ValueError("this executor has no GPUs")
         return self.inner.submit(job, ledger_path=ledger_path, tags=tags)
@@ -404,7 +405,7 @@ class _TwoNodeExecutor:
             raise GreenAIError(f"node {name!r} is not an alive node")
         return name
 
-    def submit(self, job: Job, *, ledger_path: Path, tags: Any = {}, node: str | None = None) -> Any:
+    def submit(self, job: Job, *, ledger_path: Path, tags: Mapping[str, str] = {}, node: str | None = None) -> Any:
         self.node_id(node or "a")
         self.ran_on.append(node or "a")
         if node == "a":

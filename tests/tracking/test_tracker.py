@@ -127,7 +127,7 @@ def test_meter_failing_mid_run_never_reaches_user_code(tmp_path, caplog):
 def test_user_exception_propagates_and_run_is_failed(tmp_path):
     with pytest.raises(ZeroDivisionError):
         with Tracker("boom", config=config(tmp_path), meters=[gpu()]) as run:
-            1 / 0
+            _ = 1 / 0
     assert run.result.status == "failed"
     with Ledger(tmp_path / "ledger.db") as ledger:
         assert ledger.get_run(run.run_id).status == "failed"
