@@ -1,12 +1,17 @@
 """`Ledger`: the SQLite store of runs, written as a run goes and read by reports and the CLI.
 
 Several processes may write the same file: every write is one `BEGIN IMMEDIATE`
-transaction, retried with backoff while another writer holds the lock.
+transaction, retried with backoff while another writer holds the lock. A tracker's flushes
+and its final write pass `timeout_s`: they are retried (while the ledger is locked, and while
+the disk is full or the write fails) for that long at most, then fail with LedgerError, so a
+locked or full ledger never holds the tracked program up for longer.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import random
 import sqlite3
 import threading
 import time
@@ -17,7 +22,7 @@ from typing import TypeVar
 
 from greenai.errors import LedgerError
 from greenai.ledger import queries
-from greenai.ledger.connect import open_connection, retry_while_busy
+from greenai.ledger.connect import BUSY_TIMEOUT_S, open_connection, retry_while_busy
 from greenai.ledger.reconcile import find_abandoned, mark_incomplete
 from greenai.ledger.records import (
     RunRecord,
@@ -29,6 +34,13 @@ from greenai.ledger.records import (
 from greenai.ledger.run_forecasts import ForecastRow, insert_forecast
 
 T = TypeVar("T")
+
+# SQLite primary result codes worth retrying within a bounded write: busy, locked, I/O error
+# (a write refused, e.g. EFBIG past a file-size limit), full (ENOSPC)
+_RETRYABLE = {5, 6, 10, 13}
+_FIRST_BACKOFF_S = 0.02
+_MAX_BACKOFF_S = 0.5
+
 
 
 def default_ledger_path() -> Path:
@@ -70,10 +82,16 @@ class Ledger:
         self._transaction(lambda conn: queries.insert_run(conn, start, time.time()), write=True)
 
     def flush(
-        self, run_id: str, snapshot: RunSnapshot, new_samples: Sequence[SampleRow], forecast: ForecastRow | None = None
+        self,
+        run_id: str,
+        snapshot: RunSnapshot,
+        new_samples: Sequence[SampleRow],
+        forecast: ForecastRow | None = None,
+        *,
+        timeout_s: float | None = None,
     ) -> None:
         """Append `new_samples` (and the run's latest forecast) and replace the run's totals,
-        in one transaction."""
+        in one transaction (given up after `timeout_s`, if given)."""
 
         def work(conn: sqlite3.Connection) -> None:
             queries.write_snapshot(conn, run_id, snapshot, new_samples, time.time())
@@ -81,7 +99,7 @@ class Ledger:
             if forecast is not None:
                 insert_forecast(conn, run_id, forecast)
 
-        self._transaction(work, write=True)
+        self._write(work, timeout_s)
 
     def end_run(
         self,
@@ -90,8 +108,11 @@ class Ledger:
         ended_at: float,
         snapshot: RunSnapshot,
         new_samples: Sequence[SampleRow] = (),
+        *,
+        timeout_s: float | None = None,
     ) -> None:
-        """Write the final totals and the run's final status, in one transaction."""
+        """Write the final totals and the run's final status, in one transaction (retried
+        for `timeout_s` at most, if given; LedgerError if it could not be written)."""
         if status not in RunStatus.ALL or status == RunStatus.RUNNING:
             raise ValueError(f"a run cannot end with status {status!r}")
 
@@ -99,7 +120,7 @@ class Ledger:
             queries.write_snapshot(conn, run_id, snapshot, new_samples, time.time())
             queries.set_status(conn, run_id, status, ended_at)
 
-        self._transaction(work, write=True)
+        self._write(work, timeout_s)
 
     def delete_run(self, id_or_prefix: str) -> str:
         """Delete a run and all its rows; return its full id."""
@@ -139,11 +160,32 @@ class Ledger:
 
     # -- lifetime ------------------------------------------------------------------
 
-    def close(self) -> None:
-        with self._lock:
+    def close(self, timeout_s: float | None = None) -> None:
+        """Close the connection; with `timeout_s`, give up (leaving it open) if another
+        thread of this process holds it longer than that."""
+        if not self._lock.acquire(timeout=-1 if timeout_s is None else timeout_s):
+            return
+        try:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+        finally:
+            self._lock.release()
+
+    def hold(self, timeout_s: float) -> bool:
+        """Take the connection's lock (no transaction can then be under way in this process);
+        False if another thread kept it for `timeout_s`. Around a fork: see tracker.py."""
+        return self._lock.acquire(timeout=timeout_s)
+
+    def release(self) -> None:
+        self._lock.release()
+
+    def abandon(self) -> sqlite3.Connection | None:
+        """Forget the connection without touching it (in a forked child, where it belongs to
+        the parent); returns it so that the caller can keep it from being closed."""
+        conn, self._conn = self._conn, None
+        self._lock = threading.Lock()
+        return conn
 
     def __enter__(self) -> Ledger:
         return self
@@ -168,6 +210,49 @@ class Ledger:
         abandoned = self._transaction(find_abandoned, write=False)
         if abandoned:
             self._transaction(lambda conn: mark_incomplete(conn, abandoned), write=True)
+
+    def _write(self, work: Callable[[sqlite3.Connection], T], timeout_s: float | None) -> T:
+        return self._transaction(work, write=True) if timeout_s is None else self._bounded(work, timeout_s)
+
+    def _bounded(self, work: Callable[[sqlite3.Connection], T], timeout_s: float) -> T:
+        """A write transaction retried with jittered backoff while the ledger is locked or
+        the write fails (disk full, I/O error), for `timeout_s` at most in all (waiting for
+        this process's other thread included)."""
+        deadline = time.monotonic() + timeout_s
+        if not self._lock.acquire(timeout=max(timeout_s, 0.0)):
+            raise LedgerError(f"ledger {self.path}: still in use by this process after {timeout_s:g} s")
+        try:
+            if self._conn is None:
+                raise LedgerError(f"ledger {self.path} is closed")
+            conn = self._conn
+            delay = _FIRST_BACKOFF_S
+            try:
+                while True:
+                    left = deadline - time.monotonic()
+                    # SQLite's own busy handler waits (and backs off) on a lock, up to the deadline
+                    conn.execute(f"PRAGMA busy_timeout = {max(int(left * 1000), 1)}")
+                    try:
+                        conn.execute("BEGIN IMMEDIATE")
+                        try:
+                            result = work(conn)
+                            conn.execute("COMMIT")
+                        except BaseException:
+                            if conn.in_transaction:
+                                with contextlib.suppress(sqlite3.Error):  # the write's error matters
+                                    conn.rollback()
+                            raise
+                        return result
+                    except sqlite3.Error as e:
+                        code = (getattr(e, "sqlite_errorcode", None) or 0) & 0xFF
+                        if code not in _RETRYABLE or time.monotonic() + delay > deadline:
+                            raise LedgerError(f"ledger {self.path}: {e} (gave up after {timeout_s:g} s)") from e
+                        time.sleep(delay * random.uniform(0.5, 1.0))
+                        delay = min(delay * 2, _MAX_BACKOFF_S)
+            finally:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        finally:
+            self._lock.release()
 
     def _transaction(self, work: Callable[[sqlite3.Connection], T], *, write: bool) -> T:
         """Run `work` in one transaction; the whole of it is retried while another

@@ -27,6 +27,11 @@ class RunResult:
     forecast: Forecast | None = None
     budget_breaches: tuple[BudgetBreach, ...] = ()  # every budget that fired, in order
     stopped_by: BudgetBreach | None = None  # the stop budget that ended the run, if any
+    # True once the ledger holds this result (status and totals); False if the end of the run
+    # could not be written (the ledger then keeps the run as of its last flush: `notes` says
+    # why); None without a ledger (store=False)
+    stored: bool | None = None
+    notes: tuple[str, ...] = ()  # what went wrong on the way (a meter dropped, the final write)
 
     @property
     def stop_reason(self) -> str | None:

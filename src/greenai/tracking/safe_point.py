@@ -33,6 +33,12 @@ class SafePointGate:
         self._queue: list[BudgetBreach] = []
         self._lock = threading.Lock()
 
+    def detach(self) -> None:
+        """In a forked child: nothing to act on there (the run is the parent's), fresh lock."""
+        self._lock = threading.Lock()
+        self._queue = []
+        self.pending = None
+
     def record(self, breach: BudgetBreach) -> None:
         """Sampler thread: log the breach; queue it when a safe point must act on it."""
         self.breaches.append(breach)

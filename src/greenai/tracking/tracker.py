@@ -3,12 +3,25 @@
 Start-up is strict (a meter the user named that is missing, a bad config, a corrupt ledger:
 errors before the user's code runs); once running, nothing raises into the user's code, with
 one documented exception: a `stop` budget raises `BudgetExceeded` at a safe point (budget.py).
+
+Bounds on the user's thread: meters are only ever called in a worker thread, each call
+waited for METER_TIMEOUT_S (1 s) at most; `stop()` waits STOP_TIMEOUT_S (3 s) at most for
+the sampler's last reading and FINAL_WRITE_TIMEOUT_S (5 s) at most for the final write
+(retried with backoff while the ledger is locked or the disk full), then up to 1 s to close:
+it returns within STOP_BOUND_S (10 s) whatever the meters and the ledger do, and never raises.
+If the end of the run could not be stored, the result says so (`stored=False`, `notes`).
+
+fork(): a child process does not own its parent's runs. After a fork the child's copies of
+running trackers are detached (os.register_at_fork): they never touch the parent's ledger
+connection, locks or meters, `stop()` and the child's exit record nothing, and phases and
+counts in the child are ignored. Only the process that started a run ends it.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import ctypes
 import dataclasses
 import logging
 import math
@@ -28,10 +41,10 @@ from greenai.carbon import ConstantIntensity, resolve_intensity
 from greenai.carbon.accounting import CarbonAccount
 from greenai.config import WORLD_INTENSITY_G_PER_KWH, Config, load_config
 from greenai.errors import ConfigError
-from greenai.ledger.records import RunStart, RunStatus
+from greenai.ledger.records import RunSnapshot, RunStart, RunStatus
 from greenai.ledger.run_forecasts import ForecastRow
 from greenai.ledger.store import Ledger, default_ledger_path
-from greenai.meters.base import Meter
+from greenai.meters.base import Meter, Provenance
 from greenai.meters.discover import discover
 from greenai.meters.process import ProcessScope
 from greenai.tracking.accumulator import RunAccumulator
@@ -40,15 +53,24 @@ from greenai.tracking.environment import describe_environment
 from greenai.tracking.forecast import Forecast, NotYet, Plan, make_forecast
 from greenai.tracking.phases import PhaseTimeline
 from greenai.tracking.progress import DEFAULT_PERIODIC_PHASES, ProgressRecorder
+from greenai.tracking.reading import MeterSlot
 from greenai.tracking.result import RunResult
 from greenai.tracking.safe_point import SafePointGate
-from greenai.tracking.sampler import Sampler
+from greenai.tracking.sampler import STOP_TIMEOUT_S, Sampler
 
 log = logging.getLogger("greenai.tracking")
 F = TypeVar("F", bound=Callable[..., Any])
 
 _active: set[Tracker] = set()
 _active_lock = threading.Lock()
+
+FLUSH_TIMEOUT_S = 1.0  # a periodic flush waits this long at most (then the next one retries)
+FINAL_WRITE_TIMEOUT_S = 5.0  # the final write is retried with backoff for this long at most
+CLOSE_TIMEOUT_S = 0.5
+# what stop() can take at most: the last reading, the final write, two lock waits (the
+# sampler's snapshot, the ledger's close) and a second of slack for everything else: 10 s
+STOP_BOUND_S = STOP_TIMEOUT_S + FINAL_WRITE_TIMEOUT_S + 2 * CLOSE_TIMEOUT_S + 1.0
+FORK_LOCK_TIMEOUT_S = 0.5  # fork() waits this long at most for a flush under way to finish
 
 
 class _Phase:
@@ -145,6 +167,8 @@ class Tracker(contextlib.ContextDecorator):
         self._gate = SafePointGate(self.name, on_budget)
         self._recorder: ProgressRecorder | None = None
         self.forecast_reason = "the run has not started"  # why forecast() last returned None
+        self._owner_pid = os.getpid()
+        self._forked_from: int | None = None  # set in a forked child: the run is that process's
 
     # -- lifecycle -------------------------------------------------------------------
     def start(self) -> Tracker:
@@ -157,6 +181,7 @@ class Tracker(contextlib.ContextDecorator):
         else:
             found = discover(cfg, scope)
             meters, unavailable = found.meters, found.unavailable
+        slots = [MeterSlot(m) for m in meters]  # each meter's info() asked once, safely
         account = CarbonAccount(
             intensity_from_config(cfg),
             pue=cfg.pue,
@@ -174,7 +199,7 @@ class Tracker(contextlib.ContextDecorator):
                     host=socket.gethostname(),
                     pid=self._pid,
                     tags=self.tags,
-                    environment=self._describe_plan(describe_environment(meters, unavailable, cfg, scope)),
+                    environment=self._describe_plan(describe_environment(slots, unavailable, cfg, scope)),
                 )
             )
         sink = self._flush_to_ledger if self._ledger is not None else None
@@ -184,7 +209,7 @@ class Tracker(contextlib.ContextDecorator):
         )
         monitor = BudgetMonitor(self._budgets, self._on_breach, self._forecast_in_sampler)
         self._sampler = Sampler(
-            meters,
+            slots,
             self._timeline,
             RunAccumulator(account),
             self.counters,
@@ -193,6 +218,7 @@ class Tracker(contextlib.ContextDecorator):
             cfg.flush_interval_s,
             _RunObserver(self._recorder, monitor),
         )
+        self._owner_pid = os.getpid()
         self._sampler.start()
         with _active_lock:
             _active.add(self)
@@ -200,25 +226,61 @@ class Tracker(contextlib.ContextDecorator):
         return self
 
     def stop(self, status: str = RunStatus.COMPLETED) -> RunResult:
-        """End the run (idempotent) and return its result. Never raises into user code."""
+        """End the run (idempotent) and return its result. Never raises into user code, and
+        returns within STOP_BOUND_S (see the module's docstring)."""
         if self.result is not None:
             return self.result
         if self._sampler is None:
             raise RuntimeError("stop() called before start()")
-        self._restore_sigterm()
+        if self._forked_from is not None:
+            self.result = self._detached_result()
+            return self.result
+        try:
+            self.result = self._end(self._sampler, status)
+        except Exception as e:  # the tracker never breaks the user's program
+            log.exception("greenai: ending run %s failed", self.run_id[:8])
+            self.result = self._make_result(
+                status, self._sampler.snapshot(timeout_s=CLOSE_TIMEOUT_S), False, (f"internal error at the end: {e}",)
+            )
+        return self.result
+
+    def _end(self, sampler: Sampler, status: str) -> RunResult:
+        with contextlib.suppress(Exception):
+            self._restore_sigterm()
         with _active_lock:
             _active.discard(self)
-        snapshot = self._sampler.stop()
+        snapshot = sampler.stop(STOP_TIMEOUT_S)
         if status == RunStatus.COMPLETED and self._gate.stopped_by is not None:
             status = RunStatus.INTERRUPTED  # the user caught BudgetExceeded to leave the loop
+        notes = list(sampler.notes)
+        stored: bool | None = None
         if self._ledger is not None:
             try:
-                self._ledger.end_run(self.run_id, status, time.time(), snapshot, self._sampler.take_unflushed())
+                self._ledger.end_run(
+                    self.run_id,
+                    status,
+                    time.time(),
+                    snapshot,
+                    sampler.take_unflushed(),
+                    timeout_s=FINAL_WRITE_TIMEOUT_S,
+                )
+                stored = True
             except Exception as e:
-                log.warning("greenai: could not record the end of run %s: %s", self.run_id[:8], e)
+                stored = False
+                note = (
+                    f"the end of the run could not be written to the ledger ({e}); the ledger keeps "
+                    "the run as of its last flush, shown as incomplete once this process has exited"
+                )
+                log.warning("greenai: run %s: %s", self.run_id[:8], note)
+                notes.append(note)
             finally:
-                self._ledger.close()
-        self.result = RunResult(
+                self._ledger.close(timeout_s=CLOSE_TIMEOUT_S)
+        return self._make_result(status, snapshot, stored, tuple(notes))
+
+    def _make_result(
+        self, status: str, snapshot: RunSnapshot, stored: bool | None, notes: tuple[str, ...]
+    ) -> RunResult:
+        return RunResult(
             self.run_id,
             self.name,
             status,
@@ -228,8 +290,44 @@ class Tracker(contextlib.ContextDecorator):
             self.forecast(),
             tuple(self._gate.breaches),
             self._gate.stopped_by,
+            stored=stored if self._store else None,
+            notes=notes,
         )
-        return self.result
+
+    def _detached_result(self) -> RunResult:
+        """stop() in a forked child: the run is its parent's; nothing is read or written."""
+        note = (
+            f"process {os.getpid()} was forked from process {self._forked_from} during run "
+            f"{self.run_id[:8]}; only process {self._forked_from} records and ends that run"
+        )
+        empty = RunSnapshot(0.0, 0.0, 0.0, Provenance.ESTIMATED, 0.0, 0.0, 0.0, self.config.currency)
+        return RunResult(
+            self.run_id,
+            self.name,
+            RunStatus.RUNNING,
+            empty,
+            self._ledger_path,
+            self.config.price_per_kwh is not None,
+            stored=False if self._store else None,
+            notes=(note,),
+        )
+
+    def _detach_after_fork(self) -> None:
+        """In the child of a fork (no other thread survives there): forget the parent's run
+        without touching its connection, locks or meters."""
+        self._forked_from = self._owner_pid
+        self._counter_lock = threading.Lock()
+        self._timeline.detach()
+        self._gate.detach()
+        if self._sampler is not None:
+            self._sampler.detach()
+        if self._ledger is not None:
+            conn = self._ledger.abandon()
+            if conn is not None:
+                # Never closed here: closing runs SQLite code on the parent's connection (whose
+                # mutex a parent thread may have held at the fork). Leaked on purpose, one
+                # reference that is never released, so not even interpreter exit closes it.
+                ctypes.pythonapi.Py_IncRef(ctypes.py_object(conn))
 
     def __enter__(self) -> Tracker:
         return self.start()
@@ -237,7 +335,10 @@ class Tracker(contextlib.ContextDecorator):
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.stop(_status_for(exc))
+        try:
+            self.stop(_status_for(exc))
+        except Exception:  # never replace the user's exception (stop() does not raise; belt and braces)
+            log.exception("greenai: ending run %r failed", self.name)
 
     def _recreate_cm(self) -> Tracker:
         # each call of a decorated function is its own run
@@ -338,7 +439,7 @@ class Tracker(contextlib.ContextDecorator):
                 row = ForecastRow.of(forecast) if forecast is not None else None
             except Exception:  # a forecast bug must not cost the flush its data
                 log.exception("greenai: forecast failed; flushing without it")
-        self._ledger.flush(self.run_id, snapshot, rows, row)
+        self._ledger.flush(self.run_id, snapshot, rows, row, timeout_s=FLUSH_TIMEOUT_S)
 
     def _install_sigterm(self) -> None:
         """Turn SIGTERM into SystemExit so `with` blocks unwind and the run ends cleanly."""
@@ -392,6 +493,42 @@ def _status_for(exc: BaseException | None) -> str:
     if isinstance(exc, SystemExit) and exc.code in (0, None):
         return RunStatus.COMPLETED
     return RunStatus.FAILED
+
+
+_held_for_fork: list[Ledger] = []
+
+
+def _before_fork() -> None:
+    """In the forking thread: no ledger transaction of a running tracker is under way while
+    the process is copied (bounded: a flush stuck on a locked ledger is not waited for)."""
+    _active_lock.acquire()
+    for tracker in list(_active):
+        ledger = tracker._ledger
+        if ledger is not None and ledger.hold(FORK_LOCK_TIMEOUT_S):
+            _held_for_fork.append(ledger)
+
+
+def _after_fork_in_parent() -> None:
+    while _held_for_fork:
+        _held_for_fork.pop().release()
+    _active_lock.release()
+
+
+def _after_fork_in_child() -> None:
+    global _active_lock
+    _active_lock = threading.Lock()  # the parent's may be held by a thread that is not here
+    _held_for_fork.clear()
+    trackers = list(_active)
+    _active.clear()  # the child's exit must not end its parent's runs
+    for tracker in trackers:
+        try:
+            tracker._detach_after_fork()
+        except Exception:  # pragma: no cover - the child must go on whatever happens
+            log.exception("greenai: detaching run %s after fork failed", tracker.run_id[:8])
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child)
 
 
 @atexit.register
