@@ -24,6 +24,17 @@ class MeterError(GreenAIError):
     """A meter cannot be opened or read."""
 
 
+class NvmlError(GreenAIError):
+    """NVML is unusable here or one of its calls failed. greenai.hardware.nvml raises it,
+    translating pynvml's NVMLError once; `reason` (a greenai.hardware.nvml.Reason) says what
+    happened, and each caller decides what that means for it: a meter fails (MeterError), a
+    knob is unavailable (KnobUnavailable) or a value was rejected (ConfigError)."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 class LedgerError(GreenAIError):
     """The ledger cannot be opened, is corrupt, or is not a greenai ledger."""
 
@@ -78,3 +89,8 @@ class DurationError(ConfigError, ValueError):
     """A duration cannot be read (see `greenai.units.parse_duration_s` for the accepted forms).
 
     Also a ValueError, so that code reading a value of any kind can treat it like one."""
+
+
+class CallableError(GreenAIError):
+    """A `MODULE:FUNCTION` (or `FILE.py:FUNCTION`) spec is malformed, or what it names cannot
+    be imported or is not callable (see `greenai.factories`)."""

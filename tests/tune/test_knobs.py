@@ -300,3 +300,16 @@ def test_this_machine_says_why_hardware_knobs_are_unusable() -> None:
         assert "no cpufreq" in (CpuFreqCapKnob().available() or "")
     if not POWERCAP_ROOT.exists():
         assert "no RAPL zone" in (RaplPowerCapKnob().available() or "")
+
+
+def test_gpu_knob_on_a_lost_gpu_is_unavailable_with_nvmls_reason() -> None:
+    nvml = fake_nvml()
+    knob = GpuPowerLimitKnob(nvml=nvml)
+    assert knob.available() is None
+    nvml.lose(0)
+    with pytest.raises(
+        KnobUnavailable, match=r"gpu0_power_limit_w: GPU 0: NVML nvmlDeviceGetPowerManagementLimit failed: GPU is lost"
+    ):
+        knob.current()
+    knob.restore()
+    assert nvml.init_count == 0

@@ -36,7 +36,8 @@ def meter_name(meter: Meter) -> str:
 def discover(config: Config, scope: ProcessScope, nvml: ModuleType | None = None) -> Discovery:
     """Meters for `scope`; raises MeterError if a meter named in `config.meters` is missing."""
     if config.simulate:
-        found = Discovery(make_simulated_meters(), [Unavailable("hardware", "--simulate: simulated meters only")])
+        simulated: list[Meter] = list(make_simulated_meters())
+        found = Discovery(simulated, [Unavailable("hardware", "--simulate: simulated meters only")])
     else:
         found = _discover_hardware(config, scope, nvml)
     _check_required(config.meters, found)
@@ -68,7 +69,7 @@ def _discover_hardware(config: Config, scope: ProcessScope, nvml: ModuleType | N
     if isinstance(gpus, Unavailable):
         unavailable.append(gpus)
     else:
-        meters.append(gpus)
+        meters += gpus.per_device()  # one meter per GPU: a GPU that fails is dropped alone
     meters.append(IoMeter(scope))
     return Discovery(meters, unavailable)
 

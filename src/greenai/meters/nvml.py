@@ -15,28 +15,43 @@ all GPUs are the same model.
 
 A MIG instance has no energy or power reading of its own: its parent GPU's energy is
 reported once, under the first visible entry on that GPU, and `info().detail` says so.
+
+Faults are per GPU. `NvmlMeter` reads the visible GPUs as one meter, so a fault on any of
+them fails its whole read (MeterError naming the GPU), and a tracker that drops a failing
+meter would drop every GPU with it. Discovery therefore splits it with `per_device()` into
+one `NvmlGpuMeter` per physical GPU, sharing one NVML session: a GPU that fails is dropped
+alone, the energy it reported up to its last good reading stays in the run, and the other
+GPUs are measured on. A GPU meter's error names the GPU and says when (seconds since the
+meter started, and when its last good reading was); a GPU that fell off the bus
+(NVML_ERROR_GPU_IS_LOST) is not called again.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from greenai.errors import MeterError
+from greenai.errors import MeterError, NvmlError
+from greenai.hardware.nvml import NvmlSession, Reason
 from greenai.meters.base import DeviceEnergy, DeviceKind, MeterInfo, Provenance, Unavailable
 from greenai.units import energy_j, millijoules_to_joules, milliwatts_to_watts
 
 MIG_NOTE = "MIG instance: energy is the whole parent GPU"
 _REL_UNCERTAINTY = {Provenance.MEASURED: 0.05, Provenance.INTEGRATED: 0.10}
+_UNSUPPORTED = (Reason.UNSUPPORTED,)
 
 
 def trapezoid_j(start_power_w: float, end_power_w: float, duration_s: float) -> float:
     """Energy between two power samples by the trapezoid rule."""
     return energy_j((start_power_w + end_power_w) / 2, duration_s)
+
+
+def _meter_error(error: NvmlError) -> MeterError:
+    """NVML's failure as a meter's (raised from the vendor's error, its NvmlError's cause)."""
+    return MeterError(str(error))
 
 
 @dataclass(slots=True)
@@ -47,15 +62,49 @@ class _Gpu:
     label: str  # for messages: device, physical index, name, uuid
     handle: Any  # the physical GPU's NVML handle
     provenance: Provenance  # MEASURED: energy counter; INTEGRATED: power samples
+    notes: list[str] = field(default_factory=list)  # for info().detail
     base_mj: int = 0
     last_power_w: float = 0.0
     last_t: float = 0.0
     energy_j: float = 0.0
 
+    def start(self, nvml: NvmlSession, now: float) -> None:
+        if self.provenance is Provenance.MEASURED:
+            self.base_mj = nvml.call("nvmlDeviceGetTotalEnergyConsumption", self.handle, device=self.label)
+        else:
+            self.last_power_w, self.last_t = self._power_w(nvml), now
+        self.energy_j = 0.0
+
+    def read(self, nvml: NvmlSession, now: float) -> DeviceEnergy:
+        """Energy since start(); NvmlError if NVML fails, MeterError if the counter ran back."""
+        if self.provenance is Provenance.MEASURED:
+            mj = nvml.call("nvmlDeviceGetTotalEnergyConsumption", self.handle, device=self.label)
+            if mj < self.base_mj:
+                raise MeterError(f"{self.label}: energy counter went backwards (driver reloaded?)")
+            self.energy_j = millijoules_to_joules(mj - self.base_mj)
+        else:
+            power_w = self._power_w(nvml)
+            self.energy_j += trapezoid_j(self.last_power_w, power_w, now - self.last_t)
+            self.last_power_w, self.last_t = power_w, now
+        rel = _REL_UNCERTAINTY[self.provenance]
+        return DeviceEnergy(self.device, DeviceKind.GPU, self.energy_j, self.provenance, rel)
+
+    def max_power(self, nvml: NvmlSession) -> tuple[float, str] | None:
+        """The GPU's power management limit, where NVML reports one."""
+        try:
+            mw = nvml.call("nvmlDeviceGetPowerManagementLimit", self.handle, absent=_UNSUPPORTED)
+        except NvmlError:
+            return None
+        return (milliwatts_to_watts(mw), "NVML power management limit") if mw else None
+
+    def _power_w(self, nvml: NvmlSession) -> float:
+        return milliwatts_to_watts(nvml.call("nvmlDeviceGetPowerUsage", self.handle, device=self.label))
+
 
 class NvmlMeter:
-    """Energy of the visible NVIDIA GPUs. `nvml` is the pynvml module (or a fake with the
-    same functions); `visible_devices` defaults to $CUDA_VISIBLE_DEVICES."""
+    """Energy of the visible NVIDIA GPUs, as one meter (a fault on any GPU fails the read;
+    `per_device()` gives one meter per GPU instead). `nvml` is the pynvml module (or a fake
+    with the same functions); `visible_devices` defaults to $CUDA_VISIBLE_DEVICES."""
 
     def __init__(
         self,
@@ -63,14 +112,16 @@ class NvmlMeter:
         visible_devices: str | None = None,
         clock: Callable[[], float] = time.monotonic,
     ):
-        self._nvml = nvml if nvml is not None else _import_pynvml()
         self._clock = clock
-        self._unsupported = frozenset({self._nvml.NVML_ERROR_NOT_SUPPORTED, self._nvml.NVML_ERROR_FUNCTION_NOT_FOUND})
         if visible_devices is None:
             visible_devices = os.environ.get("CUDA_VISIBLE_DEVICES")
-        self._init()
+        try:
+            self._session = NvmlSession(nvml)
+        except NvmlError as e:
+            raise _meter_error(e) from (e.__cause__ or e)
+        self._open = True
         self._started = False
-        self._detail: list[str] = []
+        self._notes: list[str] = []  # about the visible list as a whole
         try:
             self._gpus = self._resolve(visible_devices)
             if not self._gpus:
@@ -78,123 +129,109 @@ class NvmlMeter:
                     "NVML reports none" if visible_devices is None else (f"CUDA_VISIBLE_DEVICES={visible_devices!r}")
                 )
                 raise MeterError(f"no NVIDIA GPU visible ({shown})")
+        except NvmlError as e:
+            self.close()
+            raise _meter_error(e) from (e.__cause__ or e)
         except MeterError:
             self.close()
             raise
 
     def info(self) -> MeterInfo:
+        notes = self._notes + [note for gpu in self._gpus for note in gpu.notes]
         return MeterInfo(
             name="nvml",
             devices=tuple(gpu.device for gpu in self._gpus),
-            provenance=max((gpu.provenance for gpu in self._gpus), key=lambda p: p.rank),
-            detail="NVML: " + "; ".join(self._detail),
+            provenance=max((gpu.provenance for gpu in self._gpus), key=lambda p: p.rank, default=Provenance.MEASURED),
+            detail="NVML: " + "; ".join(notes),
         )
 
     def start(self) -> None:
         now = self._clock()
-        for gpu in self._gpus:
-            if gpu.provenance is Provenance.MEASURED:
-                gpu.base_mj = self._call("nvmlDeviceGetTotalEnergyConsumption", gpu.handle, device=gpu.label)
-            else:
-                gpu.last_power_w = self._power_w(gpu)
-                gpu.last_t = now
-            gpu.energy_j = 0.0
+        try:
+            for gpu in self._gpus:
+                gpu.start(self._session, now)
+        except NvmlError as e:
+            raise _meter_error(e) from (e.__cause__ or e)
         self._started = True
 
     def read(self) -> list[DeviceEnergy]:
         if not self._started:
             raise MeterError("NvmlMeter.read() called before start()")
         now = self._clock()
-        for gpu in self._gpus:
-            if gpu.provenance is Provenance.MEASURED:
-                mj = self._call("nvmlDeviceGetTotalEnergyConsumption", gpu.handle, device=gpu.label)
-                if mj < gpu.base_mj:
-                    raise MeterError(f"{gpu.label}: energy counter went backwards (driver reloaded?)")
-                gpu.energy_j = millijoules_to_joules(mj - gpu.base_mj)
-            else:
-                power_w = self._power_w(gpu)
-                gpu.energy_j += trapezoid_j(gpu.last_power_w, power_w, now - gpu.last_t)
-                gpu.last_power_w, gpu.last_t = power_w, now
-        return [
-            DeviceEnergy(gpu.device, DeviceKind.GPU, gpu.energy_j, gpu.provenance, _REL_UNCERTAINTY[gpu.provenance])
-            for gpu in self._gpus
-        ]
+        try:
+            return [gpu.read(self._session, now) for gpu in self._gpus]
+        except NvmlError as e:
+            raise _meter_error(e) from (e.__cause__ or e)
 
     def max_power(self) -> dict[str, tuple[float, str]]:
         """Each GPU's power management limit (where NVML reports one)."""
-        out: dict[str, tuple[float, str]] = {}
-        for gpu in self._gpus:
-            try:
-                mw = self._call("nvmlDeviceGetPowerManagementLimit", gpu.handle, absent=self._unsupported)
-            except MeterError:
-                continue
-            if mw:
-                out[gpu.device] = (milliwatts_to_watts(mw), "NVML power management limit")
-        return out
+        found = ((gpu.device, gpu.max_power(self._session)) for gpu in self._gpus)
+        return {device: limit for device, limit in found if limit is not None}
+
+    def per_device(self) -> list[NvmlGpuMeter]:
+        """One meter per physical GPU, sharing this meter's NVML session, so that a fault
+        drops one GPU only. Notes about the visible list as a whole go with the first. This
+        meter is closed by the split (before `start()`)."""
+        if self._started or not self._open:
+            raise MeterError("NvmlMeter.per_device() must be called before start() and close()")
+        meters = [
+            NvmlGpuMeter(self._session.share(), gpu, (self._notes if n == 0 else []) + gpu.notes, self._clock)
+            for n, gpu in enumerate(self._gpus)
+        ]
+        self.close()
+        self._gpus = []
+        return meters
 
     def close(self) -> None:
-        if self._initialized:
-            self._initialized = False
-            with contextlib.suppress(self._nvml.NVMLError):
-                self._nvml.nvmlShutdown()
-
-    def _init(self) -> None:
-        try:
-            self._nvml.nvmlInit()
-        except self._nvml.NVMLError as e:
-            reasons = {
-                self._nvml.NVML_ERROR_LIBRARY_NOT_FOUND: "NVML library not found: no NVIDIA driver",
-                self._nvml.NVML_ERROR_DRIVER_NOT_LOADED: "NVIDIA driver not loaded",
-            }
-            raise MeterError(reasons.get(e.value, f"NVML init failed: {e}")) from e
-        self._initialized = True
+        if self._open:
+            self._open = False
+            self._session.close()
 
     def _resolve(self, visible_devices: str | None) -> list[_Gpu]:
         """One _Gpu per physical GPU behind the visible entries, in CUDA's order."""
-        gpus: list[_Gpu] = []
-        counted: dict[int, str] = {}  # physical index -> device it is reported under
+        nvml = self._session
+        gpus: dict[int, _Gpu] = {}  # physical index -> the GPU it is reported under
         for position, (entry, handle) in enumerate(self._visible(visible_devices)):
             device = f"gpu:{position}"
             is_mig = entry.startswith("MIG-") or bool(
-                self._call("nvmlDeviceIsMigDeviceHandle", handle, absent=self._unsupported)
+                nvml.call("nvmlDeviceIsMigDeviceHandle", handle, absent=_UNSUPPORTED)
             )
             parent = (
                 handle
                 if not is_mig
-                else self._call("nvmlDeviceGetDeviceHandleFromMigDeviceHandle", handle, device=device)
+                else nvml.call("nvmlDeviceGetDeviceHandleFromMigDeviceHandle", handle, device=device)
             )
-            index = self._call("nvmlDeviceGetIndex", parent, device=device)
-            if index in counted:
-                self._detail.append(
-                    f"{device}={entry} is on physical GPU {index}, already counted under {counted[index]}"
+            index = nvml.call("nvmlDeviceGetIndex", parent, device=device)
+            if index in gpus:
+                counted = gpus[index]
+                counted.notes.append(
+                    f"{device}={entry} is on physical GPU {index}, already counted under {counted.device}"
                 )
                 continue
-            counted[index] = device
-            name = self._call("nvmlDeviceGetName", parent, device=device)
-            uuid = self._call("nvmlDeviceGetUUID", parent, device=device)
+            name = nvml.call("nvmlDeviceGetName", parent, device=device)
+            uuid = nvml.call("nvmlDeviceGetUUID", parent, device=device)
             label = f"{device} (physical {index}, {name}, {uuid})"
-            gpu = _Gpu(device, label, parent, self._provenance(parent, label))
-            gpus.append(gpu)
+            gpu = gpus[index] = _Gpu(device, label, parent, self._provenance(parent, label))
             how = "energy counter" if gpu.provenance is Provenance.MEASURED else "power integrated"
             note = f"{label}: {how}"
-            mig_mode = self._call("nvmlDeviceGetMigMode", parent, device=device, absent=self._unsupported)
+            mig_mode = nvml.call("nvmlDeviceGetMigMode", parent, device=device, absent=_UNSUPPORTED)
             if is_mig:
                 note += f"; {entry}: {MIG_NOTE}"
-            elif mig_mode and mig_mode[0] == self._nvml.NVML_DEVICE_MIG_ENABLE:
+            elif mig_mode and mig_mode[0] == nvml.module.NVML_DEVICE_MIG_ENABLE:
                 note += "; MIG mode on: energy is the whole GPU, shared by all its MIG instances"
-            self._detail.append(note)
-        return gpus
+            gpu.notes.append(note)
+        return list(gpus.values())
 
     def _visible(self, spec: str | None) -> list[tuple[str, Any]]:
         """(entry, handle) for each GPU the user's CUDA code sees, in its order."""
-        count = self._call("nvmlDeviceGetCount")
+        count = self._session.device_count()
         if spec is None:
-            return [(str(i), self._call("nvmlDeviceGetHandleByIndex", i)) for i in range(count)]
+            return [(str(i), self._session.handle_by_index(i)) for i in range(count)]
         found = []
         for entry in (e.strip() for e in spec.split(",")) if spec.strip() else ():
             handle = self._lookup(entry, count)
             if handle is None:
-                self._detail.append(
+                self._notes.append(
                     f"CUDA_VISIBLE_DEVICES entry {entry!r} matches no GPU: CUDA hides it and every later entry"
                 )
                 break
@@ -205,34 +242,83 @@ class NvmlMeter:
         """The handle for one CUDA_VISIBLE_DEVICES entry, or None if CUDA would reject it."""
         if entry.isascii() and entry.isdigit():
             index = int(entry)
-            return self._call("nvmlDeviceGetHandleByIndex", index) if index < count else None
+            return self._session.handle_by_index(index) if index < count else None
         if entry.startswith(("GPU-", "MIG-")):
-            not_found = {self._nvml.NVML_ERROR_NOT_FOUND, self._nvml.NVML_ERROR_INVALID_ARGUMENT}
-            return self._call("nvmlDeviceGetHandleByUUID", entry, absent=frozenset(not_found))
+            return self._session.handle_by_uuid(entry)
         return None
 
     def _provenance(self, handle: Any, label: str) -> Provenance:
         """MEASURED if the GPU has an energy counter, else INTEGRATED if it reports power."""
-        fn = "nvmlDeviceGetTotalEnergyConsumption"
-        if self._call(fn, handle, device=label, absent=self._unsupported) is not None:
+        nvml = self._session
+        if nvml.call("nvmlDeviceGetTotalEnergyConsumption", handle, device=label, absent=_UNSUPPORTED) is not None:
             return Provenance.MEASURED
-        if self._call("nvmlDeviceGetPowerUsage", handle, device=label, absent=self._unsupported) is not None:
+        if nvml.call("nvmlDeviceGetPowerUsage", handle, device=label, absent=_UNSUPPORTED) is not None:
             return Provenance.INTEGRATED
         raise MeterError(f"{label}: NVML reports neither energy nor power for this GPU")
 
-    def _power_w(self, gpu: _Gpu) -> float:
-        return milliwatts_to_watts(self._call("nvmlDeviceGetPowerUsage", gpu.handle, device=gpu.label))
 
-    def _call(self, fn: str, *args: Any, device: str = "", absent: frozenset[int] = frozenset()) -> Any:
-        """Call NVML: the one place NVMLError becomes MeterError (or None, for codes in
-        `absent` that mean "this GPU lacks the feature")."""
+class NvmlGpuMeter:
+    """One physical GPU's energy (made by `NvmlMeter.per_device()`). When NVML fails on it,
+    `read()` raises MeterError naming the GPU and saying when: seconds since `start()` and
+    when its last good reading was (the energy up to then is what the run keeps). A GPU lost
+    from the bus is not called again: later reads raise the same error at once."""
+
+    def __init__(self, session: NvmlSession, gpu: _Gpu, notes: list[str], clock: Callable[[], float]) -> None:
+        self._session = session
+        self._gpu = gpu
+        self._notes = list(notes)
+        self._clock = clock
+        self._open = True
+        self._started = False
+        self._t0 = self._last_good_t = 0.0
+        self._fault: str | None = None  # the last failure, for info()
+        self._lost: MeterError | None = None  # set when the GPU fell off the bus
+
+    @property
+    def device(self) -> str:
+        return self._gpu.device
+
+    def info(self) -> MeterInfo:
+        notes = self._notes + ([f"failed: {self._fault}"] if self._fault else [])
+        return MeterInfo("nvml", (self._gpu.device,), self._gpu.provenance, "NVML: " + "; ".join(notes))
+
+    def start(self) -> None:
+        now = self._clock()
         try:
-            return getattr(self._nvml, fn)(*args)
-        except self._nvml.NVMLError as e:
-            if e.value in absent:
-                return None
-            where = f"{device}: " if device else ""
-            raise MeterError(f"{where}NVML {fn} failed: {e}") from e
+            self._gpu.start(self._session, now)
+        except NvmlError as e:
+            raise _meter_error(e) from (e.__cause__ or e)
+        self._t0 = self._last_good_t = now
+        self._started = True
+
+    def read(self) -> list[DeviceEnergy]:
+        if not self._started:
+            raise MeterError(f"{self._gpu.label}: read() called before start()")
+        if self._lost is not None:
+            raise self._lost
+        now = self._clock()
+        try:
+            reading = self._gpu.read(self._session, now)
+        except (NvmlError, MeterError) as e:
+            self._fault = (
+                f"{e}, {now - self._t0:.1f} s after start (last good reading at "
+                f"{self._last_good_t - self._t0:.1f} s, {self._gpu.energy_j:.1f} J)"
+            )
+            error = MeterError(self._fault)
+            if isinstance(e, NvmlError) and e.reason is Reason.LOST:
+                self._lost = error
+            raise error from (e.__cause__ if isinstance(e, NvmlError) else e)
+        self._last_good_t = now
+        return [reading]
+
+    def max_power(self) -> dict[str, tuple[float, str]]:
+        limit = self._gpu.max_power(self._session) if self._lost is None else None
+        return {self._gpu.device: limit} if limit is not None else {}
+
+    def close(self) -> None:
+        if self._open:
+            self._open = False
+            self._session.close()
 
 
 def probe_nvml(nvml: Any = None, visible_devices: str | None = None) -> NvmlMeter | Unavailable:
@@ -241,11 +327,3 @@ def probe_nvml(nvml: Any = None, visible_devices: str | None = None) -> NvmlMete
         return NvmlMeter(nvml, visible_devices)
     except MeterError as e:
         return Unavailable("nvml", str(e))
-
-
-def _import_pynvml() -> Any:
-    try:
-        import pynvml
-    except ImportError as e:
-        raise MeterError("nvidia-ml-py is not installed: pip install nvidia-ml-py") from e
-    return pynvml

@@ -6,7 +6,7 @@ a one-line reason when it cannot (no such hardware, no privileges); the tuner sk
 knobs and says why. A knob that loses its privileges mid-run raises `KnobUnavailable`.
 
 This module holds the protocol and the knobs that need no privileges (thread count, batch
-size); hardware knobs live in `knobs_cpu` (cpufreq, RAPL) and `knobs_gpu` (NVML).
+size); hardware knobs live in `tune.knobs.cpu` (cpufreq, RAPL) and `tune.knobs.gpu` (NVML).
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 
 Setting either needs root (or the admin capability NVML checks); without it NVML returns
 NVML_ERROR_NO_PERMISSION, which `available()` detects with a harmless probe and reports, so
-the tuner skips the knob. NVML errors are translated here, once: no permission or no
-support -> KnobUnavailable, an invalid value -> ConfigError.
+the tuner skips the knob. NVML is opened and its errors translated in hardware.nvml (the
+boundary the energy meter uses too); here its reasons become the knob's errors: no
+permission or no support -> KnobUnavailable, an invalid value -> ConfigError.
 
 Default candidates follow Zeus (ml-energy/zeus, `GlobalPowerLimitOptimizer`): power limits
 from the maximum down to the minimum in 25 W steps; for clocks, a few of the supported
@@ -17,8 +18,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from greenai.errors import ConfigError
-from greenai.tune.knobs.base import KnobUnavailable, positive_ints
+from greenai.errors import ConfigError, KnobUnavailable, NvmlError
+from greenai.hardware.nvml import NvmlSession, Reason
+from greenai.tune.knobs.base import positive_ints
 from greenai.units import MILLIWATTS_PER_W, milliwatts_to_watts
 
 POWER_STEP_W = 25.0  # Zeus's default power-limit step
@@ -26,63 +28,52 @@ MAX_CLOCK_CANDIDATES = 4  # locked clocks tried by default, besides "unlocked"
 
 
 class _NvmlGpu:
-    """One physical GPU (NVML index) with lazy init and error translation."""
+    """One physical GPU (NVML index), opened lazily through hardware.nvml; its NvmlError
+    becomes the knob's error: no permission or no support -> KnobUnavailable, a rejected value
+    -> ConfigError."""
 
     def __init__(self, nvml: Any, index: int, what: str) -> None:
-        self._given = nvml
-        self._nvml: Any = None
+        self._module = nvml
+        self._session: NvmlSession | None = None
         self.index = index
         self.what = what
         self._handle: Any = None
 
-    def open(self) -> Any:
-        if self._handle is not None:
-            return self._handle
-        if self._nvml is None:
-            if self._given is not None:
-                self._nvml = self._given
-            else:
-                try:
-                    import pynvml
-                except ImportError as e:
-                    raise KnobUnavailable(f"{self.what}: nvidia-ml-py is not installed") from e
-                self._nvml = pynvml
-        nvml = self._nvml
+    def open(self) -> tuple[NvmlSession, Any]:
+        if self._session is not None:
+            return self._session, self._handle
         try:
-            nvml.nvmlInit()
-        except nvml.NVMLError as e:
-            raise KnobUnavailable(f"{self.what}: NVML unavailable ({e}): no NVIDIA driver") from e
+            session = NvmlSession(self._module)
+        except NvmlError as e:
+            raise KnobUnavailable(f"{self.what}: NVML unavailable: {e}") from e
         try:
-            self._handle = nvml.nvmlDeviceGetHandleByIndex(self.index)
-        except nvml.NVMLError as e:
-            nvml.nvmlShutdown()
+            self._handle = session.handle_by_index(self.index)
+        except NvmlError as e:
+            session.close()
             raise KnobUnavailable(f"{self.what}: no GPU with NVML index {self.index} ({e})") from e
-        return self._handle
+        self._session = session
+        return session, self._handle
 
     def call(self, fn: str, *args: Any) -> Any:
-        handle = self.open()
-        nvml = self._nvml
+        session, handle = self.open()
         try:
-            return getattr(nvml, fn)(handle, *args)
-        except nvml.NVMLError as e:
-            if e.value == nvml.NVML_ERROR_NO_PERMISSION:
+            return session.call(fn, handle, *args, device=f"GPU {self.index}")
+        except NvmlError as e:
+            if e.reason is Reason.NO_PERMISSION:
                 raise KnobUnavailable(
                     f"{self.what}: NVML {fn} needs root privileges on GPU {self.index} "
                     "(run as root, or have an admin set it with nvidia-smi)"
                 ) from e
-            if e.value in (nvml.NVML_ERROR_NOT_SUPPORTED, nvml.NVML_ERROR_FUNCTION_NOT_FOUND):
+            if e.reason is Reason.UNSUPPORTED:
                 raise KnobUnavailable(f"{self.what}: GPU {self.index} does not support {fn}") from e
-            if e.value == nvml.NVML_ERROR_INVALID_ARGUMENT:
+            if e.reason is Reason.INVALID_ARGUMENT:
                 raise ConfigError(f"{self.what}: NVML rejected {args!r} for {fn} ({e})") from e
-            raise KnobUnavailable(f"{self.what}: NVML {fn} failed on GPU {self.index}: {e}") from e
+            raise KnobUnavailable(f"{self.what}: {e}") from e
 
     def close(self) -> None:
-        if self._handle is not None:
-            self._handle = None
-            try:
-                self._nvml.nvmlShutdown()
-            except self._nvml.NVMLError:
-                pass
+        if self._session is not None:
+            self._session.close()
+            self._session, self._handle = None, None
 
 
 class GpuPowerLimitKnob:
