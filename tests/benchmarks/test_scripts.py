@@ -1,0 +1,68 @@
+"""Every benchmark script imports (a broken import is caught here, not on the day of a rerun),
+importing it runs nothing, and the scripts share benchmarks/_*.py rather than each other."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+MODULES = sorted(BENCHMARKS.glob("*.py"))
+SCRIPTS = [p for p in MODULES if not p.name.startswith("_")]
+
+
+def test_there_are_benchmark_scripts_and_a_harness() -> None:
+    assert len(SCRIPTS) >= 15
+    assert (BENCHMARKS / "_harness.py") in MODULES
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: p.name)
+def test_each_module_imports_without_running(
+    path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = importlib.util.spec_from_file_location(f"benchmark_{path.stem}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)  # as an import would (dataclasses look it up)
+    spec.loader.exec_module(module)  # a script must guard its run with `if __name__ == "__main__"`
+    out = capsys.readouterr()
+    assert out.out == "" and out.err == "", f"importing {path.name} printed something: it ran"
+    if not path.name.startswith("_"):
+        assert callable(getattr(module, "main", None)), f"{path.name} has no main()"
+        assert module.__doc__, f"{path.name} has no docstring (its --help and its command lines)"
+
+
+def _imported_names(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: p.name)
+def test_no_module_imports_a_script_or_edits_sys_path(path: Path) -> None:
+    scripts = {p.stem for p in SCRIPTS}
+    assert not _imported_names(path) & scripts, f"{path.name} imports a script; share code through benchmarks/_*.py"
+    assert "sys.path.insert" not in path.read_text(), "greenai is installed; benchmarks/ is on sys.path of a script"
+
+
+def test_the_overhead_report_renders_the_published_section_from_its_saved_run() -> None:
+    """benchmarks/results/overhead.json is the run docs/benchmarks.md's overhead section was
+    written from (its command line says --json): the report module renders it again, as
+    `overhead.py --render` does."""
+    from _harness import DOCS, markers
+    from _overhead_report import render
+
+    saved = json.loads((BENCHMARKS / "results" / "overhead.json").read_text())
+    info, command, date = saved.pop("machine"), saved.pop("command"), saved.pop("date")
+    start, end = markers("overhead")
+    published = DOCS.read_text().split(start + "\n", 1)[1].split(end, 1)[0]
+    assert render(saved, info, command, date) == published
