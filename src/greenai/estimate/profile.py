@@ -280,12 +280,13 @@ def current_fingerprint(meter_provenance: str = "") -> Fingerprint:
 
 def usable_cpus() -> float:
     """min(affinity mask, cgroup CPU quota): the CPUs this process can keep busy."""
+    from greenai.hardware import cpu
     from greenai.meters.process import ProcessScope
 
     try:
         return float(ProcessScope(os.getpid()).usable_cpus())
     except Exception:  # noqa: BLE001  (no psutil process info: fall back on the affinity mask)
-        return float(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+        return float(cpu.usable_cpus())
 
 
 def now_iso() -> str:

@@ -12,7 +12,6 @@ the terminal's Ctrl-C does not reach them directly.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -20,6 +19,7 @@ from pathlib import Path
 
 from greenai.config import Config, load_config
 from greenai.errors import ConfigError
+from greenai.hardware.cpu import usable_cpus
 from greenai.schedule.executor import (
     JobHandle,
     JobOutcome,
@@ -45,9 +45,7 @@ class LocalExecutor:
         self, max_parallel: int | None = None, config: Config | None = None, log_dir: Path | None = None
     ) -> None:
         if max_parallel is None:
-            max_parallel = max(
-                1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-            )
+            max_parallel = usable_cpus()
         if isinstance(max_parallel, bool) or not isinstance(max_parallel, int) or max_parallel < 1:
             raise ConfigError(f"max_parallel must be an integer >= 1 (got {max_parallel!r})")
         self.max_parallel = max_parallel
