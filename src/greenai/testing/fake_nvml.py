@@ -1,9 +1,11 @@
 """A fake NVML module: the functions of nvidia-ml-py (`pynvml`) that greenai calls, with
 the same names, parameters, units (mJ, mW) and error codes, over scripted GPUs.
 
-Use it where the real module would go: `NvmlMeter(nvml=fake, clock=fake.clock)`. Time is
-the fake's own: `advance(seconds)` runs every GPU at its current power, feeding its energy
-counter, so counter and power readings agree exactly.
+Use it where the real module would go, at pynvml's own boundary (greenai.hardware.nvml imports
+and calls pynvml; nothing of greenai is faked): `NvmlMeter(nvml=fake, clock=fake.clock)`,
+`GpuPowerLimitKnob(nvml=fake)`, `NvmlSession(fake)`. Time is the fake's own:
+`advance(seconds)` runs every GPU at its current power, feeding its energy counter, so
+counter and power readings agree exactly; `lose(index)` makes a GPU fall off the bus.
 
 Power limits (mW, within `nvmlDeviceGetPowerManagementLimitConstraints`) and locked graphics
 clocks (MHz, from the supported list) can be read and set; on a GPU with `privileged=False`
