@@ -319,7 +319,7 @@ def test_a_gpu_lost_mid_run_is_dropped_alone_with_its_energy_up_to_the_loss(capl
             nvml.advance(1.0)
             wait_for(lambda: energy_j(run, "gpu:1") == 100.0)
             nvml.lose(1)
-            wait_for(lambda: "GPU is lost" in caplog.text)
+            wait_for(lambda: any("dropped" in r.getMessage() and "gpu:1" in r.getMessage() for r in caplog.records))
             nvml.advance(2.0)
     result = run.result
 
@@ -329,4 +329,7 @@ def test_a_gpu_lost_mid_run_is_dropped_alone_with_its_energy_up_to_the_loss(capl
     assert f"gpu:1 (physical 1, NVIDIA A100-SXM4-40GB, {B})" in caplog.text
     assert "GPU is lost, 1.0 s after start (last good reading at 1.0 s, 100.0 J)" in caplog.text
     assert "gpu:0 (physical 0" not in caplog.text
+    [note] = [n for n in result.notes if "gpu:1" in n]  # the run's note: which GPU, when
+    assert f"gpu:1 (physical 1, NVIDIA A100-SXM4-40GB, {B})" in note
+    assert "GPU is lost, 1.0 s after start (last good reading at 1.0 s, 100.0 J)" in note
     assert nvml.init_count == 0
