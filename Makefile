@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[demo,optimize,ray,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[demo,optimize,ray,report,dev]'
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -22,7 +22,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[demo,optimize,ray,dev,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[demo,optimize,ray,report,dev,bench]'
 	$(BIN)/python benchmarks/overhead.py
 
 clean:

@@ -40,6 +40,7 @@ LAYERS: dict[str, int] = {
     "integrations": 10,
     "demo": 10,
     "report": 11,
+    "reports": 11,  # greenai.reports: plural so that the function greenai.report is never shadowed
     "dashboard": 12,
     "monitor": 12,
     "cli": 13,

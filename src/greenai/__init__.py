@@ -16,6 +16,7 @@ __all__ = [
     "Budget",
     "BudgetExceeded",
     "estimate",
+    "report",
     "load_config",
     "Config",
     "GreenAIError",
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from greenai.config import Config, load_config
     from greenai.errors import BudgetExceeded, GreenAIError
     from greenai.estimate.api import estimate
+    from greenai.reports.api import report
     from greenai.tracking.budget import Budget
     from greenai.tracking.result import RunResult
     from greenai.tracking.tracker import Tracker, track
@@ -37,6 +39,7 @@ _LAZY = {
     "Budget": "greenai.tracking.budget",
     "BudgetExceeded": "greenai.errors",
     "estimate": "greenai.estimate.api",
+    "report": "greenai.reports.api",  # the package is `reports` so `import greenai.reports` never shadows this
     "load_config": "greenai.config",
     "Config": "greenai.config",
     "GreenAIError": "greenai.errors",

@@ -1,0 +1,108 @@
+"""Shape-preserving downsampling of long time series, for reports and the dashboard.
+
+A run sampled at 10 Hz for a day has 864,000 points per device; a chart 1,000 pixels wide can
+show at most a few per pixel column. Averaging hides the peaks a reader looks for, and taking
+every k-th point drops them at random. Two methods keep the shape:
+
+- `minmax`: cut the time span into equal buckets and keep, in each, the first, lowest, highest
+  and last point, in time order (the "M4" aggregation of Jugel et al., "M4: A
+  Visualization-Oriented Time Series Data Aggregation", PVLDB 7(10), 2014). With one bucket per
+  pixel column the line drawn is the line of the full series, pixel for pixel.
+- `lttb`: Largest-Triangle-Three-Buckets (Steinarsson, "Downsampling Time Series for Visual
+  Representation", MSc thesis, University of Iceland, 2013): one point per bucket, the one
+  forming the largest triangle with the previous pick and the next bucket's mean. Fewer
+  points for the same look; a good fit for smooth series.
+
+Both return the input unchanged when it is already short enough, keep the first and last
+points, and never invent a value: every output point is an input point. They take and return
+numpy arrays (times need not be evenly spaced but must be sorted).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+Array = Any  # numpy.ndarray (numpy's own type is awkward to spell for mypy without stubs)
+
+
+def minmax(t: Array, y: Array, buckets: int) -> tuple[Array, Array]:
+    """Keep the first, minimum, maximum and last point of each of `buckets` equal time
+    buckets (at most 4 x `buckets` points; fewer where points coincide). NaN values are
+    kept out of the minima and maxima but not dropped when they are a bucket's first or last."""
+    t = np.asarray(t, dtype=float)
+    y = np.asarray(y, dtype=float)
+    if t.shape != y.shape or t.ndim != 1:
+        raise ValueError("t and y must be 1-d arrays of the same length")
+    if buckets < 1:
+        raise ValueError("buckets must be >= 1")
+    n = len(t)
+    if n <= 4 * buckets:
+        return t, y
+    span = t[-1] - t[0]
+    if span <= 0:
+        index = np.array([0, int(np.nanargmin(y)), int(np.nanargmax(y)), n - 1])
+        index = np.unique(index)
+        return t[index], y[index]
+    edges = np.searchsorted(t, t[0] + span * np.arange(1, buckets) / buckets, side="left")
+    starts = np.concatenate(([0], edges))
+    ends = np.concatenate((edges, [n]))
+    keep = starts < ends  # empty buckets (gaps in the series) are skipped
+    starts, ends = starts[keep], ends[keep]
+    # argmin/argmax per bucket with reduceat on values, then locate them inside the bucket
+    filled = np.where(np.isnan(y), np.inf, y)
+    lows = np.minimum.reduceat(filled, starts)
+    filled_hi = np.where(np.isnan(y), -np.inf, y)
+    highs = np.maximum.reduceat(filled_hi, starts)
+    bucket_of = np.repeat(np.arange(len(starts)), ends - starts)
+    is_low = filled == lows[bucket_of]
+    is_high = filled_hi == highs[bucket_of]
+    # first index per bucket where the value equals the bucket's min (max)
+    low_index = _first_true_per_bucket(is_low, starts, ends)
+    high_index = _first_true_per_bucket(is_high, starts, ends)
+    index = np.concatenate((starts, ends - 1, low_index[low_index >= 0], high_index[high_index >= 0]))
+    index = np.unique(index)  # sorted, so in time order
+    return t[index], y[index]
+
+
+def _first_true_per_bucket(mask: Array, starts: Array, ends: Array) -> Array:
+    """Index of the first True of `mask` within each [start, end) (-1 where none)."""
+    positions = np.flatnonzero(mask)
+    found = np.searchsorted(positions, starts, side="left")
+    out = np.full(len(starts), -1, dtype=np.int64)
+    ok = found < len(positions)
+    candidate = positions[np.minimum(found, len(positions) - 1)] if len(positions) else np.zeros(len(starts), int)
+    ok &= candidate < ends
+    out[ok] = candidate[ok]
+    return out
+
+
+def lttb(t: Array, y: Array, points: int) -> tuple[Array, Array]:
+    """Largest-Triangle-Three-Buckets down to `points` points (>= 3)."""
+    t = np.asarray(t, dtype=float)
+    y = np.asarray(y, dtype=float)
+    if t.shape != y.shape or t.ndim != 1:
+        raise ValueError("t and y must be 1-d arrays of the same length")
+    if points < 3:
+        raise ValueError("lttb needs points >= 3")
+    n = len(t)
+    if n <= points:
+        return t, y
+    # buckets over the inner points, equal in count (as in the original algorithm)
+    edges = np.linspace(1, n - 1, points - 1).astype(np.int64)
+    chosen = np.empty(points, dtype=np.int64)
+    chosen[0], chosen[-1] = 0, n - 1
+    previous = 0
+    for i in range(points - 2):
+        lo, hi = edges[i], max(edges[i + 1], edges[i] + 1)
+        nlo, nhi = edges[i + 1], edges[i + 2] if i + 2 < len(edges) else n
+        nhi = max(nhi, nlo + 1)
+        mean_t = t[nlo:nhi].mean()
+        mean_y = np.nanmean(y[nlo:nhi]) if np.isfinite(y[nlo:nhi]).any() else 0.0
+        tt, yy = t[lo:hi], y[lo:hi]
+        area = np.abs((t[previous] - mean_t) * (yy - y[previous]) - (t[previous] - tt) * (mean_y - y[previous]))
+        area = np.where(np.isnan(area), -1.0, area)
+        previous = lo + int(np.argmax(area))
+        chosen[i + 1] = previous
+    return t[chosen], y[chosen]
