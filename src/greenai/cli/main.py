@@ -16,6 +16,7 @@ from greenai.cli import (
     env_cmd,
     estimate_cmd,
     optimize_cmd,
+    report_cmd,
     run_cmd,
     runs_cmd,
     schedule_cmd,
@@ -40,6 +41,7 @@ app.command("estimate")(estimate_cmd.estimate)
 app.command("calibrate")(calibrate_cmd.calibrate)
 app.command("optimize")(optimize_cmd.optimize)
 app.command("studies")(studies_cmd.studies)
+app.command("report")(report_cmd.report)
 
 runs_app = typer.Typer(help="List, show, export, compare and delete recorded runs.", no_args_is_help=True)
 runs_app.command("list")(runs_cmd.list_runs)
