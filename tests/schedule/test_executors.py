@@ -91,6 +91,46 @@ def test_failed_jobs_are_recorded_with_energy_and_the_batch_goes_on(tmp_path: Pa
         assert rows["good"].status == "completed" and rows["good"].energy_j > 0
 
 
+def test_a_file_callable_imports_its_siblings_in_the_job_process_and_in_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`FILE.py:FUNCTION` jobs are loaded by greenai.factories' rule, in the job's subprocess
+    too: the file imports a module beside it, as `python FILE.py` would."""
+    from greenai.config import Config
+    from greenai.schedule.executor import run_job_tracked
+
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "sched_sibling_helper.py").write_text("def double(x):\n    return 2 * x\n")
+    (project / "sched_file_job.py").write_text(
+        "from sched_sibling_helper import double\n"
+        "class Jobs:\n    @staticmethod\n    def twice(x):\n        return double(x)\n"
+    )
+    spec = f"{project / 'sched_file_job.py'}:Jobs.twice"
+    monkeypatch.chdir(tmp_path)  # neither the job's cwd nor PYTHONPATH holds the helper
+    with LocalExecutor(max_parallel=1) as executor:
+        summary = run_batch(
+            [Job("file", callable_path=spec, kwargs={"x": 21}), Job("bad", callable_path=f"{tmp_path}/nope.py:f")],
+            executor,
+            tmp_path / "l.db",
+        )
+    by_id = {o.job_id: o for o in summary.outcomes}
+    assert by_id["file"].ok and by_id["file"].value == 42, by_id["file"].error
+    assert by_id["bad"].error.endswith(f"greenai: no such file: {tmp_path}/nope.py")
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    try:
+        tracked = run_job_tracked(
+            Job("here", callable_path=spec, kwargs={"x": 5}),
+            Config(simulate=True),
+            callable_in_process=True,
+            store=False,
+        )
+    finally:
+        for name in ("sched_file_job", "sched_sibling_helper"):
+            sys.modules.pop(name, None)
+    assert tracked.outcome.ok and tracked.outcome.value == 10, tracked.outcome.error
+
+
 def test_a_policy_holds_jobs_back_and_arrivals_wait(tmp_path: Path) -> None:
     from greenai.schedule.policies import PowerBudget
 

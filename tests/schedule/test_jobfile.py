@@ -150,3 +150,25 @@ def test_custom_resources_are_read_and_checked(tmp_path: Path) -> None:
         builtin.write_text(f'[[job]]\nid = "a"\ncommand = ["true"]\nresources = {{ {key} = 2 }}\n')
         with pytest.raises(JobFileError, match=f"cannot name '{key}'; use the field '{key.lower()}s'"):
             load_job_file(builtin)
+
+
+def test_callable_and_estimate_take_the_one_spec_rule() -> None:
+    """`callable` and `estimate` accept what greenai.factories loads (a .py file too: the
+    estimator and the executor accept one) and reject with the rule's reason."""
+    (job,) = parse_jobs(
+        {
+            "job": [
+                {
+                    "id": "f",
+                    "callable": "jobs/train.py:Trainer.run",
+                    "estimate": "models/zoo.py:build",
+                    "estimate_steps": 10,
+                }
+            ]
+        }
+    )
+    assert (job.callable_path, job.estimate_factory) == ("jobs/train.py:Trainer.run", "models/zoo.py:build")
+    with pytest.raises(JobFileError, match=r"field 'callable' must look like 'module:function'.*'my-pkg' is neither"):
+        parse_jobs({"job": [{"id": "j", "callable": "my-pkg:train"}]})
+    with pytest.raises(JobFileError, match=r"field 'estimate' must look like 'module:factory'.*no ':'"):
+        parse_jobs({"job": [{"id": "j", "command": ["x"], "estimate": "zoo", "estimate_steps": 1}]})

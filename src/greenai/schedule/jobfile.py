@@ -12,7 +12,7 @@ predicted_energy_j = 5000
 
 [[job]]
 id = "train-b"
-callable = "mypackage.train:main"                 # module:function, called with kwargs
+callable = "mypackage.train:main"                 # or "path/train.py:main"; called with kwargs
 kwargs = { epochs = 3 }
 ```
 
@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import shlex
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -34,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from greenai.errors import DurationError, JobFileError
+from greenai.factories import spec_problem
 from greenai.schedule.jobs import Job
 from greenai.units import parse_duration_s  # the one duration parser (re-exported here)
 
@@ -57,8 +57,6 @@ JOB_KEYS = frozenset(
     }
 )
 TOP_KEYS = frozenset({"job", "defaults"})
-
-_CALLABLE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 
 
 def load_job_file(path: Path | str) -> list[Job]:
@@ -140,9 +138,7 @@ def parse_job(entry: Mapping[str, Any], where: str) -> Job:
     if not isinstance(name, str):
         raise JobFileError(f"{where}: field 'name' must be a string (got {name!r})")
     command = _command(entry.get("command"), where)
-    callable_path = entry.get("callable")
-    if callable_path is not None and not (isinstance(callable_path, str) and _CALLABLE.match(callable_path)):
-        raise JobFileError(f"{where}: field 'callable' must look like 'module:function' (got {callable_path!r})")
+    callable_path = _spec(entry, "callable", "function", where)
     if (command is None) == (callable_path is None):
         raise JobFileError(
             f"{where}: give exactly one of 'command' or 'callable'"
@@ -194,11 +190,20 @@ def parse_job(entry: Mapping[str, Any], where: str) -> Job:
 
 
 def _estimate(entry: Mapping[str, Any], where: str) -> str | None:
-    spec = entry.get("estimate")
-    if spec is not None and not (isinstance(spec, str) and _CALLABLE.match(spec)):
-        raise JobFileError(f"{where}: field 'estimate' must look like 'module:factory' (got {spec!r})")
+    spec = _spec(entry, "estimate", "factory", where)
     if spec is not None and entry.get("estimate_steps") is None:
         raise JobFileError(f"{where}: field 'estimate' needs 'estimate_steps' (training steps to estimate)")
+    return spec
+
+
+def _spec(entry: Mapping[str, Any], key: str, noun: str, where: str) -> str | None:
+    """A field naming a function, checked by greenai.factories' one rule (nothing imported)."""
+    spec = entry.get(key)
+    problem = None if spec is None else spec_problem(spec)
+    if problem:
+        raise JobFileError(
+            f"{where}: field {key!r} must look like 'module:{noun}' or 'path/file.py:{noun}' (got {spec!r}): {problem}"
+        )
     return spec
 
 
