@@ -6,7 +6,6 @@ Every energy figure is printed with its provenance and its uncertainty band.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -14,7 +13,7 @@ from rich.table import Table
 
 from greenai.errors import GreenAIError
 from greenai.ledger.records import RunSnapshot
-from greenai.tracking.phases import SEPARATOR
+from greenai.tracking.phases import SEPARATOR, inclusive_totals
 from greenai.units import format_energy
 
 if TYPE_CHECKING:  # the optimize commands import torch lazily
@@ -89,27 +88,24 @@ def device_table(s: RunSnapshot) -> Table:
 
 
 def phase_table(s: RunSnapshot) -> Table:
-    """Phases with energy summed over devices; nested phases indented under their parent."""
-    energy: dict[str, float] = defaultdict(float)
-    duration: dict[str, float] = {}
-    calls: dict[str, int] = {}
-    for p in s.phases:
-        energy[p.phase] += p.energy_j
-        duration[p.phase] = p.duration_s
-        calls[p.phase] = p.calls
-    table = Table(title="Energy per phase (apportioned by time within each sample)", title_justify="left")
+    """Phases with energy summed over devices, nested phases indented under their parent; a
+    parent's figures include its nested phases (``tracking.phases.inclusive_totals``)."""
+    table = Table(
+        title="Energy per phase, nested phases included (apportioned by time within each sample)",
+        title_justify="left",
+    )
     for col in ("phase", "energy", "share", "time", "calls"):
         table.add_column(col, justify="left" if col == "phase" else "right")
-    for phase in sorted(energy):
+    for phase, totals in inclusive_totals(s.phases).items():
         depth = phase.count(SEPARATOR)
         label = "  " * depth + phase.rsplit(SEPARATOR, 1)[-1]
-        share = energy[phase] / s.energy_j if s.energy_j > 0 else 0.0
+        share = totals.energy_j / s.energy_j if s.energy_j > 0 else 0.0
         table.add_row(
             label,
-            band(energy[phase], s.rel_uncertainty),
+            band(totals.energy_j, s.rel_uncertainty),
             f"{share:.1%}",
-            f"{duration[phase]:.2f} s",
-            str(calls[phase]) if calls[phase] else "",
+            f"{totals.duration_s:.2f} s",
+            str(totals.calls) if totals.calls else "",
         )
     return table
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from greenai.ledger.records import RunSnapshot
-from greenai.tracking.phases import SEPARATOR
+from greenai.tracking.phases import phase_sum
 
 if TYPE_CHECKING:
     from greenai.tracking.budget import BudgetBreach
@@ -59,14 +59,11 @@ class RunResult:
         return sum(d.energy_j for d in self.snapshot.devices if d.device == device)
 
     def phase_energy_j(self, phase: str) -> float:
-        """Energy of a phase including its nested phases (the ledger stores exclusive shares)."""
-        prefix = phase + SEPARATOR
-        return sum(p.energy_j for p in self.snapshot.phases if p.phase == phase or p.phase.startswith(prefix))
+        """Energy of a phase including its nested phases (the ledger stores exclusive shares).
+        `phase` is a phase's name ("forward" finds "train_step/forward") or its path; a name
+        found in several places sums them all (``tracking.phases.phase_sum``)."""
+        return phase_sum(self.snapshot.phases, phase).energy_j
 
     def phase_duration_s(self, phase: str) -> float:
-        prefix = phase + SEPARATOR
-        seen: dict[str, float] = {}
-        for p in self.snapshot.phases:
-            if p.phase == phase or p.phase.startswith(prefix):
-                seen[p.phase] = p.duration_s  # same duration repeated per device
-        return sum(seen.values())
+        """Wall time of a phase including its nested phases, named as in `phase_energy_j`."""
+        return phase_sum(self.snapshot.phases, phase).duration_s

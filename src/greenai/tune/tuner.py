@@ -37,8 +37,10 @@ from types import TracebackType
 from typing import Any
 
 from greenai.errors import ConfigError, GreenAIError
+from greenai.ledger.records import RunSnapshot
 from greenai.ledger.store import Ledger
 from greenai.ledger.tuning import TuningTrialRow, write_trials
+from greenai.tracking.phases import phase_sum
 from greenai.tune.knobs.base import Knob
 from greenai.tune.objectives import Objective, TrialStats, pool
 from greenai.tune.search import (
@@ -502,21 +504,18 @@ class PhaseShare:
         return f"tracker phase totals over {shown} ({self.provenance or 'no provenance'})"
 
 
-def phase_share(snapshot: Any, phase: str) -> PhaseShare:
-    """Totals of `phase` (and phases nested in it, wherever it sits) in a RunSnapshot."""
-    energy: dict[str, float] = {}
-    durations: dict[str, float] = {}
-    for p in snapshot.phases:
-        if phase in p.phase.split("/"):
-            energy[p.device] = energy.get(p.device, 0.0) + p.energy_j
-            durations[p.phase] = p.duration_s
+def phase_share(snapshot: RunSnapshot, phase: str) -> PhaseShare:
+    """Totals of `phase` (and phases nested in it, wherever it sits) in a RunSnapshot, by
+    the one phase-naming rule (``tracking.phases.phase_sum``)."""
+    totals = phase_sum(snapshot.phases, phase)
+    energy = totals.energy_j_by_device
     devices = [d for d in snapshot.devices if d.device in energy]
     total = sum(energy.values())
     band = sum(energy[d.device] * d.rel_uncertainty for d in devices)
     weakest = max((d.provenance for d in devices), key=lambda p: p.rank, default=None)
     return PhaseShare(
         energy_j=total,
-        duration_s=sum(durations.values()),
+        duration_s=totals.duration_s,
         rel_uncertainty=band / total if total > 0 else None,
         provenance=weakest.value if weakest is not None else "",
         devices=tuple(d.device for d in devices),
