@@ -10,7 +10,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from greenai.errors import ConfigError
 from greenai.hardware.sysfs import POWERCAP_ROOT
@@ -64,7 +64,20 @@ class Config:
         return self
 
 
-KNOWN_METERS = frozenset({"rapl", "nvml", "cpu_model", "dram_model", "io", "simulated"})
+class MeterName:
+    """The meters greenai has, by the name each reports (`MeterInfo.name`, `Unavailable.name`)
+    and `meters` accepts: the one list, which the meters in greenai.meters name themselves by.
+    Plain strings, not an Enum, so that they stay plain in MeterInfo, JSON and the ledger."""
+
+    RAPL: Final = "rapl"
+    NVML: Final = "nvml"
+    CPU_MODEL: Final = "cpu_model"
+    DRAM_MODEL: Final = "dram_model"
+    IO: Final = "io"
+    SIMULATED: Final = "simulated"
+
+
+KNOWN_METERS = frozenset(value for key, value in vars(MeterName).items() if key.isupper())
 
 
 def _positive(key: str, value: float, *, upper: float, allow_zero: bool = False) -> None:
@@ -72,6 +85,26 @@ def _positive(key: str, value: float, *, upper: float, allow_zero: bool = False)
     if not ok:
         bound = ">= 0" if allow_zero else "> 0"
         raise ConfigError(f"{key} must be a number {bound} and <= {upper:g} (got {value})")
+
+
+TRUE_WORDS = ("1", "true", "yes", "y", "on")
+FALSE_WORDS = ("0", "false", "no", "n", "off", "")  # "": an empty variable or cell is unset
+
+
+def parse_bool(value: object, what: str = "value") -> bool:
+    """True or false from a bool or a word: 1, true, yes, y, on or 0, false, no, n, off, "" (any
+    case; spaces around ignored). The one such parser: settings (GREENAI_SIMULATE=on) and the
+    scheduling simulator's job traces (interruptible=y). Anything else is a ConfigError that
+    names `what` and says what is accepted."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in TRUE_WORDS:
+        return True
+    if text in FALSE_WORDS:
+        return False
+    accepted = f"{', '.join(TRUE_WORDS)} or {', '.join(w for w in FALSE_WORDS if w)} (any case)"
+    raise ConfigError(f"{what} {value!r} is not true or false: use {accepted}")
 
 
 def _coerce(key: str, raw: Any, source: str) -> Any:
@@ -87,13 +120,7 @@ def _coerce(key: str, raw: Any, source: str) -> Any:
             items = raw.split(",") if isinstance(raw, str) else list(raw)
             return tuple(m.strip() for m in items if str(m).strip() and m.strip() != "auto")
         if key == "simulate":
-            if isinstance(raw, bool):
-                return raw
-            if str(raw).lower() in {"1", "true", "yes", "on"}:
-                return True
-            if str(raw).lower() in {"0", "false", "no", "off", ""}:
-                return False
-            raise ValueError(raw)
+            return parse_bool(raw, f"{source}: {key}")
         return str(raw)
     except (TypeError, ValueError):
         raise ConfigError(f"{source}: {key} has an invalid value {raw!r}") from None

@@ -41,6 +41,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+from greenai.config import MeterName
 from greenai.errors import ConfigError, MeterError
 from greenai.hardware.cpu import CpuInfo, read_cpu_info
 from greenai.meters.base import DeviceEnergy, DeviceKind, MeterInfo, Provenance
@@ -93,7 +94,7 @@ class CpuModelMeter:
         self._late_s = 0.0  # CPU-seconds seen beyond the headroom: carried to the next intervals
 
     def info(self) -> MeterInfo:
-        return MeterInfo("cpu_model", ("cpu:0",), Provenance.ESTIMATED, self._detail())
+        return MeterInfo(MeterName.CPU_MODEL, ("cpu:0",), Provenance.ESTIMATED, self._detail())
 
     def start(self) -> None:
         self._last = (self._clock(), self._scope.cpu_seconds())

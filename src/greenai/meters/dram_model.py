@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+from greenai.config import MeterName
 from greenai.errors import MeterError
 from greenai.meters.base import DeviceEnergy, DeviceKind, MeterInfo, Provenance
 
@@ -55,7 +56,7 @@ class DramModelMeter:
 
     def info(self) -> MeterInfo:
         detail = f"{self._w_per_gb:g} W per GB of process-tree RSS (CodeCarbon, 3 W / 8 GB), +/-50%"
-        return MeterInfo("dram_model", ("dram:0",), Provenance.ESTIMATED, detail)
+        return MeterInfo(MeterName.DRAM_MODEL, ("dram:0",), Provenance.ESTIMATED, detail)
 
     def start(self) -> None:
         self._last_s = self._clock()

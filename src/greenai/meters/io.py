@@ -20,6 +20,7 @@ from typing import Protocol
 
 import psutil
 
+from greenai.config import MeterName
 from greenai.errors import MeterError
 from greenai.meters.base import DeviceEnergy, DeviceKind, MeterInfo, Provenance
 
@@ -92,7 +93,7 @@ class IoMeter:
             f"network {NETWORK_J_PER_BYTE:g} J/B x host-wide bytes (all NICs but loopback; "
             "not attributable per process without eBPF); +/-100%"
         )
-        return MeterInfo("io", ("disk", "network"), Provenance.ESTIMATED, detail)
+        return MeterInfo(MeterName.IO, ("disk", "network"), Provenance.ESTIMATED, detail)
 
     def start(self) -> None:
         self._disk.start()

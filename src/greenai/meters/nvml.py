@@ -34,6 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from greenai.config import MeterName
 from greenai.errors import MeterError, NvmlError
 from greenai.hardware.nvml import NvmlSession, Reason
 from greenai.meters.base import DeviceEnergy, DeviceKind, MeterInfo, Provenance, Unavailable
@@ -139,7 +140,7 @@ class NvmlMeter:
     def info(self) -> MeterInfo:
         notes = self._notes + [note for gpu in self._gpus for note in gpu.notes]
         return MeterInfo(
-            name="nvml",
+            name=MeterName.NVML,
             devices=tuple(gpu.device for gpu in self._gpus),
             provenance=max((gpu.provenance for gpu in self._gpus), key=lambda p: p.rank, default=Provenance.MEASURED),
             detail="NVML: " + "; ".join(notes),
@@ -280,7 +281,7 @@ class NvmlGpuMeter:
 
     def info(self) -> MeterInfo:
         notes = self._notes + ([f"failed: {self._fault}"] if self._fault else [])
-        return MeterInfo("nvml", (self._gpu.device,), self._gpu.provenance, "NVML: " + "; ".join(notes))
+        return MeterInfo(MeterName.NVML, (self._gpu.device,), self._gpu.provenance, "NVML: " + "; ".join(notes))
 
     def start(self) -> None:
         now = self._clock()
@@ -326,4 +327,4 @@ def probe_nvml(nvml: Any = None, visible_devices: str | None = None) -> NvmlMete
     try:
         return NvmlMeter(nvml, visible_devices)
     except MeterError as e:
-        return Unavailable("nvml", str(e))
+        return Unavailable(MeterName.NVML, str(e))

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from greenai.config import MeterName
 from greenai.errors import MeterError
 from greenai.hardware.sysfs import POWERCAP_ROOT
 from greenai.meters.base import DeviceEnergy, DeviceKind, MeterInfo, Provenance, Unavailable
@@ -115,7 +116,7 @@ class RaplMeter:
         zones = ", ".join(f"{z.device}={z.path.parent.name}" for z in self._zones)
         ignored = f"; ignored: {', '.join(self._ignored)}" if self._ignored else ""
         return MeterInfo(
-            name="rapl",
+            name=MeterName.RAPL,
             devices=tuple(z.device for z in self._zones),
             provenance=Provenance.MEASURED,
             detail=f"powercap RAPL under {self._root}: {zones}{ignored}",
@@ -166,7 +167,7 @@ def probe_rapl(root: Path = POWERCAP_ROOT) -> RaplMeter | Unavailable:
     try:
         return RaplMeter(root)
     except MeterError as e:
-        return Unavailable("rapl", str(e))
+        return Unavailable(MeterName.RAPL, str(e))
 
 
 def _find_zones(root: Path) -> tuple[list[tuple[str, DeviceKind, Path]], list[str]]:

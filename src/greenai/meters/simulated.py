@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from greenai.config import MeterName
 from greenai.errors import ConfigError, MeterError
 from greenai.meters.base import DeviceEnergy, DeviceKind, MeterInfo, Provenance
 
@@ -140,7 +141,7 @@ class SimulatedMeter:
 
     def info(self) -> MeterInfo:
         detail = f"{self._device}: {self._trace.describe()}"
-        return MeterInfo("simulated", (self._device,), Provenance.SIMULATED, detail)
+        return MeterInfo(MeterName.SIMULATED, (self._device,), Provenance.SIMULATED, detail)
 
     def start(self) -> None:
         self._t0 = self._clock()

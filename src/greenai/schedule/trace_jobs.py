@@ -18,12 +18,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from greenai.config import parse_bool
 from greenai.errors import ConfigError
 from greenai.schedule.jobs import Job
 
 REQUIRED = ("job_id", "arrival", "duration_s")
 OPTIONAL = ("slack_s", "energy_j", "interruptible", "name")
-_TRUE, _FALSE = {"1", "true", "yes", "y"}, {"0", "false", "no", "n", ""}
 
 
 def _number(value: Any, field: str, where: str, *, positive: bool = False) -> float:
@@ -51,17 +51,6 @@ def _time(value: Any, where: str) -> float:
     return (stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)).timestamp()
 
 
-def _flag(value: Any, where: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise ConfigError(f"{where}: interruptible {value!r} is not true/false")
-
-
 def job_from_record(record: Mapping[str, Any], where: str) -> Job:
     """One job from a row or object; ``where`` names it in error messages."""
     missing = [f for f in REQUIRED if record.get(f) in (None, "")]
@@ -75,7 +64,7 @@ def job_from_record(record: Mapping[str, Any], where: str) -> Job:
         predicted_duration_s=_number(record["duration_s"], "duration_s", where, positive=True),
         slack_s=_number(record.get("slack_s") or 0, "slack_s", where),
         predicted_energy_j=None if energy in (None, "") else _number(energy, "energy_j", where),
-        interruptible=_flag(record.get("interruptible", False), where),
+        interruptible=parse_bool(record.get("interruptible", False), f"{where}: interruptible"),
     )
 
 
