@@ -1,8 +1,10 @@
 """The package's shape: imports run one way (lower layers never import higher ones), no module
 imports itself back through others, and every import path the README and docs/ teach runs.
 
-Checked on the source with `ast` (every import, including those inside functions and under
-TYPE_CHECKING), so a lazy import cannot hide a cycle or an upward dependency.
+Checked on the source with `ast`: every import that can run, including those inside functions, so
+a lazy import cannot hide a cycle or an upward dependency. Imports under `if TYPE_CHECKING:` never
+run and are left out: they let a lower layer name a higher layer's type in an annotation (as
+`errors.BudgetExceeded` names `tracking.budget.BudgetBreach`) without depending on it.
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ LAYERS: dict[str, int] = {
     "_version": 0,
     "units": 0,
     "errors": 0,
-    "config": 1,
-    "factories": 1,
-    "data": 1,
-    "hardware": 2,
+    "inputs": 0,
+    "hardware": 1,
+    "config": 2,
+    "factories": 2,
+    "data": 2,
     "meters": 3,
     "testing": 4,
     "carbon": 4,
@@ -57,10 +60,19 @@ def module_name(path: Path) -> str:
 
 
 def imports_of(path: Path) -> set[str]:
-    """Every greenai module this file imports, at any depth of the file."""
+    """Every greenai module this file imports at run time, at any depth of the file."""
     tree = ast.parse(path.read_text(), filename=str(path))
+    type_only = {
+        id(inner)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and ast.unparse(node.test) in {"TYPE_CHECKING", "typing.TYPE_CHECKING"}
+        for stmt in node.body
+        for inner in ast.walk(stmt)
+    }
     found: set[str] = set()
     for node in ast.walk(tree):
+        if id(node) in type_only:
+            continue
         if isinstance(node, ast.Import):
             found.update(a.name for a in node.names if a.name.startswith("greenai"))
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
