@@ -361,13 +361,13 @@ def worker_costs(workdir: Path, threads: int) -> dict[str, Any]:
 
     import greenai
     from greenai.carbon.accounting import CarbonAccount
+    from greenai.carbon.resolve import configured_intensity
     from greenai.config import load_config
     from greenai.ledger.records import RunStart, SampleRow
     from greenai.ledger.store import Ledger
     from greenai.meters.discover import discover
     from greenai.meters.process import ProcessScope
     from greenai.tracking.accumulator import RunAccumulator
-    from greenai.tracking.tracker import intensity_from_config
 
     out: dict[str, Any] = {}
     gap = 1.0 / SAMPLE_HZ
@@ -402,7 +402,7 @@ def worker_costs(workdir: Path, threads: int) -> dict[str, Any]:
     out["meters"] = meters
     out["unavailable"] = [[u.name, u.reason] for u in found.unavailable]
     # 2. the accumulator's share of a tick: readings of all meters + 30 phase events
-    account = CarbonAccount(intensity_from_config(cfg), pue=cfg.pue, price_per_kwh=0.0, currency=cfg.currency)
+    account = CarbonAccount(configured_intensity(cfg.intensity), pue=cfg.pue, price_per_kwh=0.0, currency=cfg.currency)
     acc = RunAccumulator(account)
     readings = [r for m in found.meters for r in m.read()]
     paths = ["data", "forward", "backward", "optimizer"]

@@ -15,17 +15,13 @@ from typing import Any, Final
 from greenai.errors import ConfigError
 from greenai.hardware.sysfs import POWERCAP_ROOT
 
-# Ember, Global Electricity Review 2024: world average 480 gCO2e/kWh in 2023. Used only when
-# the user names no country, region or trace; every report says so.
-WORLD_INTENSITY_G_PER_KWH = 480.0
-
 
 @dataclass(frozen=True)
 class Config:
     ledger: Path | None = None  # None: GREENAI_LEDGER or ~/.local/share/greenai/ledger.db
     sample_hz: float = 10.0
     flush_interval_s: float = 1.0
-    intensity: str = ""  # "FRA", "FR", "gcp:europe-west1", "230", "trace:PATH"; "" = world avg
+    intensity: str = ""  # "FRA", "FR", "gcp:europe-west1", "230", "trace:PATH"; "" = world average (carbon.resolve)
     pue: float = 1.0
     price_per_kwh: float | None = None  # None: cost not configured
     currency: str = "EUR"

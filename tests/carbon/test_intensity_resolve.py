@@ -68,3 +68,20 @@ def test_bad_specs_raise_one_line_errors(spec: str, message: str) -> None:
         resolve_intensity(spec)
     assert str(e.value).startswith(message)
     assert "\n" not in str(e.value)
+
+
+def test_nothing_configured_is_the_world_average_everywhere(tmp_path: Path) -> None:
+    """One rule (carbon.resolve.configured_intensity) for the tracker, the estimator and reports."""
+    from greenai.carbon import WORLD_INTENSITY_G_PER_KWH, configured_intensity
+    from greenai.config import Config
+    from greenai.estimate.api import price
+
+    for nothing in ("", None):
+        world = configured_intensity(nothing)
+        assert world.intensity_at(1.7e9) == WORLD_INTENSITY_G_PER_KWH == 480.0
+        assert "world average, no intensity configured" in world.describe() and "Ember" in world.describe()
+    assert configured_intensity("230").intensity_at(0.0) == 230.0
+    with pytest.raises(CarbonDataError):
+        configured_intensity("nowhere-land")
+    priced = price(3_600_000.0, 3_600_000.0, 3_600_000.0, Config(ledger=tmp_path / "l.db"))
+    assert priced.intensity_g_per_kwh == 480.0 and priced.carbon_g == pytest.approx(480.0)

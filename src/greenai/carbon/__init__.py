@@ -13,11 +13,12 @@ from greenai.carbon.intensity import (
     countries,
     country_intensity,
 )
-from greenai.carbon.resolve import resolve_intensity
+from greenai.carbon.resolve import WORLD_INTENSITY_G_PER_KWH, configured_intensity, resolve_intensity
 from greenai.carbon.trace import SHIPPED_TRACES, TraceIntensity, shipped_trace
 
 __all__ = [
     "SHIPPED_TRACES",
+    "WORLD_INTENSITY_G_PER_KWH",
     "CarbonAccount",
     "Charge",
     "CloudRegion",
@@ -27,6 +28,7 @@ __all__ = [
     "TraceIntensity",
     "cloud_region_intensity",
     "cloud_regions",
+    "configured_intensity",
     "countries",
     "country_intensity",
     "resolve_intensity",

@@ -1,4 +1,5 @@
-"""Turn a user's intensity spec (a CLI flag or config value) into an ``IntensitySource``."""
+"""Turn a user's intensity spec (a CLI flag or config value) into an ``IntensitySource``, and
+the rule for when there is none: the world average."""
 
 from __future__ import annotations
 
@@ -13,6 +14,10 @@ from greenai.carbon.intensity import (
 )
 from greenai.carbon.trace import SHIPPED_TRACES, TraceIntensity, shipped_trace
 from greenai.errors import CarbonDataError
+
+# Ember, Global Electricity Review 2024: world average 480 gCO2e/kWh in 2023. Used only when
+# the user names no country, region or trace; every report says so (the source's label).
+WORLD_INTENSITY_G_PER_KWH = 480.0
 
 FORMS = (
     "use a number in gCO2e/kWh ('230' or '230g'), a country ('FRA', 'FR' or 'country:FRA'), "
@@ -33,6 +38,17 @@ def _trace(target: str, spec: str) -> IntensitySource:
     if target in SHIPPED_TRACES:
         return shipped_trace(target)
     return TraceIntensity(target)
+
+
+def configured_intensity(spec: str | None) -> IntensitySource:
+    """The intensity a run is charged with: `spec` (``Config.intensity``, ``--intensity``, a
+    run's recorded config) resolved, or the world average when nothing is configured (``""``
+    or None). The one home of that rule: the tracker, the estimator and reports call it."""
+    if spec:
+        return resolve_intensity(spec)
+    return ConstantIntensity(
+        WORLD_INTENSITY_G_PER_KWH, "world average, no intensity configured", "Ember, Global Electricity Review 2024"
+    )
 
 
 def resolve_intensity(spec: str) -> IntensitySource:

@@ -95,9 +95,9 @@ def planned_steps(steps: int | None, epochs: float | None, dataset_size: int | N
 
 def price(energy_j: float, low_j: float, high_j: float, config: Config) -> Priced:
     """Carbon and cost at the grid intensity now (a trace is read at the current time)."""
-    from greenai.tracking.tracker import intensity_from_config
+    from greenai.carbon.resolve import configured_intensity
 
-    source = intensity_from_config(config)
+    source = configured_intensity(config.intensity)
     intensity = source.intensity_at(time.time())
     facility = config.pue
     return Priced(

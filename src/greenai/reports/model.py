@@ -17,9 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from greenai.carbon import ConstantIntensity, resolve_intensity
+from greenai.carbon import configured_intensity
 from greenai.carbon.intensity import IntensitySource
-from greenai.config import WORLD_INTENSITY_G_PER_KWH
 from greenai.errors import GreenAIError
 from greenai.ledger.export import iso_utc
 from greenai.ledger.records import RunRecord, RunStatus, SampleRow
@@ -552,11 +551,7 @@ def _intensity(config: dict[str, Any], snap: Any, cum_t: Any, t0: float) -> Inte
     kwh = snap.facility_energy_j / J_PER_KWH if math.isfinite(snap.facility_energy_j) else 0.0
     mean = snap.carbon_g / kwh if kwh > 0 else None
     try:
-        source: IntensitySource = (
-            resolve_intensity(spec)
-            if spec
-            else ConstantIntensity(WORLD_INTENSITY_G_PER_KWH, "world average, no intensity configured")
-        )
+        source: IntensitySource = configured_intensity(spec)
     except (GreenAIError, OSError, ValueError) as e:
         return IntensityView(snap.carbon_source, spec, None, None, mean, False, f"cannot rebuild the series: {e}")
     if len(cum_t) == 0:

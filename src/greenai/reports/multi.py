@@ -19,9 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from greenai.carbon import ConstantIntensity, resolve_intensity
+from greenai.carbon import configured_intensity
 from greenai.carbon.intensity import IntensitySource
-from greenai.config import WORLD_INTENSITY_G_PER_KWH
 from greenai.errors import GreenAIError
 from greenai.ledger import compare_runs
 from greenai.ledger.candidates import CandidateRow
@@ -181,9 +180,7 @@ def intensity_of(record: RunRecord) -> IntensitySource:
     """The intensity source the run was charged with, rebuilt from its recorded config."""
     config = record.start.environment.get("config") if isinstance(record.start.environment, dict) else None
     spec = str((config or {}).get("intensity") or "")
-    if not spec:
-        return ConstantIntensity(WORLD_INTENSITY_G_PER_KWH, "world average, no intensity configured")
-    return resolve_intensity(spec)
+    return configured_intensity(spec)
 
 
 def batch_view(

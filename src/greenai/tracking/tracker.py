@@ -37,9 +37,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
-from greenai.carbon import ConstantIntensity, resolve_intensity
 from greenai.carbon.accounting import CarbonAccount
-from greenai.config import WORLD_INTENSITY_G_PER_KWH, Config, load_config
+from greenai.carbon.resolve import configured_intensity
+from greenai.config import Config, load_config
 from greenai.errors import ConfigError
 from greenai.ledger.records import RunSnapshot, RunStart, RunStatus
 from greenai.ledger.run_forecasts import ForecastRow
@@ -89,14 +89,6 @@ class _Phase:
 
     def __exit__(self, *exc: object) -> None:
         self._timeline.exit()
-
-
-def intensity_from_config(config: Config) -> Any:
-    if config.intensity:
-        return resolve_intensity(config.intensity)
-    return ConstantIntensity(
-        WORLD_INTENSITY_G_PER_KWH, "world average, no intensity configured", "Ember, Global Electricity Review 2024"
-    )
 
 
 class Tracker(contextlib.ContextDecorator):
@@ -183,7 +175,7 @@ class Tracker(contextlib.ContextDecorator):
             meters, unavailable = found.meters, found.unavailable
         slots = [MeterSlot(m) for m in meters]  # each meter's info() asked once, safely
         account = CarbonAccount(
-            intensity_from_config(cfg),
+            configured_intensity(cfg.intensity),
             pue=cfg.pue,
             price_per_kwh=cfg.price_per_kwh or 0.0,
             currency=cfg.currency,
