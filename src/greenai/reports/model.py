@@ -27,7 +27,7 @@ from greenai.meters.base import Provenance
 from greenai.reports.downsample import minmax
 from greenai.reports.metrics import Metric, seed_metrics
 from greenai.tracking.budget import COUNTER_PREFIX
-from greenai.tracking.phases import NO_PHASE, SEPARATOR
+from greenai.tracking.phases import NO_PHASE, SEPARATOR, inclusive_totals
 from greenai.units import J_PER_KWH
 
 # One bucket per ~pixel column of a chart 1,000 px wide: the drawn line is the full series'.
@@ -300,36 +300,28 @@ def _units(counters: dict[str, float], energy_j: float) -> tuple[UnitFigure, ...
 
 def phase_rows(record: RunRecord) -> tuple[PhaseRow, ...]:
     """Phases as a tree in depth-first order (largest first), each with its nested phases
-    rolled up; `(no phase)` last. Phase durations are per phase, the same for every device."""
+    rolled up (`tracking.phases.inclusive_totals`, the one rule for a phase's totals);
+    `(no phase)` last."""
     snap = record.snapshot
     rel = {d.device: d.rel_uncertainty for d in snap.devices}
     prov = {d.device: d.provenance for d in snap.devices}
+    finite = [p for p in snap.phases if math.isfinite(p.energy_j)]
+    totals = inclusive_totals(finite)
     exclusive: dict[str, float] = defaultdict(float)
-    by_device: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    durations: dict[str, float] = {}
-    calls: dict[str, int] = {}
-    for p in snap.phases:
-        joules = p.energy_j if math.isfinite(p.energy_j) else 0.0
-        exclusive[p.phase] += joules
-        durations[p.phase] = p.duration_s
-        calls[p.phase] = p.calls
-        parts = p.phase.split(SEPARATOR) if p.phase != NO_PHASE else [NO_PHASE]
-        for depth in range(1, len(parts) + 1):
-            by_device[SEPARATOR.join(parts[:depth])][p.device] += joules
-    inclusive = {path: sum(devs.values()) for path, devs in by_device.items()}
+    for p in finite:
+        exclusive[p.phase] += p.energy_j
     children: dict[str, list[str]] = defaultdict(list)
-    for path in inclusive:
-        parent = path.rpartition(SEPARATOR)[0] if SEPARATOR in path and path != NO_PHASE else ""
-        children[parent].append(path)
+    for path in totals:
+        children[path.rpartition(SEPARATOR)[0] if path != NO_PHASE else ""].append(path)
     rows: list[PhaseRow] = []
 
     def visit(path: str, depth: int) -> None:
-        energy = inclusive[path]
-        devs = by_device[path]
+        total = totals[path]
+        devs = total.energy_j_by_device
+        energy = total.energy_j
         active = [d for d, j in devs.items() if j > 0] or list(devs)
         weakest = max((prov[d] for d in active if d in prov), key=lambda p: p.rank, default=Provenance.ESTIMATED)
         band = sum(j * rel.get(d, 0.0) for d, j in devs.items())
-        duration = sum(v for k, v in durations.items() if k == path or k.startswith(path + SEPARATOR))
         rows.append(
             PhaseRow(
                 path=path,
@@ -337,17 +329,17 @@ def phase_rows(record: RunRecord) -> tuple[PhaseRow, ...]:
                 depth=depth,
                 energy_j=energy,
                 exclusive_j=exclusive.get(path, 0.0),
-                duration_s=duration,
-                calls=calls.get(path, 0),
+                duration_s=total.duration_s,
+                calls=total.calls,
                 share=energy / snap.energy_j if snap.energy_j > 0 else math.nan,
                 provenance=weakest.value,
                 rel_uncertainty=band / energy if energy > 0 else 0.0,
             )
         )
-        for child in sorted(children.get(path, ()), key=lambda c: -inclusive[c]):
+        for child in sorted(children.get(path, ()), key=lambda c: -totals[c].energy_j):
             visit(child, depth + 1)
 
-    for top in sorted(children.get("", ()), key=lambda c: (c == NO_PHASE, -inclusive[c])):
+    for top in sorted(children.get("", ()), key=lambda c: (c == NO_PHASE, -totals[c].energy_j)):
         visit(top, 0)
     return tuple(rows)
 

@@ -1,0 +1,54 @@
+"""The report in a real headless browser (Debian's chromium, driven by Playwright), the network
+blocked: every chart is drawn, nothing is fetched, no script a user wrote runs."""
+
+from __future__ import annotations
+
+import pytest
+from tests.browser import browser_page, plotly_charts, unavailable_reason, wait_for_charts
+from tests.report.world import World
+
+REASON = unavailable_reason()
+pytestmark = pytest.mark.skipif(REASON is not None, reason=REASON or "")
+
+
+def open_report(path, shot):
+    with browser_page() as (page, blocked):
+        dialogs: list[str] = []
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(path.resolve().as_uri())
+        expected = page.evaluate("document.querySelectorAll('.chart > div').length")
+        wait_for_charts(page, expected)
+        charts = plotly_charts(page)
+        headline = page.inner_text("header.top")
+        page.screenshot(path=str(shot), full_page=True)
+    return charts, blocked, dialogs, errors, headline, expected
+
+
+@pytest.mark.parametrize("kind", ["run", "compare", "study", "batch", "hostile"])
+def test_every_chart_is_drawn_offline(world: World, tmp_path, kind):
+    from greenai.reports import report
+
+    args = {
+        "run": dict(runs=[world.run_id]),
+        "compare": dict(runs=[world.run_id, world.other_id, world.killed_id]),
+        "study": dict(study=world.study_id),
+        "batch": dict(batch=world.batch_id),
+        "hostile": dict(runs=[world.hostile_id]),
+    }[kind]
+    runs = args.pop("runs", [])
+    path = report(*runs, ledger=world.ledger, output=tmp_path / f"{kind}.html", **args)
+    charts, blocked, dialogs, errors, headline, expected = open_report(path, tmp_path / f"{kind}.png")
+    assert blocked == []  # nothing but the file itself was requested
+    assert errors == [] and dialogs == []
+    assert len(charts) == expected >= 1
+    for chart in charts:
+        assert chart["svg"] >= 1, chart
+        assert chart["data"] >= 1 and chart["traces"] >= 1, chart
+    if kind == "run":
+        power = next(c for c in charts if c["id"] == "run1-power")
+        assert power["data"] >= 3  # one series per device (and the phase legend)
+    if kind == "hostile":
+        assert "<script>alert(1)</script>" in headline  # shown as text
+    assert (tmp_path / f"{kind}.png").stat().st_size > 10_000
