@@ -78,10 +78,15 @@ def main() -> None:
     )
     print("|---:|---:|---:|---|---:|---:|---|---|")
     values = sorted(spreads.values())
+    raw_cells = (
+        f"{statistics.median(raw_spreads):.3f}x | {quantile(raw_spreads, 0.9):.2f}x"
+        if raw_spreads
+        else "n/a (no size timed by every calibration) | n/a"
+    )
     print(
         f"| {len(profiles)} | {statistics.median(values):.3f}x | {quantile(values, 0.9):.2f}x "
         f"| {spreads[worst]:.2f}x ({name}/{b} {'training' if training else 'inference'}) "
-        f"| {statistics.median(raw_spreads):.3f}x | {quantile(raw_spreads, 0.9):.2f}x "
+        f"| {raw_cells} "
         f"| {', '.join(f'{p.module_call_s * 1e6:.2f}' for p in profiles)} "
         f"| {', '.join(f'{p.optimizer_step_s * 1e6:.0f}' for p in profiles)} |"
     )
