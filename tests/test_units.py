@@ -84,3 +84,18 @@ def test_parse_duration_s_names_what_it_reads() -> None:
 
     with pytest.raises(ConfigError, match=r"^--delay 'soon' is not a duration: use seconds"):
         units.parse_duration_s("soon", "--delay")
+
+
+def test_seconds_per_minute_hour_day_are_named_once() -> None:
+    from greenai.carbon.trace_csv import format_duration as trace_format_duration
+    from greenai.units import DURATION_UNITS_S, S_PER_DAY, S_PER_HOUR, S_PER_MINUTE, format_duration
+
+    assert (S_PER_MINUTE, S_PER_HOUR, S_PER_DAY) == (60.0, 3600.0, 86400.0)
+    assert (DURATION_UNITS_S["min"], DURATION_UNITS_S["h"], DURATION_UNITS_S["d"]) == (
+        S_PER_MINUTE,
+        S_PER_HOUR,
+        S_PER_DAY,
+    )
+    assert units.parse_duration_s("1d") == S_PER_DAY and units.J_PER_WH == S_PER_HOUR  # 1 Wh = 1 W for an hour
+    assert [format_duration(s) for s in (30, 2700, 5400, 2 * S_PER_DAY)] == ["30 s", "45 min", "1.5 h", "2 d"]
+    assert trace_format_duration is format_duration  # the trace reader's messages use the one formatter

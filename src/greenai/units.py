@@ -73,9 +73,20 @@ def format_energy(energy_j: float) -> str:
 
 # -- durations ------------------------------------------------------------------------
 
-DURATION_UNITS_S = {"s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3_600.0, "d": 86_400.0}
+S_PER_MINUTE = 60.0
+S_PER_HOUR = 3_600.0
+S_PER_DAY = 86_400.0
+DURATION_UNITS_S = {"s": 1.0, "sec": 1.0, "m": S_PER_MINUTE, "min": S_PER_MINUTE, "h": S_PER_HOUR, "d": S_PER_DAY}
 DURATION_FORMS = "seconds (90) or numbers with s, min (or m), h, d: 90s, 3min, 1.5h, 1h30m, 1d"
 _DURATION_PART = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(min|sec|[smhd])\s*", re.IGNORECASE)
+
+
+def format_duration(seconds: float) -> str:
+    """Short human duration in its largest whole unit: ``2 d``, ``1.5 h``, ``45 min``, ``30 s``."""
+    for unit, size in (("d", S_PER_DAY), ("h", S_PER_HOUR), ("min", S_PER_MINUTE)):
+        if seconds >= size:
+            return f"{seconds / size:g} {unit}"
+    return f"{seconds:g} s"
 
 
 def parse_duration_s(value: str | float, what: str | None = None) -> float:

@@ -48,11 +48,11 @@ from greenai.carbon.step import StepFunction, find_gap
 from greenai.carbon.trace import SHIPPED_TRACES, shipped_trace_path
 from greenai.carbon.trace_csv import read_trace_file, time_zone
 from greenai.errors import CarbonDataError, ConfigError
+from greenai.units import S_PER_DAY
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
 
-DAY_S = 86_400.0
 MIN_TRAIN_DAYS = 3  # the residual model needs a profile week plus this much training data
 
 
@@ -172,7 +172,7 @@ class GridForecaster:
         self.times_s, self._values, last_row = series.regular(step_s)
         self.step_s = float(self.times_s[1] - self.times_s[0])
         self._known_from = last_row + delay_s
-        self.per_day = max(1, round(DAY_S / self.step_s))
+        self.per_day = max(1, round(S_PER_DAY / self.step_s))
 
     def _known_count(self, now_s: float) -> int:
         """Number of grid slots (a prefix) whose value is published at ``now_s``."""
@@ -241,9 +241,9 @@ class SeasonalForecaster(GridForecaster):
         days: int = 7,
         lags: int = 4,
         train_days: int = 28,
-        max_lead_s: float = DAY_S,
+        max_lead_s: float = S_PER_DAY,
         ridge: float = 1e-5,
-        tau_s: float = 24 * 3600.0,
+        tau_s: float = S_PER_DAY,
         **kw: float,
     ) -> None:
         if method not in ("ar", "profile"):

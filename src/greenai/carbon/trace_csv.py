@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from greenai.carbon.step import find_gap
 from greenai.errors import CarbonDataError, ConfigError
+from greenai.units import format_duration  # the one duration formatter (importable from here)
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
@@ -41,15 +42,6 @@ def time_zone(name: str) -> tzinfo:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"unknown time zone {name!r}; use an IANA name such as 'Europe/Paris'") from None
-
-
-def format_duration(seconds: float) -> str:
-    """Short human duration: ``1.5 h``, ``45 min``, ``30 s``."""
-    if seconds >= 3600:
-        return f"{seconds / 3600:g} h"
-    if seconds >= 60:
-        return f"{seconds / 60:g} min"
-    return f"{seconds:g} s"
 
 
 def _column(header: list[str], wanted: str | None, accepted: tuple[str, ...], what: str, name: str) -> int:

@@ -20,7 +20,7 @@ from rich.table import Table
 from greenai.cli.options import JsonOpt, print_json
 from greenai.cli.render import make_console
 from greenai.errors import ConfigError
-from greenai.units import joules_to_kwh, kwh_to_joules, parse_duration_s
+from greenai.units import S_PER_DAY, S_PER_HOUR, joules_to_kwh, kwh_to_joules, parse_duration_s
 
 
 def _parse_time(text: str) -> float:
@@ -87,7 +87,7 @@ def simulate(
     if jobs is not None:
         job_list = load_jobs(jobs)
     else:
-        first = _parse_time(start) if start else math.ceil(trace.start_s / 86_400 + 7) * 86_400
+        first = _parse_time(start) if start else math.ceil(trace.start_s / S_PER_DAY + 7) * S_PER_DAY
         job_list = make_hourly(
             first,
             days,
@@ -156,7 +156,7 @@ def _simulate_table(rows: list[Any], trace_label: str, n_jobs: int) -> Table:
             s.policy,
             f"{s.carbon_g / 1000:.4g}",
             f"{joules_to_kwh(s.energy_j):.4g}",
-            f"{s.mean_wait_s / 3600:.2f} h",
+            f"{s.mean_wait_s / S_PER_HOUR:.2f} h",
             str(s.deadline_misses),
             saved,
             share,

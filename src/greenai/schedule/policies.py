@@ -42,6 +42,7 @@ from greenai.carbon.grid_forecast import (
 from greenai.carbon.step import StepFunction
 from greenai.errors import ConfigError
 from greenai.schedule.jobs import Job
+from greenai.units import S_PER_HOUR
 
 if TYPE_CHECKING:
     from greenai.carbon.grid_forecast import IntensitySeries
@@ -258,7 +259,7 @@ class PowerBudget:
     admitted until it fits, so a big job is never starved by a stream of small ones."""
 
     def __init__(
-        self, max_power_w: float | None = None, max_energy_j: float | None = None, window_s: float = 3600.0
+        self, max_power_w: float | None = None, max_energy_j: float | None = None, window_s: float = S_PER_HOUR
     ) -> None:
         if max_power_w is None and max_energy_j is None:
             raise ConfigError("a power budget needs max_power_w and/or max_energy_j")
@@ -346,7 +347,7 @@ def _builders() -> dict[str, Any]:
     def budget(o: dict[str, Any]) -> Policy:
         if o.get("max_power_w") is None and o.get("max_energy_j") is None:
             raise ConfigError("policy 'budget' needs a max power (W) and/or a max energy (J) per window")
-        return PowerBudget(o.get("max_power_w"), o.get("max_energy_j"), o.get("window_s", 3600.0))
+        return PowerBudget(o.get("max_power_w"), o.get("max_energy_j"), o.get("window_s", S_PER_HOUR))
 
     return {
         "fifo": lambda o: Fifo(),

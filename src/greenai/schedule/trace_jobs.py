@@ -21,6 +21,7 @@ from typing import Any
 from greenai.config import parse_bool
 from greenai.errors import ConfigError
 from greenai.schedule.jobs import Job
+from greenai.units import S_PER_DAY, S_PER_HOUR
 
 REQUIRED = ("job_id", "arrival", "duration_s")
 OPTIONAL = ("slack_s", "energy_j", "interruptible", "name")
@@ -126,9 +127,9 @@ def hourly_jobs(
     start_s: float,
     days: float,
     *,
-    duration_s: float = 3600.0,
-    slack_s: float = 12 * 3600.0,
-    every_s: float = 3600.0,
+    duration_s: float = S_PER_HOUR,
+    slack_s: float = 12 * S_PER_HOUR,
+    every_s: float = S_PER_HOUR,
     energy_j: float | None = None,
     interruptible: bool = False,
 ) -> list[Job]:
@@ -136,7 +137,7 @@ def hourly_jobs(
     from ``start_s``, each with ``slack_s`` of slack."""
     if days <= 0 or duration_s <= 0 or every_s <= 0 or slack_s < 0:
         raise ConfigError("hourly jobs need days, duration and period > 0 and slack >= 0")
-    count = round(days * 86_400 / every_s)
+    count = round(days * S_PER_DAY / every_s)
     return [
         Job(
             job_id=f"job-{i:05d}",
