@@ -61,8 +61,8 @@ class IntensitySeries:
     """A validated carbon intensity trace as a step function (``greenai.carbon.step``): row
     ``i`` holds ``values[i]`` gCO2e/kWh over ``[times_s[i], times_s[i+1])``; the last row
     holds for one more step. Times must strictly increase, and a step longer than
-    ``max_gap_s`` (default: twice the median step) is a gap in the data, refused rather than
-    silently bridged (``greenai.carbon.step.find_gap``, as for trace files)."""
+    ``max_gap_s`` (default: ``greenai.carbon.step.find_gap``'s rule, as for trace files) is a
+    gap in the data, refused rather than silently bridged."""
 
     times_s: np.ndarray
     values: np.ndarray
@@ -81,11 +81,9 @@ class IntensitySeries:
             raise CarbonDataError(f"trace {self.label}: intensities must be finite and >= 0")
         gap = find_gap(t, self.max_gap_s)
         if gap is not None:
-            i, step, limit, _ = gap
             raise CarbonDataError(
-                f"trace {self.label}: gap of {step:g} s between rows {i} and {i + 1} exceeds "
-                f"{limit:g} s ({'max_gap_s' if self.max_gap_s is not None else '2x the median step'}); "
-                "fill it or pass a larger max_gap_s"
+                f"trace {self.label}: gap of {gap.step_s:g} s between rows {gap.row} and {gap.row + 1} "
+                f"exceeds {gap.limit_s:g} s ({gap.rule}); fill it or pass a larger max_gap_s"
             )
         object.__setattr__(self, "times_s", t)
         object.__setattr__(self, "values", v)

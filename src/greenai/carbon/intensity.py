@@ -24,6 +24,10 @@ from typing import Protocol
 from greenai.carbon.iso_codes import ALPHA2_TO_ALPHA3, to_alpha3
 from greenai.errors import CarbonDataError
 
+# The largest intensity accepted from a user (a constant, a trace row): no grid comes near
+# (the dirtiest yearly averages are about 1,100 gCO2e/kWh); a larger value is a mistake.
+MAX_INTENSITY_G_PER_KWH = 10_000.0
+
 
 class IntensitySource(Protocol):
     """Where the carbon intensity of the electricity at a given time comes from."""
@@ -46,8 +50,11 @@ class ConstantIntensity:
     source: str = ""
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.g_per_kwh) and self.g_per_kwh >= 0):
-            raise CarbonDataError(f"carbon intensity must be a finite number >= 0 gCO2e/kWh, got {self.g_per_kwh!r}")
+        if not (math.isfinite(self.g_per_kwh) and 0 <= self.g_per_kwh <= MAX_INTENSITY_G_PER_KWH):
+            raise CarbonDataError(
+                f"carbon intensity must be a finite number >= 0 gCO2e/kWh, got {self.g_per_kwh!r}; "
+                f"the largest accepted is {MAX_INTENSITY_G_PER_KWH:g} (no grid comes near)"
+            )
 
     def intensity_at(self, t: float) -> float:
         return self.g_per_kwh

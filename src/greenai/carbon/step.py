@@ -6,9 +6,12 @@ ends (exclusive) at ``end_s = 2 t[-1] - t[-2]`` (a single row holds for ever). W
 ``extend=True`` (forecast rows: a source that publishes less than was asked is taken as is)
 the last value also continues past ``end_s`` in integrals.
 
-A step longer than ``max_gap_s`` (default: twice the median step) is a gap in the data:
-``find_gap`` is that rule, and every reader of traces refuses such a gap rather than silently
-bridging it.
+A step longer than ``max_gap_s`` is a gap in the data: ``find_gap`` is that rule, and every
+reader of traces refuses such a gap rather than silently bridging it. By default the limit is
+twice the median step (the lower median, so that in a short file the gap itself cannot
+raise the median and hide) and never more than ``MAX_STEP_S``, 1.5 days: daily data
+passes (a 25 h daylight-saving day too), a missing day does not. A trace with coarser rows
+needs an explicit ``max_gap_s``.
 
 Lookups are pure Python (binary search, O(log n)), so ``greenai.carbon`` imports without
 numpy; the exact integral over many intervals is vectorised with numpy (imported on first
@@ -22,7 +25,9 @@ import math
 import statistics
 from collections.abc import Sequence
 from itertools import pairwise
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, NamedTuple, TypeVar
+
+from greenai.units import S_PER_DAY, format_duration
 
 if TYPE_CHECKING:
     import numpy as np
@@ -30,7 +35,9 @@ if TYPE_CHECKING:
 # row times and values: lists (traces read from CSV) or numpy arrays (series, forecast rows)
 Rows = TypeVar("Rows", Sequence[float], "np.ndarray")
 
-__all__ = ["StepFunction", "find_gap", "step_end_s", "step_integral"]
+__all__ = ["MAX_STEP_S", "Gap", "StepFunction", "find_gap", "step_end_s", "step_integral"]
+
+MAX_STEP_S = 1.5 * S_PER_DAY  # the longest step the default gap rule accepts
 
 
 def step_end_s(times_s: Sequence[float] | np.ndarray) -> float:
@@ -39,18 +46,30 @@ def step_end_s(times_s: Sequence[float] | np.ndarray) -> float:
     return float(2 * times_s[-1] - times_s[-2]) if len(times_s) > 1 else math.inf
 
 
-def find_gap(
-    times_s: Sequence[float] | np.ndarray, max_gap_s: float | None = None
-) -> tuple[int, float, float, float] | None:
-    """The first gap of increasing row times: ``(i, step_s, limit_s, median_step_s)`` for the
-    step between rows ``i`` and ``i + 1`` longer than ``max_gap_s`` (default: twice the
-    median step), or None. Needs at least two rows."""
+class Gap(NamedTuple):
+    """A step between rows ``row`` and ``row + 1`` longer than the rule allows."""
+
+    row: int
+    step_s: float
+    limit_s: float
+    median_step_s: float  # the lower median of the steps
+    rule: str  # the limit that applied, in words: "max_gap_s", "2x the median step of 30 min", ...
+
+
+def find_gap(times_s: Sequence[float] | np.ndarray, max_gap_s: float | None = None) -> Gap | None:
+    """The first gap of increasing row times (see the module docstring for the rule), or
+    None. Needs at least two rows."""
     steps = [float(b - a) for a, b in pairwise(times_s)]
-    median = statistics.median(steps)
-    limit = max_gap_s if max_gap_s is not None else 2 * median
+    median = statistics.median_low(steps)
+    if max_gap_s is not None:
+        limit, rule = max_gap_s, "max_gap_s"
+    elif 2 * median <= MAX_STEP_S:
+        limit, rule = 2 * median, f"2x the median step of {format_duration(median)}"
+    else:
+        limit, rule = MAX_STEP_S, f"the longest step accepted without max_gap_s, {format_duration(MAX_STEP_S)}"
     for i, step in enumerate(steps):
         if step > limit:
-            return i, step, limit, median
+            return Gap(i, step, limit, median, rule)
     return None
 
 
