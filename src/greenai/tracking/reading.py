@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from greenai.meters.base import DeviceEnergy, Meter, MeterInfo, Provenance
+from greenai.meters.base import DeviceEnergy, MaxPower, Meter, MeterInfo, Provenance, max_power_of
 
 log = logging.getLogger("greenai.tracking")
 
@@ -53,6 +53,13 @@ class MeterSlot:
     def info(self) -> MeterInfo:
         return self._info
 
+    def max_power(self) -> MaxPower:
+        try:
+            return max_power_of(self.meter)
+        except Exception as e:  # a figure for reports, not worth a run
+            log.debug("greenai: meter %s: max_power() failed: %s", self.name, e)
+            return {}
+
     def start(self) -> None:
         self.meter.start()
 
@@ -64,7 +71,7 @@ class MeterSlot:
 
 
 class _Job:
-    __slots__ = ("op", "queue", "results", "current", "done")
+    __slots__ = ("op", "queue", "results", "current", "done", "done_ns")
 
     def __init__(self, op: Callable[[Meter], Any], slots: Sequence[MeterSlot]) -> None:
         self.op = op
@@ -72,10 +79,12 @@ class _Job:
         self.results: dict[MeterSlot, Any] = {}  # the value returned, or the exception raised
         self.current: tuple[MeterSlot, float] | None = None  # being called, since (monotonic)
         self.done = False
+        self.done_ns = 0  # perf_counter_ns when the last call returned (or was given up)
 
 
 class MeterReader:
     def __init__(self) -> None:
+        self.last_done_ns = 0  # when the last call() had its last answer: the readings' time
         self._cv = threading.Condition(threading.Lock())
         self._job: _Job | None = None
         self._token: object | None = None  # identifies the worker in service; others must leave
@@ -88,6 +97,7 @@ class MeterReader:
         or the exception it raised, or a TimedOut when it took longer than `timeout_s`."""
         job = _Job(op, slots)
         if not job.queue:
+            self.last_done_ns = time.perf_counter_ns()
             return job.results
         cv = self._cv
         with cv:
@@ -110,7 +120,7 @@ class MeterReader:
                         slot.hung = True
                         self._start_worker()
                         if not job.queue:
-                            job.done = True
+                            job.done, job.done_ns = True, time.perf_counter_ns()
                         cv.notify_all()
                         continue
                     cv.wait(left)
@@ -118,10 +128,11 @@ class MeterReader:
                     for slot in job.queue:
                         job.results[slot] = TimedOut("the meter worker did not run")
                     job.queue.clear()
-                    job.done = True
+                    job.done, job.done_ns = True, time.perf_counter_ns()
                 else:
                     cv.wait(min(timeout_s, deadline - now))
             self._job = None
+            self.last_done_ns = job.done_ns
         return job.results
 
     def close(self) -> None:
@@ -158,5 +169,5 @@ class MeterReader:
                 job.results[slot] = result
                 job.current = None
                 if not job.queue:
-                    job.done = True
+                    job.done, job.done_ns = True, time.perf_counter_ns()
                     cv.notify_all()

@@ -185,9 +185,11 @@ class Sampler:
             log.debug("closing the meters failed", exc_info=True)
         self._reader.close()
 
-    def _read_all(self, now_ns: Callable[[], int]) -> list[DeviceEnergy]:
+    def _read_all(self) -> tuple[list[DeviceEnergy], int]:
+        """The good readings of every active meter, and when they were taken (when the last
+        meter answered, not when this thread woke up to collect them)."""
         outcomes = self._reader.call(lambda m: m.read(), list(self._active), self._meter_timeout_s)
-        t_ns = now_ns()
+        t_ns = self._reader.last_done_ns
         readings: list[DeviceEnergy] = []
         for slot, outcome in outcomes.items():
             if isinstance(outcome, TimedOut):
@@ -202,7 +204,7 @@ class Sampler:
                 slot.faults = 0
             else:
                 self._fault(slot, f"bad reading dropped: {problem}")
-        return readings
+        return readings, t_ns
 
     def _check(self, slot: MeterSlot, outcome: Any, t_ns: int) -> tuple[list[DeviceEnergy], str | None]:
         """The usable readings of one read, and what was wrong with the others."""
@@ -253,9 +255,8 @@ class Sampler:
         self.notes.append(note)
 
     def _tick(self) -> None:
-        readings = self._read_all(time.perf_counter_ns)
-        now_ns = time.perf_counter_ns()
-        wall = time.time()
+        readings, now_ns = self._read_all()
+        wall = time.time() - (time.perf_counter_ns() - now_ns) / 1e9
         events = self._timeline.drain_until(now_ns)
         elapsed_s = (now_ns - self._start_ns) / 1e9
         with self._lock:
