@@ -138,6 +138,8 @@ def record_to_dict(record: RunRecord) -> dict[str, Any]:
             for p in snap.phases
         ],
         "counters": {name: _finite(value) for name, value in snap.counters.items()},
+        # what could not be read back of this run (see queries.py); absent when nothing
+        **({"problems": list(record.problems)} if record.problems else {}),
     }
 
 

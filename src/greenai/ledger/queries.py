@@ -2,14 +2,24 @@
 
 Every function takes a connection already inside a transaction; `store.Ledger` owns
 locking, transactions and retries.
+
+Reading is tolerant of rows that other tools (or old bugs) left malformed: a run whose
+`environment_json` is not a JSON object, or with an unreadable device, phase, counter or
+tag row, is read without it and flagged (`RunRecord.problems`, and a warning); a run whose
+own row cannot be read (an unknown provenance, a time that is not a number) is left out
+of lists with a warning, and reading it alone is a LedgerError naming it. One bad row never
+hides the others. `damaged_runs` lists them all for `greenai runs check`.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from greenai.errors import LedgerError, RunNotFoundError
 from greenai.ledger.records import (
@@ -24,6 +34,15 @@ from greenai.ledger.records import (
 from greenai.meters.base import DeviceKind, Provenance
 
 _AMBIGUOUS_SHOWN = 10
+_DAMAGE_HINT = "`greenai runs check` lists damaged rows"
+_ROW_ERRORS = (ValueError, TypeError, OverflowError, RecursionError)
+
+log = logging.getLogger(__name__)
+R = TypeVar("R")
+
+
+class DamagedRow(Exception):
+    """A run's own row holds a value greenai cannot read back (message: which run, why)."""
 
 
 def insert_run(conn: sqlite3.Connection, start: RunStart, now: float) -> None:
@@ -167,6 +186,7 @@ def list_records(
     status: str | None,
     since: float | None,
 ) -> list[RunRecord]:
+    """Runs newest first; a run whose row cannot be read is left out, with a warning."""
     clauses: list[str] = ["1 = 1"]
     params: list[str | float] = []
     if name is not None:
@@ -182,96 +202,190 @@ def list_records(
         f"SELECT * FROM runs WHERE {' AND '.join(clauses)} ORDER BY started_at DESC, run_id DESC LIMIT ?",
         (*params, limit),
     ).fetchall()
-    return [_record(conn, row) for row in rows]
+    records = []
+    for row in rows:
+        try:
+            records.append(_record(conn, row))
+        except DamagedRow as e:
+            log.warning("%s; left out (%s)", e, _DAMAGE_HINT)
+    return records
 
 
 def read_record(conn: sqlite3.Connection, run_id: str) -> RunRecord:
     row = conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
     if row is None:
         raise RunNotFoundError(f"no run {run_id} in the ledger")
-    return _record(conn, row)
+    try:
+        return _record(conn, row)
+    except DamagedRow as e:
+        raise LedgerError(f"{e}; {_DAMAGE_HINT}") from None
+
+
+def damaged_runs(conn: sqlite3.Connection) -> list[str]:
+    """One line per run that cannot be read back whole: left out of lists, or read flagged."""
+    found = []
+    for row in conn.execute("SELECT * FROM runs ORDER BY rowid"):
+        try:
+            record = _record(conn, row, warn=False)
+        except DamagedRow as e:
+            found.append(f"{e}: left out of `greenai runs list`")
+            continue
+        found.extend(f"run {record.start.run_id}: {problem}" for problem in record.problems)
+    return found
 
 
 def read_samples(conn: sqlite3.Connection, run_id: str) -> list[SampleRow]:
+    """A run's samples in time order; unreadable sample rows are left out, with a warning."""
     if conn.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone() is None:
         raise RunNotFoundError(f"no run {run_id} in the ledger")
+    # a ledger read-only at a schema before V4 has no samples.phase
+    phase = "phase" if _has_column(conn, "samples", "phase") else "NULL AS phase"
     rows = conn.execute(
-        "SELECT t, device, kind, power_w, energy_j, provenance, phase FROM samples WHERE run_id = ? ORDER BY t, rowid",
+        f"SELECT t, device, kind, power_w, energy_j, provenance, {phase} FROM samples WHERE run_id = ?"
+        " ORDER BY t, rowid",
         (run_id,),
     )
-    return [
-        SampleRow(
-            t=row["t"],
-            device=row["device"],
+    problems: list[str] = []
+    samples = _readable(
+        rows,
+        lambda row: SampleRow(
+            t=_time(row["t"]),
+            device=_text(row["device"]),
             kind=DeviceKind(row["kind"]),
             power_w=_num(row["power_w"]),
             energy_j=_num(row["energy_j"]),
             provenance=Provenance(row["provenance"]),
-            phase=row["phase"],
-        )
-        for row in rows
-    ]
+            phase=None if row["phase"] is None else _text(row["phase"]),
+        ),
+        "samples",
+        problems,
+    )
+    if problems:
+        log.warning("run %s: %s; left out (%s)", run_id, "; ".join(problems), _DAMAGE_HINT)
+    return samples
 
 
 def delete_run(conn: sqlite3.Connection, run_id: str) -> None:
     conn.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
 
 
-def _record(conn: sqlite3.Connection, row: sqlite3.Row) -> RunRecord:
-    run_id = row["run_id"]
-    tags = {r["key"]: r["value"] for r in _rows(conn, "SELECT key, value FROM tags", run_id)}
-    devices = tuple(
-        DeviceTotal(
-            device=r["device"],
+def _record(conn: sqlite3.Connection, row: sqlite3.Row, warn: bool = True) -> RunRecord:
+    """The run of `row` with its child rows. DamagedRow if the run's own row is unreadable;
+    unreadable child rows and a malformed environment are left out and listed in `problems`."""
+    run_id = _text(row["run_id"])
+    problems: list[str] = []
+    tags = dict(
+        _readable(
+            _rows(conn, "SELECT key, value FROM tags", run_id),
+            lambda r: (_text(r["key"]), _text(r["value"])),
+            "tags",
+            problems,
+        )
+    )
+    devices = _readable(
+        _rows(conn, "SELECT * FROM devices", run_id),
+        lambda r: DeviceTotal(
+            device=_text(r["device"]),
             kind=DeviceKind(r["kind"]),
             energy_j=_num(r["energy_j"]),
             provenance=Provenance(r["provenance"]),
             rel_uncertainty=_num(r["rel_uncertainty"]),
-        )
-        for r in _rows(conn, "SELECT * FROM devices", run_id)
+        ),
+        "devices",
+        problems,
     )
-    phases = tuple(
-        PhaseTotal(
-            phase=r["phase"],
-            device=r["device"],
+    phases = _readable(
+        _rows(conn, "SELECT * FROM phases", run_id),
+        lambda r: PhaseTotal(
+            phase=_text(r["phase"]),
+            device=_text(r["device"]),
             energy_j=_num(r["energy_j"]),
             duration_s=_num(r["duration_s"]),
-            calls=r["calls"],
+            calls=int(r["calls"]),
+        ),
+        "phases",
+        problems,
+    )
+    counters = dict(
+        _readable(
+            _rows(conn, "SELECT name, value FROM counters", run_id),
+            lambda r: (_text(r["name"]), _num(r["value"])),
+            "counters",
+            problems,
         )
-        for r in _rows(conn, "SELECT * FROM phases", run_id)
     )
-    counters = {r["name"]: _num(r["value"]) for r in _rows(conn, "SELECT name, value FROM counters", run_id)}
-    start = RunStart(
-        run_id=run_id,
-        name=row["name"],
-        started_at=row["started_at"],
-        host=row["host"],
-        pid=row["pid"],
-        tags=tags,
-        environment=json.loads(row["environment_json"]),
-    )
-    snapshot = RunSnapshot(
-        duration_s=_num(row["duration_s"]),
-        energy_j=_num(row["energy_j"]),
-        rel_uncertainty=_num(row["rel_uncertainty"]),
-        provenance=Provenance(row["provenance"]),
-        facility_energy_j=_num(row["facility_energy_j"]),
-        carbon_g=_num(row["carbon_g"]),
-        cost=_num(row["cost"]),
-        currency=row["currency"],
-        devices=devices,
-        phases=phases,
-        counters=counters,
-        carbon_source=row["carbon_source"],
-        pue=_num(row["pue"]),
-    )
-    return RunRecord(
-        start=start,
-        status=row["status"],
-        ended_at=row["ended_at"],
-        updated_at=row["updated_at"],
-        snapshot=snapshot,
-    )
+    environment = _environment(row["environment_json"], problems)
+    try:
+        status = row["status"]
+        if status not in RunStatus.ALL:
+            raise ValueError(f"unknown status {status!r}")
+        start = RunStart(
+            run_id=run_id,
+            name=_text(row["name"]),
+            started_at=_time(row["started_at"]),
+            host=_text(row["host"]),
+            pid=int(row["pid"]),
+            tags=tags,
+            environment=environment,
+        )
+        snapshot = RunSnapshot(
+            duration_s=_num(row["duration_s"]),
+            energy_j=_num(row["energy_j"]),
+            rel_uncertainty=_num(row["rel_uncertainty"]),
+            provenance=Provenance(row["provenance"]),
+            facility_energy_j=_num(row["facility_energy_j"]),
+            carbon_g=_num(row["carbon_g"]),
+            cost=_num(row["cost"]),
+            currency=_text(row["currency"]),
+            devices=tuple(devices),
+            phases=tuple(phases),
+            counters=counters,
+            carbon_source=_text(row["carbon_source"]),
+            pue=_num(row["pue"]),
+        )
+        record = RunRecord(
+            start=start,
+            status=status,
+            ended_at=None if row["ended_at"] is None else _time(row["ended_at"]),
+            updated_at=_time(row["updated_at"]),
+            snapshot=snapshot,
+            problems=tuple(problems),
+        )
+    except _ROW_ERRORS as e:
+        raise DamagedRow(f"run {run_id} in the ledger is damaged and cannot be read ({e})") from None
+    if problems and warn:
+        log.warning("run %s is read without what is damaged in it: %s (%s)", run_id, "; ".join(problems), _DAMAGE_HINT)
+    return record
+
+
+def _readable(rows: Any, build: Callable[[sqlite3.Row], R], table: str, problems: list[str]) -> list[R]:
+    """`build(row)` for each row; a row it cannot build is counted in `problems` and left out."""
+    built: list[R] = []
+    bad: list[str] = []
+    for row in rows:
+        try:
+            built.append(build(row))
+        except _ROW_ERRORS as e:
+            bad.append(str(e))
+    if bad:
+        problems.append(f"{len(bad)} unreadable {table} row(s) left out ({bad[0]})")
+    return built
+
+
+def _environment(raw: object, problems: list[str]) -> dict[str, Any]:
+    try:
+        value = json.loads(raw) if isinstance(raw, (str, bytes)) else None
+    except _ROW_ERRORS:
+        value = None
+    if isinstance(value, dict):
+        return value
+    problems.append("its environment_json is not a JSON object: environment left out")
+    return {}
+
+
+def _has_column(conn: sqlite3.Connection, table: str, column: str) -> bool:
+    found = conn.execute("SELECT 1 FROM pragma_table_info(?) WHERE name = ?", (table, column)).fetchone()
+    return found is not None
 
 
 def _rows(conn: sqlite3.Connection, select: str, run_id: str) -> list[sqlite3.Row]:
@@ -279,6 +393,26 @@ def _rows(conn: sqlite3.Connection, select: str, run_id: str) -> list[sqlite3.Ro
     return conn.execute(f"{select} WHERE run_id = ? ORDER BY rowid", (run_id,)).fetchall()
 
 
-def _num(value: float | None) -> float:
-    """SQLite stores NaN as NULL; read it back as NaN."""
-    return math.nan if value is None else float(value)
+def _num(value: object) -> float:
+    """SQLite stores NaN as NULL; read it back as NaN. A value that is not a number raises
+    ValueError (the row is damaged)."""
+    if value is None:
+        return math.nan
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    raise ValueError(f"{value!r} is not a number")
+
+
+def _time(value: object) -> float:
+    """A unix time that can be shown as a date."""
+    t = _num(value)
+    datetime.fromtimestamp(t, tz=UTC)  # ValueError / OverflowError for NaN, inf or out of range
+    return t
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if value is None:
+        raise ValueError("a text value is NULL")
+    return str(value)

@@ -90,3 +90,6 @@ class RunRecord:
     ended_at: float | None
     updated_at: float
     snapshot: RunSnapshot
+    # what could not be read back (a malformed environment_json, an unreadable device row...);
+    # the rest of the run is shown, flagged with these
+    problems: tuple[str, ...] = ()

@@ -8,6 +8,7 @@ migration: append a new one.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -229,7 +230,15 @@ ALTER TABLE samples ADD COLUMN phase TEXT;
 ALTER TABLE schedule_jobs ADD COLUMN arrived_at REAL;
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4)
+# V5: the process that runs a batch (`greenai schedule run`), so that a job it never finished is
+# read `incomplete` once that process is gone (ledger/jobs.py; judged as runs are, ledger/reconcile.py).
+V5 = """
+ALTER TABLE schedule_jobs ADD COLUMN owner_host TEXT NOT NULL DEFAULT '';
+ALTER TABLE schedule_jobs ADD COLUMN owner_pid INTEGER;
+ALTER TABLE schedule_jobs ADD COLUMN owner_started_at REAL;
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5)
 
 
 def migrate(conn: sqlite3.Connection, path: Path, migrations: Sequence[str] = MIGRATIONS) -> int:
@@ -261,7 +270,9 @@ def migrate(conn: sqlite3.Connection, path: Path, migrations: Sequence[str] = MI
 def check_identity(conn: sqlite3.Connection, path: Path, known: int) -> int:
     """Return the schema version of a greenai ledger (0 for an empty file).
 
-    Raises LedgerError for a foreign SQLite file or one written by a newer greenai.
+    Raises LedgerError for a foreign SQLite file, one written by a newer greenai, or one whose
+    version is not one greenai ever wrote (negative, or 0 with tables): migrating from a
+    wrong version would re-apply migrations to tables that already have them.
     """
     version = int(conn.execute("PRAGMA user_version").fetchone()[0])
     tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -276,7 +287,48 @@ def check_identity(conn: sqlite3.Connection, path: Path, known: int) -> int:
         )
     if version > known:
         raise LedgerError(f"ledger {path} was written by a newer greenai (schema v{version}); upgrade greenai")
+    if version < 1:
+        raise LedgerError(
+            f"ledger {path} is a greenai ledger with an unknown schema version ({version}; greenai writes 1 to "
+            f"{known}): its user_version was changed by hand or by another tool; set it back or move it aside"
+        )
     return version
+
+
+@functools.cache
+def expected_schema(version: int) -> dict[str, frozenset[str]]:
+    """Table -> column names of a ledger at `version`, as the migrations build it."""
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    try:
+        for script in MIGRATIONS[:version]:
+            conn.executescript(script)
+        return _columns(conn)
+    finally:
+        conn.close()
+
+
+def missing_schema(conn: sqlite3.Connection, version: int) -> list[str]:
+    """What a ledger at `version` lacks of the tables and columns its migrations made
+    (e.g. ["table samples", "column schedule_jobs.pauses"]); empty when it has them all."""
+    have = _columns(conn)
+    missing: list[str] = []
+    for table, columns in sorted(expected_schema(version).items()):
+        if table not in have:
+            missing.append(f"table {table}")
+        else:
+            missing.extend(f"column {table}.{c}" for c in sorted(columns - have[table]))
+    return missing
+
+
+def _columns(conn: sqlite3.Connection) -> dict[str, frozenset[str]]:
+    rows = conn.execute(
+        "SELECT m.name, p.name FROM sqlite_master m JOIN pragma_table_info(m.name) p"
+        " WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%'"
+    ).fetchall()
+    tables: dict[str, set[str]] = {}
+    for table, column in rows:
+        tables.setdefault(table, set()).add(column)
+    return {t: frozenset(c) for t, c in tables.items()}
 
 
 def split_statements(script: str) -> Iterator[str]:
