@@ -4,15 +4,25 @@ A row is written when the batch starts (`pending`, or `deferred` when a policy d
 updated when the job is submitted (`running`) and when its outcome arrives. `run_id` links
 to the job's tracked run; a run that is not in this ledger leaves it NULL rather than
 failing the write.
+
+Each row also records the process that runs its batch (host, pid, when: the `owner_*`
+columns). A job not finished (pending, deferred, running, paused) whose process is gone,
+killed with its batch, is read as `incomplete`: judged as runs are (ledger/reconcile.py),
+and never written, so it holds for a ledger opened read-only too.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import socket
 import sqlite3
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from greenai.errors import LedgerError
+from greenai.ledger.reconcile import process_gone
 from greenai.ledger.store import Ledger
 
 
@@ -23,8 +33,10 @@ class JobStatus:
     PAUSED = "paused"  # started, then stopped by a policy until a later time (interruptible)
     COMPLETED = "completed"
     FAILED = "failed"
+    # read only, never stored: not finished, and the process that ran its batch is gone
+    INCOMPLETE = "incomplete"
 
-    ALL = (PENDING, DEFERRED, RUNNING, PAUSED, COMPLETED, FAILED)
+    ALL = (PENDING, DEFERRED, RUNNING, PAUSED, COMPLETED, FAILED)  # what can be written
     FINAL = (COMPLETED, FAILED)
 
 
@@ -50,6 +62,7 @@ COLUMNS = (
     "pauses",
     "arrived_at",
 )
+OWNER_COLUMNS = ("owner_host", "owner_pid", "owner_started_at")  # schema V5, see batch_jobs
 # what an outcome overwrites; run_id and submitted_at get their own rules in finish_job
 _OUTCOME_COLUMNS = (
     "status",
@@ -110,11 +123,14 @@ def add_jobs(ledger: Ledger, rows: Sequence[JobRow]) -> None:
     for row in rows:
         _check_status(row.status)
 
+    owner = _owner()
+    columns = COLUMNS + OWNER_COLUMNS
+
     def work(conn: sqlite3.Connection) -> None:
         try:
             conn.executemany(
-                f"INSERT INTO schedule_jobs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})",
-                [_values(row) for row in rows],
+                f"INSERT INTO schedule_jobs ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})",
+                [_values(row) + owner for row in rows],
             )
         except sqlite3.IntegrityError as e:
             raise LedgerError(f"cannot add jobs to the ledger: {e} (a job id used twice in one batch?)") from None
@@ -123,9 +139,10 @@ def add_jobs(ledger: Ledger, rows: Sequence[JobRow]) -> None:
 
 
 def mark_running(ledger: Ledger, batch_id: str, job_id: str, submitted_at: float) -> None:
-    """The job was handed to an executor at `submitted_at`."""
+    """The job was handed to an executor at `submitted_at` (by this process, now its owner)."""
+    assignments = "status = ?, submitted_at = ?, " + ", ".join(f"{c} = ?" for c in OWNER_COLUMNS)
     ledger.transaction(
-        lambda conn: _update(conn, batch_id, job_id, "status = ?, submitted_at = ?", (JobStatus.RUNNING, submitted_at)),
+        lambda conn: _update(conn, batch_id, job_id, assignments, (JobStatus.RUNNING, submitted_at, *_owner())),
         write=True,
     )
 
@@ -163,7 +180,8 @@ def finish_job(ledger: Ledger, row: JobRow) -> None:
 
 
 def batch_jobs(ledger: Ledger, batch_id: str) -> list[JobRow]:
-    """The jobs of one batch (an id or a unique prefix), in the order they were added."""
+    """The jobs of one batch (an id or a unique prefix), in the order they were added; a job
+    not finished whose batch's process is gone reads as `incomplete`."""
 
     def work(conn: sqlite3.Connection) -> list[sqlite3.Row]:
         ids = [
@@ -177,11 +195,25 @@ def batch_jobs(ledger: Ledger, batch_id: str) -> list[JobRow]:
             raise LedgerError(f"batch id prefix {batch_id!r} is ambiguous: {', '.join(sorted(ids)[:5])}")
         if not ids:
             return []
+        # a ledger read-only at an older schema has no owner columns: nothing to judge by
+        has_owner = conn.execute(
+            "SELECT count(*) FROM pragma_table_info('schedule_jobs') WHERE name = 'owner_pid'"
+        ).fetchone()[0]
+        owner = ", ".join(OWNER_COLUMNS) if has_owner else "'', NULL, NULL"
         return conn.execute(
-            f"SELECT {', '.join(COLUMNS)} FROM schedule_jobs WHERE batch_id = ? ORDER BY rowid", (ids[0],)
+            f"SELECT {', '.join(COLUMNS)}, {owner} FROM schedule_jobs WHERE batch_id = ? ORDER BY rowid", (ids[0],)
         ).fetchall()
 
-    return [JobRow(**dict(zip(COLUMNS, tuple(r)))) for r in ledger.transaction(work, write=False)]
+    host = socket.gethostname()
+    jobs = []
+    for r in ledger.transaction(work, write=False):
+        values = tuple(r)
+        job = JobRow(**dict(zip(COLUMNS, values)))
+        owner_host, owner_pid, owner_started_at = values[len(COLUMNS) :]
+        if job.status not in JobStatus.FINAL and _owner_gone(owner_host, owner_pid, owner_started_at, host):
+            job = dataclasses.replace(job, status=JobStatus.INCOMPLETE)
+        jobs.append(job)
+    return jobs
 
 
 def list_batches(ledger: Ledger, limit: int = 20) -> list[BatchRow]:
@@ -205,6 +237,17 @@ def _update(conn: sqlite3.Connection, batch_id: str, job_id: str, assignments: s
     )
     if cursor.rowcount == 0:
         raise LedgerError(f"no job {job_id!r} in batch {batch_id!r} of the ledger")
+
+
+def _owner() -> tuple[str, int, float]:
+    """This process, as the owner of the jobs it adds or runs (see reconcile.process_gone)."""
+    return socket.gethostname(), os.getpid(), time.time()
+
+
+def _owner_gone(owner_host: object, owner_pid: object, owner_started_at: object, host: str) -> bool:
+    if not isinstance(owner_pid, int) or not isinstance(owner_started_at, (int, float)):
+        return False  # written before owners were recorded (or damaged): nothing to judge by
+    return process_gone(str(owner_host), owner_pid, float(owner_started_at), host)
 
 
 def _check_status(status: str) -> None:

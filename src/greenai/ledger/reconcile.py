@@ -4,10 +4,15 @@ On this host the process is looked up by pid (a pid reused by a process created 
 run started does not count). Runs from other hosts are judged by their last flush. Marking
 a run incomplete only changes its status and sets `ended_at` to its last flush; its rows
 stay. A tracker that is in fact alive and flushes again turns it back to `running`.
+
+A ledger opened read-only cannot be marked: its readers show such runs as `incomplete`
+(`as_marked`). Scheduled jobs use the same test on the process that runs their batch
+(`process_gone`, from ledger/jobs.py).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import sqlite3
 import time
@@ -15,7 +20,7 @@ from collections.abc import Sequence
 
 import psutil
 
-from greenai.ledger.records import RunStatus
+from greenai.ledger.records import RunRecord, RunStatus
 
 OTHER_HOST_STALE_S = 600.0
 # psutil derives create_time from the boot time in whole seconds: allow for that rounding.
@@ -44,10 +49,29 @@ def mark_incomplete(conn: sqlite3.Connection, abandoned: Sequence[tuple[str, flo
     )
 
 
+def as_marked(records: Sequence[RunRecord], abandoned: Sequence[tuple[str, float]]) -> list[RunRecord]:
+    """`records` as `mark_incomplete(abandoned)` would have left them in the ledger (for a
+    ledger that cannot be written)."""
+    gone = dict(abandoned)
+    return [
+        dataclasses.replace(r, status=RunStatus.INCOMPLETE, ended_at=r.updated_at)
+        if r.status == RunStatus.RUNNING and gone.get(r.start.run_id) == r.updated_at
+        else r
+        for r in records
+    ]
+
+
 def is_abandoned(run_host: str, pid: int, started_at: float, updated_at: float, host: str, now: float) -> bool:
     if run_host != host:
         return now - updated_at > OTHER_HOST_STALE_S
     return not process_alive(pid, started_at)
+
+
+def process_gone(process_host: str, pid: int, started_at: float, host: str) -> bool:
+    """True if the process `pid`, recorded on `process_host` at `started_at`, is known to be
+    gone: it runs on this host (`host`) and is dead, or its pid now belongs to a younger
+    process. A process on another host cannot be looked up: False."""
+    return process_host == host and not process_alive(pid, started_at)
 
 
 def process_alive(pid: int, started_at: float) -> bool:

@@ -22,8 +22,8 @@ from typing import TypeVar
 
 from greenai.errors import LedgerError
 from greenai.ledger import queries
-from greenai.ledger.connect import BUSY_TIMEOUT_S, open_connection, retry_while_busy
-from greenai.ledger.reconcile import find_abandoned, mark_incomplete
+from greenai.ledger.connect import BUSY_TIMEOUT_S, open_connection, retry_while_busy, writable
+from greenai.ledger.reconcile import as_marked, find_abandoned, mark_incomplete
 from greenai.ledger.records import (
     RunRecord,
     RunSnapshot,
@@ -40,7 +40,6 @@ T = TypeVar("T")
 _RETRYABLE = {5, 6, 10, 13}
 _FIRST_BACKOFF_S = 0.02
 _MAX_BACKOFF_S = 0.5
-
 
 
 def default_ledger_path() -> Path:
@@ -63,17 +62,30 @@ class Ledger:
     (flush) use the same Ledger; the lock keeps their transactions from interleaving on
     the connection, and `close()` can close the one connection deterministically, which
     a connection per thread (left open in each thread-local) would not allow.
+
+    `read_only=True` opens an existing ledger with SQLite's `mode=ro` and never writes it
+    (no migration, no reconciliation written; runs whose process is gone are still read as
+    `incomplete`); a write raises LedgerError.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
         self.path = Path(path).expanduser()
+        self.read_only = read_only
         self._lock = threading.Lock()
-        self._conn: sqlite3.Connection | None = open_connection(self.path)
+        self._conn: sqlite3.Connection | None = open_connection(self.path, read_only=read_only)
         try:
             self._reconcile()
         except BaseException:
             self.close()
             raise
+
+    @classmethod
+    def open_existing(cls, path: Path) -> Ledger:
+        """An existing ledger: read-write when this process may write it (and its directory),
+        else read-only, so a ledger shared read-only (or on a read-only file system) can
+        still be read; writing to it then raises LedgerError."""
+        path = Path(path).expanduser()
+        return cls(path, read_only=not writable(path))
 
     # -- writing -------------------------------------------------------------------
 
@@ -142,17 +154,21 @@ class Ledger:
         since: float | None = None,
     ) -> list[RunRecord]:
         """Runs newest first, without samples; `since` is a unix time (started at or after)."""
-        self._reconcile()
-        return self._transaction(lambda conn: queries.list_records(conn, limit, name, status, since), write=False)
+        abandoned = self._reconcile()
+        return self._as_marked(
+            self._transaction(lambda conn: queries.list_records(conn, limit, name, status, since), write=False),
+            abandoned,
+        )
 
     def get_run(self, id_or_prefix: str) -> RunRecord:
         """The run with this id or unique id prefix (RunNotFoundError, or LedgerError if
         the prefix is ambiguous)."""
-        self._reconcile()
-        return self._transaction(
+        abandoned = self._reconcile()
+        record = self._transaction(
             lambda conn: queries.read_record(conn, queries.resolve_id(conn, id_or_prefix)),
             write=False,
         )
+        return self._as_marked([record], abandoned)[0]
 
     def samples(self, run_id: str) -> list[SampleRow]:
         """All samples of a run, in time order."""
@@ -205,11 +221,16 @@ class Ledger:
         lock); for the modules that own the optimize, tuning and schedule tables."""
         return self._transaction(work, write=write)
 
-    def _reconcile(self) -> None:
-        """Mark runs whose process is gone as incomplete (keeping all their rows)."""
+    def _reconcile(self) -> list[tuple[str, float]]:
+        """Mark runs whose process is gone as incomplete (keeping all their rows); return
+        them (a read-only ledger is not marked: its records are shown so by `_as_marked`)."""
         abandoned = self._transaction(find_abandoned, write=False)
-        if abandoned:
+        if abandoned and not self.read_only:
             self._transaction(lambda conn: mark_incomplete(conn, abandoned), write=True)
+        return abandoned
+
+    def _as_marked(self, records: list[RunRecord], abandoned: list[tuple[str, float]]) -> list[RunRecord]:
+        return as_marked(records, abandoned) if self.read_only else records
 
     def _write(self, work: Callable[[sqlite3.Connection], T], timeout_s: float | None) -> T:
         return self._transaction(work, write=True) if timeout_s is None else self._bounded(work, timeout_s)
