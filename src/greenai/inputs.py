@@ -70,9 +70,7 @@ def read_user_bytes(
         if not stat.S_ISREG(info.st_mode):
             raise error(f"{what} {name} is {_kind(info.st_mode)}, not a regular file")
         if info.st_size > max_bytes:
-            raise error(
-                f"{what} {name} is {describe_size(info.st_size)}, over the maximum of {describe_size(max_bytes)}"
-            )
+            raise error(f"{what} {name} is {info.st_size:,} bytes, over the maximum of {describe_size(max_bytes)}")
         chunks: list[bytes] = []
         size = 0
         while size <= max_bytes:
