@@ -14,6 +14,7 @@ import pytest
 from greenai.errors import MeterError
 from greenai.ledger.store import Ledger
 from greenai.meters.base import DeviceKind
+from greenai.meters.fallback import FallbackMeter
 from greenai.meters.simulated import SimulatedMeter
 from greenai.testing.faults import BadValue, Blocking, BlockingStart, InfoRaising, Raising, WrongResult
 from greenai.tracking.reading import MAX_CONSECUTIVE_FAULTS, METER_TIMEOUT_S
@@ -179,4 +180,23 @@ def test_a_meter_whose_start_blocks_is_retired_at_start(make_config, tmp_path):
     assert started_s < METER_TIMEOUT_S + 1.0
     assert [d.device for d in run.result.snapshot.devices] == ["gpu:0"]
     assert any("start()" in note for note in run.result.notes)
+    assert_healthy_gpu_kept(run, tmp_path)
+
+
+@pytest.mark.parametrize(
+    "make_bad",
+    [lambda m: BadValue(m, math.nan, after=5), lambda m: Raising(m, OSError(2, "ENOENT"), after=5)],
+    ids=["nan", "oserror"],
+)
+def test_a_counter_with_a_fallback_falls_back_on_garbage_too(make_config, tmp_path, make_bad):
+    # a hardware counter returning NaN (or raising something else than MeterError) is replaced
+    # by its estimate, as a MeterError would have it, instead of being retired
+    counter = make_bad(SimulatedMeter("cpu:0", DeviceKind.CPU, 40.0))
+    meter = FallbackMeter(counter, lambda: SimulatedMeter("cpu:0", DeviceKind.CPU, 10.0))
+    with Tracker("fallback", config=make_config(), meters=[meter, gpu()]) as run:
+        time.sleep(0.6)
+    assert counter.faults == 1
+    assert run.result.notes == ()
+    cpu_j = run.result.device_energy_j("cpu:0")
+    assert 10.0 * run.result.duration_s < cpu_j < 40.0 * run.result.duration_s
     assert_healthy_gpu_kept(run, tmp_path)

@@ -1,6 +1,7 @@
 """A meter that degrades to a fallback when its primary fails mid-run (DESIGN.md principle 4).
 
-On the first MeterError from the primary's `read()`, one warning is logged, the fallback is
+On the first failure of the primary's `read()` (any exception, or a result that is not a list
+of usable readings: NaN, inf, negative or absurd energy, a wrong type), one warning is logged, the fallback is
 built and started, and readings continue from where the primary left off: each device's
 cumulative energy is the primary's last good value plus the fallback's energy since the
 switch, so totals never jump or run back. Readings after the switch carry the fallback's
@@ -17,7 +18,7 @@ import logging
 from collections.abc import Callable
 
 from greenai.errors import MeterError
-from greenai.meters.base import DeviceEnergy, MaxPower, Meter, MeterInfo, max_power_of
+from greenai.meters.base import DeviceEnergy, MaxPower, Meter, MeterInfo, max_power_of, reading_problem
 
 _LOG = logging.getLogger(__name__)
 
@@ -73,7 +74,10 @@ class FallbackMeter:
         if fallback is None:
             try:
                 readings = self._primary.read()
-            except MeterError as e:
+                problem = _problem(readings)
+                if problem is not None:
+                    raise MeterError(f"unusable reading: {problem}")
+            except Exception as e:  # a counter fails in many ways (MeterError, OSError, garbage)
                 fallback = self._switch(e)
             else:
                 self._at_switch.update((r.device, r) for r in readings)
@@ -93,7 +97,7 @@ class FallbackMeter:
         else:
             self._fallback.close()
 
-    def _switch(self, error: MeterError) -> Meter:
+    def _switch(self, error: Exception) -> Meter:
         if self._failure is None:  # warn once, even if starting the fallback fails repeatedly
             self._failure = str(error)
             self._log.warning(
@@ -106,7 +110,13 @@ class FallbackMeter:
             fallback.start()
         except MeterError as e:
             raise MeterError(f"{self._failure}; and its fallback could not start: {e}") from e
-        with contextlib.suppress(MeterError, OSError):
+        with contextlib.suppress(Exception):
             self._primary.close()
         self._fallback = fallback
         return fallback
+
+
+def _problem(readings: object) -> str | None:
+    if not isinstance(readings, (list, tuple)):
+        return f"read() returned a {type(readings).__name__}, not a list"
+    return next((p for p in map(reading_problem, readings) if p is not None), None)
