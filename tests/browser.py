@@ -106,6 +106,8 @@ def plotly_charts(page: Any) -> list[dict[str, Any]]:
             svg: div.querySelectorAll('svg.main-svg').length,
             traces: div.querySelectorAll('.scatterlayer .trace, .barlayer .trace, .sunburstlayer path.surface').length,
             data: (div.data || []).length,
+            inside: !!div.closest('.chart') && div.querySelector('svg.main-svg') !== null
+                && div.closest('.chart').contains(div.querySelector('svg.main-svg')),
         }))"""
     )
     return result

@@ -21,9 +21,10 @@ def open_report(path, shot):
         expected = page.evaluate("document.querySelectorAll('.chart > div').length")
         wait_for_charts(page, expected)
         charts = plotly_charts(page)
+        ids = page.evaluate("Array.from(document.querySelectorAll('[id]')).map(e => e.id)")
         headline = page.inner_text("header.top")
         page.screenshot(path=str(shot), full_page=True)
-    return charts, blocked, dialogs, errors, headline, expected
+    return charts, blocked, dialogs, errors, headline, expected, ids
 
 
 @pytest.mark.parametrize("kind", ["run", "compare", "study", "batch", "hostile"])
@@ -39,15 +40,18 @@ def test_every_chart_is_drawn_offline(world: World, tmp_path, kind):
     }[kind]
     runs = args.pop("runs", [])
     path = report(*runs, ledger=world.ledger, output=tmp_path / f"{kind}.html", **args)
-    charts, blocked, dialogs, errors, headline, expected = open_report(path, tmp_path / f"{kind}.png")
+    charts, blocked, dialogs, errors, headline, expected, ids = open_report(path, tmp_path / f"{kind}.png")
     assert blocked == []  # nothing but the file itself was requested
     assert errors == [] and dialogs == []
     assert len(charts) == expected >= 1
+    assert len(ids) == len(set(ids)), "element ids must be unique (plotly draws into the first match)"
+    for chart in charts:  # each chart is drawn inside its own container
+        assert chart["inside"], chart
     for chart in charts:
         assert chart["svg"] >= 1, chart
         assert chart["data"] >= 1 and chart["traces"] >= 1, chart
     if kind == "run":
-        power = next(c for c in charts if c["id"] == "run1-power")
+        power = next(c for c in charts if c["id"] == "chart-run1-power")
         assert power["data"] >= 3  # one series per device (and the phase legend)
     if kind == "hostile":
         assert "<script>alert(1)</script>" in headline  # shown as text

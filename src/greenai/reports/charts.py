@@ -61,10 +61,10 @@ def _layout(fig: go.Figure, title: str, height: int = 380, **kw: Any) -> go.Figu
     fig.update_layout(
         title=dict(text=title, x=0, xanchor="left", font=dict(size=15)),
         height=height,
-        margin=dict(l=60, r=20, t=50, b=50),
+        margin=dict(l=60, r=20, t=50, b=60),
         font=FONT,
         template="plotly_white",
-        legend=dict(orientation="h", yanchor="top", y=-0.18, x=0),
+        legend=dict(orientation="h", yanchor="top", y=-0.24, x=0),
         **kw,
     )
     return fig
@@ -72,7 +72,8 @@ def _layout(fig: go.Figure, title: str, height: int = 380, **kw: Any) -> go.Figu
 
 def to_div(fig: go.Figure, div_id: str) -> str:
     """An HTML fragment (a div and the script that draws it); plotly.js must be on the page."""
-    fragment: str = fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id, config=CONFIG)
+    # ids of chart divs never equal a section's id (plotly draws into the first element with its id)
+    fragment: str = fig.to_html(full_html=False, include_plotlyjs=False, div_id=f"chart-{div_id}", config=CONFIG)
     return fragment
 
 
@@ -94,6 +95,7 @@ def power_chart(view: RunView) -> go.Figure:
                 name=text(f"{s.device} ({s.provenance})"),
                 mode="lines",
                 stackgroup="power",
+                stackgaps="interpolate",  # devices sampled at other instants (DRAM at 1 Hz) are interpolated, not zero
                 line=dict(width=0.8, color=kind_color(s.kind, i)),
                 hovertemplate="%{x:.1f} s: %{y:.3g} W<extra>" + text(s.device) + "</extra>",
             )
@@ -452,7 +454,7 @@ def study_chart(sv: StudyView) -> go.Figure:
                 name="quality bound",
             )
         )
-    fig.update_xaxes(title_text="energy per sample (J), ~95 % band", type="log")
+    fig.update_xaxes(title_text="energy per sample (J), ~95 % band", type="log", tickformat=".2~g", nticks=6)
     fig.update_yaxes(title_text=text(sv.quality_name or "quality"))
     return _layout(fig, "Energy and quality of each candidate", height=460)
 

@@ -115,7 +115,7 @@ def fmt_carbon(value: Any) -> str:
         return "—"
     if abs(value) >= 1000:
         return f"{value / 1000:,.3g} kgCO2e"
-    if abs(value) >= 1:
+    if abs(value) >= 1 or value == 0:
         return f"{value:,.3g} gCO2e"
     return f"{value * 1000:,.3g} mgCO2e"
 
