@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from ledger_factories import make_samples, make_snapshot, make_start, raw
+from tests.helpers import as_json, assert_one_line_error, greenai
 
 from greenai.errors import LedgerError
 from greenai.ledger import Ledger
@@ -51,7 +52,9 @@ def test_open_does_not_read_every_page_and_check_ledger_does(db_path: Path) -> N
     conn = raw(db_path)
     pages = [
         row[0]
-        for row in conn.execute("SELECT pageno FROM dbstat WHERE name = 'samples' AND pagetype = 'leaf' ORDER BY pageno")
+        for row in conn.execute(
+            "SELECT pageno FROM dbstat WHERE name = 'samples' AND pagetype = 'leaf' ORDER BY pageno"
+        )
     ]
     page_size = conn.execute("PRAGMA page_size").fetchone()[0]
     conn.close()
@@ -240,3 +243,20 @@ def test_a_second_open_in_one_process_keeps_the_first_connections_locks(db_path:
         first.begin_run(make_start(run_id="two"))
     with Ledger(db_path) as again:
         assert {r.start.run_id for r in again.list_runs()} == {"one", "two"}
+
+
+def test_runs_check_command(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    run_id = _ledger_with_samples(path, flushes=3)
+    healthy = greenai("runs", "check", ledger=path)
+    assert healthy.returncode == 0, healthy.stderr
+    assert f"ledger {path}: ok (schema v{len(MIGRATIONS)}, 1 run(s))" in healthy.stdout
+    assert as_json(greenai("runs", "check", "--json", ledger=path))["ok"] is True
+
+    conn = raw(path)
+    conn.execute("UPDATE runs SET environment_json = 'oops' WHERE run_id = ?", (run_id,))
+    conn.close()
+    damaged = greenai("runs", "check", ledger=path)
+    assert_one_line_error(damaged, 1, f"ledger {path}: 1 problem(s) found")
+    assert f"run {run_id}: its environment_json is not a JSON object" in damaged.stdout
+    assert_one_line_error(greenai("runs", "check", ledger=tmp_path / "none.db"), 1, "no ledger at")

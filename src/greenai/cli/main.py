@@ -24,6 +24,7 @@ from greenai.cli import (
     schedule_show,
     studies_cmd,
 )
+from greenai.cli.render import visible
 from greenai.errors import GreenAIError
 
 app = typer.Typer(
@@ -49,6 +50,7 @@ runs_app.command("show")(runs_cmd.show)
 runs_app.command("export")(runs_cmd.export)
 runs_app.command("compare")(runs_cmd.compare)
 runs_app.command("delete")(runs_cmd.delete)
+runs_app.command("check")(runs_cmd.check)
 app.add_typer(runs_app, name="runs")
 
 schedule_app = typer.Typer(help="Carbon- and energy-aware scheduling of jobs.", no_args_is_help=True)
@@ -97,7 +99,7 @@ def _invoke(argv: list[str] | None) -> int:
 
 
 def _error(message: str) -> None:
-    print(f"greenai: error: {message}", file=sys.stderr)
+    print(f"greenai: error: {visible(message)}", file=sys.stderr)  # a name or path in it acts on nothing
 
 
 if __name__ == "__main__":

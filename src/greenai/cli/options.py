@@ -60,7 +60,7 @@ def open_ledger(ledger: Path | None) -> Ledger:
     path = ledger or build_config().ledger or default_ledger_path()
     if not path.exists():
         raise GreenAIError(f"no ledger at {path} yet: track a run first (e.g. `greenai demo`)")
-    return Ledger(path)
+    return Ledger.open_existing(path)  # read-only when it cannot be written: reads still work
 
 
 def print_json(data: Any) -> None:

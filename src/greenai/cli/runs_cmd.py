@@ -1,5 +1,5 @@
-"""`greenai runs list | show | export | compare | delete`: read and manage the ledger (main.py
-assembles the `runs` group)."""
+"""`greenai runs list | show | export | compare | delete | check`: read and manage the ledger
+(main.py assembles the `runs` group)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from greenai.cli.options import JsonOpt, LedgerOpt, open_ledger, print_json
+from greenai.cli.options import JsonOpt, LedgerOpt, build_config, open_ledger, print_json
 from greenai.cli.render import band, make_console, render_run
 from greenai.errors import GreenAIError
-from greenai.ledger import compare_runs, export_runs, record_to_dict
+from greenai.ledger import compare_runs, default_ledger_path, export_runs, record_to_dict
+from greenai.ledger.check import check_ledger
 from greenai.ledger.export import iso_utc, sample_to_dict
 from greenai.ledger.records import RunStatus
 from greenai.ledger.run_forecasts import run_forecasts
@@ -199,6 +200,29 @@ def delete(
         print_json({"deleted": deleted})
     else:
         make_console().print(f"Deleted {len(deleted)} run(s): " + ", ".join(d[:8] for d in deleted))
+
+
+def check(ledger: LedgerOpt = None, json_out: JsonOpt = False) -> None:
+    """Check the whole ledger file, read-only; exit 1 if anything is wrong.
+
+    Every page (SQLite's integrity_check), the schema, and every run as greenai reads it
+    back; opening a ledger (e.g. at every tracked run) checks only what is cheap."""
+    path = ledger or build_config().ledger or default_ledger_path()
+    report = check_ledger(path)
+    if json_out:
+        print_json({**asdict(report), "path": str(report.path), "ok": report.ok})
+    else:
+        for problem in report.problems:
+            print(_visible(problem))
+        if report.ok:
+            print(_visible(f"ledger {path}: ok (schema v{report.schema_version}, {report.runs} run(s))"))
+    if not report.ok:
+        raise GreenAIError(f"ledger {path}: {len(report.problems)} problem(s) found")
+
+
+def _visible(text: str) -> str:
+    """Control characters (from a damaged ledger) shown as escapes, not sent to the terminal."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _ratio(value: float | None) -> str:
