@@ -30,6 +30,7 @@ from pathlib import Path
 from greenai.errors import ProfileError
 from greenai.estimate import coefficients as co
 from greenai.estimate.ops import OpClass
+from greenai.inputs import MIB, read_user_file
 
 SCHEMA = 1
 BASIS_COEFFICIENTS = "coefficients"
@@ -240,7 +241,10 @@ class Profile:
 
     @classmethod
     def from_json(cls, text: str) -> Profile:
-        data = json.loads(text)
+        try:
+            data = json.loads(text)
+        except RecursionError:  # absurdly deep nesting: corrupt, like any other bad JSON
+            raise ValueError("JSON nested too deeply") from None
         if not isinstance(data, dict):
             raise TypeError("not a JSON object")
         if data.get("schema") != SCHEMA:
@@ -317,21 +321,22 @@ def save_profile(profile: Profile, path: str | os.PathLike[str] | None = None) -
     return target
 
 
+MAX_PROFILE_BYTES = 16 * MIB  # a profile is some kilobytes; a larger file is not one
+
+
 def load_profile(path: str | Path | None = None, *, strict: bool = True, missing_ok: bool = False) -> Profile | None:
     """Read a profile (default: this machine's) and check it was made here.
 
-    Raises ProfileError if the file is missing (unless missing_ok: then None), corrupt, or
-    made on another machine (with strict=False: a ProfileWarning instead)."""
+    Raises ProfileError if the file is missing (unless missing_ok: then None), not a regular
+    file of at most MAX_PROFILE_BYTES, corrupt, or made on another machine (with
+    strict=False: a ProfileWarning instead)."""
     here = current_fingerprint()
     target = Path(path) if path is not None else profile_path(here)
-    try:
-        text = target.read_text()
-    except FileNotFoundError:
+    if not os.path.lexists(target):
         if missing_ok:
             return None
-        raise ProfileError(f"no calibration profile at {target}; run `greenai calibrate`") from None
-    except OSError as e:
-        raise ProfileError(f"cannot read calibration profile {target}: {e}") from e
+        raise ProfileError(f"no calibration profile at {target}; run `greenai calibrate`")
+    text = read_user_file(target, "calibration profile", MAX_PROFILE_BYTES, ProfileError)
     try:
         profile = Profile.from_json(text)
     except (ValueError, TypeError, KeyError) as e:

@@ -20,20 +20,23 @@ JSON takes the same keys: `{"defaults": {...}, "job": [{...}, ...]}` or a bare l
 `deadline` is relative to the job's submission and needs `predicted_duration_s`: the slack
 is what is left of the deadline once the job has run. Every problem is a `JobFileError`
 naming the file, the job and the field.
+
+A job file is a regular file of at most `MAX_JOB_FILE_BYTES` (16 MiB) holding at most
+`MAX_JOBS` (100,000) jobs; nesting past 100 levels is refused (`greenai.inputs`).
 """
 
 from __future__ import annotations
 
-import json
 import math
+import os
 import shlex
-import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from greenai.errors import DurationError, JobFileError
 from greenai.factories import spec_problem
+from greenai.inputs import MIB, load_json, load_toml, read_user_file
 from greenai.schedule.jobs import Job
 from greenai.units import parse_duration_s  # the one duration parser (re-exported here)
 
@@ -57,30 +60,21 @@ JOB_KEYS = frozenset(
     }
 )
 TOP_KEYS = frozenset({"job", "defaults"})
+MAX_JOB_FILE_BYTES = 16 * MIB
+MAX_JOBS = 100_000
 
 
 def load_job_file(path: Path | str) -> list[Job]:
     """Read and validate the job file at `path` (.toml or .json)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise JobFileError(f"job file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise JobFileError(f"job file {path} cannot be read: {e}") from None
     suffix = path.suffix.lower()
-    if suffix == ".toml":
-        try:
-            data: Any = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as e:
-            raise JobFileError(f"{path}: not valid TOML ({e})") from None
-    elif suffix == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise JobFileError(f"{path}: not valid JSON ({e})") from None
-    else:
+    if suffix not in (".toml", ".json"):
         raise JobFileError(f"job file {path}: unknown type {suffix or '(none)'!r}; use .toml or .json")
+    if not os.path.lexists(path):
+        raise JobFileError(f"job file {path} does not exist")
+    text = read_user_file(path, "job file", MAX_JOB_FILE_BYTES, JobFileError)
+    load = load_toml if suffix == ".toml" else load_json
+    data: Any = load(text, str(path), JobFileError)
     return parse_jobs(data, str(path))
 
 
@@ -106,6 +100,8 @@ def parse_jobs(data: Any, source: str = "job file") -> list[Job]:
         raise JobFileError(f"{source}: no jobs; add at least one [[job]] with an id and a command or callable")
     if not isinstance(entries, list):
         raise JobFileError(f"{source}: 'job' must be a list of tables ([[job]])")
+    if len(entries) > MAX_JOBS:
+        raise JobFileError(f"{source}: {len(entries):,} jobs, more than the {MAX_JOBS:,} a job file may hold")
     jobs: list[Job] = []
     seen: dict[str, int] = {}
     for index, entry in enumerate(entries, start=1):
