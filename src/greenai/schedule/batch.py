@@ -100,6 +100,10 @@ def run_batch(
         raise GreenAIError(f"job id {dup!r} appears more than once in the batch")
     if not decision_interval_s > 0:
         raise GreenAIError(f"decision_interval_s must be > 0 (got {decision_interval_s!r})")
+    check_job = getattr(executor, "check_job", None)  # an executor that can tell up front (local)
+    if check_job is not None:
+        for job in jobs:
+            check_job(job)  # a job this executor can never run refuses the batch before it starts
     batch_id = batch_id or uuid.uuid4().hex[:12]
     start = time.time()
     arrived = [replace(job, arrival_s=start + job.arrival_s) for job in jobs]

@@ -7,19 +7,25 @@ keeps at most `capacity()` of them running, and a paused job (`pause`: SIGSTOP t
 process group, see `job_control`) does not count. Shutting down ends the jobs still
 running (SIGTERM, then SIGKILL after a grace period): they run in sessions of their own, so
 the terminal's Ctrl-C does not reach them directly.
+
+A job asking for more CPUs than this process may use (its affinity) or more GPUs than NVML
+sees here (within CUDA_VISIBLE_DEVICES) can never run as asked: `check_job` refuses it with
+the machine's figures, at submission and, through `run_batch`, before a batch starts.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
+import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from greenai.config import Config, load_config
-from greenai.errors import ConfigError
+from greenai.errors import ConfigError, NvmlError
 from greenai.hardware.cpu import usable_cpus
+from greenai.hardware.nvml import NvmlSession
 from greenai.schedule.executor import (
     JobHandle,
     JobOutcome,
@@ -36,13 +42,18 @@ SHUTDOWN_GRACE_S = 5.0  # SIGTERM to SIGKILL when a batch is interrupted
 
 class LocalExecutor:
     """Run jobs here; `max_parallel` (default: the usable CPUs) is the capacity the batch
-    runner keeps running at once."""
+    runner keeps running at once; `gpus` the GPUs jobs may ask for in all (default: those NVML
+    sees, counted on first use)."""
 
     name = "local"
     supports_pause = True
 
     def __init__(
-        self, max_parallel: int | None = None, config: Config | None = None, log_dir: Path | None = None
+        self,
+        max_parallel: int | None = None,
+        config: Config | None = None,
+        log_dir: Path | None = None,
+        gpus: int | None = None,
     ) -> None:
         if max_parallel is None:
             max_parallel = usable_cpus()
@@ -51,12 +62,30 @@ class LocalExecutor:
         self.max_parallel = max_parallel
         self.config = config if config is not None else load_config()
         self.log_dir = Path(log_dir) if log_dir is not None else None
+        if gpus is not None and (isinstance(gpus, bool) or not isinstance(gpus, int) or gpus < 0):
+            raise ConfigError(f"gpus must be an integer >= 0 (got {gpus!r})")
+        self._gpus: tuple[int, str] | None = None if gpus is None else (gpus, "as given")
         self._host = this_host()
         self._controls: dict[cf.Future[JobOutcome], JobControl] = {}
         self._threads: list[threading.Thread] = []
 
     def capacity(self) -> int:
         return self.max_parallel
+
+    def check_job(self, job: Job) -> None:
+        """Refuse (ConfigError) a job asking for more CPUs or GPUs than this machine has."""
+        cpus = usable_cpus()
+        if job.cpus > cpus:
+            raise ConfigError(
+                f"job {job.job_id!r} asks for {job.cpus:g} CPUs; this machine has {cpus} usable "
+                "(this process's CPU affinity); use --executor ray for a cluster"
+            )
+        if job.gpus > 0:
+            if self._gpus is None:
+                self._gpus = local_gpus()
+            gpus, how = self._gpus
+            if job.gpus > gpus:
+                raise ConfigError(f"job {job.job_id!r} asks for {job.gpus:g} GPUs; this machine has {gpus} ({how})")
 
     def node_id(self, name: str) -> str:
         """This machine, the only node here: `local` or its host name."""
@@ -77,6 +106,7 @@ class LocalExecutor:
     ) -> JobHandle:
         if node is not None:
             self.node_id(node)
+        self.check_job(job)
         config = tracking_config(self.config, ledger_path)
         all_tags = {"executor": self.name, **tags}
         submitted = time.time()
@@ -150,3 +180,26 @@ class LocalExecutor:
 
     def __exit__(self, *exc: object) -> None:
         self.shutdown()
+
+
+def local_gpus() -> tuple[int, str]:
+    """The GPUs jobs here can use and how that was found: NVML's count, within
+    CUDA_VISIBLE_DEVICES when it is set; 0 when NVML cannot be used (the reason says why)."""
+    try:
+        session = NvmlSession()
+    except NvmlError as e:
+        return 0, f"NVML: {e}"
+    try:
+        count, how = session.device_count(), "seen by NVML"
+    except NvmlError as e:
+        count, how = 0, f"NVML: {e}"
+    finally:
+        session.close()
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        listed = [d for d in visible.split(",") if d.strip()]
+        if "-1" in (d.strip() for d in listed):  # CUDA stops at the first invalid entry
+            listed = listed[: [d.strip() for d in listed].index("-1")]
+        if len(listed) < count:
+            count, how = len(listed), f"CUDA_VISIBLE_DEVICES={visible!r}"
+    return count, how

@@ -27,6 +27,7 @@ interrupted is *pinned*: every stage keeps it (and the simulator enforces it).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
@@ -62,8 +63,10 @@ class Node:
     energy_j: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not self.energy_factor > 0:
-            raise ConfigError(f"node {self.name!r}: energy_factor must be > 0")
+        if not (self.energy_factor > 0 and math.isfinite(self.energy_factor)):
+            raise ConfigError(
+                f"node {self.name!r}: energy_factor must be a finite number > 0 (got {self.energy_factor!r})"
+            )
         if self.slots is not None and self.slots < 1:
             raise ConfigError(f"node {self.name!r}: slots must be >= 1")
 
@@ -264,8 +267,8 @@ class PowerBudget:
         if max_power_w is None and max_energy_j is None:
             raise ConfigError("a power budget needs max_power_w and/or max_energy_j")
         for label, v in (("max_power_w", max_power_w), ("max_energy_j", max_energy_j), ("window_s", window_s)):
-            if v is not None and not v > 0:
-                raise ConfigError(f"power budget {label} must be > 0, got {v!r}")
+            if v is not None and not (v > 0 and math.isfinite(v)):
+                raise ConfigError(f"power budget {label} must be a finite number > 0, got {v!r}")
         self.max_power_w, self.max_energy_j, self.window_s = max_power_w, max_energy_j, window_s
         self.name = "budget"
 

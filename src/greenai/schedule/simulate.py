@@ -10,6 +10,7 @@ Energy figures here are *estimated* (predicted job energy), never measured.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -20,6 +21,8 @@ from greenai.errors import CarbonDataError, ConfigError
 from greenai.schedule.jobs import Job
 from greenai.schedule.policies import EPS_S, Candidate, Node, Policy
 from greenai.units import J_PER_KWH
+
+MAX_JOB_POWER_W = 1e9  # a job drawing more than a gigawatt is a typo
 
 DEFAULT_NODE = Node("local")
 
@@ -115,8 +118,8 @@ def simulate(
     policy's own (placement) or one unlimited node ``local``."""
     if not jobs:
         raise ConfigError("no jobs to simulate")
-    if not power_w > 0:
-        raise ConfigError(f"power_w must be > 0, got {power_w!r}")
+    if not (0 < power_w <= MAX_JOB_POWER_W and math.isfinite(power_w)):
+        raise ConfigError(f"power_w must be a finite number > 0 and <= {MAX_JOB_POWER_W:g} W, got {power_w!r}")
     for job in jobs:
         if job.predicted_duration_s is None or not job.predicted_duration_s > 0:
             raise ConfigError(f"job {job.job_id!r} has no duration > 0 to simulate")
