@@ -25,6 +25,7 @@ import ctypes
 import dataclasses
 import logging
 import math
+import numbers
 import os
 import signal
 import socket
@@ -345,9 +346,11 @@ class Tracker(contextlib.ContextDecorator):
 
     def count(self, counter: str, amount: float = 1) -> None:
         """Add to a user counter (samples, tokens, steps) so results read as J/sample.
-        Outside any phase this is also a budget safe point."""
+        Outside any phase this is also a budget safe point. `amount` is a finite real number
+        (NaN, inf and bools are refused with a ConfigError)."""
+        value = _finite_amount(counter, amount)
         with self._counter_lock:
-            self._counters[counter] = self._counters.get(counter, 0.0) + amount
+            self._counters[counter] = self._counters.get(counter, 0.0) + value
         if self._gate.pending is not None:
             self._at_safe_point()
 
@@ -539,3 +542,15 @@ def track(name: str | Callable[..., Any] = "run", **kwargs: Any) -> Any:
         func = name
         return Tracker(getattr(func, "__qualname__", "run"), **kwargs)(func)
     return Tracker(name, **kwargs)
+
+
+def _finite_amount(counter: str, amount: object) -> float:
+    """`run.count`'s amount as a float: a real number (numpy's too), finite, not a bool."""
+    if isinstance(amount, numbers.Real) and not isinstance(amount, bool):
+        try:
+            value = float(amount)
+        except OverflowError:
+            value = math.inf
+        if math.isfinite(value):
+            return value
+    raise ConfigError(f"count({counter!r}, {amount!r}): the amount must be a finite number")
