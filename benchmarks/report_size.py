@@ -146,8 +146,8 @@ def main(argv: list[str] | None = None) -> None:
         f"(min {min(times):.2f} s, max {max(times):.2f} s) |\n\n"
         f"Each device's 1,000,000 samples are drawn from ~1,000 time buckets, keeping each bucket's "
         f"first, lowest, highest and last sample (M4: `greenai/reports/downsample.py`), so peaks survive; "
-        f"series go into the file as base64 float32 arrays. Almost all of the time is reading the "
-        f"{2 * args.samples:,} rows from SQLite.\n"
+        f"series go into the file as base64 float32 arrays. The time goes to reading the "
+        f"{2 * args.samples:,} rows into Python records and walking them in Python (not profiled further).\n"
     )
     print(section)
     if args.write:
