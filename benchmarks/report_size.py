@@ -146,8 +146,8 @@ def main(argv: list[str] | None = None) -> None:
         f"(min {min(times):.2f} s, max {max(times):.2f} s) |\n\n"
         f"Each device's 1,000,000 samples are drawn from ~1,000 time buckets, keeping each bucket's "
         f"first, lowest, highest and last sample (M4: `greenai/reports/downsample.py`), so peaks survive; "
-        f"series go into the file as base64 float32 arrays. The time goes to reading the "
-        f"{2 * args.samples:,} rows into Python records and walking them in Python (not profiled further).\n"
+        f"series go into the file as base64 float32 arrays. Most of the time is `Ledger.samples()`, "
+        f"which builds and checks one record per row (cProfile at 2 x 300,000 samples: 7.4 of 10.3 s).\n"
     )
     print(section)
     if args.write:
