@@ -78,19 +78,31 @@ def estimate(
     return Estimate(inference_counts, inference, training_counts, step, run, priced, note)
 
 
+MAX_STEPS = 10**15
+
+
 def planned_steps(steps: int | None, epochs: float | None, dataset_size: int | None, batch_size: int) -> int | None:
-    """Steps of a run: given directly, or epochs x ceil(dataset size / batch size)."""
+    """Steps of a run: given directly, or epochs x ceil(dataset size / batch size); at most
+    MAX_STEPS (a bound on typos: 1e15 steps of a microsecond are 30 years)."""
     if steps is not None:
-        if steps < 0:
-            raise EstimateError(f"steps must be >= 0, got {steps}")
+        if not 0 <= steps <= MAX_STEPS:
+            raise EstimateError(f"steps must be >= 0 and <= {MAX_STEPS:g}, got {steps}")
         return steps
+    if epochs is not None and not math.isfinite(epochs):
+        raise EstimateError(f"epochs must be a finite number, got {epochs}")
     if epochs is None and dataset_size is None:
         return None
     if epochs is None or dataset_size is None:
         raise EstimateError("a whole-run estimate needs both epochs and dataset size (or steps)")
     if epochs < 0 or dataset_size < 0:
         raise EstimateError("epochs and dataset size must be >= 0")
-    return math.ceil(epochs * math.ceil(dataset_size / max(batch_size, 1)))
+    total = epochs * math.ceil(dataset_size / max(batch_size, 1))
+    if not total <= MAX_STEPS:
+        raise EstimateError(
+            f"{epochs:g} epochs of {dataset_size} samples in batches of {batch_size} are {total:g} steps, "
+            f"more than {MAX_STEPS:g}"
+        )
+    return math.ceil(total)
 
 
 def price(energy_j: float, low_j: float, high_j: float, config: Config) -> Priced:
