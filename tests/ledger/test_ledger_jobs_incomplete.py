@@ -3,13 +3,18 @@ judged by the same process test as runs (ledger/reconcile.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
+import psutil
 from ledger_factories import raw
+from tests.helpers import as_json, greenai
 
 from greenai.ledger import Ledger
 from greenai.ledger.jobs import JobRow, JobStatus, add_jobs, batch_jobs, finish_job, list_batches, mark_running
@@ -72,3 +77,48 @@ def test_jobs_of_another_host_or_without_an_owner_are_read_as_recorded(ledger: L
     assert [j.status for j in batch_jobs(ledger, "b4")] == [JobStatus.RUNNING, JobStatus.RUNNING]
     finish_job(ledger, JobRow("b4", "far", "far", JobStatus.FAILED, error="x"))
     assert batch_jobs(ledger, "b4")[0].status == JobStatus.FAILED
+
+
+def test_schedule_show_after_the_scheduler_was_killed(tmp_path: Path) -> None:
+    """SIGKILL on `greenai schedule run`: `schedule show` reads its unfinished jobs as incomplete."""
+    ledger_path = tmp_path / "ledger.db"
+    jobs = tmp_path / "jobs.toml"
+    jobs.write_text('[[job]]\nid = "long"\ncommand = ["sleep", "61.25"]\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GREENAI_")}
+    env["GREENAI_LEDGER"] = str(ledger_path)
+    wrapper = subprocess.Popen(
+        [sys.executable, "-m", "greenai", "schedule", "run", str(jobs), "--batch-id", "killed"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    children: list[psutil.Process] = []
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if ledger_path.exists():
+                conn = raw(ledger_path)
+                try:
+                    running = conn.execute(
+                        "SELECT count(*) FROM schedule_jobs WHERE batch_id = 'killed' AND status = 'running'"
+                    ).fetchone()[0]
+                except sqlite3.OperationalError:
+                    running = 0
+                finally:
+                    conn.close()
+                if running:
+                    break
+            time.sleep(0.1)
+        else:
+            raise AssertionError("the batch never started a job")
+        children = psutil.Process(wrapper.pid).children(recursive=True)
+        wrapper.kill()
+        wrapper.wait(30)
+        shown = as_json(greenai("schedule", "show", "killed", "--json", ledger=ledger_path))
+        assert [(j["job_id"], j["status"]) for j in shown] == [("long", "incomplete")]
+    finally:
+        if wrapper.poll() is None:
+            wrapper.kill()
+        for child in children:  # the job itself, if nothing ended it with its wrapper
+            with contextlib.suppress(psutil.NoSuchProcess):
+                child.kill()

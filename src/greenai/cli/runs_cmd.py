@@ -23,7 +23,7 @@ from greenai.units import format_energy
 
 
 def list_runs(
-    limit: Annotated[int, typer.Option(min=1, help="At most this many runs, newest first.")] = 20,
+    limit: Annotated[int, typer.Option(min=1, max=1_000_000, help="At most this many runs, newest first.")] = 20,
     name: Annotated[str | None, typer.Option(help="Only runs with this name.")] = None,
     status: Annotated[
         str | None, typer.Option(help=f"Only runs with this status ({', '.join(RunStatus.ALL)}).")

@@ -26,7 +26,7 @@ STATUS_STYLE = {JobStatus.COMPLETED: "green", JobStatus.FAILED: "red", JobStatus
 
 
 def batches(
-    limit: Annotated[int, typer.Option(min=1, help="At most this many batches, newest first.")] = 20,
+    limit: Annotated[int, typer.Option(min=1, max=1_000_000, help="At most this many batches, newest first.")] = 20,
     ledger: LedgerOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
