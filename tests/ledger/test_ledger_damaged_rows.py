@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 from ledger_factories import make_samples, make_snapshot, make_start, raw
+from tests.helpers import as_json, greenai
 
 from greenai.errors import LedgerError
 from greenai.ledger import Ledger, export_runs, record_to_dict
 from greenai.ledger.check import check_ledger
 from greenai.ledger.records import RunStatus
-from tests.helpers import as_json, greenai
 
 
 def _three_runs(path: Path) -> list[str]:
