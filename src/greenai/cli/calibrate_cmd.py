@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from greenai.cli.options import JsonOpt, print_json
-from greenai.cli.render import make_console
+from greenai.cli.render import line, make_console, text
 
 
 def calibrate(
@@ -23,7 +23,7 @@ def calibrate(
 
     console = make_console(stderr=json_out)
     with console.status("calibrating...") as status:
-        profile = run_calibration(budget_s=budget, progress=lambda msg: status.update(f"calibrating: {msg}"))
+        profile = run_calibration(budget_s=budget, progress=lambda msg: status.update(text(f"calibrating: {msg}")))
     path = profile_path(profile.fingerprint)
     if json_out:
         print_json({"path": str(path), "profile": json.loads(profile.to_json())})
@@ -35,7 +35,7 @@ def calibrate(
         table.add_row(key, f"{tm.overhead_s * 1e6:.1f}", _g(tm.rate_flops), _g(tm.bandwidth_bps), tm.note)
     console.print(table)
     for key, reason in sorted(profile.missing.items()):
-        console.print(f"[yellow]not calibrated[/] {key}: {reason}")
+        console.print(line(("not calibrated", "yellow"), f" {key}: {reason}"))
     console.print(
         f"Energy basis: {profile.energy_basis} (fitted on {profile.energy_provenance} energy); "
         f"fit error on the micro-benchmarks: time {_pct(profile.fit_mape_time)}, energy {_pct(profile.fit_mape_energy)}"

@@ -25,7 +25,16 @@ from greenai.cli.options import (
     build_config,
     print_json,
 )
-from greenai.cli.render import make_console, render_run, render_study, result_to_dict, study_to_dict
+from greenai.cli.render import (
+    line,
+    make_console,
+    one_line,
+    render_run,
+    render_study,
+    result_to_dict,
+    study_to_dict,
+    text,
+)
 
 if TYPE_CHECKING:  # torch and the demo load lazily
     from rich.console import Console
@@ -99,9 +108,11 @@ def demo(
         )
         return
     console.print(
-        f"Trained a CNN on scikit-learn digits: {outcome.epochs} epochs, "
-        f"{outcome.train_samples} training samples, "
-        f"[bold]test accuracy {outcome.test_accuracy:.3f}[/]\n"
+        line(
+            f"Trained a CNN on scikit-learn digits: {outcome.epochs} epochs, {outcome.train_samples} training samples, ",
+            (f"test accuracy {outcome.test_accuracy:.3f}", "bold"),
+            "\n",
+        )
     )
     render_run(
         console,
@@ -113,17 +124,21 @@ def demo(
         ledger_path=str(result.ledger_path) if result.ledger_path else None,
     )
     console.print(
-        f"[dim]See it again with `greenai runs show {result.run_id[:8]}`; list runs with `greenai runs list`.[/]"
+        text(f"See it again with `greenai runs show {result.run_id[:8]}`; list runs with `greenai runs list`.", "dim")
     )
     if study is not None:
         console.print(
-            "\n[bold]Cutting the inference energy[/] of the trained CNN (test digits served in batches of 32):"
+            line(
+                "\n",
+                ("Cutting the inference energy", "bold"),
+                " of the trained CNN (test digits served in batches of 32):",
+            )
         )
         render_study(console, study[0])
         console.print(before_after_table(study[0]))
         if study[1] is not None:
-            console.print(f"Optimized model: [bold]{study[1]}[/]")
-        console.print(f"Energy-accuracy plot: [bold]{study[2]}[/]")
+            console.print(line("Optimized model: ", (one_line(study[1]), "bold")))
+        console.print(line("Energy-accuracy plot: ", (one_line(study[2]), "bold")))
 
 
 def _optimize(
@@ -145,11 +160,11 @@ def _optimize(
             repeats=repeats,
             config=config,
             name="digits-demo-optimize",
-            on_progress=lambda message: None if quiet else status.update(message),
+            on_progress=lambda message: None if quiet else status.update(text(message)),
         )
     saved, error = try_save_recommended(study, out_dir / "digits-optimized.pt", task.inputs[0])
     if error and not quiet:
-        console.print(f"[yellow]The optimized model was not saved:[/] {error}", highlight=False)
+        console.print(line(("The optimized model was not saved:", "yellow"), f" {error}"))
     return study, saved, plot_study(study, out_dir / "digits-pareto.png")
 
 

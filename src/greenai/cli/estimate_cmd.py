@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from greenai.cli.options import IntensityOpt, JsonOpt, PriceOpt, PueOpt, build_config, print_json
-from greenai.cli.render import make_console
+from greenai.cli.render import line, make_console, one_line, text
 from greenai.units import format_energy
 
 
@@ -63,8 +63,11 @@ def estimate(
         return
     console = make_console()
     console.print(
-        f"[bold]{factory}[/]: {result.inference_counts.parameters:,} parameters, "
-        f"batch {result.inference.batch_size}; {result.profile_note}"
+        line(
+            (one_line(factory), "bold"),
+            f": {result.inference_counts.parameters:,} parameters, "
+            f"batch {result.inference.batch_size}; {result.profile_note}",
+        )
     )
     console.print(_layer_table(result.training_step or result.inference, depth, top))
     console.print(_totals_table(result))
@@ -72,18 +75,23 @@ def estimate(
         r, p = result.run, result.run_priced
         assert p is not None
         console.print(
-            f"[bold]Whole run[/] {r.steps:,} steps ({r.samples:,} samples): "
-            f"time {r.time_s:,.1f} s [{r.time_low_s:,.1f} .. {r.time_high_s:,.1f}], "
-            f"energy {format_energy(r.energy_j)} [{format_energy(r.energy_low_j)} .. "
-            f"{format_energy(r.energy_high_j)}] ({r.provenance})"
+            line(
+                ("Whole run", "bold"),
+                f" {r.steps:,} steps ({r.samples:,} samples): "
+                f"time {r.time_s:,.1f} s [{r.time_low_s:,.1f} .. {r.time_high_s:,.1f}], "
+                f"energy {format_energy(r.energy_j)} [{format_energy(r.energy_low_j)} .. "
+                f"{format_energy(r.energy_high_j)}] ({r.provenance})",
+            )
         )
         cost = "cost: set --price" if p.cost is None else f"cost {p.cost:.4g} {p.currency}"
         console.print(
-            f"  carbon {p.carbon_g:.4g} gCO2e [{p.carbon_low_g:.4g} .. {p.carbon_high_g:.4g}], "
-            f"{cost}  [dim]({p.source})[/]"
+            line(
+                f"  carbon {p.carbon_g:.4g} gCO2e [{p.carbon_low_g:.4g} .. {p.carbon_high_g:.4g}], {cost}  ",
+                (f"({p.source})", "dim"),
+            )
         )
     for note in (*result.inference.notes, *(result.training_step.notes if result.training_step else ())):
-        console.print(f"[dim]note: {note}[/]")
+        console.print(text(f"note: {note}", "dim"))
 
 
 def _layer_table(pred: Any, depth: int, top: int) -> Table:

@@ -24,6 +24,7 @@ from greenai.cli import (
     schedule_show,
     studies_cmd,
 )
+from greenai.cli.render import visible
 from greenai.errors import GreenAIError
 
 app = typer.Typer(
@@ -98,7 +99,7 @@ def _invoke(argv: list[str] | None) -> int:
 
 
 def _error(message: str) -> None:
-    print(f"greenai: error: {message}", file=sys.stderr)
+    print(f"greenai: error: {visible(message)}", file=sys.stderr)  # a name or path in it acts on nothing
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from greenai.cli.options import (
     build_config,
     print_json,
 )
-from greenai.cli.render import make_console, render_study, study_to_dict
+from greenai.cli.render import line, make_console, one_line, render_study, study_to_dict, text
 from greenai.errors import GreenAIError
 
 
@@ -77,7 +77,7 @@ def optimize(
             repeats=repeats,
             config=config,
             name=f"optimize {factory}",
-            on_progress=lambda message: status.update(message),
+            on_progress=lambda message: status.update(text(message)),
         )
     saved, save_error = try_save_recommended(study, save, as_args(task.inputs[0]))
     plot_path = plot_study(study, plot)
@@ -93,7 +93,13 @@ def optimize(
         return
     render_study(console, study)
     if saved:
-        console.print(f"Saved the recommended model to [bold]{saved}[/] (load it with greenai.optimize.load_model).")
+        console.print(
+            line(
+                "Saved the recommended model to ",
+                (one_line(saved), "bold"),
+                " (load it with greenai.optimize.load_model).",
+            )
+        )
     elif save_error:
-        console.print(f"[yellow]The recommended model was not saved:[/] {save_error}", highlight=False)
-    console.print(f"Energy-quality plot: [bold]{plot_path}[/]")
+        console.print(line(("The recommended model was not saved:", "yellow"), f" {save_error}"))
+    console.print(line("Energy-quality plot: ", (one_line(plot_path), "bold")))

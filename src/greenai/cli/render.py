@@ -1,15 +1,25 @@
 """Rendering shared by the commands: a run's totals (`demo`, `run`, `runs show`), an
-optimization study (`optimize`, `demo`), and both as JSON.
+optimization study (`optimize`, `demo`), and both as JSON; and the one rule for printing what
+comes from a user or a ledger.
 
 Every energy figure is printed with its provenance and its uncertainty band.
+
+Names, tags, paths, notes and errors are printed as text, never as instructions to Rich or to
+the terminal: the consoles of `make_console` read no markup (a run named `[/oops]` or
+`[link=...]click[/link]` prints as written), replace no emoji codes, and show control
+characters as escapes (`visible`: ESC as ``\\x1b``), in printed strings, table cells and
+titles alike. Styles come from `Text` objects, built by `line` and `text`, never from markup
+around user data.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from greenai.errors import GreenAIError
 from greenai.ledger.records import RunSnapshot
@@ -20,13 +30,68 @@ if TYPE_CHECKING:  # the optimize commands import torch lazily
     from greenai.optimize.search import Outcome, Study
     from greenai.tracking.result import RunResult
 
+# control (C0, DEL, C1), format (bidi overrides, zero-width), surrogate, line and paragraph
+# separator characters: they move the cursor, retitle the window, reorder or hide text
+_ACTING_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+
+
+def visible(value: object, *, newlines: bool = True) -> str:
+    """`str(value)` with every character that would act on the terminal written as its
+    Python escape (``\\x1b``, ``\\r``, ``\\t``, ``\\u202e``); line breaks are kept unless
+    `newlines` is False (a name, an id: one line)."""
+    s = str(value)
+    if s.isprintable():
+        return s
+    return "".join(
+        ch.encode("unicode_escape").decode("ascii")
+        if unicodedata.category(ch) in _ACTING_CATEGORIES and not (newlines and ch == "\n")
+        else ch
+        for ch in s
+    )
+
+
+def one_line(value: object) -> str:
+    """A name, id, tag or path as one line of visible text (line breaks escaped too)."""
+    return visible(value, newlines=False)
+
+
+def text(value: object, style: str = "") -> Text:
+    """`value` as a Text in `style`: for a table cell or a status line that is styled."""
+    return Text(visible(value), style=style)
+
+
+def line(*parts: str | tuple[str, str] | Text) -> Text:
+    """One printed line from plain parts and (text, style) parts; every part is text
+    (made visible), none is read as markup."""
+    out = Text()
+    for part in parts:
+        if isinstance(part, Text):
+            out.append_text(part)
+        elif isinstance(part, tuple):
+            out.append(visible(part[0]), style=part[1])
+        else:
+            out.append(visible(part))
+    return out
+
+
+class TextConsole(Console):
+    """A Rich console on which every str is text (see the module's docstring): markup and
+    emoji codes off, control characters made visible in `render_str`, which Rich calls for
+    every str it prints, in table cells and titles too."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(markup=False, emoji=False, **kwargs)
+
+    def render_str(self, text: str, **kwargs: Any) -> Text:
+        return super().render_str(visible(text), **kwargs)
+
 
 def make_console(stderr: bool = False) -> Console:
-    """A console that is wide enough for the tables when output goes to a pipe or a file
+    """A `TextConsole`, wide enough for the tables when output goes to a pipe or a file
     (Rich would otherwise assume 80 columns)."""
-    console = Console(stderr=stderr)
+    console = TextConsole(stderr=stderr)
     if not console.is_terminal:
-        console = Console(stderr=stderr, width=160)
+        console = TextConsole(stderr=stderr, width=160)
     return console
 
 
@@ -46,32 +111,48 @@ def render_run(
 ) -> None:
     s = snapshot
     console.print(
-        f"[bold]Run[/] {name} [dim]({run_id[:8]})[/]  status: [bold]{status}[/]  duration: {s.duration_s:.2f} s"
+        line(
+            ("Run", "bold"),
+            f" {one_line(name)} ",
+            (f"({one_line(run_id[:8])})", "dim"),
+            "  status: ",
+            (one_line(status), "bold"),
+            f"  duration: {s.duration_s:.2f} s",
+        )
     )
     console.print(
-        f"[bold]Energy[/] {band(s.energy_j, s.rel_uncertainty)} "
-        f"([italic]{s.provenance.value}[/]; weakest source among devices)"
+        line(
+            ("Energy", "bold"),
+            f" {band(s.energy_j, s.rel_uncertainty)} (",
+            (s.provenance.value, "italic"),
+            "; weakest source among devices)",
+        )
     )
     console.print(device_table(s))
     if s.phases:
         console.print(phase_table(s))
     for counter, value in sorted(s.counters.items()):
         if value > 0 and s.energy_j > 0:
+            unit = one_line(counter)
             console.print(
-                f"  {s.energy_j / value:.4g} J/{counter.rstrip('s')}   "
-                f"{value / s.energy_j:.4g} {counter}/J   ({value:g} {counter})"
+                f"  {s.energy_j / value:.4g} J/{unit.rstrip('s')}   {value / s.energy_j:.4g} {unit}/J   ({value:g} {unit})"
             )
     console.print(
-        f"[bold]Carbon[/] {s.carbon_g:.4g} gCO2e ± {s.rel_uncertainty * 100:.0f}%  "
-        f"[dim](facility energy {format_energy(s.facility_energy_j)} at PUE {s.pue:g}; "
-        f"{s.carbon_source})[/]"
+        line(
+            ("Carbon", "bold"),
+            f" {s.carbon_g:.4g} gCO2e ± {s.rel_uncertainty * 100:.0f}%  ",
+            (
+                f"(facility energy {format_energy(s.facility_energy_j)} at PUE {s.pue:g}; {s.carbon_source})",
+                "dim",
+            ),
+        )
     )
     if cost_configured:
-        console.print(f"[bold]Cost[/] {s.cost:.6f} {s.currency}")
+        console.print(line(("Cost", "bold"), f" {s.cost:.6f} {one_line(s.currency)}"))
     else:
-        console.print("[bold]Cost[/] not computed: set price_per_kwh (GREENAI_PRICE_PER_KWH)")
+        console.print(line(("Cost", "bold"), " not computed: set price_per_kwh (GREENAI_PRICE_PER_KWH)"))
     if ledger_path:
-        console.print(f"[dim]Stored in {ledger_path} as run {run_id}[/]")
+        console.print(text(f"Stored in {one_line(ledger_path)} as run {one_line(run_id)}", "dim"))
 
 
 def device_table(s: RunSnapshot) -> Table:
@@ -82,7 +163,11 @@ def device_table(s: RunSnapshot) -> Table:
         share = d.energy_j / s.energy_j if s.energy_j > 0 else 0.0
         mean_w = d.energy_j / s.duration_s if s.duration_s > 0 else 0.0
         table.add_row(
-            d.device, band(d.energy_j, d.rel_uncertainty), f"{share:.1%}", f"{mean_w:.2f} W", d.provenance.value
+            one_line(d.device),
+            band(d.energy_j, d.rel_uncertainty),
+            f"{share:.1%}",
+            f"{mean_w:.2f} W",
+            d.provenance.value,
         )
     return table
 
@@ -98,7 +183,7 @@ def phase_table(s: RunSnapshot) -> Table:
         table.add_column(col, justify="left" if col == "phase" else "right")
     for phase, totals in inclusive_totals(s.phases).items():
         depth = phase.count(SEPARATOR)
-        label = "  " * depth + phase.rsplit(SEPARATOR, 1)[-1]
+        label = "  " * depth + one_line(phase.rsplit(SEPARATOR, 1)[-1])
         share = totals.energy_j / s.energy_j if s.energy_j > 0 else 0.0
         table.add_row(
             label,
@@ -139,13 +224,13 @@ def render_study(console: Console, study: Study) -> None:
     for o in study.outcomes:
         m = o.measurement
         if m is None:
-            table.add_row(o.name, f"[yellow]{o.status}[/]", "", "", "", "", "", "")
+            table.add_row(one_line(o.name), text(o.status, "yellow"), "", "", "", "", "", "")
             continue
         ratio = study.energy_ratio(o.name)
-        front = " [green]◆[/]" if o.name in study.front else ""
-        quality = f"{o.quality:.4f}" + ("" if (o.quality or 0) >= study.bound else " [red]✗[/]")
+        front = (" ◆", "green") if o.name in study.front else ""
+        quality = line(f"{o.quality:.4f}", "" if (o.quality or 0) >= study.bound else (" ✗", "red"))
         table.add_row(
-            o.name + front,
+            line(one_line(o.name), front),
             _energy(m.energy_per_sample_j),
             f"{100 * m.rel_uncertainty:.0f}%",
             f"{100 * m.rel_spread:.0f}%",
@@ -157,30 +242,39 @@ def render_study(console: Console, study: Study) -> None:
     console.print(table)
     shown: set[str] = set()  # a composed candidate repeats its steps' notes: print each once
     for o in study.outcomes:
-        for text in (f"[yellow]{o.status}[/]: {o.reason}",) if o.measurement is None else o.notes:
-            if text not in shown:
-                shown.add(text)
-                console.print(f"  [dim]{o.name}:[/] {text}", highlight=False)
+        notes = [line((o.status, "yellow"), f": {o.reason}")] if o.measurement is None else map(text, o.notes)
+        for note in notes:
+            if note.plain not in shown:
+                shown.add(note.plain)
+                console.print(line("  ", (f"{one_line(o.name)}:", "dim"), " ", note))
     console.print(
-        f"[dim]◆ Pareto front. Quality bound {study.bound:.4g}. ± combines the meter's band and "
-        "the repeats' spread; ratios share one meter, so only the spread (half the interquartile "
-        "range over the median) separates candidates.[/]"
+        text(
+            f"◆ Pareto front. Quality bound {study.bound:.4g}. ± combines the meter's band and "
+            "the repeats' spread; ratios share one meter, so only the spread (half the interquartile "
+            "range over the median) separates candidates.",
+            "dim",
+        )
     )
     rec = study.recommended
     if rec is None:
-        console.print("[yellow]No candidate meets the quality bound.[/]")
+        console.print(text("No candidate meets the quality bound.", "yellow"))
     elif rec is study.baseline:
         console.print("Recommendation: keep the baseline; no candidate within the bound used less energy.")
     else:
         ratio = study.energy_ratio(rec.name) or 0
         verdict = (
-            "greener, beyond the measurement spread"
+            text("greener, beyond the measurement spread")
             if study.greener
-            else "[yellow]not distinguishable from the baseline within the measurement spread[/]"
+            else text("not distinguishable from the baseline within the measurement spread", "yellow")
         )
         console.print(
-            f"Recommendation: [bold]{rec.name}[/] — {ratio:.2f}x less energy per sample "
-            f"({verdict}), {study.quality_name} {rec.quality:.4f} vs {study.baseline.quality:.4f}."
+            line(
+                "Recommendation: ",
+                (one_line(rec.name), "bold"),
+                f" — {ratio:.2f}x less energy per sample (",
+                verdict,
+                f"), {study.quality_name} {rec.quality:.4f} vs {study.baseline.quality:.4f}.",
+            )
         )
 
 

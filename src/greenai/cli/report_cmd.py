@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from greenai.cli.options import LedgerOpt
+from greenai.cli.render import one_line
 
 
 def report(
@@ -69,4 +70,4 @@ def report(
         training_type=training_type,
         max_quality_drop=max_quality_drop,
     )
-    print(f"wrote {path.resolve()}")
+    print(f"wrote {one_line(path.resolve())}")

@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from greenai.cli.options import JsonOpt, LedgerOpt, build_config, open_ledger, print_json
-from greenai.cli.render import band, make_console, render_run
+from greenai.cli.render import band, line, make_console, one_line, render_run
 from greenai.errors import GreenAIError
 from greenai.ledger import compare_runs, default_ledger_path, export_runs, record_to_dict
 from greenai.ledger.check import check_ledger
@@ -51,9 +51,9 @@ def list_runs(
         s = r.snapshot
         samples = s.counters.get("samples", 0)
         table.add_row(
-            r.start.run_id[:8],
-            r.start.name,
-            r.status,
+            one_line(r.start.run_id[:8]),
+            one_line(r.start.name),
+            one_line(r.status),
             iso_utc(r.start.started_at)[:19].replace("T", " "),
             f"{s.duration_s:.1f} s",
             band(s.energy_j, s.rel_uncertainty),
@@ -94,9 +94,11 @@ def show(
     )
     console.print(f"Started {iso_utc(record.start.started_at)} on {record.start.host} (pid {record.start.pid})")
     for meter in record.start.environment.get("meters", []):
-        console.print(f"  meter [bold]{meter['name']}[/] ({meter['provenance']}): {meter['detail']}")
+        console.print(
+            line("  meter ", (one_line(meter["name"]), "bold"), f" ({meter['provenance']}): {meter['detail']}")
+        )
     if record.start.tags:
-        console.print("  tags: " + ", ".join(f"{k}={v}" for k, v in record.start.tags.items()))
+        console.print("  tags: " + ", ".join(f"{one_line(k)}={one_line(v)}" for k, v in record.start.tags.items()))
     if forecasts:
         first, last = forecasts[0], forecasts[-1]
         console.print(
@@ -165,8 +167,8 @@ def compare(
         table.add_column(col, justify="left" if col in ("id", "name", "provenance") else "right")
     for r in comparison.runs:
         table.add_row(
-            r.run_id[:8],
-            r.name,
+            one_line(r.run_id[:8]),
+            one_line(r.name),
             r.provenance.value,
             f"{r.energy_j:.4g} J",
             _ratio(r.ratio.get("energy_j")),
@@ -178,7 +180,7 @@ def compare(
     console = make_console()
     console.print(table)
     for note in comparison.notes:
-        console.print(f"[yellow]note:[/] {note}")
+        console.print(line(("note:", "yellow"), f" {note}"))
 
 
 def delete(
@@ -194,7 +196,7 @@ def delete(
             if not sys.stdin.isatty():
                 raise GreenAIError("refusing to delete without confirmation: pass --yes")
             names = ", ".join(f"{r.start.run_id[:8]} ({r.start.name})" for r in records)
-            typer.confirm(f"Delete {names}?", abort=True)
+            typer.confirm(f"Delete {one_line(names)}?", abort=True)
         deleted = [store.delete_run(r.start.run_id) for r in records]
     if json_out:
         print_json({"deleted": deleted})

@@ -18,7 +18,7 @@ import typer
 from rich.table import Table
 
 from greenai.cli.options import JsonOpt, print_json
-from greenai.cli.render import make_console
+from greenai.cli.render import make_console, text
 from greenai.errors import ConfigError
 from greenai.units import S_PER_DAY, S_PER_HOUR, joules_to_kwh, kwh_to_joules, parse_duration_s
 
@@ -129,8 +129,11 @@ def simulate(
     console = make_console()
     console.print(_simulate_table(rows, trace.label, len(job_list)))
     console.print(
-        "[dim]Energy is estimated (each job's predicted energy, or duration x --power-w); "
-        f"carbon integrates it over trace {trace.label}.[/]"
+        text(
+            "Energy is estimated (each job's predicted energy, or duration x --power-w); "
+            f"carbon integrates it over trace {trace.label}.",
+            "dim",
+        )
     )
 
 

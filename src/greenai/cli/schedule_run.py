@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
-from rich.text import Text
 
 from greenai.cli.options import (
     IntensityOpt,
@@ -27,7 +26,7 @@ from greenai.cli.options import (
     build_config,
     print_json,
 )
-from greenai.cli.render import make_console
+from greenai.cli.render import line, make_console, one_line, text
 from greenai.errors import ConfigError
 from greenai.ledger.store import default_ledger_path
 from greenai.units import format_energy
@@ -151,7 +150,7 @@ def run_jobs(
     for job in jobs:
         if job.predicted_duration_s is not None or job.predicted_energy_j is not None:
             progress.print(
-                f"{job.job_id}: predicted {_or_dash(job.predicted_duration_s, 's')}, "
+                f"{one_line(job.job_id)}: predicted {_or_dash(job.predicted_duration_s, 's')}, "
                 f"{_or_dash(job.predicted_energy_j, 'J')} ({job.prediction_source})",
                 style="dim",
                 markup=False,
@@ -168,7 +167,7 @@ def run_jobs(
             batch_id=batch_id,
             policy=chosen,
             on_outcome=lambda o: progress.print(
-                f"{o.job_id}: {o.status}"
+                f"{one_line(o.job_id)}: {o.status}"
                 + (f", {format_energy(o.energy_j)} ({o.provenance})" if o.energy_j is not None else "")
                 + (f" — {o.error}" if o.error else ""),
                 style="dim",
@@ -253,16 +252,16 @@ def render_summary(summary: Any, executor: str, ledger_path: str) -> None:
             f"{format_energy(o.energy_j)} ± {(o.rel_uncertainty or 0) * 100:.0f}%" if o.energy_j is not None else "—"
         )
         table.add_row(
-            Text(o.job_id),
-            Text(o.status, style="green" if o.ok else "red"),
-            o.node[:12],
+            one_line(o.job_id),
+            text(one_line(o.status), "green" if o.ok else "red"),
+            one_line(o.node[:12]),
             energy,
             o.provenance or "—",
             f"{o.duration_s:.2f} s" if o.duration_s is not None else "—",
             "—" if math.isnan(overhead) else f"{overhead * 1000:.0f} ms",
             *((str(pauses),) if paused else ()),
-            (o.run_id or "—")[:8],
-            Text(o.error),
+            one_line((o.run_id or "—")[:8]),
+            text(o.error),
         )
     console.print(table)
     overhead = (
@@ -271,12 +270,14 @@ def render_summary(summary: Any, executor: str, ledger_path: str) -> None:
         else f"median {summary.overhead_median_s * 1000:.0f} ms, p95 {summary.overhead_p95_s * 1000:.0f} ms"
     )
     console.print(
-        f"[bold]{summary.completed}/{summary.jobs} completed[/], {summary.failed} failed; "
-        f"energy {format_energy(summary.energy_j)} ({summary.provenance or 'none measured'}; weakest "
-        f"source), carbon {summary.carbon_g:.4g} gCO2e; wall {summary.wall_s:.1f} s; "
-        f"scheduling overhead per job {overhead}"
+        line(
+            (f"{summary.completed}/{summary.jobs} completed", "bold"),
+            f", {summary.failed} failed; energy {format_energy(summary.energy_j)} "
+            f"({summary.provenance or 'none measured'}; weakest source), carbon {summary.carbon_g:.4g} gCO2e; "
+            f"wall {summary.wall_s:.1f} s; scheduling overhead per job {overhead}",
+        )
     )
-    console.print(Text(f"Stored in {ledger_path} as batch {summary.batch_id}", style="dim"))
+    console.print(text(f"Stored in {one_line(ledger_path)} as batch {one_line(summary.batch_id)}", "dim"))
 
 
 def _policy_stages(name: str | None, max_power_w: float | None, forecast: str | None, nodes: list[Node]) -> list[str]:

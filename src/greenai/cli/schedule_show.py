@@ -13,10 +13,9 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
-from rich.text import Text
 
 from greenai.cli.options import JsonOpt, LedgerOpt, open_ledger, print_json
-from greenai.cli.render import make_console
+from greenai.cli.render import make_console, one_line, text
 from greenai.errors import GreenAIError
 from greenai.ledger.export import iso_utc
 from greenai.ledger.jobs import JobStatus, batch_jobs, list_batches
@@ -41,7 +40,9 @@ def batches(
         table.add_column(col, justify="left" if col in ("batch", "first submitted (UTC)") else "right")
     for r in rows:
         started = iso_utc(r.first_submitted_at)[:19].replace("T", " ") if r.first_submitted_at else "—"
-        table.add_row(r.batch_id, started, str(r.jobs), str(r.completed), str(r.failed), format_energy(r.energy_j))
+        table.add_row(
+            one_line(r.batch_id), started, str(r.jobs), str(r.completed), str(r.failed), format_energy(r.energy_j)
+        )
     make_console().print(table)
 
 
@@ -85,9 +86,9 @@ def show(
         )
         predicted = format_energy(j.predicted_energy_j) if j.predicted_energy_j is not None else "—"
         table.add_row(
-            Text(j.job_id),
-            Text(j.status, style=STATUS_STYLE.get(j.status, "")),
-            j.node[:12],
+            one_line(j.job_id),
+            text(one_line(j.status), STATUS_STYLE.get(j.status, "")),
+            one_line(j.node[:12]),
             energy,
             j.provenance or "—",
             f"{j.carbon_g:.3g}" if j.carbon_g is not None else "—",
@@ -95,8 +96,8 @@ def show(
             f"{j.scheduling_overhead_s * 1000:.0f} ms" if j.scheduling_overhead_s is not None else "—",
             str(j.pauses),
             predicted,
-            (j.run_id or "—")[:8],
-            Text(j.error),
+            one_line((j.run_id or "—")[:8]),
+            text(j.error),
         )
     console = make_console()
     console.print(table)

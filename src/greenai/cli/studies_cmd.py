@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from greenai.cli.options import JsonOpt, LedgerOpt, open_ledger, print_json
-from greenai.cli.render import make_console
+from greenai.cli.render import make_console, one_line
 from greenai.errors import RunNotFoundError
 
 
@@ -46,7 +46,7 @@ def studies(
         for col in ("study", "started", "candidates"):
             table.add_column(col)
         for study_id, created, count in found:
-            table.add_row(study_id[:12], time.strftime("%Y-%m-%d %H:%M", time.localtime(created)), str(count))
+            table.add_row(one_line(study_id[:12]), time.strftime("%Y-%m-%d %H:%M", time.localtime(created)), str(count))
         console.print(table)
         return
     base = next((r for r in rows if r.name == "baseline"), None)
@@ -71,8 +71,8 @@ def studies(
             else ""
         )
         table.add_row(
-            r.name,
-            r.status,
+            one_line(r.name),
+            one_line(r.status),
             f"{r.energy_per_sample_j * 1e3:.4g} mJ ± {100 * (r.rel_uncertainty or 0):.0f}%"
             if r.energy_per_sample_j
             else "",

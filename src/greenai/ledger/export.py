@@ -73,7 +73,7 @@ def _write_json(records: Sequence[RunRecord], out: TextIO, loader: SampleLoader 
 
 
 def _write_run_csv(records: Sequence[RunRecord], out: TextIO) -> None:
-    writer = csv.writer(out, lineterminator="\n")
+    writer = _csv_writer(out)
     writer.writerow(RUN_COLUMNS)
     for record in records:
         row = record_to_dict(record) | {"started_at": iso_utc(record.start.started_at)}
@@ -81,7 +81,7 @@ def _write_run_csv(records: Sequence[RunRecord], out: TextIO) -> None:
 
 
 def _write_sample_csv(records: Sequence[RunRecord], out: TextIO, loader: SampleLoader) -> None:
-    writer = csv.writer(out, lineterminator="\n")
+    writer = _csv_writer(out)
     writer.writerow(SAMPLE_COLUMNS)
     for record in records:
         run_id = record.start.run_id
@@ -173,6 +173,26 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+def _csv_writer(out: TextIO) -> Any:
+    """Text cells always quoted: with "\\n" ending rows, the csv module would leave a name
+    holding a carriage return unquoted, and a reader would split the row there."""
+    return csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)
+
+
+# a cell starting with one of these is a formula to a spreadsheet (=HYPERLINK(...), +cmd|...)
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _cells(row: dict[str, Any], columns: Sequence[str]) -> list[Any]:
-    """CSV cells in column order; None (unknown) as an empty cell."""
-    return ["" if row[c] is None else row[c] for c in columns]
+    """CSV cells in column order; None (unknown) as an empty cell; a text cell that a
+    spreadsheet would run as a formula (a run named `=HYPERLINK(...)`) gets a leading single
+    quote, as OWASP's advice on CSV injection says (numbers are written as they are)."""
+    return [_cell(row[c]) for c in columns]
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
