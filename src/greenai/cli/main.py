@@ -12,9 +12,11 @@ import typer
 
 from greenai.cli import (
     calibrate_cmd,
+    dashboard_cmd,
     demo_cmd,
     env_cmd,
     estimate_cmd,
+    monitor_cmd,
     optimize_cmd,
     report_cmd,
     run_cmd,
@@ -43,6 +45,8 @@ app.command("calibrate")(calibrate_cmd.calibrate)
 app.command("optimize")(optimize_cmd.optimize)
 app.command("studies")(studies_cmd.studies)
 app.command("report")(report_cmd.report)
+app.command("monitor")(monitor_cmd.monitor)
+app.command("dashboard")(dashboard_cmd.dashboard)
 
 runs_app = typer.Typer(help="List, show, export, compare and delete recorded runs.", no_args_is_help=True)
 runs_app.command("list")(runs_cmd.list_runs)

@@ -1,0 +1,210 @@
+"""What each dashboard page shows, built from the ledger with the reports' own views and charts
+(`reports.model.run_view`, `reports.multi.comparison_view/study_view/batch_view`,
+`reports.charts`), so a page and a report of the same run draw the same figures.
+
+Charts leave here as JSON (plotly's figure format, its numpy series as base64 typed arrays),
+made safe to place inside `<script type="application/json">`: no inline script is ever
+sent, and /static/dashboard.js draws each figure.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sqlite3
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from greenai.dashboard.series import Loaded, SeriesCache
+from greenai.errors import RunNotFoundError
+from greenai.ledger.candidates import list_studies, study_candidates
+from greenai.ledger.jobs import batch_jobs, list_batches
+from greenai.ledger.records import RunRecord, RunStatus
+from greenai.ledger.run_forecasts import run_forecasts
+from greenai.ledger.store import Ledger
+from greenai.reports.model import RunView, run_view
+
+MAX_COMPARED = 12
+VIEW_CACHE_RUNS = 32
+
+
+class NotFound(Exception):
+    """An unknown run, study or batch: a 404 page saying what was asked for."""
+
+
+class Ambiguous(Exception):
+    """An id prefix that matches several: a 400 page listing them."""
+
+    def __init__(self, message: str, matches: Sequence[tuple[str, str]]) -> None:
+        super().__init__(message)
+        self.matches = list(matches)  # (label, href)
+
+
+def figure_json(fig: Any) -> str:
+    """A plotly figure as JSON that cannot end a <script> element or open a comment: `<`,
+    `>` and `&` only occur inside JSON strings, where their \\u escapes mean the same."""
+    text: str = fig.to_json()
+    return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
+
+
+@dataclass
+class RunPage:
+    view: RunView
+    charts: dict[str, str]  # chart id -> figure JSON
+    cursor: int  # the samples table's rowid the page was read up to (live polls start there)
+    devices: list[str]  # the power chart's traces, in order
+    live: bool
+    last_energy: dict[str, float]  # each device's cumulative energy at its last sample read
+
+
+class Pages:
+    """Builds pages; keeps the reduced samples of runs (`SeriesCache`) and the finished pages
+    of finished runs (a finished run's figures never change)."""
+
+    def __init__(self) -> None:
+        self.series = SeriesCache()
+        self._views: OrderedDict[tuple[str, float, str], RunPage] = OrderedDict()
+        self._lock = threading.Lock()
+
+    # -- one run ---------------------------------------------------------------------------
+
+    def run(self, store: Ledger, run_id: str) -> RunPage:
+        record = store.get_run(run_id)
+        key = (record.start.run_id, record.updated_at, record.status)
+        live = record.status == RunStatus.RUNNING
+        if not live:
+            with self._lock:
+                cached = self._views.get(key)
+                if cached is not None:
+                    self._views.move_to_end(key)
+                    return cached
+        view, loaded = self.view(store, record)
+        last = {s.device: s.energy_j for s in loaded.samples if math.isfinite(s.energy_j)}
+        devices = [s.device for s in view.power]
+        page = RunPage(view, run_charts(view, "run1", live=live), loaded.cursor, devices, live, last)
+        if not live:
+            with self._lock:
+                self._views[key] = page
+                while len(self._views) > VIEW_CACHE_RUNS:
+                    self._views.popitem(last=False)
+        return page
+
+    def view(self, store: Ledger, record: RunRecord) -> tuple[RunView, Loaded]:
+        """The report's view of a run, drawn from its reduced samples, with its own counts."""
+        loaded = self.series.load(store, record)
+        view = run_view(record, loaded.samples, run_forecasts(store, record.start.run_id))
+        view.sample_count = loaded.rows
+        view.power = tuple(dataclasses.replace(s, raw_points=loaded.counts.get(s.device, 0)) for s in view.power)
+        return view, loaded
+
+    # -- several runs ----------------------------------------------------------------------
+
+    def compare(self, store: Ledger, ids: Sequence[str]) -> tuple[list[RunView], Any, dict[str, str]]:
+        from greenai.reports import charts as c
+        from greenai.reports.multi import comparison_view
+
+        views: list[RunView] = []
+        seen: set[str] = set()
+        for run_id in ids[:MAX_COMPARED]:
+            full = resolve_run(store, run_id)
+            if full in seen:
+                continue
+            seen.add(full)
+            views.append(self.view(store, store.get_run(full))[0])
+        comparison = comparison_view(views) if len(views) > 1 else None
+        charts: dict[str, str] = {}
+        if comparison is not None:
+            charts["cmp-power"] = figure_json(c.compare_power_chart(comparison))
+            charts["cmp-devices"] = figure_json(c.compare_device_chart(comparison))
+            if comparison.phases:
+                charts["cmp-phases"] = figure_json(c.compare_phase_chart(comparison))
+        return views, comparison, charts
+
+    # -- studies and batches ---------------------------------------------------------------
+
+    def study(self, store: Ledger, study: str, max_quality_drop: float) -> tuple[Any, dict[str, str]]:
+        from greenai.reports import charts as c
+        from greenai.reports.multi import study_view
+
+        rows = study_candidates(store, study)
+        ids = sorted({r.study_id for r in rows})
+        if not ids:
+            raise NotFound(f"no optimization study matches {study!r}")
+        if len(ids) > 1:
+            raise Ambiguous(f"{study!r} matches {len(ids)} studies", [(i, f"/studies/{i}") for i in ids])
+        sv = study_view(rows, max_quality_drop)
+        return sv, {"study": figure_json(c.study_chart(sv))}
+
+    def batch(self, store: Ledger, batch: str) -> tuple[Any, dict[str, str]]:
+        from greenai.reports import charts as c
+        from greenai.reports.multi import batch_view
+
+        matches = batch_ids(store, batch)
+        if not matches:
+            raise NotFound(f"no schedule batch matches {batch!r}")
+        if len(matches) > 1:
+            raise Ambiguous(f"{batch!r} matches several batches", [(i, f"/batches/{i}") for i in matches])
+        jobs = batch_jobs(store, matches[0])
+
+        def load(run_id: str) -> tuple[RunRecord, Any]:
+            record = store.get_run(run_id)
+            return record, self.series.load(store, record).samples
+
+        bv = batch_view(jobs, load)
+        return bv, {"batch": figure_json(c.batch_chart(bv))}
+
+
+def run_charts(view: RunView, prefix: str, live: bool = False) -> dict[str, str]:
+    """The run report's charts (reports.charts), as figure JSON keyed by chart id; a live run
+    always has its power and energy charts, even before its first samples."""
+    from greenai.reports import charts as c
+
+    out: dict[str, str] = {}
+    if view.power or live:
+        out[f"{prefix}-power"] = figure_json(c.power_chart(view))
+        out[f"{prefix}-energy"] = figure_json(c.energy_chart(view))
+    if view.devices:
+        out[f"{prefix}-devices"] = figure_json(c.device_chart(view))
+    if view.phases:
+        out[f"{prefix}-phases"] = figure_json(c.phase_chart(view))
+    intensity = c.intensity_chart(view)
+    if intensity is not None:
+        out[f"{prefix}-intensity"] = figure_json(intensity)
+    return out
+
+
+def resolve_run(store: Ledger, id_or_prefix: str) -> str:
+    from greenai.dashboard.query import resolve_run as matches_of
+
+    matches = matches_of(store, id_or_prefix)
+    if not matches:
+        raise NotFound(f"no run matches {id_or_prefix!r}")
+    if len(matches) > 1:
+        raise Ambiguous(f"run id {id_or_prefix!r} matches several runs", [(m, f"/runs/{m}") for m in matches])
+    return matches[0]
+
+
+def batch_ids(store: Ledger, prefix: str, shown: int = 10) -> list[str]:
+    def work(conn: sqlite3.Connection) -> list[str]:
+        rows = conn.execute(
+            "SELECT DISTINCT batch_id FROM schedule_jobs WHERE substr(batch_id, 1, ?) = ? ORDER BY batch_id LIMIT ?",
+            (len(prefix), prefix, shown + 1),
+        ).fetchall()
+        exact = [str(r[0]) for r in rows if r[0] == prefix]
+        return exact or [str(r[0]) for r in rows]
+
+    return store.transaction(work, write=False) if prefix else []
+
+
+def studies(store: Ledger) -> list[tuple[str, float, int]]:
+    return list_studies(store)
+
+
+def batches(store: Ledger, limit: int = 500) -> list[Any]:
+    return list_batches(store, limit)
+
+
+__all__ = ["Ambiguous", "NotFound", "Pages", "RunNotFoundError", "figure_json", "run_charts"]
