@@ -44,7 +44,7 @@ def test_main_assembles_the_command_tree():
 
     groups = {g.name: g.typer_instance for g in app.registered_groups}
     assert names(app) == ["env", "run", "demo", "estimate", "calibrate", "optimize", "studies", "report"]
-    assert names(groups["runs"]) == ["list", "show", "export", "compare", "delete"]
+    assert names(groups["runs"]) == ["list", "show", "export", "compare", "delete", "check"]
     assert names(groups["schedule"]) == ["simulate", "run", "batches", "show"]
 
 
