@@ -94,6 +94,7 @@ class Sampler:
         self._flush_tried = False  # the first flush follows the first tick
         self._flush_failing = False
         self._unflushed: list[SampleRow] = []
+        self._in_flight = 0  # rows being written by a flush under way
         self.notes: list[str] = []  # what went wrong with the meters, for the run's result
 
     def start(self) -> None:
@@ -149,7 +150,7 @@ class Sampler:
     def pending_rows(self) -> int:
         """Sample rows held in memory, waiting for the ledger (for tests and benchmarks)."""
         with self._lock:
-            return len(self._unflushed) + len(self._acc.pending_samples)
+            return len(self._unflushed) + len(self._acc.pending_samples) + self._in_flight
 
     # -- the sampling thread ---------------------------------------------------------
     def _loop(self) -> None:
@@ -279,6 +280,7 @@ class Sampler:
         if self._sink is None:
             return
         rows = self.take_unflushed()
+        self._in_flight = len(rows)
         try:
             self._sink(self.snapshot(), rows)
             self._flush_failing = False
@@ -291,6 +293,8 @@ class Sampler:
                 if len(rows) > MAX_PENDING_ROWS:
                     rows = thin_rows(rows, MAX_PENDING_ROWS // 2)
                 self._unflushed = rows
+        finally:
+            self._in_flight = 0
 
 
 def _describe(error: BaseException) -> str:
