@@ -491,12 +491,14 @@ def _status_for(exc: BaseException | None) -> str:
 
 
 _held_for_fork: list[Ledger] = []
+_fork_state = {"active_lock": False}
 
 
 def _before_fork() -> None:
     """In the forking thread: no ledger transaction of a running tracker is under way while
-    the process is copied (bounded: a flush stuck on a locked ledger is not waited for)."""
-    _active_lock.acquire()
+    the process is copied (bounded: a flush stuck on a locked ledger is not waited for, nor
+    a lock this very thread might hold, e.g. a fork from a signal handler)."""
+    _fork_state["active_lock"] = _active_lock.acquire(timeout=FORK_LOCK_TIMEOUT_S)
     for tracker in list(_active):
         ledger = tracker._ledger
         if ledger is not None and ledger.hold(FORK_LOCK_TIMEOUT_S):
@@ -506,7 +508,9 @@ def _before_fork() -> None:
 def _after_fork_in_parent() -> None:
     while _held_for_fork:
         _held_for_fork.pop().release()
-    _active_lock.release()
+    if _fork_state["active_lock"]:
+        _fork_state["active_lock"] = False
+        _active_lock.release()
 
 
 def _after_fork_in_child() -> None:
