@@ -79,7 +79,7 @@ def replayed_run(log: Path, profiles: list[Path]) -> dict[tuple[str, int, str], 
 def zoo_counts(times: dict[tuple[str, int, str], float]) -> Iterator[tuple[tuple[str, int, str], float, Any]]:
     """(case, measured time, OpCounts) for every case of a replayed run, counted as the
     accuracy benchmark counts it."""
-    from greenai.estimate.counting import count_ops
+    from greenai.estimation.counting import count_ops
 
     for (name, batch, mode), t in sorted(times.items()):
         model, x = build(name, batch)

@@ -2,7 +2,7 @@
 
     python benchmarks/cache_residency.py            # ~20 s
 
-Calibration (greenai.estimate.microbench.make_copies) times each operation on copies of its
+Calibration (greenai.estimation.microbench.make_copies) times each operation on copies of its
 inputs cycled through 64 MiB, so every call finds its weights out of the private caches, as a
 big model's are. A small model's weights stay in the cache from one batch to the next. Here
 `F.linear` at small batch, per shape: `warm` calls it on one weight matrix again and again;
@@ -29,7 +29,7 @@ def main() -> None:
     import torch
     import torch.nn.functional as F
 
-    from greenai.estimate.timing import run_bench
+    from greenai.estimation.timing import run_bench
 
     torch.set_grad_enabled(False)
     times: dict[tuple[int, int, int], dict[str, list[float]]] = {s: {"warm": [], "cold": []} for s in SHAPES}

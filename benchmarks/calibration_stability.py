@@ -34,9 +34,9 @@ def main() -> None:
 
     import warnings
 
-    from greenai.estimate.calibrate import calibrate
-    from greenai.estimate.counting import count_ops
-    from greenai.estimate.predict import predict
+    from greenai.estimation.calibrate import calibrate
+    from greenai.estimation.counting import count_ops
+    from greenai.estimation.predict import predict
 
     warnings.simplefilter("ignore")
     zoo = load_zoo()

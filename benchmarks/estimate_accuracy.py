@@ -9,7 +9,7 @@ in at most 60 s.
 (--profile FILE reuses a calibration saved there, or calibrates and saves it: to iterate on
 counting and prediction without recalibrating; the published figures calibrate afresh.)
 
-1. Calibrate once (`greenai.estimate.calibrate.calibrate`, micro-benchmarks only: the models
+1. Calibrate once (`greenai.estimation.calibrate.calibrate`, micro-benchmarks only: the models
    below are never seen by the calibration), report its wall time.
 2. For each model of the zoo (tests/estimate/models.py) x batch size x {inference batch,
    training step (forward, loss = output.sum(), backward, Adam)}:
@@ -158,10 +158,10 @@ def measure(model, x, mode: str, seconds: float, windows: int = 3):
 
 
 def run(args: argparse.Namespace) -> tuple[list[Case], object, dict]:
-    from greenai.estimate.calibrate import calibrate, describe
-    from greenai.estimate.counting import count_ops
-    from greenai.estimate.predict import predict
-    from greenai.estimate.profile import default_profile, load_profile
+    from greenai.estimation.calibrate import calibrate, describe
+    from greenai.estimation.counting import count_ops
+    from greenai.estimation.predict import predict
+    from greenai.estimation.profile import default_profile, load_profile
 
     info = {"load_before": os.getloadavg(), "waited_s": wait_for_quiet(args.max_wait)}
     reuse = Path(args.profile) if args.profile else None

@@ -30,7 +30,7 @@ def main() -> None:
     import torch
     from torch.profiler import ProfilerActivity, profile
 
-    from greenai.estimate.counting import count_ops
+    from greenai.estimation.counting import count_ops
 
     model, x = build("transformer", args.batch)
     model.eval()

@@ -23,7 +23,7 @@ for-loop's `sqrt` of zeros is slow on this CPU (see `--sqrt`, which times torch.
 steps, gradients kept) right after: nothing (back to back, as calibration used to time it), a
 pass over 8 MiB or 32 MiB of other memory, or the forward and backward of a training step;
 medians of 50 calls each. It is the evidence for calibrating the optimizer with cold caches
-(greenai.estimate.timing.run_cold).
+(greenai.estimation.timing.run_cold).
 """
 
 from __future__ import annotations

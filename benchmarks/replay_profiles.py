@@ -54,8 +54,8 @@ def main() -> None:
     ap.add_argument("log", type=Path, help="stdout of benchmarks/estimate_accuracy.py")
     ap.add_argument("profiles", type=Path, nargs="+", help="calibration profiles to judge")
     args = ap.parse_args()
-    from greenai.estimate.predict import predict
-    from greenai.estimate.profile import load_profile
+    from greenai.estimation.predict import predict
+    from greenai.estimation.profile import load_profile
 
     times = replayed_run(args.log, args.profiles)
     profiles = [load_profile(p) for p in args.profiles]

@@ -31,8 +31,8 @@ def main() -> None:
     ap.add_argument("log", type=Path, help="stdout of benchmarks/estimate_accuracy.py")
     ap.add_argument("profile", type=Path, help="the profile that run used (its --profile)")
     args = ap.parse_args()
-    from greenai.estimate.predict import predict
-    from greenai.estimate.profile import load_profile
+    from greenai.estimation.predict import predict
+    from greenai.estimation.profile import load_profile
 
     times = replayed_run(args.log, [args.profile])
     profile = load_profile(args.profile)

@@ -36,7 +36,7 @@ LAYERS: dict[str, int] = {
     "ledger": 5,
     "tracking": 6,
     "distributed": 7,
-    "estimate": 7,
+    "estimation": 7,  # greenai.estimation: the function greenai.estimate must not be shadowed
     "optimize": 8,
     "tune": 8,
     "schedule": 9,

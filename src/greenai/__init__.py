@@ -26,7 +26,7 @@ __all__ = [
 if TYPE_CHECKING:
     from greenai.config import Config, load_config
     from greenai.errors import BudgetExceeded, GreenAIError
-    from greenai.estimate.api import estimate
+    from greenai.estimation.api import estimate
     from greenai.reports.api import report
     from greenai.tracking.budget import Budget
     from greenai.tracking.result import RunResult
@@ -38,7 +38,7 @@ _LAZY = {
     "RunResult": "greenai.tracking.result",
     "Budget": "greenai.tracking.budget",
     "BudgetExceeded": "greenai.errors",
-    "estimate": "greenai.estimate.api",
+    "estimate": "greenai.estimation.api",  # the package is `estimation`: see tests/test_public_names.py
     "report": "greenai.reports.api",  # the package is `reports` so `import greenai.reports` never shadows this
     "load_config": "greenai.config",
     "Config": "greenai.config",

@@ -74,7 +74,7 @@ def test_nothing_configured_is_the_world_average_everywhere(tmp_path: Path) -> N
     """One rule (carbon.resolve.configured_intensity) for the tracker, the estimator and reports."""
     from greenai.carbon import WORLD_INTENSITY_G_PER_KWH, configured_intensity
     from greenai.config import Config
-    from greenai.estimate.api import price
+    from greenai.estimation.api import price
 
     for nothing in ("", None):
         world = configured_intensity(nothing)

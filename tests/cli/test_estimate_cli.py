@@ -62,7 +62,7 @@ def test_stale_profile_is_refused(tmp_path):
     (tmp_path / "fac.py").write_text(FACTORY)
     import dataclasses
 
-    from greenai.estimate.profile import current_fingerprint, default_profile, save_profile
+    from greenai.estimation.profile import current_fingerprint, default_profile, save_profile
 
     here = current_fingerprint()
     other = dataclasses.replace(here, cpu_model="Imaginary CPU 9000", logical_cpus=128)

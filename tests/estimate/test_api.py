@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from greenai.config import Config
-from greenai.estimate.api import estimate, load_factory, planned_steps
-from greenai.estimate.counting import EstimateError
+from greenai.estimation.api import estimate, load_factory, planned_steps
+from greenai.estimation.counting import EstimateError
 from greenai.units import J_PER_KWH
 
 

@@ -9,8 +9,8 @@ import time
 import numpy as np
 import pytest
 
-from greenai.estimate import microbench as mb
-from greenai.estimate.calibrate import (
+from greenai.estimation import microbench as mb
+from greenai.estimation.calibrate import (
     Segment,
     _fit_energy,
     calibrate,
@@ -20,8 +20,8 @@ from greenai.estimate.calibrate import (
     nnls_lawson_hanson,
     size_correction,
 )
-from greenai.estimate.ops import SINGLE_IMAGE, OpClass
-from greenai.estimate.profile import (
+from greenai.estimation.ops import SINGLE_IMAGE, OpClass
+from greenai.estimation.profile import (
     BASIS_ACTIVE_POWER,
     BASIS_COEFFICIENTS,
     TimeModel,
@@ -161,7 +161,7 @@ def test_benchmarks_count_what_op_counting_counts():
     """The FLOPs and bytes the calibration fits against are op counting's, kernel by kernel."""
     import torch
 
-    from greenai.estimate.counting import count_ops
+    from greenai.estimation.counting import count_ops
 
     wanted = {
         "linear 64x128->128",
@@ -192,8 +192,8 @@ def test_convolution_benchmarks_are_in_the_regime_counting_marks_and_each_group_
     the benchmark calibrates the one-image roofline; each group has sizes enough to fit."""
     import torch
 
-    from greenai.estimate.calibrate import MIN_POINTS_FULL
-    from greenai.estimate.counting import count_ops
+    from greenai.estimation.calibrate import MIN_POINTS_FULL
+    from greenai.estimation.counting import count_ops
 
     benches = [b for b in mb.suite((mb.FP32, mb.BF16), backward=False) if b.op_class is OpClass.CONV]
     for bench in (b for b in benches if b.dtype == mb.FP32):
@@ -238,7 +238,7 @@ def test_forward_benchmarks_are_timed_in_inference_mode_entered_once():
 def test_fused_adam_benchmark_counts_what_op_counting_counts():
     import torch
 
-    from greenai.estimate.counting import count_ops
+    from greenai.estimation.counting import count_ops
 
     bench = mb.fused_optimizer_benches()[0]
     assert bench.op == "_fused_adam" and bench.group == "elementwise/float32@_fused_adam"
@@ -248,7 +248,7 @@ def test_fused_adam_benchmark_counts_what_op_counting_counts():
 
 
 def test_optimizer_costs_are_timed_with_cold_caches(monkeypatch):
-    from greenai.estimate import eager, timing
+    from greenai.estimation import eager, timing
 
     evictions = []
     monkeypatch.setattr(timing, "evict_caches", lambda: evictions.append(1))
@@ -262,7 +262,7 @@ def test_cold_runs_work_inside_and_outside_inference_mode(monkeypatch):
     """The eviction buffer, made on first use, stays usable whichever mode came first."""
     import torch
 
-    from greenai.estimate import timing
+    from greenai.estimation import timing
 
     monkeypatch.setattr(timing, "_EVICT", [])
     monkeypatch.setattr(timing, "EVICT_BYTES", 1 << 16)
@@ -273,7 +273,7 @@ def test_cold_runs_work_inside_and_outside_inference_mode(monkeypatch):
 
 
 def test_python_call_cost_is_a_small_positive_share():
-    from greenai.estimate.eager import python_call_cost
+    from greenai.estimation.eager import python_call_cost
 
     share = python_call_cost(0.02)
     assert 0.0 <= share < 20e-6
@@ -302,8 +302,8 @@ def test_training_forward_group_is_fitted_net_of_autograd_recording():
     """A training-forward group (batch norm with batch statistics) gets its own roofline,
     keyed by pass and operator, from synthetic timings; predict adds the autograd recording
     per kernel apart, so calibration takes it out of the measured times."""
-    from greenai.estimate.calibrate import _fit_time
-    from greenai.estimate.eager import Context
+    from greenai.estimation.calibrate import _fit_time
+    from greenai.estimation.eager import Context
 
     ctx = Context(module_call_s=1e-6, grad_record_s=3e-6, backward_call_s=10e-6, view_s=1e-6)
     o, bw = 5e-6, 2e9
@@ -334,7 +334,7 @@ def test_training_forward_group_is_fitted_net_of_autograd_recording():
 def test_training_forward_benchmarks_count_what_op_counting_counts():
     import torch
 
-    from greenai.estimate.counting import count_ops
+    from greenai.estimation.counting import count_ops
 
     class Run(torch.nn.Module):
         def __init__(self, call):
@@ -365,7 +365,7 @@ def test_training_forward_benchmarks_count_what_op_counting_counts():
 def test_max_pooling_is_benchmarked_on_varied_values(monkeypatch):
     """Max pooling's comparisons are branches: on a constant tensor all are predicted, on real
     activations not, so its benchmarks use random values (deterministic, seeded)."""
-    from greenai.estimate.timing import varied
+    from greenai.estimation.timing import varied
 
     a, b = varied(4, 8), varied(4, 8)
     assert a.unique().numel() > 16 and bool((a == b).all()) and a.data_ptr() != b.data_ptr()
@@ -380,7 +380,7 @@ def test_max_pooling_is_benchmarked_on_varied_values(monkeypatch):
 def test_serial_busy_cpus_from_synthetic_loop_times():
     """Busy CPUs during the serial part of a loop: the loop's CPU time less the kernels' over
     its wall time less the kernels'."""
-    from greenai.estimate.eager import serial_busy
+    from greenai.estimation.eager import serial_busy
 
     # 100 iterations: kernel 70 us at 2 CPUs, then 300 us of serial work at 1.9 CPUs
     wall = 100 * (70e-6 + 300e-6)

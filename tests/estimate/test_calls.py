@@ -10,8 +10,8 @@ import pytest
 torch = pytest.importorskip("torch")
 from torch import nn
 
-from greenai.estimate.counting import count_ops
-from greenai.estimate.ops import Pass
+from greenai.estimation.counting import count_ops
+from greenai.estimation.ops import Pass
 
 
 def _forward(counts):

@@ -13,8 +13,8 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from greenai.errors import GreenAIError
-from greenai.estimate.counting import EstimateError, count_ops
-from greenai.estimate.ops import SINGLE_IMAGE, OpClass, OpCounts, Pass
+from greenai.estimation.counting import EstimateError, count_ops
+from greenai.estimation.ops import SINGLE_IMAGE, OpClass, OpCounts, Pass
 
 F32 = 4  # bytes per float32
 
@@ -442,7 +442,7 @@ def test_max_pool1d_outside_autograd_is_counted_as_the_kernel_eager_cpu_runs():
     max_pool2d_with_indices under autograd; fake tensors always take the latter."""
     import torch
 
-    from greenai.estimate.counting import count_ops
+    from greenai.estimation.counting import count_ops
 
     model = torch.nn.Sequential(torch.nn.Conv1d(1, 4, 3), torch.nn.MaxPool1d(4))
     x = torch.randn(2, 1, 64)

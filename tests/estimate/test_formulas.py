@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from greenai.estimate.formulas import (
+from greenai.estimation.formulas import (
     compression_ratio,
     energy_j,
     total_energy,

@@ -8,7 +8,7 @@ import math
 import pytest
 
 from greenai.errors import EstimateError
-from greenai.estimate.api import MAX_STEPS, planned_steps
+from greenai.estimation.api import MAX_STEPS, planned_steps
 
 
 @pytest.mark.parametrize(

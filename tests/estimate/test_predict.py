@@ -6,10 +6,10 @@ import dataclasses
 
 import pytest
 
-from greenai.estimate import coefficients as co
-from greenai.estimate.ops import SINGLE_IMAGE, OpClass, OpCounts, OpRecord, Pass
-from greenai.estimate.predict import module_calls, predict, whole_run
-from greenai.estimate.profile import (
+from greenai.estimation import coefficients as co
+from greenai.estimation.ops import SINGLE_IMAGE, OpClass, OpCounts, OpRecord, Pass
+from greenai.estimation.predict import module_calls, predict, whole_run
+from greenai.estimation.profile import (
     BASIS_ACTIVE_POWER,
     BASIS_COEFFICIENTS,
     EnergyModel,

@@ -9,8 +9,8 @@ import warnings
 import pytest
 
 from greenai.errors import GreenAIError
-from greenai.estimate.ops import OpClass
-from greenai.estimate.profile import (
+from greenai.estimation.ops import OpClass
+from greenai.estimation.profile import (
     BASIS_ACTIVE_POWER,
     BenchPoint,
     EnergyModel,

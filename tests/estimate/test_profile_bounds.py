@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from greenai.errors import ProfileError
-from greenai.estimate.profile import MAX_PROFILE_BYTES, load_profile
+from greenai.estimation.profile import MAX_PROFILE_BYTES, load_profile
 
 
 def test_a_profile_that_is_not_a_regular_file_is_refused(tmp_path: Path) -> None:

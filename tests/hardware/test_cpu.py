@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from greenai.estimate import microbench
+from greenai.estimation import microbench
 from greenai.hardware.cpu import (
     CpuFeatures,
     CpuInfo,
@@ -141,7 +141,7 @@ def test_this_machine_agrees_with_proc_cpuinfo():
 
 # -- one bf16 rule ---------------------------------------------------------------------------
 # A Skylake/Cascade Lake Xeon: AVX-512 without bf16 instructions. oneDNN reports bf16 support
-# there (it emulates it), which estimate/microbench.py used to count as native.
+# there (it emulates it), which estimation/microbench.py used to count as native.
 SKYLAKE = (
     "processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Gold 6140\nflags\t\t: avx2 avx512f avx512bw avx512vl avx512dq\n"
 )

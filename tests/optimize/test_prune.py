@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from greenai.errors import ConfigError, TransformSkipped
-from greenai.estimate.counting import count_ops
+from greenai.estimation.counting import count_ops
 from greenai.optimize.candidate import Candidate, OptimizeTask
 from greenai.optimize.model_stats import count_parameters, model_size_bytes
 from greenai.optimize.transforms.importance import hessian_diagonal, obd_scores, taylor_scores

@@ -18,8 +18,8 @@ def calibrate(
 ) -> None:
     """Run micro-benchmarks (matmul, convolution, elementwise, ... in fp32/bf16/int8) under the
     tracker and store this machine's calibration profile for `greenai estimate`."""
-    from greenai.estimate.calibrate import calibrate as run_calibration
-    from greenai.estimate.profile import profile_path
+    from greenai.estimation.calibrate import calibrate as run_calibration
+    from greenai.estimation.profile import profile_path
 
     console = make_console(stderr=json_out)
     with console.status("calibrating...") as status:

@@ -41,8 +41,8 @@ def estimate(
     json_out: JsonOpt = False,
 ) -> None:
     """Predict time and energy of inference and a training step from the model itself."""
-    from greenai.estimate.api import estimate as run_estimate
-    from greenai.estimate.api import load_factory
+    from greenai.estimation.api import estimate as run_estimate
+    from greenai.estimation.api import load_factory
 
     config = build_config(intensity=intensity, pue=pue, price=price)
     model, example = load_factory(factory)

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from greenai.config import Config, load_config
-from greenai.estimate.counting import EstimateError, count_ops
-from greenai.estimate.ops import OpCounts
-from greenai.estimate.predict import Prediction, RunPrediction, predict, whole_run
-from greenai.estimate.profile import Profile, load_profile
+from greenai.estimation.counting import EstimateError, count_ops
+from greenai.estimation.ops import OpCounts
+from greenai.estimation.predict import Prediction, RunPrediction, predict, whole_run
+from greenai.estimation.profile import Profile, load_profile
 from greenai.factories import call_factory
 from greenai.units import carbon_g, cost, joules_to_kwh
 

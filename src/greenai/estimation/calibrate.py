@@ -32,10 +32,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from greenai.estimate import microbench as mb
-from greenai.estimate.eager import Context, context
-from greenai.estimate.ops import OpClass
-from greenai.estimate.profile import (
+from greenai.estimation import microbench as mb
+from greenai.estimation.eager import Context, context
+from greenai.estimation.ops import OpClass
+from greenai.estimation.profile import (
     BASIS_ACTIVE_POWER,
     BASIS_COEFFICIENTS,
     BenchPoint,
@@ -46,7 +46,7 @@ from greenai.estimate.profile import (
     now_iso,
     save_profile,
 )
-from greenai.estimate.timing import quiet, run_bench
+from greenai.estimation.timing import quiet, run_bench
 from greenai.meters.base import Provenance
 
 COMPUTE_CLASSES = frozenset({OpClass.MATMUL, OpClass.CONV, OpClass.DEPTHWISE_CONV, OpClass.RECURRENT})

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from greenai.estimate.ops import OpClass
+from greenai.estimation.ops import OpClass
 
 ROUGH = True  # every figure below is a default to be replaced by a calibration
 

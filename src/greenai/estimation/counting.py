@@ -2,7 +2,7 @@
 
 ``count_ops(model, example_input)`` runs one inference forward (or one training step:
 forward, backward, optimizer step) under a ``TorchDispatchMode`` that sees every aten
-operator call and turns it into an :class:`~greenai.estimate.ops.OpRecord`: its class,
+operator call and turns it into an :class:`~greenai.estimation.ops.OpRecord`: its class,
 FLOPs, bytes read and written, dtype, module and pass.
 
 How it avoids real compute. By default the model and input are replaced by *fake*
@@ -84,8 +84,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten, tree_map
 
 from greenai.errors import EstimateError
-from greenai.estimate.calls import PythonCalls
-from greenai.estimate.op_rules import (
+from greenai.estimation.calls import PythonCalls
+from greenai.estimation.op_rules import (
     COMMUNICATION_NAMESPACES,
     COMPOSED_KERNELS,
     CPU_NO_GRAD_KERNELS,
@@ -101,8 +101,8 @@ from greenai.estimate.op_rules import (
     nbytes,
     zero,
 )
-from greenai.estimate.ops import OpClass, OpCounts, OpRecord, Pass
-from greenai.estimate.scope import Scope, tensors
+from greenai.estimation.ops import OpClass, OpCounts, OpRecord, Pass
+from greenai.estimation.scope import Scope, tensors
 
 __all__ = ["OPTIMIZERS", "EstimateError", "count_ops"]
 

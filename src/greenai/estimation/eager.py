@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from greenai.estimate.timing import filled, run_bench, run_cold
+from greenai.estimation.timing import filled, run_bench, run_cold
 
 
 @dataclass(frozen=True)

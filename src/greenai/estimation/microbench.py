@@ -29,8 +29,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from greenai.estimate.ops import SINGLE_IMAGE, OpClass
-from greenai.estimate.timing import filled, quiet, varied
+from greenai.estimation.ops import SINGLE_IMAGE, OpClass
+from greenai.estimation.timing import filled, quiet, varied
 from greenai.hardware.cpu import CpuFeatures, this_cpu
 
 FP32, BF16, INT8 = "float32", "bfloat16", "int8"
@@ -733,7 +733,7 @@ def fused_optimizer_benches() -> list[Bench]:
     records them: parameters, gradients and both moments read and written, plus the step."""
     import torch
 
-    from greenai.estimate.op_rules import FUSED_OPTIMIZER_FLOPS
+    from greenai.estimation.op_rules import FUSED_OPTIMIZER_FLOPS
 
     out = []
     for n in (4096, 65536, 1 << 18, 1 << 20):

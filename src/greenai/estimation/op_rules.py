@@ -2,7 +2,7 @@
 
 The conventions (FLOPs per element of elementwise ops, activations, softmax, normalization,
 reductions; bytes of views, copies and gathers; classes of convolutions, fused RNN layers,
-attention and quantized linears) are documented in `greenai.estimate.counting`, which
+attention and quantized linears) are documented in `greenai.estimation.counting`, which
 applies these rules to every aten call it sees.
 """
 
@@ -23,7 +23,7 @@ from torch.utils.flop_counter import (
     sdpa_flop_count,
 )
 
-from greenai.estimate.ops import SINGLE_IMAGE, OpClass
+from greenai.estimation.ops import SINGLE_IMAGE, OpClass
 
 _aten = torch.ops.aten
 

@@ -49,10 +49,10 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass
 
-from greenai.estimate import coefficients as co
-from greenai.estimate.formulas import total_energy, training_time_s, weighted_energy
-from greenai.estimate.ops import OpClass, OpCounts, OpRecord, Pass
-from greenai.estimate.profile import (
+from greenai.estimation import coefficients as co
+from greenai.estimation.formulas import total_energy, training_time_s, weighted_energy
+from greenai.estimation.ops import OpClass, OpCounts, OpRecord, Pass
+from greenai.estimation.profile import (
     BASIS_ACTIVE_POWER,
     Profile,
     TimeModel,

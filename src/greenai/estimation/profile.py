@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from greenai.errors import ProfileError
-from greenai.estimate import coefficients as co
-from greenai.estimate.ops import OpClass
+from greenai.estimation import coefficients as co
+from greenai.estimation.ops import OpClass
 from greenai.inputs import MIB, read_user_file
 
 SCHEMA = 1

@@ -9,8 +9,8 @@ import torch
 from torch import Tensor, nn
 from torch.utils._pytree import tree_flatten
 
-from greenai.estimate.op_rules import nbytes
-from greenai.estimate.ops import Pass
+from greenai.estimation.op_rules import nbytes
+from greenai.estimation.ops import Pass
 
 
 class Scope:

@@ -4,7 +4,7 @@ Order of preference for a job that does not give both figures:
 1. **ledger**: the median duration and energy of the last completed runs of jobs with the
    same name in `schedule_jobs` (at least one, at most `HISTORY`), measured as they ran;
 2. **estimator**: for a job with `estimate = "module:factory"` and `estimate_steps`, the
-   analytical estimate of that many training steps (greenai.estimate, calibrated on this
+   analytical estimate of that many training steps (greenai.estimation, calibrated on this
    machine when a profile exists);
 3. none: the policy's placeholder (batch.py), and `prediction_source` stays "none".
 What a prediction came from is kept in `Job.prediction_source` and shown by the CLI.
@@ -103,7 +103,7 @@ def _predict(job: Job, ledger: Ledger | None) -> Job:
 
 
 def _from_estimator(job: Job) -> Job:
-    from greenai.estimate.api import estimate, load_factory
+    from greenai.estimation.api import estimate, load_factory
 
     model, example = load_factory(job.estimate_factory or "")
     try:
