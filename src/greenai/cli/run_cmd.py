@@ -4,7 +4,9 @@ The program's stdout and stdin are untouched; the summary goes to stderr (or JSO
 stdout with --json). SIGTERM and SIGHUP are forwarded to the program; SIGINT (Ctrl-C) is
 not, because the terminal already delivers it to the whole foreground process group, and a
 second copy would interrupt the program's own clean-up. The program's exit code becomes
-greenai's (128+N when it was killed by signal N, as shells report it).
+greenai's (128+N when it was killed by signal N, as shells report it). On Linux the program
+dies with greenai (the kernel's parent-death signal, greenai/hardware/parent_death.py): killed
+with SIGKILL, greenai cannot forward anything, and the program would run on untracked.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from greenai.cli.options import (
 )
 from greenai.cli.render import make_console, render_run, result_to_dict
 from greenai.errors import GreenAIError
+from greenai.hardware.parent_death import preexec_die_with_parent
 from greenai.ledger.records import RunStatus
 
 FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
@@ -67,7 +70,9 @@ def run(
         env = {**os.environ, **_keep_freed_memory_env()}
         tags.setdefault("allocator", "keep-freed-memory")
     try:
-        proc = subprocess.Popen(command, env=env)
+        # started from the main thread, which lives as long as greenai: it has no other thread
+        # yet, so the preexec_fn is safe
+        proc = subprocess.Popen(command, env=env, preexec_fn=preexec_die_with_parent())
     except FileNotFoundError:
         raise GreenAIError(f"command not found: {command[0]}") from None
     except PermissionError:

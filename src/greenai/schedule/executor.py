@@ -23,6 +23,7 @@ from typing import IO, Any, Protocol
 
 from greenai.config import Config
 from greenai.factories import load_callable
+from greenai.hardware import parent_death
 from greenai.ledger.records import RunStatus
 from greenai.schedule.job_control import JobControl
 from greenai.schedule.jobs import Job
@@ -31,10 +32,19 @@ from greenai.tracking.tracker import Tracker
 
 ERROR_TAIL_CHARS = 2000
 
-# A job's process waits at this gate (a pipe the parent writes once its tracker runs), so all
-# of the job's work is tracked. Python's start-up before the gate is executor overhead.
+# A job's process first asks the kernel to kill it when the thread that started it exits
+# (hardware/parent_death.py, loaded alone from its file: no import of greenai), so a job never
+# outlives its scheduler killed by SIGKILL. Then it waits at a gate (a pipe the parent writes
+# once its tracker runs), so all of the job's work is tracked. argv starts with [gate fd,
+# parent pid, parent_death.py or ""]. Python's start-up before the gate is executor overhead.
 _GATE = """\
 import os, sys
+if sys.argv[3]:
+    _death = {"__name__": "greenai_parent_death"}
+    with open(sys.argv[3]) as _source:
+        exec(compile(_source.read(), sys.argv[3], "exec"), _death)
+    _death["die_with_parent"](int(sys.argv[2]))
+    del _death, _source
 if not os.read(int(sys.argv[1]), 1):
     sys.exit(1)  # the parent went away before starting the job
 os.close(int(sys.argv[1]))
@@ -44,14 +54,14 @@ COMMAND_BOOTSTRAP = (
     _GATE
     + """\
 try:
-    os.execvp(sys.argv[2], sys.argv[2:])
+    os.execvp(sys.argv[4], sys.argv[4:])
 except OSError as e:
-    sys.exit(f"cannot execute {sys.argv[2]}: {e}")
+    sys.exit(f"cannot execute {sys.argv[4]}: {e}")
 """
 )
-# A callable job: argv = [gate fd, MODULE:FUNCTION, kwargs JSON, value file, greenai's import
-# root]. greenai.factories is imported before the gate (executor overhead; ~10 ms) and loads
-# the function after it (the job's own imports are the job's work), by the same rule as
+# A callable job: argv = [the gate's three, MODULE:FUNCTION, kwargs JSON, value file, greenai's
+# import root]. greenai.factories is imported before the gate (executor overhead; ~10 ms) and
+# loads the function after it (the job's own imports are the job's work), by the same rule as
 # everywhere else. The import root is only used if this interpreter cannot find greenai.
 CALLABLE_BOOTSTRAP = (
     """\
@@ -59,7 +69,7 @@ import sys
 try:
     from greenai.factories import load_callable
 except ImportError:
-    sys.path.append(sys.argv[5])
+    sys.path.append(sys.argv[7])
     from greenai.factories import load_callable
 from greenai.errors import GreenAIError
 """
@@ -67,18 +77,19 @@ from greenai.errors import GreenAIError
     + """\
 import json
 try:
-    function = load_callable(sys.argv[2])
+    function = load_callable(sys.argv[4])
 except GreenAIError as e:
     sys.exit(f"greenai: {e}")
-value = function(**json.loads(sys.argv[3]))
+value = function(**json.loads(sys.argv[5]))
 try:
     text = json.dumps(value)
 except (TypeError, ValueError):
     text = json.dumps(repr(value))
-with open(sys.argv[4], "w") as out:
+with open(sys.argv[6], "w") as out:
     out.write(text)
 """
 )
+_PARENT_DEATH_FILE = parent_death.__file__ if parent_death.__file__ and os.path.isfile(parent_death.__file__) else ""
 # where `import greenai` finds the package in this process (for CALLABLE_BOOTSTRAP)
 _GREENAI_ROOT = str(Path(__file__).resolve().parents[2])
 
@@ -221,9 +232,11 @@ def _run_subprocess(
     with tempfile.TemporaryDirectory(prefix="greenai-job-") as scratch:
         value_file = Path(scratch) / "value.json"
         gate_read, gate_write = os.pipe()
+        # the job dies with this thread, which waits for it (hardware/parent_death.py)
+        gate = (str(gate_read), str(os.getpid()), _PARENT_DEATH_FILE)
         try:
             if job.command is not None:
-                argv = [sys.executable, "-c", COMMAND_BOOTSTRAP, str(gate_read), *job.command]
+                argv = [sys.executable, "-c", COMMAND_BOOTSTRAP, *gate, *job.command]
             else:
                 try:
                     kwargs_json = json.dumps(job.kwargs)
@@ -241,7 +254,7 @@ def _run_subprocess(
                     sys.executable,
                     "-c",
                     CALLABLE_BOOTSTRAP,
-                    str(gate_read),
+                    *gate,
                     job.callable_path or "",
                     kwargs_json,
                     str(value_file),
