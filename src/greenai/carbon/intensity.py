@@ -5,7 +5,11 @@ Intensity is in gCO2e per kWh of electricity drawn. Shipped tables (``greenai.da
 - ``country_intensity.csv``: yearly average intensity of each country's electricity
   generation, from Our World in Data / Ember (CC BY 4.0), as compiled in CodeCarbon.
 - ``cloud_regions.csv``: intensity of cloud regions as published by the providers,
-  as compiled in CodeCarbon.
+  as compiled in CodeCarbon, with one correction: ``gcp,me-central1`` (Doha) was spelled
+  ``me-cenrtal1`` there, so ``gcp:me-central1`` was rejected.
+
+``tests/carbon/test_shipped_data.py`` checks every shipped table: unique keys, real ISO codes,
+region names as their provider spells them, values in range, regular traces.
 
 Tables are read on first use and cached. Time-varying intensity lives in ``trace.py``.
 """
