@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from greenai.cli.options import JsonOpt, LedgerOpt, build_config, open_ledger, print_json
-from greenai.cli.render import band, line, make_console, one_line, render_run
+from greenai.cli.render import band, line, make_console, one_line, render_run, visible
 from greenai.errors import GreenAIError
 from greenai.ledger import compare_runs, default_ledger_path, export_runs, record_to_dict
 from greenai.ledger.check import check_ledger
@@ -215,16 +215,11 @@ def check(ledger: LedgerOpt = None, json_out: JsonOpt = False) -> None:
         print_json({**asdict(report), "path": str(report.path), "ok": report.ok})
     else:
         for problem in report.problems:
-            print(_visible(problem))
+            print(visible(problem))
         if report.ok:
-            print(_visible(f"ledger {path}: ok (schema v{report.schema_version}, {report.runs} run(s))"))
+            print(visible(f"ledger {path}: ok (schema v{report.schema_version}, {report.runs} run(s))"))
     if not report.ok:
         raise GreenAIError(f"ledger {path}: {len(report.problems)} problem(s) found")
-
-
-def _visible(text: str) -> str:
-    """Control characters (from a damaged ledger) shown as escapes, not sent to the terminal."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _ratio(value: float | None) -> str:
