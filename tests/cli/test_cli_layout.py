@@ -46,6 +46,7 @@ def test_main_assembles_the_command_tree():
     assert names(app) == ["env", "run", "demo", "estimate", "calibrate", "optimize", "studies", "report"]
     assert names(groups["runs"]) == ["list", "show", "export", "compare", "delete", "check"]
     assert names(groups["schedule"]) == ["simulate", "run", "batches", "show"]
+    assert names(groups["carbon"]) == ["countries", "regions", "traces"]
 
 
 def test_phase_table_shows_inclusive_totals_and_missing_parents():

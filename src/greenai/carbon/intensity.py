@@ -162,7 +162,8 @@ def cloud_region_intensity(provider: str, region: str) -> ConstantIntensity:
         known = sorted(r for p, r in table if p == provider)
         close = difflib.get_close_matches(region, known, n=3, cutoff=0.6)
         raise CarbonDataError(
-            f"unknown {provider} region {region!r}; {did_you_mean(close)}known regions: {', '.join(known)}"
+            f"unknown {provider} region {region!r}; {did_you_mean(close)}known regions: {', '.join(known)} "
+            "(see `greenai carbon regions`)"
         )
     return ConstantIntensity(
         row.g_co2e_per_kwh,

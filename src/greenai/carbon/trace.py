@@ -92,6 +92,14 @@ class TraceIntensity:
     def __len__(self) -> int:
         return len(self._steps)
 
+    def mean_g_per_kwh(self) -> float:
+        """The time-weighted mean intensity over the whole trace (gCO2e/kWh)."""
+        return float(self._steps.integral(self.start_s, self.end_s)) / (self.end_s - self.start_s)
+
+    def range_text(self) -> str:
+        """``"2019-12-20 00:00 to 2021-01-10 00:00 UTC"``: where the trace starts and ends."""
+        return self._range()
+
     def intensity_at(self, t: float) -> float:
         if self.align == "time-of-year":
             t = self._replay(t)
@@ -135,7 +143,9 @@ class TraceIntensity:
 def shipped_trace_path(name: str) -> Traversable:
     """The packaged CSV file of a shipped trace (``gb_2020`` or ``fr_2020``)."""
     if name not in SHIPPED_TRACES:
-        raise CarbonDataError(f"unknown shipped trace {name!r}; shipped traces: {', '.join(SHIPPED_TRACES)}")
+        raise CarbonDataError(
+            f"unknown shipped trace {name!r}; shipped traces: {', '.join(SHIPPED_TRACES)} (see `greenai carbon traces`)"
+        )
     from importlib import resources  # deferred: keeps `import greenai.carbon` light
 
     return resources.files("greenai.data").joinpath("traces").joinpath(f"{name}.csv")

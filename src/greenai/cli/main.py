@@ -12,6 +12,7 @@ import typer
 
 from greenai.cli import (
     calibrate_cmd,
+    carbon_cmd,
     dashboard_cmd,
     demo_cmd,
     env_cmd,
@@ -61,6 +62,12 @@ schedule_app.command("run")(schedule_run.run_jobs)
 schedule_app.command("batches")(schedule_show.batches)
 schedule_app.command("show")(schedule_show.show)
 app.add_typer(schedule_app, name="schedule")
+
+carbon_app = typer.Typer(help="The carbon intensities greenai ships and how to name them.", no_args_is_help=True)
+carbon_app.command("countries")(carbon_cmd.countries)
+carbon_app.command("regions")(carbon_cmd.regions)
+carbon_app.command("traces")(carbon_cmd.traces)
+app.add_typer(carbon_app, name="carbon")
 
 EXIT_ERROR = 1
 

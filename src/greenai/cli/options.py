@@ -23,7 +23,9 @@ IntensityOpt = Annotated[
     str | None,
     typer.Option(
         "--intensity",
-        help="Grid intensity: country (FRA, FR), cloud region (gcp:europe-west1), gCO2e/kWh (230), or trace:FILE.csv.",
+        metavar="SPEC",
+        help="Grid intensity: country (FRA, FR), cloud region (gcp:europe-west1), gCO2e/kWh (230), shipped trace "
+        "(trace:gb_2020) or trace:FILE.csv; `greenai carbon countries|regions|traces` lists them.",
     ),
 ]
 PueOpt = Annotated[float | None, typer.Option("--pue", help="Power usage effectiveness of the data centre (>= 1.0).")]
