@@ -32,11 +32,12 @@ class TracePoint(NamedTuple):
 
 
 class Occurrence(NamedTuple):
-    """One occurrence of a periodic phase (or `count` of them, if they fell in one tick)."""
+    """One occurrence of a periodic phase (or `n` of them, if they fell in one tick). The field is
+    not called `count`, which would hide `tuple.count`."""
 
     phase: str
     start_steps: float
-    count: int
+    n: int
     energy_j: float
     duration_s: float
 
