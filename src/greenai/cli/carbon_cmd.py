@@ -3,7 +3,7 @@ each one with `--intensity` (main.py assembles the `carbon` group)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -24,7 +24,7 @@ def countries(search: SearchArg = None, json_out: JsonOpt = False) -> None:
     from greenai.carbon.iso_codes import ALPHA2_TO_ALPHA3
 
     alpha2 = {a3: a2 for a2, a3 in ALPHA2_TO_ALPHA3.items() if a2 != "UK"}
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "iso_code": row.iso_code,
             "alpha2": alpha2.get(row.iso_code, ""),
@@ -52,7 +52,7 @@ def regions(search: SearchArg = None, json_out: JsonOpt = False) -> None:
     """Cloud regions and their providers' published intensity (--intensity gcp:europe-west1)."""
     from greenai.carbon import cloud_regions
 
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "provider": r.provider,
             "region": r.region,
@@ -82,7 +82,7 @@ def traces(json_out: JsonOpt = False) -> None:
     A trace of your own is `--intensity trace:FILE.csv` (read at exact times)."""
     from greenai.carbon import SHIPPED_TRACES, shipped_trace
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name in SHIPPED_TRACES:
         trace = shipped_trace(name)
         rows.append(
@@ -113,7 +113,7 @@ def _matches(search: str | None, *fields: str) -> bool:
     return not needle or any(needle in field.lower() for field in fields)
 
 
-def _nothing_found(rows: list[dict[str, object]], search: str | None, one: str, many: str) -> None:
+def _nothing_found(rows: list[dict[str, Any]], search: str | None, one: str, many: str) -> None:
     if not rows:
         raise GreenAIError(
             f"no {one} matches {one_line(search or '')!r}; `greenai carbon {many.split()[-1]}` lists all"
