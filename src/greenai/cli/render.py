@@ -234,7 +234,7 @@ def render_study(console: Console, study: Study) -> None:
             _energy(m.energy_per_sample_j),
             f"{100 * m.rel_uncertainty:.0f}%",
             f"{100 * m.rel_spread:.0f}%",
-            "—" if o is study.baseline else _ratio(ratio),
+            "baseline" if o is study.baseline else energy_ratio_text(ratio),
             quality,
             f"{o.size_bytes / 1024:.0f} KiB" if o.size_bytes else "?",
             f"{o.nonzero_parameters:,}" if o.nonzero_parameters is not None else "?",
@@ -312,7 +312,10 @@ def study_to_dict(study: Study) -> dict[str, Any]:
     }
 
 
-def _ratio(ratio: float | None) -> str:
+def energy_ratio_text(ratio: float | None) -> str:
+    """A candidate's energy against the baseline's in words, from `ratio` = baseline energy
+    over the candidate's: "2.00x less" (half the energy), "1.16x more" (ratio 0.86); "" when
+    there is no ratio. `optimize`, `demo` and `studies` all say it this way."""
     if not ratio:
         return ""
     return f"{ratio:.2f}x less" if ratio >= 1 else f"{1 / ratio:.2f}x more"

@@ -116,6 +116,19 @@ def list_studies(ledger: Ledger) -> list[tuple[str, float, int]]:
     return ledger.transaction(work, write=False)
 
 
+def study_run_names(ledger: Ledger) -> dict[str, str]:
+    """study_id -> the name of the run that measured it (`optimize FILE.py:TASK` from the
+    CLI: it names the task); studies whose run was deleted are left out."""
+
+    def work(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+        return conn.execute(
+            "SELECT c.study_id, min(r.name) FROM optimize_candidates c JOIN runs r ON r.run_id = c.run_id "
+            "GROUP BY c.study_id"
+        ).fetchall()
+
+    return dict(ledger.transaction(work, write=False))
+
+
 def _row(values: tuple) -> CandidateRow:
     d = dict(zip(COLUMNS, values))
     return CandidateRow(
