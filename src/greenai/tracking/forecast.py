@@ -447,8 +447,8 @@ def _periodic(
 ) -> tuple[PeriodicModel, tuple[float, float], tuple[float, float]]:
     """Model of one periodic phase: (model, (energy to add, half-width), (time, half-width))."""
     mine = [o for o in series.occurrences if o.phase == name]
-    energies = [o.energy_j / o.n for o in mine]
-    durations = [o.duration_s / o.n for o in mine]
+    energies = [o.energy_j / o.count for o in mine]
+    durations = [o.duration_s / o.count for o in mine]
     if len(mine) >= 3:
         rest = statistics.median(energies[1:])
         if rest > 0 and abs(energies[0] - rest) > OUTLIER_REL_TOL * rest:
@@ -481,7 +481,7 @@ def _periodic(
         if period:
             notes.append(f"{name}: every {period:.4g} steps, {remaining} more expected")
         count_error = 1.0 if period else 0.0  # one occurrence more or fewer than modelled
-    model = PeriodicModel(name, sum(o.n for o in mine), e_mean, t_mean, period, remaining)
+    model = PeriodicModel(name, sum(o.count for o in mine), e_mean, t_mean, period, remaining)
     notes.append(f"{name}: {e_mean:.4g} J and {t_mean:.3g} s per occurrence")
     k = remaining
     t_q = t975(m - 1) if m > 1 else 1.96  # a single occurrence: the prior SD, normal quantile

@@ -32,12 +32,12 @@ class TracePoint(NamedTuple):
 
 
 class Occurrence(NamedTuple):
-    """One occurrence of a periodic phase (or `n` of them, if they fell in one tick). The field is
-    not called `count`, which would hide `tuple.count`."""
+    """One occurrence of a periodic phase (or `count` of them, if they fell in one tick)."""
 
     phase: str
     start_steps: float
-    n: int
+    # the name hides tuple.count(value); kept, as recorded traces and tests read `.count`
+    count: int  # type: ignore[assignment]
     energy_j: float
     duration_s: float
 
