@@ -1,7 +1,8 @@
 """SIGKILL on the wrapper: the programs it tracks die with it (issue 16, item 7).
 
 `greenai run -- CMD` and `greenai schedule run` (local executor) start what they track as
-their children, which the kernel kills when the wrapper goes (hardware/parent_death.py). The
+their children, which the kernel kills when the wrapper goes (hardware/parent_death.py); a
+batch's guard kills the process groups of its jobs, so what a job started dies too. The
 ledger then reads the runs `incomplete` and the batch's jobs as not running. Real processes,
 real signals, a real ledger."""
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -126,6 +128,26 @@ def test_schedule_run_killed_takes_its_jobs_with_it(tmp_path: Path) -> None:
     assert sorted((j["job_id"], j["status"]) for j in shown) == [("cmd", "incomplete"), ("fn", "incomplete")]
     runs = as_json(greenai("runs", "list", "--json", ledger=ledger))
     assert sorted(r["status"] for r in runs) == ["incomplete", "incomplete"]
+
+
+def test_schedule_run_killed_takes_the_processes_its_jobs_started_with_it(tmp_path: Path) -> None:
+    """A job's shell killed with its scheduler would leave the programs it started running;
+    the batch's guard kills the whole group of every job still running."""
+    ledger, pid_file = tmp_path / "l.db", tmp_path / "grandchild.pid"
+    script = f"{shlex.quote(sys.executable)} -c {shlex.quote(SLEEPER)} {shlex.quote(str(pid_file))} & wait"
+    jobs = tmp_path / "jobs.json"
+    jobs.write_text(json.dumps({"job": [{"id": "shell", "command": ["sh", "-c", script]}]}))
+    wrapper = subprocess.Popen(
+        [sys.executable, "-m", "greenai", "schedule", "run", str(jobs), "--simulate", "--batch-id", "b"],
+        env=env_for(ledger),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    (grandchild,) = wait_for_pids([pid_file], wrapper)
+    helpers = [p.pid for p in psutil.Process(wrapper.pid).children()]  # the job's shell (and the guard)
+    assert psutil.Process(grandchild).ppid() in helpers
+    assert kill_and_watch(wrapper, [grandchild, *helpers]) < 5.0
+    assert [j["status"] for j in as_json(greenai("schedule", "show", "b", "--json", ledger=ledger))] == ["incomplete"]
 
 
 def test_a_child_whose_parent_is_already_gone_dies_at_once(tmp_path: Path) -> None:

@@ -6,7 +6,9 @@ One thread per submitted job starts its process and tracks its process tree from
 keeps at most `capacity()` of them running, and a paused job (`pause`: SIGSTOP to its
 process group, see `job_control`) does not count. Shutting down ends the jobs still
 running (SIGTERM, then SIGKILL after a grace period): they run in sessions of their own, so
-the terminal's Ctrl-C does not reach them directly.
+the terminal's Ctrl-C does not reach them directly. If this process dies without shutting
+down (SIGKILL), the jobs' groups die with it (`job_control.GroupGuard`, and the kernel's
+parent-death signal for each job's first process).
 
 A job asking for more CPUs than this process may use (its affinity) or more GPUs than NVML
 sees here (within CUDA_VISIBLE_DEVICES) can never run as asked: `check_job` refuses it with
@@ -33,7 +35,7 @@ from greenai.schedule.executor import (
     this_host,
     tracking_config,
 )
-from greenai.schedule.job_control import JobControl
+from greenai.schedule.job_control import GroupGuard, JobControl
 from greenai.schedule.jobs import Job
 
 LOCAL_NODE = "local"  # the one node of a local batch, as policies name it
@@ -68,6 +70,7 @@ class LocalExecutor:
         self._host = this_host()
         self._controls: dict[cf.Future[JobOutcome], JobControl] = {}
         self._threads: list[threading.Thread] = []
+        self._guard = GroupGuard()  # started with the first job
 
     def capacity(self) -> int:
         return self.max_parallel
@@ -111,7 +114,7 @@ class LocalExecutor:
         all_tags = {"executor": self.name, **tags}
         submitted = time.time()
         future: cf.Future[JobOutcome] = cf.Future()
-        control = JobControl()
+        control = JobControl(self._guard)
 
         def run() -> None:
             future.set_running_or_notify_cancel()
@@ -174,6 +177,7 @@ class LocalExecutor:
         for thread in self._threads:
             thread.join()
         self._threads.clear()
+        self._guard.close()
 
     def __enter__(self) -> LocalExecutor:
         return self
