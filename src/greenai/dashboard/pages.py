@@ -43,11 +43,33 @@ class Ambiguous(Exception):
         self.matches = list(matches)  # (label, href)
 
 
-def figure_json(fig: Any) -> str:
+def figure_json(fig: Any, plain: bool = False) -> str:
     """A plotly figure as JSON that cannot end a <script> element or open a comment: `<`,
-    `>` and `&` only occur inside JSON strings, where their \\u escapes mean the same."""
-    text: str = fig.to_json()
+    `>` and `&` only occur inside JSON strings, where their \\u escapes mean the same.
+    `plain`: series as JSON arrays, not base64-packed typed arrays (a live page extends them,
+    which plotly.js cannot do to packed ones)."""
+    if plain:
+        import plotly.io as pio
+
+        figure = fig.to_dict()
+        for trace in figure.get("data", ()):
+            for key in ("x", "y"):
+                trace[key] = _plain(trace.get(key))
+        text: str = pio.to_json(figure, validate=False)
+    else:
+        text = fig.to_json()
     return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
+
+
+def _plain(values: Any) -> Any:
+    """A series as a list: numpy arrays, and the {"dtype", "bdata"} form plotly packs them in."""
+    if isinstance(values, dict) and "bdata" in values and "dtype" in values and "shape" not in values:
+        import base64
+
+        import numpy as np
+
+        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"]).tolist()
+    return values.tolist() if hasattr(values, "tolist") else values
 
 
 @dataclass
@@ -164,8 +186,9 @@ def run_charts(view: RunView, prefix: str, live: bool = False) -> dict[str, str]
 
     out: dict[str, str] = {}
     if view.power or live:
-        out[f"{prefix}-power"] = figure_json(c.power_chart(view))
-        out[f"{prefix}-energy"] = figure_json(c.energy_chart(view))
+        # a live page extends these two: plain arrays
+        out[f"{prefix}-power"] = figure_json(c.power_chart(view), plain=live)
+        out[f"{prefix}-energy"] = figure_json(c.energy_chart(view), plain=live)
     if view.devices:
         out[f"{prefix}-devices"] = figure_json(c.device_chart(view))
     if view.phases:
