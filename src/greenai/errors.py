@@ -94,3 +94,11 @@ class DurationError(ConfigError, ValueError):
 class CallableError(GreenAIError):
     """A `MODULE:FUNCTION` (or `FILE.py:FUNCTION`) spec is malformed, or what it names cannot
     be imported or is not callable (see `greenai.factories`)."""
+
+
+class UnknownPhaseError(GreenAIError, KeyError):
+    """A name that names no phase of a run (`RunResult.phase_energy_j`); the message lists the
+    run's phases. Also a KeyError, as a missing key of a mapping is."""
+
+    def __str__(self) -> str:  # KeyError's own would print the message quoted
+        return str(self.args[0]) if self.args else ""

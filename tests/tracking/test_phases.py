@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from greenai.tracking.phases import NO_PHASE, PhaseApportioner, PhaseTimeline
@@ -166,3 +168,36 @@ def test_run_result_tuner_and_table_follow_the_same_rule():
     assert (share.energy_j, share.duration_s) == pytest.approx((18.0, 1.8))
     assert share.devices == ("cpu:0", "gpu:0")
     assert inclusive_totals(records)["epoch/train_step"].energy_j == pytest.approx(result.phase_energy_j("train_step"))
+
+
+def test_a_name_that_names_no_phase_raises_with_the_known_phases():
+    """`phase_energy_j("fwd")` returned 0 J for a phase that does not exist, as if it were free."""
+    from greenai.errors import GreenAIError, UnknownPhaseError
+    from greenai.ledger.records import RunSnapshot
+    from greenai.meters.base import Provenance
+    from greenai.tracking.result import RunResult
+
+    records = _records()
+    snapshot = RunSnapshot(
+        duration_s=5.0,
+        energy_j=40.0,
+        rel_uncertainty=0.05,
+        provenance=Provenance.SIMULATED,
+        facility_energy_j=40.0,
+        carbon_g=0.0,
+        cost=0.0,
+        currency="",
+        phases=tuple(records),
+    )
+    result = RunResult("id", "run", "completed", snapshot, None, False)
+    assert result.phase_energy_j("forward") == pytest.approx(18.0)
+    for call in (result.phase_energy_j, result.phase_duration_s):
+        with pytest.raises(UnknownPhaseError) as caught:
+            call("fwd")
+        assert isinstance(caught.value, KeyError) and isinstance(caught.value, GreenAIError)
+        message = str(caught.value)
+        assert message.startswith("no phase named 'fwd' in run 'run'; its phases: ")
+        assert "epoch/train_step/forward" in message
+    empty = RunResult("id", "run", "completed", dataclasses.replace(snapshot, phases=()), None, False)
+    with pytest.raises(UnknownPhaseError, match="it has no phases"):
+        empty.phase_energy_j("forward")

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import torch
 
-from greenai.errors import ConfigError
+from greenai.errors import ConfigError, UnknownPhaseError
 from greenai.meters.base import Provenance
 from greenai.optimize.candidate import Batch, Candidate, as_args, batch_size
 from greenai.tracking.result import RunResult
@@ -155,8 +155,10 @@ def _fail(failures: dict[str, str], candidate: Candidate, where: str, error: Exc
 
 def _summarise(result: RunResult, name: str, per_sample_s: list[float], samples: int) -> Measurement:
     phase = PHASE_PREFIX + name
-    energy_j = result.phase_energy_j(phase)
-    duration_s = result.phase_duration_s(phase)
+    try:
+        energy_j, duration_s = result.phase_energy_j(phase), result.phase_duration_s(phase)
+    except UnknownPhaseError:  # no sample saw the candidate's phase: no power to read
+        energy_j, duration_s = 0.0, 0.0
     median_s = statistics.median(per_sample_s)
     mean_power_w = energy_j / duration_s if duration_s > 0 else math.nan
     return Measurement(

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from greenai.errors import UnknownPhaseError
 from greenai.ledger.records import RunSnapshot
-from greenai.tracking.phases import phase_sum
+from greenai.tracking.phases import NO_PHASE, PhaseSum, inclusive_totals, phase_sum
 
 if TYPE_CHECKING:
     from greenai.tracking.budget import BudgetBreach
@@ -61,9 +62,21 @@ class RunResult:
     def phase_energy_j(self, phase: str) -> float:
         """Energy of a phase including its nested phases (the ledger stores exclusive shares).
         `phase` is a phase's name ("forward" finds "train_step/forward") or its path; a name
-        found in several places sums them all (``tracking.phases.phase_sum``)."""
-        return phase_sum(self.snapshot.phases, phase).energy_j
+        found in several places sums them all (``tracking.phases.phase_sum``). A name that
+        names no phase of the run raises `UnknownPhaseError` (a KeyError) listing its phases."""
+        return self._phase(phase).energy_j
 
     def phase_duration_s(self, phase: str) -> float:
         """Wall time of a phase including its nested phases, named as in `phase_energy_j`."""
-        return phase_sum(self.snapshot.phases, phase).duration_s
+        return self._phase(phase).duration_s
+
+    def _phase(self, phase: str) -> PhaseSum:
+        found = phase_sum(self.snapshot.phases, phase)
+        if not found.paths:
+            known = [p for p in inclusive_totals(self.snapshot.phases) if p != NO_PHASE]
+            listed = ", ".join(known[:20]) + (f" and {len(known) - 20} more" if len(known) > 20 else "")
+            raise UnknownPhaseError(
+                f"no phase named {phase!r} in run {self.name!r}; "
+                + (f"its phases: {listed}" if known else "it has no phases (run.phase(NAME) makes one)")
+            )
+        return found
