@@ -43,7 +43,18 @@ def test_main_assembles_the_command_tree():
         return [c.name for c in typer_app.registered_commands]
 
     groups = {g.name: g.typer_instance for g in app.registered_groups}
-    assert names(app) == ["env", "run", "demo", "estimate", "calibrate", "optimize", "studies", "report"]
+    assert names(app) == [
+        "env",
+        "run",
+        "demo",
+        "estimate",
+        "calibrate",
+        "optimize",
+        "studies",
+        "report",
+        "monitor",
+        "dashboard",
+    ]
     assert names(groups["runs"]) == ["list", "show", "export", "compare", "delete", "check"]
     assert names(groups["schedule"]) == ["simulate", "run", "batches", "show"]
     assert names(groups["carbon"]) == ["countries", "regions", "traces"]

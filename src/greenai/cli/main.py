@@ -17,6 +17,7 @@ from greenai.cli import (
     demo_cmd,
     env_cmd,
     estimate_cmd,
+    monitor_cmd,
     optimize_cmd,
     report_cmd,
     run_cmd,
@@ -45,6 +46,7 @@ app.command("calibrate")(calibrate_cmd.calibrate)
 app.command("optimize")(optimize_cmd.optimize)
 app.command("studies")(studies_cmd.studies)
 app.command("report")(report_cmd.report)
+app.command("monitor")(monitor_cmd.monitor)
 app.command("dashboard")(dashboard_cmd.dashboard)
 
 runs_app = typer.Typer(help="List, show, export, compare and delete recorded runs.", no_args_is_help=True)

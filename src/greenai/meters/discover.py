@@ -5,19 +5,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from types import ModuleType
+from typing import Protocol
 
 from greenai.config import Config
 from greenai.errors import MeterError
 from greenai.meters.base import Meter, Unavailable
-from greenai.meters.cpu_model import CpuModelMeter
-from greenai.meters.dram_model import DramModelMeter
+from greenai.meters.cpu_model import CpuModelMeter, CpuUsage
+from greenai.meters.dram_model import DramModelMeter, MemoryUsage
 from greenai.meters.fallback import FallbackMeter
 from greenai.meters.group import MeterGroup
-from greenai.meters.io import IoMeter
+from greenai.meters.io import DiskUsage, IoMeter
 from greenai.meters.nvml import probe_nvml
-from greenai.meters.process import ProcessScope
 from greenai.meters.rapl import probe_rapl
 from greenai.meters.simulated import make_simulated_meters
+
+
+class Scope(CpuUsage, MemoryUsage, DiskUsage, Protocol):
+    """What the estimates measure: a process tree (meters.process.ProcessScope) or, for
+    `greenai monitor`, the whole machine (monitor.machine.MachineScope)."""
 
 
 @dataclass(frozen=True)
@@ -33,7 +38,7 @@ def meter_name(meter: Meter) -> str:
     return meter.info().name.split(" ")[0]
 
 
-def discover(config: Config, scope: ProcessScope, nvml: ModuleType | None = None) -> Discovery:
+def discover(config: Config, scope: Scope, nvml: ModuleType | None = None) -> Discovery:
     """Meters for `scope`; raises MeterError if a meter named in `config.meters` is missing."""
     if config.simulate:
         simulated: list[Meter] = list(make_simulated_meters())
@@ -44,7 +49,7 @@ def discover(config: Config, scope: ProcessScope, nvml: ModuleType | None = None
     return found
 
 
-def _discover_hardware(config: Config, scope: ProcessScope, nvml: ModuleType | None) -> Discovery:
+def _discover_hardware(config: Config, scope: Scope, nvml: ModuleType | None) -> Discovery:
     meters: list[Meter] = []
     unavailable: list[Unavailable] = []
 
