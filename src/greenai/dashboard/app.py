@@ -39,6 +39,7 @@ from greenai.errors import GreenAIError, LedgerError, RunNotFoundError
 from greenai.ledger.export import record_to_dict
 from greenai.ledger.records import RunStatus
 from greenai.ledger.store import Ledger
+from greenai.tracking.budget import COUNTER_PREFIX
 
 log = logging.getLogger("greenai.dashboard")
 
@@ -418,6 +419,7 @@ def create_app(
                     "band": fmt_pct(snap.rel_uncertainty),
                     "duration": fmt_duration(snap.duration_s),
                     "carbon": fmt_carbon(snap.carbon_g),
+                    "facility": fmt_energy(snap.facility_energy_j),
                     "status": record.status,
                 },
             }
@@ -507,6 +509,7 @@ def _templates() -> Any:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.tests["budget_counter"] = lambda name: str(name).startswith(COUNTER_PREFIX + ".")
     env.filters.update(
         energy=h.fmt_energy,
         num=h.fmt_num,
