@@ -238,7 +238,86 @@ ALTER TABLE schedule_jobs ADD COLUMN owner_pid INTEGER;
 ALTER TABLE schedule_jobs ADD COLUMN owner_started_at REAL;
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5)
+# V6: distributed jobs (greenai.distributed; read and written by ledger/distributed.py). A job is
+# one training launched on several processes (ranks), each tracked as its own run; the job's
+# totals count every physical device once. `distributed_ranks.run_id` is not a foreign key:
+# a rank's run lives in its own host's ledger, which may not be this one. `distributed_devices`
+# says which rank read which device (`physical`: what names it on its machine, a RAPL package
+# of a node, a GPU's UUID, a rank's own process tree), so the ledger shows nothing was
+# counted twice.
+V6 = """
+CREATE TABLE distributed_jobs (
+    job_id            TEXT PRIMARY KEY,
+    name              TEXT NOT NULL,
+    status            TEXT NOT NULL CHECK (status IN
+                        ('running', 'completed', 'failed', 'interrupted', 'incomplete')),
+    id_source         TEXT NOT NULL DEFAULT '',
+    world_size        INTEGER NOT NULL,
+    ranks_reported    INTEGER NOT NULL DEFAULT 0,
+    nodes             INTEGER NOT NULL DEFAULT 0,
+    started_at        REAL NOT NULL,
+    ended_at          REAL,
+    updated_at        REAL NOT NULL,
+    writer_host       TEXT NOT NULL,
+    writer_pid        INTEGER NOT NULL,
+    writer_started_at REAL NOT NULL,
+    duration_s        REAL,
+    energy_j          REAL,
+    rel_uncertainty   REAL,
+    provenance        TEXT NOT NULL DEFAULT 'estimated',
+    facility_energy_j REAL,
+    carbon_g          REAL,
+    cost              REAL,
+    currency          TEXT NOT NULL DEFAULT '',
+    comm_bytes        REAL,
+    comm_calls        INTEGER,
+    comm_s            REAL,
+    comm_energy_j     REAL,
+    comm_network_j    REAL,
+    notes_json        TEXT NOT NULL DEFAULT '[]'
+);
+CREATE INDEX distributed_jobs_started_at ON distributed_jobs (started_at);
+
+CREATE TABLE distributed_ranks (
+    job_id          TEXT NOT NULL,
+    rank            INTEGER NOT NULL,
+    local_rank      INTEGER,
+    node            TEXT NOT NULL,
+    host            TEXT NOT NULL,
+    pid             INTEGER NOT NULL,
+    run_id          TEXT NOT NULL,
+    status          TEXT NOT NULL,
+    final           INTEGER NOT NULL DEFAULT 0,
+    started_at      REAL NOT NULL,
+    updated_at      REAL NOT NULL,
+    duration_s      REAL,
+    energy_j        REAL,
+    rel_uncertainty REAL,
+    provenance      TEXT NOT NULL DEFAULT 'estimated',
+    carbon_g        REAL,
+    comm_bytes      REAL,
+    comm_calls      INTEGER,
+    comm_s          REAL,
+    comm_energy_j   REAL,
+    PRIMARY KEY (job_id, rank)
+);
+CREATE INDEX distributed_ranks_run ON distributed_ranks (run_id);
+
+CREATE TABLE distributed_devices (
+    job_id          TEXT NOT NULL,
+    rank            INTEGER NOT NULL,
+    device          TEXT NOT NULL,
+    kind            TEXT NOT NULL,
+    physical        TEXT NOT NULL,
+    scope           TEXT NOT NULL CHECK (scope IN ('node', 'process')),
+    energy_j        REAL,
+    provenance      TEXT NOT NULL,
+    rel_uncertainty REAL,
+    PRIMARY KEY (job_id, rank, device)
+);
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6)
 
 
 def migrate(conn: sqlite3.Connection, path: Path, migrations: Sequence[str] = MIGRATIONS) -> int:
