@@ -395,3 +395,40 @@ def test_a_long_series_is_downsampled_shape_preserved_and_read_incrementally(tmp
         (s.t, s.power_w, s.energy_j) for s in whole.samples if s.device == "gpu:0"
     ]
     assert gpu[-1].energy_j == n - 1  # the last point (cumulative energy) is kept
+
+
+def test_the_command_serves_and_stops_on_sigterm(many: Many):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import httpx
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GREENAI_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "greenai", "dashboard", "--ledger", str(many.ledger), "--port", "0", "--no-open"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        url = re.search(r"(http://127\.0\.0\.1:\d+/)", first).group(1)
+        assert "this machine only" in first
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                r = httpx.get(url + "api/runs?per_page=1")
+                break
+            except httpx.ConnectError:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        assert r.status_code == 200 and r.json()["total"] == 120
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()

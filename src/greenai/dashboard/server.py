@@ -10,6 +10,7 @@ in a thread (tests and benchmarks).
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import sys
 import threading
@@ -99,12 +100,22 @@ def serve(
     if open_browser:
         threading.Timer(0.5, lambda: webbrowser.open(url, new=2)).start()
     server = _server(app)
+    # uvicorn stops gracefully on SIGINT/SIGTERM, then raises the signal again with the handlers
+    # it found: these make that a clean exit (0) rather than death by signal or a KeyboardInterrupt
+    previous = {sig: signal.signal(sig, _stopped) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         server.run(sockets=[sock])
     finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         sock.close()
         app.state.pool.close()
+    print("greenai dashboard: stopped", flush=True)
     return 0
+
+
+def _stopped(signum: int, frame: Any) -> None:
+    """The signal uvicorn re-raises once it has shut down: nothing left to do."""
 
 
 @dataclass
