@@ -16,14 +16,19 @@ from greenai.cli.render import band, line, make_console, one_line, render_run, v
 from greenai.errors import GreenAIError
 from greenai.ledger import compare_runs, default_ledger_path, export_runs, record_to_dict
 from greenai.ledger.check import check_ledger
-from greenai.ledger.export import iso_utc, sample_to_dict
+from greenai.ledger.export import iso_utc, run_cost, sample_to_dict
 from greenai.ledger.records import RunStatus
 from greenai.ledger.run_forecasts import run_forecasts
 from greenai.units import format_energy
 
+MAX_LISTED = 1_000_000
+
 
 def list_runs(
-    limit: Annotated[int, typer.Option(min=1, max=1_000_000, help="At most this many runs, newest first.")] = 20,
+    limit: Annotated[
+        int, typer.Option(min=1, max=MAX_LISTED, metavar="N", help="At most this many runs, newest first.")
+    ] = 20,
+    all_runs: Annotated[bool, typer.Option("--all", help="Every run (overrides --limit).")] = False,
     name: Annotated[str | None, typer.Option(help="Only runs with this name.")] = None,
     status: Annotated[
         str | None, typer.Option(help=f"Only runs with this status ({', '.join(RunStatus.ALL)}).")
@@ -35,21 +40,38 @@ def list_runs(
     if status is not None and status not in RunStatus.ALL:
         raise GreenAIError(f"unknown status {status!r}; use one of {', '.join(RunStatus.ALL)}")
     with open_ledger(ledger) as store:
-        records = store.list_runs(limit=limit, name=name, status=status)
+        records = store.list_runs(limit=MAX_LISTED if all_runs else limit, name=name, status=status)
+        total = store.count_runs(name=name, status=status)
+    shown = f"{len(records)} of {total} runs" if len(records) < total else f"{total} run(s)"
+    more = "; --limit N or --all for more" if len(records) < total and not all_runs else ""
     if json_out:
         print_json([record_to_dict(r) for r in records])
+        if more:  # the list stays a list; the truncation is said beside it, on stderr
+            make_console(stderr=True).print(f"{shown} (newest first){more}")
         return
-    table = Table(title=f"{len(records)} run(s)", title_justify="left")
-    for col in ("id", "name", "status", "started (UTC)", "duration", "energy", "provenance", "gCO2e", "J/sample"):
+    table = Table(title=f"{shown} (newest first){more}", title_justify="left")
+    for col in (
+        "id",
+        "name",
+        "status",
+        "started (UTC)",
+        "duration",
+        "energy",
+        "provenance",
+        "gCO2e",
+        "cost",
+        "J/sample",
+    ):
         table.add_column(
             col,
-            justify="right" if col in ("duration", "energy", "gCO2e", "J/sample") else "left",
+            justify="right" if col in ("duration", "energy", "gCO2e", "cost", "J/sample") else "left",
             no_wrap=col in ("id", "status"),
             min_width=8 if col == "id" else None,
         )
     for r in records:
         s = r.snapshot
         samples = s.counters.get("samples", 0)
+        cost = run_cost(r)
         table.add_row(
             one_line(r.start.run_id[:8]),
             one_line(r.start.name),
@@ -59,6 +81,7 @@ def list_runs(
             band(s.energy_j, s.rel_uncertainty),
             s.provenance.value,
             f"{s.carbon_g:.3g}",
+            "—" if cost is None else f"{cost:.3g} {one_line(s.currency)}".strip(),
             f"{s.energy_j / samples:.3g}" if samples else "",
         )
     make_console().print(table)
@@ -125,7 +148,7 @@ def export(
     if fmt not in ("csv", "json"):
         raise GreenAIError(f"unknown format {fmt!r}; use csv or json")
     with open_ledger(ledger) as store:
-        records = [store.get_run(r) for r in run_ids] if run_ids else store.list_runs(limit=1_000_000)
+        records = [store.get_run(r) for r in run_ids] if run_ids else store.list_runs(limit=MAX_LISTED)
         if output is None:
             export_runs(records, fmt, sys.stdout, samples, load_samples=store.samples)  # type: ignore[arg-type]
             return

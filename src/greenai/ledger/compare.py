@@ -7,6 +7,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from greenai.ledger.export import run_cost
 from greenai.ledger.records import RunRecord, RunStatus
 from greenai.meters.base import Provenance
 
@@ -24,7 +25,7 @@ class RunComparison:
     energy_j: float
     duration_s: float
     carbon_g: float
-    cost: float
+    cost: float | None  # None when the run had no electricity price
     currency: str
     j_per: dict[str, float | None]  # counter name -> joules per unit (None if the count is 0)
     ratio: dict[str, float | None]  # metric or "j_per_<counter>" -> value / baseline value
@@ -60,7 +61,7 @@ def compare_runs(records: Sequence[RunRecord]) -> Comparison:
             energy_j=r.snapshot.energy_j,
             duration_s=r.snapshot.duration_s,
             carbon_g=r.snapshot.carbon_g,
-            cost=r.snapshot.cost,
+            cost=run_cost(r),
             currency=r.snapshot.currency,
             j_per={name: f[f"j_per_{name}"] for name in counters},
             ratio={key: _ratio(value, base[key]) for key, value in f.items()},
@@ -71,11 +72,10 @@ def compare_runs(records: Sequence[RunRecord]) -> Comparison:
 
 
 def _figures(record: RunRecord, counters: Sequence[str], same_currency: bool) -> dict[str, float | None]:
-    """The figures to compare; cost is left out (None) when currencies differ."""
+    """The figures to compare; cost is left out (None) when currencies differ or no price was set."""
     snap = record.snapshot
     figures: dict[str, float | None] = {key: getattr(snap, key) for key in METRICS}
-    if not same_currency:
-        figures["cost"] = None
+    figures["cost"] = run_cost(record) if same_currency else None
     for name in counters:
         figures[f"j_per_{name}"] = _ratio(snap.energy_j, snap.counters[name])
     return figures

@@ -31,6 +31,7 @@ RUN_COLUMNS = (
     "currency",
     "pue",
     "carbon_source",
+    "tags",  # a JSON object, e.g. {"model": "cnn"}
 )
 SAMPLE_COLUMNS = ("run_id", "time_utc", "t", "device", "kind", "power_w", "energy_j", "provenance")
 
@@ -76,7 +77,10 @@ def _write_run_csv(records: Sequence[RunRecord], out: TextIO) -> None:
     writer = _csv_writer(out)
     writer.writerow(RUN_COLUMNS)
     for record in records:
-        row = record_to_dict(record) | {"started_at": iso_utc(record.start.started_at)}
+        row = record_to_dict(record) | {
+            "started_at": iso_utc(record.start.started_at),
+            "tags": json.dumps(dict(record.start.tags), sort_keys=True, ensure_ascii=False),
+        }
         writer.writerow(_cells(row, RUN_COLUMNS))
 
 
@@ -111,7 +115,7 @@ def record_to_dict(record: RunRecord) -> dict[str, Any]:
         "provenance": snap.provenance.value,
         "facility_energy_j": _finite(snap.facility_energy_j),
         "carbon_g": _finite(snap.carbon_g),
-        "cost": _finite(snap.cost),
+        "cost": run_cost(record),
         "currency": snap.currency,
         "carbon_source": snap.carbon_source,
         "pue": _finite(snap.pue),
@@ -141,6 +145,20 @@ def record_to_dict(record: RunRecord) -> dict[str, Any]:
         # what could not be read back of this run (see queries.py); absent when nothing
         **({"problems": list(record.problems)} if record.problems else {}),
     }
+
+
+def price_configured(record: RunRecord) -> bool:
+    """Whether the run was tracked with an electricity price (`price_per_kwh`), as its recorded
+    config says; a run recorded without its config is judged by its cost (0 is no price)."""
+    config = record.start.environment.get("config")
+    if isinstance(config, dict) and "price_per_kwh" in config:
+        return config["price_per_kwh"] is not None
+    return record.snapshot.cost != 0
+
+
+def run_cost(record: RunRecord) -> float | None:
+    """The run's cost, or None when no price was set (a cost of 0.0 would read as free)."""
+    return _finite(record.snapshot.cost) if price_configured(record) else None
 
 
 def sample_to_dict(sample: SampleRow) -> dict[str, Any]:

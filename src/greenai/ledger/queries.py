@@ -187,6 +187,27 @@ def list_records(
     since: float | None,
 ) -> list[RunRecord]:
     """Runs newest first; a run whose row cannot be read is left out, with a warning."""
+    where, params = _run_filter(name, status, since)
+    rows = conn.execute(
+        f"SELECT * FROM runs WHERE {where} ORDER BY started_at DESC, run_id DESC LIMIT ?",
+        (*params, limit),
+    ).fetchall()
+    records = []
+    for row in rows:
+        try:
+            records.append(_record(conn, row))
+        except DamagedRow as e:
+            log.warning("%s; left out (%s)", e, _DAMAGE_HINT)
+    return records
+
+
+def count_records(conn: sqlite3.Connection, name: str | None, status: str | None, since: float | None) -> int:
+    """How many runs `list_records` would list without a limit (damaged rows included)."""
+    where, params = _run_filter(name, status, since)
+    return int(conn.execute(f"SELECT count(*) FROM runs WHERE {where}", params).fetchone()[0])
+
+
+def _run_filter(name: str | None, status: str | None, since: float | None) -> tuple[str, list[str | float]]:
     clauses: list[str] = ["1 = 1"]
     params: list[str | float] = []
     if name is not None:
@@ -198,17 +219,7 @@ def list_records(
     if since is not None:
         clauses.append("started_at >= ?")
         params.append(since)
-    rows = conn.execute(
-        f"SELECT * FROM runs WHERE {' AND '.join(clauses)} ORDER BY started_at DESC, run_id DESC LIMIT ?",
-        (*params, limit),
-    ).fetchall()
-    records = []
-    for row in rows:
-        try:
-            records.append(_record(conn, row))
-        except DamagedRow as e:
-            log.warning("%s; left out (%s)", e, _DAMAGE_HINT)
-    return records
+    return " AND ".join(clauses), params
 
 
 def read_record(conn: sqlite3.Connection, run_id: str) -> RunRecord:

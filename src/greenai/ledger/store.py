@@ -160,6 +160,10 @@ class Ledger:
             abandoned,
         )
 
+    def count_runs(self, name: str | None = None, status: str | None = None, since: float | None = None) -> int:
+        """How many runs `list_runs` would list with no limit."""
+        return self._transaction(lambda conn: queries.count_records(conn, name, status, since), write=False)
+
     def get_run(self, id_or_prefix: str) -> RunRecord:
         """The run with this id or unique id prefix (RunNotFoundError, or LedgerError if
         the prefix is ambiguous)."""

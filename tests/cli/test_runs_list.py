@@ -1,0 +1,71 @@
+"""`greenai runs list` says when it shows only part of the ledger, an unpriced run's cost is
+unknown (null, "—") rather than 0.0, and the CSV export carries each run's tags."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from dataclasses import replace
+
+from tests.helpers import as_json, greenai
+from tests.ledger.ledger_factories import make_snapshot, make_start
+
+from greenai.ledger.records import RunStatus
+from greenai.ledger.store import Ledger
+
+
+def _fill(path, n: int, *, price: float | None = 0.25) -> list[str]:
+    ids = []
+    with Ledger(path) as ledger:
+        for i in range(n):
+            start = make_start(name=f"run-{i}", started_at=time.time() - 1000 + i)
+            start = replace(start, environment={**start.environment, "config": {"price_per_kwh": price}})
+            snapshot = make_snapshot(100.0 + i) if price is not None else make_snapshot(100.0 + i, cost=0.0)
+            ledger.begin_run(start)
+            ledger.end_run(start.run_id, RunStatus.COMPLETED, time.time(), snapshot)
+            ids.append(start.run_id)
+    return ids
+
+
+def test_list_says_it_is_truncated_and_all_lists_every_run(tmp_path):
+    ledger = tmp_path / "l.db"
+    _fill(ledger, 25)
+    shown = greenai("runs", "list", ledger=ledger)
+    assert shown.returncode == 0, shown.stderr
+    assert "20 of 25 runs (newest first); --limit N or --all for more" in shown.stdout
+    assert "run(s)" not in shown.stdout
+    every = greenai("runs", "list", "--all", ledger=ledger)
+    assert "25 run(s) (newest first)" in every.stdout and "of 25" not in every.stdout
+    assert "run-0" in every.stdout and "run-24" in every.stdout
+    assert "5 of 25 runs" in greenai("runs", "list", "--limit", "5", ledger=ledger).stdout
+    listed = greenai("runs", "list", "--json", ledger=ledger)
+    assert len(json.loads(listed.stdout)) == 20
+    assert "20 of 25 runs" in listed.stderr and "--all" in listed.stderr
+    assert len(as_json(greenai("runs", "list", "--json", "--all", ledger=ledger))) == 25
+
+
+def test_an_unpriced_run_has_no_cost_not_a_zero_cost(tmp_path):
+    unpriced, priced = tmp_path / "unpriced.db", tmp_path / "priced.db"
+    [run_id] = _fill(unpriced, 1, price=None)
+    _fill(priced, 1)
+    assert as_json(greenai("runs", "show", run_id, "--json", ledger=unpriced))["cost"] is None
+    assert as_json(greenai("runs", "list", "--json", ledger=unpriced))[0]["cost"] is None
+    assert as_json(greenai("runs", "list", "--json", ledger=priced))[0]["cost"] > 0
+    table = greenai("runs", "list", ledger=unpriced).stdout
+    assert "cost" in table and "—" in table
+    assert "EUR" in greenai("runs", "list", ledger=priced).stdout
+    exported = list(csv.DictReader(io.StringIO(greenai("runs", "export", "--format", "csv", ledger=unpriced).stdout)))
+    assert exported[0]["cost"] == ""
+    compared = as_json(greenai("runs", "compare", run_id, run_id, "--json", ledger=unpriced))
+    assert compared["runs"][0]["cost"] is None and compared["runs"][1]["ratio"]["cost"] is None
+
+
+def test_csv_export_has_the_tags(tmp_path):
+    ledger = tmp_path / "l.db"
+    _fill(ledger, 2)
+    proc = greenai("runs", "export", "--format", "csv", ledger=ledger)
+    rows = list(csv.DictReader(io.StringIO(proc.stdout)))
+    assert len(rows) == 2
+    assert all(json.loads(r["tags"]) == {"model": "resnet18", "team": "vision"} for r in rows)
