@@ -13,7 +13,7 @@ from ledger_factories import make_samples, make_snapshot, make_start, raw
 
 from greenai.errors import LedgerError
 from greenai.ledger import Ledger
-from greenai.ledger.schema import V1, migrate, split_statements
+from greenai.ledger.schema import MIGRATIONS, V1, migrate, split_statements
 
 FAKE_V2 = "ALTER TABLE runs ADD COLUMN gpu_model TEXT; CREATE TABLE notes (run_id TEXT, body TEXT);"
 
@@ -76,10 +76,11 @@ def test_hand_made_v1_opens_with_current_code(tmp_path: Path) -> None:
 def test_refuses_a_newer_schema_and_leaves_it_alone(db_path: Path) -> None:
     Ledger(db_path).close()
     conn = raw(db_path)
-    conn.execute("PRAGMA user_version = 7")
+    newer = len(MIGRATIONS) + 1  # a version this greenai never wrote
+    conn.execute(f"PRAGMA user_version = {newer}")
     conn.close()
     before = _files(db_path.parent)
-    with pytest.raises(LedgerError, match=r"written by a newer greenai \(schema v7\); upgrade greenai"):
+    with pytest.raises(LedgerError, match=rf"written by a newer greenai \(schema v{newer}\); upgrade greenai"):
         Ledger(db_path)
     assert _files(db_path.parent) == before
 

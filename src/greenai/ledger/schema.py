@@ -317,7 +317,31 @@ CREATE TABLE distributed_devices (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6)
+# V7: the co-load each run ran under (hardware/coload.py, tracking/coload.py): per run, over
+# windows of about a second, the CPUs other processes kept busy (steal included: median and max),
+# steal alone, the share of the time at or above the threshold (recorded with it) and whether that
+# made the run `disturbed`; per window, the `coload` rows (NULL and none for runs before V7).
+V7 = """
+ALTER TABLE runs ADD COLUMN coload_median_cores REAL;
+ALTER TABLE runs ADD COLUMN coload_max_cores REAL;
+ALTER TABLE runs ADD COLUMN steal_median_cores REAL;
+ALTER TABLE runs ADD COLUMN steal_max_cores REAL;
+ALTER TABLE runs ADD COLUMN coload_busy_share REAL;
+ALTER TABLE runs ADD COLUMN coload_threshold_cores REAL;
+ALTER TABLE runs ADD COLUMN coload_seconds REAL;
+ALTER TABLE runs ADD COLUMN disturbed INTEGER;
+
+CREATE TABLE coload (
+    run_id       TEXT NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
+    t            REAL NOT NULL,
+    span_s       REAL,
+    others_cores REAL,
+    steal_cores  REAL
+);
+CREATE INDEX coload_run_t ON coload (run_id, t);
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7)
 
 
 def migrate(conn: sqlite3.Connection, path: Path, migrations: Sequence[str] = MIGRATIONS) -> int:
