@@ -189,3 +189,61 @@ def test_a_forecast_file_is_read_again_when_it_changes(tmp_path: Path) -> None:
     os.utime(path, ns=(time.time_ns(), time.time_ns() + 2_000_000))
     with pytest.raises(CarbonDataError):
         f.forecast(start, 1.0)
+
+
+def test_schedule_run_says_which_job_waits_until_when_and_why(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A carbon-aware batch was silent while it held a job back for minutes."""
+    from greenai.cli.schedule_run import run_jobs
+
+    now = float(int(time.time()))
+    forecast = write_forecast(tmp_path / "forecast.csv", now - 2, [500.0] * 5 + [50.0] * 120)
+    job_file = tmp_path / "jobs.toml"
+    job_file.write_text(
+        '[[job]]\nid = "flex"\ncallable = "sched_jobs:spin"\nkwargs = { seconds = 0.1 }\n'
+        "slack = 60\npredicted_duration_s = 1\n"
+    )
+    code = run_jobs(job_file, ledger=tmp_path / "l.db", json_out=True, policy="carbon", forecast=f"trace:{forecast}")
+    assert code == 0
+    err = " ".join(capsys.readouterr().err.split())
+    start = time.strftime("%H:%M", time.localtime(now + 3))
+    assert f"job flex deferred until {start} (in " in err
+    assert "forecast 50 gCO2e/kWh over its run, 500 if started now)" in err
+    assert "job flex starts after waiting" in err
+
+
+def test_a_power_budget_says_why_it_holds_a_job_back() -> None:
+    from greenai.schedule.jobs import Job
+    from greenai.schedule.policies import Candidate, Fifo, Node, PowerBudget, compose, why_deferred
+
+    class View:
+        def node(self, name: str | None) -> Node:
+            return Node("here")
+
+        def energy_used_j(self, t0_s: float, t1_s: float) -> float:
+            return 0.0
+
+    running = Candidate(Job("small", command=("true",)), 10.0, 900.0, 10.0, running=True)  # 90 W, pinned
+    held = Candidate(Job("big", command=("true",), slack_s=100.0), 10.0, 500.0, 10.0)  # 50 W more
+    for policy in (PowerBudget(max_power_w=100.0), compose(Fifo(), PowerBudget(max_power_w=100.0))):
+        assert [c.job_id for c in policy.select(0.0, View(), [running, held])] == ["small"]
+        assert why_deferred(policy, 0.0, held).startswith("by the power budget (100 W)")
+
+
+def test_a_shipped_trace_is_a_forecast_replayed_by_time_of_year() -> None:
+    from greenai.carbon.grid_forecast_source import ReplayForecaster
+    from greenai.carbon.trace import shipped_trace
+
+    f = forecaster_from_spec("trace:gb_2020", now_s=time.time())
+    assert isinstance(f, ReplayForecaster) and "gb_2020" in f.name
+    now = time.time()
+    rows = f.forecast(now, 3 * 3600.0)
+    assert rows[0, 0] <= now < rows[1, 0] and rows[-1, 0] >= now + 3 * 3600
+    assert np.all(np.diff(rows[:, 0]) == 900.0)
+    trace = shipped_trace("gb_2020")
+    assert rows[:, 1].tolist() == [trace.intensity_at(t) for t in rows[:, 0]]
+    with pytest.raises(CarbonDataError, match="unknown shipped trace"):
+        from greenai.carbon.grid_forecast_source import ReplayForecaster as R
+
+        R("de_2020")

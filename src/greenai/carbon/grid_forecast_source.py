@@ -9,6 +9,9 @@ hours, which the shipped 2020 traces cannot give. Two sources, named by one stri
   read as published: the rows from the slot holding ``now`` on.
 - ``MODULE:FUNCTION``: a callable ``(now_s, horizon_s) -> [(t_s, g/kWh), ...]``, e.g. a
   client of a live API, validated by ``ProviderForecaster``.
+- ``trace:gb_2020`` (a shipped trace, as ``--intensity`` takes it): the 2020 trace replayed by
+  time of year (``ReplayForecaster``), a typical curve for the season and hour rather than a
+  forecast of today's grid: for trying the policy, or where no forecast is published.
 
 A batch must never lose a job to its forecast: when the source fails, hangs or runs out
 mid-batch, ``ResilientForecaster`` answers from the last good forecast while it still holds
@@ -35,6 +38,7 @@ from greenai.carbon.step import StepFunction
 from greenai.errors import CarbonDataError, ConfigError
 
 TRACE_PREFIX = "trace:"
+REPLAY_STEP_S = 900.0  # the shipped traces' finest step (gb_2020 from 2020-10-31)
 
 
 class FileForecaster:
@@ -74,6 +78,23 @@ class FileForecaster:
         first = int(np.searchsorted(s.times_s, now_s, side="right")) - 1
         last = int(np.searchsorted(s.times_s, now_s + horizon_s, side="right"))
         return np.column_stack((s.times_s[first:last], s.values[first:last]))
+
+
+class ReplayForecaster:
+    """A shipped trace (``gb_2020``) as a forecast: its values at the same time of year,
+    every ``REPLAY_STEP_S`` from the slot holding ``now`` on (``carbon.trace``'s replay)."""
+
+    def __init__(self, trace_name: str) -> None:
+        from greenai.carbon.trace import shipped_trace
+
+        self.trace = shipped_trace(trace_name)  # an unknown name is a CarbonDataError listing the shipped ones
+        self.name = f"{trace_name} replayed by time of year"
+
+    def forecast(self, now_s: float, horizon_s: float) -> np.ndarray:
+        first = np.floor(now_s / REPLAY_STEP_S) * REPLAY_STEP_S
+        count = int(np.ceil((now_s + max(horizon_s, 0.0) - first) / REPLAY_STEP_S)) + 1
+        times = first + REPLAY_STEP_S * np.arange(count)
+        return np.column_stack((times, [self.trace.intensity_at(float(t)) for t in times]))
 
 
 class ResilientForecaster:
@@ -144,6 +165,10 @@ def forecaster_from_spec(spec: str, *, timezone: str = "UTC", now_s: float | Non
     must cover that moment (checked before a batch starts, so a stale file is refused
     before any job runs)."""
     text = spec.strip()
+    from greenai.carbon.trace import SHIPPED_TRACES
+
+    if text.startswith(TRACE_PREFIX) and text.removeprefix(TRACE_PREFIX).strip() in SHIPPED_TRACES:
+        return ReplayForecaster(text.removeprefix(TRACE_PREFIX).strip())
     if text.startswith(TRACE_PREFIX) or text.lower().endswith(".csv"):
         path = Path(text.removeprefix(TRACE_PREFIX))
         if not path.is_file():
@@ -155,7 +180,7 @@ def forecaster_from_spec(spec: str, *, timezone: str = "UTC", now_s: float | Non
     if ":" not in text:
         raise ConfigError(
             f"--forecast {spec!r}: give trace:FILE.csv or MODULE:FUNCTION "
-            "(a callable (now_s, horizon_s) -> [(t_s, g/kWh), ...])"
+            "(a callable (now_s, horizon_s) -> [(t_s, g/kWh), ...]), or a shipped trace (trace:gb_2020)"
         )
     from greenai.factories import load_callable
 

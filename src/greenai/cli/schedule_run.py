@@ -84,9 +84,10 @@ def run_jobs(
         str | None,
         typer.Option(
             "--forecast",
+            metavar="SPEC",
             help="Intensity forecast for --policy carbon: trace:FILE.csv (a published "
-            "forecast covering the batch) or MODULE:FUNCTION returning [(unix_s, g/kWh), ...] "
-            "for (now_s, horizon_s).",
+            "forecast covering the batch), MODULE:FUNCTION returning [(unix_s, g/kWh), ...] "
+            "for (now_s, horizon_s), or a shipped trace replayed by time of year (trace:gb_2020).",
         ),
     ] = None,
     forecast_tz: Annotated[
@@ -302,7 +303,7 @@ def _policy_stages(name: str | None, max_power_w: float | None, forecast: str | 
         raise ConfigError("--policy budget needs --max-power-w")
     if (forecast is not None) != ("carbon" in parts):
         raise ConfigError(
-            "--policy carbon needs --forecast (trace:FILE.csv or MODULE:FUNCTION), "
+            "--policy carbon needs --forecast (trace:FILE.csv or MODULE:FUNCTION, or a shipped trace: trace:gb_2020), "
             "and --forecast is used only by --policy carbon"
         )
     return [p for p in parts if p != "fifo"]

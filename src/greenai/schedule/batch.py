@@ -91,7 +91,9 @@ def run_batch(
 ) -> BatchSummary:
     """Run `jobs` through `executor`, tracking each into `ledger_path`; return the summary.
     `on_outcome` is called as each job finishes (progress display), `on_event` with a
-    message when something the user should know happens (a placement node vanished)."""
+    message when something the user should know happens (a placement node vanished, a job
+    held back by the policy and why: "job a deferred until 14:30 (in 42 min; forecast 120
+    gCO2e/kWh over its run, 310 if started now)", a deferred job starting)."""
     if not jobs:
         raise GreenAIError("the batch has no jobs")
     ids = [job.job_id for job in jobs]
@@ -162,6 +164,7 @@ class _BatchRunner:
         self.outcomes: dict[str, JobOutcome] = {}
         self.overheads: dict[str, float] = {}
         self._deferred: set[str] = set()
+        self._deferred_at: dict[str, float] = {}  # job id -> when a policy first held it back
         self._placed: dict[str, str] = {}  # job id -> the node a placement policy chose
         self._paused: set[str] = set()
         self.pauses: dict[str, int] = {}  # job id -> times paused
@@ -277,11 +280,27 @@ class _BatchRunner:
         to_pause = [
             i for i, h in in_flight.items() if i not in kept and i not in self._paused and self._pausable(h.job)
         ]
+        held = {c.job_id: c for c in offered if c.job_id not in kept}
         for job in arrived:
             if job.job_id not in kept and job.job_id not in self._deferred:
                 self._deferred.add(job.job_id)
+                self._deferred_at[job.job_id] = now
                 mark_deferred(self.ledger, self.batch_id, job.job_id)
+                self._say(f"job {job.job_id} deferred {self._why(now, held[job.job_id])}")
         return starts, to_pause
+
+    def _why(self, now: float, candidate: Candidate) -> str:
+        from greenai.schedule.policies import why_deferred
+
+        assert self.policy is not None
+        try:
+            return why_deferred(self.policy, now, candidate)
+        except Exception as e:  # noqa: BLE001 — saying why must never stop the batch
+            return f"by the {self.policy.name} policy ({type(e).__name__}: {e})"
+
+    def _say(self, message: str) -> None:
+        if self.on_event is not None:
+            self.on_event(message)
 
     def _latest_start(self, job: Job, now: float) -> float:
         return self._candidate(job, running=False, now=now).latest_start_s
@@ -377,6 +396,8 @@ class _BatchRunner:
             return None
         if node is not None:
             self._placed[job.job_id] = node
+        if job.job_id in self._deferred_at:
+            self._say(f"job {job.job_id} starts after waiting {submitted - self._deferred_at.pop(job.job_id):.0f} s")
         self._since[job.job_id] = handle.submitted_at
         mark_running(self.ledger, self.batch_id, job.job_id, handle.submitted_at)
         return handle

@@ -155,6 +155,7 @@ class CarbonAwareTiming:
     def __init__(self, forecaster: IntensityForecaster, name: str | None = None) -> None:
         self.forecaster = forecaster
         self.name = name or f"carbon({forecaster.name})"
+        self._curve: tuple[float, float, StepFunction[np.ndarray]] | None = None  # (now, horizon end, curve)
 
     def select(self, now_s: float, cluster: ClusterView, candidates: list[Candidate]) -> list[Candidate]:
         keep = [c for c in candidates if c.pinned or c.latest_start_s <= now_s + EPS_S]
@@ -163,6 +164,7 @@ class CarbonAwareTiming:
             return keep
         horizon = max(c.deadline_s for c in flexible) - now_s
         curve = StepFunction.from_rows(self.forecaster.forecast(now_s, horizon))
+        self._curve = (now_s, now_s + horizon, curve)
         groups: dict[float, list[Candidate]] = {}
         for c in flexible:
             if c.job.interruptible:
@@ -175,6 +177,70 @@ class CarbonAwareTiming:
             now_best = _start_now_is_best(curve, now_s, latest, work_s)
             keep.extend(c for c, run in zip(group, now_best, strict=True) if run)
         return keep
+
+    def planned_start(self, now_s: float, candidate: Candidate) -> tuple[float, float, float] | None:
+        """For a job this policy holds back at `now_s`: (when it plans to start it, the mean
+        forecast intensity over its run from then, the same if started now), in s and
+        gCO2e/kWh; None if starting now is as good. The forecast of the last `select` at
+        `now_s` is reused. An interruptible job's start is its first cheapest slot."""
+        work_s, latest_s = max(candidate.remaining_s, EPS_S), candidate.latest_start_s
+        if self._curve is not None and self._curve[0] == now_s and self._curve[1] >= candidate.deadline_s:
+            curve = self._curve[2]
+        else:
+            curve = StepFunction.from_rows(self.forecaster.forecast(now_s, candidate.deadline_s - now_s))
+        t = curve.times_s
+        if candidate.job.interruptible:
+            edges = np.concatenate(([now_s], t[(t > now_s + EPS_S) & (t < candidate.deadline_s - EPS_S)]))
+            ends = np.append(edges[1:], candidate.deadline_s)
+            mean = curve.integral(edges, ends) / np.maximum(ends - edges, EPS_S)
+            order = np.argsort(mean, kind="stable")
+            covered = np.cumsum((ends - edges)[order]) - (ends - edges)[order]
+            chosen = order[covered < work_s - EPS_S]
+            if not len(chosen) or 0 in chosen:
+                return None
+            first = int(chosen.min())
+            weights = (ends - edges)[chosen]
+            later = float(np.sum(mean[chosen] * weights) / np.sum(weights))
+            return float(edges[first]), later, float(curve.integral(now_s, now_s + work_s)) / work_s
+        starts = np.concatenate(([now_s], t[(t > now_s + EPS_S) & (t < latest_s - EPS_S)], [max(latest_s, now_s)]))
+        cost = curve.integral(starts, starts + work_s)
+        best = int(np.argmin(cost))  # ties: the earliest
+        if best == 0 or cost[0] <= cost[best] * (1 + 1e-12) + 1e-9:
+            return None
+        return float(starts[best]), float(cost[best]) / work_s, float(cost[0]) / work_s
+
+    def why_deferred(self, now_s: float, candidate: Candidate) -> str:
+        """ "until 14:30 (in 42 min; forecast 120 g/kWh over its run, 310 if started now)"."""
+        plan = self.planned_start(now_s, candidate)
+        if plan is None:
+            return f"by the {self.name} policy (no cleaner start found: it starts at the next decision)"
+        start_s, later, now = plan
+        return (
+            f"until {_clock(start_s, now_s)} (in {_span(start_s - now_s)}; forecast {later:.0f} gCO2e/kWh "
+            f"over its run, {now:.0f} if started now)"
+        )
+
+
+def _clock(t_s: float, now_s: float) -> str:
+    """Local time of day, with the date when it is not today's."""
+    import time
+
+    same_day = time.localtime(t_s)[:3] == time.localtime(now_s)[:3]
+    return time.strftime("%H:%M" if same_day else "%Y-%m-%d %H:%M", time.localtime(t_s))
+
+
+def _span(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / S_PER_HOUR:.1f} h"
+
+
+def why_deferred(policy: Policy, now_s: float, candidate: Candidate) -> str:
+    """Why `policy` held `candidate` back at `now_s`, as words after "job X deferred ..."."""
+    explain = getattr(policy, "why_deferred", None)
+    return explain(now_s, candidate) if explain is not None else f"by the {policy.name} policy"
 
 
 def _start_now_is_best(
@@ -272,6 +338,11 @@ class PowerBudget:
         self.max_power_w, self.max_energy_j, self.window_s = max_power_w, max_energy_j, window_s
         self.name = "budget"
 
+    def why_deferred(self, now_s: float, candidate: Candidate) -> str:
+        caps = [f"{self.max_power_w:g} W" if self.max_power_w is not None else ""]
+        caps.append(f"{self.max_energy_j:g} J per {self.window_s:g} s" if self.max_energy_j is not None else "")
+        return f"by the power budget ({', '.join(c for c in caps if c)}): it starts when running jobs make room"
+
     def select(self, now_s: float, cluster: ClusterView, candidates: list[Candidate]) -> list[Candidate]:
         def power(c: Candidate) -> float:
             return cluster.node(c.node).energy_for(c.job_id, c.energy_j) / c.duration_s
@@ -317,9 +388,20 @@ class Stack:
         return None
 
     def select(self, now_s: float, cluster: ClusterView, candidates: list[Candidate]) -> list[Candidate]:
+        self._dropped_by: dict[str, Policy] = {}
         for stage in self.stages:
-            candidates = stage.select(now_s, cluster, candidates)
+            kept = stage.select(now_s, cluster, candidates)
+            ids = {c.job_id for c in kept}
+            for c in candidates:
+                if c.job_id not in ids:
+                    self._dropped_by.setdefault(c.job_id, stage)
+            candidates = kept
         return candidates
+
+    def why_deferred(self, now_s: float, candidate: Candidate) -> str:
+        """The reason of the stage that held the job back in the last `select`."""
+        stage = getattr(self, "_dropped_by", {}).get(candidate.job_id)
+        return why_deferred(stage, now_s, candidate) if stage is not None else f"by the {self.name} policy"
 
 
 def compose(*stages: Policy) -> Policy:
