@@ -74,24 +74,24 @@ def _write_json(records: Sequence[RunRecord], out: TextIO, loader: SampleLoader 
 
 
 def _write_run_csv(records: Sequence[RunRecord], out: TextIO) -> None:
-    writer = _csv_writer(out)
+    writer = csv_writer(out)
     writer.writerow(RUN_COLUMNS)
     for record in records:
         row = record_to_dict(record) | {
             "started_at": iso_utc(record.start.started_at),
             "tags": json.dumps(dict(record.start.tags), sort_keys=True, ensure_ascii=False),
         }
-        writer.writerow(_cells(row, RUN_COLUMNS))
+        writer.writerow(csv_cells(row, RUN_COLUMNS))
 
 
 def _write_sample_csv(records: Sequence[RunRecord], out: TextIO, loader: SampleLoader) -> None:
-    writer = _csv_writer(out)
+    writer = csv_writer(out)
     writer.writerow(SAMPLE_COLUMNS)
     for record in records:
         run_id = record.start.run_id
         for sample in loader(run_id):
             row = sample_to_dict(sample) | {"run_id": run_id, "time_utc": iso_utc(sample.t)}
-            writer.writerow(_cells(row, SAMPLE_COLUMNS))
+            writer.writerow(csv_cells(row, SAMPLE_COLUMNS))
 
 
 def record_to_dict(record: RunRecord) -> dict[str, Any]:
@@ -191,7 +191,7 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def _csv_writer(out: TextIO) -> Any:
+def csv_writer(out: TextIO) -> Any:
     """Text cells always quoted: with "\\n" ending rows, the csv module would leave a name
     holding a carriage return unquoted, and a reader would split the row there."""
     return csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)
@@ -201,7 +201,7 @@ def _csv_writer(out: TextIO) -> Any:
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _cells(row: dict[str, Any], columns: Sequence[str]) -> list[Any]:
+def csv_cells(row: dict[str, Any], columns: Sequence[str]) -> list[Any]:
     """CSV cells in column order; None (unknown) as an empty cell; a text cell that a
     spreadsheet would run as a formula (a run named `=HYPERLINK(...)`) gets a leading single
     quote, as OWASP's advice on CSV injection says (numbers are written as they are)."""

@@ -17,7 +17,6 @@ facility energy, IT energy x PUE, as CodeCarbon does when given a PUE).
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import math
@@ -28,7 +27,7 @@ from typing import Any
 from greenai.carbon.intensity import cloud_regions, countries
 from greenai.carbon.iso_codes import to_alpha3
 from greenai.errors import GreenAIError
-from greenai.ledger.export import iso_utc
+from greenai.ledger.export import csv_cells, csv_writer, iso_utc
 from greenai.ledger.records import RunRecord
 from greenai.units import J_PER_KWH
 
@@ -234,9 +233,11 @@ def _power(energy_j: float, duration_s: float) -> float | str:
 
 
 def codecarbon_csv(records: Sequence[RunRecord]) -> str:
+    """CodeCarbon's columns, written by the ledger's CSV writer (text quoted, a cell a spreadsheet
+    would run as a formula neutralised: a run named `=HYPERLINK(...)`)."""
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=CODECARBON_COLUMNS, lineterminator="\n")
-    writer.writeheader()
+    writer = csv_writer(out)
+    writer.writerow(CODECARBON_COLUMNS)
     for row in codecarbon_rows(records):
-        writer.writerow(row)
+        writer.writerow(csv_cells(row, CODECARBON_COLUMNS))
     return out.getvalue()
