@@ -5,11 +5,14 @@ the command tree and turns every error into one line on stderr and a non-zero ex
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
+from typing import Annotated, Any
 
 import typer
 
+from greenai._version import __version__
 from greenai.cli import (
     calibrate_cmd,
     carbon_cmd,
@@ -27,6 +30,7 @@ from greenai.cli import (
     schedule_show,
     studies_cmd,
 )
+from greenai.cli.options import readable_metavars
 from greenai.cli.render import visible
 from greenai.errors import GreenAIError
 
@@ -34,10 +38,30 @@ app = typer.Typer(
     name="greenai",
     help="Measure, predict and cut the energy, carbon and cost of AI training and inference.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion, --show-completion (bash, zsh, fish, PowerShell)
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"greenai {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", "-V", help="Print greenai's version and exit.", callback=_print_version, is_eager=True
+        ),
+    ] = False,
+) -> None:
+    pass
+
+
 app.command("env")(env_cmd.env)
 app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(run_cmd.run)
 app.command("demo")(demo_cmd.demo)
@@ -82,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _invoke(argv: list[str] | None) -> int:
     try:
-        result = app(args=argv, prog_name="greenai", standalone_mode=False)
+        result = command()(args=argv, prog_name="greenai", standalone_mode=False)
         return result if isinstance(result, int) else 0
     except typer.Exit as e:
         return e.exit_code
@@ -107,6 +131,13 @@ def _invoke(argv: list[str] | None) -> int:
             raise
         _error(f"internal error: {type(e).__name__}: {e} (set GREENAI_DEBUG=1 for a traceback)")
         return EXIT_ERROR
+
+
+@functools.cache
+def command() -> Any:
+    """The click command Typer builds from `app`, its parameters' metavars made readable
+    (`FILE`, `NAME`, `KEY=VALUE` rather than <path>, <str>, <list[str]>)."""
+    return readable_metavars(typer.main.get_command(app))
 
 
 def _error(message: str) -> None:

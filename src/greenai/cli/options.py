@@ -68,3 +68,78 @@ def open_ledger(ledger: Path | None) -> Ledger:
 def print_json(data: Any) -> None:
     json.dump(data, sys.stdout, indent=2, sort_keys=False, default=str)
     sys.stdout.write("\n")
+
+
+# Metavars (what a value looks like in --help) for parameters whose own name does not read as
+# one; every other takes its name in capitals (NAME, STATUS, POLICY), a path FILE (DIR for a
+# *_dir), an integer N, a number NUMBER; flags take none. Typer's own would be <str>,
+# <list[str]>, <bool>.
+METAVARS = {
+    "command": "COMMAND",
+    "tag": "KEY=VALUE",
+    "try_": "PIPELINE",
+    "fmt": "FORMAT",
+    "factory": "FILE.py:FUNCTION",
+    "run_id": "RUN",
+    "run_ids": "RUN",
+    "runs": "RUN",
+    "study": "STUDY",
+    "batch_id": "BATCH",
+    "carbon": "TRACE",
+    "duration": "DURATION",
+    "slack": "DURATION",
+    "window": "DURATION",
+    "delay": "DURATION",
+    "interval": "SECONDS",
+    "budget": "SECONDS",
+    "start": "TIME",
+    "forecast_tz": "ZONE",
+    "ray_address": "ADDRESS",
+    "pue": "PUE",
+    "price": "PRICE",
+    "sample_hz": "HZ",
+    "power_w": "WATTS",
+    "max_power_w": "WATTS",
+    "max_energy_kwh": "KWH",
+    "days": "DAYS",
+    "epochs": "N",
+}
+
+
+def readable_metavars(command: Any) -> Any:
+    """Give every parameter of `command` (a click command Typer built) and its subcommands
+    a metavar that reads like a person's (see METAVARS); returns `command`. Arguments that
+    take several values keep Typer's "..." after the metavar in the usage line."""
+    make_help_option = command.get_help_option
+
+    def help_option(ctx: Any) -> Any:  # made per context by click, not in `params`
+        option = make_help_option(ctx)
+        if option is not None:
+            option.metavar = ""
+        return option
+
+    command.get_help_option = help_option
+    for param in command.params:
+        if getattr(param, "is_flag", False):
+            param.metavar = ""  # a flag takes no value: nothing to show
+            continue
+        if param.metavar is None:
+            param.metavar = METAVARS.get(param.name) or _metavar_from_type(param)
+        if param.param_type_name == "argument":
+            # Typer shows an argument's type beside its name (<list[str]>): the name says it
+            param.display_type_rich = lambda ctx: None
+    for sub in getattr(command, "commands", {}).values():
+        readable_metavars(sub)
+    return command
+
+
+def _metavar_from_type(param: Any) -> str:
+    shown = param.display_type(None).strip("<>")  # Typer's label: "path", "int range", "float"
+    name = str(param.name or "value").rstrip("_")
+    if shown == "path":
+        return "DIR" if name.endswith("dir") else "FILE"
+    if shown.startswith("int"):
+        return "N"
+    if shown.startswith("float"):
+        return "NUMBER"
+    return name.upper()

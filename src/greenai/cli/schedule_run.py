@@ -63,7 +63,8 @@ def run_jobs(
         str | None, typer.Option("--batch-id", help="Id of this batch in the ledger (default: random).")
     ] = None,
     log_dir: Annotated[
-        Path | None, typer.Option("--log-dir", help="Local executor: write each job's output to DIR/<job id>.log.")
+        Path | None,
+        typer.Option("--log-dir", help="Local executor: write each job's output to DIR/JOB.log (JOB: the job's id)."),
     ] = None,
     ledger: LedgerOpt = None,
     intensity: IntensityOpt = None,

@@ -52,7 +52,8 @@ from greenai.tracking.accumulator import RunAccumulator
 from greenai.tracking.budget import Budget, BudgetBreach, BudgetExceeded, BudgetMonitor
 from greenai.tracking.environment import describe_environment
 from greenai.tracking.forecast import Forecast, NotYet, Plan, make_forecast
-from greenai.tracking.phases import PhaseTimeline
+from greenai.tracking.joining import Membership, joiner, launched_as_rank
+from greenai.tracking.phases import PhaseLane, PhaseTimeline
 from greenai.tracking.progress import DEFAULT_PERIODIC_PHASES, ProgressRecorder
 from greenai.tracking.reading import MeterSlot
 from greenai.tracking.result import RunResult
@@ -112,12 +113,15 @@ class Tracker(contextlib.ContextDecorator):
         eval_phases: Sequence[str] = DEFAULT_PERIODIC_PHASES,
         budgets: Sequence[Budget] = (),
         on_budget: Callable[[Tracker, BudgetBreach], None] | None = None,
+        distributed: Any = None,
         **settings: Any,
     ) -> None:
         """`planned_steps` (or `planned_epochs`, with `run.count("epochs")` at each epoch's
         end) is what `forecast()` extrapolates to, progress being the `progress_counter`
         ("steps"); phases named in `eval_phases` are modelled as periodic. `budgets` warn or
-        stop the run; `on_budget(run, breach)` is called in this thread at a safe point."""
+        stop the run; `on_budget(run, breach)` is called in this thread at a safe point.
+        `distributed` joins the run to a job of several ranks (tracking/joining.py): None
+        (default) when launched as a rank, True, False, or a greenai.distributed spec."""
         self.name = name
         self.tags = {str(k): str(v) for k, v in (tags or {}).items()}
         self._args = dict(
@@ -134,6 +138,7 @@ class Tracker(contextlib.ContextDecorator):
             eval_phases=eval_phases,
             budgets=budgets,
             on_budget=on_budget,
+            distributed=distributed,
             **settings,
         )
         self.config = config if config is not None else load_config(**settings)
@@ -162,6 +167,8 @@ class Tracker(contextlib.ContextDecorator):
         self.forecast_reason = "the run has not started"  # why forecast() last returned None
         self._owner_pid = os.getpid()
         self._forked_from: int | None = None  # set in a forked child: the run is that process's
+        self._distributed = distributed
+        self.membership: Membership | None = None  # this run's part in a distributed job
 
     # -- lifecycle -------------------------------------------------------------------
     def start(self) -> Tracker:
@@ -174,6 +181,9 @@ class Tracker(contextlib.ContextDecorator):
         else:
             found = discover(cfg, scope)
             meters, unavailable = found.meters, found.unavailable
+        self.membership = self._join()
+        if self.membership is not None:  # each physical device read by one rank of the job
+            meters = self.membership.select(meters, scope, cfg)
         slots = [MeterSlot(m) for m in meters]  # each meter's info() asked once, safely
         account = CarbonAccount(
             configured_intensity(cfg.intensity),
@@ -181,20 +191,26 @@ class Tracker(contextlib.ContextDecorator):
             price_per_kwh=cfg.price_per_kwh or 0.0,
             currency=cfg.currency,
         )
+        started_at = time.time()
         if self._store:
             self._ledger_path = cfg.ledger or default_ledger_path()
             self._ledger = Ledger(self._ledger_path)
+            environment = self._describe_plan(describe_environment(slots, unavailable, cfg, scope))
+            if self.membership is not None:
+                environment["distributed"] = self.membership.describe()
             self._ledger.begin_run(
                 RunStart(
                     run_id=self.run_id,
                     name=self.name,
-                    started_at=time.time(),
+                    started_at=started_at,
                     host=socket.gethostname(),
                     pid=self._pid,
                     tags=self.tags,
-                    environment=self._describe_plan(describe_environment(slots, unavailable, cfg, scope)),
+                    environment=environment,
                 )
             )
+        if self.membership is not None:
+            self.membership.started(self.run_id, self.name, started_at, self._ledger)
         sink = self._flush_to_ledger if self._ledger is not None else None
         self._gate.owner_thread = threading.get_ident()
         self._recorder = ProgressRecorder(
@@ -209,7 +225,7 @@ class Tracker(contextlib.ContextDecorator):
             sink,
             1.0 / cfg.sample_hz,
             cfg.flush_interval_s,
-            _RunObserver(self._recorder, monitor),
+            _RunObserver(self._recorder, monitor, self._observe_for_job if self.membership is not None else None),
         )
         self._owner_pid = os.getpid()
         self._sampler.start()
@@ -268,7 +284,16 @@ class Tracker(contextlib.ContextDecorator):
                 notes.append(note)
             finally:
                 self._ledger.close(timeout_s=CLOSE_TIMEOUT_S)
-        return self._make_result(status, snapshot, stored, tuple(notes))
+        job = None
+        if self.membership is not None:
+            try:  # bounded by the aggregation timeout; never raises into the user's code
+                job, job_notes = self.membership.ended(status, snapshot)
+                notes.extend(job_notes)
+            except Exception as e:
+                log.exception("greenai: run %s: adding up the distributed job failed", self.run_id[:8])
+                notes.append(f"the distributed job could not be added up: {e}")
+        result = self._make_result(status, snapshot, stored, tuple(notes))
+        return dataclasses.replace(result, job=job) if job is not None else result
 
     def _make_result(
         self, status: str, snapshot: RunSnapshot, stored: bool | None, notes: tuple[str, ...]
@@ -314,6 +339,8 @@ class Tracker(contextlib.ContextDecorator):
         self._gate.detach()
         if self._sampler is not None:
             self._sampler.detach()
+        if self.membership is not None:
+            self.membership.detach()
         if self._ledger is not None:
             conn = self._ledger.abandon()
             if conn is not None:
@@ -343,6 +370,11 @@ class Tracker(contextlib.ContextDecorator):
         if not name or "/" in name:
             raise ValueError(f"phase names must be non-empty and contain no '/': {name!r}")
         return _Phase(self._timeline, name)
+
+    def lane(self, name: str) -> PhaseLane:
+        """A phase bound to no thread, for work one thread begins and another ends (a
+        collective in flight: greenai.distributed's communication phase). See PhaseLane."""
+        return PhaseLane(self._timeline, name)
 
     def count(self, counter: str, amount: float = 1) -> None:
         """Add to a user counter (samples, tokens, steps) so results read as J/sample.
@@ -436,6 +468,34 @@ class Tracker(contextlib.ContextDecorator):
                 log.exception("greenai: forecast failed; flushing without it")
         self._ledger.flush(self.run_id, snapshot, rows, row, timeout_s=FLUSH_TIMEOUT_S)
 
+    def _join(self) -> Membership | None:
+        """This run's part in a distributed job, if it is one (tracking/joining.py): strict
+        when asked for (`distributed=True` or a spec), a warning when only detected."""
+        wanted = self._distributed
+        if wanted is False or (wanted is None and not launched_as_rank()):
+            return None
+        join = joiner()
+        if join is None:
+            if wanted is None:
+                log.debug("greenai: launched as a rank, but greenai.distributed is not imported: tracked alone")
+                return None
+            raise ConfigError(
+                "distributed=... needs greenai.distributed: use greenai.track / greenai.Tracker, "
+                "or import greenai.distributed first"
+            )
+        if wanted is not None:
+            return join(self, wanted)
+        try:
+            return join(self, None)
+        except Exception as e:  # detected, not asked for: the run goes on alone
+            log.warning("greenai: could not join the distributed job (%s); this rank is tracked alone", e)
+            return None
+
+    def _observe_for_job(self) -> None:
+        """Sampler thread, after each tick: the membership publishes this rank's totals."""
+        if self.membership is not None and self._sampler is not None:
+            self.membership.observe(self._sampler.snapshot)
+
     def _install_sigterm(self) -> None:
         """Turn SIGTERM into SystemExit so `with` blocks unwind and the run ends cleanly."""
         if not self._handle_signals or threading.current_thread() is not threading.main_thread():
@@ -452,9 +512,12 @@ class Tracker(contextlib.ContextDecorator):
 class _RunObserver:
     """Sampler-thread hooks: record the forecast trace, then check the budgets."""
 
-    def __init__(self, recorder: ProgressRecorder, monitor: BudgetMonitor) -> None:
+    def __init__(
+        self, recorder: ProgressRecorder, monitor: BudgetMonitor, on_tick: Callable[[], None] | None = None
+    ) -> None:
         self._recorder = recorder
         self._monitor = monitor
+        self._on_tick = on_tick
 
     def observe(self, elapsed_s: float, accumulator: RunAccumulator) -> None:
         self._recorder.observe(elapsed_s, accumulator)
@@ -463,6 +526,8 @@ class _RunObserver:
         latest = self._recorder.latest
         if latest is not None and self._monitor.active:
             self._monitor.check(latest.t_s, latest.energy_j, latest.carbon_g)
+        if self._on_tick is not None:
+            self._on_tick()
 
 
 def _validated_plan(steps: int | None, epochs: int | None) -> Plan:
