@@ -52,4 +52,7 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'greenai' has no attribute {name!r}")
     import importlib
 
+    if name in ("track", "Tracker"):
+        # registers the joiner of distributed jobs with the tracker (tracking/joining.py)
+        importlib.import_module("greenai.distributed")
     return getattr(importlib.import_module(module), name)

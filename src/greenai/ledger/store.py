@@ -220,6 +220,12 @@ class Ledger:
 
     # -- internals -----------------------------------------------------------------
 
+    def write(self, work: Callable[[sqlite3.Connection], T], *, timeout_s: float) -> T:
+        """Run `work(conn)` in one write transaction, retried with backoff while the ledger is
+        locked or the write fails, for `timeout_s` at most (then LedgerError), as a tracker's
+        flushes are; for the modules that own other tables (ledger/distributed.py's)."""
+        return self._bounded(work, timeout_s)
+
     def transaction(self, work: Callable[[sqlite3.Connection], T], *, write: bool) -> T:
         """Run `work(conn)` in one transaction (retried while another writer holds the
         lock); for the modules that own the optimize, tuning and schedule tables."""

@@ -19,6 +19,11 @@ linear in utilization, the model of Fan, Weber and Barroso, "Power provisioning 
 warehouse-sized computer", ISCA 2007. User overrides `idle_w`/`max_w` are for the whole usable
 share: P = idle_w + (max_w - idle_w) x min(c / dt / u, 1).
 
+`idle_share` (default 1) scales the idle term: the idle power of a machine's CPUs is drawn
+once however many processes share them, so when several tracked processes of one job use
+the same CPUs (ranks of a distributed job, greenai.distributed) one of them is charged it
+(`idle_share=1`) and the others only their dynamic power (`idle_share=0`).
+
 The cap c/dt <= u holds over a window of LATE_WINDOW_S, not per interval: CPU time can be
 reported late (a short-lived child's arrives folded into its parent's counters when the parent
 reaps it), so an interval is charged all the CPU time newly seen up to the capacity the tree
@@ -73,7 +78,11 @@ class CpuModelMeter:
         max_w: float | None = None,
         cpu_info: CpuInfo | None = None,
         clock: Callable[[], float] = time.monotonic,
+        idle_share: float = 1.0,
     ) -> None:
+        if not 0.0 <= idle_share <= 1.0:
+            raise ConfigError(f"cpu idle share must be from 0 to 1: {idle_share}")
+        self._idle_share = idle_share
         if (idle_w is None) != (max_w is None):
             raise ConfigError("cpu power override needs both idle_w and max_w")
         if idle_w is not None and max_w is not None and not 0 <= idle_w <= max_w:
@@ -133,10 +142,11 @@ class CpuModelMeter:
 
     def _interval_energy_j(self, busy_s: float, dt_s: float, usable: float) -> float:
         """Idle share over dt plus dynamic energy linear in the CPU-seconds charged."""
+        share = self._idle_share
         if self._override is None:
-            return usable * self._idle_per_cpu * dt_s + (self._max_per_cpu - self._idle_per_cpu) * busy_s
+            return share * usable * self._idle_per_cpu * dt_s + (self._max_per_cpu - self._idle_per_cpu) * busy_s
         idle_w, max_w = self._override
-        return idle_w * dt_s + (max_w - idle_w) * busy_s / usable
+        return share * idle_w * dt_s + (max_w - idle_w) * busy_s / usable
 
     def _detail(self) -> str:
         usable = self._scope.usable_cpus()
@@ -150,7 +160,8 @@ class CpuModelMeter:
             else:
                 why = "hypervisor" if self._cpu.hypervisor else "TDP unknown"
                 source = f"{VCPU_IDLE_W}-{VCPU_MAX_W} W per vCPU (CCF default; {why})"
+        shared = "" if self._idle_share == 1.0 else f", idle power charged x{self._idle_share:g} (shared CPUs)"
         return (
             f"model '{self._cpu.model_name}', {source}, {usable:g} usable CPUs, "
-            f"{low:.2f}-{high:.2f} W, utilization-linear, +/-{self._rel:.0%}"
+            f"{low:.2f}-{high:.2f} W, utilization-linear{shared}, +/-{self._rel:.0%}"
         )

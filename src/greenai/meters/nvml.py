@@ -64,6 +64,7 @@ class _Gpu:
     handle: Any  # the physical GPU's NVML handle
     provenance: Provenance  # MEASURED: energy counter; INTEGRATED: power samples
     notes: list[str] = field(default_factory=list)  # for info().detail
+    uuid: str = ""  # the physical GPU's NVML UUID (a MIG instance's parent's)
     base_mj: int = 0
     last_power_w: float = 0.0
     last_t: float = 0.0
@@ -212,7 +213,7 @@ class NvmlMeter:
             name = nvml.call("nvmlDeviceGetName", parent, device=device)
             uuid = nvml.call("nvmlDeviceGetUUID", parent, device=device)
             label = f"{device} (physical {index}, {name}, {uuid})"
-            gpu = gpus[index] = _Gpu(device, label, parent, self._provenance(parent, label))
+            gpu = gpus[index] = _Gpu(device, label, parent, self._provenance(parent, label), uuid=str(uuid))
             how = "energy counter" if gpu.provenance is Provenance.MEASURED else "power integrated"
             note = f"{label}: {how}"
             mig_mode = nvml.call("nvmlDeviceGetMigMode", parent, device=device, absent=_UNSUPPORTED)
@@ -278,6 +279,12 @@ class NvmlGpuMeter:
     @property
     def device(self) -> str:
         return self._gpu.device
+
+    @property
+    def uuid(self) -> str:
+        """The physical GPU's NVML UUID: what names it on its machine whichever process reads
+        it (greenai.distributed counts each GPU of a job once by it)."""
+        return self._gpu.uuid
 
     def info(self) -> MeterInfo:
         notes = self._notes + ([f"failed: {self._fault}"] if self._fault else [])

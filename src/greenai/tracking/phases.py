@@ -11,6 +11,7 @@ on a worker thread is a top-level phase of that thread, whatever the main thread
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections import deque
@@ -65,6 +66,11 @@ class PhaseTimeline:
         path = SEPARATOR.join(stack) if stack else None
         self._events.append((time.perf_counter_ns(), path, False, threading.get_ident()))
 
+    def record(self, path: str | None, entered: bool, lane: int) -> None:
+        """A boundary of a phase that belongs to no thread (see `PhaseLane`): `lane` is an id
+        no thread has (thread ids are positive, lanes negative)."""
+        self._events.append((time.perf_counter_ns(), path, entered, lane))
+
     def detach(self) -> None:
         """In a forked child: keep accepting phases but record nothing (nobody drains them)."""
         self._events = deque(maxlen=0)
@@ -77,6 +83,44 @@ class PhaseTimeline:
         while events and events[0][0] < t_ns:
             out.append(events.popleft())
         return out
+
+
+_lane_ids = itertools.count(1)
+
+
+class PhaseLane:
+    """A phase bound to no thread: work in flight that one thread begins and another ends (a
+    collective launched by the training thread and completed by the communication library's
+    thread). `begin()` and `end()` may be called from any thread and nest by count: the phase
+    is open while at least one piece of work is in flight. It is apportioned as one more
+    thread's phase would be (sharing each interval evenly with the threads inside phases)."""
+
+    def __init__(self, timeline: PhaseTimeline, name: str) -> None:
+        if not name or SEPARATOR in name:
+            raise ValueError(f"phase names must be non-empty and contain no '/': {name!r}")
+        self.name = name
+        self._timeline = timeline
+        self._lane = -next(_lane_ids)
+        self._lock = threading.Lock()
+        self._in_flight = 0
+        self._opened_ns = 0
+        self.open_s = 0.0  # wall time during which some work was in flight
+
+    def begin(self) -> None:
+        with self._lock:
+            self._in_flight += 1
+            if self._in_flight == 1:
+                self._opened_ns = time.perf_counter_ns()
+                self._timeline.record(self.name, True, self._lane)
+
+    def end(self) -> None:
+        with self._lock:
+            if self._in_flight == 0:  # an end without its begin: nothing to close
+                return
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self.open_s += (time.perf_counter_ns() - self._opened_ns) / 1e9
+                self._timeline.record(None, False, self._lane)
 
 
 @dataclass

@@ -11,6 +11,7 @@ from greenai.ledger.records import RunSnapshot
 from greenai.tracking.phases import NO_PHASE, PhaseSum, inclusive_totals, phase_sum
 
 if TYPE_CHECKING:
+    from greenai.ledger.distributed import JobRecord
     from greenai.tracking.budget import BudgetBreach
     from greenai.tracking.forecast import Forecast
 
@@ -33,6 +34,9 @@ class RunResult:
     # why); None without a ledger (store=False)
     stored: bool | None = None
     notes: tuple[str, ...] = ()  # what went wrong on the way (a meter dropped, the final write)
+    # a rank of a distributed job (greenai.distributed): the job as its writer added it up at
+    # the end (every device of every rank counted once); None on other ranks and for plain runs
+    job: JobRecord | None = None
 
     @property
     def stop_reason(self) -> str | None:
