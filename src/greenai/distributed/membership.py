@@ -1,0 +1,364 @@
+"""One rank's part in a distributed job: joining, choosing what to read, publishing, adding up.
+
+At start (`join`, then `select` from the tracker's start): the rank learns who it is
+(distributed.spec), agrees on the job id with the others, says which node devices it can
+see and takes those no lower rank of its node sees (waiting `join_timeout_s` at most for
+them). While it runs, the sampler thread publishes its totals every `publish_interval_s`
+(and writes its row in its ledger; the writer also writes the job as it stands). At the end
+it publishes its final totals; the writer waits `aggregation_timeout_s` at most for the
+others' and writes the job: `completed`, or `incomplete` with what a missing rank published.
+
+The job id: `Join(job_id=...)`, else torchrun's TORCHELASTIC_RUN_ID (a fresh UUID per launch
+unless `--rdzv-id` names one; `-restartN` after an elastic restart), else one agreed through
+the launcher's store (the first rank to ask sets it), else one agreed over the initialised
+process group (a broadcast from rank 0: every rank must then start its tracker at the same
+point), else one derived from what the ranks share (MASTER_ADDR:MASTER_PORT), with a note.
+A process's second distributed run gets the same id with `.1` (`.2`, ...): every rank starts
+its runs in the same order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import logging
+import math
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from greenai.config import Config
+from greenai.distributed.aggregate import Writer, aggregate
+from greenai.distributed.channel import Channel, JobChannel, KeyValue, LedgerChannel, TorchStoreKV
+from greenai.distributed.comm import BYTES_COUNTER, CALLS_COUNTER, COMM_PHASE, comm_seconds
+from greenai.distributed.devices import Placement, node_ids_of, select
+from greenai.distributed.spec import Join, RankEnv, rank_env
+from greenai.ledger.distributed import PROCESS, CommTotals, DeviceRead, JobRecord, RankReport, write_job, write_rank
+from greenai.ledger.records import RunSnapshot, RunStatus
+from greenai.ledger.store import Ledger
+from greenai.meters.base import Meter, Provenance
+from greenai.meters.process import ProcessScope
+
+log = logging.getLogger("greenai.distributed")
+
+LEDGER_WRITE_TIMEOUT_S = 1.0  # a periodic write of the rank's row or the job (the sampler thread waits)
+FINAL_WRITE_TIMEOUT_S = 5.0
+_sequence = itertools.count()  # distributed runs started in this process
+
+
+def join(tracker: Any, wanted: Any) -> RankMembership:
+    """The tracking layer's joiner (tracking/joining.py): `wanted` is True, None or a Join."""
+    spec = wanted if isinstance(wanted, Join) else Join()
+    env = rank_env(spec)
+    n = next(_sequence)
+    notes: list[str] = []
+    kv = _transport(spec, env, notes)
+    job_id, source = _job_id(spec, env, kv, n, notes)
+    channel: Channel = JobChannel(kv, job_id) if kv is not None else LedgerChannel(job_id)
+    return RankMembership(tracker, env, spec, job_id, source, channel, notes)
+
+
+def _transport(spec: Join, env: RankEnv, notes: list[str]) -> KeyValue | None:
+    if spec.store is not None:
+        return spec.store
+    if env.master is None:
+        return None
+    kv = TorchStoreKV(*env.master)
+    try:
+        kv.get("greenai/ping")
+    except Exception as e:  # noqa: BLE001 - no store there: the ledger carries the job
+        notes.append(
+            f"the launcher's store at {env.master[0]}:{env.master[1]} could not be reached ({e}); "
+            "the job is added up through the ledger (ranks that share it only)"
+        )
+        return None
+    return kv
+
+
+def _job_id(spec: Join, env: RankEnv, kv: KeyValue | None, n: int, notes: list[str]) -> tuple[str, str]:
+    suffix = f".{n}" if n else ""
+    if spec.job_id:
+        return spec.job_id + suffix, spec.id_source or "given"
+    if env.elastic_run_id:
+        restart = f"-restart{env.restart}" if env.restart else ""
+        return f"{env.elastic_run_id}{restart}{suffix}", "TORCHELASTIC_RUN_ID"
+    if kv is not None:
+        agreed = kv.first(f"greenai/job-id/{env.restart}/{n}", uuid.uuid4().hex)
+        return agreed, "launcher store"
+    dist = sys.modules.get("torch.distributed")
+    if dist is not None and dist.is_available() and dist.is_initialized():
+        box = [uuid.uuid4().hex if env.rank == 0 else None]
+        dist.broadcast_object_list(box, src=0)
+        return f"{box[0]}", "process group"
+    seed = f"{env.master}|{env.restart}|{env.world_size}|{n}"
+    notes.append(
+        "no launcher id, store or process group to agree on a job id: it is derived from "
+        f"MASTER_ADDR:MASTER_PORT ({env.master}); two launches on the same address share it"
+    )
+    return hashlib.sha1(seed.encode()).hexdigest()[:32], "derived"
+
+
+class RankMembership:
+    """Implements tracking.joining.Membership for one rank."""
+
+    def __init__(
+        self,
+        tracker: Any,
+        env: RankEnv,
+        spec: Join,
+        job_id: str,
+        id_source: str,
+        channel: Channel,
+        notes: list[str],
+    ) -> None:
+        self.job_id = job_id
+        self.rank = env.rank
+        self.env = env
+        self.spec = spec
+        self.id_source = id_source
+        self.channel = channel
+        self.writer = spec.writer == "rank0" and env.rank == 0
+        self.notes = notes
+        self._tracker = tracker
+        self._name = str(getattr(tracker, "name", "run"))
+        self._reads: dict[str, Placement] = {}
+        self._dropped: list[str] = []
+        self._run_id = ""
+        self._started_at = time.time()
+        self._ledger_path: Path | None = None
+        self._ledger: Ledger | None = None
+        self._next_publish = -math.inf
+        self._lock = threading.Lock()
+        self._warned = False
+        self._detached = False
+        self._job: JobRecord | None = None
+        self._writer = Writer(env.host, env.pid, self._started_at)
+
+    # -- start ------------------------------------------------------------------------
+    def select(self, meters: list[Meter], scope: ProcessScope, config: Config) -> list[Meter]:
+        env = self.env
+        ids = node_ids_of(meters, env.node, env.pid)
+        owned = self._claim(ids)
+        chosen = select(meters, owned, env.node, env.pid, scope, config)
+        self._reads, self._dropped = chosen.reads, chosen.dropped
+        return chosen.meters
+
+    def _claim(self, ids: list[str]) -> set[str]:
+        """The node devices among `ids` that no lower rank of this node reads."""
+        env = self.env
+        try:
+            self.channel.publish_inventory(env.rank, env.node, env.local_rank, ids)
+        except Exception as e:  # noqa: BLE001
+            self.notes.append(f"could not publish which devices this rank sees: {e}")
+        if isinstance(self.channel, LedgerChannel) or env.local_rank == 0:
+            # without an exchange, local rank 0 (the lowest rank of its node under torchrun and
+            # Ray Train) reads the node; a rank whose local rank is unknown reads what it sees
+            # and the job keeps one reading of each device
+            return set(ids) if env.local_rank in (0, None) else set()
+        if env.local_rank is not None:
+            keys = [f"node/{env.node}/{k}" for k in range(env.local_rank)]
+        else:
+            keys = [f"rank/{k}" for k in range(env.rank)]
+        try:
+            found = self.channel.wait_inventories(keys, self.spec.join_timeout_s)
+        except Exception as e:  # noqa: BLE001
+            found = {}
+            self.notes.append(f"could not read which devices the other ranks see: {e}")
+        covered = {p for inv in found.values() if inv["node"] == env.node for p in inv["physical"]}
+        if len(found) < len(keys):
+            self.notes.append(
+                f"{len(keys) - len(found)} lower rank(s) of this node did not say within {self.spec.join_timeout_s:g} s "
+                "which devices they read: this rank reads the node devices it sees that the others did not "
+                "claim, and the job counts each device once"
+            )
+        return set(ids) - covered
+
+    def describe(self) -> dict[str, Any]:
+        env = self.env
+        return {
+            "job_id": self.job_id,
+            "id_source": self.id_source,
+            "rank": env.rank,
+            "world_size": env.world_size,
+            "local_rank": env.local_rank,
+            "node": env.node,
+            "writer": self.writer,
+            "channel": type(self.channel).__name__,
+            "reads": {d: {"physical": p.physical, "scope": p.scope} for d, p in sorted(self._reads.items())},
+            "left_to_other_ranks": self._dropped,
+            "notes": list(self.notes),
+        }
+
+    def started(self, run_id: str, run_name: str, started_at: float, ledger: Ledger | None) -> None:
+        self._run_id, self._name, self._started_at = run_id, run_name, started_at
+        self._writer = Writer(self.env.host, self.env.pid, started_at)
+        self._ledger = ledger
+        self._ledger_path = ledger.path if ledger is not None else None
+        if isinstance(self.channel, LedgerChannel):
+            self.channel.ledger = ledger
+        report = self._report(None, RunStatus.RUNNING, final=False)
+        self._send(report, ledger, LEDGER_WRITE_TIMEOUT_S)
+        if self.writer:
+            self._write_job([report], ended=False, ledger=ledger, timeout_s=LEDGER_WRITE_TIMEOUT_S)
+        for note in self.notes:
+            log.warning("greenai: job %s, rank %d: %s", self.job_id[:12], self.rank, note)
+
+    # -- while it runs (sampler thread) ---------------------------------------------
+    def observe(self, snapshot: Callable[[], RunSnapshot]) -> None:
+        now = time.monotonic()
+        if now < self._next_publish or self._detached:
+            return
+        self._next_publish = now + self.spec.publish_interval_s
+        with self._lock:
+            report = self._report(snapshot(), RunStatus.RUNNING, final=False)
+            self._send(report, self._ledger, LEDGER_WRITE_TIMEOUT_S)
+            if self.writer:
+                others = self._reports()
+                self._write_job([*others, report], ended=False, ledger=self._ledger, timeout_s=LEDGER_WRITE_TIMEOUT_S)
+
+    # -- end ---------------------------------------------------------------------------
+    def ended(self, status: str, snapshot: RunSnapshot) -> tuple[Any, tuple[str, ...]]:
+        if self._detached:
+            return None, ()
+        with self._lock:
+            notes: list[str] = []
+            report = self._report(snapshot, status, final=True)
+            ledger = self._open_ledger(notes)
+            try:
+                self._send(report, ledger, FINAL_WRITE_TIMEOUT_S)
+                if not self.writer:
+                    return None, tuple(notes)
+                try:
+                    others = self.channel.wait_final(self.env.world_size, self.spec.aggregation_timeout_s)
+                except Exception as e:  # noqa: BLE001 - the job is written with what there is
+                    others = []
+                    notes.append(f"the other ranks' totals could not be read: {e}")
+                job = self._write_job([*others, report], ended=True, ledger=ledger, timeout_s=FINAL_WRITE_TIMEOUT_S)
+                if job.status != RunStatus.COMPLETED:
+                    notes.append(f"distributed job {job.job_id}: {job.status}: " + "; ".join(job.notes))
+                return job, tuple(notes)
+            finally:
+                if ledger is not None:
+                    ledger.close(timeout_s=1.0)
+
+    def detach(self) -> None:
+        self._detached = True
+        self._ledger = None
+
+    # -- plumbing ----------------------------------------------------------------------
+    def _open_ledger(self, notes: list[str]) -> Ledger | None:
+        """A connection of its own for the end (the tracker has closed its own by then)."""
+        if self._ledger_path is None:
+            return None
+        try:
+            ledger = Ledger(self._ledger_path)
+        except Exception as e:  # noqa: BLE001
+            notes.append(f"the distributed job could not be written to the ledger: {e}")
+            return None
+        if isinstance(self.channel, LedgerChannel):
+            self.channel.ledger = ledger
+        return ledger
+
+    def _reports(self) -> list[RankReport]:
+        try:
+            return self.channel.reports(self.env.world_size)
+        except Exception as e:  # noqa: BLE001
+            self._warn(f"could not read the other ranks' totals: {e}")
+            return []
+
+    def _send(self, report: RankReport, ledger: Ledger | None, timeout_s: float) -> None:
+        try:
+            self.channel.publish(report)
+        except Exception as e:  # noqa: BLE001 - the rank's own run goes on regardless
+            self._warn(f"could not publish this rank's totals: {e}")
+        if ledger is not None:
+            try:
+                ledger.write(lambda conn: write_rank(conn, report), timeout_s=timeout_s)
+            except Exception as e:  # noqa: BLE001
+                self._warn(f"could not write this rank's row to the ledger: {e}")
+
+    def _write_job(
+        self, reports: list[RankReport], *, ended: bool, ledger: Ledger | None, timeout_s: float
+    ) -> JobRecord:
+        job = aggregate(
+            self.job_id,
+            self._name,
+            self.env.world_size,
+            reports,
+            self._writer,
+            now=time.time(),
+            ended=ended,
+            id_source=self.id_source,
+            notes=self.notes,
+        )
+        self._job = job
+        if ledger is not None:
+            try:
+                ledger.write(lambda conn: write_job(conn, job), timeout_s=timeout_s)
+            except Exception as e:  # noqa: BLE001
+                self._warn(f"could not write the job to the ledger: {e}")
+        return job
+
+    def _warn(self, message: str) -> None:
+        if not self._warned:
+            self._warned = True
+            log.warning("greenai: job %s, rank %d: %s", self.job_id[:12], self.rank, message)
+        else:
+            log.debug("greenai: job %s, rank %d: %s", self.job_id[:12], self.rank, message)
+
+    def _report(self, snapshot: RunSnapshot | None, status: str, *, final: bool) -> RankReport:
+        env = self.env
+        devices: tuple[DeviceRead, ...] = ()
+        comm = CommTotals()
+        if snapshot is not None:
+            devices = tuple(
+                DeviceRead(
+                    d.device,
+                    d.kind,
+                    self._placement(d.device).physical,
+                    self._placement(d.device).scope,
+                    d.energy_j,
+                    d.provenance,
+                    d.rel_uncertainty,
+                )
+                for d in snapshot.devices
+            )
+            comm = CommTotals(
+                bytes=float(snapshot.counters.get(BYTES_COUNTER, 0.0)),
+                calls=int(snapshot.counters.get(CALLS_COUNTER, 0.0)),
+                seconds=comm_seconds(self._tracker),
+                energy_j=sum(p.energy_j for p in snapshot.phases if p.phase == COMM_PHASE),
+            )
+        return RankReport(
+            job_id=self.job_id,
+            rank=env.rank,
+            local_rank=env.local_rank,
+            node=env.node,
+            host=env.host,
+            pid=env.pid,
+            run_id=self._run_id,
+            status=status,
+            final=final,
+            started_at=self._started_at,
+            updated_at=time.time(),
+            duration_s=snapshot.duration_s if snapshot is not None else 0.0,
+            energy_j=snapshot.energy_j if snapshot is not None else 0.0,
+            rel_uncertainty=snapshot.rel_uncertainty if snapshot is not None else 0.0,
+            provenance=snapshot.provenance if snapshot is not None else Provenance.ESTIMATED,
+            facility_energy_j=snapshot.facility_energy_j if snapshot is not None else 0.0,
+            carbon_g=snapshot.carbon_g if snapshot is not None else 0.0,
+            cost=snapshot.cost if snapshot is not None else 0.0,
+            currency=snapshot.currency if snapshot is not None else "",
+            devices=devices,
+            comm=comm,
+        )
+
+    def _placement(self, device: str) -> Placement:
+        found = self._reads.get(device)
+        if found is not None:
+            return found
+        return Placement(f"{self.env.node}/pid {self.env.pid}/{device}", PROCESS)
