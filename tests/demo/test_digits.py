@@ -106,3 +106,18 @@ def test_finetuning_leaves_the_model_in_eval_mode_even_when_a_step_fails() -> No
     healthy = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10)).eval()
     finetune(healthy, 3)
     assert not healthy.training
+
+
+def test_the_demo_ends_by_writing_its_report_and_printing_its_path(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    proc = greenai("demo", "--epochs", "1", "--no-optimize", "--out-dir", str(out), ledger=tmp_path / "l.db")
+    assert proc.returncode == 0, proc.stderr
+    report = out / "digits-report.html"
+    assert report.is_file()
+    assert str(report) in " ".join(proc.stdout.split())  # Rich may wrap a long path
+    html = report.read_text()
+    assert "digits-demo" in html and "Power over time" in html
+    data = as_json(
+        greenai("demo", "--epochs", "1", "--no-optimize", "--json", "--out-dir", str(out), ledger=tmp_path / "l.db")
+    )
+    assert data["report"] == str(report)

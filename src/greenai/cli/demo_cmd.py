@@ -35,6 +35,7 @@ from greenai.cli.render import (
     study_to_dict,
     text,
 )
+from greenai.errors import GreenAIError
 
 if TYPE_CHECKING:  # torch and the demo load lazily
     from rich.console import Console
@@ -42,6 +43,7 @@ if TYPE_CHECKING:  # torch and the demo load lazily
     from greenai.config import Config
     from greenai.demo.digits import TrainOutcome
     from greenai.optimize.search import Study
+    from greenai.tracking.result import RunResult
 
 
 def demo(
@@ -57,15 +59,15 @@ def demo(
         bool, typer.Option("--optimize/--no-optimize", help="Go on to cut the trained model's inference energy.")
     ] = True,
     repeats: Annotated[int, typer.Option(min=1, max=50, help="Interleaved measurement rounds per candidate.")] = 3,
-    out_dir: Annotated[Path, typer.Option(help="Where the optimized model and the plot go.")] = Path("greenai-demo"),
+    out_dir: Annotated[Path, typer.Option(help="Where the optimized model, the plot and the report go.")] = Path(
+        "greenai-demo"
+    ),
 ) -> None:
     """Train a CNN on scikit-learn's digits under the tracker, print its energy, then cut its inference energy by measured joules."""
     try:
         import sklearn  # noqa: F401
         import torch  # noqa: F401
     except ImportError as e:
-        from greenai.errors import GreenAIError
-
         raise GreenAIError(f"the demo needs torch and scikit-learn: pip install 'greenai[demo]' ({e})") from None
     from greenai.demo.digits import train_digits
     from greenai.tracking.tracker import Tracker
@@ -96,6 +98,7 @@ def demo(
     result = tracker.result
     assert result is not None
     study = _optimize(outcome, config, repeats, out_dir, console, json_out) if optimize else None
+    report_path, report_error = _write_report(result, out_dir / "digits-report.html")
     if json_out:
         print_json(
             {
@@ -104,6 +107,7 @@ def demo(
                 "optimize": study_to_dict(study[0]) if study else None,
                 "optimized_model": str(study[1]) if study else None,
                 "plot": str(study[2]) if study else None,
+                "report": str(report_path) if report_path else None,
             }
         )
         return
@@ -139,6 +143,21 @@ def demo(
         if study[1] is not None:
             console.print(line("Optimized model: ", (one_line(study[1]), "bold")))
         console.print(line("Energy-accuracy plot: ", (one_line(study[2]), "bold")))
+    if report_path is not None:
+        console.print(line("Report of the training run (open it in a browser): ", (one_line(report_path), "bold")))
+    else:
+        console.print(text(f"No report written: {report_error}", "dim"))
+
+
+def _write_report(result: RunResult, path: Path) -> tuple[Path | None, str | None]:
+    """The training run's HTML report; a missing `report` extra or an unwritable folder is a
+    note, not a failed demo."""
+    from greenai.reports import report
+
+    try:
+        return report(result, output=path), None
+    except GreenAIError as e:
+        return None, str(e)
 
 
 def _optimize(
