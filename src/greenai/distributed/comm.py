@@ -90,6 +90,8 @@ def comm_hook(run: Any, inner: Callable[[Any, Any], Any] | None = None) -> Calla
 
         return future.then(done)
 
+    # DDP checks the annotations it can see; this module's are strings (postponed), so none
+    hook.__annotations__ = {}
     return hook
 
 

@@ -23,6 +23,7 @@ import hashlib
 import itertools
 import logging
 import math
+import signal
 import sys
 import threading
 import time
@@ -47,7 +48,41 @@ log = logging.getLogger("greenai.distributed")
 
 LEDGER_WRITE_TIMEOUT_S = 1.0  # a periodic write of the rank's row or the job (the sampler thread waits)
 FINAL_WRITE_TIMEOUT_S = 5.0
+HOLD_SIGTERM_S = 15.0  # the tracker's stop bound (10 s) and slack, before the aggregation timeout
 _sequence = itertools.count()  # distributed runs started in this process
+
+
+class _HeldSigterm:
+    """SIGTERM held back while a rank's end is published and the job written, then delivered:
+    when a rank dies, torchrun sends SIGTERM to the others (and SIGKILL 30 s later), and rank 0
+    should still write the job. Bounded: past `deadline` a SIGTERM is delivered at once (so a
+    run whose end never came does not ignore it for ever). Main thread only."""
+
+    def __init__(self, hold_s: float) -> None:
+        self._deadline = time.monotonic() + hold_s
+        self._received = False
+        self._previous: Any = None
+        self._installed = False
+        if threading.current_thread() is not threading.main_thread():
+            return
+        try:
+            self._previous = signal.signal(signal.SIGTERM, self._handler)
+            self._installed = True
+        except ValueError:  # not the main interpreter
+            pass
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        self._received = True
+        if time.monotonic() > self._deadline:
+            self.release()
+
+    def release(self) -> None:
+        if not self._installed or threading.current_thread() is not threading.main_thread():
+            return
+        self._installed = False
+        signal.signal(signal.SIGTERM, self._previous)
+        if self._received:
+            signal.raise_signal(signal.SIGTERM)
 
 
 def join(tracker: Any, wanted: Any) -> RankMembership:
@@ -137,6 +172,7 @@ class RankMembership:
         self._detached = False
         self._job: JobRecord | None = None
         self._writer = Writer(env.host, env.pid, self._started_at)
+        self._held: _HeldSigterm | None = None
 
     # -- start ------------------------------------------------------------------------
     def select(self, meters: list[Meter], scope: ProcessScope, config: Config) -> list[Meter]:
@@ -221,9 +257,21 @@ class RankMembership:
                 self._write_job([*others, report], ended=False, ledger=self._ledger, timeout_s=LEDGER_WRITE_TIMEOUT_S)
 
     # -- end ---------------------------------------------------------------------------
+    def hold_sigterm(self) -> None:
+        if self._held is None:
+            self._held = _HeldSigterm(HOLD_SIGTERM_S + self.spec.aggregation_timeout_s)
+
     def ended(self, status: str, snapshot: RunSnapshot) -> tuple[Any, tuple[str, ...]]:
         if self._detached:
             return None, ()
+        try:
+            return self._end(status, snapshot)
+        finally:
+            if self._held is not None:
+                held, self._held = self._held, None
+                held.release()
+
+    def _end(self, status: str, snapshot: RunSnapshot) -> tuple[Any, tuple[str, ...]]:
         with self._lock:
             notes: list[str] = []
             report = self._report(snapshot, status, final=True)

@@ -49,6 +49,10 @@ class Membership(Protocol):
     def observe(self, snapshot: Callable[[], RunSnapshot]) -> None:
         """Sampler thread, after each tick: publish the rank's totals when due. Cheap when not."""
 
+    def hold_sigterm(self) -> None:
+        """The run is ending (main thread): hold SIGTERM back until `ended` has written the job
+        (a launcher that lost a rank sends it to the others), for a bounded time."""
+
     def ended(self, status: str, snapshot: RunSnapshot) -> tuple[Any, tuple[str, ...]]:
         """The run has ended: publish the final totals, and on the job's writer add up the
         job (bounded by the aggregation timeout). Returns the job (or None) and notes."""

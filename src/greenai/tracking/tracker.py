@@ -256,6 +256,8 @@ class Tracker(contextlib.ContextDecorator):
     def _end(self, sampler: Sampler, status: str) -> RunResult:
         with contextlib.suppress(Exception):
             self._restore_sigterm()
+            if self.membership is not None:  # SIGTERM waits for the job's last write (bounded)
+                self.membership.hold_sigterm()
         with _active_lock:
             _active.discard(self)
         snapshot = sampler.stop(STOP_TIMEOUT_S)
