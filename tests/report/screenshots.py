@@ -4,17 +4,18 @@ Tracks two short runs with simulated meters (a 20 s training loop with an evalua
 5 s, a plan and an energy budget; the second at lower GPU power), writes their reports and
 screenshots them with the browser helper the tests use (network blocked).
 
-    python benchmarks/report_screenshots.py [--out docs/img] [--seconds 20]
+    python -m tests.report.screenshots [--out docs/img] [--seconds 20]
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
 import tempfile
 import time
 from pathlib import Path
 
-import _harness
+from tests.browser import browser_page, wait_for_charts
+
 from greenai.config import Config
 from greenai.meters.base import DeviceKind
 from greenai.meters.simulated import SimulatedMeter, Sinusoid
@@ -22,8 +23,7 @@ from greenai.tracking.budget import Budget
 from greenai.tracking.tracker import Tracker
 from greenai.units import J_PER_KWH
 
-sys.path.insert(0, str(_harness.ROOT))
-from tests.browser import browser_page, wait_for_charts  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def track(ledger: Path, name: str, gpu_w: float, seconds: float) -> str:
@@ -69,8 +69,8 @@ def shoot(html: Path, out: Path, height: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = _harness.parser(__doc__)
-    ap.add_argument("--out", type=Path, default=_harness.ROOT / "docs" / "img")
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "img")
     ap.add_argument("--seconds", type=float, default=20.0)
     args = ap.parse_args(argv)
     import greenai
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
         cmp = greenai.report(first, second, ledger=ledger, output=Path(tmp) / "cmp.html")
         shoot(run, args.out / "report-run.png", 1500)
         shoot(cmp, args.out / "report-compare.png", 1200)
-    _harness.log(f"wrote {args.out / 'report-run.png'} and {args.out / 'report-compare.png'}")
+    print(f"wrote {args.out / 'report-run.png'} and {args.out / 'report-compare.png'}")
 
 
 if __name__ == "__main__":
