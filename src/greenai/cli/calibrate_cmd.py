@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from greenai.cli.options import JsonOpt, print_json
-from greenai.cli.render import line, make_console, text
+from greenai.cli.render import line, make_console, progress
 
 
 def calibrate(
@@ -22,8 +22,10 @@ def calibrate(
     from greenai.estimation.profile import profile_path
 
     console = make_console(stderr=json_out)
-    with console.status("calibrating...") as status:
-        profile = run_calibration(budget_s=budget, progress=lambda msg: status.update(text(f"calibrating: {msg}")))
+    with progress(make_console(stderr=True), "calibrating") as report:
+        profile = run_calibration(
+            budget_s=budget, on_advance=lambda done, total, what: report.update(done, total, what)
+        )
     path = profile_path(profile.fingerprint)
     if json_out:
         print_json({"path": str(path), "profile": json.loads(profile.to_json())})

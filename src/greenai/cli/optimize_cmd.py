@@ -15,7 +15,7 @@ from greenai.cli.options import (
     build_config,
     print_json,
 )
-from greenai.cli.render import line, make_console, one_line, render_study, study_to_dict, text
+from greenai.cli.render import line, make_console, one_line, progress, render_study, study_to_dict
 from greenai.errors import GreenAIError
 
 
@@ -68,7 +68,7 @@ def optimize(
         plan = default_plan()
     config = build_config(ledger=ledger, simulate=simulate)
     console = make_console(stderr=json_out)
-    with console.status("optimizing") as status:
+    with progress(make_console(stderr=True), "optimizing") as report:
         study = run_search(
             task,
             plan,
@@ -77,7 +77,7 @@ def optimize(
             repeats=repeats,
             config=config,
             name=f"optimize {factory}",
-            on_progress=lambda message: status.update(text(message)),
+            on_advance=lambda done, total, what: report.update(done, total, what),
         )
     saved, save_error = try_save_recommended(study, save, as_args(task.inputs[0]))
     plot_path = plot_study(study, plot)

@@ -14,7 +14,10 @@ around user data.
 
 from __future__ import annotations
 
+import contextlib
+import time
 import unicodedata
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -327,3 +330,92 @@ def _energy(joules: float) -> str:
     if joules >= 1e-3:
         return f"{joules * 1e3:.3g} mJ"
     return f"{joules * 1e6:.3g} µJ"
+
+
+# -- progress of long commands (calibrate, optimize, schedule simulate) ------------------------
+
+PROGRESS_EVERY_S = 5.0  # a plain progress line at most this often when output is not a terminal
+
+
+class ProgressReport:
+    """What a long command says while it works: `update(done, total, label)` with the work done
+    so far out of `total` (any unit: benchmarks, candidates x rounds, jobs), and what it is
+    doing. On a terminal it drives Rich's progress bar with an ETA; elsewhere (a pipe, a log
+    file, CI) it prints a plain line when it starts, then at most every `every_s` seconds, and
+    when it ends: `calibrating: 40% (12/30), matmul fp32; about 35 s left`."""
+
+    def __init__(self, console: Console, description: str, every_s: float = PROGRESS_EVERY_S) -> None:
+        self.console, self.description, self.every_s = console, one_line(description), every_s
+        self.done, self.total, self.label = 0.0, 0.0, ""
+        self._started = time.monotonic()
+        self._printed_at: float | None = None
+        self._bar: Any = None
+        self._task: Any = None
+
+    def update(self, done: float | None = None, total: float | None = None, label: str | None = None) -> None:
+        if total is not None:
+            self.total = max(float(total), 0.0)
+        if done is not None:
+            self.done = min(max(float(done), 0.0), self.total) if self.total else max(float(done), 0.0)
+        if label is not None:
+            self.label = one_line(label)
+        if self._bar is not None:
+            self._bar.update(self._task, completed=self.done, total=self.total or None, description=self._what())
+            return
+        now = time.monotonic()
+        if self._printed_at is None or now - self._printed_at >= self.every_s:
+            self._printed_at = now
+            self.console.print(text(self.line(now)))
+
+    def line(self, now: float | None = None) -> str:
+        """The plain progress line: share done, what is being done, time left."""
+        elapsed = (time.monotonic() if now is None else now) - self._started
+        parts = [self.description + ":"]
+        if self.total:
+            parts.append(f"{100 * self.done / self.total:.0f}% ({self.done:g}/{self.total:g})")
+        if self.label:
+            parts[-1] += ","
+            parts.append(self.label)
+        if self.total and 0 < self.done < self.total:
+            parts[-1] += ";"
+            parts.append(f"about {_duration(elapsed * (self.total - self.done) / self.done)} left")
+        return " ".join(parts)
+
+    def _what(self) -> str:
+        return f"{self.description}: {self.label}" if self.label else self.description
+
+    def _finish(self) -> None:
+        if self._bar is None and self._printed_at is not None:
+            self.console.print(text(f"{self.description}: done in {_duration(time.monotonic() - self._started)}"))
+
+
+@contextlib.contextmanager
+def progress(console: Console, description: str, *, every_s: float = PROGRESS_EVERY_S) -> Iterator[ProgressReport]:
+    """A `ProgressReport` for the block (see it); the bar is cleared when the block ends."""
+    report = ProgressReport(console, description, every_s)
+    if not console.is_terminal:
+        yield report
+        report._finish()
+        return
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn, TimeRemainingColumn
+
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}", markup=False),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        report._bar, report._task = bar, bar.add_task(report.description, total=None)
+        yield report
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"

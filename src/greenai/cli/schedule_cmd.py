@@ -18,7 +18,7 @@ import typer
 from rich.table import Table
 
 from greenai.cli.options import JsonOpt, print_json
-from greenai.cli.render import make_console, text
+from greenai.cli.render import make_console, progress, text
 from greenai.errors import ConfigError
 from greenai.units import S_PER_DAY, S_PER_HOUR, joules_to_kwh, kwh_to_joules, parse_duration_s
 
@@ -107,7 +107,14 @@ def simulate(
         "delay_s": parse_duration_s(delay, "--delay"),
     }
     policies = [policy_from_name(n, **options) for n in names]  # all validated before any run
-    results = [run_simulation(job_list, trace, p, power_w=power_w) for p in policies]
+    results = []
+    with progress(make_console(stderr=True), f"simulating {len(job_list)} jobs") as report:
+        for k, p in enumerate(policies):
+
+            def advance(done: float, total: float, what: str, k: int = k) -> None:
+                report.update(k * total + done, len(policies) * total, f"policy {what}")
+
+            results.append(run_simulation(job_list, trace, p, power_w=power_w, on_advance=advance))
     rows = compare(results)
     if json_out:
         print_json(

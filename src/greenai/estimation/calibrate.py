@@ -55,6 +55,8 @@ FIT_RESERVE_S = 0.3  # fitting and saving
 MIN_TARGET_S, MAX_TARGET_S = 0.004, 0.35
 
 Progress = Callable[[str], None]
+# (done, total, what): work done so far out of total, for a progress bar with an ETA
+Advance = Callable[[float, float, str], None]
 
 
 @dataclass(frozen=True)
@@ -331,6 +333,7 @@ def calibrate(
     save: bool = True,
     path: str | os.PathLike[str] | None = None,
     config: Any = None,
+    on_advance: Advance | None = None,
 ) -> Profile:
     """Fit this machine's profile from micro-benchmarks in at most ~budget_s seconds (a hard
     cap on the benchmarks; the real wall time is in `profile.calibration_s`) and save it
@@ -338,7 +341,8 @@ def calibrate(
 
     dtypes: "auto" (float32, bfloat16 (marked emulated when the CPU lacks bf16 instructions),
     int8 (dynamic quantized linear) when torch.ao has it) or a sequence of them. progress:
-    called with one line per benchmark. config: the greenai Config for the trackers."""
+    called with one line per benchmark; on_advance: with (benchmarks done, planned, name) after
+    each. config: the greenai Config for the trackers."""
     global _use_scipy
     start = time.perf_counter()
     if not budget_s > 0:
@@ -346,7 +350,7 @@ def calibrate(
     before = _use_scipy
     _use_scipy = budget_s >= SCIPY_MIN_BUDGET_S
     try:
-        return _calibrate(start, budget_s, dtypes, progress, backward, save, path, config)
+        return _calibrate(start, budget_s, dtypes, progress, backward, save, path, config, on_advance)
     finally:
         _use_scipy = before
 
@@ -360,6 +364,7 @@ def _calibrate(
     save: bool,
     path: str | os.PathLike[str] | None,
     config: Any,
+    on_advance: Advance | None = None,
 ) -> Profile:
     import torch
 
@@ -368,6 +373,7 @@ def _calibrate(
     _nnls_impl()  # import scipy now (inside the budget), not during the fit
     others0, wall0 = _others_cpu_s(), time.monotonic()
     say = progress or (lambda msg: None)
+    advance = on_advance or (lambda done, total, what: None)
     chosen, notes, skipped = resolve_dtypes(dtypes)
     usable = max(current_fingerprint().usable_cpus, 1.0)
     benches = mb.suite(chosen, backward=backward)
@@ -387,6 +393,7 @@ def _calibrate(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads"
     )
     for i, bench in enumerate(plan):
+        advance(i, len(plan), bench.name)
         left = deadline - time.perf_counter()
         if left <= TRACKER_COST_S * 2:
             skipped_sizes.setdefault(bench.group, []).append(f"{bench.name}: budget exhausted")
@@ -426,6 +433,7 @@ def _calibrate(
         by_group.setdefault(bench.group, []).append(seg)
         del call
         say(f"  {bench.group:32s} {bench.name:34s} {timing.time_s * 1e6:10.1f} us")
+    advance(len(plan), len(plan), "fitting")
     fit_start = time.perf_counter()
     models, missing, points, mape_time = _fit_time(by_group, skipped_sizes, usable, ctx)
     for dtype in chosen:

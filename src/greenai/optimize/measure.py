@@ -25,7 +25,7 @@ import logging
 import math
 import statistics
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -97,8 +97,11 @@ def measure(
     *,
     repeats: int = 5,
     min_repeat_s: float = 0.5,
+    on_step: Callable[[str], None] | None = None,
 ) -> tuple[dict[str, Measurement], dict[str, str], RunResult]:
-    """Measure every candidate in one tracked run (started and stopped here).
+    """Measure every candidate in one tracked run (started and stopped here). `on_step(what)`
+    is called after each candidate's warm-up and each of its rounds (len(candidates) x
+    (repeats + 1) steps at most), for a progress display.
 
     Returns (measurements by name, failure reason by name, the run's result): a candidate
     that raises is in the failures only, and the search goes on with the others."""
@@ -113,8 +116,10 @@ def measure(
     failures: dict[str, str] = {}
     prepared: dict[str, Sequence[Batch]] = {}
     passes: dict[str, int] = {}
+    step = on_step or (lambda what: None)
     with tracker as run:
         for candidate in candidates:  # warm-up, also sizing each repeat
+            step(f"warming up {candidate.name}")
             try:
                 prepared[candidate.name] = inputs_for(candidate, inputs)
                 with run.phase("warmup"):
@@ -129,6 +134,7 @@ def measure(
                 break
             shift = round_index % len(active)
             for candidate in (*active[shift:], *active[:shift]):
+                step(f"round {round_index + 1}/{repeats}: {candidate.name}")
                 try:
                     with run.phase(PHASE_PREFIX + candidate.name):
                         t0 = time.perf_counter()

@@ -108,15 +108,25 @@ def optimize(
     config: Config | None = None,
     store: bool = True,
     on_progress: Callable[[str], None] | None = None,
+    on_advance: Callable[[float, float, str], None] | None = None,
 ) -> Study:
     """Run the search; see the module docstring. Energy is measured in one tracked run.
 
     The quality bound is `min_quality` when given, else the baseline's quality minus
-    `max_quality_drop` (an absolute drop, so it also holds for negative qualities)."""
+    `max_quality_drop` (an absolute drop, so it also holds for negative qualities).
+    `on_progress(message)` hears each stage; `on_advance(done, total, what)` counts steps
+    (builds, evaluations, warm-ups and measurement rounds; the total is refined as
+    candidates are built) for a progress bar with an ETA."""
     _check_arguments(task, max_quality_drop, min_quality, repeats)
     pipelines = [_steps(pipeline) for pipeline in pipelines]  # iterators are read once, here
     _check_names(pipelines)
-    progress = on_progress or (lambda message: None)
+    work = _Work(on_advance, sum(len(_steps(p)) for p in pipelines), repeats)
+    say = on_progress or (lambda message: None)
+
+    def progress(message: str) -> None:
+        say(message)
+        work.step(message)
+
     config = config or load_config()
     study_id = uuid.uuid4().hex
     baseline = Outcome("baseline", (), "measured", candidate=Candidate.baseline(task))
@@ -128,7 +138,8 @@ def optimize(
     if baseline.status != "measured":
         raise GreenAIError(f"the baseline model cannot be evaluated: {baseline.reason}")
     ready = [o for o in outcomes if o.status == "measured" and o.candidate is not None]
-    progress(f"measuring {len(ready)} candidates, {repeats} interleaved rounds")
+    say(f"measuring {len(ready)} candidates, {repeats} interleaved rounds")
+    work.measuring(len(ready))
     tracker = Tracker(name, tags={"study": study_id, "kind": "optimize"}, config=config, store=store)
     measurements, failures, result = measure(
         [o.candidate for o in ready if o.candidate is not None],
@@ -136,7 +147,9 @@ def optimize(
         tracker,
         repeats=repeats,
         min_repeat_s=min_repeat_s,
+        on_step=work.step,
     )
+    work.finish()
     for o in ready:
         if o.name in failures:
             o.status, o.reason, o.candidate = "failed", failures[o.name], None
@@ -157,6 +170,30 @@ def optimize(
         with Ledger(result.ledger_path) as ledger:
             record_candidates(ledger, [_row(study, o) for o in outcomes])
     return study
+
+
+class _Work:
+    """Steps of a search for `on_advance`: builds, evaluations, then (repeats + 1) measurement
+    steps per candidate; the total is a bound until the candidates are known."""
+
+    def __init__(self, on_advance: Callable[[float, float, str], None] | None, builds: int, repeats: int) -> None:
+        self.on_advance, self.repeats = on_advance, repeats
+        self.done = 0
+        # builds, evaluations (the baseline's too), then the measurement of every candidate
+        self.total = builds + (builds + 1) + (builds + 1) * (repeats + 1)
+
+    def step(self, what: str) -> None:
+        if self.on_advance is not None:
+            self.on_advance(min(self.done, self.total), self.total, what)
+        self.done += 1
+
+    def measuring(self, candidates: int) -> None:
+        self.total = self.done + candidates * (self.repeats + 1)
+
+    def finish(self) -> None:
+        self.done = self.total
+        if self.on_advance is not None:
+            self.on_advance(self.total, self.total, "done")
 
 
 def _check_arguments(

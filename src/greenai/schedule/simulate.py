@@ -11,7 +11,7 @@ Energy figures here are *estimated* (predicted job energy), never measured.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -111,11 +111,13 @@ def simulate(
     power_w: float = 1000.0,
     nodes: Sequence[Node] | None = None,
     step_s: float | None = None,
+    on_advance: Callable[[float, float, str], None] | None = None,
 ) -> SimulationResult:
     """Run ``jobs`` under ``policy`` against the carbon ``trace``; see the module docstring.
 
     ``power_w`` gives the energy of jobs without a predicted energy; ``nodes`` default to the
-    policy's own (placement) or one unlimited node ``local``."""
+    policy's own (placement) or one unlimited node ``local``. ``on_advance(finished, jobs,
+    policy)`` hears the progress (at every decision: keep it cheap)."""
     if not jobs:
         raise ConfigError("no jobs to simulate")
     if not (0 < power_w <= MAX_JOB_POWER_W and math.isfinite(power_w)):
@@ -166,6 +168,8 @@ def simulate(
         _advance(running, now, later, cluster)
         active = [s for s in active if s.end_s is None]
         now = later
+        if on_advance is not None:
+            on_advance(nxt - len(active), len(order), policy.name)
     return _result(policy.name, order, states, cluster, trace)
 
 
