@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -229,3 +230,20 @@ def test_stop_closes_the_server(start_exporter: StartExporter, make_config: Call
 def test_importing_the_package_loads_no_prometheus_client() -> None:
     code = "import sys, greenai.monitor, greenai.cli.main; assert 'prometheus_client' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_openmetrics_is_served_when_asked_for(start_exporter: StartExporter) -> None:
+    """Prometheus asks for OpenMetrics first: the same families, counters with _total."""
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
+
+    exporter = start_exporter()
+    ready(exporter.url)
+    request = urllib.request.Request(exporter.url, headers={"Accept": "application/openmetrics-text; version=1.0.0"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.headers["Content-Type"].startswith("application/openmetrics-text")
+        body = response.read().decode()
+    families = {f.name: f for f in parse_openmetrics(body)}
+    for spec in METRICS:
+        assert families[spec.name.removesuffix("_total")].type == spec.kind, spec.name
+    energy = families["greenai_energy_joules"]
+    assert {s.name for s in energy.samples} == {"greenai_energy_joules_total"}

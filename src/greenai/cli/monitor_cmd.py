@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.console import Console
 
 from greenai.cli.options import IntensityOpt, PueOpt, SimulateOpt, build_config
 from greenai.cli.render import line, make_console, one_line, render_run
@@ -16,7 +17,7 @@ from greenai.monitor.exporter import (
     MAX_INTERVAL_S,
     MIN_INTERVAL_S,
     Exporter,
-    wait_for_signal,
+    StopSignals,
 )
 
 
@@ -50,37 +51,14 @@ def monitor(
 ) -> None:
     """Serve this machine's meters, and the ledger's runs in progress, as Prometheus metrics."""
     config = build_config(intensity=intensity, pue=pue, simulate=simulate)
-    exporter = Exporter(config, host=host, port=port, interval_s=interval, record=ledger).start()
     out, err = make_console(), make_console(stderr=True)
-    try:
-        meters = ", ".join(f"{m.name} ({m.devices})" if m.devices else m.name for m in exporter.meters)
-        out.print(
-            line(f"greenai monitor: serving {exporter.url} every {interval:g} s; meters: ", one_line(meters)),
-            soft_wrap=True,
-        )
-        if exporter.run_id is not None:
-            out.print(
-                line(
-                    f"recording this machine as run {exporter.run_id[:8]} ",
-                    one_line(repr(exporter.name)),
-                    " in ",
-                    one_line(exporter.ledger_path),
-                ),
-                soft_wrap=True,
-            )
-        if exporter.exposed:
-            err.print(
-                line(
-                    ("warning:", "bold"),
-                    f" listening on {one_line(host)}, an address other machines can reach: anyone who can connect "
-                    "reads this machine's energy figures and the names of its runs (no authentication)",
-                ),
-                soft_wrap=True,
-            )
-        out.print("stop with Ctrl-C or SIGTERM", soft_wrap=True)
-        received = wait_for_signal()
-    finally:
-        result = exporter.stop()
+    with StopSignals() as stop:  # a signal during the start is kept: the exporter then stops at once
+        exporter = Exporter(config, host=host, port=port, interval_s=interval, record=ledger).start()
+        try:
+            _announce(exporter, host, interval, out, err)
+            received = stop.wait()
+        finally:
+            result = exporter.stop()
     err.print(f"greenai monitor: stopped ({received.name})", soft_wrap=True)
     if result is not None:
         render_run(
@@ -94,3 +72,31 @@ def monitor(
         )
         for note in result.notes:
             err.print(line(("note:", "bold"), " ", one_line(note)), soft_wrap=True)
+
+
+def _announce(exporter: Exporter, host: str, interval: float, out: Console, err: Console) -> None:
+    meters = ", ".join(f"{m.name} ({m.devices})" if m.devices else m.name for m in exporter.meters)
+    out.print(
+        line(f"greenai monitor: serving {exporter.url} every {interval:g} s; meters: ", one_line(meters)),
+        soft_wrap=True,
+    )
+    if exporter.run_id is not None:
+        out.print(
+            line(
+                f"recording this machine as run {exporter.run_id[:8]} ",
+                one_line(repr(exporter.name)),
+                " in ",
+                one_line(exporter.ledger_path),
+            ),
+            soft_wrap=True,
+        )
+    if exporter.exposed:
+        err.print(
+            line(
+                ("warning:", "bold"),
+                f" listening on {one_line(host)}, an address other machines can reach: anyone who can connect "
+                "reads this machine's energy figures and the names of its runs (no authentication)",
+            ),
+            soft_wrap=True,
+        )
+    out.print("stop with Ctrl-C or SIGTERM", soft_wrap=True)

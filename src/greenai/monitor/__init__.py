@@ -7,6 +7,6 @@ imported only when one starts.
 
 from __future__ import annotations
 
-from greenai.monitor.exporter import Exporter, wait_for_signal
+from greenai.monitor.exporter import Exporter, StopSignals
 
-__all__ = ["Exporter", "wait_for_signal"]
+__all__ = ["Exporter", "StopSignals"]

@@ -266,20 +266,33 @@ def _bind(host: str, port: int, app: Any) -> Any:
         raise GreenAIError(f"cannot listen on {host}:{port}: {why}") from None
 
 
-def wait_for_signal(signals: Sequence[signal.Signals] = (signal.SIGTERM, signal.SIGINT)) -> signal.Signals:
-    """Block the main thread until one of `signals` arrives; return it (handlers restored)."""
-    received: list[signal.Signals] = []
-    arrived = threading.Event()
+class StopSignals:
+    """SIGTERM and SIGINT caught from `__enter__` on (so one that comes while the exporter is
+    starting is kept, not fatal); `wait()` blocks the main thread until one has come and
+    returns it; `__exit__` puts the previous handlers back."""
 
-    def handler(signum: int, frame: object) -> None:
-        received.append(signal.Signals(signum))
-        arrived.set()
+    def __init__(self, signals: Sequence[signal.Signals] = (signal.SIGTERM, signal.SIGINT)) -> None:
+        self._signals = tuple(signals)
+        self._previous: dict[signal.Signals, Any] = {}
+        self._arrived = threading.Event()
+        self.received: signal.Signals | None = None
 
-    previous = {s: signal.signal(s, handler) for s in signals}
-    try:
-        while not arrived.wait(0.5):
+    def __enter__(self) -> StopSignals:
+        self._previous = {s: signal.signal(s, self._handler) for s in self._signals}
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for s, handler in self._previous.items():
+            signal.signal(s, handler)
+        self._previous = {}
+
+    def wait(self) -> signal.Signals:
+        while not self._arrived.wait(0.5):  # with a timeout: the handler runs between two waits
             pass
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
-    return received[0]
+        assert self.received is not None
+        return self.received
+
+    def _handler(self, signum: int, frame: object) -> None:
+        if self.received is None:
+            self.received = signal.Signals(signum)
+        self._arrived.set()
