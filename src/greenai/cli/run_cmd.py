@@ -30,7 +30,8 @@ from greenai.cli.options import (
     build_config,
     print_json,
 )
-from greenai.cli.render import make_console, render_run, result_to_dict
+from greenai.cli.render import line, make_console, render_run, result_to_dict
+from greenai.distributed.launcher import RankWatcher
 from greenai.errors import GreenAIError
 from greenai.hardware.parent_death import preexec_die_with_parent
 from greenai.ledger.records import RunStatus
@@ -78,7 +79,12 @@ def run(
     except PermissionError:
         raise GreenAIError(f"permission denied: cannot execute {command[0]}") from None
     tracker = Tracker(
-        name or os.path.basename(command[0]), tags=tags, config=config, pid=proc.pid, handle_signals=False
+        name or os.path.basename(command[0]),
+        tags=tags,
+        config=config,
+        pid=proc.pid,
+        handle_signals=False,
+        distributed=False,  # one run for the whole tree, whatever ranks it holds
     )
     try:
         tracker.start()
@@ -86,6 +92,7 @@ def run(
         proc.kill()
         proc.wait()
         raise
+    watcher = RankWatcher(proc.pid).start()  # ranks of a launch (torchrun) in the tree
     received: list[int] = []
     previous = {
         sig: signal.signal(sig, _forward_to(proc, received, forward=sig in FORWARDED_SIGNALS))
@@ -100,15 +107,18 @@ def run(
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     status = RunStatus.COMPLETED if returncode == 0 else RunStatus.INTERRUPTED if received else RunStatus.FAILED
+    seen = watcher.stop()
     try:
         result = tracker.stop(status)  # its last reading still sees the exited program
     finally:
         proc.wait()  # reap it
     if json_out:
-        print_json({**result_to_dict(result), "exit_code": exit_code(returncode)})
+        ranks = {"ranks": seen.count, "world_size": seen.world_size} if seen.count else {}
+        print_json({**result_to_dict(result), "exit_code": exit_code(returncode), **ranks})
     elif not quiet:
+        console = make_console(stderr=True)
         render_run(
-            make_console(stderr=True),
+            console,
             run_id=result.run_id,
             name=result.name,
             status=result.status,
@@ -116,6 +126,8 @@ def run(
             cost_configured=result.cost_configured,
             ledger_path=str(result.ledger_path) if result.ledger_path else None,
         )
+        if seen.count:
+            console.print(line(f"{seen.describe()}: one run for the whole tree"))
     return exit_code(returncode)
 
 
