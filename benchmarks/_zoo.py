@@ -1,5 +1,7 @@
-"""The estimator's model zoo (tests/estimate/models.py) as the benchmarks use it, and the replay
-of an accuracy run's log (benchmarks/estimate_accuracy.py's output) against profiles."""
+"""The estimator's model zoo (tests/estimate/models.py) and its held-out set
+(tests/estimate/held_out_models.py: models the estimator was not shaped on, judged apart) as the
+benchmarks use them, and the replay of an accuracy run's log (benchmarks/estimate_accuracy.py's
+output) against profiles."""
 
 from __future__ import annotations
 
@@ -14,36 +16,72 @@ from typing import Any
 from _harness import ROOT, names
 
 ZOO_FILE = ROOT / "tests" / "estimate" / "models.py"
+HELD_OUT_FILE = ROOT / "tests" / "estimate" / "held_out_models.py"
 # every model of the zoo, in its order (the default of the scripts that take --models)
 ZOO_MODELS = "mlp,cnn,mobilenet,transformer,lstm,embedding,gru,audio1d,resnet"
+# the sets a script can be run on (estimate_accuracy.py --set)
+SETS = ("zoo", "held-out", "all")
+ZOO_REGIME = "zoo"  # the regime of every zoo model (the held-out ones name theirs)
+
+
+def _load(path: Path, name: str) -> Any:
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @functools.cache
 def load_zoo() -> dict[str, Any]:
     """`ZOO[name](batch) -> (model, example input)`, loaded from its file (tests/ is no package)."""
-    spec = importlib.util.spec_from_file_location("zoo_models", ZOO_FILE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.ZOO
+    return _load(ZOO_FILE, "zoo_models").ZOO
+
+
+@functools.cache
+def _held_out_module() -> Any:
+    return _load(HELD_OUT_FILE, "held_out_models")
+
+
+def load_held_out() -> dict[str, Any]:
+    """`HELD_OUT[name](batch) -> (model, example input)`: models kept aside from the zoo."""
+    return _held_out_module().HELD_OUT
+
+
+def regime(name: str) -> str:
+    """The regime a model stands for: "zoo" for the zoo's, the held-out set's own name else."""
+    return _held_out_module().REGIMES.get(name, ZOO_REGIME)
+
+
+def models_of(which: str) -> dict[str, Any]:
+    """The builders of a set: "zoo", "held-out" or "all" (the zoo's first)."""
+    if which not in SETS:
+        raise ValueError(f"unknown set {which!r}: one of {', '.join(SETS)}")
+    out: dict[str, Any] = {}
+    if which in ("zoo", "all"):
+        out.update(load_zoo())
+    if which in ("held-out", "all"):
+        out.update(load_held_out())
+    return out
 
 
 def build(name: str, batch: int, seed: int = 0) -> tuple[Any, Any]:
-    """A freshly built zoo model and its input, seeded (as the estimate predicts it)."""
+    """A freshly built model of the zoo or of the held-out set and its input, seeded (as the
+    estimate predicts it)."""
     import torch
 
     torch.manual_seed(seed)
-    return load_zoo()[name](batch)
+    return models_of("all")[name](batch)
 
 
-def zoo_models(ap: argparse.ArgumentParser, text: str) -> list[str]:
-    """The models named in a comma-separated option ("" for all), or a usage error naming the
-    zoo's."""
-    zoo = load_zoo()
-    chosen = names(text) or list(zoo)
-    unknown = [n for n in chosen if n not in zoo]
+def zoo_models(ap: argparse.ArgumentParser, text: str, which: str = "zoo") -> list[str]:
+    """The models named in a comma-separated option ("" for the whole set `which`), or a usage
+    error naming the set's."""
+    known = models_of("all" if text else which)
+    chosen = names(text) or list(known)
+    unknown = [n for n in chosen if n not in known]
     if unknown:
-        ap.error(f"unknown model(s) {', '.join(unknown)}; the zoo has {', '.join(zoo)}")
+        ap.error(f"unknown model(s) {', '.join(unknown)}; the zoo and the held-out set have {', '.join(known)}")
     return chosen
 
 

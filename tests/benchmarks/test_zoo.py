@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ast
 from pathlib import Path
 
 import pytest
@@ -44,3 +45,64 @@ def test_a_replayed_run_keeps_each_cases_least_time_over_its_rounds(tmp_path: Pa
         _zoo.replayed_run(log, [profile])
     log.write_text(LOG)
     assert len(_zoo.replayed_run(log, [profile])) == 2
+
+
+def _shapes(model) -> list[tuple[int, ...]]:
+    return sorted(tuple(p.shape) for p in model.parameters())
+
+
+def test_the_held_out_set_is_disjoint_from_the_zoo() -> None:
+    """The held-out models (tests/estimate/held_out_models.py) judge the estimator on models it
+    was not shaped on: no name, no model class and no architecture (parameter shapes) is the
+    zoo's, the file does not build on the zoo's, and each names a regime of issue 17."""
+    pytest.importorskip("torch")
+    zoo, held_out = _zoo.load_zoo(), _zoo.load_held_out()
+    assert len(held_out) >= 8 and not set(zoo) & set(held_out)
+    imported = {
+        alias.name if isinstance(node, ast.Import) else (node.module or "")
+        for node in ast.walk(ast.parse(_zoo.HELD_OUT_FILE.read_text()))
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+        for alias in node.names
+    }
+    assert not {m for m in imported if m.split(".")[-1] == "models"}, imported
+    zoo_built = {name: _zoo.build(name, 2)[0] for name in zoo}
+    for name in held_out:
+        model, x = _zoo.build(name, 2)
+        for other, zoo_model in zoo_built.items():
+            assert type(model) is not type(zoo_model), (name, other)
+            assert _shapes(model) != _shapes(zoo_model), (name, other)
+        assert _zoo.regime(name) != _zoo.ZOO_REGIME
+    assert {_zoo.regime(n) for n in held_out} == {"large dense", "embedding table", "grouped conv", "attention encoder"}
+    assert {_zoo.regime(n) for n in zoo} == {_zoo.ZOO_REGIME}
+
+
+def test_the_held_out_regimes_are_what_their_names_say() -> None:
+    """Large dense: tens of millions of parameters; embedding table: one table of hundreds of
+    thousands of rows holding most parameters; grouped conv: grouped, not depthwise,
+    convolutions; attention encoder: nn.TransformerEncoderLayer."""
+    torch = pytest.importorskip("torch")
+    for name in _zoo.load_held_out():
+        model, _ = _zoo.build(name, 2)
+        params = sum(p.numel() for p in model.parameters())
+        kind = _zoo.regime(name)
+        if kind == "large dense":
+            assert params >= 10_000_000, name
+        elif kind == "embedding table":
+            tables = [m for m in model.modules() if isinstance(m, (torch.nn.Embedding, torch.nn.EmbeddingBag))]
+            assert tables and tables[0].num_embeddings >= 100_000, name
+            assert tables[0].weight.numel() > 0.9 * params, name
+        elif kind == "grouped conv":
+            convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+            assert any(1 < c.groups < c.in_channels for c in convs), name
+        else:
+            assert any(isinstance(m, torch.nn.TransformerEncoderLayer) for m in model.modules()), name
+
+
+def test_the_sets_a_script_runs_on() -> None:
+    ap = argparse.ArgumentParser()
+    held_out = list(_zoo.load_held_out())
+    assert _zoo.zoo_models(ap, "", "held-out") == held_out
+    assert _zoo.zoo_models(ap, "", "all") == [*_zoo.load_zoo(), *held_out]
+    assert _zoo.zoo_models(ap, "mlp,wide_mlp") == ["mlp", "wide_mlp"]  # any model by name
+    with pytest.raises(ValueError):
+        _zoo.models_of("nope")
