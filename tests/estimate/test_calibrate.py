@@ -20,7 +20,7 @@ from greenai.estimation.calibrate import (
     nnls_lawson_hanson,
     size_correction,
 )
-from greenai.estimation.ops import SINGLE_IMAGE, OpClass
+from greenai.estimation.ops import GROUPED, SINGLE_IMAGE, OpClass
 from greenai.estimation.profile import (
     BASIS_ACTIVE_POWER,
     BASIS_COEFFICIENTS,
@@ -145,6 +145,25 @@ def test_tiny_budget_calibration_respects_budget_and_accounts_for_every_class(tm
     assert profile.time_models, "a 3 s budget fits the two smallest sizes of some classes"
 
 
+def test_calibration_stores_memory_beyond_the_caches_when_its_budget_allows(tmp_path, monkeypatch):
+    """From a budget of BEYOND_CACHE_MIN_BUDGET_S on, calibration measures memory beyond the
+    caches (memory.beyond_cache_costs) and the profile keeps it, with a note; below it the terms
+    stay 0 (not applied) and the note says so."""
+    from greenai.estimation import calibrate as cal
+    from greenai.estimation.memory import BeyondCache
+
+    monkeypatch.setenv("GREENAI_CALIBRATION_DIR", str(tmp_path))
+    measured = BeyondCache(32.0 * 2**20, 9.5e9, 1.5e-9)
+    monkeypatch.setattr(cal, "beyond_cache_costs", lambda target_s: measured)
+    skipped = calibrate(1.0, dtypes=("float32",), backward=False, save=False)
+    assert (skipped.llc_bytes, skipped.dram_bandwidth_bps, skipped.mapped_s_per_byte) == (0.0, 0.0, 0.0)
+    assert any("memory beyond the caches: not measured" in n for n in skipped.notes)
+    monkeypatch.setattr(cal, "BEYOND_CACHE_MIN_BUDGET_S", 0.5)
+    profile = calibrate(1.0, dtypes=("float32",), backward=False, save=False)
+    assert (profile.llc_bytes, profile.dram_bandwidth_bps, profile.mapped_s_per_byte) == (32.0 * 2**20, 9.5e9, 1.5e-9)
+    assert any("last-level cache 32 MiB" in n and "6.14 us per 4 KiB page" in n for n in profile.notes)
+
+
 def calling(call):
     """A module whose forward makes `call` (a benchmark's timed call), for op counting."""
     import torch
@@ -175,6 +194,7 @@ def test_benchmarks_count_what_op_counting_counts():
         "softmax 64x128",
         "sum 64x1024",
         "conv 1x16x16x16 k16 3x3/1",
+        "grouped conv 8x64x16x16 g8 3x3/1",
     }
     benches = [b for b in mb.suite((mb.FP32,), backward=False) if b.name in wanted]
     assert {b.name for b in benches} == wanted
@@ -185,6 +205,7 @@ def test_benchmarks_count_what_op_counting_counts():
         if bench.op:  # its own roofline: an operator, or a variant of one (a one-image convolution)
             assert any(bench.op == r.variant or bench.op in r.op for r in counts.records), bench.name
     assert {b.name for b in benches if b.op == SINGLE_IMAGE} == {"conv 1x16x16x16 k16 3x3/1"}
+    assert {b.name for b in benches if b.op == GROUPED} == {"grouped conv 8x64x16x16 g8 3x3/1"}
 
 
 def test_convolution_benchmarks_are_in_the_regime_counting_marks_and_each_group_can_be_fitted():
@@ -202,6 +223,21 @@ def test_convolution_benchmarks_are_in_the_regime_counting_marks_and_each_group_
     sizes = {g: sum(b.group == g for b in benches) for g in {b.group for b in benches}}
     assert sizes["conv/float32"] >= MIN_POINTS_FULL and sizes["conv/bfloat16"] >= MIN_POINTS_FULL
     assert sizes["conv/float32@single_image"] >= 3 and sizes["conv/bfloat16@single_image"] >= 2
+    assert sizes["conv/float32@grouped"] >= MIN_POINTS_FULL
+
+
+def test_grouped_convolution_backward_benchmarks_count_what_op_counting_counts():
+    import torch
+
+    from greenai.estimation.counting import count_ops
+
+    benches = [b for b in mb.suite((mb.FP32,), backward=True) if b.op == GROUPED]
+    backward = [b for b in benches if b.pass_ == mb.BACKWARD]
+    assert len(backward) >= 4 and len(benches) - len(backward) >= 6
+    for bench in backward[:2]:
+        counts = count_ops(calling(bench.make()), torch.zeros(1), on_meta=False)
+        got = sorted((r.op_class.value, r.flops, r.bytes_read + r.bytes_written, r.variant) for r in counts.records)
+        assert got == sorted((k.value, f, b, GROUPED) for k, f, b in bench.kernels), bench.name
 
 
 def test_fit_roofline_keeps_the_additive_form_when_it_fits_better():

@@ -14,7 +14,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from greenai.errors import GreenAIError
 from greenai.estimation.counting import EstimateError, count_ops
-from greenai.estimation.ops import SINGLE_IMAGE, OpClass, OpCounts, Pass
+from greenai.estimation.ops import ALWAYS_MAPPED_BYTES, GROUPED, SINGLE_IMAGE, OpClass, OpCounts, Pass
 
 F32 = 4  # bytes per float32
 
@@ -112,12 +112,54 @@ def test_a_dense_convolution_of_one_image_is_its_own_variant():
     assert variants(conv1d, OpClass.CONV) == {(Pass.FORWARD, SINGLE_IMAGE)}
     unbatched = count_ops(nn.Conv2d(3, 8, 3), torch.randn(3, 8, 8), training=False)
     assert variants(unbatched, OpClass.CONV) == {(Pass.FORWARD, SINGLE_IMAGE)}
-    # grouped and transposed convolutions were not measured in that regime: left to the class
+    # grouped convolutions are a regime of their own (below); transposed ones were not
+    # measured in that regime: left to the class
     grouped = count_ops(nn.Conv2d(8, 8, 3, groups=2), torch.randn(1, 8, 8, 8), training=False)
     transposed = count_ops(nn.ConvTranspose2d(3, 8, 3), torch.randn(1, 3, 8, 8), training=True, optimizer=None)
-    assert variants(grouped, OpClass.CONV) == {(Pass.FORWARD, "")}
+    assert variants(grouped, OpClass.CONV) == {(Pass.FORWARD, GROUPED)}
     assert variants(transposed, OpClass.CONV) == {(Pass.FORWARD, ""), (Pass.BACKWARD, "")}
     assert {r.variant for r in one.records if r.op_class is not OpClass.CONV} == {""}
+
+
+def test_a_grouped_convolution_is_its_own_variant_at_any_batch():
+    """oneDNN's grouped path runs far below the dense rate with few channels per group
+    (benchmarks/grouped_conv.py): forward and backward records of a grouped convolution say
+    GROUPED, of one image or a batch, 1d or 2d; depthwise and transposed grouped ones do not."""
+    variants = lambda c: {(r.pass_, r.op_class, r.variant) for r in c.records if "conv" in r.op}
+    for batch in (1, 4):
+        x = torch.randn(batch, 16, 8, 8)
+        c = count_ops(nn.Conv2d(16, 32, 3, groups=4), x, training=True, optimizer=None)
+        assert variants(c) == {(Pass.FORWARD, OpClass.CONV, GROUPED), (Pass.BACKWARD, OpClass.CONV, GROUPED)}
+        fwd = only(count_ops(nn.Conv2d(16, 32, 3, groups=4, bias=False), x), OpClass.CONV)
+        assert fwd.flops == 2 * batch * 32 * 6 * 6 * 4 * 9  # 4 input channels per group
+    conv1d = count_ops(nn.Conv1d(8, 8, 3, groups=2), torch.randn(2, 8, 16))
+    assert variants(conv1d) == {(Pass.FORWARD, OpClass.CONV, GROUPED)}
+    depthwise = count_ops(nn.Conv2d(8, 8, 3, groups=8), torch.randn(2, 8, 8, 8))
+    assert variants(depthwise) == {(Pass.FORWARD, OpClass.DEPTHWISE_CONV, "")}
+    transposed = count_ops(nn.ConvTranspose2d(8, 8, 3, groups=2), torch.randn(2, 8, 8, 8))
+    assert variants(transposed) == {(Pass.FORWARD, OpClass.CONV, "")}
+
+
+def test_new_outputs_of_32_mib_or_more_are_mapped_memory():
+    """glibc maps every allocation of 32 MiB or more afresh (ops.ALWAYS_MAPPED_BYTES): the
+    records of calls that allocate such an output carry its bytes (the weight gradient of a
+    large linear layer, the dense gradient of a large embedding table, Adam's sqrt and division
+    temporaries); in-place calls, smaller outputs and inference carry none."""
+    big = nn.Linear(4096, 2048, bias=False)  # a 32 MiB weight
+    step = count_ops(big, torch.randn(4, 4096), training=True, optimizer="adam")
+    mapped = {(r.pass_, r.op.split(".")[1], r.mapped_bytes) for r in step.records if r.mapped_bytes}
+    weight = 4096 * 2048 * F32
+    assert weight == ALWAYS_MAPPED_BYTES
+    assert mapped == {(Pass.BACKWARD, "mm", weight), (Pass.OPTIMIZER, "sqrt", weight), (Pass.OPTIMIZER, "div", weight)}
+    assert all(r.mapped_bytes == 0 for r in step.records if r.op.split(".")[1].endswith("_"))  # in place
+    assert not any(r.mapped_bytes for r in count_ops(big, torch.randn(4, 4096)).records)
+    small = count_ops(nn.Linear(2048, 2048), torch.randn(4, 2048), training=True, optimizer="adam")
+    assert not any(r.mapped_bytes for r in small.records)
+    table = nn.Embedding(300_000, 32)  # 36.6 MiB
+    ids = torch.randint(0, 300_000, (4, 8))
+    step = count_ops(table, ids, training=True, optimizer="adam")
+    backward = [r for r in step.records if r.pass_ is Pass.BACKWARD and r.mapped_bytes]
+    assert [(r.op, r.mapped_bytes) for r in backward] == [("aten.embedding_dense_backward.default", 300_000 * 32 * F32)]
 
 
 def test_relu_counts_one_flop_per_element():

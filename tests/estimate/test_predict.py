@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from greenai.estimation import coefficients as co
-from greenai.estimation.ops import SINGLE_IMAGE, OpClass, OpCounts, OpRecord, Pass
+from greenai.estimation.ops import GROUPED, SINGLE_IMAGE, OpClass, OpCounts, OpRecord, Pass
 from greenai.estimation.predict import module_calls, predict, whole_run
 from greenai.estimation.profile import (
     BASIS_ACTIVE_POWER,
@@ -270,6 +270,64 @@ def test_a_variant_calibrated_apart_is_preferred_and_falls_back_on_the_class():
         no_bwd_variant.time_model(OpClass.CONV, "float32", "forward_train", "convolution", SINGLE_IMAGE)
         is split["conv/float32@single_image"]
     )
+
+
+def test_a_grouped_convolution_takes_its_own_roofline_where_calibrated():
+    """OpRecord.variant GROUPED: "conv/float32@grouped" (and its backward) where calibrated,
+    else the class's (profiles made before)."""
+    profile = hand_profile()
+    dense = TimeModel(100e-6, 1e10, None)
+    grouped = TimeModel(20e-6, 1e10, 1e8)  # bound by the bytes: 1e5 B / 1e8 B/s = 1 ms
+    grouped_bwd = TimeModel(30e-6, 1e10, 5e7)
+    calibrated = dataclasses.replace(
+        profile,
+        time_models={
+            **profile.time_models,
+            "conv/float32": dense,
+            "conv/float32@grouped": grouped,
+            "conv/float32/backward@grouped": grouped_bwd,
+        },
+    )
+    fwd = OpRecord(
+        "aten.convolution.default", OpClass.CONV, "float32", 1e6, 5e4, 5e4, "c", Pass.FORWARD, variant=GROUPED
+    )
+    bwd = dataclasses.replace(fwd, op="aten.convolution_backward.default", pass_=Pass.BACKWARD)
+    kernel = lambda p, r: p.per_pass[r.pass_.value][0]
+    assert kernel(predict(counts(fwd), calibrated), fwd) == pytest.approx(2e-6 + 20e-6 + 1e-3)  # + 2 module calls
+    assert kernel(predict(counts(bwd), calibrated), bwd) == pytest.approx(10e-6 + 30e-6 + 2e-3)  # + engine start
+    before = dataclasses.replace(profile, time_models={**profile.time_models, "conv/float32": dense})
+    assert kernel(predict(counts(fwd), before), fwd) == pytest.approx(2e-6 + 100e-6 + 1e-4)
+    assert calibrated.time_model(OpClass.CONV, "float32", "forward", "convolution", GROUPED) is grouped
+
+
+def test_memory_beyond_the_last_level_cache_streams_at_the_memorys_bandwidth():
+    """A record moving more bytes than the last-level cache takes at least its bytes at the
+    bandwidth of a stream through memory (Profile.dram_bandwidth_bps), its fixed cost added;
+    smaller records, and every record with a profile made before, keep the roofline."""
+    beyond = hand_profile(llc_bytes=1e6, dram_bandwidth_bps=1e8)
+    big = rec(OpClass.ELEMENTWISE, 1e5, 4e6, "act")  # roofline 2 us + 4 ms; from memory 40 ms
+    small = rec(OpClass.ELEMENTWISE, 1e5, 8e5, "act")  # inside the cache: 2 us + 0.8 ms
+    compute = rec(OpClass.MATMUL, 1e8, 2e6, "fc1")  # roofline 10 us + 100 ms > 20 ms from memory
+    forward = lambda r, p: predict(counts(r), p).per_pass["forward"][0] - 2e-6  # less two module calls
+    assert forward(big, beyond) == pytest.approx(2e-6 + 4e-2)
+    assert forward(small, beyond) == pytest.approx(2e-6 + 8e-4)
+    assert forward(compute, beyond) == pytest.approx(10e-6 + 0.1)
+    assert forward(big, hand_profile()) == pytest.approx(2e-6 + 4e-3)
+    # the energy follows the time, at the CPUs the class keeps busy
+    p = predict(counts(big), beyond)
+    kernel = next(r for r in p.per_layer if r.module == "act")
+    assert kernel.energy_j == pytest.approx((1.0 + 2.0 * 1.0) * kernel.time_s, rel=1e-6)
+
+
+def test_mapped_memory_costs_its_bytes_at_the_calibrated_rate():
+    """New outputs of 32 MiB or more (OpRecord.mapped_bytes) are fresh pages: each byte costs
+    Profile.mapped_s_per_byte on top of the roofline; 0 in profiles made before."""
+    prof = hand_profile(mapped_s_per_byte=1e-9)
+    plain = rec(OpClass.ELEMENTWISE, 1e3, 4e3, "act")
+    mapped = dataclasses.replace(plain, mapped_bytes=5e6)
+    forward = lambda r, p: predict(counts(r), p).per_pass["forward"][0]
+    assert forward(mapped, prof) - forward(plain, prof) == pytest.approx(5e-3)
+    assert forward(mapped, hand_profile()) == forward(plain, hand_profile())
 
 
 def test_time_model_without_overlap_adds_compute_and_memory():

@@ -1,12 +1,13 @@
 """Calibrate this machine: run the micro-benchmarks (microbench.py) within a time budget, each
 inside a greenai Tracker (store=False) so its energy comes from this machine's meters, then fit
 
-- per (class, dtype[, backward or training forward][, operator]) a roofline t = overhead + max(flops / rate, bytes / bandwidth)
-  plus an extra cost per byte beyond the last-level cache (DRAM is slower than the cache the
-  small sizes live in), minimising the *relative* squared error so that small sizes
-  (overhead) and large sizes (rate) both count; the regime of each point (compute- or
-  memory-bound) is re-assigned until stable (a piecewise-linear least squares), each step a
-  non-negative least squares;
+- per (class, dtype[, backward or training forward][, operator or variant]) a roofline
+  t = overhead + max(flops / rate, bytes / bandwidth), minimising the *relative* squared error
+  so that small sizes (overhead) and large sizes (rate) both count; the regime of each point
+  (compute- or memory-bound) is re-assigned until stable (a piecewise-linear least squares),
+  each step a non-negative least squares;
+- memory beyond the caches, once for the machine (memory.py): the bandwidth of a stream through
+  buffers larger than the last-level cache, and the cost per byte of freshly mapped memory;
 - the CPUs each class keeps busy (from CPU time per call), for the active-power basis;
 - energy. With `measured`/`integrated` meters (RAPL, NVML): per-class coefficients by
   non-negative least squares of E = sum_c e_c C_c + P_static t over the benchmark segments
@@ -34,6 +35,7 @@ from typing import Any
 
 from greenai.estimation import microbench as mb
 from greenai.estimation.eager import Context, context
+from greenai.estimation.memory import BeyondCache, beyond_cache_costs, cache_sizes
 from greenai.estimation.ops import OpClass
 from greenai.estimation.profile import (
     BASIS_ACTIVE_POWER,
@@ -53,6 +55,13 @@ COMPUTE_CLASSES = frozenset({OpClass.MATMUL, OpClass.CONV, OpClass.DEPTHWISE_CON
 TRACKER_COST_S = 0.015  # starting and stopping one Tracker (meter discovery), measured ~10 ms
 FIT_RESERVE_S = 0.3  # fitting and saving
 MIN_TARGET_S, MAX_TARGET_S = 0.004, 0.35
+BEYOND_CACHE_MIN_BUDGET_S = 10.0  # below it, memory beyond the caches is not measured
+# Fit each class's knee (extra time per byte beyond a cache size) from its micro-benchmarks?
+# Off: until 2026-12-07 cache_sizes() read sysfs's `uevent` entry as a cache and found none, so
+# no published profile had one; the largest benchmark moves ~12 MB, too few points beyond any
+# knee to extrapolate from. Memory beyond the last-level cache is measured directly instead
+# (memory.beyond_cache_costs; predict.beyond_cache_s).
+PER_CLASS_KNEES = False
 
 Progress = Callable[[str], None]
 # (done, total, what): work done so far out of total, for a progress bar with an ETA
@@ -220,20 +229,6 @@ def fit_roofline(
     )
 
 
-def cache_sizes(root: str = "/sys/devices/system/cpu/cpu0/cache") -> list[float]:
-    """Sizes of this CPU's caches (sysfs), smallest first; [] when unknown."""
-    sizes = set()
-    try:
-        for index in os.listdir(root):
-            with open(os.path.join(root, index, "size")) as f:
-                text = f.read().strip().upper()
-            unit = {"K": 1024, "M": 1024**2, "G": 1024**3}.get(text[-1:], 1)
-            sizes.add(float(text.rstrip("KMG")) * unit)
-    except (OSError, ValueError):
-        return []
-    return sorted(sizes)
-
-
 def knee_candidates() -> list[float]:
     """Where DRAM may start to cost: the L2 size, fractions of the last-level cache (a VM or a
     shared socket sees only part of it), the whole of it, or never."""
@@ -380,6 +375,8 @@ def _calibrate(
     deadline = start + budget_s - min(FIT_RESERVE_S, 0.1 * budget_s)
     with quiet():
         ctx = context(min(0.2, budget_s * 0.025))
+        # ~1 s and 192 MiB: not within a budget of a few seconds (its terms stay 0: not applied)
+        beyond = beyond_cache_costs(min(1.0, budget_s * 0.02)) if budget_s >= BEYOND_CACHE_MIN_BUDGET_S else None
     plan = _plan(benches, deadline - time.perf_counter())
     planned = {id(b) for b in plan}
     skipped_sizes: dict[str, list[str]] = {}
@@ -464,6 +461,9 @@ def _calibrate(
         f"Python's share of an operator call {ctx.python_call_s * 1e6:.2f} us; "
         f"{ctx.serial_busy_cpus:.2f} CPUs busy during serial work after parallel kernels"
     )
+    notes.append(describe_beyond_cache(beyond))
+    if beyond is None:
+        beyond = BeyondCache(0.0, 0.0, 0.0)
     others = (_others_cpu_s() - others0) / max(time.monotonic() - wall0, 1e-9)
     if others > 0.25:
         notes.append(
@@ -497,6 +497,9 @@ def _calibrate(
         fused_optimizer_step_s=ctx.fused_step_s,
         fused_optimizer_param_s=ctx.fused_param_s,
         optimizer_timing="cold",
+        llc_bytes=beyond.llc_bytes,
+        dram_bandwidth_bps=beyond.dram_bandwidth_bps,
+        mapped_s_per_byte=beyond.mapped_s_per_byte,
         calibration_s=elapsed,
         budget_s=budget_s,
         notes=tuple(notes),
@@ -509,6 +512,17 @@ def _calibrate(
         f"{_pct(mape_energy)} ({basis}, {prov})"
     )
     return profile
+
+
+def describe_beyond_cache(b: BeyondCache | None) -> str:
+    if b is None:
+        return f"memory beyond the caches: not measured (a budget under {BEYOND_CACHE_MIN_BUDGET_S:g} s)"
+    llc = f"last-level cache {b.llc_bytes / 2**20:g} MiB" if b.llc_bytes else "last-level cache unknown"
+    return (
+        f"memory beyond the caches: {llc}, a stream through larger buffers "
+        f"{b.dram_bandwidth_bps / 1e9:.1f} GB/s, fresh memory (page faults, munmap) "
+        f"{b.mapped_s_per_byte * 1e9:.3f} ns per byte ({b.mapped_s_per_byte * 4096 * 1e6:.2f} us per 4 KiB page)"
+    )
 
 
 def _others_cpu_s() -> float:
@@ -544,7 +558,7 @@ def _fit_time(
     missing: dict[str, str] = {}
     points: list[BenchPoint] = []
     errors: list[float] = []
-    knees = knee_candidates()
+    knees = knee_candidates() if PER_CLASS_KNEES else [float("inf")]
     # forward class groups first (data movement first of all: other benchmarks hold some),
     # then operators with their own roofline, then backward groups
     groups = sorted(

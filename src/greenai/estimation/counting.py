@@ -34,6 +34,10 @@ view counts the size it views, not its storage; an expanded tensor counts its ex
 size), ``bytes_written`` the same for the outputs (mutated arguments for in-place ops).
 Gathers (embedding, index_select, ...) read only the rows they gather, plus the indices.
 Destinations that are only written (``copy_``, ``fill_``, ``out=``) are not read.
+``mapped_bytes``: the bytes of the outputs a call allocates (returns the schema does not alias
+to an argument) of at least 32 MiB each, which glibc maps afresh on every allocation
+(ops.ALWAYS_MAPPED_BYTES): the weight gradient of a large layer, the dense gradient of a large
+embedding table, Adam's ``sqrt`` and division temporaries of a large parameter.
 
 Zero-cost ops are skipped entirely (no record): views (``view``, ``transpose``, ``t``,
 ``permute``, ``expand``, ``unsqueeze``, ``detach``, ``alias``, ``_unsafe_view``,
@@ -101,13 +105,26 @@ from greenai.estimation.op_rules import (
     nbytes,
     zero,
 )
-from greenai.estimation.ops import OpClass, OpCounts, OpRecord, Pass
+from greenai.estimation.ops import ALWAYS_MAPPED_BYTES, OpClass, OpCounts, OpRecord, Pass
 from greenai.estimation.scope import Scope, tensors
 
 __all__ = ["OPTIMIZERS", "EstimateError", "count_ops"]
 
 
 # --------------------------------------------------------------------------- the mode
+
+
+def fresh_outputs(call: Call) -> list[Tensor]:
+    """The output tensors a call allocates: those of its returns the schema does not alias to
+    an argument (in-place and out= results are the arguments' memory, views share it)."""
+    returns = call.func._schema.returns
+    out = call.out
+    values = list(out) if len(returns) > 1 and isinstance(out, (tuple, list)) else [out]
+    fresh: list[Tensor] = []
+    for ret, value in zip(returns, values):
+        if ret.alias_info is None:
+            fresh += [t for t in tree_flatten(value)[0] if isinstance(t, Tensor)]
+    return fresh
 
 
 def _needs_grad(args: tuple, kwargs: dict) -> bool:
@@ -209,6 +226,7 @@ class _CountingMode(TorchDispatchMode):
                 pass_=self.pass_,
                 python_call=self.calls.take() and self.pass_ is not Pass.BACKWARD,
                 variant=rule.variant(call) if rule.variant else "",
+                mapped_bytes=float(sum(n for n in map(nbytes, fresh_outputs(call)) if n >= ALWAYS_MAPPED_BYTES)),
             )
         )
 

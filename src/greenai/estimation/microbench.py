@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from greenai.estimation.ops import SINGLE_IMAGE, OpClass
+from greenai.estimation.ops import GROUPED, SINGLE_IMAGE, OpClass
 from greenai.estimation.timing import filled, quiet, varied
 from greenai.hardware.cpu import CpuFeatures, this_cpu
 
@@ -326,6 +326,53 @@ def conv_benches(dtype: str, depthwise: bool, backward: bool = False) -> list[Be
         # chosen by OpRecord.variant)
         op = SINGLE_IMAGE if n == 1 and not depthwise else ""
         out.append(_bench(name, cls, dtype, backward, kernels, make, op))
+    return out
+
+
+# grouped convolutions (N, C, H, groups; 3x3, stride 1 unless noted, as many outputs as inputs):
+# 2 to 32 channels per group (at 4 and 8 the time follows the bytes, not the FLOPs), one image
+# and batches, outputs up to 4 MB
+GROUPED_SHAPES = [
+    (1, 32, 16, 8, 1),
+    (4, 64, 16, 16, 1),
+    (4, 128, 16, 32, 1),
+    (8, 64, 16, 8, 1),
+    (4, 256, 8, 32, 1),
+    (4, 128, 32, 8, 2),
+    (8, 128, 16, 4, 1),
+    (16, 64, 32, 4, 1),
+]
+
+
+def grouped_conv_benches(backward: bool = False) -> list[Bench]:
+    """Grouped 3x3 convolutions (float32), a roofline of their own (ops.GROUPED): oneDNN runs
+    them group by group in a blocked layout, far below the dense rate with few channels per
+    group (benchmarks/grouped_conv.py). The backward: grad_input and grad_weight."""
+    import torch.nn.functional as F
+
+    s = _size(FP32)
+    out = []
+    k, pad = 3, 1
+    for n, c, h, groups, stride in GROUPED_SHAPES if not backward else GROUPED_SHAPES[1:7]:
+        ho = _conv_out(h, k, stride, pad)
+
+        def make(n=n, c=c, h=h, groups=groups, stride=stride) -> Callable[[], Any]:
+            x = filled(n, c, h, h, requires_grad=backward)
+            w = filled(c, c // groups, k, k, requires_grad=backward)
+
+            def conv(x: Any, w: Any) -> Any:
+                return F.conv2d(x, w, None, stride=stride, padding=pad, groups=groups)
+
+            return _backward(conv, x, w) if backward else _inference(conv, x, w)
+
+        f = 2 * n * c * ho * ho * (c // groups) * k * k
+        xb, wb, ob = n * c * h * h, c * (c // groups) * k * k, n * c * ho * ho
+        if backward:
+            kernels = [(CV, 2 * f, s * (2 * xb + 2 * wb + ob))]
+        else:
+            kernels = [(CV, f, s * (xb + wb + ob))]
+        name = f"grouped conv {n}x{c}x{h}x{h} g{groups} 3x3/{stride}"
+        out.append(_bench(name, CV, FP32, backward, kernels, make, GROUPED))
     return out
 
 
@@ -779,13 +826,15 @@ def suite(dtypes: tuple[str, ...] = (FP32, BF16, INT8), backward: bool = True) -
         benches += lstm_benches(dtype) + elementwise_benches(dtype) + normalization_benches(dtype)
         benches += softmax_benches(dtype) + reduction_benches(dtype) + embedding_benches(dtype)
         benches += data_movement_benches(dtype)
+        if dtype == FP32:
+            benches += grouped_conv_benches()
         if backward and dtype == FP32:
             benches += matmul_benches(dtype, True) + conv_benches(dtype, False, True)
             benches += conv_benches(dtype, True, True) + lstm_benches(dtype, True)
             benches += elementwise_benches(dtype, True) + normalization_benches(dtype, True)
             benches += softmax_benches(dtype, True) + embedding_benches(dtype, True)
             benches += reduction_benches(dtype, True) + train_forward_benches(dtype)
-            benches += fused_optimizer_benches()
+            benches += fused_optimizer_benches() + grouped_conv_benches(True)
     return _ranked(benches)
 
 

@@ -23,7 +23,7 @@ from torch.utils.flop_counter import (
     sdpa_flop_count,
 )
 
-from greenai.estimation.ops import SINGLE_IMAGE, OpClass
+from greenai.estimation.ops import GROUPED, SINGLE_IMAGE, OpClass
 
 _aten = torch.ops.aten
 
@@ -504,10 +504,18 @@ def _conv_variant(call: Call) -> str:
     """SINGLE_IMAGE for a dense, ungrouped, not transposed convolution of a batch of one
     (forward or backward: benchmarks/conv_batch.py measured that regime; grouped and
     transposed ones gain far less from it). torch.nn.functional adds the batch dimension of
-    an unbatched input before aten.convolution, so that is one image too."""
+    an unbatched input before aten.convolution, so that is one image too. GROUPED for a
+    grouped, not depthwise, not transposed one (1 < groups < in_channels), whatever its batch:
+    oneDNN's grouped path runs far below the dense rate with few channels per group
+    (benchmarks/grouped_conv.py)."""
     x = call.get("input")
-    dense = (call.get("groups", 1) or 1) == 1 and not call.get("transposed", False)
-    return SINGLE_IMAGE if dense and x is not None and x.dim() > 2 and x.shape[0] == 1 else ""
+    groups = call.get("groups", 1) or 1
+    transposed = bool(call.get("transposed", False))
+    if x is None or x.dim() <= 2 or transposed:
+        return ""
+    if groups == 1:
+        return SINGLE_IMAGE if x.shape[0] == 1 else ""
+    return GROUPED if groups < x.shape[1] else ""
 
 
 def _conv_backward(call: Call) -> float:

@@ -50,11 +50,26 @@ class OpRecord:
     # a regime of the operator that is calibrated apart from its class ("" for none), e.g.
     # SINGLE_IMAGE: oneDNN runs a convolution of one image on another, far cheaper, path
     variant: str = ""
+    # bytes of the outputs this call allocates anew that are at least ALWAYS_MAPPED_BYTES each:
+    # fresh pages from the kernel on every call, each page faulted in when first written
+    mapped_bytes: float = 0.0
 
 
 # a dense convolution of a batch of one (``input.shape[0] == 1``): on CPU its fixed cost is
 # ~100 us (forward) to ~300 us (backward) lower than at batch 2 (benchmarks/conv_batch.py)
 SINGLE_IMAGE = "single_image"
+# a grouped convolution (1 < groups < in_channels): oneDNN runs it group by group in a blocked
+# layout, and with few channels per group its time follows the data it moves, not its FLOPs
+# (at 4 and 8 channels per group the same time, 2-3x the dense rate's; benchmarks/grouped_conv.py)
+GROUPED = "grouped"
+
+# glibc's malloc serves a request of at least its mmap threshold with a fresh mapping, and
+# raises that threshold to the size of freed mapped chunks but never above 32 MiB
+# (DEFAULT_MMAP_THRESHOLD_MAX on 64-bit; mallopt(3)): a tensor of 32 MiB or more is new memory
+# on every allocation, paid for by a page fault per 4 KiB page on first touch and an munmap
+# when freed (benchmarks/beyond_cache.py). Smaller tensors come from the heap once their size
+# has been freed, and fault only when the heap was trimmed, which op counting cannot see.
+ALWAYS_MAPPED_BYTES = 32 << 20
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,11 @@ bookkeeping silently), then on the default coefficients, noted):
 
     t_i = overhead + max(flops_i / rate, bytes_i / bandwidth)
 
-and of a call that moves no data (a view) the profile's view overhead. A step's time is the
+and of a call that moves no data (a view) the profile's view overhead. Memory beyond the
+caches (memory.py; profiles made before 2026-12-07 have none): a call moving more bytes than
+the last-level cache takes at least its bytes at the bandwidth of a stream through memory, and
+the new outputs of 32 MiB or more it allocates (OpRecord.mapped_bytes) cost the calibrated time
+per byte of fresh memory (page faults, munmap). A step's time is the
 sum (eager execution runs one operation after another) plus what eager PyTorch adds around
 kernels: one module-call cost per nn.Module the records show, and in a training step one
 autograd-recording cost per forward operation, one engine start for the backward, and for
@@ -326,7 +330,20 @@ def _record_time(
         t = model.time_s(record.flops, bytes_moved)
     if model is None:
         return t, 1.0
-    return t, (model.cpu_s(record.flops, bytes_moved) / t if t > 0 else 0.0)
+    busy = model.cpu_s(record.flops, bytes_moved) / t if t > 0 else 0.0
+    return beyond_cache_s(record, prof, model.overhead_s, t), busy
+
+
+def beyond_cache_s(record: OpRecord, prof: Profile, overhead_s: float, roofline_s: float) -> float:
+    """The time of a record whose memory lies beyond the caches (memory.py): when its bytes
+    exceed the last-level cache, at least the fixed cost plus those bytes at the bandwidth of a
+    stream through memory; plus the fresh memory its new outputs of 32 MiB or more map
+    (OpRecord.mapped_bytes). A profile made before these were measured adds nothing."""
+    t = roofline_s
+    bytes_moved = record.bytes_read + record.bytes_written
+    if prof.dram_bandwidth_bps > 0 and prof.llc_bytes > 0 and bytes_moved > prof.llc_bytes:
+        t = max(t, overhead_s + bytes_moved / prof.dram_bandwidth_bps)
+    return t + record.mapped_bytes * prof.mapped_s_per_byte
 
 
 PARALLEL_BUSY = 1.5  # a kernel keeping more CPUs than this busy runs on several threads

@@ -206,6 +206,12 @@ class Profile:
     # how the optimizer's costs were timed: "cold" (after a pass over other memory, as it runs
     # after the backward; eager.optimizer_costs) or "warm" (back to back: profiles made before)
     optimizer_timing: str = "warm"
+    # memory beyond the caches (memory.beyond_cache_costs; 0 in profiles made before): the
+    # last-level cache, the bandwidth of a stream through buffers larger than it, and the cost
+    # per byte of memory freshly mapped by the allocator (page faults on first touch, munmap)
+    llc_bytes: float = 0.0
+    dram_bandwidth_bps: float = 0.0
+    mapped_s_per_byte: float = 0.0
     calibration_s: float = 0.0  # wall time calibration took
     budget_s: float = 0.0
     notes: tuple[str, ...] = ()
