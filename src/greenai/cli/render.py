@@ -341,11 +341,13 @@ class ProgressReport:
     """What a long command says while it works: `update(done, total, label)` with the work done
     so far out of `total` (any unit: benchmarks, candidates x rounds, jobs), and what it is
     doing. On a terminal it drives Rich's progress bar with an ETA; elsewhere (a pipe, a log
-    file, CI) it prints a plain line when it starts, then at most every `every_s` seconds, and
-    when it ends: `calibrating: 40% (12/30), matmul fp32; about 35 s left`."""
+    file, CI) it prints a plain line every `every_s` seconds, from `every_s` after the start
+    (a command done sooner prints none), and one when it ends if it printed any:
+    `calibrating: 40% (12/30), matmul fp32; about 35 s left`."""
 
-    def __init__(self, console: Console, description: str, every_s: float = PROGRESS_EVERY_S) -> None:
-        self.console, self.description, self.every_s = console, one_line(description), every_s
+    def __init__(self, console: Console, description: str, every_s: float | None = None) -> None:
+        self.console, self.description = console, one_line(description)
+        self.every_s = PROGRESS_EVERY_S if every_s is None else every_s
         self.done, self.total, self.label = 0.0, 0.0, ""
         self._started = time.monotonic()
         self._printed_at: float | None = None
@@ -363,7 +365,7 @@ class ProgressReport:
             self._bar.update(self._task, completed=self.done, total=self.total or None, description=self._what())
             return
         now = time.monotonic()
-        if self._printed_at is None or now - self._printed_at >= self.every_s:
+        if now - (self._started if self._printed_at is None else self._printed_at) >= self.every_s:
             self._printed_at = now
             self.console.print(text(self.line(now)))
 
@@ -390,7 +392,7 @@ class ProgressReport:
 
 
 @contextlib.contextmanager
-def progress(console: Console, description: str, *, every_s: float = PROGRESS_EVERY_S) -> Iterator[ProgressReport]:
+def progress(console: Console, description: str, *, every_s: float | None = None) -> Iterator[ProgressReport]:
     """A `ProgressReport` for the block (see it); the bar is cleared when the block ends."""
     report = ProgressReport(console, description, every_s)
     if not console.is_terminal:
