@@ -5,7 +5,7 @@ PYTHON     ?= python3.11
 VENV       := .venv
 BIN        := $(VENV)/bin
 DEMO_EXTRAS := demo,optimize,report
-TEST_EXTRAS := demo,optimize,minilm,ray,report,dashboard,monitor,dev
+TEST_EXTRAS := demo,optimize,minilm,ray,distributed,report,dashboard,monitor,dev,lightning,transformers,mlflow
 DEMO_STAMP := $(VENV)/.installed-demo
 TEST_STAMP := $(VENV)/.installed-test
 
@@ -29,8 +29,8 @@ demo: $(DEMO_STAMP)
 	$(BIN)/greenai demo
 
 lint: $(TEST_STAMP)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/ruff format --check src tests benchmarks examples
 	$(BIN)/mypy
 
 test: lint

@@ -102,3 +102,10 @@ class UnknownPhaseError(GreenAIError, KeyError):
 
     def __str__(self) -> str:  # KeyError's own would print the message quoted
         return str(self.args[0]) if self.args else ""
+
+
+class IntegrationUnavailableError(GreenAIError, ImportError):
+    """A framework integration's library (PyTorch Lightning, Transformers, MLflow, torch) is not
+    installed; the message names the extra that installs it (`greenai.integrations`).
+
+    Also an ImportError, so that `try: import greenai.integrations.X except ImportError` works."""
