@@ -1,6 +1,7 @@
-"""What every benchmark script shares: the machine's load and waiting for it to quieten,
-interleaving alternatives in rounds, medians, spreads and confidence intervals, writing a
-section of docs/benchmarks.md, running a script's own worker processes, and argument parsing.
+"""What every benchmark script shares: the machine's load and waiting for it to quieten
+(greenai's own co-load reader, greenai/hardware/coload.py), interleaving alternatives in rounds,
+medians, spreads and confidence intervals, writing a section of docs/benchmarks.md, running a
+script's own worker processes, and argument parsing.
 
 A script imports it as `import _harness` (run as `python benchmarks/x.py`, benchmarks/ is on
 sys.path); greenai itself comes from the installed package. The estimator's model zoo and the
@@ -12,16 +13,21 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import shlex
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
+
+from greenai.hardware.coload import CLK_TCK as CLK_TCK
+from greenai.hardware.coload import QUIET_CORES as QUIET_CORES
+from greenai.hardware.coload import CpuSample as CpuSample
+from greenai.hardware.coload import cpu_sample as cpu_sample
+from greenai.hardware.coload import machine_cpu_s as machine_cpu_s
+from greenai.hardware.coload import wait_for_quiet as wait_for_quiet
 
 T = TypeVar("T")
 
@@ -32,78 +38,9 @@ DOCS = ROOT / "docs" / "benchmarks.md"
 
 
 # -- the machine's load ---------------------------------------------------------------------
-
-CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-QUIET_CORES = 0.25  # other processes below this many busy CPUs: quiet enough to measure
-
-
-@dataclass(frozen=True)
-class CpuSample:
-    """CPU time counters at one instant; two samples give the load between them."""
-
-    wall_s: float  # time.perf_counter()
-    busy_s: float  # machine-wide non-idle CPU time of all CPUs (user, nice, system, irq, softirq)
-    steal_s: float  # time the hypervisor gave this VM's vCPUs to other guests
-    own_s: float  # this process's CPU time (all its threads)
-
-    def others_cores(self, since: CpuSample, steal: bool = True) -> float:
-        """CPUs other processes kept busy on average since `since`: the machine's busy time
-        minus this process's, plus (steal=True) the steal time, which on a VM is contention
-        no process list shows. Never negative (the counters tick in 1/CLK_TCK s)."""
-        wall = self.wall_s - since.wall_s
-        if wall <= 0:
-            return 0.0
-        busy = (self.busy_s - since.busy_s) - (self.own_s - since.own_s)
-        if steal:
-            busy += self.steal_s - since.steal_s
-        return max(0.0, busy / wall)
-
-    def steal_cores(self, since: CpuSample) -> float:
-        wall = self.wall_s - since.wall_s
-        return (self.steal_s - since.steal_s) / wall if wall > 0 else 0.0
-
-    def own_cores(self, since: CpuSample) -> float:
-        wall = self.wall_s - since.wall_s
-        return (self.own_s - since.own_s) / wall if wall > 0 else 0.0
-
-
-def _machine_cpu_s() -> tuple[float, float]:
-    """(busy, steal) CPU seconds of the whole machine since boot: /proc/stat on Linux, psutil
-    elsewhere, (0, 0) if neither can say."""
-    try:
-        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    except (OSError, ValueError):
-        try:
-            import psutil
-
-            t = psutil.cpu_times()
-        except Exception:  # noqa: BLE001 - no way to tell: everything looks quiet
-            return 0.0, 0.0
-        busy = t.user + t.system + sum(getattr(t, k, 0.0) for k in ("nice", "irq", "softirq"))
-        return busy, getattr(t, "steal", 0.0)
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
-    return (user + nice + system + irq + softirq) / CLK_TCK, steal / CLK_TCK
-
-
-def cpu_sample() -> CpuSample:
-    busy, steal = _machine_cpu_s()
-    return CpuSample(time.perf_counter(), busy, steal, time.process_time())
-
-
-def wait_for_quiet(max_wait_s: float, busy_cores: float = QUIET_CORES, window_s: float = 1.0) -> float:
-    """Wait (at most about max_wait_s) until other processes, steal included, keep fewer than
-    `busy_cores` CPUs busy over a `window_s` window; return the seconds waited. The machine is
-    shared: other jobs' threads stall torch's OpenMP barriers and would be measured as ours.
-    This keeps a measurement out of a burst that is under way; it cannot keep bursts out of a
-    running measurement."""
-    start = time.perf_counter()
-    while True:
-        before = cpu_sample()
-        time.sleep(window_s)
-        load = cpu_sample().others_cores(before)
-        waited = time.perf_counter() - start
-        if load < busy_cores or waited >= max_wait_s:
-            return waited
+# greenai's own reader (greenai/hardware/coload.py), imported above and re-exported: the one the
+# tracker records runs with (other processes' CPU time from /proc/stat minus ours, hypervisor
+# steal), `cpu_sample`, `CpuSample.others_cores` and `wait_for_quiet`.
 
 
 # -- interleaving -----------------------------------------------------------------------------

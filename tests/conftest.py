@@ -20,6 +20,35 @@ def isolated_env(tmp_path, monkeypatch):
     yield
 
 
+QUIET_PROC_STAT = "cpu  1000 0 500 100000 0 0 0 0 0 0\n"
+
+
+@pytest.fixture(autouse=True)
+def quiet_machine(tmp_path_factory, monkeypatch):
+    """The machine as greenai's co-load reader sees it in tests: a /proc/stat whose counters
+    never move, so no other process seems busy and no run is `disturbed` by whatever else runs
+    on this machine (a shared VM: other work would make every figure here depend on it). Tests
+    of co-load itself ask for `real_machine`; commands run as subprocesses read the real one."""
+    from greenai.hardware import coload
+
+    path = tmp_path_factory.getbasetemp() / "quiet-proc-stat"
+    if not path.exists():
+        path.write_text(QUIET_PROC_STAT)
+    monkeypatch.setattr(coload, "PROC_STAT", path)
+    yield
+
+
+@pytest.fixture
+def real_machine(quiet_machine, monkeypatch):
+    """The real /proc/stat, for the tests of co-load itself."""
+    from pathlib import Path
+
+    from greenai.hardware import coload
+
+    monkeypatch.setattr(coload, "PROC_STAT", Path("/proc/stat"))
+    yield
+
+
 @pytest.fixture
 def one_thread() -> Iterator[None]:
     """Tiny models on a shared 2-core machine: one intra-op thread is faster than two

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from greenai.errors import ConfigError
+from greenai.hardware.coload import DISTURBED_CORES
 from greenai.hardware.sysfs import POWERCAP_ROOT
 from greenai.inputs import MIB, load_toml, read_user_file, real_number
 
@@ -44,10 +45,14 @@ class Config:
     # share of the facility's energy reused as heat (district heating...): reports give the
     # Green Grid's ERF and ERE from it; None = not configured
     heat_reuse_fraction: float | None = None
+    # a run is `disturbed` when other processes (and hypervisor steal) kept at least this many
+    # CPUs busy for a tenth of its time or more (hardware/coload.py; docs/measurement.md)
+    coload_threshold_cores: float = DISTURBED_CORES
 
     def validate(self) -> Config:
         _positive("sample_hz", self.sample_hz, upper=1000.0)
         _positive("flush_interval_s", self.flush_interval_s, upper=60.0)
+        _positive("coload_threshold_cores", self.coload_threshold_cores, upper=1_000_000.0)
         if not (_is_real(self.pue) and math.isfinite(self.pue) and 1.0 <= self.pue <= MAX_PUE):
             raise ConfigError(
                 f"pue must be a number >= 1.0 (got {self.pue!r}); 1.0 means no overhead, {MAX_PUE:g} is the most"
@@ -128,7 +133,7 @@ def parse_bool(value: object, what: str = "value") -> bool:
     raise ConfigError(f"{what} {value!r} is not true or false: use {accepted}")
 
 
-NUMBERS = frozenset({"sample_hz", "flush_interval_s", "pue"})
+NUMBERS = frozenset({"sample_hz", "flush_interval_s", "pue", "coload_threshold_cores"})
 OPTIONAL_NUMBERS = frozenset({"price_per_kwh", "cpu_idle_w", "cpu_max_w", "heat_reuse_fraction"})
 PATHS = frozenset({"ledger", "rapl_root"})
 

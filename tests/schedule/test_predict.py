@@ -15,17 +15,27 @@ from greenai.schedule.jobfile import JobFileError, load_job_file
 from greenai.schedule.jobs import Job
 from greenai.schedule.predict import predict_jobs
 
+TRUE_KEY = Job("any", command=("true",)).key  # what the jobs of these tests run
 
-def _past(ledger: Ledger, name: str, runs: list[tuple[float, float]], status: str = JobStatus.COMPLETED) -> None:
+
+def _past(
+    ledger: Ledger,
+    name: str,
+    runs: list[tuple[float, float]],
+    status: str = JobStatus.COMPLETED,
+    key: str = TRUE_KEY,
+    node: str = "",
+) -> None:
     for i, (duration, energy) in enumerate(runs):
-        add_jobs(ledger, [JobRow("old", f"{name}-{status}-{i}", name, JobStatus.PENDING)])
+        add_jobs(ledger, [JobRow("old", f"{name}-{status}-{i}-{key}-{node}", name, JobStatus.PENDING, job_key=key)])
         finish_job(
             ledger,
             JobRow(
                 "old",
-                f"{name}-{status}-{i}",
+                f"{name}-{status}-{i}-{key}-{node}",
                 name,
                 status,
+                node=node,
                 started_at=100.0 + i,
                 ended_at=100.0 + i + duration,
                 duration_s=duration,
@@ -108,7 +118,7 @@ def test_placement_nodes_learn_each_jobs_measured_energy_per_node(tmp_path: Path
     with Ledger(tmp_path / "l.db") as ledger:
         for i, (node, energy) in enumerate([("n-a", 90.0), ("n-a", 110.0), ("n-b", 40.0), ("n-b", 5.0)]):
             status = JobStatus.FAILED if energy == 5.0 else JobStatus.COMPLETED  # failures do not count
-            add_jobs(ledger, [JobRow("old", f"j{i}", "train", JobStatus.PENDING)])
+            add_jobs(ledger, [JobRow("old", f"j{i}", "train", JobStatus.PENDING, job_key=TRUE_KEY)])
             finish_job(ledger, JobRow("old", f"j{i}", "train", status, node=node, ended_at=100.0 + i, energy_j=energy))
         nodes = [Node("a", energy_factor=0.5, slots=1), Node("b", energy_factor=1.0, slots=1, energy_j={"given": 1.0})]
         jobs = [
@@ -132,3 +142,23 @@ def test_placement_nodes_learn_each_jobs_measured_energy_per_node(tmp_path: Path
     )()
     (placed,) = EnergyAwarePlacement([a, b]).select(0.0, cluster, [Candidate(job, 10.0, 200.0, 10.0)])
     assert placed.node == "b"  # 40 J measured there against 100 J on "a"; by its factor, 200 J
+
+
+def test_two_jobs_that_share_a_name_do_not_share_a_prediction(tmp_path: Path) -> None:
+    """Predictions were keyed on the job's name alone: any job called "a" got the history of
+    every other job called "a". They are keyed on what it runs, and on where when known."""
+    short = Job("a", command=("sleep", "1"))
+    long = Job("a", command=("sleep", "600"))
+    cb = Job("a", callable_path="m:f", kwargs={"n": 1})
+    assert len({short.key, long.key, cb.key, Job("a", callable_path="m:f", kwargs={"n": 2}).key}) == 4
+    assert short.key == Job("other-id", name="x", command=("sleep", "1")).key  # not the id nor the name
+    with Ledger(tmp_path / "l.db") as ledger:
+        _past(ledger, "a", [(1.0, 10.0)], key=short.key, node="here")
+        _past(ledger, "a", [(600.0, 6000.0)], key=long.key, node="elsewhere")
+        p_short, p_long, p_cb = predict_jobs([short, long, cb], ledger)
+        assert (p_short.predicted_duration_s, p_short.predicted_energy_j) == (1.0, 10.0)
+        assert (p_long.predicted_duration_s, p_long.predicted_energy_j) == (600.0, 6000.0)
+        assert p_cb.predicted_duration_s is None and p_cb.prediction_source == "none"
+        here_short, here_long = predict_jobs([short, long], ledger, node="here")
+        assert here_short.predicted_duration_s == 1.0
+        assert here_long.predicted_duration_s is None  # it ran on another machine only

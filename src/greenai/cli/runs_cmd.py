@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -116,6 +117,9 @@ def show(
         cost_configured=config.get("price_per_kwh") is not None,
     )
     console.print(f"Started {iso_utc(record.start.started_at)} on {record.start.host} (pid {record.start.pid})")
+    if record.command is not None:
+        ended = "" if record.exit_code is None else f" (exit code {record.exit_code})"
+        console.print(line("  command: ", (one_line(shlex.join(record.command)), "bold"), ended))
     for meter in record.start.environment.get("meters", []):
         console.print(
             line("  meter ", (one_line(meter["name"]), "bold"), f" ({meter['provenance']}): {meter['detail']}")

@@ -114,6 +114,7 @@ def run_jobs(
     without predictions get them from past runs of the same name in the ledger, or from the
     estimator (`estimate = "module:factory"`, `estimate_steps`)."""
     from greenai.schedule.batch import run_batch
+    from greenai.schedule.executor import this_host
     from greenai.schedule.jobfile import load_job_file
     from greenai.schedule.plan import EXECUTORS, live_policy, make_executor, with_predictions
     from greenai.schedule.policies import parse_node
@@ -132,7 +133,7 @@ def run_jobs(
     progress = make_console(stderr=True)
     nodes = [parse_node(n) for n in node or []]
     stages = _policy_stages(policy, max_power_w, forecast, nodes)
-    jobs = with_predictions(jobs, ledger_path)
+    jobs = with_predictions(jobs, ledger_path, node=this_host() if executor == "local" else None)
     runner = make_executor(
         executor, config, ray_address=ray_address, ray_cpus=ray_cpus, parallel=parallel, log_dir=log_dir
     )

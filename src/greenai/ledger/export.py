@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import shlex
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal, TextIO
@@ -32,6 +33,8 @@ RUN_COLUMNS = (
     "pue",
     "carbon_source",
     "tags",  # a JSON object, e.g. {"model": "cnn"}
+    "command",  # what `greenai run` ran, as a shell would read it
+    "exit_code",
 )
 SAMPLE_COLUMNS = ("run_id", "time_utc", "t", "device", "kind", "power_w", "energy_j", "provenance")
 
@@ -80,6 +83,7 @@ def _write_run_csv(records: Sequence[RunRecord], out: TextIO) -> None:
         row = record_to_dict(record) | {
             "started_at": iso_utc(record.start.started_at),
             "tags": json.dumps(dict(record.start.tags), sort_keys=True, ensure_ascii=False),
+            "command": None if record.command is None else shlex.join(record.command),
         }
         writer.writerow(csv_cells(row, RUN_COLUMNS))
 
@@ -120,6 +124,8 @@ def record_to_dict(record: RunRecord) -> dict[str, Any]:
         "carbon_source": snap.carbon_source,
         "pue": _finite(snap.pue),
         "tags": dict(start.tags),
+        "command": None if record.command is None else list(record.command),
+        "exit_code": record.exit_code,
         "environment": _json_safe(start.environment),
         "devices": [
             {

@@ -104,6 +104,7 @@ class JobRow:
     predicted_duration_s: float | None = None
     pauses: int = 0  # how many times the executor paused it (interruptible jobs)
     arrived_at: float | None = None  # when the job arrived (could have started); its wait ends at started_at
+    job_key: str = ""  # what it runs (schedule.jobs.Job.key), written by add_jobs (schema v8); not read back
 
 
 @dataclass(frozen=True)
@@ -124,13 +125,13 @@ def add_jobs(ledger: Ledger, rows: Sequence[JobRow]) -> None:
         _check_status(row.status)
 
     owner = _owner()
-    columns = COLUMNS + OWNER_COLUMNS
+    columns = COLUMNS + OWNER_COLUMNS + ("job_key",)
 
     def work(conn: sqlite3.Connection) -> None:
         try:
             conn.executemany(
                 f"INSERT INTO schedule_jobs ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})",
-                [_values(row) + owner for row in rows],
+                [_values(row) + owner + (row.job_key,) for row in rows],
             )
         except sqlite3.IntegrityError as e:
             raise LedgerError(f"cannot add jobs to the ledger: {e} (a job id used twice in one batch?)") from None

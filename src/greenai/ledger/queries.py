@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from greenai.errors import LedgerError, RunNotFoundError
+from greenai.hardware.coload import CoLoadSummary, CoLoadWindow
 from greenai.ledger.records import (
     DeviceTotal,
     PhaseTotal,
@@ -142,6 +143,56 @@ def write_snapshot(
         "INSERT INTO counters (run_id, name, value) VALUES (?, ?, ?)",
         [(run_id, name, value) for name, value in snapshot.counters.items()],
     )
+    if snapshot.coload is not None:
+        write_coload_summary(conn, run_id, snapshot.coload)
+
+
+def write_coload_summary(conn: sqlite3.Connection, run_id: str, coload: CoLoadSummary) -> None:
+    """The run's co-load summary (schema v7)."""
+    conn.execute(
+        "UPDATE runs SET coload_median_cores = ?, coload_max_cores = ?, steal_median_cores = ?,"
+        " steal_max_cores = ?, coload_busy_share = ?, coload_threshold_cores = ?, coload_seconds = ?,"
+        " disturbed = ? WHERE run_id = ?",
+        (
+            coload.median_cores,
+            coload.max_cores,
+            coload.steal_median_cores,
+            coload.steal_max_cores,
+            coload.busy_share,
+            coload.threshold_cores,
+            coload.seconds,
+            int(coload.disturbed),
+            run_id,
+        ),
+    )
+
+
+def insert_coload(conn: sqlite3.Connection, run_id: str, windows: Sequence[CoLoadWindow]) -> None:
+    """Append a run's co-load windows (the `coload` table, schema v7)."""
+    conn.executemany(
+        "INSERT INTO coload (run_id, t, span_s, others_cores, steal_cores) VALUES (?, ?, ?, ?, ?)",
+        [(run_id, w.t, w.span_s, w.others_cores, w.steal_cores) for w in windows],
+    )
+
+
+def read_coload(conn: sqlite3.Connection, run_id: str) -> list[CoLoadWindow]:
+    """A run's co-load windows in time order (none before schema v7 or for runs without);
+    unreadable rows are left out, with a warning."""
+    if not _has_column(conn, "coload", "t"):
+        return []
+    rows = conn.execute(
+        "SELECT t, span_s, others_cores, steal_cores FROM coload WHERE run_id = ? ORDER BY t, rowid", (run_id,)
+    )
+    problems: list[str] = []
+    windows = _readable(
+        rows,
+        lambda r: CoLoadWindow(_time(r["t"]), _num(r["span_s"]), _num(r["others_cores"]), _num(r["steal_cores"])),
+        "coload",
+        problems,
+    )
+    if problems:
+        log.warning("run %s: %s; left out (%s)", run_id, "; ".join(problems), _DAMAGE_HINT)
+    return windows
 
 
 def set_status(conn: sqlite3.Connection, run_id: str, status: str, ended_at: float | None) -> None:
@@ -353,6 +404,7 @@ def _record(conn: sqlite3.Connection, row: sqlite3.Row, warn: bool = True) -> Ru
             counters=counters,
             carbon_source=_text(row["carbon_source"]),
             pue=_num(row["pue"]),
+            coload=_coload(row, problems),
         )
         record = RunRecord(
             start=start,
@@ -361,6 +413,8 @@ def _record(conn: sqlite3.Connection, row: sqlite3.Row, warn: bool = True) -> Ru
             updated_at=_time(row["updated_at"]),
             snapshot=snapshot,
             problems=tuple(problems),
+            command=_command(row, problems),
+            exit_code=_exit_code(row, problems),
         )
     except _ROW_ERRORS as e:
         raise DamagedRow(f"run {run_id} in the ledger is damaged and cannot be read ({e})") from None
@@ -392,6 +446,59 @@ def _environment(raw: object, problems: list[str]) -> dict[str, Any]:
         return value
     problems.append("its environment_json is not a JSON object: environment left out")
     return {}
+
+
+def _coload(row: sqlite3.Row, problems: list[str]) -> CoLoadSummary | None:
+    """The run's co-load summary; None for a run without one (before schema v7, a ledger
+    read-only at an older schema, a machine where it could not be read)."""
+    if "coload_seconds" not in row.keys() or row["coload_seconds"] is None:
+        return None
+    try:
+        return CoLoadSummary(
+            median_cores=_num(row["coload_median_cores"]),
+            max_cores=_num(row["coload_max_cores"]),
+            steal_median_cores=_num(row["steal_median_cores"]),
+            steal_max_cores=_num(row["steal_max_cores"]),
+            busy_share=_num(row["coload_busy_share"]),
+            threshold_cores=_num(row["coload_threshold_cores"]),
+            seconds=_num(row["coload_seconds"]),
+        )
+    except _ROW_ERRORS as e:
+        problems.append(f"its co-load is unreadable ({e}): left out")
+        return None
+
+
+def _command(row: sqlite3.Row, problems: list[str]) -> tuple[str, ...] | None:
+    """The argv `greenai run` recorded (schema v8); None for other runs."""
+    raw = row["command_json"] if "command_json" in row.keys() else None
+    if raw is None:
+        return None
+    try:
+        argv = json.loads(raw)
+        if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv):
+            raise ValueError("not a list of strings")
+    except ValueError as e:
+        problems.append(f"its command line is unreadable ({e}): left out")
+        return None
+    return tuple(argv)
+
+
+def _exit_code(row: sqlite3.Row, problems: list[str]) -> int | None:
+    raw = row["exit_code"] if "exit_code" in row.keys() else None
+    if raw is None or (isinstance(raw, int) and not isinstance(raw, bool)):
+        return raw
+    problems.append(f"its exit code is unreadable ({raw!r}): left out")
+    return None
+
+
+def set_command(conn: sqlite3.Connection, run_id: str, argv: Sequence[str]) -> None:
+    """Record the command line a run tracks (`greenai run`)."""
+    conn.execute("UPDATE runs SET command_json = ? WHERE run_id = ?", (json.dumps(list(argv)), run_id))
+
+
+def set_exit_code(conn: sqlite3.Connection, run_id: str, exit_code: int) -> None:
+    """Record how the tracked program ended (its exit code; 128+N when killed by signal N)."""
+    conn.execute("UPDATE runs SET exit_code = ? WHERE run_id = ?", (int(exit_code), run_id))
 
 
 def _has_column(conn: sqlite3.Connection, table: str, column: str) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from greenai.hardware.coload import CoLoadSummary
 from greenai.meters.base import DeviceKind, Provenance
 
 
@@ -79,6 +80,8 @@ class RunSnapshot:
     counters: dict[str, float] = field(default_factory=dict)
     carbon_source: str = ""  # e.g. "country FRA 56.0 g/kWh (Ember 2022)"
     pue: float = 1.0
+    # CPUs other processes kept busy while the run ran (None: not measured, e.g. not Linux)
+    coload: CoLoadSummary | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,3 +96,7 @@ class RunRecord:
     # what could not be read back (a malformed environment_json, an unreadable device row...);
     # the rest of the run is shown, flagged with these
     problems: tuple[str, ...] = ()
+    # what `greenai run` ran (its argv) and the program's exit code (128+N: killed by signal N);
+    # None for other runs, for a run still going (exit code) and before schema v8
+    command: tuple[str, ...] | None = None
+    exit_code: int | None = None

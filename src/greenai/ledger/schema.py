@@ -341,7 +341,18 @@ CREATE TABLE coload (
 CREATE INDEX coload_run_t ON coload (run_id, t);
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7)
+# V8: what `greenai run` ran and how it ended (NULL for runs of other kinds and before V8), and
+# what a scheduled job runs (`job_key`: a hash of its command, or of its callable and kwargs;
+# '' before V8), so that its predictions come from past runs of the same work, not of any job
+# that had the same name.
+V8 = """
+ALTER TABLE runs ADD COLUMN command_json TEXT;
+ALTER TABLE runs ADD COLUMN exit_code INTEGER;
+ALTER TABLE schedule_jobs ADD COLUMN job_key TEXT NOT NULL DEFAULT '';
+CREATE INDEX schedule_jobs_key ON schedule_jobs (name, job_key, node);
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7, V8)
 
 
 def migrate(conn: sqlite3.Connection, path: Path, migrations: Sequence[str] = MIGRATIONS) -> int:

@@ -21,6 +21,7 @@ from types import TracebackType
 from typing import TypeVar
 
 from greenai.errors import LedgerError
+from greenai.hardware.coload import CoLoadWindow
 from greenai.ledger import queries
 from greenai.ledger.connect import BUSY_TIMEOUT_S, open_connection, retry_while_busy, writable
 from greenai.ledger.reconcile import as_marked, find_abandoned, mark_incomplete
@@ -101,12 +102,14 @@ class Ledger:
         forecast: ForecastRow | None = None,
         *,
         timeout_s: float | None = None,
+        coload: Sequence[CoLoadWindow] = (),
     ) -> None:
-        """Append `new_samples` (and the run's latest forecast) and replace the run's totals,
-        in one transaction (given up after `timeout_s`, if given)."""
+        """Append `new_samples` (and the run's latest forecast, and its new co-load windows)
+        and replace the run's totals, in one transaction (given up after `timeout_s`, if given)."""
 
         def work(conn: sqlite3.Connection) -> None:
             queries.write_snapshot(conn, run_id, snapshot, new_samples, time.time())
+            queries.insert_coload(conn, run_id, coload)
             queries.revive(conn, run_id)
             if forecast is not None:
                 insert_forecast(conn, run_id, forecast)
@@ -122,14 +125,17 @@ class Ledger:
         new_samples: Sequence[SampleRow] = (),
         *,
         timeout_s: float | None = None,
+        coload: Sequence[CoLoadWindow] = (),
     ) -> None:
-        """Write the final totals and the run's final status, in one transaction (retried
-        for `timeout_s` at most, if given; LedgerError if it could not be written)."""
+        """Write the final totals (and the last co-load windows) and the run's final status,
+        in one transaction (retried for `timeout_s` at most, if given; LedgerError if it could
+        not be written)."""
         if status not in RunStatus.ALL or status == RunStatus.RUNNING:
             raise ValueError(f"a run cannot end with status {status!r}")
 
         def work(conn: sqlite3.Connection) -> None:
             queries.write_snapshot(conn, run_id, snapshot, new_samples, time.time())
+            queries.insert_coload(conn, run_id, coload)
             queries.set_status(conn, run_id, status, ended_at)
 
         self._write(work, timeout_s)
@@ -164,6 +170,14 @@ class Ledger:
         """How many runs `list_runs` would list with no limit."""
         return self._transaction(lambda conn: queries.count_records(conn, name, status, since), write=False)
 
+    def set_command(self, run_id: str, argv: Sequence[str]) -> None:
+        """Record the command line the run tracks (`greenai run`), shown by `runs show`."""
+        self._transaction(lambda conn: queries.set_command(conn, run_id, argv), write=True)
+
+    def set_exit_code(self, run_id: str, exit_code: int) -> None:
+        """Record the tracked program's exit code (128+N: killed by signal N)."""
+        self._transaction(lambda conn: queries.set_exit_code(conn, run_id, exit_code), write=True)
+
     def get_run(self, id_or_prefix: str) -> RunRecord:
         """The run with this id or unique id prefix (RunNotFoundError, or LedgerError if
         the prefix is ambiguous)."""
@@ -177,6 +191,11 @@ class Ledger:
     def samples(self, run_id: str) -> list[SampleRow]:
         """All samples of a run, in time order."""
         return self._transaction(lambda conn: queries.read_samples(conn, run_id), write=False)
+
+    def coload(self, run_id: str) -> list[CoLoadWindow]:
+        """A run's co-load windows (CPUs other processes kept busy, about a second each), in
+        time order; none for runs recorded before schema v7."""
+        return self._transaction(lambda conn: queries.read_coload(conn, run_id), write=False)
 
     # -- lifetime ------------------------------------------------------------------
 

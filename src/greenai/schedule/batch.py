@@ -121,6 +121,7 @@ def run_batch(
                     predicted_energy_j=job.predicted_energy_j,
                     predicted_duration_s=job.predicted_duration_s,
                     arrived_at=job.arrival_s,
+                    job_key=job.key,
                 )
                 for job in arrived
             ],
@@ -284,12 +285,14 @@ class _BatchRunner:
         for job in arrived:
             if job.job_id not in kept and job.job_id not in self._deferred:
                 self._deferred.add(job.job_id)
-                self._deferred_at[job.job_id] = now
                 mark_deferred(self.ledger, self.batch_id, job.job_id)
-                self._say(f"job {job.job_id} deferred {self._why(now, held[job.job_id])}")
+                why = self._why(now, held[job.job_id])
+                if why is not None:  # a policy that waits for something (not a queue for a node)
+                    self._deferred_at[job.job_id] = now
+                    self._say(f"job {job.job_id} deferred {why}")
         return starts, to_pause
 
-    def _why(self, now: float, candidate: Candidate) -> str:
+    def _why(self, now: float, candidate: Candidate) -> str | None:
         from greenai.schedule.policies import why_deferred
 
         assert self.policy is not None

@@ -46,6 +46,22 @@ class Job:
         return self.command is None and self.callable_path is None and self.predicted_duration_s is not None
 
     @property
+    def key(self) -> str:
+        """What the job runs, as a short hash: its command, or its callable and kwargs (not its
+        id nor its name). Its predictions come from past runs with the same name and key, so
+        two unrelated jobs that happen to share a name never share a prediction."""
+        import hashlib
+        import json
+
+        what = {
+            "command": list(self.command) if self.command is not None else None,
+            "callable": self.callable_path,
+            "kwargs": self.kwargs if self.callable_path is not None else None,
+        }
+        text = json.dumps(what, sort_keys=True, default=repr)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    @property
     def deadline_s(self) -> float | None:
         """Latest finish time, when the duration is known."""
         if self.predicted_duration_s is None:

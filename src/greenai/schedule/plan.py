@@ -61,16 +61,17 @@ def make_executor(
     return LocalExecutor(parallel, config=config, log_dir=log_dir)
 
 
-def with_predictions(jobs: Sequence[Job], ledger_path: Path) -> list[Job]:
-    """The jobs with missing predictions filled from past runs in the ledger at `ledger_path`
-    (when it exists) or from the estimator."""
+def with_predictions(jobs: Sequence[Job], ledger_path: Path, node: str | None = None) -> list[Job]:
+    """The jobs with missing predictions filled from past runs of the same jobs (on `node`
+    when given: where they will run) in the ledger at `ledger_path` (when it exists) or from
+    the estimator."""
     from greenai.ledger.store import Ledger
     from greenai.schedule.predict import predict_jobs
 
     if not Path(ledger_path).exists():
         return predict_jobs(jobs, None)
     with Ledger(Path(ledger_path)) as store:
-        return predict_jobs(jobs, store)
+        return predict_jobs(jobs, store, node)
 
 
 def with_slots(node: Node, executor: NodeAware) -> Node:

@@ -237,10 +237,11 @@ def _span(seconds: float) -> str:
     return f"{seconds / S_PER_HOUR:.1f} h"
 
 
-def why_deferred(policy: Policy, now_s: float, candidate: Candidate) -> str:
-    """Why `policy` held `candidate` back at `now_s`, as words after "job X deferred ..."."""
+def why_deferred(policy: Policy, now_s: float, candidate: Candidate) -> str | None:
+    """Why `policy` held `candidate` back at `now_s`, as words after "job X deferred ...";
+    None for a policy that holds jobs back only while no node is free (placement): a queue."""
     explain = getattr(policy, "why_deferred", None)
-    return explain(now_s, candidate) if explain is not None else f"by the {policy.name} policy"
+    return explain(now_s, candidate) if explain is not None else None
 
 
 def _start_now_is_best(
@@ -398,10 +399,10 @@ class Stack:
             candidates = kept
         return candidates
 
-    def why_deferred(self, now_s: float, candidate: Candidate) -> str:
+    def why_deferred(self, now_s: float, candidate: Candidate) -> str | None:
         """The reason of the stage that held the job back in the last `select`."""
         stage = getattr(self, "_dropped_by", {}).get(candidate.job_id)
-        return why_deferred(stage, now_s, candidate) if stage is not None else f"by the {self.name} policy"
+        return why_deferred(stage, now_s, candidate) if stage is not None else None
 
 
 def compose(*stages: Policy) -> Policy:

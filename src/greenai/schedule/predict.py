@@ -1,16 +1,20 @@
 """Fill in a job's predicted duration and energy: given, from past runs, or from the estimator.
 
 Order of preference for a job that does not give both figures:
-1. **ledger**: the median duration and energy of the last completed runs of jobs with the
-   same name in `schedule_jobs` (at least one, at most `HISTORY`), measured as they ran;
+1. **ledger**: the median duration and energy of the last completed runs of the same job in
+   `schedule_jobs` (at least one, at most `HISTORY`), measured as they ran. The same job is the
+   same name *and* the same work (`Job.key`: its command, or its callable and kwargs) and,
+   when the executor is known to run it here (local), the same node: two unrelated jobs that
+   share a name never share a prediction, nor do two machines. Rows written before schema v8
+   have no key and are not used;
 2. **estimator**: for a job with `estimate = "module:factory"` and `estimate_steps`, the
    analytical estimate of that many training steps (greenai.estimation, calibrated on this
    machine when a profile exists);
 3. none: the policy's placeholder (batch.py), and `prediction_source` stays "none".
 What a prediction came from is kept in `Job.prediction_source` and shown by the CLI.
 
-For placement, `with_node_history` gives each node the median energy that jobs of the same
-name measured *on that node* (the `node` column: a host name for the local executor, a Ray
+For placement, `with_node_history` gives each node the median energy that the same job (name
+and key) measured *on that node* (the `node` column: a host name for the local executor, a Ray
 node id on Ray, which changes when the cluster restarts), so a node that proved cheaper for
 a job is preferred over the user's energy factor.
 """
@@ -33,33 +37,48 @@ if TYPE_CHECKING:  # policies import numpy: not needed to predict
 HISTORY = 10  # past runs a prediction looks at: recent enough to follow code changes
 
 
-def history(ledger: Ledger, name: str, limit: int = HISTORY) -> list[tuple[float, float]]:
-    """(duration_s, energy_j) of the most recent completed jobs named `name`, newest first."""
+def history(
+    ledger: Ledger, name: str, key: str, node: str | None = None, limit: int = HISTORY
+) -> list[tuple[float, float]]:
+    """(duration_s, energy_j) of the most recent completed runs of the job named `name` that
+    runs `key` (``Job.key``), on `node` when given, newest first."""
 
     def work(conn: sqlite3.Connection) -> list[tuple[float, float]]:
+        if not _has_keys(conn):
+            return []
         return conn.execute(
-            "SELECT duration_s, energy_j FROM schedule_jobs WHERE name = ? AND status = 'completed' "
+            "SELECT duration_s, energy_j FROM schedule_jobs WHERE name = ? AND job_key = ? "
+            "AND (? IS NULL OR node = ?) AND status = 'completed' "
             "AND duration_s IS NOT NULL AND energy_j IS NOT NULL ORDER BY ended_at DESC LIMIT ?",
-            (name, limit),
+            (name, key, node, node, limit),
         ).fetchall()
 
     return ledger.transaction(work, write=False)
 
 
-def node_history(ledger: Ledger, name: str, node: str, limit: int = HISTORY) -> list[float]:
-    """Energy (J) of the most recent completed jobs named `name` that ran on `node`."""
+def node_history(ledger: Ledger, name: str, key: str, node: str, limit: int = HISTORY) -> list[float]:
+    """Energy (J) of the most recent completed runs of the job `name` running `key` on `node`."""
 
     def work(conn: sqlite3.Connection) -> list[float]:
+        if not _has_keys(conn):
+            return []
         return [
             row[0]
             for row in conn.execute(
-                "SELECT energy_j FROM schedule_jobs WHERE name = ? AND node = ? AND status = 'completed' "
-                "AND energy_j IS NOT NULL ORDER BY ended_at DESC LIMIT ?",
-                (name, node, limit),
+                "SELECT energy_j FROM schedule_jobs WHERE name = ? AND job_key = ? AND node = ? "
+                "AND status = 'completed' AND energy_j IS NOT NULL ORDER BY ended_at DESC LIMIT ?",
+                (name, key, node, limit),
             )
         ]
 
     return ledger.transaction(work, write=False)
+
+
+def _has_keys(conn: sqlite3.Connection) -> bool:
+    """Whether the ledger records what jobs run (schema v8; a read-only older one does not)."""
+    return (
+        conn.execute("SELECT 1 FROM pragma_table_info('schedule_jobs') WHERE name = 'job_key'").fetchone() is not None
+    )
 
 
 def with_node_history(
@@ -72,22 +91,23 @@ def with_node_history(
     for node, node_id in zip(nodes, node_ids, strict=True):
         learned = {}
         for job in jobs:
-            past = node_history(ledger, job.name or job.job_id, node_id)
+            past = node_history(ledger, job.name or job.job_id, job.key, node_id)
             if past and job.job_id not in node.energy_j:
                 learned[job.job_id] = statistics.median(past)
         placed.append(replace(node, energy_j={**learned, **node.energy_j}) if learned else node)
     return placed
 
 
-def predict_jobs(jobs: Sequence[Job], ledger: Ledger | None) -> list[Job]:
-    """The jobs with missing predictions filled where history or the estimator allows."""
-    return [_predict(job, ledger) for job in jobs]
+def predict_jobs(jobs: Sequence[Job], ledger: Ledger | None, node: str | None = None) -> list[Job]:
+    """The jobs with missing predictions filled where history or the estimator allows;
+    `node`: where they will run when that is known (the local executor: this host)."""
+    return [_predict(job, ledger, node) for job in jobs]
 
 
-def _predict(job: Job, ledger: Ledger | None) -> Job:
+def _predict(job: Job, ledger: Ledger | None, node: str | None = None) -> Job:
     if job.predicted_duration_s is not None and job.predicted_energy_j is not None:
         return job
-    past = history(ledger, job.name or job.job_id) if ledger is not None else []
+    past = history(ledger, job.name or job.job_id, job.key, node) if ledger is not None else []
     if past:
         return replace(
             job,

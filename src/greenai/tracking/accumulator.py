@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from greenai.carbon.accounting import CarbonAccount, Charge
+from greenai.hardware.coload import CoLoadSummary
 from greenai.ledger.records import DeviceTotal, PhaseTotal, RunSnapshot, SampleRow
 from greenai.meters.base import DeviceEnergy, DeviceKind, Provenance
 from greenai.tracking.phases import Event, PhaseApportioner
@@ -45,6 +46,10 @@ class RunAccumulator:
     # False when nothing stores the power series (store=False): no rows are made at all
     keep_rows: bool = True
     charge: Charge = field(init=False)
+    # set by the co-load recorder (tracking/coload.py) after each tick: the run's co-load so
+    # far, and the CPU-seconds other processes took since the start (for the forecast's trace)
+    coload: CoLoadSummary | None = None
+    coload_core_s: float = 0.0
 
     def __post_init__(self) -> None:
         self.charge = Charge(0.0, 0.0, 0.0, 0.0, self.account.currency)
@@ -147,6 +152,7 @@ class RunAccumulator:
             counters=dict(counters),
             carbon_source=self.account.describe(),
             pue=self.account.pue,
+            coload=self.coload,
         )
 
 

@@ -56,6 +56,17 @@ Uncertainty (~95 %, like the meters' bands), reported as two bands:
 - meter: the meters' own relative uncertainty times the forecast (their error is
   systematic, so it applies to spent and future energy alike). `energy_low_j`/`high_j`
   are the linear sum of both bands (conservative, as for run totals).
+A busy machine (tracking/coload.py): each trace point carries the CPU-seconds other processes
+(and hypervisor steal) took since the start, so each window of the steady span has its mean
+co-load. Windows at or above the run's threshold (`coload_threshold_cores`) are disturbed: the
+energy per step measured under that load is not what the run costs alone, nor what it will cost
+if the load goes on changing. If some windows are disturbed and some quiet (load that came or
+went: the warm-up detection may then take the part before the change for warm-up), the band is
+widened to hold the rest of the run at the quiet windows' median rate and at the disturbed
+ones' (whichever way the machine goes), and a note says so; if every window is disturbed there
+is nothing to compare, and the forecast withholds itself (`NotYet`, saying why) until quiet
+windows have been seen. Whatever the bands, the lower bound is never below the
+energy already spent (measured: the meters' band applies to what remains).
 Beyond the drift term, the statistical band assumes the future looks like the steady part
 seen so far; it cannot cover a run whose cost per step changes by more (a schedule change the
 tracker is not told about, a recurrent model whose backward turns denormal: 13-20x slower,
@@ -172,6 +183,9 @@ class Forecast:
     made_at_s: float  # run time when the forecast was made
     method: str = METHOD
     notes: tuple[str, ...] = field(default=())
+    # the share of the run's windows when other processes kept the threshold or more CPUs busy
+    # (0: quiet, or co-load unknown); the band is widened when it is above 0
+    disturbed_share: float = 0.0
 
     @property
     def energy_kwh(self) -> float:
@@ -212,6 +226,8 @@ class _Rate:
     sd: float  # of window rates
     n_eff: float
     window_steps: float
+    bounds: tuple[int, ...] = ()  # trace indices bounding the windows (warm-up included)
+    rates: tuple[float, ...] = ()  # each window's rate
 
 
 def make_forecast(series: ProgressSeries, plan: Plan, min_progress: float = MIN_PROGRESS) -> Forecast | NotYet:
@@ -234,6 +250,15 @@ def make_forecast(series: ProgressSeries, plan: Plan, min_progress: float = MIN_
     time_rate = _steady_rate(steps, train_t)
     if energy_rate is None or time_rate is None:
         return NotYet("not enough steps sampled yet for a steady-state estimate")
+    e_load = _disturbance(points, energy_rate, series.coload_threshold_cores)
+    t_load = _disturbance(points, time_rate, series.coload_threshold_cores)
+    if e_load is not None and e_load.quiet_rate is None:
+        return NotYet(
+            f"the machine has been busy through the whole run so far: other processes kept "
+            f"{e_load.cores:.2f} CPUs busy (median over its windows; threshold "
+            f"{series.coload_threshold_cores:g}), and the energy per step measured under that load says "
+            "little about the rest; a forecast follows once part of the run has been measured quiet"
+        )
     if energy_rate.warmup_steps > 0:
         notes.append(f"warm-up: the first {energy_rate.warmup_steps:g} steps are excluded from the per-step energy")
     remaining = max(planned - last.steps, 0.0)
@@ -260,11 +285,27 @@ def make_forecast(series: ProgressSeries, plan: Plan, min_progress: float = MIN_
     energy_j = last.energy_j + e_future
     stat_j = math.sqrt(e_half2)
     meter_j = energy_j * series.rel_uncertainty
-    floor_j = last.energy_j * (1 - series.rel_uncertainty)
-    low_j = max(energy_j - stat_j - meter_j, floor_j)
+    low_j = energy_j - stat_j - meter_j
     high_j = energy_j + stat_j + meter_j
     duration_s = last.t_s + t_future
     stat_s = math.sqrt(t_half2)
+    duration_low_s, duration_high_s = max(duration_s - stat_s, last.t_s), duration_s + stat_s
+    if e_load is not None:  # the rest may run at the quiet windows' rate or at the disturbed ones'
+        periodic_j = e_future - energy_rate.rate * remaining
+        for rate in (e_load.quiet_rate, e_load.loaded_rate):
+            other_j = last.energy_j + periodic_j + (rate or 0.0) * remaining
+            low_j = min(low_j, other_j * (1 - series.rel_uncertainty))
+            high_j = max(high_j, other_j * (1 + series.rel_uncertainty))
+        notes.append(e_load.describe(series.coload_threshold_cores))
+    if t_load is not None and t_load.quiet_rate is not None:
+        periodic_s = t_future - time_rate.rate * remaining
+        for rate in (t_load.quiet_rate, t_load.loaded_rate):
+            other_s = last.t_s + periodic_s + (rate or 0.0) * remaining
+            duration_low_s, duration_high_s = min(duration_low_s, other_s), max(duration_high_s, other_s)
+    # what is spent is spent: the lower bound never goes below it (the meters' band applies
+    # to the energy still to come)
+    low_j = max(low_j, last.energy_j)
+    duration_low_s = max(duration_low_s, last.t_s)
 
     # carbon and cost of the remaining energy at the steady span's rate per joule
     first = points[energy_rate.start_index]
@@ -288,8 +329,8 @@ def make_forecast(series: ProgressSeries, plan: Plan, min_progress: float = MIN_
         energy_stat_band_j=stat_j,
         energy_meter_band_j=meter_j,
         duration_s=duration_s,
-        duration_low_s=max(duration_s - stat_s, last.t_s),
-        duration_high_s=duration_s + stat_s,
+        duration_low_s=duration_low_s,
+        duration_high_s=duration_high_s,
         carbon_g=last.carbon_g + e_future * g_per_j,
         carbon_low_g=last.carbon_g + max(low_j - last.energy_j, 0.0) * g_per_j,
         carbon_high_g=last.carbon_g + (high_j - last.energy_j) * g_per_j,
@@ -301,6 +342,7 @@ def make_forecast(series: ProgressSeries, plan: Plan, min_progress: float = MIN_
         provenance=series.provenance,
         made_at_s=last.t_s,
         notes=tuple(notes),
+        disturbed_share=e_load.share if e_load is not None else 0.0,
     )
 
 
@@ -363,7 +405,48 @@ def _steady_rate(steps: Sequence[float], values: Sequence[float]) -> _Rate | Non
     rho = _lag1_autocorrelation(steady)
     n_eff = min(max(n * (1 - rho) / (1 + rho), 2.0), float(n)) if rho > 0 else float(n)
     gaps = [steps[j] - steps[i] for i, j in pairwise(bounds[k0:])]
-    return _Rate(rate, i0, steps[i0] - steps[start], sd, n_eff, statistics.fmean(gaps))
+    return _Rate(rate, i0, steps[i0] - steps[start], sd, n_eff, statistics.fmean(gaps), tuple(bounds), tuple(rates))
+
+
+@dataclass(frozen=True)
+class _Disturbance:
+    """The windows' co-load against the threshold (some windows disturbed)."""
+
+    share: float  # of the windows, disturbed
+    cores: float  # median co-load of the disturbed windows (CPUs)
+    quiet_rate: float | None  # median rate of the quiet windows (None: none was quiet)
+    loaded_rate: float  # median rate of the disturbed windows
+    now: bool  # the latest window is disturbed
+
+    def describe(self, threshold: float | None) -> str:
+        when = "now" if self.now else "during part of the run"
+        return (
+            f"busy machine {when}: other processes kept {self.cores:.2f} CPUs busy (threshold {threshold:g}) in "
+            f"{self.share:.0%} of the run's windows, which cost {self.loaded_rate / (self.quiet_rate or 1):.2f}x the "
+            "quiet windows per step; the band holds the rest of the run at either rate"
+        )
+
+
+def _disturbance(points: Sequence[TracePoint], rate: _Rate | None, threshold: float | None) -> _Disturbance | None:
+    """How the windows of `rate` were loaded; None when co-load is unknown (no threshold)
+    or no window reached the threshold."""
+    if rate is None or threshold is None or len(rate.bounds) < 2:
+        return None
+    loads = []
+    for i, j in pairwise(rate.bounds):
+        dt = points[j].t_s - points[i].t_s
+        loads.append(max(0.0, (points[j].coload_core_s - points[i].coload_core_s) / dt) if dt > 0 else 0.0)
+    busy = [k for k, load in enumerate(loads) if load >= threshold]
+    if not busy:
+        return None
+    quiet = [k for k in range(len(loads)) if k not in set(busy)]
+    return _Disturbance(
+        share=len(busy) / len(loads),
+        cores=statistics.median(loads[k] for k in busy),
+        quiet_rate=statistics.median(rate.rates[k] for k in quiet) if quiet else None,
+        loaded_rate=statistics.median(rate.rates[k] for k in busy),
+        now=loads[-1] >= threshold,
+    )
 
 
 def _warmup_windows(rates: Sequence[float]) -> int:

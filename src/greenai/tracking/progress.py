@@ -29,6 +29,8 @@ class TracePoint(NamedTuple):
     periodic_time_s: float
     carbon_g: float
     cost: float
+    # CPU-seconds other processes (and steal) took since the run started (tracking/coload.py)
+    coload_core_s: float = 0.0
 
 
 class Occurrence(NamedTuple):
@@ -53,6 +55,8 @@ class ProgressSeries:
     provenance: Provenance = Provenance.ESTIMATED
     currency: str = "EUR"
     periodic_phases: tuple[str, ...] = ()  # the names watched (for the forecast's notes)
+    # a run is disturbed while other processes keep this many CPUs busy (None: co-load unknown)
+    coload_threshold_cores: float | None = None
 
 
 class ProgressRecorder:
@@ -67,8 +71,10 @@ class ProgressRecorder:
         epoch_counter: str = "epochs",
         periodic_phases: Sequence[str] = DEFAULT_PERIODIC_PHASES,
         max_points: int = MAX_POINTS,
+        coload_threshold_cores: float | None = None,
     ) -> None:
         self._counter = counter
+        self.coload_threshold_cores = coload_threshold_cores
         self._progress = progress_counter
         self._epochs = epoch_counter
         self._names = tuple(periodic_phases)
@@ -100,7 +106,9 @@ class ProgressRecorder:
             self._last_epochs += 1
             self._epoch_ends.append(steps)
         per_e, per_t = self._observe_periodic(acc, steps)
-        point = TracePoint(t_s, steps, epochs, energy_j, per_e, per_t, acc.charge.carbon_g, acc.charge.cost)
+        point = TracePoint(
+            t_s, steps, epochs, energy_j, per_e, per_t, acc.charge.carbon_g, acc.charge.cost, acc.coload_core_s
+        )
         self.latest = point
         if self._ticks % self._stride == 0:
             self._points.append(point)
@@ -128,6 +136,7 @@ class ProgressRecorder:
             self._provenance,
             self._currency,
             self._names,
+            self.coload_threshold_cores,
         )
 
     def _phase_owner(self, path: str) -> str | None:

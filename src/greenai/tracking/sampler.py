@@ -58,6 +58,28 @@ class TickObserver(Protocol):
         """Called after the lock is released (may take a millisecond, e.g. a forecast)."""
 
 
+class ObserverGroup:
+    """Several observers told about every tick, in order (the run's forecast trace and
+    budgets, its co-load): one failing does not keep the others from being told."""
+
+    def __init__(self, *observers: TickObserver) -> None:
+        self.observers = observers
+
+    def observe(self, elapsed_s: float, accumulator: RunAccumulator) -> None:
+        for observer in self.observers:
+            try:
+                observer.observe(elapsed_s, accumulator)
+            except Exception:
+                log.exception("greenai: tick observer failed (tracking continues)")
+
+    def after_tick(self, elapsed_s: float) -> None:
+        for observer in self.observers:
+            try:
+                observer.after_tick(elapsed_s)
+            except Exception:
+                log.exception("greenai: tick observer failed (tracking continues)")
+
+
 class Sampler:
     def __init__(
         self,
@@ -96,6 +118,14 @@ class Sampler:
         self._unflushed: list[SampleRow] = []
         self._in_flight = 0  # rows being written by a flush under way
         self.notes: list[str] = []  # what went wrong with the meters, for the run's result
+
+    def add_observer(self, observer: TickObserver, first: bool = False) -> None:
+        """Tell `observer` about every tick too (before the others if `first`); before start()."""
+        existing = self._observer
+        if existing is None:
+            self._observer = observer
+        else:
+            self._observer = ObserverGroup(observer, existing) if first else ObserverGroup(existing, observer)
 
     def start(self) -> None:
         """Start the meters (in the reader's worker, each within its deadline; one that

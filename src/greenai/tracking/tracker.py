@@ -42,6 +42,7 @@ from greenai.carbon.accounting import CarbonAccount
 from greenai.carbon.resolve import configured_intensity
 from greenai.config import Config, load_config
 from greenai.errors import ConfigError
+from greenai.hardware.coload import CoLoadSummary
 from greenai.ledger.records import RunSnapshot, RunStart, RunStatus
 from greenai.ledger.run_forecasts import ForecastRow
 from greenai.ledger.store import Ledger, default_ledger_path
@@ -50,6 +51,7 @@ from greenai.meters.discover import discover
 from greenai.meters.process import ProcessScope
 from greenai.tracking.accumulator import RunAccumulator
 from greenai.tracking.budget import Budget, BudgetBreach, BudgetExceeded, BudgetMonitor
+from greenai.tracking.coload import CoLoadRecorder
 from greenai.tracking.environment import describe_environment
 from greenai.tracking.forecast import Forecast, NotYet, Plan, make_forecast
 from greenai.tracking.joining import Membership, joiner, launched_as_rank
@@ -164,6 +166,7 @@ class Tracker(contextlib.ContextDecorator):
             raise ConfigError("budgets must be greenai Budget(...) objects")
         self._gate = SafePointGate(self.name, on_budget)
         self._recorder: ProgressRecorder | None = None
+        self._coload: CoLoadRecorder | None = None
         self.forecast_reason = "the run has not started"  # why forecast() last returned None
         self._owner_pid = os.getpid()
         self._forked_from: int | None = None  # set in a forked child: the run is that process's
@@ -227,6 +230,14 @@ class Tracker(contextlib.ContextDecorator):
             cfg.flush_interval_s,
             _RunObserver(self._recorder, monitor, self._observe_for_job if self.membership is not None else None),
         )
+        # the co-load this run runs under, read in the sampler thread before the forecast's trace
+        self._coload = CoLoadRecorder(
+            ProcessScope(self._pid).cpu_seconds, cfg.coload_threshold_cores, keep_windows=self._ledger is not None
+        )
+        self._coload.start()
+        if self._coload.available:
+            self._recorder.coload_threshold_cores = cfg.coload_threshold_cores
+        self._sampler.add_observer(self._coload, first=True)
         self._owner_pid = os.getpid()
         self._sampler.start()
         with _active_lock:
@@ -261,6 +272,9 @@ class Tracker(contextlib.ContextDecorator):
         with _active_lock:
             _active.discard(self)
         snapshot = sampler.stop(STOP_TIMEOUT_S)
+        coload = self._finish_coload()
+        if coload is not None:
+            snapshot = dataclasses.replace(snapshot, coload=coload)
         if status == RunStatus.COMPLETED and self._gate.stopped_by is not None:
             status = RunStatus.INTERRUPTED  # the user caught BudgetExceeded to leave the loop
         notes = list(sampler.notes)
@@ -274,6 +288,7 @@ class Tracker(contextlib.ContextDecorator):
                     snapshot,
                     sampler.take_unflushed(),
                     timeout_s=FINAL_WRITE_TIMEOUT_S,
+                    coload=self._coload.take_windows() if self._coload is not None else (),
                 )
                 stored = True
             except Exception as e:
@@ -337,6 +352,7 @@ class Tracker(contextlib.ContextDecorator):
         without touching its connection, locks or meters."""
         self._forked_from = self._owner_pid
         self._counter_lock = threading.Lock()
+        self._coload = None  # its lock may be held by the parent's sampler thread
         self._timeline.detach()
         self._gate.detach()
         if self._sampler is not None:
@@ -412,6 +428,23 @@ class Tracker(contextlib.ContextDecorator):
             self.forecast_reason = "internal error (logged)"
             return None
 
+    def coload(self) -> CoLoadSummary | None:
+        """The co-load the run has run under so far (CPUs other processes kept busy, over
+        windows of about a second; `disturbed` past the threshold), or None if it cannot be
+        read here (or before the first second)."""
+        return self._coload.summary() if self._coload is not None else None
+
+    def coload_mark(self) -> tuple[float, float] | None:
+        """A mark for `coload_since`: the co-load of a stretch of the run (a round, a trial)."""
+        return self._coload.mark() if self._coload is not None and self._coload.available else None
+
+    def coload_since(self, mark: tuple[float, float] | None) -> float | None:
+        """Mean CPUs other processes (steal included) kept busy from `mark` to the sampler's
+        latest tick; None when unknown. Costs a lock, no reading."""
+        if mark is None or self._coload is None:
+            return None
+        return self._coload.cores_since(mark)
+
     def counters(self) -> dict[str, float]:
         with self._counter_lock:
             return dict(self._counters)
@@ -468,7 +501,13 @@ class Tracker(contextlib.ContextDecorator):
                 row = ForecastRow.of(forecast) if forecast is not None else None
             except Exception:  # a forecast bug must not cost the flush its data
                 log.exception("greenai: forecast failed; flushing without it")
-        self._ledger.flush(self.run_id, snapshot, rows, row, timeout_s=FLUSH_TIMEOUT_S)
+        windows = self._coload.take_windows() if self._coload is not None else []
+        try:
+            self._ledger.flush(self.run_id, snapshot, rows, row, timeout_s=FLUSH_TIMEOUT_S, coload=windows)
+        except Exception:
+            if self._coload is not None:
+                self._coload.put_back(windows)  # the sampler keeps its rows for the next flush too
+            raise
 
     def _join(self) -> Membership | None:
         """This run's part in a distributed job, if it is one (tracking/joining.py): strict
@@ -497,6 +536,14 @@ class Tracker(contextlib.ContextDecorator):
         """Sampler thread, after each tick: the membership publishes this rank's totals."""
         if self.membership is not None and self._sampler is not None:
             self.membership.observe(self._sampler.snapshot)
+
+    def _finish_coload(self) -> CoLoadSummary | None:
+        """The last co-load reading, once the sampler has stopped; never raises."""
+        try:
+            return self._coload.finish() if self._coload is not None else None
+        except Exception:  # the tracker never breaks the user's program
+            log.exception("greenai: the last co-load reading failed")
+            return self._coload.summary() if self._coload is not None else None
 
     def _install_sigterm(self) -> None:
         """Turn SIGTERM into SystemExit so `with` blocks unwind and the run ends cleanly."""
