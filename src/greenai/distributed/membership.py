@@ -14,7 +14,7 @@ the launcher's store (the first rank to ask sets it), else one agreed over the i
 process group (a broadcast from rank 0: every rank must then start its tracker at the same
 point), else one derived from what the ranks share (MASTER_ADDR:MASTER_PORT), with a note.
 A process's second distributed run gets the same id with `.1` (`.2`, ...): every rank starts
-its runs in the same order.
+its runs in the same order (a given id is used as it is).
 """
 
 from __future__ import annotations
@@ -116,8 +116,8 @@ def _transport(spec: Join, env: RankEnv, notes: list[str]) -> KeyValue | None:
 
 def _job_id(spec: Join, env: RankEnv, kv: KeyValue | None, n: int, notes: list[str]) -> tuple[str, str]:
     suffix = f".{n}" if n else ""
-    if spec.job_id:
-        return spec.job_id + suffix, spec.id_source or "given"
+    if spec.job_id:  # given (a Ray driver's): meant as is
+        return spec.job_id, spec.id_source or "given"
     if env.elastic_run_id:
         restart = f"-restart{env.restart}" if env.restart else ""
         return f"{env.elastic_run_id}{restart}{suffix}", "TORCHELASTIC_RUN_ID"

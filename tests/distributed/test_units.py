@@ -1,0 +1,217 @@
+"""greenai.distributed's parts on their own: adding up, what a rank reads, the wire format, the
+ledger's tables, the communication phase, detection; and a whole job of two ranks in threads
+over an in-process store (no torch)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+import greenai
+from greenai.config import Config
+from greenai.distributed import Join, aggregate, node_totals
+from greenai.distributed.aggregate import Writer
+from greenai.distributed.channel import MemoryKV, decode_report, encode_report
+from greenai.distributed.devices import DeviceFilter, select
+from greenai.distributed.launcher import rank_of
+from greenai.ledger import distributed as rows
+from greenai.ledger.distributed import NODE, PROCESS, CommTotals, DeviceRead, RankReport
+from greenai.ledger.store import Ledger
+from greenai.meters.base import DeviceKind, Provenance
+from greenai.meters.cpu_model import CpuModelMeter
+from greenai.meters.fallback import FallbackMeter
+from greenai.meters.io import IoMeter
+from greenai.meters.rapl import RaplMeter
+from greenai.meters.simulated import SimulatedMeter
+from greenai.testing.fake_powercap import FakePowercap
+from greenai.tracking.joining import launched_as_rank
+
+WRITER = Writer("host-a", 4242, 1000.0)
+
+
+def device(name: str, physical: str, scope: str, energy_j: float, rel: float = 0.1) -> DeviceRead:
+    kind = DeviceKind.CPU if name.startswith("cpu") else DeviceKind.NETWORK
+    return DeviceRead(name, kind, physical, scope, energy_j, Provenance.ESTIMATED, rel)
+
+
+def report(rank: int, devices: tuple[DeviceRead, ...], *, final: bool = True, status: str = "completed", node="n1"):
+    energy = sum(d.energy_j for d in devices)
+    return RankReport(
+        job_id="job",
+        rank=rank,
+        local_rank=rank,
+        node=node,
+        host=f"host-{node}",
+        pid=100 + rank,
+        run_id=f"run{rank}",
+        status=status,
+        final=final,
+        started_at=1000.0 + rank,
+        updated_at=1010.0,
+        duration_s=9.0,
+        energy_j=energy,
+        rel_uncertainty=0.1,
+        provenance=Provenance.ESTIMATED,
+        carbon_g=energy / 10,
+        devices=devices,
+        comm=CommTotals(bytes=1e6, calls=3, seconds=0.5 + rank, energy_j=1.0),
+    )
+
+
+def test_a_node_device_two_ranks_report_is_counted_once_and_said() -> None:
+    r0 = report(0, (device("cpu:0", "n1/rapl/cpu:0", NODE, 100.0), device("disk", "n1/pid 100/disk", PROCESS, 1.0)))
+    r1 = report(1, (device("cpu:0", "n1/rapl/cpu:0", NODE, 101.0), device("disk", "n1/pid 101/disk", PROCESS, 2.0)))
+    job = aggregate("job", "j", 2, [r1, r0], WRITER, now=2000.0, ended=True)
+    assert job.energy_j == pytest.approx(103.0)  # 100 + 1 + 2: rank 1's copy of the package left out
+    assert job.carbon_g == pytest.approx((r0.carbon_g + r1.carbon_g) * 103.0 / 204.0)
+    assert job.status == "completed" and [r.rank for r in job.ranks] == [0, 1]
+    assert any("read by rank 0 and rank 1: counted once" in n for n in job.notes)
+    assert job.comm == CommTotals(bytes=2e6, calls=6, seconds=1.5, energy_j=2.0)
+    assert job.duration_s == pytest.approx(10.0)  # from rank 0's start to rank 1's end
+    (node,) = node_totals(job)
+    assert node.energy_j == pytest.approx(103.0) and node.ranks == [0, 1]
+
+
+def test_a_job_is_incomplete_when_a_rank_did_not_report_its_end_or_never_reported() -> None:
+    r0 = report(0, (device("cpu:0", "n1/pid 100/cpu:0", PROCESS, 5.0),))
+    r1 = report(1, (device("cpu:0", "n1/pid 101/cpu:0", PROCESS, 3.0),), final=False, status="running")
+    job = aggregate("job", "j", 3, [r0, r1], WRITER, now=2000.0, ended=True)
+    assert job.status == "incomplete" and job.missing_ranks == (1, 2)
+    assert job.energy_j == pytest.approx(8.0)  # what rank 1 had published
+    assert any("rank 2 never reported" in n for n in job.notes)
+    running = aggregate("job", "j", 3, [r0, r1], WRITER, now=2000.0, ended=False)
+    assert running.status == "running" and running.ended_at is None
+    failed = aggregate("job", "j", 1, [replace(r0, status="failed")], WRITER, now=2000.0, ended=True)
+    assert failed.status == "failed"
+
+
+def test_a_report_goes_over_the_wire_and_back_unchanged() -> None:
+    r = report(1, (device("cpu:0", "n1/rapl/cpu:0", NODE, 1.5), device("network", "n1/network", NODE, 0.25)))
+    assert decode_report(encode_report(r)) == r
+
+
+def test_the_ledger_keeps_a_ranks_newest_report_and_judges_a_job_whose_writer_is_gone(tmp_path: Path) -> None:
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    r0 = report(0, (device("cpu:0", "n1/rapl/cpu:0", NODE, 10.0),))
+    import socket
+
+    writer = Writer(socket.gethostname(), dead.pid, time.time() - 5)
+    job = aggregate("job", "j", 2, [r0], writer, now=time.time(), ended=False)
+    with Ledger(tmp_path / "l.db") as ledger:
+        ledger.write(lambda c: rows.write_job(c, job), timeout_s=5)
+        older = replace(r0, updated_at=r0.updated_at - 5, energy_j=1.0, final=False)
+        assert ledger.write(lambda c: rows.write_rank(c, older), timeout_s=5) is False
+        read = ledger.transaction(lambda c: rows.read_job(c, "jo"), write=False)  # a prefix
+        assert ledger.transaction(lambda c: rows.job_of_run(c, "run0"), write=False) == ("job", 0)
+        assert ledger.transaction(lambda c: rows.counted_twice(c, "job"), write=False) == []
+    assert read.status == "incomplete"  # running, and its writer's process is gone
+    assert read.ranks[0].energy_j == 10.0 and read.ranks[0].devices == r0.devices
+
+
+def test_a_rank_that_does_not_own_the_node_reads_only_its_own_process_tree(tmp_path: Path) -> None:
+    fake = FakePowercap(tmp_path / "powercap")
+    fake.add_package(0, subzones=("dram",))
+
+    class Scope:
+        def cpu_seconds(self) -> float:
+            return 0.0
+
+        def usable_cpus(self) -> float:
+            return 2.0
+
+        def io_bytes(self) -> tuple[int, int]:
+            return (0, 0)
+
+    scope = Scope()
+    config = Config()
+
+    def meters() -> list:
+        return [
+            FallbackMeter(RaplMeter(fake.root), lambda: CpuModelMeter(scope)),
+            CpuModelMeter(scope),
+            IoMeter(scope, net_bytes=lambda: 0),
+        ]
+
+    leader = select(meters(), {"n/rapl/cpu:0", "n/rapl/dram:0", "n/network", "n/cpu idle"}, "n", 1, scope, config)
+    assert len(leader.meters) == 3 and leader.dropped == []
+    assert {d: p.scope for d, p in leader.reads.items()} == {
+        "cpu:0": PROCESS,  # the CPU model's (its placement is its process's; its idle power is owned)
+        "dram:0": NODE,
+        "disk": PROCESS,
+        "network": NODE,
+    }
+    other = select(meters(), set(), "n", 2, scope, config)
+    assert other.dropped == ["n/cpu idle", "n/network", "n/rapl/cpu:0", "n/rapl/dram:0"]
+    cpu, io = other.meters
+    assert isinstance(cpu, CpuModelMeter) and "idle power charged x0" in cpu.info().detail
+    assert isinstance(io, DeviceFilter) and io.info().devices == ("disk",)
+    io.start()
+    assert [r.device for r in io.read()] == ["disk"]
+
+
+def test_a_collective_in_flight_is_the_communication_phase_whoever_ends_it(tmp_path: Path) -> None:
+    from greenai.distributed import communication
+
+    meter = SimulatedMeter("cpu:0", DeviceKind.CPU, 10.0)
+    with greenai.track("lane", meters=[meter], store=False, distributed=False, sample_hz=50) as run:
+        with communication(run, nbytes=1000):
+            time.sleep(0.3)
+        lane = run.lane("other")
+        lane.begin()
+        t = threading.Thread(target=lambda: (time.sleep(0.2), lane.end()))
+        t.start()
+        t.join()
+        time.sleep(0.1)
+    result = run.result
+    assert result is not None
+    assert result.snapshot.counters["comm.bytes"] == 1000 and result.snapshot.counters["comm.calls"] == 1
+    assert result.phase_duration_s("communication") == pytest.approx(0.3, abs=0.08)
+    assert result.phase_energy_j("communication") == pytest.approx(3.0, rel=0.3)
+    assert result.phase_duration_s("other") == pytest.approx(0.2, abs=0.08)
+
+
+def test_a_rank_of_a_launch_is_detected_and_the_switch_turns_it_off() -> None:
+    assert launched_as_rank({"RANK": "1", "WORLD_SIZE": "2"})
+    assert launched_as_rank({"LOCAL_RANK": "0", "WORLD_SIZE": "4"})
+    assert not launched_as_rank({"RANK": "0", "WORLD_SIZE": "1"})
+    assert not launched_as_rank({})
+    assert not launched_as_rank({"RANK": "1", "WORLD_SIZE": "2", "GREENAI_DISTRIBUTED": "0"})
+    assert launched_as_rank({"RANK": "1", "WORLD_SIZE": "2", "GREENAI_DISTRIBUTED": ""})
+    assert rank_of({"RANK": "3", "WORLD_SIZE": "4", "TORCHELASTIC_RUN_ID": "abc"}) == ("abc", 3, 4)
+    assert rank_of({"PATH": "/bin"}) is None
+
+
+def test_two_ranks_in_threads_make_one_job_with_a_shared_device_once(tmp_path: Path) -> None:
+    """Two trackers of one process stand for two ranks of one node: both are given the same
+    simulated 50 W node device; rank 1 leaves it to rank 0, and rank 0 writes the job."""
+    kv = MemoryKV()
+    ledger = tmp_path / "ledger.db"
+    results: dict[int, object] = {}
+
+    def rank(k: int, seconds: float) -> None:
+        join = Join(job_id="threads", rank=k, world_size=2, local_rank=k, store=kv, publish_interval_s=0.1)
+        meter = SimulatedMeter("cpu:0", DeviceKind.CPU, 50.0)
+        with greenai.track(f"rank{k}", meters=[meter], ledger=ledger, distributed=join, sample_hz=50) as run:
+            time.sleep(seconds)
+        results[k] = run.result
+
+    threads = [threading.Thread(target=rank, args=(k, 0.6 + 0.2 * k)) for k in (1, 0)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    r0, r1 = results[0], results[1]
+    assert r1.job is None and r1.energy_j == 0.0  # type: ignore[attr-defined]
+    job = r0.job  # type: ignore[attr-defined]
+    assert job is not None and job.status == "completed" and job.job_id == "threads"
+    assert job.energy_j == pytest.approx(r0.energy_j) and job.energy_j == pytest.approx(50 * 0.6, rel=0.3)  # type: ignore[attr-defined]
+    stored = greenai.distributed.read_job("threads", ledger)
+    assert stored.status == "completed" and len(stored.ranks) == 2
+    assert {d.physical for r in stored.ranks for d in r.devices} == {f"{job.ranks[0].node}/simulated/cpu:0"}
