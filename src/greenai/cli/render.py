@@ -25,6 +25,7 @@ from rich.table import Table
 from rich.text import Text
 
 from greenai.errors import GreenAIError
+from greenai.hardware.coload import CoLoadSummary
 from greenai.ledger.records import RunSnapshot
 from greenai.tracking.phases import SEPARATOR, inclusive_totals
 from greenai.units import format_energy
@@ -131,6 +132,8 @@ def render_run(
             "; weakest source among devices)",
         )
     )
+    if s.coload is not None:
+        console.print(coload_line(s.coload))
     console.print(device_table(s))
     if s.phases:
         console.print(phase_table(s))
@@ -156,6 +159,18 @@ def render_run(
         console.print(line(("Cost", "bold"), " not computed: set price_per_kwh (GREENAI_PRICE_PER_KWH)"))
     if ledger_path:
         console.print(text(f"Stored in {one_line(ledger_path)} as run {one_line(run_id)}", "dim"))
+
+
+def coload_line(coload: CoLoadSummary) -> Text:
+    """The co-load a run ran under, in words; in yellow, with what to do, when it was disturbed."""
+    if coload.disturbed:
+        return line(
+            ("Co-load", "bold"),
+            " ",
+            (coload.describe(), "yellow"),
+            ": its figures say as much about the machine as about the run; measure again when it is quiet",
+        )
+    return line(("Co-load", "bold"), " ", coload.describe())
 
 
 def device_table(s: RunSnapshot) -> Table:

@@ -11,13 +11,15 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from greenai.cli.options import JsonOpt, LedgerOpt, build_config, open_ledger, print_json
-from greenai.cli.render import band, line, make_console, one_line, render_run, visible
+from greenai.cli.render import band, line, make_console, one_line, render_run, text, visible
 from greenai.errors import GreenAIError
 from greenai.ledger import compare_runs, default_ledger_path, export_runs, record_to_dict
 from greenai.ledger.check import check_ledger
-from greenai.ledger.export import iso_utc, run_cost, sample_to_dict
+from greenai.ledger.compare import Comparison, RunComparison, repeat_groups
+from greenai.ledger.export import coload_to_dict, iso_utc, run_cost, sample_to_dict
 from greenai.ledger.records import RunStatus
 from greenai.ledger.run_forecasts import run_forecasts
 from greenai.units import format_energy
@@ -91,19 +93,23 @@ def list_runs(
 def show(
     run_id: Annotated[str, typer.Argument(help="Run id or a unique prefix of it.")],
     ledger: LedgerOpt = None,
-    samples: Annotated[bool, typer.Option("--samples", help="With --json: include the power time series.")] = False,
+    samples: Annotated[
+        bool, typer.Option("--samples", help="With --json: include the power and co-load time series.")
+    ] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Show one run: totals per device and per phase, carbon, cost, meters used."""
     with open_ledger(ledger) as store:
         record = store.get_run(run_id)
         rows = store.samples(record.start.run_id) if samples else []
+        coload_rows = store.coload(record.start.run_id) if samples else []
         forecasts = run_forecasts(store, record.start.run_id)
     if json_out:
         data = record_to_dict(record)
         data["forecasts"] = [asdict(f) for f in forecasts]
         if samples:
             data["samples"] = [sample_to_dict(s) for s in rows]
+            data["coload_samples"] = [asdict(w) for w in coload_rows]  # one per window of ~1 s
         print_json(data)
         return
     console = make_console()
@@ -173,9 +179,10 @@ def compare(
     if len(run_ids) < 2:
         raise GreenAIError("compare needs at least two run ids; the first is the baseline")
     with open_ledger(ledger) as store:
-        comparison = compare_runs([store.get_run(r) for r in run_ids])
+        records = [store.get_run(r) for r in run_ids]
+        comparison = compare_runs(records, repeat_groups(store, records))
     if json_out:
-        print_json(_jsonable(asdict(comparison)))
+        print_json(_comparison_json(comparison))
         return
     table = Table(
         title=f"Compared with {comparison.baseline.name} ({comparison.baseline.run_id[:8]})", title_justify="left"
@@ -186,26 +193,39 @@ def compare(
         "provenance",
         "energy",
         "x energy",
+        "energy: noise",
         "time",
         "x time",
         "gCO2e",
         *(f"J/{c}" for c in comparison.counters),
+        "co-load (CPUs)",
     ):
-        table.add_column(col, justify="left" if col in ("id", "name", "provenance") else "right")
+        table.add_column(col, justify="left" if col in ("id", "name", "provenance", "energy: noise") else "right")
+    base = comparison.baseline
     for r in comparison.runs:
         table.add_row(
             one_line(r.run_id[:8]),
             one_line(r.name),
             r.provenance.value,
             f"{r.energy_j:.4g} J",
-            _ratio(r.ratio.get("energy_j")),
+            _ratio_with_band(r, "energy_j"),
+            _verdict(r, base, "energy_j"),
             f"{r.duration_s:.3g} s",
-            _ratio(r.ratio.get("duration_s")),
+            _ratio_with_band(r, "duration_s"),
             f"{r.carbon_g:.3g}",
             *(f"{r.j_per[c]:.4g}" if r.j_per.get(c) is not None else "" for c in comparison.counters),
+            _coload_cell(r),
         )
     console = make_console()
     console.print(table)
+    console.print(
+        text(
+            "± is the ratio's ~95% band: the meters' bands of both runs and, where runs were repeated "
+            "(completed runs with the same name and tags), the spread of the repeats. A ratio within it "
+            "is within the noise. Co-load: CPUs other processes kept busy while the run ran (median).",
+            "dim",
+        )
+    )
     for note in comparison.notes:
         console.print(line(("note:", "yellow"), f" {note}"))
 
@@ -251,6 +271,49 @@ def check(ledger: LedgerOpt = None, json_out: JsonOpt = False) -> None:
 
 def _ratio(value: float | None) -> str:
     return "" if value is None else f"{value:.3g}x"
+
+
+def _ratio_with_band(r: RunComparison, key: str) -> str:
+    """E.g. "0.502x ±12%"; the baseline's own ratio (1x) has no band."""
+    value, ratio_band = r.ratio.get(key), r.band.get(key)
+    if value is None or ratio_band is None or ratio_band.rel is None:
+        return _ratio(value)
+    return f"{_ratio(value)} ±{ratio_band.rel:.0%}"
+
+
+def _verdict(r: RunComparison, base: RunComparison, key: str) -> Text:
+    """In plain words next to the ratio: within or beyond the noise, or a busy machine."""
+    if r is base:
+        return text("baseline", "dim")
+    busy = [c.run_id[:8] for c in (r, base) if c.disturbed]
+    if busy:
+        which = "this run" if busy == [r.run_id[:8]] else "the baseline" if r.run_id[:8] not in busy else "both runs"
+        return text(f"busy machine ({which} disturbed): not comparable", "yellow")
+    ratio_band = r.band.get(key)
+    if ratio_band is None or ratio_band.within_noise is None:
+        return text("noise unknown", "dim")
+    used = ("meters" if ratio_band.meters_rel is not None else "", "repeats" if ratio_band.repeats_rel else "")
+    parts = [p for p in used if p]
+    if ratio_band.within_noise:
+        return text(f"within the noise ({' and '.join(parts)})", "yellow")
+    return text(f"beyond the noise ({' and '.join(parts)})")
+
+
+def _coload_cell(r: RunComparison) -> Text:
+    if r.coload is None:
+        return text("?", "dim")
+    return text(r.coload.short(), "yellow" if r.coload.disturbed else "")
+
+
+def _comparison_json(comparison: Comparison) -> Any:
+    """The comparison as JSON, with the verdicts in words beside the figures."""
+    data = _jsonable(asdict(comparison))
+    for run, r in zip(data["runs"], comparison.runs, strict=True):
+        run["disturbed"] = r.disturbed
+        run["coload"] = coload_to_dict(r.coload)
+        for key, ratio_band in r.band.items():
+            run["band"][key]["verdict"] = ratio_band.describe()
+    return data
 
 
 def _jsonable(value: Any) -> Any:

@@ -1,12 +1,24 @@
 """Compare runs against the first one (the baseline): energy, time, carbon, cost and
-energy per unit of useful work (J per counter, for counters every run has)."""
+energy per unit of useful work (J per counter, for counters every run has).
+
+Each ratio carries its uncertainty (`RatioBand`): the meters' bands of the two runs (their
+relative ~95 % bands combined in quadrature, as for a quotient of independent errors; two runs
+on the same meters share part of that error, so this is the wider case), and, where runs were
+repeated (completed runs with the same name and tags in the ledger: `repeat_groups`), the spread
+of the repeats (half their range over their median, the two runs' combined in quadrature). A
+ratio within the combined band of 1 is "within the noise". A run measured on a busy machine
+(`CoLoadSummary.disturbed`) is said to be so in the notes, with its figure.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
 
+from greenai.hardware.coload import CoLoadSummary
 from greenai.ledger.export import run_cost
 from greenai.ledger.records import RunRecord, RunStatus
 from greenai.meters.base import Provenance
@@ -29,6 +41,37 @@ class RunComparison:
     currency: str
     j_per: dict[str, float | None]  # counter name -> joules per unit (None if the count is 0)
     ratio: dict[str, float | None]  # metric or "j_per_<counter>" -> value / baseline value
+    # each ratio's uncertainty (same keys as `ratio`; the baseline's own has none)
+    band: dict[str, RatioBand] = field(default_factory=dict)
+    coload: CoLoadSummary | None = None  # the co-load the run ran under (None: not measured)
+    repeats: int = 1  # completed runs with this run's name and tags (itself included)
+
+    @property
+    def disturbed(self) -> bool:
+        return self.coload is not None and self.coload.disturbed
+
+
+@dataclass(frozen=True, slots=True)
+class RatioBand:
+    """The uncertainty of one ratio to the baseline, as relative ~95 % half-widths."""
+
+    meters_rel: float | None  # the two runs' meter bands (None: a figure no meter gives, time)
+    repeats_rel: float | None  # the spread of their repeats (None: neither was repeated)
+    repeats: tuple[int, int]  # runs in this run's group and in the baseline's
+    rel: float | None  # both combined (None: nothing to judge by)
+    within_noise: bool | None  # the ratio is within rel of 1 (None: unknown)
+
+    def describe(self) -> str:
+        """E.g. "±71% (meters ±71%, repeats ±3%, 3 and 3 runs): within the noise"."""
+        if self.rel is None:
+            return "noise unknown (no meter band, no repeats)"
+        parts = []
+        if self.meters_rel is not None:
+            parts.append(f"meters ±{self.meters_rel:.0%}")
+        if self.repeats_rel is not None:
+            parts.append(f"repeats ±{self.repeats_rel:.0%}, {self.repeats[0]} and {self.repeats[1]} runs")
+        verdict = "within the noise" if self.within_noise else "beyond the noise"
+        return f"±{self.rel:.0%} ({'; '.join(parts)}): {verdict}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +85,10 @@ class Comparison:
         return self.runs[0]
 
 
-def compare_runs(records: Sequence[RunRecord]) -> Comparison:
-    """Compare `records`; the first is the baseline."""
+def compare_runs(records: Sequence[RunRecord], repeats: Mapping[str, Sequence[RunRecord]] | None = None) -> Comparison:
+    """Compare `records`; the first is the baseline. `repeats` (run id -> its completed runs
+    with the same name and tags, itself included: `repeat_groups`) gives each ratio the spread
+    of the repeats beside the meters' bands."""
     if not records:
         raise ValueError("compare_runs needs at least one run")
     counters = tuple(
@@ -65,10 +110,84 @@ def compare_runs(records: Sequence[RunRecord]) -> Comparison:
             currency=r.snapshot.currency,
             j_per={name: f[f"j_per_{name}"] for name in counters},
             ratio={key: _ratio(value, base[key]) for key, value in f.items()},
+            band=(
+                {}
+                if i == 0
+                else {
+                    key: _band(key, _ratio(value, base[key]), r, records[0], repeats or {}, counters, same_currency)
+                    for key, value in f.items()
+                }
+            ),
+            coload=r.snapshot.coload,
+            repeats=len((repeats or {}).get(r.start.run_id, ())) or 1,
         )
-        for r, f in zip(records, figures, strict=True)
+        for i, (r, f) in enumerate(zip(records, figures, strict=True))
     )
     return Comparison(runs=runs, counters=counters, notes=_notes(records))
+
+
+class RunFinder(Protocol):
+    """What `repeat_groups` needs of a ledger (store.Ledger has it)."""
+
+    def list_runs(self, limit: int = ..., name: str | None = ..., status: str | None = ...) -> list[RunRecord]: ...
+
+
+MAX_REPEATS = 100  # the newest repeats of a run looked at
+
+
+def repeat_groups(ledger: RunFinder, records: Sequence[RunRecord]) -> dict[str, tuple[RunRecord, ...]]:
+    """For each run, the completed runs of the ledger with its name and tags (itself included,
+    the newest MAX_REPEATS): its repeats, whose spread is the noise of its figures."""
+    groups: dict[str, tuple[RunRecord, ...]] = {}
+    by_name: dict[str, list[RunRecord]] = {}
+    for r in records:
+        name = r.start.name
+        if name not in by_name:
+            by_name[name] = ledger.list_runs(limit=MAX_REPEATS, name=name, status=RunStatus.COMPLETED)
+        same = [o for o in by_name[name] if o.start.tags == r.start.tags]
+        if all(o.start.run_id != r.start.run_id for o in same):
+            same.append(r)
+        groups[r.start.run_id] = tuple(same)
+    return groups
+
+
+def _band(
+    key: str,
+    ratio: float | None,
+    run: RunRecord,
+    base: RunRecord,
+    repeats: Mapping[str, Sequence[RunRecord]],
+    counters: Sequence[str],
+    same_currency: bool,
+) -> RatioBand:
+    meters = None if key == "duration_s" else math.hypot(_rel(run), _rel(base))
+    mine, theirs = repeats.get(run.start.run_id, ()), repeats.get(base.start.run_id, ())
+    spreads = [
+        _spread([v for o in group if (v := _figures(o, counters, same_currency).get(key)) is not None])
+        for group in (mine, theirs)
+    ]
+    known = [x for x in spreads if x is not None]
+    spread = math.hypot(*known) if known else None
+    parts = [x for x in (meters, spread) if x is not None]
+    rel = math.hypot(*parts) if parts else None
+    within = None
+    if rel is not None and ratio is not None and ratio > 0:
+        within = abs(math.log(ratio)) <= math.log1p(rel)
+    return RatioBand(meters, spread, (max(len(mine), 1), max(len(theirs), 1)), rel, within)
+
+
+def _rel(record: RunRecord) -> float:
+    rel = record.snapshot.rel_uncertainty
+    return rel if math.isfinite(rel) else 0.0
+
+
+def _spread(values: Sequence[float]) -> float | None:
+    """Half the range over the median of repeated figures; None for fewer than two."""
+    finite = [v for v in values if math.isfinite(v)]
+    if len(finite) < 2:
+        return None
+    mid = statistics.median(finite)
+    return (max(finite) - min(finite)) / 2 / mid if mid > 0 else None
 
 
 def _figures(record: RunRecord, counters: Sequence[str], same_currency: bool) -> dict[str, float | None]:
@@ -98,4 +217,12 @@ def _notes(records: Sequence[RunRecord]) -> tuple[str, ...]:
     for r in records:
         if r.status != RunStatus.COMPLETED:
             notes.append(f"run {r.start.run_id[:8]} is {r.status}; its totals may be partial")
+    for r in records:
+        c = r.snapshot.coload
+        if c is not None and c.disturbed:
+            notes.append(
+                f"run {r.start.run_id[:8]} ({r.start.name}) was measured on a busy machine, {c.describe()}: "
+                "its figures and every ratio with it say as much about the machine as about the run; "
+                "compare runs measured on a quiet machine"
+            )
     return tuple(notes)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal, TextIO
 
+from greenai.hardware.coload import CoLoadSummary
 from greenai.ledger.records import RunRecord, SampleRow
 from greenai.units import joules_to_kwh
 
@@ -35,6 +36,9 @@ RUN_COLUMNS = (
     "tags",  # a JSON object, e.g. {"model": "cnn"}
     "command",  # what `greenai run` ran, as a shell would read it
     "exit_code",
+    "coload_median_cores",  # CPUs other processes kept busy while it ran (median; hardware/coload.py)
+    "coload_max_cores",
+    "disturbed",  # true when that co-load passed the threshold for a tenth of the run or more
 )
 SAMPLE_COLUMNS = ("run_id", "time_utc", "t", "device", "kind", "power_w", "energy_j", "provenance")
 
@@ -84,6 +88,7 @@ def _write_run_csv(records: Sequence[RunRecord], out: TextIO) -> None:
             "started_at": iso_utc(record.start.started_at),
             "tags": json.dumps(dict(record.start.tags), sort_keys=True, ensure_ascii=False),
             "command": None if record.command is None else shlex.join(record.command),
+            **_coload_cells(record),
         }
         writer.writerow(csv_cells(row, RUN_COLUMNS))
 
@@ -148,8 +153,38 @@ def record_to_dict(record: RunRecord) -> dict[str, Any]:
             for p in snap.phases
         ],
         "counters": {name: _finite(value) for name, value in snap.counters.items()},
+        # the co-load the run ran under (None: not measured, or recorded before schema v7)
+        "coload": coload_to_dict(snap.coload),
         # what could not be read back of this run (see queries.py); absent when nothing
         **({"problems": list(record.problems)} if record.problems else {}),
+    }
+
+
+def coload_to_dict(coload: CoLoadSummary | None) -> dict[str, Any] | None:
+    """A run's co-load as JSON: CPUs other processes (steal included) kept busy, median and
+    max over windows of about a second, steal alone, the share of the time at or above the
+    threshold, and the verdict with its words."""
+    if coload is None:
+        return None
+    return {
+        "median_cores": _finite(coload.median_cores),
+        "max_cores": _finite(coload.max_cores),
+        "steal_median_cores": _finite(coload.steal_median_cores),
+        "steal_max_cores": _finite(coload.steal_max_cores),
+        "busy_share": _finite(coload.busy_share),
+        "threshold_cores": _finite(coload.threshold_cores),
+        "seconds": _finite(coload.seconds),
+        "disturbed": coload.disturbed,
+        "summary": coload.describe(),
+    }
+
+
+def _coload_cells(record: RunRecord) -> dict[str, Any]:
+    c = record.snapshot.coload
+    return {
+        "coload_median_cores": None if c is None else _finite(c.median_cores),
+        "coload_max_cores": None if c is None else _finite(c.max_cores),
+        "disturbed": None if c is None else str(c.disturbed).lower(),
     }
 
 
