@@ -28,6 +28,15 @@ def as_json(proc: subprocess.CompletedProcess[str]) -> Any:
     return json.loads(proc.stdout)
 
 
+def run_json(proc: subprocess.CompletedProcess[str]) -> Any:
+    """What `greenai run --json` printed: the run as JSON, the last thing on stderr (after
+    whatever the program itself wrote there)."""
+    assert proc.returncode is not None
+    text = proc.stderr
+    start = 0 if text.startswith("{\n") else text.rindex("\n{\n") + 1
+    return json.loads(text[start:])
+
+
 def assert_one_line_error(proc: subprocess.CompletedProcess[str], code: int, *needles: str) -> None:
     assert proc.returncode == code, (proc.returncode, proc.stdout, proc.stderr)
     lines = [line for line in proc.stderr.splitlines() if line.strip()]

@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from tests.helpers import as_json, greenai
+from tests.helpers import greenai, run_json
 
 from greenai.ledger.candidates import CandidateRow, record_candidates
 from greenai.ledger.store import Ledger
@@ -52,7 +52,8 @@ def track(ledger: Path, name: str, *tags: str) -> dict:
     proc = greenai(
         "run", "--simulate", "--name", name, *args, "--json", "--", sys.executable, "-c", "pass", ledger=ledger
     )
-    return as_json(proc)
+    assert proc.returncode == 0, proc.stderr
+    return run_json(proc)  # greenai run's JSON is on stderr: stdout is the program's
 
 
 def test_hostile_names_print_as_text_in_run_and_every_runs_command(tmp_path: Path) -> None:

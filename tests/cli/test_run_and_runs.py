@@ -11,7 +11,7 @@ import sys
 import time
 
 import pytest
-from tests.helpers import as_json, greenai
+from tests.helpers import as_json, greenai, run_json
 
 BUSY = "import time\nt=time.process_time()\nwhile time.process_time()-t<{s}: pass\n"
 PARENT_OF_BUSY_CHILDREN = (
@@ -26,19 +26,19 @@ def test_run_returns_the_programs_exit_code_and_records_failure(tmp_path):
     ledger = tmp_path / "l.db"
     proc = greenai("run", "--json", "--", sys.executable, "-c", "import sys; sys.exit(3)", ledger=ledger)
     assert proc.returncode == 3
-    data = json.loads(proc.stdout)
+    data = run_json(proc)  # on stderr: stdout is the program's
     assert data["status"] == "failed" and data["exit_code"] == 3
 
 
 def test_run_counts_cpu_time_of_child_processes(tmp_path):
     """A parent that sleeps while two children burn CPU is charged for the children."""
     ledger = tmp_path / "l.db"
-    idle = as_json(
+    idle = run_json(
         greenai(
             "run", "--json", "--name", "idle", "--", sys.executable, "-c", "import time; time.sleep(1.5)", ledger=ledger
         )
     )
-    busy = as_json(
+    busy = run_json(
         greenai(
             "run",
             "--json",
@@ -80,7 +80,7 @@ def test_sigterm_is_forwarded_and_run_ends_interrupted(tmp_path):
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 128 + signal.SIGTERM, err
-    assert json.loads(out)["status"] == "interrupted"
+    assert json.loads(err[err.rindex("\n{\n") + 1 :] if not err.startswith("{") else err)["status"] == "interrupted"
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +88,7 @@ def ledger_with_runs(tmp_path_factory):
     ledger = tmp_path_factory.mktemp("runs") / "l.db"
     ids = []
     for name, secs in (("first", 0.3), ("second", 0.6)):
-        data = as_json(
+        data = run_json(
             greenai(
                 "run",
                 "--simulate",
@@ -155,7 +155,7 @@ def test_runs_compare(ledger_with_runs):
 
 def test_runs_delete_needs_confirmation_then_deletes(tmp_path):
     ledger = tmp_path / "l.db"
-    run_id = as_json(greenai("run", "--simulate", "--json", "--", "true", ledger=ledger))["run_id"]
+    run_id = run_json(greenai("run", "--simulate", "--json", "--", "true", ledger=ledger))["run_id"]
     refused = greenai("runs", "delete", run_id[:8], ledger=ledger, stdin=subprocess.DEVNULL)
     assert refused.returncode == 1 and "--yes" in refused.stderr
     deleted = as_json(greenai("runs", "delete", run_id[:8], "--yes", "--json", ledger=ledger))

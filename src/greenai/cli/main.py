@@ -63,7 +63,8 @@ def _root(
 
 
 app.command("env")(env_cmd.env)
-app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(run_cmd.run)
+# greenai's options come first; from the program's name on, every word is the program's
+app.command("run", context_settings={"allow_interspersed_args": False})(run_cmd.run)
 app.command("demo")(demo_cmd.demo)
 app.command("estimate")(estimate_cmd.estimate)
 app.command("calibrate")(calibrate_cmd.calibrate)

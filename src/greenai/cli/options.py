@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import IO, TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -65,9 +65,12 @@ def open_ledger(ledger: Path | None) -> Ledger:
     return Ledger.open_existing(path)  # read-only when it cannot be written: reads still work
 
 
-def print_json(data: Any) -> None:
-    json.dump(data, sys.stdout, indent=2, sort_keys=False, default=str)
-    sys.stdout.write("\n")
+def print_json(data: Any, out: IO[str] | None = None) -> None:
+    """`data` as indented JSON on stdout (or `out`)."""
+    stream = sys.stdout if out is None else out
+    json.dump(data, stream, indent=2, sort_keys=False, default=str)
+    stream.write("\n")
+    stream.flush()
 
 
 # Metavars (what a value looks like in --help) for parameters whose own name does not read as

@@ -1,7 +1,21 @@
 """`greenai run -- CMD ARGS`: track any program and its child processes.
 
-The program's stdout and stdin are untouched; the summary goes to stderr (or JSON to
-stdout with --json). SIGTERM and SIGHUP are forwarded to the program; SIGINT (Ctrl-C) is
+The program's stdout and stdin are untouched: what greenai says goes to stderr, the summary
+or, with --json, the run as JSON (the last thing written there, after the program's own
+stderr), or to a file of its own with --json-out FILE, where nothing else can mix with it.
+
+The tracker starts before the program does: the program is started held at a gate (a pipe,
+as the scheduler's jobs are: schedule/executor.py), the ledger opened and the tracker started,
+and only then the gate opens and the program runs, so the whole of it is measured (it was
+started first: `sleep 1` read 0.95 s) and a tracker that cannot start (a ledger that cannot
+be written) stops greenai before the program ran at all (it was started, then killed). The
+command line and the program's exit code are stored with the run; the run is named after
+the script a known interpreter runs (`python train.py` is `train.py`), else the program.
+
+Options of greenai come before the program (or before `--`); everything after the program's
+name is the program's, and an option greenai does not know is an error, not a program.
+
+SIGTERM and SIGHUP are forwarded to the program; SIGINT (Ctrl-C) is
 not, because the terminal already delivers it to the whole foreground process group, and a
 second copy would interrupt the program's own clean-up. The program's exit code becomes
 greenai's (128+N when it was killed by signal N, as shells report it). On Linux the program
@@ -12,16 +26,18 @@ with SIGKILL, greenai cannot forward anything, and the program would run on untr
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
-from collections.abc import Callable
-from typing import Annotated
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Annotated
 
 import typer
 
 from greenai.cli.options import (
     IntensityOpt,
-    JsonOpt,
     LedgerOpt,
     PriceOpt,
     PueOpt,
@@ -32,16 +48,27 @@ from greenai.cli.options import (
 )
 from greenai.cli.render import line, make_console, render_run, result_to_dict
 from greenai.distributed.launcher import RankWatcher
-from greenai.errors import GreenAIError
-from greenai.hardware.parent_death import preexec_die_with_parent
+from greenai.errors import GreenAIError, LedgerError
 from greenai.ledger.records import RunStatus
+from greenai.schedule.executor import held_command_argv, missing_program
+
+if TYPE_CHECKING:
+    from greenai.config import Config
+    from greenai.ledger.store import Ledger
 
 FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 
 def run(
-    command: Annotated[list[str], typer.Argument(help="The program and its arguments, after --.")],
-    name: Annotated[str | None, typer.Option("--name", "-n", help="Run name (default: the program).")] = None,
+    command: Annotated[
+        list[str], typer.Argument(help="The program and its arguments (after greenai's options, or after --).")
+    ],
+    name: Annotated[
+        str | None,
+        typer.Option(
+            "--name", "-n", help="Run name (default: the script an interpreter runs, e.g. train.py, or the program)."
+        ),
+    ] = None,
     tag: Annotated[list[str] | None, typer.Option("--tag", "-t", help="KEY=VALUE tag, repeatable.")] = None,
     ledger: LedgerOpt = None,
     intensity: IntensityOpt = None,
@@ -49,7 +76,21 @@ def run(
     price: PriceOpt = None,
     simulate: SimulateOpt = False,
     sample_hz: SampleHzOpt = None,
-    json_out: JsonOpt = False,
+    json_out: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="The run as JSON on stderr instead of the summary (stdout is the program's alone).",
+        ),
+    ] = False,
+    json_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--json-out",
+            metavar="FILE",
+            help="Also write the run as JSON to FILE, where the program's output cannot mix.",
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary on stderr.")] = False,
     keep_freed_memory: Annotated[
         bool,
@@ -66,20 +107,17 @@ def run(
 
     tags = parse_tags(tag or [])
     config = build_config(ledger, intensity, pue, price, simulate, sample_hz)
+    missing = missing_program(command[0])
+    if missing:
+        raise GreenAIError(missing)
     env = None
     if keep_freed_memory:
         env = {**os.environ, **_keep_freed_memory_env()}
         tags.setdefault("allocator", "keep-freed-memory")
-    try:
-        # started from the main thread, which lives as long as greenai: it has no other thread
-        # yet, so the preexec_fn is safe
-        proc = subprocess.Popen(command, env=env, preexec_fn=preexec_die_with_parent())
-    except FileNotFoundError:
-        raise GreenAIError(f"command not found: {command[0]}") from None
-    except PermissionError:
-        raise GreenAIError(f"permission denied: cannot execute {command[0]}") from None
+    json_sink = _open_json_file(json_file)  # a file that cannot be written fails before anything runs
+    proc, gate = _start_held(command, env)
     tracker = Tracker(
-        name or os.path.basename(command[0]),
+        name or default_run_name(command),
         tags=tags,
         config=config,
         pid=proc.pid,
@@ -89,9 +127,14 @@ def run(
     try:
         tracker.start()
     except BaseException:
-        proc.kill()
+        os.close(gate)  # the held process reads EOF and exits: the program never ran
         proc.wait()
+        if json_sink is not None:
+            json_sink.close()
         raise
+    os.write(gate, b"g")  # the program starts now, tracked from its first instruction
+    os.close(gate)
+    _record(config, lambda store: store.set_command(tracker.run_id, command))
     watcher = RankWatcher(proc.pid).start()  # ranks of a launch (torchrun) in the tree
     received: list[int] = []
     previous = {
@@ -112,10 +155,18 @@ def run(
         result = tracker.stop(status)  # its last reading still sees the exited program
     finally:
         proc.wait()  # reap it
-    if json_out:
+    if result.stored:
+        _record(config, lambda store: store.set_exit_code(result.run_id, exit_code(returncode)))
+    if json_out or json_sink is not None:
         ranks = {"ranks": seen.count, "world_size": seen.world_size} if seen.count else {}
-        print_json({**result_to_dict(result), "exit_code": exit_code(returncode), **ranks})
-    elif not quiet:
+        data = {**result_to_dict(result), "exit_code": exit_code(returncode), **ranks}
+        if json_sink is not None:
+            with json_sink:
+                print_json(data, json_sink)
+        if json_out:
+            sys.stdout.flush()
+            print_json(data, sys.stderr)
+    if not json_out and not quiet:
         console = make_console(stderr=True)
         render_run(
             console,
@@ -129,6 +180,83 @@ def run(
         if seen.count:
             console.print(line(f"{seen.describe()}: one run for the whole tree"))
     return exit_code(returncode)
+
+
+# interpreters whose run is named after the script they run (`python train.py`: train.py)
+INTERPRETERS = re.compile(r"^(python[0-9.]*|pypy[0-9.]*|sh|bash|zsh|dash|node|ruby|perl|Rscript)$")
+# options of python that take a value (`python -X dev -W error train.py`)
+_PYTHON_VALUE_OPTIONS = {"-X", "-W", "--check-hash-based-pycs"}
+
+
+def default_run_name(command: Sequence[str]) -> str:
+    """A run's name when --name is not given: the program, or for an interpreter the script
+    it runs (`python train.py` is train.py, `python -m pkg.train` pkg.train, `python -c ...`
+    "python -c", `bash job.sh` job.sh)."""
+    program = os.path.basename(command[0])
+    if not INTERPRETERS.match(program):
+        return program
+    args = list(command[1:])
+    python = program.startswith(("python", "pypy"))
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            i += 1
+            continue
+        if python and arg == "-m" and i + 1 < len(args):
+            return args[i + 1]
+        if python and arg.startswith("-m") and len(arg) > 2:
+            return arg[2:]
+        if arg == "-c" or (python and arg.startswith("-c")):
+            return f"{program} -c"
+        if python and arg in _PYTHON_VALUE_OPTIONS:
+            i += 2
+            continue
+        if arg.startswith("-") and arg != "-":
+            i += 1
+            continue
+        return os.path.basename(arg) or program
+    return program
+
+
+def _start_held(command: Sequence[str], env: dict[str, str] | None) -> tuple[subprocess.Popen[bytes], int]:
+    """The program's process, held at a gate until the tracker runs: a small Python process
+    (the scheduler's COMMAND_BOOTSTRAP: schedule.executor.held_command_argv) that sets the
+    kernel's parent-death signal (it dies with greenai's main thread, the one starting it,
+    which lives as long as greenai; the signal holds through the exec), waits for a byte on a
+    pipe, then becomes the program (exec: same pid, so the tracker follows it); EOF instead
+    ends it before the program runs. Returns the process and the gate's write end."""
+    gate_read, gate_write = os.pipe()
+    try:
+        proc = subprocess.Popen(held_command_argv(gate_read, command), env=env, pass_fds=(gate_read,))
+    except BaseException:
+        os.close(gate_write)
+        raise
+    finally:
+        os.close(gate_read)
+    return proc, gate_write
+
+
+def _record(config: Config, write: Callable[[Ledger], None]) -> None:
+    """Write to the run's ledger beside the tracker (the command line, the exit code); a ledger
+    that refuses is said on stderr and never stops the program."""
+    from greenai.ledger.store import Ledger, default_ledger_path
+
+    path = config.ledger or default_ledger_path()
+    try:
+        with Ledger(path) as store:
+            write(store)
+    except (LedgerError, OSError) as e:
+        print(f"greenai: warning: could not record the command line or exit code: {e}", file=sys.stderr)
+
+
+def _open_json_file(path: Path | None) -> IO[str] | None:
+    if path is None:
+        return None
+    try:
+        return path.open("w")
+    except OSError as e:
+        raise GreenAIError(f"--json-out: cannot write {path}: {e.strerror or e}") from None
 
 
 def _keep_freed_memory_env() -> dict[str, str]:

@@ -90,6 +90,26 @@ with open(sys.argv[6], "w") as out:
 """
 )
 _PARENT_DEATH_FILE = parent_death.__file__ if parent_death.__file__ and os.path.isfile(parent_death.__file__) else ""
+
+
+def held_command_argv(gate_fd: int, command: Sequence[str]) -> list[str]:
+    """argv of a process that dies with the thread that starts it, waits at the gate `gate_fd`
+    (a byte: go on; EOF: exit 1 without running anything), then becomes `command` (same pid):
+    COMMAND_BOOTSTRAP in an isolated interpreter without site (`greenai run` holds its program
+    so until its tracker runs)."""
+    return [
+        sys.executable,
+        "-I",
+        "-S",
+        "-c",
+        COMMAND_BOOTSTRAP,
+        str(gate_fd),
+        str(os.getpid()),
+        _PARENT_DEATH_FILE,
+        *command,
+    ]
+
+
 # where `import greenai` finds the package in this process (for CALLABLE_BOOTSTRAP)
 _GREENAI_ROOT = str(Path(__file__).resolve().parents[2])
 
@@ -226,7 +246,7 @@ def _run_subprocess(
     control: JobControl,
 ) -> TrackedJob:
     if job.command is not None:
-        missing = _missing_program(job.command[0])
+        missing = missing_program(job.command[0])
         if missing:
             return TrackedJob(_failed(job, node, missing), None)
     with tempfile.TemporaryDirectory(prefix="greenai-job-") as scratch:
@@ -313,7 +333,7 @@ def _run_subprocess(
         return TrackedJob(_outcome(job, result, node, started, error, value), result)
 
 
-def _missing_program(program: str) -> str:
+def missing_program(program: str) -> str:
     """Why `program` cannot be executed ("" if it can), checked before anything starts."""
     if os.sep in program:
         if not os.path.isfile(program):
