@@ -215,3 +215,27 @@ def test_two_ranks_in_threads_make_one_job_with_a_shared_device_once(tmp_path: P
     stored = greenai.distributed.read_job("threads", ledger)
     assert stored.status == "completed" and len(stored.ranks) == 2
     assert {d.physical for r in stored.ranks for d in r.devices} == {f"{job.ranks[0].node}/simulated/cpu:0"}
+
+
+def test_a_store_that_fails_is_not_waited_on_at_every_publish(tmp_path: Path) -> None:
+    """A store gone with the process that held it would stall the sampler thread for its
+    timeout at every publish: after a failure, only the final totals are tried again."""
+
+    class GoneKV(MemoryKV):
+        def __init__(self) -> None:
+            super().__init__()
+            self.sets = 0
+
+        def set(self, key: str, value: str) -> None:
+            if "/report/" in key:
+                self.sets += 1
+                raise TimeoutError("store gone")
+            super().set(key, value)
+
+    kv = GoneKV()
+    join = Join(job_id="gone", rank=1, world_size=2, local_rank=0, store=kv, publish_interval_s=0.05)
+    meter = SimulatedMeter("cpu:0", DeviceKind.CPU, 5.0)
+    with greenai.track("gone", meters=[meter], ledger=tmp_path / "l.db", distributed=join, sample_hz=50) as run:
+        time.sleep(0.5)
+    assert run.result is not None and run.result.status == "completed" and run.result.energy_j > 0
+    assert kv.sets == 2  # the first publish (at start), then the final one

@@ -173,6 +173,7 @@ class RankMembership:
         self._job: JobRecord | None = None
         self._writer = Writer(env.host, env.pid, self._started_at)
         self._held: _HeldSigterm | None = None
+        self._channel_failed = False
 
     # -- start ------------------------------------------------------------------------
     def select(self, meters: list[Meter], scope: ProcessScope, config: Config) -> list[Meter]:
@@ -312,17 +313,25 @@ class RankMembership:
         return ledger
 
     def _reports(self) -> list[RankReport]:
+        if self._channel_failed:
+            return []
         try:
             return self.channel.reports(self.env.world_size)
         except Exception as e:  # noqa: BLE001
-            self._warn(f"could not read the other ranks' totals: {e}")
+            self._channel_failed = True
+            self._warn(f"could not read the other ranks' totals (not tried again until the end): {e}")
             return []
 
     def _send(self, report: RankReport, ledger: Ledger | None, timeout_s: float) -> None:
-        try:
-            self.channel.publish(report)
-        except Exception as e:  # noqa: BLE001 - the rank's own run goes on regardless
-            self._warn(f"could not publish this rank's totals: {e}")
+        # a store that failed once (gone with the process that held it) is not waited on again
+        # at every publish: the sampler thread would stall for its timeout each time; the final
+        # totals are tried once more
+        if not self._channel_failed or report.final:
+            try:
+                self.channel.publish(report)
+            except Exception as e:  # noqa: BLE001 - the rank's own run goes on regardless
+                self._channel_failed = True
+                self._warn(f"could not publish this rank's totals (not tried again until its end): {e}")
         if ledger is not None:
             try:
                 ledger.write(lambda conn: write_rank(conn, report), timeout_s=timeout_s)
