@@ -352,7 +352,103 @@ ALTER TABLE schedule_jobs ADD COLUMN job_key TEXT NOT NULL DEFAULT '';
 CREATE INDEX schedule_jobs_key ON schedule_jobs (name, job_key, node);
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7, V8)
+# V9: an overview of each run's samples, so that a chart of a long run reads a few thousand rows,
+# not millions (ledger/series.py). For each run, device and fixed-width bucket (1, 10, 100 and
+# 1000 s: `bucket` = floor(t / width_s)), the bucket's row count and its first, lowest, highest and
+# last sample (time, power, cumulative energy; the lowest and highest leave NaN powers out, ties go
+# to the earlier sample); for each run, bucket and phase ('' outside any phase), the rows that
+# named it and their first and last time. A trigger keeps both as samples are inserted, whoever
+# inserts them. Runs begun before V9 have `overview` = 0 (their early samples are not in it):
+# they are read from the samples table.
+V9 = """
+CREATE TABLE sample_overview (
+    run_id  TEXT NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
+    width_s INTEGER NOT NULL,
+    device  TEXT NOT NULL,
+    bucket  INTEGER NOT NULL,
+    n       INTEGER NOT NULL,
+    first_t REAL NOT NULL,
+    first_w REAL,
+    first_j REAL,
+    last_t  REAL NOT NULL,
+    last_w  REAL,
+    last_j  REAL,
+    min_t   REAL,
+    min_w   REAL,
+    min_j   REAL,
+    max_t   REAL,
+    max_w   REAL,
+    max_j   REAL,
+    PRIMARY KEY (run_id, width_s, device, bucket)
+) WITHOUT ROWID;
+
+CREATE TABLE phase_overview (
+    run_id  TEXT NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
+    width_s INTEGER NOT NULL,
+    bucket  INTEGER NOT NULL,
+    phase   TEXT NOT NULL,
+    n       INTEGER NOT NULL,
+    first_t REAL NOT NULL,
+    last_t  REAL NOT NULL,
+    PRIMARY KEY (run_id, width_s, bucket, phase)
+) WITHOUT ROWID;
+
+ALTER TABLE runs ADD COLUMN overview INTEGER NOT NULL DEFAULT 1;
+UPDATE runs SET overview = 0;
+
+CREATE TRIGGER samples_overview AFTER INSERT ON samples BEGIN
+    INSERT INTO sample_overview (run_id, width_s, device, bucket, n, first_t, first_w, first_j,
+        last_t, last_w, last_j, min_t, min_w, min_j, max_t, max_w, max_j)
+    SELECT NEW.run_id, w.width_s, NEW.device, CAST(NEW.t / w.width_s AS INTEGER), 1,
+        NEW.t, NEW.power_w, NEW.energy_j, NEW.t, NEW.power_w, NEW.energy_j,
+        CASE WHEN NEW.power_w IS NULL THEN NULL ELSE NEW.t END, NEW.power_w,
+        CASE WHEN NEW.power_w IS NULL THEN NULL ELSE NEW.energy_j END,
+        CASE WHEN NEW.power_w IS NULL THEN NULL ELSE NEW.t END, NEW.power_w,
+        CASE WHEN NEW.power_w IS NULL THEN NULL ELSE NEW.energy_j END
+    FROM (SELECT 1 AS width_s UNION ALL SELECT 10 UNION ALL SELECT 100 UNION ALL SELECT 1000) AS w WHERE true
+    ON CONFLICT (run_id, width_s, device, bucket) DO UPDATE SET
+        n = n + 1,
+        first_t = CASE WHEN excluded.first_t < first_t THEN excluded.first_t ELSE first_t END,
+        first_w = CASE WHEN excluded.first_t < first_t THEN excluded.first_w ELSE first_w END,
+        first_j = CASE WHEN excluded.first_t < first_t THEN excluded.first_j ELSE first_j END,
+        last_t = CASE WHEN excluded.last_t >= last_t THEN excluded.last_t ELSE last_t END,
+        last_w = CASE WHEN excluded.last_t >= last_t THEN excluded.last_w ELSE last_w END,
+        last_j = CASE WHEN excluded.last_t >= last_t THEN excluded.last_j ELSE last_j END,
+        min_t = CASE WHEN excluded.min_w < min_w
+            OR (min_w IS NULL AND excluded.min_w IS NOT NULL)
+            OR (excluded.min_w = min_w AND excluded.min_t < min_t)
+            THEN excluded.min_t ELSE min_t END,
+        min_w = CASE WHEN excluded.min_w < min_w
+            OR (min_w IS NULL AND excluded.min_w IS NOT NULL)
+            OR (excluded.min_w = min_w AND excluded.min_t < min_t)
+            THEN excluded.min_w ELSE min_w END,
+        min_j = CASE WHEN excluded.min_w < min_w
+            OR (min_w IS NULL AND excluded.min_w IS NOT NULL)
+            OR (excluded.min_w = min_w AND excluded.min_t < min_t)
+            THEN excluded.min_j ELSE min_j END,
+        max_t = CASE WHEN excluded.max_w > max_w
+            OR (max_w IS NULL AND excluded.max_w IS NOT NULL)
+            OR (excluded.max_w = max_w AND excluded.max_t < max_t)
+            THEN excluded.max_t ELSE max_t END,
+        max_w = CASE WHEN excluded.max_w > max_w
+            OR (max_w IS NULL AND excluded.max_w IS NOT NULL)
+            OR (excluded.max_w = max_w AND excluded.max_t < max_t)
+            THEN excluded.max_w ELSE max_w END,
+        max_j = CASE WHEN excluded.max_w > max_w
+            OR (max_w IS NULL AND excluded.max_w IS NOT NULL)
+            OR (excluded.max_w = max_w AND excluded.max_t < max_t)
+            THEN excluded.max_j ELSE max_j END;
+    INSERT INTO phase_overview (run_id, width_s, bucket, phase, n, first_t, last_t)
+    SELECT NEW.run_id, w.width_s, CAST(NEW.t / w.width_s AS INTEGER), coalesce(NEW.phase, ''), 1, NEW.t, NEW.t
+    FROM (SELECT 1 AS width_s UNION ALL SELECT 10 UNION ALL SELECT 100 UNION ALL SELECT 1000) AS w WHERE true
+    ON CONFLICT (run_id, width_s, bucket, phase) DO UPDATE SET
+        n = n + 1,
+        first_t = min(first_t, excluded.first_t),
+        last_t = max(last_t, excluded.last_t);
+END;
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7, V8, V9)
 
 
 def migrate(conn: sqlite3.Connection, path: Path, migrations: Sequence[str] = MIGRATIONS) -> int:

@@ -33,6 +33,7 @@ from greenai.ledger.records import (
     SampleRow,
 )
 from greenai.ledger.run_forecasts import ForecastRow, insert_forecast
+from greenai.ledger.series import SampleSeries, read_series
 
 T = TypeVar("T")
 
@@ -191,6 +192,17 @@ class Ledger:
     def samples(self, run_id: str) -> list[SampleRow]:
         """All samples of a run, in time order."""
         return self._transaction(lambda conn: queries.read_samples(conn, run_id), write=False)
+
+    def power_series(
+        self, run_id: str, buckets: int = 1000, *, after: int | None = None, phases: bool = True
+    ) -> SampleSeries:
+        """A run's samples for a chart: per device, each of about `buckets` time buckets' first,
+        lowest, highest and last sample (every sample of a short series), aggregated by SQLite
+        (from the overview the ledger keeps as samples are written, or from the samples), with
+        the phases per bucket and the cursor (the samples table's largest rowid) it was read
+        at; `after`: only the rows written after that cursor. See ledger/series.py. Figures
+        (energy, carbon) come from the run's totals, not from these points."""
+        return self._transaction(lambda conn: read_series(conn, run_id, buckets, after, phases), write=False)
 
     def coload(self, run_id: str) -> list[CoLoadWindow]:
         """A run's co-load windows (CPUs other processes kept busy, about a second each), in
