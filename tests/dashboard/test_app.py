@@ -22,11 +22,12 @@ from tests.report.world import HOSTILE, World
 
 from greenai.dashboard import security
 from greenai.dashboard.app import create_app
-from greenai.dashboard.series import SeriesCache, read_rows
+from greenai.dashboard.series import LIVE_BUCKETS
 from greenai.errors import GreenAIError
 from greenai.ledger.records import RunStatus, SampleRow
 from greenai.ledger.store import Ledger
 from greenai.meters.base import DeviceKind, Provenance
+from greenai.reports.model import POWER_BUCKETS
 
 LOCAL = "http://127.0.0.1"
 TOKEN = "s3cret-token-0123456789"
@@ -378,23 +379,24 @@ def test_a_long_series_is_downsampled_shape_preserved_and_read_incrementally(tmp
             for i in range(n)
         ]
         store.flush(run_id, record.snapshot, rows[: n // 2])
-    cache = SeriesCache()
     with Ledger(ledger, read_only=True) as ro:
-        first = cache.load(ro, ro.get_run(run_id))
+        first = ro.power_series(run_id, POWER_BUCKETS)
     with Ledger(ledger) as store:
         store.flush(run_id, record.snapshot, rows[n // 2 :])
     with Ledger(ledger, read_only=True) as ro:
-        grown = cache.load(ro, ro.get_run(run_id))  # reads only the second half
-        whole = SeriesCache().load(ro, ro.get_run(run_id))  # reads everything
-        assert read_rows(ro, run_id, ro.get_run(run_id).snapshot.devices, after=grown.cursor).rows == 0
-    assert first.rows == 1 + n // 2 and grown.rows == whole.rows == 1 + n
-    gpu = [s for s in grown.samples if s.device == "gpu:0"]
-    assert len(gpu) <= 4 * 1000 + 1 and len(gpu) < n / 5
-    assert max(s.power_w for s in gpu) == 900.0 and min(s.power_w for s in gpu) == 1.0
-    assert [(s.t, s.power_w, s.energy_j) for s in gpu] == [
-        (s.t, s.power_w, s.energy_j) for s in whole.samples if s.device == "gpu:0"
-    ]
-    assert gpu[-1].energy_j == n - 1  # the last point (cumulative energy) is kept
+        # read past the first read's cursor: only the second half
+        grown = ro.power_series(run_id, LIVE_BUCKETS, after=first.cursor)
+        whole = ro.power_series(run_id, POWER_BUCKETS)  # everything, from the ledger's overview
+        assert ro.power_series(run_id, LIVE_BUCKETS, after=whole.cursor).rows == 0
+    assert first.rows == 1 + n // 2 and grown.rows == n // 2 and whole.rows == 1 + n
+    assert whole.source.startswith("overview")
+    gpu = next(d for d in whole.devices if d.device == "gpu:0")
+    assert len(gpu.t) <= 4 * 1000 + 1 and len(gpu.t) < n / 5
+    assert max(gpu.power_w) == 900.0 and min(gpu.power_w) == 1.0
+    new = next(d for d in grown.devices if d.device == "gpu:0")
+    assert len(new.t) <= 4 * LIVE_BUCKETS and new.t[0] == rows[n // 2].t and new.t[-1] == rows[-1].t
+    assert min(new.power_w) == 1.0 and new.energy_j[-1] == n - 1
+    assert gpu.energy_j[-1] == n - 1  # the last point (cumulative energy) is kept
 
 
 def test_the_command_serves_and_stops_on_sigterm(many: Many):

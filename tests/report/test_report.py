@@ -14,7 +14,7 @@ from greenai.errors import GreenAIError, RunNotFoundError
 from greenai.ledger.run_forecasts import run_forecasts
 from greenai.ledger.store import Ledger
 from greenai.reports import render_report, report
-from greenai.reports.model import run_view
+from greenai.reports.model import POWER_BUCKETS, run_view
 from greenai.reports.multi import _profile_carbon, intensity_of
 from greenai.tracking.phases import NO_PHASE
 from greenai.units import J_PER_KWH
@@ -23,7 +23,8 @@ from greenai.units import J_PER_KWH
 def view_of(world: World, run_id: str):
     with Ledger(world.ledger) as store:
         record = store.get_run(run_id)
-        return run_view(record, store.samples(record.start.run_id), run_forecasts(store, record.start.run_id))
+        series = store.power_series(record.start.run_id, POWER_BUCKETS)
+        return run_view(record, series, run_forecasts(store, record.start.run_id))
 
 
 def scripts(html: str) -> list[str]:

@@ -34,7 +34,7 @@ from greenai._version import __version__
 from greenai.dashboard import pages as p
 from greenai.dashboard import security
 from greenai.dashboard.query import PER_PAGE_CHOICES, SORTS, RunFilter, count_runs, hosts, list_runs, utc_text
-from greenai.dashboard.series import live_payload, read_rows
+from greenai.dashboard.series import LIVE_BUCKETS, live_payload
 from greenai.errors import GreenAIError, LedgerError, RunNotFoundError
 from greenai.ledger.export import record_to_dict
 from greenai.ledger.records import RunStatus
@@ -402,7 +402,7 @@ def create_app(
         with pool.ledger() as store:
             full = p.resolve_run(store, run_id)
             record = store.get_run(full)
-            new = read_rows(store, full, record.snapshot.devices, after=max(cursor, 0))
+            new = store.power_series(full, LIVE_BUCKETS, after=max(cursor, 0), phases=False)
         snap = record.snapshot
         devices = live_payload(new, record.start.started_at)
         for d in devices:

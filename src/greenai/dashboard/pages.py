@@ -9,8 +9,6 @@ sent, and /static/dashboard.js draws each figure.
 
 from __future__ import annotations
 
-import dataclasses
-import math
 import sqlite3
 import threading
 from collections import OrderedDict
@@ -18,14 +16,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from greenai.dashboard.series import Loaded, SeriesCache
+from greenai.dashboard.series import last_energy
 from greenai.errors import RunNotFoundError
 from greenai.ledger.candidates import list_studies, study_candidates
 from greenai.ledger.jobs import batch_jobs, list_batches
 from greenai.ledger.records import RunRecord, RunStatus
 from greenai.ledger.run_forecasts import run_forecasts
+from greenai.ledger.series import SampleSeries
 from greenai.ledger.store import Ledger
-from greenai.reports.model import RunView, run_view
+from greenai.reports.model import POWER_BUCKETS, RunView, run_view
 
 MAX_COMPARED = 12
 VIEW_CACHE_RUNS = 32
@@ -83,11 +82,11 @@ class RunPage:
 
 
 class Pages:
-    """Builds pages; keeps the reduced samples of runs (`SeriesCache`) and the finished pages
-    of finished runs (a finished run's figures never change)."""
+    """Builds pages; keeps the pages of finished runs (a finished run's figures never change).
+    A run's samples are read downsampled by the ledger (`Ledger.power_series`), whose cost
+    follows the chart's buckets, not the run's length: nothing of them is kept between requests."""
 
     def __init__(self) -> None:
-        self.series = SeriesCache()
         self._views: OrderedDict[tuple[str, float, str], RunPage] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -103,10 +102,9 @@ class Pages:
                 if cached is not None:
                     self._views.move_to_end(key)
                     return cached
-        view, loaded = self.view(store, record)
-        last = {s.device: s.energy_j for s in loaded.samples if math.isfinite(s.energy_j)}
+        view, series = self.view(store, record)
         devices = [s.device for s in view.power]
-        page = RunPage(view, run_charts(view, "run1", live=live), loaded.cursor, devices, live, last)
+        page = RunPage(view, run_charts(view, "run1", live=live), series.cursor, devices, live, last_energy(series))
         if not live:
             with self._lock:
                 self._views[key] = page
@@ -114,13 +112,10 @@ class Pages:
                     self._views.popitem(last=False)
         return page
 
-    def view(self, store: Ledger, record: RunRecord) -> tuple[RunView, Loaded]:
-        """The report's view of a run, drawn from its reduced samples, with its own counts."""
-        loaded = self.series.load(store, record)
-        view = run_view(record, loaded.samples, run_forecasts(store, record.start.run_id))
-        view.sample_count = loaded.rows
-        view.power = tuple(dataclasses.replace(s, raw_points=loaded.counts.get(s.device, 0)) for s in view.power)
-        return view, loaded
+    def view(self, store: Ledger, record: RunRecord) -> tuple[RunView, SampleSeries]:
+        """The report's view of a run, drawn from its samples as the ledger reads them for a chart."""
+        series = store.power_series(record.start.run_id, POWER_BUCKETS)
+        return run_view(record, series, run_forecasts(store, record.start.run_id)), series
 
     # -- several runs ----------------------------------------------------------------------
 
@@ -171,9 +166,9 @@ class Pages:
             raise Ambiguous(f"{batch!r} matches several batches", [(i, f"/batches/{i}") for i in matches])
         jobs = batch_jobs(store, matches[0])
 
-        def load(run_id: str) -> tuple[RunRecord, Any]:
+        def load(run_id: str) -> tuple[RunRecord, SampleSeries]:
             record = store.get_run(run_id)
-            return record, self.series.load(store, record).samples
+            return record, store.power_series(record.start.run_id, POWER_BUCKETS)
 
         bv = batch_view(jobs, load)
         return bv, {"batch": figure_json(c.batch_chart(bv))}

@@ -18,8 +18,9 @@ from typing import Any
 
 from greenai.config import load_config
 from greenai.errors import GreenAIError, RunNotFoundError
-from greenai.ledger.records import RunRecord, SampleRow
+from greenai.ledger.records import RunRecord
 from greenai.ledger.run_forecasts import run_forecasts
+from greenai.ledger.series import SampleSeries
 from greenai.ledger.store import Ledger, default_ledger_path
 from greenai.reports.exports import FORMATS, codecarbon_csv, model_card
 
@@ -122,9 +123,12 @@ def _run_ids(runs: Sequence[Any], ledger: str | Path | None) -> tuple[list[str],
     return ids, path
 
 
-def _load(store: Ledger, run_id: str) -> tuple[RunRecord, list[SampleRow]]:
+def _load(store: Ledger, run_id: str) -> tuple[RunRecord, SampleSeries]:
+    """A run and its samples as its charts draw them (downsampled by the ledger)."""
+    from greenai.reports.model import POWER_BUCKETS
+
     record = store.get_run(run_id)
-    return record, store.samples(record.start.run_id)
+    return record, store.power_series(record.start.run_id, POWER_BUCKETS)
 
 
 def _run_views(store: Ledger, ids: Sequence[str]) -> list[Any]:
@@ -133,11 +137,11 @@ def _run_views(store: Ledger, ids: Sequence[str]) -> list[Any]:
     views = []
     seen: set[str] = set()
     for run_id in ids:
-        record, samples = _load(store, run_id)
+        record, series = _load(store, run_id)
         if record.start.run_id in seen:
             continue
         seen.add(record.start.run_id)
-        views.append(run_view(record, samples, run_forecasts(store, record.start.run_id)))
+        views.append(run_view(record, series, run_forecasts(store, record.start.run_id)))
     return views
 
 

@@ -125,7 +125,7 @@ def power_chart(view: RunView) -> go.Figure:
     for label, color in list(colors.items())[:12]:
         fig.add_trace(_legend_swatch(f"phase: {label}", color))
     if any(len(s.phases) > 1 for s in view.spans):
-        fig.add_trace(_legend_swatch("phases alternating faster than sampling", MIXED_COLOR))
+        fig.add_trace(_legend_swatch("phases alternating faster than shown", MIXED_COLOR))
     for mark in view.budgets:
         if mark.fired and mark.at_s is not None:
             shapes.append(

@@ -7,7 +7,10 @@ every k-th point drops them at random. Two methods keep the shape:
 - `minmax`: cut the time span into equal buckets and keep, in each, the first, lowest, highest
   and last point, in time order (the "M4" aggregation of Jugel et al., "M4: A
   Visualization-Oriented Time Series Data Aggregation", PVLDB 7(10), 2014). With one bucket per
-  pixel column the line drawn is the line of the full series, pixel for pixel.
+  pixel column the line drawn is the line of the full series, pixel for pixel. A run's stored
+  samples are reduced by the same rule in SQL when they are read (`Ledger.power_series`,
+  greenai/ledger/series.py); `minmax` reduces series computed from them (the run's energy so
+  far, summed over its devices).
 - `lttb`: Largest-Triangle-Three-Buckets (Steinarsson, "Downsampling Time Series for Visual
   Representation", MSc thesis, University of Iceland, 2013): one point per bucket, the one
   forming the largest triangle with the previous pick and the next bucket's mean. Fewer
@@ -45,7 +48,10 @@ def minmax(t: Array, y: Array, buckets: int) -> tuple[Array, Array]:
         index = np.array([0, int(np.nanargmin(y)), int(np.nanargmax(y)), n - 1])
         index = np.unique(index)
         return t[index], y[index]
-    edges = np.searchsorted(t, t[0] + span * np.arange(1, buckets) / buckets, side="left")
+    # bucket of each point: floor((t - t0) x buckets / span), the last one closed (the ledger's
+    # SQL reads, greenai/ledger/series.py, compute the same doubles the same way)
+    bucket = np.minimum(((t - t[0]) * (buckets / span)).astype(np.int64), buckets - 1)
+    edges = np.searchsorted(bucket, np.arange(1, buckets), side="left")
     starts = np.concatenate(([0], edges))
     ends = np.concatenate((edges, [n]))
     keep = starts < ends  # empty buckets (gaps in the series) are skipped

@@ -1,8 +1,11 @@
 """What a report shows, computed from the ledger: plain data, no HTML and no plotting.
 
-`run_view` turns one recorded run (its totals, samples, forecasts and environment) into the
-figures a run's report prints and the series its charts draw. Series are downsampled here
-(`downsample.minmax`), so a run of a million samples per device draws a few thousand points.
+`run_view` turns one recorded run (its totals, its samples as the ledger reads them for a chart,
+forecasts and environment) into the figures a run's report prints and the series its charts
+draw. The samples come downsampled from the ledger (`Ledger.power_series`: each time bucket's
+first, lowest, highest and last sample per device, aggregated by SQLite), so a run of a million
+samples per device is read and drawn as a few thousand points; every energy figure comes from
+the run's totals, never from those points.
 Everything a user wrote (run names, tags, phase names) stays a plain string here; escaping
 is the templates' job (Jinja2 autoescaping) and the charts' (`charts.text`).
 """
@@ -13,7 +16,7 @@ import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -21,7 +24,7 @@ from greenai.carbon import configured_intensity
 from greenai.carbon.intensity import IntensitySource
 from greenai.errors import GreenAIError
 from greenai.ledger.export import iso_utc
-from greenai.ledger.records import RunRecord, RunStatus, SampleRow
+from greenai.ledger.records import RunRecord, RunStatus
 from greenai.ledger.run_forecasts import ForecastRow
 from greenai.meters.base import Provenance
 from greenai.reports.downsample import minmax
@@ -30,11 +33,15 @@ from greenai.tracking.budget import COUNTER_PREFIX
 from greenai.tracking.phases import NO_PHASE, SEPARATOR, inclusive_totals
 from greenai.units import J_PER_KWH
 
+if TYPE_CHECKING:
+    from greenai.ledger.series import DeviceSeries, PhaseBucket, SampleSeries
+
 # One bucket per ~pixel column of a chart 1,000 px wide: the drawn line is the full series'.
 POWER_BUCKETS = 1000
 LINE_BUCKETS = 600  # cumulative energy and carbon intensity: smooth, fewer points suffice
 MAX_PHASE_SPANS = 400  # shaded phase spans drawn under the power chart
 SHORT_SPAN_INTERVALS = 3  # spans shorter than this many sampling intervals are merged
+DEFAULT_INTERVAL_S = 0.1  # the sampling interval assumed when a run has too few samples to tell
 
 
 @dataclass(frozen=True)
@@ -81,14 +88,14 @@ class PowerSeries:
     provenance: str
     t_s: Any  # numpy float array, seconds since the run started
     power_w: Any
-    raw_points: int
+    raw_points: int  # the sample rows the points stand for
 
 
 @dataclass(frozen=True)
 class PhaseSpan:
     start_s: float
     end_s: float
-    label: str  # a phase path, or several joined with " / " when they alternate faster than sampling
+    label: str  # a phase path, or several joined with " / " when they alternate faster than shown
     phases: tuple[str, ...]
 
 
@@ -175,13 +182,13 @@ class RunView:
         return self.energy_j * self.rel_uncertainty
 
 
-def run_view(record: RunRecord, samples: Sequence[SampleRow], forecasts: Sequence[ForecastRow]) -> RunView:
-    """Everything a run's report shows, from its ledger record, samples and forecasts."""
+def run_view(record: RunRecord, series: SampleSeries, forecasts: Sequence[ForecastRow]) -> RunView:
+    """Everything a run's report shows, from its ledger record, its samples as the ledger reads
+    them for a chart (`Ledger.power_series(run_id, POWER_BUCKETS)`) and its forecasts."""
     start, snap = record.start, record.snapshot
     env = start.environment if isinstance(start.environment, dict) else {}
     config: dict[str, Any] = env["config"] if isinstance(env.get("config"), dict) else {}
     t0 = start.started_at
-    by_device = _split_by_device(samples)
     maxima = _device_maxima(env)
     duration = snap.duration_s if math.isfinite(snap.duration_s) and snap.duration_s > 0 else 0.0
     devices = tuple(
@@ -200,8 +207,8 @@ def run_view(record: RunRecord, samples: Sequence[SampleRow], forecasts: Sequenc
     )
     price = _config_float(config, "price_per_kwh")
     cost = snap.cost if price is not None else None
-    power = tuple(_power_series(device, rows, t0) for device, rows in by_device.items())
-    cumulative_t, cumulative_j = _cumulative(by_device, t0)
+    power = tuple(_power_series(d, t0) for d in series.devices)
+    cumulative_t, cumulative_j = _cumulative(series.devices, t0)
     forecast_points, forecast_note = _forecasts(forecasts, record)
     notes = []
     if snap.provenance is Provenance.SIMULATED:
@@ -239,7 +246,7 @@ def run_view(record: RunRecord, samples: Sequence[SampleRow], forecasts: Sequenc
             heat_reuse_fraction=_config_float(config, "heat_reuse_fraction"),
         ),
         power=power,
-        spans=phase_spans(samples, t0),
+        spans=phase_spans(series.phases, t0, series.interval_s),
         cumulative_t_s=cumulative_t,
         cumulative_j=cumulative_j,
         budgets=_budgets(env, snap.counters, cumulative_t, cumulative_j, snap, forecasts),
@@ -248,7 +255,7 @@ def run_view(record: RunRecord, samples: Sequence[SampleRow], forecasts: Sequenc
         intensity=_intensity(config, snap, cumulative_t, t0),
         environment=_environment(env, start.host),
         notes=notes,
-        sample_count=len(samples),
+        sample_count=series.rows,
     )
     return view
 
@@ -347,31 +354,20 @@ def phase_rows(record: RunRecord) -> tuple[PhaseRow, ...]:
 # -- series ------------------------------------------------------------------------------------
 
 
-def _split_by_device(samples: Sequence[SampleRow]) -> dict[str, list[SampleRow]]:
-    out: dict[str, list[SampleRow]] = {}
-    for s in samples:
-        out.setdefault(s.device, []).append(s)
-    return out
+def _power_series(d: DeviceSeries, t0: float) -> PowerSeries:
+    t = np.asarray(d.t, dtype=float) - t0
+    return PowerSeries(d.device, d.kind.value, d.provenance.value, t, np.asarray(d.power_w, dtype=float), d.rows)
 
 
-def _power_series(device: str, rows: list[SampleRow], t0: float) -> PowerSeries:
-    t = np.fromiter((r.t for r in rows), dtype=float, count=len(rows)) - t0
-    p = np.fromiter((r.power_w for r in rows), dtype=float, count=len(rows))
-    td, pd = minmax(t, p, POWER_BUCKETS)
-    weakest = max((r.provenance for r in rows), key=lambda x: x.rank)
-    return PowerSeries(device, rows[0].kind.value, weakest.value, td, pd, len(rows))
-
-
-def _cumulative(by_device: dict[str, list[SampleRow]], t0: float) -> tuple[Any, Any]:
+def _cumulative(devices: Sequence[DeviceSeries], t0: float) -> tuple[Any, Any]:
     """The run's energy so far (all devices) over time: each device's cumulative energy
-    interpolated at the union of sample times, summed, then downsampled."""
-    if not by_device:
+    interpolated at the union of its points' times, summed, then downsampled."""
+    if not devices:
         return np.zeros(0), np.zeros(0)
     series = []
-    for rows in by_device.values():
-        t = np.fromiter((r.t for r in rows), dtype=float, count=len(rows)) - t0
-        e = np.fromiter((r.energy_j for r in rows), dtype=float, count=len(rows))
-        series.append((t, np.nan_to_num(e)))
+    for d in devices:
+        t = np.asarray(d.t, dtype=float) - t0
+        series.append((t, np.nan_to_num(np.asarray(d.energy_j, dtype=float))))
     grid = np.unique(np.concatenate([t for t, _ in series]))
     total = np.zeros_like(grid)
     for t, e in series:
@@ -379,36 +375,48 @@ def _cumulative(by_device: dict[str, list[SampleRow]], t0: float) -> tuple[Any, 
     return minmax(grid, total, LINE_BUCKETS)
 
 
-def phase_spans(samples: Sequence[SampleRow], t0: float) -> tuple[PhaseSpan, ...]:
-    """Spans of time each phase held, from the phase each sample row names (the phase that
-    held most of its sampling interval). Phases that alternate faster than the sampler (a
-    forward, a backward and an optimizer step within 100 ms) come out as short spans; runs of
-    those are merged into one span labelled with all of them, so the shading shows what the
-    sampler can resolve and no more."""
-    rows: dict[float, str | None] = {}
-    for s in samples:  # one phase per sampling instant, whichever device wrote it
-        if s.t not in rows or rows[s.t] is None:
-            rows[s.t] = s.phase
-    if not rows:
-        return ()
-    times = sorted(rows)
-    raw: list[list[Any]] = []  # [start, end, phase]
+def phase_spans(buckets: Sequence[PhaseBucket], t0: float, interval_s: float) -> tuple[PhaseSpan, ...]:
+    """Spans of time each phase held, from the phases the sample rows of each time bucket named
+    (each row names the phase that held most of its sampling interval; the ledger gives, per
+    bucket, each phase's rows and first and last time). Within a bucket, phases whose times do
+    not interleave follow one another; phases that interleave are one mixed span, shared by
+    their rows. Phases that alternate faster than the sampler (a forward, a backward and an
+    optimizer step within 100 ms) come out as spans shorter than a few sampling intervals; runs
+    of those are merged into one span labelled with all of them, so the shading shows what the
+    sampler (and the chart's buckets) can resolve and no more."""
+    raw: list[list[Any]] = []  # [start, end, phase, or {phase: rows} for a mixed bucket]
     previous = t0
-    for t in times:
-        phase = rows[t]
-        if raw and raw[-1][2] == phase and abs(raw[-1][1] - previous) < 1e-9:
-            raw[-1][1] = t
+    for bucket in buckets:
+        shares = bucket.phases
+        if all(a.last_t < b.first_t for a, b in zip(shares, shares[1:], strict=False)):
+            for share in shares:
+                if raw and raw[-1][2] == share.phase and abs(raw[-1][1] - previous) < 1e-9:
+                    raw[-1][1] = share.last_t
+                else:
+                    raw.append([previous, share.last_t, share.phase])
+                previous = share.last_t
         else:
-            raw.append([previous, t, phase])
-        previous = t
-    gaps = np.diff(np.array([t0, *times]))
-    interval = float(np.median(gaps)) if len(gaps) else 0.1
+            named = {s.phase: s.rows for s in shares if s.phase is not None}
+            raw.append([previous, bucket.end_t, named or None])
+            previous = bucket.end_t
+    if not raw:
+        return ()
+    interval = interval_s if math.isfinite(interval_s) and interval_s > 0 else DEFAULT_INTERVAL_S
     short = SHORT_SPAN_INTERVALS * max(interval, 1e-6)
     merged: list[list[Any]] = []  # [start, end, {phase: seconds} or None, made of short spans]
     for start, end, phase in raw:
         last = merged[-1] if merged else None
         if phase is None:
             merged.append([start, end, None, False])
+        elif isinstance(phase, dict):  # phases interleaved within one bucket: shared by their rows
+            rows = sum(phase.values())
+            seconds = {k: (end - start) * v / rows for k, v in phase.items()}
+            if last is not None and last[3]:
+                last[1] = end
+                for k, v in seconds.items():
+                    last[2][k] = last[2].get(k, 0.0) + v
+            else:
+                merged.append([start, end, seconds, True])
         elif end - start < short and last is not None and last[3]:
             last[1] = end  # short spans run together into one mixed span
             last[2][phase] = last[2].get(phase, 0.0) + end - start

@@ -27,7 +27,8 @@ from greenai.ledger.candidates import CandidateRow
 from greenai.ledger.compare import Comparison
 from greenai.ledger.export import iso_utc
 from greenai.ledger.jobs import JobRow
-from greenai.ledger.records import RunRecord, SampleRow
+from greenai.ledger.records import RunRecord
+from greenai.ledger.series import SampleSeries
 from greenai.optimize.pareto import Point, cheapest_within, pareto_front, quality_bound, saving_is_real
 from greenai.reports.model import RunView
 from greenai.tracking.phases import NO_PHASE, SEPARATOR
@@ -185,7 +186,7 @@ def intensity_of(record: RunRecord) -> IntensitySource:
 
 def batch_view(
     jobs: Sequence[JobRow],
-    load_run: Callable[[str], tuple[RunRecord, Sequence[SampleRow]]],
+    load_run: Callable[[str], tuple[RunRecord, SampleSeries]],
 ) -> BatchView:
     views = []
     sources: dict[str, IntensitySource] = {}
@@ -196,17 +197,17 @@ def batch_view(
             views.append(JobView(job, wait, None, None, "no tracked run in this ledger"))
             continue
         try:
-            record, samples = load_run(job.run_id)
+            record, series = load_run(job.run_id)
             source = intensity_of(record)
         except (GreenAIError, OSError, ValueError) as e:
             views.append(JobView(job, wait, None, None, f"cannot read its run: {e}"))
             continue
         sources.setdefault(source.describe(), source)
-        actual = _profile_carbon(samples, record, source, 0.0)
+        actual = _profile_carbon(series, record, source, 0.0)
         if wait is None:
             views.append(JobView(job, None, actual, None, "arrival not recorded (batch run before greenai kept it)"))
             continue
-        at_arrival = _profile_carbon(samples, record, source, -wait)
+        at_arrival = _profile_carbon(series, record, source, -wait)
         views.append(JobView(job, wait, actual, at_arrival, ""))
     if len(sources) > 1:
         notes.append("jobs were charged with different intensity sources; the curve shows the first")
@@ -244,20 +245,23 @@ def batch_view(
     )
 
 
-def _profile_carbon(samples: Sequence[SampleRow], record: RunRecord, source: IntensitySource, shift_s: float) -> float:
+def _profile_carbon(series: SampleSeries, record: RunRecord, source: IntensitySource, shift_s: float) -> float:
     """Carbon of the run's energy profile, each interval's facility energy charged at the
-    intensity of its midpoint moved by `shift_s` (0: as it ran; -wait: as if started at arrival)."""
+    intensity of its midpoint moved by `shift_s` (0: as it ran; -wait: as if started at arrival).
+    The intervals are those between the points the ledger read (every sample of a short run;
+    a long run's bucket ends and extremes, at most ~1/1000 of the run apart): the energy of
+    each is exact (cumulative energy at both ends), its time to within one of them."""
     pue = record.snapshot.pue if math.isfinite(record.snapshot.pue) else 1.0
-    last: dict[str, tuple[float, float]] = {}  # device -> (t, cumulative energy)
     total = 0.0
     t0 = record.start.started_at
-    for s in samples:
-        t_prev, e_prev = last.get(s.device, (t0, 0.0))
-        delta = (s.energy_j if math.isfinite(s.energy_j) else e_prev) - e_prev
-        last[s.device] = (s.t, e_prev + delta)
-        if delta > 0:
-            mid = (t_prev + s.t) / 2 + shift_s
-            total += delta * pue / J_PER_KWH * source.intensity_at(mid)
+    for device in series.devices:
+        t_prev, e_prev = t0, 0.0
+        for t, energy in zip(device.t, device.energy_j, strict=True):
+            delta = (energy if math.isfinite(energy) else e_prev) - e_prev
+            if delta > 0:
+                mid = (t_prev + t) / 2 + shift_s
+                total += delta * pue / J_PER_KWH * source.intensity_at(mid)
+            t_prev, e_prev = t, e_prev + delta
     return total
 
 
