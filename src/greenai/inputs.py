@@ -26,6 +26,7 @@ import math
 import os
 import stat
 import tomllib
+from collections.abc import Callable
 from typing import Any
 
 from greenai.errors import GreenAIError
@@ -102,26 +103,30 @@ def read_user_file(
 def load_json(text: str, where: str, error: type[GreenAIError] = GreenAIError) -> Any:
     """JSON of ``text``; invalid JSON, or JSON nested deeper than ``MAX_NESTING``, is an
     ``error`` naming ``where``."""
-    too_deep = error(f"{where}: JSON nested more than {MAX_NESTING} levels deep")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise error(f"{where}: not valid JSON ({e})") from None
-    except RecursionError:
-        raise too_deep from None
-    if nesting(data) > MAX_NESTING:
-        raise too_deep
-    return data
+    return _load(json.loads, json.JSONDecodeError, "JSON", text, where, error)
 
 
 def load_toml(text: str, where: str, error: type[GreenAIError] = GreenAIError) -> dict[str, Any]:
     """TOML of ``text``; invalid TOML, or TOML nested deeper than ``MAX_NESTING``, is an
     ``error`` naming ``where``."""
-    too_deep = error(f"{where}: TOML nested more than {MAX_NESTING} levels deep")
+    return _load(tomllib.loads, tomllib.TOMLDecodeError, "TOML", text, where, error)
+
+
+def _load(
+    parse: Callable[[str], Any],
+    invalid: type[ValueError],
+    language: str,
+    text: str,
+    where: str,
+    error: type[GreenAIError],
+) -> Any:
+    """``parse(text)``; its ``invalid`` error, a RecursionError or data nested deeper than
+    ``MAX_NESTING`` become an ``error`` naming ``where`` and the ``language``."""
+    too_deep = error(f"{where}: {language} nested more than {MAX_NESTING} levels deep")
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise error(f"{where}: not valid TOML ({e})") from None
+        data = parse(text)
+    except invalid as e:
+        raise error(f"{where}: not valid {language} ({e})") from None
     except RecursionError:
         raise too_deep from None
     if nesting(data) > MAX_NESTING:
