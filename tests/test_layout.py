@@ -23,6 +23,7 @@ SRC = ROOT / "src" / "greenai"
 # Lower number = lower layer. A module may import its own layer and the layers below it.
 LAYERS: dict[str, int] = {
     "_version": 0,
+    "_lazy": 0,
     "units": 0,
     "errors": 0,
     "inputs": 0,

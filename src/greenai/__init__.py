@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from greenai._lazy import lazy_attribute
 from greenai._version import __version__
 
 __all__ = [
@@ -47,12 +48,9 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'greenai' has no attribute {name!r}")
-    import importlib
-
     if name in ("track", "Tracker"):
         # registers the joiner of distributed jobs with the tracker (tracking/joining.py)
+        import importlib
+
         importlib.import_module("greenai.distributed")
-    return getattr(importlib.import_module(module), name)
+    return lazy_attribute(__name__, _LAZY, name)

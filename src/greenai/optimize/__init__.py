@@ -8,8 +8,9 @@ Names are imported lazily so `import greenai.optimize` does not load torch.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
+
+from greenai._lazy import lazy_attribute
 
 _LAZY = {
     "optimize": "greenai.optimize.search",
@@ -26,7 +27,4 @@ __all__ = sorted(_LAZY)
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'greenai.optimize' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+    return lazy_attribute(__name__, _LAZY, name)

@@ -14,8 +14,9 @@ Names are imported lazily so `import greenai.tune` does not load torch.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
+
+from greenai._lazy import lazy_attribute
 
 _LAZY = {
     "OnlineTuner": "greenai.tune.tuner",
@@ -42,7 +43,4 @@ __all__ = sorted(_LAZY)
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'greenai.tune' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+    return lazy_attribute(__name__, _LAZY, name)
