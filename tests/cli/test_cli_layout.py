@@ -56,6 +56,7 @@ def test_main_assembles_the_command_tree():
         "dashboard",
     ]
     assert names(groups["runs"]) == ["list", "show", "export", "compare", "delete", "check"]
+    assert names(groups["jobs"]) == ["list", "show"]
     assert names(groups["schedule"]) == ["simulate", "run", "batches", "show"]
     assert names(groups["carbon"]) == ["countries", "regions", "traces"]
 

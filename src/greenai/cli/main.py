@@ -20,6 +20,7 @@ from greenai.cli import (
     demo_cmd,
     env_cmd,
     estimate_cmd,
+    jobs_cmd,
     monitor_cmd,
     optimize_cmd,
     report_cmd,
@@ -82,6 +83,8 @@ runs_app.command("compare")(runs_cmd.compare)
 runs_app.command("delete")(runs_cmd.delete)
 runs_app.command("check")(runs_cmd.check)
 app.add_typer(runs_app, name="runs")
+
+app.add_typer(jobs_cmd.jobs_app, name="jobs")
 
 schedule_app = typer.Typer(help="Carbon- and energy-aware scheduling of jobs.", no_args_is_help=True)
 schedule_app.command("simulate")(schedule_cmd.simulate)

@@ -17,11 +17,13 @@ from greenai.cli.options import JsonOpt, LedgerOpt, build_config, open_ledger, p
 from greenai.cli.render import band, line, make_console, one_line, render_run, text, visible
 from greenai.errors import GreenAIError
 from greenai.ledger import compare_runs, default_ledger_path, export_runs, record_to_dict
+from greenai.ledger import distributed as job_rows
 from greenai.ledger.check import check_ledger
 from greenai.ledger.compare import Comparison, RunComparison, repeat_groups
 from greenai.ledger.export import coload_to_dict, iso_utc, run_cost, sample_to_dict
-from greenai.ledger.records import RunStatus
+from greenai.ledger.records import RunRecord, RunStatus
 from greenai.ledger.run_forecasts import run_forecasts
+from greenai.ledger.store import Ledger
 from greenai.units import format_energy
 
 MAX_LISTED = 1_000_000
@@ -104,8 +106,10 @@ def show(
         rows = store.samples(record.start.run_id) if samples else []
         coload_rows = store.coload(record.start.run_id) if samples else []
         forecasts = run_forecasts(store, record.start.run_id)
+        job = _job_of(store, record)
     if json_out:
         data = record_to_dict(record)
+        data["job"] = job
         data["forecasts"] = [asdict(f) for f in forecasts]
         if samples:
             data["samples"] = [sample_to_dict(s) for s in rows]
@@ -126,6 +130,8 @@ def show(
     if record.command is not None:
         ended = "" if record.exit_code is None else f" (exit code {record.exit_code})"
         console.print(line("  command: ", (one_line(shlex.join(record.command)), "bold"), ended))
+    if job is not None:
+        console.print(_job_line(job))
     for meter in record.start.environment.get("meters", []):
         console.print(
             line("  meter ", (one_line(meter["name"]), "bold"), f" ({meter['provenance']}): {meter['detail']}")
@@ -140,6 +146,37 @@ def show(
             f"[{format_energy(first.energy_low_j)} .. {format_energy(first.energy_high_j)}]; "
             f"last at {last.progress:.0%}: {format_energy(last.energy_j)} ({last.provenance})"
         )
+
+
+def _job_of(store: Ledger, record: RunRecord) -> dict[str, Any] | None:
+    """The distributed job a run was a rank of: its id, the rank, the world size, and whether
+    this ledger holds the job (its writer, rank 0, keeps it in the ledger of its own host)."""
+    joined = record.start.environment.get("distributed")
+    found = store.transaction(lambda conn: job_rows.job_of_run(conn, record.start.run_id), write=False)
+    if isinstance(joined, dict) and joined.get("job_id") is not None:
+        job_id, rank = str(joined["job_id"]), joined.get("rank")
+    elif found is not None:
+        job_id, rank = found
+    else:
+        return None
+    in_ledger = bool(
+        store.transaction(
+            lambda conn: conn.execute("SELECT 1 FROM distributed_jobs WHERE job_id = ?", (job_id,)).fetchone(),
+            write=False,
+        )
+    )
+    world = joined.get("world_size") if isinstance(joined, dict) else None
+    return {"job_id": job_id, "rank": rank, "world_size": world, "in_this_ledger": in_ledger}
+
+
+def _job_line(job: dict[str, Any]) -> Text:
+    of = f" of {job['world_size']}" if job.get("world_size") is not None else ""
+    where = (
+        ("  (greenai jobs show " + one_line(job["job_id"]) + ")", "dim")
+        if job["in_this_ledger"]
+        else ("  (the job is in its writer's ledger: rank 0's host, or Ray's driver)", "dim")
+    )
+    return line("  job: ", (one_line(job["job_id"]), "bold"), f", rank {job['rank']}{of}", where)
 
 
 def export(
