@@ -5,8 +5,9 @@ as tests/distributed/test_units.py does, then the writer's `write_job`, and the 
   read the node's RAPL package, DRAM and network, rank 1 only its own disk bytes; rank 2 on
   host-b read its GPU (by UUID) and its node's package. Runs of ranks 0 and 1 are in the ledger
   (rank 2's is in host-b's ledger). Its total is `TRAIN_J`, each device once.
-- `EVIL_ID`: incomplete (rank 1 never reported its end), its id, name, host and a device's
-  physical name hostile text; both ranks reported the same node package (counted once).
+- `EVIL_ID`: incomplete (rank 1 never reported its end), its id, name (markup, terminal
+  escapes, a script element), host and a device's physical name hostile text; both ranks
+  reported the same node package (counted once).
 Plain module (not conftest) so the CLI, report and dashboard tests share it.
 """
 
@@ -31,6 +32,7 @@ BAD_CLOSE = "[/oops]"
 LINK = "[link=http://evil.example]click[/link]"
 TITLE = "\x1b]0;pwned\x07\x1b[2Jt"  # OSC 0 sets the window title, CSI 2J clears the screen
 TITLE_SHOWN = r"\x1b]0;pwned\x07\x1b[2Jt"
+SCRIPT = "<script>alert(1)</script>"
 
 NODE_A = "boot:aaaaaaaa-1111-2222-3333-444444444444"
 NODE_B = "boot:bbbbbbbb-5555-6666-7777-888888888888"
@@ -186,7 +188,9 @@ def build(ledger: Path) -> JobWorld:
             status=RunStatus.RUNNING,
         ),
     ]
-    evil = aggregate(EVIL_ID, f"{LINK}{TITLE}", 2, evil_ranks, writer, now=now - 20, ended=True, id_source="given")
+    evil = aggregate(
+        EVIL_ID, f"{LINK}{TITLE}{SCRIPT}", 2, evil_ranks, writer, now=now - 20, ended=True, id_source="given"
+    )
     with Ledger(ledger) as store:
         store.write(lambda c: rows.write_job(c, train), timeout_s=5)
         store.write(lambda c: rows.write_job(c, evil), timeout_s=5)

@@ -16,6 +16,7 @@ from greenai.cli.render import band, line, make_console, one_line, text
 from greenai.distributed.aggregate import NodeTotal, node_totals
 from greenai.distributed.breakdown import (
     device_readings,
+    incomplete_reason,
     job_summary,
     job_to_dict,
     once_summary,
@@ -136,7 +137,7 @@ def render_job(console: Console, job: JobRecord, runs_here: set[str]) -> None:
         )
     )
     if job.status == RunStatus.INCOMPLETE:
-        console.print(line(("incomplete: ", "red"), _missing_words(job)))
+        console.print(line(("incomplete: ", "red"), incomplete_reason(job)))
     console.print(
         line(
             ("Energy", "bold"),
@@ -173,20 +174,6 @@ def render_job(console: Console, job: JobRecord, runs_here: set[str]) -> None:
         console.print(line(("Communication", "bold"), " none recorded (no instrument_ddp or communication())"))
     for note in job.notes:
         console.print(line(("note:", "yellow"), " ", one_line(note)))
-
-
-def _missing_words(job: JobRecord) -> str:
-    unfinished = [r.rank for r in job.ranks if not r.final]
-    never = list(unreported_ranks(job))
-    parts = []
-    if unfinished:
-        parts.append(
-            f"rank(s) {', '.join(map(str, unfinished))} did not report the end of their run (died, or did not "
-            "answer in time): the total has their energy up to their last report"
-        )
-    if never:
-        parts.append(f"rank(s) {', '.join(map(str, never))} never reported: nothing of them is in the total")
-    return "; ".join(parts) or "its writer stopped before the job ended: the totals are as of its last write"
 
 
 def _node_table(job: JobRecord, nodes: list[NodeTotal]) -> Table:

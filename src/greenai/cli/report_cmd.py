@@ -1,4 +1,4 @@
-"""`greenai report RUN [RUN ...] | --study ID | --batch ID [-o FILE] [--format ...]`.
+"""`greenai report RUN [RUN ...] | --study ID | --batch ID | --job ID [-o FILE] [--format ...]`.
 
 HTML (the default) is written to a file (`-o`, default greenai-report.html) and its path
 printed; the exports (`--format model-card`, `--format codecarbon-csv`) go to stdout unless
@@ -23,6 +23,9 @@ def report(
     ] = None,
     study: Annotated[str | None, typer.Option("--study", help="An optimization study id (or prefix).")] = None,
     batch: Annotated[str | None, typer.Option("--batch", help="A schedule batch id (or prefix).")] = None,
+    job: Annotated[
+        str | None, typer.Option("--job", metavar="JOB", help="A distributed job id (or prefix): `greenai jobs list`.")
+    ] = None,
     output: Annotated[
         Path | None,
         typer.Option("-o", "--output", help="File to write (HTML default: greenai-report.html; exports: stdout)."),
@@ -42,7 +45,7 @@ def report(
     ] = 0.01,
     ledger: LedgerOpt = None,
 ) -> None:
-    """Write one self-contained HTML report of runs, a study or a batch (or export a run's figures)."""
+    """Write one self-contained HTML report of runs, a study, a batch or a distributed job (or export a run's figures)."""
     from greenai.reports.api import render_report
     from greenai.reports.api import report as write_report
 
@@ -53,6 +56,7 @@ def report(
                 *ids,
                 study=study,
                 batch=batch,
+                job=job,
                 ledger=ledger,
                 format=fmt,
                 training_type=training_type,
@@ -64,6 +68,7 @@ def report(
         *ids,
         study=study,
         batch=batch,
+        job=job,
         output=output,
         ledger=ledger,
         format=fmt,

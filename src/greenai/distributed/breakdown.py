@@ -121,6 +121,22 @@ def unreported_ranks(job: JobRecord) -> tuple[int, ...]:
     return tuple(k for k in range(job.world_size) if k not in seen)
 
 
+def incomplete_reason(job: JobRecord) -> str:
+    """Why an incomplete job is incomplete, in words: ranks that did not report their end, ranks
+    never heard of, or its writer gone before it ended."""
+    unfinished = [r.rank for r in job.ranks if not r.final]
+    never = list(unreported_ranks(job))
+    parts = []
+    if unfinished:
+        parts.append(
+            f"rank(s) {', '.join(map(str, unfinished))} did not report the end of their run (died, or did not "
+            "answer in time): the total has their energy up to their last report"
+        )
+    if never:
+        parts.append(f"rank(s) {', '.join(map(str, never))} never reported: nothing of them is in the total")
+    return "; ".join(parts) or "its writer stopped before the job ended: the totals are as of its last write"
+
+
 def short_node(node: str) -> str:
     """A node id short enough for a table: `boot:` and the boot id's first 8 characters, or
     `host:NAME` as it is."""

@@ -5,6 +5,7 @@
     greenai.report("3fa2c1", "9b01de", output="cmp.html")  # id prefixes, as `greenai runs show` takes
     greenai.report(study="5e1f", output="study.html")
     greenai.report(batch="a1b2c3", output="batch.html")
+    greenai.report(job="4f3c", output="job.html")            # a distributed job and its ranks' runs
     greenai.report("3fa2c1", format="model-card", output="co2.yaml")
 
 `render_report` returns the text instead of writing it (the CLI prints exports to stdout).
@@ -41,9 +42,11 @@ def report(
     format: str = "html",
     training_type: str | None = None,
     max_quality_drop: float = 0.01,
+    job: str | None = None,
 ) -> Path:
     """Write a report of `runs` (ids, unique id prefixes or `RunResult`s; one run: its report,
-    several: a comparison and each run's report), or of a `study` or a `batch`, and return
+    several: a comparison and each run's report), or of a `study`, a `batch` or a distributed
+    `job` (its total per node, per rank and per device, then its ranks' runs), and return
     the file's path. `format` is "html" (default), "model-card" (one run) or "codecarbon-csv"."""
     text = render_report(
         *runs,
@@ -53,6 +56,7 @@ def report(
         format=format,
         training_type=training_type,
         max_quality_drop=max_quality_drop,
+        job=job,
     )
     path = Path(output if output is not None else DEFAULT_OUTPUT[format]).expanduser()
     try:
@@ -71,14 +75,15 @@ def render_report(
     format: str = "html",
     training_type: str | None = None,
     max_quality_drop: float = 0.01,
+    job: str | None = None,
 ) -> str:
     """The report's (or export's) text; see `report`."""
     ids, ledger_path = _run_ids(runs, ledger)
     if format not in FORMATS:
         raise GreenAIError(f"unknown report format {format!r}; use one of {', '.join(FORMATS)}")
-    chosen = sum(bool(x) for x in (ids, study, batch))
+    chosen = sum(bool(x) for x in (ids, study, batch, job))
     if chosen != 1:
-        raise GreenAIError("name runs, or one --study, or one --batch (exactly one of them)")
+        raise GreenAIError("name runs, or one --study, one --batch or one --job (exactly one of them)")
     if format != "html" and not ids:
         raise GreenAIError(f"the {format} export is of runs: name the runs to export")
     if format == "model-card" and len(ids) != 1:
@@ -92,6 +97,8 @@ def render_report(
             return _study_report(store, study, max_quality_drop)
         if batch:
             return _batch_report(store, batch)
+        if job:
+            return _job_report(store, job)
         return _runs_report(store, ids)
 
 
@@ -262,6 +269,34 @@ def _batch_report(store: Ledger, batch: str) -> str:
         runs=[],
         comparison=None,
         charts={"batch": c.to_div(c.batch_chart(bv), "batch")},
+        ledger=str(store.path),
+        forecast_rows=forecast_rows,
+        utc=utc,
+    )
+
+
+def _job_report(store: Ledger, job_id: str) -> str:
+    """A distributed job (reports/job.py), then a section for each of its ranks' runs this ledger holds."""
+    from greenai.reports import charts as c
+    from greenai.reports.html import render
+    from greenai.reports.job import job_chart, job_view, read_job
+    from greenai.reports.multi import utc
+
+    jv = job_view(store, read_job(store, job_id))
+    views = _run_views(store, jv.run_ids)
+    charts = _run_charts(views)
+    if jv.ranks:
+        charts["job-ranks"] = c.to_div(job_chart(jv), "job-ranks")
+    j = jv.job
+    return render(
+        "report.html.j2",
+        kind="job",
+        title=f"greenai distributed job: {j.name}",
+        subtitle=f"job {j.job_id} · {j.status} · {j.world_size} ranks on {len(jv.nodes)} node(s) · {utc(j.started_at)}",
+        job=jv,
+        runs=views,
+        comparison=None,
+        charts=charts,
         ledger=str(store.path),
         forecast_rows=forecast_rows,
         utc=utc,
