@@ -160,7 +160,10 @@ class GreenAICallback(pl.Callback):
         run, phases = self.run, self._phases
         if run is None or phases is None:
             return
-        n = batch_size_of(batch)
+        if type(batch) in (list, tuple) and batch and hasattr(batch[0], "shape") and len(batch[0].shape):
+            n = batch[0].shape[0]  # the usual (inputs, targets): no search
+        else:
+            n = batch_size_of(batch)
         if n:
             run.count("samples", n)  # inside the train phase: not a safe point
             self._samples += n
@@ -174,7 +177,8 @@ class GreenAICallback(pl.Callback):
         except BudgetExceeded as e:
             breach = e.breach
         self._last_step = step
-        self._after_safe_point(trainer, breach)
+        if breach is not None or trainer.world_size > 1:
+            self._after_safe_point(trainer, breach)
         every = self.log_every_n_steps or getattr(trainer, "log_every_n_steps", 0) or 50
         if step - self._last_logged_step >= every:
             self._last_logged_step = step
