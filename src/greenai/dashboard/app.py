@@ -2,7 +2,8 @@
 
 Pages: `/` the run list (search, filters, sorting, paging), `/runs/{id}` a run (live while it
 runs), `/compare?run=A&run=B` runs side by side, `/studies` and `/studies/{id}` optimization
-studies, `/batches` and `/batches/{id}` schedule batches. JSON: `/api/runs` (the same
+studies, `/batches` and `/batches/{id}` schedule batches, `/jobs` and `/jobs/{id}` distributed
+jobs (per node, per rank, which rank read each device). JSON: `/api/runs` (the same
 filters), `/api/runs/{id}`, `/api/runs/{id}/live?cursor=N` (samples written since the page
 was read) and `/api/runs/{id}/charts`. Static: `/static/plotly-VERSION.min.js` (from the
 installed plotly package), `/static/dashboard.js`, `/static/dashboard.css`.
@@ -353,7 +354,31 @@ def create_app(
             bv, charts = builder.batch(store, batch_id)
         return page(request, "batch.html.j2", title=f"Batch {bv.batch_id}", batch=bv, charts=charts, utc=utc_text)
 
+    @app.get("/jobs", response_class=HTMLResponse)
+    def job_list(request: Request) -> Response:
+        from greenai.ledger.distributed import list_jobs
+
+        with pool.ledger() as store:
+            jobs = store.transaction(lambda conn: list_jobs(conn, 500), write=False)
+        return page(request, "jobs.html.j2", title="Distributed jobs", jobs=jobs, utc=utc_text)
+
+    @app.get("/jobs/{job_id:path}", response_class=HTMLResponse)
+    def job(request: Request, job_id: str) -> Response:
+        from greenai.reports.job import job_chart
+
+        with pool.ledger() as store:
+            jv = _job_view(store, job_id)
+        charts = {"job-ranks": p.figure_json(job_chart(jv))} if jv.ranks else {}
+        return page(request, "job.html.j2", title=f"Job {jv.job.name}", job=jv, charts=charts, utc=utc_text)
+
     # -- JSON ------------------------------------------------------------------------------
+
+    @app.get("/api/jobs/{job_id:path}")
+    def api_job(job_id: str) -> Response:
+        from greenai.distributed.breakdown import job_to_dict
+
+        with pool.ledger() as store:
+            return _json(job_to_dict(_job_view(store, job_id).job))
 
     @app.get("/api/runs")
     def api_runs(request: Request) -> Response:
@@ -442,6 +467,22 @@ def p_default_order(key: str) -> str:
     from greenai.dashboard.query import DEFAULT_ORDER
 
     return DEFAULT_ORDER.get(key, "asc")
+
+
+def _job_view(store: Ledger, prefix: str) -> Any:
+    """The view of the job with this id or unique prefix (NotFound, Ambiguous)."""
+    from urllib.parse import quote
+
+    from greenai.reports.job import job_view, matching_jobs, read_job
+
+    matches = matching_jobs(store, prefix)
+    if not matches:
+        raise p.NotFound(f"no distributed job matches {prefix!r}")
+    if len(matches) > 1:
+        raise p.Ambiguous(
+            f"job id {prefix!r} matches several jobs", [(m, f"/jobs/{quote(m, safe='')}") for m in matches]
+        )
+    return job_view(store, read_job(store, matches[0]))
 
 
 def _forecast_rows(view: Any) -> list[Any]:
