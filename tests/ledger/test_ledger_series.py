@@ -65,8 +65,10 @@ def test_a_short_run_is_reduced_in_sql_exactly_as_minmax_does(ledger: Ledger) ->
     from greenai.reports.downsample import minmax
 
     rng = np.random.default_rng(7)
-    n = 9_000  # 900 s at 10 Hz: shorter than 1,000 one-second buckets, read from the samples
-    t = T0 + 2 + 0.1 * np.arange(n)
+    # 360 s at 33 Hz: more rows than 4 a bucket, too short for 500 one-second buckets: aggregated
+    # from the samples
+    n = 12_000
+    t = T0 + 2 + 0.03 * np.arange(n)
     gpu, cpu = 100 + 50 * rng.random(n), 20 + 5 * rng.random(n)
     gpu[4_321], cpu[17] = 900.0, 0.5
     samples = sorted(rows_of(t, gpu) + rows_of(t, cpu, "cpu:0"), key=lambda s: s.t)

@@ -16,10 +16,11 @@ Where the aggregates come from:
   takes the coarsest width that still gives `buckets` buckets over the run and merges groups of
   k neighbouring ones (k <= 10 below 1000 s buckets): its cost follows `buckets`, not the run's
   length (about 10 x `buckets` rows per device at most, for runs up to 11.6 days).
-- **the samples table**, aggregated with GROUP BY (one pass per aggregate): for a run shorter than
-  `buckets` seconds (at the default 10 Hz, at most 10 rows per bucket and device), for the rows
-  written after a cursor (a live page's poll), and for runs the overview does not cover whole
-  (`runs.overview` = 0: begun before v9) or a ledger read read-only at an older schema.
+- **the samples table**: read as they are when no device has more than 4 x `buckets` rows (the
+  overview counts them); aggregated with GROUP BY (one pass per aggregate) for a run shorter than
+  `buckets` / 2 seconds with more rows than that, for the rows written after a cursor (a live
+  page's poll), and for runs the overview does not cover whole (`runs.overview` = 0: begun
+  before v9) or a ledger read read-only at an older schema.
 
 Buckets over the samples are `min(B - 1, floor((t - t0) x B / span))` with t0 and span the read's
 first sample time and time span (all devices), the rule `reports.downsample.minmax` follows; over
@@ -123,7 +124,12 @@ def read_series(
     if not (math.isfinite(t0) and math.isfinite(t1)):
         return SampleSeries(run_id, (), (), 0, cursor, math.nan, "samples")
     span = max(t1 - t0, 0.0)
-    width = _overview_width(cur, run_id, span, buckets) if after is None else None
+    width: int | None = None
+    counts: dict[str, int] | None = None
+    if after is None and _covered(cur, run_id):
+        counts = _overview_counts(cur, run_id)
+        if any(n > POINTS_PER_BUCKET * buckets for n in counts.values()):
+            width = _overview_width(span, buckets)
     if width is not None:
         k = max(1, math.ceil(span / (buckets * width)))
         points = _from_overview(cur, run_id, width, k)
@@ -133,7 +139,7 @@ def read_series(
         where, params = ("run_id = ?", [run_id]) if after is None else ("rowid > ? AND +run_id = ?", [after, run_id])
         key = f"min({buckets - 1}, CAST((t - ?) * ? AS INTEGER))"
         scale = buckets / span if span > 0 else 0.0
-        points = _from_samples(cur, where, params, key, [t0, scale], buckets)
+        points = _from_samples(cur, where, params, key, [t0, scale], buckets, counts)
         tallies = _phases_from_samples(cur, where, params, key, [t0, scale]) if phases else []
         source = "samples"
     devices = _devices(cur, run_id, points)
@@ -153,17 +159,31 @@ def read_series(
 # -- the overview ------------------------------------------------------------------------------
 
 
-def _overview_width(cur: sqlite3.Cursor, run_id: str, span: float, buckets: int) -> int | None:
-    """The coarsest overview width giving `buckets` buckets over `span`, if the overview covers
-    the run whole (it was begun at schema v9 or later); None: read the samples."""
+def _covered(cur: sqlite3.Cursor, run_id: str) -> bool:
+    """Whether the overview holds every sample of the run (it was begun at schema v9 or later)."""
+    if cur.execute("SELECT 1 FROM pragma_table_info('runs') WHERE name = 'overview'").fetchone() is None:
+        return False  # a ledger read read-only at a schema before v9
+    found = cur.execute("SELECT overview FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+    return found is not None and found[0] == 1
+
+
+def _overview_counts(cur: sqlite3.Cursor, run_id: str) -> dict[str, int]:
+    """Sample rows per device, from the overview's widest buckets (a few rows)."""
+    widest = OVERVIEW_WIDTHS_S[0]
+    rows = cur.execute(
+        "SELECT device, sum(n) FROM sample_overview WHERE run_id = ? AND width_s = ? GROUP BY device", (run_id, widest)
+    )
+    return {device: int(n) for device, n in rows}
+
+
+def _overview_width(span: float, buckets: int) -> int | None:
+    """The coarsest overview width giving `buckets` buckets over `span`; the finest when it gives
+    at least half of them (a run of 500 to 1,000 s at 1,000 buckets); None: read the samples."""
     fits = [w for w in OVERVIEW_WIDTHS_S if w * buckets <= span]
-    if not fits:
-        return None
-    found = cur.execute("SELECT 1 FROM pragma_table_info('runs') WHERE name = 'overview'").fetchone()
-    if found is None:  # a ledger read read-only at a schema before v9
-        return None
-    covered = cur.execute("SELECT overview FROM runs WHERE run_id = ?", (run_id,)).fetchone()
-    return fits[0] if covered is not None and covered[0] == 1 else None
+    if fits:
+        return fits[0]
+    finest = OVERVIEW_WIDTHS_S[-1]
+    return finest if 2 * finest * math.floor(span / finest) >= buckets else None
 
 
 def _from_overview(cur: sqlite3.Cursor, run_id: str, width: int, k: int) -> dict[str, _Points]:
@@ -174,7 +194,8 @@ def _from_overview(cur: sqlite3.Cursor, run_id: str, width: int, k: int) -> dict
     )
     out: dict[str, _Points] = {}
     group: list = []  # [device, group, rows, first, lowest, highest, last]; each point (t, w, j)
-    for device, bucket, n, ft, fw, fj, lt, lw, lj, mint, minw, minj, maxt, maxw, maxj in rows:
+    for name, bucket, n, ft, fw, fj, lt, lw, lj, mint, minw, minj, maxt, maxw, maxj in rows:
+        device = _text(name)
         g = bucket // k
         low = (mint, minw, minj) if _is_number(minw) else None
         high = (maxt, maxw, maxj) if _is_number(maxw) else None
@@ -195,14 +216,21 @@ def _from_overview(cur: sqlite3.Cursor, run_id: str, width: int, k: int) -> dict
 
 
 def _add_group(out: dict[str, _Points], group: list) -> None:
+    """A group's points in time order (the first and last bound the lowest and highest), each once."""
     device, _, n, first, low, high, last = group
-    points = out.setdefault(_text(device), _Points())
+    points = out.get(device)
+    if points is None:
+        points = out[device] = _Points()
     points.rows += n
-    seen: set[float] = set()
-    for t, w, j in sorted((p for p in (first, low, high, last) if p is not None), key=lambda p: _number(p[0])):
-        if t not in seen:
-            seen.add(t)
+    if low is None or high is None:
+        middle = [p for p in (low, high) if p is not None]
+    else:
+        middle = [low, high] if low[0] <= high[0] else [high, low]
+    previous = None
+    for t, w, j in (first, *middle, last):
+        if t != previous:
             points.add(t, w, j, count=False)
+            previous = t
 
 
 def _phases_from_overview(cur: sqlite3.Cursor, run_id: str, width: int, k: int) -> list[tuple]:
@@ -229,12 +257,27 @@ def _phases_from_overview(cur: sqlite3.Cursor, run_id: str, width: int, k: int) 
 
 
 def _from_samples(
-    cur: sqlite3.Cursor, where: str, params: list, key: str, key_params: list, buckets: int
+    cur: sqlite3.Cursor,
+    where: str,
+    params: list,
+    key: str,
+    key_params: list,
+    buckets: int,
+    counts: dict[str, int] | None = None,
 ) -> dict[str, _Points]:
     """Each device's points, aggregated by SQLite over the sample rows `where` selects: per
     device and bucket the row count and first sample, then (for devices with more than
     4 x `buckets` rows) the last, lowest and highest, each one GROUP BY pass whose bare
-    columns come from the row holding the aggregate (https://sqlite.org/lang_select.html#bareagg)."""
+    columns come from the row holding the aggregate (https://sqlite.org/lang_select.html#bareagg).
+    `counts` (rows per device, known from the overview): when none has more than 4 x `buckets`,
+    its rows are read as they are, with no pass to count them."""
+    if counts is not None and all(n <= POINTS_PER_BUCKET * buckets for n in counts.values()):
+        out: dict[str, _Points] = {}
+        for device, t, w, j in cur.execute(
+            f"SELECT device, t, power_w, energy_j FROM samples WHERE {where} ORDER BY t, rowid", params
+        ):
+            out.setdefault(_text(device), _Points()).add(t, w, j)
+        return out
 
     def per_bucket(aggregate: str, columns: str = "rowid, t, power_w, energy_j") -> list[tuple]:
         return cur.execute(
@@ -246,7 +289,7 @@ def _from_samples(
     totals: dict[str, int] = {}
     for device, _, n, *_ in firsts:
         totals[device] = totals.get(device, 0) + n
-    out: dict[str, _Points] = {}
+    out = {}
     few = sorted(d for d, n in totals.items() if n <= POINTS_PER_BUCKET * buckets)
     if few:
         marks = ",".join("?" * len(few))
