@@ -47,16 +47,16 @@ def figure_json(fig: Any, plain: bool = False) -> str:
     `>` and `&` only occur inside JSON strings, where their \\u escapes mean the same.
     `plain`: series as JSON arrays, not base64-packed typed arrays (a live page extends them,
     which plotly.js cannot do to packed ones)."""
-    if plain:
-        import plotly.io as pio
+    import plotly.io as pio
 
-        figure = fig.to_dict()
+    from greenai.reports.charts import figure_dict
+
+    figure = figure_dict(fig)
+    if plain:
         for trace in figure.get("data", ()):
             for key in ("x", "y"):
                 trace[key] = _plain(trace.get(key))
-        text: str = pio.to_json(figure, validate=False)
-    else:
-        text = fig.to_json()
+    text: str = pio.to_json(figure, validate=False)
     return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
 
 
