@@ -28,6 +28,7 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ from greenai.distributed.aggregate import Writer, aggregate
 from greenai.distributed.channel import JobChannel
 from greenai.distributed.spec import AGGREGATION_TIMEOUT_S, Join
 from greenai.errors import RayUnavailableError
-from greenai.ledger.distributed import JobRecord, write_job
+from greenai.ledger.distributed import JobRecord, RankReport, write_job
 from greenai.ledger.store import Ledger, default_ledger_path
 
 CALL_TIMEOUT_S = 5.0
@@ -143,18 +144,8 @@ class RayJob:
         """Wait for the workers' final totals (`aggregation_timeout_s` at most), write the job
         to the driver's ledger, and return it."""
         wait_s = self.aggregation_timeout_s if timeout_s is None else timeout_s
-        channel = JobChannel(self._kv, self.job_id)
-        reports = channel.wait_final(self.world_size, wait_s)
-        job = aggregate(
-            self.job_id,
-            self.name,
-            self.world_size,
-            reports,
-            self._writer,
-            now=time.time(),
-            ended=True,
-            id_source="ray driver",
-        )
+        reports = JobChannel(self._kv, self.job_id).wait_final(self.world_size, wait_s)
+        job = self._aggregate(reports, ended=True)
         self._write(job)
         self.record = job
         with_ray = _ray()
@@ -165,7 +156,10 @@ class RayJob:
         return job
 
     def _add_up(self, *, ended: bool) -> JobRecord:
-        reports = JobChannel(self._kv, self.job_id).reports(self.world_size)
+        return self._aggregate(JobChannel(self._kv, self.job_id).reports(self.world_size), ended=ended)
+
+    def _aggregate(self, reports: Sequence[RankReport], *, ended: bool) -> JobRecord:
+        """The job out of the reports the workers published, as of now."""
         return aggregate(
             self.job_id,
             self.name,
