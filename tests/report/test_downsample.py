@@ -46,3 +46,13 @@ def test_lttb_picks_one_point_per_bucket_and_keeps_the_ends():
     assert np.all(np.diff(td) > 0)
     assert yd.max() > 5.5  # the step up is kept
     assert len(lttb(t[:100], y[:100], 300)[0]) == 100
+
+
+def test_points_at_one_time_are_reduced_whatever_nans_they_hold():
+    t = np.full(10, 5.0)
+    td, yd = minmax(t, np.full(10, np.nan), 2)  # all NaN: nanargmin would raise
+    assert len(td) == 2 and np.isnan(yd).all()
+    y = np.full(10, np.nan)
+    y[3], y[6] = 7.0, -1.0
+    td, yd = minmax(t, y, 2)
+    assert len(td) == 4 and yd[1] == 7.0 and yd[2] == -1.0 and np.isnan(yd[0]) and np.isnan(yd[-1])

@@ -44,9 +44,10 @@ def minmax(t: Array, y: Array, buckets: int) -> tuple[Array, Array]:
     if n <= 4 * buckets:
         return t, y
     span = t[-1] - t[0]
-    if span <= 0:
-        index = np.array([0, int(np.nanargmin(y)), int(np.nanargmax(y)), n - 1])
-        index = np.unique(index)
+    if span <= 0:  # one bucket: NaN is never its lowest or highest (an all-NaN one keeps its ends)
+        low = int(np.argmin(np.where(np.isnan(y), np.inf, y)))
+        high = int(np.argmax(np.where(np.isnan(y), -np.inf, y)))
+        index = np.unique(np.array([0, low, high, n - 1]))
         return t[index], y[index]
     # bucket of each point: floor((t - t0) x buckets / span), the last one closed (the ledger's
     # SQL reads, greenai/ledger/series.py, compute the same doubles the same way)
