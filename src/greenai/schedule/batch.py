@@ -220,15 +220,7 @@ class _BatchRunner:
             for submitted, job in unfinished:
                 self._record(
                     submitted,
-                    JobOutcome(
-                        job.job_id,
-                        JobStatus.FAILED,
-                        None,
-                        None,
-                        "",
-                        None,
-                        error="batch interrupted before the job finished",
-                    ),
+                    JobOutcome.failed(job.job_id, "batch interrupted before the job finished"),
                 )
             raise
 
@@ -362,7 +354,7 @@ class _BatchRunner:
 
     def _fail_all(self, waiting: list[Job], error: str) -> None:
         for job in waiting:
-            self._record(None, JobOutcome(job.job_id, JobStatus.FAILED, None, None, "", None, error=error))
+            self._record(None, JobOutcome.failed(job.job_id, error))
         waiting.clear()
 
     def _vanished(self, node: str) -> bool:
@@ -395,7 +387,7 @@ class _BatchRunner:
                 if self.on_event is not None:
                     self.on_event(f"node {node!r} is gone ({error}); no more jobs go there")
                 return None
-            self._record(submitted, JobOutcome(job.job_id, JobStatus.FAILED, None, None, "", None, error=error))
+            self._record(submitted, JobOutcome.failed(job.job_id, error))
             return None
         if node is not None:
             self._placed[job.job_id] = node

@@ -138,6 +138,11 @@ class JobOutcome:
     def ok(self) -> bool:
         return self.status == RunStatus.COMPLETED
 
+    @classmethod
+    def failed(cls, job_id: str, error: str, node: str = "") -> JobOutcome:
+        """A job that failed before any run of it was tracked: no energy, no duration."""
+        return cls(job_id, RunStatus.FAILED, None, None, "", None, error=error, node=node)
+
 
 @dataclass(frozen=True)
 class JobHandle:
@@ -209,7 +214,7 @@ def run_job_tracked(
     all_tags = {"job_id": job.job_id, **tags}
     name = job.name or job.job_id
     if job.command is None and job.callable_path is None:
-        return TrackedJob(_failed(job, node, "the job has neither a command nor a callable"), None)
+        return TrackedJob(JobOutcome.failed(job.job_id, "the job has neither a command nor a callable", node), None)
     if job.callable_path is not None and callable_in_process:
         return _run_in_process(job, name, all_tags, config, node, store)
     return _run_subprocess(job, name, all_tags, config, node, store, log_dir, control or JobControl())
@@ -219,7 +224,7 @@ def _run_in_process(job: Job, name: str, tags: Mapping[str, str], config: Config
     try:
         tracker = Tracker(name, tags=dict(tags), config=config, store=store, handle_signals=False).start()
     except Exception as e:
-        return TrackedJob(_failed(job, node, f"could not start tracking: {e}"), None)
+        return TrackedJob(JobOutcome.failed(job.job_id, f"could not start tracking: {e}", node), None)
     started = time.time()
     status, error, value = RunStatus.COMPLETED, "", None
     try:
@@ -248,7 +253,7 @@ def _run_subprocess(
     if job.command is not None:
         missing = missing_program(job.command[0])
         if missing:
-            return TrackedJob(_failed(job, node, missing), None)
+            return TrackedJob(JobOutcome.failed(job.job_id, missing, node), None)
     with tempfile.TemporaryDirectory(prefix="greenai-job-") as scratch:
         value_file = Path(scratch) / "value.json"
         gate_read, gate_write = os.pipe()
@@ -262,11 +267,11 @@ def _run_subprocess(
                     kwargs_json = json.dumps(job.kwargs)
                 except (TypeError, ValueError) as e:
                     return TrackedJob(
-                        _failed(
-                            job,
-                            node,
+                        JobOutcome.failed(
+                            job.job_id,
                             f"kwargs are not JSON-serialisable ({e}); a "
                             "callable job runs in a subprocess that gets them as JSON",
+                            node,
                         ),
                         None,
                     )
@@ -300,7 +305,7 @@ def _run_subprocess(
                     os.close(gate_write)  # the child reads EOF and exits without running the job
                     gate_write = -1
                     proc.wait()
-                    return TrackedJob(_failed(job, node, f"could not start tracking: {e}"), None)
+                    return TrackedJob(JobOutcome.failed(job.job_id, f"could not start tracking: {e}", node), None)
                 control.attach(proc.pid, tracker)  # at the gate: a pause or an end applies now
                 os.write(gate_write, b"g")
                 os.close(gate_write)
@@ -407,19 +412,6 @@ def _outcome(job: Job, result: RunResult, node: str, started: float, error: str,
         carbon_g=s.carbon_g,
         rel_uncertainty=s.rel_uncertainty,
         value=value,
-    )
-
-
-def _failed(job: Job, node: str, error: str) -> JobOutcome:
-    return JobOutcome(
-        job_id=job.job_id,
-        status=RunStatus.FAILED,
-        run_id=None,
-        energy_j=None,
-        provenance="",
-        duration_s=None,
-        error=error,
-        node=node,
     )
 
 

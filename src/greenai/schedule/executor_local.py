@@ -149,15 +149,8 @@ class LocalExecutor:
             try:
                 outcome = future.result()
             except Exception as e:  # a bug in the tracking path: the job still gets a record
-                outcome = JobOutcome(
-                    handle.job.job_id,
-                    "failed",
-                    None,
-                    None,
-                    "",
-                    None,
-                    error=f"internal error: {type(e).__name__}: {e}",
-                    node=self._host,
+                outcome = JobOutcome.failed(
+                    handle.job.job_id, f"internal error: {type(e).__name__}: {e}", node=self._host
                 )
             finished.append((handle, outcome))
             self._controls.pop(future, None)

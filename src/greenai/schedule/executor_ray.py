@@ -216,15 +216,7 @@ class RayExecutor:
         try:
             report: TaskReport = self._ray.get(ref)
         except Exception as e:  # the task itself died: worker crash, out of memory, no greenai there
-            return JobOutcome(
-                handle.job.job_id,
-                "failed",
-                None,
-                None,
-                "",
-                None,
-                error=f"Ray task failed: {type(e).__name__}: {_first_line(e)}",
-            )
+            return JobOutcome.failed(handle.job.job_id, f"Ray task failed: {type(e).__name__}: {_first_line(e)}")
         if report.run is not None:
             try:
                 record_shipped_run(ledger_path, report.run)
