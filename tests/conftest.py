@@ -23,19 +23,20 @@ def isolated_env(tmp_path, monkeypatch):
 QUIET_PROC_STAT = "cpu  1000 0 500 100000 0 0 0 0 0 0\n"
 
 
-@pytest.fixture(autouse=True)
-def quiet_machine(tmp_path_factory, monkeypatch):
+@pytest.fixture(autouse=True, scope="session")
+def quiet_machine(tmp_path_factory):
     """The machine as greenai's co-load reader sees it in tests: a /proc/stat whose counters
     never move, so no other process seems busy and no run is `disturbed` by whatever else runs
-    on this machine (a shared VM: other work would make every figure here depend on it). Tests
-    of co-load itself ask for `real_machine`; commands run as subprocesses read the real one."""
+    on this machine (a shared VM: other work would make every figure here depend on it). For
+    the whole session, module-scoped fixtures included; tests of co-load itself ask for
+    `real_machine`; commands run as subprocesses read the real one."""
     from greenai.hardware import coload
 
     path = tmp_path_factory.getbasetemp() / "quiet-proc-stat"
-    if not path.exists():
-        path.write_text(QUIET_PROC_STAT)
-    monkeypatch.setattr(coload, "PROC_STAT", path)
+    path.write_text(QUIET_PROC_STAT)
+    real, coload.PROC_STAT = coload.PROC_STAT, path
     yield
+    coload.PROC_STAT = real
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ forecast widening (or withholding itself) while the run is disturbed."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +23,7 @@ from greenai.hardware.coload import (
 from greenai.ledger.store import Ledger
 from greenai.meters.base import DeviceKind, Provenance
 from greenai.meters.simulated import SimulatedMeter
+from greenai.testing.fake_machine import FakeMachine
 from greenai.tracking.forecast import NotYet, Plan, make_forecast
 from greenai.tracking.progress import ProgressSeries, TracePoint
 from greenai.tracking.tracker import Tracker
@@ -69,36 +69,6 @@ def test_a_summary_is_time_weighted_and_flags_a_tenth_of_the_time_over_the_thres
 
 
 # -- a fake machine -------------------------------------------------------------------------
-
-
-class FakeMachine:
-    """A /proc/stat whose busy time grows as if other processes kept `cores` CPUs busy, on top
-    of this process's own CPU time (which the machine's counters include)."""
-
-    def __init__(self, path: Path, cores: float) -> None:
-        self.path, self.cores = path, cores
-        self._t0 = time.perf_counter()
-        self._stop = threading.Event()
-        self._write()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-
-    def _write(self) -> None:
-        busy_s = 1000.0 + self.cores * (time.perf_counter() - self._t0) + time.process_time()
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(f"cpu  {round(busy_s * CLK_TCK)} 0 0 100000 0 0 0 0 0 0\n")
-        tmp.replace(self.path)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(0.01):
-            self._write()
-
-    def __enter__(self) -> FakeMachine:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from greenai.cli.options import (
     IntensityOpt,
@@ -140,6 +141,8 @@ def demo(
         )
         render_study(console, study[0])
         console.print(before_after_table(study[0]))
+        if study[0].caveat:  # the demo's comparison, too, says when a busy machine made it
+            console.print(line(("note:", "yellow"), f" before and after: {study[0].caveat}"))
         if study[1] is not None:
             console.print(line("Optimized model: ", (one_line(study[1]), "bold")))
         console.print(line("Energy-accuracy plot: ", (one_line(study[2]), "bold")))
@@ -190,8 +193,8 @@ def _optimize(
 def before_after_table(study: Study) -> Table:
     """Baseline and recommendation side by side."""
     table = Table(title="Before and after", title_justify="left")
-    for col in ("", "model", "energy/sample", "provenance", study.quality_name, "size", "nonzero params"):
-        table.add_column(col, justify="left" if col in ("", "model", "provenance") else "right")
+    for col in ("", "model", "energy/sample", "provenance", study.quality_name, "size", "nonzero params", "machine"):
+        table.add_column(col, justify="left" if col in ("", "model", "provenance", "machine") else "right")
     rows = [("before", study.baseline)]
     if study.recommended is not None:
         rows.append(("after", study.recommended))
@@ -206,5 +209,15 @@ def before_after_table(study: Study) -> Table:
             f"{o.quality:.4f}",
             f"{o.size_bytes / 1024:.0f} KiB" if o.size_bytes else "?",
             f"{o.nonzero_parameters:,}" if o.nonzero_parameters is not None else "?",
+            _machine(m.disturbed, m.coload_cores),
         )
     return table
+
+
+def _machine(disturbed: bool, cores: float | None) -> Text:
+    """How busy the machine was while a model was measured, in words."""
+    if cores is None:
+        return text("co-load unknown", "dim")
+    if disturbed:
+        return text(f"busy: {cores:.2f} CPUs used by others", "yellow")
+    return text(f"quiet ({cores:.2f} CPUs used by others)")

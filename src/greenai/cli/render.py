@@ -26,6 +26,7 @@ from rich.text import Text
 
 from greenai.errors import GreenAIError
 from greenai.hardware.coload import CoLoadSummary
+from greenai.ledger.export import coload_to_dict
 from greenai.ledger.records import RunSnapshot
 from greenai.tracking.phases import SEPARATOR, inclusive_totals
 from greenai.units import format_energy
@@ -252,7 +253,7 @@ def render_study(console: Console, study: Study) -> None:
             _energy(m.energy_per_sample_j),
             f"{100 * m.rel_uncertainty:.0f}%",
             f"{100 * m.rel_spread:.0f}%",
-            "baseline" if o is study.baseline else energy_ratio_text(ratio),
+            _vs_baseline(study, o, ratio),
             quality,
             f"{o.size_bytes / 1024:.0f} KiB" if o.size_bytes else "?",
             f"{o.nonzero_parameters:,}" if o.nonzero_parameters is not None else "?",
@@ -265,6 +266,8 @@ def render_study(console: Console, study: Study) -> None:
             if note.plain not in shown:
                 shown.add(note.plain)
                 console.print(line("  ", (f"{one_line(o.name)}:", "dim"), " ", note))
+    if study.coload is not None:
+        console.print(line(("During the study:", "dim"), " ", coload_line(study.coload)))
     console.print(
         text(
             f"◆ Pareto front. Quality bound {study.bound:.4g}. ± combines the meter's band and "
@@ -276,6 +279,18 @@ def render_study(console: Console, study: Study) -> None:
     rec = study.recommended
     if rec is None:
         console.print(text("No candidate meets the quality bound.", "yellow"))
+    elif study.caveat:  # measured on a busy machine: the figures, and the word, are provisional
+        ratio = study.energy_ratio(rec.name) or 0
+        console.print(
+            line(
+                "Recommendation: ",
+                ("keep the baseline" if rec is study.baseline else one_line(rec.name), "bold"),
+                "" if rec is study.baseline else f" — {energy_ratio_text(ratio)} energy per sample",
+                " (",
+                (f"provisional: {study.caveat}", "yellow"),
+                f"), {study.quality_name} {rec.quality:.4f} vs {study.baseline.quality:.4f}.",
+            )
+        )
     elif rec is study.baseline:
         console.print("Recommendation: keep the baseline; no candidate within the bound used less energy.")
     else:
@@ -296,6 +311,15 @@ def render_study(console: Console, study: Study) -> None:
         )
 
 
+def _vs_baseline(study: Study, o: Outcome, ratio: float | None) -> Text:
+    """The ratio to the baseline in words, and beside it whether a busy machine moved it."""
+    if o is study.baseline:
+        words, busy = "baseline", o.measurement is not None and o.measurement.disturbed
+    else:
+        words, busy = energy_ratio_text(ratio), study.disturbed(o.name)
+    return line(words, (" (busy machine)", "yellow")) if busy else line(words)
+
+
 def study_to_dict(study: Study) -> dict[str, Any]:
     """The study as JSON-ready data (one entry per candidate, skipped and failed included)."""
 
@@ -312,6 +336,10 @@ def study_to_dict(study: Study) -> dict[str, Any]:
             "rel_uncertainty": m.rel_uncertainty if m else None,
             "provenance": m.provenance.value if m else None,
             "energy_ratio_vs_baseline": study.energy_ratio(o.name) if m else None,
+            "coload_cores": m.coload_cores if m else None,
+            "disturbed_repeats": m.disturbed_repeats if m else None,
+            "disturbed": m.disturbed if m else None,
+            "ratio_disturbed": study.disturbed(o.name) if m else None,
             "size_bytes": o.size_bytes,
             "parameters": o.parameters,
             "nonzero_parameters": o.nonzero_parameters,
@@ -326,6 +354,8 @@ def study_to_dict(study: Study) -> dict[str, Any]:
         "quality_bound": study.bound,
         "recommended": study.recommended.name if study.recommended else None,
         "greener": study.greener,
+        "caveat": study.caveat or None,  # set when the recommendation rests on a busy machine's figures
+        "coload": coload_to_dict(study.coload),
         "candidates": [outcome(o) for o in study.outcomes],
     }
 

@@ -16,6 +16,16 @@ Per candidate:
 
 A candidate whose model raises while measured (warm-up or any round) is dropped from the
 remaining rounds and reported in the failures; the others are measured as usual.
+
+A busy machine (hardware/coload.py): each repeat's co-load is read from the tracker (the CPUs
+other processes and the hypervisor kept busy while it ran, from the sampler's readings: nothing
+more is read on this thread). A repeat at or above the run's threshold (`coload_threshold_cores`)
+is disturbed, and a round with a disturbed repeat is measured again, after waiting (at most
+QUIET_WAIT_S) for the machine to quieten: at most as many extra rounds as were planned. A
+candidate's figures then come from its quiet repeats when at least half of the planned rounds
+(rounded up) were quiet for it; otherwise from all its repeats, and the measurement is marked
+`disturbed` with its co-load, for the study to say so. (The mean power is its phase's over all
+repeats; the time per sample, which a busy machine moves most, is the quiet repeats' median.)
 """
 
 from __future__ import annotations
@@ -31,6 +41,7 @@ from dataclasses import dataclass
 import torch
 
 from greenai.errors import ConfigError, UnknownPhaseError
+from greenai.hardware.coload import wait_for_quiet
 from greenai.meters.base import Provenance
 from greenai.optimize.candidate import Batch, Candidate, as_args, batch_size
 from greenai.tracking.result import RunResult
@@ -39,6 +50,7 @@ from greenai.tracking.tracker import Tracker
 log = logging.getLogger(__name__)
 
 PHASE_PREFIX = "candidate:"
+QUIET_WAIT_S = 10.0  # before re-measuring a disturbed round, wait at most this for a quiet machine
 
 
 @dataclass(frozen=True)
@@ -52,6 +64,12 @@ class Measurement:
     provenance: Provenance
     samples: int  # samples run in the counted repeats
     repeats: int
+    # the machine while it was measured: median co-load of its repeats (CPUs other processes kept
+    # busy; None: unknown), how many repeats were disturbed, and whether its figures come from
+    # disturbed repeats (too few quiet ones, even after re-measuring)
+    coload_cores: float | None = None
+    disturbed_repeats: int = 0
+    disturbed: bool = False
 
 
 @contextlib.contextmanager
@@ -111,12 +129,15 @@ def measure(
         raise ConfigError("no input batches to measure energy on")
     for candidate in candidates:
         candidate.model.eval()
-    times: dict[str, list[float]] = {c.name: [] for c in candidates}
+    times: dict[str, list[float]] = {c.name: [] for c in candidates}  # quiet repeats
+    busy: dict[str, list[float]] = {c.name: [] for c in candidates}  # disturbed repeats
+    loads: dict[str, list[float]] = {c.name: [] for c in candidates}  # every repeat's co-load, where known
     counted: dict[str, int] = {c.name: 0 for c in candidates}
     failures: dict[str, str] = {}
     prepared: dict[str, Sequence[Batch]] = {}
     passes: dict[str, int] = {}
     step = on_step or (lambda what: None)
+    threshold = tracker.config.coload_threshold_cores
     with tracker as run:
         for candidate in candidates:  # warm-up, also sizing each repeat
             step(f"warming up {candidate.name}")
@@ -128,28 +149,72 @@ def measure(
                     passes[candidate.name] = max(1, math.ceil(min_repeat_s / max(time.perf_counter() - t0, 1e-6)))
             except Exception as e:  # one candidate must not end the measurement of the others
                 _fail(failures, candidate, "warm-up", e)
-        for round_index in range(repeats):
+
+        def one_round(round_index: int, label: str) -> bool | None:
+            """Every active candidate once; whether a repeat was disturbed (None: none left)."""
             active = [c for c in candidates if c.name not in failures]
             if not active:
-                break
+                return None
             shift = round_index % len(active)
+            round_mark = run.coload_mark()
+            done: list[tuple[str, float, float | None]] = []  # (candidate, time per sample, co-load)
             for candidate in (*active[shift:], *active[:shift]):
-                step(f"round {round_index + 1}/{repeats}: {candidate.name}")
+                step(f"{label}: {candidate.name}")
+                mark = run.coload_mark()
                 try:
                     with run.phase(PHASE_PREFIX + candidate.name):
                         t0 = time.perf_counter()
                         samples = run_inputs(candidate, prepared[candidate.name], passes[candidate.name])
                         elapsed = time.perf_counter() - t0
                 except Exception as e:
-                    _fail(failures, candidate, f"round {round_index + 1}", e)
+                    _fail(failures, candidate, label, e)
                     continue
-                times[candidate.name].append(elapsed / samples)
+                done.append((candidate.name, elapsed / samples, run.coload_since(mark)))
                 counted[candidate.name] += samples
                 run.count("samples", samples)
+            # a repeat shorter than a sampling interval has no co-load of its own: its round's
+            round_cores = run.coload_since(round_mark)
+            disturbed = False
+            for name, per_sample_s, own_cores in done:
+                cores = own_cores if own_cores is not None else round_cores
+                if cores is not None:
+                    loads[name].append(cores)
+                if cores is not None and cores >= threshold:
+                    busy[name].append(per_sample_s)
+                    disturbed = True
+                else:
+                    times[name].append(per_sample_s)
+            return disturbed
+
+        to_redo = 0
+        for round_index in range(repeats):
+            outcome = one_round(round_index, f"round {round_index + 1}/{repeats}")
+            if outcome is None:
+                break
+            to_redo += outcome
+        extra = 0
+        while to_redo and extra < repeats:  # bounded: at most as many extra rounds as planned
+            extra += 1
+            wait_for_quiet(QUIET_WAIT_S, threshold)
+            outcome = one_round(repeats + extra - 1, f"re-measuring a disturbed round ({extra}/{repeats})")
+            if outcome is None:
+                break
+            to_redo -= not outcome
     result = tracker.result
     assert result is not None
+    quiet_needed = math.ceil(repeats / 2)
     measured = {
-        c.name: _summarise(result, c.name, times[c.name], counted[c.name]) for c in candidates if c.name not in failures
+        c.name: _summarise(
+            result,
+            c.name,
+            times[c.name] if len(times[c.name]) >= quiet_needed else times[c.name] + busy[c.name],
+            counted[c.name],
+            loads[c.name],
+            len(busy[c.name]),
+            len(times[c.name]) < quiet_needed,
+        )
+        for c in candidates
+        if c.name not in failures
     }
     return measured, failures, result
 
@@ -159,7 +224,15 @@ def _fail(failures: dict[str, str], candidate: Candidate, where: str, error: Exc
     failures[candidate.name] = f"measurement ({where}) raised {type(error).__name__}: {error}"
 
 
-def _summarise(result: RunResult, name: str, per_sample_s: list[float], samples: int) -> Measurement:
+def _summarise(
+    result: RunResult,
+    name: str,
+    per_sample_s: list[float],
+    samples: int,
+    loads: Sequence[float] = (),
+    disturbed_repeats: int = 0,
+    disturbed: bool = False,
+) -> Measurement:
     phase = PHASE_PREFIX + name
     try:
         energy_j, duration_s = result.phase_energy_j(phase), result.phase_duration_s(phase)
@@ -175,6 +248,9 @@ def _summarise(result: RunResult, name: str, per_sample_s: list[float], samples:
         provenance=result.snapshot.provenance,
         samples=samples,
         repeats=len(per_sample_s),
+        coload_cores=statistics.median(loads) if loads else None,
+        disturbed_repeats=disturbed_repeats,
+        disturbed=disturbed,
     )
 
 

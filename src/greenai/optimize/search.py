@@ -25,6 +25,7 @@ from pathlib import Path
 
 from greenai.config import Config, load_config
 from greenai.errors import ConfigError, GreenAIError, TransformSkipped
+from greenai.hardware.coload import DISTURBED_CORES, CoLoadSummary
 from greenai.ledger.candidates import CandidateRow, record_candidates
 from greenai.ledger.store import Ledger
 from greenai.optimize.candidate import Candidate, OptimizeTask, Transform
@@ -79,6 +80,10 @@ class Study:
     recommended: Outcome | None = None
     greener: bool = False  # the recommendation's saving exceeds the measurement spread
     ledger_path: Path | None = None
+    # the machine during the study's run (CPUs other processes kept busy: hardware/coload.py),
+    # and what the recommendation must carry because of it ("" when the machine was quiet)
+    coload: CoLoadSummary | None = None
+    caveat: str = ""
 
     @property
     def baseline(self) -> Outcome:
@@ -94,6 +99,12 @@ class Study:
         """Baseline energy per sample over the candidate's (2.0 = half the energy)."""
         base, other = self.baseline.energy_j, self.outcome(name).energy_j
         return base / other if base and other else None
+
+    def disturbed(self, name: str) -> bool:
+        """Whether the candidate's ratio to the baseline rests on repeats measured while the
+        machine was busy (its own or the baseline's, even after re-measuring)."""
+        mine, base = self.outcome(name).measurement, self.baseline.measurement
+        return any(m is not None and m.disturbed for m in (mine, base))
 
 
 def optimize(
@@ -164,8 +175,10 @@ def optimize(
         quality_bound(baseline.quality or 0.0, max_quality_drop, min_quality),
         outcomes,
         ledger_path=result.ledger_path,
+        coload=result.snapshot.coload,
     )
     _recommend(study)
+    _judge_coload(study)
     if store and result.ledger_path is not None:
         with Ledger(result.ledger_path) as ledger:
             record_candidates(ledger, [_row(study, o) for o in outcomes])
@@ -332,6 +345,37 @@ def _recommend(study: Study) -> None:
         study.greener = saving_is_real(
             base.energy_per_sample_j, rec.energy_per_sample_j, base.rel_spread, rec.rel_spread
         )
+
+
+def _judge_coload(study: Study) -> None:
+    """Say, on each candidate measured on a busy machine and on the recommendation, that its
+    figures rest on disturbed repeats; never call such a saving real (`greener`)."""
+    for o in study.outcomes:
+        m = o.measurement
+        if m is None or not m.disturbed:
+            continue
+        o.notes = (
+            *o.notes,
+            f"measured on a busy machine: other processes kept {m.coload_cores or 0:.2f} CPUs busy (median "
+            f"of its repeats; threshold {_threshold(study):g}), {m.disturbed_repeats} repeat(s) disturbed even "
+            "after re-measuring: its ratio says as much about the machine as about the model",
+        )
+    rec = study.recommended
+    if rec is None or rec.measurement is None or not study.disturbed(rec.name):
+        return
+    study.greener = False
+    which = "the baseline" if rec is study.baseline else rec.name
+    if rec is not study.baseline and study.baseline.measurement and study.baseline.measurement.disturbed:
+        which = f"{rec.name} and the baseline"
+    study.caveat = (
+        f"{which} measured on a busy machine"
+        + (f" ({study.coload.describe()})" if study.coload is not None else "")
+        + ": run again when the machine is quiet before acting on it"
+    )
+
+
+def _threshold(study: Study) -> float:
+    return study.coload.threshold_cores if study.coload is not None else DISTURBED_CORES
 
 
 SPARSE = 0.9  # a candidate with fewer than this share of non-zero weights is "sparse"

@@ -16,8 +16,9 @@ limit), so both terms are joules and eta = 1 is pure energy, eta = 0 pure time.
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from greenai.errors import ConfigError
@@ -42,6 +43,11 @@ class TrialStats:
     step_durations_s: tuple[float, ...] = field(default=(), repr=False)
     error: str = ""  # the setting could not be applied
     notes: str = ""
+    # CPUs other processes kept busy while the trial ran (None: unknown), and whether that
+    # passed the threshold (hardware/coload.py): such a trial is re-measured, and left out of its
+    # setting's cost when a quiet one exists
+    coload_cores: float | None = None
+    disturbed: bool = False
 
     @property
     def ok(self) -> bool:
@@ -224,10 +230,16 @@ class JoulesPerRequest:
 def pool(trials: Sequence[TrialStats]) -> TrialStats:
     """Several trials of one setting as one: sums of work, time and energy (energy None if
     any trial lacks it), all step durations, the weakest provenance. Failed trials are left
-    out unless all failed."""
+    out unless all failed; trials measured on a busy machine (`disturbed`) are left out
+    unless all were."""
     ok = [t for t in trials if t.ok] or list(trials[:1])
+    quiet = [t for t in ok if not t.disturbed]
+    left_out = len(ok) - len(quiet) if quiet else 0
+    ok = quiet or ok
     if len(ok) == 1:
-        return ok[0]
+        if not left_out:
+            return ok[0]
+        return replace(ok[0], notes=_joined(ok[0].notes, f"{left_out} disturbed trial(s) left out"))
     energies = [t.energy_j for t in ok]
     energy_j = None if any(e is None for e in energies) else sum(e for e in energies if e is not None)
     band = sum((t.energy_j or 0.0) * (t.rel_uncertainty or 0.0) for t in ok)
@@ -244,5 +256,15 @@ def pool(trials: Sequence[TrialStats]) -> TrialStats:
         rel_uncertainty=band / energy_j if energy_j else None,
         provenance=provenance,
         step_durations_s=tuple(d for t in ok for d in t.step_durations_s),
-        notes=f"pooled over {len(ok)} trials",
+        notes=f"pooled over {len(ok)} trials" + (f"; {left_out} disturbed trial(s) left out" if left_out else ""),
+        coload_cores=_median([t.coload_cores for t in ok if t.coload_cores is not None]),
+        disturbed=all(t.disturbed for t in ok),
     )
+
+
+def _median(values: Sequence[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def _joined(*parts: str) -> str:
+    return "; ".join(p for p in parts if p)

@@ -22,6 +22,16 @@ is successive halving (every setting once, then the better half re-measured, dow
 finalists, while the budget lasts), else coordinate descent (tuner_search.py). A setting's
 cost pools all its trials. All trials, their settings' costs and the chosen setting go to the
 ledger's `tuning_trials` table (ledger/tuning.py).
+
+A busy machine (hardware/coload.py): each trial's co-load (the CPUs other processes and the
+hypervisor kept busy while it ran) comes from the tracker's sampler (from two reads of
+/proc/stat when there is no tracker). A trial at or above the threshold (the tracker's
+`coload_threshold_cores`) is disturbed and measured again at once, at most
+MAX_DISTURBED_RETRIES times per setting and within the profiling budget; a setting's cost
+leaves its disturbed trials out when it has a quiet one. A setting measured only while the
+machine was busy is not chosen over one measured quiet, and the outcome says so; if every
+setting was measured busy, the choice is made and the outcome says it rests on a busy
+machine's figures.
 """
 
 from __future__ import annotations
@@ -37,6 +47,7 @@ from types import TracebackType
 from typing import Any
 
 from greenai.errors import ConfigError, GreenAIError
+from greenai.hardware.coload import DISTURBED_CORES, Probe
 from greenai.ledger.records import RunSnapshot
 from greenai.ledger.store import Ledger
 from greenai.ledger.tuning import TuningTrialRow, write_trials
@@ -55,6 +66,7 @@ from greenai.tune.search import (
 log = logging.getLogger("greenai.optimize")
 
 STRATEGIES = ("auto", "exhaustive", "halving", "coordinate")
+MAX_DISTURBED_RETRIES = 2  # a setting whose trial was disturbed is measured again at most this often
 _TOLERANCE_S = 1e-6  # a phase total within this of the trial's own timing is complete
 
 
@@ -70,6 +82,8 @@ class _Trial:
     work: float = 0.0
     duration_s: float = 0.0
     step_durations_s: list[float] = field(default_factory=list)
+    coload_mark: Any = None  # the tracker's mark (or a Probe) at the first measured step
+    coload_cores: float | None = None  # CPUs other processes kept busy while it was measured
 
 
 class TuningStep:
@@ -160,6 +174,10 @@ class OnlineTuner:
         }[self.strategy]()
         self._applied: dict[str, Any] = {}
         self._trial: _Trial | None = None
+        self._retry: Setting | None = None  # a setting whose trial was disturbed, to measure again
+        self._retries: dict[Setting, int] = {}
+        config = getattr(tracker, "config", None)
+        self.coload_threshold_cores = float(getattr(config, "coload_threshold_cores", DISTURBED_CORES))
         self._finished: list[_Trial | TrialStats] = []  # in trial order; resolved lazily
         self._resolved: dict[int, TrialStats] = {}
         self.iterations = 0
@@ -241,6 +259,8 @@ class OnlineTuner:
                     "provenance": t.provenance,
                     "cost": _finite(self.costs.get(t.setting)),
                     "error": t.error,
+                    "coload_cores": t.coload_cores,
+                    "disturbed": t.disturbed,
                 }
                 for t in self.settings()
             ],
@@ -255,6 +275,8 @@ class OnlineTuner:
                     "provenance": t.provenance,
                     "error": t.error,
                     "notes": t.notes,
+                    "coload_cores": t.coload_cores,
+                    "disturbed": t.disturbed,
                 }
                 for t in self.trials
             ],
@@ -270,6 +292,8 @@ class OnlineTuner:
             return
         step.setting = dict(trial.setting)
         if trial.warmup_left == 0:
+            if trial.coload_mark is None:
+                trial.coload_mark = self._coload_mark()
             if self._tracker is not None:
                 step._phase = self._tracker.phase(trial.phase)
                 step._phase.__enter__()
@@ -292,8 +316,14 @@ class OnlineTuner:
             trial.step_durations_s.append(t1 - step._t0)
             trial.work += float(step.work)
             if len(trial.step_durations_s) >= self.iterations_per_trial:
+                trial.coload_cores = self._coload_since(trial.coload_mark)
                 self._finished.append(trial)
                 self._trial = None
+                if self._is_disturbed(trial.coload_cores):
+                    done = self._retries.get(trial.setting, 0)
+                    if done < MAX_DISTURBED_RETRIES:
+                        self._retries[trial.setting] = done + 1
+                        self._retry = trial.setting
 
     def _next_trial(self) -> None:
         """Apply the search's next setting, skipping settings that cannot be applied."""
@@ -302,7 +332,10 @@ class OnlineTuner:
             if self.budget_iterations - self.profile_iterations < per_trial:
                 self._finish("profiling budget spent")
                 return
-            setting = next(self._search, None)  # may read costs: resolves finished trials
+            setting: Setting | None = self._retry  # a disturbed trial, measured again at once
+            self._retry = None
+            if setting is None:
+                setting = next(self._search, None)  # may read costs: resolves finished trials
             if setting is None:
                 self._finish("search complete")
                 return
@@ -347,10 +380,14 @@ class OnlineTuner:
         costs = self.objective.costs(settings) if settings else []
         self.costs = {t.setting: c for t, c in zip(settings, costs)}
         feasible = [(c, k) for k, c in enumerate(costs) if math.isfinite(c)]
+        # a setting measured only on a busy machine is not chosen over one measured quiet
+        quiet = [(c, k) for c, k in feasible if not settings[k].disturbed]
+        busy_note = self._busy_note(settings, bool(quiet and len(quiet) < len(feasible)))
+        feasible = quiet or feasible
         measured = [t for t in settings if t.ok]
         if feasible:
             best = settings[min(feasible)[1]]
-            note = f"kept the least {self.objective.describe()}"
+            note = f"kept the least {self.objective.describe()}" + busy_note
         elif measured:
             best = min(measured, key=lambda t: t.time_per_work_s)
             note = f"no setting met {self.objective.describe()}: kept the fastest"
@@ -424,8 +461,24 @@ class OnlineTuner:
                 work=trial.work,
                 duration_s=trial.duration_s,
                 step_durations_s=tuple(trial.step_durations_s),
+                coload_cores=trial.coload_cores,
+                disturbed=self._is_disturbed(trial.coload_cores),
             )
-            self._resolved[trial.index] = self._with_energy(base, trial.phase)
+            stats = self._with_energy(base, trial.phase)
+            if stats.disturbed:
+                stats = replace(
+                    stats,
+                    notes="; ".join(
+                        p
+                        for p in (
+                            stats.notes,
+                            f"disturbed: other processes kept {trial.coload_cores:.2f} CPUs busy while it ran "
+                            f"(threshold {self.coload_threshold_cores:g})",
+                        )
+                        if p
+                    ),
+                )
+            self._resolved[trial.index] = stats
         return self._resolved[trial.index]
 
     def _with_energy(self, stats: TrialStats, phase: str) -> TrialStats:
@@ -461,6 +514,42 @@ class OnlineTuner:
             rel_uncertainty=share.rel_uncertainty,
             provenance=share.provenance,
             notes=notes,
+        )
+
+    def _coload_mark(self) -> Any:
+        """Where a trial's measured steps begin, for its co-load: the tracker's mark (no
+        reading on this thread), else a Probe of /proc/stat."""
+        mark = getattr(self._tracker, "coload_mark", None)
+        if callable(mark):
+            return ("tracker", mark())
+        return ("probe", Probe())
+
+    def _coload_since(self, mark: Any) -> float | None:
+        try:
+            kind, value = mark
+            if kind == "tracker":
+                return self._tracker.coload_since(value)
+            return float(value.cores())
+        except Exception:  # co-load is a caveat, never a failure of the tuning
+            return None
+
+    def _is_disturbed(self, cores: float | None) -> bool:
+        return cores is not None and cores >= self.coload_threshold_cores
+
+    def _busy_note(self, settings: list[TrialStats], some_left_out: bool) -> str:
+        busy = [t for t in settings if t.disturbed and t.ok]
+        if not busy:
+            return ""
+        cores = [t.coload_cores for t in busy if t.coload_cores is not None]
+        figure = f"other processes kept {max(cores):.2f} CPUs busy" if cores else "the machine was busy"
+        if some_left_out:
+            return (
+                f"; {len(busy)} setting(s) measured only while {figure} (threshold "
+                f"{self.coload_threshold_cores:g}), even after re-measuring, were not chosen"
+            )
+        return (
+            f"; every setting was measured while {figure} (threshold {self.coload_threshold_cores:g}): "
+            "the choice rests on a busy machine's figures"
         )
 
     def _cost_of(self, setting: Setting) -> float:
