@@ -227,3 +227,32 @@ def _probe_as_unprivileged_user(root: Path) -> str:
     if message.startswith("CHILD FAILED: PermissionError"):
         pytest.skip(f"cannot drop root privileges here: {message}")
     return message
+
+
+def test_the_max_for_utilization_is_the_long_term_constraints_not_the_short_terms(fake: FakePowercap) -> None:
+    # PL1 (long-term, about the TDP) 65 W, PL2 (short-term) 120 W: a package held at 65 W is fully used
+    fake.add_package(0, subzones=(), max_power_uw=65_000_000, short_term_max_power_uw=120_000_000)
+    fake.add_package(1, subzones=(), short_term_max_power_uw=90_000_000)  # no long-term max: the other one, said
+    fake.add_package(2, subzones=())  # none: no max
+    meter = RaplMeter(fake.root, clock=fake.clock)
+    found = meter.max_power()
+    assert found["cpu:0"] == (65.0, "RAPL long-term constraint_0_max_power_uw")
+    assert found["cpu:1"][0] == 90.0 and "constraint_1" in found["cpu:1"][1] and "no long-term" in found["cpu:1"][1]
+    assert "cpu:2" not in found
+    meter.close()
+
+
+def test_wraps_are_bounded_by_the_highest_constraint(fake: FakePowercap) -> None:
+    # a 1 J range: at the short-term 20 W a gap of 0.06 s could hide a wrap, at the long-term 10 W it could not
+    fake.add_package(
+        0, subzones=(), max_energy_range_uj=1_000_000, max_power_uw=10_000_000, short_term_max_power_uw=20_000_000
+    )
+    meter = RaplMeter(fake.root, clock=fake.clock)
+    meter.start()
+    fake.tick(0.01)
+    fake.add_energy("intel-rapl:0", 0.2)  # 20 W over a short gap: the mean power
+    assert energies(meter) == {"cpu:0": 0.2}
+    fake.tick(0.06)
+    fake.add_energy("intel-rapl:0", 1.2)  # a wrap and 0.2 J, at 20 W
+    assert energies(meter) == {"cpu:0": pytest.approx(1.4)}
+    meter.close()

@@ -62,8 +62,9 @@ class _Zone:
     kind: DeviceKind
     path: Path  # the zone's energy_uj
     range_uj: int
-    max_power_w: float
+    max_power_w: float  # the highest constraint's max (a bound on how fast the counter can wrap)
     fd: int
+    rated: tuple[float, str] | None = None  # the max for utilization ratios and its source
     last_uj: int = 0
     last_t: float = 0.0
     total_uj: int = 0
@@ -103,8 +104,8 @@ class RaplMeter:
         try:
             for device, kind, zone_dir in found:
                 path = zone_dir / "energy_uj"
-                range_uj, max_power_w = _range_uj(zone_dir), _max_power_w(zone_dir)
-                zone = _Zone(device, kind, path, range_uj, max_power_w, _open(path))
+                range_uj, (max_power_w, rated) = _range_uj(zone_dir), _max_powers(zone_dir)
+                zone = _Zone(device, kind, path, range_uj, max_power_w, _open(path), rated)
                 self._zones.append(zone)
                 _read_uj(zone.fd, path)  # fail now, not in the sampler, if it cannot be read
         except MeterError:
@@ -147,12 +148,10 @@ class RaplMeter:
         return readings
 
     def max_power(self) -> dict[str, tuple[float, str]]:
-        """Each zone's highest constraint_*_max_power_uw, where the kernel gives one."""
-        return {
-            z.device: (z.max_power_w, "RAPL zone max_power_uw")
-            for z in self._zones
-            if z.max_power_w != DEFAULT_MAX_POWER_W
-        }
+        """Each zone's maximum for utilization ratios, where the kernel gives one: its long-term
+        constraint's (`constraint_0`, PL1: about the TDP), not the short-term one's (PL2, often
+        1.2-2x higher, held for seconds only); another constraint's only without it."""
+        return {z.device: z.rated for z in self._zones if z.rated is not None}
 
     def close(self) -> None:
         for zone in self._zones:
@@ -219,15 +218,26 @@ def _range_uj(zone_dir: Path) -> int:
     return range_uj
 
 
-def _max_power_w(zone_dir: Path) -> float:
-    """Highest constraint_*_max_power_uw of the zone, else DEFAULT_MAX_POWER_W. Some
-    kernels fail reads of these files (ENODATA); such files are skipped."""
-    values = []
+def _max_powers(zone_dir: Path) -> tuple[float, tuple[float, str] | None]:
+    """The zone's highest constraint_*_max_power_uw (DEFAULT_MAX_POWER_W without one: the
+    bound used to tell whether a gap could hide a counter wrap), and the max for utilization
+    ratios with its source: constraint_0's (the long-term limit's, about the TDP), else the
+    highest other one's, else None. Some kernels fail reads of these files (ENODATA); such
+    files are skipped."""
+    values: dict[int, int] = {}
     for path in zone_dir.glob("constraint_*_max_power_uw"):
+        index = path.name.split("_")[1]
         with contextlib.suppress(OSError, ValueError):
-            values.append(int(path.read_text()))
-    best_uw = max(values, default=0)
-    return microwatts_to_watts(best_uw) if best_uw > 0 else DEFAULT_MAX_POWER_W
+            value = int(path.read_text())
+            if value > 0 and index.isdigit():
+                values[int(index)] = value
+    if not values:
+        return DEFAULT_MAX_POWER_W, None
+    highest = microwatts_to_watts(max(values.values()))
+    if 0 in values:
+        return highest, (microwatts_to_watts(values[0]), "RAPL long-term constraint_0_max_power_uw")
+    other, value = max(values.items(), key=lambda item: item[1])
+    return highest, (microwatts_to_watts(value), f"RAPL constraint_{other}_max_power_uw (no long-term one)")
 
 
 def _open(path: Path) -> int:

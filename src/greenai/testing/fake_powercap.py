@@ -4,7 +4,8 @@ The layout mirrors the kernel's: `/sys/class/powercap` lists every zone, package
 `<prefix>:N` and subzones as `<prefix>:N:M`, and each subzone also lives inside its
 package's directory. Every zone has `name`, `energy_uj` and `max_energy_range_uj`; a package
 given `power_limit_uw` also has the long-term power-cap files (`constraint_0_name`,
-`constraint_0_power_limit_uw`, `constraint_0_time_window_us`).
+`constraint_0_power_limit_uw`, `constraint_0_time_window_us`), and one given
+`short_term_max_power_uw` the short-term constraint's (`constraint_1_name`, `constraint_1_max_power_uw`).
 Counters are rewritten in place, so a reader holding an open descriptor sees new values,
 as with sysfs.
 """
@@ -43,11 +44,21 @@ class FakePowercap:
         max_energy_range_uj: int = INTEL_MAX_ENERGY_RANGE_UJ,
         max_power_uw: int | None = None,
         power_limit_uw: int | None = None,
+        short_term_max_power_uw: int | None = None,
     ) -> str:
         """Add zone `<prefix>:<index>` (named `package-<index>` unless `name` is given) with
-        subzones `<prefix>:<index>:<m>` named after `subzones`. Returns the zone id."""
+        subzones `<prefix>:<index>:<m>` named after `subzones`. Returns the zone id.
+        `max_power_uw` is the long-term constraint's maximum (`constraint_0_max_power_uw`),
+        `short_term_max_power_uw` the short-term one's (`constraint_1_*`, PL2)."""
         zone = f"{prefix}:{index}"
         self._write_zone(self.root / zone, name or f"package-{index}", energy_uj, max_energy_range_uj, max_power_uw)
+        if short_term_max_power_uw is not None:
+            for file_name, value in (
+                ("constraint_1_name", "short_term"),
+                ("constraint_1_max_power_uw", short_term_max_power_uw),
+            ):
+                (self.root / zone / file_name).write_text(f"{value}\n")
+                (self.root / zone / file_name).chmod(0o644)
         if power_limit_uw is not None:
             for file_name, value in (
                 ("constraint_0_name", "long_term"),
