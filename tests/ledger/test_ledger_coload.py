@@ -111,3 +111,62 @@ def test_a_comparison_with_a_disturbed_run_says_so_in_plain_words(ledger: Ledger
     (note,) = result.notes
     assert note.startswith(f"run {busy[:8]} (busy) was measured on a busy machine, disturbed:")
     assert "85% of the run (median 1.90" in note and "compare runs measured on a quiet machine" in note
+
+
+CPU_MODEL = {
+    "name": "cpu-model",
+    "devices": ["cpu:0"],
+    "provenance": "estimated",
+    "detail": "2 usable CPUs, 0.74-3.5 W each",
+    "max_power_w": {},
+}
+
+
+def model_run(ledger: Ledger, energy_j: float, name: str, host: str = "node-1", meters=(CPU_MODEL,)) -> str:
+    """A run measured by the CPU model alone (±50 %), as its environment and totals record it."""
+    from greenai.ledger.records import DeviceTotal
+    from greenai.meters.base import DeviceKind, Provenance
+
+    start = dataclasses.replace(make_start(name=name, host=host), environment={"meters": [dict(m) for m in meters]})
+    ledger.begin_run(start)
+    snapshot = make_snapshot(
+        energy_j,
+        coload=QUIET,
+        rel_uncertainty=0.5,
+        provenance=Provenance.ESTIMATED,
+        devices=(DeviceTotal("cpu:0", DeviceKind.CPU, energy_j, Provenance.ESTIMATED, 0.5),),
+    )
+    ledger.end_run(start.run_id, RunStatus.COMPLETED, start.started_at + 20, snapshot)
+    return start.run_id
+
+
+def test_runs_on_the_same_meters_are_judged_without_the_meters_systematic_error(ledger: Ledger) -> None:
+    # two runs on one machine's CPU model (±50 % each): its error scales both alike and cancels in
+    # the ratio; quadrature (±71 %) called every ratio from 0.59 to 1.71 "within the noise"
+    base, cheaper, close = (model_run(ledger, e, n) for e, n in ((100.0, "a"), (60.0, "b"), (97.0, "c")))
+    result = compare_runs([ledger.get_run(r) for r in (base, cheaper, close)])
+    cheaper_band, close_band = result.runs[1].band["energy_j"], result.runs[2].band["energy_j"]
+    assert cheaper_band.same_meters and cheaper_band.meters_rel == pytest.approx(0.1 * math.hypot(0.5, 0.5))
+    assert not cheaper_band.within_noise and close_band.within_noise
+    assert cheaper_band.describe() == "±7% (meters ±7%, same meters): beyond the noise"
+
+
+def test_repeats_widen_the_same_meters_band_by_their_spread(ledger: Ledger) -> None:
+    base = [model_run(ledger, e, "fp32") for e in (100.0, 70.0, 130.0)]  # ±30 %: a noisy job
+    other = model_run(ledger, 80.0, "int8")
+    records = [ledger.get_run(base[0]), ledger.get_run(other)]
+    band = compare_runs(records, repeat_groups(ledger, records)).runs[1].band["energy_j"]
+    assert band.same_meters and band.repeats_rel == pytest.approx(0.3)
+    assert band.rel == pytest.approx(math.hypot(0.1 * math.hypot(0.5, 0.5), 0.3)) and band.within_noise
+
+
+def test_runs_on_different_meters_keep_both_bands_in_quadrature(ledger: Ledger) -> None:
+    base = model_run(ledger, 100.0, "a")
+    elsewhere = model_run(ledger, 60.0, "b", host="node-2")
+    other_meter = model_run(ledger, 60.0, "c", meters=({**CPU_MODEL, "detail": "8 usable CPUs, TDP 65 W"},))
+    unknown = model_run(ledger, 60.0, "d", meters=())  # the environment names no meters
+    result = compare_runs([ledger.get_run(r) for r in (base, elsewhere, other_meter, unknown)])
+    for r in result.runs[1:]:
+        band = r.band["energy_j"]
+        assert not band.same_meters and band.meters_rel == pytest.approx(math.hypot(0.5, 0.5))
+        assert band.within_noise  # 0.6 is inside ±71 %: different meters' errors do not cancel

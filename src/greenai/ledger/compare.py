@@ -1,13 +1,24 @@
 """Compare runs against the first one (the baseline): energy, time, carbon, cost and
 energy per unit of useful work (J per counter, for counters every run has).
 
-Each ratio carries its uncertainty (`RatioBand`): the meters' bands of the two runs (their
-relative ~95 % bands combined in quadrature, as for a quotient of independent errors; two runs
-on the same meters share part of that error, so this is the wider case), and, where runs were
-repeated (completed runs with the same name and tags in the ledger: `repeat_groups`), the spread
-of the repeats (half their range over their median, the two runs' combined in quadrature). A
-ratio within the combined band of 1 is "within the noise". A run measured on a busy machine
+Each ratio carries its uncertainty (`RatioBand`): a meters' term and, where runs were repeated
+(completed runs with the same name and tags in the ledger: `repeat_groups`), the spread of the
+repeats (half their range over their median, the two runs' combined in quadrature). A ratio
+within the combined band of 1 is "within the noise". A run measured on a busy machine
 (`CoLoadSummary.disturbed`) is said to be so in the notes, with its figure.
+
+The meters' term depends on whether the two runs were measured the same way:
+
+- **different meters** (another host, other meters, other devices or provenance, or meters the
+  ledger does not say): the two runs' relative ~95 % bands combined in quadrature, as for a
+  quotient of independent errors;
+- **the same meters** (same host, the same meters with the same devices and description, the same
+  devices and provenance in the totals): most of a meter's error is systematic (the CPU model's
+  watts, a counter's calibration) and scales both runs alike, so it cancels in their ratio;
+  what is left is taken to be `SAME_METERS_SHARE` (a tenth) of the quadrature of their bands:
+  ±7 % for two runs on the CPU model's ±50 %, ±0.7 % on RAPL's ±5 %. That tenth is an
+  assumption (a meter's repeatability), not a measurement: the repeats' spread, where there
+  are repeats, measures what the runs' own variation adds.
 """
 
 from __future__ import annotations
@@ -24,6 +35,8 @@ from greenai.ledger.records import RunRecord, RunStatus
 from greenai.meters.base import Provenance
 
 METRICS = ("energy_j", "duration_s", "carbon_g", "cost")
+# the part of two runs' meter bands left in their ratio when both were measured the same way
+SAME_METERS_SHARE = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +73,7 @@ class RatioBand:
     repeats: tuple[int, int]  # runs in this run's group and in the baseline's
     rel: float | None  # both combined (None: nothing to judge by)
     within_noise: bool | None  # the ratio is within rel of 1 (None: unknown)
+    same_meters: bool = False  # measured the same way: the meters' systematic error cancels
 
     def describe(self) -> str:
         """E.g. "±71% (meters ±71%, repeats ±3%, 3 and 3 runs): within the noise"."""
@@ -67,7 +81,7 @@ class RatioBand:
             return "noise unknown (no meter band, no repeats)"
         parts = []
         if self.meters_rel is not None:
-            parts.append(f"meters ±{self.meters_rel:.0%}")
+            parts.append(f"meters ±{self.meters_rel:.0%}" + (", same meters" if self.same_meters else ""))
         if self.repeats_rel is not None:
             parts.append(f"repeats ±{self.repeats_rel:.0%}, {self.repeats[0]} and {self.repeats[1]} runs")
         verdict = "within the noise" if self.within_noise else "beyond the noise"
@@ -160,7 +174,10 @@ def _band(
     counters: Sequence[str],
     same_currency: bool,
 ) -> RatioBand:
-    meters = None if key == "duration_s" else math.hypot(_rel(run), _rel(base))
+    same = same_meters(run, base)
+    meters = None
+    if key != "duration_s":
+        meters = math.hypot(_rel(run), _rel(base)) * (SAME_METERS_SHARE if same else 1.0)
     mine, theirs = repeats.get(run.start.run_id, ()), repeats.get(base.start.run_id, ())
     spreads = [
         _spread([v for o in group if (v := _figures(o, counters, same_currency).get(key)) is not None])
@@ -173,7 +190,35 @@ def _band(
     within = None
     if rel is not None and ratio is not None and ratio > 0:
         within = abs(math.log(ratio)) <= math.log1p(rel)
-    return RatioBand(meters, spread, (max(len(mine), 1), max(len(theirs), 1)), rel, within)
+    return RatioBand(meters, spread, (max(len(mine), 1), max(len(theirs), 1)), rel, within, same)
+
+
+def same_meters(a: RunRecord, b: RunRecord) -> bool:
+    """Whether two runs were measured the same way: the same host, the same meters (name,
+    devices, provenance, description, as the run's environment records them) and the same
+    devices with the same provenance in their totals. False when either does not say."""
+    if a.start.host != b.start.host or a.snapshot.provenance != b.snapshot.provenance:
+        return False
+    meters = _meters(a), _meters(b)
+    if meters[0] is None or meters[0] != meters[1]:
+        return False
+    return _devices(a) == _devices(b)
+
+
+def _meters(record: RunRecord) -> frozenset[tuple[str, ...]] | None:
+    found = record.start.environment.get("meters")
+    if not isinstance(found, list) or not found:
+        return None
+    out = set()
+    for m in found:
+        if not isinstance(m, dict) or not isinstance(m.get("devices"), list):
+            return None
+        out.add((str(m.get("name")), str(m.get("provenance")), str(m.get("detail")), *map(str, m["devices"])))
+    return frozenset(out)
+
+
+def _devices(record: RunRecord) -> frozenset[tuple[str, str, str]]:
+    return frozenset((d.device, d.kind.value, d.provenance.value) for d in record.snapshot.devices)
 
 
 def _rel(record: RunRecord) -> float:
