@@ -260,12 +260,7 @@ def read_ranks(conn: sqlite3.Connection, job_id: str) -> list[RankReport]:
                 provenance=Provenance(row["provenance"]),
                 carbon_g=_num(row["carbon_g"]),
                 devices=tuple(devices.get(int(row["rank"]), ())),
-                comm=CommTotals(
-                    _num(row["comm_bytes"]),
-                    int(row["comm_calls"] or 0),
-                    _num(row["comm_s"]),
-                    _num(row["comm_energy_j"]),
-                ),
+                comm=_comm(row),
             )
         )
     return reports
@@ -343,9 +338,7 @@ def _job(row: sqlite3.Row, ranks: tuple[RankReport, ...]) -> JobRecord:
         carbon_g=_num(row["carbon_g"]),
         cost=_num(row["cost"]),
         currency=row["currency"],
-        comm=CommTotals(
-            _num(row["comm_bytes"]), int(row["comm_calls"] or 0), _num(row["comm_s"]), _num(row["comm_energy_j"])
-        ),
+        comm=_comm(row),
         comm_network_j=_num(row["comm_network_j"]),
         notes=notes,
         ranks=ranks,
@@ -364,6 +357,13 @@ def _as_judged(job: JobRecord) -> JobRecord:
     ):
         return replace(job, status=RunStatus.INCOMPLETE, ended_at=job.updated_at)
     return job
+
+
+def _comm(row: sqlite3.Row) -> CommTotals:
+    """The collectives' totals of a rank's or a job's row."""
+    return CommTotals(
+        _num(row["comm_bytes"]), int(row["comm_calls"] or 0), _num(row["comm_s"]), _num(row["comm_energy_j"])
+    )
 
 
 def _num(value: object) -> float:
