@@ -99,3 +99,16 @@ def test_seconds_per_minute_hour_day_are_named_once() -> None:
     assert units.parse_duration_s("1d") == S_PER_DAY and units.J_PER_WH == S_PER_HOUR  # 1 Wh = 1 W for an hour
     assert [format_duration(s) for s in (30, 2700, 5400, 2 * S_PER_DAY)] == ["30 s", "45 min", "1.5 h", "2 d"]
     assert trace_format_duration is format_duration  # the trace reader's messages use the one formatter
+
+
+def test_rounded_durations_for_waits_and_time_left() -> None:
+    from greenai.units import format_duration_rounded
+
+    assert [format_duration_rounded(s) for s in (0, 89.4, 90, 5399, 5400, 9000)] == [
+        "0 s",
+        "89 s",
+        "2 min",
+        "90 min",
+        "1.5 h",
+        "2.5 h",
+    ]

@@ -89,6 +89,16 @@ def format_duration(seconds: float) -> str:
     return f"{seconds:g} s"
 
 
+def format_duration_rounded(seconds: float) -> str:
+    """Rounded human duration, for a wait or a time left: whole seconds below 90 s, whole
+    minutes below 90 min, then hours to a tenth: ``45 s``, ``12 min``, ``2.5 h``."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * S_PER_MINUTE:
+        return f"{seconds / S_PER_MINUTE:.0f} min"
+    return f"{seconds / S_PER_HOUR:.1f} h"
+
+
 def parse_duration_s(value: str | float, what: str | None = None) -> float:
     """Seconds of a duration: a number of seconds (``90``, ``"90"``, ``"1.5"``), or numbers
     with units s (sec), m (min), h, d in any case, alone or combined (``"90s"``, ``"3min"``,

@@ -43,7 +43,7 @@ from greenai.carbon.grid_forecast import (
 from greenai.carbon.step import StepFunction
 from greenai.errors import ConfigError
 from greenai.schedule.jobs import Job
-from greenai.units import S_PER_HOUR
+from greenai.units import S_PER_HOUR, format_duration_rounded
 
 if TYPE_CHECKING:
     from greenai.carbon.grid_forecast import IntensitySeries
@@ -216,7 +216,7 @@ class CarbonAwareTiming:
             return f"by the {self.name} policy (no cleaner start found: it starts at the next decision)"
         start_s, later, now = plan
         return (
-            f"until {_clock(start_s, now_s)} (in {_span(start_s - now_s)}; forecast {later:.0f} gCO2e/kWh "
+            f"until {_clock(start_s, now_s)} (in {format_duration_rounded(start_s - now_s)}; forecast {later:.0f} gCO2e/kWh "
             f"over its run, {now:.0f} if started now)"
         )
 
