@@ -66,6 +66,21 @@ def test_the_list_pages_through_all_runs_newest_first(many: Many):
     assert [r["run_id"] for r in api["runs"]] == many.ids[::-1][25:50]
 
 
+def test_a_page_or_cursor_beyond_any_integer_sqlite_holds_is_never_a_500(many: Many, tmp_path: Path):
+    c = client(many.ledger)
+    for page in (2**63 - 1, 2**63, 10**30):
+        r = c.get(f"/?page={page}")
+        assert r.status_code == 200 and names_on(r.text) == [] and "past the last one" in r.text
+        api = c.get(f"/api/runs?page={page}&per_page=500")
+        assert api.status_code == 200 and api.json()["runs"] == [] and api.json()["total"] == 120
+    ledger = tmp_path / "live.db"
+    with Ledger(ledger) as store:
+        run_id = add_run(store, "live", time.time(), 30.0, status=RunStatus.RUNNING, samples=3)
+    for cursor in (2**63 - 1, 2**63, 10**30, -(2**63) - 1):
+        r = client(ledger).get(f"/api/runs/{run_id}/live?cursor={cursor}")
+        assert r.status_code == 200 and r.json()["status"] == "running"
+
+
 def test_search_filters_and_sorting(many: Many):
     c = client(many.ledger)
 

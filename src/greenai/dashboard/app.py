@@ -427,7 +427,7 @@ def create_app(
         with pool.ledger() as store:
             full = p.resolve_run(store, run_id)
             record = store.get_run(full)
-            new = store.power_series(full, LIVE_BUCKETS, after=max(cursor, 0), phases=False)
+            new = store.power_series(full, LIVE_BUCKETS, after=live_cursor(cursor), phases=False)
         snap = record.snapshot
         devices = live_payload(new, record.start.started_at)
         for d in devices:
@@ -461,6 +461,15 @@ def create_app(
         )
 
     return app
+
+
+MAX_CURSOR = 2**63 - 1  # the largest rowid SQLite holds
+
+
+def live_cursor(cursor: int) -> int:
+    """A live poll's cursor as SQLite can bind it: 0 to 2^63 - 1 (a larger one was an
+    OverflowError, a 500; the ledger's read clamps it to the samples it holds)."""
+    return min(max(cursor, 0), MAX_CURSOR)
 
 
 def p_default_order(key: str) -> str:

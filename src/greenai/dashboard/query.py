@@ -26,6 +26,9 @@ from greenai.ledger.store import Ledger
 PER_PAGE = 50
 PER_PAGE_CHOICES = (25, 50, 100, 200)
 MAX_PER_PAGE = 500
+# pages past this are all past the last one (5 x 10^11 runs at 500 a page): the OFFSET of any
+# page asked for stays an integer SQLite holds (a page of 2^63 was an OverflowError, a 500)
+MAX_PAGE = 10**9
 # sort key -> SQL expression (a fixed table: user input never reaches the SQL text)
 SORTS: dict[str, str] = {
     "started": "r.started_at",
@@ -105,7 +108,7 @@ class RunFilter:
                 until=dates["until"],
                 sort=sort,
                 order=order,
-                page=max(page, 1),
+                page=min(max(page, 1), MAX_PAGE),
                 per_page=min(max(per_page, 1), MAX_PER_PAGE),
             ),
             problems,
