@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from greenai.cli.options import JsonOpt, print_json
-from greenai.cli.render import line, make_console, progress
+from greenai.cli.render import calibration_note, line, make_console, progress
 
 
 def calibrate(
@@ -43,6 +43,8 @@ def calibrate(
         f"fit error on the micro-benchmarks: time {_pct(profile.fit_mape_time)}, energy {_pct(profile.fit_mape_energy)}"
     )
     console.print(f"Calibration took {profile.calibration_s:.1f} s; stored in {path}")
+    for note in profile.notes:  # what the calibration says of itself (a busy machine, ...)
+        console.print(calibration_note(note))
 
 
 def _g(value: float | None) -> str:

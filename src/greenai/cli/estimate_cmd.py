@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from greenai.cli.options import IntensityOpt, JsonOpt, PriceOpt, PueOpt, build_config, print_json
-from greenai.cli.render import line, make_console, one_line, text
+from greenai.cli.render import calibration_note, line, make_console, one_line, text
 from greenai.units import format_energy
 
 
@@ -78,9 +78,9 @@ def estimate(
             line(
                 ("Whole run", "bold"),
                 f" {r.steps:,} steps ({r.samples:,} samples): "
-                f"time {r.time_s:,.1f} s [{r.time_low_s:,.1f} .. {r.time_high_s:,.1f}], "
-                f"energy {format_energy(r.energy_j)} [{format_energy(r.energy_low_j)} .. "
-                f"{format_energy(r.energy_high_j)}] ({r.provenance})",
+                f"time {_seconds(r.time_s)} [{_seconds(r.time_low_s)} .. {_seconds(r.time_high_s)}], "
+                f"energy {_joules(r.energy_j)} [{_joules(r.energy_low_j)} .. "
+                f"{_joules(r.energy_high_j)}] ({r.provenance})",
             )
         )
         cost = "cost: set --price" if p.cost is None else f"cost {p.cost:.4g} {p.currency}"
@@ -92,6 +92,43 @@ def estimate(
         )
     for note in (*result.inference.notes, *(result.training_step.notes if result.training_step else ())):
         console.print(text(f"note: {note}", "dim"))
+    for note in profile_notes(profile, defaults):  # what the calibration said of itself
+        console.print(calibration_note(note))
+
+
+def profile_notes(path: Path | None, defaults: bool) -> tuple[str, ...]:
+    """The notes stored in the calibration profile the estimate used (none with the default
+    coefficients): e.g. that other processes kept the machine busy while it was calibrated."""
+    if defaults:
+        return ()
+    from greenai.estimation.profile import load_profile
+
+    try:
+        loaded = load_profile(path, missing_ok=path is None)
+    except Exception:  # the estimate itself has already loaded it, or said why not
+        return ()
+    return tuple(loaded.notes) if loaded is not None else ()
+
+
+def _joules(energy_j: float) -> str:
+    """Energy with three significant figures at any scale (a small run's lower bound is not
+    "0.0 J"); Wh and kWh for large figures."""
+    if abs(energy_j) >= 10_000:
+        return format_energy(energy_j)
+    for unit, scale in (("J", 1.0), ("mJ", 1e-3), ("µJ", 1e-6)):
+        if abs(energy_j) >= scale:
+            return f"{energy_j / scale:.3g} {unit}"
+    return f"{energy_j * 1e9:.3g} nJ" if energy_j else "0 J"
+
+
+def _seconds(time_s: float) -> str:
+    """Time with three significant figures at any scale; s, then min and h beyond an hour."""
+    if abs(time_s) >= 3600:
+        return f"{time_s / 3600:,.3g} h"
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
+        if abs(time_s) >= scale:
+            return f"{time_s / scale:.3g} {unit}"
+    return f"{time_s * 1e9:.3g} ns" if time_s else "0 s"
 
 
 def _layer_table(pred: Any, depth: int, top: int) -> Table:
@@ -131,8 +168,8 @@ def _totals_table(result: Any) -> Table:
     for label, p in rows:
         table.add_row(
             label,
-            f"{p.time_s * 1e3:.2f} ms [{p.time_low_s * 1e3:.2f} .. {p.time_high_s * 1e3:.2f}]",
-            f"{p.energy_j:.4g} J [{p.energy_low_j:.3g} .. {p.energy_high_j:.3g}]",
+            f"{_seconds(p.time_s)} [{_seconds(p.time_low_s)} .. {_seconds(p.time_high_s)}]",
+            f"{_joules(p.energy_j)} [{_joules(p.energy_low_j)} .. {_joules(p.energy_high_j)}]",
             f"{p.energy_j / max(p.batch_size, 1):.3g} J",
             p.provenance,
         )

@@ -174,6 +174,13 @@ def coload_line(coload: CoLoadSummary) -> Text:
     return line(("Co-load", "bold"), " ", coload.describe())
 
 
+def calibration_note(note: str) -> Text:
+    """A note of a calibration profile (`greenai calibrate`, `greenai estimate`): in yellow when
+    it says the calibration is less reliable (a busy machine), dim otherwise."""
+    warn = "other processes kept" in note or "less reliable" in note
+    return text(f"calibration note: {note}", "yellow" if warn else "dim")
+
+
 def device_table(s: RunSnapshot) -> Table:
     table = Table(title="Energy per device", title_justify="left")
     for col in ("device", "energy", "share", "power (mean)", "provenance"):
