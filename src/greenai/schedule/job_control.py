@@ -26,10 +26,10 @@ import signal
 import subprocess
 import sys
 import threading
-from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from greenai.tracking.phases import PhaseLane
     from greenai.tracking.tracker import Tracker
 
 PAUSED_PHASE = "paused"
@@ -105,7 +105,10 @@ class JobControl:
         self._pgid: int | None = None
         self._tracker: Tracker | None = None
         self._paused = False
-        self._phase: AbstractContextManager[None] | None = None  # the open `paused` phase
+        # the open `paused` phase: a lane, bound to no thread, since the batch runner may
+        # pause, attach and resume the job from different threads (a thread's phase ended on
+        # another thread would stay open for the rest of the job)
+        self._phase: PhaseLane | None = None
         self._ending: signal.Signals | None = None  # asked to end: the signal, kept for attach
 
     def attach(self, pgid: int, tracker: Tracker) -> None:
@@ -167,13 +170,13 @@ class JobControl:
 
     def _stop(self) -> None:
         if self._tracker is not None and self._phase is None:
-            self._phase = self._tracker.phase(PAUSED_PHASE)
-            self._phase.__enter__()
+            self._phase = self._tracker.lane(PAUSED_PHASE)
+            self._phase.begin()
         self._signal(signal.SIGSTOP)
 
     def _close_phase(self) -> None:
         if self._phase is not None:
-            self._phase.__exit__(None, None, None)
+            self._phase.end()
             self._phase = None
 
     def _signal(self, sig: signal.Signals) -> None:
