@@ -71,12 +71,13 @@ def test_a_short_run_is_reduced_in_sql_exactly_as_minmax_does(ledger: Ledger) ->
     t = T0 + 2 + 0.03 * np.arange(n)
     gpu, cpu = 100 + 50 * rng.random(n), 20 + 5 * rng.random(n)
     gpu[4_321], cpu[17] = 900.0, 0.5
-    samples = sorted(rows_of(t, gpu) + rows_of(t, cpu, "cpu:0"), key=lambda s: s.t)
+    dram = np.round(3 * rng.random(n))  # four values: ties in every bucket go to the earlier sample
+    samples = sorted(rows_of(t, gpu) + rows_of(t, cpu, "cpu:0") + rows_of(t, dram, "dram:0"), key=lambda s: s.t)
     run_id = new_run(ledger, samples)
     series = ledger.power_series(run_id, 1000)
-    assert series.source == "samples" and series.rows == 2 * n
-    assert [d.device for d in series.devices] == ["cpu:0", "gpu:0"]  # the order of the run's totals
-    for d, power in zip(series.devices, (cpu, gpu), strict=True):
+    assert series.source == "samples" and series.rows == 3 * n
+    assert [d.device for d in series.devices] == ["cpu:0", "gpu:0", "dram:0"]  # the totals' order, then the others
+    for d, power in zip(series.devices, (cpu, gpu, dram), strict=True):
         td, pd = minmax(t, power, 1000)
         assert d.rows == n and len(d.t) <= 4 * 1000
         assert np.array_equal(np.array(d.t), td) and np.array_equal(np.array(d.power_w), pd)
@@ -94,10 +95,14 @@ def test_a_long_run_is_read_from_the_overview_as_an_m4_of_its_grid(ledger: Ledge
     power = 100 + 20 * np.sin(np.arange(n) / 700.0) + rng.random(n)
     power[[123, 40_000]] = [2_000.0, -5.0]
     power[[5_000, 5_001, 5_002]] = np.nan  # NaN powers: never a lowest or highest
-    run_id = new_run(ledger, rows_of(t, power), flushes=7)  # flushes split buckets: the trigger merges them
+    steps = np.round(3 * rng.random(n))  # ties in every bucket: the earlier sample stands for them
+    samples = sorted(rows_of(t, power) + rows_of(t, steps, "dram:0"), key=lambda s: s.t)
+    run_id = new_run(ledger, samples, flushes=7)  # flushes split buckets: the trigger merges them
     series = ledger.power_series(run_id, 1000)
-    assert series.source == "overview (1 s buckets)" and series.rows == n
-    (d,) = series.devices
+    assert series.source == "overview (1 s buckets)" and series.rows == 2 * n
+    d, dram = series.devices
+    keep = m4(t, steps, (t / 1).astype(np.int64) // math.ceil((t[-1] - t[0]) / 1000))
+    assert np.array_equal(np.array(dram.t), t[keep]) and np.array_equal(np.array(dram.power_w), steps[keep])
     width, k = 1, math.ceil((t[-1] - t[0]) / 1000)
     keep = m4(t, power, (t / width).astype(np.int64) // k)
     assert np.array_equal(np.array(d.t), t[keep])

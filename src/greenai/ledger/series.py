@@ -5,7 +5,8 @@ its shape, not its rows. `read_series` returns, per device, the first, lowest, h
 sample of each of about `buckets` time buckets (M4: Jugel et al., "M4: A Visualization-Oriented
 Time Series Data Aggregation", PVLDB 7(10), 2014; the rule of `reports.downsample.minmax`), so
 every peak and both ends are kept, as plain lists; and, per bucket, the phases that held it.
-No Python object is made per sample row: SQLite aggregates, Python sees a few rows per bucket.
+SQLite aggregates: Python sees at most a few rows per bucket, never one object per sample row of
+a long series.
 
 Where the aggregates come from:
 
@@ -17,7 +18,8 @@ Where the aggregates come from:
   k neighbouring ones (k <= 10 below 1000 s buckets): its cost follows `buckets`, not the run's
   length (about 10 x `buckets` rows per device at most, for runs up to 11.6 days).
 - **the samples table**: read as they are when no device has more than 4 x `buckets` rows (the
-  overview counts them); aggregated with GROUP BY (one pass per aggregate) for a run shorter than
+  overview counts them); aggregated with one GROUP BY pass, then each bucket's first, last,
+  lowest and highest sample found through the (run_id, t) index, for a run shorter than
   `buckets` / 2 seconds with more rows than that, for the rows written after a cursor (a live
   page's poll), and for runs the overview does not cover whole (`runs.overview` = 0: begun
   before v9) or a ledger read read-only at an older schema.
@@ -25,8 +27,7 @@ Where the aggregates come from:
 Buckets over the samples are `min(B - 1, floor((t - t0) x B / span))` with t0 and span the read's
 first sample time and time span (all devices), the rule `reports.downsample.minmax` follows; over
 the overview they are groups of whole overview buckets (aligned to multiples of the width), so
-each is exact. Among equal values, which sample stands for a bucket's minimum or maximum is the
-one SQLite meets first.
+each is exact. Among equal values, the earlier sample stands for a bucket's lowest or highest.
 """
 
 from __future__ import annotations
@@ -136,11 +137,9 @@ def read_series(
         tallies = _phases_from_overview(cur, run_id, width, k) if phases else []
         source = f"overview ({width} s buckets)"
     else:
-        where, params = ("run_id = ?", [run_id]) if after is None else ("rowid > ? AND +run_id = ?", [after, run_id])
         key = f"min({buckets - 1}, CAST((t - ?) * ? AS INTEGER))"
         scale = buckets / span if span > 0 else 0.0
-        points = _from_samples(cur, where, params, key, [t0, scale], buckets, counts)
-        tallies = _phases_from_samples(cur, where, params, key, [t0, scale]) if phases else []
+        points, tallies = _from_samples(cur, run_id, after, key, [t0, scale], buckets, counts, phases)
         source = "samples"
     devices = _devices(cur, run_id, points)
     busiest = max((d.rows for d in devices), default=0)
@@ -258,76 +257,106 @@ def _phases_from_overview(cur: sqlite3.Cursor, run_id: str, width: int, k: int) 
 
 def _from_samples(
     cur: sqlite3.Cursor,
-    where: str,
-    params: list,
+    run_id: str,
+    after: int | None,
     key: str,
     key_params: list,
     buckets: int,
-    counts: dict[str, int] | None = None,
-) -> dict[str, _Points]:
-    """Each device's points, aggregated by SQLite over the sample rows `where` selects: per
-    device and bucket the row count and first sample, then (for devices with more than
-    4 x `buckets` rows) the last, lowest and highest, each one GROUP BY pass whose bare
-    columns come from the row holding the aggregate (https://sqlite.org/lang_select.html#bareagg).
-    `counts` (rows per device, known from the overview): when none has more than 4 x `buckets`,
-    its rows are read as they are, with no pass to count them."""
-    if counts is not None and all(n <= POINTS_PER_BUCKET * buckets for n in counts.values()):
-        out: dict[str, _Points] = {}
-        for device, t, w, j in cur.execute(
-            f"SELECT device, t, power_w, energy_j FROM samples WHERE {where} ORDER BY t, rowid", params
+    counts: dict[str, int] | None,
+    phases: bool,
+) -> tuple[dict[str, _Points], list[tuple]]:
+    """Each device's points and the phases per bucket, from the sample rows of the run (those
+    after rowid `after`). One GROUP BY pass gives, per device, bucket and phase, the rows and
+    their first and last time and lowest and highest power; a device with at most 4 x `buckets`
+    rows is then read as it is, and for the others each bucket's first, last, lowest and
+    highest sample is found through the (run_id, t) index within the bucket's times (ties go to
+    the earlier sample, as in minmax). `counts` (rows per device, from the overview): when no
+    device has more than 4 x `buckets`, the rows are read as they are, with no pass."""
+    where, params = ("run_id = ?", [run_id]) if after is None else ("rowid > ? AND +run_id = ?", [after, run_id])
+    few_rows = POINTS_PER_BUCKET * buckets
+    with_phase = phases and _has_phase(cur)
+    phase = "coalesce(phase, '')" if with_phase else "''"
+    out: dict[str, _Points] = {}
+    if counts is not None and all(n <= few_rows for n in counts.values()):
+        tally: dict[tuple, list] = {}
+        k_max, t0, scale = buckets - 1, key_params[0], key_params[1]
+        for device, t, w, j, p in cur.execute(
+            f"SELECT device, t, power_w, energy_j, {phase} FROM samples WHERE {where} ORDER BY t, rowid", params
         ):
             out.setdefault(_text(device), _Points()).add(t, w, j)
-        return out
-
-    def per_bucket(aggregate: str, columns: str = "rowid, t, power_w, energy_j") -> list[tuple]:
-        return cur.execute(
-            f"SELECT device, {key} AS k, {aggregate}, {columns} FROM samples WHERE {where} GROUP BY device, k",
-            (*key_params, *params),
-        ).fetchall()
-
-    firsts = per_bucket("count(*), min(t)")
+            if with_phase and _is_number(t):
+                _tally(tally, (min(k_max, int((t - t0) * scale)), p), 1, t, t)
+        return out, [(k, p, n, first, last) for (k, p), (n, first, last) in tally.items()]
+    groups: dict[tuple, list] = {}  # (device, bucket) -> [rows, first t, last t, lowest, highest]
+    tally = {}
+    for device, k, p, n, first, last, low, high in cur.execute(
+        f"SELECT device, {key} AS k, {phase} AS p, count(*), min(t), max(t), min(power_w), max(power_w)"
+        f" FROM samples WHERE {where} GROUP BY device, k, p",
+        (*key_params, *params),
+    ):
+        _tally(tally, (k, p), n, first, last)
+        have = groups.get((device, k))
+        if have is None:
+            groups[(device, k)] = [n, first, last, low, high]
+            continue
+        have[0] += n
+        have[1], have[2] = min(have[1], first), max(have[2], last)
+        if low is not None:
+            have[3] = low if have[3] is None else min(have[3], low)
+        if high is not None:
+            have[4] = high if have[4] is None else max(have[4], high)
+    tallies = [(k, p, n, first, last) for (k, p), (n, first, last) in tally.items()] if with_phase else []
     totals: dict[str, int] = {}
-    for device, _, n, *_ in firsts:
-        totals[device] = totals.get(device, 0) + n
-    out = {}
-    few = sorted(d for d, n in totals.items() if n <= POINTS_PER_BUCKET * buckets)
+    for (device, _), group in groups.items():
+        totals[device] = totals.get(device, 0) + group[0]
+    few = sorted(d for d, n in totals.items() if n <= few_rows)
     if few:
-        marks = ",".join("?" * len(few))
         for device, t, w, j in cur.execute(
-            f"SELECT device, t, power_w, energy_j FROM samples WHERE {where} AND device IN ({marks}) ORDER BY t, rowid",
+            f"SELECT device, t, power_w, energy_j FROM samples WHERE {where} AND device IN ({','.join('?' * len(few))})"
+            " ORDER BY t, rowid",
             (*params, *few),
         ):
             out.setdefault(_text(device), _Points()).add(t, w, j)
-    many = {d for d in totals if d not in set(few)}
-    if not many:
-        return out
-    # (device, bucket) -> {rowid: (t, w, j)}: a bucket's first, last, lowest and highest sample
-    picked: dict[tuple, dict[int, tuple]] = {}
-    for device, k, _, _, rowid, t, w, j in firsts:
-        if device in many:
-            picked.setdefault((device, k), {})[rowid] = (t, w, j)
-    for aggregate in ("max(t)", "min(power_w)", "max(power_w)"):
-        for device, k, value, rowid, t, w, j in per_bucket(aggregate):
-            if device in many and value is not None:  # a bucket of NaN powers has no lowest or highest
-                picked.setdefault((device, k), {})[rowid] = (t, w, j)
-    for device in sorted(many):
-        out[_text(device)] = _Points(rows=totals[device])
-    for (device, _), found in sorted(picked.items(), key=lambda item: (item[0][0], item[0][1])):
-        points = out[_text(device)]
-        for _, (t, w, j) in sorted(found.items(), key=lambda item: (_number(item[1][0]), item[0])):
-            points.add(t, w, j, count=False)
-    return out
+    since = "" if after is None else " AND rowid > ?"
+    tail = [] if after is None else [after]
+    at = f"SELECT rowid, t, power_w, energy_j FROM samples WHERE run_id = ? AND t = ? AND device = ?{since}"
+    extreme = (
+        "SELECT rowid, t, power_w, energy_j FROM samples WHERE run_id = ? AND t BETWEEN ? AND ? AND device = ?"
+        f" AND power_w = ?{since} ORDER BY t, rowid LIMIT 1"
+    )
+    for (device, _), (_, first, last, low, high) in sorted(
+        ((g, v) for g, v in groups.items() if g[0] not in few), key=lambda item: (item[0][0], item[0][1])
+    ):
+        points = out.get(_text(device))
+        if points is None:
+            points = out[_text(device)] = _Points(rows=totals[device])
+        found = [
+            cur.execute(f"{at} ORDER BY rowid LIMIT 1", (run_id, first, device, *tail)).fetchone(),
+            cur.execute(f"{at} ORDER BY rowid DESC LIMIT 1", (run_id, last, device, *tail)).fetchone(),
+        ]
+        for value in (low, high):  # a bucket of NaN powers has no lowest or highest
+            if value is not None:
+                found.append(cur.execute(extreme, (run_id, first, last, device, value, *tail)).fetchone())
+        seen: set[int] = set()
+        for rowid, t, w, j in sorted((f for f in found if f is not None), key=lambda f: (_number(f[1]), f[0])):
+            if rowid not in seen:
+                seen.add(rowid)
+                points.add(t, w, j, count=False)
+    return out, tallies
 
 
-def _phases_from_samples(cur: sqlite3.Cursor, where: str, params: list, key: str, key_params: list) -> list[tuple]:
-    """(bucket, phase, rows, first t, last t) of the sample rows `where` selects."""
-    if cur.execute("SELECT 1 FROM pragma_table_info('samples') WHERE name = 'phase'").fetchone() is None:
-        return []  # a ledger read read-only at a schema before v4 kept no phases
-    return cur.execute(
-        f"SELECT {key} AS k, coalesce(phase, '') AS p, count(*), min(t), max(t) FROM samples WHERE {where}"
-        " GROUP BY k, p",
-        (*key_params, *params),
-    ).fetchall()
+def _tally(tally: dict[tuple, list], key: tuple, n: int, first: object, last: object) -> None:
+    have = tally.get(key)
+    if have is None:
+        tally[key] = [n, first, last]
+    else:
+        have[0] += n
+        have[1], have[2] = min(have[1], first), max(have[2], last)
+
+
+def _has_phase(cur: sqlite3.Cursor) -> bool:
+    """Whether the samples keep phases (a ledger read read-only at a schema before v4 does not)."""
+    return cur.execute("SELECT 1 FROM pragma_table_info('samples') WHERE name = 'phase'").fetchone() is not None
 
 
 # -- shared ----------------------------------------------------------------------------------------
