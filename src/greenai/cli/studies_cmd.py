@@ -11,7 +11,6 @@ from rich.table import Table
 
 from greenai.cli.options import JsonOpt, LedgerOpt, open_ledger, print_json
 from greenai.cli.render import energy_ratio_text, make_console, one_line
-from greenai.errors import RunNotFoundError
 
 
 def studies(
@@ -20,7 +19,7 @@ def studies(
     json_out: JsonOpt = False,
 ) -> None:
     """List `greenai optimize` studies, or show one study's candidates as recorded."""
-    from greenai.ledger.candidates import list_studies, study_candidates, study_run_names
+    from greenai.ledger.candidates import list_studies, one_study, study_run_names
 
     with open_ledger(ledger) as store:
         tasks = {s: _task_name(name) for s, name in study_run_names(store).items()}
@@ -28,12 +27,7 @@ def studies(
             found = list_studies(store)
             rows = []
         else:
-            rows = study_candidates(store, study)
-            ids = {r.study_id for r in rows}
-            if not ids:
-                raise RunNotFoundError(f"no optimization study matches {study!r} (see `greenai studies`)")
-            if len(ids) > 1:
-                raise RunNotFoundError(f"{study!r} matches {len(ids)} studies; give more of the id")
+            rows = one_study(store, study)
     if json_out:
         print_json(
             [{"study_id": s, "task": tasks.get(s), "created_at": t, "candidates": n} for s, t, n in found]

@@ -7,6 +7,7 @@ import sqlite3
 import time
 from dataclasses import dataclass
 
+from greenai.errors import RunNotFoundError
 from greenai.ledger.store import Ledger
 
 COLUMNS = (
@@ -91,7 +92,7 @@ def record_candidates(ledger: Ledger, rows: list[CandidateRow]) -> None:
 
 def study_candidates(ledger: Ledger, study_id: str) -> list[CandidateRow]:
     """The rows of the studies whose id starts with `study_id` (exactly, no wildcards), in the
-    order they were recorded; callers check that the prefix named one study."""
+    order they were recorded; callers check that the prefix named one study (`one_study`)."""
     prefix = study_id.strip()
 
     def work(conn: sqlite3.Connection) -> list[tuple]:
@@ -102,6 +103,18 @@ def study_candidates(ledger: Ledger, study_id: str) -> list[CandidateRow]:
         ).fetchall()
 
     return [_row(values) for values in ledger.transaction(work, write=False)]
+
+
+def one_study(ledger: Ledger, study_id: str) -> list[CandidateRow]:
+    """The rows of the one study whose id starts with `study_id`; RunNotFoundError when no
+    study or more than one matches."""
+    rows = study_candidates(ledger, study_id)
+    ids = {r.study_id for r in rows}
+    if not ids:
+        raise RunNotFoundError(f"no optimization study matches {study_id!r} (see `greenai studies`)")
+    if len(ids) > 1:
+        raise RunNotFoundError(f"{study_id!r} matches {len(ids)} studies; give more of the id")
+    return rows
 
 
 def list_studies(ledger: Ledger) -> list[tuple[str, float, int]]:
