@@ -229,14 +229,6 @@ def _clock(t_s: float, now_s: float) -> str:
     return time.strftime("%H:%M" if same_day else "%Y-%m-%d %H:%M", time.localtime(t_s))
 
 
-def _span(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 90 * 60:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / S_PER_HOUR:.1f} h"
-
-
 def why_deferred(policy: Policy, now_s: float, candidate: Candidate) -> str | None:
     """Why `policy` held `candidate` back at `now_s`, as words after "job X deferred ...";
     None for a policy that holds jobs back only while no node is free (placement): a queue."""
