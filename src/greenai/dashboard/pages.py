@@ -115,7 +115,8 @@ class Pages:
     def view(self, store: Ledger, record: RunRecord) -> tuple[RunView, SampleSeries]:
         """The report's view of a run, drawn from its samples as the ledger reads them for a chart."""
         series = store.power_series(record.start.run_id, POWER_BUCKETS)
-        return run_view(record, series, run_forecasts(store, record.start.run_id)), series
+        coload = store.coload(record.start.run_id)  # the co-load series, a row per second
+        return run_view(record, series, run_forecasts(store, record.start.run_id), coload), series
 
     # -- several runs ----------------------------------------------------------------------
 

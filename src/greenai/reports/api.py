@@ -148,7 +148,9 @@ def _run_views(store: Ledger, ids: Sequence[str]) -> list[Any]:
         if record.start.run_id in seen:
             continue
         seen.add(record.start.run_id)
-        views.append(run_view(record, series, run_forecasts(store, record.start.run_id)))
+        views.append(
+            run_view(record, series, run_forecasts(store, record.start.run_id), store.coload(record.start.run_id))
+        )
     return views
 
 

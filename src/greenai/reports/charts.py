@@ -185,7 +185,42 @@ def power_chart(view: RunView) -> go.Figure:
     fig.update_layout(shapes=shapes, annotations=annotations)
     fig.update_xaxes(title_text="time since start (s)")
     fig.update_yaxes(title_text="power (W), stacked", rangemode="tozero")
+    if view.coload_t_s:  # what other processes did meanwhile, on its own axis
+        _add_coload(fig, view)
     return _layout(fig, "Power over time, by device (stacked); phases shaded", height=420)
+
+
+def _add_coload(fig: go.Figure, view: RunView) -> None:
+    """The CPUs other processes (and the hypervisor) kept busy, per window of about a second,
+    on a right-hand axis, with the threshold past which the run is disturbed."""
+    busy = view.coload is not None and view.coload.disturbed
+    fig.add_trace(
+        go.Scatter(
+            x=f32(view.coload_t_s),
+            y=f32(view.coload_cores),
+            name=text("co-load: CPUs busy in other processes" + (" (disturbed)" if busy else "")),
+            mode="lines+markers",
+            yaxis="y2",
+            line=dict(width=1.2, color="#d62728" if busy else "#7f7f7f", dash="dot", shape="hv"),
+            marker=dict(size=3),
+            hovertemplate="%{x:.1f} s: %{y:.2f} CPUs busy in other processes<extra>co-load</extra>",
+        )
+    )
+    top = max([*view.coload_cores, view.coload.threshold_cores if view.coload else 0.0, 1.0]) * 1.1
+    fig.update_layout(
+        yaxis2=dict(title=dict(text="co-load (CPUs)"), overlaying="y", side="right", range=[0, top], showgrid=False)
+    )
+    if view.coload is not None:
+        fig.add_shape(
+            type="line",
+            xref="paper",
+            yref="y2",
+            x0=0,
+            x1=1,
+            y0=view.coload.threshold_cores,
+            y1=view.coload.threshold_cores,
+            line=dict(color="#d62728", width=0.8, dash="dash"),
+        )
 
 
 def _legend_swatch(name: str, color: str) -> go.Scatter:

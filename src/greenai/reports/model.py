@@ -23,6 +23,7 @@ import numpy as np
 from greenai.carbon import configured_intensity
 from greenai.carbon.intensity import IntensitySource
 from greenai.errors import GreenAIError
+from greenai.hardware.coload import CoLoadSummary, CoLoadWindow
 from greenai.ledger.export import iso_utc
 from greenai.ledger.records import RunRecord, RunStatus
 from greenai.ledger.run_forecasts import ForecastRow
@@ -176,15 +177,38 @@ class RunView:
     environment: EnvironmentView
     notes: list[str] = field(default_factory=list)
     sample_count: int = 0
+    # the co-load the run ran under (hardware/coload.py): its summary, and the CPUs other
+    # processes (steal included) kept busy per window of about a second, at the windows' middles
+    coload: CoLoadSummary | None = None
+    coload_t_s: tuple[float, ...] = ()
+    coload_cores: tuple[float, ...] = ()
 
     @property
     def band_j(self) -> float:
         return self.energy_j * self.rel_uncertainty
 
+    @property
+    def coload_line(self) -> str:
+        """The headline's co-load line, in words ("" when it was not measured)."""
+        if self.coload is None:
+            return ""
+        if self.coload.disturbed:
+            return (
+                f"Co-load: {self.coload.describe()}. Its figures say as much about the machine as about "
+                "the run: compare it only with runs measured on a quiet machine."
+            )
+        return f"Co-load: {self.coload.describe()}."
 
-def run_view(record: RunRecord, series: SampleSeries, forecasts: Sequence[ForecastRow]) -> RunView:
+
+def run_view(
+    record: RunRecord,
+    series: SampleSeries,
+    forecasts: Sequence[ForecastRow],
+    coload: Sequence[CoLoadWindow] = (),
+) -> RunView:
     """Everything a run's report shows, from its ledger record, its samples as the ledger reads
-    them for a chart (`Ledger.power_series(run_id, POWER_BUCKETS)`) and its forecasts."""
+    them for a chart (`Ledger.power_series(run_id, POWER_BUCKETS)`), its forecasts and its
+    co-load windows (`Ledger.coload(run_id)`)."""
     start, snap = record.start, record.snapshot
     env = start.environment if isinstance(start.environment, dict) else {}
     config: dict[str, Any] = env["config"] if isinstance(env.get("config"), dict) else {}
@@ -256,6 +280,9 @@ def run_view(record: RunRecord, series: SampleSeries, forecasts: Sequence[Foreca
         environment=_environment(env, start.host),
         notes=notes,
         sample_count=series.rows,
+        coload=snap.coload,
+        coload_t_s=tuple(w.t - w.span_s / 2 - t0 for w in coload),
+        coload_cores=tuple(w.cores for w in coload),
     )
     return view
 

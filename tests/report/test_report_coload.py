@@ -1,0 +1,79 @@
+"""Reports and the dashboard show the co-load a run ran under: a line in the headline (a
+warning when the run was disturbed), a co-load series on the power chart, and the comparison's
+ratio marked when a run was measured on a busy machine."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from greenai.config import Config
+from greenai.hardware import coload
+from greenai.meters.base import DeviceKind
+from greenai.meters.simulated import SimulatedMeter
+from greenai.reports import render_report
+from greenai.testing.fake_machine import FakeMachine
+from greenai.tracking.tracker import Tracker
+
+
+def tracked(ledger: Path, name: str, seconds: float) -> str:
+    meter = SimulatedMeter("cpu:0", DeviceKind.CPU, power_w=40.0)
+    with Tracker(name, config=Config(ledger=ledger, sample_hz=20), meters=[meter]) as run:
+        time.sleep(seconds)
+    return run.run_id
+
+
+@pytest.fixture
+def runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, str, str]:
+    """A quiet run, then a run while other processes keep 1.6 CPUs busy (a fake /proc/stat)."""
+    ledger = tmp_path / "l.db"
+    quiet = tracked(ledger, "quiet", 1.3)  # the suite's quiet machine
+    path = tmp_path / "proc-stat"
+    with FakeMachine(path, cores=1.6):
+        monkeypatch.setattr(coload, "PROC_STAT", path)
+        busy = tracked(ledger, "busy", 2.3)
+    return ledger, quiet, busy
+
+
+def power_chart(html: str) -> dict:
+    """The power chart's figure, as embedded in the report."""
+    found = re.search(r'Plotly\.newPlot\(\s*"chart-run1-power",\s*(\[.*?\]),\s*(\{.*?\}),\s*\{', html, re.S)
+    assert found, "no power chart"
+    return {"data": json.loads(found.group(1)), "layout": json.loads(found.group(2))}
+
+
+def test_a_disturbed_runs_report_says_so_and_draws_its_coload(runs) -> None:
+    ledger, quiet, busy = runs
+    html = render_report(busy, ledger=ledger)
+    headline = re.search(r'<div class="note bad coload">([^<]*)</div>', html)
+    assert headline is not None
+    assert "Co-load: disturbed: other processes kept 0.5 or more CPUs busy for 100% of the run" in headline.group(1)
+    assert "compare it only with runs measured on a quiet machine" in headline.group(1)
+    figure = power_chart(html)
+    (series,) = [t for t in figure["data"] if t.get("yaxis") == "y2"]
+    assert "co-load" in series["name"] and "(disturbed)" in series["name"]
+    assert len(series["y"]["bdata"] if isinstance(series["y"], dict) else series["y"]) > 0
+    assert figure["layout"]["yaxis2"]["title"]["text"] == "co-load (CPUs)"
+    assert "The dotted line (right axis) is the co-load" in html
+
+    calm = render_report(quiet, ledger=ledger)
+    assert 'class="muted coload">Co-load: quiet: other processes kept 0.00 CPUs busy' in calm
+    assert 'class="note bad coload"' not in calm
+
+    both = render_report(quiet, busy, ledger=ledger)
+    assert "(busy machine)" in both and f"run {busy[:8]} (busy) was measured on a busy machine" in both
+
+
+def test_the_dashboards_run_page_shows_the_coload_line(runs) -> None:
+    from fastapi.testclient import TestClient
+
+    from greenai.dashboard.app import create_app
+
+    ledger, _, busy = runs
+    page = TestClient(create_app(ledger), base_url="http://127.0.0.1").get(f"/runs/{busy}")
+    assert page.status_code == 200
+    assert '<div class="note bad coload">Co-load: disturbed: other processes kept 0.5 or more CPUs busy' in page.text
