@@ -180,6 +180,31 @@ def test_a_live_run_is_read_on_past_a_cursor(ledger: Ledger) -> None:
     assert (disk.kind, disk.provenance) == (DeviceKind.DISK, Provenance.ESTIMATED)
 
 
+def test_a_live_read_never_skips_rows_that_reuse_a_deleted_runs_rowids(ledger: Ledger) -> None:
+    # the samples table has no AUTOINCREMENT: once the newest rows are deleted, the next rows get
+    # their rowids again; a cursor at the table's top then skipped the live run's next rows
+    t = T0 + 0.1 * np.arange(300)
+    samples = rows_of(t, np.full(300, 100.0))
+    live = make_start(started_at=T0)
+    ledger.begin_run(live)
+    ledger.flush(live.run_id, make_snapshot(), samples[:100])
+    other = make_start(name="other")
+    ledger.begin_run(other)
+    ledger.flush(other.run_id, make_snapshot(), rows_of(t[:50], np.full(50, 5.0)))  # the newest rows
+    page = ledger.power_series(live.run_id, 500)
+    assert page.rows == 100
+    ledger.delete_run(other.run_id)  # the table's top goes back below the page's read
+    ledger.flush(live.run_id, make_snapshot(), samples[100:110])  # rowids the other run had
+    poll = ledger.power_series(live.run_id, 500, after=page.cursor)
+    assert poll.rows == 10 and poll.devices[0].t == [s.t for s in samples[100:110]]
+    assert ledger.power_series(live.run_id, 500, after=poll.cursor).rows == 0
+    # a cursor past every row (made up) is not kept: the rows written next are read
+    made_up = ledger.power_series(live.run_id, 500, after=10**12)
+    assert made_up.rows == 0 and made_up.cursor <= poll.cursor
+    ledger.flush(live.run_id, make_snapshot(), samples[110:120])
+    assert ledger.power_series(live.run_id, 500, after=made_up.cursor).rows == 10
+
+
 def test_phases_per_bucket(ledger: Ledger) -> None:
     n = 20_000  # 2,000 s: 1 s buckets, merged 2 by 2
     t = T0 + 0.05 + 0.1 * np.arange(n)

@@ -3,7 +3,7 @@
 A page is drawn from the ledger's downsampled read of the run (`Ledger.power_series`: per device,
 each time bucket's first, lowest, highest and last sample, aggregated by SQLite from the
 overview it keeps, so a run of a million samples per device is a few thousand rows whatever its
-length) and remembers where that read ended (the samples table's largest rowid, its `cursor`).
+length) and remembers where that read ended (the largest rowid of the run's rows, its `cursor`).
 A live page then asks for the rows written after its cursor: the same read, `after=cursor`,
 which returns every new row when a poll brings few and the same shape-preserving reduction
 (`LIVE_BUCKETS` buckets) when it brings many (a page left in the background).

@@ -28,6 +28,13 @@ Buckets over the samples are `min(B - 1, floor((t - t0) x B / span))` with t0 an
 first sample time and time span (all devices), the rule `reports.downsample.minmax` follows; over
 the overview they are groups of whole overview buckets (aligned to multiples of the width), so
 each is exact. Among equal values, the earlier sample stands for a bucket's lowest or highest.
+
+The cursor a read returns is the largest rowid of the run's own rows it read, not the table's:
+the samples table has no AUTOINCREMENT, so once the newest rows are deleted (another run's,
+`runs delete`) SQLite gives their rowids to the next rows inserted, and a cursor at the table's
+old top would skip the run's next rows. The run's own rows are never deleted while it is read,
+so every row it gets later has a larger rowid than its newest one. A cursor past the table's
+largest rowid (made up) reads on from the table's end.
 """
 
 from __future__ import annotations
@@ -91,7 +98,9 @@ class SampleSeries:
     devices: tuple[DeviceSeries, ...]
     phases: tuple[PhaseBucket, ...]
     rows: int  # sample rows read (all devices)
-    cursor: int  # the samples table's largest rowid when read: a later read `after` it gets what is new
+    # the largest rowid of the run's rows read (the table's largest if the run had none): a later
+    # read `after` it gets what is new
+    cursor: int
     interval_s: float  # the sampling interval (the span over the busiest device's rows); NaN for < 2 rows
     source: str  # "samples" or "overview (N s buckets)"
 
@@ -113,14 +122,20 @@ def read_series(
     cur = conn.cursor()
     cur.row_factory = None  # plain tuples
     top = int(cur.execute("SELECT max(rowid) FROM samples").fetchone()[0] or 0)
-    cursor = top if after is None else max(top, after)
     if after is None:  # each a single min() or max() over the (run_id, t) index: one seek
         first = cur.execute("SELECT min(t) FROM samples WHERE run_id = ?", (run_id,)).fetchone()[0]
         last = cur.execute("SELECT max(t) FROM samples WHERE run_id = ?", (run_id,)).fetchone()[0]
-    else:
-        first, last = cur.execute(
-            "SELECT min(t), max(t) FROM samples WHERE rowid > ? AND +run_id = ?", (after, run_id)
+        # the run's newest row: its latest, the last written of those (a tracker writes in time order)
+        newest = cur.execute(
+            "SELECT rowid FROM samples WHERE run_id = ? ORDER BY t DESC, rowid DESC LIMIT 1", (run_id,)
         ).fetchone()
+        cursor = int(newest[0]) if newest is not None else top
+    else:
+        after = min(max(after, 0), top)  # a cursor past every row (made up, or a row deleted) reads on from the end
+        first, last, newest = cur.execute(
+            "SELECT min(t), max(t), max(rowid) FROM samples WHERE rowid > ? AND +run_id = ?", (after, run_id)
+        ).fetchone()
+        cursor = int(newest) if newest is not None else after
     t0, t1 = _number(first), _number(last)
     if not (math.isfinite(t0) and math.isfinite(t1)):
         return SampleSeries(run_id, (), (), 0, cursor, math.nan, "samples")

@@ -199,8 +199,8 @@ class Ledger:
         """A run's samples for a chart: per device, each of about `buckets` time buckets' first,
         lowest, highest and last sample (every sample of a short series), aggregated by SQLite
         (from the overview the ledger keeps as samples are written, or from the samples), with
-        the phases per bucket and the cursor (the samples table's largest rowid) it was read
-        at; `after`: only the rows written after that cursor. See ledger/series.py. Figures
+        the phases per bucket and the cursor it was read at (the largest rowid of the run's rows
+        read); `after`: only the rows written after that cursor. See ledger/series.py. Figures
         (energy, carbon) come from the run's totals, not from these points."""
         return self._transaction(lambda conn: read_series(conn, run_id, buckets, after, phases), write=False)
 
