@@ -91,6 +91,12 @@ class DurationError(ConfigError, ValueError):
     Also a ValueError, so that code reading a value of any kind can treat it like one."""
 
 
+class InvalidNameError(ConfigError, ValueError):
+    """A name the ledger cannot store (a run's, a phase's, a counter's, a tag's): not a string,
+    empty, or not encodable as UTF-8 (`greenai.ledger.records.storable_name`); for a phase,
+    also one containing '/'. Also a ValueError, as a bad phase name always was."""
+
+
 class CallableError(GreenAIError):
     """A `MODULE:FUNCTION` (or `FILE.py:FUNCTION`) spec is malformed, or what it names cannot
     be imported or is not callable (see `greenai.factories`)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from greenai.errors import InvalidNameError
 from greenai.hardware.coload import CoLoadSummary
 from greenai.meters.base import DeviceKind, Provenance
 
@@ -100,3 +101,21 @@ class RunRecord:
     # None for other runs, for a run still going (exit code) and before schema v8
     command: tuple[str, ...] | None = None
     exit_code: int | None = None
+
+
+def storable_name(what: str, value: object, *, empty: bool = False) -> str:
+    """`value` if the ledger can store it as a name (a run's, a counter's, a phase's, a
+    tag's): a str (non-empty unless `empty`) that UTF-8 can encode; anything else is an
+    InvalidNameError (a ConfigError) naming `what`. Checked where the name is given, since a
+    name SQLite cannot take (None, bytes, a lone surrogate) would make every later write of
+    the run fail."""
+    if not isinstance(value, str) or not (value or empty):
+        kind = "a string" if empty else "a non-empty string"
+        raise InvalidNameError(f"{what} must be {kind} (got {value!r})")
+    if value.isascii():  # the common case, cheap (phase() and count() are on the hot path)
+        return value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise InvalidNameError(f"{what} {value!r} cannot be stored: {e.reason} (position {e.start})") from None
+    return value

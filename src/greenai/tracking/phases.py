@@ -19,6 +19,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from greenai.errors import InvalidNameError
+from greenai.ledger.records import storable_name
+
 NO_PHASE = "(no phase)"
 SEPARATOR = "/"
 MAX_EVENTS = 100_000  # undrained phase boundaries kept (about 10 MB); the oldest go first
@@ -85,6 +88,16 @@ class PhaseTimeline:
         return out
 
 
+def checked_phase_name(name: object) -> str:
+    """`name` if it can name a phase: a name the ledger can store (ledger.records.storable_name)
+    without the separator of nested phases; InvalidNameError (a ConfigError and a
+    ValueError) otherwise."""
+    checked = storable_name("a phase name", name)
+    if SEPARATOR in checked:
+        raise InvalidNameError(f"a phase name must not contain {SEPARATOR!r} (it separates nested phases): {checked!r}")
+    return checked
+
+
 _lane_ids = itertools.count(1)
 
 
@@ -96,9 +109,7 @@ class PhaseLane:
     thread's phase would be (sharing each interval evenly with the threads inside phases)."""
 
     def __init__(self, timeline: PhaseTimeline, name: str) -> None:
-        if not name or SEPARATOR in name:
-            raise ValueError(f"phase names must be non-empty and contain no '/': {name!r}")
-        self.name = name
+        self.name = checked_phase_name(name)
         self._timeline = timeline
         self._lane = -next(_lane_ids)
         self._lock = threading.Lock()

@@ -33,7 +33,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -43,7 +43,7 @@ from greenai.carbon.resolve import configured_intensity
 from greenai.config import Config, load_config
 from greenai.errors import ConfigError
 from greenai.hardware.coload import CoLoadSummary
-from greenai.ledger.records import RunSnapshot, RunStart, RunStatus
+from greenai.ledger.records import RunSnapshot, RunStart, RunStatus, storable_name
 from greenai.ledger.run_forecasts import ForecastRow
 from greenai.ledger.store import Ledger, default_ledger_path
 from greenai.meters.base import Meter, Provenance
@@ -55,7 +55,7 @@ from greenai.tracking.coload import CoLoadRecorder
 from greenai.tracking.environment import describe_environment
 from greenai.tracking.forecast import Forecast, NotYet, Plan, make_forecast
 from greenai.tracking.joining import Membership, joiner, launched_as_rank
-from greenai.tracking.phases import PhaseLane, PhaseTimeline
+from greenai.tracking.phases import PhaseLane, PhaseTimeline, checked_phase_name
 from greenai.tracking.progress import DEFAULT_PERIODIC_PHASES, ProgressRecorder
 from greenai.tracking.reading import MeterSlot
 from greenai.tracking.result import RunResult
@@ -102,7 +102,7 @@ class Tracker(contextlib.ContextDecorator):
         self,
         name: str = "run",
         *,
-        tags: dict[str, str] | None = None,
+        tags: Mapping[str, str | float] | None = None,
         config: Config | None = None,
         meters: Sequence[Meter] | None = None,
         store: bool = True,
@@ -124,8 +124,8 @@ class Tracker(contextlib.ContextDecorator):
         stop the run; `on_budget(run, breach)` is called in this thread at a safe point.
         `distributed` joins the run to a job of several ranks (tracking/joining.py): None
         (default) when launched as a rank, True, False, or a greenai.distributed spec."""
-        self.name = name
-        self.tags = {str(k): str(v) for k, v in (tags or {}).items()}
+        self.name = storable_name("the run name", name, empty=True)
+        self.tags = _storable_tags(tags)
         self._args = dict(
             tags=tags,
             config=config,
@@ -385,9 +385,7 @@ class Tracker(contextlib.ContextDecorator):
     # -- inside the run ----------------------------------------------------------------
     def phase(self, name: str) -> _Phase:
         """`with run.phase("forward"):` — nestable; energy is apportioned by time."""
-        if not name or "/" in name:
-            raise ValueError(f"phase names must be non-empty and contain no '/': {name!r}")
-        return _Phase(self._timeline, name)
+        return _Phase(self._timeline, checked_phase_name(name))
 
     def lane(self, name: str) -> PhaseLane:
         """A phase bound to no thread, for work one thread begins and another ends (a
@@ -396,8 +394,10 @@ class Tracker(contextlib.ContextDecorator):
 
     def count(self, counter: str, amount: float = 1) -> None:
         """Add to a user counter (samples, tokens, steps) so results read as J/sample.
-        Outside any phase this is also a budget safe point. `amount` is a finite real number
-        (NaN, inf and bools are refused with a ConfigError)."""
+        Outside any phase this is also a budget safe point. `counter` is a non-empty string
+        and `amount` a finite real number (anything else, NaN, inf and bools included, is
+        refused with a ConfigError: the ledger could not store it)."""
+        storable_name("the counter name", counter)
         value = _finite_amount(counter, amount)
         with self._counter_lock:
             self._counters[counter] = self._counters.get(counter, 0.0) + value
@@ -660,6 +660,22 @@ def track(name: str | Callable[..., Any] = "run", **kwargs: Any) -> Any:
         func = name
         return Tracker(getattr(func, "__qualname__", "run"), **kwargs)(func)
     return Tracker(name, **kwargs)
+
+
+def _storable_tags(tags: object) -> dict[str, str]:
+    """The run's tags as text: keys non-empty strings, values strings or numbers (kept as
+    their text); anything the ledger could not store is a ConfigError before the run starts."""
+    if tags is None:
+        return {}
+    if not isinstance(tags, Mapping):
+        raise ConfigError(f"tags must be a mapping of names to values (got {type(tags).__name__})")
+    out: dict[str, str] = {}
+    for key, value in tags.items():
+        name = storable_name("a tag name", key)
+        if isinstance(value, numbers.Real) and not isinstance(value, str):
+            value = str(value)
+        out[name] = storable_name(f"the value of tag {name!r}", value, empty=True)
+    return out
 
 
 def _finite_amount(counter: str, amount: object) -> float:
