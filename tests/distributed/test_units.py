@@ -19,7 +19,7 @@ from greenai.distributed import Join, aggregate, node_totals
 from greenai.distributed.aggregate import Writer
 from greenai.distributed.channel import MemoryKV, decode_report, encode_report
 from greenai.distributed.devices import DeviceFilter, select
-from greenai.distributed.launcher import rank_of
+from greenai.distributed.launcher import RankWatcher, launcher_of, rank_of
 from greenai.ledger import distributed as rows
 from greenai.ledger.distributed import NODE, PROCESS, CommTotals, DeviceRead, RankReport
 from greenai.ledger.store import Ledger
@@ -239,3 +239,53 @@ def test_a_store_that_fails_is_not_waited_on_at_every_publish(tmp_path: Path) ->
         time.sleep(0.5)
     assert run.result is not None and run.result.status == "completed" and run.result.energy_j > 0
     assert kv.sets == 2  # the first publish (at start), then the final one
+
+
+@pytest.mark.parametrize(
+    ("argv", "launcher"),
+    [
+        (["python", "train_accelerated.py"], None),
+        (["python", "my_torchrun_notes.py", "--launcher", "torchrun"], None),
+        (["/usr/bin/python3.11", "-u", "train.py", "deepspeed"], None),
+        (["/opt/venv/bin/torchrun", "--nproc-per-node", "2", "train.py"], "torchrun"),
+        (["python3", "-m", "torch.distributed.run", "train.py"], "torch.distributed.run"),
+        (["python", "-mtorch.distributed.launch", "train.py"], "torch.distributed.launch"),
+        (["python3", "-X", "dev", "/opt/venv/bin/torchrun", "train.py"], "torchrun"),
+        (["python", "-c", "import torchrun"], None),
+        (["accelerate", "launch", "train.py"], "accelerate"),
+        (["mpirun", "-n", "2", "python", "train.py"], "mpirun"),
+        ([], None),
+    ],
+)
+def test_a_launcher_is_told_by_whole_names_not_by_substrings(argv: list[str], launcher: str | None) -> None:
+    assert launcher_of(argv) == launcher
+
+
+def test_the_watcher_names_the_launcher_a_process_tree_runs_not_a_script_that_contains_its_name(
+    tmp_path: Path,
+) -> None:
+    """Real processes: a rank started as `python train_accelerated.py` is a rank without a
+    launcher (it used to be reported as 'accelerate'); one started by a script named
+    `torchrun` is torchrun's."""
+    body = "import time; time.sleep(20)\n"
+    for name in ("train_accelerated.py", "torchrun"):
+        (tmp_path / name).write_text(body)
+    env = {"PATH": "/usr/bin:/bin", "RANK": "0", "WORLD_SIZE": "1", "TORCHELASTIC_RUN_ID": "x"}
+    seen = {}
+    for name in ("train_accelerated.py", "torchrun"):
+        proc = subprocess.Popen([sys.executable, str(tmp_path / name)], env=env)
+        try:
+            deadline = time.monotonic() + 10
+            watcher = RankWatcher(proc.pid, interval_s=0.05)
+            while time.monotonic() < deadline:  # the process has exec'd Python with its argv
+                watcher = RankWatcher(proc.pid, interval_s=0.05)
+                watcher.look()
+                if watcher.seen.count:
+                    break
+                time.sleep(0.05)
+            seen[name] = watcher.seen
+        finally:
+            proc.kill()
+            proc.wait()
+    assert seen["train_accelerated.py"].count == 1 and seen["train_accelerated.py"].launcher is None
+    assert seen["torchrun"].count == 1 and seen["torchrun"].launcher == "torchrun"

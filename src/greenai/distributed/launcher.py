@@ -10,12 +10,47 @@ and are not counted.
 
 from __future__ import annotations
 
+import os
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import psutil
 
 LAUNCHERS = ("torchrun", "torch.distributed.run", "torch.distributed.launch", "deepspeed", "accelerate", "mpirun")
+_INTERPRETER_OPTIONS_WITH_VALUE = ("-W", "-X", "-Q")  # the next word is the option's, not a script
+
+
+def launcher_of(argv: Sequence[str]) -> str | None:
+    """The launcher a command line runs, by whole names: the program itself
+    (`/usr/bin/torchrun`, `accelerate launch ...`), or the module (`python -m
+    torch.distributed.run`) or script (`python /venv/bin/torchrun`) a Python interpreter runs.
+    A name inside another word (`python train_accelerated.py`) or among the program's own
+    arguments is not a launcher."""
+    if not argv:
+        return None
+    program = os.path.basename(argv[0])
+    if program in LAUNCHERS:
+        return program
+    if not program.startswith("python"):
+        return None
+    words = iter(argv[1:])
+    for word in words:
+        if word == "-m":
+            module = next(words, "")
+            return module if module in LAUNCHERS else None
+        if word.startswith("-m"):  # -mtorch.distributed.run
+            return word[2:] if word[2:] in LAUNCHERS else None
+        if word == "-c" or word == "-":  # a command or stdin: no script
+            return None
+        if word in _INTERPRETER_OPTIONS_WITH_VALUE:
+            next(words, None)
+            continue
+        if word.startswith("-"):
+            continue
+        script = os.path.basename(word)
+        return script if script in LAUNCHERS else None
+    return None
 
 
 @dataclass
@@ -99,10 +134,9 @@ class RankWatcher:
     def _note(self, process: psutil.Process) -> None:
         if self.seen.launcher is None:
             try:
-                cmdline = " ".join(process.cmdline())
+                self.seen.launcher = launcher_of(process.cmdline())
             except psutil.Error:
-                cmdline = ""
-            self.seen.launcher = next((name for name in LAUNCHERS if name in cmdline), None)
+                pass
         try:
             environ = process.environ()
         except psutil.Error:
