@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+from greenai.errors import LedgerError
 from greenai.ledger.store import Ledger
 from greenai.meters.base import DeviceKind
 from greenai.meters.simulated import SimulatedMeter
@@ -116,3 +117,32 @@ def test_a_full_disk_at_stop_is_retried_within_the_bound_and_said_in_the_result(
     # the process has exited: the ledger shows the run incomplete, with its last flush
     assert record.status == "incomplete"
     assert 100.0 * 0.4 < record.snapshot.energy_j < out["energy_j"]
+
+
+def test_a_write_error_retrying_cannot_fix_fails_at_once_and_says_so(tmp_path):
+    """A constraint failure is not retried: it fails at once, and the error says what
+    happened (it used to say 'gave up after 5 s' as a locked ledger's does)."""
+    with Ledger(tmp_path / "ledger.db") as ledger:
+        t0 = time.monotonic()
+        with pytest.raises(LedgerError) as refused:
+            ledger.write(
+                lambda conn: conn.execute("INSERT INTO counters (run_id, name, value) VALUES ('x', NULL, 1)"),
+                timeout_s=FINAL_WRITE_TIMEOUT_S,
+            )
+        took_s = time.monotonic() - t0
+    message = str(refused.value)
+    assert took_s < 1.0
+    assert "NOT NULL constraint failed" in message and "not retried" in message
+    assert "gave up" not in message and f"{FINAL_WRITE_TIMEOUT_S:g} s" not in message
+
+
+def test_a_write_given_up_on_a_locked_ledger_says_how_long_it_was_tried(tmp_path):
+    path = tmp_path / "ledger.db"
+    with Ledger(path) as ledger:
+        other = lock_ledger(path)
+        try:
+            with pytest.raises(LedgerError, match=r"database is locked \(tried for 0\.[3-9] s"):
+                ledger.write(lambda conn: conn.execute("SELECT 1"), timeout_s=0.4)
+        finally:
+            other.rollback()
+            other.close()

@@ -280,7 +280,8 @@ class Ledger:
         """A write transaction retried with jittered backoff while the ledger is locked or
         the write fails (disk full, I/O error), for `timeout_s` at most in all (waiting for
         this process's other thread included)."""
-        deadline = time.monotonic() + timeout_s
+        started = time.monotonic()
+        deadline = started + timeout_s
         if not self._lock.acquire(timeout=max(timeout_s, 0.0)):
             raise LedgerError(f"ledger {self.path}: still in use by this process after {timeout_s:g} s")
         try:
@@ -288,8 +289,10 @@ class Ledger:
                 raise LedgerError(f"ledger {self.path} is closed")
             conn = self._conn
             delay = _FIRST_BACKOFF_S
+            attempts = 0
             try:
                 while True:
+                    attempts += 1
                     left = deadline - time.monotonic()
                     # SQLite's own busy handler waits (and backs off) on a lock, up to the deadline
                     conn.execute(f"PRAGMA busy_timeout = {max(int(left * 1000), 1)}")
@@ -306,8 +309,12 @@ class Ledger:
                         return result
                     except sqlite3.Error as e:
                         code = (getattr(e, "sqlite_errorcode", None) or 0) & 0xFF
-                        if code not in _RETRYABLE or time.monotonic() + delay > deadline:
-                            raise LedgerError(f"ledger {self.path}: {e} (gave up after {timeout_s:g} s)") from e
+                        if code not in _RETRYABLE:  # retrying cannot help: say so, not a wait that never was
+                            raise LedgerError(f"ledger {self.path}: {e} (not retried)") from e
+                        if time.monotonic() + delay > deadline:
+                            tried_s = time.monotonic() - started
+                            tries = f"{attempts} attempts" if attempts > 1 else "1 attempt"
+                            raise LedgerError(f"ledger {self.path}: {e} (tried for {tried_s:.1f} s, {tries})") from e
                         time.sleep(delay * random.uniform(0.5, 1.0))
                         delay = min(delay * 2, _MAX_BACKOFF_S)
             finally:
