@@ -153,7 +153,7 @@ def test_calibration_stores_memory_beyond_the_caches_when_its_budget_allows(tmp_
     from greenai.estimation.memory import BeyondCache
 
     monkeypatch.setenv("GREENAI_CALIBRATION_DIR", str(tmp_path))
-    measured = BeyondCache(32.0 * 2**20, 9.5e9, 1.5e-9)
+    measured = BeyondCache(32.0 * 2**20, 9.5e9, 1.5e-9, 3.9e9)
     monkeypatch.setattr(cal, "beyond_cache_costs", lambda target_s: measured)
     skipped = calibrate(1.0, dtypes=("float32",), backward=False, save=False)
     assert (skipped.llc_bytes, skipped.dram_bandwidth_bps, skipped.mapped_s_per_byte) == (0.0, 0.0, 0.0)
@@ -161,6 +161,7 @@ def test_calibration_stores_memory_beyond_the_caches_when_its_budget_allows(tmp_
     monkeypatch.setattr(cal, "BEYOND_CACHE_MIN_BUDGET_S", 0.5)
     profile = calibrate(1.0, dtypes=("float32",), backward=False, save=False)
     assert (profile.llc_bytes, profile.dram_bandwidth_bps, profile.mapped_s_per_byte) == (32.0 * 2**20, 9.5e9, 1.5e-9)
+    assert profile.matmul_dram_bandwidth_bps == 3.9e9
     assert any("last-level cache 32 MiB" in n and "6.14 us per 4 KiB page" in n for n in profile.notes)
 
 
@@ -226,18 +227,11 @@ def test_convolution_benchmarks_are_in_the_regime_counting_marks_and_each_group_
     assert sizes["conv/float32@grouped"] >= MIN_POINTS_FULL
 
 
-def test_grouped_convolution_backward_benchmarks_count_what_op_counting_counts():
-    import torch
-
-    from greenai.estimation.counting import count_ops
-
+def test_grouped_convolutions_are_calibrated_forward_only():
+    """The grouped backward falls back on the dense backward roofline (a roofline of its own made
+    the held-out set's training worse): no grouped backward benchmark."""
     benches = [b for b in mb.suite((mb.FP32,), backward=True) if b.op == GROUPED]
-    backward = [b for b in benches if b.pass_ == mb.BACKWARD]
-    assert len(backward) >= 4 and len(benches) - len(backward) >= 6
-    for bench in backward[:2]:
-        counts = count_ops(calling(bench.make()), torch.zeros(1), on_meta=False)
-        got = sorted((r.op_class.value, r.flops, r.bytes_read + r.bytes_written, r.variant) for r in counts.records)
-        assert got == sorted((k.value, f, b, GROUPED) for k, f, b in bench.kernels), bench.name
+    assert len(benches) >= 6 and {b.pass_ for b in benches} == {mb.FORWARD}
 
 
 def test_fit_roofline_keeps_the_additive_form_when_it_fits_better():

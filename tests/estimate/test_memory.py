@@ -50,6 +50,7 @@ def test_stream_costs_from_an_in_place_and_a_fresh_add() -> None:
 def test_beyond_cache_costs_measures_both_on_real_tensors(monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("torch")
     monkeypatch.setattr(memory, "MIN_BUFFER_BYTES", 1 << 20)  # 1 MiB tensors: fast (not the real regime)
+    monkeypatch.setattr(memory, "MATMUL_COLUMNS", 256)
     got = memory.beyond_cache_costs(0.02, llc_bytes=0.0)
     assert isinstance(got, BeyondCache) and got.llc_bytes == 0.0
-    assert got.dram_bandwidth_bps > 0 and got.mapped_s_per_byte >= 0
+    assert got.dram_bandwidth_bps > 0 and got.mapped_s_per_byte >= 0 and got.matmul_bandwidth_bps > 0

@@ -319,6 +319,29 @@ def test_memory_beyond_the_last_level_cache_streams_at_the_memorys_bandwidth():
     assert kernel.energy_j == pytest.approx((1.0 + 2.0 * 1.0) * kernel.time_s, rel=1e-6)
 
 
+def test_a_step_whose_parameters_exceed_the_cache_streams_every_operation_from_memory():
+    """When the parameters (training: with gradients and two moments per parameter) exceed the
+    last-level cache, every record takes at least its bytes at the memory's bandwidth, a matmul's
+    at the bandwidth of a weight streamed by a linear layer (Profile.matmul_dram_bandwidth_bps)."""
+    prof = hand_profile(llc_bytes=1e6, dram_bandwidth_bps=1e9, matmul_dram_bandwidth_bps=2e8)
+    fc = rec(OpClass.MATMUL, 2e3, 8e5, "fc1")  # roofline 10 us + 0.8 ms; from memory 4 ms
+    act = rec(OpClass.ELEMENTWISE, 1e3, 8e5, "act")  # roofline 2 us + 0.8 ms; from memory 0.8 ms
+    small = dataclasses.replace(counts(fc, act), parameter_bytes=400_000)  # fits the cache
+    large = dataclasses.replace(small, parameter_bytes=2_000_000)  # does not
+    kernel = lambda c, m: next(r for r in predict(c, prof).per_layer if r.module == m).time_s - 1e-6
+    assert kernel(small, "fc1") == pytest.approx(10e-6 + 8e-4)
+    assert kernel(large, "fc1") == pytest.approx(10e-6 + 4e-3)
+    assert kernel(large, "act") == pytest.approx(2e-6 + 8e-4)
+    # training: parameters, gradients and two moments (4 x 400 kB > 1 MB)
+    bwd = rec(OpClass.MATMUL, 4e3, 8e5, "fc1", Pass.BACKWARD)  # roofline 20 us + 8 ns
+    step = counts(fc, act, bwd, rec(OpClass.ELEMENTWISE, 1e3, 8e5, "fc1", Pass.OPTIMIZER))
+    step = dataclasses.replace(step, parameter_bytes=400_000)
+    assert predict(step, prof).per_pass["backward"][0] == pytest.approx(10e-6 + 20e-6 + 8e5 / 2e8)
+    without_optimizer = dataclasses.replace(step, records=step.records[:3])  # 2 x 400 kB fits
+    assert predict(without_optimizer, prof).per_pass["backward"][0] == pytest.approx(10e-6 + 20e-6 + 4e3 / 5e8)
+    assert predict(large, hand_profile()).time_s == predict(small, hand_profile()).time_s  # profiles before
+
+
 def test_mapped_memory_costs_its_bytes_at_the_calibrated_rate():
     """New outputs of 32 MiB or more (OpRecord.mapped_bytes) are fresh pages: each byte costs
     Profile.mapped_s_per_byte on top of the roofline; 0 in profiles made before."""

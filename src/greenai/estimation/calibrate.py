@@ -500,6 +500,7 @@ def _calibrate(
         llc_bytes=beyond.llc_bytes,
         dram_bandwidth_bps=beyond.dram_bandwidth_bps,
         mapped_s_per_byte=beyond.mapped_s_per_byte,
+        matmul_dram_bandwidth_bps=beyond.matmul_bandwidth_bps,
         calibration_s=elapsed,
         budget_s=budget_s,
         notes=tuple(notes),
@@ -520,7 +521,8 @@ def describe_beyond_cache(b: BeyondCache | None) -> str:
     llc = f"last-level cache {b.llc_bytes / 2**20:g} MiB" if b.llc_bytes else "last-level cache unknown"
     return (
         f"memory beyond the caches: {llc}, a stream through larger buffers "
-        f"{b.dram_bandwidth_bps / 1e9:.1f} GB/s, fresh memory (page faults, munmap) "
+        f"{b.dram_bandwidth_bps / 1e9:.1f} GB/s (a linear layer's weight at batch 4 "
+        f"{b.matmul_bandwidth_bps / 1e9:.1f} GB/s), fresh memory (page faults, munmap) "
         f"{b.mapped_s_per_byte * 1e9:.3f} ns per byte ({b.mapped_s_per_byte * 4096 * 1e6:.2f} us per 4 KiB page)"
     )
 

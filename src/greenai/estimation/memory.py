@@ -15,10 +15,19 @@ that no micro-benchmark size shows (benchmarks/beyond_cache.py):
   the dense gradient of an embedding table, and the temporaries of Adam's for-loop (``sqrt``
   and the division, per parameter).
 
-`beyond_cache_costs` measures both on buffers larger than the last-level cache: an in-place
+- **a matrix-vector product**: a linear layer at a small batch whose weight lies beyond the
+  cache streams the weight at a fraction of an elementwise stream's bandwidth (3.9 against
+  11 GB/s here, one thread).
+
+A model whose parameters (in training: with their gradients and Adam's two moments) exceed the
+last-level cache finds every weight out of the cache at every use: the step streams them all
+from memory (predict.beyond_cache_s).
+
+`beyond_cache_costs` measures all three on buffers larger than the last-level cache: an in-place
 add streams them (bandwidth), the same add into a new output also maps and faults in the
-output (the difference, per byte of output, is the cost of fresh memory). Calls alternate, and
-each figure is a median.
+output (the difference, per byte of output, is the cost of fresh memory), a linear layer at
+batch 4 whose weight is such a buffer (per byte of weight). Calls alternate, and each figure is
+a median.
 """
 
 from __future__ import annotations
@@ -35,6 +44,7 @@ from greenai.estimation.timing import filled
 MIB = 1 << 20
 MIN_BUFFER_BYTES = 64 * MIB  # one tensor of the benchmark: at least twice a 32 MiB cache
 MAX_BUFFER_BYTES = 256 * MIB
+MATMUL_COLUMNS = 4096  # the linear layer's input features (its weight: buffer / 16 KiB rows)
 
 
 @dataclass(frozen=True)
@@ -42,6 +52,9 @@ class BeyondCache:
     llc_bytes: float  # the last-level cache (sysfs), 0 when unknown
     dram_bandwidth_bps: float  # a stream through buffers larger than the last-level cache
     mapped_s_per_byte: float  # fresh memory: mapping, page faults, unmapping, per byte
+    # a linear layer at batch 4 whose weight lies beyond the last-level cache, per byte of weight
+    # (a matrix-vector product streams its weight far slower than an elementwise stream)
+    matmul_bandwidth_bps: float = 0.0
 
 
 def cache_sizes(root: str = "/sys/devices/system/cpu/cpu0/cache") -> list[float]:
@@ -91,11 +104,15 @@ def _alternating(calls: list[Callable[[], Any]], target_s: float, min_rounds: in
     return [statistics.median(t) for t in times]
 
 
-def _time_adds(x: Any, y: Any, target_s: float) -> list[float]:
-    """Median times of `x.add_(y)` and `torch.add(x, y)` (a new output each call), alternating."""
+def _time_streams(x: Any, y: Any, target_s: float) -> list[float]:
+    """Median times of `x.add_(y)`, `torch.add(x, y)` (a new output each call) and of a linear
+    layer at batch 4 whose weight is `y` seen as (rows, 4096), alternating."""
     import torch
+    import torch.nn.functional as F
 
-    return _alternating([lambda: x.add_(y), lambda: torch.add(x, y)], target_s)
+    weight = y.view(-1, MATMUL_COLUMNS)
+    batch = torch.ones(4, MATMUL_COLUMNS)
+    return _alternating([lambda: x.add_(y), lambda: torch.add(x, y), lambda: F.linear(batch, weight)], target_s)
 
 
 def beyond_cache_costs(target_s: float = 1.0, llc_bytes: float | None = None) -> BeyondCache:
@@ -111,6 +128,6 @@ def beyond_cache_costs(target_s: float = 1.0, llc_bytes: float | None = None) ->
     size = buffer_bytes(llc)
     n = size // 4
     with torch.inference_mode():
-        inplace_s, fresh_s = _time_adds(filled(n), filled(n), target_s)
+        inplace_s, fresh_s, linear_s = _time_streams(filled(n), filled(n), target_s)
     bandwidth, per_byte = stream_costs(inplace_s, fresh_s, 4.0 * n)
-    return BeyondCache(llc, bandwidth, per_byte)
+    return BeyondCache(llc, bandwidth, per_byte, 4.0 * n / linear_s if linear_s > 0 else 0.0)

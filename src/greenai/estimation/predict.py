@@ -12,7 +12,9 @@ bookkeeping silently), then on the default coefficients, noted):
 
 and of a call that moves no data (a view) the profile's view overhead. Memory beyond the
 caches (memory.py; profiles made before 2026-12-07 have none): a call moving more bytes than
-the last-level cache takes at least its bytes at the bandwidth of a stream through memory, and
+the last-level cache, or any call of a step whose parameters (with gradients and optimizer
+state) exceed it, takes at least its bytes at the bandwidth of a stream through memory (a
+matmul's own where calibrated), and
 the new outputs of 32 MiB or more it allocates (OpRecord.mapped_bytes) cost the calibrated time
 per byte of fresh memory (page faults, munmap). A step's time is the
 sum (eager execution runs one operation after another) plus what eager PyTorch adds around
@@ -156,10 +158,11 @@ def predict(counts: OpCounts, profile: Profile | None = None) -> Prediction:
     training = any(Pass(r.pass_) is Pass.BACKWARD for r in counts.records)
     floor = serial_busy_floor(counts.records, prof, training)
     fused = is_fused_optimizer(counts.records)
+    cold = cold_parameters(counts, prof)
     for record in counts.records:
         # a fused optimizer's calls are costed below (fixed + per tensor): its kernels' work only
         kernel_only = fused and Pass(record.pass_) is Pass.OPTIMIZER
-        t, e = _record_cost(record, prof, notes, seen_fallbacks, training, floor, kernel_only)
+        t, e = _record_cost(record, prof, notes, seen_fallbacks, training, floor, kernel_only, cold)
         nbytes = record.bytes_read + record.bytes_written
         add(record.module, Pass(record.pass_).value, t, e, record.flops, nbytes)
         if record.op_class is OpClass.COMMUNICATION:
@@ -282,10 +285,12 @@ def _record_cost(
     training: bool = False,
     serial_busy: float = 0.0,
     kernel_only: bool = False,
+    cold: bool = False,
 ) -> tuple[float, float]:
     """(time, energy) of one record; `serial_busy`: CPUs busy at least (spinning workers);
-    `kernel_only`: without the per-call overhead (costed elsewhere)."""
-    t, busy = _record_time(record, prof, notes, seen, training, kernel_only)
+    `kernel_only`: without the per-call overhead (costed elsewhere); `cold`: the step's
+    parameters exceed the last-level cache (cold_parameters)."""
+    t, busy = _record_time(record, prof, notes, seen, training, kernel_only, cold)
     if prof.energy_basis == BASIS_ACTIVE_POWER:
         busy = min(max(busy, serial_busy, 0.0), max(prof.fingerprint.usable_cpus, 1.0))
         return t, prof.energy.active_power(busy) * t
@@ -300,7 +305,13 @@ def _record_cost(
 
 
 def _record_time(
-    record: OpRecord, prof: Profile, notes: list[str], seen: set[str], training: bool, kernel_only: bool = False
+    record: OpRecord,
+    prof: Profile,
+    notes: list[str],
+    seen: set[str],
+    training: bool,
+    kernel_only: bool = False,
+    cold: bool = False,
 ) -> tuple[float, float]:
     """(time, CPUs busy) of one record."""
     bytes_moved = record.bytes_read + record.bytes_written
@@ -331,19 +342,37 @@ def _record_time(
     if model is None:
         return t, 1.0
     busy = model.cpu_s(record.flops, bytes_moved) / t if t > 0 else 0.0
-    return beyond_cache_s(record, prof, model.overhead_s, t), busy
+    return beyond_cache_s(record, prof, model.overhead_s, t, cold), busy
 
 
-def beyond_cache_s(record: OpRecord, prof: Profile, overhead_s: float, roofline_s: float) -> float:
+def beyond_cache_s(record: OpRecord, prof: Profile, overhead_s: float, roofline_s: float, cold: bool = False) -> float:
     """The time of a record whose memory lies beyond the caches (memory.py): when its bytes
-    exceed the last-level cache, at least the fixed cost plus those bytes at the bandwidth of a
-    stream through memory; plus the fresh memory its new outputs of 32 MiB or more map
-    (OpRecord.mapped_bytes). A profile made before these were measured adds nothing."""
+    exceed the last-level cache, or the step's parameters do (`cold`, see cold_parameters), at
+    least the fixed cost plus its bytes at the bandwidth of a stream through memory (a matmul's:
+    a linear layer's weight streamed at batch 4, where calibrated); plus the fresh memory its new
+    outputs of 32 MiB or more map (OpRecord.mapped_bytes). A profile made before these were
+    measured adds nothing."""
     t = roofline_s
     bytes_moved = record.bytes_read + record.bytes_written
-    if prof.dram_bandwidth_bps > 0 and prof.llc_bytes > 0 and bytes_moved > prof.llc_bytes:
-        t = max(t, overhead_s + bytes_moved / prof.dram_bandwidth_bps)
+    if prof.llc_bytes > 0 and (cold or bytes_moved > prof.llc_bytes):
+        bandwidth = prof.dram_bandwidth_bps
+        if OpClass(record.op_class) is OpClass.MATMUL and prof.matmul_dram_bandwidth_bps > 0:
+            bandwidth = prof.matmul_dram_bandwidth_bps
+        if bandwidth > 0:
+            t = max(t, overhead_s + bytes_moved / bandwidth)
     return t + record.mapped_bytes * prof.mapped_s_per_byte
+
+
+def cold_parameters(counts: OpCounts, prof: Profile) -> bool:
+    """Whether the step's parameters, with their gradients in a training step and an optimizer's
+    state (taken as two tensors per parameter, Adam's moments), exceed the last-level cache: then
+    each weight has been evicted by the others since its last use, and every operation streams
+    its data from memory (a profile without the cache's size: False)."""
+    if prof.llc_bytes <= 0:
+        return False
+    passes = {Pass(r.pass_) for r in counts.records}
+    copies = 1 + (Pass.BACKWARD in passes) + 2 * (Pass.OPTIMIZER in passes)
+    return counts.parameter_bytes * copies > prof.llc_bytes
 
 
 PARALLEL_BUSY = 1.5  # a kernel keeping more CPUs than this busy runs on several threads

@@ -212,6 +212,7 @@ class Profile:
     llc_bytes: float = 0.0
     dram_bandwidth_bps: float = 0.0
     mapped_s_per_byte: float = 0.0
+    matmul_dram_bandwidth_bps: float = 0.0  # a linear layer's weight streamed from memory (batch 4)
     calibration_s: float = 0.0  # wall time calibration took
     budget_s: float = 0.0
     notes: tuple[str, ...] = ()
