@@ -89,6 +89,23 @@ def zoo_models(ap: argparse.ArgumentParser, text: str, which: str = "zoo") -> li
 
 # estimate_accuracy.py prints one line per case and round: "[1/3] mlp          b=4    inference time     0.12 ms ..."
 CASE_LINE = re.compile(r"\[\d+/\d+\] (\S+)\s+b=(\d+)\s+(\w+)\s+time\s+([\d.]+) ms")
+# ... "pred     0.10 (-16.7%)  energy     1.00 mJ pred ..."
+ENERGY = re.compile(r"energy\s+([\d.]+) mJ")
+
+
+def measured_cases(log: str) -> dict[tuple[str, int, str], tuple[float, float]]:
+    """(time, energy) per case of an estimate_accuracy.py log: the round of least time (as it
+    keeps), its energy (nan in logs without it)."""
+    cases: dict[tuple[str, int, str], tuple[float, float]] = {}
+    for line in log.splitlines():
+        m = CASE_LINE.search(line)
+        if m is None:
+            continue
+        key, t = (m[1], int(m[2]), m[3]), float(m[4]) / 1e3
+        e = ENERGY.search(line)
+        if key not in cases or t < cases[key][0]:
+            cases[key] = (t, float(e[1]) / 1e3 if e else float("nan"))
+    return cases
 
 
 def measured_times(log: str) -> dict[tuple[str, int, str], float]:

@@ -5,13 +5,16 @@ inference batch) over at least eight diverse models at different batch sizes, ca
 in at most 60 s.
 
     python benchmarks/estimate_accuracy.py [--budget 60] [--batches 4,32] [--models mlp,gru] [--write]
+    python benchmarks/estimate_accuracy.py --set held-out ...   # models kept aside from the zoo
 
 (--profile FILE reuses a calibration saved there, or calibrates and saves it: to iterate on
 counting and prediction without recalibrating; the published figures calibrate afresh.)
 
 1. Calibrate once (`greenai.estimation.calibrate.calibrate`, micro-benchmarks only: the models
    below are never seen by the calibration), report its wall time.
-2. For each model of the zoo (tests/estimate/models.py) x batch size x {inference batch,
+2. For each model of the zoo (tests/estimate/models.py; `--set held-out`: the held-out set,
+   tests/estimate/held_out_models.py, models the estimator was not shaped on, reported per
+   regime; `--set all`: both) x batch size x {inference batch,
    training step (forward, loss = output.sum(), backward, Adam)}:
    - predict: count_ops (on fake tensors) + predict, with the calibrated profile and with the
      rough default coefficients (uncalibrated, for contrast);
@@ -31,13 +34,14 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from _harness import QUIET_CORES, add_write, cpu_sample, for_seconds, ints, mape, parser, wait_for_quiet, write_section
-from _zoo import build, zoo_models
+from _zoo import SETS, ZOO_REGIME, build, regime, zoo_models
 
 QUIET_CPUS = QUIET_CORES  # other jobs below this many busy CPUs: a quiet measurement
 
@@ -64,6 +68,11 @@ class Case:
     # the predictions' ~95 % bands: (time low, time high, energy low, energy high), s and J
     band: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
     default_band: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+    faults: float = 0.0  # minor page faults per step in the kept window (fresh memory)
+
+    @property
+    def regime(self) -> str:
+        return regime(self.model)
 
     def err(self, predicted: float, measured: float) -> float:
         return (predicted - measured) / measured
@@ -98,9 +107,9 @@ def measure(model, x, mode: str, seconds: float, windows: int = 3):
     """A real run: warm-up, then `windows` windows of steps, each in its own greenai Tracker.
     The window with the smallest median step time is kept (the least disturbed by other jobs
     on a shared machine): its median step time, the energy of that typical step (the window's
-    mean power x median), its energy per step (energy / steps), provenance, steps, and the
-    CPUs other processes kept busy during it, and in training the median optimizer.step()
-    alone."""
+    mean power x median), its energy per step (energy / steps), provenance, steps, the
+    CPUs other processes kept busy during it, in training the median optimizer.step() alone,
+    and the minor page faults per step (fresh memory the kernel maps in)."""
     import torch
 
     from greenai.tracking.tracker import Tracker
@@ -133,6 +142,7 @@ def measure(model, x, mode: str, seconds: float, windows: int = 3):
         times: list[float] = []
         optimizer_times.clear()
         load0 = cpu_sample()
+        faults0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         tracker = Tracker("estimate-accuracy", store=False, handle_signals=False)
         with tracker:
             for _ in for_seconds(seconds / windows, at_least=5, at_most=20_000):
@@ -140,6 +150,7 @@ def measure(model, x, mode: str, seconds: float, windows: int = 3):
                 step()
                 times.append(time.perf_counter() - a)
         co_load = cpu_sample().others_cores(load0)
+        faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults0) / len(times)
         snap = tracker.result.snapshot
         median = statistics.median(times)
         power_w = snap.energy_j / snap.duration_s
@@ -152,6 +163,7 @@ def measure(model, x, mode: str, seconds: float, windows: int = 3):
                 len(times),
                 co_load,
                 statistics.median(optimizer_times) if optimizer_times else None,
+                faults,
             )
         )
     return min(results, key=lambda r: r[0])
@@ -217,12 +229,13 @@ def run(args: argparse.Namespace) -> tuple[list[Case], object, dict]:
             print(
                 f"[{round_ + 1}/{args.rounds}] {name:12s} b={batch:<4d} {mode:9s} time {t * 1e3:8.2f} ms "
                 f"pred {cal.time_s * 1e3:8.2f} ({cal.time_s / t - 1:+6.1%})  energy {e * 1e3:8.2f} mJ "
-                f"pred {cal.energy_j * 1e3:8.2f} ({cal.energy_j / e - 1:+6.1%}){opt_note}",
+                f"pred {cal.energy_j * 1e3:8.2f} ({cal.energy_j / e - 1:+6.1%}){opt_note}"
+                f"  faults {measured[7]:7.0f}/step  co-load {measured[5]:.2f}",
                 flush=True,
             )
     cases: list[Case] = []
     for i, (name, batch, mode, counts, cal, rough) in enumerate(planned):
-        t, e, e_mean, prov, steps, co_load, opt_s = best[i]
+        t, e, e_mean, prov, steps, co_load, opt_s, faults = best[i]
         cases.append(
             Case(
                 name,
@@ -244,6 +257,7 @@ def run(args: argparse.Namespace) -> tuple[list[Case], object, dict]:
                 cal.per_pass["optimizer"][0] if opt_s is not None else None,
                 band=(cal.time_low_s, cal.time_high_s, cal.energy_low_j, cal.energy_high_j),
                 default_band=(rough.time_low_s, rough.time_high_s, rough.energy_low_j, rough.energy_high_j),
+                faults=faults,
             )
         )
     info["load_after"] = os.getloadavg()
@@ -261,8 +275,11 @@ def markdown(cases: list[Case], profile, info: dict, args: argparse.Namespace) -
 
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     fp = profile.fingerprint
+    title = "## Estimate accuracy (predicted vs measured, per step)"
+    if args.set != "zoo":
+        title = "## Estimate accuracy on models the estimator was not shaped on (held-out set, per regime)"
     lines = [
-        "## Estimate accuracy (predicted vs measured, per step)",
+        title,
         "",
         (
             f"Measured {when} by `benchmarks/estimate_accuracy.py` on {fp.cpu_model} "
@@ -274,7 +291,10 @@ def markdown(cases: list[Case], profile, info: dict, args: argparse.Namespace) -
         "",
         (
             f"Command: `python benchmarks/estimate_accuracy.py --budget {args.budget:g} --batches "
-            f"{args.batches} --seconds {args.seconds:g} --rounds {args.rounds}{f' --threads {args.threads}' if args.threads else ''} --write`"
+            f"{args.batches} --seconds {args.seconds:g} --rounds {args.rounds}{f' --threads {args.threads}' if args.threads else ''}"
+            f"{f' --set {args.set}' if args.set != 'zoo' else ''}{f' --models {args.models}' if args.models else ''}"
+            f" --max-wait {args.max_wait:g} --write`. Other processes kept {_coload(cases)} CPUs busy during "
+            "the kept windows (median, max over the cases)."
         ),
         "",
         (
@@ -334,17 +354,18 @@ def markdown(cases: list[Case], profile, info: dict, args: argparse.Namespace) -
     lines += [
         f"| default coefficients (uncalibrated) | {mape(def_t):.1%} | {mape(def_e):.1%} | {len(cases)} |",
         "",
+        *regime_table(cases),
         band_coverage(cases),
         "",
-        "| model | batch | step | ops | measured time | predicted | error | measured energy | predicted | error | provenance (measured) | default: time / energy error | other jobs (CPUs) |",
-        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|",
+        "| model | batch | step | ops | measured time | predicted | error | measured energy | predicted | error | provenance (measured) | default: time / energy error | faults per step | other jobs (CPUs) |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|",
     ]
     for c in cases:
         lines.append(
             f"| {c.model} | {c.batch} | {c.mode} | {c.records} | {c.time_s * 1e3:.2f} ms | "
             f"{c.pred_time_s * 1e3:.2f} ms | {c.time_err:+.1%} | {c.energy_j * 1e3:.2f} mJ | "
             f"{c.pred_energy_j * 1e3:.2f} mJ | {c.energy_err:+.1%} | {c.provenance} | "
-            f"{c.default_time_err:+.0%} / {c.default_energy_err:+.0%} | {c.co_load:.2f} |"
+            f"{c.default_time_err:+.0%} / {c.default_energy_err:+.0%} | {c.faults:,.0f} | {c.co_load:.2f} |"
         )
     notes = sorted({n for c in cases for n in c.notes})
     lines += ["", "Notes:", ""]
@@ -358,6 +379,42 @@ def markdown(cases: list[Case], profile, info: dict, args: argparse.Namespace) -
         )
     ]
     return "\n".join(lines) + "\n"
+
+
+def _coload(cases: list[Case]) -> str:
+    loads = [c.co_load for c in cases]
+    return f"{statistics.median(loads):.2f}, {max(loads):.2f}" if loads else "n/a"
+
+
+def regime_table(cases: list[Case]) -> list[str]:
+    """Time and energy MAPE per regime and mode (the zoo's one regime, the held-out set's four),
+    with the measured minor page faults per step and the co-load; [] for the zoo alone."""
+    regimes = sorted({c.regime for c in cases}, key=lambda r: (r != ZOO_REGIME, r))
+    if regimes == [ZOO_REGIME]:
+        return []
+    out = [
+        "| regime | step | time MAPE | energy MAPE | median time error | cases | faults per step (median) | co-load (median) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    held_out = [c for c in cases if c.regime != ZOO_REGIME]
+    for kind in regimes:
+        for mode in ("inference", "training", "both"):
+            sub = [c for c in cases if c.regime == kind and mode in (c.mode, "both")]
+            if not sub:
+                continue
+            out.append(
+                f"| {kind} | {mode} | {mape([c.time_err for c in sub]):.1%} | {mape([c.energy_err for c in sub]):.1%} "
+                f"| {statistics.median(c.time_err for c in sub):+.1%} | {len(sub)} "
+                f"| {statistics.median(c.faults for c in sub):,.0f} | {statistics.median(c.co_load for c in sub):.2f} |"
+            )
+    if held_out:
+        out.append(
+            f"| **held-out, all** | both | **{mape([c.time_err for c in held_out]):.1%}** "
+            f"| **{mape([c.energy_err for c in held_out]):.1%}** | {statistics.median(c.time_err for c in held_out):+.1%} "
+            f"| {len(held_out)} | {statistics.median(c.faults for c in held_out):,.0f} "
+            f"| {statistics.median(c.co_load for c in held_out):.2f} |"
+        )
+    return [*out, ""]
 
 
 def band_coverage(cases: list[Case]) -> str:
@@ -382,7 +439,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--rounds", type=int, default=2, help="interleaved rounds over all cases; each case keeps its least disturbed"
     )
-    ap.add_argument("--models", default="", help="comma-separated subset of the zoo (default: all of it)")
+    ap.add_argument(
+        "--models", default="", help="comma-separated models, of the zoo or the held-out set (default: the whole --set)"
+    )
+    ap.add_argument(
+        "--set", choices=SETS, default="zoo", help="the zoo, the held-out set (models kept aside, per regime), or all"
+    )
     add_write(ap, "estimate")
     ap.add_argument("--save", action="store_true", help="save the calibration profile")
     ap.add_argument("--profile", default="", help="profile file: reused if it exists, else calibrated and saved there")
@@ -403,7 +465,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.keep_freed_memory and args.write:
         ap.error("--keep-freed-memory is a diagnostic: the target is judged on runs as users make them (no --write)")
-    args.model_names = zoo_models(ap, args.models)
+    args.model_names = zoo_models(ap, args.models, args.set)
     args.batch_sizes = ints(args.batches)
     if args.keep_freed_memory:
         from greenai.tune.allocator import keep_freed_memory
@@ -420,7 +482,7 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     print(f"total {time.perf_counter() - start:.0f} s")
     if args.write:
-        write_section(args.write, "estimate", text)
+        write_section(args.write, "estimate" if args.set == "zoo" else "estimate-held-out", text)
     return 0
 
 
