@@ -24,6 +24,11 @@ class MeterError(GreenAIError):
     """A meter cannot be opened or read."""
 
 
+class TimedOut(MeterError):
+    """A meter's call (`start`, `read`, `close`) did not answer within its deadline
+    (greenai.tracking.reading: the outcome of a call given up, never raised into user code)."""
+
+
 class NvmlError(GreenAIError):
     """NVML is unusable here or one of its calls failed. greenai.hardware.nvml raises it,
     translating pynvml's NVMLError once; `reason` (a greenai.hardware.nvml.Reason) says what
@@ -37,6 +42,11 @@ class NvmlError(GreenAIError):
 
 class LedgerError(GreenAIError):
     """The ledger cannot be opened, is corrupt, or is not a greenai ledger."""
+
+
+class ChannelError(GreenAIError):
+    """The transport between the ranks of a distributed job failed (a store gone, a value that
+    is not greenai's: greenai.distributed.channel)."""
 
 
 class CarbonDataError(GreenAIError):
@@ -67,6 +77,12 @@ class BudgetExceeded(GreenAIError):
     def __init__(self, breach: BudgetBreach) -> None:
         super().__init__(breach.message())
         self.breach = breach
+
+
+class TerminatedBySignal(SystemExit):
+    """Raised in the main thread when SIGTERM arrives during a tracked run (the tracker turns
+    the signal into it so that `with` blocks unwind and the run ends `interrupted`); the
+    exit code is 128 + the signal's number. A SystemExit, not a GreenAIError."""
 
 
 class KnobUnavailable(GreenAIError):

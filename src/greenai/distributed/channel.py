@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any, Protocol
 
-from greenai.errors import GreenAIError
+from greenai.errors import ChannelError  # defined there; re-exported here, where it is raised
 from greenai.ledger.distributed import CommTotals, DeviceRead, RankReport, read_ranks, sequence_of
 from greenai.ledger.store import Ledger
 from greenai.meters.base import DeviceKind, Provenance
@@ -118,10 +118,6 @@ class TorchStoreKV:
     def close(self) -> None:
         with self._lock:
             self._store = None  # the client's socket closes with it
-
-
-class ChannelError(GreenAIError):
-    """The ranks' transport failed (a store gone, a value that is not greenai's)."""
 
 
 class JobChannel:

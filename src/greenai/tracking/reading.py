@@ -16,16 +16,13 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from greenai.errors import TimedOut  # defined there; re-exported here, where it is made
 from greenai.meters.base import DeviceEnergy, MaxPower, Meter, MeterInfo, Provenance, max_power_of
 
 log = logging.getLogger("greenai.tracking")
 
 METER_TIMEOUT_S = 1.0  # one start(), read() or close() of one meter; longer: the meter is retired
 MAX_CONSECUTIVE_FAULTS = 3  # faulty reads in a row (raised, or bad readings) before a meter is retired
-
-
-class TimedOut(Exception):
-    """The meter did not answer within its deadline."""
 
 
 class MeterSlot:

@@ -41,7 +41,7 @@ from typing import Any, TypeVar
 from greenai.carbon.accounting import CarbonAccount
 from greenai.carbon.resolve import configured_intensity
 from greenai.config import Config, load_config
-from greenai.errors import ConfigError
+from greenai.errors import ConfigError, TerminatedBySignal  # the latter re-exported here
 from greenai.hardware.coload import CoLoadSummary
 from greenai.ledger.records import RunSnapshot, RunStart, RunStatus, storable_name
 from greenai.ledger.run_forecasts import ForecastRow
@@ -584,10 +584,6 @@ def _validated_plan(steps: int | None, epochs: int | None) -> Plan:
         if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
             raise ConfigError(f"{key} must be a number > 0 (got {value!r})")
     return Plan(steps, epochs)
-
-
-class TerminatedBySignal(SystemExit):
-    """Raised in the main thread when SIGTERM arrives during a tracked run."""
 
 
 def _raise_on_sigterm(signum: int, frame: object) -> None:
