@@ -26,19 +26,22 @@ import contextlib
 import threading
 import weakref
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from greenai.tracking.phases import PhaseLane
+
+if TYPE_CHECKING:
+    from greenai.tracking.tracker import Tracker
 
 COMM_PHASE = "communication"
 BYTES_COUNTER = "comm.bytes"
 CALLS_COUNTER = "comm.calls"
 
-_lanes: weakref.WeakKeyDictionary[Any, PhaseLane] = weakref.WeakKeyDictionary()
+_lanes: weakref.WeakKeyDictionary[Tracker, PhaseLane] = weakref.WeakKeyDictionary()
 _lanes_lock = threading.Lock()
 
 
-def lane_of(run: Any) -> PhaseLane:
+def lane_of(run: Tracker) -> PhaseLane:
     """The run's communication phase (one per run)."""
     with _lanes_lock:
         lane = _lanes.get(run)
@@ -47,7 +50,7 @@ def lane_of(run: Any) -> PhaseLane:
         return lane
 
 
-def comm_seconds(run: Any) -> float:
+def comm_seconds(run: Tracker) -> float:
     """Wall time so far with a collective in flight (0 if none was ever timed)."""
     with _lanes_lock:
         lane = _lanes.get(run)
@@ -61,7 +64,7 @@ def ring_allreduce_bytes(payload_bytes: int, world_size: int) -> float:
     return 2 * 2 * (world_size - 1) / world_size * payload_bytes
 
 
-def comm_hook(run: Any, inner: Callable[[Any, Any], Any] | None = None) -> Callable[[Any, Any], Any]:
+def comm_hook(run: Tracker, inner: Callable[[Any, Any], Any] | None = None) -> Callable[[Any, Any], Any]:
     """A DDP communication hook: `inner(state, bucket)` (torch's `allreduce_hook` by
     default) timed as the run's `communication` phase and counted in bytes."""
     import torch.distributed as dist
@@ -96,7 +99,7 @@ def comm_hook(run: Any, inner: Callable[[Any, Any], Any] | None = None) -> Calla
 
 
 def instrument_ddp(
-    ddp_model: Any, run: Any, *, state: Any = None, inner: Callable[[Any, Any], Any] | None = None
+    ddp_model: Any, run: Tracker, *, state: Any = None, inner: Callable[[Any, Any], Any] | None = None
 ) -> None:
     """Time and count `ddp_model`'s gradient all-reduce as the run's `communication` phase
     (a DDP model takes one communication hook, registered before its first backward)."""
@@ -104,7 +107,7 @@ def instrument_ddp(
 
 
 @contextlib.contextmanager
-def communication(run: Any, nbytes: float = 0.0) -> Iterator[None]:
+def communication(run: Tracker, nbytes: float = 0.0) -> Iterator[None]:
     """`with communication(run, nbytes):` around collectives the program calls itself: the
     block is timed as the `communication` phase and `nbytes` counted."""
     lane = lane_of(run)
@@ -116,7 +119,7 @@ def communication(run: Any, nbytes: float = 0.0) -> Iterator[None]:
         _count(run, nbytes)
 
 
-def _count(run: Any, nbytes: float) -> None:
+def _count(run: Tracker, nbytes: float) -> None:
     try:
         run.count(CALLS_COUNTER)
         if nbytes:

@@ -30,7 +30,7 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from greenai.config import Config
 from greenai.distributed.aggregate import Writer, aggregate
@@ -43,6 +43,9 @@ from greenai.ledger.records import RunSnapshot, RunStatus
 from greenai.ledger.store import Ledger
 from greenai.meters.base import Meter, Provenance
 from greenai.meters.process import ProcessScope
+
+if TYPE_CHECKING:
+    from greenai.tracking.tracker import Tracker
 
 log = logging.getLogger("greenai.distributed")
 
@@ -85,7 +88,7 @@ class _HeldSigterm:
             signal.raise_signal(signal.SIGTERM)
 
 
-def join(tracker: Any, wanted: Any) -> RankMembership:
+def join(tracker: Tracker, wanted: bool | Join | None) -> RankMembership:
     """The tracking layer's joiner (tracking/joining.py): `wanted` is True, None or a Join."""
     spec = wanted if isinstance(wanted, Join) else Join()
     env = rank_env(spec)
@@ -142,7 +145,7 @@ class RankMembership:
 
     def __init__(
         self,
-        tracker: Any,
+        tracker: Tracker,
         env: RankEnv,
         spec: Join,
         job_id: str,
@@ -159,7 +162,7 @@ class RankMembership:
         self.writer = spec.writer == "rank0" and env.rank == 0
         self.notes = notes
         self._tracker = tracker
-        self._name = str(getattr(tracker, "name", "run"))
+        self._name = tracker.name
         self._reads: dict[str, Placement] = {}
         self._dropped: list[str] = []
         self._run_id = ""
@@ -262,7 +265,7 @@ class RankMembership:
         if self._held is None:
             self._held = _HeldSigterm(HOLD_SIGTERM_S + self.spec.aggregation_timeout_s)
 
-    def ended(self, status: str, snapshot: RunSnapshot) -> tuple[Any, tuple[str, ...]]:
+    def ended(self, status: str, snapshot: RunSnapshot) -> tuple[JobRecord | None, tuple[str, ...]]:
         if self._detached:
             return None, ()
         try:
@@ -272,7 +275,7 @@ class RankMembership:
                 held, self._held = self._held, None
                 held.release()
 
-    def _end(self, status: str, snapshot: RunSnapshot) -> tuple[Any, tuple[str, ...]]:
+    def _end(self, status: str, snapshot: RunSnapshot) -> tuple[JobRecord | None, tuple[str, ...]]:
         with self._lock:
             notes: list[str] = []
             report = self._report(snapshot, status, final=True)

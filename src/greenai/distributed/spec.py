@@ -8,10 +8,13 @@ import socket
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from greenai.errors import ConfigError
 from greenai.hardware.node import node_id
+
+if TYPE_CHECKING:
+    from greenai.distributed.channel import KeyValue
 
 AGGREGATION_TIMEOUT_S = 10.0  # the writer waits this long at most at the end for the ranks' final totals
 JOIN_TIMEOUT_S = 10.0  # a rank waits this long at most at start for the lower ranks of its node
@@ -37,7 +40,7 @@ class Join:
     join_timeout_s: float = JOIN_TIMEOUT_S
     publish_interval_s: float = PUBLISH_INTERVAL_S
     writer: str = "rank0"
-    store: Any = None  # a channel.KeyValue, or None for the launcher's store / the ledger
+    store: KeyValue | None = None  # None: the launcher's store, else the ledger
     id_source: str = ""
 
     def __post_init__(self) -> None:

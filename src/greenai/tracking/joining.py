@@ -25,6 +25,7 @@ from greenai.ledger.records import RunSnapshot
 from greenai.meters.base import Meter
 
 if TYPE_CHECKING:
+    from greenai.ledger.distributed import JobRecord
     from greenai.ledger.store import Ledger
     from greenai.meters.process import ProcessScope
 
@@ -53,7 +54,7 @@ class Membership(Protocol):
         """The run is ending (main thread): hold SIGTERM back until `ended` has written the job
         (a launcher that lost a rank sends it to the others), for a bounded time."""
 
-    def ended(self, status: str, snapshot: RunSnapshot) -> tuple[Any, tuple[str, ...]]:
+    def ended(self, status: str, snapshot: RunSnapshot) -> tuple[JobRecord | None, tuple[str, ...]]:
         """The run has ended: publish the final totals, and on the job's writer add up the
         job (bounded by the aggregation timeout). Returns the job (or None) and notes."""
 
@@ -74,7 +75,7 @@ def joiner() -> Joiner | None:
     return _joiners[0] if _joiners else None
 
 
-def switched_off(environ: Any) -> bool:
+def switched_off(environ: Mapping[str, str]) -> bool:
     """GREENAI_DISTRIBUTED set to 0, false, no, n or off (empty is unset)."""
     value = str(environ.get(ENV_SWITCH, "")).strip().lower()
     return bool(value) and value in FALSE_WORDS

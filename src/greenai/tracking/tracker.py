@@ -43,7 +43,7 @@ from greenai.carbon.resolve import configured_intensity
 from greenai.config import Config, load_config
 from greenai.errors import ConfigError, TerminatedBySignal  # the latter re-exported here
 from greenai.hardware.coload import CoLoadSummary
-from greenai.ledger.records import RunSnapshot, RunStart, RunStatus, storable_name
+from greenai.ledger.records import RunSnapshot, RunStart, RunStatus, SampleRow, storable_name
 from greenai.ledger.run_forecasts import ForecastRow
 from greenai.ledger.store import Ledger, default_ledger_path
 from greenai.meters.base import Meter, Provenance
@@ -56,7 +56,7 @@ from greenai.tracking.environment import describe_environment
 from greenai.tracking.forecast import Forecast, NotYet, Plan, make_forecast
 from greenai.tracking.joining import Membership, joiner, launched_as_rank
 from greenai.tracking.phases import PhaseLane, PhaseTimeline, checked_phase_name
-from greenai.tracking.progress import DEFAULT_PERIODIC_PHASES, ProgressRecorder
+from greenai.tracking.progress import DEFAULT_PERIODIC_PHASES, ProgressRecorder, ProgressSeries
 from greenai.tracking.reading import MeterSlot
 from greenai.tracking.result import RunResult
 from greenai.tracking.safe_point import SafePointGate
@@ -449,14 +449,14 @@ class Tracker(contextlib.ContextDecorator):
         with self._counter_lock:
             return dict(self._counters)
 
-    def snapshot(self) -> Any:
+    def snapshot(self) -> RunSnapshot:
         """Totals so far, while the run goes on."""
         if self._sampler is None:
             raise RuntimeError("the tracker has not started")
         return self._sampler.snapshot()
 
     # -- plumbing --------------------------------------------------------------------
-    def _forecast_from(self, series: Any) -> Forecast | None:
+    def _forecast_from(self, series: ProgressSeries) -> Forecast | None:
         outcome = make_forecast(series, self._plan)
         if isinstance(outcome, NotYet):
             self.forecast_reason = outcome.reason
@@ -491,7 +491,7 @@ class Tracker(contextlib.ContextDecorator):
             environment["budgets"] = [dataclasses.asdict(b) for b in self._budgets]
         return environment
 
-    def _flush_to_ledger(self, snapshot: Any, rows: list[Any]) -> None:
+    def _flush_to_ledger(self, snapshot: RunSnapshot, rows: list[SampleRow]) -> None:
         """Sampler thread: totals, new samples and, with a plan, the current forecast."""
         assert self._ledger is not None
         row = None
