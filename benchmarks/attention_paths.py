@@ -33,14 +33,18 @@ def main() -> None:
     ap.add_argument("--batches", default="4,32")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=0.5, help="timed per path, case and round")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
     args = ap.parse_args()
     import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     from greenai.estimation.counting import count_ops
     from greenai.estimation.predict import predict
     from greenai.estimation.profile import load_profile
 
-    profile = load_profile(args.profile)
+    profile = load_profile(args.profile, strict=False)
     rows = []
     for name in names(args.models):
         for batch in ints(args.batches):
@@ -71,7 +75,8 @@ def main() -> None:
             rows.append((name, batch, {p: min(v) for p, v in measured.items()}, predicted, counted, max(loads)))
     print(
         f"Command: `python benchmarks/attention_paths.py --profile P --models {args.models} --batches {args.batches} "
-        f"--rounds {args.rounds} --seconds {args.seconds:g}` (torch {torch.__version__}, "
+        f"--rounds {args.rounds} --seconds {args.seconds:g}{f' --threads {args.threads}' if args.threads else ''}` "
+        f"(torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads)\n"
     )
     print(

@@ -162,6 +162,24 @@ def test_new_outputs_of_32_mib_or_more_are_mapped_memory():
     assert [(r.op, r.mapped_bytes) for r in backward] == [("aten.embedding_dense_backward.default", 300_000 * 32 * F32)]
 
 
+def test_an_expanded_tensor_repeats_its_storage_and_says_by_how_much():
+    """Bytes count an expanded tensor's expanded size (the work convention); OpRecord.repeated_bytes
+    says how much of it repeats the storage, so that the memory moved can be told apart."""
+
+    class Shared(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = nn.Parameter(torch.randn(64, 32))
+
+        def forward(self, x):
+            return torch.bmm(x, self.w.expand(x.shape[0], 64, 32))
+
+    bmm = only(count_ops(Shared(), torch.randn(8, 16, 64)), OpClass.MATMUL)
+    assert bmm.bytes_read == F32 * (8 * 16 * 64 + 8 * 64 * 32)
+    assert bmm.repeated_bytes == F32 * 7 * 64 * 32
+    assert only(count_ops(nn.Linear(64, 32), torch.randn(8, 64)), OpClass.MATMUL).repeated_bytes == 0
+
+
 def test_relu_counts_one_flop_per_element():
     batch, n = 16, 100
     r = only(count_ops(nn.ReLU(), torch.randn(batch, n)), OpClass.ELEMENTWISE)

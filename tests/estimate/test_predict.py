@@ -313,6 +313,9 @@ def test_memory_beyond_the_last_level_cache_streams_at_the_memorys_bandwidth():
     assert forward(small, beyond) == pytest.approx(2e-6 + 8e-4)
     assert forward(compute, beyond) == pytest.approx(10e-6 + 0.1)
     assert forward(big, hand_profile()) == pytest.approx(2e-6 + 4e-3)
+    # an expanded tensor counted at its expanded size moves its storage once: 4 MB counted, 0.5 MB read
+    expanded = dataclasses.replace(big, repeated_bytes=3.5e6)
+    assert forward(expanded, beyond) == pytest.approx(2e-6 + 4e-3)
     # the energy follows the time, at the CPUs the class keeps busy
     p = predict(counts(big), beyond)
     kernel = next(r for r in p.per_layer if r.module == "act")

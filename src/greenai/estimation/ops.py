@@ -53,6 +53,9 @@ class OpRecord:
     # bytes of the outputs this call allocates anew that are at least ALWAYS_MAPPED_BYTES each:
     # fresh pages from the kernel on every call, each page faulted in when first written
     mapped_bytes: float = 0.0
+    # bytes counted in bytes_read/bytes_written that repeat a tensor's storage (an expanded
+    # tensor counts its expanded size): memory moved = bytes_read + bytes_written - repeated_bytes
+    repeated_bytes: float = 0.0
 
 
 # a dense convolution of a batch of one (``input.shape[0] == 1``): on CPU its fixed cost is

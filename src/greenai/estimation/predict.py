@@ -348,12 +348,13 @@ def _record_time(
 def beyond_cache_s(record: OpRecord, prof: Profile, overhead_s: float, roofline_s: float, cold: bool = False) -> float:
     """The time of a record whose memory lies beyond the caches (memory.py): when its bytes
     exceed the last-level cache, or the step's parameters do (`cold`, see cold_parameters), at
-    least the fixed cost plus its bytes at the bandwidth of a stream through memory (a matmul's:
+    least the fixed cost plus its bytes (an expanded tensor's storage once: OpRecord.repeated_bytes)
+    at the bandwidth of a stream through memory (a matmul's:
     a linear layer's weight streamed at batch 4, where calibrated); plus the fresh memory its new
     outputs of 32 MiB or more map (OpRecord.mapped_bytes). A profile made before these were
     measured adds nothing."""
     t = roofline_s
-    bytes_moved = record.bytes_read + record.bytes_written
+    bytes_moved = record.bytes_read + record.bytes_written - record.repeated_bytes  # memory, not work
     if prof.llc_bytes > 0 and (cold or bytes_moved > prof.llc_bytes):
         bandwidth = prof.dram_bandwidth_bps
         if OpClass(record.op_class) is OpClass.MATMUL and prof.matmul_dram_bandwidth_bps > 0:
