@@ -105,3 +105,59 @@ def test_unknown_options_are_errors_and_the_programs_options_are_its_own(tmp_pat
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "['--name', 'x', '--json']"
     assert [r["name"] for r in as_json(greenai("runs", "list", "--json", ledger=tmp_path / "l.db"))] == ["mine"]
+
+
+# greenai run with a signal sent the moment its tracker has started (Tracker.start wrapped): the
+# window where greenai's handlers were not yet in place (they came after a second ledger was
+# opened to record the command line, whose busy wait is 30 s)
+SIGNAL_AT_START = """
+import os, signal, sys
+from greenai.tracking import tracker
+
+started = tracker.Tracker.start
+
+def start(self):
+    out = started(self)
+    if sys.argv[1] == "INT":
+        os.killpg(0, signal.SIGINT)  # Ctrl-C: the terminal signals its whole foreground group
+    else:
+        os.kill(os.getpid(), signal.SIGTERM)  # kill PID: greenai alone
+    return out
+
+tracker.Tracker.start = start
+from greenai.cli.main import main
+main(sys.argv[2:])
+"""
+
+
+@pytest.mark.parametrize("sig", ["INT", "TERM"])
+def test_a_signal_right_after_the_tracker_started_ends_the_run_interrupted(tmp_path, sig):
+    import os
+    import signal
+    import subprocess
+    import time
+
+    ledger, marker = tmp_path / "l.db", tmp_path / "ran"
+    program = [sys.executable, "-c", f"import time; open({str(marker)!r}, 'w').close(); time.sleep(30)"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GREENAI_")} | {"GREENAI_LEDGER": str(ledger)}
+    began = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-c", SIGNAL_AT_START, sig, "run", "--simulate", "--json", "--", *program],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        start_new_session=True,  # a process group of its own: the test is not in it
+    )
+    assert time.monotonic() - began < 25, proc.stderr  # the program did not run its 30 s
+    number = signal.SIGINT if sig == "INT" else signal.SIGTERM
+    # the held program got the signal (SIGTERM forwarded to it; SIGINT from the group) or was let
+    # go unstarted: it never ran, and its exit is greenai's
+    assert proc.returncode in (1, 128 + number), proc.stderr
+    assert not marker.exists() and "Traceback" not in proc.stderr
+    data = run_json(proc)
+    assert data["status"] == "interrupted"
+    [run] = as_json(greenai("runs", "list", "--json", ledger=ledger))
+    assert run["status"] == "interrupted"
+    shown = as_json(greenai("runs", "show", run["run_id"], "--json", ledger=ledger))
+    assert shown["command"] == program and shown["exit_code"] == proc.returncode

@@ -17,7 +17,10 @@ name is the program's, and an option greenai does not know is an error, not a pr
 
 SIGTERM and SIGHUP are forwarded to the program; SIGINT (Ctrl-C) is
 not, because the terminal already delivers it to the whole foreground process group, and a
-second copy would interrupt the program's own clean-up. The program's exit code becomes
+second copy would interrupt the program's own clean-up. The handlers are in place before the
+tracker starts; a signal that comes before the gate opens ends the program unstarted, and the
+run is `interrupted`. The command line is written with the run before the gate opens, through
+the tracker's own ledger connection and within 1 s (a ledger busy longer is a warning). The program's exit code becomes
 greenai's (128+N when it was killed by signal N, as shells report it). On Linux the program
 dies with greenai (the kernel's parent-death signal, greenai/hardware/parent_death.py): killed
 with SIGKILL, greenai cannot forward anything, and the program would run on untracked.
@@ -57,6 +60,7 @@ if TYPE_CHECKING:
     from greenai.ledger.store import Ledger
 
 FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+COMMAND_WRITE_TIMEOUT_S = 1.0  # the command line is written with the run within this, before the program runs
 
 
 def run(
@@ -115,37 +119,46 @@ def run(
         env = {**os.environ, **_keep_freed_memory_env()}
         tags.setdefault("allocator", "keep-freed-memory")
     json_sink = _open_json_file(json_file)  # a file that cannot be written fails before anything runs
-    proc, gate = _start_held(command, env)
-    tracker = Tracker(
-        name or default_run_name(command),
-        tags=tags,
-        config=config,
-        pid=proc.pid,
-        handle_signals=False,
-        distributed=False,  # one run for the whole tree, whatever ranks it holds
-    )
     try:
-        tracker.start()
+        proc, gate = _start_held(command, env)
     except BaseException:
-        os.close(gate)  # the held process reads EOF and exits: the program never ran
-        proc.wait()
-        if json_sink is not None:
-            json_sink.close()
+        _close(json_sink)
         raise
-    os.write(gate, b"g")  # the program starts now, tracked from its first instruction
-    os.close(gate)
-    _record(config, lambda store: store.set_command(tracker.run_id, command))
-    watcher = RankWatcher(proc.pid).start()  # ranks of a launch (torchrun) in the tree
+    # the handlers are in place before the tracker starts: a signal from here on is forwarded
+    # (SIGTERM, SIGHUP) or noted (SIGINT), never the end of greenai with its tracker running
     received: list[int] = []
     previous = {
         sig: signal.signal(sig, _forward_to(proc, received, forward=sig in FORWARDED_SIGNALS))
         for sig in (signal.SIGINT, *FORWARDED_SIGNALS)
     }
     try:
-        returncode = wait_for_exit(proc)
-    except BaseException:
-        tracker.stop(RunStatus.FAILED)
-        raise
+        try:
+            tracker = Tracker(
+                name or default_run_name(command),
+                tags=tags,
+                config=config,
+                pid=proc.pid,
+                handle_signals=False,
+                distributed=False,  # one run for the whole tree, whatever ranks it holds
+            )
+            tracker.start()
+        except BaseException:
+            os.close(gate)  # the held process reads EOF and exits: the program never ran
+            proc.wait()
+            _close(json_sink)
+            raise
+        try:  # through the tracker's own connection, bounded, before the program runs
+            tracker.record_command(command, timeout_s=COMMAND_WRITE_TIMEOUT_S)
+        except LedgerError as e:
+            _warn(f"could not record the command line: {e}")
+        _open_gate(gate, go=not received)  # a signal before it: the program never runs
+        watcher = RankWatcher(proc.pid).start()  # ranks of a launch (torchrun) in the tree
+        try:
+            returncode = wait_for_exit(proc)
+        except BaseException:
+            tracker.stop(RunStatus.FAILED)
+            _close(json_sink)
+            raise
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -237,9 +250,21 @@ def _start_held(command: Sequence[str], env: dict[str, str] | None) -> tuple[sub
     return proc, gate_write
 
 
+def _open_gate(gate: int, go: bool) -> None:
+    """Let the held program run (`go`), or end it before it ran (EOF); a held process that is
+    already gone (a signal forwarded to it) is not an error: its exit status says why."""
+    try:
+        if go:
+            os.write(gate, b"g")  # the program starts now, tracked from its first instruction
+    except OSError:
+        pass
+    finally:
+        os.close(gate)
+
+
 def _record(config: Config, write: Callable[[Ledger], None]) -> None:
-    """Write to the run's ledger beside the tracker (the command line, the exit code); a ledger
-    that refuses is said on stderr and never stops the program."""
+    """Write to the run's ledger after the run ended (the exit code); a ledger that refuses is
+    said on stderr."""
     from greenai.ledger.store import Ledger, default_ledger_path
 
     path = config.ledger or default_ledger_path()
@@ -247,7 +272,11 @@ def _record(config: Config, write: Callable[[Ledger], None]) -> None:
         with Ledger(path) as store:
             write(store)
     except (LedgerError, OSError) as e:
-        print(f"greenai: warning: could not record the command line or exit code: {e}", file=sys.stderr)
+        _warn(f"could not record the exit code: {e}")
+
+
+def _warn(message: str) -> None:
+    print(f"greenai: warning: {message}", file=sys.stderr)
 
 
 def _open_json_file(path: Path | None) -> IO[str] | None:
@@ -257,6 +286,11 @@ def _open_json_file(path: Path | None) -> IO[str] | None:
         return path.open("w")
     except OSError as e:
         raise GreenAIError(f"--json-out: cannot write {path}: {e.strerror or e}") from None
+
+
+def _close(sink: IO[str] | None) -> None:
+    if sink is not None:
+        sink.close()
 
 
 def _keep_freed_memory_env() -> dict[str, str]:

@@ -171,9 +171,10 @@ class Ledger:
         """How many runs `list_runs` would list with no limit."""
         return self._transaction(lambda conn: queries.count_records(conn, name, status, since), write=False)
 
-    def set_command(self, run_id: str, argv: Sequence[str]) -> None:
-        """Record the command line the run tracks (`greenai run`), shown by `runs show`."""
-        self._transaction(lambda conn: queries.set_command(conn, run_id, argv), write=True)
+    def set_command(self, run_id: str, argv: Sequence[str], timeout_s: float | None = None) -> None:
+        """Record the command line the run tracks (`greenai run`), shown by `runs show`
+        (given up after `timeout_s`, if given: LedgerError)."""
+        self._write(lambda conn: queries.set_command(conn, run_id, argv), timeout_s)
 
     def set_exit_code(self, run_id: str, exit_code: int) -> None:
         """Record the tracked program's exit code (128+N: killed by signal N)."""

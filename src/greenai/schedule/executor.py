@@ -49,9 +49,16 @@ if not os.read(int(sys.argv[1]), 1):
     sys.exit(1)  # the parent went away before starting the job
 os.close(int(sys.argv[1]))
 """
-# a command job: the gate process becomes the command (same pid, so the tracker follows it)
+# a command job: the gate process becomes the command (same pid, so the tracker follows it).
+# Ctrl-C while it is held ends it as it would end the command (SIGINT's default action, which the
+# exec keeps), not with Python's KeyboardInterrupt traceback; an ignored SIGINT stays ignored.
 COMMAND_BOOTSTRAP = (
-    _GATE
+    """\
+import signal
+if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+"""
+    + _GATE
     + """\
 try:
     os.execvp(sys.argv[4], sys.argv[4:])

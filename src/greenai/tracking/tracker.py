@@ -245,6 +245,15 @@ class Tracker(contextlib.ContextDecorator):
         self._install_sigterm()
         return self
 
+    def record_command(self, argv: Sequence[str], timeout_s: float = FLUSH_TIMEOUT_S) -> None:
+        """Store the command line this run tracks with it (`greenai run`), through the run's own
+        ledger connection, within `timeout_s` (LedgerError past it); nothing for a run not
+        stored."""
+        if self._sampler is None:
+            raise RuntimeError("record_command() called before start()")
+        if self._ledger is not None:
+            self._ledger.set_command(self.run_id, argv, timeout_s=timeout_s)
+
     def stop(self, status: str = RunStatus.COMPLETED) -> RunResult:
         """End the run (idempotent) and return its result. Never raises into user code, and
         returns within STOP_BOUND_S (see the module's docstring)."""
