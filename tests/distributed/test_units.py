@@ -289,3 +289,36 @@ def test_the_watcher_names_the_launcher_a_process_tree_runs_not_a_script_that_co
             proc.wait()
     assert seen["train_accelerated.py"].count == 1 and seen["train_accelerated.py"].launcher is None
     assert seen["torchrun"].count == 1 and seen["torchrun"].launcher == "torchrun"
+
+
+def test_counting_a_collective_never_takes_a_stop_budget_away_from_the_program(tmp_path: Path) -> None:
+    """A collective's count is not a budget safe point: a `stop` budget that fired is left to
+    the program's own next safe point, where BudgetExceeded reaches it (the communication
+    phase's count used to take it there and swallow it, and the run still ended
+    `interrupted`)."""
+    from greenai.distributed.comm import BYTES_COUNTER, CALLS_COUNTER, communication
+    from greenai.tracking.budget import Budget, BudgetExceeded
+
+    breaches = []
+    budget = Budget(time_s=0.2, action="stop")
+    run = greenai.Tracker(
+        "budget",
+        meters=[SimulatedMeter("cpu:0", DeviceKind.CPU, 5.0)],
+        ledger=tmp_path / "l.db",
+        sample_hz=50,
+        budgets=[budget],
+        on_budget=lambda r, b: breaches.append(b),
+        distributed=False,
+    ).start()
+    deadline = time.monotonic() + 10
+    while run._gate.pending is None and time.monotonic() < deadline:  # the sampler saw the breach
+        time.sleep(0.02)
+    assert run._gate.pending
+    with communication(run, 1024.0):  # on the program's thread, outside any phase
+        pass
+    assert breaches == [] and run._gate.stopped_by is None
+    with pytest.raises(BudgetExceeded):
+        run.safe_point()
+    result = run.stop()
+    assert len(breaches) == 1 and result.status == "interrupted"
+    assert result.snapshot.counters[CALLS_COUNTER] == 1 and result.snapshot.counters[BYTES_COUNTER] == 1024.0

@@ -120,9 +120,11 @@ def communication(run: Tracker, nbytes: float = 0.0) -> Iterator[None]:
 
 
 def _count(run: Tracker, nbytes: float) -> None:
+    """Count a collective: `tally`, never a budget safe point (this runs in the communication
+    library's callbacks, and a BudgetExceeded taken here would be lost to the program)."""
     try:
-        run.count(CALLS_COUNTER)
+        run.tally(CALLS_COUNTER)
         if nbytes:
-            run.count(BYTES_COUNTER, nbytes)
+            run.tally(BYTES_COUNTER, nbytes)
     except Exception:  # noqa: BLE001 - counting must never fail a collective
         pass

@@ -10,7 +10,9 @@ a forecast every 10th tick, about once a second at the default 10 Hz). A budget 
 - `stop`: the sampler only sets a flag. The run stops at the next *safe point* in the user's
   thread, where `on_budget(run, breach)` is called (e.g. to save a checkpoint) and then
   `BudgetExceeded` is raised. Safe points are `run.count(...)` called outside any phase
-  (count your steps after the optimizer step) and `run.safe_point()`. Never inside a phase
+  (count your steps after the optimizer step) and `run.safe_point()`; `run.tally(...)`
+  counts without being one (library code counting in callbacks: greenai.distributed's
+  collectives). Never inside a phase
   (e.g. "optimizer_step"), never at a phase exit (with flat phases that would fall between a
   backward and its optimizer step), never in another thread, and never over an exception
   already propagating. The run ends with status "interrupted" and the counter

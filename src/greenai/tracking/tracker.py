@@ -406,12 +406,19 @@ class Tracker(contextlib.ContextDecorator):
         Outside any phase this is also a budget safe point. `counter` is a non-empty string
         and `amount` a finite real number (anything else, NaN, inf and bools included, is
         refused with a ConfigError: the ledger could not store it)."""
+        self.tally(counter, amount)
+        if self._gate.pending is not None:
+            self._at_safe_point()
+
+    def tally(self, counter: str, amount: float = 1) -> None:
+        """Add to a counter as `count` does, without being a budget safe point: for code that
+        counts in callbacks or on other threads (greenai.distributed counts its collectives
+        so), where a `stop` budget must not raise and must be left to the program's own next
+        safe point. The same ConfigError as `count` for a bad name or amount."""
         storable_name("the counter name", counter)
         value = _finite_amount(counter, amount)
         with self._counter_lock:
             self._counters[counter] = self._counters.get(counter, 0.0) + value
-        if self._gate.pending is not None:
-            self._at_safe_point()
 
     def safe_point(self) -> None:
         """A place where a `stop` budget may end the run (raising `BudgetExceeded` after
