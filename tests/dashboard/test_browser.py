@@ -72,8 +72,10 @@ def test_a_live_run_gains_samples_without_a_reload(world: World, server: str, tm
     assert seen["points_after"] > seen["points_before"]
     assert seen["series"] == 2  # gpu:0 and cpu:0
     assert seen["url_after"] == seen["url_before"] and seen["navigations"] == 1  # never reloaded
-    # samples flushed to the ledger are on the page within about two seconds (poll 1 s, flush 0.5 s)
-    assert max(seen["latencies_s"]) < 3.0, seen["latencies_s"]
+    # samples flushed to the ledger are on the page within about two seconds (poll 1 s, flush 0.5 s):
+    # brought by the first poll that starts after the flush (one may be under way when it comes),
+    # however slowly a loaded machine serves them (wall times only said: seen["latencies_s"])
+    assert max(seen["polls"]) <= 2, seen
     assert (tmp_path / "dashboard-live.png").stat().st_size > 10_000
 
 

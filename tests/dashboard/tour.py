@@ -136,7 +136,7 @@ def watch_live(page: Any, base: str, ledger: Path, run_id: str, out: Path, round
     appear on it (no reload)."""
     from greenai.ledger.store import Ledger
 
-    seen: dict[str, Any] = {"latencies_s": []}
+    seen: dict[str, Any] = {"latencies_s": [], "polls": []}
     open_page(page, f"{base}runs/{run_id}")
     page.wait_for_selector("#live")
     seen["points_before"] = power_points(page)
@@ -148,10 +148,13 @@ def watch_live(page: Any, base: str, ledger: Path, run_id: str, out: Path, round
                 write=False,
             )
             flushed = time.monotonic()
+            polls = int(page.evaluate("Number(document.getElementById('live').dataset.updates || 0)"))
             page.wait_for_function(
                 "n => Number(document.getElementById('live').dataset.samplesNow || 0) >= n", arg=rows, timeout=10_000
             )
             seen["latencies_s"].append(time.monotonic() - flushed)
+            # polls applied until the rows were on the page: one may have been under way at the flush
+            seen["polls"].append(int(page.evaluate("Number(document.getElementById('live').dataset.updates)")) - polls)
             page.wait_for_timeout(500)
     seen["points_after"] = power_points(page)
     seen["series"] = power_series(page)
