@@ -27,6 +27,7 @@ LAYERS: dict[str, int] = {
     "units": 0,
     "errors": 0,
     "inputs": 0,
+    "text": 0,
     "hardware": 1,
     "config": 2,
     "factories": 2,

@@ -177,3 +177,75 @@ def test_schedule_run_and_show_print_job_ids_errors_and_batch_ids_as_text(tmp_pa
     assert "Batch " + r"[/b]\x1b[2J" in shown
     assert columns(shown)[0] == job_ids and columns(shown)[-1] == error
     assert r"[/b]\x1b[2J" in plain(greenai("schedule", "batches", ledger=ledger))
+
+
+# a directory whose name would retitle the window and clear the screen, and close a Rich tag
+HOSTILE_DIR = "ledgers" + TITLE + "[/x]"
+
+
+def hostile_ledger(tmp_path: Path, foreign: bool = False) -> Path:
+    """A ledger path inside HOSTILE_DIR; `foreign`: an SQLite file that is not a greenai ledger
+    there (every open of it is a LedgerError naming its path)."""
+    import sqlite3
+
+    folder = tmp_path / HOSTILE_DIR
+    folder.mkdir(parents=True)  # "[/x]" holds a separator: two directories
+    path = folder / "l.db"
+    if foreign:
+        conn = sqlite3.connect(path)
+        conn.execute("CREATE TABLE other (x)")
+        conn.close()
+    return path
+
+
+def assert_visible_path(out: str) -> None:
+    assert "\x1b" not in out and "\x07" not in out, out
+    assert TITLE_SHOWN + "[/x]" in out, out
+
+
+def test_greenai_runs_warning_with_the_ledgers_path_prints_it_as_text(tmp_path: Path, capsys) -> None:
+    from greenai.cli.run_cmd import _record
+    from greenai.config import Config
+
+    path = hostile_ledger(tmp_path, foreign=True)
+    _record(Config(ledger=path), lambda store: store.set_exit_code("0" * 32, 0))
+    err = capsys.readouterr().err
+    assert err.startswith("greenai: warning: could not record the exit code:") and "not a greenai ledger" in err
+    assert_visible_path(err)
+
+
+def test_the_dashboards_start_lines_print_the_ledgers_path_as_text(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import time
+    import urllib.error
+    import urllib.request
+
+    path = hostile_ledger(tmp_path)  # not there yet: the dashboard says so and serves
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GREENAI_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "greenai", "dashboard", "--ledger", str(path), "--port", "0", "--no-open"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline(), proc.stdout.readline()]
+        url = lines[0].split()[2]
+        for _ in range(100):  # serving (its signal handlers in place) before it is stopped
+            try:
+                urllib.request.urlopen(url, timeout=5).close()
+                break
+            except urllib.error.HTTPError:  # the page that says the ledger is not there: served
+                break
+            except OSError:
+                time.sleep(0.1)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    assert lines[0].startswith("greenai dashboard: http://127.0.0.1:"), (lines, err)
+    assert lines[1].startswith("  ledger ") and "not there yet" in lines[1]
+    assert_visible_path(lines[1] + out + err)

@@ -7,8 +7,8 @@ Every energy figure is printed with its provenance and its uncertainty band.
 Names, tags, paths, notes and errors are printed as text, never as instructions to Rich or to
 the terminal: the consoles of `make_console` read no markup (a run named `[/oops]` or
 `[link=...]click[/link]` prints as written), replace no emoji codes, and show control
-characters as escapes (`visible`: ESC as ``\\x1b``), in printed strings, table cells and
-titles alike. Styles come from `Text` objects, built by `line` and `text`, never from markup
+characters as escapes (`visible`, the rule of greenai/text.py: ESC as ``\\x1b``), in printed
+strings, table cells and titles alike. Styles come from `Text` objects, built by `line` and `text`, never from markup
 around user data.
 """
 
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import time
-import unicodedata
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -28,36 +27,13 @@ from greenai.errors import GreenAIError
 from greenai.hardware.coload import CoLoadSummary
 from greenai.ledger.export import coload_to_dict
 from greenai.ledger.records import RunSnapshot
+from greenai.text import one_line, visible  # the one rule (greenai/text.py), used here by every command
 from greenai.tracking.phases import SEPARATOR, inclusive_totals
 from greenai.units import format_energy
 
 if TYPE_CHECKING:  # the optimize commands import torch lazily
     from greenai.optimize.search import Outcome, Study
     from greenai.tracking.result import RunResult
-
-# control (C0, DEL, C1), format (bidi overrides, zero-width), surrogate, line and paragraph
-# separator characters: they move the cursor, retitle the window, reorder or hide text
-_ACTING_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
-
-
-def visible(value: object, *, newlines: bool = True) -> str:
-    """`str(value)` with every character that would act on the terminal written as its
-    Python escape (``\\x1b``, ``\\r``, ``\\t``, ``\\u202e``); line breaks are kept unless
-    `newlines` is False (a name, an id: one line)."""
-    s = str(value)
-    if s.isprintable():
-        return s
-    return "".join(
-        ch.encode("unicode_escape").decode("ascii")
-        if unicodedata.category(ch) in _ACTING_CATEGORIES and not (newlines and ch == "\n")
-        else ch
-        for ch in s
-    )
-
-
-def one_line(value: object) -> str:
-    """A name, id, tag or path as one line of visible text (line breaks escaped too)."""
-    return visible(value, newlines=False)
 
 
 def text(value: object, style: str = "") -> Text:

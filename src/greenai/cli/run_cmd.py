@@ -49,7 +49,7 @@ from greenai.cli.options import (
     build_config,
     print_json,
 )
-from greenai.cli.render import line, make_console, render_run, result_to_dict
+from greenai.cli.render import line, make_console, render_run, result_to_dict, visible
 from greenai.distributed.launcher import RankWatcher
 from greenai.errors import GreenAIError, LedgerError
 from greenai.ledger.records import RunStatus
@@ -276,7 +276,7 @@ def _record(config: Config, write: Callable[[Ledger], None]) -> None:
 
 
 def _warn(message: str) -> None:
-    print(f"greenai: warning: {message}", file=sys.stderr)
+    print(f"greenai: warning: {visible(message)}", file=sys.stderr)  # a path in it acts on nothing
 
 
 def _open_json_file(path: Path | None) -> IO[str] | None:

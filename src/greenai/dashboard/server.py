@@ -22,6 +22,7 @@ from typing import Any
 
 from greenai.dashboard.security import bind_token, is_loopback
 from greenai.errors import GreenAIError
+from greenai.text import visible
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
@@ -93,8 +94,10 @@ def serve(
     actual = sock.getsockname()[1]
     url = url_of(host, actual, required)
     where = "this machine only" if is_loopback(host) else f"{host}, token required"
-    print(f"greenai dashboard: {url}  ({where}; Ctrl-C stops it)", flush=True)
-    print(f"  ledger {ledger} (read-only){'' if ledger.exists() else ': not there yet; the page says so'}", flush=True)
+    # what the user gave (the host, the ledger's path) is printed as text: greenai/text.py's rule
+    print(visible(f"greenai dashboard: {url}  ({where}; Ctrl-C stops it)"), flush=True)
+    there = "" if ledger.exists() else ": not there yet; the page says so"
+    print(visible(f"  ledger {ledger} (read-only){there}"), flush=True)
     if open_browser is None:
         open_browser = has_display()
     if open_browser:

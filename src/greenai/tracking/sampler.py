@@ -29,6 +29,7 @@ from typing import Any, Protocol, TypeVar
 
 from greenai.ledger.records import RunSnapshot, SampleRow
 from greenai.meters.base import MAX_DEVICE_POWER_W, DeviceEnergy, Meter, reading_problem
+from greenai.text import visible
 from greenai.tracking.accumulator import MAX_PENDING_ROWS, RunAccumulator, thin_rows
 from greenai.tracking.phases import PhaseTimeline
 from greenai.tracking.reading import (
@@ -316,7 +317,7 @@ class Sampler:
             self._flush_failing = False
         except Exception as e:
             if not self._flush_failing:  # once per streak of failures
-                log.warning("greenai: could not write to the ledger (will retry): %s", e)
+                log.warning("greenai: could not write to the ledger (will retry): %s", visible(e))
             self._flush_failing = True
             with self._lock:
                 rows = rows + self._unflushed

@@ -49,6 +49,7 @@ from greenai.ledger.store import Ledger, default_ledger_path
 from greenai.meters.base import Meter, Provenance
 from greenai.meters.discover import discover
 from greenai.meters.process import ProcessScope
+from greenai.text import visible
 from greenai.tracking.accumulator import RunAccumulator
 from greenai.tracking.budget import Budget, BudgetBreach, BudgetExceeded, BudgetMonitor
 from greenai.tracking.coload import CoLoadRecorder
@@ -306,7 +307,7 @@ class Tracker(contextlib.ContextDecorator):
                     f"the end of the run could not be written to the ledger ({e}); the ledger keeps "
                     "the run as of its last flush, shown as incomplete once this process has exited"
                 )
-                log.warning("greenai: run %s: %s", self.run_id[:8], note)
+                log.warning("greenai: run %s: %s", self.run_id[:8], visible(note))  # the ledger's path, as text
                 notes.append(note)
             finally:
                 self._ledger.close(timeout_s=CLOSE_TIMEOUT_S)
