@@ -6,6 +6,7 @@ Modules that raise them re-export them where they were first defined (e.g.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -53,8 +54,27 @@ class CarbonDataError(GreenAIError):
     """Unknown country or region code, or a malformed intensity trace."""
 
 
+class DamagedRowError(LedgerError):
+    """A run's own row holds a value greenai cannot read back (the message: which run, why);
+    `ledger/queries.py` leaves such a run out of lists, or says so when it is asked for."""
+
+
 class RunNotFoundError(GreenAIError):
-    """No run in the ledger matches the given id or prefix."""
+    """No run in the ledger matches the given id or prefix (nor study, batch or job, for those)."""
+
+
+class AmbiguousIdError(GreenAIError):
+    """An id prefix that matches several runs, studies, batches or jobs; `matches` lists them,
+    each as (id, where to see it) (the dashboard's links)."""
+
+    def __init__(self, message: str, matches: Sequence[tuple[str, str]] = ()) -> None:
+        super().__init__(message)
+        self.matches = list(matches)
+
+
+class FilterError(GreenAIError, ValueError):
+    """A filter value that cannot be used (the dashboard's run list; the message says which and
+    why). Also a ValueError, as a value of the wrong form is."""
 
 
 class ProfileError(GreenAIError):

@@ -36,7 +36,7 @@ from greenai.dashboard import pages as p
 from greenai.dashboard import security
 from greenai.dashboard.query import PER_PAGE_CHOICES, SORTS, RunFilter, count_runs, hosts, list_runs, utc_text
 from greenai.dashboard.series import LIVE_BUCKETS, live_payload
-from greenai.errors import GreenAIError, LedgerError, RunNotFoundError
+from greenai.errors import AmbiguousIdError, GreenAIError, LedgerError, RunNotFoundError
 from greenai.ledger.export import record_to_dict
 from greenai.ledger.records import RunStatus
 from greenai.ledger.store import Ledger
@@ -198,16 +198,12 @@ def create_app(
 
     # -- errors ----------------------------------------------------------------------------
 
-    @app.exception_handler(p.NotFound)
-    async def not_found(request: Request, exc: p.NotFound) -> Response:
-        return error_page(request, 404, "Not found", str(exc), "The run list shows what this ledger holds.")
-
     @app.exception_handler(RunNotFoundError)
     async def run_not_found(request: Request, exc: RunNotFoundError) -> Response:
         return error_page(request, 404, "Not found", str(exc), "The run list shows what this ledger holds.")
 
-    @app.exception_handler(p.Ambiguous)
-    async def ambiguous(request: Request, exc: p.Ambiguous) -> Response:
+    @app.exception_handler(AmbiguousIdError)
+    async def ambiguous(request: Request, exc: AmbiguousIdError) -> Response:
         return error_page(request, 400, "Which one?", str(exc) + ": give more of the id.", matches=exc.matches)
 
     @app.exception_handler(LedgerError)
@@ -479,16 +475,16 @@ def p_default_order(key: str) -> str:
 
 
 def _job_view(store: Ledger, prefix: str) -> Any:
-    """The view of the job with this id or unique prefix (NotFound, Ambiguous)."""
+    """The view of the job with this id or unique prefix (RunNotFoundError, AmbiguousIdError)."""
     from urllib.parse import quote
 
     from greenai.reports.job import job_view, matching_jobs, read_job
 
     matches = matching_jobs(store, prefix)
     if not matches:
-        raise p.NotFound(f"no distributed job matches {prefix!r}")
+        raise RunNotFoundError(f"no distributed job matches {prefix!r}")
     if len(matches) > 1:
-        raise p.Ambiguous(
+        raise AmbiguousIdError(
             f"job id {prefix!r} matches several jobs", [(m, f"/jobs/{quote(m, safe='')}") for m in matches]
         )
     return job_view(store, read_job(store, matches[0]))
@@ -540,7 +536,7 @@ class _Assets:
     def own(self, name: str) -> tuple[bytes, str]:
         media = self.OWN.get(name)
         if media is None:
-            raise p.NotFound(f"there is no file /static/{name}")
+            raise RunNotFoundError(f"there is no file /static/{name}")
         with self._lock:
             if name not in self._own:
                 self._own[name] = resources.files("greenai.dashboard").joinpath("static", name).read_bytes()

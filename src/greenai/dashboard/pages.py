@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from greenai.dashboard.series import last_energy
-from greenai.errors import RunNotFoundError
+from greenai.errors import AmbiguousIdError, RunNotFoundError
 from greenai.ledger.candidates import list_studies, study_candidates
 from greenai.ledger.jobs import batch_jobs, list_batches
 from greenai.ledger.records import RunRecord, RunStatus
@@ -28,18 +28,6 @@ from greenai.reports.model import POWER_BUCKETS, RunView, run_view
 
 MAX_COMPARED = 12
 VIEW_CACHE_RUNS = 32
-
-
-class NotFound(Exception):
-    """An unknown run, study or batch: a 404 page saying what was asked for."""
-
-
-class Ambiguous(Exception):
-    """An id prefix that matches several: a 400 page listing them."""
-
-    def __init__(self, message: str, matches: Sequence[tuple[str, str]]) -> None:
-        super().__init__(message)
-        self.matches = list(matches)  # (label, href)
 
 
 def figure_json(fig: Any, plain: bool = False) -> str:
@@ -150,9 +138,9 @@ class Pages:
         rows = study_candidates(store, study)
         ids = sorted({r.study_id for r in rows})
         if not ids:
-            raise NotFound(f"no optimization study matches {study!r}")
+            raise RunNotFoundError(f"no optimization study matches {study!r}")
         if len(ids) > 1:
-            raise Ambiguous(f"{study!r} matches {len(ids)} studies", [(i, f"/studies/{i}") for i in ids])
+            raise AmbiguousIdError(f"{study!r} matches {len(ids)} studies", [(i, f"/studies/{i}") for i in ids])
         sv = study_view(rows, max_quality_drop)
         return sv, {"study": figure_json(c.study_chart(sv))}
 
@@ -162,9 +150,9 @@ class Pages:
 
         matches = batch_ids(store, batch)
         if not matches:
-            raise NotFound(f"no schedule batch matches {batch!r}")
+            raise RunNotFoundError(f"no schedule batch matches {batch!r}")
         if len(matches) > 1:
-            raise Ambiguous(f"{batch!r} matches several batches", [(i, f"/batches/{i}") for i in matches])
+            raise AmbiguousIdError(f"{batch!r} matches several batches", [(i, f"/batches/{i}") for i in matches])
         jobs = batch_jobs(store, matches[0])
 
         def load(run_id: str) -> tuple[RunRecord, SampleSeries]:
@@ -200,9 +188,9 @@ def resolve_run(store: Ledger, id_or_prefix: str) -> str:
 
     matches = matches_of(store, id_or_prefix)
     if not matches:
-        raise NotFound(f"no run matches {id_or_prefix!r}")
+        raise RunNotFoundError(f"no run matches {id_or_prefix!r}")
     if len(matches) > 1:
-        raise Ambiguous(f"run id {id_or_prefix!r} matches several runs", [(m, f"/runs/{m}") for m in matches])
+        raise AmbiguousIdError(f"run id {id_or_prefix!r} matches several runs", [(m, f"/runs/{m}") for m in matches])
     return matches[0]
 
 
@@ -226,4 +214,4 @@ def batches(store: Ledger, limit: int = 500) -> list[Any]:
     return list_batches(store, limit)
 
 
-__all__ = ["Ambiguous", "NotFound", "Pages", "RunNotFoundError", "figure_json", "run_charts"]
+__all__ = ["Pages", "figure_json", "run_charts"]

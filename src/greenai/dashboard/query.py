@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from greenai.errors import FilterError
 from greenai.ledger.reconcile import find_abandoned
 from greenai.ledger.records import RunStatus
 from greenai.ledger.store import Ledger
@@ -41,10 +42,6 @@ SORTS: dict[str, str] = {
 }
 DEFAULT_ORDER = {"started": "desc", "duration": "desc", "energy": "desc", "carbon": "desc"}
 MAX_HOSTS = 200
-
-
-class FilterError(ValueError):
-    """A filter value that cannot be used (the message says which and why)."""
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from greenai.errors import LedgerError, RunNotFoundError
+from greenai.errors import DamagedRowError, LedgerError, RunNotFoundError
 from greenai.hardware.coload import CoLoadSummary, CoLoadWindow
 from greenai.ledger.records import (
     DeviceTotal,
@@ -40,10 +40,6 @@ _ROW_ERRORS = (ValueError, TypeError, OverflowError, RecursionError)
 
 log = logging.getLogger(__name__)
 R = TypeVar("R")
-
-
-class DamagedRow(Exception):
-    """A run's own row holds a value greenai cannot read back (message: which run, why)."""
 
 
 def insert_run(conn: sqlite3.Connection, start: RunStart, now: float) -> None:
@@ -247,7 +243,7 @@ def list_records(
     for row in rows:
         try:
             records.append(_record(conn, row))
-        except DamagedRow as e:
+        except DamagedRowError as e:
             log.warning("%s; left out (%s)", e, _DAMAGE_HINT)
     return records
 
@@ -279,7 +275,7 @@ def read_record(conn: sqlite3.Connection, run_id: str) -> RunRecord:
         raise RunNotFoundError(f"no run {run_id} in the ledger")
     try:
         return _record(conn, row)
-    except DamagedRow as e:
+    except DamagedRowError as e:
         raise LedgerError(f"{e}; {_DAMAGE_HINT}") from None
 
 
@@ -289,7 +285,7 @@ def damaged_runs(conn: sqlite3.Connection) -> list[str]:
     for row in conn.execute("SELECT * FROM runs ORDER BY rowid"):
         try:
             record = _record(conn, row, warn=False)
-        except DamagedRow as e:
+        except DamagedRowError as e:
             found.append(f"{e}: left out of `greenai runs list`")
             continue
         found.extend(f"run {record.start.run_id}: {problem}" for problem in record.problems)
@@ -332,7 +328,7 @@ def delete_run(conn: sqlite3.Connection, run_id: str) -> None:
 
 
 def _record(conn: sqlite3.Connection, row: sqlite3.Row, warn: bool = True) -> RunRecord:
-    """The run of `row` with its child rows. DamagedRow if the run's own row is unreadable;
+    """The run of `row` with its child rows. DamagedRowError if the run's own row is unreadable;
     unreadable child rows and a malformed environment are left out and listed in `problems`."""
     run_id = _text(row["run_id"])
     problems: list[str] = []
@@ -417,7 +413,7 @@ def _record(conn: sqlite3.Connection, row: sqlite3.Row, warn: bool = True) -> Ru
             exit_code=_exit_code(row, problems),
         )
     except _ROW_ERRORS as e:
-        raise DamagedRow(f"run {run_id} in the ledger is damaged and cannot be read ({e})") from None
+        raise DamagedRowError(f"run {run_id} in the ledger is damaged and cannot be read ({e})") from None
     if problems and warn:
         log.warning("run %s is read without what is damaged in it: %s (%s)", run_id, "; ".join(problems), _DAMAGE_HINT)
     return record
