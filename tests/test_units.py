@@ -112,3 +112,11 @@ def test_rounded_durations_for_waits_and_time_left() -> None:
         "1.5 h",
         "2.5 h",
     ]
+
+
+def test_format_duration_precise_is_what_reports_and_the_dashboard_show() -> None:
+    from greenai.units import format_duration_precise
+
+    shown = [format_duration_precise(s) for s in (0.0, 12.345, 119.99, 119.996, 303.0, 359.6, 7259.0)]
+    assert shown == ["0.00 s", "12.35 s", "119.99 s", "2 min 00 s", "5 min 03 s", "6 min 00 s", "2 h 01 min"]
+    assert [format_duration_precise(v) for v in (None, float("nan"), float("inf"))] == ["—", "—", "—"]

@@ -99,6 +99,21 @@ def format_duration_rounded(seconds: float) -> str:
     return f"{seconds / S_PER_HOUR:.1f} h"
 
 
+def format_duration_precise(seconds: float | None) -> str:
+    """A measured duration as reports and the dashboard show it: hundredths of a second below
+    2 min, then whole minutes and seconds below 2 h, then hours and minutes: ``12.34 s``,
+    ``5 min 03 s``, ``2 h 05 min``; ``—`` for one not known (None, NaN, inf)."""
+    if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not math.isfinite(seconds):
+        return "—"
+    if round(seconds, 2) < 2 * S_PER_MINUTE:
+        return f"{seconds:.2f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 2 * 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(round(seconds / S_PER_MINUTE), 60)
+    return f"{hours} h {minutes:02d} min"
+
+
 def parse_duration_s(value: str | float, what: str | None = None) -> float:
     """Seconds of a duration: a number of seconds (``90``, ``"90"``, ``"1.5"``), or numbers
     with units s (sec), m (min), h, d in any case, alone or combined (``"90s"``, ``"3min"``,

@@ -29,7 +29,7 @@ from greenai.ledger.export import coload_to_dict
 from greenai.ledger.records import RunSnapshot
 from greenai.text import one_line, visible  # the one rule (greenai/text.py), used here by every command
 from greenai.tracking.phases import SEPARATOR, inclusive_totals
-from greenai.units import format_energy
+from greenai.units import format_duration_rounded, format_energy
 
 if TYPE_CHECKING:  # the optimize commands import torch lazily
     from greenai.optimize.search import Outcome, Study
@@ -408,7 +408,7 @@ class ProgressReport:
             parts.append(self.label)
         if self.total and 0 < self.done < self.total:
             parts[-1] += ";"
-            parts.append(f"about {_duration(elapsed * (self.total - self.done) / self.done)} left")
+            parts.append(f"about {format_duration_rounded(elapsed * (self.total - self.done) / self.done)} left")
         return " ".join(parts)
 
     def _what(self) -> str:
@@ -416,7 +416,9 @@ class ProgressReport:
 
     def _finish(self) -> None:
         if self._bar is None and self._printed_at is not None:
-            self.console.print(text(f"{self.description}: done in {_duration(time.monotonic() - self._started)}"))
+            self.console.print(
+                text(f"{self.description}: done in {format_duration_rounded(time.monotonic() - self._started)}")
+            )
 
 
 @contextlib.contextmanager
@@ -441,11 +443,3 @@ def progress(console: Console, description: str, *, every_s: float | None = None
     ) as bar:
         report._bar, report._task = bar, bar.add_task(report.description, total=None)
         yield report
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 90 * 60:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"

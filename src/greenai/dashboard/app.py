@@ -41,6 +41,7 @@ from greenai.ledger.export import record_to_dict
 from greenai.ledger.records import RunStatus
 from greenai.ledger.store import Ledger
 from greenai.tracking.budget import COUNTER_PREFIX
+from greenai.units import format_duration_precise
 
 log = logging.getLogger("greenai.dashboard")
 
@@ -418,7 +419,7 @@ def create_app(
     @app.get("/api/runs/{run_id}/live")
     def api_live(run_id: str, cursor: int = 0) -> Response:
         from greenai.reports.charts import text
-        from greenai.reports.html import fmt_carbon, fmt_duration, fmt_energy, fmt_pct
+        from greenai.reports.html import fmt_carbon, fmt_energy, fmt_pct
 
         with pool.ledger() as store:
             full = p.resolve_run(store, run_id)
@@ -438,7 +439,7 @@ def create_app(
                 "headline": {
                     "energy": fmt_energy(snap.energy_j),
                     "band": fmt_pct(snap.rel_uncertainty),
-                    "duration": fmt_duration(snap.duration_s),
+                    "duration": format_duration_precise(snap.duration_s),
                     "carbon": fmt_carbon(snap.carbon_g),
                     "facility": fmt_energy(snap.facility_energy_j),
                     "status": record.status,
@@ -560,7 +561,7 @@ def _templates() -> Any:
         energy=h.fmt_energy,
         num=h.fmt_num,
         pct=h.fmt_pct,
-        dur=h.fmt_duration,
+        dur=format_duration_precise,
         carbon=h.fmt_carbon,
         watts=h.fmt_watts,
         ratio=h.fmt_ratio,

@@ -13,7 +13,7 @@ from typing import Any
 
 from greenai._version import __version__
 from greenai.errors import GreenAIError
-from greenai.units import format_energy
+from greenai.units import format_duration_precise, format_energy
 
 
 def _require() -> tuple[Any, Any]:
@@ -40,7 +40,7 @@ def environment() -> Any:
         energy=fmt_energy,
         num=fmt_num,
         pct=fmt_pct,
-        dur=fmt_duration,
+        dur=format_duration_precise,
         carbon=fmt_carbon,
         watts=fmt_watts,
         ratio=fmt_ratio,
@@ -96,18 +96,6 @@ def fmt_num(value: Any, digits: int = 4) -> str:
 
 def fmt_pct(value: Any, digits: int = 0) -> str:
     return f"{100 * value:.{digits}f} %" if _finite(value) else "—"
-
-
-def fmt_duration(value: Any) -> str:
-    if not _finite(value):
-        return "—"
-    if value < 120:
-        return f"{value:.2f} s"
-    minutes, seconds = divmod(value, 60)
-    if minutes < 120:
-        return f"{int(minutes)} min {seconds:02.0f} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{int(hours)} h {int(minutes):02d} min"
 
 
 def fmt_carbon(value: Any) -> str:
