@@ -69,3 +69,27 @@ def test_csv_export_has_the_tags(tmp_path):
     rows = list(csv.DictReader(io.StringIO(proc.stdout)))
     assert len(rows) == 2
     assert all(json.loads(r["tags"]) == {"model": "resnet18", "team": "vision"} for r in rows)
+
+
+def test_every_view_of_a_run_says_the_same_about_its_price(tmp_path):
+    """One rule (ledger.export.run_cost) for runs show, the JSON, the export and the report: a
+    run recorded without its config is judged by its cost; a price recorded as text "None" is
+    no price (the report and runs show used rules of their own)."""
+    from greenai.reports.api import render_report
+
+    ledger = tmp_path / "l.db"
+    with Ledger(ledger) as store:
+        no_config = make_start(name="no-config")  # its environment records no settings
+        store.begin_run(no_config)
+        store.end_run(no_config.run_id, RunStatus.COMPLETED, time.time(), make_snapshot(100.0, cost=0.5))
+        as_text = replace(make_start(name="as-text"), environment={"config": {"price_per_kwh": "None"}})
+        store.begin_run(as_text)
+        store.end_run(as_text.run_id, RunStatus.COMPLETED, time.time(), make_snapshot(100.0, cost=0.0))
+    shown = greenai("runs", "show", no_config.run_id, ledger=ledger, env={"COLUMNS": "200"}).stdout
+    assert "Cost 0.5" in " ".join(shown.split()) and "not computed" not in shown
+    assert as_json(greenai("runs", "show", no_config.run_id, "--json", ledger=ledger))["cost"] == 0.5
+    unpriced = greenai("runs", "show", as_text.run_id, ledger=ledger).stdout
+    assert "Cost not computed" in " ".join(unpriced.split())
+    assert as_json(greenai("runs", "show", as_text.run_id, "--json", ledger=ledger))["cost"] is None
+    assert "facility kWh × price" in render_report(no_config.run_id, ledger=ledger)
+    assert "no electricity price configured" in render_report(as_text.run_id, ledger=ledger)

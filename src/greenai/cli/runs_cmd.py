@@ -117,14 +117,13 @@ def show(
         print_json(data)
         return
     console = make_console()
-    config = record.start.environment.get("config", {})
     render_run(
         console,
         run_id=record.start.run_id,
         name=record.start.name,
         status=record.status,
         snapshot=record.snapshot,
-        cost_configured=config.get("price_per_kwh") is not None,
+        cost_configured=run_cost(record) is not None,
     )
     console.print(f"Started {iso_utc(record.start.started_at)} on {record.start.host} (pid {record.start.pid})")
     if record.command is not None:

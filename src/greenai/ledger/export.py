@@ -190,10 +190,12 @@ def _coload_cells(record: RunRecord) -> dict[str, Any]:
 
 def price_configured(record: RunRecord) -> bool:
     """Whether the run was tracked with an electricity price (`price_per_kwh`), as its recorded
-    config says; a run recorded without its config is judged by its cost (0 is no price)."""
+    config says (settings are stored as text: null, "" and "None" are no price); a run recorded
+    without its config is judged by its cost (0 is no price). The one rule: `run_cost` is what
+    every command, report and page shows."""
     config = record.start.environment.get("config")
     if isinstance(config, dict) and "price_per_kwh" in config:
-        return config["price_per_kwh"] is not None
+        return config["price_per_kwh"] not in (None, "", "None")
     return record.snapshot.cost != 0
 
 

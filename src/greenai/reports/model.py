@@ -24,7 +24,7 @@ from greenai.carbon import configured_intensity
 from greenai.carbon.intensity import IntensitySource
 from greenai.errors import GreenAIError
 from greenai.hardware.coload import CoLoadSummary, CoLoadWindow
-from greenai.ledger.export import iso_utc
+from greenai.ledger.export import iso_utc, run_cost
 from greenai.ledger.records import RunRecord, RunStatus
 from greenai.ledger.run_forecasts import ForecastRow
 from greenai.meters.base import Provenance
@@ -229,8 +229,7 @@ def run_view(
         )
         for d in snap.devices
     )
-    price = _config_float(config, "price_per_kwh")
-    cost = snap.cost if price is not None else None
+    cost = run_cost(record)
     power = tuple(_power_series(d, t0) for d in series.devices)
     cumulative_t, cumulative_j = _cumulative(series.devices, t0)
     forecast_points, forecast_note = _forecasts(forecasts, record)
