@@ -18,6 +18,7 @@ from greenai.meters.fallback import FallbackMeter
 from greenai.meters.simulated import SimulatedMeter
 from greenai.testing.faults import BadValue, Blocking, BlockingStart, InfoRaising, Raising, WrongResult
 from greenai.tracking.reading import MAX_CONSECUTIVE_FAULTS, METER_TIMEOUT_S
+from greenai.tracking.sampler import STOP_TIMEOUT_S
 from greenai.tracking.tracker import STOP_BOUND_S, Tracker
 
 
@@ -202,3 +203,31 @@ def test_a_counter_with_a_fallback_falls_back_on_garbage_too(make_config, tmp_pa
     cpu_j = run.result.device_energy_j("cpu:0")
     assert 10.0 * run.result.duration_s < cpu_j < 40.0 * run.result.duration_s
     assert_healthy_gpu_kept(run, tmp_path)
+
+
+def test_a_driver_wide_hang_of_several_meters_bounds_each_tick_and_the_ledger_keeps_the_result(make_config, tmp_path):
+    """One GPU is one meter: a driver-wide hang blocks them all. Each tick ends within its
+    one deadline (not one per meter: four hung meters made a tick take 4 s), so stop()
+    returns in time with the sampler done, and nothing written after the end changes the
+    run: the ledger holds what the result says (a late flush used to overwrite the final
+    totals with its own snapshot after end_run)."""
+    hung = [Blocking(SimulatedMeter(f"gpu:{k}", DeviceKind.GPU, 50.0), after=3) for k in range(1, 5)]
+    try:
+        tracker = Tracker("driver-hang", config=make_config(), meters=[gpu(), *hung]).start()
+        assert hung[0].blocked.wait(5)
+        t0 = time.monotonic()
+        result = tracker.stop()
+        took_s = time.monotonic() - t0
+        time.sleep(4.5)  # whatever the sampler thread still had to do is done by now
+        with Ledger(tmp_path / "ledger.db") as ledger:
+            record = ledger.get_run(tracker.run_id)
+    finally:
+        for meter in hung:
+            meter.release()
+    assert took_s < STOP_TIMEOUT_S
+    assert not any("did not finish" in note for note in result.notes), result.notes
+    assert result.stored is True and record.status == "completed"
+    assert record.snapshot.energy_j == pytest.approx(result.energy_j)
+    assert record.snapshot.duration_s == pytest.approx(result.duration_s)
+    assert result.device_energy_j("gpu:0") == pytest.approx(200.0 * result.duration_s, rel=0.05)
+    assert all(meter.reads == 4 for meter in hung if meter.blocked.is_set())  # never called again once hung

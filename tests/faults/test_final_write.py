@@ -15,6 +15,7 @@ import time
 import pytest
 
 from greenai.errors import LedgerError
+from greenai.ledger.records import RunSnapshot
 from greenai.ledger.store import Ledger
 from greenai.meters.base import DeviceKind
 from greenai.meters.simulated import SimulatedMeter
@@ -146,3 +147,28 @@ def test_a_write_given_up_on_a_locked_ledger_says_how_long_it_was_tried(tmp_path
         finally:
             other.rollback()
             other.close()
+
+
+def test_a_flush_that_comes_after_the_end_changes_nothing(tmp_path):
+    """A sampler thread given up at stop() may still flush once the final totals are written:
+    the run's row, totals and samples are no longer a flush's to change."""
+    from greenai.ledger.records import DeviceTotal, RunStart, SampleRow
+    from greenai.meters.base import Provenance
+
+    def snapshot(energy_j: float):
+        device = DeviceTotal("gpu:0", DeviceKind.GPU, energy_j, Provenance.SIMULATED, 0.0)
+        return RunSnapshot(1.0, energy_j, 0.0, Provenance.SIMULATED, energy_j, 1.0, 0.0, "", devices=(device,))
+
+    def sample(t: float, energy_j: float):
+        return SampleRow(t, "gpu:0", DeviceKind.GPU, 100.0, energy_j, Provenance.SIMULATED, None)
+
+    with Ledger(tmp_path / "ledger.db") as ledger:
+        ledger.begin_run(RunStart("r1", "late", 1000.0, "host", 1))
+        ledger.flush("r1", snapshot(50.0), [sample(1000.5, 50.0)], timeout_s=1.0)
+        ledger.end_run("r1", "completed", 1002.0, snapshot(100.0), [sample(1001.0, 100.0)], timeout_s=1.0)
+        ledger.flush("r1", snapshot(120.0), [sample(1001.2, 120.0)], timeout_s=1.0)  # too late: nothing
+        record = ledger.get_run("r1")
+        samples = ledger.samples("r1")
+    assert (record.status, record.ended_at) == ("completed", 1002.0)
+    assert record.snapshot.energy_j == 100.0 and record.snapshot.devices[0].energy_j == 100.0
+    assert [s.energy_j for s in samples] == [50.0, 100.0]

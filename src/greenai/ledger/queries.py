@@ -73,13 +73,17 @@ def write_snapshot(
     snapshot: RunSnapshot,
     samples: Sequence[SampleRow],
     now: float,
-) -> None:
+    *,
+    live_only: bool = False,
+) -> bool:
     """Append samples; replace totals, devices, phases and counters. RunNotFoundError if
-    the run is not in the ledger."""
+    the run is not in the ledger. With `live_only` (a periodic flush), only while the run is
+    `running` or `incomplete`: once its end is written (a flush that comes after it, from a
+    sampler thread stop() gave up on) nothing is changed and False is returned."""
     cursor = conn.execute(
         "UPDATE runs SET updated_at = ?, duration_s = ?, energy_j = ?, rel_uncertainty = ?,"
         " provenance = ?, facility_energy_j = ?, carbon_g = ?, cost = ?, currency = ?,"
-        " carbon_source = ?, pue = ? WHERE run_id = ?",
+        " carbon_source = ?, pue = ? WHERE run_id = ? AND (? OR status IN (?, ?))",
         (
             now,
             snapshot.duration_s,
@@ -93,9 +97,14 @@ def write_snapshot(
             snapshot.carbon_source,
             snapshot.pue,
             run_id,
+            not live_only,
+            RunStatus.RUNNING,
+            RunStatus.INCOMPLETE,
         ),
     )
     if cursor.rowcount == 0:
+        if live_only and conn.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone():
+            return False  # ended: its final totals stay as written
         raise RunNotFoundError(f"no run {run_id} in the ledger")
     conn.executemany(
         "INSERT INTO samples (run_id, t, device, kind, power_w, energy_j, provenance, phase)"
@@ -141,6 +150,7 @@ def write_snapshot(
     )
     if snapshot.coload is not None:
         write_coload_summary(conn, run_id, snapshot.coload)
+    return True
 
 
 def write_coload_summary(conn: sqlite3.Connection, run_id: str, coload: CoLoadSummary) -> None:

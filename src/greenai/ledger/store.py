@@ -106,10 +106,12 @@ class Ledger:
         coload: Sequence[CoLoadWindow] = (),
     ) -> None:
         """Append `new_samples` (and the run's latest forecast, and its new co-load windows)
-        and replace the run's totals, in one transaction (given up after `timeout_s`, if given)."""
+        and replace the run's totals, in one transaction (given up after `timeout_s`, if given).
+        A run whose end is written already is left as it is (a late flush changes nothing)."""
 
         def work(conn: sqlite3.Connection) -> None:
-            queries.write_snapshot(conn, run_id, snapshot, new_samples, time.time())
+            if not queries.write_snapshot(conn, run_id, snapshot, new_samples, time.time(), live_only=True):
+                return
             queries.insert_coload(conn, run_id, coload)
             queries.revive(conn, run_id)
             if forecast is not None:

@@ -2,15 +2,19 @@
 
 One worker thread calls the meters (`start`, `read`, `close`) one after another; whoever
 asked (the tracker at start, the sampler thread afterwards) waits for each call at most
-`timeout_s`. A meter that does not answer in time (an NVML call can block for ever when a GPU
-falls off the bus) is given up: the worker stays blocked inside it (a daemon thread, never
-joined) and a fresh worker serves the other meters. So no meter can hold up the sampler, or
-`stop()`, for longer than its deadline.
+`timeout_s`, and with `total_s` for all of them together at most that: the reads of one tick
+share one deadline, since one GPU is one meter and a driver-wide hang blocks every one of them
+(one deadline each made a tick of K hung GPUs take K seconds). A meter that does not answer in
+time (an NVML call can block for ever when a GPU falls off the bus) is given up: the worker
+stays blocked inside it (a daemon thread, never joined) and a fresh worker serves the other
+meters; those not called before the overall deadline are SKIPPED (called again next time, not
+a fault). So no meter can hold up the sampler, or `stop()`, for longer than its deadline.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -23,6 +27,7 @@ log = logging.getLogger("greenai.tracking")
 
 METER_TIMEOUT_S = 1.0  # one start(), read() or close() of one meter; longer: the meter is retired
 MAX_CONSECUTIVE_FAULTS = 3  # faulty reads in a row (raised, or bad readings) before a meter is retired
+SKIPPED = object()  # the outcome of a slot not called before the overall deadline of its call()
 
 
 class MeterSlot:
@@ -68,7 +73,7 @@ class MeterSlot:
 
 
 class _Job:
-    __slots__ = ("op", "queue", "results", "current", "done", "done_ns")
+    __slots__ = ("op", "queue", "results", "current", "done", "done_ns", "answered_ns")
 
     def __init__(self, op: Callable[[Meter], Any], slots: Sequence[MeterSlot]) -> None:
         self.op = op
@@ -76,7 +81,13 @@ class _Job:
         self.results: dict[MeterSlot, Any] = {}  # the value returned, or the exception raised
         self.current: tuple[MeterSlot, float] | None = None  # being called, since (monotonic)
         self.done = False
-        self.done_ns = 0  # perf_counter_ns when the last call returned (or was given up)
+        self.done_ns = 0  # perf_counter_ns when the last call returned (or, if none did, the job ended)
+        self.answered_ns = 0  # perf_counter_ns when the last call that returned did
+
+    def finish(self) -> None:
+        """Done: the readings are as of the last answer (not of a call given up later)."""
+        self.done = True
+        self.done_ns = self.answered_ns or time.perf_counter_ns()
 
 
 class MeterReader:
@@ -88,10 +99,17 @@ class MeterReader:
         self._closed = False
 
     def call(
-        self, op: Callable[[Meter], Any], slots: Sequence[MeterSlot], timeout_s: float = METER_TIMEOUT_S
+        self,
+        op: Callable[[Meter], Any],
+        slots: Sequence[MeterSlot],
+        timeout_s: float = METER_TIMEOUT_S,
+        *,
+        total_s: float | None = None,
     ) -> dict[MeterSlot, Any]:
         """`op(meter)` for each slot, in the worker; each slot's result is what op returned,
-        or the exception it raised, or a TimedOut when it took longer than `timeout_s`."""
+        or the exception it raised, or a TimedOut when it took longer than `timeout_s`. With
+        `total_s`, the whole call returns within it: the call under way then is given up (a
+        TimedOut) and the slots not yet called are SKIPPED."""
         job = _Job(op, slots)
         if not job.queue:
             self.last_done_ns = time.perf_counter_ns()
@@ -104,33 +122,49 @@ class MeterReader:
                 self._start_worker()
             self._job = job
             cv.notify_all()
+            started = time.monotonic()
             # a worker that never picks the job up (cannot happen short of a dead thread)
-            deadline = time.monotonic() + timeout_s * (len(job.queue) + 1)
+            deadline = started + timeout_s * (len(job.queue) + 1)
+            overall = started + total_s if total_s is not None else math.inf
             while not job.done:
                 now = time.monotonic()
                 if job.current is not None:
                     slot, since = job.current
-                    left = since + timeout_s - now
+                    left = min(since + timeout_s, overall) - now
                     if left <= 0:  # give it up, and its worker with it
-                        job.results[slot] = TimedOut(f"no answer within {timeout_s:g} s")
+                        if since + timeout_s <= now:
+                            job.results[slot] = TimedOut(f"no answer within {timeout_s:g} s")
+                        else:
+                            job.results[slot] = TimedOut(f"no answer within the {total_s:g} s of all the calls")
                         job.current = None
                         slot.hung = True
                         self._start_worker()
+                        if now >= overall:
+                            self._skip_the_rest(job)
                         if not job.queue:
-                            job.done, job.done_ns = True, time.perf_counter_ns()
+                            job.finish()
                         cv.notify_all()
                         continue
                     cv.wait(left)
+                elif now >= overall:
+                    self._skip_the_rest(job)
+                    job.finish()
                 elif now > deadline:
                     for slot in job.queue:
                         job.results[slot] = TimedOut("the meter worker did not run")
                     job.queue.clear()
-                    job.done, job.done_ns = True, time.perf_counter_ns()
+                    job.finish()
                 else:
-                    cv.wait(min(timeout_s, deadline - now))
+                    cv.wait(min(timeout_s, deadline - now, overall - now))
             self._job = None
             self.last_done_ns = job.done_ns
         return job.results
+
+    @staticmethod
+    def _skip_the_rest(job: _Job) -> None:
+        for slot in job.queue:
+            job.results[slot] = SKIPPED
+        job.queue.clear()
 
     def close(self) -> None:
         """Let the worker go (a worker blocked in a meter stays where it is)."""
@@ -165,6 +199,7 @@ class MeterReader:
                     return
                 job.results[slot] = result
                 job.current = None
+                job.answered_ns = time.perf_counter_ns()
                 if not job.queue:
-                    job.done, job.done_ns = True, time.perf_counter_ns()
+                    job.finish()
                     cv.notify_all()

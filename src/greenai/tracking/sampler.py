@@ -1,7 +1,7 @@
 """Background sampler: reads the meters at a fixed rate, off the training thread.
 
-Each tick reads every meter once (through a `MeterReader`: in a worker thread, with a
-deadline per meter), checks the readings, hands the good ones to the accumulator, and every
+Each tick reads every meter once (through a `MeterReader`: in a worker thread, all the
+meters' reads within one deadline, METER_TIMEOUT_S), checks the readings, hands the good ones to the accumulator, and every
 `flush_interval_s` writes the new samples and a totals snapshot to the sink (the ledger); the
 first flush follows the first tick, FIRST_TICK_S after the start, so a run killed early
 still keeps its energy.
@@ -11,11 +11,15 @@ Nothing here raises into the tracked program:
   (> MAX_ENERGY_J) or implies more than MAX_DEVICE_POWER_W since the device's last reading,
   is dropped (one warning per meter); a meter whose reads fail (raise, or bring bad readings)
   MAX_CONSECUTIVE_FAULTS times in a row is retired, and one that does not answer within
-  METER_TIMEOUT_S is retired at once. Their devices keep the energy measured until then.
+  the tick's METER_TIMEOUT_S is retired at once (the meters not read by then are read at
+  the next tick). Their devices keep the energy measured until then.
   (Hardware meters are wrapped in FallbackMeter by discovery, so a failing counter is
   normally replaced by an estimate before it gets here.)
 - a sink that fails is logged and retried at the next flush with the samples kept (thinned
   beyond MAX_PENDING_ROWS, so memory stays bounded however long the ledger is unwritable).
+- once stop() is asked for, the thread flushes no more: the final write is the tracker's,
+  and a thread stop() gave up on must not write after it (the ledger ignores a flush of an
+  ended run too).
 With no sink (store=False) no sample rows are kept at all.
 """
 
@@ -35,6 +39,7 @@ from greenai.tracking.phases import PhaseTimeline
 from greenai.tracking.reading import (
     MAX_CONSECUTIVE_FAULTS,
     METER_TIMEOUT_S,
+    SKIPPED,
     MeterReader,
     MeterSlot,
     TimedOut,
@@ -190,6 +195,8 @@ class Sampler:
             wait_s = self._interval_s
             try:
                 self._tick()
+                if self._stop.is_set():  # the end is the tracker's to write, not a late flush's
+                    break
                 # flush at the last tick before flush_interval_s would be exceeded, and right
                 # after the first tick: the ledger is never more than that behind
                 due_ns = self._last_flush_ns + self._flush_interval_s * 1e9 - self._interval_s * 1e9
@@ -209,7 +216,9 @@ class Sampler:
             log.exception("greenai: the last reading failed; the run ends with the readings before it")
         closable = [s for s in self.slots if not s.hung]
         try:
-            outcomes = self._reader.call(lambda m: m.close(), closable, self._meter_timeout_s)
+            outcomes = self._reader.call(
+                lambda m: m.close(), closable, self._meter_timeout_s, total_s=self._meter_timeout_s
+            )
             for slot, outcome in outcomes.items():
                 if isinstance(outcome, BaseException):  # closing must not mask the run's result
                     log.debug("closing meter %s failed: %s", slot.name, _describe(outcome))
@@ -218,14 +227,20 @@ class Sampler:
         self._reader.close()
 
     def _read_all(self) -> tuple[list[DeviceEnergy], int]:
-        """The good readings of every active meter, and when they were taken (when the last
-        meter answered, not when this thread woke up to collect them)."""
-        outcomes = self._reader.call(lambda m: m.read(), list(self._active), self._meter_timeout_s)
+        """The good readings of the active meters, and when they were taken (when the last
+        meter answered, not when this thread woke up to collect them). All within one
+        deadline: a read under way then is given up, the meters not read yet are left to the
+        next tick."""
+        outcomes = self._reader.call(
+            lambda m: m.read(), list(self._active), self._meter_timeout_s, total_s=self._meter_timeout_s
+        )
         t_ns = self._reader.last_done_ns
         readings: list[DeviceEnergy] = []
         for slot, outcome in outcomes.items():
+            if outcome is SKIPPED:  # not reached this tick: its counter carries the energy over
+                continue
             if isinstance(outcome, TimedOut):
-                self._retire(slot, f"read() did not answer within {self._meter_timeout_s:g} s")
+                self._retire(slot, f"read() did not answer ({outcome})")
                 continue
             if isinstance(outcome, BaseException):
                 self._fault(slot, f"read() failed: {_describe(outcome)}")

@@ -4,8 +4,8 @@ Start-up is strict (a meter the user named that is missing, a bad config, a corr
 errors before the user's code runs); once running, nothing raises into the user's code, with
 one documented exception: a `stop` budget raises `BudgetExceeded` at a safe point (budget.py).
 
-Bounds on the user's thread: meters are only ever called in a worker thread, each call
-waited for METER_TIMEOUT_S (1 s) at most; `stop()` waits STOP_TIMEOUT_S (3 s) at most for
+Bounds on the user's thread: meters are only ever called in a worker thread, a tick's
+reads waited for METER_TIMEOUT_S (1 s) at most together; `stop()` waits STOP_TIMEOUT_S (3 s) at most for
 the sampler's last reading and FINAL_WRITE_TIMEOUT_S (5 s) at most for the final write
 (retried with backoff while the ledger is locked or the disk full), then up to 1 s to close:
 it returns within STOP_BOUND_S (10 s) whatever the meters and the ledger do, and never raises.
