@@ -5,8 +5,8 @@ The tracker's estimates (CPU and DRAM models, disk I/O) measure a process tree
 this scope instead; hardware counters (RAPL, NVML) are machine-wide anyway:
 
 - CPU time: every CPU's non-idle time since boot, user + nice + system + irq + softirq
-  (`/proc/stat` through psutil; iowait, steal and idle are not work done here; guest time is
-  already inside user);
+  (`/proc/stat`, read by `hardware.coload.machine_cpu_s`, the reader the co-load uses too;
+  iowait, steal and idle are not work done here; guest time is already inside user);
 - usable CPUs: every logical CPU of the machine;
 - memory: RAM in use, total - available (what the DRAM model charges, in place of a tree's RSS);
 - disk: bytes read and written by the machine's block devices (psutil leaves partitions out;
@@ -20,13 +20,19 @@ from __future__ import annotations
 
 import psutil
 
+from greenai.errors import MeterError
+from greenai.hardware.coload import machine_cpu_s
+
 
 class MachineScope:
     """CPU time, usable CPUs, memory in use and disk bytes of the whole machine."""
 
     def cpu_seconds(self) -> float:
-        t = psutil.cpu_times()
-        return t.user + t.system + sum(getattr(t, key, 0.0) for key in ("nice", "irq", "softirq"))
+        found = machine_cpu_s()
+        if found is None:
+            raise MeterError("the machine's CPU time cannot be read (/proc/stat)")
+        busy, _steal = found
+        return busy
 
     def usable_cpus(self) -> float:
         return float(psutil.cpu_count(logical=True) or 1)
