@@ -4,7 +4,6 @@ each physical device counted once; docs/distributed.md) as the ledger holds them
 
 from __future__ import annotations
 
-import sqlite3
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -33,7 +32,7 @@ from greenai.meters.io import NETWORK_J_PER_BYTE
 from greenai.units import format_energy
 
 if TYPE_CHECKING:
-    from greenai.ledger.store import Ledger
+    pass
 
 MAX_LISTED = 100_000
 STATUS_STYLE = {
@@ -95,7 +94,7 @@ def show(
     """Show one job: its total, per node and per rank, which rank read each device, communication."""
     with open_ledger(ledger) as store:
         job = store.transaction(lambda conn: rows.read_job(conn, job_id), write=False)
-        runs_here = _runs_in(store, job)
+        runs_here = store.transaction(lambda conn: rows.runs_held(conn, job), write=False)
     if json_out:
         data = job_to_dict(job)
         for rank in data["ranks"]:
@@ -103,17 +102,6 @@ def show(
         print_json(data)
         return
     render_job(make_console(), job, runs_here)
-
-
-def _runs_in(store: Ledger, job: JobRecord) -> set[str]:
-    """The ranks' runs this ledger holds (a rank on another host keeps its run in its own)."""
-    ids = [r.run_id for r in job.ranks]
-
-    def work(conn: sqlite3.Connection) -> set[str]:
-        marks = ", ".join("?" * len(ids))
-        return {str(row[0]) for row in conn.execute(f"SELECT run_id FROM runs WHERE run_id IN ({marks})", ids)}
-
-    return store.transaction(work, write=False) if ids else set()
 
 
 def render_job(console: Console, job: JobRecord, runs_here: set[str]) -> None:

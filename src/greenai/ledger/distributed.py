@@ -296,6 +296,15 @@ def list_jobs(conn: sqlite3.Connection, limit: int = 50) -> list[JobRecord]:
     return [_as_judged(_job(row, tuple(read_ranks(conn, row["job_id"])))) for row in rows]
 
 
+def runs_held(conn: sqlite3.Connection, job: JobRecord) -> set[str]:
+    """The ranks' runs this ledger holds (a rank on another host keeps its run in its own)."""
+    ids = [r.run_id for r in job.ranks]
+    if not ids:
+        return set()
+    marks = ", ".join("?" * len(ids))
+    return {str(row[0]) for row in conn.execute(f"SELECT run_id FROM runs WHERE run_id IN ({marks})", ids)}
+
+
 def job_of_run(conn: sqlite3.Connection, run_id: str) -> tuple[str, int] | None:
     """(job id, rank) of a run that was a rank of a distributed job, else None."""
     row = conn.execute("SELECT job_id, rank FROM distributed_ranks WHERE run_id = ? LIMIT 1", (run_id,)).fetchone()

@@ -96,13 +96,7 @@ def read_job(store: Ledger, job_id: str) -> JobRecord:
 def job_view(store: Ledger, job: JobRecord, section_prefix: str = "run") -> JobView:
     """The job's view; each rank's run this ledger holds gets the anchor of its section
     (`section_prefix` 1, 2, ... in rank order)."""
-    ids = [r.run_id for r in job.ranks]
-
-    def held(conn: sqlite3.Connection) -> set[str]:
-        marks = ", ".join("?" * len(ids))
-        return {str(r[0]) for r in conn.execute(f"SELECT run_id FROM runs WHERE run_id IN ({marks})", ids)}
-
-    here = store.transaction(held, write=False) if ids else set()
+    here = store.transaction(lambda conn: rows.runs_held(conn, job), write=False)
     ranks, n = [], 0
     for share in rank_shares(job):
         inside = share.report.run_id in here
