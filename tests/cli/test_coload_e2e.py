@@ -64,7 +64,7 @@ def test_a_run_beside_busy_processes_is_flagged_and_shown(spinning, tmp_path: Pa
     data = run_json(ledger, "loaded", *SLEEP)
     c = data["coload"]
     assert c["disturbed"] is True and c["median_cores"] >= DISTURBED_CORES and c["busy_share"] >= 0.1
-    assert c["summary"].startswith("disturbed: other processes kept 0.5 or more CPUs busy for ")
+    assert c["summary"].startswith(f"disturbed: other processes kept {DISTURBED_CORES:g} or more CPUs busy for ")
     shown = greenai("runs", "show", data["run_id"][:8], ledger=ledger)
     assert shown.returncode == 0, shown.stderr
     assert "Co-load disturbed: other processes kept" in " ".join(shown.stdout.split())

@@ -13,6 +13,7 @@ import pytest
 
 from greenai.config import Config
 from greenai.hardware import coload
+from greenai.hardware.coload import DISTURBED_CORES
 from greenai.meters.base import DeviceKind
 from greenai.meters.simulated import SimulatedMeter
 from greenai.reports import render_report
@@ -51,7 +52,10 @@ def test_a_disturbed_runs_report_says_so_and_draws_its_coload(runs) -> None:
     html = render_report(busy, ledger=ledger)
     headline = re.search(r'<div class="note bad coload">([^<]*)</div>', html)
     assert headline is not None
-    assert "Co-load: disturbed: other processes kept 0.5 or more CPUs busy for 100% of the run" in headline.group(1)
+    assert (
+        f"Co-load: disturbed: other processes kept {DISTURBED_CORES:g} or more CPUs busy for 100% of the run"
+        in headline.group(1)
+    )
     assert "compare it only with runs measured on a quiet machine" in headline.group(1)
     figure = power_chart(html)
     (series,) = [t for t in figure["data"] if t.get("yaxis") == "y2"]
@@ -76,4 +80,7 @@ def test_the_dashboards_run_page_shows_the_coload_line(runs) -> None:
     ledger, _, busy = runs
     page = TestClient(create_app(ledger), base_url="http://127.0.0.1").get(f"/runs/{busy}")
     assert page.status_code == 200
-    assert '<div class="note bad coload">Co-load: disturbed: other processes kept 0.5 or more CPUs busy' in page.text
+    assert (
+        f'<div class="note bad coload">Co-load: disturbed: other processes kept {DISTURBED_CORES:g} or more CPUs busy'
+        in page.text
+    )

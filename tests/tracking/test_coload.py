@@ -14,6 +14,7 @@ from greenai.config import Config
 from greenai.hardware import coload
 from greenai.hardware.coload import (
     CLK_TCK,
+    DISTURBED_CORES,
     CoLoadLog,
     CoLoadWindow,
     CpuSample,
@@ -93,7 +94,7 @@ def test_a_run_on_a_busy_machine_is_recorded_disturbed_with_its_figure(busy_mach
     c = result.snapshot.coload
     assert c is not None and during is not None  # known while the run goes on, too
     assert c.median_cores == pytest.approx(1.5, abs=0.1) and c.max_cores == pytest.approx(1.5, abs=0.15)
-    assert c.disturbed and c.busy_share == 1.0 and c.threshold_cores == 0.5
+    assert c.disturbed and c.busy_share == 1.0 and c.threshold_cores == DISTURBED_CORES
     assert c.seconds == pytest.approx(result.snapshot.duration_s, abs=0.3)
     with Ledger(tmp_path / "l.db") as ledger:
         record = ledger.get_run(result.run_id)
