@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from greenai.reports.downsample import lttb, minmax
+from greenai.reports.downsample import minmax
 
 
 def test_minmax_keeps_each_buckets_first_lowest_highest_and_last():
@@ -36,16 +36,6 @@ def test_short_series_are_returned_unchanged_and_gaps_are_skipped():
     assert not ((td > 100) & (td < 500)).any()
     with pytest.raises(ValueError):
         minmax(t, y[:3], 5)
-
-
-def test_lttb_picks_one_point_per_bucket_and_keeps_the_ends():
-    t = np.linspace(0, 100, 50_000)
-    y = np.sin(t) + (t > 70) * 5
-    td, yd = lttb(t, y, 300)
-    assert len(td) == 300 and td[0] == 0 and td[-1] == 100
-    assert np.all(np.diff(td) > 0)
-    assert yd.max() > 5.5  # the step up is kept
-    assert len(lttb(t[:100], y[:100], 300)[0]) == 100
 
 
 def test_points_at_one_time_are_reduced_whatever_nans_they_hold():

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import html
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,7 +25,6 @@ from plotly.subplots import make_subplots
 
 from greenai.reports.model import PhaseRow, RunView
 from greenai.reports.multi import BatchView, ComparisonView, StudyView, job_label
-from greenai.units import J_PER_KWH
 
 KIND_COLORS = {
     "cpu": "#1f77b4",
@@ -595,7 +593,3 @@ def batch_chart(bv: BatchView) -> go.Figure:
     fig.update_yaxes(type="category", autorange="reversed", row=2, col=1)
     fig.update_xaxes(title_text="time (UTC)", row=2, col=1)
     return _layout(fig, "Carbon intensity, and each job's wait and run", height=max(420, 300 + 28 * len(lanes)))
-
-
-def fmt_kwh(energy_j: float) -> str:
-    return "—" if not math.isfinite(energy_j) else f"{energy_j / J_PER_KWH:.4g} kWh"

@@ -2,22 +2,16 @@
 
 A run sampled at 10 Hz for a day has 864,000 points per device; a chart 1,000 pixels wide can
 show at most a few per pixel column. Averaging hides the peaks a reader looks for, and taking
-every k-th point drops them at random. Two methods keep the shape:
+every k-th point drops them at random. `minmax` keeps the shape: it cuts the time span into
+equal buckets and keeps, in each, the first, lowest, highest and last point, in time order (the
+"M4" aggregation of Jugel et al., "M4: A Visualization-Oriented Time Series Data Aggregation",
+PVLDB 7(10), 2014). With one bucket per pixel column the line drawn is the line of the full
+series, pixel for pixel. A run's stored samples are reduced by the same rule in SQL when they
+are read (`Ledger.power_series`, greenai/ledger/series.py); `minmax` reduces series computed
+from them (the run's energy so far, summed over its devices).
 
-- `minmax`: cut the time span into equal buckets and keep, in each, the first, lowest, highest
-  and last point, in time order (the "M4" aggregation of Jugel et al., "M4: A
-  Visualization-Oriented Time Series Data Aggregation", PVLDB 7(10), 2014). With one bucket per
-  pixel column the line drawn is the line of the full series, pixel for pixel. A run's stored
-  samples are reduced by the same rule in SQL when they are read (`Ledger.power_series`,
-  greenai/ledger/series.py); `minmax` reduces series computed from them (the run's energy so
-  far, summed over its devices).
-- `lttb`: Largest-Triangle-Three-Buckets (Steinarsson, "Downsampling Time Series for Visual
-  Representation", MSc thesis, University of Iceland, 2013): one point per bucket, the one
-  forming the largest triangle with the previous pick and the next bucket's mean. Fewer
-  points for the same look; a good fit for smooth series.
-
-Both return the input unchanged when it is already short enough, keep the first and last
-points, and never invent a value: every output point is an input point. They take and return
+It returns the input unchanged when it is already short enough, keeps the first and last
+points, and never invents a value: every output point is an input point. It takes and returns
 numpy arrays (times need not be evenly spaced but must be sorted).
 """
 
@@ -83,33 +77,3 @@ def _first_true_per_bucket(mask: Array, starts: Array, ends: Array) -> Array:
     ok &= candidate < ends
     out[ok] = candidate[ok]
     return out
-
-
-def lttb(t: Array, y: Array, points: int) -> tuple[Array, Array]:
-    """Largest-Triangle-Three-Buckets down to `points` points (>= 3)."""
-    t = np.asarray(t, dtype=float)
-    y = np.asarray(y, dtype=float)
-    if t.shape != y.shape or t.ndim != 1:
-        raise ValueError("t and y must be 1-d arrays of the same length")
-    if points < 3:
-        raise ValueError("lttb needs points >= 3")
-    n = len(t)
-    if n <= points:
-        return t, y
-    # buckets over the inner points, equal in count (as in the original algorithm)
-    edges = np.linspace(1, n - 1, points - 1).astype(np.int64)
-    chosen = np.empty(points, dtype=np.int64)
-    chosen[0], chosen[-1] = 0, n - 1
-    previous = 0
-    for i in range(points - 2):
-        lo, hi = edges[i], max(edges[i + 1], edges[i] + 1)
-        nlo, nhi = edges[i + 1], edges[i + 2] if i + 2 < len(edges) else n
-        nhi = max(nhi, nlo + 1)
-        mean_t = t[nlo:nhi].mean()
-        mean_y = np.nanmean(y[nlo:nhi]) if np.isfinite(y[nlo:nhi]).any() else 0.0
-        tt, yy = t[lo:hi], y[lo:hi]
-        area = np.abs((t[previous] - mean_t) * (yy - y[previous]) - (t[previous] - tt) * (mean_y - y[previous]))
-        area = np.where(np.isnan(area), -1.0, area)
-        previous = lo + int(np.argmax(area))
-        chosen[i + 1] = previous
-    return t[chosen], y[chosen]

@@ -31,7 +31,7 @@ from greenai.ledger.records import RunRecord
 from greenai.ledger.series import SampleSeries
 from greenai.optimize.pareto import Point, cheapest_within, pareto_front, quality_bound, saving_is_real
 from greenai.reports.model import RunView
-from greenai.tracking.phases import NO_PHASE, SEPARATOR
+from greenai.tracking.phases import NO_PHASE
 from greenai.units import J_PER_KWH
 
 # -- comparison -------------------------------------------------------------------------------
@@ -271,7 +271,3 @@ def job_label(job: JobRow) -> str:
 
 def utc(t: float | None) -> str:
     return "—" if t is None else iso_utc(t)[:19].replace("T", " ")
-
-
-def top_level(phase: str) -> str:
-    return phase if phase == NO_PHASE else phase.split(SEPARATOR)[0]
