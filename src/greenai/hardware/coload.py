@@ -117,10 +117,6 @@ def cpu_sample(own_s: float | None = None, stat_path: Path | None = None) -> Cpu
     return CpuSample(time.perf_counter(), busy, steal, own)
 
 
-def can_read_machine() -> bool:
-    return machine_cpu_s() is not None
-
-
 def wait_for_quiet(max_wait_s: float, busy_cores: float = QUIET_CORES, window_s: float = 1.0) -> float:
     """Wait (at most about max_wait_s) until other processes, steal included, keep fewer than
     `busy_cores` CPUs busy over a `window_s` window; return the seconds waited. The machine is
