@@ -12,7 +12,8 @@ it returns within STOP_BOUND_S (10 s) whatever the meters and the ledger do, and
 If the end of the run could not be stored, the result says so (`stored=False`, `notes`).
 
 fork(): a child process does not own its parent's runs. After a fork the child's copies of
-running trackers are detached (os.register_at_fork): they never touch the parent's ledger
+running trackers, and of those another thread of the parent was ending (until its stop()
+returned), are detached (os.register_at_fork): they never touch the parent's ledger
 connection, locks or meters, `stop()` and the child's exit record nothing, and phases and
 counts in the child are ignored. Only the process that started a run ends it.
 """
@@ -66,8 +67,9 @@ from greenai.tracking.sampler import STOP_TIMEOUT_S, Sampler
 log = logging.getLogger("greenai.tracking")
 F = TypeVar("F", bound=Callable[..., Any])
 
-_active: set[Tracker] = set()
-_active_lock = threading.Lock()
+_active: set[Tracker] = set()  # running: ended at interpreter exit if the program forgot to
+_ending: set[Tracker] = set()  # inside stop(): not for the exit hook, still for the fork hooks
+_active_lock = threading.Lock()  # guards both
 
 FLUSH_TIMEOUT_S = 1.0  # a periodic flush waits this long at most (then the next one retries)
 FINAL_WRITE_TIMEOUT_S = 5.0  # the final write is retried with backoff for this long at most
@@ -272,6 +274,11 @@ class Tracker(contextlib.ContextDecorator):
             self.result = self._make_result(
                 status, self._sampler.snapshot(timeout_s=CLOSE_TIMEOUT_S), False, (f"internal error at the end: {e}",)
             )
+        finally:
+            # covered by the fork hooks until here: its last reading and final write use the
+            # ledger connection and locks a child must never take over
+            with _active_lock:
+                _ending.discard(self)
         return self.result
 
     def _end(self, sampler: Sampler, status: str) -> RunResult:
@@ -281,6 +288,7 @@ class Tracker(contextlib.ContextDecorator):
                 self.membership.hold_sigterm()
         with _active_lock:
             _active.discard(self)
+            _ending.add(self)
         snapshot = sampler.stop(STOP_TIMEOUT_S)
         coload = self._finish_coload()
         if coload is not None:
@@ -626,7 +634,7 @@ def _before_fork() -> None:
     the process is copied (bounded: a flush stuck on a locked ledger is not waited for, nor
     a lock this very thread might hold, e.g. a fork from a signal handler)."""
     _fork_state["active_lock"] = _active_lock.acquire(timeout=FORK_LOCK_TIMEOUT_S)
-    for tracker in list(_active):
+    for tracker in [*_active, *_ending]:  # a run being ended still writes through its ledger
         ledger = tracker._ledger
         if ledger is not None and ledger.hold(FORK_LOCK_TIMEOUT_S):
             _held_for_fork.append(ledger)
@@ -644,8 +652,9 @@ def _after_fork_in_child() -> None:
     global _active_lock
     _active_lock = threading.Lock()  # the parent's may be held by a thread that is not here
     _held_for_fork.clear()
-    trackers = list(_active)
+    trackers = [*_active, *_ending]  # those being ended by a parent thread too: not the child's
     _active.clear()  # the child's exit must not end its parent's runs
+    _ending.clear()
     for tracker in trackers:
         try:
             tracker._detach_after_fork()
