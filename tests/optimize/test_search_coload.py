@@ -21,7 +21,7 @@ from greenai.optimize.search import optimize
 from greenai.optimize.transforms.runtime import Threads
 from greenai.testing.fake_machine import FakeMachine
 
-REPEATS = 2
+REPEATS = 3  # half of them (rounded up) must be quiet for a measurement to be quiet
 
 
 def task() -> OptimizeTask:
@@ -55,10 +55,10 @@ def test_a_machine_busy_throughout_is_measured_again_then_said(machine: FakeMach
     rounds: list[str] = []
     study = run(tmp_path, lambda done, total, what: rounds.append(what))
     remeasured = {w.split(":")[0] for w in rounds if w.startswith("re-measuring")}
-    assert len(remeasured) == REPEATS  # bounded: as many extra rounds as planned, no more
+    assert 1 <= len(remeasured) <= REPEATS  # measured again; bounded: as many extra rounds as planned
     base, threads = study.baseline.measurement, study.outcome("threads-1").measurement
     assert base is not None and threads is not None
-    assert base.disturbed and threads.disturbed and base.disturbed_repeats == 2 * REPEATS
+    assert base.disturbed and threads.disturbed and base.disturbed_repeats >= REPEATS
     assert base.coload_cores is not None and base.coload_cores > 1.0  # 1.6 CPUs, read through a lagging fake
     assert study.disturbed("threads-1") and study.recommended is not None and not study.greener
     assert "measured on a busy machine" in study.caveat and "run again when the machine is quiet" in study.caveat
