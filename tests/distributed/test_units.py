@@ -291,6 +291,32 @@ def test_the_watcher_names_the_launcher_a_process_tree_runs_not_a_script_that_co
     assert seen["torchrun"].count == 1 and seen["torchrun"].launcher == "torchrun"
 
 
+def test_the_watcher_names_a_launcher_that_a_held_bootstrap_execs_under_the_same_pid(tmp_path: Path) -> None:
+    """`greenai run` holds the program in a `python -c` bootstrap that execs it (same pid, same
+    start time): a first look at the bootstrap must not hide the launcher it becomes."""
+    (tmp_path / "torchrun").write_text("import time; time.sleep(20)\n")
+    gate = tmp_path / "gate"
+    hold = (
+        "import os, sys, time\n"
+        f"while not os.path.exists({str(gate)!r}): time.sleep(0.02)\n"
+        "os.execv(sys.executable, [sys.executable, sys.argv[1]])\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", hold, str(tmp_path / "torchrun")])
+    try:
+        watcher = RankWatcher(proc.pid, interval_s=0.05)
+        watcher.look()  # the bootstrap: no launcher yet
+        assert watcher.seen.launcher is None
+        gate.touch()
+        deadline = time.monotonic() + 10
+        while watcher.seen.launcher is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+            watcher.look()
+        assert watcher.seen.launcher == "torchrun"
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def test_counting_a_collective_never_takes_a_stop_budget_away_from_the_program(tmp_path: Path) -> None:
     """A collective's count is not a budget safe point: a `stop` budget that fired is left to
     the program's own next safe point, where BudgetExceeded reaches it (the communication

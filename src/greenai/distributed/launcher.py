@@ -123,6 +123,10 @@ class RankWatcher:
             return
         for process in processes:
             try:
+                # asked at every look until found: `greenai run` holds the program in a
+                # bootstrap (`python -c ...`) that execs it under the same pid and start time
+                if self.seen.launcher is None:
+                    self.seen.launcher = launcher_of(process.cmdline())
                 key = (process.pid, process.create_time())
                 if key in self._looked:
                     continue
@@ -132,11 +136,6 @@ class RankWatcher:
                 continue
 
     def _note(self, process: psutil.Process) -> None:
-        if self.seen.launcher is None:
-            try:
-                self.seen.launcher = launcher_of(process.cmdline())
-            except psutil.Error:
-                pass
         try:
             environ = process.environ()
         except psutil.Error:
