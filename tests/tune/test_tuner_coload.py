@@ -76,7 +76,9 @@ def test_a_disturbed_trial_is_measured_again_and_the_busy_setting_is_not_chosen(
         machine.cores = 1.6 if t.profiling and t.setting.get("batch_size") == 8 else 0.0
 
     machine.cores = 1.6  # batch 8 is the starting value: busy from its first step
-    job(tuner, {8: 0.02, 16: 0.05, 32: 0.1}, 200, busy_while_8_profiles)
+    job(
+        tuner, {8: 0.04, 16: 0.06, 32: 0.1}, 200, busy_while_8_profiles
+    )  # trials of 0.24 s and more: several co-load readings
     tuner.close()
     trials = tuner.trials
     eights = [t for t in trials if dict(t.setting) == {"batch_size": 8}]

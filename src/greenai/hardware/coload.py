@@ -42,6 +42,7 @@ QUIET_CORES = 0.25  # other processes below this many busy CPUs: quiet enough to
 DISTURBED_CORES = 0.3
 DISTURBED_SHARE = 0.10
 WINDOW_S = 1.0  # co-load is summarised over windows of at least this long
+MIN_READ_INTERVAL_S = 0.1  # the tracker reads co-load at most this often, whatever its sampling rate
 MIN_LAST_WINDOW_S = 0.2  # a run's last, shorter window counts if at least this long
 MAX_PENDING_WINDOWS = 10_000  # windows kept for a ledger that cannot be written (~3 h)
 _BIN_CORES = 0.01  # resolution of the medians
