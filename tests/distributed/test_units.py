@@ -4,6 +4,7 @@ over an in-process store (no torch)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import threading
@@ -348,3 +349,92 @@ def test_counting_a_collective_never_takes_a_stop_budget_away_from_the_program(t
     result = run.stop()
     assert len(breaches) == 1 and result.status == "interrupted"
     assert result.snapshot.counters[CALLS_COUNTER] == 1 and result.snapshot.counters[BYTES_COUNTER] == 1024.0
+
+
+def test_a_distributed_stop_on_a_locked_ledger_returns_within_its_stated_bound(tmp_path: Path) -> None:
+    """The writer's end has one deadline (membership.END_TIMEOUT_S past the aggregation
+    timeout) and uses the tracker's own connection: with the ledger locked by another
+    connection for the whole end and a rank that never reports, stop() returns within
+    STOP_BOUND_S + END_TIMEOUT_S + aggregation_timeout_s, here within the tracker's 5 s final
+    write and the end's own deadline. It used to open a ledger of its own and give the rank's
+    row and the job 5 s each besides (16.4 s)."""
+    import sqlite3
+
+    from greenai.distributed.membership import END_TIMEOUT_S
+    from greenai.tracking.tracker import CLOSE_TIMEOUT_S, FINAL_WRITE_TIMEOUT_S, STOP_BOUND_S
+
+    ledger = tmp_path / "l.db"
+    join = Join(job_id="locked", rank=0, world_size=2, local_rank=0, store=MemoryKV(), aggregation_timeout_s=1.0)
+    meter = SimulatedMeter("cpu:0", DeviceKind.CPU, 5.0)
+    run = greenai.Tracker("locked", meters=[meter], ledger=ledger, distributed=join, sample_hz=50).start()
+    assert run.membership is not None and run.membership.end_bound_s() == END_TIMEOUT_S + 1.0  # type: ignore[attr-defined]
+    time.sleep(0.3)
+    other = sqlite3.connect(ledger, isolation_level=None, timeout=0.1, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        t0 = time.monotonic()
+        result = run.stop()
+        took_s = time.monotonic() - t0
+    finally:
+        other.rollback()
+        other.close()
+    assert took_s < STOP_BOUND_S + END_TIMEOUT_S + 1.0  # the stated bound
+    assert took_s < FINAL_WRITE_TIMEOUT_S + CLOSE_TIMEOUT_S + END_TIMEOUT_S + 1.0 + 0.5
+    assert result.status == "completed" and result.stored is False
+    assert result.job is not None and result.job.status == "incomplete"  # rank 1 never reported
+    assert any("run could not be written" in note for note in result.notes)
+    assert any("job locked could not be written" in note for note in result.notes)
+
+
+FROZEN_STORE = """
+import datetime, json, os, signal, subprocess, sys, time
+import greenai
+from greenai.distributed import Join
+from greenai.distributed.channel import TorchStoreKV
+from greenai.meters.base import DeviceKind
+from greenai.meters.simulated import SimulatedMeter
+
+server = subprocess.Popen(
+    [sys.executable, "-c", "import datetime, time, torch.distributed as d; "
+     "s = d.TCPStore('127.0.0.1', 0, is_master=True, wait_for_workers=False, timeout=datetime.timedelta(seconds=60)); "
+     "print(s.port, flush=True); time.sleep(600)"],
+    stdout=subprocess.PIPE, text=True,
+)
+try:
+    store = TorchStoreKV("127.0.0.1", int(server.stdout.readline()), timeout_s=2.0)
+    join = Join(job_id="frozen", rank=0, world_size=2, local_rank=0, store=store,
+                aggregation_timeout_s=0.5, publish_interval_s=0.1)
+    run = greenai.Tracker("frozen", meters=[SimulatedMeter("cpu:0", DeviceKind.CPU, 5.0)],
+                          ledger=sys.argv[1], distributed=join, sample_hz=50).start()
+    time.sleep(0.5)
+    os.kill(server.pid, signal.SIGSTOP)  # the store's host hangs: a read waits for ever
+    time.sleep(0.5)  # the sampler thread's next publication is stuck in it, holding the job's lock
+    t0 = time.monotonic()
+    result = run.stop()
+    took_s = time.monotonic() - t0
+finally:
+    server.kill()
+print(json.dumps({"took_s": took_s, "status": result.status, "stored": result.stored, "notes": list(result.notes),
+                  "bound_s": run.membership.end_bound_s()}))
+os._exit(0)  # threads stuck in the frozen store's calls are left behind
+"""
+
+
+def test_a_store_that_hangs_cannot_stretch_the_end_past_its_deadline(tmp_path: Path) -> None:
+    """A real TCP store whose process is frozen (SIGSTOP): a read from it waits for ever,
+    whatever the client's timeout, and the sampler thread is stuck in one while it holds the
+    job's lock. stop() still returns within its stated bound, the end saying it did not
+    finish (it used to wait for that lock for ever)."""
+    pytest.importorskip("torch.distributed")
+    from greenai.distributed.membership import END_TIMEOUT_S
+    from greenai.tracking.tracker import STOP_BOUND_S
+
+    proc = subprocess.run(
+        [sys.executable, "-c", FROZEN_STORE, str(tmp_path / "l.db")], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["bound_s"] == END_TIMEOUT_S + 0.5
+    assert out["took_s"] < STOP_BOUND_S + out["bound_s"]
+    assert out["status"] == "completed" and out["stored"] is True
+    assert any("did not finish" in note for note in out["notes"]), out["notes"]

@@ -37,6 +37,7 @@ from greenai.meters.base import DeviceKind, Provenance
 
 PREFIX = "greenai"
 CONNECT_TIMEOUT_S = 5.0
+READ_TIMEOUT_S = 1.0  # a read of the ranks' rows in a shared ledger (LedgerChannel) waits this long at most
 _POLL_S = (0.01, 0.1)  # first and longest pause between looks while waiting
 
 
@@ -155,7 +156,8 @@ class JobChannel:
     def publish(self, report: RankReport) -> None:
         self.kv.set(f"{self._base}/report/{report.rank}", encode_report(report))
 
-    def reports(self, world_size: int) -> list[RankReport]:
+    def reports(self, world_size: int, timeout_s: float | None = None) -> list[RankReport]:
+        """Each rank's last report (`timeout_s` is the store's own: each operation is bounded)."""
         out = []
         for rank in range(world_size):
             raw = self.kv.get(f"{self._base}/report/{rank}")
@@ -199,17 +201,19 @@ class LedgerChannel:
     def publish(self, report: RankReport) -> None:
         pass  # the rank's own ledger row is its report
 
-    def reports(self, world_size: int) -> list[RankReport]:
+    def reports(self, world_size: int, timeout_s: float | None = None) -> list[RankReport]:
+        """The ranks' rows, read within `timeout_s` (READ_TIMEOUT_S by default) at most."""
         ledger = self.ledger
         if ledger is None:
             return []
-        return ledger.transaction(lambda conn: read_ranks(conn, self.job_id), write=False)
+        wait_s = READ_TIMEOUT_S if timeout_s is None else max(timeout_s, 0.01)
+        return ledger.read(lambda conn: read_ranks(conn, self.job_id), timeout_s=wait_s)
 
     def wait_final(self, world_size: int, timeout_s: float) -> list[RankReport]:
         deadline = time.monotonic() + timeout_s
         pause = _POLL_S[0]
         while True:
-            reports = self.reports(world_size)
+            reports = self.reports(world_size, min(READ_TIMEOUT_S, deadline - time.monotonic()))
             if sum(r.final for r in reports) >= world_size or time.monotonic() >= deadline:
                 return reports
             time.sleep(min(pause, max(deadline - time.monotonic(), 0.0)))

@@ -29,7 +29,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from greenai.config import Config
@@ -43,6 +42,7 @@ from greenai.ledger.records import RunSnapshot, RunStatus
 from greenai.ledger.store import Ledger
 from greenai.meters.base import Meter, Provenance
 from greenai.meters.process import ProcessScope
+from greenai.tracking.tracker import STOP_BOUND_S
 
 if TYPE_CHECKING:
     from greenai.tracking.tracker import Tracker
@@ -50,8 +50,14 @@ if TYPE_CHECKING:
 log = logging.getLogger("greenai.distributed")
 
 LEDGER_WRITE_TIMEOUT_S = 1.0  # a periodic write of the rank's row or the job (the sampler thread waits)
-FINAL_WRITE_TIMEOUT_S = 5.0
-HOLD_SIGTERM_S = 15.0  # the tracker's stop bound (10 s) and slack, before the aggregation timeout
+# A rank's end, all in all, beyond the writer's wait for the others' final totals: its own
+# published and its row (or, on the writer, the job) written, through the tracker's still-open
+# ledger. One deadline for the whole of it, kept by a thread of its own: the transport's calls
+# (a TCP store's 5 s each) cannot stretch it.
+END_TIMEOUT_S = 5.0
+JOB_WRITE_RESERVE_S = 1.0  # of the writer's deadline, kept for writing the job after the wait
+_END_MARGIN_S = 0.5  # the steps' own deadline comes this much earlier (a busy wait may overshoot a little)
+HOLD_SIGTERM_S = STOP_BOUND_S + END_TIMEOUT_S  # the tracker's stop and the rank's end (+ the aggregation timeout)
 _sequence = itertools.count()  # distributed runs started in this process
 
 
@@ -167,8 +173,7 @@ class RankMembership:
         self._dropped: list[str] = []
         self._run_id = ""
         self._started_at = time.time()
-        self._ledger_path: Path | None = None
-        self._ledger: Ledger | None = None
+        self._ledger: Ledger | None = None  # the tracker's, open until ended() has returned
         self._next_publish = -math.inf
         self._lock = threading.Lock()
         self._warned = False
@@ -177,6 +182,7 @@ class RankMembership:
         self._writer = Writer(env.host, env.pid, self._started_at)
         self._held: _HeldSigterm | None = None
         self._channel_failed = False
+        self._ending = False  # ended() has begun: the sampler thread publishes no more
 
     # -- start ------------------------------------------------------------------------
     def select(self, meters: list[Meter], scope: ProcessScope, config: Config) -> list[Meter]:
@@ -237,7 +243,6 @@ class RankMembership:
         self._run_id, self._name, self._started_at = run_id, run_name, started_at
         self._writer = Writer(self.env.host, self.env.pid, started_at)
         self._ledger = ledger
-        self._ledger_path = ledger.path if ledger is not None else None
         if isinstance(self.channel, LedgerChannel):
             self.channel.ledger = ledger
         report = self._report(None, RunStatus.RUNNING, final=False)
@@ -250,7 +255,7 @@ class RankMembership:
     # -- while it runs (sampler thread) ---------------------------------------------
     def observe(self, snapshot: Callable[[], RunSnapshot]) -> None:
         now = time.monotonic()
-        if now < self._next_publish or self._detached:
+        if now < self._next_publish or self._detached or self._ending:
             return
         self._next_publish = now + self.spec.publish_interval_s
         with self._lock:
@@ -261,60 +266,100 @@ class RankMembership:
                 self._write_job([*others, report], ended=False, ledger=self._ledger, timeout_s=LEDGER_WRITE_TIMEOUT_S)
 
     # -- end ---------------------------------------------------------------------------
+    def end_bound_s(self) -> float:
+        """How long `ended` takes at most: END_TIMEOUT_S, and on the job's writer the
+        aggregation timeout too (a distributed stop() returns within STOP_BOUND_S + this)."""
+        return END_TIMEOUT_S + (self.spec.aggregation_timeout_s if self.writer else 0.0)
+
     def hold_sigterm(self) -> None:
         if self._held is None:
-            self._held = _HeldSigterm(HOLD_SIGTERM_S + self.spec.aggregation_timeout_s)
+            self._held = _HeldSigterm(STOP_BOUND_S + self.end_bound_s())
+
+    def release_sigterm(self) -> None:
+        """Deliver a SIGTERM held back since `hold_sigterm` (main thread; idempotent)."""
+        if self._held is not None:
+            held, self._held = self._held, None
+            held.release()
 
     def ended(self, status: str, snapshot: RunSnapshot) -> tuple[JobRecord | None, tuple[str, ...]]:
         if self._detached:
             return None, ()
+        self._ending = True
         try:
-            return self._end(status, snapshot)
+            return self._end_within(status, snapshot, self.end_bound_s())
         finally:
-            if self._held is not None:
-                held, self._held = self._held, None
-                held.release()
+            self.release_sigterm()
 
-    def _end(self, status: str, snapshot: RunSnapshot) -> tuple[JobRecord | None, tuple[str, ...]]:
-        with self._lock:
-            notes: list[str] = []
-            report = self._report(snapshot, status, final=True)
-            ledger = self._open_ledger(notes)
+    def _end_within(
+        self, status: str, snapshot: RunSnapshot, bound_s: float
+    ) -> tuple[JobRecord | None, tuple[str, ...]]:
+        """`_end` in a thread of its own, waited for `bound_s` at most: whatever the store, the
+        ledger or the sampler thread (holding the lock while it publishes) do, the caller is
+        back by then. `_end` keeps the same deadline in each of its steps, so it is normally
+        done in time; past it, the job stays as last written, and a note says so."""
+        deadline = time.monotonic() + bound_s
+        outcome: list[tuple[JobRecord | None, tuple[str, ...]] | BaseException] = []
+
+        def work() -> None:
             try:
-                self._send(report, ledger, FINAL_WRITE_TIMEOUT_S)
-                if not self.writer:
-                    return None, tuple(notes)
-                try:
-                    others = self.channel.wait_final(self.env.world_size, self.spec.aggregation_timeout_s)
-                except Exception as e:  # noqa: BLE001 - the job is written with what there is
-                    others = []
-                    notes.append(f"the other ranks' totals could not be read: {e}")
-                job = self._write_job([*others, report], ended=True, ledger=ledger, timeout_s=FINAL_WRITE_TIMEOUT_S)
-                if job.status != RunStatus.COMPLETED:
-                    notes.append(f"distributed job {job.job_id}: {job.status}: " + "; ".join(job.notes))
-                return job, tuple(notes)
-            finally:
-                if ledger is not None:
-                    ledger.close(timeout_s=1.0)
+                outcome.append(self._end(status, snapshot, deadline - _END_MARGIN_S))
+            except BaseException as e:  # noqa: BLE001 - handed to the caller
+                outcome.append(e)
+
+        thread = threading.Thread(target=work, name="greenai-job-end", daemon=True)
+        thread.start()
+        thread.join(max(deadline - time.monotonic(), 0.0))
+        if not outcome:
+            note = (
+                f"this rank's end of distributed job {self.job_id} did not finish within {bound_s:g} s "
+                "(its store or ledger did not answer); the job is left as last written"
+            )
+            log.warning("greenai: %s", note)
+            return None, (note,)
+        result = outcome[0]
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    def _end(self, status: str, snapshot: RunSnapshot, deadline: float) -> tuple[JobRecord | None, tuple[str, ...]]:
+        """Publish the final totals; write the rank's row, or on the writer wait for the
+        others' and write the job: every step within what is left before `deadline`."""
+
+        def left() -> float:
+            return max(deadline - time.monotonic(), 0.0)
+
+        notes: list[str] = []
+        if not self._lock.acquire(timeout=left()):
+            notes.append(
+                f"this rank's end of distributed job {self.job_id} could not be published: its last "
+                "publication did not finish in time"
+            )
+            return None, tuple(notes)
+        try:
+            report = self._report(snapshot, status, final=True)
+            ledger = self._ledger
+            # the writer's own row is written with the job
+            self._send(report, None if self.writer else ledger, left(), notes)
+            if not self.writer:
+                return None, tuple(notes)
+            try:
+                wait_s = min(self.spec.aggregation_timeout_s, max(left() - JOB_WRITE_RESERVE_S, 0.0))
+                others = self.channel.wait_final(self.env.world_size, wait_s)
+            except Exception as e:  # noqa: BLE001 - the job is written with what there is
+                others = []
+                notes.append(f"the other ranks' totals could not be read: {e}")
+            job = self._write_job([*others, report], ended=True, ledger=ledger, timeout_s=left(), problems=notes)
+            if job.status != RunStatus.COMPLETED:
+                notes.append(f"distributed job {job.job_id}: {job.status}: " + "; ".join(job.notes))
+            return job, tuple(notes)
+        finally:
+            self._lock.release()
 
     def detach(self) -> None:
         self._detached = True
         self._ledger = None
 
     # -- plumbing ----------------------------------------------------------------------
-    def _open_ledger(self, notes: list[str]) -> Ledger | None:
-        """A connection of its own for the end (the tracker has closed its own by then)."""
-        if self._ledger_path is None:
-            return None
-        try:
-            ledger = Ledger(self._ledger_path)
-        except Exception as e:  # noqa: BLE001
-            notes.append(f"the distributed job could not be written to the ledger: {e}")
-            return None
-        if isinstance(self.channel, LedgerChannel):
-            self.channel.ledger = ledger
-        return ledger
-
     def _reports(self) -> list[RankReport]:
         if self._channel_failed:
             return []
@@ -325,7 +370,9 @@ class RankMembership:
             self._warn(f"could not read the other ranks' totals (not tried again until the end): {e}")
             return []
 
-    def _send(self, report: RankReport, ledger: Ledger | None, timeout_s: float) -> None:
+    def _send(
+        self, report: RankReport, ledger: Ledger | None, timeout_s: float, problems: list[str] | None = None
+    ) -> None:
         # a store that failed once (gone with the process that held it) is not waited on again
         # at every publish: the sampler thread would stall for its timeout each time; the final
         # totals are tried once more
@@ -340,9 +387,17 @@ class RankMembership:
                 ledger.write(lambda conn: write_rank(conn, report), timeout_s=timeout_s)
             except Exception as e:  # noqa: BLE001
                 self._warn(f"could not write this rank's row to the ledger: {e}")
+                if problems is not None:
+                    problems.append(f"this rank's row of distributed job {self.job_id} could not be written: {e}")
 
     def _write_job(
-        self, reports: list[RankReport], *, ended: bool, ledger: Ledger | None, timeout_s: float
+        self,
+        reports: list[RankReport],
+        *,
+        ended: bool,
+        ledger: Ledger | None,
+        timeout_s: float,
+        problems: list[str] | None = None,
     ) -> JobRecord:
         job = aggregate(
             self.job_id,
@@ -361,6 +416,8 @@ class RankMembership:
                 ledger.write(lambda conn: write_job(conn, job), timeout_s=timeout_s)
             except Exception as e:  # noqa: BLE001
                 self._warn(f"could not write the job to the ledger: {e}")
+                if problems is not None:
+                    problems.append(f"distributed job {self.job_id} could not be written to the ledger: {e}")
         return job
 
     def _warn(self, message: str) -> None:

@@ -260,6 +260,12 @@ class Ledger:
         flushes are; for the modules that own other tables (ledger/distributed.py's)."""
         return self._bounded(work, timeout_s)
 
+    def read(self, work: Callable[[sqlite3.Connection], T], *, timeout_s: float) -> T:
+        """Run `work(conn)` in one read transaction, waited for `timeout_s` at most in all (this
+        process's other thread, SQLite's busy handler), then LedgerError; for readers that
+        must not stall (a distributed job's writer reading the ranks' rows)."""
+        return self._bounded(work, timeout_s, begin="BEGIN")
+
     def transaction(self, work: Callable[[sqlite3.Connection], T], *, write: bool) -> T:
         """Run `work(conn)` in one transaction (retried while another writer holds the
         lock); for the modules that own the optimize, tuning and schedule tables."""
@@ -279,10 +285,10 @@ class Ledger:
     def _write(self, work: Callable[[sqlite3.Connection], T], timeout_s: float | None) -> T:
         return self._transaction(work, write=True) if timeout_s is None else self._bounded(work, timeout_s)
 
-    def _bounded(self, work: Callable[[sqlite3.Connection], T], timeout_s: float) -> T:
-        """A write transaction retried with jittered backoff while the ledger is locked or
-        the write fails (disk full, I/O error), for `timeout_s` at most in all (waiting for
-        this process's other thread included)."""
+    def _bounded(self, work: Callable[[sqlite3.Connection], T], timeout_s: float, begin: str = "BEGIN IMMEDIATE") -> T:
+        """A write transaction (or, with `begin="BEGIN"`, a read) retried with jittered
+        backoff while the ledger is locked or the write fails (disk full, I/O error), for
+        `timeout_s` at most in all (waiting for this process's other thread included)."""
         started = time.monotonic()
         deadline = started + timeout_s
         if not self._lock.acquire(timeout=max(timeout_s, 0.0)):
@@ -300,7 +306,7 @@ class Ledger:
                     # SQLite's own busy handler waits (and backs off) on a lock, up to the deadline
                     conn.execute(f"PRAGMA busy_timeout = {max(int(left * 1000), 1)}")
                     try:
-                        conn.execute("BEGIN IMMEDIATE")
+                        conn.execute(begin)
                         try:
                             result = work(conn)
                             conn.execute("COMMIT")

@@ -9,7 +9,10 @@ reads waited for METER_TIMEOUT_S (1 s) at most together; `stop()` waits STOP_TIM
 the sampler's last reading and FINAL_WRITE_TIMEOUT_S (5 s) at most for the final write
 (retried with backoff while the ledger is locked or the disk full), then up to 1 s to close:
 it returns within STOP_BOUND_S (10 s) whatever the meters and the ledger do, and never raises.
-If the end of the run could not be stored, the result says so (`stored=False`, `notes`).
+A rank of a distributed job then ends its part of the job, within its membership's
+`end_bound_s()` more (5 s, and the aggregation timeout on the job's writer), before the run's
+ledger connection is closed. If the end of the run could not be stored, the result says so
+(`stored=False`, `notes`).
 
 fork(): a child process does not own its parent's runs. After a fork the child's copies of
 running trackers, and of those another thread of the parent was ending (until its stop()
@@ -297,36 +300,40 @@ class Tracker(contextlib.ContextDecorator):
             status = RunStatus.INTERRUPTED  # the user caught BudgetExceeded to leave the loop
         notes = list(sampler.notes)
         stored: bool | None = None
-        if self._ledger is not None:
-            try:
-                self._ledger.end_run(
-                    self.run_id,
-                    status,
-                    time.time(),
-                    snapshot,
-                    sampler.take_unflushed(),
-                    timeout_s=FINAL_WRITE_TIMEOUT_S,
-                    coload=self._coload.take_windows() if self._coload is not None else (),
-                )
-                stored = True
-            except Exception as e:
-                stored = False
-                note = (
-                    f"the end of the run could not be written to the ledger ({e}); the ledger keeps "
-                    "the run as of its last flush, shown as incomplete once this process has exited"
-                )
-                log.warning("greenai: run %s: %s", self.run_id[:8], visible(note))  # the ledger's path, as text
-                notes.append(note)
-            finally:
-                self._ledger.close(timeout_s=CLOSE_TIMEOUT_S)
         job = None
-        if self.membership is not None:
-            try:  # bounded by the aggregation timeout; never raises into the user's code
-                job, job_notes = self.membership.ended(status, snapshot)
-                notes.extend(job_notes)
-            except Exception as e:
-                log.exception("greenai: run %s: adding up the distributed job failed", self.run_id[:8])
-                notes.append(f"the distributed job could not be added up: {e}")
+        try:
+            if self._ledger is not None:
+                try:
+                    self._ledger.end_run(
+                        self.run_id,
+                        status,
+                        time.time(),
+                        snapshot,
+                        sampler.take_unflushed(),
+                        timeout_s=FINAL_WRITE_TIMEOUT_S,
+                        coload=self._coload.take_windows() if self._coload is not None else (),
+                    )
+                    stored = True
+                except Exception as e:
+                    stored = False
+                    note = (
+                        f"the end of the run could not be written to the ledger ({e}); the ledger keeps "
+                        "the run as of its last flush, shown as incomplete once this process has exited"
+                    )
+                    log.warning("greenai: run %s: %s", self.run_id[:8], visible(note))  # the ledger's path, as text
+                    notes.append(note)
+            if self.membership is not None:
+                # through this run's ledger connection, still open; within the membership's
+                # end_bound_s() (the aggregation timeout on the job's writer); never raises
+                try:
+                    job, job_notes = self.membership.ended(status, snapshot)
+                    notes.extend(job_notes)
+                except Exception as e:
+                    log.exception("greenai: run %s: adding up the distributed job failed", self.run_id[:8])
+                    notes.append(f"the distributed job could not be added up: {e}")
+        finally:
+            if self._ledger is not None:
+                self._ledger.close(timeout_s=CLOSE_TIMEOUT_S)
         result = self._make_result(status, snapshot, stored, tuple(notes))
         return dataclasses.replace(result, job=job) if job is not None else result
 
