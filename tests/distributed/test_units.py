@@ -5,6 +5,7 @@ over an in-process store (no torch)."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import threading
@@ -438,3 +439,48 @@ def test_a_store_that_hangs_cannot_stretch_the_end_past_its_deadline(tmp_path: P
     assert out["took_s"] < STOP_BOUND_S + out["bound_s"]
     assert out["status"] == "completed" and out["stored"] is True
     assert any("did not finish" in note for note in out["notes"]), out["notes"]
+
+
+HELD_SIGTERM = """
+import os, signal, sys, time
+import greenai
+from greenai.distributed import Join
+from greenai.distributed.channel import MemoryKV
+from greenai.meters.base import DeviceKind
+from greenai.meters.simulated import SimulatedMeter
+from greenai.testing.faults import Blocking
+
+hung = Blocking(SimulatedMeter("gpu:1", DeviceKind.GPU, 50.0), after=3)
+join = Join(job_id="held", rank=0, world_size=1, local_rank=0, store=MemoryKV())
+run = greenai.Tracker("held", meters=[SimulatedMeter("cpu:0", DeviceKind.CPU, 5.0), hung],
+                      ledger=sys.argv[1], distributed=join, sample_hz=50).start()
+assert hung.blocked.wait(10)  # the sampler thread is in a tick that takes ~1 s more
+
+
+def interrupt(signum, frame):
+    # while stop() waits for the sampler: a SIGTERM arrives (the launcher's), and the program's
+    # own alarm handler raises out of the tracker's end before the job's end was reached
+    os.kill(os.getpid(), signal.SIGTERM)
+    raise TimeoutError("the program's own alarm")
+
+
+signal.signal(signal.SIGALRM, interrupt)
+signal.setitimer(signal.ITIMER_REAL, 0.2)
+result = run.stop()
+print("stopped:", result.status, result.notes, flush=True)
+time.sleep(3)
+print("survived", flush=True)
+"""
+
+
+def test_a_sigterm_held_at_the_end_is_delivered_even_when_the_end_fails(tmp_path: Path) -> None:
+    """SIGTERM is held back while a rank ends; if the end raises before the job's part of it
+    (here the program's own signal handler raises while stop() waits for the sampler), a
+    SIGTERM that arrived meanwhile is still delivered when stop() returns. It used to be
+    recorded and never delivered: the rank lived on."""
+    proc = subprocess.run(
+        [sys.executable, "-c", HELD_SIGTERM, str(tmp_path / "l.db")], capture_output=True, text=True, timeout=60
+    )
+    assert "TimeoutError: the program's own alarm" in proc.stderr  # the end raised, and was logged
+    assert "survived" not in proc.stdout, proc.stdout  # delivered when stop() was over: default action
+    assert proc.returncode == -signal.SIGTERM, proc.stderr[-2000:]

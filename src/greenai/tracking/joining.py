@@ -54,6 +54,10 @@ class Membership(Protocol):
         """The run is ending (main thread): hold SIGTERM back until `ended` has written the job
         (a launcher that lost a rank sends it to the others), for a bounded time."""
 
+    def release_sigterm(self) -> None:
+        """Deliver a SIGTERM held back, if one came (idempotent; `ended` does it too): the
+        tracker calls it once its end is over, whether or not `ended` was reached."""
+
     def ended(self, status: str, snapshot: RunSnapshot) -> tuple[JobRecord | None, tuple[str, ...]]:
         """The run has ended: publish the final totals, and on the job's writer add up the
         job (bounded by the aggregation timeout). Returns the job (or None) and notes."""

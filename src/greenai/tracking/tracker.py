@@ -282,6 +282,10 @@ class Tracker(contextlib.ContextDecorator):
             # ledger connection and locks a child must never take over
             with _active_lock:
                 _ending.discard(self)
+            if self.membership is not None:
+                # a SIGTERM held back for the job's end is delivered however the end went
+                with contextlib.suppress(Exception):
+                    self.membership.release_sigterm()
         return self.result
 
     def _end(self, sampler: Sampler, status: str) -> RunResult:
