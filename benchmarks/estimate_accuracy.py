@@ -209,14 +209,20 @@ def run(args: argparse.Namespace) -> tuple[list[Case], object, dict]:
     info["rounds"] = args.rounds
     for round_ in range(args.rounds):
         for i, (name, batch, mode, _counts, cal, _rough) in enumerate(planned):
-            for _attempt in range(3):  # measured again while other jobs disturbed it
+            for attempt in range(args.attempts):  # measured again while other jobs disturbed it
                 info["waited_s"] += wait_for_quiet(args.max_wait)
                 # a fresh model each time, as predicted: thousands of steps of loss = sum drive a
                 # model into denormals (the LSTM's backward then runs 13-20x slower, benchmarks/denormals.py)
                 model, x = build(name, batch)
                 measured = measure(model, x, mode, args.seconds)
-                if measured[5] < QUIET_CPUS:
+                # no energy: the meters were dropped (a loaded machine can time their start out)
+                if measured[1] > 0 and (measured[5] < QUIET_CPUS or attempt + 1 >= args.attempts):
                     break
+            if measured[1] <= 0:
+                print(
+                    f"[{round_ + 1}/{args.rounds}] {name} b={batch} {mode}: no energy measured (meters dropped); skipped"
+                )
+                continue
             if i not in best or measured[0] < best[i][0]:
                 best[i] = measured
             t, e, opt_s = measured[0], measured[1], measured[6]
@@ -235,6 +241,8 @@ def run(args: argparse.Namespace) -> tuple[list[Case], object, dict]:
             )
     cases: list[Case] = []
     for i, (name, batch, mode, counts, cal, rough) in enumerate(planned):
+        if i not in best:
+            continue  # never measured with energy
         t, e, e_mean, prov, steps, co_load, opt_s, faults = best[i]
         cases.append(
             Case(
@@ -277,7 +285,8 @@ def markdown(cases: list[Case], profile, info: dict, args: argparse.Namespace) -
     fp = profile.fingerprint
     title = "## Estimate accuracy (predicted vs measured, per step)"
     if args.set != "zoo":
-        title = "## Estimate accuracy on models the estimator was not shaped on (held-out set, per regime)"
+        # a subsection of docs/benchmarks.md's "Estimates on models the calibration never saw"
+        title = f"### Estimate accuracy per regime: the {args.set} set"
     lines = [
         title,
         "",
@@ -293,7 +302,7 @@ def markdown(cases: list[Case], profile, info: dict, args: argparse.Namespace) -
             f"Command: `python benchmarks/estimate_accuracy.py --budget {args.budget:g} --batches "
             f"{args.batches} --seconds {args.seconds:g} --rounds {args.rounds}{f' --threads {args.threads}' if args.threads else ''}"
             f"{f' --set {args.set}' if args.set != 'zoo' else ''}{f' --models {args.models}' if args.models else ''}"
-            f" --max-wait {args.max_wait:g} --write`. Other processes kept {_coload(cases)} CPUs busy during "
+            f" --max-wait {args.max_wait:g} --attempts {args.attempts} --write`. Other processes kept {_coload(cases)} CPUs busy during "
             "the kept windows (median, max over the cases)."
         ),
         "",
@@ -454,6 +463,9 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=60.0,
         help="seconds to wait for other jobs to quiet down before each measurement",
+    )
+    ap.add_argument(
+        "--attempts", type=int, default=3, help="measurements of a case while other jobs keep the machine busy"
     )
     ap.add_argument("--verbose", action="store_true")
     ap.add_argument(
