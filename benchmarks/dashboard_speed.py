@@ -241,13 +241,13 @@ def browser_interactive(url: str, repeat: int) -> tuple[list[float], list[float]
                 page = context.new_page()
                 for out in (first, again):
                     start = time.perf_counter()
-                    page.goto(url)
+                    page.goto(url, timeout=180_000)
                     expected = page.evaluate("document.querySelectorAll('div[data-figure]').length")
                     page.wait_for_function(
                         "n => document.body.dataset.drawn !== undefined && "
                         "document.querySelectorAll('.js-plotly-plot .main-svg').length >= n",
                         arg=expected,
-                        timeout=60_000,
+                        timeout=180_000,
                     )
                     out.append(time.perf_counter() - start)
                 context.close()
