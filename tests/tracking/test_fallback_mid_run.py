@@ -47,16 +47,24 @@ def test_rapl_failure_mid_run_falls_back_to_estimate(tmp_path, caplog):
     rapl_with_fallback = found.meters[0]
     assert isinstance(rapl_with_fallback, FallbackMeter)
     # inject the fault at the meter boundary: the counter fails on its 10th read
-    flaky = FallbackMeter(FailingAfter(rapl_with_fallback._primary, n_reads=10), rapl_with_fallback._make_fallback)
+    failing = FailingAfter(rapl_with_fallback._primary, n_reads=10)
+    flaky = FallbackMeter(failing, rapl_with_fallback._make_fallback)
     stop = threading.Event()
     burner = threading.Thread(target=burn_power, args=(fake, zone, 40.0, stop), daemon=True)
     burner.start()
     try:
         with caplog.at_level(logging.WARNING, logger="greenai"):
             with Tracker("flaky", config=cfg, meters=[flaky]) as run:
-                deadline = time.monotonic() + 0.8
-                while time.monotonic() < deadline:  # the user's loop keeps running
+                # the user's loop keeps running until the counter has failed and the estimate
+                # has run a while (a busy CI machine may sample slower than 50 Hz)
+                deadline = time.monotonic() + 60.0
+                switched_at = None
+                while time.monotonic() < deadline:
                     sum(range(1000))
+                    if switched_at is None and failing.reads >= 10:
+                        switched_at = time.monotonic()
+                    if switched_at is not None and time.monotonic() - switched_at > 0.5:
+                        break
     finally:
         stop.set()
         burner.join()
