@@ -5,7 +5,7 @@ PYTHON     ?= python3.11
 VENV       := .venv
 BIN        := $(VENV)/bin
 DEMO_EXTRAS := demo,optimize,report
-TEST_EXTRAS := demo,optimize,minilm,ray,distributed,report,dashboard,monitor,dev,lightning,transformers,mlflow
+TEST_EXTRAS := demo,optimize,minilm,ray,distributed,report,dashboard,monitor,dev,lightning,lightning-unified,transformers,mlflow
 DEMO_STAMP := $(VENV)/.installed-demo
 TEST_STAMP := $(VENV)/.installed-test
 

@@ -7,7 +7,9 @@
 The callback tracks `fit` (phases train, validation, sanity_check; samples, steps, epochs),
 logs the energy and the forecast to the trainer's loggers (a CSVLogger here) and, with a stop
 budget, saves a checkpoint and ends `fit` through `trainer.should_stop`; `test` is its own run.
-Needs `pip install 'greenai[demo,lightning]'`.
+It uses the unified `lightning` package if installed, else `pytorch_lightning`: the callback is
+the same for both. Needs `pip install 'greenai[demo,lightning]'` (pytorch-lightning) or
+`pip install 'greenai[demo]' lightning`.
 """
 
 from __future__ import annotations
@@ -17,9 +19,7 @@ import csv
 import tempfile
 from pathlib import Path
 
-import pytorch_lightning as pl
 import torch
-from pytorch_lightning.loggers import CSVLogger
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -27,6 +27,13 @@ from greenai import Budget
 from greenai.demo.digits import load_digits_data, make_cnn
 from greenai.integrations.lightning import GreenAICallback
 from greenai.units import J_PER_KWH
+
+try:  # `import lightning as L` in Lightning's own docs; L.Trainer is lightning.pytorch.Trainer
+    import lightning.pytorch as pl
+    from lightning.pytorch.loggers import CSVLogger
+except ImportError:
+    import pytorch_lightning as pl
+    from pytorch_lightning.loggers import CSVLogger
 
 
 class DigitsModule(pl.LightningModule):
@@ -86,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         trainer.fit(model, train_loader, test_loader)
         fit = energy.result
         assert fit is not None
+        print(f"Trainer: {pl.__name__}.Trainer")
         print(f"fit: {fit.status}, {trainer.global_step} steps, {fit.energy_j:.1f} J ({fit.snapshot.provenance.value})")
         if fit.stop_reason:
             print(f"  stopped: {fit.stop_reason}")

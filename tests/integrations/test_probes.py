@@ -19,6 +19,16 @@ def run_python(code: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
 
 
+def installed(module: str) -> bool:
+    """Whether `module` ("a|b": either one) can be found, importing nothing."""
+    return any(importlib.util.find_spec(m) is not None for m in module.split("|"))
+
+
+def blocking(modules: tuple[str, ...]) -> str:
+    """Code that makes `modules` look uninstalled."""
+    return "import sys\n" + "".join(f"sys.modules[{m!r}] = None\n" for m in modules)
+
+
 def test_importing_greenai_and_its_integrations_imports_no_framework() -> None:
     proc = run_python(
         "import sys, greenai, greenai.integrations as g\n"
@@ -33,29 +43,29 @@ def test_importing_greenai_and_its_integrations_imports_no_framework() -> None:
     "probe,modules",
     [
         (integrations.is_torch_available, ("torch",)),
-        (integrations.is_lightning_available, ("torch", "pytorch_lightning")),
+        (integrations.is_lightning_available, ("torch", "lightning|pytorch_lightning")),
         (integrations.is_transformers_available, ("torch", "transformers", "accelerate")),
         (integrations.is_mlflow_available, ("mlflow",)),
     ],
 )
 def test_each_probe_says_whether_its_libraries_are_installed(probe, modules) -> None:
-    assert probe() == all(importlib.util.find_spec(m) is not None for m in modules)
+    assert probe() == all(installed(m) for m in modules)
 
 
 @pytest.mark.parametrize(
-    "integration,blocked,extra",
+    "integration,blocked,extra,missing",
     [
-        ("torch", "torch", "torch"),
-        ("lightning", "pytorch_lightning", "lightning"),
-        ("transformers", "transformers", "transformers"),
-        ("mlflow", "mlflow", "mlflow"),
+        ("torch", ("torch",), "torch", "torch"),
+        ("lightning", ("lightning", "pytorch_lightning"), "lightning", "neither lightning nor pytorch_lightning"),
+        ("transformers", ("transformers",), "transformers", "transformers"),
+        ("mlflow", ("mlflow",), "mlflow", "mlflow"),
     ],
 )
-def test_a_missing_framework_is_an_import_error_naming_the_extra(integration: str, blocked: str, extra: str) -> None:
+def test_a_missing_framework_is_an_import_error_naming_the_extra(
+    integration: str, blocked: tuple[str, ...], extra: str, missing: str
+) -> None:
     proc = run_python(
-        "import sys\n"
-        f"sys.modules[{blocked!r}] = None  # as if it were not installed\n"
-        "from greenai.errors import IntegrationUnavailableError\n"
+        blocking(blocked) + "from greenai.errors import IntegrationUnavailableError\n"
         "try:\n"
         f"    import greenai.integrations.{integration}\n"
         "except IntegrationUnavailableError as e:\n"
@@ -64,7 +74,38 @@ def test_a_missing_framework_is_an_import_error_naming_the_extra(integration: st
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("True greenai.integrations.")
     assert f"pip install 'greenai[{extra}]'" in proc.stdout
-    assert blocked in proc.stdout
+    assert missing in proc.stdout
+
+
+def test_lightning_is_missing_only_without_both_packages() -> None:
+    proc = run_python(
+        blocking(("lightning", "pytorch_lightning")) + "import greenai.integrations as g\n"
+        "print(g.is_lightning_available())\n"
+        "try:\n"
+        "    import greenai.integrations.lightning\n"
+        "except ImportError as e:\n"
+        "    print(e)\n"
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [
+        "False",
+        "greenai.integrations.lightning needs PyTorch Lightning (lightning or pytorch-lightning): "
+        "pip install 'greenai[lightning]' or pip install lightning (neither lightning nor pytorch_lightning is installed)",
+    ]
+
+
+@pytest.mark.parametrize("only,other", [("lightning.pytorch", "pytorch_lightning"), ("pytorch_lightning", "lightning")])
+def test_lightning_with_one_package_of_the_two(only: str, other: str) -> None:
+    """Either package alone is enough: the probe says so and the callback is that package's."""
+    if not (installed("torch") and installed(only.split(".")[0])):
+        pytest.skip(f"needs torch and {only}")
+    proc = run_python(
+        blocking((other,)) + "import greenai.integrations as g\n"
+        "from greenai.integrations.lightning import GreenAICallback\n"
+        "print(g.is_lightning_available(), [c.__module__.split('.callbacks')[0] for c in GreenAICallback.__bases__])\n"
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == f"True [{only!r}]"
 
 
 def test_the_error_is_both_a_greenai_error_and_an_import_error() -> None:

@@ -6,7 +6,8 @@ optional extra; `import greenai.integrations` imports none of the frameworks:
 
     greenai.integrations.torch         instrument(model, optimizer, run): forward, backward and
                                        optimizer_step phases, samples and steps   [torch]
-    greenai.integrations.lightning     GreenAICallback, a Lightning Callback      [lightning]
+    greenai.integrations.lightning     GreenAICallback, a Callback of both Lightning
+                                       packages (lightning, pytorch-lightning)    [lightning]
     greenai.integrations.transformers  GreenAICallback, a TrainerCallback         [transformers]
     greenai.integrations.mlflow        log_run(result): metrics, params, tags,
                                        the report as an artifact                  [mlflow]
@@ -23,18 +24,27 @@ import importlib.util
 
 from greenai.errors import IntegrationUnavailableError
 
-# integration -> (the extra that installs it, the modules it imports, the library's name)
-REQUIREMENTS: dict[str, tuple[str, tuple[str, ...], str]] = {
-    "torch": ("torch", ("torch",), "torch"),
-    "lightning": ("lightning", ("torch", "pytorch_lightning"), "PyTorch Lightning (pytorch-lightning)"),
-    "transformers": ("transformers", ("torch", "transformers", "accelerate"), "Hugging Face Transformers"),
-    "mlflow": ("mlflow", ("mlflow",), "MLflow"),
+# integration -> (the extra that installs it, the modules it imports ("a|b": either one), the
+# library's name, how else to install it)
+REQUIREMENTS: dict[str, tuple[str, tuple[str, ...], str, str]] = {
+    "torch": ("torch", ("torch",), "torch", ""),
+    "lightning": (
+        "lightning",
+        ("torch", "lightning|pytorch_lightning"),
+        "PyTorch Lightning (lightning or pytorch-lightning)",
+        "pip install lightning",
+    ),
+    "transformers": ("transformers", ("torch", "transformers", "accelerate"), "Hugging Face Transformers", ""),
+    "mlflow": ("mlflow", ("mlflow",), "MLflow", ""),
 }
 
 
 def _available(integration: str) -> bool:
     try:
-        return all(importlib.util.find_spec(m) is not None for m in REQUIREMENTS[integration][1])
+        return all(
+            any(importlib.util.find_spec(m) is not None for m in either.split("|"))
+            for either in REQUIREMENTS[integration][1]
+        )
     except (ImportError, ValueError):  # a broken or half-installed package
         return False
 
@@ -45,7 +55,8 @@ def is_torch_available() -> bool:
 
 
 def is_lightning_available() -> bool:
-    """Whether `greenai.integrations.lightning` can be imported (pytorch-lightning and torch)."""
+    """Whether `greenai.integrations.lightning` can be imported (torch, and lightning or
+    pytorch-lightning)."""
     return _available("lightning")
 
 
@@ -62,11 +73,10 @@ def is_mlflow_available() -> bool:
 def unavailable(integration: str, error: ImportError) -> IntegrationUnavailableError:
     """The error an integration raises when importing its framework failed: names the
     library, the extra that installs it and what was missing."""
-    extra, _, library = REQUIREMENTS[integration]
-    missing = error.name or str(error)
-    return IntegrationUnavailableError(
-        f"greenai.integrations.{integration} needs {library}: pip install 'greenai[{extra}]' ({missing} is missing)"
-    )
+    extra, _, library, other = REQUIREMENTS[integration]
+    install = f"pip install 'greenai[{extra}]'" + (f" or {other}" if other else "")
+    missing = f"{error.name} is missing" if error.name else str(error)
+    return IntegrationUnavailableError(f"greenai.integrations.{integration} needs {library}: {install} ({missing})")
 
 
 __all__ = [

@@ -1,11 +1,12 @@
 """A PyTorch Lightning callback: every `fit`, `validate`, `test` and `predict` tracked, with phases,
 counts, the forecast in Lightning's loggers, and stop budgets that end `fit` cleanly.
 
+    import lightning as L                     # or: import pytorch_lightning as pl
     from greenai import Budget
     from greenai.integrations.lightning import GreenAICallback
 
     energy = GreenAICallback(budgets=[Budget(energy_kwh=0.2, action="stop")])
-    trainer = pl.Trainer(max_epochs=10, callbacks=[energy])
+    trainer = L.Trainer(max_epochs=10, callbacks=[energy])
     trainer.fit(model, train_loader, val_loader)
     print(energy.result.energy_j, energy.result.stop_reason, energy.checkpoint_path)
 
@@ -36,23 +37,24 @@ and, once the run has a forecast (computed at most every `forecast_every_s`),
 `greenai/forecast_energy_j` with its `_low_j`/`_high_j` band, `greenai/forecast_progress`,
 `greenai/forecast_duration_s`, `greenai/forecast_carbon_g`; at each epoch's end also
 `greenai/epoch_energy_j` and `greenai/epoch_energy_per_sample_j`.
+
+Both Lightning packages: the unified `lightning` (`lightning.pytorch.Trainer`) and
+`pytorch_lightning` ship separate copies of the same classes, and each Trainer wants its own
+`Callback`. GreenAICallback subclasses the `Callback` of every one installed, so it is an
+instance of either; it uses nothing of Lightning's but the trainer it is handed, so it never
+mixes the two.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import time
 from pathlib import Path
-from typing import Any
-
-from greenai.integrations import unavailable
-
-try:
-    import pytorch_lightning as pl
-except ImportError as e:
-    raise unavailable("lightning", e) from None
+from typing import TYPE_CHECKING, Any
 
 from greenai.errors import BudgetExceeded
+from greenai.integrations import unavailable
 from greenai.integrations._common import OpenPhases, batch_size_of
 from greenai.ledger.records import RunStatus
 from greenai.tracking.budget import BudgetBreach
@@ -61,6 +63,31 @@ from greenai.tracking.progress import DEFAULT_PERIODIC_PHASES
 from greenai.tracking.result import RunResult
 from greenai.tracking.tracker import Tracker
 
+if TYPE_CHECKING:  # the type checker reads one package's API; the other's is the same
+    import pytorch_lightning as pl
+
+FLAVOURS = ("lightning.pytorch", "pytorch_lightning")  # the unified package's first, as in its docs
+
+
+def _callback_classes() -> tuple[type, ...]:
+    """The `Callback` class of each Lightning package that imports here."""
+    classes, errors = [], []
+    for flavour in FLAVOURS:
+        try:
+            classes.append(importlib.import_module(flavour).Callback)
+        except ImportError as e:
+            errors.append(e)
+    if classes:
+        return tuple(classes)
+    tops = {flavour.split(".")[0] for flavour in FLAVOURS}
+    other = [e for e in errors if (e.name or "").split(".")[0] not in tops]  # installed, but it needs more
+    raise unavailable(
+        "lightning", other[0] if other else ImportError("neither lightning nor pytorch_lightning is installed")
+    ) from None
+
+
+CALLBACK_CLASSES = _callback_classes()
+
 log = logging.getLogger("greenai.integrations")
 
 PREFIX = "greenai/"
@@ -68,8 +95,9 @@ VALIDATION = "validation"
 CHECKPOINT_NAME = "greenai-budget-stop-step={step}.ckpt"
 
 
-class GreenAICallback(pl.Callback):
-    """Tracks Lightning's entry points; see the module's docstring."""
+class GreenAICallback(*CALLBACK_CLASSES):  # type: ignore[misc]  # mypy wants bases it can see
+    """Tracks Lightning's entry points; a `Callback` of each Lightning package installed (see
+    the module's docstring)."""
 
     def __init__(
         self,
