@@ -93,3 +93,32 @@ def test_every_view_of_a_run_says_the_same_about_its_price(tmp_path):
     assert as_json(greenai("runs", "show", as_text.run_id, "--json", ledger=ledger))["cost"] is None
     assert "facility kWh × price" in render_report(no_config.run_id, ledger=ledger)
     assert "no electricity price configured" in render_report(as_text.run_id, ledger=ledger)
+
+
+def test_the_list_marks_the_runs_measured_on_a_busy_machine(tmp_path):
+    """From the runs' own rows (the list's one query): a disturbed run's co-load cell says
+    "disturbed" with its figure, a quiet run's gives its figure, a run without co-load "?", and
+    the line under the table says what they mean; --json carries the same verdict."""
+    from greenai.hardware.coload import CoLoadSummary
+    from greenai.ledger.compare import COLOAD_LEGEND
+
+    busy = CoLoadSummary(1.9, 2.0, 0.0, 0.0, busy_share=0.85, threshold_cores=0.3, seconds=20.0)
+    quiet = CoLoadSummary(0.05, 0.2, 0.0, 0.0, busy_share=0.0, threshold_cores=0.3, seconds=20.0)
+    ledger = tmp_path / "l.db"
+    ids = {}
+    with Ledger(ledger) as store:
+        for i, (name, coload) in enumerate((("unmeasured", None), ("quiet", quiet), ("busy", busy))):
+            start = make_start(name=name, started_at=time.time() - 100 + i)
+            store.begin_run(start)
+            store.end_run(start.run_id, RunStatus.COMPLETED, time.time(), make_snapshot(100.0, coload=coload))
+            ids[name] = start.run_id[:8]
+    shown = greenai("runs", "list", ledger=ledger)
+    assert shown.returncode == 0, shown.stderr
+    row = {name: next(x for x in shown.stdout.splitlines() if run_id in x) for name, run_id in ids.items()}
+    assert row["busy"].rstrip(" │").endswith("disturbed 1.90")
+    assert row["quiet"].rstrip(" │").endswith("0.05") and "disturbed" not in row["quiet"]
+    assert row["unmeasured"].rstrip(" │").endswith("?")
+    assert " ".join(COLOAD_LEGEND.split()) in " ".join(shown.stdout.split())
+    listed = {r["name"]: r["coload"] for r in as_json(greenai("runs", "list", "--json", ledger=ledger))}
+    assert listed["busy"]["disturbed"] is True and listed["quiet"]["disturbed"] is False
+    assert listed["unmeasured"] is None

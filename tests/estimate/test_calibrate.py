@@ -417,3 +417,32 @@ def test_serial_busy_cpus_from_synthetic_loop_times():
     cpu = 100 * (70e-6 * 2 + 300e-6 * 1.9)
     assert serial_busy(cpu, wall, 100 * 70e-6 * 2, 100 * 70e-6) == pytest.approx(1.9)
     assert serial_busy(1.0, 1.0, 0.0, 1.0) == 1.0  # no serial time: no measurement
+
+
+def test_a_calibration_on_a_busy_machine_says_so_in_the_profile(tmp_path, monkeypatch):
+    """Other processes' CPUs during calibration are read where every co-load is read
+    (hardware/coload.py, here a fake /proc/stat with 0.87 CPUs busy beside this process); at or
+    above the co-load threshold the profile's notes say so with the figure, below it they do not."""
+    import re
+
+    from greenai.config import Config
+    from greenai.hardware import coload
+    from greenai.testing.fake_machine import FakeMachine
+
+    quiet = calibrate(1.0, dtypes=("float32",), backward=False, save=False)  # the suite's quiet machine
+    assert not any("busy during calibration" in n for n in quiet.notes)
+    path = tmp_path / "proc-stat"
+    with FakeMachine(path, cores=0.87):
+        monkeypatch.setattr(coload, "PROC_STAT", path)
+        busy = calibrate(1.0, dtypes=("float32",), backward=False, save=False)
+        lenient = calibrate(
+            1.0, dtypes=("float32",), backward=False, save=False, config=Config(coload_threshold_cores=1.0)
+        )
+    (note,) = [n for n in busy.notes if "busy during calibration" in n]
+    found = re.fullmatch(
+        r"other processes kept (\d\.\d\d) CPUs busy during calibration \(a shared machine\): its timings, and so "
+        r"its predictions, are less reliable; calibrate again when the machine is quiet",
+        note,
+    )
+    assert found and float(found.group(1)) == pytest.approx(0.87, abs=0.05)
+    assert not any("busy during calibration" in n for n in lenient.notes)  # 0.87 is under a threshold of 1

@@ -16,10 +16,11 @@ from rich.text import Text
 from greenai.cli.options import JsonOpt, LedgerOpt, build_config, open_ledger, print_json
 from greenai.cli.render import band, line, make_console, one_line, render_run, text, visible
 from greenai.errors import GreenAIError
+from greenai.hardware.coload import CoLoadSummary
 from greenai.ledger import compare_runs, default_ledger_path, export_runs, record_to_dict
 from greenai.ledger import distributed as job_rows
 from greenai.ledger.check import check_ledger
-from greenai.ledger.compare import Comparison, RunComparison, repeat_groups
+from greenai.ledger.compare import BAND_LEGEND, COLOAD_LEGEND, Comparison, RunComparison, repeat_groups, verdict
 from greenai.ledger.export import coload_to_dict, iso_utc, run_cost, sample_to_dict
 from greenai.ledger.records import RunRecord, RunStatus
 from greenai.ledger.run_forecasts import run_forecasts
@@ -66,10 +67,11 @@ def list_runs(
         "gCO2e",
         "cost",
         "J/sample",
+        "co-load",
     ):
         table.add_column(
             col,
-            justify="right" if col in ("duration", "energy", "gCO2e", "cost", "J/sample") else "left",
+            justify="right" if col in ("duration", "energy", "gCO2e", "cost", "J/sample", "co-load") else "left",
             no_wrap=col in ("id", "status"),
             min_width=8 if col == "id" else None,
         )
@@ -88,8 +90,12 @@ def list_runs(
             f"{s.carbon_g:.3g}",
             "—" if cost is None else f"{cost:.3g} {one_line(s.currency)}".strip(),
             f"{s.energy_j / samples:.3g}" if samples else "",
+            _coload_cell(s.coload),
         )
-    make_console().print(table)
+    console = make_console()
+    console.print(table)
+    if records:
+        console.print(text(COLOAD_LEGEND, "dim"))
 
 
 def show(
@@ -250,18 +256,11 @@ def compare(
             _ratio_with_band(r, "duration_s"),
             f"{r.carbon_g:.3g}",
             *(f"{r.j_per[c]:.4g}" if r.j_per.get(c) is not None else "" for c in comparison.counters),
-            _coload_cell(r),
+            _coload_cell(r.coload),
         )
     console = make_console()
     console.print(table)
-    console.print(
-        text(
-            "± is the ratio's ~95% band: the meters' bands of both runs and, where runs were repeated "
-            "(completed runs with the same name and tags), the spread of the repeats. A ratio within it "
-            "is within the noise. Co-load: CPUs other processes kept busy while the run ran (median).",
-            "dim",
-        )
-    )
+    console.print(text(BAND_LEGEND, "dim"))
     for note in comparison.notes:
         console.print(line(("note:", "yellow"), f" {note}"))
 
@@ -311,34 +310,23 @@ def _ratio(value: float | None) -> str:
 
 def _ratio_with_band(r: RunComparison, key: str) -> str:
     """E.g. "0.502x ±12%"; the baseline's own ratio (1x) has no band."""
-    value, ratio_band = r.ratio.get(key), r.band.get(key)
-    if value is None or ratio_band is None or ratio_band.rel is None:
-        return _ratio(value)
-    return f"{_ratio(value)} ±{ratio_band.rel:.0%}"
+    return " ".join(x for x in (_ratio(r.ratio.get(key)), r.band_text(key)) if x)
+
+
+VERDICT_STYLES = {"baseline": "dim", "disturbed": "yellow", "unknown": "dim", "within": "yellow", "beyond": ""}
 
 
 def _verdict(r: RunComparison, base: RunComparison, key: str) -> Text:
-    """In plain words next to the ratio: within or beyond the noise, or a busy machine."""
-    if r is base:
-        return text("baseline", "dim")
-    busy = [c.run_id[:8] for c in (r, base) if c.disturbed]
-    if busy:
-        which = "this run" if busy == [r.run_id[:8]] else "the baseline" if r.run_id[:8] not in busy else "both runs"
-        return text(f"busy machine ({which} disturbed): not comparable", "yellow")
-    ratio_band = r.band.get(key)
-    if ratio_band is None or ratio_band.within_noise is None:
-        return text("noise unknown", "dim")
-    used = ("meters" if ratio_band.meters_rel is not None else "", "repeats" if ratio_band.repeats_rel else "")
-    parts = [p for p in used if p]
-    if ratio_band.within_noise:
-        return text(f"within the noise ({' and '.join(parts)})", "yellow")
-    return text(f"beyond the noise ({' and '.join(parts)})")
+    """In plain words next to the ratio (ledger.compare.verdict): within or beyond the noise, or a busy machine."""
+    said = verdict(r, base, key)
+    return text(said.words, VERDICT_STYLES[said.kind])
 
 
-def _coload_cell(r: RunComparison) -> Text:
-    if r.coload is None:
+def _coload_cell(coload: CoLoadSummary | None) -> Text:
+    """The run's co-load in a table cell ("disturbed 1.90" in yellow, "0.05"; "?": not measured)."""
+    if coload is None:
         return text("?", "dim")
-    return text(r.coload.short(), "yellow" if r.coload.disturbed else "")
+    return text(coload.short(), "yellow" if coload.disturbed else "")
 
 
 def _comparison_json(comparison: Comparison) -> Any:

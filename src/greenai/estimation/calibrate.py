@@ -17,6 +17,11 @@ inside a greenai Tracker (store=False) so its energy comes from this machine's m
   E = P_base t + P_cpu x CPU-seconds, used as P_active(u) = P_base + P_cpu u; the profile says
   so (energy_basis "active_power", energy_provenance "estimated").
 
+The machine's co-load over the whole calibration is read by `hardware/coload.py` (a `Probe`: the
+CPUs other processes and the hypervisor kept busy), as for a tracked run; at or above the
+setting `coload_threshold_cores` (0.3 CPUs) the profile notes that it was calibrated on a busy
+machine and should be calibrated again when the machine is quiet.
+
 NNLS is scipy.optimize.nnls when scipy is installed; otherwise a small Lawson-Hanson
 implementation (below) so calibration needs only numpy (which torch brings). The problems are
 tiny (at most a few dozen unknowns), so both give the same answer; with a budget under 10 s
@@ -33,6 +38,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from greenai.config import load_config
 from greenai.estimation import microbench as mb
 from greenai.estimation.eager import Context, context
 from greenai.estimation.memory import BeyondCache, beyond_cache_costs, cache_sizes
@@ -49,6 +55,7 @@ from greenai.estimation.profile import (
     save_profile,
 )
 from greenai.estimation.timing import quiet, run_bench
+from greenai.hardware import coload
 from greenai.meters.base import Provenance
 
 COMPUTE_CLASSES = frozenset({OpClass.MATMUL, OpClass.CONV, OpClass.DEPTHWISE_CONV, OpClass.RECURRENT})
@@ -366,7 +373,7 @@ def _calibrate(
     from greenai.tracking.tracker import Tracker
 
     _nnls_impl()  # import scipy now (inside the budget), not during the fit
-    others0, wall0 = _others_cpu_s(), time.monotonic()
+    others = coload.Probe()  # what other processes (steal included) do to the machine meanwhile
     say = progress or (lambda msg: None)
     advance = on_advance or (lambda done, total, what: None)
     chosen, notes, skipped = resolve_dtypes(dtypes)
@@ -464,13 +471,10 @@ def _calibrate(
     notes.append(describe_beyond_cache(beyond))
     if beyond is None:
         beyond = BeyondCache(0.0, 0.0, 0.0)
-    others = (_others_cpu_s() - others0) / max(time.monotonic() - wall0, 1e-9)
-    if others > 0.25:
-        notes.append(
-            f"other processes kept {others:.2f} CPUs busy during calibration (a shared "
-            "machine): its timings, and so its predictions, are less reliable; calibrate "
-            "again when the machine is quiet"
-        )
+    settings = config if config is not None else load_config()  # as the trackers' (the setting's threshold)
+    busy = _busy_note(others.cores(), getattr(settings, "coload_threshold_cores", coload.DISTURBED_CORES))
+    if busy:
+        notes.append(busy)
     elapsed = time.perf_counter() - start
     notes.append(
         f"{len(segments)} benchmarks in {fit_start - start:.1f} s, fit {time.perf_counter() - fit_start:.2f} s"
@@ -527,13 +531,16 @@ def describe_beyond_cache(b: BeyondCache | None) -> str:
     )
 
 
-def _others_cpu_s() -> float:
-    """CPU seconds used so far by every other process on the machine (system-wide minus ours)."""
-    import psutil
-
-    t = psutil.cpu_times()
-    busy = t.user + t.system + getattr(t, "nice", 0.0) + getattr(t, "irq", 0.0) + getattr(t, "softirq", 0.0)
-    return busy - _cpu_now()
+def _busy_note(others_cores: float, threshold_cores: float) -> str | None:
+    """The profile's note when other processes (steal included: `hardware/coload.py`) kept
+    `threshold_cores` or more CPUs busy on average during calibration; None when quieter."""
+    if others_cores < threshold_cores:
+        return None
+    return (
+        f"other processes kept {others_cores:.2f} CPUs busy during calibration (a shared "
+        "machine): its timings, and so its predictions, are less reliable; calibrate "
+        "again when the machine is quiet"
+    )
 
 
 def _cpu_now() -> float:

@@ -5,7 +5,9 @@ Each ratio carries its uncertainty (`RatioBand`): a meters' term and, where runs
 (completed runs with the same name and tags in the ledger: `repeat_groups`), the spread of the
 repeats (half their range over their median, the two runs' combined in quadrature). A ratio
 within the combined band of 1 is "within the noise". A run measured on a busy machine
-(`CoLoadSummary.disturbed`) is said to be so in the notes, with its figure.
+(`CoLoadSummary.disturbed`) is said to be so in the notes, with its figure. `verdict` puts
+this in words next to a ratio, and `BAND_LEGEND` says what the band is: `runs compare` and the
+HTML report both print them, so they say the same.
 
 The meters' term depends on whether the two runs were measured the same way:
 
@@ -29,7 +31,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from greenai.hardware.coload import CoLoadSummary
+from greenai.hardware.coload import DISTURBED_CORES, DISTURBED_SHARE, CoLoadSummary
 from greenai.ledger.export import run_cost
 from greenai.ledger.records import RunRecord, RunStatus
 from greenai.meters.base import Provenance
@@ -63,6 +65,14 @@ class RunComparison:
     def disturbed(self) -> bool:
         return self.coload is not None and self.coload.disturbed
 
+    def band_text(self, key: str) -> str:
+        """The ratio's band, e.g. "±12%"; "" where it has none (the baseline, a time without
+        repeats)."""
+        ratio_band = self.band.get(key)
+        if self.ratio.get(key) is None or ratio_band is None or ratio_band.rel is None:
+            return ""
+        return f"±{ratio_band.rel:.0%}"
+
 
 @dataclass(frozen=True, slots=True)
 class RatioBand:
@@ -86,6 +96,54 @@ class RatioBand:
             parts.append(f"repeats ±{self.repeats_rel:.0%}, {self.repeats[0]} and {self.repeats[1]} runs")
         verdict = "within the noise" if self.within_noise else "beyond the noise"
         return f"±{self.rel:.0%} ({'; '.join(parts)}): {verdict}"
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """A ratio to the baseline judged in plain words, to print next to it."""
+
+    kind: str  # one of VERDICTS
+    words: str  # e.g. "within the noise (meters and repeats)"
+
+
+# baseline: the run compared with; disturbed: a run was measured on a busy machine; unknown: no
+# band to judge by; within / beyond: the ratio is within / beyond its band of 1
+VERDICTS = ("baseline", "disturbed", "unknown", "within", "beyond")
+
+# what a co-load cell (`CoLoadSummary.short()`: "disturbed 1.90", "0.05") means, under any table of runs
+COLOAD_LEGEND = (
+    'Co-load: the CPUs other processes kept busy while the run ran (median). "disturbed": '
+    f"{DISTURBED_CORES:g} CPUs or more (the setting coload_threshold_cores) for {DISTURBED_SHARE:.0%} of the run "
+    "or more: its figures say as much about the machine as about the run. ?: not measured."
+)
+BAND_LEGEND = (
+    "± is the ratio's ~95% band: the two runs' meter bands in quadrature (a tenth of that when both "
+    "were measured the same way, same host and meters, whose systematic error then cancels) and, where "
+    "runs were repeated (completed runs with the same name and tags), the spread of the repeats. A ratio "
+    "within it is within the noise; a ratio with a disturbed run is not comparable. " + COLOAD_LEGEND
+)
+
+
+def verdict(run: RunComparison, base: RunComparison, key: str) -> Verdict:
+    """The verdict on `run`'s ratio `key` to `base`: the baseline itself, a busy machine (this
+    run, the baseline or both disturbed: not comparable), or within or beyond the noise and by
+    which band (meters, repeats)."""
+    if run is base:
+        return Verdict("baseline", "baseline")
+    if run.disturbed or base.disturbed:
+        which = "both runs" if run.disturbed and base.disturbed else "this run" if run.disturbed else "the baseline"
+        return Verdict("disturbed", f"busy machine ({which} disturbed): not comparable")
+    ratio_band = run.band.get(key)
+    if ratio_band is None or ratio_band.within_noise is None:
+        return Verdict("unknown", "noise unknown")
+    used = [
+        p
+        for p, known in (("meters", ratio_band.meters_rel is not None), ("repeats", ratio_band.repeats_rel is not None))
+        if known
+    ]
+    if ratio_band.within_noise:
+        return Verdict("within", f"within the noise ({' and '.join(used)})")
+    return Verdict("beyond", f"beyond the noise ({' and '.join(used)})")
 
 
 @dataclass(frozen=True, slots=True)

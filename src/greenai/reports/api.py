@@ -19,6 +19,7 @@ from typing import Any
 
 from greenai.config import load_config
 from greenai.errors import GreenAIError, RunNotFoundError
+from greenai.ledger.compare import repeat_groups
 from greenai.ledger.records import RunRecord
 from greenai.ledger.run_forecasts import run_forecasts
 from greenai.ledger.series import SampleSeries
@@ -196,7 +197,7 @@ def _runs_report(store: Ledger, ids: Sequence[str]) -> str:
     charts = _run_charts(views)
     comparison = None
     if len(views) > 1:
-        comparison = comparison_view(views)
+        comparison = comparison_view(views, repeat_groups(store, [v.record for v in views]))
         charts["cmp-devices"] = c.to_div(c.compare_device_chart(comparison), "cmp-devices")
         charts["cmp-phases"] = c.to_div(c.compare_phase_chart(comparison), "cmp-phases")
         charts["cmp-power"] = c.to_div(c.compare_power_chart(comparison), "cmp-power")

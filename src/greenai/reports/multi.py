@@ -1,7 +1,9 @@
 """What the reports on several runs, an optimization study and a schedule batch show.
 
 - comparison: each run's energy by device and by (top-level, rolled-up) phase, per-unit
-  figures, and ratios to the first run (`greenai.ledger.compare_runs`);
+  figures, and ratios to the first run with their ~95 % band and verdict in words
+  (`greenai.ledger.compare`, as `runs compare` prints them: the meters' bands, the repeats'
+  spread, a disturbed run not comparable);
 - study: the recorded candidates, the energy-quality Pareto front and the recommendation,
   recomputed from the ledger with optimize's own rule (`greenai.optimize.pareto`) at a stated
   quality bound (the ledger keeps the candidates, not the bound the search was run with);
@@ -13,7 +15,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +26,7 @@ from greenai.carbon.intensity import IntensitySource
 from greenai.errors import GreenAIError
 from greenai.ledger import compare_runs
 from greenai.ledger.candidates import CandidateRow
-from greenai.ledger.compare import Comparison
+from greenai.ledger.compare import BAND_LEGEND, Comparison, RunComparison, Verdict, verdict
 from greenai.ledger.export import iso_utc
 from greenai.ledger.jobs import JobRow
 from greenai.ledger.records import RunRecord
@@ -46,8 +48,23 @@ class ComparisonView:
     energy_by_device: tuple[dict[str, float], ...]  # per run
     energy_by_phase: tuple[dict[str, float], ...]  # per run, top-level phases rolled up
 
+    legend: str = BAND_LEGEND  # what the bands and the co-load mean, as `runs compare` says it
 
-def comparison_view(views: Sequence[RunView]) -> ComparisonView:
+    @property
+    def unit_counters(self) -> tuple[str, ...]:
+        """The counters every run has that the user counted (not greenai's own)."""
+        return tuple(c for c in self.comparison.counters if not c.startswith("greenai."))
+
+    def verdict(self, run: RunComparison, key: str) -> Verdict:
+        """`run`'s ratio `key` to the baseline in words (`ledger.compare.verdict`)."""
+        return verdict(run, self.comparison.baseline, key)
+
+
+def comparison_view(
+    views: Sequence[RunView], repeats: Mapping[str, Sequence[RunRecord]] | None = None
+) -> ComparisonView:
+    """The comparison of `views` (the first is the baseline); `repeats` (`ledger.compare.repeat_groups`)
+    gives each ratio the spread of the runs' repeats beside the meters' bands."""
     records = [v.record for v in views]
     devices: dict[str, None] = {}
     phases: dict[str, None] = {}
@@ -62,7 +79,7 @@ def comparison_view(views: Sequence[RunView]) -> ComparisonView:
     if any(NO_PHASE in p for p in by_phase):
         phases[NO_PHASE] = None
     return ComparisonView(
-        tuple(views), compare_runs(records), tuple(devices), tuple(phases), tuple(by_device), tuple(by_phase)
+        tuple(views), compare_runs(records, repeats), tuple(devices), tuple(phases), tuple(by_device), tuple(by_phase)
     )
 
 
