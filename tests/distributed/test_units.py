@@ -484,3 +484,163 @@ def test_a_sigterm_held_at_the_end_is_delivered_even_when_the_end_fails(tmp_path
     assert "TimeoutError: the program's own alarm" in proc.stderr  # the end raised, and was logged
     assert "survived" not in proc.stdout, proc.stdout  # delivered when stop() was over: default action
     assert proc.returncode == -signal.SIGTERM, proc.stderr[-2000:]
+
+
+STORE_SERVER = (
+    "import datetime, time, torch.distributed as d; "
+    "s = d.TCPStore('127.0.0.1', 0, is_master=True, wait_for_workers=False, timeout=datetime.timedelta(seconds=60)); "
+    "print(s.port, flush=True); time.sleep(600)"
+)
+
+FROZEN_AT_START = """
+import json, logging, os, signal, subprocess, sys, time
+import greenai
+from greenai.distributed import Join
+from greenai.meters.base import DeviceKind
+from greenai.meters.simulated import SimulatedMeter
+
+logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+server = subprocess.Popen([sys.executable, "-c", sys.argv[2]], stdout=subprocess.PIPE, text=True)
+try:
+    port = int(server.stdout.readline())
+    os.kill(server.pid, signal.SIGSTOP)  # the launcher's store hangs before this rank starts
+    # rank 1 of 2, the first of its node, as torchrun starts it without a run id: the job id
+    # is agreed in the store
+    os.environ.update(RANK="1", WORLD_SIZE="2", LOCAL_RANK="0", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    os.environ.pop("TORCHELASTIC_RUN_ID", None)
+    join = Join(join_timeout_s=1.0, publish_interval_s=0.1)
+    run = greenai.Tracker("frozen-start", meters=[SimulatedMeter("cpu:0", DeviceKind.CPU, 5.0)],
+                          ledger=sys.argv[1], distributed=join, sample_hz=50)
+    t0 = time.monotonic()
+    run.start()
+    took_s = time.monotonic() - t0
+    print("started", flush=True)
+    time.sleep(0.5)
+    result = run.stop()
+finally:
+    server.kill()
+print(json.dumps({"took_s": took_s, "status": result.status, "stored": result.stored, "notes": list(result.notes),
+                  "energy_j": result.energy_j, "job": result.job is not None, "run_id": result.run_id,
+                  "bound_s": run.membership.join_bound_s()}))
+os._exit(0)  # threads stuck in the frozen store's calls are left behind
+"""
+
+
+def test_a_store_that_hangs_at_start_holds_the_start_no_longer_than_its_deadline(tmp_path: Path) -> None:
+    """The launcher's real TCP store frozen (SIGSTOP) before a rank starts: joining (connect,
+    agree on the job id, publish and wait for devices) runs in a thread the rank waits for
+    no longer than its deadline, then the rank goes on as a run of its own, not joined, with
+    one warning and a note in its result and its ledger record. start() used to wait for
+    ever."""
+    pytest.importorskip("torch.distributed")
+    from greenai.distributed.membership import START_TIMEOUT_S
+
+    ledger = tmp_path / "l.db"
+    proc = subprocess.run(
+        [sys.executable, "-c", FROZEN_AT_START, str(ledger), STORE_SERVER],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["bound_s"] == START_TIMEOUT_S  # local rank 0 waits for no other rank
+    assert out["took_s"] < out["bound_s"] + 1.0
+    assert out["status"] == "completed" and out["stored"] is True and out["energy_j"] > 0 and not out["job"]
+    assert any("not joined" in note for note in out["notes"]), out["notes"]
+    assert proc.stderr.count("not joined") == 1, proc.stderr[-3000:]  # one warning
+    with Ledger(ledger) as store:
+        environment = store.get_run(out["run_id"]).start.environment
+    assert environment["distributed"]["joined"] is False and environment["distributed"]["job_id"] is None
+    assert environment["distributed"]["reads"]["cpu:0"]["scope"] == "node"  # local rank 0 reads the node
+    assert any("not joined" in note for note in environment["distributed"]["notes"])
+
+
+FROZEN_MID_RUN = """
+import json, os, signal, subprocess, sys, time
+import greenai
+from greenai.distributed import Join
+from greenai.distributed.channel import TorchStoreKV
+from greenai.meters.base import DeviceKind
+from greenai.meters.simulated import SimulatedMeter
+
+server = subprocess.Popen([sys.executable, "-c", sys.argv[2]], stdout=subprocess.PIPE, text=True)
+try:
+    store = TorchStoreKV("127.0.0.1", int(server.stdout.readline()), timeout_s=2.0)
+    join = Join(job_id="frozen-mid", rank=0, world_size=2, local_rank=0, store=store, publish_interval_s=0.1,
+                aggregation_timeout_s=0.5)
+    run = greenai.Tracker("frozen-mid", meters=[SimulatedMeter("cpu:0", DeviceKind.CPU, 5.0)],
+                          ledger=sys.argv[1], distributed=join, sample_hz=50).start()
+    time.sleep(0.5)
+    os.kill(server.pid, signal.SIGSTOP)  # the store hangs mid-run: the writer's next read of the others waits for ever
+    frozen_at = run.snapshot().duration_s
+    deadline = time.monotonic() + 60
+    # the sampler goes on reading: a second and a half of run more than at the freeze
+    while run.snapshot().duration_s < frozen_at + 1.5 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    sampled_s = run.snapshot().duration_s - frozen_at
+    result = run.stop()
+finally:
+    server.kill()
+print(json.dumps({"sampled_after_freeze_s": sampled_s, "status": result.status, "stored": result.stored,
+                  "notes": list(result.notes), "energy_j": result.energy_j, "duration_s": result.duration_s}))
+os._exit(0)
+"""
+
+
+def test_a_store_that_hangs_mid_run_never_holds_the_sampler(tmp_path: Path) -> None:
+    """The periodic publication of a rank's totals goes through a thread of its own: a store
+    frozen mid-run leaves that thread stuck, not the sampler, which goes on reading until
+    stop() (it used to be stuck in the publication: nothing measured after the freeze, and
+    stop() gave up waiting for it)."""
+    pytest.importorskip("torch.distributed")
+    proc = subprocess.run(
+        [sys.executable, "-c", FROZEN_MID_RUN, str(tmp_path / "l.db"), STORE_SERVER],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["sampled_after_freeze_s"] >= 1.5, out
+    assert out["status"] == "completed" and out["stored"] is True
+    assert out["energy_j"] == pytest.approx(5.0 * out["duration_s"], rel=0.1)  # the whole run was read
+    assert not any("sampler" in note for note in out["notes"]), out["notes"]
+
+
+def test_a_device_exchange_past_the_start_deadline_leaves_the_rank_joined_reading_what_it_sees(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store that hangs once the job id is agreed, while the ranks say which devices they
+    see: the rank's start waits for the exchange until its deadline (here 0.5 s + the 0.5 s
+    wait for lower ranks), then the rank is joined and reads the node devices it sees (the
+    job counts each once), with a note."""
+    from greenai.distributed import membership
+
+    monkeypatch.setattr(membership, "START_TIMEOUT_S", 0.5)
+    release = threading.Event()
+
+    class HangingKV(MemoryKV):
+        def set(self, key: str, value: str) -> None:
+            if "/inventory/" in key:
+                release.wait()  # a store that never answers
+            super().set(key, value)
+
+    kv = HangingKV()
+    join = Join(job_id="late", rank=1, world_size=2, local_rank=1, store=kv, join_timeout_s=0.5)
+    meter = SimulatedMeter("cpu:0", DeviceKind.CPU, 5.0)
+    try:
+        run = greenai.Tracker("late", meters=[meter], ledger=tmp_path / "l.db", distributed=join, sample_hz=50)
+        run.start()
+        assert run.membership is not None and run.membership.join_bound_s() == 1.0  # type: ignore[attr-defined]
+        described = run.membership.describe()
+        deadline = time.monotonic() + 30
+        while kv.get("greenai/late/report/1") is None and time.monotonic() < deadline:
+            time.sleep(0.02)  # the publisher's thread publishes, the store answering again for reports
+        result = run.stop()
+    finally:
+        release.set()
+    assert described["joined"] is True and described["reads"]["cpu:0"]["scope"] == "node"
+    assert any("did not answer within the start's deadline" in n for n in described["notes"])
+    assert result.status == "completed" and result.energy_j > 0
+    assert json.loads(kv.get("greenai/late/report/1") or "{}")["final"] is True

@@ -3,8 +3,13 @@
 At start (`join`, then `select` from the tracker's start): the rank learns who it is
 (distributed.spec), agrees on the job id with the others, says which node devices it can
 see and takes those no lower rank of its node sees (waiting `join_timeout_s` at most for
-them). While it runs, the sampler thread publishes its totals every `publish_interval_s`
-(and writes its row in its ledger; the writer also writes the job as it stands). At the end
+them). The store's part of that runs in a thread of its own, waited for until one deadline
+(`join_bound_s`: START_TIMEOUT_S, and `join_timeout_s` for a rank that waits for lower
+ranks): a store that does not answer by then leaves the rank tracked on its own, not joined
+(`Unjoined`), or, when only the device exchange was late, joined and reading the node
+devices it sees. While it runs, the sampler thread hands the rank's totals every
+`publish_interval_s` to a publisher thread (distributed.publisher), which publishes them and
+writes the rank's row in its ledger (the writer also writes the job as it stands). At the end
 it publishes its final totals; the writer waits `aggregation_timeout_s` at most for the
 others' and writes the job: `completed`, or `incomplete` with what a missing rank published.
 
@@ -35,7 +40,9 @@ from greenai.config import Config
 from greenai.distributed.aggregate import Writer, aggregate
 from greenai.distributed.channel import Channel, JobChannel, KeyValue, LedgerChannel, TorchStoreKV
 from greenai.distributed.comm import BYTES_COUNTER, CALLS_COUNTER, COMM_PHASE, comm_seconds
+from greenai.distributed.deadline import within
 from greenai.distributed.devices import Placement, node_ids_of, select
+from greenai.distributed.publisher import Publisher
 from greenai.distributed.spec import Join, RankEnv, rank_env
 from greenai.ledger.distributed import PROCESS, CommTotals, DeviceRead, JobRecord, RankReport, write_job, write_rank
 from greenai.ledger.records import RunSnapshot, RunStatus
@@ -49,7 +56,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("greenai.distributed")
 
-LEDGER_WRITE_TIMEOUT_S = 1.0  # a periodic write of the rank's row or the job (the sampler thread waits)
+LEDGER_WRITE_TIMEOUT_S = 1.0  # a write of the rank's row or the job at start and while it runs
+# A rank's start, beyond its wait for the lower ranks of its node (`join_timeout_s`): reach the
+# launcher's store (CONNECT_TIMEOUT_S, 5 s, when nothing answers at its address), agree on the
+# job id, publish which devices it sees (each call well under a millisecond when the store is
+# well). One deadline for the whole of it, kept by a thread of its own (distributed.deadline).
+START_TIMEOUT_S = 10.0
 # A rank's end, all in all, beyond the writer's wait for the others' final totals: its own
 # published and its row (or, on the writer, the job) written, through the tracker's still-open
 # ledger. One deadline for the whole of it, kept by a thread of its own: the transport's calls
@@ -94,16 +106,52 @@ class _HeldSigterm:
             signal.raise_signal(signal.SIGTERM)
 
 
-def join(tracker: Tracker, wanted: bool | Join | None) -> RankMembership:
-    """The tracking layer's joiner (tracking/joining.py): `wanted` is True, None or a Join."""
+def join(tracker: Tracker, wanted: bool | Join | None) -> RankMembership | Unjoined:
+    """The tracking layer's joiner (tracking/joining.py): `wanted` is True, None or a Join.
+    The store's part runs within the start's deadline (`join_bound_s`); past it the rank is
+    tracked on its own (`Unjoined`), with a note and one warning."""
     spec = wanted if isinstance(wanted, Join) else Join()
     env = rank_env(spec)
     n = next(_sequence)
+    bound_s = join_bound_s(spec, env)
+    deadline = time.monotonic() + bound_s
+    try:
+        kv, agreed, notes = within(lambda: _reach(spec, env, n), deadline, "greenai-join")
+    except TimeoutError:
+        where = f" at {env.master[0]}:{env.master[1]}" if spec.store is None and env.master else ""
+        return Unjoined(
+            env,
+            bound_s,
+            f"this rank is not joined to its distributed job: the launcher's store{where} did not answer "
+            f"within {bound_s:g} s; the run is tracked on its own (the job, if the others make it, "
+            "is incomplete without this rank)",
+        )
+    job_id, source = agreed if agreed is not None else _job_id_without_store(env, n, notes)
+    channel: Channel = JobChannel(kv, job_id) if kv is not None else LedgerChannel(job_id)
+    return RankMembership(tracker, env, spec, job_id, source, channel, notes, deadline)
+
+
+def join_bound_s(spec: Join, env: RankEnv) -> float:
+    """How long a rank's start may wait for joining at most: START_TIMEOUT_S, and
+    `join_timeout_s` besides for a rank that waits for lower ranks of its node."""
+    waits = (env.local_rank if env.local_rank is not None else env.rank) > 0
+    return START_TIMEOUT_S + (spec.join_timeout_s if waits else 0.0)
+
+
+def _reach(spec: Join, env: RankEnv, n: int) -> tuple[KeyValue | None, tuple[str, str] | None, list[str]]:
+    """In the joining thread: the transport, the job id if given or agreed in the store (None:
+    neither), and the notes. Changes nothing shared (it may be given up on)."""
     notes: list[str] = []
     kv = _transport(spec, env, notes)
-    job_id, source = _job_id(spec, env, kv, n, notes)
-    channel: Channel = JobChannel(kv, job_id) if kv is not None else LedgerChannel(job_id)
-    return RankMembership(tracker, env, spec, job_id, source, channel, notes)
+    suffix = f".{n}" if n else ""
+    if spec.job_id:  # given (a Ray driver's): meant as is
+        return kv, (spec.job_id, spec.id_source or "given"), notes
+    if env.elastic_run_id:
+        restart = f"-restart{env.restart}" if env.restart else ""
+        return kv, (f"{env.elastic_run_id}{restart}{suffix}", "TORCHELASTIC_RUN_ID"), notes
+    if kv is not None:
+        return kv, (kv.first(f"greenai/job-id/{env.restart}/{n}", uuid.uuid4().hex), "launcher store"), notes
+    return kv, None, notes
 
 
 def _transport(spec: Join, env: RankEnv, notes: list[str]) -> KeyValue | None:
@@ -123,16 +171,10 @@ def _transport(spec: Join, env: RankEnv, notes: list[str]) -> KeyValue | None:
     return kv
 
 
-def _job_id(spec: Join, env: RankEnv, kv: KeyValue | None, n: int, notes: list[str]) -> tuple[str, str]:
-    suffix = f".{n}" if n else ""
-    if spec.job_id:  # given (a Ray driver's): meant as is
-        return spec.job_id, spec.id_source or "given"
-    if env.elastic_run_id:
-        restart = f"-restart{env.restart}" if env.restart else ""
-        return f"{env.elastic_run_id}{restart}{suffix}", "TORCHELASTIC_RUN_ID"
-    if kv is not None:
-        agreed = kv.first(f"greenai/job-id/{env.restart}/{n}", uuid.uuid4().hex)
-        return agreed, "launcher store"
+def _job_id_without_store(env: RankEnv, n: int, notes: list[str]) -> tuple[str, str]:
+    """The job id when none is given and there is no store: broadcast over the initialised
+    process group (on the rank's own thread, not within the start's deadline: a collective
+    given up on would be matched with the training's own next one), else derived."""
     dist = sys.modules.get("torch.distributed")
     if dist is not None and dist.is_available() and dist.is_initialized():
         box = [uuid.uuid4().hex if env.rank == 0 else None]
@@ -144,6 +186,75 @@ def _job_id(spec: Join, env: RankEnv, kv: KeyValue | None, n: int, notes: list[s
         f"MASTER_ADDR:MASTER_PORT ({env.master}); two launches on the same address share it"
     )
     return hashlib.sha1(seed.encode()).hexdigest()[:32], "derived"
+
+
+def owned_without_exchange(env: RankEnv, ids: list[str]) -> set[str]:
+    """The node devices among `ids` a rank reads when the ranks cannot say which they see:
+    local rank 0 (the lowest rank of its node under torchrun and Ray Train) reads the node; a
+    rank whose local rank is unknown reads what it sees (a job keeps one reading of each
+    device); the others read their own process tree only."""
+    return set(ids) if env.local_rank in (0, None) else set()
+
+
+class Unjoined:
+    """Implements tracking.joining.Membership for a rank whose joining did not finish within
+    its start's deadline: its run is its own, and no job hears of it. It reads what a rank of
+    a job without a device exchange reads (`owned_without_exchange`: the ranks' runs still
+    hold each node device once); it is not joined later, because what a rank reads and what
+    its run's record says are settled at start, and a store that hung once may hang again.
+    `note` is warned once, kept in the run's environment and in its result's notes."""
+
+    job_id = ""
+
+    def __init__(self, env: RankEnv, bound_s: float, note: str) -> None:
+        self.env = env
+        self.rank = env.rank
+        self.bound_s = bound_s
+        self.note = note
+        self._reads: dict[str, Placement] = {}
+        self._dropped: list[str] = []
+
+    def join_bound_s(self) -> float:
+        return self.bound_s
+
+    def select(self, meters: list[Meter], scope: ProcessScope, config: Config) -> list[Meter]:
+        env = self.env
+        owned = owned_without_exchange(env, node_ids_of(meters, env.node, env.pid))
+        chosen = select(meters, owned, env.node, env.pid, scope, config)
+        self._reads, self._dropped = chosen.reads, chosen.dropped
+        return chosen.meters
+
+    def describe(self) -> dict[str, Any]:
+        env = self.env
+        return {
+            "joined": False,
+            "job_id": None,
+            "rank": env.rank,
+            "world_size": env.world_size,
+            "local_rank": env.local_rank,
+            "node": env.node,
+            "reads": {d: {"physical": p.physical, "scope": p.scope} for d, p in sorted(self._reads.items())},
+            "left_to_other_ranks": self._dropped,
+            "notes": [self.note],
+        }
+
+    def started(self, run_id: str, run_name: str, started_at: float, ledger: Ledger | None) -> None:
+        log.warning("greenai: rank %d: %s", self.rank, self.note)
+
+    def observe(self, snapshot: Callable[[], RunSnapshot]) -> None:
+        pass
+
+    def hold_sigterm(self) -> None:
+        pass  # no job to write at the end
+
+    def release_sigterm(self) -> None:
+        pass
+
+    def ended(self, status: str, snapshot: RunSnapshot) -> tuple[JobRecord | None, tuple[str, ...]]:
+        return None, (self.note,)
+
+    def detach(self) -> None:
+        pass
 
 
 class RankMembership:
@@ -158,6 +269,7 @@ class RankMembership:
         id_source: str,
         channel: Channel,
         notes: list[str],
+        start_deadline: float = math.inf,
     ) -> None:
         self.job_id = job_id
         self.rank = env.rank
@@ -182,29 +294,41 @@ class RankMembership:
         self._writer = Writer(env.host, env.pid, self._started_at)
         self._held: _HeldSigterm | None = None
         self._channel_failed = False
-        self._ending = False  # ended() has begun: the sampler thread publishes no more
+        self._ending = False  # ended() has begun: nothing more is published while it runs
+        self._start_deadline = start_deadline  # joining's, kept by `select` too
+        self._publisher = Publisher()
 
     # -- start ------------------------------------------------------------------------
     def select(self, meters: list[Meter], scope: ProcessScope, config: Config) -> list[Meter]:
         env = self.env
         ids = node_ids_of(meters, env.node, env.pid)
-        owned = self._claim(ids)
+        try:  # the exchange within what is left of the start's deadline
+            owned, notes = within(lambda: self._claim(ids), self._start_deadline, "greenai-join")
+        except TimeoutError:
+            owned, notes = (
+                set(ids),
+                [
+                    "the launcher's store did not answer within the start's deadline "
+                    f"({join_bound_s(self.spec, env):g} s) while the ranks said which devices they see: this "
+                    "rank reads the node devices it sees, and the job counts each device once"
+                ],
+            )
+        self.notes.extend(notes)
         chosen = select(meters, owned, env.node, env.pid, scope, config)
         self._reads, self._dropped = chosen.reads, chosen.dropped
         return chosen.meters
 
-    def _claim(self, ids: list[str]) -> set[str]:
-        """The node devices among `ids` that no lower rank of this node reads."""
+    def _claim(self, ids: list[str]) -> tuple[set[str], list[str]]:
+        """In the joining thread: the node devices among `ids` that no lower rank of this node
+        reads, and notes. Changes nothing shared (it may be given up on)."""
         env = self.env
+        notes: list[str] = []
         try:
             self.channel.publish_inventory(env.rank, env.node, env.local_rank, ids)
         except Exception as e:  # noqa: BLE001
-            self.notes.append(f"could not publish which devices this rank sees: {e}")
+            notes.append(f"could not publish which devices this rank sees: {e}")
         if isinstance(self.channel, LedgerChannel) or env.local_rank == 0:
-            # without an exchange, local rank 0 (the lowest rank of its node under torchrun and
-            # Ray Train) reads the node; a rank whose local rank is unknown reads what it sees
-            # and the job keeps one reading of each device
-            return set(ids) if env.local_rank in (0, None) else set()
+            return owned_without_exchange(env, ids), notes
         if env.local_rank is not None:
             keys = [f"node/{env.node}/{k}" for k in range(env.local_rank)]
         else:
@@ -213,19 +337,20 @@ class RankMembership:
             found = self.channel.wait_inventories(keys, self.spec.join_timeout_s)
         except Exception as e:  # noqa: BLE001
             found = {}
-            self.notes.append(f"could not read which devices the other ranks see: {e}")
+            notes.append(f"could not read which devices the other ranks see: {e}")
         covered = {p for inv in found.values() if inv["node"] == env.node for p in inv["physical"]}
         if len(found) < len(keys):
-            self.notes.append(
+            notes.append(
                 f"{len(keys) - len(found)} lower rank(s) of this node did not say within {self.spec.join_timeout_s:g} s "
                 "which devices they read: this rank reads the node devices it sees that the others did not "
                 "claim, and the job counts each device once"
             )
-        return set(ids) - covered
+        return set(ids) - covered, notes
 
     def describe(self) -> dict[str, Any]:
         env = self.env
         return {
+            "joined": True,
             "job_id": self.job_id,
             "id_source": self.id_source,
             "rank": env.rank,
@@ -246,24 +371,35 @@ class RankMembership:
         if isinstance(self.channel, LedgerChannel):
             self.channel.ledger = ledger
         report = self._report(None, RunStatus.RUNNING, final=False)
-        self._send(report, ledger, LEDGER_WRITE_TIMEOUT_S)
-        if self.writer:
-            self._write_job([report], ended=False, ledger=ledger, timeout_s=LEDGER_WRITE_TIMEOUT_S)
+        # the store and the ledger on the publisher's thread: the user's start waits for neither
+        self._publisher.offer(lambda: self._publish_running(report))
         for note in self.notes:
             log.warning("greenai: job %s, rank %d: %s", self.job_id[:12], self.rank, note)
 
-    # -- while it runs (sampler thread) ---------------------------------------------
+    # -- while it runs ------------------------------------------------------------------
     def observe(self, snapshot: Callable[[], RunSnapshot]) -> None:
+        """Sampler thread: when due, the rank's totals are handed to the publisher's thread
+        (the sampler never waits on the store or the job's lock)."""
         now = time.monotonic()
         if now < self._next_publish or self._detached or self._ending:
             return
         self._next_publish = now + self.spec.publish_interval_s
+        report = self._report(snapshot(), RunStatus.RUNNING, final=False)
+        self._publisher.offer(lambda: self._publish_running(report))
+
+    def _publish_running(self, report: RankReport) -> None:
+        """Publisher thread: publish `report`, write the rank's row (the job, on the writer)."""
         with self._lock:
-            report = self._report(snapshot(), RunStatus.RUNNING, final=False)
+            if self._ending or self._detached:
+                return
             self._send(report, self._ledger, LEDGER_WRITE_TIMEOUT_S)
             if self.writer:
                 others = self._reports()
                 self._write_job([*others, report], ended=False, ledger=self._ledger, timeout_s=LEDGER_WRITE_TIMEOUT_S)
+
+    def join_bound_s(self) -> float:
+        """How long joining could hold the rank's start at most (`join_bound_s`)."""
+        return join_bound_s(self.spec, self.env)
 
     # -- end ---------------------------------------------------------------------------
     def end_bound_s(self) -> float:
@@ -285,6 +421,7 @@ class RankMembership:
         if self._detached:
             return None, ()
         self._ending = True
+        self._publisher.close()
         try:
             return self._end_within(status, snapshot, self.end_bound_s())
         finally:
@@ -298,28 +435,15 @@ class RankMembership:
         back by then. `_end` keeps the same deadline in each of its steps, so it is normally
         done in time; past it, the job stays as last written, and a note says so."""
         deadline = time.monotonic() + bound_s
-        outcome: list[tuple[JobRecord | None, tuple[str, ...]] | BaseException] = []
-
-        def work() -> None:
-            try:
-                outcome.append(self._end(status, snapshot, deadline - _END_MARGIN_S))
-            except BaseException as e:  # noqa: BLE001 - handed to the caller
-                outcome.append(e)
-
-        thread = threading.Thread(target=work, name="greenai-job-end", daemon=True)
-        thread.start()
-        thread.join(max(deadline - time.monotonic(), 0.0))
-        if not outcome:
+        try:
+            return within(lambda: self._end(status, snapshot, deadline - _END_MARGIN_S), deadline, "greenai-job-end")
+        except TimeoutError:
             note = (
                 f"this rank's end of distributed job {self.job_id} did not finish within {bound_s:g} s "
                 "(its store or ledger did not answer); the job is left as last written"
             )
             log.warning("greenai: %s", note)
             return None, (note,)
-        result = outcome[0]
-        if isinstance(result, BaseException):
-            raise result
-        return result
 
     def _end(self, status: str, snapshot: RunSnapshot, deadline: float) -> tuple[JobRecord | None, tuple[str, ...]]:
         """Publish the final totals; write the rank's row, or on the writer wait for the
@@ -374,7 +498,7 @@ class RankMembership:
         self, report: RankReport, ledger: Ledger | None, timeout_s: float, problems: list[str] | None = None
     ) -> None:
         # a store that failed once (gone with the process that held it) is not waited on again
-        # at every publish: the sampler thread would stall for its timeout each time; the final
+        # at every publish: the publisher would stall for its timeout each time; the final
         # totals are tried once more
         if not self._channel_failed or report.final:
             try:
