@@ -20,19 +20,26 @@ not, because the terminal already delivers it to the whole foreground process gr
 second copy would interrupt the program's own clean-up. The handlers are in place before the
 tracker starts; a signal that comes before the gate opens ends the program unstarted, and the
 run is `interrupted`. The command line is written with the run before the gate opens, through
-the tracker's own ledger connection and within 1 s (a ledger busy longer is a warning). The program's exit code becomes
-greenai's (128+N when it was killed by signal N, as shells report it). On Linux the program
+the tracker's own ledger connection and within 1 s (a ledger busy longer is a warning). The
+program's exit code is written after the tracker's end, retried with backoff while the ledger
+is locked for EXIT_CODE_WRITE_TIMEOUT_S (5 s, as the tracker's final write) at most, opening
+the ledger included (then a warning). The program's exit code becomes greenai's (128+N when it
+was killed by signal N, as shells report it) whatever happens after the program ended: the
+handlers stay in place until greenai returns, and a summary or JSON that cannot be written is
+a warning. On Linux the program
 dies with greenai (the kernel's parent-death signal, greenai/hardware/parent_death.py): killed
 with SIGKILL, greenai cannot forward anything, and the program would run on untracked.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Annotated
@@ -50,17 +57,22 @@ from greenai.cli.options import (
     print_json,
 )
 from greenai.cli.render import line, make_console, render_run, result_to_dict, visible
-from greenai.distributed.launcher import RankWatcher
+from greenai.distributed.deadline import within
+from greenai.distributed.launcher import RanksSeen, RankWatcher
 from greenai.errors import GreenAIError, LedgerError
 from greenai.ledger.records import RunStatus
 from greenai.schedule.executor import held_command_argv, missing_program
 
 if TYPE_CHECKING:
     from greenai.config import Config
-    from greenai.ledger.store import Ledger
+    from greenai.tracking.result import RunResult
 
 FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 COMMAND_WRITE_TIMEOUT_S = 1.0  # the command line is written with the run within this, before the program runs
+# the exit code is written after the run ended within this, as the tracker's final write
+# (tracking.tracker.FINAL_WRITE_TIMEOUT_S): retried with backoff while the ledger is locked
+EXIT_CODE_WRITE_TIMEOUT_S = 5.0
+_GIVE_UP_MARGIN_S = 0.5  # the write's own retries end first; the thread is waited for this much longer
 
 
 def run(
@@ -159,20 +171,34 @@ def run(
             tracker.stop(RunStatus.FAILED)
             _close(json_sink)
             raise
+        # the program has ended: from here on greenai only wraps up, within its bounds, and
+        # exits with the program's code (a signal now is noted or forwarded to nobody)
+        status = RunStatus.COMPLETED if returncode == 0 else RunStatus.INTERRUPTED if received else RunStatus.FAILED
+        seen = watcher.stop()
+        try:
+            result = tracker.stop(status)  # its last reading still sees the exited program
+        finally:
+            proc.wait()  # reap it
+        if result.stored:
+            _record_exit_code(config, result.run_id, exit_code(returncode))
+        try:
+            _report(result, seen, exit_code(returncode), json_out=json_out, json_sink=json_sink, quiet=quiet)
+        except Exception as e:  # e.g. stderr closed, --json-out's disk full: the program's code stands
+            with contextlib.suppress(Exception):
+                _warn(f"could not write the run's summary: {e}")
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    status = RunStatus.COMPLETED if returncode == 0 else RunStatus.INTERRUPTED if received else RunStatus.FAILED
-    seen = watcher.stop()
-    try:
-        result = tracker.stop(status)  # its last reading still sees the exited program
-    finally:
-        proc.wait()  # reap it
-    if result.stored:
-        _record(config, lambda store: store.set_exit_code(result.run_id, exit_code(returncode)))
+    return exit_code(returncode)
+
+
+def _report(
+    result: RunResult, seen: RanksSeen, code: int, *, json_out: bool, json_sink: IO[str] | None, quiet: bool
+) -> None:
+    """The run as JSON (on stderr, to --json-out's file) or as a summary on stderr."""
     if json_out or json_sink is not None:
         ranks = {"ranks": seen.count, "world_size": seen.world_size} if seen.count else {}
-        data = {**result_to_dict(result), "exit_code": exit_code(returncode), **ranks}
+        data = {**result_to_dict(result), "exit_code": code, **ranks}
         if json_sink is not None:
             with json_sink:
                 print_json(data, json_sink)
@@ -192,7 +218,6 @@ def run(
         )
         if seen.count:
             console.print(line(f"{seen.describe()}: one run for the whole tree"))
-    return exit_code(returncode)
 
 
 # interpreters whose run is named after the script they run (`python train.py`: train.py)
@@ -262,16 +287,28 @@ def _open_gate(gate: int, go: bool) -> None:
         os.close(gate)
 
 
-def _record(config: Config, write: Callable[[Ledger], None]) -> None:
-    """Write to the run's ledger after the run ended (the exit code); a ledger that refuses is
-    said on stderr."""
+def _record_exit_code(config: Config, run_id: str, code: int) -> None:
+    """Write the program's exit code to the run's ledger, after the run ended (the tracker's
+    connection is closed by then): retried with backoff while the ledger is locked or the
+    write fails, EXIT_CODE_WRITE_TIMEOUT_S at most in all. Opening the ledger waits on a lock
+    for longer (30 s), so the whole of it runs in a thread greenai waits for no longer; a
+    ledger that refuses or does not answer in time is said on stderr."""
+    from greenai.ledger import queries
     from greenai.ledger.store import Ledger, default_ledger_path
 
     path = config.ledger or default_ledger_path()
-    try:
+    deadline = time.monotonic() + EXIT_CODE_WRITE_TIMEOUT_S
+
+    def write() -> None:
         with Ledger(path) as store:
-            write(store)
-    except (LedgerError, OSError) as e:
+            left_s = max(deadline - time.monotonic(), 0.01)
+            store.write(lambda conn: queries.set_exit_code(conn, run_id, code), timeout_s=left_s)
+
+    try:
+        within(write, deadline + _GIVE_UP_MARGIN_S, "greenai-exit-code")
+    except TimeoutError:
+        _warn(f"could not record the exit code: ledger {path} did not answer within {EXIT_CODE_WRITE_TIMEOUT_S:g} s")
+    except Exception as e:  # the program's exit code stands whatever the ledger does
         _warn(f"could not record the exit code: {e}")
 
 
