@@ -4,7 +4,10 @@ greenai.distributed is a layer above the tracker, so the tracker cannot import i
 registers itself here when imported (`greenai.track` and `greenai.Tracker` import it), and
 the tracker asks `joiner()` for it. A `Membership` is one rank's part in a job: it chooses
 which of the discovered meters this rank reads (each physical device read by one rank), is
-told about every tick (to publish the rank's totals), and at the end adds up the job.
+told about every tick (to publish the rank's totals), and at the end adds up the job. Joining
+(`joiner()(...)` and `select`) holds the tracker's start for a bounded time; a rank whose store
+did not answer by then is given a membership that is not joined (its run is its own, with a
+note) rather than an error.
 
 `distributed=` of `greenai.track`: True (join, or fail at start if greenai.distributed was
 never imported), False (never), None (the default: join when this process is a rank of a
@@ -48,7 +51,8 @@ class Membership(Protocol):
         """The rank's run has begun (and is in `ledger`, when there is one)."""
 
     def observe(self, snapshot: Callable[[], RunSnapshot]) -> None:
-        """Sampler thread, after each tick: publish the rank's totals when due. Cheap when not."""
+        """Sampler thread, after each tick: when due, hand the rank's totals over to be
+        published on another thread. Never waits on a store or a lock; cheap when not due."""
 
     def hold_sigterm(self) -> None:
         """The run is ending (main thread): hold SIGTERM back until `ended` has written the job
