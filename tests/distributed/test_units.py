@@ -644,3 +644,33 @@ def test_a_device_exchange_past_the_start_deadline_leaves_the_rank_joined_readin
     assert any("did not answer within the start's deadline" in n for n in described["notes"])
     assert result.status == "completed" and result.energy_j > 0
     assert json.loads(kv.get("greenai/late/report/1") or "{}")["final"] is True
+
+
+def test_a_store_address_where_nothing_listens_leaves_the_job_to_the_ledger(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing listening at MASTER_ADDR:MASTER_PORT (refused) is told within the connection
+    timeout, before the start's deadline: the rank joins through the ledger, as before, and is
+    not mistaken for a rank whose store hangs."""
+    import socket
+
+    from greenai.distributed.channel import LedgerChannel
+
+    closed = socket.socket()  # bound, never listening: connections are refused
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    for key, value in dict(RANK="1", WORLD_SIZE="2", LOCAL_RANK="0", MASTER_ADDR="127.0.0.1").items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("MASTER_PORT", str(port))
+    monkeypatch.delenv("TORCHELASTIC_RUN_ID", raising=False)
+    meter = SimulatedMeter("cpu:0", DeviceKind.CPU, 5.0)
+    try:
+        run = greenai.Tracker("refused", meters=[meter], ledger=tmp_path / "l.db", distributed=True, sample_hz=50)
+        run.start()
+        result = run.stop()
+    finally:
+        closed.close()
+    membership = run.membership
+    assert membership is not None and isinstance(membership.channel, LedgerChannel)  # type: ignore[attr-defined]
+    assert any("could not be reached" in note for note in membership.describe()["notes"])
+    assert result.status == "completed" and result.energy_j > 0

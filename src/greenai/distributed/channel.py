@@ -24,6 +24,7 @@ Values are JSON, never pickles: a store reachable over the network must not run 
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Sequence
@@ -100,6 +101,20 @@ class TorchStoreKV:
                 wait_for_workers=False,
             )
         return self._store
+
+    def listening(self, timeout_s: float) -> bool:
+        """Whether something accepts a connection at the store's address within `timeout_s`,
+        a refusal retried (the store may not be up yet). Quick where nothing listens (the
+        client's own retries took 8 s here); says nothing of whether the store answers."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                with socket.create_connection((self.host, self.port), timeout=max(deadline - time.monotonic(), 0.01)):
+                    return True
+            except OSError:
+                if time.monotonic() + _POLL_S[1] >= deadline:
+                    return False
+                time.sleep(_POLL_S[1])
 
     def set(self, key: str, value: str) -> None:
         with self._lock:

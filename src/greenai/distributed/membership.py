@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from greenai.config import Config
 from greenai.distributed.aggregate import Writer, aggregate
-from greenai.distributed.channel import Channel, JobChannel, KeyValue, LedgerChannel, TorchStoreKV
+from greenai.distributed.channel import CONNECT_TIMEOUT_S, Channel, JobChannel, KeyValue, LedgerChannel, TorchStoreKV
 from greenai.distributed.comm import BYTES_COUNTER, CALLS_COUNTER, COMM_PHASE, comm_seconds
 from greenai.distributed.deadline import within
 from greenai.distributed.devices import Placement, node_ids_of, select
@@ -58,9 +58,10 @@ log = logging.getLogger("greenai.distributed")
 
 LEDGER_WRITE_TIMEOUT_S = 1.0  # a write of the rank's row or the job at start and while it runs
 # A rank's start, beyond its wait for the lower ranks of its node (`join_timeout_s`): reach the
-# launcher's store (CONNECT_TIMEOUT_S, 5 s, when nothing answers at its address), agree on the
-# job id, publish which devices it sees (each call well under a millisecond when the store is
-# well). One deadline for the whole of it, kept by a thread of its own (distributed.deadline).
+# launcher's store (CONNECT_TIMEOUT_S, 5 s, at most to find nothing listening at its address,
+# then the ledger carries the job), agree on the job id, publish which devices it sees (each
+# call well under a millisecond when the store is well). One deadline for the whole of it,
+# kept by a thread of its own (distributed.deadline).
 START_TIMEOUT_S = 10.0
 # A rank's end, all in all, beyond the writer's wait for the others' final totals: its own
 # published and its row (or, on the writer, the job) written, through the tracker's still-open
@@ -161,6 +162,10 @@ def _transport(spec: Join, env: RankEnv, notes: list[str]) -> KeyValue | None:
         return None
     kv = TorchStoreKV(*env.master)
     try:
+        # nothing listening is told within the connection timeout; a store that accepts and
+        # then does not answer is left to the start's deadline
+        if not kv.listening(CONNECT_TIMEOUT_S):
+            raise ConnectionError(f"nothing accepted a connection within {CONNECT_TIMEOUT_S:g} s")
         kv.get("greenai/ping")
     except Exception as e:  # noqa: BLE001 - no store there: the ledger carries the job
         notes.append(
