@@ -204,11 +204,11 @@ def assert_visible_path(out: str) -> None:
 
 
 def test_greenai_runs_warning_with_the_ledgers_path_prints_it_as_text(tmp_path: Path, capsys) -> None:
-    from greenai.cli.run_cmd import _record
+    from greenai.cli.run_cmd import _record_exit_code
     from greenai.config import Config
 
     path = hostile_ledger(tmp_path, foreign=True)
-    _record(Config(ledger=path), lambda store: store.set_exit_code("0" * 32, 0))
+    _record_exit_code(Config(ledger=path), "0" * 32, 0)
     err = capsys.readouterr().err
     assert err.startswith("greenai: warning: could not record the exit code:") and "not a greenai ledger" in err
     assert_visible_path(err)
