@@ -69,8 +69,9 @@ def test_hostile_names_print_as_text_in_run_and_every_runs_command(tmp_path: Pat
     }
 
     listed = plain(greenai("runs", "list", ledger=ledger))  # the whole ledger stays readable
+    names = columns(listed)[1]  # a narrow terminal folds long names over several lines
     for shown in (BAD_CLOSE, TITLE_SHOWN, LINK, FORMULA, EMOJI, r"line\nbreak"):
-        assert shown in listed
+        assert "".join(shown.split()) in names
     assert "😄" not in listed  # emoji codes are not replaced either
 
     shown = plain(greenai("runs", "show", ids[LINK], ledger=ledger))

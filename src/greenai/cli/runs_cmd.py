@@ -74,6 +74,7 @@ def list_runs(
             justify="right" if col in ("duration", "energy", "gCO2e", "cost", "J/sample", "co-load") else "left",
             no_wrap=col in ("id", "status"),
             min_width=8 if col == "id" else None,
+            overflow="fold" if col == "name" else "ellipsis",  # a name is shown whole, folded if it must
         )
     for r in records:
         s = r.snapshot
