@@ -1,8 +1,8 @@
 """Phase timeline: the user's thread records boundaries, the sampler apportions energy.
 
 A phase boundary only appends `(perf_counter_ns, path)` to a deque (thread-safe append and
-popleft), so entering and leaving a phase costs about a microsecond and never touches a
-meter. The sampler later splits each sampling interval's energy between the phases that were
+popleft), so entering and leaving a phase costs well under a microsecond (docs/benchmarks.md)
+and never touches a meter. The sampler later splits each sampling interval's energy between the phases that were
 active in it, in proportion to the time each was active (power assumed constant within one
 interval, 100 ms by default). Energy goes to the innermost active phase ("exclusive");
 parents are rolled up when reported. Each thread has its own phase stack (a phase entered
@@ -44,11 +44,11 @@ class PhaseTimeline:
         self._events: deque[Event] = deque(maxlen=max_events)  # (t_ns, active path, entered, thread)
         self._local = threading.local()
 
-    def _stack(self) -> list[str]:
+    def _stack(self) -> _PathStack:
         try:
-            stack: list[str] = self._local.stack
+            stack: _PathStack = self._local.stack
         except AttributeError:
-            stack = self._local.stack = []
+            stack = self._local.stack = _PathStack()
         return stack
 
     @property
@@ -57,17 +57,24 @@ class PhaseTimeline:
         return len(self._stack())
 
     def enter(self, name: str) -> None:
-        stack = self._stack()
-        stack.append(name)
-        self._events.append((time.perf_counter_ns(), SEPARATOR.join(stack), True, threading.get_ident()))
+        # the hot path: the stack keeps full paths, so entering joins one name, not the stack
+        try:
+            stack: _PathStack = self._local.stack
+        except AttributeError:
+            stack = self._local.stack = _PathStack()
+        path = f"{stack[-1]}{SEPARATOR}{name}" if stack else name
+        stack.append(path)
+        self._events.append((_perf_counter_ns(), path, True, stack.thread))
 
     def exit(self) -> None:
-        stack = self._stack()
-        if not stack:  # an exit without its enter in this thread: nothing to close
+        try:
+            stack: _PathStack = self._local.stack
+        except AttributeError:  # an exit without its enter in this thread: nothing to close
+            return
+        if not stack:
             return
         stack.pop()
-        path = SEPARATOR.join(stack) if stack else None
-        self._events.append((time.perf_counter_ns(), path, False, threading.get_ident()))
+        self._events.append((_perf_counter_ns(), stack[-1] if stack else None, False, stack.thread))
 
     def record(self, path: str | None, entered: bool, lane: int) -> None:
         """A boundary of a phase that belongs to no thread (see `PhaseLane`): `lane` is an id
@@ -86,6 +93,20 @@ class PhaseTimeline:
         while events and events[0][0] < t_ns:
             out.append(events.popleft())
         return out
+
+
+_perf_counter_ns = time.perf_counter_ns
+
+
+class _PathStack(list[str]):
+    """One thread's open phases, each as its full path ("train_step/forward"), and the
+    thread's id: what a boundary needs, read once per thread."""
+
+    __slots__ = ("thread",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.thread = threading.get_ident()
 
 
 def checked_phase_name(name: object) -> str:
