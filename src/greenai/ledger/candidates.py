@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 
 from greenai.errors import RunNotFoundError
+from greenai.ledger.lookup import matching_ids, resolve
 from greenai.ledger.store import Ledger
 
 COLUMNS = (
@@ -91,30 +92,40 @@ def record_candidates(ledger: Ledger, rows: list[CandidateRow]) -> None:
 
 
 def study_candidates(ledger: Ledger, study_id: str) -> list[CandidateRow]:
-    """The rows of the studies whose id starts with `study_id` (exactly, no wildcards), in the
-    order they were recorded; callers check that the prefix named one study (`one_study`)."""
-    prefix = study_id.strip()
+    """The rows of the studies `study_id` names (ledger/lookup.py's rule: the study with
+    exactly that id, else those whose id starts with it, at most 11), in the order they were
+    recorded; callers check that it named one study (`one_study`)."""
 
     def work(conn: sqlite3.Connection) -> list[tuple]:
-        return conn.execute(
-            f"SELECT {', '.join(COLUMNS)} FROM optimize_candidates WHERE substr(study_id, 1, ?) = ? "
-            "ORDER BY created_at, rowid",
-            (len(prefix), prefix),
-        ).fetchall()
+        return _rows_of(conn, matching_ids(conn, "optimize_candidates", "study_id", study_id))
 
     return [_row(values) for values in ledger.transaction(work, write=False)]
 
 
 def one_study(ledger: Ledger, study_id: str) -> list[CandidateRow]:
-    """The rows of the one study whose id starts with `study_id`; RunNotFoundError when no
-    study or more than one matches."""
-    rows = study_candidates(ledger, study_id)
-    ids = {r.study_id for r in rows}
-    if not ids:
-        raise RunNotFoundError(f"no optimization study matches {study_id!r} (see `greenai studies`)")
-    if len(ids) > 1:
-        raise RunNotFoundError(f"{study_id!r} matches {len(ids)} studies; give more of the id")
-    return rows
+    """The rows of the one study `study_id` names (an id or a unique prefix); RunNotFoundError
+    when no study or more than one matches."""
+
+    def work(conn: sqlite3.Connection) -> list[tuple]:
+        found = resolve(
+            conn, "optimize_candidates", "study_id", study_id, what="optimization study", ambiguous=RunNotFoundError
+        )
+        return _rows_of(conn, [found])
+
+    try:
+        return [_row(values) for values in ledger.transaction(work, write=False)]
+    except RunNotFoundError as e:
+        raise RunNotFoundError(f"{e} (see `greenai studies`)") from None
+
+
+def _rows_of(conn: sqlite3.Connection, study_ids: list[str]) -> list[tuple]:
+    if not study_ids:
+        return []
+    marks = ", ".join("?" * len(study_ids))
+    return conn.execute(
+        f"SELECT {', '.join(COLUMNS)} FROM optimize_candidates WHERE study_id IN ({marks}) ORDER BY created_at, rowid",
+        study_ids,
+    ).fetchall()
 
 
 def list_studies(ledger: Ledger) -> list[tuple[str, float, int]]:

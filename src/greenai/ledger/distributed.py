@@ -20,7 +20,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from greenai.errors import LedgerError, RunNotFoundError
+from greenai.ledger.lookup import resolve
 from greenai.ledger.reconcile import OTHER_HOST_STALE_S, process_gone
 from greenai.ledger.records import RunStatus
 from greenai.meters.base import DeviceKind, Provenance
@@ -267,20 +267,9 @@ def read_ranks(conn: sqlite3.Connection, job_id: str) -> list[RankReport]:
 
 
 def resolve_job_id(conn: sqlite3.Connection, id_or_prefix: str) -> str:
-    """The full job id for an exact id or a unique prefix (RunNotFoundError, LedgerError)."""
-    prefix = id_or_prefix.strip()
-    if not prefix:
-        raise RunNotFoundError("no job id given")
-    rows = conn.execute(
-        "SELECT job_id FROM distributed_jobs WHERE job_id = ? OR substr(job_id, 1, ?) = ? ORDER BY job_id = ? DESC"
-        " LIMIT 3",
-        (prefix, len(prefix), prefix, prefix),
-    ).fetchall()
-    if not rows:
-        raise RunNotFoundError(f"no distributed job matches {prefix!r}")
-    if rows[0][0] != prefix and len(rows) > 1:
-        raise LedgerError(f"job id {prefix!r} is ambiguous; it matches {', '.join(r[0] for r in rows)}, ...")
-    return str(rows[0][0])
+    """The full job id for an exact id or a unique prefix (ledger/lookup.py's rule):
+    RunNotFoundError, or LedgerError when the prefix is ambiguous."""
+    return resolve(conn, "distributed_jobs", "job_id", id_or_prefix, what="distributed job")
 
 
 def read_job(conn: sqlite3.Connection, id_or_prefix: str) -> JobRecord:

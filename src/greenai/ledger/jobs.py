@@ -21,7 +21,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from greenai.errors import LedgerError
+from greenai.errors import LedgerError, RunNotFoundError
+from greenai.ledger.lookup import resolve
 from greenai.ledger.reconcile import process_gone
 from greenai.ledger.store import Ledger
 
@@ -181,20 +182,14 @@ def finish_job(ledger: Ledger, row: JobRow) -> None:
 
 
 def batch_jobs(ledger: Ledger, batch_id: str) -> list[JobRow]:
-    """The jobs of one batch (an id or a unique prefix), in the order they were added; a job
-    not finished whose batch's process is gone reads as `incomplete`."""
+    """The jobs of one batch (an id or a unique prefix, ledger/lookup.py's rule: [] when none
+    matches, LedgerError when several do), in the order they were added; a job not finished
+    whose batch's process is gone reads as `incomplete`."""
 
     def work(conn: sqlite3.Connection) -> list[sqlite3.Row]:
-        ids = [
-            r[0]
-            for r in conn.execute(
-                "SELECT DISTINCT batch_id FROM schedule_jobs WHERE substr(batch_id, 1, ?) = ?",
-                (len(batch_id), batch_id),
-            )
-        ]
-        if len(ids) > 1:
-            raise LedgerError(f"batch id prefix {batch_id!r} is ambiguous: {', '.join(sorted(ids)[:5])}")
-        if not ids:
+        try:  # ledger/lookup.py's rule; an ambiguous prefix is a LedgerError
+            found = resolve(conn, "schedule_jobs", "batch_id", batch_id, what="schedule batch")
+        except RunNotFoundError:
             return []
         # a ledger read-only at an older schema has no owner columns: nothing to judge by
         has_owner = conn.execute(
@@ -202,7 +197,7 @@ def batch_jobs(ledger: Ledger, batch_id: str) -> list[JobRow]:
         ).fetchone()[0]
         owner = ", ".join(OWNER_COLUMNS) if has_owner else "'', NULL, NULL"
         return conn.execute(
-            f"SELECT {', '.join(COLUMNS)}, {owner} FROM schedule_jobs WHERE batch_id = ? ORDER BY rowid", (ids[0],)
+            f"SELECT {', '.join(COLUMNS)}, {owner} FROM schedule_jobs WHERE batch_id = ? ORDER BY rowid", (found,)
         ).fetchall()
 
     host = socket.gethostname()

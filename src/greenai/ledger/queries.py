@@ -16,13 +16,20 @@ from __future__ import annotations
 import json
 import logging
 import math
+import socket
 import sqlite3
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import groupby
+from operator import itemgetter
 from typing import Any, TypeVar
 
 from greenai.errors import DamagedRowError, LedgerError, RunNotFoundError
 from greenai.hardware.coload import CoLoadSummary, CoLoadWindow
+from greenai.ledger.lookup import resolve
+from greenai.ledger.reconcile import is_abandoned
 from greenai.ledger.records import (
     DeviceTotal,
     PhaseTotal,
@@ -34,7 +41,18 @@ from greenai.ledger.records import (
 )
 from greenai.meters.base import DeviceKind, Provenance
 
-_AMBIGUOUS_SHOWN = 10
+# runs whose child rows one query reads (`IN (...)`): 4 queries per 50 runs instead of 4 per
+# run. Larger chunks save few more statements and cost more in Python's garbage collector (more
+# rows alive at once): 500 made a list of 20,000 runs slower than one query per run.
+_RUNS_PER_QUERY = 50
+# a run's child rows, by table: run_id, then the columns `_record` reads by position (constants:
+# table names never come from input)
+_CHILD_SELECTS = {
+    "tags": "SELECT run_id, key, value FROM tags",
+    "devices": "SELECT run_id, device, kind, energy_j, provenance, rel_uncertainty FROM devices",
+    "phases": "SELECT run_id, phase, device, energy_j, duration_s, calls FROM phases",
+    "counters": "SELECT run_id, name, value FROM counters",
+}
 _DAMAGE_HINT = "`greenai runs check` lists damaged rows"
 _ROW_ERRORS = (ValueError, TypeError, OverflowError, RecursionError)
 
@@ -214,26 +232,9 @@ def revive(conn: sqlite3.Connection, run_id: str) -> None:
 
 
 def resolve_id(conn: sqlite3.Connection, id_or_prefix: str) -> str:
-    """The full run_id for an exact id or a unique prefix."""
-    prefix = id_or_prefix.strip()
-    if not prefix:
-        raise RunNotFoundError("no run id given")
-    if conn.execute("SELECT 1 FROM runs WHERE run_id = ?", (prefix,)).fetchone():
-        return prefix
-    matches: list[str] = [
-        row["run_id"]
-        for row in conn.execute(
-            "SELECT run_id FROM runs WHERE substr(run_id, 1, ?) = ? ORDER BY started_at DESC LIMIT ?",
-            (len(prefix), prefix, _AMBIGUOUS_SHOWN + 1),
-        )
-    ]
-    if not matches:
-        raise RunNotFoundError(f"no run matches {prefix!r}")
-    if len(matches) > 1:
-        shown = ", ".join(matches[:_AMBIGUOUS_SHOWN])
-        more = ", ..." if len(matches) > _AMBIGUOUS_SHOWN else ""
-        raise LedgerError(f"run id {prefix!r} is ambiguous; it matches {shown}{more}")
-    return matches[0]
+    """The full run_id for an exact id or a unique prefix (ledger/lookup.py's rule):
+    RunNotFoundError, or LedgerError when the prefix is ambiguous."""
+    return resolve(conn, "runs", "run_id", id_or_prefix, what="run")
 
 
 def list_records(
@@ -250,12 +251,55 @@ def list_records(
         (*params, limit),
     ).fetchall()
     records = []
+    for read in _read_runs(conn, rows):
+        if isinstance(read, DamagedRowError):
+            log.warning("%s; left out (%s)", read, _DAMAGE_HINT)
+        else:
+            records.append(read)
+    return records
+
+
+@dataclass(frozen=True, slots=True)
+class RunProgress:
+    """What a live view shows of a run in progress (`runs_in_progress`)."""
+
+    run_id: str
+    name: str
+    duration_s: float
+    energy_j: float
+    carbon_g: float
+
+
+def runs_in_progress(conn: sqlite3.Connection, limit: int) -> list[RunProgress]:
+    """Runs in progress, newest first: of the newest `limit` runs marked `running`, those whose
+    process is not gone (judged as ledger/reconcile.py judges runs; nothing is written). One
+    query of `limit` rows at most, of the runs table's columns a live view needs, however many
+    runs, devices or phases the ledger holds; a row that cannot be read is left out."""
+    host, now = socket.gethostname(), time.time()
+    rows = conn.execute(
+        "SELECT run_id, name, host, pid, started_at, updated_at, duration_s, energy_j, carbon_g FROM runs"
+        " WHERE status = ? ORDER BY started_at DESC, run_id DESC LIMIT ?",
+        (RunStatus.RUNNING, limit),
+    )
+    found = []
     for row in rows:
         try:
-            records.append(_record(conn, row))
-        except DamagedRowError as e:
-            log.warning("%s; left out (%s)", e, _DAMAGE_HINT)
-    return records
+            if is_abandoned(
+                _text(row["host"]), int(row["pid"]), _num(row["started_at"]), _num(row["updated_at"]), host, now
+            ):
+                continue
+            found.append(
+                RunProgress(
+                    _text(row["run_id"]),
+                    _text(row["name"]),
+                    _num(row["duration_s"]),
+                    _num(row["energy_j"]),
+                    _num(row["carbon_g"]),
+                )
+            )
+        except _ROW_ERRORS:
+            continue
+    return found
 
 
 def count_records(conn: sqlite3.Connection, name: str | None, status: str | None, since: float | None) -> int:
@@ -283,22 +327,22 @@ def read_record(conn: sqlite3.Connection, run_id: str) -> RunRecord:
     row = conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
     if row is None:
         raise RunNotFoundError(f"no run {run_id} in the ledger")
-    try:
-        return _record(conn, row)
-    except DamagedRowError as e:
-        raise LedgerError(f"{e}; {_DAMAGE_HINT}") from None
+    (read,) = _read_runs(conn, [row])
+    if isinstance(read, DamagedRowError):
+        raise LedgerError(f"{read}; {_DAMAGE_HINT}")
+    return read
 
 
 def damaged_runs(conn: sqlite3.Connection) -> list[str]:
     """One line per run that cannot be read back whole: left out of lists, or read flagged."""
     found = []
-    for row in conn.execute("SELECT * FROM runs ORDER BY rowid"):
-        try:
-            record = _record(conn, row, warn=False)
-        except DamagedRowError as e:
-            found.append(f"{e}: left out of `greenai runs list`")
-            continue
-        found.extend(f"run {record.start.run_id}: {problem}" for problem in record.problems)
+    runs = conn.execute("SELECT * FROM runs ORDER BY rowid")
+    while rows := runs.fetchmany(_RUNS_PER_QUERY):
+        for read in _read_runs(conn, rows, warn=False):
+            if isinstance(read, DamagedRowError):
+                found.append(f"{read}: left out of `greenai runs list`")
+            else:
+                found.extend(f"run {read.start.run_id}: {problem}" for problem in read.problems)
     return found
 
 
@@ -337,47 +381,77 @@ def delete_run(conn: sqlite3.Connection, run_id: str) -> None:
     conn.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
 
 
-def _record(conn: sqlite3.Connection, row: sqlite3.Row, warn: bool = True) -> RunRecord:
-    """The run of `row` with its child rows. DamagedRowError if the run's own row is unreadable;
-    unreadable child rows and a malformed environment are left out and listed in `problems`."""
-    run_id = _text(row["run_id"])
+def _read_runs(
+    conn: sqlite3.Connection, rows: Sequence[sqlite3.Row], warn: bool = True
+) -> Iterator[RunRecord | DamagedRowError]:
+    """The run of each of `rows`, in order, with its child rows, or the DamagedRowError that
+    says why it cannot be read. The child rows of `_RUNS_PER_QUERY` runs are read at once,
+    one query per child table (so a list costs a bounded number of queries per that many
+    runs, not four per run)."""
+    for first in range(0, len(rows), _RUNS_PER_QUERY):
+        chunk = rows[first : first + _RUNS_PER_QUERY]
+        run_ids = [_text(row["run_id"]) for row in chunk]
+        children = {table: _child_rows(conn, table, run_ids) for table in _CHILD_SELECTS}
+        for run_id, row in zip(run_ids, chunk, strict=True):
+            try:
+                yield _record(
+                    row, run_id, {table: rows_of.get(run_id, []) for table, rows_of in children.items()}, warn
+                )
+            except DamagedRowError as e:
+                yield e
+
+
+def _child_rows(conn: sqlite3.Connection, table: str, run_ids: Sequence[str]) -> dict[str, list[tuple[Any, ...]]]:
+    """run_id -> the rows of `table` (a key of `_CHILD_SELECTS`, whose first column is run_id)
+    of the runs `run_ids`, each run's in insertion order."""
+    marks = ", ".join("?" * len(run_ids))
+    rows = conn.cursor()
+    rows.row_factory = None  # plain tuples, in the order of the select's columns
+    rows.execute(f"{_CHILD_SELECTS[table]} WHERE run_id IN ({marks}) ORDER BY run_id, rowid", run_ids)
+    return {run_id: list(of_run) for run_id, of_run in groupby(rows.fetchall(), key=itemgetter(0))}
+
+
+def _record(row: sqlite3.Row, run_id: str, children: dict[str, list[tuple[Any, ...]]], warn: bool) -> RunRecord:
+    """The run of `row` with its child rows (`children`: table -> the run's rows in insertion
+    order). DamagedRowError if the run's own row is unreadable; unreadable child rows and a
+    malformed environment are left out and listed in `problems`."""
     problems: list[str] = []
     tags = dict(
         _readable(
-            _rows(conn, "SELECT key, value FROM tags", run_id),
-            lambda r: (_text(r["key"]), _text(r["value"])),
+            children["tags"],
+            lambda r: (_text(r[1]), _text(r[2])),
             "tags",
             problems,
         )
     )
     devices = _readable(
-        _rows(conn, "SELECT * FROM devices", run_id),
+        children["devices"],
         lambda r: DeviceTotal(
-            device=_text(r["device"]),
-            kind=DeviceKind(r["kind"]),
-            energy_j=_num(r["energy_j"]),
-            provenance=Provenance(r["provenance"]),
-            rel_uncertainty=_num(r["rel_uncertainty"]),
+            device=_text(r[1]),
+            kind=DeviceKind(r[2]),
+            energy_j=_num(r[3]),
+            provenance=Provenance(r[4]),
+            rel_uncertainty=_num(r[5]),
         ),
         "devices",
         problems,
     )
     phases = _readable(
-        _rows(conn, "SELECT * FROM phases", run_id),
+        children["phases"],
         lambda r: PhaseTotal(
-            phase=_text(r["phase"]),
-            device=_text(r["device"]),
-            energy_j=_num(r["energy_j"]),
-            duration_s=_num(r["duration_s"]),
-            calls=int(r["calls"]),
+            phase=_text(r[1]),
+            device=_text(r[2]),
+            energy_j=_num(r[3]),
+            duration_s=_num(r[4]),
+            calls=int(r[5]),
         ),
         "phases",
         problems,
     )
     counters = dict(
         _readable(
-            _rows(conn, "SELECT name, value FROM counters", run_id),
-            lambda r: (_text(r["name"]), _num(r["value"])),
+            children["counters"],
+            lambda r: (_text(r[1]), _num(r[2])),
             "counters",
             problems,
         )
@@ -412,6 +486,7 @@ def _record(conn: sqlite3.Connection, row: sqlite3.Row, warn: bool = True) -> Ru
             pue=_num(row["pue"]),
             coload=_coload(row, problems),
         )
+        command, exit_code = _command(row, problems), _exit_code(row, problems)  # before `problems` is taken
         record = RunRecord(
             start=start,
             status=status,
@@ -419,8 +494,8 @@ def _record(conn: sqlite3.Connection, row: sqlite3.Row, warn: bool = True) -> Ru
             updated_at=_time(row["updated_at"]),
             snapshot=snapshot,
             problems=tuple(problems),
-            command=_command(row, problems),
-            exit_code=_exit_code(row, problems),
+            command=command,
+            exit_code=exit_code,
         )
     except _ROW_ERRORS as e:
         raise DamagedRowError(f"run {run_id} in the ledger is damaged and cannot be read ({e})") from None
@@ -429,7 +504,7 @@ def _record(conn: sqlite3.Connection, row: sqlite3.Row, warn: bool = True) -> Ru
     return record
 
 
-def _readable(rows: Any, build: Callable[[sqlite3.Row], R], table: str, problems: list[str]) -> list[R]:
+def _readable(rows: Any, build: Callable[[Any], R], table: str, problems: list[str]) -> list[R]:
     """`build(row)` for each row; a row it cannot build is counted in `problems` and left out."""
     built: list[R] = []
     bad: list[str] = []
@@ -510,11 +585,6 @@ def set_exit_code(conn: sqlite3.Connection, run_id: str, exit_code: int) -> None
 def _has_column(conn: sqlite3.Connection, table: str, column: str) -> bool:
     found = conn.execute("SELECT 1 FROM pragma_table_info(?) WHERE name = ?", (table, column)).fetchone()
     return found is not None
-
-
-def _rows(conn: sqlite3.Connection, select: str, run_id: str) -> list[sqlite3.Row]:
-    """Child rows of a run in insertion order (`select` is a constant of this module)."""
-    return conn.execute(f"{select} WHERE run_id = ? ORDER BY rowid", (run_id,)).fetchall()
 
 
 def _num(value: object) -> float:
