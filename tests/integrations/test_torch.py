@@ -3,6 +3,9 @@ ledger, nesting under the user's phases, budgets at the optimizer step, and clea
 
 from __future__ import annotations
 
+import copy
+import inspect
+import io
 import threading
 import time
 
@@ -40,7 +43,10 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, accumulate: i
 
 
 def hooks_of(model: nn.Module, optimizer: torch.optim.Optimizer) -> list[int]:
+    """What instrument() puts on: a forward on the instance and the optimizer's two step hooks
+    (and no module hook, which would take the model off nn.Module.__call__'s fast path)."""
     return [
+        int("forward" in model.__dict__),
         len(model._forward_pre_hooks),
         len(model._forward_hooks),
         len(optimizer._optimizer_step_pre_hooks),
@@ -101,7 +107,7 @@ def test_removing_takes_every_hook_off_and_nothing_is_recorded_after(tmp_path) -
     before = hooks_of(model, opt)
     with Tracker("removed", config=sim_config(tmp_path), meters=[cpu()]) as run:
         with instrument(model, opt, run) as hooks:
-            assert hooks_of(model, opt) == [b + 1 for b in before]
+            assert hooks_of(model, opt) == [b + d for b, d in zip(before, [1, 0, 0, 1, 1])]
             train_step(model, opt)
             with pytest.raises(ValueError, match="already instrumented"):
                 instrument(model, opt, run)
@@ -235,3 +241,96 @@ def test_instrument_checks_its_arguments(tmp_path) -> None:
         instrument(model, opt, object())  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="backward_mode"):
         instrument(model, opt, run, backward_mode="sometimes")  # type: ignore[arg-type]
+
+
+def test_the_forward_is_put_back_as_it_was_and_keeps_its_signature(tmp_path) -> None:
+    model, opt = make()
+    own = model.forward  # a forward the user put on the instance before instrumenting
+    model.forward = own
+    inner = nn.Linear(16, 4)
+    with Tracker("forward", config=sim_config(tmp_path), meters=[cpu()]) as run:
+        with instrument(inner, None, run):
+            assert inspect.signature(inner.forward) == inspect.signature(nn.Linear(1, 1).forward)
+            assert not inner._forward_pre_hooks and not inner._forward_hooks
+        assert "forward" not in inner.__dict__  # the class's forward again
+        with instrument(model, opt, run):
+            assert model.forward is not own
+        assert model.forward is own
+        train_step(model, opt)
+    assert run.counters() == {}
+
+
+def test_a_model_calling_itself_and_the_users_own_hooks(tmp_path) -> None:
+    class Recursive(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.linear = nn.Linear(16, 16)
+
+        def forward(self, x: torch.Tensor, again: bool = True) -> torch.Tensor:
+            return self(self.linear(x), again=False) if again else self.linear(x)
+
+    model = Recursive()
+    seen: list[int] = []
+    model.register_forward_hook(lambda module, args, output: seen.append(len(output)))
+    with Tracker("recursive", config=sim_config(tmp_path), meters=[cpu()]) as run:
+        with instrument(model, None, run) as hooks:
+            model(torch.randn(BATCH, 16)).sum().backward()
+    assert hooks.forwards == 1 and hooks.backwards == 1
+    assert seen == [BATCH, BATCH]  # the user's hook fires for both calls
+    record = stored(tmp_path, run.run_id)
+    assert calls(record, "forward") == 1 and "forward/forward" not in paths(record)
+    assert record.snapshot.counters == {"samples": BATCH}
+
+
+def test_a_copy_of_an_instrumented_model_is_plain_and_records_nothing(tmp_path) -> None:
+    model, opt = make()
+    x = torch.randn(BATCH, 16)
+    with Tracker("copies", config=sim_config(tmp_path), meters=[cpu()]) as run:
+        with instrument(model, opt, run) as hooks:
+            twin = copy.deepcopy(model)
+            with torch.no_grad():
+                next(twin.parameters()).add_(1.0)  # the copy computes with its own parameters
+            assert not torch.equal(twin(x), model(x))
+            buffer = io.BytesIO()
+            torch.save(model, buffer)
+            buffer.seek(0)
+            loaded = torch.load(buffer, weights_only=False)
+            assert torch.equal(loaded(x), model(x))
+            weights = io.BytesIO()
+            torch.save(model.state_dict(), weights)
+            weights.seek(0)
+            assert list(torch.load(weights)) == list(make()[0].state_dict())
+            for other in (twin, loaded):
+                other(x).sum().backward()
+            assert (hooks.forwards, hooks.backwards) == (2, 0)  # the two model(x) only, no copy's
+            with instrument(twin, None, run) as twin_hooks:  # a copy is a model of its own
+                twin(x)
+            assert twin_hooks.forwards == 1
+            train_step(model, opt)
+        assert hooks.forwards == 3
+    assert run.counters() == {"samples": 4 * BATCH, "steps": 1}  # model x 3, the instrumented twin x 1
+
+
+def test_a_forward_wrapped_again_by_the_user_stays_after_remove(tmp_path) -> None:
+    model, opt = make()
+    wrapped: list[int] = []
+    with Tracker("rewrapped", config=sim_config(tmp_path), meters=[cpu()]) as run:
+        hooks = instrument(model, opt, run)
+        ours = model.forward
+
+        def theirs(*args: object, **kwargs: object) -> torch.Tensor:
+            wrapped.append(1)
+            return ours(*args, **kwargs)
+
+        model.forward = theirs
+        train_step(model, opt)
+        hooks.remove()
+        assert model.forward is theirs
+        train_step(model, opt)  # theirs still runs; greenai's, under it, records nothing more
+        hooks.remove()
+        again = instrument(model, None, run)  # a new handle wraps theirs
+        model(torch.randn(2, 16))
+        again.remove()
+        assert model.forward is theirs
+    assert len(wrapped) == 3 and (hooks.forwards, hooks.steps) == (1, 1)
+    assert run.counters() == {"samples": BATCH + 2, "steps": 1}

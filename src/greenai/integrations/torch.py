@@ -1,4 +1,4 @@
-"""Phases on a plain PyTorch training loop, put there by hooks instead of `with run.phase(...)`.
+"""Phases on a plain PyTorch training loop, put there by greenai instead of `with run.phase(...)`.
 
     from greenai.integrations.torch import instrument
 
@@ -13,8 +13,13 @@
 
 Where each boundary comes from:
 
-- `forward`: the model's forward pre-hook and forward hook (`always_call=True`, so a forward
-  that raises still leaves its phase). A model called inside its own forward is one phase.
+- `forward`: the model's forward, replaced on the instance (`model.forward`, as accelerate
+  does) by one that enters the phase, counts, calls the forward it had, and leaves the phase
+  even if it raises. Not a module hook: a module with any forward hook takes the slow path of
+  `nn.Module.__call__`. A model called inside its own forward is one phase. `remove()` puts
+  the forward back; a forward the user put over greenai's after `instrument()` stays, and
+  greenai's under it then passes calls through. A copy of the model (`copy.deepcopy`, pickle,
+  `torch.save(model)`) gets the forward it had before, bound to the copy: not instrumented.
 - `backward`: on the CPU, autograd runs the backward in the thread that called `backward()`;
   the phase is entered by a pre-hook on the grad_fn of the model's outputs (when the first
   gradient reaches the model, so the loss function's own backward, a few element-wise ops, is
@@ -27,7 +32,8 @@ Where each boundary comes from:
 
 Counts: each training forward (grad enabled, module in training mode) adds its batch size
 (dim 0 of the first tensor argument) to `samples`, other forwards to `eval_samples`, both
-inside the forward phase; each optimizer step adds 1 to `steps` after its phase is left.
+inside the forward phase and never a budget safe point (`run.tally`, also with `forward=None`);
+each optimizer step adds 1 to `steps` after its phase is left.
 That count is where the tracker's rules put a safe point (a `run.count` outside any phase,
 in the run's thread, after the optimizer step: README "Forecast and budgets"), so a `stop`
 budget raises `BudgetExceeded` out of `optimizer.step()`, the parameters updated, after
@@ -36,17 +42,22 @@ step. `stop_at_steps=False` counts the step inside its phase instead: never a sa
 A count is skipped when its name is None.
 
 Cost: every boundary is the tracker's own phase append (a phase object made once, reused),
-plus a thread check; see docs/benchmarks.md for the measured throughput cost.
-Hooks fire only in the thread that called `instrument()` (a DataParallel replica's forward
-in a worker thread is not counted twice). Each process instruments its own model.
+plus a thread check; the backward's hooks on the CPU add PyTorch's own cost of calling Python
+from autograd (about 14 us a step in a training loop here; none with `backward_mode="span"`).
+docs/benchmarks.md has each mechanism's measured cost and the throughput cost.
+Phases and counts come only from the thread that called `instrument()` (a worker thread's
+forward is not counted twice). Each process instruments its own model. `nn.DataParallel` over
+several GPUs copies a module's attributes into its replicas, forward included: instrument the
+DataParallel wrapper, not the model inside it.
 """
 
 from __future__ import annotations
 
+import copy
 import threading
 import weakref
 from collections.abc import Callable, Mapping
-from typing import Any, Literal
+from typing import Any, Literal, SupportsIndex
 
 from greenai.integrations import unavailable
 
@@ -68,9 +79,8 @@ _instrumented: weakref.WeakKeyDictionary[nn.Module, Instrumentation] = weakref.W
 
 
 class Instrumentation:
-    """The hooks `instrument()` put on a model and its optimizer; `remove()` takes them all off
-    (also on leaving `with instrument(...):`). `forwards`, `backwards` and `steps` count what
-    the hooks saw."""
+    """What `instrument()` put on a model and its optimizer; `remove()` takes it all off (also
+    on leaving `with instrument(...):`). `forwards`, `backwards` and `steps` count what it saw."""
 
     def __init__(
         self,
@@ -97,6 +107,7 @@ class Instrumentation:
         self.backwards = 0
         self.steps = 0
         self._thread = threading.get_ident()
+        self._live_thread: int | None = self._thread  # None once removed: every hook then does nothing
         self._forward = run.phase(forward) if forward else None
         self._backward = run.phase(backward) if backward else None
         self._step = run.phase(optimizer_step) if optimizer_step else None
@@ -110,50 +121,52 @@ class Instrumentation:
         self._queue_callback = torch.autograd.Variable._execution_engine.queue_callback
         self._backward_starts_hook = self._backward_starts  # one bound method, made once
         self._backward_ends_hook = self._backward_ends
-        self._handles: list[Any] = [
-            model.register_forward_pre_hook(self._forward_pre, with_kwargs=True),
-            model.register_forward_hook(self._forward_post, always_call=True),
-        ]
+        self._handles: list[Any] = []
         if optimizer is not None:
             self._handles += [
                 optimizer.register_step_pre_hook(self._step_pre),
                 optimizer.register_step_post_hook(self._step_post),
             ]
-        self._removed = False
+        # the forward goes last: nothing can fail after it is in place
+        self._had_own_forward = "forward" in model.__dict__  # a forward the user put on the instance
+        self._wrapper = _Forward(model.forward, self._call_forward)
+        model.forward = self._wrapper
 
     # -- forward ------------------------------------------------------------------------------
-    def _forward_pre(self, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        if _get_ident() != self._thread:
-            return
-        self._depth += 1
-        if self._depth > 1:
-            return
+    def _call_forward(self, inner: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if _get_ident() != self._live_thread or self._depth:  # another thread, removed, or nested
+            return inner(*args, **kwargs)
         if self._backward_open:  # a backward whose end was not seen (it raised), or a span
             self._close_backward()
-        if self._forward is not None:
-            self._forward.__enter__()
+        phase = self._forward
+        if phase is not None:
+            phase.__enter__()
         self.forwards += 1
-        counter = self._samples if module.training and _grad_enabled() else self._eval_samples
-        if counter is not None:
-            if self._batch_size is not None:
-                n = self._batch_size(args, kwargs)
-            elif args and isinstance(args[0], torch.Tensor) and args[0].dim():
-                n = args[0].shape[0]
-            else:
-                n = _first_dim(args, kwargs)
-            if n:
-                self.run.count(counter, n)  # inside the forward phase: never a safe point
+        grad = _grad_enabled()
+        counter = self._samples if grad and self.model.training else self._eval_samples
+        self._depth = 1
+        try:
+            if counter is not None:
+                if self._batch_size is not None:
+                    n = self._batch_size(args, kwargs)
+                elif args and isinstance(args[0], torch.Tensor) and args[0].dim():
+                    n = args[0].shape[0]
+                else:
+                    n = _first_dim(args, kwargs)
+                if n:
+                    self.run.tally(counter, n)  # inside the forward: never a safe point
+            output = inner(*args, **kwargs)
+        finally:
+            self._depth = 0
+            if phase is not None:
+                phase.__exit__(None, None, None)
+        if grad and self._backward is not None:
+            self._backward_after(output)
+        return output
 
-    def _forward_post(self, module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
-        if _get_ident() != self._thread:
-            return
-        self._depth = max(self._depth - 1, 0)
-        if self._depth:
-            return
-        if self._forward is not None:
-            self._forward.__exit__(None, None, None)
-        if self._backward is None or not _grad_enabled():
-            return
+    def _backward_after(self, output: Any) -> None:
+        """Where the backward of a training forward's `output` will begin (hooks) or begins
+        now (span)."""
         if isinstance(output, torch.Tensor):
             grad_fn = output.grad_fn
             if grad_fn is None:
@@ -167,7 +180,8 @@ class Instrumentation:
         if span is None:
             span = self._span = not _on_cpu(output)
         if span:
-            if module.training:
+            if self.model.training:
+                assert self._backward is not None
                 self._backward.__enter__()
                 self._backward_open = True
                 self.backwards += 1
@@ -177,7 +191,7 @@ class Instrumentation:
 
     # -- backward -----------------------------------------------------------------------------
     def _backward_starts(self, grad_outputs: Any) -> None:
-        if self._backward_open or self._removed or _get_ident() != self._thread:
+        if self._backward_open or _get_ident() != self._live_thread:
             return None
         assert self._backward is not None
         self._backward.__enter__()
@@ -220,28 +234,58 @@ class Instrumentation:
 
     # -- removal ------------------------------------------------------------------------------
     def remove(self) -> None:
-        """Take every hook off (idempotent). A backward phase still open (a span) is left, in
-        the thread that instrumented the model."""
-        if self._removed:
+        """Take everything off (idempotent): the optimizer's hooks, and the model's forward
+        back to what it was. If the user has since put a forward of their own over greenai's,
+        theirs stays and greenai's, under it, passes every call straight through. A backward
+        phase still open (a span) is left, in the thread that instrumented the model."""
+        if self._live_thread is None:
             return
-        self._removed = True
+        self._live_thread = None
         for handle in self._handles:
             handle.remove()
         self._handles.clear()
+        model = self.model
+        if model.__dict__.get("forward") is self._wrapper:
+            if self._had_own_forward:
+                model.forward = self._wrapper.__wrapped__
+            else:
+                del model.forward
         if threading.get_ident() == self._thread:
             self._close_backward()
-        if _instrumented.get(self.model) is self:
-            del _instrumented[self.model]
+        if _instrumented.get(model) is self:
+            del _instrumented[model]
 
     @property
     def removed(self) -> bool:
-        return self._removed
+        return self._live_thread is None
 
     def __enter__(self) -> Instrumentation:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.remove()
+
+
+class _Forward:
+    """The model's forward while it is instrumented: an attribute of the instance in front of
+    the forward it had (`__wrapped__`, which `inspect.signature` follows). A copy of the model
+    (`copy.deepcopy`, pickle, `torch.save(model)`) gets that forward back, bound to the copy:
+    a copy is never instrumented and records nothing."""
+
+    __slots__ = ("__wrapped__", "_call")
+
+    def __init__(self, inner: Callable[..., Any], call: Callable[..., Any]) -> None:
+        self.__wrapped__ = inner
+        self._call = call
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._call(self.__wrapped__, args, kwargs)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        return copy.deepcopy(self.__wrapped__, memo)  # a bound method: bound to the model's copy
+
+    def __reduce_ex__(self, protocol: SupportsIndex) -> str | tuple[Any, ...]:
+        return self.__wrapped__.__reduce_ex__(protocol)
 
 
 def instrument(
