@@ -16,15 +16,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from greenai.carbon.intensity import IntensitySource
-from greenai.ledger.records import RunRecord, RunSnapshot, RunStatus
+from greenai.ledger.queries import RunProgress, runs_in_progress
+from greenai.ledger.records import RunSnapshot
 from greenai.ledger.store import Ledger
 from greenai.monitor.health import MeterHealth, WatchedMeter
 
 log = logging.getLogger("greenai.monitor")
 
 # Per-run series are exported for this many runs in progress at most (the newest): label
-# cardinality stays bounded however many runs a shared ledger holds. The count of runs in
-# progress looks at up to RUNS_SCANNED of them.
+# cardinality stays bounded however many runs a shared ledger holds. A refresh reads the newest
+# RUNS_SCANNED runs marked running, and only their runs-table row (ledger/queries.py
+# `runs_in_progress`): the count of runs in progress looks at those.
 MAX_RUN_SERIES = 100
 RUNS_SCANNED = 1000
 MAX_NAME_CHARS = 128  # a run's name as a label value is cut to this many characters
@@ -158,8 +160,9 @@ class MachineWatch:
 class RunsWatch:
     """The runs in progress in the ledger at `path`, read through a read-only connection
     (nothing is ever written; a run whose process is gone reads as incomplete and is left
-    out). A run's power is its energy between the last two flushes seen over their time
-    apart; at first sight, its mean power so far."""
+    out). A refresh is one query of RUNS_SCANNED rows at most, whatever the ledger holds. A
+    run's power is its energy between the last two flushes seen over their time apart; at
+    first sight, its mean power so far."""
 
     def __init__(self, path: Path, max_series: int = MAX_RUN_SERIES) -> None:
         self.path = path
@@ -185,7 +188,7 @@ class RunsWatch:
             log.info("greenai monitor: reading the runs in progress from %s again", self.path)
         self._failing = False
         shown = running[: self._max_series]
-        runs = tuple(self._figures_of(r.start.run_id, r.start.name, r.snapshot) for r in shown)
+        runs = tuple(self._figures_of(r) for r in shown)
         ids = {r.run_id for r in runs}
         for gone in self._last.keys() - ids:  # finished runs: their series and state are dropped
             del self._last[gone]
@@ -198,21 +201,21 @@ class RunsWatch:
         if ledger is not None:
             ledger.close()
 
-    def _read(self) -> list[RunRecord]:
+    def _read(self) -> list[RunProgress]:
         if self._ledger is None:
             if not self.path.exists():
                 raise FileNotFoundError(f"no ledger at {self.path} yet")
             self._ledger = Ledger(self.path, read_only=True)
-        records = self._ledger.list_runs(limit=RUNS_SCANNED, status=RunStatus.RUNNING)
-        return [r for r in records if r.status == RunStatus.RUNNING]  # a gone process reads as incomplete
+        return self._ledger.transaction(lambda conn: runs_in_progress(conn, RUNS_SCANNED), write=False)
 
-    def _figures_of(self, run_id: str, name: str, snap: RunSnapshot) -> RunFigures:
+    def _figures_of(self, run: RunProgress) -> RunFigures:
+        run_id = run.run_id
         seen = self._last.get(run_id)
         if seen is None:
-            if snap.duration_s > 0:
-                self._power_w[run_id] = snap.energy_j / snap.duration_s
-            self._last[run_id] = (snap.duration_s, snap.energy_j)
-        elif snap.duration_s > seen[0]:
-            self._power_w[run_id] = max(snap.energy_j - seen[1], 0.0) / (snap.duration_s - seen[0])
-            self._last[run_id] = (snap.duration_s, snap.energy_j)
-        return RunFigures(run_id, name[:MAX_NAME_CHARS], snap.energy_j, self._power_w.get(run_id, 0.0), snap.carbon_g)
+            if run.duration_s > 0:
+                self._power_w[run_id] = run.energy_j / run.duration_s
+            self._last[run_id] = (run.duration_s, run.energy_j)
+        elif run.duration_s > seen[0]:
+            self._power_w[run_id] = max(run.energy_j - seen[1], 0.0) / (run.duration_s - seen[0])
+            self._last[run_id] = (run.duration_s, run.energy_j)
+        return RunFigures(run_id, run.name[:MAX_NAME_CHARS], run.energy_j, self._power_w.get(run_id, 0.0), run.carbon_g)
