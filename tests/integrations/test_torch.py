@@ -311,6 +311,23 @@ def test_a_copy_of_an_instrumented_model_is_plain_and_records_nothing(tmp_path) 
     assert run.counters() == {"samples": 4 * BATCH, "steps": 1}  # model x 3, the instrumented twin x 1
 
 
+def test_a_data_parallel_replica_gets_the_forward_the_model_had(tmp_path) -> None:
+    # nn.parallel.replicate (DataParallel over several GPUs) makes each replica with
+    # module._replicate_for_data_parallel(), a copy of the instance's __dict__: greenai's
+    # forward there would run the original model (its parameters, its device)
+    model, opt = make()
+    x = torch.randn(BATCH, 16)
+    with Tracker("replicas", config=sim_config(tmp_path), meters=[cpu()]) as run:
+        with instrument(model, opt, run) as hooks:
+            replica = model._replicate_for_data_parallel()
+            assert "forward" not in replica.__dict__ and "_replicate_for_data_parallel" not in replica.__dict__
+            assert replica.forward.__self__ is replica
+            assert torch.equal(replica(x), model(x))
+            assert hooks.forwards == 1  # model(x) only
+        assert "_replicate_for_data_parallel" not in model.__dict__ and "forward" not in model.__dict__
+        assert model._replicate_for_data_parallel().forward.__self__ is not model
+
+
 def test_a_forward_wrapped_again_by_the_user_stays_after_remove(tmp_path) -> None:
     model, opt = make()
     wrapped: list[int] = []

@@ -47,8 +47,8 @@ from autograd (about 14 us a step in a training loop here; none with `backward_m
 docs/benchmarks.md has each mechanism's measured cost and the throughput cost.
 Phases and counts come only from the thread that called `instrument()` (a worker thread's
 forward is not counted twice). Each process instruments its own model. `nn.DataParallel` over
-several GPUs copies a module's attributes into its replicas, forward included: instrument the
-DataParallel wrapper, not the model inside it.
+several GPUs runs replicas of the model, made without greenai's forward (each computes with its
+own parameters), in worker threads: instrument the DataParallel wrapper to see its forwards.
 """
 
 from __future__ import annotations
@@ -129,7 +129,12 @@ class Instrumentation:
             ]
         # the forward goes last: nothing can fail after it is in place
         self._had_own_forward = "forward" in model.__dict__  # a forward the user put on the instance
-        self._wrapper = _Forward(model.forward, self._call_forward)
+        self._wrapper = _Override(model.forward, self._call_forward)
+        # nn.DataParallel's replicas copy the instance's __dict__: each must get the forward
+        # the model had, not greenai's, which would run the original (its parameters, its device)
+        self._had_own_replicate = "_replicate_for_data_parallel" in model.__dict__
+        self._replicate = _Override(model._replicate_for_data_parallel, self._call_replicate)
+        model._replicate_for_data_parallel = self._replicate  # type: ignore[method-assign]
         model.forward = self._wrapper
 
     # -- forward ------------------------------------------------------------------------------
@@ -232,6 +237,21 @@ class Instrumentation:
         if self._steps is not None and self._stop_at_steps:
             self.run.count(self._steps)  # outside it: a safe point (may raise BudgetExceeded)
 
+    def _call_replicate(self, inner: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        replica = inner(*args, **kwargs)
+        state = replica.__dict__
+        if state.get("forward") is self._wrapper:
+            if self._had_own_forward:
+                state["forward"] = self._wrapper.__wrapped__
+            else:
+                del state["forward"]
+        if state.get("_replicate_for_data_parallel") is self._replicate:
+            if self._had_own_replicate:
+                state["_replicate_for_data_parallel"] = self._replicate.__wrapped__
+            else:
+                del state["_replicate_for_data_parallel"]
+        return replica
+
     # -- removal ------------------------------------------------------------------------------
     def remove(self) -> None:
         """Take everything off (idempotent): the optimizer's hooks, and the model's forward
@@ -250,6 +270,11 @@ class Instrumentation:
                 model.forward = self._wrapper.__wrapped__
             else:
                 del model.forward
+        if model.__dict__.get("_replicate_for_data_parallel") is self._replicate:
+            if self._had_own_replicate:
+                model._replicate_for_data_parallel = self._replicate.__wrapped__  # type: ignore[method-assign]
+            else:
+                del model._replicate_for_data_parallel
         if threading.get_ident() == self._thread:
             self._close_backward()
         if _instrumented.get(model) is self:
@@ -266,11 +291,12 @@ class Instrumentation:
         self.remove()
 
 
-class _Forward:
-    """The model's forward while it is instrumented: an attribute of the instance in front of
-    the forward it had (`__wrapped__`, which `inspect.signature` follows). A copy of the model
-    (`copy.deepcopy`, pickle, `torch.save(model)`) gets that forward back, bound to the copy:
-    a copy is never instrumented and records nothing."""
+class _Override:
+    """A method of the model while it is instrumented (its forward, its replication for
+    DataParallel): an attribute of the instance in front of the method it had (`__wrapped__`,
+    which `inspect.signature` follows). A copy of the model (`copy.deepcopy`, pickle,
+    `torch.save(model)`) gets that method back, bound to the copy: a copy is never instrumented
+    and records nothing."""
 
     __slots__ = ("__wrapped__", "_call")
 
