@@ -42,6 +42,18 @@ def meter_kind(meter: Meter) -> str:
         return ""
 
 
+def gpu_uuid(meter: Meter, device: str) -> str:
+    """The NVML UUID of the physical GPU behind `device` (a MIG instance's parent's), as the
+    NVML meters give it (`uuids`); "" when the meter does not say. Not the device's name: a
+    rank's `gpu:0` is the first entry of its own CUDA_VISIBLE_DEVICES, another GPU on another
+    rank."""
+    try:
+        uuid = getattr(meter, "uuids", {}).get(device, "")
+    except Exception:  # noqa: BLE001 - a meter that cannot say is named by its device
+        return ""
+    return uuid if isinstance(uuid, str) else ""
+
+
 def placements(meter: Meter, node: str, pid: int) -> dict[str, Placement]:
     """Each device of `meter` (as its `info()` lists them), named and scoped."""
     try:
@@ -54,9 +66,7 @@ def placements(meter: Meter, node: str, pid: int) -> dict[str, Placement]:
         if kind == MeterName.RAPL:
             out[device] = Placement(f"{node}/rapl/{device}", NODE)
         elif kind == MeterName.NVML:
-            uuid = getattr(meter, "uuid", "")
-            physical = uuid if isinstance(uuid, str) and uuid and len(devices) == 1 else f"{node}/nvml/{device}"
-            out[device] = Placement(physical, NODE)
+            out[device] = Placement(gpu_uuid(meter, device) or f"{node}/nvml/{device}", NODE)
         elif kind == MeterName.SIMULATED:
             out[device] = Placement(f"{node}/simulated/{device}", NODE)
         elif kind == MeterName.IO and device == "network":

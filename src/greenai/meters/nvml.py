@@ -165,6 +165,13 @@ class NvmlMeter:
         except NvmlError as e:
             raise _meter_error(e) from (e.__cause__ or e)
 
+    @property
+    def uuids(self) -> dict[str, str]:
+        """Each device's physical GPU by its NVML UUID (a MIG instance's parent's): what names
+        it on its machine whichever process reads it and whatever CUDA_VISIBLE_DEVICES it
+        has (greenai.distributed counts each GPU of a job once by it)."""
+        return {gpu.device: gpu.uuid for gpu in self._gpus}
+
     def max_power(self) -> dict[str, tuple[float, str]]:
         """Each GPU's power management limit (where NVML reports one)."""
         found = ((gpu.device, gpu.max_power(self._session)) for gpu in self._gpus)
@@ -281,10 +288,9 @@ class NvmlGpuMeter:
         return self._gpu.device
 
     @property
-    def uuid(self) -> str:
-        """The physical GPU's NVML UUID: what names it on its machine whichever process reads
-        it (greenai.distributed counts each GPU of a job once by it)."""
-        return self._gpu.uuid
+    def uuids(self) -> dict[str, str]:
+        """Its device's physical GPU by its NVML UUID, as `NvmlMeter.uuids`."""
+        return {self._gpu.device: self._gpu.uuid}
 
     def info(self) -> MeterInfo:
         notes = self._notes + ([f"failed: {self._fault}"] if self._fault else [])
