@@ -28,8 +28,10 @@ callback saves a checkpoint (`checkpoint=True`: `greenai-budget-stop-step=N.ckpt
 ModelCheckpoint's directory, else `<default_root_dir>/checkpoints`; a path; or False) and sets
 `trainer.should_stop`; `fit` returns normally (Lightning may still run the validation that
 an early stop allows, and `min_epochs`/`min_steps` keep it going, as for EarlyStopping). On
-several processes the decision is reduced over the ranks (any rank's stop stops all) and
-every rank saves, as `Trainer.save_checkpoint` requires; only global rank 0 logs.
+several processes each rank's run joins one greenai job (greenai.distributed: each device
+counted once), the decision is reduced over the ranks (any rank's stop stops all; a rank
+stopped by another's budget ends its run `interrupted`, its `stopped_by` None) and every rank
+saves, as `Trainer.save_checkpoint` requires; only global rank 0 logs.
 
 Logged to every logger in `trainer.loggers` every `log_every_n_steps` optimizer steps
 (default: the trainer's) and at each epoch's end: `greenai/energy_j`, `greenai/carbon_g`, `greenai/energy_per_sample_j`
@@ -53,6 +55,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import greenai.distributed  # noqa: F401 - registers the joiner: on several processes each rank's run joins one job
 from greenai.errors import BudgetExceeded
 from greenai.integrations import unavailable
 from greenai.integrations._common import OpenPhases, batch_size_of
@@ -130,6 +133,7 @@ class GreenAICallback(*CALLBACK_CLASSES):  # type: ignore[misc]  # mypy wants ba
         self._epoch_energy_j = 0.0
         self._epoch_samples = 0.0
         self._samples = 0.0
+        self._budget_stopped = False  # this entry point was stopped by a budget, this rank's or another's
 
     @property
     def result(self) -> RunResult | None:
@@ -145,9 +149,11 @@ class GreenAICallback(*CALLBACK_CLASSES):  # type: ignore[misc]  # mypy wants ba
             self.run, self._phases = run, OpenPhases(run)
             self._samples = 0.0
         self._last_step = self._last_logged_step = trainer.global_step
+        self._budget_stopped = False
 
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        self._end(RunStatus.COMPLETED)
+        # a rank stopped by another rank's budget was cut short as much as the rank whose budget fired
+        self._end(RunStatus.INTERRUPTED if self._budget_stopped else RunStatus.COMPLETED)
 
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
         interrupted = isinstance(exception, (KeyboardInterrupt, BudgetExceeded))
@@ -268,6 +274,7 @@ class GreenAICallback(*CALLBACK_CLASSES):  # type: ignore[misc]  # mypy wants ba
             return
         if breach is not None:
             self.stopped_by = breach
+        self._budget_stopped = True
         self.checkpoint_path = self._save_checkpoint(trainer)
         trainer.should_stop = True
         if trainer.is_global_zero:
