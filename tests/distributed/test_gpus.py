@@ -86,6 +86,8 @@ def run_ranks(tmp_path: Path, visible: list[str], split: bool) -> tuple[list[Run
         for _ in range(STEPS):  # spread over wall time: the sampler drops a reading above 1 MW
             fake.advance(SECONDS / STEPS)
             time.sleep(0.02)
+    except threading.BrokenBarrierError:
+        pass  # a rank failed: its error is reported below
     finally:
         stop.set()
         for t in threads:
