@@ -8,6 +8,9 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+# greenai.distributed registers the joiner: under torchrun (or Lightning's DDP) every rank's run
+# an integration makes joins one job, each device counted once
+import greenai.distributed  # noqa: F401
 from greenai.tracking.tracker import Tracker
 
 MAX_DEPTH = 3  # how deep batch_size_of looks into nested sequences and mappings

@@ -55,7 +55,6 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import greenai.distributed  # noqa: F401 - registers the joiner: on several processes each rank's run joins one job
 from greenai.errors import BudgetExceeded
 from greenai.integrations import unavailable
 from greenai.integrations._common import OpenPhases, batch_size_of
