@@ -14,6 +14,7 @@ every setter raises `NVMLError_NoPermission`, as NVML does for a user without ro
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -78,12 +79,20 @@ class NVMLError_NoPermission(NVMLError):  # pynvml's class name
 NVMLError._subclasses[NVML_ERROR_NO_PERMISSION] = NVMLError_NoPermission
 
 
+_gpu_numbers = itertools.count()
+
+
+def _next_uuid() -> str:
+    """A UUID of its own for each fake GPU, as real GPUs have (greenai counts a GPU once by it)."""
+    return f"GPU-00000000-0000-0000-0000-{next(_gpu_numbers):012d}"
+
+
 @dataclass
 class FakeGpu:
     """One scripted GPU. `mig_uuids` non-empty means MIG mode is on, with those instances."""
 
     name: str = "NVIDIA A100-SXM4-40GB"
-    uuid: str = "GPU-00000000-0000-0000-0000-000000000000"
+    uuid: str = field(default_factory=_next_uuid)
     power_w: float = 100.0
     energy_counter: bool = True  # nvmlDeviceGetTotalEnergyConsumption supported (Volta+)
     energy_mj: int = 0  # counter value: mJ since driver load
