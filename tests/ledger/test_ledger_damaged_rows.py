@@ -115,3 +115,28 @@ def test_export_of_a_flagged_run(db_path: Path) -> None:
         out = io.StringIO()
         export_runs(ledger.list_runs(), "csv", out)
     assert len(out.getvalue().splitlines()) == 4
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [("pid", "x"), ("pid", -1), ("pid", 2**40), ("started_at", "yesterday"), ("updated_at", "soon")],
+)
+def test_a_running_run_with_a_damaged_process_row_does_not_stop_the_ledger_opening(
+    db_path: Path, column: str, value: object
+) -> None:
+    """Opening a ledger looks for running runs whose process is gone; a row whose pid or times
+    are not numbers says nothing about its process: it is left as it is, and the ledger opens."""
+    ids = _three_runs(db_path)
+    with Ledger(db_path) as ledger:  # a fourth run, still running
+        start = make_start(run_id="run3" + "0" * 28)
+        ledger.begin_run(start)
+    conn = raw(db_path)
+    conn.execute("PRAGMA ignore_check_constraints = ON")
+    conn.execute(f"UPDATE runs SET {column} = ? WHERE run_id = ?", (value, start.run_id))
+    conn.close()
+    with Ledger(db_path) as ledger:
+        listed = [r.start.run_id for r in ledger.list_runs()]
+    assert set(ids) <= set(listed)
+    status = raw(db_path).execute("SELECT status FROM runs WHERE run_id = ?", (start.run_id,)).fetchone()[0]
+    assert status == RunStatus.RUNNING
+    assert greenai("runs", "list", ledger=db_path).returncode == 0

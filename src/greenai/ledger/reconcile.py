@@ -13,6 +13,7 @@ A ledger opened read-only cannot be marked: its readers show such runs as `incom
 from __future__ import annotations
 
 import dataclasses
+import math
 import socket
 import sqlite3
 import time
@@ -62,9 +63,17 @@ def as_marked(records: Sequence[RunRecord], abandoned: Sequence[tuple[str, float
 
 
 def is_abandoned(run_host: str, pid: int, started_at: float, updated_at: float, host: str, now: float) -> bool:
+    """Whether a `running` run's process is gone. A damaged row (a pid or time that is not a
+    number) says nothing about its process: not abandoned, left as it is for `runs check`."""
+    if not (_is_real(updated_at) and _is_real(started_at)):
+        return False
     if run_host != host:
-        return now - updated_at > OTHER_HOST_STALE_S
+        return bool(now - updated_at > OTHER_HOST_STALE_S)
     return not process_alive(pid, started_at)
+
+
+def _is_real(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def process_gone(process_host: str, pid: int, started_at: float, host: str) -> bool:
@@ -75,7 +84,11 @@ def process_gone(process_host: str, pid: int, started_at: float, host: str) -> b
 
 
 def process_alive(pid: int, started_at: float) -> bool:
-    """True if `pid` is a live process that already existed when the run started."""
+    """True if `pid` is a live process that already existed when the run started; also when
+    `pid` is no process id at all (a damaged row: nothing can be told, so it is not declared
+    dead)."""
+    if isinstance(pid, bool) or not isinstance(pid, int) or not 0 < pid < 2**31:
+        return True
     try:
         process = psutil.Process(pid)
         if process.status() == psutil.STATUS_ZOMBIE:
