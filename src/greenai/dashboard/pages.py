@@ -9,7 +9,6 @@ sent, and /static/dashboard.js draws each figure.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -20,6 +19,7 @@ from greenai.dashboard.series import last_energy
 from greenai.errors import AmbiguousIdError, RunNotFoundError
 from greenai.ledger.candidates import list_studies, study_candidates
 from greenai.ledger.jobs import batch_jobs, list_batches
+from greenai.ledger.lookup import matching_ids
 from greenai.ledger.records import RunRecord, RunStatus
 from greenai.ledger.run_forecasts import run_forecasts
 from greenai.ledger.series import SampleSeries
@@ -195,15 +195,8 @@ def resolve_run(store: Ledger, id_or_prefix: str) -> str:
 
 
 def batch_ids(store: Ledger, prefix: str, shown: int = 10) -> list[str]:
-    def work(conn: sqlite3.Connection) -> list[str]:
-        rows = conn.execute(
-            "SELECT DISTINCT batch_id FROM schedule_jobs WHERE substr(batch_id, 1, ?) = ? ORDER BY batch_id LIMIT ?",
-            (len(prefix), prefix, shown + 1),
-        ).fetchall()
-        exact = [str(r[0]) for r in rows if r[0] == prefix]
-        return exact or [str(r[0]) for r in rows]
-
-    return store.transaction(work, write=False) if prefix else []
+    """Batch ids an id or a prefix names (ledger.lookup's rule; at most `shown` + 1)."""
+    return store.transaction(lambda conn: matching_ids(conn, "schedule_jobs", "batch_id", prefix, shown), write=False)
 
 
 def studies(store: Ledger) -> list[tuple[str, float, int]]:

@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from greenai.errors import FilterError
+from greenai.ledger.lookup import matching_ids
 from greenai.ledger.reconcile import find_abandoned
 from greenai.ledger.records import RunStatus
 from greenai.ledger.store import Ledger
@@ -262,20 +263,7 @@ def count_runs(store: Ledger) -> int:
 def resolve_run(store: Ledger, id_or_prefix: str, shown: int = 10) -> list[str]:
     """Run ids matching an id or an id prefix: one for a match, several for an ambiguous
     prefix (at most `shown` + 1), none for no match."""
-    prefix = id_or_prefix.strip()
-
-    def work(conn: sqlite3.Connection) -> list[str]:
-        if not prefix:
-            return []
-        if conn.execute("SELECT 1 FROM runs WHERE run_id = ?", (prefix,)).fetchone():
-            return [prefix]
-        rows = conn.execute(
-            "SELECT run_id FROM runs WHERE run_id >= ? AND substr(run_id, 1, ?) = ? ORDER BY run_id LIMIT ?",
-            (prefix, len(prefix), prefix, shown + 1),
-        ).fetchall()
-        return [str(r[0]) for r in rows]
-
-    return store.transaction(work, write=False)
+    return store.transaction(lambda conn: matching_ids(conn, "runs", "run_id", id_or_prefix, shown), write=False)
 
 
 def _where(f: RunFilter, abandoned: Sequence[str]) -> tuple[str, list[Any]]:

@@ -5,7 +5,6 @@ device kind. The ranks' own runs that the ledger holds follow as run sections.""
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +22,7 @@ from greenai.distributed.breakdown import (
 )
 from greenai.ledger import distributed as rows
 from greenai.ledger.distributed import JobRecord
+from greenai.ledger.lookup import matching_ids
 from greenai.ledger.records import RunStatus
 from greenai.ledger.store import Ledger
 from greenai.meters.io import NETWORK_J_PER_BYTE
@@ -75,17 +75,9 @@ class JobView:
 
 
 def matching_jobs(store: Ledger, prefix: str, shown: int = 10) -> list[str]:
-    """Job ids equal to `prefix` (that one alone) or starting with it (at most `shown` + 1)."""
-
-    def work(conn: sqlite3.Connection) -> list[str]:
-        found = conn.execute(
-            "SELECT job_id FROM distributed_jobs WHERE substr(job_id, 1, ?) = ? ORDER BY job_id LIMIT ?",
-            (len(prefix), prefix, shown + 1),
-        ).fetchall()
-        ids = [str(r[0]) for r in found]
-        return [prefix] if prefix in ids else ids
-
-    return store.transaction(work, write=False) if prefix else []
+    """Job ids an id or a prefix names (ledger.lookup's rule: that one alone when it is an id,
+    else those it starts, at most `shown` + 1)."""
+    return store.transaction(lambda conn: matching_ids(conn, "distributed_jobs", "job_id", prefix, shown), write=False)
 
 
 def read_job(store: Ledger, job_id: str) -> JobRecord:
