@@ -38,8 +38,10 @@ Budgets: the `steps` count at `on_step_end` (after the optimizer step, outside a
 safe point. A `stop` budget fires there (after `on_budget`): the callback sets
 `control.should_save` (`checkpoint=True`: the Trainer's own checkpoint, in
 `output_dir/checkpoint-<step>`) and `control.should_training_stop`; an evaluation the
-Trainer's schedule asks for at that step or epoch still runs. On several processes the flag is all-reduced (any rank's stop stops all) so
-that no rank is left waiting in a collective.
+Trainer's schedule asks for at that step or epoch still runs. On several processes each rank's
+run joins one greenai job (greenai.distributed: each device counted once) and the flag is
+all-reduced (any rank's stop stops all) so that no rank is left waiting in a collective; a rank
+stopped by another rank's budget ends its run `interrupted` too (its `stopped_by` None).
 """
 
 from __future__ import annotations
@@ -168,7 +170,8 @@ class GreenAICallback(TrainerCallback):
             state.log_history.append({**self._epoch_figures, "epoch": state.epoch, "step": state.global_step})
             self._epoch_figures = {}
         if self._given is None and self.run is not None:
-            status = RunStatus.INTERRUPTED if self.stopped_by is not None else RunStatus.COMPLETED
+            # a rank stopped by another rank's budget was cut short as much as the rank whose budget fired
+            status = RunStatus.INTERRUPTED if self._stopping else RunStatus.COMPLETED
             self.results.append(self.run.stop(status))
             self.run, self._phases = None, None
 
