@@ -27,7 +27,8 @@ sum is kept on its device and read only when logging), `steps`, `epochs`.
 
 Logs (on `on_log`, rank 0 only), added to the dict every later callback and reporter sees and
 to `state.log_history`: `greenai_energy_j`, `greenai_carbon_g`, `greenai_energy_per_step_j`
-and `greenai_energy_per_token_j` (since the previous log), the forecast
+and `greenai_energy_per_token_j` (since the previous log that carried them: a log that comes
+before the sampler has read any of its steps' energy leaves them out, never logs 0), the forecast
 (`greenai_forecast_energy_j`, `_low_j`, `_high_j`, `greenai_forecast_progress`, at most every
 `forecast_every_s`) and, in the log the callback asks for at each epoch's end
 (`log_epochs=True`), `greenai_epoch_energy_j` and `greenai_epoch_energy_per_token_j`. The
@@ -281,11 +282,15 @@ class GreenAICallback(TrainerCallback):
         figures: dict[str, float] = {f"{PREFIX}energy_j": snap.energy_j, f"{PREFIX}carbon_g": snap.carbon_g}
         energy0, steps0, tokens0 = self._at_log
         spent, steps = snap.energy_j - energy0, state.global_step - steps0
-        if steps > 0:
-            figures[f"{PREFIX}energy_per_step_j"] = spent / steps
-        if tokens - tokens0 > 0:
-            figures[f"{PREFIX}energy_per_token_j"] = spent / (tokens - tokens0)
-        self._at_log = (snap.energy_j, float(state.global_step), tokens)
+        # the energy moves at the sampler's ticks: a log before the next one has seen none of the
+        # steps' energy yet, and a per-step figure of 0 J would be false. Left out of that log;
+        # the next log's figure covers these steps too.
+        if spent > 0:
+            if steps > 0:
+                figures[f"{PREFIX}energy_per_step_j"] = spent / steps
+            if tokens - tokens0 > 0:
+                figures[f"{PREFIX}energy_per_token_j"] = spent / (tokens - tokens0)
+            self._at_log = (snap.energy_j, float(state.global_step), tokens)
         now = time.monotonic()
         if now - self._forecast_at >= self.forecast_every_s:
             self._forecast_at = now
