@@ -8,6 +8,7 @@ import inspect
 import io
 import threading
 import time
+import weakref
 
 import pytest
 
@@ -302,7 +303,14 @@ def test_a_copy_of_an_instrumented_model_is_plain_and_records_nothing(tmp_path) 
             assert list(torch.load(weights)) == list(make()[0].state_dict())
             for other in (twin, loaded):
                 other(x).sum().backward()
+                # plain: none of greenai's attributes on the copy's instance
+                assert not {"forward", "_replicate_for_data_parallel", "__getstate__"} & set(other.__dict__)
+                assert other._replicate_for_data_parallel().forward.__self__ is not model
             assert (hooks.forwards, hooks.backwards) == (2, 0)  # the two model(x) only, no copy's
+            gone = copy.deepcopy(model)
+            freed = weakref.ref(gone)
+            del gone  # no reference cycle through a method bound to the copy: freed at once
+            assert freed() is None
             with instrument(twin, None, run) as twin_hooks:  # a copy is a model of its own
                 twin(x)
             assert twin_hooks.forwards == 1

@@ -19,7 +19,9 @@ Where each boundary comes from:
   `nn.Module.__call__`. A model called inside its own forward is one phase. `remove()` puts
   the forward back; a forward the user put over greenai's after `instrument()` stays, and
   greenai's under it then passes calls through. A copy of the model (`copy.deepcopy`, pickle,
-  `torch.save(model)`) gets the forward it had before, bound to the copy: not instrumented.
+  `torch.save(model)`, a DataParallel replica) carries none of greenai's attributes (the model's
+  `__getstate__` and replication leave them out): it is plain, computes with its own
+  parameters and records nothing.
 - `backward`: on the CPU, autograd runs the backward in the thread that called `backward()`;
   the phase is entered by a pre-hook on the grad_fn of the model's outputs (when the first
   gradient reaches the model, so the loss function's own backward, a few element-wise ops, is
@@ -53,11 +55,10 @@ own parameters), in worker threads: instrument the DataParallel wrapper to see i
 
 from __future__ import annotations
 
-import copy
 import threading
 import weakref
 from collections.abc import Callable, Mapping
-from typing import Any, Literal, SupportsIndex
+from typing import Any, Literal
 
 from greenai.integrations import unavailable
 
@@ -127,15 +128,33 @@ class Instrumentation:
                 optimizer.register_step_pre_hook(self._step_pre),
                 optimizer.register_step_post_hook(self._step_post),
             ]
-        # the forward goes last: nothing can fail after it is in place
-        self._had_own_forward = "forward" in model.__dict__  # a forward the user put on the instance
-        self._wrapper = _Override(model.forward, self._call_forward)
-        # nn.DataParallel's replicas copy the instance's __dict__: each must get the forward
-        # the model had, not greenai's, which would run the original (its parameters, its device)
-        self._had_own_replicate = "_replicate_for_data_parallel" in model.__dict__
-        self._replicate = _Override(model._replicate_for_data_parallel, self._call_replicate)
-        model._replicate_for_data_parallel = self._replicate  # type: ignore[method-assign]
-        model.forward = self._wrapper
+        # greenai's attributes on the instance, in front of what it had: the forward (so
+        # nn.Module.__call__ keeps its fast path); DataParallel's replication, whose replicas copy
+        # the instance's __dict__ and must get the forward the model had (greenai's would run the
+        # original: its parameters, its device); and __getstate__, so that a copy (deepcopy,
+        # pickle, torch.save(model)) carries none of them. The forward goes last: nothing can
+        # fail after it is in place.
+        self._overrides: dict[str, tuple[_Override, bool]] = {}  # name -> (greenai's, the instance had its own)
+        self._put("__getstate__", self._call_getstate, getattr(model, "__getstate__", None))
+        self._put("_replicate_for_data_parallel", self._call_replicate, model._replicate_for_data_parallel)
+        self._wrapper = self._put("forward", self._call_forward, model.forward)
+
+    def _put(self, name: str, call: Callable[..., Any], inner: Callable[..., Any] | None) -> _Override:
+        override = _Override(inner, call)
+        self._overrides[name] = (override, name in self.model.__dict__)
+        self.model.__dict__[name] = override
+        return override
+
+    def _without_greenai(self, state: dict[str, Any]) -> dict[str, Any]:
+        """`state` (a copy of the model's __dict__) with greenai's attributes taken out: what the
+        instance had under them comes back."""
+        for name, (override, had_own) in self._overrides.items():
+            if state.get(name) is override:
+                if had_own:
+                    state[name] = override.__wrapped__
+                else:
+                    del state[name]
+        return state
 
     # -- forward ------------------------------------------------------------------------------
     def _call_forward(self, inner: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -239,18 +258,12 @@ class Instrumentation:
 
     def _call_replicate(self, inner: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         replica = inner(*args, **kwargs)
-        state = replica.__dict__
-        if state.get("forward") is self._wrapper:
-            if self._had_own_forward:
-                state["forward"] = self._wrapper.__wrapped__
-            else:
-                del state["forward"]
-        if state.get("_replicate_for_data_parallel") is self._replicate:
-            if self._had_own_replicate:
-                state["_replicate_for_data_parallel"] = self._replicate.__wrapped__
-            else:
-                del state["_replicate_for_data_parallel"]
+        self._without_greenai(replica.__dict__)
         return replica
+
+    def _call_getstate(self, inner: Callable[..., Any] | None, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        state = inner(*args, **kwargs) if inner is not None else self.model.__dict__
+        return self._without_greenai(dict(state)) if isinstance(state, dict) else state
 
     # -- removal ------------------------------------------------------------------------------
     def remove(self) -> None:
@@ -265,16 +278,7 @@ class Instrumentation:
             handle.remove()
         self._handles.clear()
         model = self.model
-        if model.__dict__.get("forward") is self._wrapper:
-            if self._had_own_forward:
-                model.forward = self._wrapper.__wrapped__
-            else:
-                del model.forward
-        if model.__dict__.get("_replicate_for_data_parallel") is self._replicate:
-            if self._had_own_replicate:
-                model._replicate_for_data_parallel = self._replicate.__wrapped__  # type: ignore[method-assign]
-            else:
-                del model._replicate_for_data_parallel
+        self._without_greenai(model.__dict__)
         if threading.get_ident() == self._thread:
             self._close_backward()
         if _instrumented.get(model) is self:
@@ -292,26 +296,17 @@ class Instrumentation:
 
 
 class _Override:
-    """A method of the model while it is instrumented (its forward, its replication for
-    DataParallel): an attribute of the instance in front of the method it had (`__wrapped__`,
-    which `inspect.signature` follows). A copy of the model (`copy.deepcopy`, pickle,
-    `torch.save(model)`) gets that method back, bound to the copy: a copy is never instrumented
-    and records nothing."""
+    """One of greenai's attributes on an instrumented model's instance, in front of the method
+    it had (`__wrapped__`, which `inspect.signature` follows): calls `call(inner, args, kwargs)`."""
 
     __slots__ = ("__wrapped__", "_call")
 
-    def __init__(self, inner: Callable[..., Any], call: Callable[..., Any]) -> None:
+    def __init__(self, inner: Callable[..., Any] | None, call: Callable[..., Any]) -> None:
         self.__wrapped__ = inner
         self._call = call
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self._call(self.__wrapped__, args, kwargs)
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
-        return copy.deepcopy(self.__wrapped__, memo)  # a bound method: bound to the model's copy
-
-    def __reduce_ex__(self, protocol: SupportsIndex) -> str | tuple[Any, ...]:
-        return self.__wrapped__.__reduce_ex__(protocol)
 
 
 def instrument(
