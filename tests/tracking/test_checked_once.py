@@ -4,6 +4,7 @@ before it."""
 
 from __future__ import annotations
 
+import enum
 import math
 from pathlib import Path
 
@@ -59,3 +60,30 @@ def test_bad_counter_and_phase_names_are_refused_after_good_ones(tmp_path: Path,
             run.phase("a/b")  # refused again: a refused name is never remembered as checked
     assert run.result is not None
     assert run.result.snapshot.counters == {"c": 3}
+
+
+class Stage(str, enum.Enum):
+    TRAIN = "train"
+    FORWARD = "forward"
+
+
+class Unhashable(str):
+    """A str subclass that defines __eq__ (and so is not hashable)."""
+
+    def __eq__(self, other: object) -> bool:
+        return str.__eq__(self, other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def test_str_subclass_and_enum_names_are_stored_as_their_text(tmp_path: Path) -> None:
+    with _run(tmp_path) as run:
+        with run.phase(Stage.TRAIN), run.phase(Stage.FORWARD):  # type: ignore[arg-type]
+            run.count(Stage.TRAIN)  # type: ignore[arg-type]
+        with run.phase(Unhashable("eval")):  # neither raises (it is no set member) nor is stored as itself
+            run.tally(Unhashable("tokens"), 3)
+    assert run.result is not None
+    paths = {p.phase for p in run.result.snapshot.phases}
+    assert {"train/forward", "eval"} <= paths and all(type(p) is str for p in paths)
+    assert run.result.snapshot.counters == {"train": 1.0, "tokens": 3.0}
+    assert all(type(name) is str for name in run.result.snapshot.counters)

@@ -104,14 +104,16 @@ class RunRecord:
 
 
 def storable_name(what: str, value: object, *, empty: bool = False) -> str:
-    """`value` if the ledger can store it as a name (a run's, a counter's, a phase's, a
-    tag's): a str (non-empty unless `empty`) that UTF-8 can encode; anything else is an
+    """`value`, as a plain str, if the ledger can store it as a name (a run's, a counter's, a
+    phase's, a tag's): a str (non-empty unless `empty`) that UTF-8 can encode; anything else is an
     InvalidNameError (a ConfigError) naming `what`. Checked where the name is given, since a
     name SQLite cannot take (None, bytes, a lone surrogate) would make every later write of
     the run fail."""
     if not isinstance(value, str) or not (value or empty):
         kind = "a string" if empty else "a non-empty string"
         raise InvalidNameError(f"{what} must be {kind} (got {value!r})")
+    if value.__class__ is not str:  # a str subclass (a (str, Enum) member): its text, as a plain str
+        value = str.__str__(value)
     if value.isascii():  # the common case, cheap (phase() and count() are on the hot path)
         return value
     try:

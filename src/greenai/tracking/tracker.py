@@ -418,7 +418,8 @@ class Tracker(contextlib.ContextDecorator):
     def phase(self, name: str) -> _Phase:
         """`with run.phase("forward"):` — nestable; energy is apportioned by time."""
         if name.__class__ is not str or name not in self._phase_names:  # a name seen before: checked
-            self._phase_names.add(checked_phase_name(name))
+            name = checked_phase_name(name)  # a plain str (a str subclass or enum gives its text)
+            self._phase_names.add(name)
         return _Phase(self._timeline, name)
 
     def lane(self, name: str) -> PhaseLane:
@@ -443,7 +444,8 @@ class Tracker(contextlib.ContextDecorator):
         # the hot path (a counter named before, an int or a float): two type checks and a dict
         # add under the lock; anything else is checked in full
         if counter.__class__ is not str or counter not in self._counter_names:
-            self._counter_names.add(storable_name("the counter name", counter))
+            counter = storable_name("the counter name", counter)  # a plain str
+            self._counter_names.add(counter)
         kind = amount.__class__
         if kind is int and -_EXACT_INT < amount < _EXACT_INT or kind is float and amount - amount == 0.0:
             value = amount
