@@ -108,3 +108,19 @@ def test_a_summary_that_cannot_be_written_leaves_the_programs_exit_code(tmp_path
     )
     assert proc.returncode == 7, proc.stderr
     assert "could not write the run's summary" in proc.stderr and "internal error" not in proc.stderr
+
+
+def test_a_warning_to_a_broken_stderr_is_lost_quietly(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After the program ended, a warning that cannot be written (stderr a closed pipe) must not
+    become greenai's exit code 1 in place of the program's."""
+    from greenai.cli import run_cmd
+
+    class BrokenPipe:
+        def write(self, text: str) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self) -> None:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(sys, "stderr", BrokenPipe())
+    run_cmd._warn("could not record the exit code: ledger busy")  # does not raise

@@ -108,6 +108,26 @@ def test_lightning_with_one_package_of_the_two(only: str, other: str) -> None:
     assert proc.stdout.strip() == f"True [{only!r}]"
 
 
+def test_a_broken_lightning_package_leaves_the_other_one_working() -> None:
+    """An installed package that fails on import with something other than ImportError (a
+    version mismatch) is skipped with a warning, not fatal, when the other package works."""
+    if not (installed("torch") and installed("pytorch_lightning")):
+        pytest.skip("needs torch and pytorch_lightning")
+    proc = run_python(
+        "import sys\n"
+        "class Broken:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'lightning' or name.startswith('lightning.'):\n"
+        "            raise RuntimeError('built against another torch')\n"
+        "sys.meta_path.insert(0, Broken())\n"
+        "from greenai.integrations.lightning import GreenAICallback\n"
+        "print([c.__module__.split('.callbacks')[0] for c in GreenAICallback.__bases__])\n"
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "['pytorch_lightning']"
+    assert "lightning.pytorch could not be imported (RuntimeError: built against another torch)" in proc.stderr
+
+
 def test_the_error_is_both_a_greenai_error_and_an_import_error() -> None:
     error = integrations.unavailable("mlflow", ImportError("No module named 'mlflow'", name="mlflow"))
     assert isinstance(error, IntegrationUnavailableError)

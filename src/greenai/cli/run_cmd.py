@@ -313,7 +313,10 @@ def _record_exit_code(config: Config, run_id: str, code: int) -> None:
 
 
 def _warn(message: str) -> None:
-    print(f"greenai: warning: {visible(message)}", file=sys.stderr)  # a path in it acts on nothing
+    """A warning on stderr; a stderr that cannot be written (a closed pipe) loses it quietly:
+    after the program ended, nothing may change greenai's exit code from the program's."""
+    with contextlib.suppress(Exception):
+        print(f"greenai: warning: {visible(message)}", file=sys.stderr)  # a path in it acts on nothing
 
 
 def _open_json_file(path: Path | None) -> IO[str] | None:

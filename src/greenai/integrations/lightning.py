@@ -68,6 +68,8 @@ from greenai.tracking.tracker import Tracker
 if TYPE_CHECKING:  # the type checker reads one package's API; the other's is the same
     import pytorch_lightning as pl
 
+log = logging.getLogger("greenai.integrations")
+
 FLAVOURS = ("lightning.pytorch", "pytorch_lightning")  # the unified package's first, as in its docs
 
 
@@ -79,6 +81,9 @@ def _callback_classes() -> tuple[type, ...]:
             classes.append(importlib.import_module(flavour).Callback)
         except ImportError as e:
             errors.append(e)
+        except Exception as e:  # installed but broken (a version mismatch): the other may still work
+            log.warning("greenai: %s could not be imported (%s: %s); not used", flavour, type(e).__name__, e)
+            errors.append(ImportError(f"{flavour} failed to import: {e}"))
     if classes:
         return tuple(classes)
     tops = {flavour.split(".")[0] for flavour in FLAVOURS}
@@ -89,8 +94,6 @@ def _callback_classes() -> tuple[type, ...]:
 
 
 CALLBACK_CLASSES = _callback_classes()
-
-log = logging.getLogger("greenai.integrations")
 
 PREFIX = "greenai/"
 VALIDATION = "validation"
