@@ -124,8 +124,13 @@ def join(tracker: Tracker, wanted: bool | Join | None) -> RankMembership | Unjoi
             env,
             bound_s,
             f"this rank is not joined to its distributed job: the launcher's store{where} did not answer "
-            f"within {bound_s:g} s; the run is tracked on its own (the job, if the others make it, "
-            "is incomplete without this rank)",
+            f"within {bound_s:g} s; the run is tracked on its own ("
+            + (
+                "this rank writes the job, so no job is written: each rank's run stands alone"
+                if env.rank == 0
+                else "the job, if the others make it, is incomplete without this rank"
+            )
+            + ")",
         )
     job_id, source = agreed if agreed is not None else _job_id_without_store(env, n, notes)
     channel: Channel = JobChannel(kv, job_id) if kv is not None else LedgerChannel(job_id)
