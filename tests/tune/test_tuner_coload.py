@@ -39,11 +39,11 @@ def tracker() -> Iterator[Tracker]:
 def job(tuner: OnlineTuner, step_s: dict[int, float], iterations: int, on_trial=None) -> None:
     for _ in range(iterations):
         with tuner.step() as step:
+            if on_trial is not None:  # the machine's load as this step begins, for its setting
+                on_trial(tuner, step.setting)
             if tuner.profiling:
                 time.sleep(step_s[step.setting["batch_size"]])
             step.work = step.setting["batch_size"]
-        if on_trial is not None:
-            on_trial(tuner)
 
 
 def test_pooling_leaves_disturbed_trials_out_when_a_quiet_one_exists() -> None:
@@ -67,18 +67,17 @@ def test_a_disturbed_trial_is_measured_again_and_the_busy_setting_is_not_chosen(
         Energy(),
         total_iterations=1000,
         iterations_per_trial=6,
-        warmup_iterations=1,
+        warmup_iterations=2,
         tracker=tracker,
         strategy="exhaustive",
     )
 
-    def busy_while_8_profiles(t: OnlineTuner) -> None:
-        machine.cores = 1.6 if t.profiling and t.setting.get("batch_size") == 8 else 0.0
+    def busy_while_8_profiles(t: OnlineTuner, setting: dict[str, object]) -> None:
+        machine.cores = 1.6 if t.profiling and setting.get("batch_size") == 8 else 0.0
 
-    machine.cores = 1.6  # batch 8 is the starting value: busy from its first step
-    job(
-        tuner, {8: 0.04, 16: 0.06, 32: 0.1}, 200, busy_while_8_profiles
-    )  # trials of 0.24 s and more: several co-load readings
+    # trials of 0.24 s and more: several co-load readings (at most 10 a second); two warm-up
+    # steps (at least 0.08 s) let the readings catch up with a change of load between trials
+    job(tuner, {8: 0.04, 16: 0.06, 32: 0.1}, 200, busy_while_8_profiles)
     tuner.close()
     trials = tuner.trials
     eights = [t for t in trials if dict(t.setting) == {"batch_size": 8}]
