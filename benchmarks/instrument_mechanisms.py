@@ -52,7 +52,7 @@ from _harness import (
     wait_for_quiet,
     write_section,
 )
-from integrations_overhead import training_loops
+from _training_loops import training_loops
 
 KEY = "instrument-mechanisms"
 RESULTS = RESULTS_DIR / "instrument_mechanisms.json"

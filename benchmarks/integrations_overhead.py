@@ -55,6 +55,7 @@ from _harness import (
     wait_for_quiet,
     write_section,
 )
+from _training_loops import training_loops
 
 QUIET_WALL_PER_CPU = 1.1  # wall / CPU time per step of a baseline beyond which other processes held its core
 KEY = "integrations-overhead"
@@ -65,41 +66,9 @@ BATCH = 32
 QUIET_WAIT_S = 3.0
 Sample = tuple[float, float]  # seconds per step: wall, the training thread's CPU time
 Times = dict[str, dict[str, list[float]]]  # arm -> clock ("wall", "cpu") -> one value per round
-Loop = Callable[[int], None]  # runs n training steps
 
 
 # -- plain PyTorch -------------------------------------------------------------------------------
-
-
-def training_loops(run: Any, model: Any, optimizer: Any, batches: list[Any]) -> tuple[Loop, Loop]:
-    """Two loops of `n` training steps over `batches` (cross-entropy): plain, and the same
-    with the README's three phases and two counts written by hand."""
-    from torch import nn
-
-    loss_fn = nn.CrossEntropyLoss()
-
-    def plain(n: int) -> None:
-        for i in range(n):
-            xb, yb = batches[i % len(batches)]
-            loss = loss_fn(model(xb), yb)
-            loss.backward()
-            optimizer.step()
-            optimizer.zero_grad()
-
-    def manual(n: int) -> None:
-        for i in range(n):
-            xb, yb = batches[i % len(batches)]
-            with run.phase("forward"):
-                loss = loss_fn(model(xb), yb)
-            with run.phase("backward"):
-                loss.backward()
-            with run.phase("optimizer_step"):
-                optimizer.step()
-                optimizer.zero_grad()
-            run.count("samples", len(xb))
-            run.count("steps")
-
-    return plain, manual
 
 
 def torch_rounds(run: Any, model_kind: str, rounds: int, steps: int, warmup: int) -> Times:
