@@ -100,7 +100,7 @@ def test_the_list_marks_the_runs_measured_on_a_busy_machine(tmp_path):
     "disturbed" with its figure, a quiet run's gives its figure, a run without co-load "?", and
     the line under the table says what they mean; --json carries the same verdict."""
     from greenai.hardware.coload import CoLoadSummary
-    from greenai.ledger.compare import COLOAD_LEGEND
+    from greenai.ledger.compare import coload_legend
 
     busy = CoLoadSummary(1.9, 2.0, 0.0, 0.0, busy_share=0.85, threshold_cores=0.3, seconds=20.0)
     quiet = CoLoadSummary(0.05, 0.2, 0.0, 0.0, busy_share=0.0, threshold_cores=0.3, seconds=20.0)
@@ -118,7 +118,7 @@ def test_the_list_marks_the_runs_measured_on_a_busy_machine(tmp_path):
     assert row["busy"].rstrip(" │").endswith("disturbed 1.90")
     assert row["quiet"].rstrip(" │").endswith("0.05") and "disturbed" not in row["quiet"]
     assert row["unmeasured"].rstrip(" │").endswith("?")
-    assert " ".join(COLOAD_LEGEND.split()) in " ".join(shown.stdout.split())
+    assert " ".join(coload_legend().split()) in " ".join(shown.stdout.split())
     listed = {r["name"]: r["coload"] for r in as_json(greenai("runs", "list", "--json", ledger=ledger))}
     assert listed["busy"]["disturbed"] is True and listed["quiet"]["disturbed"] is False
     assert listed["unmeasured"] is None

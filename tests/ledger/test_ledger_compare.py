@@ -99,3 +99,14 @@ def test_zero_baseline_and_zero_counts_give_no_ratio() -> None:
 def test_no_runs_is_an_error() -> None:
     with pytest.raises(ValueError):
         compare_runs([])
+
+
+def test_the_coload_legend_names_the_thresholds_the_runs_were_judged_by() -> None:
+    from greenai.hardware.coload import DISTURBED_CORES
+    from greenai.ledger.compare import band_legend, coload_legend
+
+    assert f'"disturbed": {DISTURBED_CORES:g} CPUs or more (the setting coload_threshold_cores)' in coload_legend()
+    assert '"disturbed": 0.5 CPUs or more (the setting coload_threshold_cores)' in coload_legend([0.5, 0.5])
+    both = coload_legend([0.5, 0.3])
+    assert '"disturbed": 0.3, 0.5 CPUs or more (the setting coload_threshold_cores of each run)' in both
+    assert band_legend([0.5]).endswith(coload_legend([0.5]))

@@ -18,7 +18,7 @@ from tests.ledger.ledger_factories import make_snapshot, make_start
 
 from greenai.hardware.coload import CoLoadSummary
 from greenai.ledger import compare_runs
-from greenai.ledger.compare import BAND_LEGEND, repeat_groups, verdict
+from greenai.ledger.compare import band_legend, repeat_groups, verdict
 from greenai.ledger.records import RunStatus
 from greenai.ledger.store import Ledger
 from greenai.reports import render_report
@@ -91,7 +91,7 @@ def test_each_ratio_has_its_band_and_the_same_verdict_as_runs_compare(runs) -> N
     assert "one of 3 repeats" in base
     assert busy.endswith("disturbed 1.90") and near.endswith("0.05")
     assert re.search(r'<tr class="disturbed"><td>4</td>', table) and table.count('<tr class="disturbed">') == 2
-    assert str(escape(BAND_LEGEND)) in page
+    assert str(escape(band_legend())) in page
     # the band's parts on hover, in the words of `runs compare --json`
     assert 'title="±17% (meters ±14%; repeats ±10%, 1 and 3 runs): within the noise"' in html_lib.unescape(table)
     # repeats whose spread is 0 (the same duration) are named as what the band rests on

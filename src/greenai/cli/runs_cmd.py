@@ -20,7 +20,15 @@ from greenai.hardware.coload import CoLoadSummary
 from greenai.ledger import compare_runs, default_ledger_path, export_runs, record_to_dict
 from greenai.ledger import distributed as job_rows
 from greenai.ledger.check import check_ledger
-from greenai.ledger.compare import BAND_LEGEND, COLOAD_LEGEND, Comparison, RunComparison, repeat_groups, verdict
+from greenai.ledger.compare import (
+    Comparison,
+    RunComparison,
+    band_legend,
+    coload_legend,
+    repeat_groups,
+    thresholds_of,
+    verdict,
+)
 from greenai.ledger.export import coload_to_dict, iso_utc, run_cost, sample_to_dict
 from greenai.ledger.records import RunRecord, RunStatus
 from greenai.ledger.run_forecasts import run_forecasts
@@ -96,7 +104,8 @@ def list_runs(
     console = make_console()
     console.print(table)
     if records:
-        console.print(text(COLOAD_LEGEND, "dim"))
+        thresholds = [r.snapshot.coload.threshold_cores for r in records if r.snapshot.coload is not None]
+        console.print(text(coload_legend(thresholds), "dim"))
 
 
 def show(
@@ -243,7 +252,11 @@ def compare(
         *(f"J/{c}" for c in comparison.counters),
         "co-load (CPUs)",
     ):
-        table.add_column(col, justify="left" if col in ("id", "name", "provenance", "energy: noise") else "right")
+        table.add_column(
+            col,
+            justify="left" if col in ("id", "name", "provenance", "energy: noise") else "right",
+            overflow="fold" if col == "name" else "ellipsis",  # a name is shown whole, folded if it must
+        )
     base = comparison.baseline
     for r in comparison.runs:
         table.add_row(
@@ -261,7 +274,7 @@ def compare(
         )
     console = make_console()
     console.print(table)
-    console.print(text(BAND_LEGEND, "dim"))
+    console.print(text(band_legend(thresholds_of(comparison.runs)), "dim"))
     for note in comparison.notes:
         console.print(line(("note:", "yellow"), f" {note}"))
 

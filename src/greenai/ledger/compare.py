@@ -6,7 +6,7 @@ Each ratio carries its uncertainty (`RatioBand`): a meters' term and, where runs
 repeats (half their range over their median, the two runs' combined in quadrature). A ratio
 within the combined band of 1 is "within the noise". A run measured on a busy machine
 (`CoLoadSummary.disturbed`) is said to be so in the notes, with its figure. `verdict` puts
-this in words next to a ratio, and `BAND_LEGEND` says what the band is: `runs compare` and the
+this in words next to a ratio, and `band_legend()` says what the band is: `runs compare` and the
 HTML report both print them, so they say the same.
 
 The meters' term depends on whether the two runs were measured the same way:
@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -110,18 +110,34 @@ class Verdict:
 # band to judge by; within / beyond: the ratio is within / beyond its band of 1
 VERDICTS = ("baseline", "disturbed", "unknown", "within", "beyond")
 
-# what a co-load cell (`CoLoadSummary.short()`: "disturbed 1.90", "0.05") means, under any table of runs
-COLOAD_LEGEND = (
-    'Co-load: the CPUs other processes kept busy while the run ran (median). "disturbed": '
-    f"{DISTURBED_CORES:g} CPUs or more (the setting coload_threshold_cores) for {DISTURBED_SHARE:.0%} of the run "
-    "or more: its figures say as much about the machine as about the run. ?: not measured."
-)
-BAND_LEGEND = (
-    "± is the ratio's ~95% band: the two runs' meter bands in quadrature (a tenth of that when both "
-    "were measured the same way, same host and meters, whose systematic error then cancels) and, where "
-    "runs were repeated (completed runs with the same name and tags), the spread of the repeats. A ratio "
-    "within it is within the noise; a ratio with a disturbed run is not comparable. " + COLOAD_LEGEND
-)
+
+def coload_legend(thresholds: Iterable[float] = ()) -> str:
+    """What a co-load cell (`CoLoadSummary.short()`: "disturbed 1.90", "0.05") means, under any
+    table of runs; `thresholds`: the co-load thresholds the runs were judged by (each run's
+    summary keeps its own; the default setting when none is given)."""
+    used = sorted(set(thresholds)) or [DISTURBED_CORES]
+    cores = ", ".join(f"{t:g}" for t in used)
+    return (
+        'Co-load: the CPUs other processes kept busy while the run ran (median). "disturbed": '
+        f"{cores} CPUs or more (the setting coload_threshold_cores{' of each run' if len(used) > 1 else ''}) "
+        f"for {DISTURBED_SHARE:.0%} of the run or more: its figures say as much about the machine as about "
+        "the run. ?: not measured."
+    )
+
+
+def band_legend(thresholds: Iterable[float] = ()) -> str:
+    """What the ± of a ratio and its words mean (`runs compare`, the comparison report)."""
+    return (
+        "± is the ratio's ~95% band: the two runs' meter bands in quadrature (a tenth of that when both "
+        "were measured the same way, same host and meters, whose systematic error then cancels) and, where "
+        "runs were repeated (completed runs with the same name and tags), the spread of the repeats. A ratio "
+        "within it is within the noise; a ratio with a disturbed run is not comparable. " + coload_legend(thresholds)
+    )
+
+
+def thresholds_of(runs: Iterable[RunComparison]) -> list[float]:
+    """The co-load thresholds `runs` were judged by (those that recorded co-load)."""
+    return [r.coload.threshold_cores for r in runs if r.coload is not None]
 
 
 def verdict(run: RunComparison, base: RunComparison, key: str) -> Verdict:

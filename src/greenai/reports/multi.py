@@ -26,7 +26,7 @@ from greenai.carbon.intensity import IntensitySource
 from greenai.errors import GreenAIError
 from greenai.ledger import compare_runs
 from greenai.ledger.candidates import CandidateRow
-from greenai.ledger.compare import BAND_LEGEND, Comparison, RunComparison, Verdict, verdict
+from greenai.ledger.compare import Comparison, RunComparison, Verdict, band_legend, thresholds_of, verdict
 from greenai.ledger.export import iso_utc
 from greenai.ledger.jobs import JobRow
 from greenai.ledger.records import RunRecord
@@ -48,7 +48,10 @@ class ComparisonView:
     energy_by_device: tuple[dict[str, float], ...]  # per run
     energy_by_phase: tuple[dict[str, float], ...]  # per run, top-level phases rolled up
 
-    legend: str = BAND_LEGEND  # what the bands and the co-load mean, as `runs compare` says it
+    @property
+    def legend(self) -> str:
+        """What the bands and the co-load mean, as `runs compare` says it."""
+        return band_legend(thresholds_of(self.comparison.runs))
 
     @property
     def unit_counters(self) -> tuple[str, ...]:
