@@ -161,6 +161,10 @@ def test_compare_study_and_batch_pages(world: World):
     assert r.status_code == 200
     assert "2 runs, ratios to run 1" in r.text and 'data-figure="cmp-power"' in r.text
     assert 'data-figure="cmp-devices"' in r.text and 'data-figure="cmp-phases"' in r.text
+    # each ratio with its band and its verdict in words, the co-load column and the legend: the
+    # same as `runs compare` and the comparison report say (ledger.compare)
+    assert r.text.count('class="verdict ') >= 3 and "co-load (CPUs)" in r.text
+    assert "is the ratio&#39;s ~95% band" in r.text or "is the ratio's ~95% band" in r.text
     assert "Tick two or more runs" in c.get(f"/compare?run={world.run_id}").text
     s = c.get("/studies")
     assert s.status_code == 200 and "study-1" in s.text

@@ -18,6 +18,7 @@ from typing import Any
 from greenai.dashboard.series import last_energy
 from greenai.errors import AmbiguousIdError, RunNotFoundError
 from greenai.ledger.candidates import list_studies, study_candidates
+from greenai.ledger.compare import repeat_groups
 from greenai.ledger.jobs import batch_jobs, list_batches
 from greenai.ledger.lookup import matching_ids
 from greenai.ledger.records import RunRecord, RunStatus
@@ -120,7 +121,8 @@ class Pages:
                 continue
             seen.add(full)
             views.append(self.view(store, store.get_run(full))[0])
-        comparison = comparison_view(views) if len(views) > 1 else None
+        records = [v.record for v in views]
+        comparison = comparison_view(views, repeat_groups(store, records)) if len(views) > 1 else None
         charts: dict[str, str] = {}
         if comparison is not None:
             charts["cmp-power"] = figure_json(c.compare_power_chart(comparison))
