@@ -166,6 +166,15 @@ def write_section(path: Path, key: str, section: str) -> None:
 # -- arguments, processes, output -------------------------------------------------------------
 
 
+def machine_words(load_cores: float) -> str:
+    """What a section says of the machine it was measured on, from the co-load it reports."""
+    if load_cores >= QUIET_CORES:
+        return (
+            "The machine was shared with other jobs (co-load above): on a quiet machine the figures are likely lower."
+        )
+    return "The machine was quiet (co-load above)."
+
+
 def parser(doc: str | None, paragraph: bool = False) -> argparse.ArgumentParser:
     """A script's parser, described by its docstring's first line (paragraph=True: its first
     paragraph, kept as written)."""

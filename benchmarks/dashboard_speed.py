@@ -320,12 +320,7 @@ def render(result: dict[str, Any], command: str) -> str:
         "",
         "In the browser, most of a first visit is plotly.js itself (4.6 MB, served by the app from the installed "
         "plotly package: fetched over loopback, then compiled); a second visit takes it from the browser's cache. "
-        + (
-            "The machine was shared with other jobs during the run (co-load above): figures on a quiet machine are "
-            "lower."
-            if result["load"] >= _harness.QUIET_CORES
-            else "The machine was quiet during the run (co-load above)."
-        ),
+        + _harness.machine_words(result["load"]),
         "",
     ]
     return "\n".join(lines)

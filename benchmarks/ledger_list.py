@@ -236,11 +236,7 @@ def render(result: dict[str, Any], command: str) -> str:
         f"{p['dumps']:.1f} s for `json.dumps` of the same text in one write (json.dump writes each small piece, "
         "and an unbuffered stdout makes each a system call).",
         "",
-        (
-            "The machine was shared (co-load above): on a quiet machine all figures are likely lower."
-            if result["load"] >= _harness.QUIET_CORES
-            else "The machine was quiet (co-load above)."
-        ),
+        _harness.machine_words(result["load"]),
         "",
     ]
     return "\n".join(lines)
