@@ -31,7 +31,8 @@ and `greenai_energy_per_token_j` (since the previous log that carried them: a lo
 before the sampler has read any of its steps' energy leaves them out, never logs 0), the forecast
 (`greenai_forecast_energy_j`, `_low_j`, `_high_j`, `greenai_forecast_progress`, at most every
 `forecast_every_s`) and, in the log the callback asks for at each epoch's end
-(`log_epochs=True`), `greenai_epoch_energy_j` and `greenai_epoch_energy_per_token_j`. The
+(`log_epochs=True`), `greenai_epoch_energy_j` and `greenai_epoch_energy_per_token_j` (neither
+for an epoch no sampler reading fell in). The
 Trainer calls callbacks in order and its reporters come first: `attach(trainer)` moves this
 callback to the front so they send greenai's figures too.
 
@@ -241,9 +242,11 @@ class GreenAICallback(TrainerCallback):
             breach = e.breach
         energy, tokens = self._energy_j(), self._read_tokens()
         epoch_j, epoch_tokens = energy - self._at_epoch[0], tokens - self._at_epoch[1]
-        self._epoch_figures = {f"{PREFIX}epoch_energy_j": epoch_j}
-        if epoch_tokens > 0:
-            self._epoch_figures[f"{PREFIX}epoch_energy_per_token_j"] = epoch_j / epoch_tokens
+        self._epoch_figures = {}
+        if epoch_j > 0:  # 0 J: an epoch shorter than the sampler saw; its figures would be false
+            self._epoch_figures[f"{PREFIX}epoch_energy_j"] = epoch_j
+            if epoch_tokens > 0:
+                self._epoch_figures[f"{PREFIX}epoch_energy_per_token_j"] = epoch_j / epoch_tokens
         if self.log_epochs:
             control.should_log = True
         self._decide(args, state, control, breach)
