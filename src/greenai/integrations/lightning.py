@@ -38,7 +38,8 @@ Logged to every logger in `trainer.loggers` every `log_every_n_steps` optimizer 
 and, once the run has a forecast (computed at most every `forecast_every_s`),
 `greenai/forecast_energy_j` with its `_low_j`/`_high_j` band, `greenai/forecast_progress`,
 `greenai/forecast_duration_s`, `greenai/forecast_carbon_g`; at each epoch's end also
-`greenai/epoch_energy_j` and `greenai/epoch_energy_per_sample_j`.
+`greenai/epoch_energy_j` and `greenai/epoch_energy_per_sample_j` (neither for an epoch no
+sampler reading fell in: 0 J would be false).
 
 Both Lightning packages: the unified `lightning` (`lightning.pytorch.Trainer`) and
 `pytorch_lightning` ship separate copies of the same classes, and each Trainer wants its own
@@ -234,9 +235,10 @@ class GreenAICallback(*CALLBACK_CLASSES):  # type: ignore[misc]  # mypy wants ba
         self._epoch_energy_j, self._epoch_samples = energy, self._samples
         if trainer.is_global_zero and trainer.loggers:
             metrics = self._progress(run)
-            metrics[f"{PREFIX}epoch_energy_j"] = epoch_j
-            if samples > 0:
-                metrics[f"{PREFIX}epoch_energy_per_sample_j"] = epoch_j / samples
+            if epoch_j > 0:  # 0 J: an epoch shorter than the sampler saw; its figures would be false
+                metrics[f"{PREFIX}epoch_energy_j"] = epoch_j
+                if samples > 0:
+                    metrics[f"{PREFIX}epoch_energy_per_sample_j"] = epoch_j / samples
             self._log(trainer, metrics)
         self._after_safe_point(trainer, breach)
 
