@@ -242,3 +242,34 @@ def test_v3_keeps_every_scheduled_job_and_allows_paused(tmp_path: Path) -> None:
         ]  # a run that is gone: NULL, as ON DELETE SET NULL does
         mark_paused(ledger, "b", "a", pauses=2)
         assert [(r.status, r.pauses) for r in batch_jobs(ledger, "b")][1] == (JobStatus.PAUSED, 2)
+
+
+def test_a_ledger_created_between_the_identity_checks_reads_is_not_refused(tmp_path: Path) -> None:
+    """Ranks of a distributed job open the job's fresh ledger at the same moment. The identity
+    check read the version and the tables in two autocommit reads: another rank creating the
+    ledger between them made it read version 0 beside greenai's tables and refuse the ledger as
+    hand-edited (seen with three ranks in threads). Here the other opener runs exactly there."""
+    import threading
+    import time
+
+    from greenai.ledger.schema import MIGRATIONS, check_identity
+    from greenai.ledger.store import Ledger
+
+    path = tmp_path / "fresh.db"
+    other = threading.Thread(target=lambda: Ledger(path).close())
+
+    class Racing(sqlite3.Connection):
+        def execute(self, sql: str, *args: object) -> sqlite3.Cursor:  # type: ignore[override]
+            if sql.startswith("SELECT name FROM sqlite_master") and other.ident is None:
+                other.start()  # the other rank creates the ledger now, after this check read the version
+                time.sleep(0.5)
+            return super().execute(sql, *args)
+
+    conn = sqlite3.connect(path, isolation_level=None, factory=Racing, timeout=0.1)
+    try:
+        assert check_identity(conn, path, len(MIGRATIONS)) == 0  # one snapshot: empty, as it was read
+    finally:
+        conn.close()
+    other.join(60)
+    with Ledger(path) as ledger:  # the other rank's ledger is whole
+        assert ledger.list_runs() == []

@@ -484,13 +484,23 @@ def check_identity(conn: sqlite3.Connection, path: Path, known: int) -> int:
     version is not one greenai ever wrote (negative, or 0 with tables): migrating from a
     wrong version would re-apply migrations to tables that already have them.
     """
-    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    # one read transaction for the three reads: between two autocommit reads another process
+    # (or thread) may create the ledger, and a version read before it next to tables read after
+    # it looked like a hand-edited version (two ranks opening a fresh ledger at once hit this)
+    own = not conn.in_transaction
+    if own:
+        conn.execute("BEGIN")
+    try:
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        app = None
+        if "greenai_meta" in tables:
+            app = conn.execute("SELECT value FROM greenai_meta WHERE key = 'app'").fetchone()
+    finally:
+        if own and conn.in_transaction:
+            conn.execute("ROLLBACK")  # nothing was written: ending the read
     if version == 0 and not tables:
         return 0
-    app = None
-    if "greenai_meta" in tables:
-        app = conn.execute("SELECT value FROM greenai_meta WHERE key = 'app'").fetchone()
     if app is None or app[0] != APP:
         raise LedgerError(
             f"ledger {path} is an SQLite database but not a greenai ledger; point GREENAI_LEDGER at another file"
