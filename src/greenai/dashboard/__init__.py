@@ -4,8 +4,8 @@
     serve(Path("ledger.db"))                  # http://127.0.0.1:8765/ until Ctrl-C
     app = create_app(Path("ledger.db"))       # the ASGI app, to serve as you like
 
-fastapi, uvicorn and jinja2 (`pip install 'greenai[dashboard]'`) and plotly (`greenai[report]`)
-are imported only when the app is made.
+fastapi, uvicorn, jinja2, plotly and numpy (`pip install 'greenai[dashboard]'`) are imported
+only when the app is made.
 """
 
 from __future__ import annotations
@@ -18,17 +18,13 @@ __all__ = ["create_app", "require", "serve", "serve_in_thread"]
 
 
 def require() -> None:
-    """fastapi, uvicorn and jinja2 (the `dashboard` extra) and plotly (the `report` extra), or
-    a GreenAIError that says what to install."""
-    missing = []
-    for module in ("fastapi", "uvicorn", "jinja2", "plotly"):
-        try:
-            __import__(module)
-        except ImportError:
-            missing.append(module)
+    """fastapi, uvicorn and jinja2, and plotly and numpy (which draw the report's charts): the
+    `dashboard` extra, or a GreenAIError that says what to install."""
+    from greenai.reports.html import REPORT_MODULES, missing_modules
+
+    missing = missing_modules(dict.fromkeys(("fastapi", "uvicorn", "jinja2", *REPORT_MODULES)))
     if missing:
-        extras = "greenai[dashboard,report]" if "plotly" in missing else "greenai[dashboard]"
-        raise GreenAIError(f"the dashboard needs {', '.join(missing)}: pip install '{extras}'")
+        raise GreenAIError(f"the dashboard needs {', '.join(missing)}: pip install 'greenai[dashboard]'")
 
 
 def __getattr__(name: str) -> Any:

@@ -6,7 +6,7 @@ other tools' formats (a Hugging Face model card's `co2_eq_emissions`, CodeCarbon
 The package is `greenai.reports` (plural) so that the public function `greenai.report` is
 never shadowed: importing a subpackage binds it as an attribute of its parent package, and a
 subpackage named `report` would replace the function on `greenai` at its first import.
-plotly and jinja2 (`pip install 'greenai[report]'`) are imported only when a report is drawn.
+plotly, jinja2 and numpy (`pip install 'greenai[report]'`) are imported only when a report is drawn.
 """
 
 from __future__ import annotations

@@ -89,6 +89,10 @@ def render_report(
         raise GreenAIError(f"the {format} export is of runs: name the runs to export")
     if format == "model-card" and len(ids) != 1:
         raise GreenAIError("a model card's co2_eq_emissions describes one run: name exactly one")
+    if format == "html":
+        from greenai.reports.html import require
+
+        require()  # before the ledger is read: a missing extra is said, not met half-way
     with open_ledger(ledger_path) as store:
         if format == "model-card":
             return model_card(store.get_run(ids[0]), training_type)

@@ -7,7 +7,9 @@ table are plain HTML, readable with JavaScript off; only the charts need it.
 
 from __future__ import annotations
 
+import importlib
 import math
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,20 +17,31 @@ from greenai._version import __version__
 from greenai.errors import GreenAIError
 from greenai.units import format_duration_precise, format_energy
 
+REPORT_MODULES = ("plotly", "jinja2", "numpy")  # what the `report` extra installs
 
-def _require() -> tuple[Any, Any]:
-    try:
-        import jinja2
-        import plotly.offline
-    except ImportError as e:
-        raise GreenAIError(
-            f"reports need plotly and jinja2: pip install 'greenai[report]' ({e.name} is missing)"
-        ) from None
-    return jinja2, plotly.offline
+
+def missing_modules(modules: Iterable[str]) -> list[str]:
+    """Those of `modules` that cannot be imported, in their order."""
+    missing = []
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            missing.append(module)
+    return missing
+
+
+def require() -> None:
+    """plotly, jinja2 and numpy (the `report` extra), or a GreenAIError that says what to install."""
+    missing = missing_modules(REPORT_MODULES)
+    if missing:
+        raise GreenAIError(f"reports need {', '.join(missing)}: pip install 'greenai[report]'")
 
 
 def environment() -> Any:
-    jinja2, _ = _require()
+    require()
+    import jinja2
+
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("greenai.reports", "templates"),
         autoescape=True,  # every value from the ledger is escaped unless marked safe here
@@ -51,15 +64,17 @@ def environment() -> Any:
 
 def plotly_js() -> str:
     """plotly.js as shipped in the installed plotly package (inlined once per report)."""
-    _, offline = _require()
-    source: str = offline.get_plotlyjs()
+    require()
+    import plotly.offline
+
+    source: str = plotly.offline.get_plotlyjs()
     if "</script" in source.lower():  # cannot happen with plotly's minified bundle; never emit a broken page
         raise GreenAIError("the installed plotly.js cannot be inlined (it contains '</script')")
     return source
 
 
 def render(template: str, **context: Any) -> str:
-    _require()
+    require()
     from markupsafe import Markup
 
     env = environment()
