@@ -1,5 +1,6 @@
 """The package's shape: imports run one way (lower layers never import higher ones), no module
-imports itself back through others, and every import path the README and docs/ teach runs.
+imports itself back through others, and every import path the README and docs/ teach runs (imports
+in code blocks and in inline code, and dotted paths such as `greenai.tune.keep_freed_memory()`).
 
 Checked on the source with `ast`: every import that can run, including those inside functions, so
 a lazy import cannot hide a cycle or an upward dependency. Imports under `if TYPE_CHECKING:` never
@@ -188,26 +189,46 @@ def test_the_cycle_finder_finds_a_cycle():
     assert strongly_connected({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 
-DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-_FROM = re.compile(r"^\s*from (greenai[\w.]*) import \(?([\w, ]+)\)?\s*(?:#.*)?$")
-_IMPORT = re.compile(r"^\s*import (greenai[\w.]*)\s*(?:#.*)?$")
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+# an import anywhere in a line: a code block's line or inline code in prose (`from greenai.tune import X`)
+_FROM = re.compile(r"(?<![\w.])from (greenai[\w.]*) import (\([^)]*\)|[\w, ]+)")
+_IMPORT = re.compile(r"(?<![\w.])import (greenai[\w.]*)")
+# a dotted path in inline code: `greenai.tune.keep_freed_memory()`, `greenai.ledger.tuning.read_trials`
+_DOTTED = re.compile(r"`(greenai(?:\.\w+)+)(?:\(\))?`")
 
 
 def documented_imports() -> list[tuple[str, str, str | None]]:
     found = []
     for doc in DOCS:
-        for line in doc.read_text().splitlines():
-            if m := _FROM.match(line):
-                for name in m.group(2).split(","):
-                    if name.strip():
-                        found.append((doc.name, m.group(1), name.strip().split(" as ")[0]))
-            elif m := _IMPORT.match(line):
-                found.append((doc.name, m.group(1), None))
+        text = doc.read_text()
+        for m in _FROM.finditer(text):
+            for name in m.group(2).strip("()").replace("\n", " ").split(","):
+                name = name.split("#")[0].strip()
+                if name:
+                    found.append((doc.name, m.group(1), name.split(" as ")[0]))
+        for m in _IMPORT.finditer(text):
+            found.append((doc.name, m.group(1), None))
     return found
+
+
+def documented_paths() -> list[tuple[str, str]]:
+    """Dotted paths in inline code whose first part after `greenai.` is a name greenai has (a
+    module or a public name); others (`greenai.energy_j`, an MLflow metric) are not code."""
+    import greenai
+
+    top = {p.stem for p in SRC.glob("*.py")} | {p.name for p in SRC.iterdir() if (p / "__init__.py").exists()}
+    found = []
+    for doc in DOCS:
+        for m in _DOTTED.finditer(doc.read_text()):
+            first = m.group(1).split(".")[1]
+            if first in top or first in getattr(greenai, "__all__", ()):
+                found.append((doc.name, m.group(1)))
+    return sorted(set(found))
 
 
 def test_the_docs_teach_some_imports():
     assert len(documented_imports()) >= 10
+    assert len(documented_paths()) >= 10
 
 
 @pytest.mark.parametrize("doc,module,name", documented_imports())
@@ -217,3 +238,17 @@ def test_every_documented_import_runs(doc, module, name):
         assert hasattr(imported, name) or importlib.util.find_spec(f"{module}.{name}") is not None, (
             f"{doc}: from {module} import {name}"
         )
+
+
+@pytest.mark.parametrize("doc,path", documented_paths())
+def test_every_documented_dotted_path_resolves(doc, path):
+    parts = path.split(".")
+    for i in range(len(parts), 0, -1):  # the longest importable prefix, then attributes
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+        except ModuleNotFoundError:
+            continue
+        for attr in parts[i:]:
+            assert hasattr(obj, attr), f"{doc}: `{path}`: {'.'.join(parts[:i])} has no {attr}"
+            obj = getattr(obj, attr)
+        return
