@@ -87,6 +87,10 @@ class TransformSkipped(GreenAIError):
     A search records the reason beside the candidate and goes on with the others."""
 
 
+class ProfileWarning(UserWarning):
+    """A calibration profile is used although it does not match this machine (strict=False)."""
+
+
 class EstimateError(GreenAIError):
     """The model or its example input cannot be counted (bad input, model fails to run)."""
 

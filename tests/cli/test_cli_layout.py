@@ -1,9 +1,11 @@
 """The CLI's shape: command modules import only cli/options.py, cli/render.py and the
-library (never another command); `runs show` gives a parent phase what is nested in it."""
+library (never another command), and hold no SQL (queries live in greenai/ledger/); `runs show`
+gives a parent phase what is nested in it."""
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 from rich.console import Console
@@ -34,6 +36,13 @@ def test_commands_import_only_the_shared_modules_and_main_assembles_them():
     for shared in ("options", "render"):
         assert not _imports(CLI / f"{shared}.py"), f"{shared}.py imports a CLI module"
     assert {f"greenai.cli.{p.stem}" for p in commands} <= _imports(CLI / "main.py")
+
+
+def test_no_cli_module_holds_sql():
+    sql = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE)\b.*\b(FROM|INTO|SET)\b|\.execute\(|sqlite3")
+    for path in sorted(CLI.glob("*.py")):
+        found = [f"{path.name}:{n}" for n, text in enumerate(path.read_text().splitlines(), 1) if sql.search(text)]
+        assert found == [], f"SQL in the CLI (it belongs in greenai/ledger/): {found}"
 
 
 def test_main_assembles_the_command_tree():

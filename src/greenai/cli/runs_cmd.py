@@ -174,12 +174,7 @@ def _job_of(store: Ledger, record: RunRecord) -> dict[str, Any] | None:
         job_id, rank = found
     else:
         return None
-    in_ledger = bool(
-        store.transaction(
-            lambda conn: conn.execute("SELECT 1 FROM distributed_jobs WHERE job_id = ?", (job_id,)).fetchone(),
-            write=False,
-        )
-    )
+    in_ledger = store.transaction(lambda conn: job_rows.holds_job(conn, job_id), write=False)
     world = joined.get("world_size") if isinstance(joined, dict) else None
     return {"job_id": job_id, "rank": rank, "world_size": world, "in_this_ledger": in_ledger}
 

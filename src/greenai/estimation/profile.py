@@ -27,7 +27,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from greenai.errors import ProfileError
+from greenai.errors import ProfileError, ProfileWarning
 from greenai.estimation import coefficients as co
 from greenai.estimation.ops import OpClass
 from greenai.inputs import MIB, read_user_file
@@ -35,10 +35,6 @@ from greenai.inputs import MIB, read_user_file
 SCHEMA = 1
 BASIS_COEFFICIENTS = "coefficients"
 BASIS_ACTIVE_POWER = "active_power"
-
-
-class ProfileWarning(UserWarning):
-    """A calibration profile is used although it does not match this machine (strict=False)."""
 
 
 @dataclass(frozen=True)

@@ -294,6 +294,11 @@ def runs_held(conn: sqlite3.Connection, job: JobRecord) -> set[str]:
     return {str(row[0]) for row in conn.execute(f"SELECT run_id FROM runs WHERE run_id IN ({marks})", ids)}
 
 
+def holds_job(conn: sqlite3.Connection, job_id: str) -> bool:
+    """Whether this ledger holds the job (its writer, rank 0, keeps it in its own host's ledger)."""
+    return conn.execute("SELECT 1 FROM distributed_jobs WHERE job_id = ?", (job_id,)).fetchone() is not None
+
+
 def job_of_run(conn: sqlite3.Connection, run_id: str) -> tuple[str, int] | None:
     """(job id, rank) of a run that was a rank of a distributed job, else None."""
     row = conn.execute("SELECT job_id, rank FROM distributed_ranks WHERE run_id = ? LIMIT 1", (run_id,)).fetchone()
