@@ -85,3 +85,37 @@ def test_the_dashboards_run_page_shows_the_coload_line(runs) -> None:
         f'<div class="note bad coload">Co-load: disturbed: other processes kept {DISTURBED_CORES:g} or more CPUs busy'
         in page.text
     )
+
+
+def planned(ledger: Path, name: str, steps: int, planned_steps: int) -> str:
+    """A run of `steps` of its `planned_steps`, each counted."""
+    meter = SimulatedMeter("cpu:0", DeviceKind.CPU, power_w=40.0)
+    with Tracker(name, config=Config(ledger=ledger, sample_hz=20), meters=[meter], planned_steps=planned_steps) as run:
+        for _ in range(steps):
+            time.sleep(0.02)
+            run.count("steps")
+    return run.run_id
+
+
+def forecast_note(html: str) -> str:
+    section = html.split("Forecast against the actual total", 1)[1]
+    found = re.search(r"<p[^>]*>([^<]*forecast[^<]*)</p>", section)
+    assert found, section[:500]
+    return found.group(1)
+
+
+def test_a_report_says_why_a_planned_run_has_no_forecast(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run with a plan and no forecast in the ledger is explained by what the ledger says:
+    ended before 5 % of its plan, or measured on a busy machine (whose forecasts the tracker
+    withholds), never the one by the other (it said 'ended before 5 %' for both)."""
+    ledger = tmp_path / "l.db"
+    short = planned(ledger, "short", steps=3, planned_steps=1000)  # 0.3 % of its plan
+    path = tmp_path / "proc-stat"
+    with FakeMachine(path, cores=1.6):
+        monkeypatch.setattr(coload, "PROC_STAT", path)
+        busy = planned(ledger, "busy", steps=60, planned_steps=60)  # all of its plan, on a busy machine
+    assert "the run ended at 0% of its plan, before the 5% a forecast needs" in forecast_note(
+        render_report(short, ledger=ledger)
+    )
+    note = forecast_note(render_report(busy, ledger=ledger))
+    assert "the machine was busy while the run ran" in note and "5%" not in note

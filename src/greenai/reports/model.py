@@ -31,6 +31,7 @@ from greenai.meters.base import Provenance
 from greenai.reports.downsample import minmax
 from greenai.reports.metrics import Metric, seed_metrics
 from greenai.tracking.budget import COUNTER_PREFIX
+from greenai.tracking.forecast import MIN_PROGRESS
 from greenai.tracking.phases import NO_PHASE, SEPARATOR, inclusive_totals
 from greenai.units import J_PER_KWH
 
@@ -478,17 +479,43 @@ def _halve(spans: list[list[Any]]) -> list[list[Any]]:
 
 
 # -- forecasts and budgets --------------------------------------------------------------------
+def _plan_progress(record: RunRecord, plan: dict[str, Any]) -> float | None:
+    """How far through its plan the run got (its progress counter over the planned steps, or
+    its epochs over the planned epochs), or None when the ledger does not say."""
+    counters = record.snapshot.counters
+    steps, epochs = plan.get("planned_steps"), plan.get("planned_epochs")
+    if isinstance(steps, (int, float)) and steps > 0:
+        done = counters.get(str(plan.get("progress_counter") or "steps"))
+        return done / steps if done is not None else None
+    if isinstance(epochs, (int, float)) and epochs > 0 and "epochs" in counters:
+        return counters["epochs"] / epochs
+    return None
+
+
+def _why_no_forecast(record: RunRecord) -> str:
+    """Why a run has no recorded forecast, as far as the ledger tells (the tracker's own
+    reason, `Tracker.forecast_reason`, is not stored)."""
+    plan = (record.start.environment or {}).get("plan")
+    if not isinstance(plan, dict):
+        return "no forecast: the run had no plan (planned_steps or planned_epochs)"
+    progress = _plan_progress(record, plan)
+    if progress is not None and progress < MIN_PROGRESS:
+        return f"no forecast was recorded: the run ended at {progress:.0%} of its plan, before the {MIN_PROGRESS:.0%} a forecast needs"
+    coload = record.snapshot.coload
+    if coload is not None and coload.disturbed:
+        return (
+            "no forecast was recorded: the machine was busy while the run ran (co-load above), and a forecast "
+            "is made only once part of a run has been measured on a quiet machine"
+        )
+    return (
+        "no forecast was recorded: the run had a plan, but never enough steps for a steady per-step energy "
+        "(too few steps counted, or too few samples between them)"
+    )
 
 
 def _forecasts(rows: Sequence[ForecastRow], record: RunRecord) -> tuple[tuple[ForecastPoint, ...], str]:
     if not rows:
-        plan = (record.start.environment or {}).get("plan")
-        why = (
-            "no forecast was recorded (the run had a plan but ended before 5 % of it)"
-            if plan
-            else "no forecast: the run had no plan (planned_steps or planned_epochs)"
-        )
-        return (), why
+        return (), _why_no_forecast(record)
     actual = record.snapshot.energy_j
     completed = record.status == RunStatus.COMPLETED
     points = tuple(
