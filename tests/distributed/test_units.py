@@ -33,6 +33,7 @@ from greenai.meters.rapl import RaplMeter
 from greenai.meters.simulated import SimulatedMeter
 from greenai.testing.fake_powercap import FakePowercap
 from greenai.tracking.joining import launched_as_rank
+from greenai.units import format_energy
 
 WRITER = Writer("host-a", 4242, 1000.0)
 
@@ -78,6 +79,16 @@ def test_a_node_device_two_ranks_report_is_counted_once_and_said() -> None:
     assert job.duration_s == pytest.approx(10.0)  # from rank 0's start to rank 1's end
     (node,) = node_totals(job)
     assert node.energy_j == pytest.approx(103.0) and node.ranks == [0, 1]
+
+
+def test_the_job_table_says_energy_as_everything_else_does_and_escapes_names() -> None:
+    r0 = report(0, (device("cpu:0", "n1/rapl/cpu:0", NODE, 100.0), device("disk", "n1/pid 100/disk", PROCESS, 3.0)))
+    job = aggregate("job", "a\x1b[2Jb", 1, [r0], WRITER, now=2000.0, ended=True)
+    table = greenai.distributed.format_job(job)
+    assert "'a\\x1b[2Jb'" in table and "\x1b" not in table  # one rule for printing names: greenai.text
+    assert f"energy {format_energy(103.0)} ±" in table  # units.format_energy: "103.0 J"
+    big = greenai.distributed.format_job(replace(job, energy_j=2e7))
+    assert f"energy {format_energy(2e7)} ±" in big and "kWh" in big
 
 
 def test_a_job_is_incomplete_when_a_rank_did_not_report_its_end_or_never_reported() -> None:

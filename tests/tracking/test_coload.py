@@ -19,7 +19,6 @@ from greenai.hardware.coload import (
     CoLoadWindow,
     CpuSample,
     machine_cpu_s,
-    summarise,
 )
 from greenai.ledger.store import Ledger
 from greenai.meters.base import DeviceKind, Provenance
@@ -28,6 +27,15 @@ from greenai.testing.fake_machine import FakeMachine
 from greenai.tracking.forecast import NotYet, Plan, make_forecast
 from greenai.tracking.progress import ProgressSeries, TracePoint
 from greenai.tracking.tracker import Tracker
+
+
+def summarise(windows: list[CoLoadWindow], threshold_cores: float = DISTURBED_CORES):
+    """The summary a CoLoadLog gives of these windows, added in order."""
+    log = CoLoadLog(threshold_cores)
+    for w in windows:
+        log.add(w)
+    return log.summary()
+
 
 # -- the reader -------------------------------------------------------------------------------
 

@@ -5,14 +5,8 @@ from __future__ import annotations
 
 from greenai.distributed.aggregate import counted_devices, node_totals
 from greenai.ledger.distributed import NODE, JobRecord
-
-
-def _energy(joules: float) -> str:
-    if joules >= 3.6e6:
-        return f"{joules / 3.6e6:.3g} kWh"
-    if joules >= 1e3:
-        return f"{joules / 1e3:.3g} kJ"
-    return f"{joules:.3g} J"
+from greenai.text import one_line as _one_line
+from greenai.units import format_energy as _energy
 
 
 def _bytes(n: float) -> str:
@@ -22,15 +16,11 @@ def _bytes(n: float) -> str:
     return f"{n:.0f} B"
 
 
-def _one_line(text: str) -> str:
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-
-
 def format_job(job: JobRecord) -> str:
     """The job's table: one line of totals, then nodes, ranks (with the devices each read)
     and the communication phase."""
     lines = [
-        f"job {job.job_id} {_one_line(job.name)!r}: {job.status}, {job.world_size} ranks on {len(job.nodes)} node(s), "
+        f"job {job.job_id} '{_one_line(job.name)}': {job.status}, {job.world_size} ranks on {len(job.nodes)} node(s), "
         f"{job.duration_s:.1f} s",
         f"  energy {_energy(job.energy_j)} ± {job.rel_uncertainty:.0%} ({job.provenance.value}), "
         f"{job.carbon_g:.3g} gCO2e" + (f", {job.cost:.3g} {job.currency}" if job.cost else ""),

@@ -25,7 +25,6 @@ import math
 import os
 import sys
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -238,13 +237,6 @@ class CoLoadLog:
             threshold_cores=self.threshold_cores,
             seconds=self._seconds,
         )
-
-
-def summarise(windows: Iterable[CoLoadWindow], threshold_cores: float = DISTURBED_CORES) -> CoLoadSummary | None:
-    log = CoLoadLog(threshold_cores)
-    for w in windows:
-        log.add(w)
-    return log.summary()
 
 
 def _add(histogram: dict[int, float], cores: float, span_s: float) -> None:

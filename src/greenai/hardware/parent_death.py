@@ -50,23 +50,6 @@ def die_with_parent(parent_pid: int) -> bool:
     return prctl is not None and _arm(prctl, parent_pid)
 
 
-def preexec_die_with_parent() -> Callable[[], None] | None:
-    """A `preexec_fn` for `subprocess.Popen` that makes the child die with the calling thread
-    (so call Popen from a thread that outlives the child); None where the kernel has no
-    parent-death signal (not Linux). For a process that has no other threads yet: a
-    `preexec_fn` runs Python between fork and exec, which is not safe while other threads may
-    hold locks; a child that starts as Python calls `die_with_parent` itself instead."""
-    prctl = _prctl()  # looked up here: between fork and exec the child only calls it
-    if prctl is None:
-        return None
-    parent_pid = os.getpid()
-
-    def preexec() -> None:
-        _arm(prctl, parent_pid)
-
-    return preexec
-
-
 def _arm(prctl: _Prctl, parent_pid: int) -> bool:
     if prctl(PR_SET_PDEATHSIG, DEATH_SIGNAL, 0, 0, 0) != 0:
         return False

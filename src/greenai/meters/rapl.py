@@ -26,7 +26,7 @@ from greenai.config import MeterName
 from greenai.errors import MeterError
 from greenai.hardware.sysfs import POWERCAP_ROOT
 from greenai.meters.base import DeviceEnergy, DeviceKind, MeterInfo, Provenance, Unavailable
-from greenai.units import MICROJOULES_PER_J, microwatts_to_watts
+from greenai.units import MICROJOULES_PER_J, microjoules_to_joules, microwatts_to_watts
 
 DEFAULT_MAX_POWER_W = 500.0  # generous bound for a zone without constraint_*_max_power_uw
 _REL_UNCERTAINTY = {DeviceKind.CPU: 0.05, DeviceKind.DRAM: 0.10}
@@ -82,7 +82,7 @@ class _Zone:
             self.clear_uj += delta_uj
             self.clear_s += elapsed_s
         elif self.clear_s > 0:
-            mean_power_w = self.clear_uj / MICROJOULES_PER_J / self.clear_s
+            mean_power_w = microjoules_to_joules(self.clear_uj) / self.clear_s
             delta_uj += self.range_uj * wraps_between(delta_uj, self.range_uj, elapsed_s, mean_power_w)
         self.total_uj += delta_uj
         self.last_uj, self.last_t = cur_uj, now
@@ -140,7 +140,7 @@ class RaplMeter:
                 DeviceEnergy(
                     device=zone.device,
                     kind=zone.kind,
-                    energy_j=zone.total_uj / MICROJOULES_PER_J,
+                    energy_j=microjoules_to_joules(zone.total_uj),
                     provenance=Provenance.MEASURED,
                     rel_uncertainty=_REL_UNCERTAINTY[zone.kind],
                 )
