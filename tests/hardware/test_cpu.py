@@ -14,6 +14,7 @@ from greenai.hardware.cpu import (
     CpuFeatures,
     CpuInfo,
     detect_cpu_features,
+    features_of,
     normalize_cpu_name,
     read_cpu_info,
     read_cpuinfo_flags,
@@ -177,3 +178,10 @@ def test_model_and_flags_come_from_the_same_first_processor_entry(tmp_path):
 
 def test_usable_cpus_is_the_affinity_mask():
     assert usable_cpus() == max(len(os.sched_getaffinity(0)), 1)
+
+
+def test_a_transform_is_told_of_the_cpu_by_features_a_function_or_nothing() -> None:
+    avx512 = CpuFeatures.from_flags({"avx512f", "avx512_bf16"})
+    assert features_of(avx512) is avx512
+    assert features_of(lambda: avx512) is avx512
+    assert features_of(None) == this_cpu()

@@ -13,11 +13,11 @@ from torch import nn
 from greenai.errors import ConfigError
 from greenai.optimize.transforms.transfer import (
     EpochMetrics,
-    _phase,
-    _under,
     accuracy_on,
     count_params,
     fine_tune,
+    is_under,
+    optional_phase,
     shuffled_batches,
     unfreeze,
 )
@@ -109,7 +109,7 @@ def minilm_transfer(
     loss_fn = nn.CrossEntropyLoss()
 
     if not unfreeze_last:  # the encoder only runs in inference mode: nothing to freeze
-        with _phase(run, "forward"):
+        with optional_phase(run, "forward"):
             x_train = embed(encoder, [b[:2] for b in train_batches])
             x_test = embed(encoder, [b[:2] for b in test_batches])
         y_train = torch.cat([b[2] for b in train_batches])
@@ -131,7 +131,7 @@ def minilm_transfer(
     else:
         last = _last_layer_prefix(classifier)
         unfreeze(classifier, [last, "head"])  # the copy may come from a frozen encoder
-        frozen = [n for n, _ in classifier.named_parameters() if not (_under(n, last) or _under(n, "head"))]
+        frozen = [n for n, _ in classifier.named_parameters() if not (is_under(n, last) or is_under(n, "head"))]
 
         def score(epoch: int, model: nn.Module) -> float:
             model.eval()

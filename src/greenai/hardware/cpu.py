@@ -43,7 +43,7 @@ import io
 import os
 import platform
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -320,6 +320,17 @@ def detect_cpu_features(cpuinfo_path: Path | str = CPUINFO_PATH, *, use_torch: b
 def this_cpu() -> CpuFeatures:
     """The features of this machine's CPU (probed once)."""
     return detect_cpu_features()
+
+
+# what a transform is told of the CPU: its features, a function giving them, or None (this machine)
+FeaturesSource = CpuFeatures | Callable[[], CpuFeatures] | None
+
+
+def features_of(source: FeaturesSource) -> CpuFeatures:
+    """The CPU features `source` stands for (None: this machine's, `this_cpu()`)."""
+    if source is None:
+        return this_cpu()
+    return source if isinstance(source, CpuFeatures) else source()
 
 
 # -- CPUs this process may use ---------------------------------------------------------------

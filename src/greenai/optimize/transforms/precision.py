@@ -22,16 +22,8 @@ import torch
 from torch import nn
 
 from greenai.errors import ConfigError, TransformSkipped
-from greenai.hardware.cpu import CpuFeatures, this_cpu
+from greenai.hardware.cpu import CpuFeatures, FeaturesSource, features_of
 from greenai.optimize.candidate import Candidate, OptimizeTask
-
-FeaturesSource = CpuFeatures | Callable[[], CpuFeatures] | None
-
-
-def _features(source: FeaturesSource) -> CpuFeatures:
-    if source is None:
-        return this_cpu()
-    return source if isinstance(source, CpuFeatures) else source()
 
 
 def map_tensors(obj: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
@@ -126,7 +118,7 @@ class Bf16Autocast:
         self._features = features
 
     def __call__(self, candidate: Candidate, task: OptimizeTask) -> Candidate:
-        features = _features(self._features)
+        features = features_of(self._features)
         _require_bf16(features, self.name)
         if _has_quantized_modules(candidate.model):
             raise TransformSkipped(f"{self.name}: the model is already int8-quantized")
@@ -146,7 +138,7 @@ class Bf16Weights:
         self._features = features
 
     def __call__(self, candidate: Candidate, task: OptimizeTask) -> Candidate:
-        _require_bf16(_features(self._features), self.name)
+        _require_bf16(features_of(self._features), self.name)
         if _has_quantized_modules(candidate.model):
             raise TransformSkipped(f"{self.name}: the model is already int8-quantized")
         model = CastModule(candidate.model_copy().eval(), torch.bfloat16)
@@ -184,7 +176,7 @@ def training_autocast(
     """
     kind = device.split(":", 1)[0].lower()
     if kind == "cpu":
-        if _features(features).bf16:
+        if features_of(features).bf16:
             return torch.autocast("cpu", dtype=torch.bfloat16), None
         return contextlib.nullcontext(), None
     if kind == "cuda":

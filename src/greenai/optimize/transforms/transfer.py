@@ -79,7 +79,8 @@ def replace_head(model: nn.Module, out_features: int, head: str | None = None) -
     return new
 
 
-def _under(name: str, prefix: str) -> bool:
+def is_under(name: str, prefix: str) -> bool:
+    """Whether the parameter or module `name` is `prefix` or inside it ("head.weight" is under "head")."""
     return name == prefix or name.startswith(prefix + ".")
 
 
@@ -89,7 +90,7 @@ def _selected(model: nn.Module, spec: FreezeSpec, head: str | None) -> list[tupl
         return []
     if spec == "all-but-head":
         head_name = find_head(model, head)
-        return [(n, p) for n, p in params if not _under(n, head_name)]
+        return [(n, p) for n, p in params if not is_under(n, head_name)]
     if isinstance(spec, (bool, str)):
         raise ConfigError(
             f"unknown freeze spec {spec!r}: use 'all-but-head', a number of "
@@ -104,13 +105,13 @@ def _selected(model: nn.Module, spec: FreezeSpec, head: str | None) -> list[tupl
         prefixes = children[:spec]
     else:
         prefixes = list(spec)
-        unknown = [p for p in prefixes if not any(_under(n, p) for n, _ in params)]
+        unknown = [p for p in prefixes if not any(is_under(n, p) for n, _ in params)]
         if unknown:
             raise ConfigError(
                 f"no parameters under {unknown}; the model's top-level modules "
                 f"are {[n for n, _ in model.named_children()]}"
             )
-    return [(n, p) for n, p in params if any(_under(n, pre) for pre in prefixes)]
+    return [(n, p) for n, p in params if any(is_under(n, pre) for pre in prefixes)]
 
 
 def freeze(model: nn.Module, spec: FreezeSpec, head: str | None = None) -> int:
@@ -188,7 +189,8 @@ def _set_modes(model: nn.Module) -> None:
             module.eval()
 
 
-def _phase(run: Tracker | None, name: str) -> contextlib.AbstractContextManager[Any]:
+def optional_phase(run: Tracker | None, name: str) -> contextlib.AbstractContextManager[Any]:
+    """`run.phase(name)`, or nothing without a run."""
     return run.phase(name) if run is not None else contextlib.nullcontext()
 
 
@@ -265,12 +267,12 @@ def fine_tune(
         batches = train_batches(epoch) if callable(train_batches) else train_batches
         for batch in batches:
             *inputs, target = batch
-            with _phase(run, "forward"):
+            with optional_phase(run, "forward"):
                 loss = loss_fn(model(*inputs), target)
-            with _phase(run, "backward"):
+            with optional_phase(run, "backward"):
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
-            with _phase(run, "optimizer_step"):
+            with optional_phase(run, "optimizer_step"):
                 opt.step()
                 scheduler.step()
             n = batch_size(batch)

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from greenai.errors import ConfigError, TransformSkipped
-from greenai.hardware.cpu import CpuFeatures
+from greenai.hardware.cpu import CpuFeatures, FeaturesSource, features_of
 from greenai.optimize.candidate import Candidate, OptimizeTask
 from greenai.optimize.transforms.int8.common import (
     RNN_LAYERS,
@@ -38,7 +38,7 @@ from greenai.optimize.transforms.int8.common import (
     torchao_available,
     untested_versions,
 )
-from greenai.optimize.transforms.precision import FeaturesSource, _features, smoke_test
+from greenai.optimize.transforms.precision import smoke_test
 
 Backend = Literal["auto", "torchao", "torch.ao"]
 
@@ -130,7 +130,7 @@ class DynamicInt8:
         self.name = "int8-dynamic-perchannel" if per_channel else "int8-dynamic"
 
     def __call__(self, candidate: Candidate, task: OptimizeTask) -> Candidate:
-        features = _features(self._features)
+        features = features_of(self._features)
         backend, why = choose_dynamic_backend(features, self.backend)
         model = candidate.model_copy().eval()
         if quantized_module_names(model):

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from greenai.errors import ConfigError, TransformSkipped
+from greenai.hardware.cpu import FeaturesSource, features_of
 from greenai.optimize.candidate import Candidate, OptimizeTask
 from greenai.optimize.transforms.int8.common import (
     quantized_engine,
@@ -26,7 +27,7 @@ from greenai.optimize.transforms.int8.common import (
 )
 from greenai.optimize.transforms.int8.dynamic import NoTransformerFastPath
 from greenai.optimize.transforms.int8.float_fallback import float_fallback
-from greenai.optimize.transforms.precision import FeaturesSource, _features, smoke_test
+from greenai.optimize.transforms.precision import smoke_test
 
 
 def quantize_linears(model: nn.Module, engine: str, per_channel: bool, float_layers: Collection[str] = ()) -> nn.Module:
@@ -71,7 +72,7 @@ class DynamicInt8Fallback:
         if not torch_ao_available():
             raise TransformSkipped(f"{self.name}: needs torch.ao.quantization, not available")
         try:
-            engine = _features(self._features).quantized_engine()
+            engine = features_of(self._features).quantized_engine()
         except ValueError as e:
             raise TransformSkipped(f"{self.name}: {e}") from e
         linears = [name for name, m in candidate.model.named_modules() if isinstance(m, nn.Linear)]

@@ -10,6 +10,7 @@ same engine and recipe as static int8 (see quantize_static.py for why FX).
 from __future__ import annotations
 
 from greenai.errors import ConfigError, TransformSkipped
+from greenai.hardware.cpu import FeaturesSource, features_of
 from greenai.optimize.candidate import Candidate, OptimizeTask
 from greenai.optimize.transforms.int8.common import (
     example_inputs,
@@ -23,7 +24,7 @@ from greenai.optimize.transforms.int8.static import (
     fx_prepare,
     quantizable_layer_names,
 )
-from greenai.optimize.transforms.precision import FeaturesSource, _features, smoke_test
+from greenai.optimize.transforms.precision import smoke_test
 
 
 class QuantAwareTraining:
@@ -44,7 +45,7 @@ class QuantAwareTraining:
             )
         if not torch_ao_available():
             raise TransformSkipped(f"{self.name}: torch.ao.quantization FX is not available")
-        recipe = FxRecipe.for_cpu(_features(self._features), self.per_channel, qat=True)
+        recipe = FxRecipe.for_cpu(features_of(self._features), self.per_channel, qat=True)
         model = candidate.model_copy()
         if quantized_module_names(model):
             raise TransformSkipped(f"{self.name}: the model is already int8-quantized")

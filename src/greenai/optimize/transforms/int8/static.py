@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from greenai.errors import ConfigError, TransformSkipped
-from greenai.hardware.cpu import CpuFeatures
+from greenai.hardware.cpu import CpuFeatures, FeaturesSource, features_of
 from greenai.optimize.candidate import Candidate, OptimizeTask, as_args
 from greenai.optimize.transforms.int8.common import (
     QUANTIZABLE_LAYERS,
@@ -45,7 +45,7 @@ from greenai.optimize.transforms.int8.common import (
     untested_versions,
 )
 from greenai.optimize.transforms.int8.float_fallback import float_fallback
-from greenai.optimize.transforms.precision import FeaturesSource, _features, smoke_test
+from greenai.optimize.transforms.precision import smoke_test
 
 
 @dataclass(frozen=True)
@@ -182,7 +182,7 @@ class StaticInt8:
     def __call__(self, candidate: Candidate, task: OptimizeTask) -> Candidate:
         if not torch_ao_available():
             raise TransformSkipped(f"{self.name}: torch.ao.quantization FX is not available")
-        features = _features(self._features)
+        features = features_of(self._features)
         recipe = FxRecipe.for_cpu(features, self.per_channel)
         model = candidate.model_copy().eval()
         if quantized_module_names(model):
