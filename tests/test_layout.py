@@ -128,6 +128,24 @@ def test_only_the_public_surface_imports_the_package_root():
     assert offenders == []
 
 
+def test_no_private_name_is_imported_from_another_package():
+    """A `_name` is its package's own: one used elsewhere is made public where it lives."""
+    crossing = []
+    for path in SRC.rglob("*.py"):
+        package = module_name(path) if path.name == "__init__.py" else module_name(path).rpartition(".")[0]
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("greenai"):
+                owner = (
+                    node.module
+                    if (SRC.parent / node.module.replace(".", "/")).is_dir()
+                    else node.module.rpartition(".")[0]
+                )
+                for a in node.names:
+                    if a.name.startswith("_") and not a.name.startswith("__") and owner != package:
+                        crossing.append(f"{module_name(path)}: from {node.module} import {a.name}")
+    assert crossing == []
+
+
 def strongly_connected(edges: dict[str, set[str]]) -> list[list[str]]:
     """Tarjan's algorithm (Tarjan, SIAM J. Comput. 1(2), 1972), iteratively."""
     index: dict[str, int] = {}
