@@ -106,3 +106,27 @@ def test_phase_table_shows_inclusive_totals_and_missing_parents():
     assert forward[1:] == ["30.0 J ± 0%", "30.0%", "3.00 s", "3"] and backward[1] == "60.0 J ± 0%"
     assert eval_[1:] == ["9.0 J ± 0%", "9.0%", "0.90 s", ""]  # a parent without time of its own
     assert eval_forward[1:] == ["9.0 J ± 0%", "9.0%", "0.90 s", "1"]
+
+
+def test_a_finished_run_names_its_ledger_only_once_the_ledger_holds_it(tmp_path: Path):
+    """greenai run, demo and monitor print a run that just ended through render_result: the
+    'Stored in' line only when the result was written (a failed final write is a note)."""
+    from dataclasses import replace
+
+    from greenai.cli.render import render_result
+    from greenai.ledger.records import RunSnapshot
+    from greenai.meters.base import Provenance
+    from greenai.tracking.result import RunResult
+
+    snapshot = RunSnapshot(10.0, 100.0, 0.0, Provenance.SIMULATED, 100.0, 0.0, 0.0, "", (), ())
+    stored = RunResult("r" * 32, "train", "completed", snapshot, tmp_path / "l.db", False, stored=True)
+
+    def shown(result: RunResult) -> str:
+        console = Console(record=True, width=200)
+        render_result(console, result)
+        return console.export_text()
+
+    assert f"Stored in {tmp_path}/l.db as run {'r' * 32}" in shown(stored)
+    assert "Stored in" not in shown(replace(stored, stored=False))
+    assert "Stored in" not in shown(replace(stored, ledger_path=None, stored=None))
+    assert "Run train" in shown(replace(stored, stored=False))

@@ -30,7 +30,7 @@ from greenai.cli.render import (
     line,
     make_console,
     one_line,
-    render_run,
+    render_result,
     render_study,
     result_to_dict,
     study_to_dict,
@@ -119,15 +119,7 @@ def demo(
             "\n",
         )
     )
-    render_run(
-        console,
-        run_id=result.run_id,
-        name=result.name,
-        status=result.status,
-        snapshot=result.snapshot,
-        cost_configured=result.cost_configured,
-        ledger_path=str(result.ledger_path) if result.ledger_path else None,
-    )
+    render_result(console, result)
     console.print(
         text(f"See it again with `greenai runs show {result.run_id[:8]}`; list runs with `greenai runs list`.", "dim")
     )

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from greenai.cli.options import IntensityOpt, PueOpt, SimulateOpt, build_config
-from greenai.cli.render import line, make_console, one_line, render_run
+from greenai.cli.render import line, make_console, one_line, render_result
 from greenai.monitor.exporter import (
     DEFAULT_HOST,
     DEFAULT_INTERVAL_S,
@@ -61,15 +61,7 @@ def monitor(
             result = exporter.stop()
     err.print(f"greenai monitor: stopped ({received.name})", soft_wrap=True)
     if result is not None:
-        render_run(
-            err,
-            run_id=result.run_id,
-            name=result.name,
-            status=result.status,
-            snapshot=result.snapshot,
-            cost_configured=result.cost_configured,
-            ledger_path=str(result.ledger_path) if result.ledger_path and result.stored else None,
-        )
+        render_result(err, result)
         for note in result.notes:
             err.print(line(("note:", "bold"), " ", one_line(note)), soft_wrap=True)
 

@@ -80,6 +80,20 @@ def band(energy_j: float, rel_uncertainty: float) -> str:
     return f"{format_energy(energy_j)} ± {rel_uncertainty * 100:.0f}%"
 
 
+def render_result(console: Console, result: RunResult) -> None:
+    """A run that just ended, as `render_run` shows it; the ledger is named only once it holds
+    the result (`result.stored`: a final write that failed is said in `result.notes`)."""
+    render_run(
+        console,
+        run_id=result.run_id,
+        name=result.name,
+        status=result.status,
+        snapshot=result.snapshot,
+        cost_configured=result.cost_configured,
+        ledger_path=str(result.ledger_path) if result.ledger_path and result.stored else None,
+    )
+
+
 def render_run(
     console: Console,
     *,

@@ -56,7 +56,7 @@ from greenai.cli.options import (
     build_config,
     print_json,
 )
-from greenai.cli.render import line, make_console, render_run, result_to_dict, visible
+from greenai.cli.render import line, make_console, render_result, result_to_dict, visible
 from greenai.distributed.deadline import within
 from greenai.distributed.launcher import RanksSeen, RankWatcher
 from greenai.errors import GreenAIError, LedgerError
@@ -207,15 +207,7 @@ def _report(
             print_json(data, sys.stderr)
     if not json_out and not quiet:
         console = make_console(stderr=True)
-        render_run(
-            console,
-            run_id=result.run_id,
-            name=result.name,
-            status=result.status,
-            snapshot=result.snapshot,
-            cost_configured=result.cost_configured,
-            ledger_path=str(result.ledger_path) if result.ledger_path else None,
-        )
+        render_result(console, result)
         if seen.count:
             console.print(line(f"{seen.describe()}: one run for the whole tree"))
 
