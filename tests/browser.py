@@ -68,9 +68,10 @@ def unavailable_reason() -> str | None:
 
 @contextlib.contextmanager
 def browser_page(
-    allow_origin: str | None = None, viewport: tuple[int, int] = (1280, 900)
+    allow_origin: str | None = None, viewport: tuple[int, int] = (1280, 900), javascript: bool = True
 ) -> Iterator[tuple[Any, list[str]]]:
-    """(page, blocked): a fresh page whose non-local requests are aborted and listed."""
+    """(page, blocked): a fresh page whose non-local requests are aborted and listed
+    (`javascript=False`: as a reader with JavaScript off sees it)."""
     from playwright.sync_api import sync_playwright
 
     executable = ensure_chromium()
@@ -80,7 +81,9 @@ def browser_page(
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=executable, args=list(CHROMIUM_ARGS), headless=True)
         try:
-            context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+            context = browser.new_context(
+                viewport={"width": viewport[0], "height": viewport[1]}, java_script_enabled=javascript
+            )
 
             def route(r: Any) -> None:
                 url = r.request.url

@@ -56,3 +56,29 @@ def test_every_chart_is_drawn_offline(world: World, tmp_path, kind):
     if kind == "hostile":
         assert "<script>alert(1)</script>" in headline  # shown as text
     assert (tmp_path / f"{kind}.png").stat().st_size > 10_000
+
+
+def test_the_headline_and_tables_read_with_javascript_off(world: World, tmp_path):
+    """With JavaScript off no chart is drawn, and the headline figures and the tables are
+    there all the same (plain HTML), with a note that the charts need JavaScript."""
+    from greenai.reports import report
+
+    path = report(world.run_id, ledger=world.ledger, output=tmp_path / "run.html")
+    with browser_page(javascript=False) as (page, blocked):
+        page.goto(path.resolve().as_uri())
+        cards = dict(
+            zip(
+                page.locator(".card .label").all_inner_texts(),
+                page.locator(".card .value").all_inner_texts(),
+                strict=True,
+            )
+        )
+        tables = page.locator("table").count()
+        drawn = page.evaluate("document.querySelectorAll('.js-plotly-plot').length")
+        text = page.inner_text("body")
+    assert blocked == [] and drawn == 0
+    for label in ("ENERGY (IT)", "DURATION", "CARBON", "COST", "ENERGY PER SAMPLE", "STATUS"):
+        assert cards.get(label, "").strip() not in ("", "—"), (label, cards)
+    assert cards["ENERGY (IT)"].endswith(" J") and cards["STATUS"] == "completed"
+    assert tables >= 5  # devices, phases, seed metrics, forecasts, environment
+    assert "JavaScript is off" in text
