@@ -63,7 +63,7 @@ from greenai.tune.search import (
     successive_halving,
 )
 
-log = logging.getLogger("greenai.optimize")
+log = logging.getLogger("greenai.tune")
 
 STRATEGIES = ("auto", "exhaustive", "halving", "coordinate")
 MAX_DISTURBED_RETRIES = 2  # a setting whose trial was disturbed is measured again at most this often
