@@ -163,6 +163,25 @@ def write_section(path: Path, key: str, section: str) -> None:
     path.write_text(text)
 
 
+# -- ledgers ----------------------------------------------------------------------------------
+
+
+def count_rows(path: Path, table: str) -> int:
+    """Rows of `table` in the SQLite file at `path` (read-only), or -1 when there is no such
+    file or table: whether a benchmark's ledger from an earlier run can be reused."""
+    import sqlite3
+
+    if not path.exists():
+        return -1
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+    except sqlite3.Error:
+        return -1
+    finally:
+        conn.close()
+
+
 # -- arguments, processes, output -------------------------------------------------------------
 
 

@@ -78,20 +78,6 @@ def build(path: Path, runs: int) -> None:
             store.transaction(lambda conn, a=first, b=last: [one(conn, i) for i in range(a, b)], write=True)
 
 
-def count(path: Path) -> int:
-    import sqlite3
-
-    if not path.exists():
-        return -1
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        return int(conn.execute("SELECT count(*) FROM runs").fetchone()[0])
-    except sqlite3.Error:
-        return -1
-    finally:
-        conn.close()
-
-
 def before_source(commit: str, directory: Path) -> Path:
     """`src/` of greenai at `commit`, in `directory`."""
     archive = subprocess.run(
@@ -251,7 +237,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--quiet-wait", type=float, default=60.0, help="seconds to wait for a quiet machine at most")
     _harness.add_write(ap, "ledger-list")
     args = ap.parse_args(argv)
-    if count(args.ledger) != args.runs:
+    if _harness.count_rows(args.ledger, "runs") != args.runs:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{args.ledger}{suffix}").unlink(missing_ok=True)
         _harness.log(f"building {args.ledger}: {args.runs:,} runs")
