@@ -4,7 +4,6 @@ one bf16 rule its consumers share."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,6 @@ from greenai.hardware.cpu import (
     read_cpuinfo_flags,
     tdp_lookup,
     this_cpu,
-    usable_cpus,
 )
 from greenai.testing.fake_sysfs import make_cpuinfo
 
@@ -174,10 +172,6 @@ def test_model_and_flags_come_from_the_same_first_processor_entry(tmp_path):
     assert read_cpu_info(path).hypervisor and "hypervisor" in read_cpuinfo_flags(path)
     path.write_text(SKYLAKE + "\nprocessor\t: 1\nflags\t\t: hypervisor avx512_bf16\n")
     assert not read_cpu_info(path).hypervisor and not CpuFeatures.from_flags(read_cpuinfo_flags(path)).bf16
-
-
-def test_usable_cpus_is_the_affinity_mask():
-    assert usable_cpus() == max(len(os.sched_getaffinity(0)), 1)
 
 
 def test_a_transform_is_told_of_the_cpu_by_features_a_function_or_nothing() -> None:

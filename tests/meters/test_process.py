@@ -1,4 +1,5 @@
-"""ProcessScope against real child processes (CPU, memory, I/O) and fake cgroup trees."""
+"""ProcessScope against real child processes (CPU, memory, I/O); its usable CPUs (the rule is
+hardware.cpu's, tested in tests/hardware/test_usable_cpus.py) on a fake cgroup tree."""
 
 from __future__ import annotations
 
@@ -12,12 +13,12 @@ import psutil
 import pytest
 
 from greenai.errors import MeterError
+from greenai.hardware import cgroup
 from greenai.meters.process import ProcessScope
-from greenai.testing.fake_sysfs import make_cgroup_v1, make_cgroup_v2
+from greenai.testing.fake_sysfs import make_cgroup_v2
 
 BUSY = "import time\nend = time.process_time() + {s}\nwhile time.process_time() < end: pass\n"
 TICK_S = 1 / os.sysconf("SC_CLK_TCK")  # CPU times are counted in clock ticks
-AFFINITY = len(os.sched_getaffinity(0))
 
 
 def reaped_cpu_s() -> float:
@@ -144,38 +145,6 @@ def test_unknown_pid_is_a_meter_error() -> None:
         ProcessScope(child.pid)
 
 
-def test_usable_cpus_cgroup_v2_quota(tmp_path: Path) -> None:
-    fake = make_cgroup_v2(tmp_path, os.getpid(), {"/": "max 100000", "/job": "50000 100000"}, "/job")
-    scope = ProcessScope(os.getpid(), cgroup_root=fake.cgroup_root, proc_root=fake.proc_root)
-    assert scope.usable_cpus() == 0.5
-
-
-def test_usable_cpus_cgroup_v2_parent_limit_applies(tmp_path: Path) -> None:
-    limits = {"/a": "100000 100000", "/a/b": "max 100000"}
-    fake = make_cgroup_v2(tmp_path, os.getpid(), limits, "/a/b")
-    scope = ProcessScope(os.getpid(), cgroup_root=fake.cgroup_root, proc_root=fake.proc_root)
-    assert scope.usable_cpus() == min(AFFINITY, 1.0)
-
-
-def test_usable_cpus_unlimited_is_the_affinity(tmp_path: Path) -> None:
-    fake = make_cgroup_v2(tmp_path, os.getpid(), {"/": "max 100000"})
-    scope = ProcessScope(os.getpid(), cgroup_root=fake.cgroup_root, proc_root=fake.proc_root)
-    assert scope.usable_cpus() == AFFINITY
-
-
-def test_usable_cpus_cgroup_v1_quota(tmp_path: Path) -> None:
-    fake = make_cgroup_v1(tmp_path, os.getpid(), {"/": (-1, 100000), "/job": (25000, 100000)}, "/job")
-    scope = ProcessScope(os.getpid(), cgroup_root=fake.cgroup_root, proc_root=fake.proc_root)
-    assert scope.usable_cpus() == 0.25
-
-
-def test_usable_cpus_container_without_cgroup_namespace(tmp_path: Path) -> None:
-    # /proc shows the host path, but the container's own cgroup is mounted at the root
-    fake = make_cgroup_v2(tmp_path, os.getpid(), {"/": "30000 100000"}, "/docker/0123abcd")
-    scope = ProcessScope(os.getpid(), cgroup_root=fake.cgroup_root, proc_root=fake.proc_root)
-    assert scope.usable_cpus() == 0.3
-
-
 def test_usable_cpus_is_cached_for_usable_refresh_s(tmp_path: Path) -> None:
     now = [0.0]
     fake = make_cgroup_v2(tmp_path, os.getpid(), {"/": "50000 100000"})
@@ -191,3 +160,10 @@ def test_usable_cpus_is_cached_for_usable_refresh_s(tmp_path: Path) -> None:
     assert scope.usable_cpus() == 0.5
     now[0] = 1.0
     assert scope.usable_cpus() == 0.2
+
+
+def test_usable_cpus_defaults_to_the_hardware_cgroup_roots(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = make_cgroup_v2(tmp_path, os.getpid(), {"/": "25000 100000"})
+    monkeypatch.setattr(cgroup, "CGROUP_ROOT", fake.cgroup_root)
+    monkeypatch.setattr(cgroup, "PROC_ROOT", fake.proc_root)
+    assert ProcessScope(os.getpid()).usable_cpus() == 0.25

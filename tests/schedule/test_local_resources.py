@@ -13,7 +13,7 @@ import pytest
 
 from greenai.carbon.grid_forecast import IntensitySeries
 from greenai.errors import ConfigError
-from greenai.hardware.cpu import usable_cpus
+from greenai.hardware.cpu import cpu_allowance, usable_cpus
 from greenai.schedule.batch import run_batch
 from greenai.schedule.executor_local import LocalExecutor, local_gpus
 from greenai.schedule.jobs import Job
@@ -29,9 +29,10 @@ def test_more_cpus_than_this_machine_has_are_refused_before_the_batch_starts(tmp
     with LocalExecutor(max_parallel=1) as executor:
         with pytest.raises(ConfigError) as e:
             run_batch(jobs, executor, ledger, batch_id="b")
+    allowed = cpu_allowance()  # a cgroup CPU quota, where there is one, is named instead
     assert str(e.value) == (
-        f"job 'huge' asks for 1e+09 CPUs; this machine has {usable_cpus()} usable "
-        "(this process's CPU affinity); use --executor ray for a cluster"
+        f"job 'huge' asks for 1e+09 CPUs; this machine has {allowed.cpus:g} usable "
+        f"({allowed.limited_by()}); use --executor ray for a cluster"
     )
     assert not ledger.exists()  # nothing ran, nothing was recorded
 
@@ -48,7 +49,7 @@ def test_gpus_this_machine_does_not_have_are_refused(tmp_path: Path, monkeypatch
 
 
 def test_a_job_within_the_machine_runs(tmp_path: Path) -> None:
-    jobs = [Job("gpu", command=QUICK, gpus=1, cpus=float(usable_cpus()))]
+    jobs = [Job("gpu", command=QUICK, gpus=1, cpus=usable_cpus())]
     with LocalExecutor(max_parallel=1, gpus=1) as executor:  # a machine with one GPU
         summary = run_batch(jobs, executor, tmp_path / "ledger.db", batch_id="b")
     assert summary.completed == 1

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from greenai.errors import ConfigError
+from greenai.hardware.cpu import usable_threads
 from greenai.hardware.sysfs import CPU_ROOT, POWERCAP_ROOT
 from greenai.testing.fake_nvml import (
     FakeGpu,
@@ -52,7 +53,7 @@ def test_threads_knob_applies_and_restores_torch_threads() -> None:
 def test_threads_knob_defaults_and_validation() -> None:
     values = ThreadsKnob().values()
     assert values[0] == 1 and values == tuple(sorted(values))
-    assert values[-1] == len(os.sched_getaffinity(0))
+    assert values[-1] == usable_threads()  # the affinity mask under the cgroup CPU quota
     with pytest.raises(ConfigError, match="positive integers"):
         ThreadsKnob([0, 2])
     with pytest.raises(ConfigError, match="positive integers"):

@@ -266,7 +266,7 @@ class Profile:
 # -- this machine ------------------------------------------------------------------------
 def current_fingerprint(meter_provenance: str = "") -> Fingerprint:
     from greenai._version import __version__
-    from greenai.hardware.cpu import read_cpu_info
+    from greenai.hardware.cpu import read_cpu_info, usable_cpus
 
     try:
         cpu_model = read_cpu_info().model_name
@@ -283,17 +283,6 @@ def current_fingerprint(meter_provenance: str = "") -> Fingerprint:
     return Fingerprint(
         cpu_model, os.cpu_count() or 1, usable_cpus(), torch_version, threads, __version__, meter_provenance
     )
-
-
-def usable_cpus() -> float:
-    """min(affinity mask, cgroup CPU quota): the CPUs this process can keep busy."""
-    from greenai.hardware import cpu
-    from greenai.meters.process import ProcessScope
-
-    try:
-        return float(ProcessScope(os.getpid()).usable_cpus())
-    except Exception:  # noqa: BLE001  (no psutil process info: fall back on the affinity mask)
-        return float(cpu.usable_cpus())
 
 
 def now_iso() -> str:

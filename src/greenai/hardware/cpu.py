@@ -3,7 +3,9 @@
 - `read_cpu_info`: model name, hypervisor flag, logical CPUs per package, and the model's TDP.
 - `CpuFeatures` (`this_cpu`, `detect_cpu_features`): instruction-set facts for lower
   precision: native bf16, oneDNN's bf16, int8 dot products, AMX, the quantized engine.
-- `usable_cpus`: the CPUs this process may be scheduled on.
+- `cpu_allowance`, `usable_cpus`, `usable_threads`: the CPUs a process may use, min(affinity
+  mask, cgroup CPU quota) (`hardware.cgroup` reads the quota): the exact figure, and a whole
+  count for threads and parallel jobs.
 
 TDPs come from `greenai/data/cpu_tdp.csv` (Intel ARK and AMD product pages as compiled in
 CodeCarbon's CPU table). Names are normalized on both sides; a model matches the table entry
@@ -40,6 +42,7 @@ from __future__ import annotations
 import csv
 import functools
 import io
+import math
 import os
 import platform
 import re
@@ -47,6 +50,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+
+from greenai.hardware.cgroup import cgroup_cpu_quota
 
 CPUINFO_PATH = Path("/proc/cpuinfo")
 
@@ -336,11 +341,56 @@ def features_of(source: FeaturesSource) -> CpuFeatures:
 # -- CPUs this process may use ---------------------------------------------------------------
 
 
-def usable_cpus() -> int:
-    """CPUs this process may be scheduled on (its affinity mask), at least 1. A whole
-    number (thread counts are chosen from it); the cgroup CPU quota is not applied here
-    (meters.process.ProcessScope.usable_cpus gives min(affinity, quota) for a process tree)."""
+@dataclass(frozen=True, slots=True)
+class CpuAllowance:
+    """The CPUs a process may use: its affinity mask, and the cgroup CPU quota over it."""
+
+    affinity: int  # CPUs in the affinity mask (os.cpu_count() where there is none), >= 1
+    quota: float | None  # CPUs the tightest cgroup CPU bandwidth limit allows; None: unlimited
+
+    @property
+    def cpus(self) -> float:
+        """The exact figure, min(affinity, quota): the CPUs this process can keep busy (what
+        the CPU power model and the estimator's fingerprint use)."""
+        return float(self.affinity) if self.quota is None else min(float(self.affinity), self.quota)
+
+    @property
+    def threads(self) -> int:
+        """A whole thread or job count: a fractional quota rounded up, as the JVM and .NET do
+        for their processor count (a quota of 1.5 CPUs gives 2: two threads keep 1.5 CPUs busy,
+        one leaves half a CPU unused); at least 1 and never above the affinity count."""
+        return max(1, min(self.affinity, math.ceil(self.cpus)))
+
+    def limited_by(self) -> str:
+        """What sets `cpus`: the affinity mask, the cgroup quota, or both (for messages)."""
+        if self.quota is None or self.quota > self.affinity:
+            return "this process's CPU affinity"
+        if self.quota == self.affinity:
+            return "this process's CPU affinity and cgroup CPU quota"
+        return f"this process's cgroup CPU quota; its CPU affinity allows {self.affinity}"
+
+
+def cpu_allowance(
+    pid: int | None = None, *, cgroup_root: Path | None = None, proc_root: Path | None = None
+) -> CpuAllowance:
+    """The affinity mask and cgroup CPU quota of process `pid` (None: this process), read now.
+    The roots default to `hardware.cgroup.CGROUP_ROOT` and `PROC_ROOT`; a process that is gone,
+    or a system without affinity masks (macOS), counts every CPU."""
+    pid = os.getpid() if pid is None else pid
     try:
-        return max(len(os.sched_getaffinity(0)), 1)
-    except (AttributeError, OSError):  # not Linux
-        return max(os.cpu_count() or 1, 1)
+        affinity = len(os.sched_getaffinity(pid))
+    except (AttributeError, OSError):
+        affinity = os.cpu_count() or 1
+    return CpuAllowance(max(affinity, 1), cgroup_cpu_quota(pid, cgroup_root, proc_root))
+
+
+def usable_cpus(pid: int | None = None, *, cgroup_root: Path | None = None, proc_root: Path | None = None) -> float:
+    """CPUs process `pid` (None: this one) can keep busy: min(affinity, cgroup CPU quota),
+    possibly fractional (`CpuAllowance.cpus`)."""
+    return cpu_allowance(pid, cgroup_root=cgroup_root, proc_root=proc_root).cpus
+
+
+def usable_threads() -> int:
+    """Threads or parallel jobs this process should run: the usable CPUs as a whole number,
+    a fractional cgroup quota rounded up (`CpuAllowance.threads`)."""
+    return cpu_allowance().threads

@@ -26,6 +26,7 @@ from pathlib import Path
 import psutil
 
 from greenai.errors import MeterError
+from greenai.hardware.cpu import usable_cpus
 
 Reading = tuple[int, float, float]  # (ppid, own counter, counter folded in from reaped children)
 
@@ -87,8 +88,8 @@ class ProcessScope:
         root_pid: int,
         include_children: bool = True,
         *,
-        cgroup_root: str | Path = "/sys/fs/cgroup",
-        proc_root: str | Path = "/proc",
+        cgroup_root: str | Path | None = None,
+        proc_root: str | Path | None = None,
         refresh_s: float = 1.0,
         usable_refresh_s: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
@@ -99,8 +100,9 @@ class ProcessScope:
             raise MeterError(f"cannot track process {root_pid}: {e}") from e
         self.root_pid = root_pid
         self.include_children = include_children
-        self._cgroup_root = Path(cgroup_root)
-        self._proc_root = Path(proc_root)
+        # None: hardware.cgroup's roots (/sys/fs/cgroup, /proc); tests pass fake trees
+        self._cgroup_root = None if cgroup_root is None else Path(cgroup_root)
+        self._proc_root = None if proc_root is None else Path(proc_root)
         self._refresh_s = refresh_s
         # affinity and cgroup quota rarely change and cost several /proc and cgroupfs reads
         self._usable_refresh_s = usable_refresh_s
@@ -132,14 +134,10 @@ class ProcessScope:
         return int(read), int(write)
 
     def usable_cpus(self) -> float:
-        """CPUs this process may use: min(affinity, cgroup CPU quota). Re-read every usable_refresh_s."""
+        """CPUs the root process may use: min(affinity, cgroup CPU quota), the one rule of
+        `hardware.cpu.usable_cpus`. Re-read every usable_refresh_s."""
         if self._clock() >= self._usable_until:
-            try:
-                allowed = float(len(self._root.cpu_affinity()))
-            except (psutil.Error, AttributeError):  # gone, or no affinity API (macOS)
-                allowed = float(os.cpu_count() or 1)
-            quota = cgroup_cpu_limit(self.root_pid, self._cgroup_root, self._proc_root)
-            self._usable = allowed if quota is None else min(allowed, quota)
+            self._usable = usable_cpus(self.root_pid, cgroup_root=self._cgroup_root, proc_root=self._proc_root)
             self._usable_until = self._clock() + self._usable_refresh_s
         return self._usable
 
@@ -206,57 +204,3 @@ def _cpu(proc: psutil.Process) -> tuple[float, float]:
 def _io(proc: psutil.Process) -> tuple[float, float]:
     io = proc.io_counters()
     return float(io.read_bytes), float(io.write_bytes)
-
-
-def cgroup_cpu_limit(pid: int, cgroup_root: Path, proc_root: Path) -> float | None:
-    """CPUs allowed by the tightest CPU bandwidth limit on the process's cgroup path and its
-    ancestors: v2 `cpu.max` ("quota period" or "max period"), v1 `cpu.cfs_quota_us` /
-    `cpu.cfs_period_us` (quota -1 = none). None when unlimited or unreadable."""
-    try:
-        lines = (proc_root / str(pid) / "cgroup").read_text().splitlines()
-    except OSError:
-        return None
-    limits: list[float] = []
-    for line in lines:
-        parts = line.split(":", 2)
-        if len(parts) != 3:
-            continue
-        _, controllers, path = parts
-        if controllers == "":
-            limits += _along(cgroup_root, path, _v2_limit)
-        elif "cpu" in controllers.split(","):
-            mount = cgroup_root / controllers
-            limits += _along(mount if mount.is_dir() else cgroup_root / "cpu", path, _v1_limit)
-    return min(limits, default=None)
-
-
-def _along(mount: Path, path: str, limit: Callable[[Path], float | None]) -> list[float]:
-    """Limits found from mount/path up to the mount root. Without a cgroup namespace a
-    container sees its host path in /proc but its own cgroup at the mount root; directories
-    that do not exist are skipped, so both layouts work."""
-    parts = [p for p in path.split("/") if p]
-    found = (limit(mount.joinpath(*parts[:n])) for n in range(len(parts), -1, -1))
-    return [x for x in found if x is not None]
-
-
-def _v2_limit(cgroup: Path) -> float | None:
-    quota, _, period = _read(cgroup / "cpu.max").partition(" ")
-    return _ratio(quota, period)
-
-
-def _v1_limit(cgroup: Path) -> float | None:
-    return _ratio(_read(cgroup / "cpu.cfs_quota_us"), _read(cgroup / "cpu.cfs_period_us"))
-
-
-def _ratio(quota: str, period: str) -> float | None:
-    """quota / period in CPUs; None for "max" or -1 (no limit) and for anything unreadable."""
-    if quota.isdigit() and period.isdigit() and int(period) > 0:
-        return int(quota) / int(period)
-    return None
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text().strip()
-    except OSError:
-        return ""

@@ -10,9 +10,10 @@ the terminal's Ctrl-C does not reach them directly. If this process dies without
 down (SIGKILL), the jobs' groups die with it (`job_control.GroupGuard`, and the kernel's
 parent-death signal for each job's first process).
 
-A job asking for more CPUs than this process may use (its affinity) or more GPUs than NVML
-sees here (within CUDA_VISIBLE_DEVICES) can never run as asked: `check_job` refuses it with
-the machine's figures, at submission and, through `run_batch`, before a batch starts.
+A job asking for more CPUs than this process may use (the smaller of its affinity mask and its
+cgroup CPU quota) or more GPUs than NVML sees here (within CUDA_VISIBLE_DEVICES) can never run
+as asked: `check_job` refuses it with the machine's figures and what limits them, at submission
+and, through `run_batch`, before a batch starts.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from pathlib import Path
 
 from greenai.config import Config, load_config
 from greenai.errors import ConfigError, NvmlError
-from greenai.hardware.cpu import usable_cpus
+from greenai.hardware.cpu import cpu_allowance, usable_threads
 from greenai.hardware.nvml import NvmlSession
 from greenai.schedule.executor import (
     JobHandle,
@@ -43,7 +44,8 @@ SHUTDOWN_GRACE_S = 5.0  # SIGTERM to SIGKILL when a batch is interrupted
 
 
 class LocalExecutor:
-    """Run jobs here; `max_parallel` (default: the usable CPUs) is the capacity the batch
+    """Run jobs here; `max_parallel` (default: the usable CPUs as a whole number,
+    `hardware.cpu.usable_threads`: a cgroup quota of 1.5 CPUs gives 2) is the capacity the batch
     runner keeps running at once; `gpus` the GPUs jobs may ask for in all (default: those NVML
     sees, counted on first use)."""
 
@@ -58,7 +60,7 @@ class LocalExecutor:
         gpus: int | None = None,
     ) -> None:
         if max_parallel is None:
-            max_parallel = usable_cpus()
+            max_parallel = usable_threads()
         if isinstance(max_parallel, bool) or not isinstance(max_parallel, int) or max_parallel < 1:
             raise ConfigError(f"max_parallel must be an integer >= 1 (got {max_parallel!r})")
         self.max_parallel = max_parallel
@@ -77,11 +79,11 @@ class LocalExecutor:
 
     def check_job(self, job: Job) -> None:
         """Refuse (ConfigError) a job asking for more CPUs or GPUs than this machine has."""
-        cpus = usable_cpus()
-        if job.cpus > cpus:
+        allowed = cpu_allowance()
+        if job.cpus > allowed.cpus:
             raise ConfigError(
-                f"job {job.job_id!r} asks for {job.cpus:g} CPUs; this machine has {cpus} usable "
-                "(this process's CPU affinity); use --executor ray for a cluster"
+                f"job {job.job_id!r} asks for {job.cpus:g} CPUs; this machine has {allowed.cpus:g} usable "
+                f"({allowed.limited_by()}); use --executor ray for a cluster"
             )
         if job.gpus > 0:
             if self._gpus is None:

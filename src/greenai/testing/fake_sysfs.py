@@ -15,7 +15,9 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class FakeCgroups:
-    """Pass these as ProcessScope(..., cgroup_root=..., proc_root=...)."""
+    """Pass these as ProcessScope(..., cgroup_root=..., proc_root=...) or
+    hardware.cpu.usable_cpus(pid, cgroup_root=..., proc_root=...), or point
+    hardware.cgroup.CGROUP_ROOT and PROC_ROOT at them (tests: monkeypatch) for every reader."""
 
     cgroup_root: Path
     proc_root: Path

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from greenai.errors import TransformSkipped
-from greenai.hardware.cpu import usable_cpus
+from greenai.hardware.cpu import usable_threads
 from greenai.optimize.candidate import Batch, Candidate, OptimizeTask, as_args
 
 
@@ -27,7 +27,7 @@ class Threads:
         return f"threads-{self.count}"
 
     def __call__(self, candidate: Candidate, task: OptimizeTask) -> Candidate:
-        usable = usable_cpus()
+        usable = usable_threads()
         if not 1 <= self.count <= usable:
             raise TransformSkipped(f"{self.count} threads asked, {usable} usable CPUs here")
         return candidate.derive(self.name, threads=self.count)

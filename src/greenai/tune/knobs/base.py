@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from greenai.errors import ConfigError, KnobUnavailable
-from greenai.hardware.cpu import usable_cpus
+from greenai.hardware.cpu import usable_threads
 
 
 @runtime_checkable
@@ -65,13 +65,15 @@ def positive_ints(name: str, values: Sequence[Any]) -> tuple[int, ...]:
 class ThreadsKnob:
     """PyTorch's intra-op thread count (`torch.set_num_threads`).
 
-    Default candidates: powers of two up to the usable CPUs, and the usable CPUs themselves.
+    Default candidates: powers of two up to the usable CPUs, and the usable CPUs themselves
+    (`hardware.cpu.usable_threads`: the affinity mask and the cgroup CPU quota, a fractional
+    quota rounded up).
     """
 
     def __init__(self, values: Sequence[int] | None = None, name: str = "threads") -> None:
         self.name = name
         if values is None:
-            n = usable_cpus()
+            n = usable_threads()
             values = sorted({2**k for k in range(n.bit_length()) if 2**k <= n} | {n})
         self._values = positive_ints(name, values)
         self._original: int | None = None
