@@ -43,6 +43,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from greenai.carbon.accounting import CarbonAccount
+from greenai.carbon.held import HeldIntensity
 from greenai.carbon.resolve import configured_intensity
 from greenai.config import Config, load_config
 from greenai.errors import ConfigError, TerminatedBySignal  # the latter re-exported here
@@ -175,6 +176,7 @@ class Tracker(contextlib.ContextDecorator):
             raise ConfigError("budgets must be greenai Budget(...) objects")
         self._gate = SafePointGate(self.name, on_budget)
         self._recorder: ProgressRecorder | None = None
+        self._intensity: HeldIntensity | None = None
         self._coload: CoLoadRecorder | None = None
         self.forecast_reason = "the run has not started"  # why forecast() last returned None
         self._owner_pid = os.getpid()
@@ -187,6 +189,12 @@ class Tracker(contextlib.ContextDecorator):
         if self._sampler is not None:
             raise RuntimeError("this tracker was already started; create a new one per run")
         cfg = self.config
+        intensity = configured_intensity(cfg.intensity)
+        # a source that cannot give the intensity now (a trace that ends before the run starts)
+        # is refused here, in its own words, before anything is joined or recorded; past its
+        # end later, its last value is held (carbon/held.py)
+        intensity.intensity_at(time.time())
+        self._intensity = HeldIntensity(intensity)
         scope = ProcessScope(self._pid)
         if self._given_meters is not None:
             meters, unavailable = list(self._given_meters), []
@@ -198,7 +206,7 @@ class Tracker(contextlib.ContextDecorator):
             meters = self.membership.select(meters, scope, cfg)
         slots = [MeterSlot(m) for m in meters]  # each meter's info() asked once, safely
         account = CarbonAccount(
-            configured_intensity(cfg.intensity),
+            self._intensity,
             pue=cfg.pue,
             price_per_kwh=cfg.price_per_kwh or 0.0,
             currency=cfg.currency,
@@ -306,6 +314,9 @@ class Tracker(contextlib.ContextDecorator):
         if status == RunStatus.COMPLETED and self._gate.stopped_by is not None:
             status = RunStatus.INTERRUPTED  # the user caught BudgetExceeded to leave the loop
         notes = list(sampler.notes)
+        held = self._intensity.note() if self._intensity is not None else None
+        if held is not None:
+            notes.append(held)
         stored: bool | None = None
         job = None
         try:

@@ -1,0 +1,100 @@
+"""A carbon trace read at exact times that ends during a run: every tick past its end used to
+fail (a traceback a tick; the run kept 0 s, 0 W and 0 gCO2e). The intervals past the end are
+charged at the trace's last intensity, with one warning and a note; a trace that ends before the
+run starts is refused at start, before anything runs."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from tests.helpers import assert_one_line_error, greenai
+
+from greenai.carbon.held import HeldIntensity
+from greenai.carbon.intensity import ConstantIntensity
+from greenai.errors import CarbonDataError
+from greenai.ledger.store import Ledger
+from greenai.meters.base import DeviceKind
+from greenai.meters.simulated import SimulatedMeter
+from greenai.tracking.tracker import Tracker
+from greenai.units import joules_to_kwh
+
+
+def write_trace(path: Path, first_s: float, step_s: float, values: list[float]) -> Path:
+    rows = "".join(
+        f"{datetime.fromtimestamp(first_s + k * step_s, UTC):%Y-%m-%dT%H:%M:%S.%f},{v}\n" for k, v in enumerate(values)
+    )
+    path.write_text("Time,Carbon Intensity\n" + rows)
+    return path
+
+
+def test_a_trace_that_ends_mid_run_is_held_at_its_last_value(make_config, tmp_path, caplog) -> None:
+    # four 0.25 s steps from 0.5 s before now: the trace ends about 0.5 s into a 1.5 s run
+    trace = write_trace(tmp_path / "short.csv", time.time() - 0.5, 0.25, [100, 200, 300, 400])
+    config = make_config(intensity=f"trace:{trace}")
+    with caplog.at_level(logging.WARNING, logger="greenai"):
+        with Tracker("outlives", config=config, meters=[SimulatedMeter("gpu:0", DeviceKind.GPU, 100.0)]) as run:
+            time.sleep(1.5)
+    result = run.result
+    assert result.status == "completed" and result.duration_s > 1.4
+    assert result.device_energy_j("gpu:0") == pytest.approx(100.0 * result.duration_s, rel=0.05)
+    # at most the trace's steps before the end, 400 g/kWh after: close to all of it at 400
+    kwh = joules_to_kwh(result.energy_j)
+    assert 300.0 * kwh < result.snapshot.carbon_g <= 400.0 * kwh * 1.0001
+    [note] = result.notes
+    assert "charged at 400 gCO2e/kWh, the last intensity known" in note and str(trace) in note
+    assert "held at 400 gCO2e/kWh" in result.snapshot.carbon_source
+    held = [r for r in caplog.records if "the last intensity known" in r.getMessage()]
+    assert len(held) == 1 and not any(r.exc_info for r in caplog.records)  # one warning, no traceback
+    with Ledger(tmp_path / "ledger.db") as ledger:
+        record = ledger.get_run(run.run_id)
+    assert record.snapshot.carbon_g == pytest.approx(result.snapshot.carbon_g)
+
+
+def test_a_trace_that_ends_before_the_run_starts_is_refused_at_start(make_config, tmp_path) -> None:
+    trace = write_trace(tmp_path / "old.csv", time.time() - 7200.0, 600.0, [100, 200, 300])
+    tracker = Tracker("late", config=make_config(intensity=f"trace:{trace}"), meters=[])
+    with pytest.raises(CarbonDataError, match=r"is outside trace .*old\.csv"):
+        tracker.start()
+    assert not (tmp_path / "ledger.db").exists()  # refused before the run was recorded
+
+
+def test_greenai_run_refuses_a_trace_of_the_past_before_the_program_runs(tmp_path) -> None:
+    trace = write_trace(tmp_path / "old.csv", 1577836800.0, 3600.0, [100, 120, 130])  # 2020-01-01
+    marker = tmp_path / "ran"
+    proc = greenai(
+        "run", "--simulate", "--intensity", f"trace:{trace}", "--", "touch", str(marker), ledger=tmp_path / "l.db"
+    )
+    assert_one_line_error(proc, 1, "is outside trace", "2020-01-01 00:00 to 2020-01-01 03:00 UTC")
+    assert not marker.exists()
+
+
+class EndsAt:
+    """100 g/kWh until `end_s`, then the error a trace gives past its end."""
+
+    def __init__(self, end_s: float) -> None:
+        self.end_s = end_s
+
+    def intensity_at(self, t: float) -> float:
+        if t >= self.end_s:
+            raise CarbonDataError(f"time {t} is outside trace t")
+        return 100.0 + t
+
+    def describe(self) -> str:
+        return "trace t"
+
+
+def test_held_intensity_holds_the_last_good_value_and_raises_before_any() -> None:
+    early = HeldIntensity(EndsAt(0.0))
+    with pytest.raises(CarbonDataError):
+        early.intensity_at(5.0)  # nothing to hold yet
+    held = HeldIntensity(EndsAt(10.0))
+    assert held.note() is None and held.describe() == "trace t"
+    assert [held.intensity_at(t) for t in (1.0, 9.0, 10.0, 50.0)] == [101.0, 109.0, 109.0, 109.0]
+    assert held.held_since == 10.0
+    assert "charged at 109 gCO2e/kWh" in (held.note() or "") and "held at 109" in held.describe()
+    constant = HeldIntensity(ConstantIntensity(56.0))
+    assert constant.intensity_at(1e12) == 56.0 and constant.note() is None
