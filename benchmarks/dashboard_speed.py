@@ -25,7 +25,9 @@ ledger's overview (schema v9) does not cover is written anew.
 from __future__ import annotations
 
 import math
+import os
 import statistics
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -225,6 +227,37 @@ def timed_get(client: Any, url: str) -> float:
     return elapsed
 
 
+class OwnTree:
+    """CPU seconds of this process and every process it starts (playwright's driver, chromium
+    and its helpers), read every 0.2 s on a thread while in use: chromium's renderers and
+    zygotes come and go, and one that exits between two reads keeps its last reading (the
+    tracker's process-tree meter), so the browser's CPU is not counted as other processes'."""
+
+    def __init__(self) -> None:
+        from greenai.meters.process import ProcessScope
+
+        self._scope = ProcessScope(os.getpid(), refresh_s=0.2)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def cpu_s(self) -> float:
+        with self._lock:
+            return self._scope.cpu_seconds()
+
+    def _poll(self) -> None:
+        while not self._stop.wait(0.2):
+            self.cpu_s()
+
+    def __enter__(self) -> OwnTree:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def browser_interactive(url: str, repeat: int) -> tuple[list[float], list[float]]:
     """Seconds from navigation to every chart drawn: a first visit (a fresh browser context:
     plotly.js fetched and compiled) and a second visit in the same context (from its cache)."""
@@ -415,12 +448,12 @@ def main(argv: list[str] | None = None) -> None:
                 for name, url in urls.items():
                     server[name].append(timed_get(client, url))
         load = _harness.cpu_sample().others_cores(start_sample)
-        browser_start = _harness.cpu_sample()
-        browser = ([], []) if args.no_browser else browser_interactive(f"{base}runs/{big}", args.browser_repeat)
-        browser_load = _harness.cpu_sample().others_cores(browser_start)
+        with OwnTree() as tree:  # the browser is ours, not other work
+            browser_start = _harness.cpu_sample(own_s=tree.cpu_s())
+            browser = ([], []) if args.no_browser else browser_interactive(f"{base}runs/{big}", args.browser_repeat)
+            browser_load = _harness.cpu_sample(own_s=tree.cpu_s()).others_cores(browser_start)
     finally:
         running.stop()
-    import os
     import platform
 
     result = {
