@@ -127,9 +127,11 @@ OWN_SPIN = textwrap.dedent("""
 def test_quiet_control_a_runs_own_load_is_not_coload(tmp_path: Path) -> None:
     """The quiet control, made quiet on a shared machine: the tracked program itself keeps every
     CPU busy, at the highest priority (nice -20, and its session's autogroup too), so other
-    processes get next to none; its own CPU time (children included) is not co-load, and the run
-    is not flagged. (Waiting for a quiet spell is not enough here: a run started after a quiet
-    second still met other jobs' bursts.)"""
+    processes get next to none; its own CPU time (children included) is not co-load: counted, it
+    would put the median at every CPU and the busy share at the whole run. (Waiting for a quiet
+    spell is not enough here: a run started after a quiet second still met other jobs' bursts,
+    and even at nice -20 a busy machine's bursts may pass the threshold for a tenth of 2.5 s,
+    which flags the run, rightly: that is why the flag itself is not asserted.)"""
     program = tmp_path / "spin.py"
     program.write_text(OWN_SPIN)
     out = tmp_path / "run.json"
@@ -151,4 +153,4 @@ def test_quiet_control_a_runs_own_load_is_not_coload(tmp_path: Path) -> None:
     cpu = next(d for d in data["devices"] if d["device"] == "cpu:0")
     assert cpu["energy_j"] > 0
     c = data["coload"]
-    assert c["median_cores"] < DISTURBED_CORES and not c["disturbed"], c
+    assert c["median_cores"] < DISTURBED_CORES and c["busy_share"] < 0.5, c
