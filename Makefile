@@ -34,7 +34,7 @@ lint: $(TEST_STAMP)
 	$(BIN)/mypy
 
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=25
 
 bench: $(TEST_STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[$(TEST_EXTRAS),bench]'
