@@ -41,7 +41,8 @@ def test_exact_alignment_outside_the_range_says_the_range(tmp_path: Path) -> Non
         with pytest.raises(CarbonDataError) as e:
             trace.intensity_at(t)
         assert "2020-01-01 00:00 to 2020-01-01 01:30 UTC" in str(e.value)
-        assert "align='time-of-year'" in str(e.value)
+        assert "a trace that covers the run's dates" in str(e.value)
+        assert "in Python, TraceIntensity(path, align='time-of-year')" in str(e.value)
 
 
 @pytest.mark.parametrize("header", ["timestamp,intensity", "datetime,g_co2e_per_kwh", "TIME , CARBON INTENSITY"])

@@ -68,7 +68,17 @@ def test_greenai_run_refuses_a_trace_of_the_past_before_the_program_runs(tmp_pat
     proc = greenai(
         "run", "--simulate", "--intensity", f"trace:{trace}", "--", "touch", str(marker), ledger=tmp_path / "l.db"
     )
-    assert_one_line_error(proc, 1, "is outside trace", "2020-01-01 00:00 to 2020-01-01 03:00 UTC")
+    # the advice is one the command line can follow (a trace covering the run); replay by time of
+    # year is named as Python's, which `--intensity` cannot ask for
+    assert_one_line_error(
+        proc,
+        1,
+        "is outside trace",
+        "2020-01-01 00:00 to 2020-01-01 03:00 UTC",
+        "give a trace that covers the run's dates",
+        "in Python, TraceIntensity(path, align='time-of-year')",
+    )
+    assert "use align=" not in proc.stderr
     assert not marker.exists()
 
 

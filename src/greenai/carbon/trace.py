@@ -42,6 +42,12 @@ if TYPE_CHECKING:
 ALIGNS = ("exact", "time-of-year")
 SHIPPED_TRACES = ("gb_2020", "fr_2020")
 _SHIPPED_SOURCE = "ENTSO-E via Let's Wait Awhile, Wiesner et al. 2021"
+# What to do about a run outside a trace read at exact times. `--intensity trace:FILE.csv` (and
+# the config's `intensity`) has no way to ask for replay: only the Python constructor has.
+OUTSIDE_ADVICE = (
+    "give a trace that covers the run's dates (--intensity trace:FILE.csv reads a file at exact times); "
+    "in Python, TraceIntensity(path, align='time-of-year') replays this one by time of year"
+)
 
 
 class TraceIntensity:
@@ -106,7 +112,7 @@ class TraceIntensity:
         elif not self._steps.covers(t):
             raise CarbonDataError(
                 f"time {self._local(t):%Y-%m-%d %H:%M} is outside trace {self.label} "
-                f"({self._range()}); use align='time-of-year' to replay it"
+                f"({self._range()}); {OUTSIDE_ADVICE}"
             )
         return self._steps.value_at(t)
 
