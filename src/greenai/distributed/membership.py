@@ -52,6 +52,8 @@ from greenai.meters.process import ProcessScope
 from greenai.tracking.tracker import STOP_BOUND_S
 
 if TYPE_CHECKING:
+    import sqlite3
+
     from greenai.tracking.tracker import Tracker
 
 log = logging.getLogger("greenai.distributed")
@@ -516,13 +518,14 @@ class RankMembership:
             except Exception as e:  # noqa: BLE001 - the rank's own run goes on regardless
                 self._channel_failed = True
                 self._warn(f"could not publish this rank's totals (not tried again until its end): {e}")
-        if ledger is not None:
-            try:
-                ledger.write(lambda conn: write_rank(conn, report), timeout_s=timeout_s)
-            except Exception as e:  # noqa: BLE001
-                self._warn(f"could not write this rank's row to the ledger: {e}")
-                if problems is not None:
-                    problems.append(f"this rank's row of distributed job {self.job_id} could not be written: {e}")
+        self._store(
+            ledger,
+            lambda conn: write_rank(conn, report),
+            timeout_s,
+            problems,
+            warning="could not write this rank's row to the ledger",
+            problem=f"this rank's row of distributed job {self.job_id} could not be written",
+        )
 
     def _write_job(
         self,
@@ -545,14 +548,36 @@ class RankMembership:
             notes=self.notes,
         )
         self._job = job
-        if ledger is not None:
-            try:
-                ledger.write(lambda conn: write_job(conn, job), timeout_s=timeout_s)
-            except Exception as e:  # noqa: BLE001
-                self._warn(f"could not write the job to the ledger: {e}")
-                if problems is not None:
-                    problems.append(f"distributed job {self.job_id} could not be written to the ledger: {e}")
+        self._store(
+            ledger,
+            lambda conn: write_job(conn, job),
+            timeout_s,
+            problems,
+            warning="could not write the job to the ledger",
+            problem=f"distributed job {self.job_id} could not be written to the ledger",
+        )
         return job
+
+    def _store(
+        self,
+        ledger: Ledger | None,
+        work: Callable[[sqlite3.Connection], object],
+        timeout_s: float,
+        problems: list[str] | None,
+        *,
+        warning: str,
+        problem: str,
+    ) -> None:
+        """One bounded ledger write; a failure is warned once and added to `problems` (the
+        run's notes), never raised: the rank's own run goes on regardless."""
+        if ledger is None:
+            return
+        try:
+            ledger.write(work, timeout_s=timeout_s)
+        except Exception as e:  # noqa: BLE001
+            self._warn(f"{warning}: {e}")
+            if problems is not None:
+                problems.append(f"{problem}: {e}")
 
     def _warn(self, message: str) -> None:
         if not self._warned:

@@ -306,16 +306,7 @@ class Ledger:
                     # SQLite's own busy handler waits (and backs off) on a lock, up to the deadline
                     conn.execute(f"PRAGMA busy_timeout = {max(int(left * 1000), 1)}")
                     try:
-                        conn.execute(begin)
-                        try:
-                            result = work(conn)
-                            conn.execute("COMMIT")
-                        except BaseException:
-                            if conn.in_transaction:
-                                with contextlib.suppress(sqlite3.Error):  # the write's error matters
-                                    conn.rollback()
-                            raise
-                        return result
+                        return _in_transaction(conn, begin, work)
                     except sqlite3.Error as e:
                         code = (getattr(e, "sqlite_errorcode", None) or 0) & 0xFF
                         if code not in _RETRYABLE:  # retrying cannot help: say so, not a wait that never was
@@ -340,16 +331,19 @@ class Ledger:
             if self._conn is None:
                 raise LedgerError(f"ledger {self.path} is closed")
             conn = self._conn
+            return retry_while_busy(lambda: _in_transaction(conn, begin, work), self.path)
 
-            def attempt() -> T:
-                conn.execute(begin)
-                try:
-                    result = work(conn)
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.rollback()
-                    raise
-                return result
 
-            return retry_while_busy(attempt, self.path)
+def _in_transaction(conn: sqlite3.Connection, begin: str, work: Callable[[sqlite3.Connection], T]) -> T:
+    """`work(conn)` between `begin` and COMMIT; rolled back if anything fails (a failed
+    rollback is not reported: the error that caused it is the one that matters)."""
+    conn.execute(begin)
+    try:
+        result = work(conn)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                conn.rollback()
+        raise
+    return result
