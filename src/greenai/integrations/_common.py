@@ -1,5 +1,5 @@
-"""What the integrations share: the size of a batch, this process's rank, and the phases a
-callback has opened. Imports no framework (tensors are recognised by their `shape`)."""
+"""What the integrations share: the settings of the runs a callback starts, the size of a
+batch, this process's rank, and the phases a callback has opened. Imports no framework (tensors are recognised by their `shape`)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,19 @@ from typing import Any
 # greenai.distributed registers the joiner: under torchrun (or Lightning's DDP) every rank's run
 # an integration makes joins one job, each device counted once
 import greenai.distributed  # noqa: F401
+from greenai.tracking.progress import DEFAULT_PERIODIC_PHASES
 from greenai.tracking.tracker import Tracker
 
 MAX_DEPTH = 3  # how deep batch_size_of looks into nested sequences and mappings
+
+
+def run_settings(run: Tracker | None, tracker_kwargs: dict[str, Any], eval_phase: str) -> dict[str, Any]:
+    """The Tracker settings a callback starts its runs with: refused beside a run of the user's
+    own (whose settings are the user's), and the framework's evaluation phase plus the
+    periodic ones counted as evaluation unless the caller names its own `eval_phases`."""
+    if run is not None and tracker_kwargs:
+        raise ValueError(f"with run= the Tracker is yours; {', '.join(tracker_kwargs)} go to greenai.track(...)")
+    return {"eval_phases": (eval_phase, *DEFAULT_PERIODIC_PHASES), **tracker_kwargs}
 
 
 def batch_size_of(batch: Any, _depth: int = 0) -> int | None:

@@ -58,11 +58,10 @@ from typing import TYPE_CHECKING, Any
 
 from greenai.errors import BudgetExceeded
 from greenai.integrations import unavailable
-from greenai.integrations._common import OpenPhases, batch_size_of
+from greenai.integrations._common import OpenPhases, batch_size_of, run_settings
 from greenai.ledger.records import RunStatus
 from greenai.tracking.budget import BudgetBreach
 from greenai.tracking.forecast import Forecast
-from greenai.tracking.progress import DEFAULT_PERIODIC_PHASES
 from greenai.tracking.result import RunResult
 from greenai.tracking.tracker import Tracker
 
@@ -115,14 +114,11 @@ class GreenAICallback(*CALLBACK_CLASSES):  # type: ignore[misc]  # mypy wants ba
         checkpoint: bool | str | Path = True,
         **tracker_kwargs: Any,
     ) -> None:
-        if run is not None and tracker_kwargs:
-            raise ValueError(f"with run= the Tracker is yours; {', '.join(tracker_kwargs)} go to greenai.track(...)")
+        self._tracker_kwargs = run_settings(run, tracker_kwargs, VALIDATION)
         self.name = name
         self.log_every_n_steps = log_every_n_steps
         self.forecast_every_s = forecast_every_s
         self.checkpoint = checkpoint
-        tracker_kwargs.setdefault("eval_phases", (VALIDATION, *DEFAULT_PERIODIC_PHASES))
-        self._tracker_kwargs = tracker_kwargs
         self._given = run
         self.run: Tracker | None = run
         self.results: list[RunResult] = []  # the runs this callback started and ended, in order

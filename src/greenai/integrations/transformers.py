@@ -63,11 +63,10 @@ except ImportError as e:
     raise unavailable("transformers", e) from None
 
 from greenai.errors import BudgetExceeded
-from greenai.integrations._common import OpenPhases, is_rank_zero
+from greenai.integrations._common import OpenPhases, is_rank_zero, run_settings
 from greenai.ledger.records import RunStatus
 from greenai.tracking.budget import BudgetBreach
 from greenai.tracking.forecast import Forecast
-from greenai.tracking.progress import DEFAULT_PERIODIC_PHASES
 from greenai.tracking.result import RunResult
 from greenai.tracking.tracker import Tracker
 
@@ -91,14 +90,11 @@ class GreenAICallback(TrainerCallback):
         forecast_every_s: float = 5.0,
         **tracker_kwargs: Any,
     ) -> None:
-        if run is not None and tracker_kwargs:
-            raise ValueError(f"with run= the Tracker is yours; {', '.join(tracker_kwargs)} go to greenai.track(...)")
+        self._tracker_kwargs = run_settings(run, tracker_kwargs, EVALUATION)
         self.name = name
         self.checkpoint = checkpoint
         self.log_epochs = log_epochs
         self.forecast_every_s = forecast_every_s
-        tracker_kwargs.setdefault("eval_phases", (EVALUATION, *DEFAULT_PERIODIC_PHASES))
-        self._tracker_kwargs = tracker_kwargs
         self._given = run
         self.run: Tracker | None = run
         self.results: list[RunResult] = []
