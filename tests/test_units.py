@@ -120,3 +120,12 @@ def test_format_duration_precise_is_what_reports_and_the_dashboard_show() -> Non
     shown = [format_duration_precise(s) for s in (0.0, 12.345, 119.99, 119.996, 303.0, 359.6, 7259.0)]
     assert shown == ["0.00 s", "12.35 s", "119.99 s", "2 min 00 s", "5 min 03 s", "6 min 00 s", "2 h 01 min"]
     assert [format_duration_precise(v) for v in (None, float("nan"), float("inf"))] == ["—", "—", "—"]
+
+
+def test_an_energy_per_unit_is_said_in_one_way_everywhere() -> None:
+    from greenai.units import format_energy_per_unit
+
+    assert format_energy_per_unit(2.5) == "2.5 J"
+    assert format_energy_per_unit(0.0123) == "12.3 mJ"
+    assert format_energy_per_unit(4.56e-5) == "45.6 µJ"
+    assert format_energy_per_unit(0.001) == "1 mJ"

@@ -71,6 +71,15 @@ def format_energy(energy_j: float) -> str:
     return f"{joules_to_kwh(energy_j):,.3f} kWh"
 
 
+def format_energy_per_unit(energy_j: float) -> str:
+    """An energy per sample, token or step, to 3 significant digits: J from 1 J, else mJ, else µJ."""
+    if abs(energy_j) >= 1:
+        return f"{energy_j:.3g} J"
+    if abs(energy_j) >= 1e-3:
+        return f"{energy_j * MILLIJOULES_PER_J:.3g} mJ"
+    return f"{energy_j * MICROJOULES_PER_J:.3g} µJ"
+
+
 # -- durations ------------------------------------------------------------------------
 
 S_PER_MINUTE = 60.0

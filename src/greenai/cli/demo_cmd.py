@@ -37,6 +37,7 @@ from greenai.cli.render import (
     text,
 )
 from greenai.errors import GreenAIError
+from greenai.units import format_energy_per_unit
 
 if TYPE_CHECKING:  # torch and the demo load lazily
     from rich.console import Console
@@ -196,7 +197,7 @@ def before_after_table(study: Study) -> Table:
         table.add_row(
             label,
             o.name,
-            f"{m.energy_per_sample_j * 1e3:.3g} mJ ± {100 * m.rel_uncertainty:.0f}%",
+            f"{format_energy_per_unit(m.energy_per_sample_j)} ± {100 * m.rel_uncertainty:.0f}%",
             m.provenance.value,
             f"{o.quality:.4f}",
             f"{o.size_bytes / 1024:.0f} KiB" if o.size_bytes else "?",

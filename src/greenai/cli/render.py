@@ -29,7 +29,7 @@ from greenai.ledger.export import coload_to_dict
 from greenai.ledger.records import RunSnapshot
 from greenai.text import one_line, visible  # the one rule (greenai/text.py), used here by every command
 from greenai.tracking.phases import SEPARATOR, inclusive_totals
-from greenai.units import format_duration_rounded, format_energy
+from greenai.units import format_duration_rounded, format_energy, format_energy_per_unit
 
 if TYPE_CHECKING:  # the optimize commands import torch lazily
     from greenai.optimize.search import Outcome, Study
@@ -247,7 +247,7 @@ def render_study(console: Console, study: Study) -> None:
         quality = line(f"{o.quality:.4f}", "" if (o.quality or 0) >= study.bound else (" ✗", "red"))
         table.add_row(
             line(one_line(o.name), front),
-            _energy(m.energy_per_sample_j),
+            format_energy_per_unit(m.energy_per_sample_j),
             f"{100 * m.rel_uncertainty:.0f}%",
             f"{100 * m.rel_spread:.0f}%",
             _vs_baseline(study, o, ratio),
@@ -364,14 +364,6 @@ def energy_ratio_text(ratio: float | None) -> str:
     if not ratio:
         return ""
     return f"{ratio:.2f}x less" if ratio >= 1 else f"{1 / ratio:.2f}x more"
-
-
-def _energy(joules: float) -> str:
-    if joules >= 1:
-        return f"{joules:.3g} J"
-    if joules >= 1e-3:
-        return f"{joules * 1e3:.3g} mJ"
-    return f"{joules * 1e6:.3g} µJ"
 
 
 # -- progress of long commands (calibrate, optimize, schedule simulate) ------------------------

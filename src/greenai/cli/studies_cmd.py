@@ -11,6 +11,7 @@ from rich.table import Table
 
 from greenai.cli.options import JsonOpt, LedgerOpt, open_ledger, print_json
 from greenai.cli.render import energy_ratio_text, make_console, one_line
+from greenai.units import format_energy_per_unit
 
 
 def studies(
@@ -77,7 +78,7 @@ def studies(
         table.add_row(
             one_line(r.name),
             one_line(r.status),
-            f"{r.energy_per_sample_j * 1e3:.4g} mJ ± {100 * (r.rel_uncertainty or 0):.0f}%"
+            f"{format_energy_per_unit(r.energy_per_sample_j)} ± {100 * (r.rel_uncertainty or 0):.0f}%"
             if r.energy_per_sample_j
             else "",
             r.provenance,
