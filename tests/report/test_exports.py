@@ -44,6 +44,10 @@ def test_codecarbon_rows_have_its_columns_and_units(world: World):
     assert float(row["energy_consumed"]) * J_PER_KWH == pytest.approx(record.snapshot.energy_j, rel=1e-6)
     assert float(row["emissions"]) * 1000 == pytest.approx(record.snapshot.carbon_g, rel=1e-6)  # kg
     assert float(row["duration"]) > 0
+    # the world's run has one simulated GPU (no NVML meter to name it): counted beside its power
+    assert float(row["gpu_power"]) > 0
+    assert (row["gpu_count"], row["gpu_model"]) == ("1", "1 x simulated GPU")
+    assert model_card(record).count("1 x simulated GPU; ") == 1
 
 
 def test_a_name_a_spreadsheet_would_run_is_neutralised_in_the_csv(tmp_path: Path):

@@ -29,6 +29,7 @@ from greenai.carbon.iso_codes import to_alpha3
 from greenai.errors import GreenAIError
 from greenai.ledger.export import csv_cells, csv_writer, iso_utc
 from greenai.ledger.records import RunRecord
+from greenai.meters.base import DeviceKind, Provenance
 from greenai.units import J_PER_KWH
 
 CODECARBON_COLUMNS = (
@@ -137,6 +138,9 @@ def hardware(record: RunRecord) -> tuple[str, int, str, int]:
         count = int(float(usable)) if usable is not None else 0
     except (TypeError, ValueError):
         count = 0
+    # GPUs no NVML meter named (simulated, or estimated from a configured power) still count
+    unnamed = [d for d in record.snapshot.devices if d.kind == DeviceKind.GPU][len(gpus) :]
+    gpus += [f"{d.provenance.value} GPU" if d.provenance == Provenance.SIMULATED else "unknown GPU" for d in unnamed]
     models = sorted(set(gpus))
     gpu_model = ", ".join(f"{gpus.count(m)} x {m}" for m in models)
     return str(cpu.get("model") or "unknown CPU"), count, gpu_model, len(gpus)
