@@ -108,3 +108,31 @@ def test_held_intensity_holds_the_last_good_value_and_raises_before_any() -> Non
     assert "charged at 109 gCO2e/kWh" in (held.note() or "") and "held at 109" in held.describe()
     constant = HeldIntensity(ConstantIntensity(56.0))
     assert constant.intensity_at(1e12) == 56.0 and constant.note() is None
+
+
+def test_a_trace_that_ends_right_after_the_start_check_is_held_from_the_start(make_config, monkeypatch) -> None:
+    """A trace that covers the start check but not the first tick's midpoint (it ends a few ms
+    later, or while the meters start): the value read at start is the one held, so no tick fails."""
+    import greenai.tracking.tracker as tracker_module
+
+    class EndsAfterOneReading:
+        def __init__(self) -> None:
+            self.readings = 0
+
+        def intensity_at(self, t: float) -> float:
+            self.readings += 1
+            if self.readings > 1:
+                raise CarbonDataError(f"time {t} is outside trace t")
+            return 250.0
+
+        def describe(self) -> str:
+            return "trace t"
+
+    monkeypatch.setattr(tracker_module, "configured_intensity", lambda spec: EndsAfterOneReading())
+    meter = SimulatedMeter("gpu:0", DeviceKind.GPU, 100.0)
+    with Tracker("ends-at-start", config=make_config(), meters=[meter]) as run:
+        time.sleep(0.5)
+    result = run.result
+    assert result.duration_s > 0.4 and result.device_energy_j("gpu:0") > 0
+    assert result.snapshot.carbon_g == pytest.approx(250.0 * joules_to_kwh(result.energy_j))
+    assert "held at 250 gCO2e/kWh" in result.snapshot.carbon_source

@@ -192,9 +192,10 @@ class Tracker(contextlib.ContextDecorator):
         intensity = configured_intensity(cfg.intensity)
         # a source that cannot give the intensity now (a trace that ends before the run starts)
         # is refused here, in its own words, before anything is joined or recorded; past its
-        # end later, its last value is held (carbon/held.py)
-        intensity.intensity_at(time.time())
+        # end later, its last value is held (carbon/held.py): the value read now, if the trace
+        # ends before the first tick's midpoint
         self._intensity = HeldIntensity(intensity)
+        self._intensity.intensity_at(time.time())
         scope = ProcessScope(self._pid)
         if self._given_meters is not None:
             meters, unavailable = list(self._given_meters), []
