@@ -87,7 +87,8 @@ def test_threads_knob_and_local_executor_follow_a_cgroup_quota(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, affinity: int, threads: int, knob_values: tuple[int, ...]
 ) -> None:
     """A quota of 1.5 CPUs: 2 threads and 2 jobs at once, not one per CPU of the affinity mask
-    (nor more than it has); a job asking for more than 1.5 CPUs is refused, naming the quota."""
+    (nor more than it has); a job asking for more than the 2 CPUs it can be given is refused,
+    naming the quota."""
     fake = make_cgroup_v2(tmp_path, PID, {"/": "max 100000", "/job": "150000 100000"}, "/job")
     monkeypatch.setattr(cgroup, "CGROUP_ROOT", fake.cgroup_root)
     monkeypatch.setattr(cgroup, "PROC_ROOT", fake.proc_root)
@@ -96,13 +97,27 @@ def test_threads_knob_and_local_executor_follow_a_cgroup_quota(
     assert ThreadsKnob().values() == knob_values
     with LocalExecutor() as executor:
         assert executor.capacity() == threads
-        executor.check_job(Job("fits", command=("true",), cpus=min(affinity, 1.5)))
+        executor.check_job(Job("fits", command=("true",), cpus=threads))
         with pytest.raises(ConfigError) as e:
-            executor.check_job(Job("big", command=("true",), cpus=2))
+            executor.check_job(Job("big", command=("true",), cpus=threads + 0.5))
     if affinity > 1.5:
         assert str(e.value) == (
-            f"job 'big' asks for 2 CPUs; this machine has 1.5 usable (this process's cgroup CPU quota; "
-            f"its CPU affinity allows {affinity}); use --executor ray for a cluster"
+            f"job 'big' asks for {threads + 0.5:g} CPUs; this machine has 1.5 usable (this process's cgroup CPU "
+            f"quota; its CPU affinity allows {affinity}); use --executor ray for a cluster"
         )
     else:
         assert "this machine has 1 usable (this process's CPU affinity)" in str(e.value)
+
+
+def test_a_default_job_runs_under_a_quota_below_one_cpu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A container limited to half a CPU (`docker --cpus=0.5`, a 500m pod): a job that states no
+    CPUs (1 by default) runs, one at a time; one asking for 2 is refused."""
+    fake = make_cgroup_v2(tmp_path, PID, {"/": "max 100000", "/job": "50000 100000"}, "/job")
+    monkeypatch.setattr(cgroup, "CGROUP_ROOT", fake.cgroup_root)
+    monkeypatch.setattr(cgroup, "PROC_ROOT", fake.proc_root)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    with LocalExecutor() as executor:
+        assert executor.capacity() == 1
+        executor.check_job(Job("default", command=("true",)))
+        with pytest.raises(ConfigError, match="asks for 2 CPUs; this machine has 0.5 usable"):
+            executor.check_job(Job("two", command=("true",), cpus=2))

@@ -78,9 +78,11 @@ class LocalExecutor:
         return self.max_parallel
 
     def check_job(self, job: Job) -> None:
-        """Refuse (ConfigError) a job asking for more CPUs or GPUs than this machine has."""
+        """Refuse (ConfigError) a job asking for more CPUs or GPUs than this machine has. CPUs
+        are judged by the whole count a job can be given (a 1.5-CPU quota runs two threads, a
+        0.5-CPU one runs one): a job of the default 1 CPU always runs, if slowly."""
         allowed = cpu_allowance()
-        if job.cpus > allowed.cpus:
+        if job.cpus > allowed.threads:
             raise ConfigError(
                 f"job {job.job_id!r} asks for {job.cpus:g} CPUs; this machine has {allowed.cpus:g} usable "
                 f"({allowed.limited_by()}); use --executor ray for a cluster"
