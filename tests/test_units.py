@@ -129,3 +129,7 @@ def test_an_energy_per_unit_is_said_in_one_way_everywhere() -> None:
     assert format_energy_per_unit(0.0123) == "12.3 mJ"
     assert format_energy_per_unit(4.56e-5) == "45.6 µJ"
     assert format_energy_per_unit(0.001) == "1 mJ"
+    assert format_energy_per_unit(0.99961) == "1 J" and format_energy_per_unit(0.00099961) == "1 mJ"  # rounded first
+    assert format_energy_per_unit(0.0) == format_energy_per_unit(-0.0) == "0 J"
+    assert format_energy_per_unit(-0.002) == "-2 mJ" and format_energy_per_unit(3.2e-8) == "32 nJ"
+    assert format_energy_per_unit(float("nan")) == "nan J"

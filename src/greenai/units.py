@@ -14,6 +14,7 @@ J_PER_KWH = 3_600_000.0
 J_PER_WH = 3_600.0
 MICROJOULES_PER_J = 1_000_000.0  # RAPL reports energy in uJ
 MILLIJOULES_PER_J = 1_000.0  # NVML reports energy in mJ
+NANOJOULES_PER_J = 1_000_000_000.0
 MICROWATTS_PER_W = 1_000_000.0  # RAPL power limits are in uW
 MILLIWATTS_PER_W = 1_000.0  # NVML reports power and power limits in mW
 BYTES_PER_GB = 1_000_000_000.0  # decimal gigabyte, as energy-per-GB coefficients are quoted
@@ -72,12 +73,18 @@ def format_energy(energy_j: float) -> str:
 
 
 def format_energy_per_unit(energy_j: float) -> str:
-    """An energy per sample, token or step, to 3 significant digits: J from 1 J, else mJ, else µJ."""
-    if abs(energy_j) >= 1:
-        return f"{energy_j:.3g} J"
-    if abs(energy_j) >= 1e-3:
-        return f"{energy_j * MILLIJOULES_PER_J:.3g} mJ"
-    return f"{energy_j * MICROJOULES_PER_J:.3g} µJ"
+    """An energy per sample, token or step (or any small energy) to 3 significant digits, in
+    the largest of J, mJ, µJ, nJ that keeps it at 1 or more once rounded (0.99961 J is
+    "1 J", not "1e+03 mJ"); "0 J" for zero."""
+    if not math.isfinite(energy_j):
+        return f"{energy_j} J"
+    rounded = float(f"{energy_j:.3g}")
+    if rounded == 0:
+        return "0 J"
+    for unit, per_j in (("J", 1.0), ("mJ", MILLIJOULES_PER_J), ("µJ", MICROJOULES_PER_J)):
+        if abs(rounded) * per_j >= 1:
+            return f"{rounded * per_j:.3g} {unit}"
+    return f"{rounded * NANOJOULES_PER_J:.3g} nJ"
 
 
 # -- durations ------------------------------------------------------------------------

@@ -114,8 +114,10 @@ def test_a_report_says_why_a_planned_run_has_no_forecast(tmp_path: Path, monkeyp
     with FakeMachine(path, cores=1.6):
         monkeypatch.setattr(coload, "PROC_STAT", path)
         busy = planned(ledger, "busy", steps=60, planned_steps=60)  # all of its plan, on a busy machine
-    assert "the run ended at 0% of its plan, before the 5% a forecast needs" in forecast_note(
+    assert "the run ended at 0.3% of its plan, before the 5% a forecast needs" in forecast_note(
         render_report(short, ledger=ledger)
     )
+    almost = planned(ledger, "almost", steps=46, planned_steps=1000)  # rounded down, never "at 5 %, before 5 %"
+    assert "the run ended at 4.6% of its plan" in forecast_note(render_report(almost, ledger=ledger))
     note = forecast_note(render_report(busy, ledger=ledger))
     assert "the machine was busy while the run ran" in note and "5%" not in note

@@ -121,9 +121,12 @@ def demo(
         )
     )
     render_result(console, result)
-    console.print(
-        text(f"See it again with `greenai runs show {result.run_id[:8]}`; list runs with `greenai runs list`.", "dim")
-    )
+    if result.stored:  # only a run the ledger holds can be shown again
+        console.print(
+            text(
+                f"See it again with `greenai runs show {result.run_id[:8]}`; list runs with `greenai runs list`.", "dim"
+            )
+        )
     if study is not None:
         console.print(
             line(

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from greenai.cli.options import IntensityOpt, JsonOpt, PriceOpt, PueOpt, build_config, print_json
 from greenai.cli.render import calibration_note, line, make_console, one_line, text
-from greenai.units import format_energy
+from greenai.units import format_energy, format_energy_per_unit
 
 
 def estimate(
@@ -113,12 +113,7 @@ def profile_notes(path: Path | None, defaults: bool) -> tuple[str, ...]:
 def _joules(energy_j: float) -> str:
     """Energy with three significant figures at any scale (a small run's lower bound is not
     "0.0 J"); Wh and kWh for large figures."""
-    if abs(energy_j) >= 10_000:
-        return format_energy(energy_j)
-    for unit, scale in (("J", 1.0), ("mJ", 1e-3), ("µJ", 1e-6)):
-        if abs(energy_j) >= scale:
-            return f"{energy_j / scale:.3g} {unit}"
-    return f"{energy_j * 1e9:.3g} nJ" if energy_j else "0 J"
+    return format_energy(energy_j) if abs(energy_j) >= 10_000 else format_energy_per_unit(energy_j)
 
 
 def _seconds(time_s: float) -> str:

@@ -500,7 +500,9 @@ def _why_no_forecast(record: RunRecord) -> str:
         return "no forecast: the run had no plan (planned_steps or planned_epochs)"
     progress = _plan_progress(record, plan)
     if progress is not None and progress < MIN_PROGRESS:
-        return f"no forecast was recorded: the run ended at {progress:.0%} of its plan, before the {MIN_PROGRESS:.0%} a forecast needs"
+        # rounded down: 4.6 % must not read "at 5 %, before the 5 % a forecast needs"
+        done = math.floor(progress * 1000) / 10
+        return f"no forecast was recorded: the run ended at {done:g}% of its plan, before the {MIN_PROGRESS:.0%} a forecast needs"
     coload = record.snapshot.coload
     if coload is not None and coload.disturbed:
         return (
