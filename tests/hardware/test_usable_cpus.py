@@ -121,3 +121,20 @@ def test_a_default_job_runs_under_a_quota_below_one_cpu(tmp_path: Path, monkeypa
         executor.check_job(Job("default", command=("true",)))
         with pytest.raises(ConfigError, match="asks for 2 CPUs; this machine has 0.5 usable"):
             executor.check_job(Job("two", command=("true",), cpus=2))
+
+
+def test_a_hierarchy_this_process_may_not_read_has_no_say(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Path.is_dir raises PermissionError on Python 3.11 for a directory that cannot be
+    searched: the quota is then unknown (the affinity rules), never an exception in a meter,
+    the threads knob or the executor."""
+    fake = make_cgroup_v1(tmp_path, PID, {"/": (-1, 100000), "/job": (25000, 100000)}, "/job")
+    real_is_dir = Path.is_dir
+
+    def is_dir(path: Path) -> bool:
+        if path.is_relative_to(fake.cgroup_root):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_is_dir(path)
+
+    monkeypatch.setattr(Path, "is_dir", is_dir)
+    assert cgroup.cgroup_cpu_quota(PID, fake.cgroup_root, fake.proc_root) is None
+    assert usable(fake) == AFFINITY

@@ -33,11 +33,14 @@ def cgroup_cpu_quota(pid: int, cgroup_root: Path | None = None, proc_root: Path 
         if len(parts) != 3:
             continue
         _, controllers, path = parts
-        if controllers == "":
-            limits += _along(cgroup_root, path, _v2_limit)
-        elif "cpu" in controllers.split(","):
-            mount = cgroup_root / controllers
-            limits += _along(mount if mount.is_dir() else cgroup_root / "cpu", path, _v1_limit)
+        try:  # a hierarchy this process may not read (Path.is_dir raises PermissionError) has no say
+            if controllers == "":
+                limits += _along(cgroup_root, path, _v2_limit)
+            elif "cpu" in controllers.split(","):
+                mount = cgroup_root / controllers
+                limits += _along(mount if mount.is_dir() else cgroup_root / "cpu", path, _v1_limit)
+        except OSError:
+            continue
     return min(limits, default=None)
 
 
