@@ -133,3 +133,18 @@ def test_the_error_is_both_a_greenai_error_and_an_import_error() -> None:
     assert isinstance(error, IntegrationUnavailableError)
     assert isinstance(error, GreenAIError) and isinstance(error, ImportError)
     assert str(error) == "greenai.integrations.mlflow needs MLflow: pip install 'greenai[mlflow]' (mlflow is missing)"
+
+
+def test_a_callbacks_run_settings_default_the_eval_phases_and_refuse_settings_beside_run() -> None:
+    """What both callbacks start their runs with (integrations/_common.run_settings): the
+    framework's evaluation phase and the periodic ones unless the caller names eval_phases;
+    settings beside a run of the user's own are refused, naming them."""
+    from greenai.integrations._common import run_settings
+    from greenai.tracking.progress import DEFAULT_PERIODIC_PHASES
+    from greenai.tracking.tracker import Tracker
+
+    assert run_settings(None, {}, "validation") == {"eval_phases": ("validation", *DEFAULT_PERIODIC_PHASES)}
+    mine = run_settings(None, {"eval_phases": ("val",), "sample_hz": 5.0}, "validation")
+    assert mine == {"eval_phases": ("val",), "sample_hz": 5.0}
+    with pytest.raises(ValueError, match="with run= the Tracker is yours; sample_hz go to greenai.track"):
+        run_settings(Tracker("t", store=False), {"sample_hz": 5.0}, "validation")
