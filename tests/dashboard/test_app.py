@@ -116,8 +116,8 @@ def test_search_filters_and_sorting(many: Many):
 
 def test_a_search_reads_the_tags_once_not_run_by_run(many: Many):
     """A search matches tag keys and values from one pass over the tags, not a lookup per run
-    (a correlated subquery), which on 100,000 runs cost 0.43 s of the search's 0.5 s
-    (docs/benchmarks.md, "The run list on 100,000 runs")."""
+    (a correlated subquery), which on 100,000 runs made the search three times slower
+    (benchmarks/run_list_queries.py; docs/benchmarks.md, after "Dashboard speed")."""
     c = client(many.ledger)
     assert len(c.get("/api/runs?per_page=500&q=CNN").json()["runs"]) == 40  # a tag value
     assert len(c.get("/api/runs?per_page=500&q=mode").json()["runs"]) == 120  # a tag key
