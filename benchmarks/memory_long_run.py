@@ -14,7 +14,11 @@ Modes:
   and the rows wait in memory (thinned beyond MAX_PENDING_ROWS).
 
 `--compare-src DIR` runs the no-store mode once more with greenai imported from DIR (e.g. a
-`git worktree` of an older commit), for a before/after figure.
+`git worktree` of an older commit, or `git archive 30faa8a src | tar -x -C /tmp/greenai-30faa8a`
+and DIR /tmp/greenai-30faa8a/src), for a before/after figure.
+
+Each mode starts once the machine is quiet (`--quiet-wait` seconds at most) and records its
+co-load: the CPUs other processes kept busy during its run (/proc/stat minus the worker's own).
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ def worker(mode: str, seconds: float, every_s: float, ledger: str) -> None:
     lock = None
     tracker = Tracker(f"memory-{mode}", config=cfg, meters=meters, store=mode != "no-store", handle_signals=False)
     with tracker as run:
+        load0 = _harness.cpu_sample()
         if mode == "locked":
             lock = sqlite3.connect(ledger, isolation_level=None, check_same_thread=False)
             lock.execute("BEGIN IMMEDIATE")
@@ -75,6 +80,7 @@ def worker(mode: str, seconds: float, every_s: float, ledger: str) -> None:
                 next_read += every_s
         stop.set()
         thread.join()
+        end = _harness.cpu_sample()
         rss.append((time.monotonic() - t0, me.memory_info().rss / 2**20))
         sampler: Any = run._sampler  # deliberately reaching in, for the figure
         count = getattr(sampler, "pending_rows", None)  # older trackers (--compare-src) lack it
@@ -93,6 +99,8 @@ def worker(mode: str, seconds: float, every_s: float, ledger: str) -> None:
             "energy_j": result.energy_j,
             "duration_s": result.duration_s,
             "stored": getattr(result, "stored", None),
+            "coload_cores": end.others_cores(load0),
+            "own_cores": end.own_cores(load0),
         }
     )
 
@@ -115,6 +123,8 @@ def main() -> None:
     ap.add_argument("--warmup", type=float, default=5.0, help="seconds left out of the growth (default 5)")
     ap.add_argument("--modes", type=_harness.names, default=list(MODES), help="comma-separated: " + ",".join(MODES))
     ap.add_argument("--compare-src", type=Path, help="also run no-store with greenai from this src/ directory")
+    ap.add_argument("--compare-name", help="how the report names --compare-src (e.g. its commit; default its path)")
+    ap.add_argument("--quiet-wait", type=float, default=60.0, help="seconds to wait for a quiet machine (default 60)")
     ap.add_argument("--worker", nargs=2, metavar=("MODE", "LEDGER"), help=argparse.SUPPRESS)
     _harness.add_write(ap, "memory")
     args = ap.parse_args()
@@ -129,12 +139,14 @@ def main() -> None:
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="greenai-memory-") as scratch:
         for mode, src in runs:
-            label = mode if src is None else f"{mode} (before: {src})"
+            label = mode if src is None else f"{mode}, before the fix ({args.compare_name or src})"
             _harness.log(f"{label}: {args.seconds:g} s at {SAMPLE_HZ:g} Hz")
             env = dict(os.environ)
             if src is not None:
+                src = with_coload_reader(src, Path(scratch) / "before-src")
                 env["PYTHONPATH"] = os.pathsep.join([str(src), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
             ledger = str(Path(scratch) / f"{mode}-{len(rows)}.db")
+            _harness.wait_for_quiet(args.quiet_wait)
             out = _harness.run_worker(
                 __file__,
                 ["--worker", mode, ledger, "--seconds", str(args.seconds), "--every", str(args.every)],
@@ -143,7 +155,10 @@ def main() -> None:
             )
             first, last, change, slope = growth([tuple(p) for p in out["rss"]], args.warmup)
             rows.append((label, first, last, change, slope, out))
-            _harness.log(f"  RSS {first:.1f} -> {last:.1f} MB ({change:+.2f} MB, {slope:+.2f} MB/min)")
+            _harness.log(
+                f"  RSS {first:.1f} -> {last:.1f} MB ({change:+.2f} MB, {slope:+.2f} MB/min); "
+                f"co-load {out['coload_cores']:.2f} CPUs"
+            )
     text = report(rows, args)
     print(text)
     if args.write:
@@ -151,6 +166,21 @@ def main() -> None:
 
 
 Row = tuple[str, float, float, float, float, dict]
+
+
+def with_coload_reader(src: Path, scratch: Path) -> Path:
+    """`src`, or a copy of it in `scratch` given today's co-load reader when it has none (a tree
+    older than greenai/hardware/coload.py): the harness, imported by the worker, reads co-load
+    with it (stdlib only); the older tracker never imports it."""
+    import shutil
+
+    import greenai.hardware.coload
+
+    if (src / "greenai" / "hardware" / "coload.py").exists():
+        return src
+    shutil.copytree(src, scratch, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(greenai.hardware.coload.__file__, scratch / "greenai" / "hardware" / "coload.py")
+    return scratch
 
 
 def report(rows: list[Row], args: argparse.Namespace) -> str:
@@ -165,20 +195,33 @@ def report(rows: list[Row], args: argparse.Namespace) -> str:
         "about 500 times a second each; RSS read every "
         f"{args.every:g} s, growth measured after the first {args.warmup:g} s.",
         "",
-        "| mode | RSS after warm-up | RSS at the end | change | slope | rows waiting at the end |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| mode | RSS after warm-up | RSS at the end | change | slope | rows waiting at the end | co-load |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for label, first, last, change, slope, out in rows:
         lines.append(
             f"| {label} | {first:.1f} MB | {last:.1f} MB | {change:+.2f} MB | {slope:+.2f} MB/min | "
-            f"{out['pending_rows']:,} |"
+            f"{out['pending_rows']:,} | {out['coload_cores']:.2f} CPUs |"
         )
+    by_label = {label: (slope, out) for label, _, _, _, slope, out in rows}
+    locked = by_label.get("locked")
+    before = [(slope, label) for label, _, _, _, slope, _ in rows if "before the fix" in label]
     lines += [
         "",
         "`store`: the ledger written every second; `no-store`: `store=False`, no sample rows kept at all (before "
         "the fix every tick's rows were kept: +17 MB/min at 1000 Hz in the fault audit); `locked`: the ledger locked "
-        "by another connection for the whole run, every flush failing after its 1 s bound and the rows waiting in "
-        "memory, thinned beyond 10,000. Phase boundaries waiting for the sampler are capped at 100,000.",
+        "by another connection for the whole run, every flush failing after its 1 s bound and its rows kept for the "
+        "next (each failed flush holds the sampler for that second, so the sampler ticks about once a second and the "
+        "rows pile up slowly"
+        + (f": {locked[1]['pending_rows']:,} after {args.seconds:g} s" if locked else "")
+        + "; beyond 10,000 they are thinned). The rows waiting at the end of `store` are the last second's. "
+        "Phase boundaries waiting for the sampler are capped at 100,000. RSS slopes of the current tracker: "
+        + ", ".join(f"{label} {slope:+.2f}" for label, (slope, _) in by_label.items() if "before" not in label)
+        + " MB/min"
+        + "".join(f"; before the fix `store=False` grew by {slope:+.1f} MB/min here" for slope, _ in before)
+        + ". Co-load: the CPUs other processes kept busy during the mode's run (/proc/stat minus the worker's own "
+        f"CPU time, steal included), each mode started after waiting (at most {args.quiet_wait:g} s) for a quiet machine. "
+        + _harness.machine_words(max(out["coload_cores"] for *_, out in rows)),
     ]
     return "\n".join(lines) + "\n"
 

@@ -1,11 +1,13 @@
 """Every benchmark script imports (a broken import is caught here, not on the day of a rerun),
-importing it runs nothing, and the scripts share benchmarks/_*.py rather than each other."""
+importing it runs nothing, and the scripts share benchmarks/_*.py rather than each other; the
+scripts that run in seconds run end to end in their smoke mode (behaviour, never timing)."""
 
 from __future__ import annotations
 
 import ast
 import importlib.util
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -66,3 +68,35 @@ def test_the_overhead_report_renders_the_published_section_from_its_saved_run() 
     start, end = markers("overhead")
     published = DOCS.read_text().split(start + "\n", 1)[1].split(end, 1)[0]
     assert render(saved, info, command, date) == published
+
+
+def smoke(script: str, *args: str) -> str:
+    """What `python benchmarks/<script> args...` prints (no --write: docs stay as they are)."""
+    proc = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), *args], capture_output=True, text=True, timeout=600, check=False
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc, or the parent-death signal")
+
+
+@linux_only
+def test_wrapper_kill_smoke_run_kills_each_wrapper_and_its_program_is_gone() -> None:
+    out = smoke("wrapper_kill.py", "--kills", "1", "--quiet-wait", "0")
+    # a program left running 5 s after its wrapper's SIGKILL fails the script
+    assert "| `greenai run -- PROGRAM` | 1 |" in out and "| `greenai schedule run` (a command job) | 1 |" in out
+
+
+@linux_only
+def test_tracker_cpu_smoke_run_reads_the_sampler_and_the_meter_worker() -> None:
+    out = smoke("tracker_cpu.py", "--rounds", "1", "--seconds", "1", "--quiet-wait", "0")
+    rows = [line for line in out.splitlines() if line.startswith(("| simulated", "| estimated"))]
+    assert [row.split(" | ")[1] for row in rows] == ["10 Hz", "1000 Hz", "10 Hz", "1000 Hz"]
+
+
+@linux_only
+def test_memory_long_run_smoke_run_records_rss_and_co_load() -> None:
+    out = smoke("memory_long_run.py", "--seconds", "2", "--every", "0.5", "--warmup", "0.5", "--quiet-wait", "0")
+    assert all(f"| {mode} |" in out for mode in ("store", "no-store", "locked")) and "CPUs |" in out
