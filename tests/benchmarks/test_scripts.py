@@ -100,3 +100,19 @@ def test_tracker_cpu_smoke_run_reads_the_sampler_and_the_meter_worker() -> None:
 def test_memory_long_run_smoke_run_records_rss_and_co_load() -> None:
     out = smoke("memory_long_run.py", "--seconds", "2", "--every", "0.5", "--warmup", "0.5", "--quiet-wait", "0")
     assert all(f"| {mode} |" in out for mode in ("store", "no-store", "locked")) and "CPUs |" in out
+
+
+def test_run_list_queries_smoke_run_compares_two_commits_queries_on_one_ledger(tmp_path: Path) -> None:
+    """HEAD against this tree: every query finds the same runs in both (the script fails if not)."""
+    from tests.dashboard.conftest import add_run
+
+    from greenai.ledger.store import Ledger
+
+    ledger = tmp_path / "l.db"
+    with Ledger(ledger) as store:
+        for i in range(60):
+            add_run(store, f"job-{i}", 1_700_000_000.0 + i, 10.0, host=f"node-{i % 8}", tags={"model": "bert"})
+    out = smoke(
+        "run_list_queries.py", "--ledger", str(ledger), "--before", "HEAD", "--rounds", "1", "--quiet-wait", "0"
+    )
+    assert "| search `job-42` |" in out and "| tag model=bert | " in out and "| 60 |" in out
