@@ -136,3 +136,50 @@ def test_a_trace_that_ends_right_after_the_start_check_is_held_from_the_start(ma
     assert result.duration_s > 0.4 and result.device_energy_j("gpu:0") > 0
     assert result.snapshot.carbon_g == pytest.approx(250.0 * joules_to_kwh(result.energy_j))
     assert "held at 250 gCO2e/kWh" in result.snapshot.carbon_source
+
+
+class Covers:
+    """100 g/kWh plus the time from `start_s` to `end_s`; outside, the error a trace gives."""
+
+    def __init__(self, start_s: float, end_s: float) -> None:
+        self.start_s, self.end_s = start_s, end_s
+
+    def intensity_at(self, t: float) -> float:
+        if not self.start_s <= t < self.end_s:
+            raise CarbonDataError(f"time {t} is outside trace t")
+        return 100.0 + t
+
+    def describe(self) -> str:
+        return "trace t"
+
+
+def test_held_intensity_holds_forward_only_whatever_the_order_of_reads(caplog) -> None:
+    # reports read a run device by device (each from its start) and a batch job by job: only a
+    # time after the latest one the source answered is held, at that one's value
+    with caplog.at_level(logging.WARNING, logger="greenai"):
+        held = HeldIntensity.started(Covers(5.0, 10.0), 5.0, warn=False)
+        assert [held.intensity_at(t) for t in (9.0, 20.0, 6.0, 30.0)] == [109.0, 109.0, 106.0, 109.0]
+        with pytest.raises(CarbonDataError):
+            held.intensity_at(2.0)  # before the trace's start: never held backward
+        assert held.held() is not None and held.held_since == 20.0
+    assert caplog.records == []  # warn=False: a report says it in its note
+    with pytest.raises(CarbonDataError):
+        HeldIntensity.started(Covers(5.0, 10.0), 4.0)  # the start not covered: refused as the tracker does
+
+
+def test_the_held_warning_prints_the_traces_path_as_text(tmp_path: Path, caplog) -> None:
+    from greenai.carbon.trace import TraceIntensity
+
+    # a folder whose name would retitle the window and clear the screen (tests/cli/test_hostile_text.py)
+    folder = tmp_path / "traces\x1b]0;pwned\x07\x1b[2Jt[/x]"
+    folder.mkdir(parents=True)
+    start = 1_700_000_000.0
+    trace = write_trace(folder / "t.csv", start, 60.0, [100, 200])
+    held = HeldIntensity.started(TraceIntensity(str(trace)), start)
+    with caplog.at_level(logging.WARNING, logger="greenai"):
+        assert held.intensity_at(start + 3600.0) == 100.0  # the latest value read: the start's
+    [record] = caplog.records
+    message = record.getMessage()
+    assert "\x1b" not in message and "\x07" not in message, message
+    assert r"traces\x1b]0;pwned\x07\x1b[2Jt[/x]" in message and "the last intensity known" in message
+    assert str(folder) in (held.note() or "")  # the run's note keeps the path as it is

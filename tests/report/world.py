@@ -159,23 +159,40 @@ BATCH_T0 = 1_700_000_000.0  # 2023-11-14 22:13 UTC
 
 
 def batch(ledger: Path) -> str:
+    return add_batch(
+        ledger,
+        "batch-1",
+        [
+            BatchJob("a", "job <a>", BATCH_T0, BATCH_T0 + 7200, 30.0),
+            BatchJob("b", "job b", BATCH_T0 + 600, BATCH_T0 + 600, 20.0),
+        ],
+    )
+
+
+@dataclass(frozen=True)
+class BatchJob:
+    job_id: str
+    name: str
+    arrived_at: float
+    started_at: float
+    minutes: float
+    intensity: str = "trace:gb_2020"
+
+
+def add_batch(ledger: Path, batch_id: str, jobs: list[BatchJob]) -> str:
+    """A finished batch of `jobs`, each a synthetic run (see `synthetic_run`) at its times."""
     with Ledger(ledger) as store:
-        add_jobs(
-            store,
-            [
-                JobRow("batch-1", "a", "job <a>", JobStatus.PENDING, arrived_at=BATCH_T0),
-                JobRow("batch-1", "b", "job b", JobStatus.PENDING, arrived_at=BATCH_T0 + 600),
-            ],
-        )
-        for job_id, start, minutes in (("a", BATCH_T0 + 7200, 30), ("b", BATCH_T0 + 600, 20)):
-            run_id = synthetic_run(store, f"batch job {job_id}", start, minutes * 60.0, power_w=200.0)
-            end = start + minutes * 60.0
+        add_jobs(store, [JobRow(batch_id, j.job_id, j.name, JobStatus.PENDING, arrived_at=j.arrived_at) for j in jobs])
+        for j in jobs:
+            start, seconds = j.started_at, j.minutes * 60.0
+            run_id = synthetic_run(store, f"batch job {j.job_id}", start, seconds, power_w=200.0, intensity=j.intensity)
+            end = start + seconds
             record = store.get_run(run_id)
             finish_job(
                 store,
                 JobRow(
-                    "batch-1",
-                    job_id,
+                    batch_id,
+                    j.job_id,
                     "",
                     JobStatus.COMPLETED,
                     run_id=run_id,
@@ -189,18 +206,22 @@ def batch(ledger: Path) -> str:
                     carbon_g=record.snapshot.carbon_g,
                 ),
             )
-    return "batch-1"
+    return batch_id
 
 
-def synthetic_run(store: Ledger, name: str, start: float, seconds: float, power_w: float) -> str:
-    """A finished run written as the tracker writes one, at chosen (past) times, sampled each minute."""
+def synthetic_run(
+    store: Ledger, name: str, start: float, seconds: float, power_w: float, intensity: str = "trace:gb_2020"
+) -> str:
+    """A finished run written as the tracker writes one, at chosen (past) times, sampled each
+    minute, charged as the tracker charges (a trace that ends during it held at its last value)."""
     import uuid
 
-    from greenai.carbon import shipped_trace
+    from greenai.carbon import configured_intensity
+    from greenai.carbon.held import HeldIntensity
 
     run_id = uuid.uuid4().hex
-    trace = shipped_trace("gb_2020")
-    environment = {"config": {"intensity": "trace:gb_2020", "pue": "1.0"}, "meters": []}
+    trace = HeldIntensity.started(configured_intensity(intensity), start, warn=False)
+    environment = {"config": {"intensity": intensity, "pue": "1.0"}, "meters": []}
     store.begin_run(RunStart(run_id, name, start, "elsewhere", 1, {}, environment))
     samples, carbon, energy, t = [], 0.0, 0.0, start
     while t < start + seconds - 1e-6:

@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 from greenai._version import __version__
-from greenai.carbon.resolve import configured_intensity
 from greenai.config import Config, load_config
 from greenai.errors import ConfigError, GreenAIError
 from greenai.ledger.records import RunStatus
@@ -113,7 +112,7 @@ class Exporter:
         self._machine = MachineWatch(
             tracker.snapshot,
             self._meters,
-            configured_intensity(self.config.intensity),
+            tracker.intensity(),  # the run's own: held past a trace's end, one warning for both
             started_at=time.time(),
             stale_after_s=3 * self.interval_s + 1.0,
         )

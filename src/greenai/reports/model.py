@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from greenai.carbon import configured_intensity
-from greenai.carbon.intensity import IntensitySource
+from greenai.carbon.held import HeldIntensity
 from greenai.errors import GreenAIError
 from greenai.hardware.coload import CoLoadSummary, CoLoadWindow
 from greenai.ledger.export import iso_utc, run_cost
@@ -605,14 +605,11 @@ def _intensity(config: dict[str, Any], snap: Any, cum_t: Any, t0: float) -> Inte
     spec = str(config.get("intensity") or "")
     kwh = snap.facility_energy_j / J_PER_KWH if math.isfinite(snap.facility_energy_j) else 0.0
     mean = snap.carbon_g / kwh if kwh > 0 else None
-    try:
-        source: IntensitySource = configured_intensity(spec)
-    except (GreenAIError, OSError, ValueError) as e:
-        return IntensityView(snap.carbon_source, spec, None, None, mean, False, f"cannot rebuild the series: {e}")
     if len(cum_t) == 0:
         return IntensityView(snap.carbon_source, spec, None, None, mean, False, "the run has no samples")
     t = np.linspace(float(cum_t[0]), float(cum_t[-1]), min(LINE_BUCKETS, max(len(cum_t), 2)))
-    try:
+    try:  # as the tracker charged it: a trace that ended during the run held at its last value
+        source = HeldIntensity.started(configured_intensity(spec), t0, warn=False)
         g = np.array([source.intensity_at(t0 + float(x)) for x in t])
     except (GreenAIError, OSError, ValueError) as e:
         return IntensityView(snap.carbon_source, spec, None, None, mean, False, f"cannot rebuild the series: {e}")
@@ -622,6 +619,9 @@ def _intensity(config: dict[str, Any], snap: Any, cum_t: Any, t0: float) -> Inte
         if varies
         else "constant over the run"
     )
+    held = source.held()
+    if held:
+        note += f"; the trace {held}, as the run was charged"
     return IntensityView(snap.carbon_source, spec, t, g, mean, varies, note)
 
 

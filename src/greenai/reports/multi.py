@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from greenai.carbon import configured_intensity
+from greenai.carbon.held import HeldIntensity
 from greenai.carbon.intensity import IntensitySource
 from greenai.errors import GreenAIError
 from greenai.ledger import compare_runs
@@ -223,11 +224,19 @@ def batch_view(
             views.append(JobView(job, wait, None, None, f"cannot read its run: {e}"))
             continue
         sources.setdefault(source.describe(), source)
-        actual = _profile_carbon(series, record, source, 0.0)
+        try:
+            actual = _profile_carbon(series, record, source, 0.0)
+        except (GreenAIError, OSError, ValueError) as e:
+            views.append(JobView(job, wait, None, None, f"cannot charge its run: {e}"))
+            continue
         if wait is None:
             views.append(JobView(job, None, actual, None, "arrival not recorded (batch run before greenai kept it)"))
             continue
-        at_arrival = _profile_carbon(series, record, source, -wait)
+        try:
+            at_arrival = _profile_carbon(series, record, source, -wait)
+        except (GreenAIError, OSError, ValueError) as e:
+            views.append(JobView(job, wait, actual, None, f"cannot charge it as if started at its arrival: {e}"))
+            continue
         views.append(JobView(job, wait, actual, at_arrival, ""))
     if len(sources) > 1:
         notes.append("jobs were charged with different intensity sources; the curve shows the first")
@@ -239,11 +248,14 @@ def batch_view(
     first = next(iter(sources.values()), None)
     curve_t: Any = None
     curve_g: Any = None
+    described = first.describe() if first is not None else "no job has a tracked run"
     if first is not None and end > origin:
         margin = 0.05 * (end - origin)
         curve_t = np.linspace(origin - margin, end + margin, 400)
+        curve = HeldIntensity(first, warn=False)  # past a trace's end, as the runs were charged
         try:
-            curve_g = np.array([first.intensity_at(float(t)) for t in curve_t])
+            curve_g = np.array([curve.intensity_at(float(t)) for t in curve_t])
+            described = curve.describe()
         except (GreenAIError, OSError, ValueError) as e:
             notes.append(f"cannot draw the intensity: {e}")
             curve_t = None
@@ -258,7 +270,7 @@ def batch_view(
         origin=origin,
         intensity_t=curve_t,
         intensity_g=curve_g,
-        intensity_source=first.describe() if first is not None else "no job has a tracked run",
+        intensity_source=described,
         carbon_g=total_g,
         carbon_at_arrival_g=total_at_arrival_g,
         note="; ".join(notes),
@@ -274,13 +286,15 @@ def _profile_carbon(series: SampleSeries, record: RunRecord, source: IntensitySo
     pue = record.snapshot.pue if math.isfinite(record.snapshot.pue) else 1.0
     total = 0.0
     t0 = record.start.started_at
+    # as the tracker charged it: read at the start, a trace that ends held at its last value
+    held = HeldIntensity.started(source, t0 + shift_s, warn=False)
     for device in series.devices:
         t_prev, e_prev = t0, 0.0
         for t, energy in zip(device.t, device.energy_j, strict=True):
             delta = (energy if math.isfinite(energy) else e_prev) - e_prev
             if delta > 0:
                 mid = (t_prev + t) / 2 + shift_s
-                total += delta * pue / J_PER_KWH * source.intensity_at(mid)
+                total += delta * pue / J_PER_KWH * held.intensity_at(mid)
             t_prev, e_prev = t, e_prev + delta
     return total
 

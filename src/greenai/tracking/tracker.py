@@ -194,8 +194,7 @@ class Tracker(contextlib.ContextDecorator):
         # is refused here, in its own words, before anything is joined or recorded; past its
         # end later, its last value is held (carbon/held.py): the value read now, if the trace
         # ends before the first tick's midpoint
-        self._intensity = HeldIntensity(intensity)
-        self._intensity.intensity_at(time.time())
+        self._intensity = HeldIntensity.started(intensity, time.time())
         scope = ProcessScope(self._pid)
         if self._given_meters is not None:
             meters, unavailable = list(self._given_meters), []
@@ -516,6 +515,13 @@ class Tracker(contextlib.ContextDecorator):
         if self._sampler is None:
             raise RuntimeError("the tracker has not started")
         return self._sampler.snapshot()
+
+    def intensity(self) -> HeldIntensity:
+        """The intensity the run is charged with, held past a trace's end (carbon/held.py):
+        `greenai monitor`'s figures read this one, so they show what the run is charged."""
+        if self._intensity is None:
+            raise RuntimeError("the tracker has not started")
+        return self._intensity
 
     # -- plumbing --------------------------------------------------------------------
     def _forecast_from(self, series: ProgressSeries) -> Forecast | None:
