@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import importlib.util
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -102,6 +103,9 @@ def test_memory_long_run_smoke_run_records_rss_and_co_load() -> None:
     assert all(f"| {mode} |" in out for mode in ("store", "no-store", "locked")) and "CPUs |" in out
 
 
+@pytest.mark.skipif(
+    shutil.which("git") is None or not (BENCHMARKS.parent / ".git").exists(), reason="reads a commit: not a git clone"
+)
 def test_run_list_queries_smoke_run_compares_two_commits_queries_on_one_ledger(tmp_path: Path) -> None:
     """HEAD against this tree: every query finds the same runs in both (the script fails if not)."""
     from tests.dashboard.conftest import add_run
